@@ -1,0 +1,70 @@
+import type { ChainId, Family } from './caip2.js'
+import type { OrderTerms, Hex32 } from './order.js'
+import type { Settlement } from './settlement.js'
+
+/** A position in a chain: the last block whose events have been released. */
+export interface Checkpoint {
+  height: bigint
+  hash: string
+}
+
+export interface BlockRef {
+  height: bigint
+  hash: string
+}
+
+/** Normalised, finalised facts read from a chain. `key` is unique per chain. */
+export type ChainEvent =
+  | { kind: 'OrderOpened'; chain: ChainId; key: string; block: BlockRef; txHash: string; order: OrderTerms }
+  | { kind: 'OrderSettled'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; settlement: Settlement }
+  | { kind: 'OrderReclaimed'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; amount: bigint }
+  | { kind: 'RelayerSetUpdated'; chain: ChainId; key: string; block: BlockRef; txHash: string; version: bigint; members: string[]; threshold: number }
+
+export type ChainEventKind = ChainEvent['kind']
+
+/**
+ * What differs between chain families, as a type map: the core is generic over
+ * it and never looks inside.
+ */
+export interface FamilyTypes {
+  evm: {
+    /** ECDSA signatures over the EIP-712 settlement, signers strictly ascending. */
+    authorization: { signatures: `0x${string}`[] }
+    txHash: `0x${string}`
+  }
+  solana: { authorization: never; txHash: string }
+  cosmos: { authorization: never; txHash: string }
+  bitcoin: { authorization: never; txHash: string }
+}
+
+export interface WatchResult {
+  events: ChainEvent[]
+  checkpoint: Checkpoint
+  /** The chain's head when this poll ran, and how far the checkpoint is behind it. */
+  head: bigint
+  lag: bigint
+}
+
+/** Yields finalised events after a checkpoint; a shallow reorg changes nothing it released. */
+export interface Watcher<F extends Family = Family> {
+  readonly family: F
+  readonly chain: ChainId
+  /** One bounded step forward from `from` (or the configured start when undefined). */
+  poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult>
+}
+
+export type SubmitOutcome =
+  | { status: 'submitted'; txHash: string; confirmations: number }
+  | { status: 'already-settled' }
+
+/** Posts one settlement, idempotently: a second call for the same order never pays twice. */
+export interface Submitter<F extends Family = Family> {
+  readonly family: F
+  readonly chain: ChainId
+  submit(
+    order: OrderTerms,
+    settlement: Settlement,
+    authorization: FamilyTypes[F]['authorization'],
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome>
+}

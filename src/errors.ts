@@ -1,0 +1,69 @@
+/**
+ * One error base for the whole project. Callers branch on `code`, never on
+ * message text; `retryable` tells a loop whether trying again can help.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'KEY_UNAVAILABLE'
+  | 'KEY_INSECURE'
+  | 'KEYSTORE_INVALID'
+  | 'STORE_FAILED'
+  | 'STORE_MIGRATION_FAILED'
+  | 'RPC_UNAVAILABLE'
+  | 'RPC_WRONG_CHAIN'
+  | 'RPC_RANGE_REFUSED'
+  | 'RPC_BAD_RESPONSE'
+  | 'REORG_BEYOND_FINALITY'
+  | 'EVENT_MALFORMED'
+  | 'SUBMIT_REVERTED'
+  | 'SUBMIT_FAILED'
+  | 'ABORTED'
+
+export interface QantaraErrorOptions {
+  retryable?: boolean
+  details?: string
+  metaMessages?: string[]
+  cause?: unknown
+}
+
+export class QantaraError extends Error {
+  override readonly name = 'QantaraError'
+  readonly code: ErrorCode
+  readonly retryable: boolean
+  readonly shortMessage: string
+  readonly details: string | undefined
+  readonly metaMessages: string[]
+
+  constructor(code: ErrorCode, shortMessage: string, options: QantaraErrorOptions = {}) {
+    const lines = [shortMessage, ...(options.metaMessages ?? [])]
+    if (options.details) lines.push(`Details: ${options.details}`)
+    super(lines.join('\n'), options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.shortMessage = shortMessage
+    this.retryable = options.retryable ?? false
+    this.details = options.details
+    this.metaMessages = options.metaMessages ?? []
+  }
+
+  /** Walks the cause chain; returns the first error `fn` accepts, or the deepest one. */
+  walk(fn?: (err: unknown) => boolean): unknown {
+    let err: unknown = this
+    for (;;) {
+      if (fn?.(err)) return err
+      const next = err instanceof Error ? err.cause : undefined
+      if (next === undefined) return fn ? undefined : err
+      err = next
+    }
+  }
+}
+
+export function isQantaraError(err: unknown, code?: ErrorCode): err is QantaraError {
+  return err instanceof QantaraError && (code === undefined || err.code === code)
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof QantaraError) return err.shortMessage
+  if (err instanceof Error) return err.message
+  return String(err)
+}
