@@ -1,0 +1,30 @@
+import { isAddress } from 'viem'
+import { z } from 'zod'
+import { keySourceSchema } from '../../src/config/keySource.js'
+import { bigintish, chainIdIn, rpcUrl } from '../../src/config/fields.js'
+
+const evmAddress = z.string().refine((v) => isAddress(v, { strict: true }), 'must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum (or all lower case)')
+
+export const evmChainConfigSchema = z.strictObject({
+  family: z.literal('evm').describe('chain family'),
+  id: chainIdIn('eip155').describe('CAIP-2 chain id, e.g. eip155:1 or eip155:31337 for anvil'),
+  name: z.string().min(1).optional().describe('label used in logs and metrics; defaults to the chain id'),
+  rpc: z.array(rpcUrl).min(1, 'give at least one RPC URL').describe('JSON-RPC URLs, tried in order with fail-over'),
+  escrow: evmAddress.describe('address of the deployed QantaraEscrow'),
+  startBlock: bigintish.default(0n).describe('block to start watching from when there is no checkpoint (the escrow deployment block)'),
+  confirmations: z.number().int().min(0).max(1000).default(12).describe('blocks on top of an event\'s block before it is released; deeper reorgs halt the watcher'),
+  logRange: z.number().int().min(1).max(100_000).default(2_000).describe('largest block range per eth_getLogs; halved automatically when an RPC refuses it'),
+  pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the watcher polls for new blocks'),
+  rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one JSON-RPC request'),
+  key: keySourceSchema,
+  submitter: z
+    .strictObject({
+      receiptConfirmations: z.number().int().min(1).max(1000).default(1).describe('confirmations a settlement transaction needs before it is recorded as final'),
+      bumpAfterMs: z.number().int().min(100).default(30_000).describe('how long a transaction may stay unmined before its fees are bumped'),
+      maxFeePerGasWei: bigintish.describe('hard cap on maxFeePerGas, in wei; fees are never bumped above it'),
+      maxPriorityFeePerGasWei: bigintish.default(2_000_000_000n).describe('cap on the priority fee, in wei'),
+    })
+    .describe('how settlements are posted to this chain'),
+})
+
+export type EvmChainConfig = z.infer<typeof evmChainConfigSchema>

@@ -1,0 +1,33 @@
+import { z } from 'zod'
+import { parseChainId } from '../caip2.js'
+
+/** Field schemas shared by every chain family's config section. */
+
+export const rpcUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      return ['http:', 'https:', 'ws:', 'wss:'].includes(new URL(v).protocol)
+    } catch {
+      return false
+    }
+  }, 'must be an http(s):// or ws(s):// URL')
+  .describe('JSON-RPC endpoint')
+
+export function chainIdIn(namespace: string) {
+  return z
+    .string()
+    .refine((v) => {
+      try {
+        return parseChainId(v).namespace === namespace
+      } catch {
+        return false
+      }
+    }, `must be a CAIP-2 chain id in the ${namespace} namespace, e.g. ${namespace}:1`)
+    .describe('CAIP-2 chain id')
+}
+
+/** A decimal integer string or a safe integer, as a bigint: money and gas never go through floats. */
+export const bigintish = z
+  .union([z.string().regex(/^\d+$/, 'must be a non-negative decimal integer'), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)])
+  .transform((v) => BigInt(v))

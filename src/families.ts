@@ -1,0 +1,43 @@
+/**
+ * The composition root: the one place that knows every chain family. Each
+ * switch here ends in an exhaustive `never` check, so adding a family to
+ * FAMILY_NAMESPACE fails to compile until it is wired.
+ */
+import { z } from 'zod'
+import type { LocalAccount } from 'viem'
+import { evmChainConfigSchema } from '../adapters/evm/config.js'
+import { evmAccountFromSecret } from '../adapters/evm/keys.js'
+import { buildConfigSchema } from './config/schema.js'
+import { readSecret } from './config/keySource.js'
+import { FAMILY_NAMESPACE } from './caip2.js'
+
+const SUPPORTED = ['evm'] as const
+
+export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigSchema], {
+  error: (iss) => (iss.code === 'invalid_union' ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})` : undefined),
+})
+
+export const configSchema = buildConfigSchema(chainConfigSchema)
+
+export type RelayerConfig = z.infer<typeof configSchema>
+export type ChainConfig = z.infer<typeof chainConfigSchema>
+
+/** What a chain's relayer key unlocks: an address, checked against the quorum config. */
+export interface ChainSigner {
+  family: ChainConfig['family']
+  address: string
+  evm?: LocalAccount
+}
+
+export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, baseDir: string): ChainSigner {
+  switch (chain.family) {
+    case 'evm': {
+      const account = evmAccountFromSecret(readSecret(chain.key, env, baseDir))
+      return { family: 'evm', address: account.address, evm: account }
+    }
+    default: {
+      const unreachable: never = chain.family
+      throw new Error(`unhandled family ${String(unreachable)}`)
+    }
+  }
+}

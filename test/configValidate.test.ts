@@ -1,0 +1,142 @@
+import { chmodSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { afterAll, describe, expect, it } from 'vitest'
+import { stringify } from 'yaml'
+import { configValidate } from '../src/cli/configValidate.js'
+import { loadConfig } from '../src/config/load.js'
+import { isQantaraError } from '../src/errors.js'
+import { tempDir } from './support/tmp.js'
+
+// Anvil's second dev account: public test data, never a real key.
+const DEV_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'
+const DEV_ADDRESS = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+
+const tmp = tempDir()
+afterAll(tmp.cleanup)
+
+function base(): Record<string, unknown> {
+  return {
+    relayer: { id: 'relayer-a' },
+    store: { path: './a.sqlite' },
+    quorum: { threshold: 1, members: [{ id: 'relayer-a', evm: DEV_ADDRESS }] },
+    chains: [
+      {
+        family: 'evm',
+        id: 'eip155:31337',
+        rpc: ['http://127.0.0.1:8545'],
+        escrow: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+        confirmations: 2,
+        key: { env: 'TEST_EVM_KEY' },
+        submitter: { maxFeePerGasWei: '100000000000' },
+      },
+    ],
+  }
+}
+
+let n = 0
+function write(doc: unknown): string {
+  const path = join(tmp.dir, `config-${n++}.yaml`)
+  writeFileSync(path, typeof doc === 'string' ? doc : stringify(doc))
+  return path
+}
+
+function validate(doc: unknown, env: NodeJS.ProcessEnv = { TEST_EVM_KEY: DEV_KEY }) {
+  const lines: string[] = []
+  const code = configValidate(write(doc), env, (l) => lines.push(l))
+  return { code, output: lines.join('\n') }
+}
+
+function mutate(fn: (c: any) => void): Record<string, unknown> {
+  const c = base()
+  fn(c)
+  return c
+}
+
+describe('qantara config validate', () => {
+  it('accepts a complete config and names the signer it unlocked', () => {
+    const { code, output } = validate(base())
+    expect(output).toContain(`signer ${DEV_ADDRESS}`)
+    expect(code).toBe(0)
+  })
+
+  const broken: [string, Record<string, unknown> | string, string, NodeJS.ProcessEnv?][] = [
+    ['an unknown chain family', mutate((c) => (c.chains[0].family = 'tron')), 'chains.0.family: unknown chain family'],
+    ['a malformed escrow address', mutate((c) => (c.chains[0].escrow = '0x1234')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address'],
+    ['an address with a bad checksum', mutate((c) => (c.chains[0].escrow = '0x5FbDB2315678afecb367f032d93F642f64180AA3')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum'],
+    ['an RPC URL that is not http(s) or ws(s)', mutate((c) => (c.chains[0].rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])), 'chains.0.rpc.1: must be an http(s):// or ws(s):// URL'],
+    ['no RPC URL at all', mutate((c) => (c.chains[0].rpc = [])), 'chains.0.rpc: give at least one RPC URL'],
+    ['a threshold larger than the relayer set', mutate((c) => (c.quorum.threshold = 2)), 'quorum.threshold: threshold is larger than the relayer set'],
+    ['a missing key variable', base(), 'chains.0.key: environment variable TEST_EVM_KEY is not set', {}],
+    ['a private key written into the file', mutate((c) => (c.chains[0].key = DEV_KEY)), 'chains.0.key: private keys are never read from the config file'],
+    ['a privateKey field beside the key source', mutate((c) => (c.chains[0].key = { env: 'TEST_EVM_KEY', privateKey: DEV_KEY })), 'chains.0.key: unknown field privateKey'],
+    ['a chain id outside the eip155 namespace', mutate((c) => (c.chains[0].id = 'cosmos:hub-4')), 'chains.0.id: must be a CAIP-2 chain id in the eip155 namespace'],
+    ['a negative confirmation count', mutate((c) => (c.chains[0].confirmations = -1)), 'chains.0.confirmations:'],
+    ['an unknown top-level field', mutate((c) => (c.relayers = [])), '(root): Unrecognized key: "relayers"'],
+    ['a relayer that is not in its own quorum', mutate((c) => (c.relayer.id = 'relayer-z')), 'relayer.id: this relayer\'s id is not a quorum member'],
+    ['a gas cap written as a float', mutate((c) => (c.chains[0].submitter.maxFeePerGasWei = 1.5)), 'chains.0.submitter.maxFeePerGasWei'],
+    ['a key that is not the quorum member\'s address', mutate((c) => (c.quorum.members[0].evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')), 'chains.0.key: the key\'s address'],
+    ['text that is not YAML', 'chains: [unclosed', '(file): config file'],
+  ]
+  for (const [what, doc, expected, env] of broken) {
+    it(`refuses ${what}, naming the field`, () => {
+      const { code, output } = validate(doc, env)
+      expect(code).toBe(1)
+      expect(output).toContain(expected)
+    })
+  }
+
+  it('reports every problem of a config at once', () => {
+    const { output } = validate(mutate((c) => {
+      c.chains[0].escrow = 'nope'
+      c.chains[0].rpc = ['gopher://x']
+      c.quorum.threshold = 5
+    }))
+    expect(output).toMatch(/3 problem\(s\)/)
+  })
+
+  it('refuses a key file that group or others can read, and accepts it at 0600', () => {
+    const keyFile = join(tmp.dir, 'relayer.key')
+    writeFileSync(keyFile, `${DEV_KEY}\n`)
+    chmodSync(keyFile, 0o644)
+    const doc = mutate((c) => (c.chains[0].key = { file: keyFile }))
+    expect(validate(doc).output).toContain(`chains.0.key: key file ${keyFile} is readable by group or others (mode 644)`)
+    chmodSync(keyFile, 0o600)
+    expect(validate(doc).code).toBe(0)
+  })
+
+  it('lets the environment override the file', () => {
+    const loaded = loadConfig(write(base()), { TEST_EVM_KEY: DEV_KEY, QANTARA__CHAINS__0__CONFIRMATIONS: '20', QANTARA__STORE__PATH: '/var/lib/q.sqlite' })
+    expect(loaded.config.chains[0]!.confirmations).toBe(20)
+    expect(loaded.config.store.path).toBe('/var/lib/q.sqlite')
+  })
+
+  it('throws a CONFIG_INVALID error listing the problems from loadConfig', () => {
+    try {
+      loadConfig(write(mutate((c) => (c.chains[0].escrow = 'nope'))), { TEST_EVM_KEY: DEV_KEY })
+      expect.unreachable()
+    } catch (err) {
+      expect(isQantaraError(err, 'CONFIG_INVALID')).toBe(true)
+      expect((err as Error).message).toContain('chains.0.escrow')
+    }
+  })
+
+  it('never prints the key, even when the key is the problem', () => {
+    const { output } = validate(mutate((c) => (c.chains[0].key = DEV_KEY)))
+    expect(output).not.toContain(DEV_KEY.slice(2, 20))
+  })
+
+  it('exits 1 from the real CLI on a broken config', () => {
+    const file = write(mutate((c) => (c.chains[0].family = 'tron')))
+    let status = 0
+    let stdout = ''
+    try {
+      execFileSync(process.execPath, ['dist/src/cli/main.js', 'config', 'validate', file], { env: { TEST_EVM_KEY: DEV_KEY, PATH: process.env.PATH }, encoding: 'utf8' })
+    } catch (err) {
+      status = (err as { status: number }).status
+      stdout = (err as { stdout: string }).stdout
+    }
+    expect(status).toBe(1)
+    expect(stdout).toContain('chains.0.family: unknown chain family')
+  })
+})
