@@ -1,4 +1,5 @@
-import { createDecipheriv, pbkdf2Sync, scryptSync, timingSafeEqual } from 'node:crypto'
+import { createDecipheriv, pbkdf2Sync, timingSafeEqual } from 'node:crypto'
+import { scrypt } from '@noble/hashes/scrypt'
 import { keccak256, type Hex } from 'viem'
 import { z } from 'zod'
 import { QantaraError } from '../../src/errors.js'
@@ -43,8 +44,9 @@ export function decryptKeystore(json: string, password: string): Hex {
   let derived: Buffer
   if (c.kdf === 'scrypt') {
     const { n, r, p } = kp
-    if (!n || !r || !p || n > MAX_SCRYPT_N) throw new QantaraError('KEYSTORE_INVALID', 'keystore scrypt parameters are missing or too large')
-    derived = scryptSync(password.normalize('NFKD'), bytes(kp.salt), kp.dklen, { N: n, r, p, maxmem: 256 * n * r + 64 * 1024 * 1024 })
+    if (!n || !r || !p || n > MAX_SCRYPT_N || r > 16 || p > 16) throw new QantaraError('KEYSTORE_INVALID', 'keystore scrypt parameters are missing or too large')
+    // noble's scrypt, not OpenSSL's: OpenSSL refuses N >= 2^(16r), which the reference vectors use.
+    derived = Buffer.from(scrypt(password.normalize('NFKD'), bytes(kp.salt), { N: n, r, p, dkLen: kp.dklen, maxmem: 2 * 128 * n * r + 64 * 1024 * 1024 }))
   } else {
     if (!kp.c || kp.c > MAX_PBKDF2_ROUNDS) throw new QantaraError('KEYSTORE_INVALID', 'keystore pbkdf2 round count is missing or too large')
     derived = pbkdf2Sync(password.normalize('NFKD'), bytes(kp.salt), kp.c, kp.dklen, 'sha256')
