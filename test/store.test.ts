@@ -1,0 +1,90 @@
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { ChainEvent } from '../src/chains.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import { isQantaraError } from '../src/errors.js'
+import { tempDir } from './support/tmp.js'
+
+const tmp = tempDir()
+afterAll(tmp.cleanup)
+let n = 0
+const freshPath = () => join(tmp.dir, `store-${n++}`, 'q.sqlite')
+
+const CHAIN = 'eip155:31337' as const
+function opened(i: number, amount = 1_000n): ChainEvent {
+  return {
+    kind: 'OrderOpened', chain: CHAIN, key: `0xtx${i}:0`, block: { height: BigInt(100 + i), hash: `0xb${i}` }, txHash: `0xtx${i}`,
+    order: { id: `0x${i.toString(16).padStart(64, '0')}`, chain: CHAIN, renter: '0xr', token: 'native', amount, providerId: `0x${'11'.repeat(32)}`, payout: '0xp', start: 1_700_000_000n, slotLength: 60, slots: 10 },
+  }
+}
+
+describe('SqliteStore', () => {
+  it('keeps amounts beyond 2^53 exact', async () => {
+    const store = new SqliteStore(freshPath())
+    const huge = 2n ** 200n + 1n
+    await store.commitEvents(CHAIN, [opened(1, huge)], { height: 101n, hash: '0xb1' })
+    const [stored] = await store.listEvents({ chain: CHAIN })
+    expect(stored!.event.kind === 'OrderOpened' && stored!.event.order.amount).toBe(huge)
+    await store.close()
+  })
+
+  it('moves the checkpoint with its events, and skips events it already holds', async () => {
+    const store = new SqliteStore(freshPath())
+    expect(await store.commitEvents(CHAIN, [opened(1), opened(2)], { height: 102n, hash: '0xb2' })).toBe(2)
+    expect(await store.commitEvents(CHAIN, [opened(2), opened(3)], { height: 103n, hash: '0xb3' })).toBe(1)
+    expect(await store.getCheckpoint(CHAIN)).toEqual({ height: 103n, hash: '0xb3' })
+    expect((await store.listEvents({ chain: CHAIN })).map((e) => e.event.key)).toEqual(['0xtx1:0', '0xtx2:0', '0xtx3:0'])
+    await store.close()
+  })
+
+  it('writes nothing when one event of a batch is refused', async () => {
+    const store = new SqliteStore(freshPath())
+    await store.commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })
+    const foreign = { ...opened(3), chain: 'eip155:1' as const }
+    await expect(store.commitEvents(CHAIN, [opened(2), foreign], { height: 103n, hash: '0xb3' })).rejects.toThrow(/belongs to eip155:1/)
+    expect(await store.getCheckpoint(CHAIN)).toEqual({ height: 101n, hash: '0xb1' })
+    expect(await store.listEvents({ chain: CHAIN })).toHaveLength(1)
+    await store.close()
+  })
+
+  it('survives a reopen with its data and applies each migration once', async () => {
+    const path = freshPath()
+    const first = new SqliteStore(path)
+    await first.commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })
+    await first.close()
+    const again = new SqliteStore(path)
+    expect(again.schemaVersion()).toBe(1)
+    expect(await again.getCheckpoint(CHAIN)).toEqual({ height: 101n, hash: '0xb1' })
+    expect(await again.isWritable()).toBe(true)
+    await again.close()
+  })
+
+  it('refuses a store written by a newer schema', async () => {
+    const path = freshPath()
+    await new SqliteStore(path).close()
+    const db = new Database(path)
+    db.prepare("INSERT INTO schema_migrations VALUES (99, 'future', 0)").run()
+    db.close()
+    try {
+      new SqliteStore(path)
+      expect.unreachable()
+    } catch (err) {
+      expect(isQantaraError(err, 'STORE_MIGRATION_FAILED')).toBe(true)
+      expect((err as Error).message).toContain('store schema version 99 is newer than this build knows (1)')
+    }
+  })
+
+  it('records submissions and lists the pending ones of a signer by nonce', async () => {
+    const store = new SqliteStore(freshPath())
+    const base = { chain: CHAIN, signer: '0xs', payload: { raw: ['0xdead'], maxFee: 10n ** 30n }, updatedAt: 1 }
+    await store.putSubmission({ ...base, key: 'settle:b', nonce: 8, state: 'pending' })
+    await store.putSubmission({ ...base, key: 'settle:a', nonce: 7, state: 'pending' })
+    await store.putSubmission({ ...base, key: 'settle:c', nonce: 6, state: 'confirmed' })
+    expect((await store.pendingSubmissions(CHAIN, '0xs')).map((s) => s.nonce)).toEqual([7, 8])
+    await store.putSubmission({ ...base, key: 'settle:a', nonce: 7, state: 'confirmed' })
+    expect((await store.getSubmission(CHAIN, 'settle:a'))?.state).toBe('confirmed')
+    expect((await store.getSubmission(CHAIN, 'settle:a'))?.payload).toEqual(base.payload)
+    await store.close()
+  })
+})
