@@ -28,7 +28,13 @@ export async function startEvmTestbed(options: AnvilOptions = {}): Promise<EvmTe
   const transport = http(anvil.rpcUrl)
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 })
   const testClient = createTestClient({ chain, transport, mode: 'anvil' })
-  const account = (index: number) => mnemonicToAccount(MNEMONIC, { addressIndex: index })
+  // HD derivation costs ~30 ms (PBKDF2 of the mnemonic), so each account is derived once.
+  const accounts = new Map<number, LocalAccount>()
+  const account = (index: number) => {
+    let a = accounts.get(index)
+    if (!a) accounts.set(index, (a = mnemonicToAccount(MNEMONIC, { addressIndex: index })))
+    return a
+  }
   return {
     anvil,
     publicClient,

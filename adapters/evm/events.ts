@@ -1,0 +1,55 @@
+import { decodeEventLog, getAddress, type Address, type Log } from 'viem'
+import type { ChainId } from '../../src/caip2.js'
+import type { ChainEvent } from '../../src/chains.js'
+import { QantaraError } from '../../src/errors.js'
+import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
+import { tokenName } from './codec.js'
+
+/** Escrow events the watcher turns into ChainEvents; the others (payments, claims) are the payees' business. */
+export const WATCHED_EVENTS = ['OrderOpened', 'OrderSettled', 'OrderReclaimed', 'RelayerSetUpdated'] as const
+
+/**
+ * Decodes one escrow log. A log from another address or with bytes that do
+ * not decode is a bad RPC answer, not an event: it raises RPC_BAD_RESPONSE.
+ * Keys are semantic (one OrderOpened per order id), so a log served twice is
+ * stored once.
+ */
+export function decodeEscrowLog(chain: ChainId, escrow: Address, log: Log): ChainEvent | undefined {
+  if (getAddress(log.address) !== escrow) {
+    throw new QantaraError('RPC_BAD_RESPONSE', `log from ${log.address}, not the escrow ${escrow}`, { retryable: true })
+  }
+  if (log.blockNumber === null || log.blockHash === null || log.transactionHash === null) {
+    throw new QantaraError('RPC_BAD_RESPONSE', 'pending log returned for a confirmed range', { retryable: true })
+  }
+  let decoded
+  try {
+    decoded = decodeEventLog({ abi: qantaraEscrowAbi, data: log.data, topics: log.topics, strict: true })
+  } catch (cause) {
+    throw new QantaraError('EVENT_MALFORMED', `escrow log ${log.transactionHash}:${log.logIndex} does not decode`, { cause, retryable: true })
+  }
+  const base = { chain, block: { height: log.blockNumber, hash: log.blockHash }, txHash: log.transactionHash }
+  switch (decoded.eventName) {
+    case 'OrderOpened': {
+      const a = decoded.args
+      return {
+        ...base, kind: 'OrderOpened', key: `OrderOpened:${a.orderId}`,
+        order: { id: a.orderId, chain, renter: a.renter, token: tokenName(a.token), amount: a.amount, providerId: a.providerId, payout: a.payout, start: a.start, slotLength: a.slotLength, slots: a.slots },
+      }
+    }
+    case 'OrderSettled': {
+      const a = decoded.args
+      return {
+        ...base, kind: 'OrderSettled', key: `OrderSettled:${a.orderId}`, orderId: a.orderId,
+        settlement: { orderId: a.orderId, toProvider: a.toProvider, toRenter: a.toRenter, fee: a.fee, feeRecipient: a.feeRecipient, upSlots: a.upSlots, totalSlots: a.totalSlots, heartbeatRoot: a.heartbeatRoot },
+      }
+    }
+    case 'OrderReclaimed':
+      return { ...base, kind: 'OrderReclaimed', key: `OrderReclaimed:${decoded.args.orderId}`, orderId: decoded.args.orderId, amount: decoded.args.amount }
+    case 'RelayerSetUpdated': {
+      const a = decoded.args
+      return { ...base, kind: 'RelayerSetUpdated', key: `RelayerSetUpdated:${a.version}`, version: a.version, members: [...a.members], threshold: a.threshold }
+    }
+    default:
+      return undefined
+  }
+}
