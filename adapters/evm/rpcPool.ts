@@ -1,4 +1,4 @@
-import { createPublicClient, http, BaseError, ContractFunctionRevertedError, type Chain, type PublicClient } from 'viem'
+import { createPublicClient, http, BaseError, ContractFunctionRevertedError, ExecutionRevertedError, type Chain, type PublicClient } from 'viem'
 import { QantaraError, errorMessage, isQantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
 import type { Logger } from '../../src/log.js'
@@ -104,6 +104,6 @@ export class RpcPool {
  */
 export function shouldThrow(err: unknown): boolean {
   if (isQantaraError(err)) return err.code === 'ABORTED' || err.code === 'RPC_RANGE_REFUSED'
-  if (err instanceof BaseError) return err.walk((e) => e instanceof ContractFunctionRevertedError) instanceof ContractFunctionRevertedError
+  if (err instanceof BaseError) return Boolean(err.walk((e) => e instanceof ContractFunctionRevertedError || e instanceof ExecutionRevertedError))
   return false
 }

@@ -1,0 +1,243 @@
+import PQueue from 'p-queue'
+import {
+  BaseError, ContractFunctionRevertedError, concat, encodeFunctionData, keccak256, toHex,
+  type Address, type Hex, type LocalAccount, type PublicClient,
+} from 'viem'
+import type { ChainId } from '../../src/caip2.js'
+import type { FamilyTypes, SubmitOutcome, Submitter } from '../../src/chains.js'
+import { QantaraError, errorMessage } from '../../src/errors.js'
+import { abortableDelay, throwIfAborted } from '../../src/abort.js'
+import type { Logger } from '../../src/log.js'
+import type { OrderTerms } from '../../src/order.js'
+import type { Settlement } from '../../src/settlement.js'
+import type { Store, Submission } from '../../src/store/store.js'
+import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
+import { toEvmOrder, toEvmSettlement } from './codec.js'
+import { bumpFees, initialFees, type FeeCaps, type Fees } from './fees.js'
+import type { RpcPool } from './rpcPool.js'
+
+const SETTLED = toHex(1, { size: 32 })
+const REFUNDED = toHex(2, { size: 32 })
+
+export interface EvmSubmitterOptions {
+  chain: ChainId
+  pool: RpcPool
+  escrow: Address
+  account: LocalAccount
+  store: Store
+  receiptConfirmations: number
+  bumpAfterMs: number
+  caps: FeeCaps
+  /** How often a pending transaction is checked. */
+  pollMs?: number
+  logger: Logger
+}
+
+interface Attempt extends Fees {
+  hash: Hex
+  raw: Hex
+  sentAt: number
+}
+
+/** What is persisted for one settlement transaction; written before every broadcast. */
+interface Payload {
+  data: Hex
+  gas: bigint
+  attempts: Attempt[]
+  txHash?: Hex
+}
+
+/**
+ * Posts settlements to the escrow, once each. Every signed transaction is
+ * stored before it is broadcast, so a crash at any point resumes the same
+ * nonce with the same or a bumped transaction instead of a second payment.
+ */
+export class EvmSubmitter implements Submitter<'evm'> {
+  readonly family = 'evm' as const
+  readonly chain: ChainId
+  /** Nonces are handed out one at a time; tracking runs concurrently. */
+  private readonly nonceLock = new PQueue({ concurrency: 1 })
+  private readonly log: Logger
+
+  constructor(private readonly o: EvmSubmitterOptions) {
+    this.chain = o.chain
+    this.log = o.logger.child({ module: 'submitter', chain: o.chain })
+  }
+
+  get address(): Address {
+    return this.o.account.address
+  }
+
+  async submit(order: OrderTerms, settlement: Settlement, auth: FamilyTypes['evm']['authorization'], signal?: AbortSignal): Promise<SubmitOutcome> {
+    const key = `settle:${settlement.orderId}`
+    const existing = await this.o.store.getSubmission(this.chain, key)
+    if (existing?.state === 'confirmed') return { status: 'submitted', txHash: (existing.payload as Payload).txHash!, confirmations: this.o.receiptConfirmations }
+    if (existing?.state === 'already-settled') return { status: 'already-settled' }
+    if (existing?.state === 'pending') return this.track(existing, signal)
+
+    if (await this.isSettled(settlement.orderId)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [] })
+    const args = [toEvmOrder(order), toEvmSettlement(settlement), auth.signatures.length ? concat(auth.signatures) : '0x'] as const
+    const data = encodeFunctionData({ abi: qantaraEscrowAbi, functionName: 'settle', args })
+    let gas: bigint
+    try {
+      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, abi: qantaraEscrowAbi, functionName: 'settle', args }), 'eth_estimateGas')
+    } catch (err) {
+      const reason = revertReason(err)
+      if (reason === 'AlreadySettled') return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [] })
+      if (reason) throw new QantaraError('SUBMIT_REVERTED', `settle of ${settlement.orderId} would revert with ${reason}`, { cause: err, details: reason })
+      throw err
+    }
+    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [] }))
+    await this.broadcast(submission)
+    return this.track(submission, signal)
+  }
+
+  private async signFirst(key: string, payload: Payload): Promise<Submission> {
+    const nonce = await this.nextNonce()
+    const { baseFee, priority } = await this.networkFees()
+    const attempt = await this.sign(payload, nonce, initialFees(baseFee, priority, this.o.caps))
+    const submission: Submission = { chain: this.chain, key, signer: this.address, nonce, state: 'pending', payload: { ...payload, attempts: [attempt] }, updatedAt: Date.now() }
+    await this.o.store.putSubmission(submission)
+    this.log.info({ key, nonce, txHash: attempt.hash, maxFeePerGas: attempt.maxFeePerGas }, 'settlement signed')
+    return submission
+  }
+
+  /** Our next nonce: past everything mined, and past every transaction of ours still in flight. */
+  private async nextNonce(): Promise<number> {
+    const mined = await this.o.pool.run((c) => c.getTransactionCount({ address: this.address, blockTag: 'latest' }), 'eth_getTransactionCount')
+    const inFlight = await this.o.store.pendingSubmissions(this.chain, this.address)
+    return Math.max(mined, ...inFlight.map((s) => s.nonce + 1))
+  }
+
+  private async networkFees(): Promise<{ baseFee: bigint; priority: bigint }> {
+    return this.o.pool.run(async (c) => {
+      const block = await c.getBlock({ blockTag: 'latest' })
+      const priority = await c.estimateMaxPriorityFeePerGas().catch(() => 1_000_000_000n)
+      return { baseFee: block.baseFeePerGas ?? 0n, priority }
+    }, 'fee estimate')
+  }
+
+  private async sign(payload: Payload, nonce: number, fees: Fees): Promise<Attempt> {
+    const raw = await this.o.account.signTransaction({
+      type: 'eip1559', chainId: Number(this.chain.split(':')[1]), to: this.o.escrow, data: payload.data, gas: payload.gas, nonce, value: 0n, ...fees,
+    })
+    return { hash: keccak256(raw), raw, sentAt: Date.now(), ...fees }
+  }
+
+  private async broadcast(s: Submission): Promise<void> {
+    const latest = (s.payload as Payload).attempts.at(-1)!
+    try {
+      await this.o.pool.any((c) => c.sendRawTransaction({ serializedTransaction: latest.raw }), 'eth_sendRawTransaction')
+    } catch (err) {
+      // "already known", "nonce too low" and underpriced replacements all mean the
+      // network holds some version of this nonce: tracking finds out which.
+      this.log.warn({ key: s.key, txHash: latest.hash, err: errorMessage(err) }, 'broadcast refused; tracking the nonce')
+    }
+  }
+
+  /** Follows a pending submission to its end: confirmed, settled by someone else, or a revert. */
+  private async track(s: Submission, signal?: AbortSignal): Promise<SubmitOutcome> {
+    const pollMs = this.o.pollMs ?? 1_000
+    await this.broadcast(s)
+    for (;;) {
+      throwIfAborted(signal)
+      const payload = s.payload as Payload
+      const found = await this.findReceipt(payload.attempts)
+      if (found) {
+        const head = await this.o.pool.run((c) => c.getBlockNumber({ cacheTime: 0 }), 'eth_blockNumber')
+        const confirmations = Number(head - found.blockNumber + 1n)
+        if (confirmations >= this.o.receiptConfirmations) return this.finish(s, found, confirmations)
+      } else if (await this.nonceTakenElsewhere(s)) {
+        return this.finishForeign(s)
+      } else if (Date.now() - payload.attempts.at(-1)!.sentAt >= this.o.bumpAfterMs) {
+        s = await this.bump(s)
+      }
+      await abortableDelay(pollMs, signal)
+    }
+  }
+
+  private async findReceipt(attempts: Attempt[]): Promise<{ hash: Hex; blockNumber: bigint; success: boolean } | undefined> {
+    for (const a of [...attempts].reverse()) {
+      const receipt = await this.o.pool.run((c) => c.getTransactionReceipt({ hash: a.hash }).catch(notFound), 'eth_getTransactionReceipt')
+      if (receipt) return { hash: a.hash, blockNumber: receipt.blockNumber, success: receipt.status === 'success' }
+    }
+    return undefined
+  }
+
+  private async nonceTakenElsewhere(s: Submission): Promise<boolean> {
+    const mined = await this.o.pool.run((c) => c.getTransactionCount({ address: this.address, blockTag: 'latest' }), 'eth_getTransactionCount')
+    if (mined <= s.nonce) return false
+    // Our transaction may have been mined between the receipt lookup and the
+    // nonce read: only a second miss means another transaction used the nonce.
+    return (await this.findReceipt((s.payload as Payload).attempts)) === undefined
+  }
+
+  private async bump(s: Submission): Promise<Submission> {
+    const payload = s.payload as Payload
+    const last = payload.attempts.at(-1)!
+    const { baseFee, priority } = await this.networkFees()
+    const fees = bumpFees(last, baseFee, priority, this.o.caps)
+    if (!fees) {
+      this.log.warn({ key: s.key, maxFeePerGas: last.maxFeePerGas, cap: this.o.caps.maxFeePerGas }, 'settlement stuck at the fee cap; rebroadcasting')
+      const again = { ...s, payload: { ...payload, attempts: [...payload.attempts.slice(0, -1), { ...last, sentAt: Date.now() }] }, updatedAt: Date.now() }
+      await this.o.store.putSubmission(again)
+      await this.broadcast(again)
+      return again
+    }
+    const attempt = await this.sign(payload, s.nonce, fees)
+    const next: Submission = { ...s, payload: { ...payload, attempts: [...payload.attempts, attempt] }, updatedAt: Date.now() }
+    await this.o.store.putSubmission(next)
+    this.log.info({ key: s.key, nonce: s.nonce, txHash: attempt.hash, maxFeePerGas: fees.maxFeePerGas }, 'settlement fee bumped')
+    await this.broadcast(next)
+    return next
+  }
+
+  private async finish(s: Submission, found: { hash: Hex; success: boolean }, confirmations: number): Promise<SubmitOutcome> {
+    const payload = { ...(s.payload as Payload), txHash: found.hash }
+    if (found.success) {
+      await this.o.store.putSubmission({ ...s, state: 'confirmed', payload, updatedAt: Date.now() })
+      this.log.info({ key: s.key, txHash: found.hash, confirmations }, 'settlement confirmed')
+      return { status: 'submitted', txHash: found.hash, confirmations }
+    }
+    // Our transaction reverted: most often another relayer's settle landed first.
+    return this.finishForeign({ ...s, payload })
+  }
+
+  private async finishForeign(s: Submission): Promise<SubmitOutcome> {
+    const orderId = s.key.slice('settle:'.length) as Hex
+    if (await this.isSettled(orderId)) {
+      await this.record(s.key, 'already-settled', s.nonce, s.payload as Payload)
+      this.log.info({ key: s.key }, 'order already settled by another submission')
+      return { status: 'already-settled' }
+    }
+    await this.o.store.putSubmission({ ...s, state: 'failed', updatedAt: Date.now() })
+    throw new QantaraError('SUBMIT_FAILED', `settlement of ${orderId} did not land and the order is not settled`, { retryable: true })
+  }
+
+  private async isSettled(orderId: Hex): Promise<boolean> {
+    const state = await this.o.pool.run((c) => readOrderState(c, this.o.escrow, orderId), 'orderState')
+    if (state === REFUNDED) throw new QantaraError('SUBMIT_REVERTED', `order ${orderId} was reclaimed by its renter`, { details: 'AlreadyRefunded' })
+    return state === SETTLED
+  }
+
+  private async record(key: string, state: 'already-settled', nonce: number, payload: Payload): Promise<SubmitOutcome> {
+    await this.o.store.putSubmission({ chain: this.chain, key, signer: this.address, nonce, state, payload, updatedAt: Date.now() })
+    return { status: state }
+  }
+}
+
+function readOrderState(c: PublicClient, escrow: Address, orderId: Hex): Promise<Hex> {
+  return c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [orderId] })
+}
+
+function notFound(err: unknown): null {
+  if (err instanceof BaseError && err.name === 'TransactionReceiptNotFoundError') return null
+  throw err
+}
+
+/** The escrow's custom error name in a revert, if `err` is one. */
+export function revertReason(err: unknown): string | undefined {
+  if (!(err instanceof BaseError)) return undefined
+  const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
+  return reverted instanceof ContractFunctionRevertedError ? reverted.data?.errorName : undefined
+}

@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { keccak256, toHex, type Hex, type LocalAccount } from 'viem'
+import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
+import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
+import { EvmSubmitter } from '../adapters/evm/submitter.js'
+import { RpcPool } from '../adapters/evm/rpcPool.js'
+import { viemChain } from '../adapters/evm/chain.js'
+import { signSettlement, compareAddresses } from '../adapters/evm/eip712.js'
+import { toEvmSettlement, type EvmOrder } from '../adapters/evm/codec.js'
+import type { OrderTerms } from '../src/order.js'
+import type { Settlement } from '../src/settlement.js'
+import { isQantaraError } from '../src/errors.js'
+import { silentLogger } from '../src/log.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { tempDir } from './support/tmp.js'
+
+const CHAIN = 'eip155:31337' as const
+const logger = silentLogger()
+const tmp = tempDir()
+const gwei = (n: number) => BigInt(n) * 10n ** 9n
+let bed: EvmTestbed
+let d: Deployment
+let relayers: LocalAccount[]
+
+beforeAll(async () => {
+  bed = await startEvmTestbed()
+  relayers = relayerKeys(3)
+  d = await deployMarket(bed, relayers, 2)
+  await fund(bed, d, 1, 10n ** 12n)
+})
+afterAll(async () => {
+  await bed?.stop()
+  tmp.cleanup()
+})
+
+function submitter(store: SqliteStore, o: { account?: LocalAccount; bumpAfterMs?: number; maxFee?: bigint; confirmations?: number } = {}) {
+  const pool = new RpcPool({ chain: viemChain(CHAIN, [bed.anvil.rpcUrl]), urls: [bed.anvil.rpcUrl], timeoutMs: 5_000, logger })
+  return new EvmSubmitter({
+    chain: CHAIN, pool, escrow: d.escrow, account: o.account ?? bed.account(5), store, logger, pollMs: 25,
+    receiptConfirmations: o.confirmations ?? 1, bumpAfterMs: o.bumpAfterMs ?? 60_000,
+    caps: { maxFeePerGas: o.maxFee ?? gwei(500), maxPriorityFeePerGas: gwei(5) },
+  })
+}
+
+interface Case { order: OrderTerms; evmOrder: EvmOrder; settlement: Settlement; signatures: Hex[] }
+
+async function settledCase(signers = relayers.slice(0, 2)): Promise<Case> {
+  const { orderId, order: evmOrder } = await openOrder(bed, d, 1, { amount: 1_000_000n })
+  const order: OrderTerms = { id: orderId, chain: CHAIN, renter: evmOrder.renter, token: evmOrder.token, amount: evmOrder.amount, providerId: evmOrder.providerId, payout: evmOrder.payout, start: evmOrder.start, slotLength: evmOrder.slotLength, slots: evmOrder.slots }
+  const settlement: Settlement = { orderId, toProvider: 600_000n, toRenter: 399_000n, fee: 1_000n, feeRecipient: bed.account(9).address, upSlots: 6, totalSlots: 10, heartbeatRoot: keccak256(toHex('hb')) }
+  const signed = await Promise.all(signers.map(async (a) => ({ a: a.address, s: await signSettlement(a, d.domain, toEvmSettlement(settlement)) })))
+  return { order, evmOrder, settlement, signatures: signed.sort((x, y) => compareAddresses(x.a, y.a)).map((x) => x.s) }
+}
+
+const orderState = (id: Hex) => bed.publicClient.readContract({ address: d.escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [id] })
+const SETTLED = toHex(1, { size: 32 })
+
+async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+describe('EvmSubmitter', () => {
+  it('pays the signed split once; a repeat sends nothing and another relayer sees it as already settled', async () => {
+    const store = new SqliteStore(':memory:')
+    const c = await settledCase()
+    const before = await bed.publicClient.readContract({ address: d.token, abi: testTokenAbi, functionName: 'balanceOf', args: [c.evmOrder.payout] })
+    const first = await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })
+    expect(first.status).toBe('submitted')
+    expect(await orderState(c.order.id)).toBe(SETTLED)
+    expect(await bed.publicClient.readContract({ address: d.token, abi: testTokenAbi, functionName: 'balanceOf', args: [c.evmOrder.payout] })).toBe(before + 600_000n)
+
+    const nonceBefore = await bed.publicClient.getTransactionCount({ address: bed.account(5).address })
+    expect(await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })).toEqual(first)
+    expect(await bed.publicClient.getTransactionCount({ address: bed.account(5).address })).toBe(nonceBefore)
+
+    const other = new SqliteStore(':memory:')
+    expect(await submitter(other, { account: bed.account(6) }).submit(c.order, c.settlement, { signatures: c.signatures })).toEqual({ status: 'already-settled' })
+    expect(await bed.publicClient.getTransactionCount({ address: bed.account(6).address })).toBe(0)
+    await store.close()
+    await other.close()
+  })
+
+  it('refuses a settlement the escrow would revert, naming the custom error, and records nothing pending', async () => {
+    const store = new SqliteStore(':memory:')
+    const c = await settledCase(relayers.slice(0, 1))
+    const err = await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
+    expect(isQantaraError(err, 'SUBMIT_REVERTED')).toBe(true)
+    expect((err as { details: string }).details).toBe('NotEnoughSignatures')
+    expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
+    await store.close()
+  })
+
+  it('bumps the fees of a stuck settlement, never past the cap, and the replacement lands', async () => {
+    const store = new SqliteStore(':memory:')
+    const c = await settledCase()
+    const cap = gwei(40)
+    await bed.testClient.setAutomine(false)
+    try {
+      const running = submitter(store, { bumpAfterMs: 100, maxFee: cap, account: bed.account(7) }).submit(c.order, c.settlement, { signatures: c.signatures })
+      const attempts = await until(async () => {
+        const s = await store.getSubmission(CHAIN, `settle:${c.order.id}`)
+        const a = (s?.payload as { attempts: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; hash: Hex }[] } | undefined)?.attempts
+        return a && a.length >= 4 ? a : undefined
+      }, 'four fee levels')
+      for (let i = 1; i < attempts.length; i++) {
+        expect(attempts[i]!.maxFeePerGas * 100n).toBeGreaterThanOrEqual(attempts[i - 1]!.maxFeePerGas * 110n)
+        expect(attempts[i]!.maxFeePerGas).toBeLessThanOrEqual(cap)
+      }
+      await bed.testClient.mine({ blocks: 1 })
+      const outcome = await running
+      expect(outcome.status).toBe('submitted')
+      const mined = outcome.status === 'submitted' ? await bed.publicClient.getTransaction({ hash: outcome.txHash as Hex }) : undefined
+      expect(mined!.maxFeePerGas).toBeGreaterThan(attempts[0]!.maxFeePerGas)
+      expect(await orderState(c.order.id)).toBe(SETTLED)
+    } finally {
+      await bed.testClient.setAutomine(true)
+    }
+    await store.close()
+  })
+
+  it('resumes after a crash: the pending nonce is reused, never doubled, and the next order takes the next nonce', async () => {
+    const path = join(tmp.dir, 'crash.sqlite')
+    const account = bed.account(4)
+    const [a, b] = [await settledCase(), await settledCase()]
+    await bed.testClient.setAutomine(false)
+    let store = new SqliteStore(path)
+    try {
+      const crashed = new AbortController()
+      const lost = submitter(store, { account }).submit(a.order, a.settlement, { signatures: a.signatures }, crashed.signal).catch((e: unknown) => e)
+      const pending = await until(async () => (await store.pendingSubmissions(CHAIN, account.address))[0], 'a pending submission')
+      crashed.abort()
+      expect(isQantaraError(await lost, 'ABORTED')).toBe(true)
+      await store.close()
+      // The node forgets the transaction too, as if the crash came before the broadcast reached it.
+      await bed.testClient.request({ method: 'anvil_dropAllTransactions' } as never)
+
+      store = new SqliteStore(path)
+      const restarted = submitter(store, { account, confirmations: 2 })
+      const resumedA = restarted.submit(a.order, a.settlement, { signatures: a.signatures })
+      const startedB = restarted.submit(b.order, b.settlement, { signatures: b.signatures })
+      const nonces = await until(async () => {
+        const p = await store.pendingSubmissions(CHAIN, account.address)
+        return p.length === 2 ? p.map((s) => s.nonce) : undefined
+      }, 'both submissions pending')
+      expect(nonces).toEqual([pending.nonce, pending.nonce + 1])
+      await until(async () => ((await bed.testClient.request({ method: 'txpool_status' } as never)) as { pending: string }).pending === '0x2' || undefined, 'both transactions in the pool')
+      await bed.testClient.mine({ blocks: 2 })
+      await bed.testClient.setAutomine(true)
+      expect((await resumedA).status).toBe('submitted')
+      expect((await startedB).status).toBe('submitted')
+      expect(await orderState(a.order.id)).toBe(SETTLED)
+      expect(await orderState(b.order.id)).toBe(SETTLED)
+      expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(pending.nonce + 2)
+    } finally {
+      await bed.testClient.setAutomine(true)
+      await store.close()
+    }
+  })
+})
