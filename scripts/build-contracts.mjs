@@ -1,13 +1,15 @@
 // Compiles adapters/evm/contracts/*.sol with solc-js and writes one TypeScript
 // artifact per contract (ABI `as const`, bytecode). Run: npm run build:contracts
-// With --check it writes nothing and exits 1 when the committed artifacts differ.
+// With --check it writes nothing and exits 1 when the committed artifacts differ;
+// --dir points it at another contracts folder (used by the artifact test).
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { compileContracts, renderArtifact } from './solc.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const dir = join(root, 'adapters/evm/contracts')
+const dirFlag = process.argv.indexOf('--dir')
+const dir = dirFlag > 0 ? process.argv[dirFlag + 1] : join(root, 'adapters/evm/contracts')
 const check = process.argv.includes('--check')
 
 const sources = Object.fromEntries(

@@ -48,14 +48,15 @@ export class QantaraError extends Error {
 
   /** Walks the cause chain; returns the first error `fn` accepts, or the deepest one. */
   walk(fn?: (err: unknown) => boolean): unknown {
-    let err: unknown = this
-    for (;;) {
-      if (fn?.(err)) return err
-      const next = err instanceof Error ? err.cause : undefined
-      if (next === undefined) return fn ? undefined : err
-      err = next
-    }
+    return walkCauses(this, fn)
   }
+}
+
+function walkCauses(err: unknown, fn?: (err: unknown) => boolean): unknown {
+  if (fn?.(err)) return err
+  const next = err instanceof Error ? err.cause : undefined
+  if (next === undefined) return fn ? undefined : err
+  return walkCauses(next, fn)
 }
 
 export function isQantaraError(err: unknown, code?: ErrorCode): err is QantaraError {

@@ -15,7 +15,15 @@ const DEV_ADDRESS = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 const tmp = tempDir()
 afterAll(tmp.cleanup)
 
-function base(): Record<string, unknown> {
+interface Doc {
+  relayer: { id: string }
+  store: { path: string }
+  quorum: { threshold: number; members: { id: string; evm?: string }[] }
+  chains: { family: string; id: string; rpc: string[]; escrow: string; confirmations: number; key: unknown; submitter: { maxFeePerGasWei: unknown } }[]
+  [extra: string]: unknown
+}
+
+function base(): Doc {
   return {
     relayer: { id: 'relayer-a' },
     store: { path: './a.sqlite' },
@@ -47,7 +55,7 @@ function validate(doc: unknown, env: NodeJS.ProcessEnv = { TEST_EVM_KEY: DEV_KEY
   return { code, output: lines.join('\n') }
 }
 
-function mutate(fn: (c: any) => void): Record<string, unknown> {
+function mutate(fn: (c: Doc) => void): Doc {
   const c = base()
   fn(c)
   return c
@@ -60,22 +68,22 @@ describe('qantara config validate', () => {
     expect(code).toBe(0)
   })
 
-  const broken: [string, Record<string, unknown> | string, string, NodeJS.ProcessEnv?][] = [
-    ['an unknown chain family', mutate((c) => (c.chains[0].family = 'tron')), 'chains.0.family: unknown chain family'],
-    ['a malformed escrow address', mutate((c) => (c.chains[0].escrow = '0x1234')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address'],
-    ['an address with a bad checksum', mutate((c) => (c.chains[0].escrow = '0x5FbDB2315678afecb367f032d93F642f64180AA3')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum'],
-    ['an RPC URL that is not http(s) or ws(s)', mutate((c) => (c.chains[0].rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])), 'chains.0.rpc.1: must be an http(s):// or ws(s):// URL'],
-    ['no RPC URL at all', mutate((c) => (c.chains[0].rpc = [])), 'chains.0.rpc: give at least one RPC URL'],
+  const broken: [string, Doc | string, string, NodeJS.ProcessEnv?][] = [
+    ['an unknown chain family', mutate((c) => (c.chains[0]!.family = 'tron')), 'chains.0.family: unknown chain family'],
+    ['a malformed escrow address', mutate((c) => (c.chains[0]!.escrow = '0x1234')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address'],
+    ['an address with a bad checksum', mutate((c) => (c.chains[0]!.escrow = '0x5FbDB2315678afecb367f032d93F642f64180AA3')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum'],
+    ['an RPC URL that is not http(s) or ws(s)', mutate((c) => (c.chains[0]!.rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])), 'chains.0.rpc.1: must be an http(s):// or ws(s):// URL'],
+    ['no RPC URL at all', mutate((c) => (c.chains[0]!.rpc = [])), 'chains.0.rpc: give at least one RPC URL'],
     ['a threshold larger than the relayer set', mutate((c) => (c.quorum.threshold = 2)), 'quorum.threshold: threshold is larger than the relayer set'],
     ['a missing key variable', base(), 'chains.0.key: environment variable TEST_EVM_KEY is not set', {}],
-    ['a private key written into the file', mutate((c) => (c.chains[0].key = DEV_KEY)), 'chains.0.key: private keys are never read from the config file'],
-    ['a privateKey field beside the key source', mutate((c) => (c.chains[0].key = { env: 'TEST_EVM_KEY', privateKey: DEV_KEY })), 'chains.0.key: unknown field privateKey'],
-    ['a chain id outside the eip155 namespace', mutate((c) => (c.chains[0].id = 'cosmos:hub-4')), 'chains.0.id: must be a CAIP-2 chain id in the eip155 namespace'],
-    ['a negative confirmation count', mutate((c) => (c.chains[0].confirmations = -1)), 'chains.0.confirmations:'],
+    ['a private key written into the file', mutate((c) => (c.chains[0]!.key = DEV_KEY)), 'chains.0.key: private keys are never read from the config file'],
+    ['a privateKey field beside the key source', mutate((c) => (c.chains[0]!.key = { env: 'TEST_EVM_KEY', privateKey: DEV_KEY })), 'chains.0.key: unknown field privateKey'],
+    ['a chain id outside the eip155 namespace', mutate((c) => (c.chains[0]!.id = 'cosmos:hub-4')), 'chains.0.id: must be a CAIP-2 chain id in the eip155 namespace'],
+    ['a negative confirmation count', mutate((c) => (c.chains[0]!.confirmations = -1)), 'chains.0.confirmations:'],
     ['an unknown top-level field', mutate((c) => (c.relayers = [])), '(root): Unrecognized key: "relayers"'],
     ['a relayer that is not in its own quorum', mutate((c) => (c.relayer.id = 'relayer-z')), 'relayer.id: this relayer\'s id is not a quorum member'],
-    ['a gas cap written as a float', mutate((c) => (c.chains[0].submitter.maxFeePerGasWei = 1.5)), 'chains.0.submitter.maxFeePerGasWei'],
-    ['a key that is not the quorum member\'s address', mutate((c) => (c.quorum.members[0].evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')), 'chains.0.key: the key\'s address'],
+    ['a gas cap written as a float', mutate((c) => (c.chains[0]!.submitter.maxFeePerGasWei = 1.5)), 'chains.0.submitter.maxFeePerGasWei'],
+    ['a key that is not the quorum member\'s address', mutate((c) => (c.quorum.members[0]!.evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')), 'chains.0.key: the key\'s address'],
     ['text that is not YAML', 'chains: [unclosed', '(file): config file'],
   ]
   for (const [what, doc, expected, env] of broken) {
@@ -88,8 +96,8 @@ describe('qantara config validate', () => {
 
   it('reports every problem of a config at once', () => {
     const { output } = validate(mutate((c) => {
-      c.chains[0].escrow = 'nope'
-      c.chains[0].rpc = ['gopher://x']
+      c.chains[0]!.escrow = 'nope'
+      c.chains[0]!.rpc = ['gopher://x']
       c.quorum.threshold = 5
     }))
     expect(output).toMatch(/3 problem\(s\)/)
@@ -99,7 +107,7 @@ describe('qantara config validate', () => {
     const keyFile = join(tmp.dir, 'relayer.key')
     writeFileSync(keyFile, `${DEV_KEY}\n`)
     chmodSync(keyFile, 0o644)
-    const doc = mutate((c) => (c.chains[0].key = { file: keyFile }))
+    const doc = mutate((c) => (c.chains[0]!.key = { file: keyFile }))
     expect(validate(doc).output).toContain(`chains.0.key: key file ${keyFile} is readable by group or others (mode 644)`)
     chmodSync(keyFile, 0o600)
     expect(validate(doc).code).toBe(0)
@@ -113,7 +121,7 @@ describe('qantara config validate', () => {
 
   it('throws a CONFIG_INVALID error listing the problems from loadConfig', () => {
     try {
-      loadConfig(write(mutate((c) => (c.chains[0].escrow = 'nope'))), { TEST_EVM_KEY: DEV_KEY })
+      loadConfig(write(mutate((c) => (c.chains[0]!.escrow = 'nope'))), { TEST_EVM_KEY: DEV_KEY })
       expect.unreachable()
     } catch (err) {
       expect(isQantaraError(err, 'CONFIG_INVALID')).toBe(true)
@@ -122,12 +130,12 @@ describe('qantara config validate', () => {
   })
 
   it('never prints the key, even when the key is the problem', () => {
-    const { output } = validate(mutate((c) => (c.chains[0].key = DEV_KEY)))
+    const { output } = validate(mutate((c) => (c.chains[0]!.key = DEV_KEY)))
     expect(output).not.toContain(DEV_KEY.slice(2, 20))
   })
 
   it('exits 1 from the real CLI on a broken config', () => {
-    const file = write(mutate((c) => (c.chains[0].family = 'tron')))
+    const file = write(mutate((c) => (c.chains[0]!.family = 'tron')))
     let status = 0
     let stdout = ''
     try {

@@ -57,6 +57,12 @@ async function settledCase(signers = relayers.slice(0, 2)): Promise<Case> {
 const orderState = (id: Hex) => bed.publicClient.readContract({ address: d.escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [id] })
 const SETTLED = toHex(1, { size: 32 })
 
+async function poolPending(): Promise<number> {
+  const res = await fetch(bed.anvil.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'txpool_status', params: [] }) })
+  const { result } = (await res.json()) as { result: { pending: string } }
+  return Number(result.pending)
+}
+
 async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
@@ -151,7 +157,7 @@ describe('EvmSubmitter', () => {
         return p.length === 2 ? p.map((s) => s.nonce) : undefined
       }, 'both submissions pending')
       expect(nonces).toEqual([pending.nonce, pending.nonce + 1])
-      await until(async () => ((await bed.testClient.request({ method: 'txpool_status' } as never)) as { pending: string }).pending === '0x2' || undefined, 'both transactions in the pool')
+      await until(async () => (await poolPending()) === 2 || undefined, 'both transactions in the pool')
       await bed.testClient.mine({ blocks: 2 })
       await bed.testClient.setAutomine(true)
       expect((await resumedA).status).toBe('submitted')

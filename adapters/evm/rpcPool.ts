@@ -78,9 +78,9 @@ export class RpcPool {
         return op(e.client)
       }))
     } catch (err) {
-      const errors = err instanceof AggregateError ? err.errors : [err]
+      const errors: unknown[] = err instanceof AggregateError ? (err.errors as unknown[]) : [err]
       const final = errors.find((e) => shouldThrow(e))
-      if (final) throw final
+      if (final !== undefined) throw final as Error
       throw new QantaraError('RPC_UNAVAILABLE', `every RPC endpoint failed for ${label}`, { retryable: true, cause: errors[0], details: errorMessage(errors[0]) })
     }
   }

@@ -59,8 +59,8 @@ export class EvmWatcher implements Watcher<'evm'> {
           }
         }, 'eth_getLogs')
         const tip = await this.blockHash(to)
-        await this.requireLogsCanonical(logs as Log[], to, tip)
-        const events = (logs as Log[]).map((l) => decodeEscrowLog(this.chain, this.escrow, l)).filter((e): e is ChainEvent => e !== undefined)
+        await this.requireLogsCanonical(logs, to, tip)
+        const events = logs.map((l) => decodeEscrowLog(this.chain, this.escrow, l)).filter((e): e is ChainEvent => e !== undefined)
         this.range = nextRange(this.range, this.o.logRange, 'ok')
         return { events, checkpoint: { height: to, hash: tip }, head, lag: head - to }
       } catch (err) {

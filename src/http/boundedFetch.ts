@@ -13,7 +13,7 @@ export function boundedFetch(maxBytes: number, inner: typeof fetch = fetch): typ
       await response.body.cancel()
       throw tooLarge(maxBytes)
     }
-    const reader = response.body.getReader()
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
     const chunks: Uint8Array[] = []
     let total = 0
     for (;;) {
