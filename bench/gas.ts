@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const rows: [string, bigint, string][] = [
       ['open (ERC-20)', openErc20, `one ERC-20 transfer to a fresh holder: ${transferFrom}`],
       ['open (native ETH)', openNative, 'plain value transfer: 21000'],
-      ['settle 2-of-3 (ERC-20, 3 payees)', settle2of3, `3 bare ERC-20 transfers to existing holders: ${transfers}`],
+      ['settle 2-of-3 (ERC-20, 3 payees)', settle2of3, `the same 3 ERC-20 transfers sent as 3 plain transactions: ${transfers}`],
       ['settle 3-of-5 (ERC-20, 3 payees)', settle3of5, `settle 2-of-3 in this run: ${settle2of3}`],
       ['each extra signature', perSignature, 'ecrecover precompile alone: 3000'],
     ]
