@@ -68,3 +68,26 @@ export interface Submitter<F extends Family = Family> {
     signal?: AbortSignal,
   ): Promise<SubmitOutcome>
 }
+
+export interface SettlementSignature {
+  /** The chain-native address of the signing relayer key. */
+  signer: string
+  signature: string
+}
+
+/**
+ * One configured chain as the relayer core sees it, assembled in
+ * src/families.ts where the family is concrete: the core never learns which.
+ */
+export interface ChainRuntime {
+  readonly chain: ChainId
+  readonly family: Family
+  readonly watcher: Watcher
+  /** Address paid the relayer fee on this chain, if any. */
+  readonly feeRecipient: string
+  /** Blocks the watcher may trail the head by before /healthz says not ready. */
+  readonly maxLag: bigint
+  signSettlement(order: OrderTerms, settlement: Settlement): Promise<SettlementSignature>
+  /** Posts a settlement with enough signatures; idempotent. */
+  submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
+}

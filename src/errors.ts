@@ -18,6 +18,11 @@ export type ErrorCode =
   | 'EVENT_MALFORMED'
   | 'SUBMIT_REVERTED'
   | 'SUBMIT_FAILED'
+  | 'ENDPOINT_REFUSED'
+  | 'ENDPOINT_TIMEOUT'
+  | 'ENDPOINT_UNREACHABLE'
+  | 'RESPONSE_TOO_LARGE'
+  | 'RECORD_REJECTED'
   | 'ABORTED'
 
 export interface QantaraErrorOptions {

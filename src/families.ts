@@ -7,6 +7,10 @@ import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
+import { evmRuntime } from '../adapters/evm/runtime.js'
+import type { ChainRuntime } from './chains.js'
+import type { Logger } from './log.js'
+import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
 import { readSecret } from './config/keySource.js'
 import { FAMILY_NAMESPACE } from './caip2.js'
@@ -40,4 +44,19 @@ export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, base
       throw new Error(`unhandled family ${String(unreachable)}`)
     }
   }
+}
+
+/** Builds the runtime of every configured chain, with the signer its key unlocked. */
+export function buildChainRuntimes(config: RelayerConfig, signers: ChainSigner[], store: Store, logger: Logger): ChainRuntime[] {
+  return config.chains.map((chain, i) => {
+    const signer = signers[i]!
+    switch (chain.family) {
+      case 'evm':
+        return evmRuntime(chain, signer.evm!, store, logger)
+      default: {
+        const unreachable: never = chain.family
+        throw new Error(`unhandled family ${String(unreachable)}`)
+      }
+    }
+  })
 }

@@ -11,23 +11,27 @@ import { tempDir } from './support/tmp.js'
 // Anvil's second dev account: public test data, never a real key.
 const DEV_KEY = '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d'
 const DEV_ADDRESS = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+// An ed25519 identity whose seed is 32 bytes of 0x07, and its public key.
+const IDENTITY_SEED = `0x${'07'.repeat(32)}`
+const IDENTITY = '0xea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c'
+const ENV = { TEST_EVM_KEY: DEV_KEY, TEST_IDENTITY: IDENTITY_SEED }
 
 const tmp = tempDir()
 afterAll(tmp.cleanup)
 
 interface Doc {
-  relayer: { id: string }
+  relayer: { id: string; identityKey: unknown }
   store: { path: string }
-  quorum: { threshold: number; members: { id: string; evm?: string }[] }
+  quorum: { threshold: number; members: { id: string; identity: string; evm?: string }[] }
   chains: { family: string; id: string; rpc: string[]; escrow: string; confirmations: number; key: unknown; submitter: { maxFeePerGasWei: unknown } }[]
   [extra: string]: unknown
 }
 
 function base(): Doc {
   return {
-    relayer: { id: 'relayer-a' },
+    relayer: { id: 'relayer-a', identityKey: { env: 'TEST_IDENTITY' } },
     store: { path: './a.sqlite' },
-    quorum: { threshold: 1, members: [{ id: 'relayer-a', evm: DEV_ADDRESS }] },
+    quorum: { threshold: 1, members: [{ id: 'relayer-a', identity: IDENTITY, evm: DEV_ADDRESS }] },
     chains: [
       {
         family: 'evm',
@@ -49,7 +53,7 @@ function write(doc: unknown): string {
   return path
 }
 
-function validate(doc: unknown, env: NodeJS.ProcessEnv = { TEST_EVM_KEY: DEV_KEY }) {
+function validate(doc: unknown, env: NodeJS.ProcessEnv = ENV) {
   const lines: string[] = []
   const code = configValidate(write(doc), env, (l) => lines.push(l))
   return { code, output: lines.join('\n') }
@@ -75,7 +79,8 @@ describe('qantara config validate', () => {
     ['an RPC URL that is not http(s) or ws(s)', mutate((c) => (c.chains[0]!.rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])), 'chains.0.rpc.1: must be an http(s):// or ws(s):// URL'],
     ['no RPC URL at all', mutate((c) => (c.chains[0]!.rpc = [])), 'chains.0.rpc: give at least one RPC URL'],
     ['a threshold larger than the relayer set', mutate((c) => (c.quorum.threshold = 2)), 'quorum.threshold: threshold is larger than the relayer set'],
-    ['a missing key variable', base(), 'chains.0.key: environment variable TEST_EVM_KEY is not set', {}],
+    ['a missing key variable', base(), 'chains.0.key: environment variable TEST_EVM_KEY is not set', { TEST_IDENTITY: IDENTITY_SEED }],
+    ['an identity key that is not the quorum member\'s', base(), 'relayer.identityKey: the key\'s public key', { ...ENV, TEST_IDENTITY: `0x${'08'.repeat(32)}` }],
     ['a private key written into the file', mutate((c) => (c.chains[0]!.key = DEV_KEY)), 'chains.0.key: private keys are never read from the config file'],
     ['a privateKey field beside the key source', mutate((c) => (c.chains[0]!.key = { env: 'TEST_EVM_KEY', privateKey: DEV_KEY })), 'chains.0.key: unknown field privateKey'],
     ['a chain id outside the eip155 namespace', mutate((c) => (c.chains[0]!.id = 'cosmos:hub-4')), 'chains.0.id: must be a CAIP-2 chain id in the eip155 namespace'],
@@ -114,14 +119,15 @@ describe('qantara config validate', () => {
   })
 
   it('lets the environment override the file', () => {
-    const loaded = loadConfig(write(base()), { TEST_EVM_KEY: DEV_KEY, QANTARA__CHAINS__0__CONFIRMATIONS: '20', QANTARA__STORE__PATH: '/var/lib/q.sqlite' })
+    const loaded = loadConfig(write(base()), { ...ENV, QANTARA__CHAINS__0__CONFIRMATIONS: '20', QANTARA__STORE__PATH: '/var/lib/q.sqlite' })
+    expect(loaded.identity.publicKey).toBe(IDENTITY)
     expect(loaded.config.chains[0]!.confirmations).toBe(20)
     expect(loaded.config.store.path).toBe('/var/lib/q.sqlite')
   })
 
   it('throws a CONFIG_INVALID error listing the problems from loadConfig', () => {
     try {
-      loadConfig(write(mutate((c) => (c.chains[0]!.escrow = 'nope'))), { TEST_EVM_KEY: DEV_KEY })
+      loadConfig(write(mutate((c) => (c.chains[0]!.escrow = 'nope'))), ENV)
       expect.unreachable()
     } catch (err) {
       expect(isQantaraError(err, 'CONFIG_INVALID')).toBe(true)
@@ -139,7 +145,7 @@ describe('qantara config validate', () => {
     let status = 0
     let stdout = ''
     try {
-      execFileSync(process.execPath, ['dist/src/cli/main.js', 'config', 'validate', file], { env: { TEST_EVM_KEY: DEV_KEY, PATH: process.env.PATH }, encoding: 'utf8' })
+      execFileSync(process.execPath, ['dist/src/cli/main.js', 'config', 'validate', file], { env: { ...ENV, PATH: process.env.PATH }, encoding: 'utf8' })
     } catch (err) {
       status = (err as { status: number }).status
       stdout = (err as { stdout: string }).stdout

@@ -17,6 +17,8 @@ export const evmChainConfigSchema = z.strictObject({
   pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the watcher polls for new blocks'),
   rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one JSON-RPC request'),
   key: keySourceSchema,
+  feeRecipient: evmAddress.optional().describe('address paid the relayer fee on this chain (required when settlement.feeBps > 0)'),
+  maxLagBlocks: z.number().int().min(1).optional().describe('/healthz reports not ready when the watcher is further behind the head than this; defaults to confirmations + 10'),
   submitter: z
     .strictObject({
       receiptConfirmations: z.number().int().min(1).max(1000).default(1).describe('confirmations a settlement transaction needs before it is recorded as final'),

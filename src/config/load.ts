@@ -4,6 +4,8 @@ import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { QantaraError, errorMessage } from '../errors.js'
 import { configSchema, loadChainSigner, type RelayerConfig, type ChainSigner } from '../families.js'
+import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
+import { readSecret } from './keySource.js'
 
 const MAX_CONFIG_BYTES = 1024 * 1024
 const ENV_PREFIX = 'QANTARA__'
@@ -18,6 +20,7 @@ export interface LoadedConfig {
   /** Folder relative paths in the config are resolved against. */
   baseDir: string
   signers: ChainSigner[]
+  identity: Ed25519Signer
 }
 
 export function readConfigFile(path: string): unknown {
@@ -70,10 +73,19 @@ export function schemaProblems(error: z.ZodError): ConfigProblem[] {
 }
 
 /** Resolves every chain's key and checks it against the quorum config; collects, never throws. */
-export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseDir: string): { signers: ChainSigner[]; problems: ConfigProblem[] } {
+export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseDir: string): { signers: ChainSigner[]; identity?: Ed25519Signer; problems: ConfigProblem[] } {
   const signers: ChainSigner[] = []
   const problems: ConfigProblem[] = []
   const self = config.quorum.members.find((m) => m.id === config.relayer.id)
+  let identity: Ed25519Signer | undefined
+  try {
+    const secret = readSecret(config.relayer.identityKey, env, baseDir)
+    if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'an identity key cannot be a keystore; use a 0600 file or an env variable')
+    identity = ed25519FromText(secret.value)
+    if (self && self.identity !== identity.publicKey) problems.push({ path: 'relayer.identityKey', message: `the key's public key ${identity.publicKey} is not quorum member ${self.id}'s identity ${self.identity}` })
+  } catch (err) {
+    problems.push({ path: 'relayer.identityKey', message: errorMessage(err) })
+  }
   config.chains.forEach((chain, i) => {
     try {
       const signer = loadChainSigner(chain, env, baseDir)
@@ -85,7 +97,7 @@ export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseD
       problems.push({ path: `chains.${i}.key`, message: errorMessage(err) })
     }
   })
-  return { signers, problems }
+  return { signers, identity, problems }
 }
 
 /** Reads, overrides, validates and unlocks a config; every problem found is reported at once. */
@@ -100,8 +112,8 @@ export function inspectConfig(path: string, env: NodeJS.ProcessEnv): { loaded?: 
   const parsed = configSchema.safeParse(raw)
   if (!parsed.success) return { problems: schemaProblems(parsed.error) }
   const config = { ...parsed.data, store: { path: resolve(baseDir, parsed.data.store.path) } }
-  const { signers, problems } = keyProblems(config, env, baseDir)
-  return problems.length ? { problems } : { loaded: { config, baseDir, signers }, problems }
+  const { signers, identity, problems } = keyProblems(config, env, baseDir)
+  return problems.length || !identity ? { problems } : { loaded: { config, baseDir, signers, identity }, problems }
 }
 
 export function loadConfig(path: string, env: NodeJS.ProcessEnv): LoadedConfig {

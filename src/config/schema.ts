@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { keySourceSchema } from './keySource.js'
 
 /** The parts of the relayer config that do not depend on a chain family. */
 export function buildConfigSchema<C extends z.ZodType>(chain: C) {
@@ -6,6 +7,7 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
     relayer: z
       .strictObject({
         id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 lower-case letters, digits or dashes').describe('this relayer\'s name in logs, metrics and peer messages'),
+        identityKey: keySourceSchema.describe('this relayer\'s ed25519 identity key (32-byte hex seed or PKCS#8 PEM): signs challenges and peer messages'),
       })
       .describe('this relayer instance'),
     store: z
@@ -29,6 +31,7 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
         members: z
           .array(z.strictObject({
             id: z.string().min(1).describe('relayer id'),
+            identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').describe('the relayer\'s ed25519 identity public key'),
             evm: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').optional().describe('the relayer\'s EVM signing address'),
           }))
           .min(1)
@@ -37,6 +40,24 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
       .refine((q) => q.threshold <= q.members.length, { message: 'threshold is larger than the relayer set', path: ['threshold'] })
       .refine((q) => new Set(q.members.map((m) => m.id)).size === q.members.length, { message: 'relayer ids must be unique', path: ['members'] })
       .describe('the relayer set and its threshold'),
+    settlement: z
+      .strictObject({
+        feeBps: z.number().int().min(0).max(10_000).default(0).describe('relayer fee in basis points of the provider\'s gross share; the same on every relayer of the quorum'),
+        graceSeconds: z.number().int().min(0).max(86_400).default(30).describe('wait after an order ends before settling it, so late heartbeats and events arrive'),
+      })
+      .default({ feeBps: 0, graceSeconds: 30 })
+      .describe('how orders are settled'),
+    prober: z
+      .strictObject({
+        timeoutMs: z.number().int().min(100).max(60_000).default(5_000).describe('deadline of one challenge, connection to last byte'),
+        maxResponseBytes: z.number().int().min(1024).max(1_048_576).default(16_384).describe('largest heartbeat response read'),
+        concurrency: z.number().int().min(1).max(10_000).default(256).describe('challenges in flight at once'),
+        perHostConcurrency: z.number().int().min(1).max(1_000).default(8).describe('challenges in flight to one agent host'),
+        maxSkewMs: z.number().int().min(100).max(600_000).default(30_000).describe('largest accepted difference between the provider\'s clock and ours'),
+        allowPrivateEndpoints: z.boolean().default(false).describe('let provider URLs resolve to loopback or private addresses (devnet only)'),
+      })
+      .default({ timeoutMs: 5_000, maxResponseBytes: 16_384, concurrency: 256, perHostConcurrency: 8, maxSkewMs: 30_000, allowPrivateEndpoints: false })
+      .describe('how provider agents are challenged'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),
   })
     .refine((c) => c.quorum.members.some((m) => m.id === c.relayer.id), { message: 'this relayer\'s id is not a quorum member', path: ['relayer', 'id'] })

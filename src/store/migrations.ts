@@ -35,4 +35,40 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX submissions_pending ON submissions (chain, signer, state);
     `,
   },
+  {
+    version: 2,
+    name: 'orders, heartbeats, providers, cursors',
+    sql: `
+      CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        chain TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('opened', 'active', 'ended', 'settling', 'settled', 'refunded', 'disputed')),
+        terms TEXT NOT NULL,
+        settlement TEXT,
+        reason TEXT,
+        uptime TEXT,
+        tx_hash TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX orders_by_state ON orders (state);
+      CREATE TABLE heartbeats (
+        order_id TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        relayer_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (order_id, slot, relayer_id)
+      ) STRICT;
+      CREATE TABLE providers (
+        provider_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ]

@@ -6,8 +6,10 @@ import type { ChainEvent, Checkpoint } from '../chains.js'
 import { QantaraError } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { MIGRATIONS } from './migrations.js'
-import type { Store, StoredEvent, Submission, SubmissionState } from './store.js'
+import type { OrderTerms } from '../order.js'
+import type { OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, Submission, SubmissionState } from './store.js'
 
+interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; updated_at: number }
 interface SubmissionRow { chain: string; key: string; signer: string; nonce: number; state: string; payload: string; updated_at: number }
 
 /** The default store: one SQLite file in WAL mode. Heights and amounts are stored as exact text. */
@@ -103,6 +105,64 @@ export class SqliteStore implements Store {
     return Promise.resolve(rows.map(toSubmission))
   }
 
+  insertOrder(terms: OrderTerms, now: number): Promise<boolean> {
+    return this.guard(() => this.db.prepare("INSERT INTO orders (id, chain, state, terms, updated_at) VALUES (?, ?, 'opened', ?, ?) ON CONFLICT (id) DO NOTHING").run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1)
+  }
+
+  getOrder(id: string): Promise<OrderRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined
+    return Promise.resolve(row && toOrder(row))
+  }
+
+  listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]> {
+    const rows = (states
+      ? this.db.prepare(`SELECT * FROM orders WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY id`).all(...states)
+      : this.db.prepare('SELECT * FROM orders ORDER BY id').all()) as OrderRow[]
+    return Promise.resolve(rows.map(toOrder))
+  }
+
+  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: Partial<Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash'>>, now: number): Promise<boolean> {
+    return this.guard(() => this.db.prepare(
+      `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash), updated_at = ?
+       WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
+    ).run(to, patch.settlement ? stringifyExact(patch.settlement) : null, patch.reason ?? null, patch.uptime ?? null, patch.txHash ?? null, now, id, ...from).changes === 1)
+  }
+
+  putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
+    return this.guard(() => this.db.prepare('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt).changes === 1)
+  }
+
+  listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
+    const rows = this.db.prepare('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
+    return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
+  }
+
+  getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
+    return Promise.resolve(this.db.prepare('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
+  }
+
+  putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean> {
+    return this.guard(() => this.db.prepare(
+      'INSERT INTO providers (provider_id, seq, body, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (provider_id) DO UPDATE SET seq = excluded.seq, body = excluded.body, updated_at = excluded.updated_at WHERE excluded.seq > providers.seq',
+    ).run(providerId, seq, body, now).changes === 1)
+  }
+
+  listProviders(): Promise<{ providerId: string; seq: number; body: string }[]> {
+    const rows = this.db.prepare('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
+    return Promise.resolve(rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body })))
+  }
+
+  getCursor(name: string): Promise<number> {
+    const row = this.db.prepare('SELECT seq FROM cursors WHERE name = ?').get(name) as { seq: number } | undefined
+    return Promise.resolve(row?.seq ?? 0)
+  }
+
+  setCursor(name: string, seq: number): Promise<void> {
+    return this.guard(() => {
+      this.db.prepare('INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq').run(name, seq)
+    })
+  }
+
   isWritable(): Promise<boolean> {
     try {
       this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (-1, 'probe', 0)").run()
@@ -125,6 +185,18 @@ export class SqliteStore implements Store {
       if (cause instanceof QantaraError) return Promise.reject(cause)
       return Promise.reject(new QantaraError('STORE_FAILED', 'store write failed', { cause, retryable: true }))
     }
+  }
+}
+
+function toOrder(r: OrderRow): OrderRecord {
+  return {
+    terms: parseExact<OrderTerms>(r.terms),
+    state: r.state as OrderState,
+    ...(r.settlement ? { settlement: parseExact(r.settlement) } : {}),
+    ...(r.reason ? { reason: r.reason as OrderRecord['reason'] } : {}),
+    ...(r.uptime ? { uptime: r.uptime } : {}),
+    ...(r.tx_hash ? { txHash: r.tx_hash } : {}),
+    updatedAt: r.updated_at,
   }
 }
 

@@ -1,5 +1,7 @@
 import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint } from '../chains.js'
+import type { OrderTerms } from '../order.js'
+import type { Settlement, SettlementReason } from '../settlement.js'
 
 export interface StoredEvent {
   /** Position in the store's single event log, increasing. */
@@ -22,6 +24,29 @@ export interface Submission {
   updatedAt: number
 }
 
+export const ORDER_STATES = ['opened', 'active', 'ended', 'settling', 'settled', 'refunded', 'disputed'] as const
+export type OrderState = (typeof ORDER_STATES)[number]
+
+export interface OrderRecord {
+  terms: OrderTerms
+  state: OrderState
+  /** Set once, when the order enters `settling`; never replaced by a different one. */
+  settlement?: Settlement
+  reason?: SettlementReason
+  uptime?: string
+  txHash?: string
+  updatedAt: number
+}
+
+export interface StoredHeartbeat {
+  orderId: string
+  slot: number
+  relayerId: string
+  /** The signed heartbeat exactly as verified (canonical JSON). */
+  body: string
+  receivedAt: number
+}
+
 /**
  * Everything the relayer persists. Async so that a PostgreSQL store shared by
  * relayer workers can implement the same interface as the SQLite one.
@@ -41,6 +66,28 @@ export interface Store {
   putSubmission(submission: Submission): Promise<void>
   /** Submissions of `signer` on `chain` still waiting for the chain. */
   pendingSubmissions(chain: ChainId, signer: string): Promise<Submission[]>
+
+  /** Records a newly opened order; false when it was already known. */
+  insertOrder(terms: OrderTerms, now: number): Promise<boolean>
+  getOrder(id: string): Promise<OrderRecord | undefined>
+  listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]>
+  /**
+   * Moves an order to `to` only if it is in one of `from` (compare-and-set),
+   * applying `patch`; returns whether it moved. A repeated transition is a no-op.
+   */
+  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: Partial<Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash'>>, now: number): Promise<boolean>
+
+  /** Keeps a verified heartbeat; false when one for the same order, slot and relayer is already kept. */
+  putHeartbeat(h: StoredHeartbeat): Promise<boolean>
+  listHeartbeats(orderId: string): Promise<StoredHeartbeat[]>
+
+  getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined>
+  /** Stores a provider record if its seq is newer than the stored one; returns whether it did. */
+  putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean>
+  listProviders(): Promise<{ providerId: string; seq: number; body: string }[]>
+
+  getCursor(name: string): Promise<number>
+  setCursor(name: string, seq: number): Promise<void>
 
   /** True when a write to the store succeeds (for /healthz). */
   isWritable(): Promise<boolean>

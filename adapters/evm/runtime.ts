@@ -1,0 +1,41 @@
+import { getAddress, type Hex } from 'viem'
+import type { ChainRuntime, SettlementSignature } from '../../src/chains.js'
+import type { Logger } from '../../src/log.js'
+import type { Store } from '../../src/store/store.js'
+import type { LocalAccount } from 'viem'
+import { viemChain } from './chain.js'
+import { toEvmSettlement } from './codec.js'
+import type { EvmChainConfig } from './config.js'
+import { compareAddresses, signSettlement } from './eip712.js'
+import { RpcPool } from './rpcPool.js'
+import { EvmSubmitter } from './submitter.js'
+import { EvmWatcher } from './watcher.js'
+
+/** Wires one configured EVM chain: watcher, EIP-712 signer and submitter over one RPC pool. */
+export function evmRuntime(c: EvmChainConfig, account: LocalAccount, store: Store, logger: Logger): ChainRuntime {
+  const chain = viemChain(c.id, c.rpc, c.name)
+  const pool = new RpcPool({ chain, urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
+  const escrow = getAddress(c.escrow)
+  const domain = { chainId: chain.id, escrow }
+  const watcher = new EvmWatcher({ chain: c.id as `eip155:${string}`, pool, escrow, startBlock: c.startBlock, confirmations: c.confirmations, logRange: c.logRange, logger })
+  const submitter = new EvmSubmitter({
+    chain: c.id as `eip155:${string}`, pool, escrow, account, store, logger,
+    receiptConfirmations: c.submitter.receiptConfirmations, bumpAfterMs: c.submitter.bumpAfterMs,
+    caps: { maxFeePerGas: c.submitter.maxFeePerGasWei, maxPriorityFeePerGas: c.submitter.maxPriorityFeePerGasWei },
+    pollMs: Math.min(1_000, c.pollIntervalMs),
+  })
+  return {
+    chain: watcher.chain,
+    family: 'evm',
+    watcher,
+    feeRecipient: c.feeRecipient ?? '',
+    maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),
+    async signSettlement(_order, settlement): Promise<SettlementSignature> {
+      return { signer: account.address, signature: await signSettlement(account, domain, toEvmSettlement(settlement)) }
+    },
+    submitSettlement(order, settlement, signatures, signal) {
+      const sorted = [...signatures].sort((a, b) => compareAddresses(getAddress(a.signer), getAddress(b.signer)))
+      return submitter.submit(order, settlement, { signatures: sorted.map((s) => s.signature as Hex) }, signal)
+    },
+  }
+}

@@ -1,0 +1,101 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { ed25519Verify, type Ed25519Signer } from '../ed25519.js'
+import { challengeBytes, heartbeatBytes } from '../heartbeat/bytes.js'
+import { signedChallengeSchema, type Heartbeat, type SignedHeartbeat } from '../heartbeat/schema.js'
+import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
+import type { Logger } from '../log.js'
+import { canonicalJson } from '../canonicalJson.js'
+import { providerRecordBytes, type ProviderRecord, type SignedProviderRecord } from '../registry/record.js'
+import { RateLimiter } from './rateLimit.js'
+import type { Telemetry } from './telemetry.js'
+
+const MAX_CHALLENGE_BYTES = 4 * 1024
+
+export interface AgentOptions {
+  signer: Ed25519Signer
+  record: Omit<ProviderRecord, 'providerId' | 'seq' | 'expiresAt' | 'v'>
+  recordTtlSeconds: number
+  telemetry: () => Promise<Telemetry>
+  rateLimit: { perSecond: number; burst: number }
+  tls?: { cert: Buffer; key: Buffer }
+  logger: Logger
+}
+
+/**
+ * The provider agent: serves its signed provider record and answers relayers'
+ * challenges with heartbeats signed by the provider key, carrying what
+ * nvidia-smi measured at that moment.
+ */
+export class ProviderAgent {
+  readonly server: Server
+  private signedRecord: SignedProviderRecord
+  private readonly limiter: RateLimiter
+
+  constructor(private readonly o: AgentOptions) {
+    this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
+    this.signedRecord = this.signRecord()
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch((err: unknown) => {
+        o.logger.error({ err: (err as Error).message }, 'agent request failed')
+        if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL' })
+      })
+    }
+    this.server = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttpServer(handler)
+    this.server.requestTimeout = 10_000
+    this.server.headersTimeout = 5_000
+  }
+
+  get record(): SignedProviderRecord {
+    return this.signedRecord
+  }
+
+  /** Re-signs the record with a higher seq (seconds since the epoch, so restarts keep it increasing). */
+  refreshRecord(): SignedProviderRecord {
+    this.signedRecord = this.signRecord()
+    return this.signedRecord
+  }
+
+  private signRecord(): SignedProviderRecord {
+    const now = Math.floor(Date.now() / 1000)
+    const prevSeq = this.signedRecord?.record.seq ?? 0
+    const record: ProviderRecord = { v: 1, providerId: this.o.signer.publicKey, ...this.o.record, seq: Math.max(now, prevSeq + 1), expiresAt: now + this.o.recordTtlSeconds }
+    return { record, signature: this.o.signer.sign(providerRecordBytes(record)) }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method === 'GET' && path === '/v1/provider') return sendJson(res, 200, undefined, canonicalJson(this.signedRecord))
+    if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true })
+    if (req.method !== 'POST' || path !== '/v1/heartbeat') return sendJson(res, 404, { error: 'NOT_FOUND' })
+
+    let body: Buffer
+    try {
+      body = await readBody(req, MAX_CHALLENGE_BYTES, 5_000)
+    } catch (err) {
+      return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: err instanceof BodyTooLarge ? 'TOO_LARGE' : 'MALFORMED' })
+    }
+    let parsed
+    try {
+      parsed = signedChallengeSchema.safeParse(JSON.parse(body.toString('utf8')))
+    } catch {
+      return sendJson(res, 400, { error: 'MALFORMED' })
+    }
+    if (!parsed.success) return sendJson(res, 400, { error: 'MALFORMED' })
+    const { challenge, signature } = parsed.data
+    // Only challenges a relayer really signed get an answer: the agent is not a signing oracle for junk.
+    if (!ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signature)) return sendJson(res, 400, { error: 'BAD_CHALLENGE_SIGNATURE' })
+    if (!this.limiter.take(challenge.relayerKey)) return sendJson(res, 429, { error: 'RATE_LIMITED' })
+
+    const telemetry = await this.o.telemetry()
+    const heartbeat: Heartbeat = {
+      v: 1,
+      challenge: parsed.data,
+      timestamp: Date.now(),
+      gpus: telemetry.gpus,
+      ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
+    }
+    const signed: SignedHeartbeat = { heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) }
+    sendJson(res, 200, undefined, canonicalJson(signed))
+  }
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod'
+import { canonicalJson } from '../canonicalJson.js'
+import { parseChainId } from '../caip2.js'
+
+const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 32 bytes of lower-case 0x hex')
+const caip2 = z.string().refine((v) => {
+  try {
+    parseChainId(v)
+    return true
+  } catch {
+    return false
+  }
+}, 'must be a CAIP-2 chain id')
+
+export const gpuOfferSchema = z.strictObject({
+  name: z.string().min(1).max(128),
+  memoryTotalMiB: z.number().int().nonnegative().nullable(),
+  uuid: z.string().max(128),
+})
+
+/** What a provider announces: signed by its key, served by its own agent, refreshed with a higher `seq`. */
+export const providerRecordSchema = z.strictObject({
+  v: z.literal(1),
+  providerId: hex32,
+  url: z.string().max(512).refine((u) => /^https?:\/\/[^/\s]+/.test(u), 'must be an http(s) URL'),
+  gpus: z.array(gpuOfferSchema).max(16),
+  payout: z.record(caip2, z.string().min(1).max(128)).refine((p) => Object.keys(p).length <= 8, 'at most 8 chains'),
+  prices: z.array(z.strictObject({
+    chain: caip2,
+    token: z.string().min(1).max(128),
+    /** Smallest units of `token` per slot, as a decimal integer string. */
+    perSlot: z.string().regex(/^\d{1,78}$/),
+    slotLength: z.number().int().positive().max(86_400),
+  })).max(16),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /** Unix seconds after which the record is void. */
+  expiresAt: z.number().int().positive(),
+})
+
+export const signedProviderRecordSchema = z.strictObject({ record: providerRecordSchema, signature: z.string().regex(/^0x[0-9a-f]{128}$/) })
+
+export type ProviderRecord = z.infer<typeof providerRecordSchema>
+export type SignedProviderRecord = z.infer<typeof signedProviderRecordSchema>
+
+export const PROVIDER_RECORD_TAG = 'qantara/provider-record/v1\n'
+
+export function providerRecordBytes(r: ProviderRecord): Buffer {
+  return Buffer.from(PROVIDER_RECORD_TAG + canonicalJson(r), 'utf8')
+}
