@@ -87,6 +87,7 @@ export interface ChainRuntime {
   readonly feeRecipient: string
   /** Blocks the watcher may trail the head by before /healthz says not ready. */
   readonly maxLag: bigint
+  readonly pollIntervalMs: number
   signSettlement(order: OrderTerms, settlement: Settlement): Promise<SettlementSignature>
   /** Posts a settlement with enough signatures; idempotent. */
   submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>

@@ -30,6 +30,7 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, store: Stor
     watcher,
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),
+    pollIntervalMs: c.pollIntervalMs,
     async signSettlement(_order, settlement): Promise<SettlementSignature> {
       return { signer: account.address, signature: await signSettlement(account, domain, toEvmSettlement(settlement)) }
     },

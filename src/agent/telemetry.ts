@@ -62,3 +62,13 @@ export function readGpuTelemetry(binary = 'nvidia-smi', timeoutMs = 5_000): Prom
     })
   })
 }
+
+/** Caches telemetry for `ttlMs`, so a burst of challenges runs nvidia-smi once. */
+export function cachedTelemetry(read: () => Promise<Telemetry>, ttlMs: number): () => Promise<Telemetry> {
+  let cached: { at: number; value: Promise<Telemetry> } | undefined
+  return () => {
+    const now = Date.now()
+    if (!cached || now - cached.at > ttlMs) cached = { at: now, value: read() }
+    return cached.value
+  }
+}

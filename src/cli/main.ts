@@ -1,6 +1,18 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
+import { startAgent } from '../agent/start.js'
+import { loadConfig } from '../config/load.js'
+import { errorMessage, isQantaraError } from '../errors.js'
+import { createLogger } from '../log.js'
+import { startRelayer } from '../relay/start.js'
 import { configValidate } from './configValidate.js'
+import { registerDevnet } from './devnet.js'
+import { registerOrderCommands } from './order.js'
+
+/** One root controller: SIGTERM or SIGINT aborts it, and every loop drains and returns. */
+const root = new AbortController()
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => root.abort(new Error(sig)))
+const out = (line: string) => console.log(line)
 
 const program = new Command()
   .name('qantara')
@@ -14,7 +26,34 @@ program
   .argument('<file>', 'YAML config file')
   .description('check a config file, its environment overrides and its keys; prints every problem')
   .action((file: string) => {
-    process.exitCode = configValidate(file, process.env, (line) => console.log(line))
+    process.exitCode = configValidate(file, process.env, out)
   })
 
-await program.parseAsync(process.argv)
+program
+  .command('relay')
+  .description('run a relayer: watchers, prober, settlement, submitters and the HTTP API')
+  .requiredOption('--config <file>', 'relayer YAML config')
+  .action(async (o: { config: string }) => {
+    const loaded = loadConfig(o.config, process.env)
+    const running = await startRelayer(loaded, createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id }), root.signal)
+    await running.done
+  })
+
+program
+  .command('agent')
+  .description('run a provider agent: serves the provider record and signs heartbeats')
+  .requiredOption('--config <file>', 'agent YAML config')
+  .action(async (o: { config: string }) => {
+    const running = await startAgent(o.config, process.env, createLogger({ name: 'agent' }), root.signal)
+    await running.done
+  })
+
+registerOrderCommands(program, out)
+registerDevnet(program, out)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  console.error(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`)
+  process.exitCode = 1
+}

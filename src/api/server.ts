@@ -1,0 +1,102 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { errorMessage, isQantaraError } from '../errors.js'
+import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import { orderEnd } from '../order.js'
+import type { ProviderRegistry, ProviderFilter } from '../registry/registry.js'
+import type { Relayer } from '../relay/relayer.js'
+import type { Store } from '../store/store.js'
+
+const MAX_RECORD_BODY = 64 * 1024
+
+export interface ApiOptions {
+  store: Store
+  relayer: Relayer
+  registry: ProviderRegistry
+  metrics: Metrics
+  logger: Logger
+}
+
+/** The relayer's HTTP API: health, metrics, orders and the provider registry. */
+export function createApiServer(o: ApiOptions): Server {
+  const server = createServer((req, res) => {
+    route(o, req, res).catch((err: unknown) => {
+      o.logger.error({ err: errorMessage(err), url: req.url }, 'api request failed')
+      if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL' })
+    })
+  })
+  server.requestTimeout = 15_000
+  server.headersTimeout = 5_000
+  return server
+}
+
+async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://relayer')
+  const path = url.pathname
+  if (req.method === 'GET' && path === '/healthz') {
+    const health = await o.relayer.health()
+    return sendJson(res, health.ready ? 200 : 503, undefined, stringifyPlain(health))
+  }
+  if (req.method === 'GET' && path === '/metrics') {
+    const text = await o.metrics.registry.metrics()
+    res.writeHead(200, { 'content-type': o.metrics.registry.contentType })
+    res.end(text)
+    return
+  }
+  const orderMatch = /^\/v1\/orders\/(0x[0-9a-fA-F]{64})$/.exec(path)
+  if (req.method === 'GET' && orderMatch) {
+    const id = orderMatch[1]!.toLowerCase()
+    const record = await o.store.getOrder(id)
+    if (!record) return sendJson(res, 404, { error: 'UNKNOWN_ORDER' })
+    const heartbeats = await o.store.listHeartbeats(id)
+    const seen = new Set(heartbeats.map((h) => h.slot))
+    const uptime = record.uptime ?? Array.from({ length: record.terms.slots }, (_, s) => (seen.has(s) ? '1' : '0')).join('')
+    return sendJson(res, 200, undefined, stringifyPlain({ ...record, uptime, end: orderEnd(record.terms), heartbeats: heartbeats.length }))
+  }
+  if (req.method === 'GET' && path === '/v1/orders') {
+    return sendJson(res, 200, undefined, stringifyPlain(await o.store.listOrders()))
+  }
+  if (path === '/v1/providers') {
+    if (req.method === 'GET') {
+      const q = url.searchParams
+      const filter: ProviderFilter = {}
+      if (q.get('gpu')) filter.gpu = q.get('gpu')!
+      if (q.get('minVramMiB') && /^\d+$/.test(q.get('minVramMiB')!)) filter.minVramMiB = Number(q.get('minVramMiB'))
+      if (q.get('chain')) filter.chain = q.get('chain')!
+      if (q.get('token')) filter.token = q.get('token')!
+      if (q.get('maxPricePerSlot') && /^\d{1,78}$/.test(q.get('maxPricePerSlot')!)) filter.maxPricePerSlot = BigInt(q.get('maxPricePerSlot')!)
+      return sendJson(res, 200, { providers: await o.registry.list(filter) })
+    }
+    if (req.method === 'POST') {
+      let body: Buffer
+      try {
+        body = await readBody(req, MAX_RECORD_BODY)
+      } catch (err) {
+        return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: err instanceof BodyTooLarge ? 'TOO_LARGE' : 'MALFORMED' })
+      }
+      let input: unknown
+      try {
+        input = JSON.parse(body.toString('utf8'))
+      } catch {
+        o.metrics.recordsRejected.inc({ code: 'MALFORMED' })
+        return sendJson(res, 400, { error: 'MALFORMED', detail: 'not JSON' })
+      }
+      try {
+        const record = await o.registry.submit(input)
+        return sendJson(res, 201, { accepted: true, providerId: record.providerId, seq: record.seq })
+      } catch (err) {
+        if (!isQantaraError(err, 'RECORD_REJECTED')) throw err
+        const [code, ...rest] = (err.details ?? 'MALFORMED').split(': ')
+        o.metrics.recordsRejected.inc({ code })
+        return sendJson(res, 400, { error: code, detail: rest.join(': ') })
+      }
+    }
+  }
+  sendJson(res, 404, { error: 'NOT_FOUND' })
+}
+
+/** JSON for API clients: bigints as decimal strings. */
+function stringifyPlain(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+}

@@ -1,0 +1,20 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** The relayer's Prometheus metrics, one registry per relayer instance. */
+export function createMetrics() {
+  const registry = new Registry()
+  const m = {
+    registry,
+    chainHead: new Gauge({ name: 'qantara_chain_head', help: 'latest block height seen per chain', labelNames: ['chain'], registers: [registry] }),
+    chainLag: new Gauge({ name: 'qantara_chain_lag_blocks', help: 'blocks between the chain head and the last released block', labelNames: ['chain'], registers: [registry] }),
+    probes: new Counter({ name: 'qantara_probes_total', help: 'heartbeat challenges by result code (OK or the rejection code)', labelNames: ['result'], registers: [registry] }),
+    orders: new Gauge({ name: 'qantara_orders', help: 'orders by state', labelNames: ['state'], registers: [registry] }),
+    settlementsSubmitted: new Counter({ name: 'qantara_settlements_submitted_total', help: 'settlement submissions started', labelNames: ['chain'], registers: [registry] }),
+    settlementsConfirmed: new Counter({ name: 'qantara_settlements_confirmed_total', help: 'settlements final on chain (ours or already settled)', labelNames: ['chain', 'outcome'], registers: [registry] }),
+    submitLatency: new Histogram({ name: 'qantara_submit_latency_seconds', help: 'from starting a submission to its confirmation', labelNames: ['chain'], buckets: [0.1, 0.5, 1, 2, 5, 15, 60, 300], registers: [registry] }),
+    recordsRejected: new Counter({ name: 'qantara_provider_records_rejected_total', help: 'provider records refused, by code', labelNames: ['code'], registers: [registry] }),
+  }
+  return m
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,124 @@
+import type { AxiosInstance } from 'axios'
+import PQueue from 'p-queue'
+import { randomInt } from 'node:crypto'
+import { errorMessage, isQantaraError } from '../errors.js'
+import { ChallengeBook } from '../heartbeat/challenges.js'
+import { canonicalJson } from '../canonicalJson.js'
+import { verifyHeartbeat, type Rejection } from '../heartbeat/verify.js'
+import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import type { Ed25519Signer } from '../ed25519.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import type { OrderTerms } from '../order.js'
+import type { ProviderRegistry } from '../registry/registry.js'
+import type { Store } from '../store/store.js'
+
+export type ProbeResult = 'OK' | Rejection | 'NO_PROVIDER_RECORD' | 'UNREACHABLE' | 'TIMEOUT' | 'REFUSED' | 'HTTP_ERROR' | 'DUPLICATE'
+
+export interface ProberOptions {
+  relayerId: string
+  identity: Ed25519Signer
+  relayerKeys: ReadonlyMap<string, string>
+  store: Store
+  registry: ProviderRegistry
+  http: AxiosInstance
+  httpOptions: SafeHttpOptions
+  concurrency: number
+  perHostConcurrency: number
+  maxSkewMs: number
+  metrics: Metrics
+  logger: Logger
+  nowMs?: () => number
+}
+
+/**
+ * Challenges each active order's provider once per slot, at an instant drawn
+ * at random inside the slot so a provider cannot be up only when it expects a
+ * probe. Challenges are fresh, signed by this relayer, answerable once.
+ */
+export class Prober {
+  private readonly queue: PQueue
+  private readonly perHost = new Map<string, PQueue>()
+  /** `orderId:slot` → when that slot ends; past slots are dropped as new ones are scheduled. */
+  private readonly scheduled = new Map<string, { timer: NodeJS.Timeout; slotEnd: number }>()
+  private readonly book: ChallengeBook
+  private readonly now: () => number
+
+  constructor(private readonly o: ProberOptions) {
+    this.queue = new PQueue({ concurrency: o.concurrency })
+    this.now = o.nowMs ?? Date.now
+    this.book = new ChallengeBook(o.relayerId, o.identity, 10 * 60_000)
+  }
+
+  /** Schedules the probe of `order`'s current slot if it has none yet; returns the slot or undefined. */
+  schedule(order: OrderTerms, signal: AbortSignal): number | undefined {
+    const now = this.now()
+    const slotMs = order.slotLength * 1000
+    const startMs = Number(order.start) * 1000
+    const slot = Math.floor((now - startMs) / slotMs)
+    if (slot < 0 || slot >= order.slots) return undefined
+    const key = `${order.id}:${slot}`
+    if (this.scheduled.has(key)) return slot
+    const slotStart = startMs + slot * slotMs
+    // Aim between 10% and 70% of the slot, leaving time for the answer; if we are already past that, go now.
+    const earliest = Math.max(now, slotStart + Math.floor(slotMs * 0.1))
+    const latest = slotStart + Math.floor(slotMs * 0.7)
+    const at = earliest >= latest ? now : earliest + randomInt(0, latest - earliest)
+    const timer = setTimeout(() => {
+      void this.queue.add(() => this.probeOnce(order, slot, signal)).catch(() => undefined)
+    }, at - now)
+    this.scheduled.set(key, { timer, slotEnd: slotStart + slotMs })
+    signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+    return slot
+  }
+
+  /** Challenges the provider of `order` for `slot` now; stores the heartbeat if it verifies. */
+  async probeOnce(order: OrderTerms, slot: number, signal?: AbortSignal): Promise<ProbeResult> {
+    const result = await this.challenge(order, slot, signal)
+    this.o.metrics.probes.inc({ result })
+    if (result !== 'OK') this.o.logger.debug({ orderId: order.id, slot, result }, 'probe failed')
+    return result
+  }
+
+  private async challenge(order: OrderTerms, slot: number, signal?: AbortSignal): Promise<ProbeResult> {
+    const record = await this.o.registry.get(order.providerId)
+    if (!record) return 'NO_PROVIDER_RECORD'
+    const url = `${record.url.replace(/\/+$/, '')}/v1/heartbeat`
+    const host = new URL(url).host
+    let hostQueue = this.perHost.get(host)
+    if (!hostQueue) this.perHost.set(host, (hostQueue = new PQueue({ concurrency: this.o.perHostConcurrency })))
+    const challenge = this.book.issue(order.id, slot, this.now())
+    let res: { status: number; body: string }
+    try {
+      res = (await hostQueue.add(() => safeRequest(this.o.http, this.o.httpOptions, { method: 'POST', url, body: canonicalJson(challenge), signal })))!
+    } catch (err) {
+      if (isQantaraError(err, 'ENDPOINT_TIMEOUT')) return 'TIMEOUT'
+      if (isQantaraError(err, 'ENDPOINT_REFUSED')) return 'REFUSED'
+      if (isQantaraError(err, 'RESPONSE_TOO_LARGE')) return 'TOO_LARGE'
+      this.o.logger.debug({ url, err: errorMessage(err) }, 'agent unreachable')
+      return 'UNREACHABLE'
+    }
+    if (res.status !== 200) return 'HTTP_ERROR'
+    const verdict = verifyHeartbeat(res.body, {
+      order, slot, relayerKeys: this.o.relayerKeys, nowMs: this.now(), skewMs: this.o.maxSkewMs,
+      consumeNonce: (salt, orderId, s) => this.book.consume(salt, orderId, s),
+    })
+    if (!verdict.ok) {
+      this.o.logger.warn({ orderId: order.id, slot, code: verdict.code, detail: verdict.detail }, 'heartbeat rejected')
+      return verdict.code
+    }
+    const stored = await this.o.store.putHeartbeat({ orderId: order.id, slot, relayerId: this.o.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: this.now() })
+    return stored ? 'OK' : 'DUPLICATE'
+  }
+
+  /** Forgets slots that have ended; called once per scheduling pass. */
+  prune(): void {
+    const now = this.now()
+    for (const [k, v] of this.scheduled) if (v.slotEnd < now) this.scheduled.delete(k)
+  }
+
+  async drain(): Promise<void> {
+    for (const { timer } of this.scheduled.values()) clearTimeout(timer)
+    await this.queue.onIdle()
+  }
+}

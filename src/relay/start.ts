@@ -1,0 +1,57 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createApiServer } from '../api/server.js'
+import type { LoadedConfig } from '../config/load.js'
+import { buildChainRuntimes } from '../families.js'
+import { createSafeHttp } from '../http/safeHttp.js'
+import type { Logger } from '../log.js'
+import { createMetrics } from '../metrics.js'
+import { ProviderRegistry } from '../registry/registry.js'
+import { SqliteStore } from '../store/sqlite.js'
+import { Prober } from './prober.js'
+import { Relayer } from './relayer.js'
+
+export interface RunningRelayer {
+  relayer: Relayer
+  api: Server
+  apiUrl: string
+  /** Resolves when the relayer has stopped after `signal` aborted. */
+  done: Promise<void>
+}
+
+/** Assembles a relayer from a loaded config and starts it: API first, then watchers and the ticker. */
+export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal: AbortSignal): Promise<RunningRelayer> {
+  const { config, signers, identity } = loaded
+  const store = new SqliteStore(config.store.path)
+  const metrics = createMetrics()
+  const httpOptions = { timeoutMs: config.prober.timeoutMs, maxBytes: config.prober.maxResponseBytes, allowPrivate: config.prober.allowPrivateEndpoints, maxSockets: config.prober.perHostConcurrency }
+  const http = createSafeHttp(httpOptions)
+  const registry = new ProviderRegistry({ store, http, httpOptions, logger: logger.child({ module: 'registry' }) })
+  const chains = buildChainRuntimes(config, signers, store, logger)
+  const prober = new Prober({
+    relayerId: config.relayer.id, identity, relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
+    store, registry, http, httpOptions, concurrency: config.prober.concurrency, perHostConcurrency: config.prober.perHostConcurrency,
+    maxSkewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'prober' }),
+  })
+  const relayer = new Relayer({
+    relayerId: config.relayer.id, threshold: config.quorum.threshold, feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
+    store, chains, prober, metrics, logger,
+  })
+  const api = createApiServer({ store, relayer, registry, metrics, logger: logger.child({ module: 'api' }) })
+  const [host, port] = config.api.listen.split(':') as [string, string]
+  await new Promise<void>((resolve, reject) => {
+    api.once('error', reject)
+    api.listen(Number(port), host, () => resolve())
+  })
+  const address = api.address() as AddressInfo
+  const apiUrl = `http://${host}:${address.port}`
+  logger.info({ relayer: config.relayer.id, api: apiUrl, chains: chains.map((c) => c.chain) }, 'relayer started')
+  const done = relayer.run(signal).finally(async () => {
+    await new Promise<void>((resolve) => {
+      api.closeAllConnections()
+      api.close(() => resolve())
+    })
+    await store.close()
+  })
+  return { relayer, api, apiUrl, done }
+}
