@@ -1,24 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { chmodSync, createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import type { ChildProcess } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
-import { stringify } from 'yaml'
-import { createPublicClient, createWalletClient, http, zeroAddress, type Address, type Hex } from 'viem'
-import { mnemonicToAccount } from 'viem/accounts'
+import { zeroAddress, type Address, type Hex } from 'viem'
 import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
-import { viemChain } from '../../adapters/evm/chain.js'
-import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
-import { deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
 import { abortableDelay } from '../abort.js'
-import { generateEd25519 } from '../ed25519.js'
 import { renderTable, type DevnetOrderRow } from './devnetTable.js'
-
-const MNEMONIC = 'test test test test test test test test test test test junk'
-const CHAIN = 'eip155:31337'
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url))
+import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket } from './localMarket.js'
 
 export interface DevnetOptions {
   json?: boolean
@@ -28,23 +17,6 @@ export interface DevnetOptions {
 }
 
 interface Plan { label: string; token: 'usdc' | 'native'; amount: bigint; startIn: number; outage?: [number, number] }
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => ok(port))
-    })
-  })
-}
-
-function secretFile(path: string, content: string): string {
-  writeFileSync(path, `${content}\n`, { mode: 0o600 })
-  chmodSync(path, 0o600)
-  return path
-}
 
 /**
  * The whole market on one machine: anvil, the escrow and a test token, one
@@ -61,68 +33,18 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     anvil = await startAnvil({ blockTime: 1 })
     const rpcUrl = anvil.rpcUrl
     progress(`anvil listening at ${rpcUrl}`)
-    const chain = viemChain(CHAIN, [rpcUrl])
-    const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 200 })
-    const account = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i })
-    const wallet = (i: number) => createWalletClient({ chain, transport: http(rpcUrl), account: account(i) })
-    const relayerKey = account(1)
-    const renter = wallet(2)
-    const providerPayout = account(3).address
-    const deployer = wallet(0)
-
-    const escrow = await deployEscrow(deployer, publicClient, { relayers: [relayerKey.address], threshold: 1, maxFeeBps: 500, reclaimGrace: 3600n })
-    const usdc = await deployTestToken(deployer, publicClient, 'USDC', 6)
-    await publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: usdc, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, 10_000_000_000n] }) })
+    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1 })
+    const { publicClient, renter, escrow, usdc, providerPayout, provider, relayerUrl } = market
     progress(`escrow ${escrow}, test USDC ${usdc}`)
-
-    const identity = generateEd25519()
-    const provider = generateEd25519()
-    const apiPort = await freePort()
-    const agentPort = await freePort()
-    const relayerUrl = `http://127.0.0.1:${apiPort}`
-    const relayerYaml = join(dir, 'relayer.yaml')
-    writeFileSync(relayerYaml, stringify({
-      relayer: { id: 'devnet-relayer', identityKey: { file: secretFile(join(dir, 'relayer.identity'), identity.seed) } },
-      store: { path: join(dir, 'relayer.sqlite') },
-      api: { listen: `127.0.0.1:${apiPort}` },
-      log: { level: 'info' },
-      quorum: { threshold: 1, members: [{ id: 'devnet-relayer', identity: identity.signer.publicKey, evm: relayerKey.address }] },
-      settlement: { feeBps: 100, graceSeconds: 1 },
-      prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
-      chains: [{
-        family: 'evm', id: CHAIN, rpc: [rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
-        key: { file: secretFile(join(dir, 'relayer.evm.key'), `0x${Buffer.from(relayerKey.getHdKey().privateKey!).toString('hex')}`) },
-        feeRecipient: relayerKey.address,
-        submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
-      }],
-    }))
-    const agentYaml = join(dir, 'agent.yaml')
-    writeFileSync(agentYaml, stringify({
-      key: { file: secretFile(join(dir, 'provider.key'), provider.seed) },
-      listen: `127.0.0.1:${agentPort}`,
-      publicUrl: `http://127.0.0.1:${agentPort}`,
-      payout: { [CHAIN]: providerPayout },
-      prices: [{ chain: CHAIN, token: usdc, perSlot: '1000000', slotLength: o.slotSeconds }, { chain: CHAIN, token: 'native', perSlot: '100000000000000', slotLength: o.slotSeconds }],
-      relayers: [relayerUrl],
-      recordTtlSeconds: 3600,
-    }))
-
     const launch = (name: string, args: string[]) => {
-      const log = createWriteStream(join(dir, `${name}.log`))
-      const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
-      child.stdout.pipe(log)
-      child.stderr.pipe(log)
+      const child = launchQantara(args, join(dir, `${name}.log`))
       children.push(child)
       return child
     }
-    launch('relayer', ['relay', '--config', relayerYaml])
-    let agent = launch('agent', ['agent', '--config', agentYaml])
-    await waitFor(async () => {
-      const res = await fetch(`${relayerUrl}/v1/providers`).catch(() => undefined)
-      const body = res?.ok ? ((await res.json()) as { providers: { record: { providerId: string } }[] }) : undefined
-      return body?.providers.some((p) => p.record.providerId === provider.signer.publicKey) || undefined
-    }, 30_000, 'the provider record to reach the relayer', signal)
-    progress(`relayer ${relayerUrl}, provider ${provider.signer.publicKey.slice(0, 18)}… registered`)
+    launch('relayer', ['relay', '--config', market.relayerYaml])
+    let agent = launch('agent', ['agent', '--config', market.agentYaml])
+    await waitFor(async () => (await providerListed(relayerUrl, provider.publicKey)) || undefined, 30_000, 'the provider record to reach the relayer', signal)
+    progress(`relayer ${relayerUrl}, provider ${provider.publicKey.slice(0, 18)}… registered`)
 
     const slotsMs = o.slots * o.slotSeconds * 1000
     const plans: Plan[] = [
@@ -134,7 +56,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     const orders: { id: Hex; plan: Plan; token: Address }[] = []
     for (const plan of plans) {
       const token = plan.token === 'usdc' ? usdc : zeroAddress
-      const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.signer.publicKey, payout: providerPayout, start: now + BigInt(plan.startIn), slotLength: o.slotSeconds, slots: o.slots })
+      const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.publicKey, payout: providerPayout, start: now + BigInt(plan.startIn), slotLength: o.slotSeconds, slots: o.slots })
       orders.push({ id: opened.orderId, plan, token })
       progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)
     }
@@ -153,7 +75,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
         progress(`provider agent killed: the third order loses about ${outage[1] - outage[0]} slots`)
       }
       if (down && t >= outageEnd) {
-        agent = launch('agent-restarted', ['agent', '--config', agentYaml])
+        agent = launch('agent-restarted', ['agent', '--config', market.agentYaml])
         down = false
         progress('provider agent restarted')
       }
