@@ -14,7 +14,8 @@ import { generateEd25519, type Ed25519Signer } from '../ed25519.js'
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
 const MNEMONIC = 'test test test test test test test test test test test junk'
 export const LOCAL_CHAIN = 'eip155:31337'
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url))
+// Under the test runner this module is the .ts source: its CLI is the built one in dist/.
+const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../dist/src/cli/main.js' : './main.js', import.meta.url))
 
 export interface LocalMarketOptions {
   rpcUrl: string
