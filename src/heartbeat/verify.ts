@@ -22,7 +22,7 @@ export interface VerifyContext {
   nowMs: number
   skewMs: number
   /** When set, the heartbeat must answer a challenge this relayer issued, and uses it up. */
-  consumeNonce?: (salt: string, orderId: string, slot: number) => 'ok' | 'unknown' | 'replayed'
+  own?: { relayerId: string; consume: (salt: string, orderId: string, slot: number) => 'ok' | 'unknown' | 'replayed' }
 }
 
 /**
@@ -51,8 +51,8 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
   if (!ed25519Verify(ctx.order.providerId, heartbeatBytes(hb.heartbeat), hb.signature)) return no('BAD_SIGNATURE', 'not signed by the order\'s provider key')
   const skew = Math.abs(hb.heartbeat.timestamp - ctx.nowMs)
   if (skew > ctx.skewMs) return no('STALE', `provider clock off by ${skew} ms`)
-  if (ctx.consumeNonce) {
-    const used = ctx.consumeNonce(challenge.salt, challenge.orderId, challenge.slot)
+  if (ctx.own) {
+    const used = challenge.relayerId === ctx.own.relayerId ? ctx.own.consume(challenge.salt, challenge.orderId, challenge.slot) : 'unknown'
     if (used === 'unknown') return no('UNKNOWN_NONCE', 'not a challenge this relayer issued')
     if (used === 'replayed') return no('REPLAYED_NONCE', 'challenge already answered')
   }

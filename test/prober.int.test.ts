@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { canonicalJson } from '../src/canonicalJson.js'
+import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
+import { heartbeatBytes } from '../src/heartbeat/bytes.js'
+import type { Heartbeat, SignedChallenge } from '../src/heartbeat/schema.js'
+import { createSafeHttp } from '../src/http/safeHttp.js'
+import { silentLogger } from '../src/log.js'
+import { createMetrics } from '../src/metrics.js'
+import type { OrderTerms } from '../src/order.js'
+import { providerRecordBytes, type ProviderRecord } from '../src/registry/record.js'
+import { ProviderRegistry } from '../src/registry/registry.js'
+import { Prober } from '../src/relay/prober.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import { startHostileAgent, type Behaviour } from './support/hostileAgent.js'
+
+const logger = silentLogger()
+const provider = generateEd25519().signer
+const relayer = generateEd25519().signer
+const otherRelayer = generateEd25519().signer
+const relayerKeys = new Map([['r1', relayer.publicKey], ['r2', otherRelayer.publicKey]])
+let hostile: Awaited<ReturnType<typeof startHostileAgent>>
+let store: SqliteStore
+let metrics: ReturnType<typeof createMetrics>
+
+function order(id = `0x${'a1'.repeat(32)}`): OrderTerms {
+  return { id: id as `0x${string}`, chain: 'eip155:31337', renter: '0xr', token: 'native', amount: 1000n, providerId: provider.publicKey, payout: '0xp', start: BigInt(Math.floor(Date.now() / 1000) - 5), slotLength: 60, slots: 10 }
+}
+
+async function register(url: string, signer: Ed25519Signer = provider): Promise<void> {
+  const record: ProviderRecord = { v: 1, providerId: signer.publicKey, url, gpus: [], payout: {}, prices: [], seq: 1, expiresAt: Math.floor(Date.now() / 1000) + 3600 }
+  await store.putProvider(signer.publicKey, 1, canonicalJson({ record, signature: signer.sign(providerRecordBytes(record)) }), Date.now())
+}
+
+function prober(allowPrivate = true, timeoutMs = 1_000) {
+  const httpOptions = { timeoutMs, maxBytes: 16_384, allowPrivate }
+  const http = createSafeHttp(httpOptions)
+  const registry = new ProviderRegistry({ store, http, httpOptions, logger })
+  return new Prober({ relayerId: 'r1', identity: relayer, relayerKeys, store, registry, http, httpOptions, concurrency: 8, perHostConcurrency: 4, maxSkewMs: 30_000, metrics, logger })
+}
+
+/** An agent that signs whatever heartbeat `edit` makes of the honest one. */
+function answer(edit: (h: Heartbeat, c: SignedChallenge) => Heartbeat = (h) => h, signer: Ed25519Signer = provider): Behaviour {
+  return (_req, res, body) => {
+    const challenge = JSON.parse(body) as SignedChallenge
+    const heartbeat = edit({ v: 1, challenge, timestamp: Date.now(), gpus: null, gpuUnavailable: 'nvidia-smi not found' }, challenge)
+    res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson({ heartbeat, signature: signer.sign(heartbeatBytes(heartbeat)) }))
+  }
+}
+
+beforeAll(async () => {
+  hostile = await startHostileAgent()
+})
+afterAll(() => hostile?.close())
+beforeEach(async () => {
+  store = new SqliteStore(':memory:')
+  metrics = createMetrics()
+  await register(hostile.url)
+})
+
+async function probeCount(result: string): Promise<number> {
+  const m = (await metrics.registry.getSingleMetricAsString('qantara_probes_total')).split('\n').find((l) => l.includes(`result="${result}"`))
+  return m ? Number(m.split(' ').at(-1)) : 0
+}
+
+describe('Prober against hostile agents', () => {
+  it('keeps an honest heartbeat, once', async () => {
+    hostile.set(answer())
+    const p = prober()
+    expect(await p.probeOnce(order(), 5)).toBe('OK')
+    expect(await store.listHeartbeats(order().id)).toHaveLength(1)
+    expect(await probeCount('OK')).toBe(1)
+  })
+
+  const cases: [string, Behaviour, string][] = [
+    ['a forged signature', answer((h) => h, generateEd25519().signer), 'BAD_SIGNATURE'],
+    ['a heartbeat for another order', answer((h) => ({ ...h, challenge: { ...h.challenge, challenge: { ...h.challenge.challenge, orderId: `0x${'b2'.repeat(32)}` } } })), 'WRONG_ORDER'],
+    ['a timestamp an hour in the past', answer((h) => ({ ...h, timestamp: Date.now() - 3_600_000 })), 'STALE'],
+    ['a timestamp an hour in the future', answer((h) => ({ ...h, timestamp: Date.now() + 3_600_000 })), 'STALE'],
+    ['invalid JSON', (_q, res) => res.writeHead(200).end('{"heartbeat": '), 'MALFORMED'],
+    ['a 10 MB body', (_q, res) => res.writeHead(200).end(Buffer.alloc(10 * 1024 * 1024, 0x20)), 'TOO_LARGE'],
+    ['a redirect to another host', (_q, res) => res.writeHead(302, { location: 'http://example.org/v1/heartbeat' }).end(), 'REFUSED'],
+    ['a provider that trickles bytes (slowloris)', (_q, res) => {
+      res.writeHead(200)
+      const t = setInterval(() => (res.writableEnded ? clearInterval(t) : res.write(' ')), 100)
+      res.on('close', () => clearInterval(t))
+    }, 'TIMEOUT'],
+  ]
+  for (const [what, behaviour, code] of cases) {
+    it(`rejects ${what} with ${code}, stores nothing, and keeps probing`, async () => {
+      hostile.set(behaviour)
+      const p = prober()
+      expect(await p.probeOnce(order(), 5)).toBe(code)
+      expect(await store.listHeartbeats(order().id)).toEqual([])
+      expect(await probeCount(code)).toBe(1)
+      hostile.set(answer())
+      expect(await p.probeOnce(order(), 6)).toBe('OK')
+    })
+  }
+
+  it('rejects an answer to another relayer\'s challenge', async () => {
+    hostile.set(answer((h) => {
+      const challenge = { ...h.challenge.challenge, relayerId: 'r2', relayerKey: otherRelayer.publicKey }
+      return { ...h, challenge: { challenge, signature: otherRelayer.sign(Buffer.from(`qantara/challenge/v1\n${canonicalJson(challenge)}`)) } }
+    }))
+    expect(await prober().probeOnce(order(), 5)).toBe('UNKNOWN_NONCE')
+    expect(await store.listHeartbeats(order().id)).toEqual([])
+  })
+
+  it('rejects a replayed nonce: the same answer given twice counts once', async () => {
+    let saved: string | undefined
+    hostile.set((req, res, body) => {
+      if (saved) return res.writeHead(200).end(saved)
+      answer()(req, { writeHead: () => ({ end: (b: string) => { saved = b; res.writeHead(200).end(b) } }) } as never, body)
+    })
+    const p = prober()
+    expect(await p.probeOnce(order(), 5)).toBe('OK')
+    expect(await p.probeOnce(order(), 5)).toBe('REPLAYED_NONCE')
+    expect(await store.listHeartbeats(order().id)).toHaveLength(1)
+  })
+
+  it('refuses a provider endpoint on 127.0.0.1 unless private endpoints are allowed', async () => {
+    hostile.set(answer())
+    expect(await prober(false).probeOnce(order(), 5)).toBe('REFUSED')
+    expect(await store.listHeartbeats(order().id)).toEqual([])
+  })
+
+  it('reports an order whose provider has no record', async () => {
+    const stranger = { ...order(), providerId: generateEd25519().signer.publicKey }
+    expect(await prober().probeOnce(stranger, 5)).toBe('NO_PROVIDER_RECORD')
+  })
+})
