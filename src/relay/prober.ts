@@ -13,6 +13,8 @@ import type { OrderTerms } from '../order.js'
 import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 
+const MAX_ATTEMPTS = 2
+
 export type ProbeResult = 'OK' | Rejection | 'NO_PROVIDER_RECORD' | 'UNREACHABLE' | 'TIMEOUT' | 'REFUSED' | 'HTTP_ERROR' | 'DUPLICATE'
 
 export interface ProberOptions {
@@ -60,16 +62,32 @@ export class Prober {
     const key = `${order.id}:${slot}`
     if (this.scheduled.has(key)) return slot
     const slotStart = startMs + slot * slotMs
+    const slotEnd = slotStart + slotMs
     // Aim between 10% and 70% of the slot, leaving time for the answer; if we are already past that, go now.
     const earliest = Math.max(now, slotStart + Math.floor(slotMs * 0.1))
     const latest = slotStart + Math.floor(slotMs * 0.7)
     const at = earliest >= latest ? now : earliest + randomInt(0, latest - earliest)
-    const timer = setTimeout(() => {
-      void this.queue.add(() => this.probeOnce(order, slot, signal)).catch(() => undefined)
-    }, at - now)
-    this.scheduled.set(key, { timer, slotEnd: slotStart + slotMs })
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+    this.arm(key, order, slot, slotEnd, at - now, 1, signal)
     return slot
+  }
+
+  /**
+   * One timer per slot. A failed challenge is retried once at another random
+   * instant if the slot still has room for it, so one lost packet does not
+   * cost the provider a slot.
+   */
+  private arm(key: string, order: OrderTerms, slot: number, slotEnd: number, delayMs: number, attempt: number, signal: AbortSignal): void {
+    const timer = setTimeout(() => {
+      void this.queue.add(async () => {
+        const result = await this.probeOnce(order, slot, signal)
+        const room = slotEnd - this.now() - this.o.httpOptions.timeoutMs
+        if (result !== 'OK' && result !== 'DUPLICATE' && attempt < MAX_ATTEMPTS && room > 0 && !signal.aborted) {
+          this.arm(key, order, slot, slotEnd, randomInt(0, Math.max(1, Math.floor(room))), attempt + 1, signal)
+        }
+      }).catch(() => undefined)
+    }, delayMs)
+    // No abort listener per timer (they would pile up on the root signal): drain() clears them all.
+    this.scheduled.set(key, { timer, slotEnd })
   }
 
   /** Challenges the provider of `order` for `slot` now; stores the heartbeat if it verifies. */
