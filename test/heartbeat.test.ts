@@ -74,7 +74,7 @@ describe('verifyHeartbeat rejections', () => {
     const book = new ChallengeBook('relayer-a', relayer, 60_000)
     const issued = book.issue(v.challenge.orderId, 7, v.heartbeat.timestamp)
     const answer = signed({ ...v.heartbeat, challenge: issued })
-    const own = { relayerId: 'relayer-a', consume: book.consume.bind(book) }
+    const own = { relayerId: 'relayer-a', issued: book.issued.bind(book), consume: book.consume.bind(book) }
     expect(reject(signed(), { own })).toBe('UNKNOWN_NONCE')
     expect(reject(answer, { own })).toBe('OK')
     expect(reject(answer, { own })).toBe('REPLAYED_NONCE')
@@ -82,7 +82,7 @@ describe('verifyHeartbeat rejections', () => {
   it('a forged answer does not burn the nonce', () => {
     const book = new ChallengeBook('relayer-a', relayer, 60_000)
     const issued = book.issue(v.challenge.orderId, 7, v.heartbeat.timestamp)
-    const own = { relayerId: 'relayer-a', consume: book.consume.bind(book) }
+    const own = { relayerId: 'relayer-a', issued: book.issued.bind(book), consume: book.consume.bind(book) }
     const h = { ...v.heartbeat, challenge: issued }
     expect(reject(JSON.stringify({ heartbeat: h, signature: v.heartbeatSignature }), { own })).toBe('BAD_SIGNATURE')
     expect(reject(signed(h), { own })).toBe('OK')

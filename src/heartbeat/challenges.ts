@@ -4,6 +4,7 @@ import { challengeBytes } from './bytes.js'
 import type { SignedChallenge } from './schema.js'
 
 interface Issued {
+  signature: string
   orderId: string
   slot: number
   used: boolean
@@ -16,7 +17,7 @@ interface Issued {
  * `maxOutstanding` is reached, oldest first), so memory stays bounded.
  */
 export class ChallengeBook {
-  private readonly issued = new Map<string, Issued>()
+  private readonly entries = new Map<string, Issued>()
 
   constructor(
     private readonly relayerId: string,
@@ -28,13 +29,18 @@ export class ChallengeBook {
   issue(orderId: string, slot: number, nowMs: number): SignedChallenge {
     this.prune(nowMs)
     const challenge = { v: 1 as const, orderId, slot, relayerId: this.relayerId, relayerKey: this.identity.publicKey, salt: `0x${randomBytes(32).toString('hex')}`, issuedAt: nowMs }
-    this.issued.set(challenge.salt, { orderId, slot, used: false, expiresAt: nowMs + this.ttlMs })
-    if (this.issued.size > this.maxOutstanding) this.issued.delete(this.issued.keys().next().value!)
-    return { challenge, signature: this.identity.sign(challengeBytes(challenge)) }
+    const signature = this.identity.sign(challengeBytes(challenge))
+    this.entries.set(challenge.salt, { signature, orderId, slot, used: false, expiresAt: nowMs + this.ttlMs })
+    if (this.entries.size > this.maxOutstanding) this.entries.delete(this.entries.keys().next().value!)
+    return { challenge, signature }
+  }
+
+  issued(salt: string, signature: string): boolean {
+    return this.entries.get(salt)?.signature === signature
   }
 
   consume(salt: string, orderId: string, slot: number): 'ok' | 'unknown' | 'replayed' {
-    const entry = this.issued.get(salt)
+    const entry = this.entries.get(salt)
     if (!entry || entry.orderId !== orderId || entry.slot !== slot) return 'unknown'
     if (entry.used) return 'replayed'
     entry.used = true
@@ -42,9 +48,9 @@ export class ChallengeBook {
   }
 
   private prune(nowMs: number): void {
-    for (const [salt, e] of this.issued) {
+    for (const [salt, e] of this.entries) {
       if (e.expiresAt > nowMs) break
-      this.issued.delete(salt)
+      this.entries.delete(salt)
     }
   }
 }

@@ -22,7 +22,12 @@ export interface VerifyContext {
   nowMs: number
   skewMs: number
   /** When set, the heartbeat must answer a challenge this relayer issued, and uses it up. */
-  own?: { relayerId: string; consume: (salt: string, orderId: string, slot: number) => 'ok' | 'unknown' | 'replayed' }
+  own?: {
+    relayerId: string
+    /** Whether this relayer issued exactly this challenge (salt and signature). */
+    issued: (salt: string, signature: string) => boolean
+    consume: (salt: string, orderId: string, slot: number) => 'ok' | 'unknown' | 'replayed'
+  }
 }
 
 /**
@@ -47,7 +52,10 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
   if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot)) return no('WRONG_SLOT', `for slot ${challenge.slot}`)
   const relayerKey = ctx.relayerKeys.get(challenge.relayerId)
   if (relayerKey === undefined || relayerKey !== challenge.relayerKey) return no('UNKNOWN_RELAYER', `challenge names ${challenge.relayerId}`)
-  if (!ed25519Verify(relayerKey, challengeBytes(challenge), challengeSig)) return no('BAD_CHALLENGE_SIGNATURE', `challenge not signed by ${challenge.relayerId}`)
+  const mine = ctx.own !== undefined && challenge.relayerId === ctx.own.relayerId
+  if (mine && !ctx.own!.issued(challenge.salt, challengeSig)) return no('UNKNOWN_NONCE', 'not a challenge this relayer issued')
+  // A challenge this relayer issued needs no signature check: it is byte-for-byte the one in its book.
+  if (!mine && !ed25519Verify(relayerKey, challengeBytes(challenge), challengeSig)) return no('BAD_CHALLENGE_SIGNATURE', `challenge not signed by ${challenge.relayerId}`)
   if (!ed25519Verify(ctx.order.providerId, heartbeatBytes(hb.heartbeat), hb.signature)) return no('BAD_SIGNATURE', 'not signed by the order\'s provider key')
   const skew = Math.abs(hb.heartbeat.timestamp - ctx.nowMs)
   if (skew > ctx.skewMs) return no('STALE', `provider clock off by ${skew} ms`)

@@ -119,7 +119,7 @@ export class Prober {
     if (res.status !== 200) return 'HTTP_ERROR'
     const verdict = verifyHeartbeat(res.body, {
       order, slot, relayerKeys: this.o.relayerKeys, nowMs: this.now(), skewMs: this.o.maxSkewMs,
-      own: { relayerId: this.o.relayerId, consume: (salt, orderId, s) => this.book.consume(salt, orderId, s) },
+      own: { relayerId: this.o.relayerId, issued: (salt, sig) => this.book.issued(salt, sig), consume: (salt, orderId, s) => this.book.consume(salt, orderId, s) },
     })
     if (!verdict.ok) {
       this.o.logger.warn({ orderId: order.id, slot, code: verdict.code, detail: verdict.detail }, 'heartbeat rejected')
