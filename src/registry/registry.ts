@@ -36,6 +36,8 @@ export interface RegistryOptions {
  */
 export class ProviderRegistry {
   private readonly now: () => number
+  /** The prober looks a record up on every challenge; a short cache spares the store. */
+  private readonly cache = new Map<string, { record: ProviderRecord | undefined; until: number }>()
 
   constructor(private readonly o: RegistryOptions) {
     this.now = o.nowSeconds ?? (() => Math.floor(Date.now() / 1000))
@@ -64,15 +66,24 @@ export class ProviderRegistry {
     }
     const accepted = await this.o.store.putProvider(signed.record.providerId, signed.record.seq, canonicalJson(signed), Date.now())
     if (!accepted) throw recordRejected('STALE_SEQ', 'a newer record arrived meanwhile')
+    this.cache.delete(signed.record.providerId)
     this.o.logger.info({ providerId: signed.record.providerId, seq: signed.record.seq, url: signed.record.url }, 'provider record accepted')
     return signed.record
   }
 
   async get(providerId: string): Promise<ProviderRecord | undefined> {
-    const stored = await this.o.store.getProvider(providerId)
-    if (!stored) return undefined
-    const { record } = JSON.parse(stored.body) as SignedProviderRecord
-    return record.expiresAt > this.now() ? record : undefined
+    const hit = this.cache.get(providerId)
+    const nowMs = Date.now()
+    let record: ProviderRecord | undefined
+    if (hit && hit.until > nowMs) {
+      record = hit.record
+    } else {
+      const stored = await this.o.store.getProvider(providerId)
+      record = stored ? (JSON.parse(stored.body) as SignedProviderRecord).record : undefined
+      if (this.cache.size > 10_000) this.cache.clear()
+      this.cache.set(providerId, { record, until: nowMs + 5_000 })
+    }
+    return record && record.expiresAt > this.now() ? record : undefined
   }
 
   async list(filter: ProviderFilter = {}): Promise<SignedProviderRecord[]> {

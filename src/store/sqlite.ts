@@ -21,7 +21,7 @@ export class SqliteStore implements Store {
     try {
       this.db = new Database(path)
       this.db.pragma('journal_mode = WAL')
-      this.db.pragma('synchronous = FULL')
+      this.db.pragma('synchronous = NORMAL')
       this.db.pragma('busy_timeout = 5000')
       this.db.pragma('foreign_keys = ON')
     } catch (cause) {
@@ -32,7 +32,7 @@ export class SqliteStore implements Store {
 
   private migrate(): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT')
-    const current = (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0
+    const current = (this.stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0
     const latest = MIGRATIONS.at(-1)?.version ?? 0
     if (current > latest) {
       throw new QantaraError('STORE_MIGRATION_FAILED', `store schema version ${current} is newer than this build knows (${latest})`, {
@@ -43,7 +43,7 @@ export class SqliteStore implements Store {
       try {
         this.db.transaction(() => {
           this.db.exec(m.sql)
-          this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now())
+          this.stmt('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now())
         })()
       } catch (cause) {
         throw new QantaraError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}) failed`, { cause })
@@ -52,16 +52,16 @@ export class SqliteStore implements Store {
   }
 
   schemaVersion(): number {
-    return (this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v
+    return (this.stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v
   }
 
   getCheckpoint(chain: ChainId): Promise<Checkpoint | undefined> {
-    const row = this.db.prepare('SELECT height, hash FROM checkpoints WHERE chain = ?').get(chain) as { height: string; hash: string } | undefined
+    const row = this.stmt('SELECT height, hash FROM checkpoints WHERE chain = ?').get(chain) as { height: string; hash: string } | undefined
     return Promise.resolve(row && { height: BigInt(row.height), hash: row.hash })
   }
 
   commitEvents(chain: ChainId, events: ChainEvent[], checkpoint: Checkpoint): Promise<number> {
-    const insert = this.db.prepare('INSERT INTO chain_events (chain, key, kind, height, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (chain, key) DO NOTHING')
+    const insert = this.stmt('INSERT INTO chain_events (chain, key, kind, height, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (chain, key) DO NOTHING')
     const move = this.db.prepare(
       'INSERT INTO checkpoints (chain, height, hash, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (chain) DO UPDATE SET height = excluded.height, hash = excluded.hash, updated_at = excluded.updated_at',
     )
@@ -79,13 +79,13 @@ export class SqliteStore implements Store {
 
   listEvents({ chain, afterSeq = 0, limit = 1000 }: { chain?: ChainId; afterSeq?: number; limit?: number }): Promise<StoredEvent[]> {
     const rows = (chain
-      ? this.db.prepare('SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?').all(chain, afterSeq, limit)
-      : this.db.prepare('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)) as { seq: number; body: string }[]
+      ? this.stmt('SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?').all(chain, afterSeq, limit)
+      : this.stmt('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)) as { seq: number; body: string }[]
     return Promise.resolve(rows.map((r) => ({ seq: r.seq, event: parseExact<ChainEvent>(r.body) })))
   }
 
   getSubmission(chain: ChainId, key: string): Promise<Submission | undefined> {
-    const row = this.db.prepare('SELECT * FROM submissions WHERE chain = ? AND key = ?').get(chain, key) as SubmissionRow | undefined
+    const row = this.stmt('SELECT * FROM submissions WHERE chain = ? AND key = ?').get(chain, key) as SubmissionRow | undefined
     return Promise.resolve(row && toSubmission(row))
   }
 
@@ -101,23 +101,23 @@ export class SqliteStore implements Store {
   }
 
   pendingSubmissions(chain: ChainId, signer: string): Promise<Submission[]> {
-    const rows = this.db.prepare("SELECT * FROM submissions WHERE chain = ? AND signer = ? AND state = 'pending' ORDER BY nonce").all(chain, signer) as SubmissionRow[]
+    const rows = this.stmt("SELECT * FROM submissions WHERE chain = ? AND signer = ? AND state = 'pending' ORDER BY nonce").all(chain, signer) as SubmissionRow[]
     return Promise.resolve(rows.map(toSubmission))
   }
 
   insertOrder(terms: OrderTerms, now: number): Promise<boolean> {
-    return this.guard(() => this.db.prepare("INSERT INTO orders (id, chain, state, terms, updated_at) VALUES (?, ?, 'opened', ?, ?) ON CONFLICT (id) DO NOTHING").run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1)
+    return this.guard(() => this.stmt("INSERT INTO orders (id, chain, state, terms, updated_at) VALUES (?, ?, 'opened', ?, ?) ON CONFLICT (id) DO NOTHING").run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1)
   }
 
   getOrder(id: string): Promise<OrderRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined
+    const row = this.stmt('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined
     return Promise.resolve(row && toOrder(row))
   }
 
   listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]> {
     const rows = (states
       ? this.db.prepare(`SELECT * FROM orders WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY id`).all(...states)
-      : this.db.prepare('SELECT * FROM orders ORDER BY id').all()) as OrderRow[]
+      : this.stmt('SELECT * FROM orders ORDER BY id').all()) as OrderRow[]
     return Promise.resolve(rows.map(toOrder))
   }
 
@@ -129,16 +129,16 @@ export class SqliteStore implements Store {
   }
 
   putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
-    return this.guard(() => this.db.prepare('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt).changes === 1)
+    return this.guard(() => this.stmt('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt).changes === 1)
   }
 
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
-    const rows = this.db.prepare('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
+    const rows = this.stmt('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
     return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
   }
 
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
-    return Promise.resolve(this.db.prepare('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
+    return Promise.resolve(this.stmt('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
   }
 
   putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean> {
@@ -148,25 +148,25 @@ export class SqliteStore implements Store {
   }
 
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]> {
-    const rows = this.db.prepare('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
+    const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
     return Promise.resolve(rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body })))
   }
 
   getCursor(name: string): Promise<number> {
-    const row = this.db.prepare('SELECT seq FROM cursors WHERE name = ?').get(name) as { seq: number } | undefined
+    const row = this.stmt('SELECT seq FROM cursors WHERE name = ?').get(name) as { seq: number } | undefined
     return Promise.resolve(row?.seq ?? 0)
   }
 
   setCursor(name: string, seq: number): Promise<void> {
     return this.guard(() => {
-      this.db.prepare('INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq').run(name, seq)
+      this.stmt('INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq').run(name, seq)
     })
   }
 
   isWritable(): Promise<boolean> {
     try {
-      this.db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (-1, 'probe', 0)").run()
-      this.db.prepare('DELETE FROM schema_migrations WHERE version = -1').run()
+      this.stmt("INSERT INTO schema_migrations (version, name, applied_at) VALUES (-1, 'probe', 0)").run()
+      this.stmt('DELETE FROM schema_migrations WHERE version = -1').run()
       return Promise.resolve(true)
     } catch {
       return Promise.resolve(false)
@@ -176,6 +176,15 @@ export class SqliteStore implements Store {
   close(): Promise<void> {
     this.db.close()
     return Promise.resolve()
+  }
+
+  private readonly statements = new Map<string, Database.Statement>()
+
+  /** Prepared statements are compiled once and reused: preparing costs more than most of these queries. */
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql)
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)))
+    return st
   }
 
   private guard<T>(fn: () => T): Promise<T> {
