@@ -21,7 +21,13 @@ export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigS
   error: (iss) => (iss.code === 'invalid_union' ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})` : undefined),
 })
 
-export const configSchema = buildConfigSchema(chainConfigSchema)
+export const configSchema = buildConfigSchema(chainConfigSchema).superRefine((c, ctx) => {
+  // Every relayer must compute the same split: a chain without a fee recipient cannot take the quorum's fee.
+  if (c.settlement.feeBps === 0) return
+  c.chains.forEach((chain, i) => {
+    if (!chain.feeRecipient) ctx.addIssue({ code: 'custom', path: ['chains', i, 'feeRecipient'], message: 'settlement.feeBps is above 0, so every chain needs a feeRecipient' })
+  })
+})
 
 export type RelayerConfig = z.infer<typeof configSchema>
 export type ChainConfig = z.infer<typeof chainConfigSchema>

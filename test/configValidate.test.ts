@@ -90,6 +90,7 @@ describe('qantara config validate', () => {
     ['a gas cap written as a float', mutate((c) => (c.chains[0]!.submitter.maxFeePerGasWei = 1.5)), 'chains.0.submitter.maxFeePerGasWei'],
     ['a key that is not the quorum member\'s address', mutate((c) => (c.quorum.members[0]!.evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')), 'chains.0.key: the key\'s address'],
     ['text that is not YAML', 'chains: [unclosed', '(file): config file'],
+    ['a relayer fee with no one to pay it to', mutate((c) => (c.settlement = { feeBps: 100 })), 'chains.0.feeRecipient: settlement.feeBps is above 0'],
   ]
   for (const [what, doc, expected, env] of broken) {
     it(`refuses ${what}, naming the field`, () => {
