@@ -3,15 +3,9 @@ import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from './contracts/artifacts/TestToken.js'
 import type { EvmOrder } from './codec.js'
 
-export interface OpenOrderParameters {
+/** An order's terms as the renter gives them (the renter is the wallet), plus where and how to open it. */
+export type OpenOrderParameters = Omit<EvmOrder, 'renter'> & {
   escrow: Address
-  token: Address
-  amount: bigint
-  providerId: Hex
-  payout: Address
-  start: bigint
-  slotLength: number
-  slots: number
   /** Reusing a salt makes a retried open fail with OrderExists instead of paying twice. */
   salt?: Hex
 }
