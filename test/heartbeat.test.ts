@@ -58,6 +58,15 @@ describe('verifyHeartbeat rejections', () => {
     expect(reject(signed(), { slot: 8 })).toBe('WRONG_SLOT')
     expect(reject(signed(), { order: { id: v.challenge.orderId, providerId: v.providerKey, slots: 7 }, slot: undefined })).toBe('WRONG_SLOT')
   })
+  it('WRONG_SLOT when the challenge was issued outside its slot', () => {
+    const slotStartS = Math.floor(v.challenge.issuedAt / 1000) - 7 * 60
+    expect(reject(signed(), { order: { id: v.challenge.orderId, providerId: v.providerKey, slots: 10, start: BigInt(slotStartS), slotLength: 60 } })).toBe('OK')
+    expect(reject(signed(), { order: { id: v.challenge.orderId, providerId: v.providerKey, slots: 10, start: BigInt(slotStartS + 60), slotLength: 60 } })).toBe('WRONG_SLOT')
+  })
+  it('holds a gossiped heartbeat to its challenge time, not to the receiver\'s clock', () => {
+    expect(reject(signed(), { nowMs: undefined })).toBe('OK')
+    expect(reject(signed({ ...v.heartbeat, timestamp: v.challenge.issuedAt + 30_001 }), { nowMs: undefined })).toBe('STALE')
+  })
   it('UNKNOWN_RELAYER and BAD_CHALLENGE_SIGNATURE', () => {
     expect(reject(signed(), { relayerKeys: new Map() })).toBe('UNKNOWN_RELAYER')
     const tampered = { ...v.heartbeat, challenge: { ...v.heartbeat.challenge, challenge: { ...v.challenge, salt: `0x${'00'.repeat(32)}` } } }

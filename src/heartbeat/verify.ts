@@ -14,12 +14,14 @@ export type Rejection = (typeof REJECTIONS)[number]
 export type Verdict = { ok: true; heartbeat: SignedHeartbeat } | { ok: false; code: Rejection; detail: string }
 
 export interface VerifyContext {
-  order: { id: string; providerId: string; slots: number }
+  /** With `start` and `slotLength`, the challenge must also have been issued inside its slot. */
+  order: { id: string; providerId: string; slots: number; start?: bigint; slotLength?: number }
   /** The slot the heartbeat must be for; undefined accepts any slot of the order (gossip). */
   slot?: number
   /** Identity keys of the relayer set, by relayer id. */
   relayerKeys: ReadonlyMap<string, string>
-  nowMs: number
+  /** This relayer's clock. Omitted for gossiped heartbeats, which are held to the time their challenge was issued. */
+  nowMs?: number
   skewMs: number
   /** When set, the heartbeat must answer a challenge this relayer issued, and uses it up. */
   own?: {
@@ -50,6 +52,10 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
   const { challenge, signature: challengeSig } = hb.heartbeat.challenge
   if (challenge.orderId !== ctx.order.id) return no('WRONG_ORDER', `for order ${challenge.orderId}`)
   if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot)) return no('WRONG_SLOT', `for slot ${challenge.slot}`)
+  if (ctx.order.start !== undefined && ctx.order.slotLength !== undefined) {
+    const slotStart = (Number(ctx.order.start) + challenge.slot * ctx.order.slotLength) * 1000
+    if (challenge.issuedAt < slotStart || challenge.issuedAt >= slotStart + ctx.order.slotLength * 1000) return no('WRONG_SLOT', `challenge issued outside slot ${challenge.slot}`)
+  }
   const relayerKey = ctx.relayerKeys.get(challenge.relayerId)
   if (relayerKey === undefined || relayerKey !== challenge.relayerKey) return no('UNKNOWN_RELAYER', `challenge names ${challenge.relayerId}`)
   const mine = ctx.own !== undefined && challenge.relayerId === ctx.own.relayerId
@@ -57,7 +63,7 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
   // A challenge this relayer issued needs no signature check: it is byte-for-byte the one in its book.
   if (!mine && !ed25519Verify(relayerKey, challengeBytes(challenge), challengeSig)) return no('BAD_CHALLENGE_SIGNATURE', `challenge not signed by ${challenge.relayerId}`)
   if (!ed25519Verify(ctx.order.providerId, heartbeatBytes(hb.heartbeat), hb.signature)) return no('BAD_SIGNATURE', 'not signed by the order\'s provider key')
-  const skew = Math.abs(hb.heartbeat.timestamp - ctx.nowMs)
+  const skew = Math.abs(hb.heartbeat.timestamp - (ctx.nowMs ?? challenge.issuedAt))
   if (skew > ctx.skewMs) return no('STALE', `provider clock off by ${skew} ms`)
   if (ctx.own) {
     const used = challenge.relayerId === ctx.own.relayerId ? ctx.own.consume(challenge.salt, challenge.orderId, challenge.slot) : 'unknown'
