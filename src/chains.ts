@@ -89,6 +89,8 @@ export interface ChainRuntime {
   readonly maxLag: bigint
   readonly pollIntervalMs: number
   signSettlement(order: OrderTerms, settlement: Settlement): Promise<SettlementSignature>
+  /** Whether `sig` is quorum member `relayerId`'s valid signature over `settlement` on this chain. */
+  verifySettlementSignature(order: OrderTerms, settlement: Settlement, relayerId: string, sig: SettlementSignature): Promise<boolean>
   /** Posts a settlement with enough signatures; idempotent. */
   submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
 }

@@ -58,7 +58,7 @@ export function buildChainRuntimes(config: RelayerConfig, signers: ChainSigner[]
     const signer = signers[i]!
     switch (chain.family) {
       case 'evm':
-        return evmRuntime(chain, signer.evm!, store, logger)
+        return evmRuntime(chain, signer.evm!, new Map(config.quorum.members.filter((m) => m.evm).map((m) => [m.id, m.evm!])), store, logger)
       default: {
         const unreachable: never = chain.family
         throw new Error(`unhandled family ${String(unreachable)}`)

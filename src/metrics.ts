@@ -12,6 +12,8 @@ export function createMetrics() {
     settlementsSubmitted: new Counter({ name: 'qantara_settlements_submitted_total', help: 'settlement submissions started', labelNames: ['chain'], registers: [registry] }),
     settlementsConfirmed: new Counter({ name: 'qantara_settlements_confirmed_total', help: 'settlements final on chain (ours or already settled)', labelNames: ['chain', 'outcome'], registers: [registry] }),
     submitLatency: new Histogram({ name: 'qantara_submit_latency_seconds', help: 'from starting a submission to its confirmation', labelNames: ['chain'], buckets: [0.1, 0.5, 1, 2, 5, 15, 60, 300], registers: [registry] }),
+    peerRejections: new Counter({ name: 'qantara_peer_rejections_total', help: 'items from peers refused, by peer and reason', labelNames: ['peer', 'reason'], registers: [registry] }),
+    settlementDisagreements: new Counter({ name: 'qantara_settlement_disagreements_total', help: 'peer signatures over a settlement different from ours', labelNames: ['peer'], registers: [registry] }),
     recordsRejected: new Counter({ name: 'qantara_provider_records_rejected_total', help: 'provider records refused, by code', labelNames: ['code'], registers: [registry] }),
   }
   return m

@@ -54,7 +54,7 @@ describe('SqliteStore', () => {
     await first.commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })
     await first.close()
     const again = new SqliteStore(path)
-    expect(again.schemaVersion()).toBe(2)
+    expect(again.schemaVersion()).toBe(3)
     expect(await again.getCheckpoint(CHAIN)).toEqual({ height: 101n, hash: '0xb1' })
     expect(await again.isWritable()).toBe(true)
     await again.close()
@@ -71,7 +71,7 @@ describe('SqliteStore', () => {
       expect.unreachable()
     } catch (err) {
       expect(isQantaraError(err, 'STORE_MIGRATION_FAILED')).toBe(true)
-      expect((err as Error).message).toContain('store schema version 99 is newer than this build knows (2)')
+      expect((err as Error).message).toContain('store schema version 99 is newer than this build knows (3)')
     }
   })
 

@@ -1,4 +1,4 @@
-import { getAddress, type Hex } from 'viem'
+import { getAddress, isAddress, type Hex } from 'viem'
 import type { ChainRuntime, SettlementSignature } from '../../src/chains.js'
 import type { Logger } from '../../src/log.js'
 import type { Store } from '../../src/store/store.js'
@@ -6,13 +6,13 @@ import type { LocalAccount } from 'viem'
 import { viemChain } from './chain.js'
 import { toEvmSettlement } from './codec.js'
 import type { EvmChainConfig } from './config.js'
-import { compareAddresses, signSettlement } from './eip712.js'
+import { compareAddresses, recoverSettlementSigner, signSettlement } from './eip712.js'
 import { RpcPool } from './rpcPool.js'
 import { EvmSubmitter } from './submitter.js'
 import { EvmWatcher } from './watcher.js'
 
 /** Wires one configured EVM chain: watcher, EIP-712 signer and submitter over one RPC pool. */
-export function evmRuntime(c: EvmChainConfig, account: LocalAccount, store: Store, logger: Logger): ChainRuntime {
+export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: ReadonlyMap<string, string>, store: Store, logger: Logger): ChainRuntime {
   const chain = viemChain(c.id, c.rpc, c.name)
   const pool = new RpcPool({ chain, urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
   const escrow = getAddress(c.escrow)
@@ -33,6 +33,15 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, store: Stor
     pollIntervalMs: c.pollIntervalMs,
     async signSettlement(_order, settlement): Promise<SettlementSignature> {
       return { signer: account.address, signature: await signSettlement(account, domain, toEvmSettlement(settlement)) }
+    },
+    async verifySettlementSignature(_order, settlement, relayerId, sig) {
+      const expected = members.get(relayerId)
+      if (!expected || !isAddress(sig.signer) || getAddress(sig.signer) !== getAddress(expected) || !/^0x[0-9a-fA-F]{130}$/.test(sig.signature)) return false
+      try {
+        return getAddress(await recoverSettlementSigner(domain, toEvmSettlement(settlement), sig.signature as Hex)) === getAddress(expected)
+      } catch {
+        return false
+      }
     },
     submitSettlement(order, settlement, signatures, signal) {
       const sorted = [...signatures].sort((a, b) => compareAddresses(getAddress(a.signer), getAddress(b.signer)))

@@ -11,6 +11,8 @@ import type { Store } from '../store/store.js'
 const MAX_RECORD_BODY = 64 * 1024
 
 export interface ApiOptions {
+  /** Routes under /v1/peer/; returns false for anything else. */
+  peer?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
   store: Store
   relayer: Relayer
   registry: ProviderRegistry
@@ -34,6 +36,7 @@ export function createApiServer(o: ApiOptions): Server {
 async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://relayer')
   const path = url.pathname
+  if (o.peer && (await o.peer(req, res, url))) return
   if (req.method === 'GET' && path === '/healthz') {
     const health = await o.relayer.health()
     return sendJson(res, health.ready ? 200 : 503, undefined, stringifyPlain(health))

@@ -33,6 +33,7 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
             id: z.string().min(1).describe('relayer id'),
             identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').describe('the relayer\'s ed25519 identity public key'),
             evm: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').optional().describe('the relayer\'s EVM signing address'),
+            url: z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an http(s) origin without a path').optional().describe('the relayer\'s API, where peers pull its heartbeats and signatures'),
           }))
           .min(1)
           .describe('the relayer set, this relayer included'),
@@ -58,6 +59,20 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
       })
       .default({ timeoutMs: 5_000, maxResponseBytes: 16_384, concurrency: 256, perHostConcurrency: 8, maxSkewMs: 30_000, allowPrivateEndpoints: false })
       .describe('how provider agents are challenged'),
+    gossip: z
+      .strictObject({
+        intervalMs: z.number().int().min(100).max(600_000).default(1_000).describe('how often peers are asked for an order\'s heartbeats and signatures'),
+        windowSeconds: z.number().int().min(0).max(3_600).default(10).describe('extra wait after end + grace so every relayer settles from the same heartbeat set'),
+        failoverSeconds: z.number().int().min(1).max(3_600).default(20).describe('how long each relayer in line waits for the previous submitter before submitting itself'),
+        timeoutMs: z.number().int().min(100).max(60_000).default(3_000).describe('deadline of one peer request'),
+        maxResponseBytes: z.number().int().min(1024).max(16_777_216).default(2_097_152).describe('largest peer response read'),
+      })
+      .default({ intervalMs: 1_000, windowSeconds: 10, failoverSeconds: 20, timeoutMs: 3_000, maxResponseBytes: 2_097_152 })
+      .describe('how relayers of the quorum exchange heartbeats and signatures'),
+    faults: z
+      .strictObject({ byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats and sign an inflated settlement, to show the quorum outvotes it') })
+      .default({ byzantine: false })
+      .describe('fault injection for the devnet and tests; never set in production'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),
   })
     .refine((c) => c.quorum.members.some((m) => m.id === c.relayer.id), { message: 'this relayer\'s id is not a quorum member', path: ['relayer', 'id'] })

@@ -1,17 +1,32 @@
 import { abortableDelay } from '../abort.js'
-import type { ChainEvent, ChainRuntime, WatchResult } from '../chains.js'
-import { computeSettlement } from '../computeSettlement.js'
+import { createHash } from 'node:crypto'
+import type { ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
+import { computeSettlement, type SettlementResult } from '../computeSettlement.js'
 import { errorMessage, isQantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { orderEnd } from '../order.js'
+import { orderEnd, type OrderTerms } from '../order.js'
+import type { Gossip } from '../peer/gossip.js'
+import type { Settlement } from '../settlement.js'
+import { settlementHash } from '../settlementWire.js'
 import { ORDER_STATES, type OrderRecord, type Store } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import type { Prober } from './prober.js'
 
 export interface RelayerOptions {
   relayerId: string
+  /** Every quorum member's id, this relayer's included. */
+  members: string[]
   threshold: number
+  /** Absent for a relayer without peers. */
+  gossip?: Gossip
+  gossipIntervalMs?: number
+  /** Extra wait after end + grace for peers' heartbeats to arrive before settling. */
+  gossipWindowSeconds?: number
+  /** How long each submitter in line waits for the one before it. */
+  failoverSeconds?: number
+  /** Devnet and tests only: sign an inflated settlement and submit it alone, as a byzantine relayer would. */
+  byzantine?: boolean
   feeBps: number
   graceSeconds: number
   store: Store
@@ -46,6 +61,8 @@ export class Relayer {
   private readonly inFlight = new Set<string>()
   private readonly retryAt = new Map<string, number>()
   private readonly failures = new Map<string, number>()
+  private readonly lastGossip = new Map<string, number>()
+  private readonly quorumAt = new Map<string, number>()
   private readonly now: () => number
   private readonly log: Logger
   private lastGauge = 0
@@ -136,16 +153,20 @@ export class Relayer {
     let state = record.state
     if (state === 'opened' && nowS >= start && (await this.o.store.transitionOrder(id, ['opened'], 'active', {}, now))) state = 'active'
     if (state === 'active' && nowS < end) this.o.prober.schedule(terms, signal)
+    if (state === 'active' || state === 'ended') this.gossipHeartbeats(terms, signal)
     if ((state === 'opened' || state === 'active') && nowS >= end && (await this.o.store.transitionOrder(id, ['opened', 'active'], 'ended', {}, now))) state = 'ended'
-    if (state === 'ended' && nowS >= end + this.o.graceSeconds) {
+    if (state === 'ended' && nowS >= end + this.o.graceSeconds + (this.o.gossipWindowSeconds ?? 0)) {
       const chain = this.runtime(terms.chain)
       if (!chain) return
+      // A last pull, so the union this settlement is computed from is as complete as the peers can make it.
+      await this.o.gossip?.pullHeartbeats(terms, signal)
       const heartbeats = await this.o.store.listHeartbeats(id)
-      const { settlement, reason, uptime } = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), {
+      const computed = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), {
         threshold: this.o.threshold,
         feeBps: chain.feeRecipient ? this.o.feeBps : 0,
         feeRecipient: chain.feeRecipient,
       })
+      const { settlement, reason, uptime } = this.o.byzantine ? inflate(computed, terms.amount, this.o.feeBps) : computed
       if (await this.o.store.transitionOrder(id, ['ended'], 'settling', { settlement, reason, uptime }, now)) {
         this.log.info({ orderId: id, reason, uptime, toProvider: settlement.toProvider.toString(), toRenter: settlement.toRenter.toString() }, 'settlement computed')
         state = 'settling'
@@ -154,44 +175,87 @@ export class Relayer {
     if (state === 'settling') this.submit(id, signal)
   }
 
+  /** Pulls peers' heartbeats for a live order in the background, at most once per gossip interval. */
+  private gossipHeartbeats(terms: OrderTerms, signal: AbortSignal): void {
+    const gossip = this.o.gossip
+    if (!gossip) return
+    const key = `hb:${terms.id}`
+    if (this.inFlight.has(key) || this.now() - (this.lastGossip.get(key) ?? 0) < (this.o.gossipIntervalMs ?? 1_000)) return
+    this.inFlight.add(key)
+    this.lastGossip.set(key, this.now())
+    void gossip.pullHeartbeats(terms, signal).catch(() => 0).finally(() => this.inFlight.delete(key))
+  }
+
   private submit(id: string, signal: AbortSignal): void {
     if (this.inFlight.has(id) || (this.retryAt.get(id) ?? 0) > this.now()) return
     this.inFlight.add(id)
-    void this.submitOnce(id, signal).finally(() => this.inFlight.delete(id))
+    void this.settleStep(id, signal).finally(() => this.inFlight.delete(id))
   }
 
-  private async submitOnce(id: string, signal: AbortSignal): Promise<void> {
+  /**
+   * One step for a settling order: sign our stored settlement once, gather
+   * peers' signatures over the same bytes, and once `threshold` are in, submit
+   * if it is our turn: members are ranked per order by sha256(orderId ‖ id),
+   * and each waits `failoverSeconds` more than the one before it.
+   */
+  private async settleStep(id: string, signal: AbortSignal): Promise<void> {
     // Always the stored settlement: computed once, so every signature over this order is over the same bytes.
     const record = await this.o.store.getOrder(id)
     if (!record?.settlement || record.state !== 'settling') return
     const chain = this.runtime(record.terms.chain)
     if (!chain) return
+    const { terms, settlement } = record
+    const hash = settlementHash(settlement)
+    try {
+      let signatures = await this.o.store.listSignatures(id)
+      if (!signatures.some((s) => s.relayerId === this.o.relayerId)) {
+        const own = await chain.signSettlement(terms, settlement)
+        await this.o.store.putSignature({ orderId: id, relayerId: this.o.relayerId, settlementHash: hash, ...own, receivedAt: this.now() })
+      }
+      const gossipKey = `sig:${id}`
+      if (this.o.gossip && this.now() - (this.lastGossip.get(gossipKey) ?? 0) >= (this.o.gossipIntervalMs ?? 1_000)) {
+        this.lastGossip.set(gossipKey, this.now())
+        await this.o.gossip.pullSignatures(terms, settlement, (peer, sig) => chain.verifySettlementSignature(terms, settlement, peer, sig), signal)
+      }
+      signatures = (await this.o.store.listSignatures(id)).filter((s) => s.settlementHash === hash)
+      if (!this.o.byzantine) {
+        if (signatures.length < this.o.threshold) return
+        if (!this.quorumAt.has(id)) this.quorumAt.set(id, this.now())
+        const rank = submitterRank(id, this.o.members, this.o.relayerId)
+        if (this.now() < this.quorumAt.get(id)! + rank * (this.o.failoverSeconds ?? 10) * 1000) return
+      }
+      await this.post(id, chain, terms, settlement, signatures.slice(0, this.o.threshold), signal)
+    } catch (err) {
+      await this.failed(id, err)
+    }
+  }
+
+  private async post(id: string, chain: ChainRuntime, terms: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal: AbortSignal): Promise<void> {
     const started = this.now()
     this.o.metrics.settlementsSubmitted.inc({ chain: chain.chain })
-    try {
-      const signature = await chain.signSettlement(record.terms, record.settlement)
-      const outcome = await chain.submitSettlement(record.terms, record.settlement, [signature], signal)
-      const txHash = outcome.status === 'submitted' ? outcome.txHash : undefined
-      await this.o.store.transitionOrder(id, ['settling'], 'settled', txHash ? { txHash } : {}, this.now())
-      this.o.metrics.settlementsConfirmed.inc({ chain: chain.chain, outcome: outcome.status })
-      this.o.metrics.submitLatency.observe({ chain: chain.chain }, (this.now() - started) / 1000)
-      this.log.info({ orderId: id, chain: chain.chain, outcome: outcome.status, txHash }, 'settlement final')
-    } catch (err) {
-      if (isQantaraError(err, 'ABORTED')) return
-      if (isQantaraError(err, 'SUBMIT_REVERTED') && err.details === 'AlreadyRefunded') {
-        await this.o.store.transitionOrder(id, ['settling'], 'refunded', {}, this.now())
-        return
-      }
-      if (isQantaraError(err) && !err.retryable) {
-        this.log.error({ orderId: id, err: errorMessage(err), details: err.details }, 'settlement cannot be posted; order disputed')
-        await this.o.store.transitionOrder(id, ['settling'], 'disputed', {}, this.now())
-        return
-      }
-      const failures = (this.failures.get(id) ?? 0) + 1
-      this.failures.set(id, failures)
-      this.retryAt.set(id, this.now() + Math.min(60_000, 500 * 2 ** failures))
-      this.log.warn({ orderId: id, err: errorMessage(err) }, 'settlement submit failed; will retry')
+    const outcome = await chain.submitSettlement(terms, settlement, signatures.map((s) => ({ signer: s.signer, signature: s.signature })), signal)
+    const txHash = outcome.status === 'submitted' ? outcome.txHash : undefined
+    await this.o.store.transitionOrder(id, ['settling'], 'settled', txHash ? { txHash } : {}, this.now())
+    this.o.metrics.settlementsConfirmed.inc({ chain: chain.chain, outcome: outcome.status })
+    this.o.metrics.submitLatency.observe({ chain: chain.chain }, (this.now() - started) / 1000)
+    this.log.info({ orderId: id, chain: chain.chain, outcome: outcome.status, txHash }, 'settlement final')
+  }
+
+  private async failed(id: string, err: unknown): Promise<void> {
+    if (isQantaraError(err, 'ABORTED')) return
+    if (isQantaraError(err, 'SUBMIT_REVERTED') && err.details === 'AlreadyRefunded') {
+      await this.o.store.transitionOrder(id, ['settling'], 'refunded', {}, this.now())
+      return
     }
+    if (isQantaraError(err) && !err.retryable) {
+      this.log.error({ orderId: id, err: errorMessage(err), details: err.details }, 'settlement cannot be posted; order disputed')
+      await this.o.store.transitionOrder(id, ['settling'], 'disputed', {}, this.now())
+      return
+    }
+    const failures = (this.failures.get(id) ?? 0) + 1
+    this.failures.set(id, failures)
+    this.retryAt.set(id, this.now() + Math.min(60_000, 500 * 2 ** failures))
+    this.log.warn({ orderId: id, err: errorMessage(err) }, 'settlement submit failed; will retry')
   }
 
   private runtime(chain: string): ChainRuntime | undefined {
@@ -214,4 +278,20 @@ export class Relayer {
     }
     return { ready: store && Object.values(chains).every((c) => c.ready), chains, store }
   }
+}
+
+/** This relayer's place in line to submit `orderId`: 0 submits first. Every relayer computes the same order. */
+export function submitterRank(orderId: string, members: string[], self: string): number {
+  const ranked = [...members].sort((a, b) => {
+    const ha = createHash('sha256').update(`${orderId}:${a}`).digest('hex')
+    const hb = createHash('sha256').update(`${orderId}:${b}`).digest('hex')
+    return ha < hb ? -1 : ha > hb ? 1 : 0
+  })
+  return Math.max(0, ranked.indexOf(self))
+}
+
+/** What a byzantine relayer signs: the provider paid in full whatever the heartbeats say. */
+function inflate(r: SettlementResult, amount: bigint, feeBps: number): SettlementResult {
+  const fee = (amount * BigInt(feeBps)) / 10_000n
+  return { ...r, reason: 'FULL', uptime: '1'.repeat(r.settlement.totalSlots), settlement: { ...r.settlement, upSlots: r.settlement.totalSlots, toProvider: amount - fee, toRenter: 0n, fee } }
 }

@@ -10,6 +10,9 @@ import { ProviderRegistry } from '../registry/registry.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { Prober } from './prober.js'
 import { Relayer } from './relayer.js'
+import { Gossip } from '../peer/gossip.js'
+import { peerRoutes } from '../peer/routes.js'
+import { forgedHeartbeats } from '../peer/forged.js'
 
 export interface RunningRelayer {
   relayer: Relayer
@@ -33,11 +36,22 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     store, registry, http, httpOptions, concurrency: config.prober.concurrency, perHostConcurrency: config.prober.perHostConcurrency,
     maxSkewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'prober' }),
   })
+  const relayerKeys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
+  const peers = config.quorum.members.filter((m) => m.id !== config.relayer.id && m.url).map((m) => ({ id: m.id, url: m.url! }))
+  const peerHttpOptions = { timeoutMs: config.gossip.timeoutMs, maxBytes: config.gossip.maxResponseBytes, allowPrivate: config.prober.allowPrivateEndpoints }
+  const gossip = peers.length
+    ? new Gossip({ selfId: config.relayer.id, peers, relayerKeys, store, http: createSafeHttp(peerHttpOptions), httpOptions: peerHttpOptions, skewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'gossip' }) })
+    : undefined
+  const byzantine = config.faults.byzantine
+  if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats and signs inflated settlements (testing only)')
   const relayer = new Relayer({
-    relayerId: config.relayer.id, threshold: config.quorum.threshold, feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
-    store, chains, prober, metrics, logger,
+    relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
+    feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
+    ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
+    byzantine, store, chains, prober, metrics, logger,
   })
-  const api = createApiServer({ store, relayer, registry, metrics, logger: logger.child({ module: 'api' }) })
+  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
+  const api = createApiServer({ store, relayer, registry, metrics, peer, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject)

@@ -71,4 +71,19 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'settlement signatures',
+    sql: `
+      CREATE TABLE signatures (
+        order_id TEXT NOT NULL,
+        relayer_id TEXT NOT NULL,
+        settlement_hash TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (order_id, relayer_id)
+      ) STRICT;
+    `,
+  },
 ]

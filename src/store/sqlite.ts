@@ -7,7 +7,7 @@ import { QantaraError } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
-import type { OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, Submission, SubmissionState } from './store.js'
+import type { OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
 
 interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; updated_at: number }
 interface SubmissionRow { chain: string; key: string; signer: string; nonce: number; state: string; payload: string; updated_at: number }
@@ -150,6 +150,15 @@ export class SqliteStore implements Store {
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]> {
     const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
     return Promise.resolve(rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body })))
+  }
+
+  putSignature(s: StoredSignature): Promise<boolean> {
+    return this.guard(() => this.stmt('INSERT INTO signatures (order_id, relayer_id, settlement_hash, signer, signature, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(s.orderId, s.relayerId, s.settlementHash, s.signer, s.signature, s.receivedAt).changes === 1)
+  }
+
+  listSignatures(orderId: string): Promise<StoredSignature[]> {
+    const rows = this.stmt('SELECT * FROM signatures WHERE order_id = ? ORDER BY relayer_id').all(orderId) as { order_id: string; relayer_id: string; settlement_hash: string; signer: string; signature: string; received_at: number }[]
+    return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, relayerId: r.relayer_id, settlementHash: r.settlement_hash, signer: r.signer, signature: r.signature, receivedAt: r.received_at })))
   }
 
   getCursor(name: string): Promise<number> {

@@ -47,6 +47,16 @@ export interface StoredHeartbeat {
   receivedAt: number
 }
 
+export interface StoredSignature {
+  orderId: string
+  relayerId: string
+  /** sha256 of the canonical settlement the signature is over. */
+  settlementHash: string
+  signer: string
+  signature: string
+  receivedAt: number
+}
+
 /**
  * Everything the relayer persists. Async so that a PostgreSQL store shared by
  * relayer workers can implement the same interface as the SQLite one.
@@ -85,6 +95,10 @@ export interface Store {
   /** Stores a provider record if its seq is newer than the stored one; returns whether it did. */
   putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean>
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]>
+
+  /** Keeps a relayer's signature over an order's settlement; the first one per relayer wins. */
+  putSignature(s: StoredSignature): Promise<boolean>
+  listSignatures(orderId: string): Promise<StoredSignature[]>
 
   getCursor(name: string): Promise<number>
   setCursor(name: string, seq: number): Promise<void>

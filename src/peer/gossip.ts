@@ -1,0 +1,116 @@
+import type { AxiosInstance } from 'axios'
+import { z } from 'zod'
+import { canonicalJson } from '../canonicalJson.js'
+import type { SettlementSignature } from '../chains.js'
+import { errorMessage } from '../errors.js'
+import { verifyHeartbeat } from '../heartbeat/verify.js'
+import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import type { OrderTerms } from '../order.js'
+import type { Settlement } from '../settlement.js'
+import { settlementHash, settlementToWire } from '../settlementWire.js'
+import type { Store } from '../store/store.js'
+import { openEnvelope } from './envelope.js'
+
+const MAX_PAGES = 50
+const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), next: z.number().int().nonnegative().nullable() })
+const signatureBody = z.object({ orderId: z.string(), settlement: z.unknown(), settlementHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
+
+export interface Peer {
+  id: string
+  url: string
+}
+
+export interface GossipOptions {
+  selfId: string
+  peers: Peer[]
+  relayerKeys: ReadonlyMap<string, string>
+  store: Store
+  http: AxiosInstance
+  httpOptions: SafeHttpOptions
+  skewMs: number
+  metrics: Metrics
+  logger: Logger
+}
+
+/**
+ * Pulls what peers hold: their verified heartbeats, each verified again here
+ * (provider signature, and a challenge really signed by the relayer it names),
+ * and their signatures over an order's settlement, kept only when they are
+ * over the same settlement bytes as ours.
+ */
+export class Gossip {
+  constructor(private readonly o: GossipOptions) {}
+
+  get peers(): Peer[] {
+    return this.o.peers
+  }
+
+  async pullHeartbeats(order: OrderTerms, signal?: AbortSignal): Promise<number> {
+    const counts = await Promise.all(this.o.peers.map((p) => this.pullHeartbeatsFrom(p, order, signal).catch((err: unknown) => {
+      this.o.logger.debug({ peer: p.id, orderId: order.id, err: errorMessage(err) }, 'peer heartbeats unavailable')
+      return 0
+    })))
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
+  private async pullHeartbeatsFrom(peer: Peer, order: OrderTerms, signal?: AbortSignal): Promise<number> {
+    let since = 0
+    let stored = 0
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/heartbeats?order=${order.id}&since=${since}`, signal })
+      if (res.status !== 200) return stored
+      const body = heartbeatPage.safeParse(openEnvelope('heartbeats', JSON.parse(res.body), peer.id, this.o.relayerKeys, 5 * 60_000))
+      if (!body.success || body.data.orderId !== order.id) {
+        this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
+        return stored
+      }
+      for (const raw of body.data.heartbeats) {
+        const verdict = verifyHeartbeat(canonicalJson(raw), { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
+        if (!verdict.ok) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
+          continue
+        }
+        const { challenge } = verdict.heartbeat.heartbeat.challenge
+        if (await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: Date.now() })) stored++
+      }
+      if (body.data.next === null) return stored
+      since = body.data.next
+    }
+    return stored
+  }
+
+  /**
+   * Collects peers' signatures over `settlement`. `verify` checks a signature
+   * on the escrow chain's terms (the right key for that peer, over these bytes).
+   */
+  async pullSignatures(order: OrderTerms, settlement: Settlement, verify: (peerId: string, sig: SettlementSignature) => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+    const ours = settlementHash(settlement)
+    const have = new Set((await this.o.store.listSignatures(order.id)).map((s) => s.relayerId))
+    await Promise.all(this.o.peers.filter((p) => !have.has(p.id)).map(async (peer) => {
+      try {
+        const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/signatures/${order.id}`, signal })
+        if (res.status !== 200) return
+        const body = signatureBody.safeParse(openEnvelope('signature', JSON.parse(res.body), peer.id, this.o.relayerKeys, 5 * 60_000))
+        if (!body.success || body.data.orderId !== order.id) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
+          return
+        }
+        if (body.data.settlementHash !== ours) {
+          this.o.metrics.settlementDisagreements.inc({ peer: peer.id })
+          this.o.logger.warn({ orderId: order.id, peer: peer.id, ours: settlementToWire(settlement), theirs: body.data.settlement }, 'peer signed a different settlement; not counting it')
+          return
+        }
+        const sig = { signer: body.data.signer, signature: body.data.signature }
+        if (!(await verify(peer.id, sig))) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_SETTLEMENT_SIGNATURE' })
+          return
+        }
+        await this.o.store.putSignature({ orderId: order.id, relayerId: peer.id, settlementHash: ours, ...sig, receivedAt: Date.now() })
+      } catch (err) {
+        this.o.logger.debug({ peer: peer.id, orderId: order.id, err: errorMessage(err) }, 'peer signature unavailable')
+      }
+    }))
+  }
+}

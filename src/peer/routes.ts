@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { RateLimiter } from '../agent/rateLimit.js'
+import { canonicalJson } from '../canonicalJson.js'
+import type { Ed25519Signer } from '../ed25519.js'
+import { sendJson } from '../http/body.js'
+import type { Store } from '../store/store.js'
+import { sealEnvelope } from './envelope.js'
+import { settlementToWire } from '../settlementWire.js'
+
+/** Heartbeats served per page; a page of full heartbeats stays well under a megabyte. */
+export const PEER_PAGE = 200
+
+export interface PeerRoutesOptions {
+  relayerId: string
+  identity: Ed25519Signer
+  store: Store
+  /** Test and devnet only: serve forged heartbeats, as a byzantine relayer would. */
+  forgeHeartbeats?: (orderId: string) => Promise<unknown[]>
+}
+
+/**
+ * The peer half of the API: this relayer's verified heartbeats and its own
+ * settlement signatures, each response sealed with its identity key, rate
+ * limited per remote address.
+ */
+export function peerRoutes(o: PeerRoutesOptions) {
+  const limiter = new RateLimiter(50, 200)
+  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (req.method !== 'GET' || !url.pathname.startsWith('/v1/peer/')) return false
+    if (!limiter.take(req.socket.remoteAddress ?? 'unknown')) {
+      sendJson(res, 429, { error: 'RATE_LIMITED' })
+      return true
+    }
+    if (url.pathname === '/v1/peer/heartbeats') {
+      const orderId = url.searchParams.get('order') ?? ''
+      const since = Number(url.searchParams.get('since') ?? '0')
+      if (!/^0x[0-9a-f]{64}$/.test(orderId) || !Number.isSafeInteger(since) || since < 0) {
+        sendJson(res, 400, { error: 'MALFORMED' })
+        return true
+      }
+      const all = (await o.store.listHeartbeats(orderId)).map((h) => JSON.parse(h.body) as unknown)
+      if (o.forgeHeartbeats) all.push(...(await o.forgeHeartbeats(orderId)))
+      const page = all.slice(since, since + PEER_PAGE)
+      const next = since + page.length < all.length ? since + page.length : null
+      sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats: page, next })))
+      return true
+    }
+    const sig = /^\/v1\/peer\/signatures\/(0x[0-9a-f]{64})$/.exec(url.pathname)
+    if (sig) {
+      const mine = (await o.store.listSignatures(sig[1]!)).find((s) => s.relayerId === o.relayerId)
+      const settlement = (await o.store.getOrder(sig[1]!))?.settlement
+      if (!mine || !settlement) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
+      else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature })))
+      return true
+    }
+    sendJson(res, 404, { error: 'NOT_FOUND' })
+    return true
+  }
+}
