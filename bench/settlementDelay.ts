@@ -22,9 +22,9 @@ const dir = mkdtempSync(join(tmpdir(), 'qantara-delay-'))
 const anvil = await startAnvil({ blockTime: 1 })
 try {
   const m = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir, slotSeconds: 2, feeBps: 100, graceSeconds: GRACE, logLevel: 'warn' })
-  const relayer = launchQantara(['relay', '--config', m.relayerYaml], join(dir, 'relayer.log'))
+  const relayer = launchQantara(['relay', '--config', m.relayers[0]!.yaml], join(dir, 'relayer.log'))
   const agent = launchQantara(['agent', '--config', m.agentYaml], join(dir, 'agent.log'))
-  while (!(await providerListed(m.relayerUrl, m.provider.publicKey))) await new Promise((r) => setTimeout(r, 200))
+  while (!(await providerListed(m.relayers[0]!.url, m.provider.publicKey))) await new Promise((r) => setTimeout(r, 200))
 
   // Baseline: a signed transaction's eth_sendRawTransaction round trip, on the same anvil.
   const wallet = createWalletClient({ chain: viemChain(LOCAL_CHAIN, [anvil.rpcUrl]), transport: http(anvil.rpcUrl), account: mnemonicToAccount('test test test test test test test test test test test junk', { addressIndex: 5 }) })
@@ -51,7 +51,7 @@ try {
   agent.kill('SIGTERM')
   await Promise.all([relayer, agent].map((c) => new Promise((ok) => c.once('exit', ok))))
 
-  const store = new SqliteStore(m.relayerStore)
+  const store = new SqliteStore(m.relayers[0]!.store)
   const delays: number[] = []
   for (const o of opened) {
     const sub = await store.getSubmission(LOCAL_CHAIN, `settle:${o.orderId}`)

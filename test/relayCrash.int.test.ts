@@ -32,14 +32,14 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-const startRelayer = () => (relayer = launchQantara(['relay', '--config', market.relayerYaml], join(tmp.dir, 'relayer.log')))
+const startRelayer = () => (relayer = launchQantara(['relay', '--config', market.relayers[0]!.yaml], join(tmp.dir, 'relayer.log')))
 const exited = (c: ChildProcess) => new Promise((ok) => (c.exitCode !== null || c.signalCode !== null ? ok(undefined) : c.once('exit', ok)))
 
 describe('relayer crash safety', () => {
   it(`settles ${ORDERS} orders exactly once while the relayer is SIGKILLed ${KILLS} times`, async () => {
     startRelayer()
     agent = launchQantara(['agent', '--config', market.agentYaml], join(tmp.dir, 'agent.log'))
-    await waitFor(async () => (await providerListed(market.relayerUrl, market.provider.publicKey)) || undefined, 'the provider to register', 30_000)
+    await waitFor(async () => (await providerListed(market.relayers[0]!.url, market.provider.publicKey)) || undefined, 'the provider to register', 30_000)
 
     // Kill at random moments while orders open, run and settle, restarting each time.
     const killer = (async () => {
@@ -70,13 +70,13 @@ describe('relayer crash safety', () => {
 
     const byOrder = new Map<string, typeof settledLogs>()
     for (const l of settledLogs) byOrder.set(l.args.orderId, [...(byOrder.get(l.args.orderId) ?? []), l])
-    const store = new SqliteStore(market.relayerStore)
+    const store = new SqliteStore(market.relayers[0]!.store)
     try {
       for (const { id, terms } of orders) {
         const logs = byOrder.get(id) ?? []
         expect(logs).toHaveLength(1)
         const heartbeats = await store.listHeartbeats(id)
-        const { settlement } = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), { threshold: 1, feeBps: 100, feeRecipient: market.relayerAccount.address })
+        const { settlement } = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), { threshold: 1, feeBps: 100, feeRecipient: market.feeRecipient })
         const a = logs[0]!.args
         expect({ toProvider: a.toProvider, toRenter: a.toRenter, fee: a.fee, upSlots: a.upSlots, heartbeatRoot: a.heartbeatRoot }).toEqual({ toProvider: settlement.toProvider, toRenter: settlement.toRenter, fee: settlement.fee, upSlots: settlement.upSlots, heartbeatRoot: settlement.heartbeatRoot })
       }
@@ -84,7 +84,7 @@ describe('relayer crash safety', () => {
       await store.close()
     }
     // One settle transaction per order: no crash made the relayer send a second one.
-    expect(await market.publicClient.getTransactionCount({ address: market.relayerAccount.address })).toBe(ORDERS)
+    expect(await market.publicClient.getTransactionCount({ address: market.relayers[0]!.account.address })).toBe(ORDERS)
     const receipts = await Promise.all(settledLogs.map((l) => market.publicClient.getTransactionReceipt({ hash: l.transactionHash })))
     expect(receipts.every((r) => r.status === 'success' && parseEventLogs({ abi: qantaraEscrowAbi, logs: r.logs, eventName: 'OrderSettled' }).length >= 1)).toBe(true)
   }, 240_000)

@@ -14,6 +14,12 @@ export interface DevnetOptions {
   slotSeconds: number
   slots: number
   dir: string
+  relayers: number
+  threshold: number
+  /** 1-based index of a relayer to kill mid-run and leave down. */
+  killRelayer?: number
+  /** 1-based index of a relayer that forges heartbeats and signs inflated settlements. */
+  byzantine?: number
 }
 
 interface Plan { label: string; token: 'usdc' | 'native'; amount: bigint; startIn: number; outage?: [number, number] }
@@ -33,18 +39,22 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     anvil = await startAnvil({ blockTime: 1 })
     const rpcUrl = anvil.rpcUrl
     progress(`anvil listening at ${rpcUrl}`)
-    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1 })
-    const { publicClient, renter, escrow, usdc, providerPayout, provider, relayerUrl } = market
+    if (o.threshold < 1 || o.threshold > o.relayers) throw new Error(`--threshold must be between 1 and --relayers (${o.relayers})`)
+    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}) })
+    const { publicClient, renter, escrow, usdc, providerPayout, provider } = market
+    // The order table is read from an honest relayer that stays up.
+    const honest = market.relayers.findIndex((_, i) => i + 1 !== o.killRelayer && i + 1 !== o.byzantine)
+    const relayerUrl = market.relayers[honest]!.url
     progress(`escrow ${escrow}, test USDC ${usdc}`)
     const launch = (name: string, args: string[]) => {
       const child = launchQantara(args, join(dir, `${name}.log`))
       children.push(child)
       return child
     }
-    launch('relayer', ['relay', '--config', market.relayerYaml])
+    const relayerProcesses = market.relayers.map((r) => launch(r.id, ['relay', '--config', r.yaml]))
     let agent = launch('agent', ['agent', '--config', market.agentYaml])
-    await waitFor(async () => (await providerListed(relayerUrl, provider.publicKey)) || undefined, 30_000, 'the provider record to reach the relayer', signal)
-    progress(`relayer ${relayerUrl}, provider ${provider.publicKey.slice(0, 18)}… registered`)
+    for (const r of market.relayers) await waitFor(async () => (await providerListed(r.url, provider.publicKey)) || undefined, 30_000, `the provider record to reach ${r.id}`, signal)
+    progress(`${market.relayers.length} relayer(s), threshold ${o.threshold}${o.byzantine ? `, relayer-${o.byzantine} byzantine` : ''}; provider ${provider.publicKey.slice(0, 18)}… registered`)
 
     const slotsMs = o.slots * o.slotSeconds * 1000
     const plans: Plan[] = [
@@ -65,10 +75,14 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     const outageStart = (Number(now) + plans[2]!.startIn + outage[0] * o.slotSeconds) * 1000
     const outageEnd = (Number(now) + plans[2]!.startIn + outage[1] * o.slotSeconds) * 1000
     let down = false
-    const deadline = Date.now() + 110_000
+    const deadline = Date.now() + 150_000
     let rows: DevnetOrderRow[] = []
     for (;;) {
       const t = Date.now()
+      if (o.killRelayer && t >= outageStart && relayerProcesses[o.killRelayer - 1]!.exitCode === null && relayerProcesses[o.killRelayer - 1]!.signalCode === null) {
+        relayerProcesses[o.killRelayer - 1]!.kill('SIGKILL')
+        progress(`relayer-${o.killRelayer} killed; the others carry on`)
+      }
       if (!down && t >= outageStart && t < outageEnd) {
         agent.kill('SIGKILL')
         down = true
@@ -82,7 +96,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       rows = await Promise.all(orders.map((x) => row(relayerUrl, x.id, x.token)))
       if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
       if (rows.every((r) => r.status === 'settled')) break
-      if (t > deadline) throw new Error(`devnet did not settle within 110 s; logs in ${dir}`)
+      if (t > deadline) throw new Error(`devnet did not settle within 150 s; logs in ${dir}`)
       await abortableDelay(1_000, signal)
     }
     if (!o.json) out(`\n${renderTable(rows)}\n\nlogs and configs: ${dir}`)
@@ -117,11 +131,15 @@ async function waitFor<T>(fn: () => Promise<T | undefined>, ms: number, what: st
 export function registerDevnet(program: Command, out: (line: string) => void): void {
   program
     .command('devnet')
-    .description('run the whole market locally: anvil, escrow, one provider agent, one relayer, three orders')
+    .description('run the whole market locally: anvil, escrow, one provider agent, relayers, three orders')
     .option('--json', 'end with one JSON line {"orders":[…]} on stdout; progress goes to stderr')
     .option('--slot-seconds <n>', 'slot length in seconds', (v) => Number.parseInt(v, 10), 2)
     .option('--slots <n>', 'slots per order', (v) => Number.parseInt(v, 10), 6)
     .option('--dir <path>', 'where configs, keys, stores and logs go', '.devnet')
+    .option('--relayers <n>', 'relayers in the quorum, each its own process with its own store and keys', (v) => Number.parseInt(v, 10), 1)
+    .option('--threshold <n>', 'signatures needed to settle', (v) => Number.parseInt(v, 10), 1)
+    .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', (v) => Number.parseInt(v, 10))
+    .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats and signs inflated settlements', (v) => Number.parseInt(v, 10))
     .action(async (o: DevnetOptions) => {
       const controller = new AbortController()
       const onSignal = () => controller.abort()

@@ -23,20 +23,32 @@ export interface LocalMarketOptions {
   slotSeconds: number
   feeBps: number
   graceSeconds: number
+  /** Relayers in the quorum (default 1) and signatures needed (default 1). */
+  relayers?: number
+  threshold?: number
+  /** Index of a relayer run with faults.byzantine (testing only). */
+  byzantine?: number
   logLevel?: string
+}
+
+export interface LocalRelayer {
+  id: string
+  url: string
+  yaml: string
+  store: string
+  account: HDAccount
 }
 
 export interface LocalMarket {
   publicClient: PublicClient
   renter: WalletClient<Transport, Chain, Account>
-  relayerAccount: HDAccount
   escrow: Address
   usdc: Address
   providerPayout: Address
+  /** The quorum's fee recipient: one address, so every relayer signs the same settlement. */
+  feeRecipient: Address
   provider: Ed25519Signer
-  relayerUrl: string
-  relayerYaml: string
-  relayerStore: string
+  relayers: LocalRelayer[]
   agentYaml: string
 }
 
@@ -58,8 +70,9 @@ function secretFile(path: string, content: string): string {
 }
 
 /**
- * Deploys the escrow and a test token on a local chain and writes a one-relayer
- * config and a provider-agent config (with fresh keys in 0600 files) to `dir`.
+ * Deploys the escrow and a test token on a local chain and writes one config
+ * per relayer of the quorum and a provider-agent config (fresh keys in 0600
+ * files) to `dir`.
  * Used by `qantara devnet` and by the end-to-end tests, so both run one setup.
  */
 export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMarket> {
@@ -67,36 +80,45 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const publicClient = createPublicClient({ chain, transport: http(o.rpcUrl), pollingInterval: 200 })
   const account = (i: number) => mnemonicToAccount(MNEMONIC, { addressIndex: i })
   const wallet = (i: number) => createWalletClient({ chain, transport: http(o.rpcUrl), account: account(i) })
-  const relayerAccount = account(1)
+  const n = o.relayers ?? 1
+  const threshold = o.threshold ?? 1
+  // Anvil accounts: 0 deploys, 2 rents, 3 is the provider's payout, 9 the fee recipient; relayers take 1, then 4 onwards.
+  const relayerAccounts = Array.from({ length: n }, (_, i) => account(i === 0 ? 1 : 3 + i))
   const renter = wallet(2)
   const providerPayout = account(3).address
+  const feeRecipient = account(9).address
   const deployer = wallet(0)
-  const escrow = await deployEscrow(deployer, publicClient, { relayers: [relayerAccount.address], threshold: 1, maxFeeBps: 500, reclaimGrace: 3600n })
+  const escrow = await deployEscrow(deployer, publicClient, { relayers: relayerAccounts.map((a) => a.address), threshold, maxFeeBps: 500, reclaimGrace: 3600n })
   const usdc = await deployTestToken(deployer, publicClient, 'USDC', 6)
   await publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: usdc, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, 10n ** 13n] }) })
 
-  const identity = generateEd25519()
   const provider = generateEd25519()
-  const apiPort = await freePort()
   const agentPort = await freePort()
-  const relayerUrl = `http://127.0.0.1:${apiPort}`
-  const relayerYaml = join(o.dir, 'relayer.yaml')
-  const relayerStore = join(o.dir, 'relayer.sqlite')
-  writeFileSync(relayerYaml, stringify({
-    relayer: { id: 'local-relayer', identityKey: { file: secretFile(join(o.dir, 'relayer.identity'), identity.seed) } },
-    store: { path: relayerStore },
-    api: { listen: `127.0.0.1:${apiPort}` },
-    log: { level: o.logLevel ?? 'info' },
-    quorum: { threshold: 1, members: [{ id: 'local-relayer', identity: identity.signer.publicKey, evm: relayerAccount.address }] },
-    settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds },
-    prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
-    chains: [{
-      family: 'evm', id: LOCAL_CHAIN, rpc: [o.rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
-      key: { file: secretFile(join(o.dir, 'relayer.evm.key'), `0x${Buffer.from(relayerAccount.getHdKey().privateKey!).toString('hex')}`) },
-      feeRecipient: relayerAccount.address,
-      submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
-    }],
+  const identities = relayerAccounts.map(() => generateEd25519())
+  const ports = await Promise.all(relayerAccounts.map(() => freePort()))
+  const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
+    id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
   }))
+  const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url }))
+  relayers.forEach((r, i) => {
+    writeFileSync(r.yaml, stringify({
+      relayer: { id: r.id, identityKey: { file: secretFile(join(o.dir, `${r.id}.identity`), identities[i]!.seed) } },
+      store: { path: r.store },
+      api: { listen: `127.0.0.1:${ports[i]}` },
+      log: { level: o.logLevel ?? 'info' },
+      quorum: { threshold, members },
+      settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds },
+      prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
+      gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3 },
+      faults: { byzantine: o.byzantine === i },
+      chains: [{
+        family: 'evm', id: LOCAL_CHAIN, rpc: [o.rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
+        key: { file: secretFile(join(o.dir, `${r.id}.evm.key`), `0x${Buffer.from(r.account.getHdKey().privateKey!).toString('hex')}`) },
+        feeRecipient,
+        submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
+      }],
+    }))
+  })
   const agentYaml = join(o.dir, 'agent.yaml')
   writeFileSync(agentYaml, stringify({
     key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
@@ -104,10 +126,10 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     publicUrl: `http://127.0.0.1:${agentPort}`,
     payout: { [LOCAL_CHAIN]: providerPayout },
     prices: [{ chain: LOCAL_CHAIN, token: usdc, perSlot: '1000000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '100000000000000', slotLength: o.slotSeconds }],
-    relayers: [relayerUrl],
+    relayers: relayers.map((r) => r.url),
     recordTtlSeconds: 3600,
   }))
-  return { publicClient, renter, relayerAccount, escrow, usdc, providerPayout, provider: provider.signer, relayerUrl, relayerYaml, relayerStore, agentYaml }
+  return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml }
 }
 
 /** Runs `qantara <args>` as a child process, its output appended to `logFile`. */
