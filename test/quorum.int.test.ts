@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest'
+import { computeSettlement } from '../src/computeSettlement.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import { openOrders, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
+import { waitFor } from './support/waitFor.js'
+
+/** Each order settled once on chain, with the split the settlement function gives over relayer `judge`'s heartbeat set. */
+async function expectHonestSettlements(run: QuorumRun, judge: number, threshold: number): Promise<void> {
+  const byOrder = await settledOnChain(run)
+  await new Promise((r) => setTimeout(r, 500))
+  const store = new SqliteStore(run.market.relayers[judge]!.store)
+  try {
+    for (const order of run.orders) {
+      const logs = byOrder.get(order.id) ?? []
+      expect(logs).toHaveLength(1)
+      const heartbeats = await store.listHeartbeats(order.id)
+      const { settlement } = computeSettlement(order, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), { threshold, feeBps: 100, feeRecipient: run.market.feeRecipient })
+      const a = logs[0]!.args
+      expect({ toProvider: a.toProvider, toRenter: a.toRenter, fee: a.fee, upSlots: a.upSlots, heartbeatRoot: a.heartbeatRoot }).toEqual({ toProvider: settlement.toProvider, toRenter: settlement.toRenter, fee: settlement.fee, upSlots: settlement.upSlots, heartbeatRoot: settlement.heartbeatRoot })
+      // Heartbeats from more than one relayer: the union really came through gossip.
+      expect(new Set(heartbeats.map((h) => h.relayerId)).size).toBeGreaterThanOrEqual(threshold)
+    }
+  } finally {
+    await store.close()
+  }
+}
+
+describe('a quorum of three relayers, threshold 2', () => {
+  it('settles every order from the union of heartbeats, once', async () => {
+    const run = await startQuorum({ relayers: 3, threshold: 2 })
+    try {
+      await openOrders(run, 3, 3)
+      await expectHonestSettlements(run, 0, 2)
+      // Relayers that did not submit learn of the settlement from the chain.
+      for (const r of run.market.relayers) {
+        for (const o of run.orders) {
+          await waitFor(async () => {
+            const res = await fetch(`${r.url}/v1/orders/${o.id}`)
+            return ((await res.json()) as { state: string }).state === 'settled' || undefined
+          }, `${r.id} to see ${o.id} settled`, 15_000, 250)
+        }
+      }
+    } finally {
+      await run.stop()
+    }
+  }, 180_000)
+
+  it('settles with one relayer down the whole time', async () => {
+    const run = await startQuorum({ relayers: 3, threshold: 2, down: [2] })
+    try {
+      await openOrders(run, 2, 3)
+      await expectHonestSettlements(run, 0, 2)
+    } finally {
+      await run.stop()
+    }
+  }, 180_000)
+
+  it('pays the honest split when one relayer forges heartbeats and signs an inflated settlement', async () => {
+    const run = await startQuorum({ relayers: 3, threshold: 2, byzantine: 0 })
+    try {
+      await openOrders(run, 2, 3)
+      await expectHonestSettlements(run, 1, 2)
+      const metrics = await (await fetch(`${run.market.relayers[1]!.url}/metrics`)).text()
+      expect(metrics).toMatch(/qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SIGNATURE"\} [1-9]/)
+    } finally {
+      await run.stop()
+    }
+  }, 180_000)
+})
