@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process'
 import { afterAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { configValidate } from '../src/cli/configValidate.js'
-import { loadConfig } from '../src/config/load.js'
+import { loadConfig, readConfigFile } from '../src/config/load.js'
+import { configSchema } from '../src/families.js'
 import { isQantaraError } from '../src/errors.js'
 import { tempDir } from './support/tmp.js'
 
@@ -140,6 +141,13 @@ describe('qantara config validate', () => {
     const { output } = validate(mutate((c) => (c.chains[0]!.key = DEV_KEY)))
     expect(output).not.toContain(DEV_KEY.slice(2, 20))
   })
+
+  for (const example of ['config/example.yaml', 'config/quorum/relayer-a.yaml', 'config/quorum/relayer-b.yaml', 'config/quorum/relayer-c.yaml']) {
+    it(`keeps the shipped example ${example} valid against the schema`, () => {
+      const parsed = configSchema.safeParse(readConfigFile(example))
+      expect(parsed.success ? [] : parsed.error.issues).toEqual([])
+    })
+  }
 
   it('exits 1 from the real CLI on a broken config', () => {
     const file = write(mutate((c) => (c.chains[0]!.family = 'tron')))
