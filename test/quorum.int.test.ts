@@ -66,4 +66,29 @@ describe('a quorum of three relayers, threshold 2', () => {
       await run.stop()
     }
   }, 180_000)
+
+  it('settles when a relayer is killed mid-order and restarted', async () => {
+    const run = await startQuorum({ relayers: 3, threshold: 2 })
+    try {
+      await openOrders(run, 2, 4)
+      await new Promise((r) => setTimeout(r, 4_000))
+      run.processes[1]!.kill('SIGKILL')
+      await new Promise((r) => setTimeout(r, 3_000))
+      run.restart(1)
+      await expectHonestSettlements(run, 0, 2)
+    } finally {
+      await run.stop()
+    }
+  }, 180_000)
+
+  it('finds a provider through every relayer when it registered with one of them', async () => {
+    // startQuorum waits until each relayer lists the provider: relayers 2 and 3 only hear of it from relayer 1.
+    const run = await startQuorum({ relayers: 3, threshold: 2, announceTo: [0] })
+    try {
+      const res = await fetch(`${run.market.relayers[2]!.url}/v1/providers`)
+      expect(((await res.json()) as { providers: { record: { providerId: string } }[] }).providers.map((p) => p.record.providerId)).toEqual([run.market.provider.publicKey])
+    } finally {
+      await run.stop()
+    }
+  }, 120_000)
 })

@@ -28,6 +28,8 @@ export interface LocalMarketOptions {
   threshold?: number
   /** Index of a relayer run with faults.byzantine (testing only). */
   byzantine?: number
+  /** Indices of the relayers the agent announces itself to (default: all). */
+  announceTo?: number[]
   logLevel?: string
 }
 
@@ -126,7 +128,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     publicUrl: `http://127.0.0.1:${agentPort}`,
     payout: { [LOCAL_CHAIN]: providerPayout },
     prices: [{ chain: LOCAL_CHAIN, token: usdc, perSlot: '1000000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '100000000000000', slotLength: o.slotSeconds }],
-    relayers: relayers.map((r) => r.url),
+    relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
     recordTtlSeconds: 3600,
   }))
   return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml }

@@ -15,6 +15,7 @@ import { openEnvelope } from './envelope.js'
 
 const MAX_PAGES = 50
 const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), next: z.number().int().nonnegative().nullable() })
+const providerList = z.object({ providers: z.array(z.unknown()).max(10_000) })
 const signatureBody = z.object({ orderId: z.string(), settlement: z.unknown(), settlementHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 
 export interface Peer {
@@ -79,6 +80,40 @@ export class Gossip {
       since = body.data.next
     }
     return stored
+  }
+
+  /**
+   * Copies the provider records peers know into our registry. Each goes
+   * through `submit`, so it is checked against its own URL here as well:
+   * a peer cannot vouch for a record, only point us at it.
+   */
+  async pullProviders(submit: (record: unknown) => Promise<unknown>, known: (providerId: string, seq: number) => Promise<boolean>, signal?: AbortSignal): Promise<number> {
+    let added = 0
+    for (const peer of this.o.peers) {
+      try {
+        const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/providers`, signal })
+        if (res.status !== 200) continue
+        const list = providerList.safeParse(JSON.parse(res.body))
+        if (!list.success) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_PROVIDER_LIST' })
+          continue
+        }
+        for (const signed of list.data.providers) {
+          const r = (signed as { record?: { providerId?: unknown; seq?: unknown } }).record
+          if (typeof r?.providerId !== 'string' || typeof r.seq !== 'number' || (await known(r.providerId, r.seq))) continue
+          try {
+            await submit(signed)
+            added++
+          } catch (err) {
+            this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'PROVIDER_RECORD' })
+            this.o.logger.debug({ peer: peer.id, providerId: r.providerId, err: errorMessage(err) }, 'replicated provider record refused')
+          }
+        }
+      } catch (err) {
+        this.o.logger.debug({ peer: peer.id, err: errorMessage(err) }, 'peer provider list unavailable')
+      }
+    }
+    return added
   }
 
   /**

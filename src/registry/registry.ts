@@ -71,6 +71,12 @@ export class ProviderRegistry {
     return signed.record
   }
 
+  /** Whether a record for `providerId` with at least `seq` is already stored. */
+  async known(providerId: string, seq: number): Promise<boolean> {
+    const stored = await this.o.store.getProvider(providerId)
+    return stored !== undefined && stored.seq >= seq
+  }
+
   async get(providerId: string): Promise<ProviderRecord | undefined> {
     const hit = this.cache.get(providerId)
     const nowMs = Date.now()

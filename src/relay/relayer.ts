@@ -27,6 +27,8 @@ export interface RelayerOptions {
   failoverSeconds?: number
   /** Devnet and tests only: sign an inflated settlement and submit it alone, as a byzantine relayer would. */
   byzantine?: boolean
+  /** Accepts a provider record replicated from a peer (checked against its own URL). */
+  registry?: { submit(record: unknown, signal?: AbortSignal): Promise<unknown>; known(providerId: string, seq: number): Promise<boolean> }
   feeBps: number
   graceSeconds: number
   store: Store
@@ -108,6 +110,7 @@ export class Relayer {
       await this.advance(record, nowS, signal)
     }
     this.o.prober.prune()
+    this.replicateProviders(signal)
     if (this.now() - this.lastGauge > 5_000) await this.updateGauges()
   }
 
@@ -173,6 +176,15 @@ export class Relayer {
       }
     }
     if (state === 'settling') this.submit(id, signal)
+  }
+
+  /** Every few gossip intervals, copies the provider records peers hold, so a provider registered anywhere is found everywhere. */
+  private replicateProviders(signal: AbortSignal): void {
+    const { gossip, registry } = this.o
+    if (!gossip || !registry || this.inFlight.has('providers') || this.now() - (this.lastGossip.get('providers') ?? 0) < 5 * (this.o.gossipIntervalMs ?? 1_000)) return
+    this.inFlight.add('providers')
+    this.lastGossip.set('providers', this.now())
+    void gossip.pullProviders((r) => registry.submit(r, signal), (id, seq) => registry.known(id, seq), signal).catch(() => 0).finally(() => this.inFlight.delete('providers'))
   }
 
   /** Pulls peers' heartbeats for a live order in the background, at most once per gossip interval. */

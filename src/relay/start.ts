@@ -48,7 +48,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
     feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
-    byzantine, store, chains, prober, metrics, logger,
+    byzantine, registry, store, chains, prober, metrics, logger,
   })
   const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
   const api = createApiServer({ store, relayer, registry, metrics, peer, logger: logger.child({ module: 'api' }) })

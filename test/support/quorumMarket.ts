@@ -18,14 +18,15 @@ export interface QuorumRun {
   dir: string
   processes: (ChildProcess | undefined)[]
   orders: OrderTerms[]
+  restart(i: number): void
   stop(): Promise<void>
 }
 
 /** A quorum of relayer processes on one anvil with one agent; `down` relayers are never started. */
-export async function startQuorum(o: { relayers: number; threshold: number; byzantine?: number; down?: number[]; agentPublicUrl?: (agentPort: string) => Promise<string> }): Promise<QuorumRun> {
+export async function startQuorum(o: { relayers: number; threshold: number; byzantine?: number; down?: number[]; announceTo?: number[] }): Promise<QuorumRun> {
   const tmp = tempDir()
   const anvil = await startAnvil({ blockTime: 1 })
-  const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}) })
+  const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}) })
   const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchQantara(['relay', '--config', r.yaml], join(tmp.dir, `${r.id}.log`))))
   const agent = launchQantara(['agent', '--config', market.agentYaml], join(tmp.dir, 'agent.log'))
   processes.push(agent)
@@ -34,6 +35,9 @@ export async function startQuorum(o: { relayers: number; threshold: number; byza
   }
   return {
     anvil, market, dir: tmp.dir, processes, orders: [],
+    restart: (i: number) => {
+      processes[i] = launchQantara(['relay', '--config', market.relayers[i]!.yaml], join(tmp.dir, `${market.relayers[i]!.id}.log`))
+    },
     stop: async () => {
       for (const p of processes) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
       await anvil.stop()
