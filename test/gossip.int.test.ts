@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { canonicalJson } from '../src/canonicalJson.js'
+import { generateEd25519 } from '../src/ed25519.js'
+import { challengeBytes, heartbeatBytes } from '../src/heartbeat/bytes.js'
+import type { Heartbeat } from '../src/heartbeat/schema.js'
+import { createSafeHttp } from '../src/http/safeHttp.js'
+import { silentLogger } from '../src/log.js'
+import { createMetrics } from '../src/metrics.js'
+import type { OrderTerms } from '../src/order.js'
+import { sealEnvelope } from '../src/peer/envelope.js'
+import { Gossip } from '../src/peer/gossip.js'
+import type { Settlement } from '../src/settlement.js'
+import { settlementHash, settlementToWire } from '../src/settlementWire.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import { startHostileAgent, type Behaviour } from './support/hostileAgent.js'
+
+const provider = generateEd25519().signer
+const peerKey = generateEd25519().signer
+const witness = generateEd25519().signer
+const relayerKeys = new Map([['relayer-2', peerKey.publicKey], ['relayer-3', witness.publicKey]])
+let peer: Awaited<ReturnType<typeof startHostileAgent>>
+let store: SqliteStore
+let metrics: ReturnType<typeof createMetrics>
+
+const start = BigInt(Math.floor(Date.now() / 1000) - 100)
+const order: OrderTerms = { id: `0x${'c3'.repeat(32)}`, chain: 'eip155:31337', renter: '0xr', token: 'native', amount: 1000n, providerId: provider.publicKey, payout: '0xp', start, slotLength: 60, slots: 5 }
+
+/** A heartbeat for `slot` answering relayer-3's challenge, as a peer would relay it. */
+function witnessed(slot: number, signer = provider): unknown {
+  const challenge = { v: 1 as const, orderId: order.id, slot, relayerId: 'relayer-3', relayerKey: witness.publicKey, salt: `0x${slot.toString(16).padStart(64, '0')}`, issuedAt: (Number(start) + slot * 60 + 5) * 1000 }
+  const heartbeat: Heartbeat = { v: 1, challenge: { challenge, signature: witness.sign(challengeBytes(challenge)) }, timestamp: challenge.issuedAt + 200, gpus: null, gpuUnavailable: 'none' }
+  return JSON.parse(canonicalJson({ heartbeat, signature: signer.sign(heartbeatBytes(heartbeat)) })) as unknown
+}
+
+const serve = (body: unknown, key = peerKey): Behaviour => (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(sealEnvelope('heartbeats', 'relayer-2', key, body)))
+
+function gossip(timeoutMs = 1_000) {
+  const httpOptions = { timeoutMs, maxBytes: 256 * 1024, allowPrivate: true }
+  return new Gossip({ selfId: 'relayer-1', peers: [{ id: 'relayer-2', url: peer.url }], relayerKeys, store, http: createSafeHttp(httpOptions), httpOptions, skewMs: 30_000, metrics, logger: silentLogger() })
+}
+
+async function rejections(reason: string): Promise<number> {
+  const line = (await metrics.registry.getSingleMetricAsString('qantara_peer_rejections_total')).split('\n').find((l) => l.includes(`reason="${reason}"`))
+  return line ? Number(line.split(' ').at(-1)) : 0
+}
+
+beforeAll(async () => {
+  peer = await startHostileAgent()
+})
+afterAll(() => peer?.close())
+beforeEach(() => {
+  store = new SqliteStore(':memory:')
+  metrics = createMetrics()
+})
+
+describe('Gossip', () => {
+  it('keeps a relayed heartbeat under the relayer that witnessed it, after checking it again', async () => {
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1), witnessed(2)], next: null }))
+    expect(await gossip().pullHeartbeats(order)).toBe(2)
+    expect((await store.listHeartbeats(order.id)).map((h) => [h.slot, h.relayerId])).toEqual([[1, 'relayer-3'], [2, 'relayer-3']])
+  })
+
+  it('refuses forged heartbeats one by one and keeps the genuine ones of the same page', async () => {
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1, generateEd25519().signer), witnessed(3)], next: null }))
+    expect(await gossip().pullHeartbeats(order)).toBe(1)
+    expect(await rejections('BAD_SIGNATURE')).toBe(1)
+  })
+
+  const hostile: [string, Behaviour, string | undefined][] = [
+    ['an envelope sealed with another key', serve({ orderId: order.id, heartbeats: [witnessed(1)], next: null }, generateEd25519().signer), 'BAD_ENVELOPE'],
+    ['junk instead of an envelope', (_q, res) => res.writeHead(200).end('{"relayerId":"relayer-2","junk":'), undefined],
+    ['an oversized response', (_q, res) => res.writeHead(200).end(Buffer.alloc(2 * 1024 * 1024, 0x20)), undefined],
+    ['a peer that trickles bytes', (_q, res) => {
+      res.writeHead(200)
+      const t = setInterval(() => (res.writableEnded ? clearInterval(t) : res.write(' ')), 50)
+      res.on('close', () => clearInterval(t))
+    }, undefined],
+  ]
+  for (const [what, behaviour, reason] of hostile) {
+    it(`stores nothing from ${what}`, async () => {
+      peer.set(behaviour)
+      expect(await gossip(500).pullHeartbeats(order)).toBe(0)
+      expect(await store.listHeartbeats(order.id)).toEqual([])
+      if (reason) expect(await rejections(reason)).toBe(1)
+    })
+  }
+
+  it('counts a peer signature over a different settlement as a disagreement and does not keep it', async () => {
+    const ours: Settlement = { orderId: order.id, toProvider: 600n, toRenter: 400n, fee: 0n, feeRecipient: '', upSlots: 3, totalSlots: 5, heartbeatRoot: `0x${'00'.repeat(32)}` }
+    const theirs = { ...ours, toProvider: 1000n, toRenter: 0n, upSlots: 5 }
+    peer.set((_q, res) => res.writeHead(200).end(canonicalJson(sealEnvelope('signature', 'relayer-2', peerKey, { orderId: order.id, settlement: settlementToWire(theirs), settlementHash: settlementHash(theirs), signer: '0xabc', signature: '0xdef' }))))
+    let verified = 0
+    await gossip().pullSignatures(order, ours, () => Promise.resolve(++verified > 0))
+    expect(verified).toBe(0)
+    expect(await store.listSignatures(order.id)).toEqual([])
+    expect(await metrics.registry.getSingleMetricAsString('qantara_settlement_disagreements_total')).toContain('qantara_settlement_disagreements_total{peer="relayer-2"} 1')
+  })
+})
