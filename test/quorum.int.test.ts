@@ -3,6 +3,8 @@ import { computeSettlement } from '../src/computeSettlement.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { openOrders, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
 import { waitFor } from './support/waitFor.js'
+import { startHostileAgent } from './support/hostileAgent.js'
+import { freePort } from '../src/cli/localMarket.js'
 
 /** Each order settled once on chain, with the split the settlement function gives over relayer `judge`'s heartbeat set. */
 async function expectHonestSettlements(run: QuorumRun, judge: number, threshold: number): Promise<void> {
@@ -91,4 +93,31 @@ describe('a quorum of three relayers, threshold 2', () => {
       await run.stop()
     }
   }, 120_000)
+
+  it('never pays slots that only one relayer witnessed, when the provider answers only that relayer', async () => {
+    // A proxy in front of the agent passes relayer-1's challenges and drops everyone else's.
+    const agentPort = await freePort()
+    const proxy = await startHostileAgent()
+    proxy.set((req, res, body) => {
+      const challenge = req.method === 'POST' ? (JSON.parse(body) as { challenge: { relayerId: string } }).challenge : undefined
+      if (challenge && challenge.relayerId !== 'relayer-1') return void res.writeHead(503).end()
+      fetch(`http://127.0.0.1:${agentPort}${req.url}`, { method: req.method, ...(req.method === 'POST' ? { body, headers: { 'content-type': 'application/json' } } : {}) })
+        .then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()))
+        .catch(() => res.writeHead(502).end())
+    })
+    const run = await startQuorum({ relayers: 3, threshold: 2, agent: { port: agentPort, publicUrl: proxy.url } })
+    try {
+      await openOrders(run, 1, 3)
+      const byOrder = await settledOnChain(run)
+      const settled = byOrder.get(run.orders[0]!.id)![0]!.args
+      expect([settled.upSlots, settled.toProvider, settled.toRenter]).toEqual([0, 0n, run.orders[0]!.amount])
+      const store = new SqliteStore(run.market.relayers[1]!.store)
+      const witnesses = new Set((await store.listHeartbeats(run.orders[0]!.id)).map((h) => h.relayerId))
+      await store.close()
+      expect([...witnesses]).toEqual(['relayer-1'])
+    } finally {
+      await run.stop()
+      await proxy.close()
+    }
+  }, 180_000)
 })

@@ -30,6 +30,8 @@ export interface LocalMarketOptions {
   byzantine?: number
   /** Indices of the relayers the agent announces itself to (default: all). */
   announceTo?: number[]
+  /** The agent's port and the URL it advertises, when something (a proxy in a test) stands in front of it. */
+  agent?: { port: number; publicUrl: string }
   logLevel?: string
 }
 
@@ -95,7 +97,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   await publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: usdc, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, 10n ** 13n] }) })
 
   const provider = generateEd25519()
-  const agentPort = await freePort()
+  const agentPort = o.agent?.port ?? (await freePort())
   const identities = relayerAccounts.map(() => generateEd25519())
   const ports = await Promise.all(relayerAccounts.map(() => freePort()))
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
@@ -125,7 +127,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   writeFileSync(agentYaml, stringify({
     key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
     listen: `127.0.0.1:${agentPort}`,
-    publicUrl: `http://127.0.0.1:${agentPort}`,
+    publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
     payout: { [LOCAL_CHAIN]: providerPayout },
     prices: [{ chain: LOCAL_CHAIN, token: usdc, perSlot: '1000000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '100000000000000', slotLength: o.slotSeconds }],
     relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),

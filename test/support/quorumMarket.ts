@@ -23,10 +23,10 @@ export interface QuorumRun {
 }
 
 /** A quorum of relayer processes on one anvil with one agent; `down` relayers are never started. */
-export async function startQuorum(o: { relayers: number; threshold: number; byzantine?: number; down?: number[]; announceTo?: number[] }): Promise<QuorumRun> {
+export async function startQuorum(o: { relayers: number; threshold: number; byzantine?: number; down?: number[]; announceTo?: number[]; agent?: { port: number; publicUrl: string } }): Promise<QuorumRun> {
   const tmp = tempDir()
   const anvil = await startAnvil({ blockTime: 1 })
-  const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}) })
+  const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}), ...(o.agent ? { agent: o.agent } : {}) })
   const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchQantara(['relay', '--config', r.yaml], join(tmp.dir, `${r.id}.log`))))
   const agent = launchQantara(['agent', '--config', market.agentYaml], join(tmp.dir, 'agent.log'))
   processes.push(agent)
