@@ -136,15 +136,24 @@ export class Relayer {
           this.log.warn({ orderId: e.orderId, ours: mine.settlement, onChain: e.settlement }, 'order settled on chain with a split that differs from ours')
         }
         await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', { txHash: e.txHash }, now)
+        this.forget(e.orderId)
         return
       }
       case 'OrderReclaimed':
         await this.o.store.transitionOrder(e.orderId, LIVE, 'refunded', { txHash: e.txHash }, now)
+        this.forget(e.orderId)
         return
       case 'RelayerSetUpdated':
         this.log.info({ chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold }, 'relayer set updated')
         return
     }
+  }
+
+  /** Drops the in-memory bookkeeping of an order that reached a final state. */
+  private forget(id: string): void {
+    for (const m of [this.retryAt, this.failures, this.quorumAt]) m.delete(id)
+    this.lastGossip.delete(`hb:${id}`)
+    this.lastGossip.delete(`sig:${id}`)
   }
 
   private async advance(record: OrderRecord, nowS: number, signal: AbortSignal): Promise<void> {
@@ -251,6 +260,7 @@ export class Relayer {
     this.o.metrics.settlementsConfirmed.inc({ chain: chain.chain, outcome: outcome.status })
     this.o.metrics.submitLatency.observe({ chain: chain.chain }, (this.now() - started) / 1000)
     this.log.info({ orderId: id, chain: chain.chain, outcome: outcome.status, txHash }, 'settlement final')
+    this.forget(id)
   }
 
   private async failed(id: string, err: unknown): Promise<void> {
