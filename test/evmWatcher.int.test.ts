@@ -170,16 +170,19 @@ describe('EvmWatcher', () => {
 
   it('never reads from an RPC that serves another chain', async () => {
     const other = await startEvmTestbed({ chainId: 1 })
-    const d = await deployMarket(bed, relayers, 1)
     const store = new SqliteStore(':memory:')
-    const startBlock = await bed.publicClient.getBlockNumber()
-    const ids = await openMany(d, 3, 1)
-    await bed.testClient.mine({ blocks: 3 })
-    const head = await bed.publicClient.getBlockNumber()
-    await watchUntil(watcher(d, [other.anvil.rpcUrl, bed.anvil.rpcUrl], { startBlock }), store, (h) => h >= head - 3n)
-    expect(await openedIds(store)).toEqual(ids)
-    await other.stop()
-    await store.close()
+    try {
+      const d = await deployMarket(bed, relayers, 1)
+      const startBlock = await bed.publicClient.getBlockNumber()
+      const ids = await openMany(d, 3, 1)
+      await bed.testClient.mine({ blocks: 3 })
+      const head = await bed.publicClient.getBlockNumber()
+      await watchUntil(watcher(d, [other.anvil.rpcUrl, bed.anvil.rpcUrl], { startBlock }), store, (h) => h >= head - 3n)
+      expect(await openedIds(store)).toEqual(ids)
+    } finally {
+      await other.stop()
+      await store.close()
+    }
   })
 
   it('shrinks its log range when the RPC refuses a wide one, and still sees every event', async () => {

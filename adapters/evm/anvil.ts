@@ -31,6 +31,10 @@ export function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime))
   args.push(...(options.extraArgs ?? []))
   const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // A node that outlives the process that started it would hold its port and memory until reboot.
+  const reap = () => child.kill('SIGKILL')
+  process.once('exit', reap)
+  child.once('exit', () => process.removeListener('exit', reap))
   return new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => fail(new Error(`anvil did not start within 15 s:\n${out}`)), 15_000)
