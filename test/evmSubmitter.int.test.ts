@@ -15,6 +15,7 @@ import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
 import { tempDir } from './support/tmp.js'
+import { waitFor } from './support/waitFor.js'
 
 const CHAIN = 'eip155:31337' as const
 const logger = silentLogger()
@@ -63,16 +64,6 @@ async function poolPending(): Promise<number> {
   return Number(result.pending)
 }
 
-async function until<T>(fn: () => Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 describe('EvmSubmitter', () => {
   it('pays the signed split once; a repeat sends nothing and another relayer sees it as already settled', async () => {
     const store = new SqliteStore(':memory:')
@@ -111,11 +102,11 @@ describe('EvmSubmitter', () => {
     await bed.testClient.setAutomine(false)
     try {
       const running = submitter(store, { bumpAfterMs: 100, maxFee: cap, account: bed.account(7) }).submit(c.order, c.settlement, { signatures: c.signatures })
-      const attempts = await until(async () => {
+      const attempts = await waitFor(async () => {
         const s = await store.getSubmission(CHAIN, `settle:${c.order.id}`)
         const a = (s?.payload as { attempts: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; hash: Hex }[] } | undefined)?.attempts
         return a && a.length >= 4 ? a : undefined
-      }, 'four fee levels')
+      }, 'four fee levels', 20_000, 25)
       for (let i = 1; i < attempts.length; i++) {
         expect(attempts[i]!.maxFeePerGas * 100n).toBeGreaterThanOrEqual(attempts[i - 1]!.maxFeePerGas * 110n)
         expect(attempts[i]!.maxFeePerGas).toBeLessThanOrEqual(cap)
@@ -141,7 +132,7 @@ describe('EvmSubmitter', () => {
     try {
       const crashed = new AbortController()
       const lost = submitter(store, { account }).submit(a.order, a.settlement, { signatures: a.signatures }, crashed.signal).catch((e: unknown) => e)
-      const pending = await until(async () => (await store.pendingSubmissions(CHAIN, account.address))[0], 'a pending submission')
+      const pending = await waitFor(async () => (await store.pendingSubmissions(CHAIN, account.address))[0], 'a pending submission', 20_000, 25)
       crashed.abort()
       expect(isQantaraError(await lost, 'ABORTED')).toBe(true)
       await store.close()
@@ -152,12 +143,12 @@ describe('EvmSubmitter', () => {
       const restarted = submitter(store, { account, confirmations: 2 })
       const resumedA = restarted.submit(a.order, a.settlement, { signatures: a.signatures })
       const startedB = restarted.submit(b.order, b.settlement, { signatures: b.signatures })
-      const nonces = await until(async () => {
+      const nonces = await waitFor(async () => {
         const p = await store.pendingSubmissions(CHAIN, account.address)
         return p.length === 2 ? p.map((s) => s.nonce) : undefined
-      }, 'both submissions pending')
+      }, 'both submissions pending', 20_000, 25)
       expect(nonces).toEqual([pending.nonce, pending.nonce + 1])
-      await until(async () => (await poolPending()) === 2 || undefined, 'both transactions in the pool')
+      await waitFor(async () => (await poolPending()) === 2 || undefined, 'both transactions in the pool', 20_000, 25)
       await bed.testClient.mine({ blocks: 2 })
       await bed.testClient.setAutomine(true)
       expect((await resumedA).status).toBe('submitted')

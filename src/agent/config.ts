@@ -18,7 +18,7 @@ export const agentConfigSchema = z.strictObject({
   rateLimit: z.strictObject({
     perSecond: z.number().positive().default(5).describe('sustained heartbeat requests per second per relayer'),
     burst: z.number().int().positive().default(20).describe('requests a relayer may make at once'),
-  }).default({ perSecond: 5, burst: 20 }),
+  }).prefault({}),
   nvidiaSmi: z.string().default('nvidia-smi').describe('nvidia-smi binary used for GPU telemetry'),
 })
 

@@ -6,6 +6,7 @@ import { readConfigFile, applyEnvOverrides, schemaProblems } from '../config/loa
 import { readSecret } from '../config/keySource.js'
 import { canonicalJson } from '../canonicalJson.js'
 import { ed25519FromText } from '../ed25519.js'
+import { boundedFetch } from '../http/boundedFetch.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { agentConfigSchema, type AgentConfig } from './config.js'
@@ -77,9 +78,12 @@ export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: L
   return { agent, url, done }
 }
 
+/** A relayer's answer to an announcement is a short JSON object; nothing longer is read. */
+const relayerFetch = boundedFetch(64 * 1024)
+
 async function announce(relayer: string, agent: ProviderAgent, logger: Logger): Promise<boolean> {
   try {
-    const res = await fetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: canonicalJson(agent.record), signal: AbortSignal.timeout(10_000) })
+    const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: canonicalJson(agent.record), signal: AbortSignal.timeout(10_000) })
     const text = (await res.text()).slice(0, 1_000)
     if (res.status === 201 || text.includes('STALE_SEQ')) {
       logger.info({ relayer, seq: agent.record.record.seq }, 'provider record announced')

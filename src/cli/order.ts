@@ -6,6 +6,7 @@ import { evmAccountFromSecret } from '../../adapters/evm/keys.js'
 import { findOrder, openEvmOrder, tokenDecimals } from '../../adapters/evm/openOrder.js'
 import { readSecret, type KeySource } from '../config/keySource.js'
 import { QantaraError } from '../errors.js'
+import { boundedFetch } from '../http/boundedFetch.js'
 import { NATIVE_TOKEN } from '../order.js'
 
 interface ChainOptions { rpc: string; escrow: string; chain: string }
@@ -28,8 +29,11 @@ function chainOptions(cmd: Command, withKey: boolean): Command {
   return cmd
 }
 
+/** Relayer answers the renter reads (the provider list, one order) are capped: the relayer is someone else's server. */
+const relayerFetch = boundedFetch(8 * 1024 * 1024)
+
 async function providerPayout(relayer: string, providerId: string, chain: string): Promise<Address> {
-  const res = await fetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { signal: AbortSignal.timeout(10_000) })
+  const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { signal: AbortSignal.timeout(10_000) })
   const { providers } = (await res.json()) as { providers: { record: { providerId: string; payout: Record<string, string> } }[] }
   const record = providers.find((p) => p.record.providerId === providerId.toLowerCase())?.record
   const payout = record?.payout[chain]
@@ -73,7 +77,7 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
       const onChain = BigInt(state) === 0n ? 'unknown' : BigInt(state) === 1n ? 'settled' : BigInt(state) === 2n ? 'refunded' : 'open'
       let relayerView: unknown
       if (o.relayer) {
-        const res = await fetch(`${o.relayer.replace(/\/+$/, '')}/v1/orders/${orderId}`, { signal: AbortSignal.timeout(10_000) })
+        const res = await relayerFetch(`${o.relayer.replace(/\/+$/, '')}/v1/orders/${orderId}`, { signal: AbortSignal.timeout(10_000) })
         relayerView = res.status === 200 ? await res.json() : { error: res.status }
       }
       out(JSON.stringify({ orderId, onChain, relayer: relayerView }))

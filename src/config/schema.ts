@@ -1,7 +1,11 @@
 import { z } from 'zod'
 import { keySourceSchema } from './keySource.js'
 
-/** The parts of the relayer config that do not depend on a chain family. */
+/**
+ * The parts of the relayer config that do not depend on a chain family.
+ * Optional sections use `.prefault({})`: an absent section is parsed as `{}`,
+ * so each field's own `.default()` is the one place its default is written.
+ */
 export function buildConfigSchema<C extends z.ZodType>(chain: C) {
   return z.strictObject({
     relayer: z
@@ -19,11 +23,11 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
       .strictObject({
         listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8080').default('127.0.0.1:8080').describe('address of the HTTP API (/healthz, /metrics, /v1)'),
       })
-      .default({ listen: '127.0.0.1:8080' })
+      .prefault({})
       .describe('relayer HTTP API'),
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info').describe('pino log level') })
-      .default({ level: 'info' })
+      .prefault({})
       .describe('logging'),
     quorum: z
       .strictObject({
@@ -46,7 +50,7 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
         feeBps: z.number().int().min(0).max(10_000).default(0).describe('relayer fee in basis points of the provider\'s gross share; the same on every relayer of the quorum'),
         graceSeconds: z.number().int().min(0).max(86_400).default(30).describe('wait after an order ends before settling it, so late heartbeats and events arrive'),
       })
-      .default({ feeBps: 0, graceSeconds: 30 })
+      .prefault({})
       .describe('how orders are settled'),
     prober: z
       .strictObject({
@@ -57,7 +61,7 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
         maxSkewMs: z.number().int().min(100).max(600_000).default(30_000).describe('largest accepted difference between the provider\'s clock and ours'),
         allowPrivateEndpoints: z.boolean().default(false).describe('let provider URLs resolve to loopback or private addresses (devnet only)'),
       })
-      .default({ timeoutMs: 5_000, maxResponseBytes: 16_384, concurrency: 256, perHostConcurrency: 8, maxSkewMs: 30_000, allowPrivateEndpoints: false })
+      .prefault({})
       .describe('how provider agents are challenged'),
     gossip: z
       .strictObject({
@@ -67,11 +71,11 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
         timeoutMs: z.number().int().min(100).max(60_000).default(3_000).describe('deadline of one peer request'),
         maxResponseBytes: z.number().int().min(1024).max(16_777_216).default(2_097_152).describe('largest peer response read'),
       })
-      .default({ intervalMs: 1_000, windowSeconds: 10, failoverSeconds: 20, timeoutMs: 3_000, maxResponseBytes: 2_097_152 })
+      .prefault({})
       .describe('how relayers of the quorum exchange heartbeats and signatures'),
     faults: z
       .strictObject({ byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats and sign an inflated settlement, to show the quorum outvotes it') })
-      .default({ byzantine: false })
+      .prefault({})
       .describe('fault injection for the devnet and tests; never set in production'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),
   })

@@ -59,6 +59,8 @@ export class Gossip {
   private async pullHeartbeatsFrom(peer: Peer, order: OrderTerms, signal?: AbortSignal): Promise<number> {
     let since = 0
     let stored = 0
+    // Peers serve the whole set each time; what we already hold (first per slot and witness wins) is not verified again.
+    const held = new Set((await this.o.store.listHeartbeats(order.id)).map((h) => `${h.slot}:${h.relayerId}`))
     for (let page = 0; page < MAX_PAGES; page++) {
       const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/heartbeats?order=${order.id}&since=${since}`, signal })
       if (res.status !== 200) return stored
@@ -68,12 +70,15 @@ export class Gossip {
         return stored
       }
       for (const raw of body.data.heartbeats) {
+        const c = (raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null)?.heartbeat?.challenge?.challenge
+        if (held.has(`${String(c?.slot)}:${String(c?.relayerId)}`)) continue
         const verdict = verifyHeartbeat(canonicalJson(raw), { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
         if (!verdict.ok) {
           this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
           continue
         }
         const { challenge } = verdict.heartbeat.heartbeat.challenge
+        held.add(`${challenge.slot}:${challenge.relayerId}`)
         if (await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: Date.now() })) stored++
       }
       if (body.data.next === null) return stored
