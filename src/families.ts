@@ -7,8 +7,9 @@ import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
+import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import { evmRuntime } from '../adapters/evm/runtime.js'
-import type { ChainRuntime } from './chains.js'
+import type { ChainRuntime, RelayerSetTool } from './chains.js'
 import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
@@ -65,4 +66,16 @@ export function buildChainRuntimes(config: RelayerConfig, signers: ChainSigner[]
       }
     }
   })
+}
+
+/** The operator's rotation tool for one configured chain, signing with this relayer's key there. */
+export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): RelayerSetTool {
+  switch (chain.family) {
+    case 'evm':
+      return evmRelayerSetTool(chain, signer.evm!)
+    default: {
+      const unreachable: never = chain.family
+      throw new Error(`unhandled family ${String(unreachable)}`)
+    }
+  }
 }

@@ -4,25 +4,41 @@ import { tempDir } from './support/tmp.js'
 
 interface Row { orderId: string; chain: string; token: string; status: string; upSlots: number; totalSlots: number; amount: string; toProvider: string; toRenter: string; fee: string; reason: string; txHash: string }
 
+async function devnet(flags: string[]): Promise<Row[]> {
+  const tmp = tempDir()
+  try {
+    const stdout = await new Promise<string>((ok, fail) => {
+      execFile(process.execPath, ['dist/src/cli/main.js', 'devnet', '--json', '--dir', tmp.dir, ...flags], { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`${err.message}\n${errOut.slice(-3000)}`)) : ok(out)))
+    })
+    return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { orders: Row[] }).orders
+  } finally {
+    tmp.cleanup()
+  }
+}
+
+/** Three orders settled on chain: two in full, the third with the agent's outage unpaid. */
+function expectMarketSettled(orders: Row[]): void {
+  expect(orders).toHaveLength(3)
+  for (const o of orders) {
+    expect(o.chain).toBe('eip155:31337')
+    expect(o.status).toBe('settled')
+    expect(o.txHash).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(BigInt(o.toProvider) + BigInt(o.toRenter) + BigInt(o.fee)).toBe(BigInt(o.amount))
+  }
+  expect(orders.map((o) => o.reason)).toEqual(['FULL', 'FULL', 'PARTIAL_DOWNTIME'])
+  expect(orders[1]!.token).toBe('native')
+  expect(orders[2]!.upSlots).toBeLessThan(orders[2]!.totalSlots)
+  expect(orders[2]!.upSlots).toBeGreaterThan(0)
+  expect(BigInt(orders[2]!.toRenter)).toBeGreaterThan(0n)
+}
+
 describe('npm run devnet', () => {
   it('runs the market end to end and ends with one JSON line of settled orders', async () => {
-    const tmp = tempDir()
-    const stdout = await new Promise<string>((ok, fail) => {
-      execFile(process.execPath, ['dist/src/cli/main.js', 'devnet', '--json', '--dir', tmp.dir], { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`${err.message}\n${errOut.slice(-3000)}`)) : ok(out)))
-    })
-    tmp.cleanup()
-    const last = stdout.trim().split('\n').at(-1)!
-    const { orders } = JSON.parse(last) as { orders: Row[] }
-    expect(orders).toHaveLength(3)
-    for (const o of orders) {
-      expect(o.chain).toBe('eip155:31337')
-      expect(o.status).toBe('settled')
-      expect(o.txHash).toMatch(/^0x[0-9a-f]{64}$/)
-      expect(BigInt(o.toProvider) + BigInt(o.toRenter) + BigInt(o.fee)).toBe(BigInt(o.amount))
-    }
-    expect(orders.map((o) => o.reason)).toEqual(['FULL', 'FULL', 'PARTIAL_DOWNTIME'])
-    expect(orders[1]!.token).toBe('native')
-    expect(orders[2]!.upSlots).toBeLessThan(orders[2]!.totalSlots)
-    expect(orders[2]!.upSlots).toBeGreaterThan(0)
+    expectMarketSettled(await devnet([]))
+  }, 180_000)
+
+  it('runs a quorum with one relayer killed mid-run and one byzantine: the chain pays the honest split', async () => {
+    // Four relayers, threshold 2: relayer-1 is killed, relayer-2 inflates; relayers 3 and 4 carry the quorum.
+    expectMarketSettled(await devnet(['--relayers', '4', '--threshold', '2', '--kill-relayer', '1', '--byzantine', '2']))
   }, 180_000)
 })

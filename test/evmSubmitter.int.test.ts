@@ -91,6 +91,8 @@ describe('EvmSubmitter', () => {
     const err = await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
     expect(isQantaraError(err, 'SUBMIT_REVERTED')).toBe(true)
     expect((err as { details: string }).details).toBe('NotEnoughSignatures')
+    // Retried: a set that rotated since the signatures were picked is the usual cause.
+    expect((err as { retryable: boolean }).retryable).toBe(true)
     expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
     await store.close()
   })

@@ -34,9 +34,9 @@ function witnessed(slot: number, signer = provider): unknown {
 
 const serve = (body: unknown, key = peerKey): Behaviour => (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(sealEnvelope('heartbeats', 'relayer-2', key, body)))
 
-function gossip(timeoutMs = 1_000) {
+function gossip(timeoutMs = 1_000, peers = [{ id: 'relayer-2', url: peer.url }]) {
   const httpOptions = { timeoutMs, maxBytes: 256 * 1024, allowPrivate: true }
-  return new Gossip({ selfId: 'relayer-1', peers: [{ id: 'relayer-2', url: peer.url }], relayerKeys, store, http: createSafeHttp(httpOptions), httpOptions, skewMs: 30_000, metrics, logger: silentLogger() })
+  return new Gossip({ selfId: 'relayer-1', peers, relayerKeys, store, http: createSafeHttp(httpOptions), httpOptions, skewMs: 30_000, metrics, logger: silentLogger() })
 }
 
 async function rejections(reason: string): Promise<number> {
@@ -55,19 +55,49 @@ beforeEach(() => {
 
 describe('Gossip', () => {
   it('keeps a relayed heartbeat under the relayer that witnessed it, after checking it again', async () => {
-    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1), witnessed(2)], next: null }))
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1), witnessed(2)], cursor: 2, more: false }))
     expect(await gossip().pullHeartbeats(order)).toBe(2)
     expect((await store.listHeartbeats(order.id)).map((h) => [h.slot, h.relayerId])).toEqual([[1, 'relayer-3'], [2, 'relayer-3']])
   })
 
+  it('asks each peer only for what it kept since the last pull', async () => {
+    const asked: string[] = []
+    let kept = [witnessed(1), witnessed(2)]
+    peer.set((q, res) => {
+      const since = new URL(q.url ?? '/', 'http://x').searchParams.get('since') ?? ''
+      asked.push(since)
+      const page = since === '0' ? kept : kept.slice(2)
+      serve({ orderId: order.id, heartbeats: page, cursor: since === '0' ? 2 : kept.length, more: false })(q, res, '')
+    })
+    const g = gossip()
+    expect(await g.pullHeartbeats(order)).toBe(2)
+    kept = [...kept, witnessed(4)]
+    expect(await g.pullHeartbeats(order)).toBe(1)
+    expect(await g.pullHeartbeats(order)).toBe(0)
+    expect(asked).toEqual(['0', '2', '3'])
+    expect((await store.listHeartbeats(order.id)).map((h) => h.slot)).toEqual([1, 2, 4])
+  })
+
+  it('is not held up by a slow peer: the others are pulled, the slow one times out', async () => {
+    const slow = await startHostileAgent()
+    slow.set((q, res) => setTimeout(() => serve({ orderId: order.id, heartbeats: [witnessed(3)], cursor: 1, more: false })(q, res, ''), 3_000))
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1), witnessed(2)], cursor: 2, more: false }))
+    try {
+      expect(await gossip(500, [{ id: 'relayer-2', url: peer.url }, { id: 'relayer-3', url: slow.url }]).pullHeartbeats(order)).toBe(2)
+      expect((await store.listHeartbeats(order.id)).map((h) => h.slot)).toEqual([1, 2])
+    } finally {
+      await slow.close()
+    }
+  })
+
   it('refuses forged heartbeats one by one and keeps the genuine ones of the same page', async () => {
-    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1, generateEd25519().signer), witnessed(3)], next: null }))
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1, generateEd25519().signer), witnessed(3)], cursor: 2, more: false }))
     expect(await gossip().pullHeartbeats(order)).toBe(1)
     expect(await rejections('BAD_SIGNATURE')).toBe(1)
   })
 
   const hostile: [string, Behaviour, string | undefined][] = [
-    ['an envelope sealed with another key', serve({ orderId: order.id, heartbeats: [witnessed(1)], next: null }, generateEd25519().signer), 'BAD_ENVELOPE'],
+    ['an envelope sealed with another key', serve({ orderId: order.id, heartbeats: [witnessed(1)], cursor: 2, more: false }, generateEd25519().signer), 'BAD_ENVELOPE'],
     ['junk instead of an envelope', (_q, res) => res.writeHead(200).end('{"relayerId":"relayer-2","junk":'), undefined],
     ['an oversized response', (_q, res) => res.writeHead(200).end(Buffer.alloc(2 * 1024 * 1024, 0x20)), undefined],
     ['a peer that trickles bytes', (_q, res) => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { generateEd25519 } from '../src/ed25519.js'
 import { openEnvelope } from '../src/peer/envelope.js'
-import { peerRoutes } from '../src/peer/routes.js'
+import { PEER_PAGE, peerRoutes } from '../src/peer/routes.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 
 describe('peer routes', () => {
@@ -17,8 +17,9 @@ describe('peer routes', () => {
     const order = `0x${'d4'.repeat(32)}`
     try {
       const page = await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`)).json()
-      expect(openEnvelope('heartbeats', page, 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)).toEqual({ orderId: order, heartbeats: [], next: null })
+      expect(openEnvelope('heartbeats', page, 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)).toEqual({ orderId: order, heartbeats: [], cursor: 0, more: false })
       expect((await fetch(`${url}/v1/peer/heartbeats?order=nope`)).status).toBe(400)
+      expect((await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=-1`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/signatures/${order}`)).status).toBe(404)
 
       const statuses = await Promise.all(Array.from({ length: 400 }, () => fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`).then((r) => r.status)))
@@ -26,6 +27,34 @@ describe('peer routes', () => {
       expect(statuses.every((s) => s === 200 || s === 429)).toBe(true)
       await new Promise((r) => setTimeout(r, 200))
       expect((await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`)).status).toBe(200)
+    } finally {
+      server.close()
+      await store.close()
+    }
+  })
+
+  it('pages heartbeats by a cursor that holds however slots arrive', async () => {
+    const identity = generateEd25519().signer
+    const store = new SqliteStore(':memory:')
+    const handle = peerRoutes({ relayerId: 'relayer-1', identity, store })
+    const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const order = `0x${'d5'.repeat(32)}`
+    const keep = (slot: number, relayerId = 'relayer-1') => store.putHeartbeat({ orderId: order, slot, relayerId, body: JSON.stringify({ slot, relayerId }), receivedAt: 0 })
+    const page = async (since: number) => openEnvelope('heartbeats', await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=${since}`)).json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000) as { heartbeats: { slot: number }[]; cursor: number; more: boolean }
+    try {
+      for (let slot = 250; slot > 0; slot--) await keep(slot)
+      const first = await page(0)
+      expect([first.heartbeats.length, first.heartbeats[0]!.slot, first.more]).toEqual([PEER_PAGE, 250, true])
+      const second = await page(first.cursor)
+      expect([second.heartbeats.length, second.heartbeats.at(-1)!.slot, second.more]).toEqual([50, 1, false])
+      // Kept later but for an earlier slot: an offset into a slot-sorted list would skip it.
+      await keep(0, 'relayer-2')
+      await keep(7, 'relayer-2')
+      const third = await page(second.cursor)
+      expect(third.heartbeats).toEqual([{ slot: 0, relayerId: 'relayer-2' }, { slot: 7, relayerId: 'relayer-2' }])
+      expect((await page(third.cursor)).heartbeats).toEqual([])
     } finally {
       server.close()
       await store.close()

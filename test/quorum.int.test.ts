@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { computeSettlement } from '../src/computeSettlement.js'
 import { SqliteStore } from '../src/store/sqlite.js'
-import { openOrders, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { decodeFunctionData, getAddress, hexToBytes, toHex, type Hex } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
+import { recoverSettlementSigner, sortAddresses } from '../adapters/evm/eip712.js'
+import { openOrders, qantaraJson, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
 import { waitFor } from './support/waitFor.js'
 import { startHostileAgent } from './support/hostileAgent.js'
 import { freePort } from '../src/cli/localMarket.js'
@@ -118,6 +124,50 @@ describe('a quorum of three relayers, threshold 2', () => {
     } finally {
       await run.stop()
       await proxy.close()
+    }
+  }, 180_000)
+
+  it('settles when one relayer answers its peers slower than their timeout', async () => {
+    const run = await startQuorum({ relayers: 3, threshold: 2, slowPeer: 2 })
+    try {
+      await openOrders(run, 2, 3)
+      await expectHonestSettlements(run, 0, 2)
+    } finally {
+      await run.stop()
+    }
+  }, 180_000)
+
+  it('rotates the relayer set by a quorum of operators while orders are open; the new set settles them', async () => {
+    const run = await startQuorum({ relayers: 3, threshold: 2 })
+    try {
+      await openOrders(run, 2, 5)
+      const [, b, c] = run.market.relayers
+      // relayer-1 leaves, a newcomer joins: relayer-2 and relayer-3, a quorum of the current set, approve.
+      const members = sortAddresses([b!.account.address, c!.account.address, privateKeyToAccount(generatePrivateKey()).address])
+      const approvals = await Promise.all([b!, c!].map(async (r) => {
+        const file = join(run.dir, `${r.id}.approval.json`)
+        writeFileSync(file, JSON.stringify(await qantaraJson(['relayers', 'approve', '--config', r.yaml, '--chain', 'eip155:31337', '--members', members.join(','), '--threshold', '2'])))
+        return file
+      }))
+      const apply = () => qantaraJson<{ status: string; set: unknown }>(['relayers', 'apply', '--config', b!.yaml, '--chain', 'eip155:31337', ...approvals])
+      expect(await apply()).toMatchObject({ status: 'applied', set: { version: '2', members, threshold: 2 } })
+      expect((await apply()).status).toBe('already-applied')
+      const early = await run.market.publicClient.getContractEvents({ address: run.market.escrow, abi: qantaraEscrowAbi, eventName: 'OrderSettled', fromBlock: 0n })
+      expect(early).toEqual([])
+
+      await expectHonestSettlements(run, 1, 2)
+      // Each release carries exactly the signatures of new-set members: relayer-1's would be refused.
+      for (const [, [log]] of await settledOnChain(run)) {
+        const tx = await run.market.publicClient.getTransaction({ hash: log!.transactionHash })
+        const { args } = decodeFunctionData({ abi: qantaraEscrowAbi, data: tx.input })
+        const [, settlement, packed] = args as readonly [unknown, Parameters<typeof recoverSettlementSigner>[1], Hex]
+        const bytes = hexToBytes(packed)
+        const signers = await Promise.all([0, 65].map((at) => recoverSettlementSigner({ chainId: 31337, escrow: run.market.escrow }, settlement, toHex(bytes.slice(at, at + 65)))))
+        expect(bytes.length).toBe(130)
+        expect(signers.map((s) => getAddress(s))).toEqual(sortAddresses([b!.account.address, c!.account.address]))
+      }
+    } finally {
+      await run.stop()
     }
   }, 180_000)
 })

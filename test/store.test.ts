@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ChainEvent } from '../src/chains.js'
+import { MIGRATIONS } from '../src/store/migrations.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { isQantaraError } from '../src/errors.js'
 import { tempDir } from './support/tmp.js'
@@ -20,6 +21,17 @@ function opened(i: number, amount = 1_000n): ChainEvent {
 }
 
 describe('SqliteStore', () => {
+  it('keeps the newest relayer set a chain reported, whatever order the events come in', async () => {
+    const store = new SqliteStore(freshPath())
+    expect(await store.getRelayerSet(CHAIN)).toBeUndefined()
+    expect(await store.putRelayerSet(CHAIN, { version: 2n, members: ['0xB', '0xC'], threshold: 2 })).toBe(true)
+    expect(await store.putRelayerSet(CHAIN, { version: 1n, members: ['0xA'], threshold: 1 })).toBe(false)
+    expect(await store.putRelayerSet(CHAIN, { version: 2n, members: ['0xD'], threshold: 1 })).toBe(false)
+    expect(await store.getRelayerSet(CHAIN)).toEqual({ version: 2n, members: ['0xB', '0xC'], threshold: 2 })
+    expect(await store.getRelayerSet('eip155:1')).toBeUndefined()
+    await store.close()
+  })
+
   it('keeps amounts beyond 2^53 exact', async () => {
     const store = new SqliteStore(freshPath())
     const huge = 2n ** 200n + 1n
@@ -54,7 +66,7 @@ describe('SqliteStore', () => {
     await first.commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })
     await first.close()
     const again = new SqliteStore(path)
-    expect(again.schemaVersion()).toBe(3)
+    expect(again.schemaVersion()).toBe(MIGRATIONS.at(-1)!.version)
     expect(await again.getCheckpoint(CHAIN)).toEqual({ height: 101n, hash: '0xb1' })
     expect(await again.isWritable()).toBe(true)
     await again.close()
@@ -71,7 +83,7 @@ describe('SqliteStore', () => {
       expect.unreachable()
     } catch (err) {
       expect(isQantaraError(err, 'STORE_MIGRATION_FAILED')).toBe(true)
-      expect((err as Error).message).toContain('store schema version 99 is newer than this build knows (3)')
+      expect((err as Error).message).toContain(`store schema version 99 is newer than this build knows (${MIGRATIONS.at(-1)!.version})`)
     }
   })
 

@@ -36,7 +36,8 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     },
     async verifySettlementSignature(_order, settlement, relayerId, sig) {
       const expected = members.get(relayerId)
-      if (!expected || !isAddress(sig.signer) || getAddress(sig.signer) !== getAddress(expected) || !/^0x[0-9a-fA-F]{130}$/.test(sig.signature)) return false
+      // The signer must be in checksummed form: the core matches it against the chain's relayer set as a string.
+      if (!expected || !isAddress(sig.signer) || sig.signer !== getAddress(expected) || !/^0x[0-9a-fA-F]{130}$/.test(sig.signature)) return false
       try {
         return getAddress(await recoverSettlementSigner(domain, toEvmSettlement(settlement), sig.signature as Hex)) === getAddress(expected)
       } catch {

@@ -84,7 +84,8 @@ export class EvmSubmitter implements Submitter<'evm'> {
     } catch (err) {
       const reason = revertReason(err)
       if (reason === 'AlreadySettled') return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [] })
-      if (reason) throw new QantaraError('SUBMIT_REVERTED', `settle of ${settlement.orderId} would revert with ${reason}`, { cause: err, details: reason })
+      // A signer outside the set means the set rotated after these signatures were picked: the next try picks from the new one.
+      if (reason) throw new QantaraError('SUBMIT_REVERTED', `settle of ${settlement.orderId} would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
       throw err
     }
     const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [] }))

@@ -4,10 +4,11 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { zeroAddress, type Address, type Hex } from 'viem'
 import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
+import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
 import { abortableDelay } from '../abort.js'
 import { renderTable, type DevnetOrderRow } from './devnetTable.js'
-import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket } from './localMarket.js'
+import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from './localMarket.js'
 
 export interface DevnetOptions {
   json?: boolean
@@ -93,7 +94,8 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
         down = false
         progress('provider agent restarted')
       }
-      rows = await Promise.all(orders.map((x) => row(relayerUrl, x.id, x.token)))
+      const onChain = await settledOnChain(publicClient, escrow)
+      rows = await Promise.all(orders.map(async (x) => withChainSplit(await row(relayerUrl, x.id, x.token), onChain.get(x.id))))
       if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
       if (rows.every((r) => r.status === 'settled')) break
       if (t > deadline) throw new Error(`devnet did not settle within 150 s; logs in ${dir}`)
@@ -106,6 +108,19 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((ok) => c.once('exit', ok))))
     await anvil?.stop()
   }
+}
+
+type SettledLog = { toProvider: bigint; toRenter: bigint; fee: bigint; upSlots: number; txHash: Hex }
+
+/** What the escrow actually paid, per order: the table shows the chain's split, not any relayer's claim. */
+async function settledOnChain(client: LocalMarket['publicClient'], escrow: Address): Promise<Map<Hex, SettledLog>> {
+  const logs = await client.getContractEvents({ address: escrow, abi: qantaraEscrowAbi, eventName: 'OrderSettled', fromBlock: 0n, strict: true })
+  return new Map(logs.map((l) => [l.args.orderId, { toProvider: l.args.toProvider, toRenter: l.args.toRenter, fee: l.args.fee, upSlots: l.args.upSlots, txHash: l.transactionHash }]))
+}
+
+function withChainSplit(r: DevnetOrderRow, settled: SettledLog | undefined): DevnetOrderRow {
+  if (!settled) return r.status === 'settled' ? { ...r, status: 'settling' } : r
+  return { ...r, status: 'settled', upSlots: settled.upSlots, toProvider: settled.toProvider.toString(), toRenter: settled.toRenter.toString(), fee: settled.fee.toString(), txHash: settled.txHash }
 }
 
 async function row(relayerUrl: string, orderId: Hex, token: Address): Promise<DevnetOrderRow> {

@@ -15,7 +15,7 @@ import { generateEd25519, type Ed25519Signer } from '../ed25519.js'
 const MNEMONIC = 'test test test test test test test test test test test junk'
 export const LOCAL_CHAIN = 'eip155:31337'
 // Under the test runner this module is the .ts source: its CLI is the built one in dist/.
-const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../dist/src/cli/main.js' : './main.js', import.meta.url))
+export const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../dist/src/cli/main.js' : './main.js', import.meta.url))
 
 export interface LocalMarketOptions {
   rpcUrl: string
@@ -28,6 +28,9 @@ export interface LocalMarketOptions {
   threshold?: number
   /** Index of a relayer run with faults.byzantine (testing only). */
   byzantine?: number
+  /** Index of a relayer that answers its peers `slowPeerMs` late (testing only). */
+  slowPeer?: number
+  slowPeerMs?: number
   /** Indices of the relayers the agent announces itself to (default: all). */
   announceTo?: number[]
   /** The agent's port and the URL it advertises, when something (a proxy in a test) stands in front of it. */
@@ -114,7 +117,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds },
       prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
       gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3 },
-      faults: { byzantine: o.byzantine === i },
+      faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
       chains: [{
         family: 'evm', id: LOCAL_CHAIN, rpc: [o.rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
         key: { file: secretFile(join(o.dir, `${r.id}.evm.key`), `0x${Buffer.from(r.account.getHdKey().privateKey!).toString('hex')}`) },

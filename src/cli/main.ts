@@ -8,6 +8,7 @@ import { startRelayer } from '../relay/start.js'
 import { configValidate } from './configValidate.js'
 import { registerDevnet } from './devnet.js'
 import { registerOrderCommands } from './order.js'
+import { registerRelayerCommands } from './relayers.js'
 
 /** One root controller: SIGTERM or SIGINT aborts it, and every loop drains and returns. */
 const root = new AbortController()
@@ -49,6 +50,7 @@ program
   })
 
 registerOrderCommands(program, out)
+registerRelayerCommands(program, out)
 registerDevnet(program, out)
 
 try {

@@ -74,7 +74,10 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
       .prefault({})
       .describe('how relayers of the quorum exchange heartbeats and signatures'),
     faults: z
-      .strictObject({ byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats and sign an inflated settlement, to show the quorum outvotes it') })
+      .strictObject({
+        byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats and sign an inflated settlement, to show the quorum outvotes it'),
+        peerDelayMs: z.number().int().min(0).max(60_000).default(0).describe('TESTING ONLY: answer every peer request this late, as a slow or overloaded relayer would'),
+      })
       .prefault({})
       .describe('fault injection for the devnet and tests; never set in production'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),

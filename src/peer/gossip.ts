@@ -14,7 +14,7 @@ import type { Store } from '../store/store.js'
 import { openEnvelope } from './envelope.js'
 
 const MAX_PAGES = 50
-const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), next: z.number().int().nonnegative().nullable() })
+const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), cursor: z.number().int().nonnegative(), more: z.boolean() })
 const providerList = z.object({ providers: z.array(z.unknown()).max(10_000) })
 const signatureBody = z.object({ orderId: z.string(), settlement: z.unknown(), settlementHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 
@@ -42,6 +42,8 @@ export interface GossipOptions {
  * over the same settlement bytes as ours.
  */
 export class Gossip {
+  private readonly cursors = new Map<string, number>()
+
   constructor(private readonly o: GossipOptions) {}
 
   get peers(): Peer[] {
@@ -56,16 +58,22 @@ export class Gossip {
     return counts.reduce((a, b) => a + b, 0)
   }
 
+  /** Drops the gossip cursors of an order that reached a final state. */
+  forget(orderId: string): void {
+    for (const p of this.o.peers) this.cursors.delete(`${p.id}:${orderId}`)
+  }
+
   private async pullHeartbeatsFrom(peer: Peer, order: OrderTerms, signal?: AbortSignal): Promise<number> {
-    let since = 0
+    // Each pull asks only for what the peer kept since the last one; after a restart the first pull takes the whole set once.
+    const key = `${peer.id}:${order.id}`
     let stored = 0
-    // Peers serve the whole set each time; what we already hold (first per slot and witness wins) is not verified again.
     const held = new Set((await this.o.store.listHeartbeats(order.id)).map((h) => `${h.slot}:${h.relayerId}`))
     for (let page = 0; page < MAX_PAGES; page++) {
+      const since = this.cursors.get(key) ?? 0
       const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/heartbeats?order=${order.id}&since=${since}`, signal })
       if (res.status !== 200) return stored
       const body = heartbeatPage.safeParse(openEnvelope('heartbeats', JSON.parse(res.body), peer.id, this.o.relayerKeys, 5 * 60_000))
-      if (!body.success || body.data.orderId !== order.id) {
+      if (!body.success || body.data.orderId !== order.id || body.data.cursor < since) {
         this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
         return stored
       }
@@ -81,8 +89,9 @@ export class Gossip {
         held.add(`${challenge.slot}:${challenge.relayerId}`)
         if (await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: Date.now() })) stored++
       }
-      if (body.data.next === null) return stored
-      since = body.data.next
+      // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
+      this.cursors.set(key, body.data.cursor)
+      if (!body.data.more) return stored
     }
     return stored
   }

@@ -16,6 +16,8 @@ export interface PeerRoutesOptions {
   store: Store
   /** Test and devnet only: serve forged heartbeats, as a byzantine relayer would. */
   forgeHeartbeats?: (orderId: string) => Promise<unknown[]>
+  /** Test and devnet only: answer this late, as a slow relayer would. */
+  delayMs?: number
 }
 
 /**
@@ -31,6 +33,7 @@ export function peerRoutes(o: PeerRoutesOptions) {
       sendJson(res, 429, { error: 'RATE_LIMITED' })
       return true
     }
+    if (o.delayMs) await new Promise((r) => setTimeout(r, o.delayMs))
     if (url.pathname === '/v1/peer/heartbeats') {
       const orderId = url.searchParams.get('order') ?? ''
       const since = Number(url.searchParams.get('since') ?? '0')
@@ -38,11 +41,12 @@ export function peerRoutes(o: PeerRoutesOptions) {
         sendJson(res, 400, { error: 'MALFORMED' })
         return true
       }
-      const all = (await o.store.listHeartbeats(orderId)).map((h) => JSON.parse(h.body) as unknown)
-      if (o.forgeHeartbeats) all.push(...(await o.forgeHeartbeats(orderId)))
-      const page = all.slice(since, since + PEER_PAGE)
-      const next = since + page.length < all.length ? since + page.length : null
-      sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats: page, next })))
+      const rows = await o.store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
+      const heartbeats = rows.map((h) => JSON.parse(h.body) as unknown)
+      if (o.forgeHeartbeats && since === 0) heartbeats.push(...(await o.forgeHeartbeats(orderId)))
+      const cursor = rows.at(-1)?.seq ?? since
+      const more = rows.length === PEER_PAGE
+      sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats, cursor, more })))
       return true
     }
     const sig = /^\/v1\/peer\/signatures\/(0x[0-9a-f]{64})$/.exec(url.pathname)

@@ -144,7 +144,10 @@ export class Relayer {
         this.forget(e.orderId)
         return
       case 'RelayerSetUpdated':
-        this.log.info({ chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold }, 'relayer set updated')
+        // Releases are checked against the set the chain holds at that moment, so signatures are picked by it, not by the config.
+        if (await this.o.store.putRelayerSet(e.chain, { version: e.version, members: e.members, threshold: e.threshold })) {
+          this.log.info({ chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold }, 'relayer set updated')
+        }
         return
     }
   }
@@ -154,6 +157,7 @@ export class Relayer {
     for (const m of [this.retryAt, this.failures, this.quorumAt]) m.delete(id)
     this.lastGossip.delete(`hb:${id}`)
     this.lastGossip.delete(`sig:${id}`)
+    this.o.gossip?.forget(id)
   }
 
   private async advance(record: OrderRecord, nowS: number, signal: AbortSignal): Promise<void> {
@@ -238,14 +242,16 @@ export class Relayer {
         this.lastGossip.set(gossipKey, this.now())
         await this.o.gossip.pullSignatures(terms, settlement, (peer, sig) => chain.verifySettlementSignature(terms, settlement, peer, sig), signal)
       }
-      signatures = (await this.o.store.listSignatures(id)).filter((s) => s.settlementHash === hash)
+      const set = await this.o.store.getRelayerSet(chain.chain)
+      signatures = (await this.o.store.listSignatures(id)).filter((s) => s.settlementHash === hash && (!set || set.members.includes(s.signer)))
+      const needed = set?.threshold ?? this.o.threshold
       if (!this.o.byzantine) {
-        if (signatures.length < this.o.threshold) return
+        if (signatures.length < needed) return
         if (!this.quorumAt.has(id)) this.quorumAt.set(id, this.now())
         const rank = submitterRank(id, this.o.members, this.o.relayerId)
         if (this.now() < this.quorumAt.get(id)! + rank * (this.o.failoverSeconds ?? 10) * 1000) return
       }
-      await this.post(id, chain, terms, settlement, signatures.slice(0, this.o.threshold), signal)
+      await this.post(id, chain, terms, settlement, signatures.slice(0, needed), signal)
     } catch (err) {
       await this.failed(id, err)
     }

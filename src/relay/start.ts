@@ -44,13 +44,14 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     : undefined
   const byzantine = config.faults.byzantine
   if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats and signs inflated settlements (testing only)')
+  if (config.faults.peerDelayMs) logger.warn({ peerDelayMs: config.faults.peerDelayMs }, 'faults.peerDelayMs is set: this relayer answers its peers late (testing only)')
   const relayer = new Relayer({
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
     feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
     byzantine, registry, store, chains, prober, metrics, logger,
   })
-  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
+  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
   const api = createApiServer({ store, relayer, registry, metrics, peer, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {

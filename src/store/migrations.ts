@@ -86,4 +86,16 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: 'relayer sets as the chains report them',
+    sql: `
+      CREATE TABLE relayer_sets (
+        chain TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        members TEXT NOT NULL,
+        threshold INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ]

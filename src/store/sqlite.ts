@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ChainId } from '../caip2.js'
-import type { ChainEvent, Checkpoint } from '../chains.js'
+import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import { QantaraError } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { MIGRATIONS } from './migrations.js'
@@ -137,6 +137,12 @@ export class SqliteStore implements Store {
     return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
   }
 
+  listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
+    // rowid only grows here: heartbeats are never deleted, and SQLite's single writer commits them in rowid order.
+    const rows = this.stmt('SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?').all(orderId, afterSeq, limit) as { seq: number; order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
+    return Promise.resolve(rows.map((r) => ({ seq: r.seq, orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
+  }
+
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
     return Promise.resolve(this.stmt('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
   }
@@ -159,6 +165,17 @@ export class SqliteStore implements Store {
   listSignatures(orderId: string): Promise<StoredSignature[]> {
     const rows = this.stmt('SELECT * FROM signatures WHERE order_id = ? ORDER BY relayer_id').all(orderId) as { order_id: string; relayer_id: string; settlement_hash: string; signer: string; signature: string; received_at: number }[]
     return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, relayerId: r.relayer_id, settlementHash: r.settlement_hash, signer: r.signer, signature: r.signature, receivedAt: r.received_at })))
+  }
+
+  putRelayerSet(chain: string, set: RelayerSet): Promise<boolean> {
+    return this.guard(() => this.stmt(
+      'INSERT INTO relayer_sets (chain, version, members, threshold) VALUES (?, ?, ?, ?) ON CONFLICT (chain) DO UPDATE SET version = excluded.version, members = excluded.members, threshold = excluded.threshold WHERE excluded.version > relayer_sets.version',
+    ).run(chain, set.version, JSON.stringify(set.members), set.threshold).changes === 1)
+  }
+
+  getRelayerSet(chain: string): Promise<RelayerSet | undefined> {
+    const row = this.stmt('SELECT version, members, threshold FROM relayer_sets WHERE chain = ?').get(chain) as { version: number; members: string; threshold: number } | undefined
+    return Promise.resolve(row ? { version: BigInt(row.version), members: JSON.parse(row.members) as string[], threshold: row.threshold } : undefined)
   }
 
   getCursor(name: string): Promise<number> {

@@ -1,5 +1,5 @@
 import type { ChainId } from '../caip2.js'
-import type { ChainEvent, Checkpoint } from '../chains.js'
+import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import type { OrderTerms } from '../order.js'
 import type { Settlement, SettlementReason } from '../settlement.js'
 
@@ -90,6 +90,12 @@ export interface Store {
   /** Keeps a verified heartbeat; false when one for the same order, slot and relayer is already kept. */
   putHeartbeat(h: StoredHeartbeat): Promise<boolean>
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]>
+  /**
+   * Heartbeats of an order in the order they were kept, after `afterSeq`: a
+   * cursor that stays valid however slots arrive, since a kept heartbeat is
+   * never rewritten or removed.
+   */
+  listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]>
 
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined>
   /** Stores a provider record if its seq is newer than the stored one; returns whether it did. */
@@ -99,6 +105,10 @@ export interface Store {
   /** Keeps a relayer's signature over an order's settlement; the first one per relayer wins. */
   putSignature(s: StoredSignature): Promise<boolean>
   listSignatures(orderId: string): Promise<StoredSignature[]>
+
+  /** Keeps a chain's relayer set if its version is newer than the stored one; returns whether it did. */
+  putRelayerSet(chain: string, set: RelayerSet): Promise<boolean>
+  getRelayerSet(chain: string): Promise<RelayerSet | undefined>
 
   getCursor(name: string): Promise<number>
   setCursor(name: string, seq: number): Promise<void>

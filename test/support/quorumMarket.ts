@@ -1,11 +1,12 @@
-import type { ChildProcess } from 'node:child_process'
+import { execFile, type ChildProcess } from 'node:child_process'
+import { promisify } from 'node:util'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
-import { launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from '../../src/cli/localMarket.js'
+import { launchQantara, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../src/cli/localMarket.js'
 import type { OrderTerms } from '../../src/order.js'
 import { tempDir } from './tmp.js'
 import { waitFor } from './waitFor.js'
@@ -23,10 +24,10 @@ export interface QuorumRun {
 }
 
 /** A quorum of relayer processes on one anvil with one agent; `down` relayers are never started. */
-export async function startQuorum(o: { relayers: number; threshold: number; byzantine?: number; down?: number[]; announceTo?: number[]; agent?: { port: number; publicUrl: string } }): Promise<QuorumRun> {
+export async function startQuorum(o: { relayers: number; threshold: number; byzantine?: number; slowPeer?: number; down?: number[]; announceTo?: number[]; agent?: { port: number; publicUrl: string } }): Promise<QuorumRun> {
   const tmp = tempDir()
   const anvil = await startAnvil({ blockTime: 1 })
-  const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}), ...(o.agent ? { agent: o.agent } : {}) })
+  const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.slowPeer !== undefined ? { slowPeer: o.slowPeer } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}), ...(o.agent ? { agent: o.agent } : {}) })
   const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchQantara(['relay', '--config', r.yaml], join(tmp.dir, `${r.id}.log`))))
   const agent = launchQantara(['agent', '--config', market.agentYaml], join(tmp.dir, 'agent.log'))
   processes.push(agent)
@@ -67,4 +68,10 @@ export async function settledOnChain(run: QuorumRun, ms = 120_000) {
   const byOrder = new Map<Hex, (typeof logs)[number][]>()
   for (const l of logs) byOrder.set(l.args.orderId, [...(byOrder.get(l.args.orderId) ?? []), l])
   return byOrder
+}
+
+/** Runs one qantara CLI command to its end and parses the JSON line it prints. */
+export async function qantaraJson<T>(args: string[]): Promise<T> {
+  const { stdout } = await promisify(execFile)(process.execPath, [MAIN, ...args], { timeout: 60_000 })
+  return JSON.parse(stdout) as T
 }
