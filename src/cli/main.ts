@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js'
 import { errorMessage, isQantaraError } from '../errors.js'
 import { createLogger } from '../log.js'
 import { startRelayer } from '../relay/start.js'
+import { registerBtcCommands } from './btc.js'
 import { configValidate } from './configValidate.js'
 import { registerDevnet } from './devnet.js'
 import { registerOrderCommands } from './order.js'
@@ -51,6 +52,7 @@ program
 
 registerOrderCommands(program, out)
 registerRelayerCommands(program, out)
+registerBtcCommands(program, out)
 registerDevnet(program, out)
 
 try {
