@@ -19,6 +19,8 @@ export function compileContracts(sources) {
   const contracts = {}
   for (const file of Object.keys(output.contracts ?? {})) {
     for (const [name, c] of Object.entries(output.contracts[file])) {
+      // Internal-only libraries are inlined into their users: nothing to deploy or call.
+      if (!c.abi.some((e) => e.type === 'function' || e.type === 'constructor')) continue
       contracts[name] = { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` }
     }
   }

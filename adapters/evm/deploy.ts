@@ -1,4 +1,5 @@
-import type { Account, Address, Chain, PublicClient, Transport, WalletClient } from 'viem'
+import { zeroAddress, type Account, type Address, type Chain, type PublicClient, type Transport, type WalletClient } from 'viem'
+import { btcLightRelayAbi, btcLightRelayBytecode } from './contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi, qantaraEscrowBytecode } from './contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi, testTokenBytecode } from './contracts/artifacts/TestToken.js'
 import { sortAddresses } from './eip712.js'
@@ -8,6 +9,10 @@ export interface EscrowParameters {
   threshold: number
   maxFeeBps: number
   reclaimGrace: bigint
+  /** A BtcLightRelay, for orders paid to providers in BTC; none turns BTC payouts off. */
+  btcRelay?: Address
+  /** Headers a payout proof must carry (6 on mainnet). */
+  btcConfirmations?: number
 }
 
 type Wallet = WalletClient<Transport, Chain, Account>
@@ -22,12 +27,20 @@ export async function deployEscrow(wallet: Wallet, publicClient: PublicClient, p
   const hash = await wallet.deployContract({
     abi: qantaraEscrowAbi,
     bytecode: qantaraEscrowBytecode,
-    args: [sortAddresses(p.relayers), p.threshold, p.maxFeeBps, p.reclaimGrace],
+    args: [sortAddresses(p.relayers), p.threshold, p.maxFeeBps, p.reclaimGrace, p.btcRelay ?? zeroAddress, p.btcConfirmations ?? 0],
   })
   return deployed(publicClient, hash)
 }
 
 export async function deployTestToken(wallet: Wallet, publicClient: PublicClient, symbol: string, decimals: number): Promise<Address> {
   const hash = await wallet.deployContract({ abi: testTokenAbi, bytecode: testTokenBytecode, args: [`Test ${symbol}`, symbol, decimals] })
+  return deployed(publicClient, hash)
+}
+
+/** The relay's network is part of its deployment and has no default: regtest exists for local devnets only. */
+export type BtcRelayNetwork = 'mainnet' | 'regtest'
+
+export async function deployBtcRelay(wallet: Wallet, publicClient: PublicClient, network: BtcRelayNetwork): Promise<Address> {
+  const hash = await wallet.deployContract({ abi: btcLightRelayAbi, bytecode: btcLightRelayBytecode, args: [network === 'mainnet' ? 0 : 1] })
   return deployed(publicClient, hash)
 }

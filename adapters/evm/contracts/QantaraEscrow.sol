@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {BtcLightRelay} from "./BtcLightRelay.sol";
+import {BtcSpv} from "./BtcSpv.sol";
+
 /// @title QantaraEscrow
 /// @notice Holds renters' funds for GPU-rental orders and releases them only on
 /// a settlement signed by a quorum of the current relayer set. A renter can
 /// always reclaim an order nobody settled once its deadline has passed.
+/// Orders may ask for the provider's share in BTC: a solver quotes a rate when
+/// the order opens, pays the provider's Bitcoin script after settlement, and is
+/// repaid here only against an SPV proof of that payment.
 /// @dev Storage per order is one slot: the hash of its terms while open, then a
 /// terminal marker. Callers pass the terms back in calldata, which keeps an
 /// open at one fresh SSTORE and a settle at one warm rewrite.
@@ -31,6 +37,15 @@ contract QantaraEscrow {
         bytes32 heartbeatRoot;
     }
 
+    /// A BTC payout: the provider's share, converted at the solver's signed quote,
+    /// paid to `script` on Bitcoin by `payoutDeadline`, else paid here to the order's payout address.
+    struct BtcPayout {
+        bytes script;
+        address solver;
+        uint256 satsPerE18; // satoshis per 1e18 smallest units of the order's token
+        uint64 payoutDeadline;
+    }
+
     error OrderExists(bytes32 orderId);
     error UnknownOrder(bytes32 orderId);
     error AlreadySettled(bytes32 orderId);
@@ -53,6 +68,16 @@ contract QantaraEscrow {
     error NotRelayer(address signer);
     error InvalidRelayerSet(string reason);
     error NothingToClaim();
+    error BtcPayoutsDisabled();
+    error InvalidBtcPayout(string reason);
+    error BadQuoteSignature();
+    error NotOwedInBtc(bytes32 orderId);
+    error PayoutDeadlinePassed(uint64 deadline);
+    error PayoutDeadlineNotReached(uint64 deadline);
+    error NotEnoughConfirmations(uint256 given, uint256 required);
+    error PayoutAlreadyProved(bytes32 txid);
+    error PayoutNotTagged(bytes32 orderId);
+    error PayoutTooSmall(uint256 paid, uint256 owed);
 
     event OrderOpened(
         bytes32 indexed orderId,
@@ -77,6 +102,10 @@ contract QantaraEscrow {
     );
     event OrderReclaimed(bytes32 indexed orderId, uint256 amount);
     event RelayerSetUpdated(uint64 indexed version, address[] members, uint8 threshold);
+    event BtcPayoutRequested(bytes32 indexed orderId, address indexed solver, uint256 satsPerE18, uint64 payoutDeadline, bytes script);
+    event BtcPayoutOwed(bytes32 indexed orderId, address indexed solver, uint256 sats, uint256 toProvider, uint64 payoutDeadline);
+    event BtcPayoutProved(bytes32 indexed orderId, bytes32 indexed btcTxid, uint256 sats);
+    event BtcPayoutFallback(bytes32 indexed orderId, uint256 toProvider);
     event PaymentDeferred(address indexed to, address indexed token, uint256 amount);
     event Claimed(address indexed to, address indexed token, uint256 amount);
 
@@ -94,6 +123,12 @@ contract QantaraEscrow {
     bytes32 private constant SETTLEMENT_TYPEHASH = keccak256(
         "Settlement(bytes32 orderId,uint256 toProvider,uint256 toRenter,uint256 fee,address feeRecipient,uint32 upSlots,uint32 totalSlots,bytes32 heartbeatRoot)"
     );
+    bytes32 private constant BTC_QUOTE_TYPEHASH = keccak256(
+        "BtcQuote(bytes32 orderId,bytes32 scriptHash,address solver,uint256 satsPerE18,uint64 payoutDeadline)"
+    );
+    /// Below Bitcoin's dust limit a payout cannot be relayed, so such a share is paid on this chain.
+    uint256 private constant BTC_DUST_SATS = 546;
+    bytes32 private constant BTC_OWED = keccak256("qantara/btc-owed");
     bytes32 private constant RELAYER_SET_TYPEHASH =
         keccak256("RelayerSetUpdate(uint64 version,address[] members,uint8 threshold)");
 
@@ -101,6 +136,12 @@ contract QantaraEscrow {
     uint16 public immutable maxFeeBps;
     /// Seconds after an order's end before its renter may reclaim it.
     uint64 public immutable reclaimGrace;
+    /// Where Bitcoin's difficulty is known; address(0) when BTC payouts are off.
+    BtcLightRelay public immutable btcRelay;
+    /// Headers a payout proof must carry, its block included.
+    uint256 public immutable btcConfirmations;
+    /// Bitcoin txids already used to prove a payout: one payment never repays twice.
+    mapping(bytes32 => bool) public btcPayoutUsed;
 
     /// orderId => hash of its terms while open, or SETTLED / REFUNDED.
     mapping(bytes32 => bytes32) public orderState;
@@ -111,10 +152,20 @@ contract QantaraEscrow {
     /// recipient => token => amount whose push payment failed.
     mapping(address => mapping(address => uint256)) public claimable;
 
-    constructor(address[] memory initialMembers, uint8 initialThreshold, uint16 maxFeeBps_, uint64 reclaimGrace_) {
+    constructor(
+        address[] memory initialMembers,
+        uint8 initialThreshold,
+        uint16 maxFeeBps_,
+        uint64 reclaimGrace_,
+        BtcLightRelay btcRelay_,
+        uint8 btcConfirmations_
+    ) {
         if (maxFeeBps_ > 10_000) revert InvalidOrder("maxFeeBps above 100%");
+        if (address(btcRelay_) != address(0) && btcConfirmations_ == 0) revert InvalidBtcPayout("zero confirmations");
         maxFeeBps = maxFeeBps_;
         reclaimGrace = reclaimGrace_;
+        btcRelay = btcRelay_;
+        btcConfirmations = btcConfirmations_;
         _setRelayers(1, initialMembers, initialThreshold);
     }
 
@@ -124,46 +175,35 @@ contract QantaraEscrow {
     /// renter and a renter-chosen salt, so resubmitting the same open is refused
     /// rather than locking funds twice.
     function open(Order calldata o, bytes32 salt) external payable returns (bytes32 orderId) {
-        if (o.renter != msg.sender) revert InvalidOrder("renter must be the sender");
-        if (o.amount == 0) revert InvalidOrder("zero amount");
-        if (o.slots == 0 || o.slotLength == 0) revert InvalidOrder("empty schedule");
-        if (o.payout == address(0)) revert InvalidOrder("zero payout address");
-        if (o.providerId == bytes32(0)) revert InvalidOrder("zero provider id");
-        if (_end(o) <= block.timestamp) revert InvalidOrder("order already over");
-
         orderId = orderIdFor(msg.sender, salt);
-        if (orderState[orderId] != bytes32(0)) revert OrderExists(orderId);
-        orderState[orderId] = keccak256(abi.encode(o));
+        _open(orderId, o, keccak256(abi.encode(o)));
+    }
 
-        if (o.token == address(0)) {
-            if (msg.value != o.amount) revert WrongValue(o.amount, msg.value);
-        } else {
-            if (msg.value != 0) revert WrongValue(0, msg.value);
-            // Fee-on-transfer and rebasing tokens would leave the escrow short of what it owes.
-            uint256 before = _balanceOf(o.token);
-            _callToken(o.token, abi.encodeWithSelector(0x23b872dd, msg.sender, address(this), o.amount));
-            uint256 received = _balanceOf(o.token) - before;
-            if (received != o.amount) revert WrongValue(o.amount, received);
-        }
-
-        emit OrderOpened(orderId, o.renter, o.providerId, o.token, o.amount, o.payout, o.start, o.slotLength, o.slots);
+    /// @notice Opens an order whose provider is paid in BTC, at the rate the solver signed for this order id.
+    function openBtc(Order calldata o, BtcPayout calldata b, bytes calldata quoteSignature, bytes32 salt)
+        external
+        payable
+        returns (bytes32 orderId)
+    {
+        if (address(btcRelay) == address(0)) revert BtcPayoutsDisabled();
+        if (b.script.length == 0 || b.script.length > 128) revert InvalidBtcPayout("script length");
+        if (b.solver == address(0) || b.satsPerE18 == 0) revert InvalidBtcPayout("quote");
+        if (b.payoutDeadline <= _end(o)) revert InvalidBtcPayout("deadline before the order ends");
+        orderId = orderIdFor(msg.sender, salt);
+        bytes32 quote = keccak256(
+            abi.encode(BTC_QUOTE_TYPEHASH, orderId, keccak256(b.script), b.solver, b.satsPerE18, b.payoutDeadline)
+        );
+        if (_recover(_hashTypedData(quote), quoteSignature) != b.solver) revert BadQuoteSignature();
+        _open(orderId, o, keccak256(abi.encode(o, b)));
+        emit BtcPayoutRequested(orderId, b.solver, b.satsPerE18, b.payoutDeadline, b.script);
     }
 
     /// @notice Pays an order exactly as a quorum of relayers signed it, once.
     /// @param signatures 65-byte (r, s, v) signatures, concatenated, signers strictly ascending.
     function settle(Order calldata o, Settlement calldata s, bytes calldata signatures) external {
         bytes32 orderId = s.orderId;
-        _requireOpen(orderId, o);
-        if (s.toProvider + s.toRenter + s.fee != o.amount) {
-            revert SplitMismatch(o.amount, s.toProvider + s.toRenter + s.fee);
-        }
-        uint256 maxFee = (o.amount * maxFeeBps) / 10_000;
-        if (s.fee > maxFee) revert FeeTooHigh(s.fee, maxFee);
-        if (s.totalSlots != o.slots || s.upSlots > s.totalSlots) revert InvalidSlots(s.upSlots, s.totalSlots);
-        if (s.fee != 0 && s.feeRecipient == address(0)) revert MissingFeeRecipient();
-
-        _requireQuorum(_hashTypedData(_settlementStructHash(s)), signatures);
-
+        _requireOpen(orderId, keccak256(abi.encode(o)));
+        _checkSettlement(o, s, signatures);
         orderState[orderId] = SETTLED;
         _pay(o.token, o.payout, s.toProvider);
         _pay(o.token, o.renter, s.toRenter);
@@ -171,10 +211,69 @@ contract QantaraEscrow {
         emit OrderSettled(orderId, s.toProvider, s.toRenter, s.fee, s.feeRecipient, s.upSlots, s.totalSlots, s.heartbeatRoot);
     }
 
+    /// @notice Settles a BTC-payout order: renter and fee are paid now; the provider's share
+    /// waits for a proof that the solver paid its satoshi equivalent on Bitcoin.
+    function settleBtc(Order calldata o, BtcPayout calldata b, Settlement calldata s, bytes calldata signatures) external {
+        bytes32 orderId = s.orderId;
+        _requireOpen(orderId, keccak256(abi.encode(o, b)));
+        _checkSettlement(o, s, signatures);
+        uint256 sats = (s.toProvider * b.satsPerE18) / 1e18;
+        if (sats < BTC_DUST_SATS) {
+            orderState[orderId] = SETTLED;
+            _pay(o.token, o.payout, s.toProvider);
+        } else {
+            orderState[orderId] = keccak256(abi.encode(BTC_OWED, o, b, s.toProvider));
+            emit BtcPayoutOwed(orderId, b.solver, sats, s.toProvider, b.payoutDeadline);
+        }
+        _pay(o.token, o.renter, s.toRenter);
+        _pay(o.token, s.feeRecipient, s.fee);
+        emit OrderSettled(orderId, s.toProvider, s.toRenter, s.fee, s.feeRecipient, s.upSlots, s.totalSlots, s.heartbeatRoot);
+    }
+
+    /// @notice Repays the solver the provider's share against an SPV proof of a Bitcoin
+    /// transaction, confirmed `btcConfirmations` deep, that pays the provider's script at
+    /// least the owed satoshis and carries `OP_RETURN <orderId>`. Anyone may submit it.
+    function proveBtcPayout(bytes32 orderId, Order calldata o, BtcPayout calldata b, uint256 toProvider, BtcSpv.Proof calldata p)
+        external
+    {
+        if (orderState[orderId] != keccak256(abi.encode(BTC_OWED, o, b, toProvider))) revert NotOwedInBtc(orderId);
+        if (block.timestamp > b.payoutDeadline) revert PayoutDeadlinePassed(b.payoutDeadline);
+        uint256 confirmations = btcRelay.validateChain(p.headers);
+        if (confirmations < btcConfirmations) revert NotEnoughConfirmations(confirmations, btcConfirmations);
+        bytes32 txid = BtcSpv.verifyInclusion(p);
+        if (btcPayoutUsed[txid]) revert PayoutAlreadyProved(txid);
+        (uint256 paid, bool tagged) = BtcSpv.scanOutputs(p.tx, keccak256(b.script), orderId);
+        if (!tagged) revert PayoutNotTagged(orderId);
+        uint256 owed = (toProvider * b.satsPerE18) / 1e18;
+        if (paid < owed) revert PayoutTooSmall(paid, owed);
+        btcPayoutUsed[txid] = true;
+        orderState[orderId] = SETTLED;
+        _pay(o.token, b.solver, toProvider);
+        emit BtcPayoutProved(orderId, txid, paid);
+    }
+
+    /// @notice After the payout deadline with no proof, pays the provider's share to
+    /// the order's payout address on this chain. Anyone may call it.
+    function claimBtcFallback(bytes32 orderId, Order calldata o, BtcPayout calldata b, uint256 toProvider) external {
+        if (orderState[orderId] != keccak256(abi.encode(BTC_OWED, o, b, toProvider))) revert NotOwedInBtc(orderId);
+        if (block.timestamp <= b.payoutDeadline) revert PayoutDeadlineNotReached(b.payoutDeadline);
+        orderState[orderId] = SETTLED;
+        _pay(o.token, o.payout, toProvider);
+        emit BtcPayoutFallback(orderId, toProvider);
+    }
+
     /// @notice Returns everything to the renter of an order nobody settled by
     /// its end plus the grace period. Anyone may call it; only the renter is paid.
     function reclaim(bytes32 orderId, Order calldata o) external {
-        _requireOpen(orderId, o);
+        _reclaim(orderId, o, keccak256(abi.encode(o)));
+    }
+
+    function reclaimBtc(bytes32 orderId, Order calldata o, BtcPayout calldata b) external {
+        _reclaim(orderId, o, keccak256(abi.encode(o, b)));
+    }
+
+    function _reclaim(bytes32 orderId, Order calldata o, bytes32 terms) private {
+        _requireOpen(orderId, terms);
         uint256 reclaimableAt = _end(o) + reclaimGrace;
         if (block.timestamp < reclaimableAt) revert DeadlineNotReached(reclaimableAt);
         orderState[orderId] = REFUNDED;
@@ -223,9 +322,55 @@ contract QantaraEscrow {
 
     // -------------------------------------------------------------- internals
 
-    function _requireOpen(bytes32 orderId, Order calldata o) private view {
+    function _open(bytes32 orderId, Order calldata o, bytes32 terms) private {
+        if (o.renter != msg.sender) revert InvalidOrder("renter must be the sender");
+        if (o.amount == 0) revert InvalidOrder("zero amount");
+        if (o.slots == 0 || o.slotLength == 0) revert InvalidOrder("empty schedule");
+        if (o.payout == address(0)) revert InvalidOrder("zero payout address");
+        if (o.providerId == bytes32(0)) revert InvalidOrder("zero provider id");
+        if (_end(o) <= block.timestamp) revert InvalidOrder("order already over");
+
+        if (orderState[orderId] != bytes32(0)) revert OrderExists(orderId);
+        orderState[orderId] = terms;
+
+        if (o.token == address(0)) {
+            if (msg.value != o.amount) revert WrongValue(o.amount, msg.value);
+        } else {
+            if (msg.value != 0) revert WrongValue(0, msg.value);
+            // Fee-on-transfer and rebasing tokens would leave the escrow short of what it owes.
+            uint256 before = _balanceOf(o.token);
+            _callToken(o.token, abi.encodeWithSelector(0x23b872dd, msg.sender, address(this), o.amount));
+            uint256 received = _balanceOf(o.token) - before;
+            if (received != o.amount) revert WrongValue(o.amount, received);
+        }
+
+        emit OrderOpened(orderId, o.renter, o.providerId, o.token, o.amount, o.payout, o.start, o.slotLength, o.slots);
+    }
+
+    function _checkSettlement(Order calldata o, Settlement calldata s, bytes calldata signatures) private view {
+        if (s.toProvider + s.toRenter + s.fee != o.amount) {
+            revert SplitMismatch(o.amount, s.toProvider + s.toRenter + s.fee);
+        }
+        uint256 maxFee = (o.amount * maxFeeBps) / 10_000;
+        if (s.fee > maxFee) revert FeeTooHigh(s.fee, maxFee);
+        if (s.totalSlots != o.slots || s.upSlots > s.totalSlots) revert InvalidSlots(s.upSlots, s.totalSlots);
+        if (s.fee != 0 && s.feeRecipient == address(0)) revert MissingFeeRecipient();
+        _requireQuorum(_hashTypedData(_settlementStructHash(s)), signatures);
+    }
+
+    /// One 65-byte signature's signer, low-s only; address(0) when it does not recover.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 sv = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (uint256(sv) > HALF_CURVE_ORDER || (v != 27 && v != 28)) return address(0);
+        return ecrecover(digest, v, r, sv);
+    }
+
+    function _requireOpen(bytes32 orderId, bytes32 terms) private view {
         bytes32 state = orderState[orderId];
-        if (state == keccak256(abi.encode(o))) return;
+        if (state == terms) return;
         if (state == SETTLED) revert AlreadySettled(orderId);
         if (state == REFUNDED) revert AlreadyRefunded(orderId);
         if (state == bytes32(0)) revert UnknownOrder(orderId);

@@ -21,6 +21,16 @@ export const qantaraEscrowAbi = [
         "internalType": "uint64",
         "name": "reclaimGrace_",
         "type": "uint64"
+      },
+      {
+        "internalType": "contract BtcLightRelay",
+        "name": "btcRelay_",
+        "type": "address"
+      },
+      {
+        "internalType": "uint8",
+        "name": "btcConfirmations_",
+        "type": "uint8"
       }
     ],
     "stateMutability": "nonpayable",
@@ -49,6 +59,37 @@ export const qantaraEscrowAbi = [
     "type": "error"
   },
   {
+    "inputs": [],
+    "name": "BadCoinbase",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "length",
+        "type": "uint256"
+      }
+    ],
+    "name": "BadHeaderLength",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "BadMerkleIndex",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "BadMerkleNode",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "BadQuoteSignature",
+    "type": "error"
+  },
+  {
     "inputs": [
       {
         "internalType": "uint256",
@@ -57,6 +98,32 @@ export const qantaraEscrowAbi = [
       }
     ],
     "name": "BadSignatureLength",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "BadTx",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "BtcPayoutsDisabled",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "txDepth",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "coinbaseDepth",
+        "type": "uint256"
+      }
+    ],
+    "name": "CoinbaseDepthMismatch",
     "type": "error"
   },
   {
@@ -116,6 +183,17 @@ export const qantaraEscrowAbi = [
         "type": "string"
       }
     ],
+    "name": "InvalidBtcPayout",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "string",
+        "name": "reason",
+        "type": "string"
+      }
+    ],
     "name": "InvalidOrder",
     "type": "error"
   },
@@ -159,7 +237,28 @@ export const qantaraEscrowAbi = [
   },
   {
     "inputs": [],
+    "name": "MerkleMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [],
     "name": "MissingFeeRecipient",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "given",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "required",
+        "type": "uint256"
+      }
+    ],
+    "name": "NotEnoughConfirmations",
     "type": "error"
   },
   {
@@ -176,6 +275,17 @@ export const qantaraEscrowAbi = [
       }
     ],
     "name": "NotEnoughSignatures",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "NotOwedInBtc",
     "type": "error"
   },
   {
@@ -219,6 +329,71 @@ export const qantaraEscrowAbi = [
   {
     "inputs": [
       {
+        "internalType": "bytes32",
+        "name": "txid",
+        "type": "bytes32"
+      }
+    ],
+    "name": "PayoutAlreadyProved",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint64",
+        "name": "deadline",
+        "type": "uint64"
+      }
+    ],
+    "name": "PayoutDeadlineNotReached",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint64",
+        "name": "deadline",
+        "type": "uint64"
+      }
+    ],
+    "name": "PayoutDeadlinePassed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "PayoutNotTagged",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "paid",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "owed",
+        "type": "uint256"
+      }
+    ],
+    "name": "PayoutTooSmall",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "PhantomDuplicate",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint256",
         "name": "index",
         "type": "uint256"
@@ -255,6 +430,11 @@ export const qantaraEscrowAbi = [
     "type": "error"
   },
   {
+    "inputs": [],
+    "name": "Tx64Bytes",
+    "type": "error"
+  },
+  {
     "inputs": [
       {
         "internalType": "bytes32",
@@ -280,6 +460,124 @@ export const qantaraEscrowAbi = [
     ],
     "name": "WrongValue",
     "type": "error"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "toProvider",
+        "type": "uint256"
+      }
+    ],
+    "name": "BtcPayoutFallback",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "solver",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "sats",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "toProvider",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint64",
+        "name": "payoutDeadline",
+        "type": "uint64"
+      }
+    ],
+    "name": "BtcPayoutOwed",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "btcTxid",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "sats",
+        "type": "uint256"
+      }
+    ],
+    "name": "BtcPayoutProved",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "solver",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "satsPerE18",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint64",
+        "name": "payoutDeadline",
+        "type": "uint64"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes",
+        "name": "script",
+        "type": "bytes"
+      }
+    ],
+    "name": "BtcPayoutRequested",
+    "type": "event"
   },
   {
     "anonymous": false,
@@ -492,6 +790,51 @@ export const qantaraEscrowAbi = [
     "type": "event"
   },
   {
+    "inputs": [],
+    "name": "btcConfirmations",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "",
+        "type": "bytes32"
+      }
+    ],
+    "name": "btcPayoutUsed",
+    "outputs": [
+      {
+        "internalType": "bool",
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "btcRelay",
+    "outputs": [
+      {
+        "internalType": "contract BtcLightRelay",
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
     "inputs": [
       {
         "internalType": "address",
@@ -500,6 +843,98 @@ export const qantaraEscrowAbi = [
       }
     ],
     "name": "claim",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "renter",
+            "type": "address"
+          },
+          {
+            "internalType": "address",
+            "name": "token",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "amount",
+            "type": "uint256"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "providerId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "address",
+            "name": "payout",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "start",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slotLength",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slots",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.Order",
+        "name": "o",
+        "type": "tuple"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes",
+            "name": "script",
+            "type": "bytes"
+          },
+          {
+            "internalType": "address",
+            "name": "solver",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "satsPerE18",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint64",
+            "name": "payoutDeadline",
+            "type": "uint64"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.BtcPayout",
+        "name": "b",
+        "type": "tuple"
+      },
+      {
+        "internalType": "uint256",
+        "name": "toProvider",
+        "type": "uint256"
+      }
+    ],
+    "name": "claimBtcFallback",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -647,6 +1082,104 @@ export const qantaraEscrowAbi = [
   {
     "inputs": [
       {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "renter",
+            "type": "address"
+          },
+          {
+            "internalType": "address",
+            "name": "token",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "amount",
+            "type": "uint256"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "providerId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "address",
+            "name": "payout",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "start",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slotLength",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slots",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.Order",
+        "name": "o",
+        "type": "tuple"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes",
+            "name": "script",
+            "type": "bytes"
+          },
+          {
+            "internalType": "address",
+            "name": "solver",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "satsPerE18",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint64",
+            "name": "payoutDeadline",
+            "type": "uint64"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.BtcPayout",
+        "name": "b",
+        "type": "tuple"
+      },
+      {
+        "internalType": "bytes",
+        "name": "quoteSignature",
+        "type": "bytes"
+      },
+      {
+        "internalType": "bytes32",
+        "name": "salt",
+        "type": "bytes32"
+      }
+    ],
+    "name": "openBtc",
+    "outputs": [
+      {
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      }
+    ],
+    "stateMutability": "payable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "address",
         "name": "renter",
         "type": "address"
@@ -740,9 +1273,225 @@ export const qantaraEscrowAbi = [
         "internalType": "struct QantaraEscrow.Order",
         "name": "o",
         "type": "tuple"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes",
+            "name": "script",
+            "type": "bytes"
+          },
+          {
+            "internalType": "address",
+            "name": "solver",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "satsPerE18",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint64",
+            "name": "payoutDeadline",
+            "type": "uint64"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.BtcPayout",
+        "name": "b",
+        "type": "tuple"
+      },
+      {
+        "internalType": "uint256",
+        "name": "toProvider",
+        "type": "uint256"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes",
+            "name": "tx",
+            "type": "bytes"
+          },
+          {
+            "internalType": "uint256",
+            "name": "txIndex",
+            "type": "uint256"
+          },
+          {
+            "internalType": "bytes",
+            "name": "merkle",
+            "type": "bytes"
+          },
+          {
+            "internalType": "bytes",
+            "name": "headers",
+            "type": "bytes"
+          },
+          {
+            "internalType": "bytes",
+            "name": "coinbase",
+            "type": "bytes"
+          },
+          {
+            "internalType": "bytes",
+            "name": "coinbaseMerkle",
+            "type": "bytes"
+          }
+        ],
+        "internalType": "struct BtcSpv.Proof",
+        "name": "p",
+        "type": "tuple"
+      }
+    ],
+    "name": "proveBtcPayout",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "renter",
+            "type": "address"
+          },
+          {
+            "internalType": "address",
+            "name": "token",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "amount",
+            "type": "uint256"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "providerId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "address",
+            "name": "payout",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "start",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slotLength",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slots",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.Order",
+        "name": "o",
+        "type": "tuple"
       }
     ],
     "name": "reclaim",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "orderId",
+        "type": "bytes32"
+      },
+      {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "renter",
+            "type": "address"
+          },
+          {
+            "internalType": "address",
+            "name": "token",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "amount",
+            "type": "uint256"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "providerId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "address",
+            "name": "payout",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "start",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slotLength",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slots",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.Order",
+        "name": "o",
+        "type": "tuple"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes",
+            "name": "script",
+            "type": "bytes"
+          },
+          {
+            "internalType": "address",
+            "name": "solver",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "satsPerE18",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint64",
+            "name": "payoutDeadline",
+            "type": "uint64"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.BtcPayout",
+        "name": "b",
+        "type": "tuple"
+      }
+    ],
+    "name": "reclaimBtc",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -927,6 +1676,140 @@ export const qantaraEscrowAbi = [
     "type": "function"
   },
   {
+    "inputs": [
+      {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "renter",
+            "type": "address"
+          },
+          {
+            "internalType": "address",
+            "name": "token",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "amount",
+            "type": "uint256"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "providerId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "address",
+            "name": "payout",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "start",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slotLength",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "slots",
+            "type": "uint32"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.Order",
+        "name": "o",
+        "type": "tuple"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes",
+            "name": "script",
+            "type": "bytes"
+          },
+          {
+            "internalType": "address",
+            "name": "solver",
+            "type": "address"
+          },
+          {
+            "internalType": "uint256",
+            "name": "satsPerE18",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint64",
+            "name": "payoutDeadline",
+            "type": "uint64"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.BtcPayout",
+        "name": "b",
+        "type": "tuple"
+      },
+      {
+        "components": [
+          {
+            "internalType": "bytes32",
+            "name": "orderId",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "uint256",
+            "name": "toProvider",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint256",
+            "name": "toRenter",
+            "type": "uint256"
+          },
+          {
+            "internalType": "uint256",
+            "name": "fee",
+            "type": "uint256"
+          },
+          {
+            "internalType": "address",
+            "name": "feeRecipient",
+            "type": "address"
+          },
+          {
+            "internalType": "uint32",
+            "name": "upSlots",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "totalSlots",
+            "type": "uint32"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "heartbeatRoot",
+            "type": "bytes32"
+          }
+        ],
+        "internalType": "struct QantaraEscrow.Settlement",
+        "name": "s",
+        "type": "tuple"
+      },
+      {
+        "internalType": "bytes",
+        "name": "signatures",
+        "type": "bytes"
+      }
+    ],
+    "name": "settleBtc",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
     "inputs": [],
     "name": "threshold",
     "outputs": [
@@ -941,4 +1824,4 @@ export const qantaraEscrowAbi = [
   }
 ] as const
 
-export const qantaraEscrowBytecode = '0x60c060405234801561000f575f5ffd5b50604051612d16380380612d1683398101604081905261002e9161030e565b6127108261ffff16111561008a5760405163028ca4e560e21b815260206004820152601460248201527f6d61784665654270732061626f7665203130302500000000000000000000000060448201526064015b60405180910390fd5b61ffff82166080526001600160401b03811660a0526100ab600185856100b4565b50505050610520565b81518015806100c3575060ff81115b156100fa5760405163900a759760e01b81526004016100819060208082526004908201526373697a6560e01b604082015260600190565b60ff8216158061010c5750808260ff16115b156101465760405163900a759760e01b81526020600482015260096024820152681d1a1c995cda1bdb1960ba1b6044820152606401610081565b5f805b8281101561022a575f8582815181106101645761016461040a565b60200260200101519050826001600160a01b0316816001600160a01b0316116101e85760405163900a759760e01b815260206004820152602f60248201527f6d656d62657273206d757374206265206e6f6e2d7a65726f20616e642073747260448201526e6963746c7920617363656e64696e6760881b6064820152608401610081565b6001600160401b0387165f9081526002602090815260408083206001600160a01b03851684529091529020805460ff1916600190811790915590925001610149565b506003610237858261041e565b50600180546001600160401b0387166001600160481b031990911681176801000000000000000060ff871602179091556040517f6e01142dcfb1a58a489929aae2f9d0970bbd4310854196cdae15918c5e39d27a9061029990879087906104c7565b60405180910390a25050505050565b634e487b7160e01b5f52604160045260245ffd5b80516001600160a01b03811681146102d2575f5ffd5b919050565b805160ff811681146102d2575f5ffd5b805161ffff811681146102d2575f5ffd5b80516001600160401b03811681146102d2575f5ffd5b5f5f5f5f60808587031215610321575f5ffd5b84516001600160401b03811115610336575f5ffd5b8501601f81018713610346575f5ffd5b80516001600160401b0381111561035f5761035f6102a8565b604051600582901b90603f8201601f191681016001600160401b038111828210171561038d5761038d6102a8565b60405291825260208184018101929081018a8411156103aa575f5ffd5b6020850194505b838510156103d0576103c2856102bc565b8152602094850194016103b1565b5096506103e392505050602086016102d7565b92506103f1604086016102e7565b91506103ff606086016102f8565b905092959194509250565b634e487b7160e01b5f52603260045260245ffd5b81516001600160401b03811115610437576104376102a8565b68010000000000000000811115610450576104506102a8565b81548183558082101561048457825f528160205f20018282035f5b81811015610480575f8382015560010161046b565b5050505b5060208301610498835f9081526020902090565b5f5b838110156104bf5782516001600160a01b03168183015560209092019160010161049a565b505050505050565b604080825283519082018190525f9060208501906060840190835b818110156105095783516001600160a01b03168352602093840193909201916001016104e2565b5050809250505060ff831660208301529392505050565b60805160a0516127c761054f5f395f818161011a015261042101525f81816102d70152610fd701526127c75ff3fe6080604052600436106100e4575f3560e01c80634a8e730311610087578063bf769a3f11610057578063bf769a3f146102c6578063d4570c1c1461030c578063ebcf9f0814610342578063f698da2514610361575f5ffd5b80634a8e73031461021f5780635966ac0e1461026857806372c828c81461027b578063aab14d041461029b575f5ffd5b80631a8fc05d116100c25780631a8fc05d1461017d5780631e83409a146101aa57806342cde4e8146101c95780634478727514610200575f5ffd5b8063074c3b31146100e85780630ed0f4af1461010957806312a5146a1461015a575b5f5ffd5b3480156100f3575f5ffd5b506101076101023660046120c7565b610414565b005b348015610114575f5ffd5b5061013c7f000000000000000000000000000000000000000000000000000000000000000081565b60405167ffffffffffffffff90911681526020015b60405180910390f35b348015610165575f5ffd5b5061016e610521565b60405161015193929190612143565b348015610188575f5ffd5b5061019c6101973660046121a0565b6105bb565b604051908152602001610151565b3480156101b5575f5ffd5b506101076101c43660046121c8565b610614565b3480156101d4575f5ffd5b506001546101ee9068010000000000000000900460ff1681565b60405160ff9091168152602001610151565b34801561020b575f5ffd5b5061010761021a36600461223d565b6107f3565b34801561022a575f5ffd5b50610258610239366004612304565b600260209081525f928352604080842090915290825290205460ff1681565b6040519015158152602001610151565b61019c61027636600461232c565b610904565b348015610286575f5ffd5b5060015461013c9067ffffffffffffffff1681565b3480156102a6575f5ffd5b5061019c6102b5366004612357565b5f6020819052908152604090205481565b3480156102d1575f5ffd5b506102f97f000000000000000000000000000000000000000000000000000000000000000081565b60405161ffff9091168152602001610151565b348015610317575f5ffd5b5061019c61032636600461236e565b600460209081525f928352604080842090915290825290205481565b34801561034d575f5ffd5b5061010761035c366004612388565b610f2f565b34801561036c575f5ffd5b5061019c604080517f8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f60208201527f0ab3928888a2514924603bb9fd67f7605053778822b3815c728139f35b0413dd918101919091527fc89efdaa54c0f20c7adf612882df0950f5a951637e0307cdcb4c672f298b8bc660608201524660808201523060a08201525f9060c00160405160208183030381529060405280519060200120905090565b61041e82826112fc565b5f7f000000000000000000000000000000000000000000000000000000000000000067ffffffffffffffff1661045383611462565b61045d9190612417565b9050804210156104a1576040517f1e27d084000000000000000000000000000000000000000000000000000000008152600481018290526024015b60405180910390fd5b5f8381526020818152604091829020600290556104de916104c7919085019085016121c8565b6104d460208501856121c8565b84604001356114be565b827fee1b58d98a3d626be50d697b7e5f202535666ddbf6860d3af83b6b6b485cb4c7836040013560405161051491815260200190565b60405180910390a2505050565b60015460038054604080516020808402820181019092528281525f94606094869467ffffffffffffffff83169491936801000000000000000090930460ff1692918491908301828280156105a957602002820191905f5260205f20905b815473ffffffffffffffffffffffffffffffffffffffff16815260019091019060200180831161057e575b50505050509150925092509250909192565b60408051466020820152309181019190915273ffffffffffffffffffffffffffffffffffffffff83166060820152608081018290525f9060a0016040516020818303038152906040528051906020012090505b92915050565b335f90815260046020908152604080832073ffffffffffffffffffffffffffffffffffffffff851684529091528120549081900361067e576040517f969bf72800000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b335f90815260046020908152604080832073ffffffffffffffffffffffffffffffffffffffff8616808552925282209190915561073c576040515f90339083908381818185875af1925050503d805f81146106f4576040519150601f19603f3d011682016040523d82523d5f602084013e6106f9565b606091505b5050905080610736576040517f39f1c8d90000000000000000000000000000000000000000000000000000000081525f6004820152602401610498565b506107a2565b604051336024820152604481018290526107a290839063a9059cbb906064015b6040516020818303038152906040529060e01b6020820180517bffffffffffffffffffffffffffffffffffffffffffffffffffffffff8381831617835250505050611644565b60405181815273ffffffffffffffffffffffffffffffffffffffff83169033907ff7a40077ff7a04c7e61f6f26fb13774259ddf1b6bce9ecf26a8276cdd39926839060200160405180910390a35050565b600180545f9161080d9167ffffffffffffffff169061242a565b90505f7fdef9f64ee65138e83adc957b426bf9656c9999a25f2b22a6622d5a78b1da26fc82888860405160200161084592919061244a565b6040516020818303038152906040528051906020012087604051602001610892949392919093845267ffffffffffffffff929092166020840152604083015260ff16606082015260800190565b6040516020818303038152906040528051906020012090506108bd6108b6826116a0565b85856117a1565b6108fb828888808060200260200160405190810160405280939291908181526020018383602002808284375f920191909152508a9250611b7e915050565b50505050505050565b5f3361091360208501856121c8565b73ffffffffffffffffffffffffffffffffffffffff1614610990576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601960248201527f72656e746572206d757374206265207468652073656e646572000000000000006044820152606401610498565b82604001355f036109fd576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152600b60248201527f7a65726f20616d6f756e740000000000000000000000000000000000000000006044820152606401610498565b610a0e610100840160e085016124a9565b63ffffffff161580610a335750610a2b60e0840160c085016124a9565b63ffffffff16155b15610a9a576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152600e60248201527f656d707479207363686564756c650000000000000000000000000000000000006044820152606401610498565b5f610aab60a08501608086016121c8565b73ffffffffffffffffffffffffffffffffffffffff1603610b28576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601360248201527f7a65726f207061796f75742061646472657373000000000000000000000000006044820152606401610498565b6060830135610b93576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601060248201527f7a65726f2070726f7669646572206964000000000000000000000000000000006044820152606401610498565b42610b9d84611462565b11610c04576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601260248201527f6f7264657220616c7265616479206f76657200000000000000000000000000006044820152606401610498565b610c0e33836105bb565b5f8181526020819052604090205490915015610c59576040517f51243ae300000000000000000000000000000000000000000000000000000000815260048101829052602401610498565b82604051602001610c6a91906124c2565b604080517fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe081840301815291815281516020928301205f8481528084528281209190915591610cbd9186019086016121c8565b73ffffffffffffffffffffffffffffffffffffffff1603610d265782604001353414610d2157604080517f195a3ca1000000000000000000000000000000000000000000000000000000008152908401356004820152346024820152604401610498565b610e29565b3415610d66576040517f195a3ca10000000000000000000000000000000000000000000000000000000081525f6004820152346024820152604401610498565b5f610d7f610d7a60408601602087016121c8565b611e57565b9050610dbb610d9460408601602087016121c8565b604080513360248201523060448201529087013560648201526323b872dd9060840161075c565b5f81610dd0610d7a60408801602089016121c8565b610dda9190612599565b905084604001358114610e2657604080517f195a3ca100000000000000000000000000000000000000000000000000000000815290860135600482015260248101829052604401610498565b50505b6060830135610e3b60208501856121c8565b73ffffffffffffffffffffffffffffffffffffffff16827fd9029d71a57c24927fcd048f6578a0b796c65184422291518f01ed1d5f9d7ec4610e8360408801602089016121c8565b6040880135610e9860a08a0160808b016121c8565b610ea860c08b0160a08c016125ac565b610eb860e08c0160c08d016124a9565b610ec96101008d0160e08e016124a9565b6040805173ffffffffffffffffffffffffffffffffffffffff97881681526020810196909652939095169284019290925267ffffffffffffffff16606083015263ffffffff908116608083015290911660a082015260c00160405180910390a492915050565b8235610f3b81866112fc565b8460400135846060013585604001358660200135610f599190612417565b610f639190612417565b14610fcb578460400135846060013585604001358660200135610f869190612417565b610f909190612417565b6040517fd2c7b38800000000000000000000000000000000000000000000000000000000815260048101929092526024820152604401610498565b5f61271061100161ffff7f00000000000000000000000000000000000000000000000000000000000000001660408901356125c5565b61100b9190612609565b90508085606001351115611058576040517fe757126a0000000000000000000000000000000000000000000000000000000081526060860135600482015260248101829052604401610498565b611069610100870160e088016124a9565b63ffffffff1661107f60e0870160c088016124a9565b63ffffffff161415806110bb575061109d60e0860160c087016124a9565b63ffffffff166110b360c0870160a088016124a9565b63ffffffff16115b15611122576110d060c0860160a087016124a9565b6110e060e0870160c088016124a9565b6040517fd4386f6b00000000000000000000000000000000000000000000000000000000815263ffffffff928316600482015291166024820152604401610498565b60608501351580159061115957505f61114160a08701608088016121c8565b73ffffffffffffffffffffffffffffffffffffffff16145b15611190576040517fd818e12a00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b6111a46108b661119f87611fa3565b6116a0565b5f8281526020818152604091829020600190556111e4916111ca919089019089016121c8565b6111da60a0890160808a016121c8565b87602001356114be565b61120e6111f760408801602089016121c8565b61120460208901896121c8565b87604001356114be565b61123b61122160408801602089016121c8565b61123160a08801608089016121c8565b87606001356114be565b817f7cfac7f0651726a3607026c723a1e54adcd50fcb382c952ecfc007f48b5366b260208701356040880135606089013561127c60a08b0160808c016121c8565b61128c60c08c0160a08d016124a9565b61129c60e08d0160c08e016124a9565b6040805196875260208701959095529385019290925273ffffffffffffffffffffffffffffffffffffffff16606084015263ffffffff90811660808401521660a082015260e08089013560c08301520160405180910390a2505050505050565b5f828152602081815260409182902054915161131a918491016124c2565b60405160208183030381529060405280519060200120810361133b57505050565b7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff8101611397576040517fb196a44a00000000000000000000000000000000000000000000000000000000815260048101849052602401610498565b7ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe81016113f3576040517f1316266b00000000000000000000000000000000000000000000000000000000815260048101849052602401610498565b8061142d576040517f8b5566c500000000000000000000000000000000000000000000000000000000815260048101849052602401610498565b6040517f2362035d00000000000000000000000000000000000000000000000000000000815260048101849052602401610498565b5f611474610100830160e084016124a9565b63ffffffff1661148a60e0840160c085016124a9565b63ffffffff1661149a91906125c5565b6114aa60c0840160a085016125ac565b67ffffffffffffffff1661060e9190612417565b805f036114ca57505050565b5f73ffffffffffffffffffffffffffffffffffffffff84166114f7575f5f5f5f858761c350f19050611587565b6040805173ffffffffffffffffffffffffffffffffffffffff8516602482015260448082018590528251808303909101815260649091019091526020810180517bffffffffffffffffffffffffffffffffffffffffffffffffffffffff167fa9059cbb00000000000000000000000000000000000000000000000000000000179052611584908590612073565b90505b8061163e5773ffffffffffffffffffffffffffffffffffffffff8084165f908152600460209081526040808320938816835292905290812080548492906115cf908490612417565b925050819055508373ffffffffffffffffffffffffffffffffffffffff168373ffffffffffffffffffffffffffffffffffffffff167f5a0c3591c2e548638f5c88b63a0f9a9ff4b5f1c634efd01311827381fd8c66038460405161163591815260200190565b60405180910390a35b50505050565b61164e8282612073565b61169c576040517f39f1c8d900000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff83166004820152602401610498565b5050565b5f611748604080517f8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f60208201527f0ab3928888a2514924603bb9fd67f7605053778822b3815c728139f35b0413dd918101919091527fc89efdaa54c0f20c7adf612882df0950f5a951637e0307cdcb4c672f298b8bc660608201524660808201523060a08201525f9060c00160405160208183030381529060405280519060200120905090565b6040517f190100000000000000000000000000000000000000000000000000000000000060208201526022810191909152604281018390526062015b604051602081830303815290604052805190602001209050919050565b6117ac60418261261c565b156117e6576040517f7d1250fe00000000000000000000000000000000000000000000000000000000815260048101829052602401610498565b5f6117f2604183612609565b60015490915067ffffffffffffffff81169068010000000000000000900460ff1680831015611857576040517f79c193d20000000000000000000000000000000000000000000000000000000081526004810184905260248101829052604401610498565b5f805b84811015611b7457604181028701803590602081013590604001355f1a7f7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a08211156118d4576040517f9ddca1c900000000000000000000000000000000000000000000000000000000815260048101859052602401610498565b8060ff16601b141580156118ec57508060ff16601c14155b15611926576040517f52bf984800000000000000000000000000000000000000000000000000000000815260048101859052602401610498565b604080515f808252602082018084528e905260ff841692820192909252606081018590526080810184905260019060a0016020604051602081039080840390855afa158015611977573d5f5f3e3d5ffd5b50506040517fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0015191505073ffffffffffffffffffffffffffffffffffffffff81166119f2576040517f52bf984800000000000000000000000000000000000000000000000000000000815260048101869052602401610498565b8573ffffffffffffffffffffffffffffffffffffffff168173ffffffffffffffffffffffffffffffffffffffff1603611a6f576040517fe021c4f200000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff82166004820152602401610498565b8573ffffffffffffffffffffffffffffffffffffffff168173ffffffffffffffffffffffffffffffffffffffff161015611ad8576040517f590a84f700000000000000000000000000000000000000000000000000000000815260048101869052602401610498565b67ffffffffffffffff88165f90815260026020908152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915290205460ff16611b63576040517f366b2e5a00000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff82166004820152602401610498565b9450506001909201915061185a9050565b5050505050505050565b8151801580611b8d575060ff81115b15611bf6576040517f900a75970000000000000000000000000000000000000000000000000000000081526004016104989060208082526004908201527f73697a6500000000000000000000000000000000000000000000000000000000604082015260600190565b60ff82161580611c085750808260ff16115b15611c6f576040517f900a759700000000000000000000000000000000000000000000000000000000815260206004820152600960248201527f7468726573686f6c6400000000000000000000000000000000000000000000006044820152606401610498565b5f805b82811015611dc0575f858281518110611c8d57611c8d61262f565b602002602001015190508273ffffffffffffffffffffffffffffffffffffffff168173ffffffffffffffffffffffffffffffffffffffff1611611d52576040517f900a759700000000000000000000000000000000000000000000000000000000815260206004820152602f60248201527f6d656d62657273206d757374206265206e6f6e2d7a65726f20616e642073747260448201527f6963746c7920617363656e64696e6700000000000000000000000000000000006064820152608401610498565b67ffffffffffffffff87165f90815260026020908152604080832073ffffffffffffffffffffffffffffffffffffffff85168452909152902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016600190811790915590925001611c72565b506003611dcd8582612689565b506001805467ffffffffffffffff87167fffffffffffffffffffffffffffffffffffffffffffffff00000000000000000090911681176801000000000000000060ff871602179091556040517f6e01142dcfb1a58a489929aae2f9d0970bbd4310854196cdae15918c5e39d27a90611e489087908790612740565b60405180910390a25050505050565b604080513060248083019190915282518083039091018152604490910182526020810180517bffffffffffffffffffffffffffffffffffffffffffffffffffffffff167f70a082310000000000000000000000000000000000000000000000000000000017905290515f918291829173ffffffffffffffffffffffffffffffffffffffff861691611ee89190612764565b5f60405180830381855afa9150503d805f8114611f20576040519150601f19603f3d011682016040523d82523d5f602084013e611f25565b606091505b5091509150811580611f38575060208151105b15611f87576040517f39f1c8d900000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff85166004820152602401610498565b80806020019051810190611f9b919061277a565b949350505050565b5f7f1ca17e8d8cbf4d4981ce2c9dfdf9dfb658028d3a1cc2a63e991af405c6c894f08235602084013560408501356060860135611fe660a08801608089016121c8565b611ff660c0890160a08a016124a9565b61200660e08a0160c08b016124a9565b6040805160208101999099528801969096526060870194909452608086019290925260a085015273ffffffffffffffffffffffffffffffffffffffff1660c084015263ffffffff90811660e084810191909152911661010083015283013561012082015261014001611784565b5f5f5f5260205f8351602085015f875af190503d80156120a05760015f5114601f3d1116821691506120a9565b5f843b11821691505b5092915050565b5f61010082840312156120c1575f5ffd5b50919050565b5f5f61012083850312156120d9575f5ffd5b823591506120ea84602085016120b0565b90509250929050565b5f8151808452602084019350602083015f5b8281101561213957815173ffffffffffffffffffffffffffffffffffffffff16865260209586019590910190600101612105565b5093949350505050565b67ffffffffffffffff84168152606060208201525f61216560608301856120f3565b905060ff83166040830152949350505050565b803573ffffffffffffffffffffffffffffffffffffffff8116811461219b575f5ffd5b919050565b5f5f604083850312156121b1575f5ffd5b6121ba83612178565b946020939093013593505050565b5f602082840312156121d8575f5ffd5b6121e182612178565b9392505050565b803560ff8116811461219b575f5ffd5b5f5f83601f840112612208575f5ffd5b50813567ffffffffffffffff81111561221f575f5ffd5b602083019150836020828501011115612236575f5ffd5b9250929050565b5f5f5f5f5f60608688031215612251575f5ffd5b853567ffffffffffffffff811115612267575f5ffd5b8601601f81018813612277575f5ffd5b803567ffffffffffffffff81111561228d575f5ffd5b8860208260051b84010111156122a1575f5ffd5b6020918201965094506122b59087016121e8565b9250604086013567ffffffffffffffff8111156122d0575f5ffd5b6122dc888289016121f8565b969995985093965092949392505050565b803567ffffffffffffffff8116811461219b575f5ffd5b5f5f60408385031215612315575f5ffd5b61231e836122ed565b91506120ea60208401612178565b5f5f610120838503121561233e575f5ffd5b61234884846120b0565b94610100939093013593505050565b5f60208284031215612367575f5ffd5b5035919050565b5f5f6040838503121561237f575f5ffd5b61231e83612178565b5f5f5f5f610220858703121561239c575f5ffd5b6123a686866120b0565b93506123b68661010087016120b0565b925061020085013567ffffffffffffffff8111156123d2575f5ffd5b6123de878288016121f8565b95989497509550505050565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52601160045260245ffd5b8082018082111561060e5761060e6123ea565b67ffffffffffffffff818116838216019081111561060e5761060e6123ea565b5f8184825b8581101561248b5773ffffffffffffffffffffffffffffffffffffffff61247583612178565b168352602092830192919091019060010161244f565b509095945050505050565b803563ffffffff8116811461219b575f5ffd5b5f602082840312156124b9575f5ffd5b6121e182612496565b610100810173ffffffffffffffffffffffffffffffffffffffff6124e584612178565b16825273ffffffffffffffffffffffffffffffffffffffff61250960208501612178565b166020830152604083810135908301526060808401359083015261252f60808401612178565b73ffffffffffffffffffffffffffffffffffffffff16608083015261255660a084016122ed565b67ffffffffffffffff1660a083015261257160c08401612496565b63ffffffff1660c083015261258860e08401612496565b63ffffffff811660e08401526120a9565b8181038181111561060e5761060e6123ea565b5f602082840312156125bc575f5ffd5b6121e1826122ed565b808202811582820484141761060e5761060e6123ea565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52601260045260245ffd5b5f82612617576126176125dc565b500490565b5f8261262a5761262a6125dc565b500690565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260245ffd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b815167ffffffffffffffff8111156126a3576126a361265c565b680100000000000000008111156126bc576126bc61265c565b8154818355808210156126f057825f528160205f20018282035f5b818110156126ec575f838201556001016126d7565b5050505b5060208301612704835f9081526020902090565b5f5b8381101561273857825173ffffffffffffffffffffffffffffffffffffffff1681830155602090920191600101612706565b505050505050565b604081525f61275260408301856120f3565b905060ff831660208301529392505050565b5f82518060208501845e5f920191825250919050565b5f6020828403121561278a575f5ffd5b505191905056fea2646970667358221220ac479c142769d7c94862286cc3cf4925193d662c80bdf3f4a13f20bbd90fd59164736f6c63430008250033' as const
+export const qantaraEscrowBytecode = '0x610100604052348015610010575f5ffd5b50604051614a35380380614a3583398101604081905261002f91610381565b6127108461ffff16111561008b5760405163028ca4e560e21b815260206004820152601460248201527f6d61784665654270732061626f7665203130302500000000000000000000000060448201526064015b60405180910390fd5b6001600160a01b038216158015906100a4575060ff8116155b156100e75760405163308a694f60e01b81526020600482015260126024820152717a65726f20636f6e6669726d6174696f6e7360701b6044820152606401610082565b61ffff84166080526001600160401b03831660a0526001600160a01b03821660c05260ff811660e05261011c60018787610127565b5050505050506105b2565b8151801580610136575060ff81115b1561016d5760405163900a759760e01b81526004016100829060208082526004908201526373697a6560e01b604082015260600190565b60ff8216158061017f5750808260ff16115b156101b95760405163900a759760e01b81526020600482015260096024820152681d1a1c995cda1bdb1960ba1b6044820152606401610082565b5f805b8281101561029d575f8582815181106101d7576101d761049c565b60200260200101519050826001600160a01b0316816001600160a01b03161161025b5760405163900a759760e01b815260206004820152602f60248201527f6d656d62657273206d757374206265206e6f6e2d7a65726f20616e642073747260448201526e6963746c7920617363656e64696e6760881b6064820152608401610082565b6001600160401b0387165f9081526003602090815260408083206001600160a01b03851684529091529020805460ff19166001908117909155909250016101bc565b5060046102aa85826104b0565b50600280546001600160401b0387166001600160481b031990911681176801000000000000000060ff871602179091556040517f6e01142dcfb1a58a489929aae2f9d0970bbd4310854196cdae15918c5e39d27a9061030c9087908790610559565b60405180910390a25050505050565b634e487b7160e01b5f52604160045260245ffd5b80516001600160a01b0381168114610345575f5ffd5b919050565b805160ff81168114610345575f5ffd5b805161ffff81168114610345575f5ffd5b80516001600160401b0381168114610345575f5ffd5b5f5f5f5f5f5f60c08789031215610396575f5ffd5b86516001600160401b038111156103ab575f5ffd5b8701601f810189136103bb575f5ffd5b80516001600160401b038111156103d4576103d461031b565b604051600582901b90603f8201601f191681016001600160401b03811182821017156104025761040261031b565b60405291825260208184018101929081018c84111561041f575f5ffd5b6020850194505b83851015610445576104378561032f565b815260209485019401610426565b509850610458925050506020880161034a565b94506104666040880161035a565b93506104746060880161036b565b92506104826080880161032f565b915061049060a0880161034a565b90509295509295509295565b634e487b7160e01b5f52603260045260245ffd5b81516001600160401b038111156104c9576104c961031b565b680100000000000000008111156104e2576104e261031b565b81548183558082101561051657825f528160205f20018282035f5b81811015610512575f838201556001016104fd565b5050505b506020830161052a835f9081526020902090565b5f5b838110156105515782516001600160a01b03168183015560209092019160010161052c565b505050505050565b604080825283519082018190525f9060208501906060840190835b8181101561059b5783516001600160a01b0316835260209384019390920191600101610574565b5050809250505060ff831660208301529392505050565b60805160a05160c05160e05161442661060f5f395f8181610491015281816107bf015261081401525f81816104c40152818161072d01526113c001525f81816101cd015261179f01525f81816104150152612c5801526144265ff3fe608060405260043610610178575f3560e01c80637af6cb03116100d1578063d4570c1c1161007c578063ebcf9f0811610057578063ebcf9f08146104fe578063f698da251461051d578063fd83a0b6146105d0575f5ffd5b8063d4570c1c1461044a578063d5bf89cd14610480578063debbc6eb146104b3575f5ffd5b8063ac6d20dd116100ac578063ac6d20dd146103c6578063b4fabbd3146103e5578063bf769a3f14610404575f5ffd5b80637af6cb031461034e57806388459af21461036d578063aab14d041461039b575f5ffd5b80631e83409a116101315780634a8e73031161010c5780634a8e7303146102d25780635966ac0e1461031b57806372c828c81461032e575f5ffd5b80631e83409a1461025d57806342cde4e81461027c57806344787275146102b3575f5ffd5b80630ed0f4af116101615780630ed0f4af146101bc57806312a5146a1461020d5780631a8fc05d14610230575f5ffd5b8063074c3b311461017c5780630bc07cd11461019d575b5f5ffd5b348015610187575f5ffd5b5061019b6101963660046138d9565b6105e3565b005b3480156101a8575f5ffd5b5061019b6101b7366004613915565b610618565b3480156101c7575f5ffd5b506101ef7f000000000000000000000000000000000000000000000000000000000000000081565b60405167ffffffffffffffff90911681526020015b60405180910390f35b348015610218575f5ffd5b50610221610a2b565b604051610204939291906139ea565b34801561023b575f5ffd5b5061024f61024a366004613a3a565b610ab8565b604051908152602001610204565b348015610268575f5ffd5b5061019b610277366004613a62565b610b04565b348015610287575f5ffd5b506002546102a19068010000000000000000900460ff1681565b60405160ff9091168152602001610204565b3480156102be575f5ffd5b5061019b6102cd366004613ad0565b610cbc565b3480156102dd575f5ffd5b5061030b6102ec366004613b97565b600360209081525f928352604080842090915290825290205460ff1681565b6040519015158152602001610204565b61024f610329366004613bbf565b610dcd565b348015610339575f5ffd5b506002546101ef9067ffffffffffffffff1681565b348015610359575f5ffd5b5061019b610368366004613bea565b610e0b565b348015610378575f5ffd5b5061030b610387366004613c5e565b5f6020819052908152604090205460ff1681565b3480156103a6575f5ffd5b5061024f6103b5366004613c5e565b60016020525f908152604090205481565b3480156103d1575f5ffd5b5061019b6103e0366004613c75565b6110ab565b3480156103f0575f5ffd5b5061019b6103ff366004613cd4565b61122d565b34801561040f575f5ffd5b506104377f000000000000000000000000000000000000000000000000000000000000000081565b60405161ffff9091168152602001610204565b348015610455575f5ffd5b5061024f610464366004613d2a565b600560209081525f928352604080842090915290825290205481565b34801561048b575f5ffd5b5061024f7f000000000000000000000000000000000000000000000000000000000000000081565b3480156104be575f5ffd5b506104e67f000000000000000000000000000000000000000000000000000000000000000081565b6040516001600160a01b039091168152602001610204565b348015610509575f5ffd5b5061019b610518366004613d44565b61124a565b348015610528575f5ffd5b5061024f604080517f8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f60208201527f0ab3928888a2514924603bb9fd67f7605053778822b3815c728139f35b0413dd918101919091527fc89efdaa54c0f20c7adf612882df0950f5a951637e0307cdcb4c672f298b8bc660608201524660808201523060a08201525f9060c00160405160208183030381529060405280519060200120905090565b61024f6105de366004613da6565b6113bd565b6106148282836040516020016105f99190613ee7565b60405160208183030381529060405280519060200120611792565b5050565b7f6871d745fc7ee2ac9e592199ca7a16d15523e0eca1ec5caf81f393b0efc8086084848460405160200161064f9493929190613fd8565b60408051601f1981840301815291815281516020928301205f8881526001909352912054146106b2576040517f15e1da5a000000000000000000000000000000000000000000000000000000008152600481018690526024015b60405180910390fd5b6106c26080840160608501614012565b67ffffffffffffffff16421115610722576106e36080840160608501614012565b6040517f7f4be27100000000000000000000000000000000000000000000000000000000815267ffffffffffffffff90911660048201526024016106a9565b5f6001600160a01b037f00000000000000000000000000000000000000000000000000000000000000001663189179a361075f606085018561402b565b6040518363ffffffff1660e01b815260040161077c92919061408c565b602060405180830381865afa158015610797573d5f5f3e3d5ffd5b505050506040513d601f19601f820116820180604052508101906107bb919061409f565b90507f0000000000000000000000000000000000000000000000000000000000000000811015610840576040517f2d48d4a9000000000000000000000000000000000000000000000000000000008152600481018290527f000000000000000000000000000000000000000000000000000000000000000060248201526044016106a9565b5f61084a8361188f565b5f8181526020819052604090205490915060ff1615610898576040517fc825d1a8000000000000000000000000000000000000000000000000000000008152600481018290526024016106a9565b5f806108cd6108a7868061402b565b6108b18a8061402b565b6040516108bf9291906140b6565b60405180910390208c6119c1565b915091508061090b576040517f8d82b773000000000000000000000000000000000000000000000000000000008152600481018a90526024016106a9565b5f670de0b6b3a764000061092360408a0135896140f2565b61092d9190614136565b905080831015610973576040517fa8dfabec00000000000000000000000000000000000000000000000000000000815260048101849052602481018290526044016106a9565b5f8481526020818152604080832080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001660019081179091558d845280835292819020929092556109e4916109ce91908c01908c01613a62565b6109de60408b0160208c01613a62565b89611c57565b838a7f99006c7720b34639af4e78607e1c8de77a8d4b749f7aef0436290985613d532b85604051610a1791815260200190565b60405180910390a350505050505050505050565b60025460048054604080516020808402820181019092528281525f94606094869467ffffffffffffffff83169491936801000000000000000090930460ff169291849190830182828015610aa657602002820191905f5260205f20905b81546001600160a01b03168152600190910190602001808311610a88575b50505050509150925092509250909192565b6040805146602082015230918101919091526001600160a01b0383166060820152608081018290525f9060a0016040516020818303038152906040528051906020012090505b92915050565b335f9081526005602090815260408083206001600160a01b038516845290915281205490819003610b61576040517f969bf72800000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b335f9081526005602090815260408083206001600160a01b0386168085529252822091909155610c12576040515f90339083908381818185875af1925050503d805f8114610bca576040519150601f19603f3d011682016040523d82523d5f602084013e610bcf565b606091505b5050905080610c0c576040517f39f1c8d90000000000000000000000000000000000000000000000000000000081525f60048201526024016106a9565b50610c78565b60405133602482015260448101829052610c7890839063a9059cbb906064015b6040516020818303038152906040529060e01b6020820180517bffffffffffffffffffffffffffffffffffffffffffffffffffffffff8381831617835250505050611d9c565b6040518181526001600160a01b0383169033907ff7a40077ff7a04c7e61f6f26fb13774259ddf1b6bce9ecf26a8276cdd39926839060200160405180910390a35050565b6002545f90610cd69067ffffffffffffffff166001614149565b90505f7fdef9f64ee65138e83adc957b426bf9656c9999a25f2b22a6622d5a78b1da26fc828888604051602001610d0e929190614169565b6040516020818303038152906040528051906020012087604051602001610d5b949392919093845267ffffffffffffffff929092166020840152604083015260ff16606082015260800190565b604051602081830303815290604052805190602001209050610d86610d7f82611de7565b8585611ee8565b610dc4828888808060200260200160405190810160405280939291908181526020018383602002808284375f920191909152508a925061223f915050565b50505050505050565b5f610dd83383610ab8565b9050610afe818485604051602001610df09190613ee7565b604051602081830303815290604052805190602001206124e2565b604051833590610e42908290610e2790899089906020016141a8565b60405160208183030381529060405280519060200120612a7b565b610e4e86858585612bbc565b5f670de0b6b3a7640000610e6a604088013560208801356140f2565b610e749190614136565b9050610222811015610ec7575f8281526001602081815260409283902091909155610ec291610ea891908a01908a01613a62565b610eb860a08a0160808b01613a62565b8760200135611c57565b610f9f565b7f6871d745fc7ee2ac9e592199ca7a16d15523e0eca1ec5caf81f393b0efc8086087878760200135604051602001610f029493929190613fd8565b60408051601f1981840301815291815281516020928301205f8581526001845282902055610f3591908801908801613a62565b6001600160a01b0316827fb4d358a91efd28efc59cf9ee33d897f69b5ea13672d41b767cdb7122e52e1cfa836020890135610f7660808c0160608d01614012565b60408051938452602084019290925267ffffffffffffffff169082015260600160405180910390a35b610fc9610fb26040890160208a01613a62565b610fbf60208a018a613a62565b8760400135611c57565b610ff6610fdc6040890160208a01613a62565b610fec60a0880160808901613a62565b8760600135611c57565b817f7cfac7f0651726a3607026c723a1e54adcd50fcb382c952ecfc007f48b5366b260208701356040880135606089013561103760a08b0160808c01613a62565b61104760c08c0160a08d016141ca565b61105760e08d0160c08e016141ca565b604080519687526020870195909552938501929092526001600160a01b0316606084015263ffffffff90811660808401521660a082015260e08089013560c08301520160405180910390a250505050505050565b7f6871d745fc7ee2ac9e592199ca7a16d15523e0eca1ec5caf81f393b0efc808608383836040516020016110e29493929190613fd8565b60408051601f1981840301815291815281516020928301205f878152600190935291205414611140576040517f15e1da5a000000000000000000000000000000000000000000000000000000008152600481018590526024016106a9565b6111506080830160608401614012565b67ffffffffffffffff1642116111af576111706080830160608401614012565b6040517f82025b9900000000000000000000000000000000000000000000000000000000815267ffffffffffffffff90911660048201526024016106a9565b5f84815260016020818152604092839020919091556111ed916111d791908601908601613a62565b6111e760a0860160808701613a62565b83611c57565b837fbfff04eb4b64b53bf9e6f90f0f999ddb065b125ae30ba5709c77d290dabdf4418260405161121f91815260200190565b60405180910390a250505050565b611245838384846040516020016105f99291906141a8565b505050565b604051833590611264908290610e27908890602001613ee7565b61127085858585612bbc565b5f81815260016020818152604092839020919091556112b29161129891908801908801613a62565b6112a860a0880160808901613a62565b8660200135611c57565b6112dc6112c56040870160208801613a62565b6112d26020880188613a62565b8660400135611c57565b6113096112ef6040870160208801613a62565b6112ff60a0870160808801613a62565b8660600135611c57565b807f7cfac7f0651726a3607026c723a1e54adcd50fcb382c952ecfc007f48b5366b260208601356040870135606088013561134a60a08a0160808b01613a62565b61135a60c08b0160a08c016141ca565b61136a60e08c0160c08d016141ca565b604080519687526020870195909552938501929092526001600160a01b0316606084015263ffffffff90811660808401521660a082015260e08088013560c0830152015b60405180910390a25050505050565b5f7f00000000000000000000000000000000000000000000000000000000000000006001600160a01b031661141e576040517f6fab1ecc00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b611428858061402b565b159050806114415750608061143d868061402b565b9050115b156114a8576040517f308a694f00000000000000000000000000000000000000000000000000000000815260206004820152600d60248201527f736372697074206c656e6774680000000000000000000000000000000000000060448201526064016106a9565b5f6114b96040870160208801613a62565b6001600160a01b031614806114d057506040850135155b15611537576040517f308a694f00000000000000000000000000000000000000000000000000000000815260206004820152600560248201527f71756f746500000000000000000000000000000000000000000000000000000060448201526064016106a9565b61154086612e26565b6115506080870160608801614012565b67ffffffffffffffff16116115c1576040517f308a694f00000000000000000000000000000000000000000000000000000000815260206004820152601e60248201527f646561646c696e65206265666f726520746865206f7264657220656e6473000060448201526064016106a9565b6115cb3383610ab8565b90505f7fee006e3df30a33c3736e153fc70eb0d6b887335c5dccf60289fd47b6749b7f90826115fa888061402b565b6040516116089291906140b6565b60405180910390208860200160208101906116239190613a62565b60408a013561163860808c0160608d01614012565b60408051602081019790975286019490945260608501929092526001600160a01b0316608084015260a083015267ffffffffffffffff1660c082015260e0016040516020818303038152906040528051906020012090508560200160208101906116a29190613a62565b6001600160a01b03166116be6116b783611de7565b8787612e82565b6001600160a01b0316146116fe576040517f1f66713200000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b61171682888989604051602001610df09291906141a8565b6117266040870160208801613a62565b6001600160a01b0316827f16a1bd0b3234a7f21888f57146956b1d4f06bf76732d48faf6465a196dab68f9604089013561176660808b0160608c01614012565b6117708b8061402b565b60405161178094939291906141e3565b60405180910390a35095945050505050565b61179c8382612a7b565b5f7f000000000000000000000000000000000000000000000000000000000000000067ffffffffffffffff166117d184612e26565b6117db9190614216565b90508042101561181a576040517f1e27d084000000000000000000000000000000000000000000000000000000008152600481018290526024016106a9565b5f84815260016020908152604091829020600290556118599161184291908601908601613a62565b61184f6020860186613a62565b8560400135611c57565b837fee1b58d98a3d626be50d697b7e5f202535666ddbf6860d3af83b6b6b485cb4c7846040013560405161121f91815260200190565b5f6118a56118a0606084018461402b565b612f9c565b505f6118c56118c06118ba606086018661402b565b5f612ff8565b613039565b90506118d96118d4848061402b565b613051565b915082602001355f03611918576040517f94a56a8c00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f6119358361192a604087018761402b565b8760200135866130cb565b905061194c611947608086018661402b565b61325d565b5f6119746119606118d4608088018861402b565b61196d60a088018861402b565b5f876130cb565b90508181146119b9576040517f1fc9d84d00000000000000000000000000000000000000000000000000000000815260048101839052602481018290526044016106a9565b505050919050565b5f5f5f5f6119d188886004613312565b91509150815f03611a0e576040517fea95952900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f5b82811015611a52575f611a2e8a8a611a29866024614216565b613312565b93509050611a3d816004614216565b611a479084614216565b925050600101611a10565b505f611a5f898984613312565b925090505f5b81811015611c07575f611a7b8b8b86600861345e565b90505f611a8e8c8c611a29886008614216565b955090508a611a9d8287614216565b1115611ad5576040517fea95952900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b365f8d878e611ae48683614216565b92611af193929190614229565b915091508b8282604051611b069291906140b6565b604051809103902003611b2457611b1d848b614216565b9950611bec565b826022148015611b74575081815f818110611b4157611b41614250565b9050013560f81c60f81b7effffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff1916606a60f81b145b8015611bc1575081816001818110611b8e57611b8e614250565b9050013560f81c60f81b7effffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff1916602060f81b145b8015611be257508a611bd7602260028486614229565b611be09161427d565b145b15611bec57600198505b611bf68388614216565b965050505050806001019050611a65565b5087611c14836004614216565b14611c4b576040517fea95952900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b50505094509492505050565b805f03611c6357505050565b5f6001600160a01b038416611c83575f5f5f5f858761c350f19050611d06565b604080516001600160a01b038516602482015260448082018590528251808303909101815260649091019091526020810180517bffffffffffffffffffffffffffffffffffffffffffffffffffffffff167fa9059cbb00000000000000000000000000000000000000000000000000000000179052611d039085906134f4565b90505b80611d96576001600160a01b038084165f90815260056020908152604080832093881683529290529081208054849290611d41908490614216565b92505081905550836001600160a01b0316836001600160a01b03167f5a0c3591c2e548638f5c88b63a0f9a9ff4b5f1c634efd01311827381fd8c660384604051611d8d91815260200190565b60405180910390a35b50505050565b611da682826134f4565b610614576040517f39f1c8d90000000000000000000000000000000000000000000000000000000081526001600160a01b03831660048201526024016106a9565b5f611e8f604080517f8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f60208201527f0ab3928888a2514924603bb9fd67f7605053778822b3815c728139f35b0413dd918101919091527fc89efdaa54c0f20c7adf612882df0950f5a951637e0307cdcb4c672f298b8bc660608201524660808201523060a08201525f9060c00160405160208183030381529060405280519060200120905090565b6040517f190100000000000000000000000000000000000000000000000000000000000060208201526022810191909152604281018390526062015b604051602081830303815290604052805190602001209050919050565b611ef36041826142b9565b15611f2d576040517f7d1250fe000000000000000000000000000000000000000000000000000000008152600481018290526024016106a9565b5f611f39604183614136565b60025490915067ffffffffffffffff81169068010000000000000000900460ff1680831015611f9e576040517f79c193d200000000000000000000000000000000000000000000000000000000815260048101849052602481018290526044016106a9565b5f805b8481101561223557604181028701803590602081013590604001355f1a7f7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a082111561201b576040517f9ddca1c9000000000000000000000000000000000000000000000000000000008152600481018590526024016106a9565b8060ff16601b1415801561203357508060ff16601c14155b1561206d576040517f52bf9848000000000000000000000000000000000000000000000000000000008152600481018590526024016106a9565b604080515f808252602082018084528e905260ff841692820192909252606081018590526080810184905260019060a0016020604051602081039080840390855afa1580156120be573d5f5f3e3d5ffd5b5050604051601f1901519150506001600160a01b03811661210e576040517f52bf9848000000000000000000000000000000000000000000000000000000008152600481018690526024016106a9565b856001600160a01b0316816001600160a01b031603612164576040517fe021c4f20000000000000000000000000000000000000000000000000000000081526001600160a01b03821660048201526024016106a9565b856001600160a01b0316816001600160a01b031610156121b3576040517f590a84f7000000000000000000000000000000000000000000000000000000008152600481018690526024016106a9565b67ffffffffffffffff88165f9081526003602090815260408083206001600160a01b038516845290915290205460ff16612224576040517f366b2e5a0000000000000000000000000000000000000000000000000000000081526001600160a01b03821660048201526024016106a9565b94505060019092019150611fa19050565b5050505050505050565b815180158061224e575060ff81115b156122b7576040517f900a75970000000000000000000000000000000000000000000000000000000081526004016106a99060208082526004908201527f73697a6500000000000000000000000000000000000000000000000000000000604082015260600190565b60ff821615806122c95750808260ff16115b15612330576040517f900a759700000000000000000000000000000000000000000000000000000000815260206004820152600960248201527f7468726573686f6c64000000000000000000000000000000000000000000000060448201526064016106a9565b5f805b8281101561245a575f85828151811061234e5761234e614250565b60200260200101519050826001600160a01b0316816001600160a01b0316116123f9576040517f900a759700000000000000000000000000000000000000000000000000000000815260206004820152602f60248201527f6d656d62657273206d757374206265206e6f6e2d7a65726f20616e642073747260448201527f6963746c7920617363656e64696e67000000000000000000000000000000000060648201526084016106a9565b67ffffffffffffffff87165f9081526003602090815260408083206001600160a01b0385168452909152902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016600190811790915590925001612333565b50600461246785826142f9565b506002805467ffffffffffffffff87167fffffffffffffffffffffffffffffffffffffffffffffff00000000000000000090911681176801000000000000000060ff871602179091556040517f6e01142dcfb1a58a489929aae2f9d0970bbd4310854196cdae15918c5e39d27a906113ae90879087906143a3565b336124f06020840184613a62565b6001600160a01b031614612560576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601960248201527f72656e746572206d757374206265207468652073656e6465720000000000000060448201526064016106a9565b81604001355f036125cd576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152600b60248201527f7a65726f20616d6f756e7400000000000000000000000000000000000000000060448201526064016106a9565b6125de610100830160e084016141ca565b63ffffffff16158061260357506125fb60e0830160c084016141ca565b63ffffffff16155b1561266a576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152600e60248201527f656d707479207363686564756c6500000000000000000000000000000000000060448201526064016106a9565b5f61267b60a0840160808501613a62565b6001600160a01b0316036126eb576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601360248201527f7a65726f207061796f757420616464726573730000000000000000000000000060448201526064016106a9565b6060820135612756576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601060248201527f7a65726f2070726f76696465722069640000000000000000000000000000000060448201526064016106a9565b4261276083612e26565b116127c7576040517f0a32939400000000000000000000000000000000000000000000000000000000815260206004820152601260248201527f6f7264657220616c7265616479206f766572000000000000000000000000000060448201526064016106a9565b5f838152600160205260409020541561280f576040517f51243ae3000000000000000000000000000000000000000000000000000000008152600481018490526024016106a9565b5f83815260016020908152604080832084905561283191908501908501613a62565b6001600160a01b03160361288d578160400135341461288857604080517f195a3ca10000000000000000000000000000000000000000000000000000000081529083013560048201523460248201526044016106a9565b612990565b34156128cd576040517f195a3ca10000000000000000000000000000000000000000000000000000000081525f60048201523460248201526044016106a9565b5f6128e66128e16040850160208601613a62565b613531565b90506129226128fb6040850160208601613a62565b604080513360248201523060448201529086013560648201526323b872dd90608401610c32565b5f816129376128e16040870160208801613a62565b61294191906143c7565b90508360400135811461298d57604080517f195a3ca1000000000000000000000000000000000000000000000000000000008152908501356004820152602481018290526044016106a9565b50505b60608201356129a26020840184613a62565b6001600160a01b0316847fd9029d71a57c24927fcd048f6578a0b796c65184422291518f01ed1d5f9d7ec46129dd6040870160208801613a62565b60408701356129f260a0890160808a01613a62565b612a0260c08a0160a08b01614012565b612a1260e08b0160c08c016141ca565b612a236101008c0160e08d016141ca565b604080516001600160a01b0397881681526020810196909652939095169284019290925267ffffffffffffffff16606083015263ffffffff908116608083015290911660a082015260c00160405180910390a4505050565b5f82815260016020526040902054818103612a9557505050565b7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff8101612af1576040517fb196a44a000000000000000000000000000000000000000000000000000000008152600481018490526024016106a9565b7ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe8101612b4d576040517f1316266b000000000000000000000000000000000000000000000000000000008152600481018490526024016106a9565b80612b87576040517f8b5566c5000000000000000000000000000000000000000000000000000000008152600481018490526024016106a9565b6040517f2362035d000000000000000000000000000000000000000000000000000000008152600481018490526024016106a9565b8360400135836060013584604001358560200135612bda9190614216565b612be49190614216565b14612c4c578360400135836060013584604001358560200135612c079190614216565b612c119190614216565b6040517fd2c7b388000000000000000000000000000000000000000000000000000000008152600481019290925260248201526044016106a9565b5f612710612c8261ffff7f00000000000000000000000000000000000000000000000000000000000000001660408801356140f2565b612c8c9190614136565b90508084606001351115612cd9576040517fe757126a00000000000000000000000000000000000000000000000000000000815260608501356004820152602481018290526044016106a9565b612cea610100860160e087016141ca565b63ffffffff16612d0060e0860160c087016141ca565b63ffffffff16141580612d3c5750612d1e60e0850160c086016141ca565b63ffffffff16612d3460c0860160a087016141ca565b63ffffffff16115b15612da357612d5160c0850160a086016141ca565b612d6160e0860160c087016141ca565b6040517fd4386f6b00000000000000000000000000000000000000000000000000000000815263ffffffff9283166004820152911660248201526044016106a9565b606084013515801590612dcd57505f612dc260a0860160808701613a62565b6001600160a01b0316145b15612e04576040517fd818e12a00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b612e1f612e18612e1386613663565b611de7565b8484611ee8565b5050505050565b5f612e38610100830160e084016141ca565b63ffffffff16612e4e60e0840160c085016141ca565b63ffffffff16612e5e91906140f2565b612e6e60c0840160a08501614012565b67ffffffffffffffff16610afe9190614216565b5f60418214612e9257505f612f95565b5f612ea06020828587614229565b612ea99161427d565b90505f612eba604060208688614229565b612ec39161427d565b90505f85856040818110612ed957612ed9614250565b919091013560f81c9150507f7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0821180612f2557508060ff16601b14158015612f2557508060ff16601c14155b15612f35575f9350505050612f95565b604080515f81526020810180835289905260ff831691810191909152606081018490526080810183905260019060a0016020604051602081039080840390855afa158015612f85573d5f5f3e3d5ffd5b5050506020604051035193505050505b9392505050565b5f811580612fb35750612fb06050836142b9565b15155b15612fed576040517f76490102000000000000000000000000000000000000000000000000000000008152600481018390526024016106a9565b612f95605083614136565b365f84846130076050866140f2565b906050613015876001614216565b61301f91906140f2565b9261302c93929190614229565b915091505b935093915050565b5f613048604460248486614229565b612f959161427d565b5f604082900361308d576040517fffe6f3bb00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b612f9583838080601f0160208091040260200160405190810160405280939291908181526020018383808284375f9201919091525061372692505050565b5f6130d76020856142b9565b1561310e576040517f41c2fd3700000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b613119602085614136565b9050602081118061312b575082811c15155b15613162576040517f94a56a8c00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b855f5b82811015613219575f878761317b8460206140f2565b90613187856001614216565b6131929060206140f2565b9261319f93929190614229565b6131a89161427d565b9050856001166001036131ff578083036131ee576040517fb75ef19400000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b6131f881846137e0565b925061320c565b61320983826137e0565b92505b50600194851c9401613165565b50828114613253576040517fd8b8d64b00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5095945050505050565b5f5f61326b84846004613312565b91509150816001141580613288575082613286826024614216565b115b806132b657505f84828561329d826020614216565b926132aa93929190614229565b6132b39161427d565b14155b806132db57506132d384846132cc846020614216565b600461345e565b63ffffffff14155b15611d96576040517f3a8af33200000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f8083831061334d576040517fea95952900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f85858581811061336057613360614250565b919091013560f81c91505060fd8110156133905780613380856001614216565b8160ff1691509250925050613031565b5f8160ff1660fd146133b5578160ff1660fe146133ae5760086133b8565b60046133b8565b60025b60ff1690506133d387876133cd886001614216565b8461345e565b9350806002146133f957806004146133f0576401000000006133fc565b620100006133fc565b60fd5b64ffffffffff1684101561343c576040517fea95952900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b80613448866001614216565b6134529190614216565b92505050935093915050565b5f8361346a8385614216565b11156134a2576040517fea95952900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f5b828110156134eb576134b78160086140f2565b86866134c38488614216565b8181106134d2576134d2614250565b919091013560f81c90911b9290921791506001016134a4565b50949350505050565b5f5f5f5260205f8351602085015f875af190503d80156135215760015f5114601f3d11168216915061352a565b5f843b11821691505b5092915050565b604080513060248083019190915282518083039091018152604490910182526020810180517bffffffffffffffffffffffffffffffffffffffffffffffffffffffff167f70a082310000000000000000000000000000000000000000000000000000000017905290515f91829182916001600160a01b038616916135b591906143da565b5f60405180830381855afa9150503d805f81146135ed576040519150601f19603f3d011682016040523d82523d5f602084013e6135f2565b606091505b5091509150811580613605575060208151105b15613647576040517f39f1c8d90000000000000000000000000000000000000000000000000000000081526001600160a01b03851660048201526024016106a9565b8080602001905181019061365b919061409f565b949350505050565b5f7f1ca17e8d8cbf4d4981ce2c9dfdf9dfb658028d3a1cc2a63e991af405c6c894f082356020840135604085013560608601356136a660a0880160808901613a62565b6136b660c0890160a08a016141ca565b6136c660e08a0160c08b016141ca565b6040805160208101999099528801969096526060870194909452608086019290925260a08501526001600160a01b031660c084015263ffffffff90811660e084810191909152911661010083015283013561012082015261014001611ecb565b5f6002808360405161373891906143da565b602060405180830381855afa158015613753573d5f5f3e3d5ffd5b5050506040513d601f19601f82011682018060405250810190613776919061409f565b60405160200161378891815260200190565b60408051601f19818403018152908290526137a2916143da565b602060405180830381855afa1580156137bd573d5f5f3e3d5ffd5b5050506040513d601f19601f82011682018060405250810190610afe919061409f565b5f6002808484604051602001613800929190918252602082015260400190565b60408051601f198184030181529082905261381a916143da565b602060405180830381855afa158015613835573d5f5f3e3d5ffd5b5050506040513d601f19601f82011682018060405250810190613858919061409f565b60405160200161386a91815260200190565b60408051601f1981840301815290829052613884916143da565b602060405180830381855afa15801561389f573d5f5f3e3d5ffd5b5050506040513d601f19601f82011682018060405250810190612f95919061409f565b5f61010082840312156138d3575f5ffd5b50919050565b5f5f61012083850312156138eb575f5ffd5b823591506138fc84602085016138c2565b90509250929050565b5f608082840312156138d3575f5ffd5b5f5f5f5f5f610180868803121561392a575f5ffd5b8535945061393b87602088016138c2565b935061012086013567ffffffffffffffff811115613957575f5ffd5b61396388828901613905565b935050610140860135915061016086013567ffffffffffffffff811115613988575f5ffd5b860160c08189031215613999575f5ffd5b809150509295509295909350565b5f8151808452602084019350602083015f5b828110156139e05781516001600160a01b03168652602095860195909101906001016139b9565b5093949350505050565b67ffffffffffffffff84168152606060208201525f613a0c60608301856139a7565b905060ff83166040830152949350505050565b80356001600160a01b0381168114613a35575f5ffd5b919050565b5f5f60408385031215613a4b575f5ffd5b613a5483613a1f565b946020939093013593505050565b5f60208284031215613a72575f5ffd5b612f9582613a1f565b803560ff81168114613a35575f5ffd5b5f5f83601f840112613a9b575f5ffd5b50813567ffffffffffffffff811115613ab2575f5ffd5b602083019150836020828501011115613ac9575f5ffd5b9250929050565b5f5f5f5f5f60608688031215613ae4575f5ffd5b853567ffffffffffffffff811115613afa575f5ffd5b8601601f81018813613b0a575f5ffd5b803567ffffffffffffffff811115613b20575f5ffd5b8860208260051b8401011115613b34575f5ffd5b602091820196509450613b48908701613a7b565b9250604086013567ffffffffffffffff811115613b63575f5ffd5b613b6f88828901613a8b565b969995985093965092949392505050565b803567ffffffffffffffff81168114613a35575f5ffd5b5f5f60408385031215613ba8575f5ffd5b613bb183613b80565b91506138fc60208401613a1f565b5f5f6101208385031215613bd1575f5ffd5b613bdb84846138c2565b94610100939093013593505050565b5f5f5f5f5f6102408688031215613bff575f5ffd5b613c0987876138c2565b945061010086013567ffffffffffffffff811115613c25575f5ffd5b613c3188828901613905565b945050613c428761012088016138c2565b925061022086013567ffffffffffffffff811115613b63575f5ffd5b5f60208284031215613c6e575f5ffd5b5035919050565b5f5f5f5f6101608587031215613c89575f5ffd5b84359350613c9a86602087016138c2565b925061012085013567ffffffffffffffff811115613cb6575f5ffd5b613cc287828801613905565b94979396509394610140013593505050565b5f5f5f6101408486031215613ce7575f5ffd5b83359250613cf885602086016138c2565b915061012084013567ffffffffffffffff811115613d14575f5ffd5b613d2086828701613905565b9150509250925092565b5f5f60408385031215613d3b575f5ffd5b613bb183613a1f565b5f5f5f5f6102208587031215613d58575f5ffd5b613d6286866138c2565b9350613d728661010087016138c2565b925061020085013567ffffffffffffffff811115613d8e575f5ffd5b613d9a87828801613a8b565b95989497509550505050565b5f5f5f5f5f6101608688031215613dbb575f5ffd5b613dc587876138c2565b945061010086013567ffffffffffffffff811115613de1575f5ffd5b613ded88828901613905565b94505061012086013567ffffffffffffffff811115613e0a575f5ffd5b613e1688828901613a8b565b9699959850966101400135949350505050565b803563ffffffff81168114613a35575f5ffd5b6001600160a01b03613e4d82613a1f565b1682526001600160a01b03613e6460208301613a1f565b16602083015260408181013590830152606080820135908301526001600160a01b03613e9260808301613a1f565b166080830152613ea460a08201613b80565b67ffffffffffffffff1660a0830152613ebf60c08201613e29565b63ffffffff1660c0830152613ed660e08201613e29565b63ffffffff811660e0840152505050565b6101008101610afe8284613e3c565b81835281816020850137505f602082840101525f6020601f19601f840116840101905092915050565b5f81357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe1833603018112613f51575f5ffd5b820160208101903567ffffffffffffffff811115613f6d575f5ffd5b803603821315613f7b575f5ffd5b60808552613f8d608086018284613ef6565b915050613f9c60208401613a1f565b6001600160a01b0316602085015260408381013590850152613fc060608401613b80565b67ffffffffffffffff81166060860152509392505050565b848152613fe86020820185613e3c565b6101606101208201525f614000610160830185613f1f565b90508261014083015295945050505050565b5f60208284031215614022575f5ffd5b612f9582613b80565b5f5f83357fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe184360301811261405e575f5ffd5b83018035915067ffffffffffffffff821115614078575f5ffd5b602001915036819003821315613ac9575f5ffd5b602081525f61365b602083018486613ef6565b5f602082840312156140af575f5ffd5b5051919050565b818382375f9101908152919050565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52601160045260245ffd5b8082028115828204841417610afe57610afe6140c5565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52601260045260245ffd5b5f8261414457614144614109565b500490565b67ffffffffffffffff8181168382160190811115610afe57610afe6140c5565b5f8184825b8581101561419d576001600160a01b0361418783613a1f565b168352602092830192919091019060010161416e565b509095945050505050565b6141b28184613e3c565b6101206101008201525f61365b610120830184613f1f565b5f602082840312156141da575f5ffd5b612f9582613e29565b84815267ffffffffffffffff84166020820152606060408201525f61420c606083018486613ef6565b9695505050505050565b80820180821115610afe57610afe6140c5565b5f5f85851115614237575f5ffd5b83861115614243575f5ffd5b5050820193919092039150565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260245ffd5b80356020831015610afe577fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff602084900360031b1b1692915050565b5f826142c7576142c7614109565b500690565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b815167ffffffffffffffff811115614313576143136142cc565b6801000000000000000081111561432c5761432c6142cc565b81548183558082101561436057825f528160205f20018282035f5b8181101561435c575f83820155600101614347565b5050505b5060208301614374835f9081526020902090565b5f5b8381101561439b5782516001600160a01b031681830155602090920191600101614376565b505050505050565b604081525f6143b560408301856139a7565b905060ff831660208301529392505050565b81810381811115610afe57610afe6140c5565b5f82518060208501845e5f92019182525091905056fea264697066735822122020e4f55492920a62818f653f75343541c694baf2c93c50c8b6bc9cf3d8d55ad464736f6c63430008250033' as const
