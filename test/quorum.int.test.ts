@@ -10,7 +10,7 @@ import { recoverSettlementSigner, sortAddresses } from '../adapters/evm/eip712.j
 import { openOrders, qantaraJson, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
 import { waitFor } from './support/waitFor.js'
 import { startHostileAgent } from './support/hostileAgent.js'
-import { freePort } from '../src/cli/localMarket.js'
+import { freePort } from '../src/http/freePort.js'
 
 /** Each order settled once on chain, with the split the settlement function gives over relayer `judge`'s heartbeat set. */
 async function expectHonestSettlements(run: QuorumRun, judge: number, threshold: number): Promise<void> {

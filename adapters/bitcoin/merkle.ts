@@ -23,3 +23,19 @@ export function verifyMerkleBranch(leaf: Uint8Array, siblings: Uint8Array[], ind
   }
   return node.equals(root) ? undefined : 'MERKLE_MISMATCH'
 }
+
+/** The branch of leaf `index` in a block's txid list (internal order), odd levels closed by repeating their last node. */
+export function merkleBranch(ids: Uint8Array[], index: number): Uint8Array[] {
+  const branch: Uint8Array[] = []
+  let level: Buffer[] = ids.map((id) => Buffer.from(id))
+  let position = index
+  while (level.length > 1) {
+    if (level.length % 2 === 1) level.push(level.at(-1)!)
+    branch.push(Uint8Array.from(level[position ^ 1]!))
+    const next: Buffer[] = []
+    for (let i = 0; i < level.length; i += 2) next.push(Buffer.from(sha256d(Buffer.concat([level[i]!, level[i + 1]!]))))
+    level = next
+    position >>= 1
+  }
+  return branch
+}

@@ -22,6 +22,25 @@ export const relayerSetUpdateTypes = {
   ],
 } as const
 
+export const btcQuoteTypes = {
+  BtcQuote: [
+    { name: 'orderId', type: 'bytes32' },
+    { name: 'scriptHash', type: 'bytes32' },
+    { name: 'solver', type: 'address' },
+    { name: 'satsPerE18', type: 'uint256' },
+    { name: 'payoutDeadline', type: 'uint64' },
+  ],
+} as const
+
+export interface BtcQuote {
+  orderId: Hex
+  /** keccak256 of the provider's Bitcoin output script. */
+  scriptHash: Hex
+  solver: Address
+  satsPerE18: bigint
+  payoutDeadline: bigint
+}
+
 export interface EscrowDomain {
   chainId: number
   escrow: Address
@@ -43,6 +62,11 @@ export function signSettlement(account: LocalAccount, domain: EscrowDomain, sett
 
 export function signRelayerSetUpdate(account: LocalAccount, domain: EscrowDomain, update: RelayerSetUpdate): Promise<Hex> {
   return account.signTypedData({ domain: escrowDomain(domain), types: relayerSetUpdateTypes, primaryType: 'RelayerSetUpdate', message: update })
+}
+
+/** The solver's commitment, made when the order opens, to pay the provider's share at this rate. */
+export function signBtcQuote(account: LocalAccount, domain: EscrowDomain, quote: BtcQuote): Promise<Hex> {
+  return account.signTypedData({ domain: escrowDomain(domain), types: btcQuoteTypes, primaryType: 'BtcQuote', message: quote })
 }
 
 export function recoverSettlementSigner(domain: EscrowDomain, settlement: EvmSettlement, signature: Hex): Promise<Address> {

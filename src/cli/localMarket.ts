@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, createWriteStream, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
+import { freePort } from '../http/freePort.js'
 import { createPublicClient, createWalletClient, http, type Account, type Address, type Chain, type HDAccount, type PublicClient, type Transport, type WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { viemChain } from '../../adapters/evm/chain.js'
@@ -59,16 +59,6 @@ export interface LocalMarket {
   agentYaml: string
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer()
-    s.once('error', fail)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => ok(port))
-    })
-  })
-}
 
 function secretFile(path: string, content: string): string {
   writeFileSync(path, `${content}\n`, { mode: 0o600 })

@@ -1,0 +1,78 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { freePort } from '../../src/http/freePort.js'
+import { BitcoinRpc } from './rpc.js'
+
+export const BTCD_MODULE = 'github.com/btcsuite/btcd@v0.24.2'
+
+export interface Btcd {
+  rpc: BitcoinRpc
+  rpcUrl: string
+  process: ChildProcess
+  stop(): Promise<void>
+}
+
+/**
+ * The btcd binary: $QANTARA_BTCD, or a copy built once with `go install` into
+ * a cache folder outside the repository (btcd ships no binaries to npm).
+ */
+export async function btcdBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.QANTARA_BTCD) return env.QANTARA_BTCD
+  const dir = join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'qantara', BTCD_MODULE.replace(/[/@]/g, '_'))
+  const binary = join(dir, 'btcd')
+  if (existsSync(binary)) return binary
+  mkdirSync(dir, { recursive: true })
+  await promisify(execFile)('go', ['install', BTCD_MODULE], { env: { ...env, GOBIN: dir, GOFLAGS: '-mod=mod' }, timeout: 15 * 60_000, cwd: tmpdir() })
+  return binary
+}
+
+/**
+ * Starts btcd in regtest on loopback, TLS off (loopback only), with a tx index
+ * and an address index (the solver finds its coins with it), coinbases paid
+ * to `miningAddress`; resolves once its RPC answers.
+ */
+export async function startBtcd(o: { miningAddress: string }): Promise<Btcd> {
+  const binary = await btcdBinary()
+  const dir = mkdtempSync(join(tmpdir(), 'qantara-btcd-'))
+  const port = await freePort()
+  const user = 'qantara'
+  const password = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex')
+  const child = spawn(binary, [
+    '--regtest', '--notls', '--txindex', '--addrindex', '--nolisten', `--miningaddr=${o.miningAddress}`,
+    `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${password}`,
+    `--datadir=${join(dir, 'data')}`, `--logdir=${join(dir, 'log')}`, '--debuglevel=warn',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const reap = () => child.kill('SIGKILL')
+  process.once('exit', reap)
+  child.once('exit', () => process.removeListener('exit', reap))
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)))
+  const rpcUrl = `http://127.0.0.1:${port}`
+  const rpc = new BitcoinRpc({ url: rpcUrl, user, password, timeoutMs: 10_000 })
+  const stop = () => new Promise<void>((done) => {
+    const clean = () => {
+      rmSync(dir, { recursive: true, force: true })
+      done()
+    }
+    if (child.exitCode !== null || child.signalCode !== null) return clean()
+    child.once('exit', clean)
+    child.kill('SIGTERM')
+  })
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`btcd exited with ${child.exitCode}: ${stderr}`)
+    try {
+      await rpc.getBlockCount()
+      return { rpc, rpcUrl, process: child, stop }
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await stop()
+        throw new Error(`btcd did not answer within 20 s: ${stderr}`, { cause: err })
+      }
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
