@@ -19,6 +19,10 @@ export type ChainEvent =
   | { kind: 'OrderSettled'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; settlement: Settlement }
   | { kind: 'OrderReclaimed'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; amount: bigint }
   | { kind: 'RelayerSetUpdated'; chain: ChainId; key: string; block: BlockRef; txHash: string; version: bigint; members: string[]; threshold: number }
+  | { kind: 'BtcPayoutProved'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; btcTxid: string; sats: bigint }
+  | { kind: 'BtcPayoutFallback'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32 }
+  /** A confirmed Bitcoin transaction tagged `OP_RETURN <orderId>`, with what it paid to which scripts. */
+  | { kind: 'BtcPayoutSeen'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; outputs: { script: string; sats: bigint }[] }
 
 export type ChainEventKind = ChainEvent['kind']
 
@@ -100,6 +104,28 @@ export interface RelayerSetTool {
   apply(approvals: RelayerSetApproval[]): Promise<RelayerSetApplied>
 }
 
+/**
+ * An SPV proof of a Bitcoin transaction, as the Bitcoin adapter builds it and
+ * an escrow chain's adapter posts it: hashes in internal byte order, the
+ * transaction and coinbase witness-stripped, branches leaf level first.
+ */
+export interface BtcPayoutProof {
+  tx: Uint8Array
+  txIndex: number
+  merkle: Uint8Array[]
+  headers: Uint8Array[]
+  coinbase: Uint8Array
+  coinbaseMerkle: Uint8Array[]
+}
+
+/** Where BTC payouts are seen and proved: a watcher that releases tagged payments at `confirmations`, and a proof builder. */
+export interface BtcPayoutRail {
+  readonly chain: ChainId
+  readonly watcher: Watcher
+  readonly confirmations: number
+  buildProof(txid: string, blockHash: string, signal?: AbortSignal): Promise<BtcPayoutProof>
+}
+
 export interface SettlementSignature {
   /** The chain-native address of the signing relayer key. */
   signer: string
@@ -124,4 +150,6 @@ export interface ChainRuntime {
   verifySettlementSignature(order: OrderTerms, settlement: Settlement, relayerId: string, sig: SettlementSignature): Promise<boolean>
   /** Posts a settlement with enough signatures; idempotent. */
   submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
+  /** Posts the proof of a BTC payout for an order whose provider share is owed in BTC; idempotent. Absent where the chain takes no BTC orders. */
+  proveBtcPayout?(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome>
 }

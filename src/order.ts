@@ -22,6 +22,28 @@ export interface OrderTerms {
   start: bigint
   slotLength: number
   slots: number
+  /** Present when the provider is paid in BTC by a solver; the payout above is then the fallback. */
+  btc?: BtcPayoutTerms
+}
+
+/** The solver's quote, fixed when the order opened. */
+export interface BtcPayoutTerms {
+  /** The provider's Bitcoin output script, hex. */
+  script: string
+  /** The solver's address on the escrow chain, repaid the provider's share against a proof. */
+  solver: string
+  /** Satoshis per 10^18 smallest units of the order's token. */
+  satsPerE18: bigint
+  /** Unix seconds; unproved by then, the provider's share is paid on the escrow chain. */
+  payoutDeadline: bigint
+}
+
+/** Satoshis below which a payout cannot be relayed: the escrow pays such a share on its own chain. */
+export const BTC_DUST_SATS = 546n
+
+/** What the solver owes in BTC for a provider share; the escrow rounds the same way, down. */
+export function satsOwed(btc: BtcPayoutTerms, toProvider: bigint): bigint {
+  return (toProvider * btc.satsPerE18) / 10n ** 18n
 }
 
 export const NATIVE_TOKEN = 'native'

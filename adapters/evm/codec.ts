@@ -1,5 +1,6 @@
-import { getAddress, isAddress, zeroAddress, type Address, type Hex } from 'viem'
-import { NATIVE_TOKEN, type OrderTerms } from '../../src/order.js'
+import { encodeAbiParameters, getAddress, isAddress, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
+import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
+import { NATIVE_TOKEN, type BtcPayoutTerms, type OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 
 /** The escrow contract's `Order` tuple. */
@@ -62,4 +63,32 @@ export function toEvmSettlement(s: Settlement): EvmSettlement {
 
 export function isEvmAddress(value: string): boolean {
   return isAddress(value, { strict: false })
+}
+
+/** The escrow contract's `BtcPayout` tuple. */
+export interface EvmBtcPayout {
+  script: Hex
+  solver: Address
+  satsPerE18: bigint
+  payoutDeadline: bigint
+}
+
+export function toEvmBtcPayout(b: BtcPayoutTerms): EvmBtcPayout {
+  return { script: `0x${b.script}`, solver: getAddress(b.solver), satsPerE18: b.satsPerE18, payoutDeadline: b.payoutDeadline }
+}
+
+const openBtcInputs = qantaraEscrowAbi.find((i) => i.type === 'function' && i.name === 'openBtc')!.inputs
+const [orderParam, btcParam] = [openBtcInputs[0], openBtcInputs[1]]
+const BTC_OWED = keccak256(toHex('qantara/btc-owed'))
+
+/** What the escrow stores for an open order: the hash of its terms. */
+export function openStateHash(order: OrderTerms): Hex {
+  return order.btc
+    ? keccak256(encodeAbiParameters([orderParam, btcParam], [toEvmOrder(order), toEvmBtcPayout(order.btc)]))
+    : keccak256(encodeAbiParameters([orderParam], [toEvmOrder(order)]))
+}
+
+/** What the escrow stores for a settled order whose provider share is owed in BTC. */
+export function owedStateHash(order: OrderTerms & { btc: BtcPayoutTerms }, toProvider: bigint): Hex {
+  return keccak256(encodeAbiParameters([{ type: 'bytes32' }, orderParam, btcParam, { type: 'uint256' }], [BTC_OWED, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider]))
 }

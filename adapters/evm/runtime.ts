@@ -48,5 +48,8 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
       const sorted = [...signatures].sort((a, b) => compareAddresses(getAddress(a.signer), getAddress(b.signer)))
       return submitter.submit(order, settlement, { signatures: sorted.map((s) => s.signature as Hex) }, signal)
     },
+    proveBtcPayout(order, toProvider, proof, signal) {
+      return submitter.proveBtcPayout(order, toProvider, proof, signal)
+    },
   }
 }

@@ -4,7 +4,7 @@ import {
   type Address, type Hex, type LocalAccount, type PublicClient,
 } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
-import type { FamilyTypes, SubmitOutcome, Submitter } from '../../src/chains.js'
+import type { BtcPayoutProof, FamilyTypes, SubmitOutcome, Submitter } from '../../src/chains.js'
 import { QantaraError, errorMessage } from '../../src/errors.js'
 import { abortableDelay, throwIfAborted } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
@@ -12,12 +12,13 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import type { Store, Submission } from '../../src/store/store.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
-import { toEvmOrder, toEvmSettlement } from './codec.js'
+import { openStateHash, owedStateHash, toEvmBtcPayout, toEvmOrder, toEvmSettlement } from './codec.js'
 import { bumpFees, initialFees, type FeeCaps, type Fees } from './fees.js'
 import type { RpcPool } from './rpcPool.js'
 
 const SETTLED = toHex(1, { size: 32 })
 const REFUNDED = toHex(2, { size: 32 })
+const ZERO = toHex(0, { size: 32 })
 
 export interface EvmSubmitterOptions {
   chain: ChainId
@@ -39,9 +40,17 @@ interface Attempt extends Fees {
   sentAt: number
 }
 
+type EscrowCall =
+  | { functionName: 'settle'; args: readonly unknown[] }
+  | { functionName: 'settleBtc'; args: readonly unknown[] }
+  | { functionName: 'proveBtcPayout'; args: readonly unknown[] }
+
 /** What is persisted for one settlement transaction; written before every broadcast. */
 interface Payload {
   data: Hex
+  /** The order the write is for, and its escrow state before: a state past it means the write landed, ours or not. */
+  orderId?: Hex
+  before?: Hex
   gas: bigint
   attempts: Attempt[]
   txHash?: Hex
@@ -68,27 +77,50 @@ export class EvmSubmitter implements Submitter<'evm'> {
     return this.o.account.address
   }
 
+  /** Settles an order (settleBtc when its provider is paid in BTC); an order settled already is success. */
   async submit(order: OrderTerms, settlement: Settlement, auth: FamilyTypes['evm']['authorization'], signal?: AbortSignal): Promise<SubmitOutcome> {
-    const key = `settle:${settlement.orderId}`
+    const signatures = auth.signatures.length ? concat(auth.signatures) : '0x'
+    const call: EscrowCall = order.btc
+      ? { functionName: 'settleBtc', args: [toEvmOrder(order), toEvmBtcPayout(order.btc), toEvmSettlement(settlement), signatures] }
+      : { functionName: 'settle', args: [toEvmOrder(order), toEvmSettlement(settlement), signatures] }
+    return this.send(`settle:${settlement.orderId}`, settlement.orderId, openStateHash(order), call, signal)
+  }
+
+  /** Posts a BTC payout proof; the order being settled already (proved by someone, or paid by fallback) is success. */
+  async proveBtcPayout(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome> {
+    if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
+    const join = (parts: Uint8Array[]): Hex => (parts.length ? toHex(Buffer.concat(parts)) : '0x')
+    const onChainProof = { tx: toHex(proof.tx), txIndex: BigInt(proof.txIndex), merkle: join(proof.merkle), headers: join(proof.headers), coinbase: toHex(proof.coinbase), coinbaseMerkle: join(proof.coinbaseMerkle) }
+    const call: EscrowCall = { functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, onChainProof] }
+    return this.send(`btc-proof:${order.id}`, order.id, owedStateHash({ ...order, btc: order.btc }, toProvider), call, signal)
+  }
+
+  /**
+   * One escrow write per key, ever: a confirmed or superseded one is answered
+   * from the store, a pending one is tracked, and a fresh one is signed and
+   * stored before it is broadcast. `before` is the escrow state the write
+   * moves the order out of: once the order is past it, the write is done,
+   * whoever sent it.
+   */
+  private async send(key: string, orderId: Hex, before: Hex, call: EscrowCall, signal?: AbortSignal): Promise<SubmitOutcome> {
     const existing = await this.o.store.getSubmission(this.chain, key)
     if (existing?.state === 'confirmed') return { status: 'submitted', txHash: (existing.payload as Payload).txHash!, confirmations: this.o.receiptConfirmations }
     if (existing?.state === 'already-settled') return { status: 'already-settled' }
     if (existing?.state === 'pending') return this.track(existing, signal)
 
-    if (await this.isSettled(settlement.orderId)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [] })
-    const args = [toEvmOrder(order), toEvmSettlement(settlement), auth.signatures.length ? concat(auth.signatures) : '0x'] as const
-    const data = encodeFunctionData({ abi: qantaraEscrowAbi, functionName: 'settle', args })
+    if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], orderId, before })
+    const data = encodeFunctionData({ abi: qantaraEscrowAbi, ...call } as never)
     let gas: bigint
     try {
-      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, abi: qantaraEscrowAbi, functionName: 'settle', args }), 'eth_estimateGas')
+      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, abi: qantaraEscrowAbi, ...call } as never), 'eth_estimateGas')
     } catch (err) {
       const reason = revertReason(err)
-      if (reason === 'AlreadySettled') return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [] })
+      if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], orderId, before })
       // A signer outside the set means the set rotated after these signatures were picked: the next try picks from the new one.
-      if (reason) throw new QantaraError('SUBMIT_REVERTED', `settle of ${settlement.orderId} would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
+      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} for ${orderId} would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
       throw err
     }
-    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [] }))
+    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [], orderId, before }))
     await this.broadcast(submission)
     return this.track(submission, signal)
   }
@@ -205,9 +237,10 @@ export class EvmSubmitter implements Submitter<'evm'> {
   }
 
   private async finishForeign(s: Submission): Promise<SubmitOutcome> {
-    const orderId = s.key.slice('settle:'.length) as Hex
-    if (await this.isSettled(orderId)) {
-      await this.record(s.key, 'already-settled', s.nonce, s.payload as Payload)
+    const payload = s.payload as Payload
+    const orderId = payload.orderId ?? (s.key.slice(s.key.indexOf(':') + 1) as Hex)
+    if (payload.before ? await this.movedOn(orderId, payload.before) : await this.isSettled(orderId)) {
+      await this.record(s.key, 'already-settled', s.nonce, payload)
       this.log.info({ key: s.key }, 'order already settled by another submission')
       return { status: 'already-settled' }
     }
@@ -215,10 +248,23 @@ export class EvmSubmitter implements Submitter<'evm'> {
     throw new QantaraError('SUBMIT_FAILED', `settlement of ${orderId} did not land and the order is not settled`, { retryable: true })
   }
 
+  /** For submissions stored before writes recorded their prior state: only `settle` existed then. */
   private async isSettled(orderId: Hex): Promise<boolean> {
+    const state = await this.readState(orderId)
+    return state === SETTLED
+  }
+
+  /** Whether the order left the escrow state `before`: the write that moves it from there has landed. */
+  private async movedOn(orderId: Hex, before: Hex): Promise<boolean> {
+    const state = await this.readState(orderId)
+    if (state === ZERO) throw new QantaraError('SUBMIT_REVERTED', `the escrow holds no order ${orderId}`, { details: 'UnknownOrder' })
+    return state !== before
+  }
+
+  private async readState(orderId: Hex): Promise<Hex> {
     const state = await this.o.pool.run((c) => readOrderState(c, this.o.escrow, orderId), 'orderState')
     if (state === REFUNDED) throw new QantaraError('SUBMIT_REVERTED', `order ${orderId} was reclaimed by its renter`, { details: 'AlreadyRefunded' })
-    return state === SETTLED
+    return state
   }
 
   private async record(key: string, state: 'already-settled', nonce: number, payload: Payload): Promise<SubmitOutcome> {

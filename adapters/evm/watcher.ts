@@ -1,11 +1,11 @@
 import { getAddress, type Address, type Hash, type Log } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
-import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
+import type { Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import { throwIfAborted } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
-import { decodeEscrowLog, WATCHED_EVENTS } from './events.js'
+import { decodeEscrowLogs, WATCHED_EVENTS } from './events.js'
 import { isRangeRefusal, nextRange } from './logRange.js'
 import type { RpcPool } from './rpcPool.js'
 
@@ -60,7 +60,7 @@ export class EvmWatcher implements Watcher<'evm'> {
         }, 'eth_getLogs')
         const tip = await this.blockHash(to)
         await this.requireLogsCanonical(logs, to, tip)
-        const events = logs.map((l) => decodeEscrowLog(this.chain, this.escrow, l)).filter((e): e is ChainEvent => e !== undefined)
+        const events = decodeEscrowLogs(this.chain, this.escrow, logs)
         this.range = nextRange(this.range, this.o.logRange, 'ok')
         return { events, checkpoint: { height: to, hash: tip }, head, lag: head - to }
       } catch (err) {
