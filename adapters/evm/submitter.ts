@@ -109,10 +109,10 @@ export class EvmSubmitter implements Submitter<'evm'> {
     if (existing?.state === 'pending') return this.track(existing, signal)
 
     if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], orderId, before })
-    const data = encodeFunctionData({ abi: qantaraEscrowAbi, ...call } as never)
+    const data = encodeFunctionData({ abi: qantaraEscrowAbi, ...call })
     let gas: bigint
     try {
-      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, abi: qantaraEscrowAbi, ...call } as never), 'eth_estimateGas')
+      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, abi: qantaraEscrowAbi, ...call }), 'eth_estimateGas')
     } catch (err) {
       const reason = revertReason(err)
       if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], orderId, before })
