@@ -1,7 +1,7 @@
 import PQueue from 'p-queue'
 import {
   BaseError, ContractFunctionRevertedError, concat, encodeFunctionData, keccak256, toHex,
-  type Address, type Hex, type LocalAccount, type PublicClient,
+  type Address, type ContractFunctionArgs, type EncodeFunctionDataParameters, type EstimateContractGasParameters, type Hex, type LocalAccount, type PublicClient,
 } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
 import type { BtcPayoutProof, FamilyTypes, SubmitOutcome, Submitter } from '../../src/chains.js'
@@ -40,10 +40,8 @@ interface Attempt extends Fees {
   sentAt: number
 }
 
-type EscrowCall =
-  | { functionName: 'settle'; args: readonly unknown[] }
-  | { functionName: 'settleBtc'; args: readonly unknown[] }
-  | { functionName: 'proveBtcPayout'; args: readonly unknown[] }
+type EscrowWrite = 'settle' | 'settleBtc' | 'proveBtcPayout'
+type EscrowCall = { [F in EscrowWrite]: { functionName: F; args: ContractFunctionArgs<typeof qantaraEscrowAbi, 'nonpayable', F> } }[EscrowWrite]
 
 /** What is persisted for one settlement transaction; written before every broadcast. */
 interface Payload {
@@ -109,10 +107,11 @@ export class EvmSubmitter implements Submitter<'evm'> {
     if (existing?.state === 'pending') return this.track(existing, signal)
 
     if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], orderId, before })
-    const data = encodeFunctionData({ abi: qantaraEscrowAbi, ...call })
+    const params = { abi: qantaraEscrowAbi, ...call } as EncodeFunctionDataParameters<typeof qantaraEscrowAbi>
+    const data = encodeFunctionData(params)
     let gas: bigint
     try {
-      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, abi: qantaraEscrowAbi, ...call }), 'eth_estimateGas')
+      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, ...params } as EstimateContractGasParameters<typeof qantaraEscrowAbi, EscrowWrite>), 'eth_estimateGas')
     } catch (err) {
       const reason = revertReason(err)
       if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], orderId, before })
