@@ -12,6 +12,10 @@ import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEsc
 import { deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
 import { signBtcQuote, sortAddresses } from '../adapters/evm/eip712.js'
 import type { EvmOrder } from '../adapters/evm/codec.js'
+import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import { isQantaraError } from '../src/errors.js'
+import type { ChainEvent } from '../src/chains.js'
 import { relayerKeys, signBy, startEvmTestbed, type EvmTestbed } from './support/evm.js'
 import { revertName } from './support/revert.js'
 
@@ -129,4 +133,49 @@ describe('BTC payouts: btcd regtest and anvil', () => {
     await write(escrow, qantaraEscrowAbi, 'claimBtcFallback', [o.orderId, o.order, o.btc, o.toProvider], 5)
     expect(await bed.publicClient.getBalance({ address: o.order.payout })).toBe(before + o.toProvider)
   }, 120_000)
+
+  it('payout watcher: releases a tagged payout only 6 deep, never one reorged out first, and halts if a released block changes', async () => {
+    const REGTEST_CHAIN = 'bip122:0f9188f13cb7b2c71f2a335e3a4fc328'
+    const [watched, replaced, other] = ['a1', 'a2', 'a3'].map((b) => `0x${b.repeat(32)}` as Hex) as [Hex, Hex, Hex]
+    const store = new SqliteStore(':memory:')
+    const watcher = () => new BtcPayoutWatcher({ chain: REGTEST_CHAIN, rpc: btcd.rpc, confirmations: CONFIRMATIONS, startHeight: 0, isWatched: (id) => Promise.resolve(id === watched || id === replaced) })
+    const drain = async (w = watcher()) => {
+      for (;;) {
+        const from = await store.getCheckpoint(REGTEST_CHAIN)
+        const r = await w.poll(from)
+        await store.commitEvents(REGTEST_CHAIN, r.events, r.checkpoint)
+        if (from && r.checkpoint.height === from.height) return
+      }
+    }
+    const seen = async () => (await store.listEvents({ chain: REGTEST_CHAIN })).map((e) => e.event).filter((e): e is Extract<ChainEvent, { kind: 'BtcPayoutSeen' }> => e.kind === 'BtcPayoutSeen')
+    await drain()
+    const before = (await seen()).length
+
+    // Paid, two blocks deep, then reorged out and replaced by a payment tagged for another order.
+    const utxos = await btcd.rpc.listUnspent(solver.address)
+    const first = solver.pay({ outputs: [{ script: providerScript, value: 70_000n }], tag: Buffer.from(replaced.slice(2), 'hex'), utxos, feeRate: 2 })
+    await btcd.rpc.sendRawTransaction(first.hex)
+    const [firstBlock] = await btcd.rpc.mine(2)
+    await drain()
+    await btcd.rpc.invalidateBlock(firstBlock!)
+    const replacement = solver.pay({ outputs: [{ script: solver.script, value: 70_000n }], tag: Buffer.from(other.slice(2), 'hex'), utxos: first.spent, feeRate: 20 })
+    await btcd.rpc.sendRawTransaction(replacement.hex)
+    await btcd.rpc.mine(CONFIRMATIONS + 2)
+    await drain()
+    expect((await seen()).slice(before)).toEqual([])
+
+    const { payment, blockHash } = await payAndConfirm([{ script: providerScript, value: 80_000n }], watched)
+    await drain()
+    // A restarted watcher resumes from its checkpoint and releases nothing twice.
+    await drain(watcher())
+    const released = (await seen()).slice(before)
+    expect(released.map((e) => [e.txHash, e.orderId, e.block.hash])).toEqual([[payment.txid, watched, blockHash]])
+    expect(released[0]!.outputs).toContainEqual({ script: Buffer.from(providerScript).toString('hex'), sats: 80_000n })
+
+    await btcd.rpc.invalidateBlock(blockHash)
+    await btcd.rpc.mine(CONFIRMATIONS + 1)
+    const err = await watcher().poll(await store.getCheckpoint(REGTEST_CHAIN)).catch((e: unknown) => e)
+    expect(isQantaraError(err, 'REORG_BEYOND_FINALITY')).toBe(true)
+    await store.close()
+  }, 180_000)
 })
