@@ -136,7 +136,7 @@ describe('BTC payouts: btcd regtest and anvil', () => {
 
   it('payout watcher: releases a tagged payout only 6 deep, never one reorged out first, and halts if a released block changes', async () => {
     const REGTEST_CHAIN = 'bip122:0f9188f13cb7b2c71f2a335e3a4fc328'
-    const [watched, replaced, other] = ['a1', 'a2', 'a3'].map((b) => `0x${b.repeat(32)}` as Hex) as [Hex, Hex, Hex]
+    const [watched, replaced, other] = ['a1', 'a2', 'a3'].map((b) => `0x${b.repeat(32)}`) as [Hex, Hex, Hex]
     const store = new SqliteStore(':memory:')
     const watcher = () => new BtcPayoutWatcher({ chain: REGTEST_CHAIN, rpc: btcd.rpc, confirmations: CONFIRMATIONS, startHeight: 0, isWatched: (id) => Promise.resolve(id === watched || id === replaced) })
     const drain = async (w = watcher()) => {
