@@ -72,7 +72,7 @@ export class BtcPayoutWatcher implements Watcher<'bitcoin'> {
     } catch (cause) {
       throw new QantaraError('RPC_BAD_RESPONSE', `block ${block.hash} holds a transaction that does not parse`, { cause, retryable: true })
     }
-    const tags = tx.outs.filter((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20).map((o) => `0x${Buffer.from(o.script.slice(2)).toString('hex')}`)
+    const tags = tx.outs.filter((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20).map((o): Hex32 => `0x${Buffer.from(o.script.slice(2)).toString('hex')}`)
     if (tags.length === 0) return []
     const outputs = tx.outs.filter((o) => o.script[0] !== 0x6a).slice(0, MAX_OUTPUTS).map((o) => ({ script: Buffer.from(o.script).toString('hex'), sats: o.value }))
     const txid = tx.getId()
