@@ -152,4 +152,6 @@ export interface ChainRuntime {
   submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
   /** Posts the proof of a BTC payout for an order whose provider share is owed in BTC; idempotent. Absent where the chain takes no BTC orders. */
   proveBtcPayout?(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome>
+  /** After the payout deadline with no proof, pays the provider's share on this chain; idempotent. */
+  claimBtcFallback?(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome>
 }

@@ -7,14 +7,22 @@ import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
+import { BITCOIN_CHAIN_IDS, bitcoinConfigSchema } from '../adapters/bitcoin/config.js'
+import { btcPayer } from '../adapters/bitcoin/payer.js'
+import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
+import { BtcWallet } from '../adapters/bitcoin/wallet.js'
+import { evmQuoteSigner, evmWatcher } from '../adapters/evm/runtime.js'
+import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
+import { BitcoinRpc } from '../adapters/bitcoin/rpc.js'
 import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import { evmRuntime } from '../adapters/evm/runtime.js'
-import type { ChainRuntime, RelayerSetTool } from './chains.js'
+import type { BtcPayoutRail, ChainRuntime, RelayerSetTool } from './chains.js'
 import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
-import { readSecret } from './config/keySource.js'
+import { keySourceSchema, readSecret } from './config/keySource.js'
 import { FAMILY_NAMESPACE } from './caip2.js'
+import { QantaraError } from './errors.js'
 
 const SUPPORTED = ['evm'] as const
 
@@ -22,7 +30,7 @@ export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigS
   error: (iss) => (iss.code === 'invalid_union' ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})` : undefined),
 })
 
-export const configSchema = buildConfigSchema(chainConfigSchema).superRefine((c, ctx) => {
+export const configSchema = buildConfigSchema(chainConfigSchema, bitcoinConfigSchema).superRefine((c, ctx) => {
   // Every relayer must compute the same split: a chain without a fee recipient cannot take the quorum's fee.
   if (c.settlement.feeBps === 0) return
   c.chains.forEach((chain, i) => {
@@ -78,4 +86,58 @@ export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): Relayer
       throw new Error(`unhandled family ${String(unreachable)}`)
     }
   }
+}
+
+/** A solver's config: its Bitcoin node and key, and the escrow chains it takes orders on (their key signs its quotes). */
+export const solverConfigSchema = z.strictObject({
+  store: z.strictObject({ path: z.string().min(1).describe('SQLite file of the solver\'s orders and payments') }),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  bitcoin: bitcoinConfigSchema,
+  btcKey: keySourceSchema.describe('the solver wallet\'s key: a WIF, or a wpkh(<WIF>) descriptor, from { env } or { file }'),
+  fallbackFeeRate: z.number().min(1).max(1_000).default(2).describe('sat/vB when the node has no estimate (regtest, a fresh node)'),
+  maxFeeRate: z.number().min(1).max(10_000).default(200).describe('sat/vB never exceeded, whatever the node estimates'),
+  metrics: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/).describe('host:port of /metrics') }).optional(),
+  chains: z.array(chainConfigSchema).min(1),
+})
+
+export type SolverConfig = z.infer<typeof solverConfigSchema>
+
+/** The solver's parts, assembled where the families are known. */
+export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, baseDir: string, logger: Logger) {
+  const secret = (source: SolverConfig['btcKey'], what: string) => {
+    const m = readSecret(source, env, baseDir)
+    if (m.kind !== 'hex') throw new QantaraError('CONFIG_INVALID', `${what} is read from { env } or { file }, not a keystore`)
+    return m.value
+  }
+  const b = config.bitcoin
+  const rpc = new BitcoinRpc({ url: b.rpc.url, user: b.rpc.user, password: secret(b.rpc.password, 'bitcoin.rpc.password'), timeoutMs: b.rpc.timeoutMs })
+  const wallet = BtcWallet.fromKeyText(secret(config.btcKey, 'btcKey'), b.network)
+  const payer = btcPayer({ chain: BITCOIN_CHAIN_IDS[b.network], rpc, wallet, fallbackFeeRate: config.fallbackFeeRate, maxFeeRate: config.maxFeeRate })
+  const chains = config.chains.map((chain) => {
+    const signer = loadChainSigner(chain, env, baseDir)
+    switch (chain.family) {
+      case 'evm':
+        return { chain: chain.id, address: signer.address, pollIntervalMs: chain.pollIntervalMs, watcher: evmWatcher(chain, logger), quote: evmQuoteSigner(chain, signer.evm!) }
+      default: {
+        const unreachable: never = chain.family
+        throw new Error(`unhandled family ${String(unreachable)}`)
+      }
+    }
+  })
+  return { payer, wallet, chains }
+}
+
+/** The Bitcoin payout rail of a relayer whose config has a `bitcoin` section. */
+export function buildBtcRail(config: RelayerConfig, store: Store, env: NodeJS.ProcessEnv, baseDir: string): BtcPayoutRail | undefined {
+  const b = config.bitcoin
+  if (!b) return undefined
+  const password = readSecret(b.rpc.password, env, baseDir)
+  if (password.kind !== 'hex') throw new QantaraError('CONFIG_INVALID', 'bitcoin.rpc.password is read from { env } or { file }, not a keystore')
+  const rpc = new BitcoinRpc({ url: b.rpc.url, user: b.rpc.user, password: password.value, timeoutMs: b.rpc.timeoutMs })
+  const chain = BITCOIN_CHAIN_IDS[b.network]
+  const watcher = new BtcPayoutWatcher({
+    chain, rpc, confirmations: b.confirmations, startHeight: b.startHeight,
+    isWatched: async (orderId) => (await store.getOrder(orderId))?.terms.btc !== undefined,
+  })
+  return { chain, watcher, confirmations: b.confirmations, buildProof: (txid, blockHash) => buildSpvProof(rpc, txid, blockHash, b.confirmations) }
 }

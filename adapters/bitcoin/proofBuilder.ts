@@ -3,7 +3,7 @@ import { QantaraError } from '../../src/errors.js'
 import { toDisplayHex } from './header.js'
 import { merkleBranch } from './merkle.js'
 import type { BitcoinRpc } from './rpc.js'
-import type { SpvProof } from './spvProof.js'
+import type { BtcPayoutProof } from '../../src/chains.js'
 import { withoutWitness } from './tx.js'
 
 /**
@@ -12,7 +12,7 @@ import { withoutWitness } from './tx.js'
  * block up. Refuses when the node's chain no longer holds the block, or is not
  * yet deep enough.
  */
-export async function buildSpvProof(rpc: BitcoinRpc, txid: string, blockHash: string, headers: number): Promise<SpvProof & { height: number }> {
+export async function buildSpvProof(rpc: BitcoinRpc, txid: string, blockHash: string, headers: number): Promise<BtcPayoutProof & { height: number }> {
   const block = await rpc.getBlockTxs(blockHash)
   const txs = block.txs.map((hex) => Transaction.fromHex(hex))
   const ids = txs.map((t) => Uint8Array.from(t.getHash(false)))

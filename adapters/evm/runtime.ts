@@ -1,4 +1,4 @@
-import { getAddress, isAddress, type Hex } from 'viem'
+import { getAddress, isAddress, keccak256, type Hex } from 'viem'
 import type { ChainRuntime, SettlementSignature } from '../../src/chains.js'
 import type { Logger } from '../../src/log.js'
 import type { Store } from '../../src/store/store.js'
@@ -6,7 +6,7 @@ import type { LocalAccount } from 'viem'
 import { viemChain } from './chain.js'
 import { toEvmSettlement } from './codec.js'
 import type { EvmChainConfig } from './config.js'
-import { compareAddresses, recoverSettlementSigner, signSettlement } from './eip712.js'
+import { compareAddresses, recoverSettlementSigner, signBtcQuote, signSettlement } from './eip712.js'
 import { RpcPool } from './rpcPool.js'
 import { EvmSubmitter } from './submitter.js'
 import { EvmWatcher } from './watcher.js'
@@ -51,5 +51,21 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     proveBtcPayout(order, toProvider, proof, signal) {
       return submitter.proveBtcPayout(order, toProvider, proof, signal)
     },
+    claimBtcFallback(order, toProvider, signal) {
+      return submitter.claimBtcFallback(order, toProvider, signal)
+    },
   }
+}
+
+/** A watcher alone, for a process that reads the escrow but settles nothing (the solver). */
+export function evmWatcher(c: EvmChainConfig, logger: Logger): EvmWatcher {
+  const pool = new RpcPool({ chain: viemChain(c.id, c.rpc, c.name), urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
+  return new EvmWatcher({ chain: c.id as `eip155:${string}`, pool, escrow: getAddress(c.escrow), startBlock: c.startBlock, confirmations: c.confirmations, logRange: c.logRange, logger })
+}
+
+/** Signs the solver's quote for one order id, as `openBtc` checks it. */
+export function evmQuoteSigner(c: EvmChainConfig, account: LocalAccount) {
+  const domain = { chainId: Number(c.id.split(':')[1]), escrow: getAddress(c.escrow) }
+  return (q: { orderId: string; script: string; satsPerE18: bigint; payoutDeadline: bigint }): Promise<string> =>
+    signBtcQuote(account, domain, { orderId: q.orderId as Hex, scriptHash: keccak256(`0x${q.script}`), solver: account.address, satsPerE18: q.satsPerE18, payoutDeadline: q.payoutDeadline })
 }

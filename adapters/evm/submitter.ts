@@ -40,7 +40,7 @@ interface Attempt extends Fees {
   sentAt: number
 }
 
-type EscrowWrite = 'settle' | 'settleBtc' | 'proveBtcPayout'
+type EscrowWrite = 'settle' | 'settleBtc' | 'proveBtcPayout' | 'claimBtcFallback'
 type EscrowCall = { [F in EscrowWrite]: { functionName: F; args: ContractFunctionArgs<typeof qantaraEscrowAbi, 'nonpayable', F> } }[EscrowWrite]
 
 /** What is persisted for one settlement transaction; written before every broadcast. */
@@ -91,6 +91,13 @@ export class EvmSubmitter implements Submitter<'evm'> {
     const onChainProof = { tx: toHex(proof.tx), txIndex: BigInt(proof.txIndex), merkle: join(proof.merkle), headers: join(proof.headers), coinbase: toHex(proof.coinbase), coinbaseMerkle: join(proof.coinbaseMerkle) }
     const call: EscrowCall = { functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, onChainProof] }
     return this.send(`btc-proof:${order.id}`, order.id, owedStateHash({ ...order, btc: order.btc }, toProvider), call, signal)
+  }
+
+  /** Pays the provider's share on the escrow chain once the payout deadline passed unproved. */
+  async claimBtcFallback(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome> {
+    if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
+    const call: EscrowCall = { functionName: 'claimBtcFallback', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider] }
+    return this.send(`btc-fallback:${order.id}`, order.id, owedStateHash({ ...order, btc: order.btc }, toProvider), call, signal)
   }
 
   /**

@@ -10,6 +10,7 @@ import { configValidate } from './configValidate.js'
 import { registerDevnet } from './devnet.js'
 import { registerOrderCommands } from './order.js'
 import { registerRelayerCommands } from './relayers.js'
+import { registerSolverCommands } from './solver.js'
 
 /** One root controller: SIGTERM or SIGINT aborts it, and every loop drains and returns. */
 const root = new AbortController()
@@ -53,6 +54,7 @@ program
 registerOrderCommands(program, out)
 registerRelayerCommands(program, out)
 registerBtcCommands(program, out)
+registerSolverCommands(program, out, root.signal)
 registerDevnet(program, out)
 
 try {

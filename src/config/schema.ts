@@ -6,7 +6,7 @@ import { keySourceSchema } from './keySource.js'
  * Optional sections use `.prefault({})`: an absent section is parsed as `{}`,
  * so each field's own `.default()` is the one place its default is written.
  */
-export function buildConfigSchema<C extends z.ZodType>(chain: C) {
+export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chain: C, bitcoin: B) {
   return z.strictObject({
     relayer: z
       .strictObject({
@@ -81,6 +81,7 @@ export function buildConfigSchema<C extends z.ZodType>(chain: C) {
       .prefault({})
       .describe('fault injection for the devnet and tests; never set in production'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),
+    bitcoin: bitcoin.optional().describe('where BTC payouts to providers are watched and proved; needed only for orders paid in BTC'),
   })
     .refine((c) => c.quorum.members.some((m) => m.id === c.relayer.id), { message: 'this relayer\'s id is not a quorum member', path: ['relayer', 'id'] })
 }

@@ -1,11 +1,11 @@
 import { abortableDelay } from '../abort.js'
 import { createHash } from 'node:crypto'
-import type { ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
+import type { BtcPayoutRail, ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
 import { computeSettlement, type SettlementResult } from '../computeSettlement.js'
 import { errorMessage, isQantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { orderEnd, type OrderTerms } from '../order.js'
+import { BTC_DUST_SATS, orderEnd, satsOwed, type OrderTerms } from '../order.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Settlement } from '../settlement.js'
 import { settlementHash } from '../settlementWire.js'
@@ -27,6 +27,8 @@ export interface RelayerOptions {
   failoverSeconds?: number
   /** Devnet and tests only: sign an inflated settlement and submit it alone, as a byzantine relayer would. */
   byzantine?: boolean
+  /** Where BTC payouts are seen and proved, for orders whose provider is paid in BTC. */
+  btc?: BtcPayoutRail
   /** Accepts a provider record replicated from a peer (checked against its own URL). */
   registry?: { submit(record: unknown, signal?: AbortSignal): Promise<unknown>; known(providerId: string, seq: number): Promise<boolean> }
   feeBps: number
@@ -73,11 +75,13 @@ export class Relayer {
     this.now = o.nowMs ?? Date.now
     this.log = o.logger.child({ module: 'relayer' })
     for (const c of o.chains) this.status.set(c.chain, {})
+    if (o.btc) this.status.set(o.btc.chain, {})
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const watchers = this.o.chains.map((c) =>
-      runWatchLoop(c.watcher, { store: this.o.store, logger: this.o.logger, intervalMs: c.pollIntervalMs, onProgress: (r) => this.progress(c, r) }, signal).catch((err: unknown) => {
+    const watched = [...this.o.chains.map((c) => ({ chain: c.chain, watcher: c.watcher, intervalMs: c.pollIntervalMs })), ...(this.o.btc ? [{ chain: this.o.btc.chain, watcher: this.o.btc.watcher, intervalMs: 1_000 }] : [])]
+    const watchers = watched.map((c) =>
+      runWatchLoop(c.watcher, { store: this.o.store, logger: this.o.logger, intervalMs: c.intervalMs, onProgress: (r) => this.progress(c.chain, r) }, signal).catch((err: unknown) => {
         this.status.set(c.chain, { ...this.status.get(c.chain), stopped: errorMessage(err) })
       }),
     )
@@ -95,10 +99,10 @@ export class Relayer {
     await this.o.prober.drain()
   }
 
-  private progress(c: ChainRuntime, r: WatchResult): void {
-    this.status.set(c.chain, { head: r.head, lag: r.lag, checkpoint: r.checkpoint.height })
-    this.o.metrics.chainHead.set({ chain: c.chain }, Number(r.head))
-    this.o.metrics.chainLag.set({ chain: c.chain }, Number(r.lag))
+  private progress(chain: string, r: WatchResult): void {
+    this.status.set(chain, { head: r.head, lag: r.lag, checkpoint: r.checkpoint.height })
+    this.o.metrics.chainHead.set({ chain }, Number(r.head))
+    this.o.metrics.chainLag.set({ chain }, Number(r.lag))
   }
 
   /** One pass: apply new chain events, then advance every live order by the clock. */
@@ -135,10 +139,23 @@ export class Relayer {
         if (mine?.settlement && (mine.settlement.toProvider !== e.settlement.toProvider || mine.settlement.toRenter !== e.settlement.toRenter)) {
           this.log.warn({ orderId: e.orderId, ours: mine.settlement, onChain: e.settlement }, 'order settled on chain with a split that differs from ours')
         }
-        await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', { txHash: e.txHash }, now)
-        this.forget(e.orderId)
+        // A provider paid in BTC is owed its share until the payout is proved (or the deadline's fallback pays it).
+        const owed = mine?.terms.btc && satsOwed(mine.terms.btc, e.settlement.toProvider) >= BTC_DUST_SATS
+        await this.o.store.transitionOrder(e.orderId, LIVE, owed ? 'payout-pending' : 'settled', { txHash: e.txHash, settlement: mine?.settlement ?? e.settlement }, now)
+        if (!owed) this.forget(e.orderId)
         return
       }
+      case 'BtcPayoutSeen':
+        await this.payoutSeen(e)
+        return
+      case 'BtcPayoutProved':
+        await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', { btcTxid: e.btcTxid, btcSats: e.sats }, now)
+        this.forget(e.orderId)
+        return
+      case 'BtcPayoutFallback':
+        await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', {}, now)
+        this.forget(e.orderId)
+        return
       case 'OrderReclaimed':
         await this.o.store.transitionOrder(e.orderId, LIVE, 'refunded', { txHash: e.txHash }, now)
         this.forget(e.orderId)
@@ -154,7 +171,10 @@ export class Relayer {
 
   /** Drops the in-memory bookkeeping of an order that reached a final state. */
   private forget(id: string): void {
-    for (const m of [this.retryAt, this.failures, this.quorumAt]) m.delete(id)
+    for (const m of [this.retryAt, this.failures, this.quorumAt]) {
+      m.delete(id)
+      m.delete(`btc:${id}`)
+    }
     this.lastGossip.delete(`hb:${id}`)
     this.lastGossip.delete(`sig:${id}`)
     this.o.gossip?.forget(id)
@@ -189,6 +209,67 @@ export class Relayer {
       }
     }
     if (state === 'settling') this.submit(id, signal)
+    if (state === 'payout-pending') this.btcStep(record, nowS, signal)
+  }
+
+  /**
+   * Keeps the first mined payout tagged for the order that pays its provider's
+   * script; a later one replaces it only while the kept one pays less than owed.
+   */
+  private async payoutSeen(e: Extract<ChainEvent, { kind: 'BtcPayoutSeen' }>): Promise<void> {
+    const record = await this.o.store.getOrder(e.orderId)
+    const btc = record?.terms.btc
+    if (!record || !btc) return
+    const paid = e.outputs.filter((o) => o.script === btc.script).reduce((s, o) => s + o.sats, 0n)
+    if (paid === 0n) return
+    const owed = record.settlement ? satsOwed(btc, record.settlement.toProvider) : undefined
+    if (record.btcTxid && (owed === undefined || (record.btcSats ?? 0n) >= owed)) return
+    this.log.info({ orderId: e.orderId, btcTxid: e.txHash, sats: paid.toString(), owed: owed?.toString() }, 'bitcoin payout seen')
+    await this.o.store.transitionOrder(e.orderId, [record.state], record.state, { btcTxid: e.txHash, btcBlock: e.block.hash, btcSats: paid }, this.now())
+  }
+
+  /**
+   * A BTC order whose share is owed: prove its payout while the deadline
+   * allows, else have the escrow pay the provider on its own chain. Both go
+   * in submitter order, with the same fail-over as settlements.
+   */
+  private btcStep(record: OrderRecord, nowS: number, signal: AbortSignal): void {
+    const { terms, settlement } = record
+    const chain = this.runtime(terms.chain)
+    const key = `btc:${terms.id}`
+    if (!terms.btc || !settlement || !chain || this.inFlight.has(key) || (this.retryAt.get(key) ?? 0) > this.now()) return
+    const owed = satsOwed(terms.btc, settlement.toProvider)
+    const proving = record.btcTxid !== undefined && record.btcBlock !== undefined && (record.btcSats ?? 0n) >= owed && nowS <= Number(terms.btc.payoutDeadline)
+    const fallback = nowS > Number(terms.btc.payoutDeadline)
+    if (!proving && !fallback) return
+    if (!this.quorumAt.has(key)) this.quorumAt.set(key, this.now())
+    const rank = submitterRank(terms.id, this.o.members, this.o.relayerId)
+    if (this.now() < this.quorumAt.get(key)! + rank * (this.o.failoverSeconds ?? 10) * 1000) return
+    this.inFlight.add(key)
+    void (async () => {
+      try {
+        let outcome
+        if (proving && this.o.btc && chain.proveBtcPayout) {
+          const proof = await this.o.btc.buildProof(record.btcTxid!, record.btcBlock!, signal)
+          outcome = await chain.proveBtcPayout(terms, settlement.toProvider, proof, signal)
+        } else if (fallback && chain.claimBtcFallback) {
+          outcome = await chain.claimBtcFallback(terms, settlement.toProvider, signal)
+        } else {
+          return
+        }
+        await this.o.store.transitionOrder(terms.id, ['payout-pending'], 'settled', {}, this.now())
+        this.log.info({ orderId: terms.id, outcome: outcome.status, via: proving ? 'proof' : 'fallback', btcTxid: record.btcTxid }, proving ? 'bitcoin payout proved' : 'bitcoin payout deadline passed; provider paid on the escrow chain')
+        this.forget(terms.id)
+      } catch (err) {
+        if (isQantaraError(err, 'ABORTED')) return
+        const failures = (this.failures.get(key) ?? 0) + 1
+        this.failures.set(key, failures)
+        this.retryAt.set(key, this.now() + Math.min(60_000, 500 * 2 ** failures))
+        this.log.warn({ orderId: terms.id, err: errorMessage(err) }, 'bitcoin payout step failed; will retry')
+      } finally {
+        this.inFlight.delete(key)
+      }
+    })()
   }
 
   /** Every few gossip intervals, copies the provider records peers hold, so a provider registered anywhere is found everywhere. */

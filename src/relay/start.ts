@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createApiServer } from '../api/server.js'
 import type { LoadedConfig } from '../config/load.js'
-import { buildChainRuntimes } from '../families.js'
+import { buildBtcRail, buildChainRuntimes } from '../families.js'
 import { createSafeHttp } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import { createMetrics } from '../metrics.js'
@@ -31,6 +31,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   const http = createSafeHttp(httpOptions)
   const registry = new ProviderRegistry({ store, http, httpOptions, logger: logger.child({ module: 'registry' }) })
   const chains = buildChainRuntimes(config, signers, store, logger)
+  const btc = buildBtcRail(config, store, process.env, loaded.baseDir)
   const prober = new Prober({
     relayerId: config.relayer.id, identity, relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
     store, registry, http, httpOptions, concurrency: config.prober.concurrency, perHostConcurrency: config.prober.perHostConcurrency,
@@ -49,7 +50,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
     feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
-    byzantine, registry, store, chains, prober, metrics, logger,
+    byzantine, registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}),
   })
   const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
   const api = createApiServer({ store, relayer, registry, metrics, peer, logger: logger.child({ module: 'api' }) })

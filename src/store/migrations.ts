@@ -98,4 +98,13 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'bitcoin payouts of orders',
+    sql: `
+      ALTER TABLE orders ADD COLUMN btc_txid TEXT;
+      ALTER TABLE orders ADD COLUMN btc_block TEXT;
+      ALTER TABLE orders ADD COLUMN btc_sats TEXT;
+    `,
+  },
 ]

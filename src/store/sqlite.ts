@@ -7,9 +7,9 @@ import { QantaraError } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
-import type { OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
+import type { OrderPatch, OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
 
-interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; updated_at: number }
+interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; btc_txid: string | null; btc_block: string | null; btc_sats: string | null; updated_at: number }
 interface SubmissionRow { chain: string; key: string; signer: string; nonce: number; state: string; payload: string; updated_at: number }
 
 /** The default store: one SQLite file in WAL mode. Heights and amounts are stored as exact text. */
@@ -121,11 +121,15 @@ export class SqliteStore implements Store {
     return Promise.resolve(rows.map(toOrder))
   }
 
-  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: Partial<Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash'>>, now: number): Promise<boolean> {
+  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean> {
     return this.guard(() => this.db.prepare(
-      `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash), updated_at = ?
+      `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash),
+         btc_txid = COALESCE(?, btc_txid), btc_block = COALESCE(?, btc_block), btc_sats = COALESCE(?, btc_sats), updated_at = ?
        WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
-    ).run(to, patch.settlement ? stringifyExact(patch.settlement) : null, patch.reason ?? null, patch.uptime ?? null, patch.txHash ?? null, now, id, ...from).changes === 1)
+    ).run(
+      to, patch.settlement ? stringifyExact(patch.settlement) : null, patch.reason ?? null, patch.uptime ?? null, patch.txHash ?? null,
+      patch.btcTxid ?? null, patch.btcBlock ?? null, patch.btcSats?.toString() ?? null, now, id, ...from,
+    ).changes === 1)
   }
 
   putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
@@ -231,6 +235,9 @@ function toOrder(r: OrderRow): OrderRecord {
     ...(r.reason ? { reason: r.reason as OrderRecord['reason'] } : {}),
     ...(r.uptime ? { uptime: r.uptime } : {}),
     ...(r.tx_hash ? { txHash: r.tx_hash } : {}),
+    ...(r.btc_txid ? { btcTxid: r.btc_txid } : {}),
+    ...(r.btc_block ? { btcBlock: r.btc_block } : {}),
+    ...(r.btc_sats ? { btcSats: BigInt(r.btc_sats) } : {}),
     updatedAt: r.updated_at,
   }
 }

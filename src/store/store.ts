@@ -24,7 +24,8 @@ export interface Submission {
   updatedAt: number
 }
 
-export const ORDER_STATES = ['opened', 'active', 'ended', 'settling', 'settled', 'refunded', 'disputed'] as const
+/** `payout-pending`: settled on chain, the provider's share owed in BTC until a payout is proved or the fallback pays it. */
+export const ORDER_STATES = ['opened', 'active', 'ended', 'settling', 'payout-pending', 'settled', 'refunded', 'disputed'] as const
 export type OrderState = (typeof ORDER_STATES)[number]
 
 export interface OrderRecord {
@@ -35,8 +36,14 @@ export interface OrderRecord {
   reason?: SettlementReason
   uptime?: string
   txHash?: string
+  /** The Bitcoin payout for a BTC order: the mined transaction, its block, and what it paid the provider's script. */
+  btcTxid?: string
+  btcBlock?: string
+  btcSats?: bigint
   updatedAt: number
 }
+
+export type OrderPatch = Partial<Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash' | 'btcTxid' | 'btcBlock' | 'btcSats'>>
 
 export interface StoredHeartbeat {
   orderId: string
@@ -85,7 +92,7 @@ export interface Store {
    * Moves an order to `to` only if it is in one of `from` (compare-and-set),
    * applying `patch`; returns whether it moved. A repeated transition is a no-op.
    */
-  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: Partial<Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash'>>, now: number): Promise<boolean>
+  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean>
 
   /** Keeps a verified heartbeat; false when one for the same order, slot and relayer is already kept. */
   putHeartbeat(h: StoredHeartbeat): Promise<boolean>

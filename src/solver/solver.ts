@@ -1,0 +1,152 @@
+import { abortableDelay } from '../abort.js'
+import type { ChainEvent, Watcher } from '../chains.js'
+import type { ChainId } from '../caip2.js'
+import { errorMessage } from '../errors.js'
+import type { Logger } from '../log.js'
+import { BTC_DUST_SATS, satsOwed, type OrderTerms } from '../order.js'
+import type { Store, Submission } from '../store/store.js'
+import { runWatchLoop } from '../watchLoop.js'
+import type { Gauge } from 'prom-client'
+
+/** What the solver needs from Bitcoin, as the Bitcoin adapter provides it. */
+export interface BtcPayer {
+  readonly chain: ChainId
+  readonly address: string
+  /** Spendable satoshis, coins held by pending payments excluded. */
+  balance(exclude: Set<string>): Promise<bigint>
+  /** Builds and signs (does not broadcast) a payment of `sats` to `script` tagged with `orderId`, spending none of `exclude` (txid:vout). */
+  build(orderId: string, script: string, sats: bigint, exclude: Set<string>): Promise<{ txid: string; hex: string; inputs: string[] }>
+  broadcast(hex: string): Promise<void>
+  /** Whether the node knows the transaction: mined (with its confirmations), in its mempool, or not at all. */
+  status(txid: string): Promise<{ state: 'unknown' } | { state: 'mempool' } | { state: 'mined'; confirmations: number }>
+}
+
+export interface SolverOptions {
+  /** The solver's address per escrow chain: orders quoting another solver are someone else's. */
+  addresses: ReadonlyMap<string, string>
+  watchers: { watcher: Watcher; pollIntervalMs: number }[]
+  payer: BtcPayer
+  store: Store
+  liquidity: Gauge
+  logger: Logger
+  tickMs?: number
+  nowMs?: () => number
+}
+
+interface PaymentPayload {
+  orderId: string
+  txid: string
+  hex: string
+  inputs: string[]
+  sats: string
+}
+
+const EVENTS_CURSOR = 'solver:events'
+
+/**
+ * Pays the BTC a settled order owes its provider, once. The signed payment is
+ * stored before it is broadcast; after a crash a stored payment is
+ * rebroadcast as it is, never rebuilt, so an order cannot be paid twice.
+ */
+export class Solver {
+  private readonly log: Logger
+  private readonly now: () => number
+
+  constructor(private readonly o: SolverOptions) {
+    this.log = o.logger.child({ module: 'solver' })
+    this.now = o.nowMs ?? Date.now
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const loops = this.o.watchers.map(({ watcher, pollIntervalMs }) =>
+      runWatchLoop(watcher, { store: this.o.store, logger: this.o.logger, intervalMs: pollIntervalMs }, signal).catch((err: unknown) => {
+        this.log.error({ chain: watcher.chain, err: errorMessage(err) }, 'escrow watcher stopped; payments stop with it')
+      }),
+    )
+    const ticker = (async () => {
+      while (!signal.aborted) {
+        try {
+          await this.tick()
+        } catch (err) {
+          this.log.warn({ err: errorMessage(err) }, 'solver tick failed')
+        }
+        await abortableDelay(this.o.tickMs ?? 1_000, signal).catch(() => undefined)
+      }
+    })()
+    await Promise.all([...loops, ticker])
+  }
+
+  /** One pass: learn orders and settlements from the escrow chains, then pay or follow what is owed. */
+  async tick(): Promise<void> {
+    for (;;) {
+      const after = await this.o.store.getCursor(EVENTS_CURSOR)
+      const batch = await this.o.store.listEvents({ afterSeq: after, limit: 500 })
+      if (batch.length === 0) break
+      for (const { event } of batch) await this.apply(event)
+      await this.o.store.setCursor(EVENTS_CURSOR, batch.at(-1)!.seq)
+    }
+    for (const record of await this.o.store.listOrders(['payout-pending'])) await this.pay(record.terms, record.settlement!.toProvider)
+    const pending = await this.pendingInputs()
+    this.o.liquidity.set(Number(await this.o.payer.balance(pending)))
+  }
+
+  private async apply(e: ChainEvent): Promise<void> {
+    if (e.kind === 'OrderOpened') {
+      const mine = e.order.btc && this.o.addresses.get(e.chain)?.toLowerCase() === e.order.btc.solver.toLowerCase()
+      if (mine) await this.o.store.insertOrder(e.order, this.now())
+    } else if (e.kind === 'OrderSettled') {
+      const record = await this.o.store.getOrder(e.orderId)
+      if (!record?.terms.btc) return
+      const owed = satsOwed(record.terms.btc, e.settlement.toProvider) >= BTC_DUST_SATS
+      await this.o.store.transitionOrder(e.orderId, ['opened'], owed ? 'payout-pending' : 'settled', { settlement: e.settlement }, this.now())
+    } else if (e.kind === 'BtcPayoutProved' || e.kind === 'BtcPayoutFallback' || e.kind === 'OrderReclaimed') {
+      await this.o.store.transitionOrder(e.orderId, ['opened', 'payout-pending'], 'settled', e.kind === 'BtcPayoutProved' ? { btcTxid: e.btcTxid } : {}, this.now())
+    }
+  }
+
+  private async pay(terms: OrderTerms, toProvider: bigint): Promise<void> {
+    const btc = terms.btc!
+    const key = `btc-pay:${terms.id}`
+    const existing = await this.o.store.getSubmission(this.o.payer.chain, key)
+    if (existing) return this.follow(existing)
+    if (this.now() / 1000 > Number(btc.payoutDeadline)) {
+      this.log.warn({ orderId: terms.id }, 'payout deadline passed before paying; the provider is paid by the fallback instead')
+      await this.o.store.transitionOrder(terms.id, ['payout-pending'], 'settled', {}, this.now())
+      return
+    }
+    const sats = satsOwed(btc, toProvider)
+    const built = await this.o.payer.build(terms.id, btc.script, sats, await this.pendingInputs())
+    const payload: PaymentPayload = { orderId: terms.id, txid: built.txid, hex: built.hex, inputs: built.inputs, sats: sats.toString() }
+    const submission: Submission = { chain: this.o.payer.chain, key, signer: this.o.payer.address, nonce: 0, state: 'pending', payload, updatedAt: this.now() }
+    await this.o.store.putSubmission(submission)
+    this.log.info({ orderId: terms.id, btcTxid: built.txid, sats: sats.toString() }, 'bitcoin payout signed')
+    await this.follow(submission)
+  }
+
+  /** A stored payment: broadcast it (again) until the node holds it, then wait for it to be mined. */
+  private async follow(s: Submission): Promise<void> {
+    if (s.state !== 'pending') return
+    const p = s.payload as PaymentPayload
+    const status = await this.o.payer.status(p.txid)
+    if (status.state === 'mined') {
+      await this.o.store.putSubmission({ ...s, state: 'confirmed', updatedAt: this.now() })
+      await this.o.store.transitionOrder(p.orderId, ['payout-pending'], 'settled', { btcTxid: p.txid, btcSats: BigInt(p.sats) }, this.now())
+      this.log.info({ orderId: p.orderId, btcTxid: p.txid, confirmations: status.confirmations }, 'bitcoin payout mined')
+      return
+    }
+    if (status.state === 'unknown') {
+      try {
+        await this.o.payer.broadcast(p.hex)
+        this.log.info({ orderId: p.orderId, btcTxid: p.txid }, 'bitcoin payout broadcast')
+      } catch (err) {
+        // Never rebuilt: if its coins went elsewhere, an operator must look before anything is paid again.
+        this.log.error({ orderId: p.orderId, btcTxid: p.txid, err: errorMessage(err) }, 'bitcoin payout refused by the node; not paying again automatically')
+      }
+    }
+  }
+
+  private async pendingInputs(): Promise<Set<string>> {
+    const pending = await this.o.store.pendingSubmissions(this.o.payer.chain, this.o.payer.address)
+    return new Set(pending.flatMap((s) => (s.payload as PaymentPayload).inputs))
+  }
+}
