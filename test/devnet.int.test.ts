@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { tempDir } from './support/tmp.js'
 
-interface Row { orderId: string; chain: string; token: string; status: string; upSlots: number; totalSlots: number; amount: string; toProvider: string; toRenter: string; fee: string; reason: string; txHash: string }
+interface Row { orderId: string; chain: string; token: string; status: string; upSlots: number; totalSlots: number; amount: string; toProvider: string; toRenter: string; fee: string; reason: string; txHash: string; btcTxid?: string; btcAmountSats?: string }
 
 async function devnet(flags: string[]): Promise<Row[]> {
   const tmp = tempDir()
@@ -17,15 +17,15 @@ async function devnet(flags: string[]): Promise<Row[]> {
 }
 
 /** Three orders settled on chain: two in full, the third with the agent's outage unpaid. */
-function expectMarketSettled(orders: Row[]): void {
-  expect(orders).toHaveLength(3)
+function expectMarketSettled(orders: Row[], count = 3): void {
+  expect(orders).toHaveLength(count)
   for (const o of orders) {
     expect(o.chain).toBe('eip155:31337')
     expect(o.status).toBe('settled')
     expect(o.txHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(BigInt(o.toProvider) + BigInt(o.toRenter) + BigInt(o.fee)).toBe(BigInt(o.amount))
   }
-  expect(orders.map((o) => o.reason)).toEqual(['FULL', 'FULL', 'PARTIAL_DOWNTIME'])
+  expect(orders.map((o) => o.reason)).toEqual(['FULL', 'FULL', 'PARTIAL_DOWNTIME', 'FULL'].slice(0, count))
   expect(orders[1]!.token).toBe('native')
   expect(orders[2]!.upSlots).toBeLessThan(orders[2]!.totalSlots)
   expect(orders[2]!.upSlots).toBeGreaterThan(0)
@@ -41,4 +41,14 @@ describe('npm run devnet', () => {
     // Four relayers, threshold 2: relayer-1 is killed, relayer-2 inflates; relayers 3 and 4 carry the quorum.
     expectMarketSettled(await devnet(['--relayers', '4', '--threshold', '2', '--kill-relayer', '1', '--byzantine', '2']))
   }, 180_000)
+
+  it('pays a provider in BTC: btcd regtest, a solver, and the payout proved to the escrow (--btc)', async () => {
+    const orders = await devnet(['--btc'])
+    expectMarketSettled(orders, 4)
+    const btc = orders[3]!
+    expect(btc.btcTxid).toMatch(/^[0-9a-f]{64}$/)
+    // The solver's quote: 5,000,000 sats per 10^18 wei of the provider's share, rounded down.
+    expect(btc.btcAmountSats).toBe(((BigInt(btc.toProvider) * 5_000_000n) / 10n ** 18n).toString())
+    expect(orders.slice(0, 3).every((o) => o.btcTxid === undefined)).toBe(true)
+  }, 300_000)
 })

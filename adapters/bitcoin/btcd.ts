@@ -11,6 +11,8 @@ export const BTCD_MODULE = 'github.com/btcsuite/btcd@v0.24.2'
 export interface Btcd {
   rpc: BitcoinRpc
   rpcUrl: string
+  user: string
+  password: string
   process: ChildProcess
   stop(): Promise<void>
 }
@@ -66,7 +68,7 @@ export async function startBtcd(o: { miningAddress: string }): Promise<Btcd> {
     if (child.exitCode !== null) throw new Error(`btcd exited with ${child.exitCode}: ${stderr}`)
     try {
       await rpc.getBlockCount()
-      return { rpc, rpcUrl, process: child, stop }
+      return { rpc, rpcUrl, user, password, process: child, stop }
     } catch (err) {
       if (Date.now() > deadline) {
         await stop()

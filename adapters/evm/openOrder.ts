@@ -1,13 +1,15 @@
 import { getAddress, parseEventLogs, toHex, zeroAddress, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from './contracts/artifacts/TestToken.js'
-import type { EvmOrder } from './codec.js'
+import type { EvmBtcPayout, EvmOrder } from './codec.js'
 
 /** An order's terms as the renter gives them (the renter is the wallet), plus where and how to open it. */
 export type OpenOrderParameters = Omit<EvmOrder, 'renter'> & {
   escrow: Address
   /** Reusing a salt makes a retried open fail with OrderExists instead of paying twice. */
   salt?: Hex
+  /** For a provider paid in BTC: the solver's terms and its signature over them for this order id (see `quoteFor`). */
+  btc?: { payout: EvmBtcPayout; quoteSignature: Hex }
 }
 
 export interface OpenedOrder {
@@ -32,8 +34,10 @@ export async function openEvmOrder(wallet: Wallet, client: PublicClient, p: Open
     }
   }
   const salt = p.salt ?? toHex(crypto.getRandomValues(new Uint8Array(32)))
-  const { request } = await client.simulateContract({ account: wallet.account, address: p.escrow, abi: qantaraEscrowAbi, functionName: 'open', args: [order, salt], value: p.token === zeroAddress ? p.amount : 0n })
-  const txHash = await wallet.writeContract(request)
+  const value = p.token === zeroAddress ? p.amount : 0n
+  const txHash = p.btc
+    ? await wallet.writeContract((await client.simulateContract({ account: wallet.account, address: p.escrow, abi: qantaraEscrowAbi, functionName: 'openBtc', args: [order, p.btc.payout, p.btc.quoteSignature, salt], value })).request)
+    : await wallet.writeContract((await client.simulateContract({ account: wallet.account, address: p.escrow, abi: qantaraEscrowAbi, functionName: 'open', args: [order, salt], value })).request)
   const receipt = await client.waitForTransactionReceipt({ hash: txHash })
   if (receipt.status !== 'success') throw new Error(`open ${txHash} reverted`)
   const [opened] = parseEventLogs({ abi: qantaraEscrowAbi, eventName: 'OrderOpened', logs: receipt.logs })
@@ -50,4 +54,9 @@ export async function findOrder(client: PublicClient, escrow: Address, orderId: 
   const logs = await client.getContractEvents({ address: escrow, abi: qantaraEscrowAbi, eventName: 'OrderOpened', args: { orderId }, fromBlock, strict: true })
   const a = logs[0]?.args
   return a && { renter: a.renter, token: a.token, amount: a.amount, providerId: a.providerId, payout: a.payout, start: a.start, slotLength: a.slotLength, slots: a.slots }
+}
+
+/** The id an order will get, so a solver can sign its quote before the renter opens it. */
+export function orderIdFor(client: PublicClient, escrow: Address, renter: Address, salt: Hex): Promise<Hex> {
+  return client.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'orderIdFor', args: [renter, salt] })
 }

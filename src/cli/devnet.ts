@@ -2,10 +2,13 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { zeroAddress, type Address, type Hex } from 'viem'
+import { keccak256, toHex, zeroAddress, type Address, type HDAccount, type Hex } from 'viem'
 import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { openEvmOrder } from '../../adapters/evm/openOrder.js'
+import { openEvmOrder, orderIdFor } from '../../adapters/evm/openOrder.js'
+import { signBtcQuote } from '../../adapters/evm/eip712.js'
+import { startBtcd, type Btcd } from '../../adapters/bitcoin/btcd.js'
+import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
 import { abortableDelay } from '../abort.js'
 import { renderTable, type DevnetOrderRow } from './devnetTable.js'
 import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from './localMarket.js'
@@ -21,9 +24,15 @@ export interface DevnetOptions {
   killRelayer?: number
   /** 1-based index of a relayer that forges heartbeats and signs inflated settlements. */
   byzantine?: number
+  /** Adds btcd in regtest, a solver, and an order whose provider is paid in BTC. */
+  btc?: boolean
 }
 
-interface Plan { label: string; token: 'usdc' | 'native'; amount: bigint; startIn: number; outage?: [number, number] }
+interface Plan { label: string; token: 'usdc' | 'native'; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
+
+/** The devnet's BTC quote: 1 ETH = 0.05 BTC, i.e. 5,000,000 sats per 10^18 wei. */
+const DEVNET_SATS_PER_ETH = 5_000_000n
+const BTC_CONFIRMATIONS = 6
 
 /**
  * The whole market on one machine: anvil, the escrow and a test token, one
@@ -36,12 +45,22 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
   mkdirSync(dir, { recursive: true })
   const children: ChildProcess[] = []
   let anvil: Anvil | undefined
+  let btcd: Btcd | undefined
   try {
     anvil = await startAnvil({ blockTime: 1 })
     const rpcUrl = anvil.rpcUrl
     progress(`anvil listening at ${rpcUrl}`)
     if (o.threshold < 1 || o.threshold > o.relayers) throw new Error(`--threshold must be between 1 and --relayers (${o.relayers})`)
-    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}) })
+    const solverWif = BtcWallet.generateWif('regtest')
+    if (o.btc) {
+      btcd = await startBtcd({ miningAddress: BtcWallet.fromKeyText(solverWif, 'regtest').address })
+      // Segwit activates after three 144-block windows on regtest; the solver's coinbases mature at 100.
+      await btcd.rpc.mine(440)
+      progress(`btcd (regtest) listening at ${btcd.rpcUrl}, the solver's wallet funded`)
+    }
+    const genesisHeight = btcd ? await btcd.rpc.getBlockCount() : 0
+    const btc = btcd ? { rpcUrl: btcd.rpcUrl, user: btcd.user, password: btcd.password, solverWif, genesisHeader: await btcd.rpc.getBlockHeaderHex(await btcd.rpc.getBlockHash(genesisHeight)), genesisHeight, confirmations: BTC_CONFIRMATIONS } : undefined
+    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}), ...(btc ? { btc } : {}) })
     const { publicClient, renter, escrow, usdc, providerPayout, provider } = market
     // The order table is read from an honest relayer that stays up.
     const honest = market.relayers.findIndex((_, i) => i + 1 !== o.killRelayer && i + 1 !== o.byzantine)
@@ -54,6 +73,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     }
     const relayerProcesses = market.relayers.map((r) => launch(r.id, ['relay', '--config', r.yaml]))
     let agent = launch('agent', ['agent', '--config', market.agentYaml])
+    if (market.solverYaml) launch('solver', ['solver', 'run', '--config', market.solverYaml])
     for (const r of market.relayers) await waitFor(async () => (await providerListed(r.url, provider.publicKey)) || undefined, 30_000, `the provider record to reach ${r.id}`, signal)
     progress(`${market.relayers.length} relayer(s), threshold ${o.threshold}${o.byzantine ? `, relayer-${o.byzantine} byzantine` : ''}; provider ${provider.publicKey.slice(0, 18)}… registered`)
 
@@ -62,12 +82,18 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       { label: 'USDC, full uptime', token: 'usdc', amount: 12_500_000n, startIn: 4 },
       { label: 'ETH, full uptime', token: 'native', amount: 10n ** 16n, startIn: 4 },
       { label: 'USDC, provider down mid-order', token: 'usdc', amount: 8_000_000n, startIn: 6 + Math.ceil(slotsMs / 1000), outage: [2, 4] },
+      ...(o.btc ? [{ label: 'ETH, provider paid in BTC', token: 'native' as const, amount: 10n ** 16n, startIn: 8, btc: true }] : []),
     ]
+    // The provider's Bitcoin script for BTC payouts: a fresh P2WPKH.
+    const providerBtcScript = Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex')
     const now = BigInt(Math.floor(Date.now() / 1000))
     const orders: { id: Hex; plan: Plan; token: Address }[] = []
     for (const plan of plans) {
       const token = plan.token === 'usdc' ? usdc : zeroAddress
-      const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.publicKey, payout: providerPayout, start: now + BigInt(plan.startIn), slotLength: o.slotSeconds, slots: o.slots })
+      const start = now + BigInt(plan.startIn)
+      const salt = toHex(crypto.getRandomValues(new Uint8Array(32)))
+      const btcTerms = plan.btc && market.solverQuoter ? await quote(market.solverQuoter, publicClient, escrow, renter.account.address, salt, providerBtcScript, start + BigInt(o.slots * o.slotSeconds) + 300n) : undefined
+      const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.publicKey, payout: providerPayout, start, slotLength: o.slotSeconds, slots: o.slots, salt, ...(btcTerms ? { btc: btcTerms } : {}) })
       orders.push({ id: opened.orderId, plan, token })
       progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)
     }
@@ -95,6 +121,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
         progress('provider agent restarted')
       }
       const onChain = await settledOnChain(publicClient, escrow)
+      if (btcd) await btcd.rpc.mine(1)
       rows = await Promise.all(orders.map(async (x) => withChainSplit(await row(relayerUrl, x.id, x.token), onChain.get(x.id))))
       if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
       if (rows.every((r) => r.status === 'settled')) break
@@ -107,7 +134,16 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((ok) => c.once('exit', ok))))
     await anvil?.stop()
+    await btcd?.stop()
   }
+}
+
+/** The solver's signed quote for an order id the renter is about to open, as `qantara solver quote` gives it. */
+async function quote(solver: HDAccount, client: LocalMarket['publicClient'], escrow: Address, renter: Address, salt: Hex, script: string, payoutDeadline: bigint) {
+  const orderId = await orderIdFor(client, escrow, renter, salt)
+  const payout = { script: `0x${script}`, solver: solver.address, satsPerE18: DEVNET_SATS_PER_ETH, payoutDeadline }
+  const quoteSignature = await signBtcQuote(solver, { chainId: client.chain!.id, escrow }, { orderId, scriptHash: keccak256(payout.script), solver: solver.address, satsPerE18: payout.satsPerE18, payoutDeadline })
+  return { payout, quoteSignature }
 }
 
 type SettledLog = { toProvider: bigint; toRenter: bigint; fee: bigint; upSlots: number; txHash: Hex }
@@ -120,16 +156,18 @@ async function settledOnChain(client: LocalMarket['publicClient'], escrow: Addre
 
 function withChainSplit(r: DevnetOrderRow, settled: SettledLog | undefined): DevnetOrderRow {
   if (!settled) return r.status === 'settled' ? { ...r, status: 'settling' } : r
-  return { ...r, status: 'settled', upSlots: settled.upSlots, toProvider: settled.toProvider.toString(), toRenter: settled.toRenter.toString(), fee: settled.fee.toString(), txHash: settled.txHash }
+  // A BTC order is settled once its payout is proved, which the relayer reports.
+  return { ...r, status: r.btcTxid !== undefined && r.status !== 'settled' ? 'payout-pending' : 'settled', upSlots: settled.upSlots, toProvider: settled.toProvider.toString(), toRenter: settled.toRenter.toString(), fee: settled.fee.toString(), txHash: settled.txHash }
 }
 
 async function row(relayerUrl: string, orderId: Hex, token: Address): Promise<DevnetOrderRow> {
   const res = await fetch(`${relayerUrl}/v1/orders/${orderId}`).catch(() => undefined)
-  const r = res?.ok ? ((await res.json()) as { state: string; uptime: string; terms: { chain: string; amount: string; slots: number }; settlement?: { upSlots: number; totalSlots: number; toProvider: string; toRenter: string; fee: string }; reason?: string; txHash?: string }) : undefined
+  const r = res?.ok ? ((await res.json()) as { state: string; uptime: string; terms: { chain: string; amount: string; slots: number; btc?: unknown }; settlement?: { upSlots: number; totalSlots: number; toProvider: string; toRenter: string; fee: string }; reason?: string; txHash?: string; btcTxid?: string; btcSats?: string }) : undefined
   return {
     orderId, chain: r?.terms.chain ?? CHAIN, token: token === zeroAddress ? 'native' : token, status: r?.state ?? 'unseen',
     upSlots: r?.settlement?.upSlots ?? 0, totalSlots: r?.terms.slots ?? 0, amount: r?.terms.amount ?? '0',
     toProvider: r?.settlement?.toProvider ?? '', toRenter: r?.settlement?.toRenter ?? '', fee: r?.settlement?.fee ?? '', reason: r?.reason ?? '', txHash: r?.txHash ?? '', uptime: r?.uptime ?? '',
+    ...(r?.terms.btc ? { btcTxid: r.state === 'settled' ? (r.btcTxid ?? '') : '', btcAmountSats: r.state === 'settled' ? (r.btcSats ?? '') : '' } : {}),
   }
 }
 
@@ -155,6 +193,7 @@ export function registerDevnet(program: Command, out: (line: string) => void): v
     .option('--threshold <n>', 'signatures needed to settle', (v) => Number.parseInt(v, 10), 1)
     .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', (v) => Number.parseInt(v, 10))
     .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats and signs inflated settlements', (v) => Number.parseInt(v, 10))
+    .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
     .action(async (o: DevnetOptions) => {
       const controller = new AbortController()
       const onSignal = () => controller.abort()

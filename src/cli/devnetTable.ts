@@ -12,6 +12,9 @@ export interface DevnetOrderRow {
   reason: string
   txHash: string
   uptime: string
+  /** Orders paid in BTC: the proved Bitcoin payout and what it paid the provider. */
+  btcTxid?: string
+  btcAmountSats?: string
 }
 
 /** A fixed-width table of the devnet's orders, for people. */

@@ -8,7 +8,8 @@ import { createPublicClient, createWalletClient, http, type Account, type Addres
 import { mnemonicToAccount } from 'viem/accounts'
 import { viemChain } from '../../adapters/evm/chain.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
-import { deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
+import { deployBtcRelay, deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
+import { btcLightRelayAbi } from '../../adapters/evm/contracts/artifacts/BtcLightRelay.js'
 import { generateEd25519, type Ed25519Signer } from '../ed25519.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
@@ -36,6 +37,8 @@ export interface LocalMarketOptions {
   /** The agent's port and the URL it advertises, when something (a proxy in a test) stands in front of it. */
   agent?: { port: number; publicUrl: string }
   logLevel?: string
+  /** A regtest node to pay providers in BTC from: the escrow gets a BtcLightRelay anchored at `genesisHeader`, relayers a bitcoin section, and a solver is configured. */
+  btc?: { rpcUrl: string; user: string; password: string; solverWif: string; genesisHeader: string; genesisHeight: number; confirmations: number }
 }
 
 export interface LocalRelayer {
@@ -57,8 +60,10 @@ export interface LocalMarket {
   provider: Ed25519Signer
   relayers: LocalRelayer[]
   agentYaml: string
+  /** With `btc`: the solver's config, and the escrow-chain account its quotes are signed with. */
+  solverYaml?: string
+  solverQuoter?: HDAccount
 }
-
 
 function secretFile(path: string, content: string): string {
   writeFileSync(path, `${content}\n`, { mode: 0o600 })
@@ -85,14 +90,26 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const providerPayout = account(3).address
   const feeRecipient = account(9).address
   const deployer = wallet(0)
-  const escrow = await deployEscrow(deployer, publicClient, { relayers: relayerAccounts.map((a) => a.address), threshold, maxFeeBps: 500, reclaimGrace: 3600n })
+  const btcRelay = o.btc ? await deployBtcRelay(deployer, publicClient, 'regtest') : undefined
+  if (o.btc && btcRelay) {
+    await publicClient.waitForTransactionReceipt({ hash: await deployer.writeContract({ address: btcRelay, abi: btcLightRelayAbi, functionName: 'genesis', args: [`0x${o.btc.genesisHeader}`, BigInt(o.btc.genesisHeight), BigInt(o.btc.confirmations)] }) })
+  }
+  const escrow = await deployEscrow(deployer, publicClient, { relayers: relayerAccounts.map((a) => a.address), threshold, maxFeeBps: 500, reclaimGrace: 3600n, ...(btcRelay ? { btcRelay, btcConfirmations: o.btc!.confirmations } : {}) })
   const usdc = await deployTestToken(deployer, publicClient, 'USDC', 6)
   await publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: usdc, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, 10n ** 13n] }) })
 
+  const evmChain = (keyFile: string, acct: HDAccount) => ({
+    family: 'evm', id: LOCAL_CHAIN, rpc: [o.rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
+    key: { file: secretFile(join(o.dir, keyFile), `0x${Buffer.from(acct.getHdKey().privateKey!).toString('hex')}`) },
+    feeRecipient,
+    submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
+  })
   const provider = generateEd25519()
   const agentPort = o.agent?.port ?? (await freePort())
   const identities = relayerAccounts.map(() => generateEd25519())
   const ports = await Promise.all(relayerAccounts.map(() => freePort()))
+  const btcPassword = o.btc ? secretFile(join(o.dir, 'btcd.password'), o.btc.password) : undefined
+  const bitcoin = o.btc ? { network: 'regtest', rpc: { url: o.btc.rpcUrl, user: o.btc.user, password: { file: btcPassword } }, confirmations: o.btc.confirmations, startHeight: o.btc.genesisHeight, pollIntervalMs: 250 } : undefined
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
     id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
   }))
@@ -108,14 +125,21 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
       gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3 },
       faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
-      chains: [{
-        family: 'evm', id: LOCAL_CHAIN, rpc: [o.rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
-        key: { file: secretFile(join(o.dir, `${r.id}.evm.key`), `0x${Buffer.from(r.account.getHdKey().privateKey!).toString('hex')}`) },
-        feeRecipient,
-        submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
-      }],
+      chains: [evmChain(`${r.id}.evm.key`, r.account)],
+      ...(bitcoin ? { bitcoin } : {}),
     }))
   })
+  // The solver quotes with anvil account 7 and pays from a regtest wallet.
+  const solverYaml = o.btc ? join(o.dir, 'solver.yaml') : undefined
+  if (o.btc && solverYaml) {
+    writeFileSync(solverYaml, stringify({
+      store: { path: join(o.dir, 'solver.sqlite') },
+      log: { level: o.logLevel ?? 'info' },
+      bitcoin,
+      btcKey: { file: secretFile(join(o.dir, 'solver.wif'), o.btc.solverWif) },
+      chains: [evmChain('solver.evm.key', account(7))],
+    }))
+  }
   const agentYaml = join(o.dir, 'agent.yaml')
   writeFileSync(agentYaml, stringify({
     key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
@@ -126,7 +150,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
     recordTtlSeconds: 3600,
   }))
-  return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml }
+  return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml, ...(solverYaml ? { solverYaml, solverQuoter: account(7) } : {}) }
 }
 
 /** Runs `qantara <args>` as a child process, its output appended to `logFile`. */

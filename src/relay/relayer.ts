@@ -343,11 +343,12 @@ export class Relayer {
     this.o.metrics.settlementsSubmitted.inc({ chain: chain.chain })
     const outcome = await chain.submitSettlement(terms, settlement, signatures.map((s) => ({ signer: s.signer, signature: s.signature })), signal)
     const txHash = outcome.status === 'submitted' ? outcome.txHash : undefined
-    await this.o.store.transitionOrder(id, ['settling'], 'settled', txHash ? { txHash } : {}, this.now())
+    const owedInBtc = terms.btc !== undefined && satsOwed(terms.btc, settlement.toProvider) >= BTC_DUST_SATS
+    await this.o.store.transitionOrder(id, ['settling'], owedInBtc ? 'payout-pending' : 'settled', txHash ? { txHash } : {}, this.now())
     this.o.metrics.settlementsConfirmed.inc({ chain: chain.chain, outcome: outcome.status })
     this.o.metrics.submitLatency.observe({ chain: chain.chain }, (this.now() - started) / 1000)
-    this.log.info({ orderId: id, chain: chain.chain, outcome: outcome.status, txHash }, 'settlement final')
-    this.forget(id)
+    this.log.info({ orderId: id, chain: chain.chain, outcome: outcome.status, txHash }, owedInBtc ? 'settlement final; the provider\'s share waits for its BTC payout' : 'settlement final')
+    if (!owedInBtc) this.forget(id)
   }
 
   private async failed(id: string, err: unknown): Promise<void> {

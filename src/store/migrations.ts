@@ -101,10 +101,27 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
     version: 5,
     name: 'bitcoin payouts of orders',
+    // SQLite cannot change a CHECK constraint in place: the table is rebuilt with the new state in it.
     sql: `
-      ALTER TABLE orders ADD COLUMN btc_txid TEXT;
-      ALTER TABLE orders ADD COLUMN btc_block TEXT;
-      ALTER TABLE orders ADD COLUMN btc_sats TEXT;
+      CREATE TABLE orders_v5 (
+        id TEXT PRIMARY KEY,
+        chain TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('opened', 'active', 'ended', 'settling', 'payout-pending', 'settled', 'refunded', 'disputed')),
+        terms TEXT NOT NULL,
+        settlement TEXT,
+        reason TEXT,
+        uptime TEXT,
+        tx_hash TEXT,
+        btc_txid TEXT,
+        btc_block TEXT,
+        btc_sats TEXT,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO orders_v5 (id, chain, state, terms, settlement, reason, uptime, tx_hash, updated_at)
+        SELECT id, chain, state, terms, settlement, reason, uptime, tx_hash, updated_at FROM orders;
+      DROP TABLE orders;
+      ALTER TABLE orders_v5 RENAME TO orders;
+      CREATE INDEX orders_by_state ON orders (state);
     `,
   },
 ]

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
-import { QantaraError } from '../errors.js'
+import { QantaraError, errorMessage } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
@@ -222,7 +222,7 @@ export class SqliteStore implements Store {
       return Promise.resolve(fn())
     } catch (cause) {
       if (cause instanceof QantaraError) return Promise.reject(cause)
-      return Promise.reject(new QantaraError('STORE_FAILED', 'store write failed', { cause, retryable: true }))
+      return Promise.reject(new QantaraError('STORE_FAILED', `store write failed: ${errorMessage(cause)}`, { cause, retryable: true }))
     }
   }
 }
