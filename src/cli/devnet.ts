@@ -7,6 +7,7 @@ import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { openEvmOrder, orderIdFor } from '../../adapters/evm/openOrder.js'
 import { signBtcQuote } from '../../adapters/evm/eip712.js'
+import type { EvmBtcPayout } from '../../adapters/evm/codec.js'
 import { startBtcd, type Btcd } from '../../adapters/bitcoin/btcd.js'
 import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
 import { abortableDelay } from '../abort.js'
@@ -141,7 +142,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
 /** The solver's signed quote for an order id the renter is about to open, as `qantara solver quote` gives it. */
 async function quote(solver: HDAccount, client: LocalMarket['publicClient'], escrow: Address, renter: Address, salt: Hex, script: string, payoutDeadline: bigint) {
   const orderId = await orderIdFor(client, escrow, renter, salt)
-  const payout = { script: `0x${script}`, solver: solver.address, satsPerE18: DEVNET_SATS_PER_ETH, payoutDeadline }
+  const payout: EvmBtcPayout = { script: `0x${script}`, solver: solver.address, satsPerE18: DEVNET_SATS_PER_ETH, payoutDeadline }
   const quoteSignature = await signBtcQuote(solver, { chainId: client.chain!.id, escrow }, { orderId, scriptHash: keccak256(payout.script), solver: solver.address, satsPerE18: payout.satsPerE18, payoutDeadline })
   return { payout, quoteSignature }
 }
