@@ -2,7 +2,7 @@
 // proofs verified per second in TypeScript; the gas of BtcLightRelay.retarget on
 // the real 741888 retarget; and the gas of proving a payout with 6 headers on
 // btcd regtest + anvil. Run: npm run build && node dist/bench/btc.js
-import { encodeFunctionData, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
+import { concat, encodeFunctionData, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
 import { payments } from 'bitcoinjs-lib'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { startBtcd } from '../adapters/bitcoin/btcd.js'
@@ -14,10 +14,10 @@ import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRe
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
 import { signBtcQuote, sortAddresses } from '../adapters/evm/eip712.js'
+import { toEvmBtcProof } from '../adapters/evm/codec.js'
 import { longHeaders, tbtcProof, tbtcProofs } from '../test/support/btcVectors.js'
 import { relayerKeys, signBy, startEvmTestbed } from '../test/support/evm.js'
 
-const join = (parts: Uint8Array[]): Hex => (parts.length ? toHex(Buffer.concat(parts)) : '0x')
 
 // --- SPV proofs per second (TypeScript) -----------------------------------
 const proof = tbtcProof(tbtcProofs.transactionConfirmationsInOneEpochData)
@@ -42,7 +42,7 @@ const send = async (address: Address, abi: typeof btcLightRelayAbi | typeof qant
 const mainnetRelay = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'mainnet')
 await send(mainnetRelay, btcLightRelayAbi, 'genesis', [longHeaders.epochStart.hex, BigInt(longHeaders.epochStart.height), 6n])
 await send(mainnetRelay, btcLightRelayAbi, 'setAuthorized', [bed.account(1).address, true])
-const window = (from: number, to: number) => join(longHeaders.chain.slice(from, to).map((e) => Buffer.from(e.hex.slice(2), 'hex')))
+const window = (from: number, to: number) => concat(longHeaders.chain.slice(from, to).map((e) => e.hex as Hex))
 // A view, so its gas is estimated as a transaction would spend it.
 const validateGas = await bed.publicClient.estimateGas({ to: mainnetRelay, data: encodeFunctionData({ abi: btcLightRelayAbi, functionName: 'validateChain', args: [window(83, 95)] }) })
 const retargetGas = await send(mainnetRelay, btcLightRelayAbi, 'retarget', [window(89, 101)], 1)
@@ -76,7 +76,7 @@ try {
   await btcd.rpc.sendRawTransaction(payment.hex)
   const [blockHash] = await btcd.rpc.mine(6)
   const p = await buildSpvProof(btcd.rpc, payment.txid, blockHash!, 6)
-  proveGas = await send(escrow, qantaraEscrowAbi, 'proveBtcPayout', [orderId, order, btc, settlement.toProvider, { tx: toHex(p.tx), txIndex: BigInt(p.txIndex), merkle: join(p.merkle), headers: join(p.headers), coinbase: toHex(p.coinbase), coinbaseMerkle: join(p.coinbaseMerkle) }], 5)
+  proveGas = await send(escrow, qantaraEscrowAbi, 'proveBtcPayout', [orderId, order, btc, settlement.toProvider, toEvmBtcProof(p)], 5)
 } finally {
   await btcd.stop()
   await bed.stop()

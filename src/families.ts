@@ -7,7 +7,7 @@ import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
-import { BITCOIN_CHAIN_IDS, bitcoinConfigSchema } from '../adapters/bitcoin/config.js'
+import { BITCOIN_CHAIN_IDS, bitcoinConfigSchema, type BitcoinConfig } from '../adapters/bitcoin/config.js'
 import { btcPayer } from '../adapters/bitcoin/payer.js'
 import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
@@ -20,7 +20,7 @@ import type { BtcPayoutRail, ChainRuntime, RelayerSetTool } from './chains.js'
 import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
-import { keySourceSchema, readSecret } from './config/keySource.js'
+import { keySourceSchema, readSecret, type KeySource } from './config/keySource.js'
 import { FAMILY_NAMESPACE } from './caip2.js'
 import { QantaraError } from './errors.js'
 
@@ -104,14 +104,9 @@ export type SolverConfig = z.infer<typeof solverConfigSchema>
 
 /** The solver's parts, assembled where the families are known. */
 export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, baseDir: string, logger: Logger) {
-  const secret = (source: SolverConfig['btcKey'], what: string) => {
-    const m = readSecret(source, env, baseDir)
-    if (m.kind !== 'hex') throw new QantaraError('CONFIG_INVALID', `${what} is read from { env } or { file }, not a keystore`)
-    return m.value
-  }
   const b = config.bitcoin
-  const rpc = new BitcoinRpc({ url: b.rpc.url, user: b.rpc.user, password: secret(b.rpc.password, 'bitcoin.rpc.password'), timeoutMs: b.rpc.timeoutMs })
-  const wallet = BtcWallet.fromKeyText(secret(config.btcKey, 'btcKey'), b.network)
+  const rpc = bitcoinRpc(b, env, baseDir)
+  const wallet = BtcWallet.fromKeyText(plainSecret(config.btcKey, 'btcKey', env, baseDir), b.network)
   const payer = btcPayer({ chain: BITCOIN_CHAIN_IDS[b.network], rpc, wallet, fallbackFeeRate: config.fallbackFeeRate, maxFeeRate: config.maxFeeRate })
   const chains = config.chains.map((chain) => {
     const signer = loadChainSigner(chain, env, baseDir)
@@ -131,13 +126,22 @@ export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, b
 export function buildBtcRail(config: RelayerConfig, store: Store, env: NodeJS.ProcessEnv, baseDir: string): BtcPayoutRail | undefined {
   const b = config.bitcoin
   if (!b) return undefined
-  const password = readSecret(b.rpc.password, env, baseDir)
-  if (password.kind !== 'hex') throw new QantaraError('CONFIG_INVALID', 'bitcoin.rpc.password is read from { env } or { file }, not a keystore')
-  const rpc = new BitcoinRpc({ url: b.rpc.url, user: b.rpc.user, password: password.value, timeoutMs: b.rpc.timeoutMs })
+  const rpc = bitcoinRpc(b, env, baseDir)
   const chain = BITCOIN_CHAIN_IDS[b.network]
   const watcher = new BtcPayoutWatcher({
     chain, rpc, confirmations: b.confirmations, startHeight: b.startHeight,
     isWatched: async (orderId) => (await store.getOrder(orderId))?.terms.btc !== undefined,
   })
   return { chain, watcher, confirmations: b.confirmations, buildProof: (txid, blockHash) => buildSpvProof(rpc, txid, blockHash, b.confirmations) }
+}
+
+/** A secret that is text, not a key file format: from { env } or { file } only. */
+function plainSecret(source: KeySource, what: string, env: NodeJS.ProcessEnv, baseDir: string): string {
+  const m = readSecret(source, env, baseDir)
+  if (m.kind !== 'hex') throw new QantaraError('CONFIG_INVALID', `${what} is read from { env } or { file }, not a keystore`)
+  return m.value
+}
+
+function bitcoinRpc(b: BitcoinConfig, env: NodeJS.ProcessEnv, baseDir: string): BitcoinRpc {
+  return new BitcoinRpc({ url: b.rpc.url, user: b.rpc.user, password: plainSecret(b.rpc.password, 'bitcoin.rpc.password', env, baseDir), timeoutMs: b.rpc.timeoutMs })
 }

@@ -11,7 +11,7 @@ import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRe
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
 import { signBtcQuote, sortAddresses } from '../adapters/evm/eip712.js'
-import type { EvmOrder } from '../adapters/evm/codec.js'
+import { toEvmBtcProof, type EvmOrder } from '../adapters/evm/codec.js'
 import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { isQantaraError } from '../src/errors.js'
@@ -29,8 +29,7 @@ const providerScript = Uint8Array.from(payments.p2wpkh({ pubkey: secp256k1.getPu
 const RATE = 10n ** 6n // sats per 1e18 wei: 1 ETH = 0.01 BTC
 
 const hexOf = (b: Uint8Array): Hex => toHex(b)
-const join = (parts: Uint8Array[]): Hex => (parts.length ? toHex(Buffer.concat(parts)) : '0x')
-const onChain = (p: SpvProof) => ({ tx: hexOf(p.tx), txIndex: BigInt(p.txIndex), merkle: join(p.merkle), headers: join(p.headers), coinbase: hexOf(p.coinbase!), coinbaseMerkle: join(p.coinbaseMerkle!) })
+const onChain = (p: SpvProof) => toEvmBtcProof({ ...p, coinbase: p.coinbase!, coinbaseMerkle: p.coinbaseMerkle! })
 const solverEvm = () => bed.account(7)
 
 async function write(address: Address, abi: typeof qantaraEscrowAbi | typeof btcLightRelayAbi, functionName: string, args: readonly unknown[], from = 0, value = 0n) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { concat, keccak256, toHex, type Abi, type Address, type Hex } from 'viem'
 import { compileContracts } from '../scripts/solc.mjs'
 import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRelay.js'
+import { toEvmBtcProof } from '../adapters/evm/codec.js'
 import { deployBtcRelay } from '../adapters/evm/deploy.js'
 import { sha256d } from '../adapters/bitcoin/header.js'
 import { headersWithRetarget, longHeaders, summaVectors, tbtcProof, tbtcProofs, bytes, type HeaderEntry } from './support/btcVectors.js'
@@ -16,12 +17,8 @@ let harness: Address
 let harnessAbi: Abi
 
 const hexOf = (b: Uint8Array): Hex => toHex(b)
-const join = (parts: Hex[]): Hex => (parts.length ? concat(parts) : '0x')
 const chainHex = (entries: HeaderEntry[]): Hex => concat(entries.map((e) => e.hex as Hex))
-const solidityProof = (p: SpvProof) => ({
-  tx: hexOf(p.tx), txIndex: BigInt(p.txIndex), merkle: join(p.merkle.map(hexOf)), headers: join(p.headers.map(hexOf)),
-  coinbase: hexOf(withoutWitness(p.coinbase!)), coinbaseMerkle: join(p.coinbaseMerkle!.map(hexOf)),
-})
+const solidityProof = (p: SpvProof) => toEvmBtcProof({ ...p, coinbase: withoutWitness(p.coinbase!), coinbaseMerkle: p.coinbaseMerkle! })
 const read = (functionName: string, args: unknown[]) => bed.publicClient.readContract({ address: harness, abi: harnessAbi, functionName, args })
 
 beforeAll(async () => {

@@ -6,14 +6,19 @@ import { openEnvelope } from '../src/peer/envelope.js'
 import { PEER_PAGE, peerRoutes } from '../src/peer/routes.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 
+/** relayer-1's peer routes over a fresh in-memory store, on a loopback port. */
+async function servePeerRoutes() {
+  const identity = generateEd25519().signer
+  const store = new SqliteStore(':memory:')
+  const handle = peerRoutes({ relayerId: 'relayer-1', identity, store })
+  const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
+  return { identity, store, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
 describe('peer routes', () => {
   it('serve sealed pages, refuse malformed queries, and throttle a flood without falling over', async () => {
-    const identity = generateEd25519().signer
-    const store = new SqliteStore(':memory:')
-    const handle = peerRoutes({ relayerId: 'relayer-1', identity, store })
-    const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const { identity, store, server, url } = await servePeerRoutes()
     const order = `0x${'d4'.repeat(32)}`
     try {
       const page = await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`)).json()
@@ -34,12 +39,7 @@ describe('peer routes', () => {
   })
 
   it('pages heartbeats by a cursor that holds however slots arrive', async () => {
-    const identity = generateEd25519().signer
-    const store = new SqliteStore(':memory:')
-    const handle = peerRoutes({ relayerId: 'relayer-1', identity, store })
-    const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const { identity, store, server, url } = await servePeerRoutes()
     const order = `0x${'d5'.repeat(32)}`
     const keep = (slot: number, relayerId = 'relayer-1') => store.putHeartbeat({ orderId: order, slot, relayerId, body: JSON.stringify({ slot, relayerId }), receivedAt: 0 })
     const page = async (since: number) => openEnvelope('heartbeats', await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=${since}`)).json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000) as { heartbeats: { slot: number }[]; cursor: number; more: boolean }

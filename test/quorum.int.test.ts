@@ -53,15 +53,21 @@ describe('a quorum of three relayers, threshold 2', () => {
     }
   }, 180_000)
 
-  it('settles with one relayer down the whole time', async () => {
-    const run = await startQuorum({ relayers: 3, threshold: 2, down: [2] })
-    try {
-      await openOrders(run, 2, 3)
-      await expectHonestSettlements(run, 0, 2)
-    } finally {
-      await run.stop()
-    }
-  }, 180_000)
+  const degraded: [string, Partial<Parameters<typeof startQuorum>[0]>][] = [
+    ['with one relayer down the whole time', { down: [2] }],
+    ['when one relayer answers its peers slower than their timeout', { slowPeer: 2 }],
+  ]
+  for (const [what, faults] of degraded) {
+    it(`settles ${what}`, async () => {
+      const run = await startQuorum({ relayers: 3, threshold: 2, ...faults })
+      try {
+        await openOrders(run, 2, 3)
+        await expectHonestSettlements(run, 0, 2)
+      } finally {
+        await run.stop()
+      }
+    }, 180_000)
+  }
 
   it('pays the honest split when one relayer forges heartbeats and signs an inflated settlement', async () => {
     const run = await startQuorum({ relayers: 3, threshold: 2, byzantine: 0 })
@@ -127,15 +133,6 @@ describe('a quorum of three relayers, threshold 2', () => {
     }
   }, 180_000)
 
-  it('settles when one relayer answers its peers slower than their timeout', async () => {
-    const run = await startQuorum({ relayers: 3, threshold: 2, slowPeer: 2 })
-    try {
-      await openOrders(run, 2, 3)
-      await expectHonestSettlements(run, 0, 2)
-    } finally {
-      await run.stop()
-    }
-  }, 180_000)
 
   it('rotates the relayer set by a quorum of operators while orders are open; the new set settles them', async () => {
     const run = await startQuorum({ relayers: 3, threshold: 2 })

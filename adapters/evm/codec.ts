@@ -2,6 +2,7 @@ import { encodeAbiParameters, getAddress, isAddress, keccak256, toHex, zeroAddre
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { NATIVE_TOKEN, type BtcPayoutTerms, type OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
+import type { BtcPayoutProof } from '../../src/chains.js'
 
 /** The escrow contract's `Order` tuple. */
 export interface EvmOrder {
@@ -91,4 +92,10 @@ export function openStateHash(order: OrderTerms): Hex {
 /** What the escrow stores for a settled order whose provider share is owed in BTC. */
 export function owedStateHash(order: OrderTerms & { btc: BtcPayoutTerms }, toProvider: bigint): Hex {
   return keccak256(encodeAbiParameters([{ type: 'bytes32' }, orderParam, btcParam, { type: 'uint256' }], [BTC_OWED, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider]))
+}
+
+/** A BTC payout proof as `proveBtcPayout` takes it: byte lists concatenated. */
+export function toEvmBtcProof(p: BtcPayoutProof) {
+  const join = (parts: Uint8Array[]): Hex => (parts.length ? toHex(Buffer.concat(parts)) : '0x')
+  return { tx: toHex(p.tx), txIndex: BigInt(p.txIndex), merkle: join(p.merkle), headers: join(p.headers), coinbase: toHex(p.coinbase), coinbaseMerkle: join(p.coinbaseMerkle) }
 }

@@ -17,7 +17,7 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
   const pool = new RpcPool({ chain, urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
   const escrow = getAddress(c.escrow)
   const domain = { chainId: chain.id, escrow }
-  const watcher = new EvmWatcher({ chain: c.id as `eip155:${string}`, pool, escrow, startBlock: c.startBlock, confirmations: c.confirmations, logRange: c.logRange, logger })
+  const watcher = watcherOn(c, pool, logger)
   const submitter = new EvmSubmitter({
     chain: c.id as `eip155:${string}`, pool, escrow, account, store, logger,
     receiptConfirmations: c.submitter.receiptConfirmations, bumpAfterMs: c.submitter.bumpAfterMs,
@@ -59,7 +59,10 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
 
 /** A watcher alone, for a process that reads the escrow but settles nothing (the solver). */
 export function evmWatcher(c: EvmChainConfig, logger: Logger): EvmWatcher {
-  const pool = new RpcPool({ chain: viemChain(c.id, c.rpc, c.name), urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
+  return watcherOn(c, new RpcPool({ chain: viemChain(c.id, c.rpc, c.name), urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger }), logger)
+}
+
+function watcherOn(c: EvmChainConfig, pool: RpcPool, logger: Logger): EvmWatcher {
   return new EvmWatcher({ chain: c.id as `eip155:${string}`, pool, escrow: getAddress(c.escrow), startBlock: c.startBlock, confirmations: c.confirmations, logRange: c.logRange, logger })
 }
 

@@ -12,7 +12,7 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import type { Store, Submission } from '../../src/store/store.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
-import { openStateHash, owedStateHash, toEvmBtcPayout, toEvmOrder, toEvmSettlement } from './codec.js'
+import { openStateHash, owedStateHash, toEvmBtcPayout, toEvmBtcProof, toEvmOrder, toEvmSettlement } from './codec.js'
 import { bumpFees, initialFees, type FeeCaps, type Fees } from './fees.js'
 import type { RpcPool } from './rpcPool.js'
 
@@ -87,9 +87,7 @@ export class EvmSubmitter implements Submitter<'evm'> {
   /** Posts a BTC payout proof; the order being settled already (proved by someone, or paid by fallback) is success. */
   async proveBtcPayout(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome> {
     if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
-    const join = (parts: Uint8Array[]): Hex => (parts.length ? toHex(Buffer.concat(parts)) : '0x')
-    const onChainProof = { tx: toHex(proof.tx), txIndex: BigInt(proof.txIndex), merkle: join(proof.merkle), headers: join(proof.headers), coinbase: toHex(proof.coinbase), coinbaseMerkle: join(proof.coinbaseMerkle) }
-    const call: EscrowCall = { functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, onChainProof] }
+    const call: EscrowCall = { functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, toEvmBtcProof(proof)] }
     return this.send(`btc-proof:${order.id}`, order.id, owedStateHash({ ...order, btc: order.btc }, toProvider), call, signal)
   }
 
