@@ -1,4 +1,4 @@
-import { Transaction } from 'bitcoinjs-lib'
+import type { Transaction } from 'bitcoinjs-lib'
 import type { ChainId } from '../../src/caip2.js'
 import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
@@ -60,18 +60,12 @@ export class BtcPayoutWatcher implements Watcher<'bitcoin'> {
       // The chain moved while this range was read: read it again from the checkpoint.
       if (previous && block.previousblockhash !== previous) throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin block ${h} does not extend ${previous}`, { retryable: true })
       previous = hash
-      for (const hex of block.txs.slice(1)) events.push(...(await this.payouts(hex, { height: h, hash })))
+      for (const tx of block.txs.slice(1)) events.push(...(await this.payouts(tx, { height: h, hash })))
     }
     return { events, checkpoint: { height: end, hash }, head, lag: head - end }
   }
 
-  private async payouts(hex: string, block: { height: bigint; hash: string }): Promise<ChainEvent[]> {
-    let tx: Transaction
-    try {
-      tx = Transaction.fromHex(hex)
-    } catch (cause) {
-      throw new QantaraError('RPC_BAD_RESPONSE', `block ${block.hash} holds a transaction that does not parse`, { cause, retryable: true })
-    }
+  private async payouts(tx: Transaction, block: { height: bigint; hash: string }): Promise<ChainEvent[]> {
     const tags = tx.outs.filter((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20).map((o): Hex32 => `0x${Buffer.from(o.script.slice(2)).toString('hex')}`)
     if (tags.length === 0) return []
     const outputs = tx.outs.filter((o) => o.script[0] !== 0x6a).slice(0, MAX_OUTPUTS).map((o) => ({ script: Buffer.from(o.script).toString('hex'), sats: o.value }))

@@ -1,4 +1,3 @@
-import { Transaction } from 'bitcoinjs-lib'
 import { QantaraError } from '../../src/errors.js'
 import { toDisplayHex } from './header.js'
 import { merkleBranch } from './merkle.js'
@@ -13,17 +12,17 @@ import { withoutWitness } from './tx.js'
  * yet deep enough.
  */
 export async function buildSpvProof(rpc: BitcoinRpc, txid: string, blockHash: string, headers: number): Promise<BtcPayoutProof & { height: number }> {
-  const block = await rpc.getBlockTxs(blockHash)
-  const txs = block.txs.map((hex) => Transaction.fromHex(hex))
+  const { txs } = await rpc.getBlockTxs(blockHash)
+  const height = await rpc.getBlockHeight(blockHash)
   const ids = txs.map((t) => Uint8Array.from(t.getHash(false)))
   const index = ids.findIndex((id) => toDisplayHex(id) === txid)
   if (index < 0) throw new QantaraError('RPC_BAD_RESPONSE', `block ${blockHash} does not hold ${txid}`)
   const chain: Uint8Array[] = []
-  for (let h = block.height; h < block.height + headers; h++) {
+  for (let h = height; h < height + headers; h++) {
     const hash = await rpc.getBlockHash(h).catch((err: unknown) => {
       throw new QantaraError('RPC_BAD_RESPONSE', `the chain is not ${headers} blocks deep over ${blockHash} yet`, { cause: err, retryable: true })
     })
-    if (h === block.height && hash !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `block ${blockHash} is no longer at height ${h}`, { retryable: true })
+    if (h === height && hash !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `block ${blockHash} is no longer at height ${h}`, { retryable: true })
     chain.push(Uint8Array.from(Buffer.from(await rpc.getBlockHeaderHex(hash), 'hex')))
   }
   return {
@@ -33,6 +32,6 @@ export async function buildSpvProof(rpc: BitcoinRpc, txid: string, blockHash: st
     headers: chain,
     coinbase: withoutWitness(Uint8Array.from(txs[0]!.toBuffer())),
     coinbaseMerkle: merkleBranch(ids, 0),
-    height: block.height,
+    height,
   }
 }

@@ -67,7 +67,7 @@ export class Gossip {
     // Each pull asks only for what the peer kept since the last one; after a restart the first pull takes the whole set once.
     const key = `${peer.id}:${order.id}`
     let stored = 0
-    const held = new Set((await this.o.store.listHeartbeats(order.id)).map((h) => `${h.slot}:${h.relayerId}`))
+    let held: Set<string> | undefined
     for (let page = 0; page < MAX_PAGES; page++) {
       const since = this.cursors.get(key) ?? 0
       const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/heartbeats?order=${order.id}&since=${since}`, signal })
@@ -77,16 +77,18 @@ export class Gossip {
         this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
         return stored
       }
+      // What we already hold (peers relay ours back to us) is not verified again; read only when a page brings something.
+      if (!held && body.data.heartbeats.length) held = new Set((await this.o.store.listHeartbeats(order.id)).map((h) => `${h.slot}:${h.relayerId}`))
       for (const raw of body.data.heartbeats) {
         const c = (raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null)?.heartbeat?.challenge?.challenge
-        if (held.has(`${String(c?.slot)}:${String(c?.relayerId)}`)) continue
+        if (held!.has(`${String(c?.slot)}:${String(c?.relayerId)}`)) continue
         const verdict = verifyHeartbeat(canonicalJson(raw), { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
         if (!verdict.ok) {
           this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
           continue
         }
         const { challenge } = verdict.heartbeat.heartbeat.challenge
-        held.add(`${challenge.slot}:${challenge.relayerId}`)
+        held!.add(`${challenge.slot}:${challenge.relayerId}`)
         if (await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: Date.now() })) stored++
       }
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.

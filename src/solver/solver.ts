@@ -42,6 +42,7 @@ interface PaymentPayload {
 }
 
 const EVENTS_CURSOR = 'solver:events'
+const LIQUIDITY_EVERY_MS = 15_000
 
 /**
  * Pays the BTC a settled order owes its provider, once. The signed payment is
@@ -51,6 +52,7 @@ const EVENTS_CURSOR = 'solver:events'
 export class Solver {
   private readonly log: Logger
   private readonly now: () => number
+  private liquidityAt = -Infinity
 
   constructor(private readonly o: SolverOptions) {
     this.log = o.logger.child({ module: 'solver' })
@@ -86,8 +88,11 @@ export class Solver {
       await this.o.store.setCursor(EVENTS_CURSOR, batch.at(-1)!.seq)
     }
     for (const record of await this.o.store.listOrders(['payout-pending'])) await this.pay(record.terms, record.settlement!.toProvider)
-    const pending = await this.pendingInputs()
-    this.o.liquidity.set(Number(await this.o.payer.balance(pending)))
+    // Reading the wallet's coins is a node round-trip per coin: a gauge needs it only now and then.
+    if (this.now() - this.liquidityAt >= LIQUIDITY_EVERY_MS) {
+      this.liquidityAt = this.now()
+      this.o.liquidity.set(Number(await this.o.payer.balance(await this.pendingInputs())))
+    }
   }
 
   private async apply(e: ChainEvent): Promise<void> {
