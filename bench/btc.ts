@@ -6,7 +6,7 @@ import { concat, encodeFunctionData, keccak256, toHex, zeroAddress, type Address
 import { payments } from 'bitcoinjs-lib'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { startBtcd } from '../adapters/bitcoin/btcd.js'
-import { MAINNET, sha256d } from '../adapters/bitcoin/header.js'
+import { MAINNET, REGTEST, sha256d } from '../adapters/bitcoin/header.js'
 import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
 import { verifySpvProof } from '../adapters/bitcoin/spvProof.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
@@ -75,7 +75,7 @@ try {
   const payment = solver.pay({ outputs: [{ script: Buffer.from(script.slice(2), 'hex'), value: 600_000n }], tag: Buffer.from(orderId.slice(2), 'hex'), utxos: await btcd.rpc.listUnspent(solver.address), feeRate: 2 })
   await btcd.rpc.sendRawTransaction(payment.hex)
   const [blockHash] = await btcd.rpc.mine(6)
-  const p = await buildSpvProof(btcd.rpc, payment.txid, blockHash!, 6)
+  const p = await buildSpvProof(btcd.rpc, REGTEST, payment.txid, blockHash!, 6)
   proveGas = await send(escrow, qantaraEscrowAbi, 'proveBtcPayout', [orderId, order, btc, settlement.toProvider, toEvmBtcProof(p)], 5)
 } finally {
   await btcd.stop()

@@ -7,7 +7,9 @@ import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
-import { BITCOIN_CHAIN_IDS, bitcoinConfigSchema, type BitcoinConfig } from '../adapters/bitcoin/config.js'
+import { BITCOIN_CHAIN_IDS, BITCOIN_PARAMS, bitcoinConfigSchema, type BitcoinConfig } from '../adapters/bitcoin/config.js'
+import { EsploraClient } from '../adapters/bitcoin/esplora.js'
+import type { BitcoinChainSource } from '../adapters/bitcoin/source.js'
 import { btcPayer } from '../adapters/bitcoin/payer.js'
 import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
@@ -98,14 +100,14 @@ export const solverConfigSchema = z.strictObject({
   maxFeeRate: z.number().min(1).max(10_000).default(200).describe('sat/vB never exceeded, whatever the node estimates'),
   metrics: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/).describe('host:port of /metrics') }).optional(),
   chains: z.array(chainConfigSchema).min(1),
-})
+}).refine((c) => c.bitcoin.rpc !== undefined, { path: ['bitcoin', 'rpc'], message: 'the solver pays through a node: give bitcoin.rpc (Esplora is for relayers)' })
 
 export type SolverConfig = z.infer<typeof solverConfigSchema>
 
 /** The solver's parts, assembled where the families are known. */
 export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, baseDir: string, logger: Logger) {
   const b = config.bitcoin
-  const rpc = bitcoinRpc(b, env, baseDir)
+  const rpc = bitcoinRpc(b.rpc!, env, baseDir)
   const wallet = BtcWallet.fromKeyText(plainSecret(config.btcKey, 'btcKey', env, baseDir), b.network)
   const payer = btcPayer({ chain: BITCOIN_CHAIN_IDS[b.network], rpc, wallet, fallbackFeeRate: config.fallbackFeeRate, maxFeeRate: config.maxFeeRate })
   const chains = config.chains.map((chain) => {
@@ -126,13 +128,13 @@ export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, b
 export function buildBtcRail(config: RelayerConfig, store: Store, env: NodeJS.ProcessEnv, baseDir: string): BtcPayoutRail | undefined {
   const b = config.bitcoin
   if (!b) return undefined
-  const rpc = bitcoinRpc(b, env, baseDir)
+  const source: BitcoinChainSource = b.rpc ? bitcoinRpc(b.rpc, env, baseDir) : new EsploraClient(b.esplora!)
   const chain = BITCOIN_CHAIN_IDS[b.network]
   const watcher = new BtcPayoutWatcher({
-    chain, rpc, confirmations: b.confirmations, startHeight: b.startHeight,
+    chain, source, confirmations: b.confirmations, startHeight: b.startHeight,
     isWatched: async (orderId) => (await store.getOrder(orderId))?.terms.btc !== undefined,
   })
-  return { chain, watcher, confirmations: b.confirmations, buildProof: (txid, blockHash) => buildSpvProof(rpc, txid, blockHash, b.confirmations) }
+  return { chain, watcher, confirmations: b.confirmations, buildProof: (txid, blockHash) => buildSpvProof(source, BITCOIN_PARAMS[b.network], txid, blockHash, b.confirmations) }
 }
 
 /** A secret that is text, not a key file format: from { env } or { file } only. */
@@ -142,6 +144,6 @@ function plainSecret(source: KeySource, what: string, env: NodeJS.ProcessEnv, ba
   return m.value
 }
 
-function bitcoinRpc(b: BitcoinConfig, env: NodeJS.ProcessEnv, baseDir: string): BitcoinRpc {
-  return new BitcoinRpc({ url: b.rpc.url, user: b.rpc.user, password: plainSecret(b.rpc.password, 'bitcoin.rpc.password', env, baseDir), timeoutMs: b.rpc.timeoutMs })
+function bitcoinRpc(rpc: NonNullable<BitcoinConfig['rpc']>, env: NodeJS.ProcessEnv, baseDir: string): BitcoinRpc {
+  return new BitcoinRpc({ url: rpc.url, user: rpc.user, password: plainSecret(rpc.password, 'bitcoin.rpc.password', env, baseDir), timeoutMs: rpc.timeoutMs })
 }

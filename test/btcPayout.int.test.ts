@@ -83,7 +83,7 @@ describe('BTC payouts: btcd regtest and anvil', () => {
   it('repays the solver against an SPV proof of its payout, built from the node', async () => {
     const o = await owedOrder()
     const { payment, blockHash } = await payAndConfirm([{ script: providerScript, value: o.sats }], o.orderId)
-    const proof = await buildSpvProof(btcd.rpc, payment.txid, blockHash, CONFIRMATIONS)
+    const proof = await buildSpvProof(btcd.rpc, REGTEST, payment.txid, blockHash, CONFIRMATIONS)
     const verdict = verifySpvProof(proof, { params: REGTEST, requireCoinbase: true, minConfirmations: CONFIRMATIONS })
     expect(verdict.valid && verdict.txid).toBe(payment.txid)
 
@@ -99,7 +99,7 @@ describe('BTC payouts: btcd regtest and anvil', () => {
     const other = await owedOrder()
     const proofs = new Map<string, SpvProof>()
     const record = async (x: { payment: { txid: string }; blockHash: string }) => {
-      proofs.set(x.payment.txid, await buildSpvProof(btcd.rpc, x.payment.txid, x.blockHash, CONFIRMATIONS))
+      proofs.set(x.payment.txid, await buildSpvProof(btcd.rpc, REGTEST, x.payment.txid, x.blockHash, CONFIRMATIONS))
       return x
     }
     const prove = (txid: string, target = o) =>
@@ -126,7 +126,7 @@ describe('BTC payouts: btcd regtest and anvil', () => {
     await bed.testClient.increaseTime({ seconds: 700 })
     await bed.testClient.mine({ blocks: 1 })
     const { payment, blockHash } = await payAndConfirm([{ script: providerScript, value: o.sats }], o.orderId)
-    const late = await buildSpvProof(btcd.rpc, payment.txid, blockHash, CONFIRMATIONS)
+    const late = await buildSpvProof(btcd.rpc, REGTEST, payment.txid, blockHash, CONFIRMATIONS)
     expect(await revertName(() => write(escrow, qantaraEscrowAbi, 'proveBtcPayout', [o.orderId, o.order, o.btc, o.toProvider, onChain(late)], 5))).toBe('PayoutDeadlinePassed')
     const before = await bed.publicClient.getBalance({ address: o.order.payout })
     await write(escrow, qantaraEscrowAbi, 'claimBtcFallback', [o.orderId, o.order, o.btc, o.toProvider], 5)
@@ -137,7 +137,7 @@ describe('BTC payouts: btcd regtest and anvil', () => {
     const REGTEST_CHAIN = 'bip122:0f9188f13cb7b2c71f2a335e3a4fc328'
     const [watched, replaced, other] = ['a1', 'a2', 'a3'].map((b) => `0x${b.repeat(32)}`) as [Hex, Hex, Hex]
     const store = new SqliteStore(':memory:')
-    const watcher = () => new BtcPayoutWatcher({ chain: REGTEST_CHAIN, rpc: btcd.rpc, confirmations: CONFIRMATIONS, startHeight: 0, isWatched: (id) => Promise.resolve(id === watched || id === replaced) })
+    const watcher = () => new BtcPayoutWatcher({ chain: REGTEST_CHAIN, source: btcd.rpc, confirmations: CONFIRMATIONS, startHeight: 0, isWatched: (id) => Promise.resolve(id === watched || id === replaced) })
     const drain = async (w = watcher()) => {
       for (;;) {
         const from = await store.getCheckpoint(REGTEST_CHAIN)

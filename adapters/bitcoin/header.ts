@@ -37,7 +37,7 @@ export function toDisplayHex(hash: Uint8Array): string {
 }
 
 export function fromDisplayHex(hex: string): Uint8Array {
-  return Buffer.from(hex, 'hex').reverse()
+  return Uint8Array.from(Buffer.from(hex, 'hex').reverse())
 }
 
 /** A 32-byte hash read as the little-endian 256-bit integer proof of work compares. */

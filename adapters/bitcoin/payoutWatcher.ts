@@ -3,11 +3,11 @@ import type { ChainId } from '../../src/caip2.js'
 import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import type { Hex32 } from '../../src/order.js'
-import type { BitcoinRpc } from './rpc.js'
+import type { BitcoinChainSource } from './source.js'
 
 export interface BtcPayoutWatcherOptions {
   chain: ChainId
-  rpc: BitcoinRpc
+  source: BitcoinChainSource
   /** A block is released once it has this many confirmations, itself included. */
   confirmations: number
   /** First height to scan without a checkpoint. */
@@ -38,25 +38,25 @@ export class BtcPayoutWatcher implements Watcher<'bitcoin'> {
   }
 
   async poll(from: Checkpoint | undefined): Promise<WatchResult> {
-    const { rpc } = this.o
-    const head = BigInt(await rpc.getBlockCount())
+    const { source } = this.o
+    const head = BigInt(await source.getBlockCount())
     if (from) {
-      const hash = await rpc.getBlockHash(Number(from.height))
+      const hash = await source.getBlockHash(Number(from.height))
       if (hash !== from.hash) throw new QantaraError('REORG_BEYOND_FINALITY', `bitcoin block ${from.height} changed from ${from.hash} to ${hash} after its payouts were released`)
     }
     const released = head - BigInt(this.o.confirmations) + 1n
     const start = from ? from.height + 1n : BigInt(this.o.startHeight)
     const end = released < start + BigInt(this.o.maxBlocksPerPoll ?? 50) - 1n ? released : start + BigInt(this.o.maxBlocksPerPoll ?? 50) - 1n
     if (end < start) {
-      const checkpoint = from ?? { height: start - 1n, hash: start > 0n ? await rpc.getBlockHash(Number(start - 1n)) : '' }
+      const checkpoint = from ?? { height: start - 1n, hash: start > 0n ? await source.getBlockHash(Number(start - 1n)) : '' }
       return { events: [], checkpoint, head, lag: head - checkpoint.height }
     }
     const events: ChainEvent[] = []
     let previous = from?.hash
     let hash = ''
     for (let h = start; h <= end; h++) {
-      hash = await rpc.getBlockHash(Number(h))
-      const block = await rpc.getBlockTxs(hash)
+      hash = await source.getBlockHash(Number(h))
+      const block = await source.getBlockTxs(hash)
       // The chain moved while this range was read: read it again from the checkpoint.
       if (previous && block.previousblockhash !== previous) throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin block ${h} does not extend ${previous}`, { retryable: true })
       previous = hash

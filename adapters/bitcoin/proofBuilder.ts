@@ -1,37 +1,32 @@
 import { QantaraError } from '../../src/errors.js'
-import { toDisplayHex } from './header.js'
-import { merkleBranch } from './merkle.js'
-import type { BitcoinRpc } from './rpc.js'
 import type { BtcPayoutProof } from '../../src/chains.js'
+import type { BitcoinNetworkParams } from './header.js'
+import type { BitcoinChainSource } from './source.js'
+import { verifySpvProof } from './spvProof.js'
 import { withoutWitness } from './tx.js'
 
 /**
- * Builds the SPV proof of `txid` from a node: the witness-stripped transaction,
- * its branch, the coinbase with its branch, and `headers` headers from its
- * block up. Refuses when the node's chain no longer holds the block, or is not
- * yet deep enough.
+ * Builds the SPV proof of `txid` from a node or an Esplora server: the
+ * witness-stripped transaction, its branch, the coinbase with its branch, and
+ * `headers` headers from its block up. Refuses when the source's chain no
+ * longer holds the block or is not yet deep enough, and verifies the proof
+ * before handing it out, so a wrong answer from the source is an error here,
+ * not a reverted transaction.
  */
-export async function buildSpvProof(rpc: BitcoinRpc, txid: string, blockHash: string, headers: number): Promise<BtcPayoutProof & { height: number }> {
-  const { txs } = await rpc.getBlockTxs(blockHash)
-  const height = await rpc.getBlockHeight(blockHash)
-  const ids = txs.map((t) => Uint8Array.from(t.getHash(false)))
-  const index = ids.findIndex((id) => toDisplayHex(id) === txid)
-  if (index < 0) throw new QantaraError('RPC_BAD_RESPONSE', `block ${blockHash} does not hold ${txid}`)
+export async function buildSpvProof(source: BitcoinChainSource, params: BitcoinNetworkParams, txid: string, blockHash: string, headers: number): Promise<BtcPayoutProof & { height: number }> {
+  const { tx, coinbase } = await source.inclusion(txid, blockHash)
+  const height = await source.getBlockHeight(blockHash)
   const chain: Uint8Array[] = []
   for (let h = height; h < height + headers; h++) {
-    const hash = await rpc.getBlockHash(h).catch((err: unknown) => {
+    const hash = await source.getBlockHash(h).catch((err: unknown) => {
       throw new QantaraError('RPC_BAD_RESPONSE', `the chain is not ${headers} blocks deep over ${blockHash} yet`, { cause: err, retryable: true })
     })
     if (h === height && hash !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `block ${blockHash} is no longer at height ${h}`, { retryable: true })
-    chain.push(Uint8Array.from(Buffer.from(await rpc.getBlockHeaderHex(hash), 'hex')))
+    chain.push(Uint8Array.from(Buffer.from(await source.getBlockHeaderHex(hash), 'hex')))
   }
-  return {
-    tx: withoutWitness(Uint8Array.from(txs[index]!.toBuffer())),
-    txIndex: index,
-    merkle: merkleBranch(ids, index),
-    headers: chain,
-    coinbase: withoutWitness(Uint8Array.from(txs[0]!.toBuffer())),
-    coinbaseMerkle: merkleBranch(ids, 0),
-    height,
-  }
+  const proof = { tx: withoutWitness(tx.tx), txIndex: tx.index, merkle: tx.merkle, headers: chain, coinbase: withoutWitness(coinbase.tx), coinbaseMerkle: coinbase.merkle }
+  const checked = verifySpvProof(proof, { params, minConfirmations: headers, requireCoinbase: true })
+  if (!checked.valid) throw new QantaraError('RPC_BAD_RESPONSE', `the proof of ${txid} built from the source does not verify: ${checked.reason}`, { retryable: true })
+  if (checked.txid !== txid || checked.blockHash !== blockHash) throw new QantaraError('RPC_BAD_RESPONSE', `the source proved ${checked.txid} in ${checked.blockHash}, not ${txid} in ${blockHash}`, { retryable: true })
+  return { ...proof, height }
 }

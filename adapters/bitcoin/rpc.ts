@@ -1,6 +1,6 @@
 import axios, { type AxiosInstance } from 'axios'
-import { Block, type Transaction } from 'bitcoinjs-lib'
 import { QantaraError } from '../../src/errors.js'
+import { blockFromBytes, inclusionFromBlock, type BitcoinChainSource, type BlockTxs, type TxInclusion } from './source.js'
 
 export interface BitcoinRpcOptions {
   url: string
@@ -14,14 +14,6 @@ export interface BitcoinRpcOptions {
 /** Which node answers: their RPCs differ in ways that matter (see the methods). */
 export type NodeKind = 'btcd' | 'core'
 
-export interface BlockTxs {
-  hash: string
-  /** Display order, as RPCs print it. */
-  previousblockhash: string
-  /** Parsed transactions, witness included, in block order. */
-  txs: Transaction[]
-}
-
 /**
  * JSON-RPC to Bitcoin Core or btcd. Where they differ: btcd mines with
  * `generate` (Core: `generatetoaddress`), puts verbose block transactions under
@@ -30,7 +22,7 @@ export interface BlockTxs {
  * `estimatefee` instead of `estimatesmartfee`, and has no `getnetworkinfo`,
  * which is how the kind is told apart.
  */
-export class BitcoinRpc {
+export class BitcoinRpc implements BitcoinChainSource {
   private readonly http: AxiosInstance
   private id = 0
   private kindCache?: NodeKind
@@ -81,14 +73,13 @@ export class BitcoinRpc {
    */
   async getBlockTxs(hash: string): Promise<BlockTxs> {
     const hex = await this.call<string>('getblock', [hash, 0])
-    let block: Block
-    try {
-      block = Block.fromHex(hex)
-    } catch (cause) {
-      throw new QantaraError('RPC_BAD_RESPONSE', `block ${hash} does not parse`, { cause, retryable: true })
-    }
-    if (block.getId() !== hash || !block.transactions?.length) throw new QantaraError('RPC_BAD_RESPONSE', `the node answered block ${hash} with other bytes`, { retryable: true })
-    return { hash, previousblockhash: Buffer.from(block.prevHash!).reverse().toString('hex'), txs: block.transactions }
+    if (typeof hex !== 'string' || !/^([0-9a-f]{2})+$/i.test(hex)) throw new QantaraError('RPC_BAD_RESPONSE', `block ${hash} is not hex`, { retryable: true })
+    return blockFromBytes(hash, Buffer.from(hex, 'hex'))
+  }
+
+  /** Computed from the whole block: a node serves no branches. */
+  async inclusion(txid: string, blockHash: string): Promise<{ tx: TxInclusion; coinbase: TxInclusion }> {
+    return inclusionFromBlock(await this.getBlockTxs(blockHash), txid)
   }
 
   async getBlockHeight(hash: string): Promise<number> {

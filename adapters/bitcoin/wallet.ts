@@ -4,10 +4,10 @@ import { createBase58check } from '@scure/base'
 import { networks, payments, Psbt, script as bscript, type Network } from 'bitcoinjs-lib'
 import { QantaraError } from '../../src/errors.js'
 
-export type BtcNetworkName = 'mainnet' | 'testnet' | 'regtest'
+export type BtcNetworkName = 'mainnet' | 'regtest'
 
 export function bitcoinjsNetwork(name: BtcNetworkName): Network {
-  return name === 'mainnet' ? networks.bitcoin : name === 'testnet' ? networks.testnet : networks.regtest
+  return name === 'mainnet' ? networks.bitcoin : networks.regtest
 }
 
 const base58check = createBase58check(sha256)

@@ -11,7 +11,7 @@ const reversed = (hex: string): Uint8Array => bytes(hex).reverse()
 interface TbtcProof {
   transaction: { transactionHash: string }
   headersChain: string
-  transactionMerkleBranch: { merkle: string[]; position: number }
+  transactionMerkleBranch: { blockHeight: number; merkle: string[]; position: number }
   coinbaseRawTransaction: { transactionHex: string }
   coinbaseMerkleBranch: { merkle: string[] }
   derived: { rawTransactionStripped: string; headers: { height: number; bits: number }[] }
