@@ -123,7 +123,22 @@ export interface BtcPayoutRail {
   readonly chain: ChainId
   readonly watcher: Watcher
   readonly confirmations: number
+  readonly pollIntervalMs: number
   buildProof(txid: string, blockHash: string, signal?: AbortSignal): Promise<BtcPayoutProof>
+  /**
+   * The headers that move a light relay out of `epoch`: the epoch's last
+   * `proofLength`, then the next one's first `proofLength`, checked; undefined
+   * until the last of them is `confirmations` deep.
+   */
+  retargetHeaders(epoch: bigint, proofLength: number): Promise<Uint8Array[] | undefined>
+}
+
+/** An escrow chain's Bitcoin light relay, which the relayers keep fed with retargets. */
+export interface BtcRelayFeed {
+  /** The epoch the relay is in and the headers a retarget needs on each side; undefined where it never retargets (regtest). */
+  state(): Promise<{ epoch: bigint; proofLength: number } | undefined>
+  /** Moves the relay out of `epoch`; idempotent, and the relay past it already is success. */
+  retarget(epoch: bigint, headers: Uint8Array[], signal?: AbortSignal): Promise<SubmitOutcome>
 }
 
 export interface SettlementSignature {
@@ -154,4 +169,6 @@ export interface ChainRuntime {
   proveBtcPayout?(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome>
   /** After the payout deadline with no proof, pays the provider's share on this chain; idempotent. */
   claimBtcFallback?(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome>
+  /** The light relay BTC payouts on this chain are proved against; absent where the chain takes no BTC orders. */
+  readonly btcRelay?: BtcRelayFeed
 }

@@ -15,6 +15,7 @@ import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { evmQuoteSigner, evmWatcher } from '../adapters/evm/runtime.js'
 import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
+import { retargetHeaders } from '../adapters/bitcoin/retargetHeaders.js'
 import { BitcoinRpc } from '../adapters/bitcoin/rpc.js'
 import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import { evmRuntime } from '../adapters/evm/runtime.js'
@@ -134,7 +135,12 @@ export function buildBtcRail(config: RelayerConfig, store: Store, env: NodeJS.Pr
     chain, source, confirmations: b.confirmations, startHeight: b.startHeight,
     isWatched: async (orderId) => (await store.getOrder(orderId))?.terms.btc !== undefined,
   })
-  return { chain, watcher, confirmations: b.confirmations, buildProof: (txid, blockHash) => buildSpvProof(source, BITCOIN_PARAMS[b.network], txid, blockHash, b.confirmations) }
+  const params = BITCOIN_PARAMS[b.network]
+  return {
+    chain, watcher, confirmations: b.confirmations, pollIntervalMs: b.pollIntervalMs,
+    buildProof: (txid, blockHash) => buildSpvProof(source, params, txid, blockHash, b.confirmations),
+    retargetHeaders: (epoch, proofLength) => retargetHeaders(source, params, epoch, proofLength, b.confirmations),
+  }
 }
 
 /** A secret that is text, not a key file format: from { env } or { file } only. */

@@ -3,6 +3,7 @@ import type { ChainRuntime, SettlementSignature } from '../../src/chains.js'
 import type { Logger } from '../../src/log.js'
 import type { Store } from '../../src/store/store.js'
 import type { LocalAccount } from 'viem'
+import { evmBtcRelayFeed } from './btcRelayFeed.js'
 import { viemChain } from './chain.js'
 import { toEvmSettlement } from './codec.js'
 import type { EvmChainConfig } from './config.js'
@@ -54,6 +55,7 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     claimBtcFallback(order, toProvider, signal) {
       return submitter.claimBtcFallback(order, toProvider, signal)
     },
+    btcRelay: evmBtcRelayFeed(pool, escrow, submitter),
   }
 }
 

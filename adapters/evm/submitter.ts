@@ -11,6 +11,7 @@ import type { Logger } from '../../src/log.js'
 import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import type { Store, Submission } from '../../src/store/store.js'
+import { btcLightRelayAbi } from './contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { openStateHash, owedStateHash, toEvmBtcPayout, toEvmBtcProof, toEvmOrder, toEvmSettlement } from './codec.js'
 import { bumpFees, initialFees, type FeeCaps, type Fees } from './fees.js'
@@ -41,14 +42,25 @@ interface Attempt extends Fees {
 }
 
 type EscrowWrite = 'settle' | 'settleBtc' | 'proveBtcPayout' | 'claimBtcFallback'
-type EscrowCall = { [F in EscrowWrite]: { functionName: F; args: ContractFunctionArgs<typeof qantaraEscrowAbi, 'nonpayable', F> } }[EscrowWrite]
+type EscrowCall = { [F in EscrowWrite]: { abi: typeof qantaraEscrowAbi; functionName: F; args: ContractFunctionArgs<typeof qantaraEscrowAbi, 'nonpayable', F> } }[EscrowWrite]
+type RelayCall = { abi: typeof btcLightRelayAbi; functionName: 'retarget'; args: ContractFunctionArgs<typeof btcLightRelayAbi, 'nonpayable', 'retarget'> }
 
-/** What is persisted for one settlement transaction; written before every broadcast. */
+/**
+ * What a write changes, and so how to tell it landed, whoever sent it: an
+ * order leaving its escrow state `before`, or the relay leaving `epoch`.
+ */
+type Target = { orderId: Hex; before: Hex } | { relay: Address; epoch: string }
+
+/** What is persisted for one transaction; written before every broadcast. */
 interface Payload {
   data: Hex
+  /** Contract called; absent (stored before relay writes existed) means the escrow. */
+  to?: Address
   /** The order the write is for, and its escrow state before: a state past it means the write landed, ours or not. */
   orderId?: Hex
   before?: Hex
+  /** For a retarget: the relay epoch it moves the relay out of. */
+  relayEpoch?: string
   gas: bigint
   attempts: Attempt[]
   txHash?: Hex
@@ -79,52 +91,59 @@ export class EvmSubmitter implements Submitter<'evm'> {
   async submit(order: OrderTerms, settlement: Settlement, auth: FamilyTypes['evm']['authorization'], signal?: AbortSignal): Promise<SubmitOutcome> {
     const signatures = auth.signatures.length ? concat(auth.signatures) : '0x'
     const call: EscrowCall = order.btc
-      ? { functionName: 'settleBtc', args: [toEvmOrder(order), toEvmBtcPayout(order.btc), toEvmSettlement(settlement), signatures] }
-      : { functionName: 'settle', args: [toEvmOrder(order), toEvmSettlement(settlement), signatures] }
-    return this.send(`settle:${settlement.orderId}`, settlement.orderId, openStateHash(order), call, signal)
+      ? { abi: qantaraEscrowAbi, functionName: 'settleBtc', args: [toEvmOrder(order), toEvmBtcPayout(order.btc), toEvmSettlement(settlement), signatures] }
+      : { abi: qantaraEscrowAbi, functionName: 'settle', args: [toEvmOrder(order), toEvmSettlement(settlement), signatures] }
+    return this.send(`settle:${settlement.orderId}`, { orderId: settlement.orderId, before: openStateHash(order) }, call, signal)
   }
 
   /** Posts a BTC payout proof; the order being settled already (proved by someone, or paid by fallback) is success. */
   async proveBtcPayout(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome> {
     if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
-    const call: EscrowCall = { functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, toEvmBtcProof(proof)] }
-    return this.send(`btc-proof:${order.id}`, order.id, owedStateHash({ ...order, btc: order.btc }, toProvider), call, signal)
+    const call: EscrowCall = { abi: qantaraEscrowAbi, functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, toEvmBtcProof(proof)] }
+    return this.send(`btc-proof:${order.id}`, { orderId: order.id, before: owedStateHash({ ...order, btc: order.btc }, toProvider) }, call, signal)
   }
 
   /** Pays the provider's share on the escrow chain once the payout deadline passed unproved. */
   async claimBtcFallback(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome> {
     if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
-    const call: EscrowCall = { functionName: 'claimBtcFallback', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider] }
-    return this.send(`btc-fallback:${order.id}`, order.id, owedStateHash({ ...order, btc: order.btc }, toProvider), call, signal)
+    const call: EscrowCall = { abi: qantaraEscrowAbi, functionName: 'claimBtcFallback', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider] }
+    return this.send(`btc-fallback:${order.id}`, { orderId: order.id, before: owedStateHash({ ...order, btc: order.btc }, toProvider) }, call, signal)
+  }
+
+  /** Moves the escrow's light relay out of `epoch` with `headers`; the relay past it already (another relayer's retarget) is success. */
+  async retarget(relay: Address, epoch: bigint, headers: Uint8Array[], signal?: AbortSignal): Promise<SubmitOutcome> {
+    const call: RelayCall = { abi: btcLightRelayAbi, functionName: 'retarget', args: [concat(headers.map((h) => toHex(h)))] }
+    return this.send(`btc-retarget:${relay}:${epoch}`, { relay, epoch: epoch.toString() }, call, signal)
   }
 
   /**
-   * One escrow write per key, ever: a confirmed or superseded one is answered
-   * from the store, a pending one is tracked, and a fresh one is signed and
-   * stored before it is broadcast. `before` is the escrow state the write
-   * moves the order out of: once the order is past it, the write is done,
+   * One write per key, ever: a confirmed or superseded one is answered from
+   * the store, a pending one is tracked, and a fresh one is signed and stored
+   * before it is broadcast. Once the target has moved on, the write is done,
    * whoever sent it.
    */
-  private async send(key: string, orderId: Hex, before: Hex, call: EscrowCall, signal?: AbortSignal): Promise<SubmitOutcome> {
+  private async send(key: string, target: Target, call: EscrowCall | RelayCall, signal?: AbortSignal): Promise<SubmitOutcome> {
     const existing = await this.o.store.getSubmission(this.chain, key)
     if (existing?.state === 'confirmed') return { status: 'submitted', txHash: (existing.payload as Payload).txHash!, confirmations: this.o.receiptConfirmations }
     if (existing?.state === 'already-settled') return { status: 'already-settled' }
     if (existing?.state === 'pending') return this.track(existing, signal)
 
-    if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], orderId, before })
-    const params = { abi: qantaraEscrowAbi, ...call } as EncodeFunctionDataParameters<typeof qantaraEscrowAbi>
+    const to = 'relay' in target ? target.relay : this.o.escrow
+    const stored = { to, ...('relay' in target ? { relayEpoch: target.epoch } : target) }
+    if (await this.movedOn(stored)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], ...stored })
+    const params = call as EncodeFunctionDataParameters<typeof qantaraEscrowAbi>
     const data = encodeFunctionData(params)
     let gas: bigint
     try {
-      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: this.o.escrow, ...params } as EstimateContractGasParameters<typeof qantaraEscrowAbi, EscrowWrite>), 'eth_estimateGas')
+      gas = await this.o.pool.run((c) => c.estimateContractGas({ account: this.o.account, address: to, ...params } as EstimateContractGasParameters<typeof qantaraEscrowAbi, EscrowWrite>), 'eth_estimateGas')
     } catch (err) {
       const reason = revertReason(err)
-      if (await this.movedOn(orderId, before)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], orderId, before })
+      if (await this.movedOn(stored)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], ...stored })
       // A signer outside the set means the set rotated after these signatures were picked: the next try picks from the new one.
-      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} for ${orderId} would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
+      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
       throw err
     }
-    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [], orderId, before }))
+    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [], ...stored }))
     await this.broadcast(submission)
     return this.track(submission, signal)
   }
@@ -156,7 +175,7 @@ export class EvmSubmitter implements Submitter<'evm'> {
 
   private async sign(payload: Payload, nonce: number, fees: Fees): Promise<Attempt> {
     const raw = await this.o.account.signTransaction({
-      type: 'eip1559', chainId: Number(this.chain.split(':')[1]), to: this.o.escrow, data: payload.data, gas: payload.gas, nonce, value: 0n, ...fees,
+      type: 'eip1559', chainId: Number(this.chain.split(':')[1]), to: payload.to ?? this.o.escrow, data: payload.data, gas: payload.gas, nonce, value: 0n, ...fees,
     })
     return { hash: keccak256(raw), raw, sentAt: Date.now(), ...fees }
   }
@@ -242,27 +261,29 @@ export class EvmSubmitter implements Submitter<'evm'> {
 
   private async finishForeign(s: Submission): Promise<SubmitOutcome> {
     const payload = s.payload as Payload
-    const orderId = payload.orderId ?? (s.key.slice(s.key.indexOf(':') + 1) as Hex)
-    if (payload.before ? await this.movedOn(orderId, payload.before) : await this.isSettled(orderId)) {
+    if (await this.movedOn(payload, s.key)) {
       await this.record(s.key, 'already-settled', s.nonce, payload)
-      this.log.info({ key: s.key }, 'order already settled by another submission')
+      this.log.info({ key: s.key }, 'write already done by another submission')
       return { status: 'already-settled' }
     }
     await this.o.store.putSubmission({ ...s, state: 'failed', updatedAt: Date.now() })
-    throw new QantaraError('SUBMIT_FAILED', `settlement of ${orderId} did not land and the order is not settled`, { retryable: true })
+    throw new QantaraError('SUBMIT_FAILED', `${s.key} did not land and its target has not moved on`, { retryable: true })
   }
 
-  /** For submissions stored before writes recorded their prior state: only `settle` existed then. */
-  private async isSettled(orderId: Hex): Promise<boolean> {
-    const state = await this.readState(orderId)
-    return state === SETTLED
-  }
-
-  /** Whether the order left the escrow state `before`: the write that moves it from there has landed. */
-  private async movedOn(orderId: Hex, before: Hex): Promise<boolean> {
+  /**
+   * Whether what the write changes has changed: the order left its state
+   * `before` (submissions stored before writes recorded it were settles:
+   * their order must be settled), or the relay left `relayEpoch`.
+   */
+  private async movedOn(p: Pick<Payload, 'to' | 'orderId' | 'before' | 'relayEpoch'>, key = ''): Promise<boolean> {
+    if (p.relayEpoch !== undefined) {
+      const epoch = await this.o.pool.run((c) => c.readContract({ address: p.to!, abi: btcLightRelayAbi, functionName: 'currentEpoch' }), 'currentEpoch')
+      return epoch > BigInt(p.relayEpoch)
+    }
+    const orderId = p.orderId ?? (key.slice(key.indexOf(':') + 1) as Hex)
     const state = await this.readState(orderId)
     if (state === ZERO) throw new QantaraError('SUBMIT_REVERTED', `the escrow holds no order ${orderId}`, { details: 'UnknownOrder' })
-    return state !== before
+    return p.before ? state !== p.before : state === SETTLED
   }
 
   private async readState(orderId: Hex): Promise<Hex> {

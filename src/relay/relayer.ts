@@ -1,5 +1,4 @@
 import { abortableDelay } from '../abort.js'
-import { createHash } from 'node:crypto'
 import type { BtcPayoutRail, ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
 import { computeSettlement, type SettlementResult } from '../computeSettlement.js'
 import { errorMessage, isQantaraError } from '../errors.js'
@@ -12,6 +11,8 @@ import { settlementHash } from '../settlementWire.js'
 import { ORDER_STATES, type OrderRecord, type Store } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import type { Prober } from './prober.js'
+import { RelayFeeder } from './relayFeeder.js'
+import { submitterRank } from './submitterRank.js'
 
 export interface RelayerOptions {
   relayerId: string
@@ -79,7 +80,7 @@ export class Relayer {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const watched = [...this.o.chains.map((c) => ({ chain: c.chain, watcher: c.watcher, intervalMs: c.pollIntervalMs })), ...(this.o.btc ? [{ chain: this.o.btc.chain, watcher: this.o.btc.watcher, intervalMs: 1_000 }] : [])]
+    const watched = [...this.o.chains.map((c) => ({ chain: c.chain, watcher: c.watcher, intervalMs: c.pollIntervalMs })), ...(this.o.btc ? [{ chain: this.o.btc.chain, watcher: this.o.btc.watcher, intervalMs: this.o.btc.pollIntervalMs }] : [])]
     const watchers = watched.map((c) =>
       runWatchLoop(c.watcher, { store: this.o.store, logger: this.o.logger, intervalMs: c.intervalMs, onProgress: (r) => this.progress(c.chain, r) }, signal).catch((err: unknown) => {
         this.status.set(c.chain, { ...this.status.get(c.chain), stopped: errorMessage(err) })
@@ -95,8 +96,19 @@ export class Relayer {
         await abortableDelay(this.o.tickMs ?? 250, signal).catch(() => undefined)
       }
     })()
-    await Promise.all([...watchers, ticker])
+    await Promise.all([...watchers, ticker, this.feedRelays(signal)])
     await this.o.prober.drain()
+  }
+
+  /** Keeps the escrow chains' light relays on Bitcoin's epoch, where BTC payouts are proved. */
+  private async feedRelays(signal: AbortSignal): Promise<void> {
+    const rail = this.o.btc
+    if (!rail || !this.o.chains.some((c) => c.btcRelay)) return
+    const feeder = new RelayFeeder({ relayerId: this.o.relayerId, members: this.o.members, rail, chains: this.o.chains, failoverSeconds: this.o.failoverSeconds ?? 10, logger: this.o.logger, nowMs: this.now })
+    while (!signal.aborted) {
+      await feeder.tick(signal)
+      await abortableDelay(rail.pollIntervalMs, signal).catch(() => undefined)
+    }
   }
 
   private progress(chain: string, r: WatchResult): void {
@@ -388,16 +400,6 @@ export class Relayer {
     }
     return { ready: store && Object.values(chains).every((c) => c.ready), chains, store }
   }
-}
-
-/** This relayer's place in line to submit `orderId`: 0 submits first. Every relayer computes the same order. */
-export function submitterRank(orderId: string, members: string[], self: string): number {
-  const ranked = [...members].sort((a, b) => {
-    const ha = createHash('sha256').update(`${orderId}:${a}`).digest('hex')
-    const hb = createHash('sha256').update(`${orderId}:${b}`).digest('hex')
-    return ha < hb ? -1 : ha > hb ? 1 : 0
-  })
-  return Math.max(0, ranked.indexOf(self))
 }
 
 /** What a byzantine relayer signs: the provider paid in full whatever the heartbeats say. */
