@@ -1,13 +1,15 @@
-import { createPublicClient, createWalletClient, formatUnits, getAddress, http, isAddress, parseUnits, zeroAddress, type Address, type Hex } from 'viem'
+import { createPublicClient, createWalletClient, formatUnits, getAddress, http, isAddress, parseUnits, toHex, zeroAddress, type Address, type Hex } from 'viem'
 import type { Command } from 'commander'
 import { viemChain } from '../../adapters/evm/chain.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { evmAccountFromSecret } from '../../adapters/evm/keys.js'
-import { findOrder, openEvmOrder, tokenDecimals } from '../../adapters/evm/openOrder.js'
+import { findOrder, openEvmOrder, orderIdFor, tokenDecimals } from '../../adapters/evm/openOrder.js'
 import { readSecret, type KeySource } from '../config/keySource.js'
 import { QantaraError } from '../errors.js'
 import { boundedFetch } from '../http/boundedFetch.js'
 import { NATIVE_TOKEN } from '../order.js'
+import { readFileSync, statSync } from 'node:fs'
+import { z } from 'zod'
 
 interface ChainOptions { rpc: string; escrow: string; chain: string }
 interface KeyOptions { keyEnv?: string; keyFile?: string; keystore?: string; passwordEnv?: string }
@@ -41,6 +43,30 @@ async function providerPayout(relayer: string, providerId: string, chain: string
   return getAddress(payout)
 }
 
+/** What `qantara solver quote` prints: the solver's signed terms for one order id. */
+const btcQuoteSchema = z.strictObject({
+  orderId: z.string().regex(/^0x[0-9a-f]{64}$/i),
+  script: z.string().regex(/^([0-9a-f]{2}){1,10000}$/i),
+  solver: z.string().refine((v) => isAddress(v), 'not an address'),
+  satsPerE18: z.string().regex(/^[1-9][0-9]{0,30}$/),
+  payoutDeadline: z.string().regex(/^[1-9][0-9]{0,15}$/),
+  signature: z.string().regex(/^0x[0-9a-f]{130}$/i),
+})
+
+function readBtcQuote(path: string) {
+  // A quote is one short JSON line; a file far bigger is not one.
+  if (statSync(path).size > 64 * 1024) throw new QantaraError('CONFIG_INVALID', `${path} is too large to be a solver quote`)
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (cause) {
+    throw new QantaraError('CONFIG_INVALID', `${path} is not JSON`, { cause })
+  }
+  const q = btcQuoteSchema.safeParse(json)
+  if (!q.success) throw new QantaraError('CONFIG_INVALID', `${path} is not a solver quote: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  return q.data
+}
+
 export function registerOrderCommands(program: Command, out: (line: string) => void): void {
   const order = program.command('order').description('open, inspect and reclaim orders as a renter')
 
@@ -54,9 +80,16 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
     .option('--relayer <url>', 'relayer API to look the provider\'s payout address up at')
     .option('--payout <address>', 'provider payout address (instead of --relayer)')
     .option('--salt <hex>', '32-byte salt; reuse it to retry an open safely')
+    .option('--btc-quote <file>', 'pay the provider in BTC: the solver\'s quote (from `qantara solver quote`) for the order id of this renter and --salt')
     .option('--json', 'print one JSON line')
-    .action(async (o: ChainOptions & KeyOptions & { provider: string; amount: string; token: string; slots: number; slotLength: number; start: string; relayer?: string; payout?: string; salt?: string; json?: boolean }) => {
+    .action(async (o: ChainOptions & KeyOptions & { provider: string; amount: string; token: string; slots: number; slotLength: number; start: string; relayer?: string; payout?: string; salt?: string; btcQuote?: string; json?: boolean }) => {
       const { publicClient, escrow, wallet } = clients(o, true)
+      const quote = o.btcQuote ? readBtcQuote(o.btcQuote) : undefined
+      if (quote) {
+        if (!o.salt) throw new QantaraError('CONFIG_INVALID', 'a BTC order needs the --salt its quote\'s order id was made with (see `qantara order id`)')
+        const id = await orderIdFor(publicClient, escrow, wallet!.account.address, o.salt as Hex)
+        if (id.toLowerCase() !== quote.orderId.toLowerCase()) throw new QantaraError('CONFIG_INVALID', `the quote is for order ${quote.orderId}, but this renter and salt give ${id}`)
+      }
       const token = o.token === NATIVE_TOKEN ? zeroAddress : getAddress(o.token)
       const decimals = await tokenDecimals(publicClient, token)
       const amount = parseUnits(o.amount, decimals)
@@ -64,9 +97,25 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
       if (!payout) throw new QantaraError('CONFIG_INVALID', 'give --relayer (to look the payout address up) or --payout')
       const now = BigInt(Math.floor(Date.now() / 1000))
       const start = o.start.startsWith('+') ? now + BigInt(o.start.slice(1)) : BigInt(o.start)
-      const opened = await openEvmOrder(wallet!, publicClient, { escrow, token, amount, providerId: o.provider.toLowerCase() as Hex, payout, start, slotLength: o.slotLength, slots: o.slots, ...(o.salt ? { salt: o.salt as Hex } : {}) })
-      const summary = { orderId: opened.orderId, chain: o.chain, txHash: opened.txHash, token: token === zeroAddress ? NATIVE_TOKEN : token, amount: amount.toString(), amountDisplay: formatUnits(amount, decimals), start: start.toString(), slots: o.slots, slotLength: o.slotLength }
+      const script: Hex = `0x${quote?.script.toLowerCase() ?? ''}`
+      const btc = quote && { payout: { script, solver: getAddress(quote.solver), satsPerE18: BigInt(quote.satsPerE18), payoutDeadline: BigInt(quote.payoutDeadline) }, quoteSignature: quote.signature as Hex }
+      const opened = await openEvmOrder(wallet!, publicClient, { escrow, token, amount, providerId: o.provider.toLowerCase() as Hex, payout, start, slotLength: o.slotLength, slots: o.slots, ...(o.salt ? { salt: o.salt as Hex } : {}), ...(btc ? { btc } : {}) })
+      const summary = {
+        orderId: opened.orderId, chain: o.chain, txHash: opened.txHash, token: token === zeroAddress ? NATIVE_TOKEN : token, amount: amount.toString(), amountDisplay: formatUnits(amount, decimals), start: start.toString(), slots: o.slots, slotLength: o.slotLength,
+        ...(quote ? { btc: { script: quote.script.toLowerCase(), solver: getAddress(quote.solver), satsPerE18: quote.satsPerE18, payoutDeadline: quote.payoutDeadline } } : {}),
+      }
       out(o.json ? JSON.stringify(summary) : `order ${opened.orderId} opened in ${opened.txHash}: ${summary.amountDisplay} (${amount} smallest units) for ${o.slots} × ${o.slotLength}s`)
+    })
+
+  chainOptions(order.command('id').description('print the order id a renter and salt will get, for a solver to quote before the order is opened'), false)
+    .requiredOption('--renter <address>', 'the renter\'s address on the escrow chain')
+    .option('--salt <hex>', '32-byte salt; a random one when absent')
+    .action(async (o: ChainOptions & { renter: string; salt?: string }) => {
+      const { publicClient, escrow } = clients(o, false)
+      if (!isAddress(o.renter)) throw new QantaraError('CONFIG_INVALID', `--renter ${o.renter} is not an address`)
+      const salt = (o.salt ?? toHex(crypto.getRandomValues(new Uint8Array(32)))) as Hex
+      if (!/^0x[0-9a-fA-F]{64}$/.test(salt)) throw new QantaraError('CONFIG_INVALID', '--salt must be 32 bytes of hex')
+      out(JSON.stringify({ orderId: await orderIdFor(publicClient, escrow, getAddress(o.renter), salt), renter: getAddress(o.renter), salt }))
     })
 
   chainOptions(order.command('status').argument('<orderId>').description('show an order as the relayer and the chain see it'), false)

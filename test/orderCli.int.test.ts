@@ -1,0 +1,97 @@
+import { execFile } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keccak256, toHex, type Address, type Hex } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { BtcWallet } from '../adapters/bitcoin/wallet.js'
+import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRelay.js'
+import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
+import { deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
+import { sortAddresses } from '../adapters/evm/eip712.js'
+import { longHeaders } from './support/btcVectors.js'
+import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
+import { tempDir } from './support/tmp.js'
+
+// anvil's well-known account #2, the renter here.
+const RENTER_KEY = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a'
+const RENTER = privateKeyToAccount(RENTER_KEY).address
+const SOLVER_KEY = generatePrivateKey()
+const tmp = tempDir()
+let bed: EvmTestbed
+let escrow: Address
+
+function qantara(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env, RENTER_KEY, SOLVER_EVM_KEY: SOLVER_KEY, SOLVER_BTC_KEY: BtcWallet.generateWif('regtest'), BTC_RPC_PASSWORD: 'unused' }
+  return new Promise((ok) => {
+    execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
+      ok({ code: err ? (err as { code?: number }).code ?? -1 : 0, stdout: stdout.trim(), stderr })
+    })
+  })
+}
+const json = (r: { stdout: string }) => JSON.parse(r.stdout.split('\n').at(-1)!) as Record<string, unknown>
+const chainArgs = () => ['--rpc', bed.anvil.rpcUrl, '--escrow', escrow, '--chain', 'eip155:31337']
+
+beforeAll(async () => {
+  bed = await startEvmTestbed()
+  const relay = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'regtest')
+  await bed.publicClient.waitForTransactionReceipt({ hash: await bed.wallet(0).writeContract({ address: relay, abi: btcLightRelayAbi, functionName: 'genesis', args: [longHeaders.epochStart.hex as Hex, BigInt(longHeaders.epochStart.height), 6n] }) })
+  escrow = await deployEscrow(bed.wallet(0), bed.publicClient, { relayers: sortAddresses(relayerKeys(3).map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n, btcRelay: relay, btcConfirmations: 6 })
+  writeFileSync(join(tmp.dir, 'solver.yaml'), [
+    'store: { path: solver.db }',
+    'bitcoin: { network: regtest, rpc: { url: "http://127.0.0.1:18334", user: u, password: { env: BTC_RPC_PASSWORD } } }',
+    'btcKey: { env: SOLVER_BTC_KEY }',
+    'chains:',
+    `  - { family: evm, id: "eip155:31337", rpc: ["${bed.anvil.rpcUrl}"], escrow: "${escrow}", key: { env: SOLVER_EVM_KEY }, submitter: { maxFeePerGasWei: "100000000000" } }`,
+  ].join('\n'))
+}, 120_000)
+afterAll(async () => {
+  await bed?.stop()
+  tmp.cleanup()
+})
+
+describe('qantara order, for a provider paid in BTC', () => {
+  const script = `0014${'11'.repeat(20)}`
+  async function quoted(salt?: string) {
+    const id = json(await qantara(['order', 'id', ...chainArgs(), '--renter', RENTER, ...(salt ? ['--salt', salt] : [])]))
+    const deadline = String(Math.floor(Date.now() / 1000) + 7200)
+    const quote = await qantara(['solver', 'quote', '--config', join(tmp.dir, 'solver.yaml'), '--chain', 'eip155:31337', '--order-id', id.orderId as string, '--script', script, '--rate', '1000000', '--deadline', deadline])
+    expect(quote.code).toBe(0)
+    const path = join(tmp.dir, `quote-${id.salt as string}.json`)
+    writeFileSync(path, quote.stdout)
+    return { id, path, quote: json(quote) }
+  }
+  const open = (salt: string, quote: string) => qantara(['order', 'open', ...chainArgs(), '--key-env', 'RENTER_KEY', '--provider', keccak256(toHex('provider')), '--payout', bed.account(8).address, '--amount', '0.01', '--slots', '3', '--salt', salt, '--btc-quote', quote, '--json'])
+
+  it('opens an order with the solver\'s quote: the escrow records the BTC terms as quoted', async () => {
+    const { id, path, quote } = await quoted()
+    const opened = await open(id.salt as string, path)
+    expect(opened.code).toBe(0)
+    const summary = json(opened)
+    expect(summary.orderId).toBe(id.orderId)
+    expect(summary.btc).toEqual({ script, solver: privateKeyToAccount(SOLVER_KEY).address, satsPerE18: '1000000', payoutDeadline: quote.payoutDeadline })
+    const [requested] = await bed.publicClient.getContractEvents({ address: escrow, abi: qantaraEscrowAbi, eventName: 'BtcPayoutRequested', args: { orderId: id.orderId as Hex }, fromBlock: 0n, strict: true })
+    expect(requested?.args).toMatchObject({ script: `0x${script}`, solver: privateKeyToAccount(SOLVER_KEY).address, satsPerE18: 1_000_000n, payoutDeadline: BigInt(quote.payoutDeadline as string) })
+  })
+
+  it('refuses a quote for another order id, a doctored quote and a file that is not one, opening nothing', async () => {
+    const { id, path, quote } = await quoted()
+    const otherSalt = toHex(crypto.getRandomValues(new Uint8Array(32)))
+    const wrongSalt = await open(otherSalt, path)
+    expect(wrongSalt.code).toBe(1)
+    expect(wrongSalt.stderr).toContain(`the quote is for order ${id.orderId as string}`)
+
+    const doctored = join(tmp.dir, 'doctored.json')
+    writeFileSync(doctored, JSON.stringify({ ...quote, satsPerE18: '2000000' }))
+    const refused = await open(id.salt as string, doctored)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('BadQuoteSignature')
+    expect(await bed.publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [id.orderId as Hex] })).toBe(toHex(0, { size: 32 }))
+
+    const notAQuote = join(tmp.dir, 'not.json')
+    writeFileSync(notAQuote, JSON.stringify({ orderId: id.orderId }))
+    const bad = await open(id.salt as string, notAQuote)
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('is not a solver quote')
+  })
+})
