@@ -73,6 +73,10 @@ describe('qantara config validate', () => {
     expect(code).toBe(0)
   })
 
+  it('accepts a bitcoin section read from an Esplora server', () => {
+    expect(validate(mutate((c) => (c.bitcoin = { network: 'mainnet', esplora: { url: 'https://esplora.example/api' } }))).code).toBe(0)
+  })
+
   const broken: [string, Doc | string, string, NodeJS.ProcessEnv?][] = [
     ['an unknown chain family', mutate((c) => (c.chains[0]!.family = 'tron')), 'chains.0.family: unknown chain family'],
     ['a malformed escrow address', mutate((c) => (c.chains[0]!.escrow = '0x1234')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address'],
@@ -91,6 +95,8 @@ describe('qantara config validate', () => {
     ['a gas cap written as a float', mutate((c) => (c.chains[0]!.submitter.maxFeePerGasWei = 1.5)), 'chains.0.submitter.maxFeePerGasWei'],
     ['a key that is not the quorum member\'s address', mutate((c) => (c.quorum.members[0]!.evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')), 'chains.0.key: the key\'s address'],
     ['text that is not YAML', 'chains: [unclosed', '(file): config file'],
+    ['a bitcoin section with both a node and an Esplora server', mutate((c) => (c.bitcoin = { network: 'regtest', rpc: { url: 'http://127.0.0.1:18334', user: 'u', password: { env: 'P' } }, esplora: { url: 'http://127.0.0.1:3002' } })), 'bitcoin: give exactly one of bitcoin.rpc and bitcoin.esplora'],
+    ['a bitcoin section on testnet', mutate((c) => (c.bitcoin = { network: 'testnet', esplora: { url: 'http://127.0.0.1:3002' } })), 'bitcoin.network:'],
     ['a relayer fee with no one to pay it to', mutate((c) => (c.settlement = { feeBps: 100 })), 'chains.0.feeRecipient: settlement.feeBps is above 0'],
   ]
   for (const [what, doc, expected, env] of broken) {
