@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { MAX_MEMO_BYTES, decodeOrderMemo, encodeOrderMemo, vaultOrderId, type VaultOrderMemo } from '../src/vault/orderMemo.js'
+
+const memo: VaultOrderMemo = {
+  salt: Uint8Array.from({ length: 16 }, (_, i) => i + 1),
+  providerId: `0x${'ab'.repeat(32)}`,
+  start: 1_767_225_600n,
+  slotLength: 60,
+  slots: 10,
+  amount: 12_500_000n,
+  payout: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
+}
+const quote = { script: Uint8Array.from(Buffer.from(`0014${'11'.repeat(20)}`, 'hex')), solver: new Uint8Array(32).fill(7), satsPerE18: 1_000_000n, payoutDeadline: 1_767_300_000n, signature: new Uint8Array(64).fill(9) }
+const body = (text: string) => Buffer.from(text.slice(4), 'base64url')
+const memoOf = (b: Buffer) => `qv1:${b.toString('base64url')}`
+
+describe('vault order memo', () => {
+  it('round-trips an order, with and without a solver quote, in a few hundred bytes', () => {
+    const plain = encodeOrderMemo(memo)
+    expect(plain.startsWith('qv1:')).toBe(true)
+    expect(decodeOrderMemo(plain)).toEqual({ ok: true, memo })
+    const withQuote = encodeOrderMemo({ ...memo, quote })
+    expect(decodeOrderMemo(withQuote)).toEqual({ ok: true, memo: { ...memo, quote } })
+    expect(plain.length).toBe(4 + Math.ceil((1 + 16 + 32 + 8 + 4 + 4 + 4 + 33) * 4 / 3))
+    expect(withQuote.length).toBeLessThan(MAX_MEMO_BYTES)
+  })
+
+  it('carries amounts beyond 64 bits (18-decimal tokens)', () => {
+    const big = { ...memo, amount: 10n ** 30n }
+    expect(decodeOrderMemo(encodeOrderMemo(big))).toEqual({ ok: true, memo: big })
+  })
+
+  const bad: [string, string, string][] = [
+    ['text that is no order memo', 'thanks for the GPU', 'NOT_AN_ORDER_MEMO'],
+    ['a newer version', `qv2:${encodeOrderMemo(memo).slice(4)}`, 'UNKNOWN_VERSION'],
+    ['600 bytes', `qv1:${'A'.repeat(596)}`, 'MEMO_TOO_LARGE'],
+    ['characters outside base64url', `${encodeOrderMemo(memo)}=`, 'MALFORMED_MEMO'],
+    ['a body cut short', encodeOrderMemo(memo).slice(0, -6), 'MALFORMED_MEMO'],
+    ['bytes left over', memoOf(Buffer.concat([body(encodeOrderMemo(memo)), Buffer.of(0)])), 'MALFORMED_MEMO'],
+    ['an unknown flag', memoOf(Buffer.concat([Buffer.of(2), body(encodeOrderMemo(memo)).subarray(1)])), 'MALFORMED_MEMO'],
+    ['zero slots', encodeOrderMemo({ ...memo, slots: 0 }), 'MALFORMED_MEMO'],
+    ['a zero amount', encodeOrderMemo({ ...memo, amount: 0n }), 'MALFORMED_MEMO'],
+    ['no payout address', encodeOrderMemo({ ...memo, payout: new Uint8Array(0) }), 'MALFORMED_MEMO'],
+    ['a quote of zero sats', encodeOrderMemo({ ...memo, quote: { ...quote, satsPerE18: 0n } }), 'MALFORMED_MEMO'],
+  ]
+  for (const [what, text, reason] of bad) {
+    it(`refuses ${what} with ${reason}`, () => {
+      expect(decodeOrderMemo(text)).toEqual({ ok: false, reason })
+    })
+  }
+
+  it('refuses an amount written with a leading zero byte (one encoding per order)', () => {
+    const b = body(encodeOrderMemo(memo))
+    const at = 1 + 16 + 32 + 16
+    const padded = Buffer.concat([b.subarray(0, at), Buffer.of(b[at]! + 1, 0), b.subarray(at + 1)])
+    expect(decodeOrderMemo(memoOf(padded))).toEqual({ ok: false, reason: 'MALFORMED_MEMO' })
+  })
+
+  it('binds the order id to chain, renter and salt', () => {
+    const id = vaultOrderId('solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', 'renterA', memo.salt)
+    expect(id).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(vaultOrderId('solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', 'renterB', memo.salt)).not.toBe(id)
+    expect(vaultOrderId('cosmos:cosmoshub-4', 'renterA', memo.salt)).not.toBe(id)
+    expect(vaultOrderId('solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', 'renterA', memo.salt)).toBe(id)
+  })
+})
