@@ -23,6 +23,8 @@ export type ChainEvent =
   | { kind: 'BtcPayoutFallback'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32 }
   /** A confirmed Bitcoin transaction tagged `OP_RETURN <orderId>`, with what it paid to which scripts. */
   | { kind: 'BtcPayoutSeen'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; outputs: { script: string; sats: bigint }[] }
+  /** A payment into a vault (a chain without an escrow contract) that opened no order, and why; kept for the quorum to refund. */
+  | { kind: 'VaultDepositIgnored'; chain: ChainId; key: string; block: BlockRef; txHash: string; reason: string; sender?: string; amount: bigint }
 
 export type ChainEventKind = ChainEvent['kind']
 

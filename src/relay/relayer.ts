@@ -178,6 +178,10 @@ export class Relayer {
           this.log.info({ chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold }, 'relayer set updated')
         }
         return
+      case 'VaultDepositIgnored':
+        // The event itself is the record (the store keeps every event): it is what a refund is made from.
+        this.log.warn({ chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString() }, 'vault deposit opened no order')
+        return
     }
   }
 

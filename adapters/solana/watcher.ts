@@ -1,0 +1,146 @@
+import { getBase58Codec, type Address, type Signature } from '@solana/kit'
+import { z } from 'zod'
+import type { ChainId } from '../../src/caip2.js'
+import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
+import { QantaraError } from '../../src/errors.js'
+import type { Logger } from '../../src/log.js'
+import type { Hex32, OrderTerms } from '../../src/order.js'
+import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
+import type { SolanaRpc } from './rpc.js'
+
+export const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
+/** SPL Memo v2, the one litesvm and every cluster load. */
+export const MEMO_PROGRAM = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr'
+const TRANSFER_CHECKED = 12
+
+export type DepositProblem = MemoProblem | 'NO_MEMO' | 'MULTIPLE_MEMOS' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_MINT' | 'VAULT_NOT_CREDITED' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
+
+export interface SolanaVaultWatcherOptions {
+  chain: ChainId
+  rpc: SolanaRpc
+  /** The SPL Token account renters pay into. */
+  vault: Address
+  mint: Address
+  memoProgram?: string
+  /** Signatures older than this slot are never read (the vault's creation). */
+  startSlot: bigint
+  /** Whether an order id is already taken: the first deposit of an id opens it, later ones are ignored. */
+  knownOrder(orderId: Hex32): Promise<boolean>
+  logger: Logger
+  maxTransactionsPerPoll?: number
+  /** Signatures per getSignaturesForAddress page (at most 1000). */
+  pageSize?: number
+}
+
+const num = z.union([z.number(), z.bigint()]).transform(Number)
+const tokenBalance = z.object({ accountIndex: num, mint: z.string(), owner: z.string().optional(), uiTokenAmount: z.object({ amount: z.string().regex(/^\d{1,30}$/) }) })
+const transactionSchema = z.object({
+  slot: z.union([z.number(), z.bigint()]).transform(BigInt),
+  transaction: z.object({
+    message: z.object({
+      accountKeys: z.array(z.string()).max(256),
+      instructions: z.array(z.object({ programIdIndex: num, accounts: z.array(num).max(64), data: z.string().max(2_000) })).max(64),
+    }),
+  }),
+  meta: z.object({
+    err: z.unknown(),
+    preTokenBalances: z.array(tokenBalance).max(256).nullish(),
+    postTokenBalances: z.array(tokenBalance).max(256).nullish(),
+    loadedAddresses: z.object({ writable: z.array(z.string()).max(256), readonly: z.array(z.string()).max(256) }).nullish(),
+  }),
+})
+type ParsedTransaction = z.infer<typeof transactionSchema>
+
+/**
+ * Opens orders from deposits into the vault: one transaction holding a
+ * `transferChecked` into the vault and a Memo with the order terms, read at
+ * `finalized` commitment. The amount is what the vault's token balance shows
+ * it gained, not what the memo claims; the renter is the owner of the account
+ * the tokens came from. A deposit that does not make an order is reported as
+ * `VaultDepositIgnored` with its reason, never dropped silently.
+ */
+export class SolanaVaultWatcher implements Watcher<'solana'> {
+  readonly family = 'solana' as const
+  readonly chain: ChainId
+  private readonly log: Logger
+  private readonly b58 = getBase58Codec()
+
+  constructor(private readonly o: SolanaVaultWatcherOptions) {
+    this.chain = o.chain
+    this.log = o.logger.child({ module: 'solana-watcher', chain: o.chain })
+  }
+
+  async poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult> {
+    const head = await this.o.rpc.getSlot({ commitment: 'finalized' }).send({ ...(signal ? { abortSignal: signal } : {}) })
+    // Newest first, paged back to the checkpoint (or the start slot); then read oldest first.
+    const fresh: { signature: string; slot: bigint; err: unknown }[] = []
+    const limit = Math.min(this.o.pageSize ?? 1000, 1000)
+    let before: string | undefined
+    for (;;) {
+      const page = await this.o.rpc.getSignaturesForAddress(this.o.vault, { commitment: 'finalized', limit, ...(before ? { before: before as Signature } : {}), ...(from?.hash ? { until: from.hash as Signature } : {}) }).send()
+      const inRange = page.filter((s) => BigInt(s.slot) >= this.o.startSlot)
+      fresh.push(...inRange.map((s) => ({ signature: s.signature, slot: BigInt(s.slot), err: s.err })))
+      if (page.length < limit || inRange.length < page.length) break
+      before = page.at(-1)!.signature
+    }
+    fresh.reverse()
+    const batch = fresh.slice(0, this.o.maxTransactionsPerPoll ?? 200)
+    const events: ChainEvent[] = []
+    const opened = new Set<string>()
+    for (const s of batch) {
+      if (s.err) continue
+      events.push(...(await this.read(s.signature, opened)))
+    }
+    const last = batch.at(-1)
+    const checkpoint = last ? { height: last.slot, hash: last.signature } : (from ?? { height: this.o.startSlot, hash: '' })
+    return { events, checkpoint, head: BigInt(head), lag: BigInt(head) > checkpoint.height ? BigInt(head) - checkpoint.height : 0n }
+  }
+
+  private async read(signature: string, opened: Set<string>): Promise<ChainEvent[]> {
+    const raw = await this.o.rpc.getTransaction(signature as Signature, { commitment: 'finalized', encoding: 'json', maxSupportedTransactionVersion: 0 }).send()
+    if (!raw) throw new QantaraError('RPC_BAD_RESPONSE', `finalized transaction ${signature} is missing`, { retryable: true })
+    const parsed = transactionSchema.safeParse(raw)
+    if (!parsed.success) throw new QantaraError('RPC_BAD_RESPONSE', `transaction ${signature} has an unexpected shape: ${parsed.error.issues[0]?.message}`, { retryable: true })
+    const tx = parsed.data
+    const block = { height: tx.slot, hash: signature }
+    const verdict = await this.deposit(tx, opened)
+    if (verdict === undefined) return []
+    if ('reason' in verdict) {
+      this.log.warn({ signature, reason: verdict.reason }, 'vault deposit ignored')
+      return [{ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${signature}`, block, txHash: signature, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), amount: verdict.amount }]
+    }
+    return [{ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${signature}`, block, txHash: signature, order: verdict }]
+  }
+
+  /** The order a transaction opens; a reason when it pays the vault without making one; undefined when it does not pay the vault. */
+  private async deposit(tx: ParsedTransaction, opened: Set<string>): Promise<OrderTerms | { reason: DepositProblem; sender?: string; amount: bigint } | undefined> {
+    const keys = [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
+    const vaultIndex = keys.indexOf(this.o.vault)
+    const balance = (list: ParsedTransaction['meta']['preTokenBalances'], index: number) => BigInt(list?.find((b) => b.accountIndex === index)?.uiTokenAmount.amount ?? '0')
+    const credited = balance(tx.meta.postTokenBalances, vaultIndex) - balance(tx.meta.preTokenBalances, vaultIndex)
+    const ixs = tx.transaction.message.instructions.map((ix) => ({ program: keys[ix.programIdIndex], accounts: ix.accounts.map((a) => keys[a]), data: this.b58.encode(ix.data) }))
+    const memos = ixs.filter((ix) => ix.program === (this.o.memoProgram ?? MEMO_PROGRAM)).map((ix) => Buffer.from(ix.data).toString('utf8')).filter((m) => m.startsWith('qv'))
+    const transfers = ixs.filter((ix) => ix.program === TOKEN_PROGRAM && ix.data[0] === TRANSFER_CHECKED && ix.data.length === 10 && ix.accounts[2] === this.o.vault)
+    if (credited <= 0n && memos.length === 0) return undefined
+    const source = transfers[0]?.accounts[0]
+    const sourceIndex = source ? keys.indexOf(source) : -1
+    const sender = tx.meta.preTokenBalances?.find((b) => b.accountIndex === sourceIndex)?.owner
+    const ignored = (reason: DepositProblem) => ({ reason, amount: credited > 0n ? credited : 0n, ...(sender ? { sender } : {}) })
+    if (memos.length === 0) return ignored('NO_MEMO')
+    if (memos.length > 1) return ignored('MULTIPLE_MEMOS')
+    if (transfers.length === 0) return ignored('NO_TRANSFER')
+    if (transfers.length > 1) return ignored('MULTIPLE_TRANSFERS')
+    if (transfers[0]!.accounts[1] !== this.o.mint) return ignored('WRONG_MINT')
+    const decoded = decodeOrderMemo(memos[0]!)
+    if (!decoded.ok) return ignored(decoded.reason)
+    const m = decoded.memo
+    if (credited <= 0n) return ignored('VAULT_NOT_CREDITED')
+    if (credited !== m.amount) return ignored('AMOUNT_MISMATCH')
+    if (m.payout.length !== 32 || !sender) return ignored('BAD_PAYOUT')
+    if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
+    const id = vaultOrderId(this.chain, sender, m.salt)
+    if (opened.has(id) || (await this.o.knownOrder(id))) return ignored('DUPLICATE_ORDER')
+    opened.add(id)
+    return { id, chain: this.chain, renter: sender, token: this.o.mint, amount: credited, providerId: m.providerId, payout: this.b58.decode(m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
+  }
+}

@@ -1,0 +1,87 @@
+import {
+  address, appendTransactionMessageInstructions, createTransactionMessage, generateKeyPairSigner, lamports, pipe,
+  setTransactionMessageFeePayerSigner, setTransactionMessageLifetimeUsingBlockhash, signTransactionMessageWithSigners,
+  type Address, type Instruction, type KeyPairSigner,
+} from '@solana/kit'
+import { getCreateAccountInstruction, getTransferSolInstruction } from '@solana-program/system'
+import {
+  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstructionAsync, getInitializeMint2Instruction,
+  getInitializeMultisig2Instruction, getMintSize, getMintToInstruction, getMultisigSize, getTransferCheckedInstruction,
+} from '@solana-program/token'
+import { MEMO_PROGRAM } from '../../adapters/solana/watcher.js'
+import { startLitesvmRpc, type LitesvmRpc } from './litesvmRpc.js'
+
+export const DECIMALS = 6
+
+export interface SolanaVaultBed {
+  rpc: LitesvmRpc
+  payer: KeyPairSigner
+  mint: Address
+  relayers: KeyPairSigner[]
+  /** The SPL Token multisig of the relayers' keys, `threshold` of them. */
+  multisig: Address
+  /** The multisig's token account renters pay into. */
+  vault: Address
+  /** Sends instructions, signed by the signers they name (the payer pays); returns the signature. */
+  send(instructions: Instruction[]): Promise<string>
+  /** A funded wallet with a token account holding `amount`. */
+  renter(amount: bigint): Promise<{ wallet: KeyPairSigner; tokens: Address }>
+  tokenAccount(owner: Address): Promise<Address>
+  transferChecked(from: { wallet: KeyPairSigner; tokens: Address }, to: Address, amount: bigint): Instruction
+  memo(text: string): Instruction
+  lamportsTo(to: Address, amount?: bigint): Instruction
+  stop(): Promise<void>
+}
+
+/** A vault on litesvm: a mint, `n` relayer keys, their m-of-n SPL Token multisig, and its token account. */
+export async function startSolanaVault(n = 3, threshold = 2): Promise<SolanaVaultBed> {
+  const rpc = await startLitesvmRpc()
+  const { svm } = rpc
+  const payer = await generateKeyPairSigner()
+  svm.airdrop(payer.address, lamports(100_000_000_000n))
+  // kit signs with the signers the instructions' accounts carry.
+  const send = async (instructions: Instruction[]) => {
+    const message = pipe(
+      createTransactionMessage({ version: 0 }),
+      (m) => setTransactionMessageFeePayerSigner(payer, m),
+      (m) => setTransactionMessageLifetimeUsingBlockhash({ blockhash: svm.latestBlockhash(), lastValidBlockHeight: 1_000_000n }, m),
+      (m) => appendTransactionMessageInstructions(instructions, m),
+    )
+    return rpc.execute(await signTransactionMessageWithSigners(message))
+  }
+  const rent = (size: number) => lamports(svm.minimumBalanceForRentExemption(BigInt(size)))
+  const mint = await generateKeyPairSigner()
+  const mintAuthority = await generateKeyPairSigner()
+  await send([
+    getCreateAccountInstruction({ payer, newAccount: mint, lamports: rent(getMintSize()), space: getMintSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
+    getInitializeMint2Instruction({ mint: mint.address, decimals: DECIMALS, mintAuthority: mintAuthority.address }),
+  ])
+  const relayers = await Promise.all(Array.from({ length: n }, () => generateKeyPairSigner()))
+  const multisig = await generateKeyPairSigner()
+  await send([
+    getCreateAccountInstruction({ payer, newAccount: multisig, lamports: rent(getMultisigSize()), space: getMultisigSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
+    getInitializeMultisig2Instruction({ multisig: multisig.address, signers: relayers.map((r) => r.address), m: threshold }),
+  ])
+  const tokenAccount = async (owner: Address) => {
+    const [ata] = await findAssociatedTokenPda({ owner, mint: mint.address, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+    return ata
+  }
+  const createAta = async (owner: Address) => send([await getCreateAssociatedTokenIdempotentInstructionAsync({ payer, owner, mint: mint.address })])
+  await createAta(multisig.address)
+  const vault = await tokenAccount(multisig.address)
+  return {
+    rpc, payer, mint: mint.address, relayers, multisig: multisig.address, vault, send, tokenAccount,
+    async renter(amount) {
+      const wallet = await generateKeyPairSigner()
+      svm.airdrop(wallet.address, lamports(1_000_000_000n))
+      await createAta(wallet.address)
+      const tokens = await tokenAccount(wallet.address)
+      await send([getMintToInstruction({ mint: mint.address, token: tokens, mintAuthority, amount })])
+      return { wallet, tokens }
+    },
+    transferChecked: (from, to, amount) => getTransferCheckedInstruction({ source: from.tokens, mint: mint.address, destination: to, authority: from.wallet, amount, decimals: DECIMALS }),
+    memo: (text) => ({ programAddress: address(MEMO_PROGRAM), data: new TextEncoder().encode(text) }),
+    lamportsTo: (to, amount = 1n) => getTransferSolInstruction({ source: payer, destination: to, amount }),
+    stop: () => rpc.stop(),
+  }
+}
