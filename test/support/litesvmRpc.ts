@@ -26,7 +26,7 @@ export interface LitesvmRpc {
   svm: LiteSVM
   /** Every executed transaction, oldest first. */
   ledger: Recorded[]
-  /** Runs a transaction as sendTransaction would, and returns its signature. */
+  /** Runs a transaction as sendTransaction would, and returns its signature (not recorded when it was refused before running). */
   execute(tx: Transaction): string
   stop(): Promise<void>
 }
@@ -70,8 +70,11 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
     const result = svm.sendTransaction(tx)
     const failed = result instanceof FailedTransactionMetadata
     const meta = failed ? result.meta() : result
-    const signature = b58.decode(meta.signature())
+    const feePayerSignature = Object.values(tx.signatures)[0]
+    const signature = feePayerSignature ? b58.decode(feePayerSignature) : b58.decode(meta.signature())
     const err = failed ? describeError(result) : null
+    // Refused before it ran (a stale blockhash or nonce, no fee payable): a cluster drops it, so no ledger holds it.
+    if (failed && typeof err === 'string' && meta.logs().length === 0) return signature
     slot += 1
     svm.warpToSlot(BigInt(slot))
     // A new slot, a new blockhash: durable nonces can advance again, as on a cluster.
@@ -187,7 +190,8 @@ function describeError(failed: FailedTransactionMetadata): unknown {
     const inner = err.err()
     return { InstructionError: [err.index, typeof inner === 'object' && 'code' in inner ? { Custom: inner.code } : String(inner)] }
   }
-  return String(failed.toString())
+  // A fieldless error is only a number here; its Rust name, as RPCs print it, is in the text form.
+  return /err: (\w+)/.exec(failed.toString())?.[1] ?? failed.toString()
 }
 
 export type { Address, Signature }

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto'
+import {
+  address, appendTransactionMessageInstructions, compileTransaction, createNoopSigner, createTransactionMessage, getAddressDecoder, pipe,
+  setTransactionMessageFeePayerSigner, setTransactionMessageLifetimeUsingDurableNonce, type Address, type Instruction, type Nonce, type Transaction,
+} from '@solana/kit'
+import {
+  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstruction, getCreateAssociatedTokenInstruction, getTransferCheckedInstruction,
+} from '@solana-program/token'
+import type { Hex32 } from '../../src/order.js'
+import { MEMO_PROGRAM } from './watcher.js'
+
+/** The memo a release carries, so the vault's history names the order it paid. */
+export const RELEASE_MEMO_PREFIX = 'qrel1:'
+
+/** One order's release: the settlement's three shares, each to its wallet's token account. */
+export interface VaultRelease {
+  orderId: Hex32
+  provider: Address
+  toProvider: bigint
+  renter: Address
+  toRenter: bigint
+  feeRecipient: Address
+  fee: bigint
+}
+
+/** Where a release is paid from and who signs it: the round's multisig signers, the first paying fees and advancing its durable nonce. */
+export interface ReleaseAuthority {
+  vault: Address
+  multisig: Address
+  mint: Address
+  decimals: number
+  /** Exactly `threshold` multisig members; signers[0] pays the fee and is the nonce authority. */
+  signers: Address[]
+  nonceAccount: Address
+  /** The nonce account's current value: the message's lifetime, so gathering signatures cannot outlive a blockhash. */
+  nonce: string
+  memoProgram?: string
+}
+
+/**
+ * The account whose creation makes a release once-only: an associated token
+ * account of an owner derived from the order id. The vault is a plain token
+ * account with no state per order, so without it two messages for one order
+ * (another round, another nonce) could both land; with it the second fails as
+ * a whole, because creating an account that exists fails.
+ */
+export async function releaseReceipt(orderId: Hex32, mint: Address): Promise<Address> {
+  const [ata] = await findAssociatedTokenPda({ owner: receiptOwner(orderId), mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+  return ata
+}
+
+/** 32 bytes from the order id: an owner no key holds, so the receipt can never be closed and recreated. */
+function receiptOwner(orderId: Hex32): Address {
+  return getAddressDecoder().decode(createHash('sha256').update('qantara/vault-release/v1').update(Buffer.from(orderId.slice(2), 'hex')).digest())
+}
+
+/**
+ * The release transaction, unsigned, built only from the settlement and the
+ * round's authority: every relayer that builds it gets the same message
+ * bytes, which is what they sign. Zero shares are left out.
+ */
+export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthority): Promise<Transaction> {
+  const payer = createNoopSigner(a.signers[0]!)
+  const multiSigners = a.signers.map((s) => createNoopSigner(s))
+  const instructions: Instruction[] = [
+    getCreateAssociatedTokenInstruction({ payer, ata: await releaseReceipt(r.orderId, a.mint), owner: receiptOwner(r.orderId), mint: a.mint }),
+  ]
+  for (const [owner, amount] of [[r.provider, r.toProvider], [r.feeRecipient, r.fee], [r.renter, r.toRenter]] as const) {
+    if (amount === 0n) continue
+    const [ata] = await findAssociatedTokenPda({ owner, mint: a.mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+    instructions.push(
+      getCreateAssociatedTokenIdempotentInstruction({ payer, ata, owner, mint: a.mint }),
+      getTransferCheckedInstruction({ source: a.vault, mint: a.mint, destination: ata, authority: a.multisig, amount, decimals: a.decimals, multiSigners }),
+    )
+  }
+  instructions.push({ programAddress: address(a.memoProgram ?? MEMO_PROGRAM), data: new TextEncoder().encode(`${RELEASE_MEMO_PREFIX}${r.orderId.slice(2)}`) })
+  const message = pipe(
+    createTransactionMessage({ version: 'legacy' }),
+    (m) => setTransactionMessageFeePayerSigner(payer, m),
+    (m) => setTransactionMessageLifetimeUsingDurableNonce({ nonce: a.nonce as Nonce, nonceAccountAddress: a.nonceAccount, nonceAuthorityAddress: a.signers[0]! }, m),
+    (m) => appendTransactionMessageInstructions(instructions, m),
+  )
+  return compileTransaction(message)
+}
