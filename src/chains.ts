@@ -23,6 +23,8 @@ export type ChainEvent =
   | { kind: 'BtcPayoutFallback'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32 }
   /** A confirmed Bitcoin transaction tagged `OP_RETURN <orderId>`, with what it paid to which scripts. */
   | { kind: 'BtcPayoutSeen'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; outputs: { script: string; sats: bigint }[] }
+  /** A vault's release of an order: what each wallet received. */
+  | { kind: 'VaultReleased'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; payments: { owner: string; amount: bigint }[] }
   /** A payment into a vault (a chain without an escrow contract) that opened no order, and why; kept for the quorum to refund. */
   | { kind: 'VaultDepositIgnored'; chain: ChainId; key: string; block: BlockRef; txHash: string; reason: string; sender?: string; amount: bigint }
 
@@ -173,4 +175,13 @@ export interface ChainRuntime {
   claimBtcFallback?(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome>
   /** The light relay BTC payouts on this chain are proved against; absent where the chain takes no BTC orders. */
   readonly btcRelay?: BtcRelayFeed
+  /**
+   * For chains whose release is one transaction every signer signs (a vault
+   * under a multisig): checks that `message` is exactly the release of this
+   * settlement, rebuilt here, and signs it. Refuses anything else.
+   */
+  cosignRelease?(order: OrderTerms, settlement: Settlement, message: string): Promise<SettlementSignature>
 }
+
+/** Asks quorum member `relayerId` to co-sign a release message for `orderId`; its answer is checked by the caller. */
+export type Cosigner = (relayerId: string, orderId: Hex32, message: string, signal?: AbortSignal) => Promise<SettlementSignature>

@@ -6,6 +6,9 @@
 import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
+import { solanaChainConfigSchema } from '../adapters/solana/config.js'
+import { solanaKeyFromSecret, type SolanaKey } from '../adapters/solana/keys.js'
+import { solanaRuntime } from '../adapters/solana/runtime.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
 import { BITCOIN_CHAIN_IDS, BITCOIN_PARAMS, bitcoinConfigSchema, type BitcoinConfig } from '../adapters/bitcoin/config.js'
 import { EsploraClient } from '../adapters/bitcoin/esplora.js'
@@ -19,7 +22,7 @@ import { retargetHeaders } from '../adapters/bitcoin/retargetHeaders.js'
 import { BitcoinRpc } from '../adapters/bitcoin/rpc.js'
 import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import { evmRuntime } from '../adapters/evm/runtime.js'
-import type { BtcPayoutRail, ChainRuntime, RelayerSetTool } from './chains.js'
+import type { BtcPayoutRail, ChainRuntime, Cosigner, RelayerSetTool } from './chains.js'
 import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
@@ -27,9 +30,9 @@ import { keySourceSchema, readSecret, type KeySource } from './config/keySource.
 import { FAMILY_NAMESPACE } from './caip2.js'
 import { QantaraError } from './errors.js'
 
-const SUPPORTED = ['evm'] as const
+const SUPPORTED = ['evm', 'solana'] as const
 
-export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigSchema], {
+export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigSchema, solanaChainConfigSchema], {
   error: (iss) => (iss.code === 'invalid_union' ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})` : undefined),
 })
 
@@ -49,6 +52,7 @@ export interface ChainSigner {
   family: ChainConfig['family']
   address: string
   evm?: LocalAccount
+  solana?: SolanaKey
 }
 
 export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, baseDir: string): ChainSigner {
@@ -57,23 +61,29 @@ export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, base
       const account = evmAccountFromSecret(readSecret(chain.key, env, baseDir))
       return { family: 'evm', address: account.address, evm: account }
     }
+    case 'solana': {
+      const key = solanaKeyFromSecret(readSecret(chain.key, env, baseDir))
+      return { family: 'solana', address: key.address, solana: key }
+    }
     default: {
-      const unreachable: never = chain.family
-      throw new Error(`unhandled family ${String(unreachable)}`)
+      const unreachable: never = chain
+      throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
     }
   }
 }
 
-/** Builds the runtime of every configured chain, with the signer its key unlocked. */
-export function buildChainRuntimes(config: RelayerConfig, signers: ChainSigner[], store: Store, logger: Logger): ChainRuntime[] {
+/** Builds the runtime of every configured chain, with the signer its key unlocked; `cosign` reaches peers where releases are co-signed. */
+export function buildChainRuntimes(config: RelayerConfig, signers: ChainSigner[], store: Store, logger: Logger, cosign: Cosigner): ChainRuntime[] {
   return config.chains.map((chain, i) => {
     const signer = signers[i]!
     switch (chain.family) {
       case 'evm':
         return evmRuntime(chain, signer.evm!, new Map(config.quorum.members.filter((m) => m.evm).map((m) => [m.id, m.evm!])), store, logger)
+      case 'solana':
+        return solanaRuntime({ config: chain, key: signer.solana!, members: new Map(config.quorum.members.filter((m) => m.solana).map((m) => [m.id, m.solana!])), store, logger, cosign })
       default: {
-        const unreachable: never = chain.family
-        throw new Error(`unhandled family ${String(unreachable)}`)
+        const unreachable: never = chain
+        throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
       }
     }
   })
@@ -84,9 +94,12 @@ export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): Relayer
   switch (chain.family) {
     case 'evm':
       return evmRelayerSetTool(chain, signer.evm!)
+    case 'solana':
+      // An SPL Token multisig cannot change: a new relayer set is a new multisig and vault, funds moved by a release.
+      throw new QantaraError('CONFIG_INVALID', `${chain.id}: a Solana vault's multisig is fixed; rotate by opening a new vault`)
     default: {
-      const unreachable: never = chain.family
-      throw new Error(`unhandled family ${String(unreachable)}`)
+      const unreachable: never = chain
+      throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
     }
   }
 }
@@ -116,9 +129,11 @@ export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, b
     switch (chain.family) {
       case 'evm':
         return { chain: chain.id, address: signer.address, pollIntervalMs: chain.pollIntervalMs, watcher: evmWatcher(chain, logger), quote: evmQuoteSigner(chain, signer.evm!) }
+      case 'solana':
+        throw new QantaraError('CONFIG_INVALID', `${chain.id}: the solver takes orders on EVM escrows only for now`)
       default: {
-        const unreachable: never = chain.family
-        throw new Error(`unhandled family ${String(unreachable)}`)
+        const unreachable: never = chain
+        throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
       }
     }
   })

@@ -129,7 +129,7 @@ describe('qantara config validate', () => {
   it('lets the environment override the file', () => {
     const loaded = loadConfig(write(base()), { ...ENV, QANTARA__CHAINS__0__CONFIRMATIONS: '20', QANTARA__STORE__PATH: '/var/lib/q.sqlite' })
     expect(loaded.identity.publicKey).toBe(IDENTITY)
-    expect(loaded.config.chains[0]!.confirmations).toBe(20)
+    expect(loaded.config.chains[0]).toMatchObject({ family: 'evm', confirmations: 20 })
     expect(loaded.config.store.path).toBe('/var/lib/q.sqlite')
   })
 

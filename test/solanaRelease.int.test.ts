@@ -1,29 +1,25 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPairSigner, lamports, partiallySignTransaction, type Address, type KeyPairSigner, type Transaction } from '@solana/kit'
-import { SYSTEM_PROGRAM_ADDRESS, fetchNonce, getCreateAccountInstruction, getInitializeNonceAccountInstruction } from '@solana-program/system'
+import { fetchNonce } from '@solana-program/system'
 import { buildReleaseTransaction, releaseReceipt, type VaultRelease } from '../adapters/solana/release.js'
 import { solanaRpc } from '../adapters/solana/rpc.js'
 import { DECIMALS, startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
 
 interface Vector { description: string; order: { amount: string }; expected: { toProvider: string; toRenter: string; fee: string } }
 const { cases } = JSON.parse(readFileSync(new URL('./fixtures/settlement-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }
-const NONCE_BYTES = 80
 
 let bed: SolanaVaultBed
+let relayers: KeyPairSigner[]
 const nonces = new Map<Address, Address>()
 
 beforeAll(async () => {
-  bed = await startSolanaVault(3, 2)
+  relayers = await Promise.all([1, 2, 3].map(() => generateKeyPairSigner()))
+  bed = await startSolanaVault(relayers.map((r) => r.address), 2)
   // Each relayer pays its rounds' fees and advances its own durable nonce.
-  for (const r of bed.relayers) {
+  for (const r of relayers) {
     bed.rpc.svm.airdrop(r.address, lamports(10_000_000_000n))
-    const account = await generateKeyPairSigner()
-    await bed.send([
-      getCreateAccountInstruction({ payer: bed.payer, newAccount: account, lamports: lamports(bed.rpc.svm.minimumBalanceForRentExemption(BigInt(NONCE_BYTES))), space: NONCE_BYTES, programAddress: SYSTEM_PROGRAM_ADDRESS }),
-      getInitializeNonceAccountInstruction({ nonceAccount: account.address, nonceAuthority: r.address }),
-    ])
-    nonces.set(r.address, account.address)
+    nonces.set(r.address, await bed.nonceAccount(r.address))
   }
 })
 afterAll(() => bed?.stop())
@@ -66,19 +62,19 @@ describe('Solana vault release on litesvm: SPL Token multisig, durable nonce', (
 
   it('builds the same message bytes on every relayer', async () => {
     const r = await order(v)
-    const [a, b] = [await release(r, bed.relayers.slice(0, 2)), await release(r, bed.relayers.slice(0, 2))]
+    const [a, b] = [await release(r, relayers.slice(0, 2)), await release(r, relayers.slice(0, 2))]
     expect(Buffer.from(a.messageBytes).equals(Buffer.from(b.messageBytes))).toBe(true)
-    expect(Object.keys(a.signatures)).toEqual(bed.relayers.slice(0, 2).map((s) => s.address))
+    expect(Object.keys(a.signatures)).toEqual(relayers.slice(0, 2).map((s) => s.address))
   })
 
   it('is refused by the chain with 1 of 3 signatures, and pays exactly the vector\'s split with 2 of 3', async () => {
     const r = await order(v)
     const vaultBefore = await tokens(bed.multisig)
-    const alone = await cosign(await release(r, bed.relayers.slice(0, 1)), bed.relayers.slice(0, 1))
+    const alone = await cosign(await release(r, relayers.slice(0, 1)), relayers.slice(0, 1))
     expect(landed(bed.rpc.execute(alone))).toBe(false)
     expect(await tokens(bed.multisig)).toBe(vaultBefore)
 
-    const quorum = await cosign(await release(r, bed.relayers.slice(1, 3)), bed.relayers.slice(1, 3))
+    const quorum = await cosign(await release(r, relayers.slice(1, 3)), relayers.slice(1, 3))
     expect(landed(bed.rpc.execute(quorum))).toBe(true)
     expect([await tokens(r.provider), await tokens(r.feeRecipient), await tokens(r.renter)]).toEqual([693_000n, 7_000n, 300_000n])
     expect(await tokens(bed.multisig)).toBe(vaultBefore - 1_000_000n)
@@ -87,9 +83,9 @@ describe('Solana vault release on litesvm: SPL Token multisig, durable nonce', (
 
   it('pays an order once: a second release from another round and nonce fails whole, and so does a stale nonce', async () => {
     const r = await order(cases.find((c) => c.description === 'rounding goes to the renter')!)
-    const first = await cosign(await release(r, bed.relayers.slice(0, 2)), bed.relayers.slice(0, 2))
-    const second = await cosign(await release(r, [bed.relayers[2]!, bed.relayers[0]!]), [bed.relayers[2]!, bed.relayers[0]!])
-    const usedNonce = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces.get(bed.relayers[0]!.address)!)).data.blockhash
+    const first = await cosign(await release(r, relayers.slice(0, 2)), relayers.slice(0, 2))
+    const second = await cosign(await release(r, [relayers[2]!, relayers[0]!]), [relayers[2]!, relayers[0]!])
+    const usedNonce = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces.get(relayers[0]!.address)!)).data.blockhash
     expect(landed(bed.rpc.execute(first))).toBe(true)
     const paid = [await tokens(r.provider), await tokens(r.feeRecipient), await tokens(r.renter)]
     expect(paid).toEqual([330_000n, 3_333n, 666_668n])
@@ -98,7 +94,7 @@ describe('Solana vault release on litesvm: SPL Token multisig, durable nonce', (
 
     // relayer 0's nonce moved with `first`: a message still holding the value `first` used can never land.
     const other = await order(v)
-    const stale = await cosign(await buildReleaseTransaction(other, { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, decimals: DECIMALS, signers: bed.relayers.slice(0, 2).map((s) => s.address), nonceAccount: nonces.get(bed.relayers[0]!.address)!, nonce: usedNonce }), bed.relayers.slice(0, 2))
+    const stale = await cosign(await buildReleaseTransaction(other, { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, decimals: DECIMALS, signers: relayers.slice(0, 2).map((s) => s.address), nonceAccount: nonces.get(relayers[0]!.address)!, nonce: usedNonce }), relayers.slice(0, 2))
     expect(landed(bed.rpc.execute(stale))).toBe(false)
     expect(await tokens(other.provider)).toBe(0n)
   })

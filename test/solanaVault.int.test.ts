@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getBase58Encoder, type Address } from '@solana/kit'
+import { generateKeyPairSigner, getBase58Encoder, type Address } from '@solana/kit'
 import { solanaRpc } from '../adapters/solana/rpc.js'
 import { SolanaVaultWatcher } from '../adapters/solana/watcher.js'
 import type { ChainEvent, Checkpoint } from '../src/chains.js'
@@ -12,8 +12,9 @@ let bed: SolanaVaultBed
 let provider: Address
 
 beforeAll(async () => {
-  bed = await startSolanaVault()
-  provider = bed.relayers[0]!.address
+  const relayers = await Promise.all([1, 2, 3].map(() => generateKeyPairSigner()))
+  bed = await startSolanaVault(relayers.map((r) => r.address), 2)
+  provider = (await generateKeyPairSigner()).address
 })
 afterAll(() => bed?.stop())
 

@@ -103,6 +103,8 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     if (!parsed.success) throw new QantaraError('RPC_BAD_RESPONSE', `transaction ${signature} has an unexpected shape: ${parsed.error.issues[0]?.message}`, { retryable: true })
     const tx = parsed.data
     const block = { height: tx.slot, hash: signature }
+    const release = this.release(tx)
+    if (release) return [{ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${signature}`, block, txHash: signature, ...release }]
     const verdict = await this.deposit(tx, opened)
     if (verdict === undefined) return []
     if ('reason' in verdict) {
@@ -112,12 +114,36 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     return [{ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${signature}`, block, txHash: signature, order: verdict }]
   }
 
+  /** A release: the vault paid out, under a `qrel1:<orderId>` memo; what each wallet gained. */
+  private release(tx: ParsedTransaction): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
+    const keys = this.keysOf(tx)
+    const vaultIndex = keys.indexOf(this.o.vault)
+    const memo = tx.transaction.message.instructions
+      .filter((ix) => keys[ix.programIdIndex] === (this.o.memoProgram ?? MEMO_PROGRAM))
+      .map((ix) => Buffer.from(this.b58.encode(ix.data)).toString('utf8'))
+      .find((m) => /^qrel1:[0-9a-f]{64}$/.test(m))
+    if (!memo || this.delta(tx, vaultIndex) >= 0n) return undefined
+    const payments = (tx.meta.postTokenBalances ?? [])
+      .filter((b) => b.accountIndex !== vaultIndex && b.mint === this.o.mint && b.owner)
+      .map((b) => ({ owner: b.owner!, amount: this.delta(tx, b.accountIndex) }))
+      .filter((p) => p.amount > 0n)
+    return { orderId: `0x${memo.slice('qrel1:'.length)}`, payments }
+  }
+
+  private keysOf(tx: ParsedTransaction): string[] {
+    return [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
+  }
+
+  /** How much an account's token balance changed in the transaction. */
+  private delta(tx: ParsedTransaction, index: number): bigint {
+    const at = (list: ParsedTransaction['meta']['preTokenBalances']) => BigInt(list?.find((b) => b.accountIndex === index)?.uiTokenAmount.amount ?? '0')
+    return at(tx.meta.postTokenBalances) - at(tx.meta.preTokenBalances)
+  }
+
   /** The order a transaction opens; a reason when it pays the vault without making one; undefined when it does not pay the vault. */
   private async deposit(tx: ParsedTransaction, opened: Set<string>): Promise<OrderTerms | { reason: DepositProblem; sender?: string; amount: bigint } | undefined> {
-    const keys = [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
-    const vaultIndex = keys.indexOf(this.o.vault)
-    const balance = (list: ParsedTransaction['meta']['preTokenBalances'], index: number) => BigInt(list?.find((b) => b.accountIndex === index)?.uiTokenAmount.amount ?? '0')
-    const credited = balance(tx.meta.postTokenBalances, vaultIndex) - balance(tx.meta.preTokenBalances, vaultIndex)
+    const keys = this.keysOf(tx)
+    const credited = this.delta(tx, keys.indexOf(this.o.vault))
     const ixs = tx.transaction.message.instructions.map((ix) => ({ program: keys[ix.programIdIndex], accounts: ix.accounts.map((a) => keys[a]), data: this.b58.encode(ix.data) }))
     const memos = ixs.filter((ix) => ix.program === (this.o.memoProgram ?? MEMO_PROGRAM)).map((ix) => Buffer.from(ix.data).toString('utf8')).filter((m) => m.startsWith('qv'))
     const transfers = ixs.filter((ix) => ix.program === TOKEN_PROGRAM && ix.data[0] === TRANSFER_CHECKED && ix.data.length === 10 && ix.accounts[2] === this.o.vault)

@@ -10,6 +10,6 @@ export function configValidate(file: string, env: NodeJS.ProcessEnv, out: (line:
   }
   const { config, signers } = loaded
   out(`${file}: valid — relayer ${config.relayer.id}, ${config.chains.length} chain(s), threshold ${config.quorum.threshold} of ${config.quorum.members.length}`)
-  config.chains.forEach((c, i) => out(`  ${c.id} (${c.family}): escrow ${c.escrow}, signer ${signers[i]?.address ?? '?'}`))
+  config.chains.forEach((c, i) => out(`  ${c.id} (${c.family}): ${c.family === 'evm' ? `escrow ${c.escrow}` : `vault ${c.vault}`}, signer ${signers[i]?.address ?? '?'}`))
   return 0
 }

@@ -93,6 +93,9 @@ export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseD
       if (chain.family === 'evm' && self?.evm && self.evm.toLowerCase() !== signer.address.toLowerCase()) {
         problems.push({ path: `chains.${i}.key`, message: `the key's address ${signer.address} is not quorum member ${self.id}'s evm address ${self.evm}` })
       }
+      if (chain.family === 'solana' && self && self.solana !== signer.address) {
+        problems.push({ path: `chains.${i}.key`, message: `the key's address ${signer.address} is not quorum member ${self.id}'s solana address ${self.solana ?? '(none given)'}` })
+      }
     } catch (err) {
       problems.push({ path: `chains.${i}.key`, message: errorMessage(err) })
     }

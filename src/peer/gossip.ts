@@ -2,7 +2,7 @@ import type { AxiosInstance } from 'axios'
 import { z } from 'zod'
 import { canonicalJson } from '../canonicalJson.js'
 import type { SettlementSignature } from '../chains.js'
-import { errorMessage } from '../errors.js'
+import { QantaraError, errorMessage } from '../errors.js'
 import { verifyHeartbeat } from '../heartbeat/verify.js'
 import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
@@ -16,6 +16,7 @@ import { openEnvelope } from './envelope.js'
 const MAX_PAGES = 50
 const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), cursor: z.number().int().nonnegative(), more: z.boolean() })
 const providerList = z.object({ providers: z.array(z.unknown()).max(10_000) })
+const cosignatureBody = z.object({ orderId: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 const signatureBody = z.object({ orderId: z.string(), settlement: z.unknown(), settlementHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 
 export interface Peer {
@@ -130,6 +131,24 @@ export class Gossip {
       }
     }
     return added
+  }
+
+  /**
+   * Asks one peer to co-sign a release message for `orderId`. The peer signs
+   * only the release it rebuilds from its own settlement; the caller checks
+   * the signature against the peer's chain key.
+   */
+  async requestCosignature(peerId: string, orderId: string, message: string, signal?: AbortSignal): Promise<SettlementSignature> {
+    const peer = this.o.peers.find((p) => p.id === peerId)
+    if (!peer) throw new QantaraError('SUBMIT_FAILED', `no peer ${peerId} to co-sign with`, { retryable: true })
+    const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/cosign/${orderId}?message=${Buffer.from(message, 'base64').toString('base64url')}`, signal })
+    if (res.status !== 200) throw new QantaraError('SUBMIT_FAILED', `${peerId} did not co-sign the release of ${orderId}: HTTP ${res.status} ${res.body.slice(0, 200)}`, { retryable: true })
+    const body = cosignatureBody.safeParse(openEnvelope('cosignature', JSON.parse(res.body), peer.id, this.o.relayerKeys, 5 * 60_000))
+    if (!body.success || body.data.orderId !== orderId) {
+      this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
+      throw new QantaraError('SUBMIT_FAILED', `${peerId} answered the co-signing of ${orderId} with a bad envelope`, { retryable: true })
+    }
+    return { signer: body.data.signer, signature: body.data.signature }
   }
 
   /**

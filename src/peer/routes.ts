@@ -3,6 +3,8 @@ import { RateLimiter } from '../agent/rateLimit.js'
 import { canonicalJson } from '../canonicalJson.js'
 import type { Ed25519Signer } from '../ed25519.js'
 import { sendJson } from '../http/body.js'
+import type { SettlementSignature } from '../chains.js'
+import { isQantaraError } from '../errors.js'
 import type { Store } from '../store/store.js'
 import { sealEnvelope } from './envelope.js'
 import { settlementToWire } from '../settlementWire.js'
@@ -18,6 +20,8 @@ export interface PeerRoutesOptions {
   forgeHeartbeats?: (orderId: string) => Promise<unknown[]>
   /** Test and devnet only: answer this late, as a slow relayer would. */
   delayMs?: number
+  /** Co-signs a release message for an order, after rebuilding it from this relayer's own settlement. */
+  cosign?: (orderId: string, message: string) => Promise<SettlementSignature>
 }
 
 /**
@@ -55,6 +59,22 @@ export function peerRoutes(o: PeerRoutesOptions) {
       const settlement = (await o.store.getOrder(sig[1]!))?.settlement
       if (!mine || !settlement) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
       else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature })))
+      return true
+    }
+    const cosign = /^\/v1\/peer\/cosign\/(0x[0-9a-f]{64})$/.exec(url.pathname)
+    if (cosign && o.cosign) {
+      const message = url.searchParams.get('message') ?? ''
+      // A release is one transaction, at most 1232 bytes.
+      if (!/^[A-Za-z0-9_-]{1,1700}$/.test(message)) {
+        sendJson(res, 400, { error: 'MALFORMED' })
+        return true
+      }
+      try {
+        const sig = await o.cosign(cosign[1]!, Buffer.from(message, 'base64url').toString('base64'))
+        sendJson(res, 200, undefined, canonicalJson(sealEnvelope('cosignature', o.relayerId, o.identity, { orderId: cosign[1]!, signer: sig.signer, signature: sig.signature })))
+      } catch (err) {
+        sendJson(res, 409, { error: isQantaraError(err) ? err.code : 'REFUSED', reason: isQantaraError(err) ? err.details ?? err.shortMessage : 'refused' })
+      }
       return true
     }
     sendJson(res, 404, { error: 'NOT_FOUND' })

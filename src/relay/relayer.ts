@@ -178,6 +178,18 @@ export class Relayer {
           this.log.info({ chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold }, 'relayer set updated')
         }
         return
+      case 'VaultReleased': {
+        const mine = await this.o.store.getOrder(e.orderId)
+        if (!mine) return
+        const paid = (owner: string) => e.payments.filter((p) => p.owner === owner).reduce((a, p) => a + p.amount, 0n)
+        const s = mine.settlement
+        if (s && mine.terms.payout !== mine.terms.renter && (paid(mine.terms.payout) !== s.toProvider || paid(mine.terms.renter) !== s.toRenter)) {
+          this.log.warn({ orderId: e.orderId, ours: s, payments: e.payments }, 'vault released a split that differs from ours')
+        }
+        await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', { txHash: e.txHash, ...(s ? { settlement: s } : {}) }, now)
+        this.forget(e.orderId)
+        return
+      }
       case 'VaultDepositIgnored':
         // The event itself is the record (the store keeps every event): it is what a refund is made from.
         this.log.warn({ chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString() }, 'vault deposit opened no order')

@@ -13,6 +13,7 @@ import { Relayer } from './relayer.js'
 import { Gossip } from '../peer/gossip.js'
 import { peerRoutes } from '../peer/routes.js'
 import { forgedHeartbeats } from '../peer/forged.js'
+import { QantaraError } from '../errors.js'
 
 export interface RunningRelayer {
   relayer: Relayer
@@ -30,7 +31,6 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   const httpOptions = { timeoutMs: config.prober.timeoutMs, maxBytes: config.prober.maxResponseBytes, allowPrivate: config.prober.allowPrivateEndpoints, maxSockets: config.prober.perHostConcurrency }
   const http = createSafeHttp(httpOptions)
   const registry = new ProviderRegistry({ store, http, httpOptions, logger: logger.child({ module: 'registry' }) })
-  const chains = buildChainRuntimes(config, signers, store, logger)
   const btc = buildBtcRail(config, store, process.env, loaded.baseDir)
   const prober = new Prober({
     relayerId: config.relayer.id, identity, relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
@@ -43,6 +43,10 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   const gossip = peers.length
     ? new Gossip({ selfId: config.relayer.id, peers, relayerKeys, store, http: createSafeHttp(peerHttpOptions), httpOptions: peerHttpOptions, skewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'gossip' }) })
     : undefined
+  const chains = buildChainRuntimes(config, signers, store, logger, (peerId, orderId, message, sig) => {
+    if (!gossip) return Promise.reject(new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', { retryable: false }))
+    return gossip.requestCosignature(peerId, orderId, message, sig)
+  })
   const byzantine = config.faults.byzantine
   if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats and signs inflated settlements (testing only)')
   if (config.faults.peerDelayMs) logger.warn({ peerDelayMs: config.faults.peerDelayMs }, 'faults.peerDelayMs is set: this relayer answers its peers late (testing only)')
@@ -52,7 +56,14 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
     byzantine, registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}),
   })
-  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
+  const cosign = async (orderId: string, message: string) => {
+    const record = await store.getOrder(orderId)
+    if (!record?.settlement) throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, { details: 'NOT_SETTLED_HERE', retryable: true })
+    const runtime = chains.find((c) => c.chain === record.terms.chain)
+    if (!runtime?.cosignRelease) throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
+    return runtime.cosignRelease(record.terms, record.settlement, message)
+  }
+  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
   const api = createApiServer({ store, relayer, registry, metrics, peer, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@ import {
   setTransactionMessageFeePayerSigner, setTransactionMessageLifetimeUsingBlockhash, signTransactionMessageWithSigners,
   type Address, type Instruction, type KeyPairSigner,
 } from '@solana/kit'
-import { getCreateAccountInstruction, getTransferSolInstruction } from '@solana-program/system'
+import { SYSTEM_PROGRAM_ADDRESS, getCreateAccountInstruction, getInitializeNonceAccountInstruction, getTransferSolInstruction } from '@solana-program/system'
 import {
   TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstructionAsync, getInitializeMint2Instruction,
   getInitializeMultisig2Instruction, getMintSize, getMintToInstruction, getMultisigSize, getTransferCheckedInstruction,
@@ -17,7 +17,6 @@ export interface SolanaVaultBed {
   rpc: LitesvmRpc
   payer: KeyPairSigner
   mint: Address
-  relayers: KeyPairSigner[]
   /** The SPL Token multisig of the relayers' keys, `threshold` of them. */
   multisig: Address
   /** The multisig's token account renters pay into. */
@@ -30,11 +29,15 @@ export interface SolanaVaultBed {
   transferChecked(from: { wallet: KeyPairSigner; tokens: Address }, to: Address, amount: bigint): Instruction
   memo(text: string): Instruction
   lamportsTo(to: Address, amount?: bigint): Instruction
+  /** A durable nonce account whose authority is `authority`, for that relayer's releases. */
+  nonceAccount(authority: Address): Promise<Address>
   stop(): Promise<void>
 }
 
-/** A vault on litesvm: a mint, `n` relayer keys, their m-of-n SPL Token multisig, and its token account. */
-export async function startSolanaVault(n = 3, threshold = 2): Promise<SolanaVaultBed> {
+const NONCE_BYTES = 80
+
+/** A vault on litesvm: a mint, the relayers' m-of-n SPL Token multisig, and its token account. */
+export async function startSolanaVault(relayers: Address[], threshold: number): Promise<SolanaVaultBed> {
   const rpc = await startLitesvmRpc()
   const { svm } = rpc
   const payer = await generateKeyPairSigner()
@@ -56,11 +59,10 @@ export async function startSolanaVault(n = 3, threshold = 2): Promise<SolanaVaul
     getCreateAccountInstruction({ payer, newAccount: mint, lamports: rent(getMintSize()), space: getMintSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
     getInitializeMint2Instruction({ mint: mint.address, decimals: DECIMALS, mintAuthority: mintAuthority.address }),
   ])
-  const relayers = await Promise.all(Array.from({ length: n }, () => generateKeyPairSigner()))
   const multisig = await generateKeyPairSigner()
   await send([
     getCreateAccountInstruction({ payer, newAccount: multisig, lamports: rent(getMultisigSize()), space: getMultisigSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
-    getInitializeMultisig2Instruction({ multisig: multisig.address, signers: relayers.map((r) => r.address), m: threshold }),
+    getInitializeMultisig2Instruction({ multisig: multisig.address, signers: relayers, m: threshold }),
   ])
   const tokenAccount = async (owner: Address) => {
     const [ata] = await findAssociatedTokenPda({ owner, mint: mint.address, tokenProgram: TOKEN_PROGRAM_ADDRESS })
@@ -70,7 +72,15 @@ export async function startSolanaVault(n = 3, threshold = 2): Promise<SolanaVaul
   await createAta(multisig.address)
   const vault = await tokenAccount(multisig.address)
   return {
-    rpc, payer, mint: mint.address, relayers, multisig: multisig.address, vault, send, tokenAccount,
+    rpc, payer, mint: mint.address, multisig: multisig.address, vault, send, tokenAccount,
+    async nonceAccount(authority) {
+      const account = await generateKeyPairSigner()
+      await send([
+        getCreateAccountInstruction({ payer, newAccount: account, lamports: rent(NONCE_BYTES), space: NONCE_BYTES, programAddress: SYSTEM_PROGRAM_ADDRESS }),
+        getInitializeNonceAccountInstruction({ nonceAccount: account.address, nonceAuthority: authority }),
+      ])
+      return account.address
+    },
     async renter(amount) {
       const wallet = await generateKeyPairSigner()
       svm.airdrop(wallet.address, lamports(1_000_000_000n))

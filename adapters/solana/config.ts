@@ -1,0 +1,27 @@
+import { isAddress } from '@solana/kit'
+import { z } from 'zod'
+import { keySourceSchema } from '../../src/config/keySource.js'
+import { chainIdIn, rpcUrl } from '../../src/config/fields.js'
+import { MEMO_PROGRAM } from './watcher.js'
+
+const solanaAddress = z.string().refine((v): boolean => isAddress(v), 'must be a base58 Solana address (32 bytes)')
+
+export const solanaChainConfigSchema = z.strictObject({
+  family: z.literal('solana').describe('chain family'),
+  id: chainIdIn('solana').describe('CAIP-2 chain id: solana:<first 32 characters of the genesis hash>'),
+  name: z.string().min(1).optional().describe('label used in logs and metrics; defaults to the chain id'),
+  rpc: z.array(rpcUrl).min(1, 'give at least one RPC URL').describe('JSON-RPC URLs; the first is used'),
+  vault: solanaAddress.describe('the SPL Token account renters pay into, owned by `multisig`'),
+  mint: solanaAddress.describe('the vault\'s token mint'),
+  multisig: solanaAddress.describe('the SPL Token multisig of the relayers\' Solana keys that owns the vault; its m is the quorum threshold'),
+  nonceAccount: solanaAddress.describe('this relayer\'s durable nonce account (authority: its key): the lifetime of the releases it submits'),
+  memoProgram: solanaAddress.default(MEMO_PROGRAM).describe('the Memo program deposits carry their terms in'),
+  startSlot: z.number().int().min(0).default(0).describe('deposits before this slot are never read (the vault\'s creation)'),
+  pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the vault\'s history is read'),
+  rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one JSON-RPC request'),
+  maxLagSlots: z.number().int().min(1).default(150).describe('/healthz reports not ready when the watcher is further behind the finalized slot than this'),
+  key: keySourceSchema.describe('this relayer\'s Solana key: a 32-byte hex seed, or a solana-keygen JSON array of 64 bytes'),
+  feeRecipient: solanaAddress.optional().describe('wallet paid the relayer fee on this chain (its token account is created when missing)'),
+})
+
+export type SolanaChainConfig = z.infer<typeof solanaChainConfigSchema>

@@ -1,0 +1,195 @@
+import {
+  address, getAddressDecoder, getAddressEncoder, getBase58Decoder, getBase64EncodedWireTransaction, getCompiledTransactionMessageDecoder,
+  type Address, type Base64EncodedWireTransaction, type Signature, type Transaction,
+} from '@solana/kit'
+import { fetchNonce } from '@solana-program/system'
+import { abortableDelay } from '../../src/abort.js'
+import type { ChainRuntime, Cosigner, SettlementSignature, SubmitOutcome } from '../../src/chains.js'
+import { ed25519Verify } from '../../src/ed25519.js'
+import { QantaraError } from '../../src/errors.js'
+import type { Logger } from '../../src/log.js'
+import type { OrderTerms } from '../../src/order.js'
+import type { Settlement } from '../../src/settlement.js'
+import { settlementHash } from '../../src/settlementWire.js'
+import type { Store } from '../../src/store/store.js'
+import type { SolanaChainConfig } from './config.js'
+import type { SolanaKey } from './keys.js'
+import { buildReleaseTransaction, releaseReceipt, type ReleaseAuthority, type VaultRelease } from './release.js'
+import { solanaRpc, type SolanaRpc } from './rpc.js'
+import { SolanaVaultWatcher } from './watcher.js'
+
+/** A release is one legacy transaction; nothing longer is a release. */
+const MAX_MESSAGE_BYTES = 1_232
+const hexOf = (b: ArrayLike<number>) => `0x${Buffer.from(Uint8Array.from(b)).toString('hex')}`
+const bytesOf = (hex: string) => Uint8Array.from(Buffer.from(hex.replace(/^0x/, ''), 'hex'))
+const pubkeyHex = (a: string) => hexOf(getAddressEncoder().encode(address(a)))
+
+interface VaultInfo { m: number; signers: Address[]; decimals: number }
+interface Payload { wire: Base64EncodedWireTransaction; signature: string; nonce: string }
+
+export interface SolanaRuntimeOptions {
+  config: SolanaChainConfig
+  key: SolanaKey
+  /** Quorum member id → its Solana address. */
+  members: ReadonlyMap<string, string>
+  store: Store
+  logger: Logger
+  cosign: Cosigner
+  /** How often a sent release's status is read. */
+  pollMs?: number
+}
+
+/**
+ * One Solana vault chain: the vault watcher, settlement attestations signed
+ * with the relayer's Solana key, and releases co-signed by the round's
+ * signers. The submitter builds the release on its own durable nonce and
+ * asks the others to sign it; each of them rebuilds it from its own
+ * settlement and signs only identical bytes. The release's receipt account
+ * makes it once-only on chain, whoever sends it.
+ */
+export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
+  const c = o.config
+  const chain = c.id as `solana:${string}`
+  const rpc: SolanaRpc = solanaRpc({ url: c.rpc[0]!, timeoutMs: c.rpcTimeoutMs })
+  const log = o.logger.child({ module: 'solana-runtime', chain })
+  const [vault, mint, multisig, nonceAccount] = [address(c.vault), address(c.mint), address(c.multisig), address(c.nonceAccount)]
+  let info: Promise<VaultInfo> | undefined
+  const vaultInfo = () => (info ??= readVault(rpc, multisig, mint).catch((err: unknown) => {
+    info = undefined
+    throw err
+  }))
+
+  const releaseOf = (order: OrderTerms, s: Settlement): VaultRelease => ({
+    orderId: order.id, provider: address(order.payout), toProvider: s.toProvider, renter: address(order.renter), toRenter: s.toRenter,
+    feeRecipient: address(s.fee > 0n ? s.feeRecipient : order.renter), fee: s.fee,
+  })
+  const authority = async (signers: Address[], nonceAccountAddress: Address, nonce: string): Promise<ReleaseAuthority> => ({
+    vault, multisig, mint, decimals: (await vaultInfo()).decimals, signers, nonceAccount: nonceAccountAddress, nonce, memoProgram: c.memoProgram,
+  })
+  const attestation = (s: Settlement) => new TextEncoder().encode(`qantara/solana-settlement/v1:${c.vault}:${settlementHash(s)}`)
+  const released = async (orderId: OrderTerms['id']) => (await rpc.getAccountInfo(await releaseReceipt(orderId, mint), { commitment: 'confirmed', encoding: 'base64' }).send()).value !== null
+  const sign = (tx: Transaction): string => o.key.signer.sign(Uint8Array.from(tx.messageBytes))
+
+  async function track(key: string, p: Payload, signal?: AbortSignal): Promise<SubmitOutcome> {
+    for (;;) {
+      const [status] = (await rpc.getSignatureStatuses([p.signature as Signature]).send()).value
+      if (status?.err) break
+      if (status?.confirmationStatus === 'finalized') {
+        await putState(key, 'confirmed', p)
+        return { status: 'submitted', txHash: p.signature, confirmations: 1 }
+      }
+      // Unseen and its nonce gone: it can never land. Someone's release may have.
+      if (!status && (await currentNonce()) !== p.nonce) break
+      await abortableDelay(o.pollMs ?? 500, signal)
+    }
+    if (await released(key.slice('release:'.length) as OrderTerms['id'])) {
+      await putState(key, 'already-settled', p)
+      return { status: 'already-settled' }
+    }
+    await putState(key, 'failed', p)
+    throw new QantaraError('SUBMIT_FAILED', `release ${p.signature} did not land and the order is not released`, { retryable: true })
+  }
+  const putState = (key: string, state: 'pending' | 'confirmed' | 'already-settled' | 'failed', payload: Payload) =>
+    o.store.putSubmission({ chain, key, signer: o.key.address, nonce: 0, state, payload, updatedAt: Date.now() })
+  const currentNonce = async () => (await fetchNonce(rpc, nonceAccount, { commitment: 'confirmed' })).data.blockhash as string
+
+  return {
+    chain,
+    family: 'solana',
+    watcher: new SolanaVaultWatcher({
+      chain, rpc, vault, mint, memoProgram: c.memoProgram, startSlot: BigInt(c.startSlot), logger: o.logger,
+      knownOrder: async (id) => (await o.store.getOrder(id)) !== undefined,
+    }),
+    feeRecipient: c.feeRecipient ?? '',
+    maxLag: BigInt(c.maxLagSlots),
+    pollIntervalMs: c.pollIntervalMs,
+
+    signSettlement(_order, settlement): Promise<SettlementSignature> {
+      return Promise.resolve({ signer: o.key.address, signature: o.key.signer.sign(attestation(settlement)) })
+    },
+
+    verifySettlementSignature(_order, settlement, relayerId, sig) {
+      const expected = o.members.get(relayerId)
+      return Promise.resolve(expected !== undefined && sig.signer === expected && ed25519Verify(pubkeyHex(expected), attestation(settlement), sig.signature))
+    },
+
+    async submitSettlement(order, settlement, signatures, signal): Promise<SubmitOutcome> {
+      const key = `release:${order.id}`
+      const stored = await o.store.getSubmission(chain, key)
+      if (stored?.state === 'confirmed') return { status: 'submitted', txHash: (stored.payload as Payload).signature, confirmations: 1 }
+      if (stored?.state === 'already-settled' || (await released(order.id))) return { status: 'already-settled' }
+      if (stored?.state === 'pending') {
+        // Sent before a crash: the same bytes again, then follow them to their end.
+        await rpc.sendTransaction((stored.payload as Payload).wire, { encoding: 'base64', skipPreflight: true }).send().catch(() => undefined)
+        return track(key, stored.payload as Payload, signal)
+      }
+      const { m, signers: allowed } = await vaultInfo()
+      if (!allowed.includes(o.key.address)) throw new QantaraError('CONFIG_INVALID', `${o.key.address} is not a signer of multisig ${c.multisig}`)
+      // The round: this relayer pays and advances its nonce; the others are members whose attestations of this settlement are in.
+      const others = [...new Set(signatures.map((s) => s.signer))].filter((a) => a !== o.key.address && allowed.includes(address(a))).slice(0, m - 1)
+      if (others.length < m - 1) throw new QantaraError('SUBMIT_FAILED', `only ${others.length + 1} of ${m} signers for the release of ${order.id}`, { retryable: true })
+      const nonce = await currentNonce()
+      const tx = await buildReleaseTransaction(releaseOf(order, settlement), await authority([o.key.address, ...others.map((a) => address(a))], nonceAccount, nonce))
+      const message = Buffer.from(tx.messageBytes).toString('base64')
+      const idOf = new Map([...o.members].map(([id, a]) => [a, id]))
+      const signed: Record<string, string> = { [o.key.address]: sign(tx) }
+      await Promise.all(others.map(async (a) => {
+        const id = idOf.get(a)
+        if (!id) throw new QantaraError('CONFIG_INVALID', `no quorum member has Solana address ${a}`)
+        const sig = await o.cosign(id, order.id, message, signal)
+        if (sig.signer !== a || !ed25519Verify(pubkeyHex(a), Uint8Array.from(tx.messageBytes), sig.signature)) throw new QantaraError('SUBMIT_FAILED', `${id} answered the release of ${order.id} with a signature that does not verify`, { retryable: true })
+        signed[a] = sig.signature
+      }))
+      const full: Transaction = { ...tx, signatures: Object.fromEntries(Object.keys(tx.signatures).map((a) => [a, bytesOf(signed[a]!)])) as Transaction['signatures'] }
+      const wire = getBase64EncodedWireTransaction(full)
+      const payload: Payload = { wire, signature: getBase58Decoder().decode(bytesOf(signed[o.key.address]!)), nonce }
+      // Stored before it is sent: after a crash the same transaction is sent again, never a second one.
+      await putState(key, 'pending', payload)
+      try {
+        await rpc.sendTransaction(wire, { encoding: 'base64', preflightCommitment: 'confirmed' }).send()
+      } catch (err) {
+        log.warn({ orderId: order.id, err: (err as Error).message }, 'release refused by the node; following it')
+      }
+      return track(key, payload, signal)
+    },
+
+    async cosignRelease(order, settlement, message): Promise<SettlementSignature> {
+      const refuse = (why: string) => new QantaraError('COSIGN_REFUSED', `release of ${order.id}: ${why}`, { details: why })
+      if (message.length > (MAX_MESSAGE_BYTES * 4) / 3 + 4) throw refuse('message too long')
+      const bytes = Uint8Array.from(Buffer.from(message, 'base64'))
+      let compiled
+      try {
+        compiled = getCompiledTransactionMessageDecoder().decode(bytes)
+      } catch {
+        throw refuse('not a transaction message')
+      }
+      if (compiled.version !== 'legacy') throw refuse('not a legacy message')
+      const signers = compiled.staticAccounts.slice(0, compiled.header.numSignerAccounts)
+      const { m, signers: allowed } = await vaultInfo()
+      if (signers.length !== m || !signers.every((s) => allowed.includes(s))) throw refuse('its signers are not a quorum of the vault\'s multisig')
+      if (!signers.includes(o.key.address)) throw refuse('this relayer is not one of its signers')
+      if (signers[0] === o.key.address) throw refuse('this relayer would pay for a release it did not build')
+      const advance = compiled.instructions[0]
+      const nonceAt = advance?.accountIndices?.[0]
+      if (nonceAt === undefined) throw refuse('no durable nonce')
+      const rebuilt = await buildReleaseTransaction(releaseOf(order, settlement), await authority(signers, compiled.staticAccounts[nonceAt]!, compiled.lifetimeToken))
+      if (!Buffer.from(rebuilt.messageBytes).equals(Buffer.from(bytes))) throw refuse('it is not the release of this relayer\'s settlement')
+      return { signer: o.key.address, signature: sign(rebuilt) }
+    },
+  }
+}
+
+/** The vault's multisig (its m and signers) and the mint's decimals, read once: an SPL multisig cannot change. */
+async function readVault(rpc: SolanaRpc, multisig: Address, mint: Address): Promise<VaultInfo> {
+  const read = async (a: Address) => {
+    const v = (await rpc.getAccountInfo(a, { commitment: 'finalized', encoding: 'base64' }).send()).value
+    if (!v) throw new QantaraError('CONFIG_INVALID', `account ${a} does not exist`)
+    return Buffer.from(v.data[0], 'base64')
+  }
+  const ms = await read(multisig)
+  if (ms.length !== 355 || ms[2] !== 1) throw new QantaraError('CONFIG_INVALID', `${multisig} is not an initialized SPL Token multisig`)
+  const signers = Array.from({ length: ms[1]! }, (_, i) => getAddressDecoder().decode(ms.subarray(3 + 32 * i, 35 + 32 * i)))
+  const mintData = await read(mint)
+  if (mintData.length !== 82) throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint`)
+  return { m: ms[0]!, signers, decimals: mintData[44]! }
+}
