@@ -12,6 +12,7 @@ import { startBtcd, type Btcd } from '../../adapters/bitcoin/btcd.js'
 import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
 import { abortableDelay } from '../abort.js'
 import { renderTable, type DevnetOrderRow } from './devnetTable.js'
+import { startDevnetSolana, type DevnetSolana } from './devnetSolana.js'
 import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from './localMarket.js'
 
 export interface DevnetOptions {
@@ -27,9 +28,11 @@ export interface DevnetOptions {
   byzantine?: number
   /** Adds btcd in regtest, a solver, and an order whose provider is paid in BTC. */
   btc?: boolean
+  /** Adds a Solana vault (litesvm) and an order paid into it. */
+  solana?: boolean
 }
 
-interface Plan { label: string; token: 'usdc' | 'native'; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
+interface Plan { label: string; token: 'usdc' | 'native' | 'solana'; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
 
 /** The devnet's BTC quote: 1 ETH = 0.05 BTC, i.e. 5,000,000 sats per 10^18 wei. */
 const DEVNET_SATS_PER_ETH = 5_000_000n
@@ -47,6 +50,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
   const children: ChildProcess[] = []
   let anvil: Anvil | undefined
   let btcd: Btcd | undefined
+  let sol: DevnetSolana | undefined
   try {
     anvil = await startAnvil({ blockTime: 1 })
     const rpcUrl = anvil.rpcUrl
@@ -61,7 +65,11 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     }
     const genesisHeight = btcd ? await btcd.rpc.getBlockCount() : 0
     const btc = btcd ? { rpcUrl: btcd.rpcUrl, user: btcd.user, password: btcd.password, solverWif, genesisHeader: await btcd.rpc.getBlockHeaderHex(await btcd.rpc.getBlockHash(genesisHeight)), genesisHeight, confirmations: BTC_CONFIRMATIONS } : undefined
-    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}), ...(btc ? { btc } : {}) })
+    if (o.solana) {
+      sol = await startDevnetSolana(o.relayers, o.threshold)
+      progress(`Solana (litesvm) at ${sol.local.rpcUrl}: vault ${sol.local.vault} under a ${o.threshold}-of-${o.relayers} SPL Token multisig`)
+    }
+    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}), ...(btc ? { btc } : {}), ...(sol ? { solana: sol.local } : {}) })
     const { publicClient, renter, escrow, usdc, providerPayout, provider } = market
     // The order table is read from an honest relayer that stays up.
     const honest = market.relayers.findIndex((_, i) => i + 1 !== o.killRelayer && i + 1 !== o.byzantine)
@@ -84,14 +92,21 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       { label: 'ETH, full uptime', token: 'native', amount: 10n ** 16n, startIn: 4 },
       { label: 'USDC, provider down mid-order', token: 'usdc', amount: 8_000_000n, startIn: 6 + Math.ceil(slotsMs / 1000), outage: [2, 4] },
       ...(o.btc ? [{ label: 'ETH, provider paid in BTC', token: 'native' as const, amount: 10n ** 16n, startIn: 8, btc: true }] : []),
+      ...(o.solana ? [{ label: 'Solana vault, full uptime', token: 'solana' as const, amount: 5_000_000n, startIn: 8 }] : []),
     ]
     // The provider's Bitcoin script for BTC payouts: a fresh P2WPKH.
     const providerBtcScript = Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex')
     const now = BigInt(Math.floor(Date.now() / 1000))
-    const orders: { id: Hex; plan: Plan; token: Address }[] = []
+    const orders: { id: Hex; plan: Plan; token: string }[] = []
     for (const plan of plans) {
-      const token = plan.token === 'usdc' ? usdc : zeroAddress
       const start = now + BigInt(plan.startIn)
+      if (plan.token === 'solana' && sol) {
+        const opened = await sol.open({ providerId: provider.publicKey, amount: plan.amount, start, slotLength: o.slotSeconds, slots: o.slots })
+        orders.push({ id: opened.orderId, plan, token: sol.local.mint })
+        progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)
+        continue
+      }
+      const token = plan.token === 'usdc' ? usdc : zeroAddress
       const salt = toHex(crypto.getRandomValues(new Uint8Array(32)))
       const btcTerms = plan.btc && market.solverQuoter ? await quote(market.solverQuoter, publicClient, escrow, renter.account.address, salt, providerBtcScript, start + BigInt(o.slots * o.slotSeconds) + 300n) : undefined
       const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.publicKey, payout: providerPayout, start, slotLength: o.slotSeconds, slots: o.slots, salt, ...(btcTerms ? { btc: btcTerms } : {}) })
@@ -123,7 +138,11 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       }
       const onChain = await settledOnChain(publicClient, escrow)
       if (btcd) await btcd.rpc.mine(1)
-      rows = await Promise.all(orders.map(async (x) => withChainSplit(await row(relayerUrl, x.id, x.token), onChain.get(x.id))))
+      rows = await Promise.all(orders.map(async (x) => {
+        const r = await row(relayerUrl, x.id, x.token)
+        const released = x.plan.token === 'solana' ? sol?.released(x.id) : undefined
+        return withChainSplit(r, released ? { ...released, upSlots: r.upSlots } : onChain.get(x.id))
+      }))
       if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
       if (rows.every((r) => r.status === 'settled')) break
       if (t > deadline) throw new Error(`devnet did not settle within 150 s; logs in ${dir}`)
@@ -136,6 +155,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((ok) => c.once('exit', ok))))
     await anvil?.stop()
     await btcd?.stop()
+    await sol?.stop()
   }
 }
 
@@ -147,7 +167,7 @@ async function quote(solver: HDAccount, client: LocalMarket['publicClient'], esc
   return { payout, quoteSignature }
 }
 
-type SettledLog = { toProvider: bigint; toRenter: bigint; fee: bigint; upSlots: number; txHash: Hex }
+type SettledLog = { toProvider: bigint; toRenter: bigint; fee: bigint; upSlots: number; txHash: string }
 
 /** What the escrow actually paid, per order: the table shows the chain's split, not any relayer's claim. */
 async function settledOnChain(client: LocalMarket['publicClient'], escrow: Address): Promise<Map<Hex, SettledLog>> {
@@ -161,7 +181,7 @@ function withChainSplit(r: DevnetOrderRow, settled: SettledLog | undefined): Dev
   return { ...r, status: r.btcTxid !== undefined && r.status !== 'settled' ? 'payout-pending' : 'settled', upSlots: settled.upSlots, toProvider: settled.toProvider.toString(), toRenter: settled.toRenter.toString(), fee: settled.fee.toString(), txHash: settled.txHash }
 }
 
-async function row(relayerUrl: string, orderId: Hex, token: Address): Promise<DevnetOrderRow> {
+async function row(relayerUrl: string, orderId: Hex, token: string): Promise<DevnetOrderRow> {
   const res = await fetch(`${relayerUrl}/v1/orders/${orderId}`).catch(() => undefined)
   const r = res?.ok ? ((await res.json()) as { state: string; uptime: string; terms: { chain: string; amount: string; slots: number; btc?: unknown }; settlement?: { upSlots: number; totalSlots: number; toProvider: string; toRenter: string; fee: string }; reason?: string; txHash?: string; btcTxid?: string; btcSats?: string }) : undefined
   return {
@@ -195,6 +215,7 @@ export function registerDevnet(program: Command, out: (line: string) => void): v
     .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', (v) => Number.parseInt(v, 10))
     .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats and signs inflated settlements', (v) => Number.parseInt(v, 10))
     .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
+    .option('--solana', 'add a Solana vault (litesvm behind a local JSON-RPC server) and an order paid into it')
     .action(async (o: DevnetOptions) => {
       const controller = new AbortController()
       const onSignal = () => controller.abort()

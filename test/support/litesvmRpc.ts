@@ -7,6 +7,7 @@ import { FailedTransactionMetadata, LiteSVM } from 'litesvm'
 
 const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
 const TOKEN_ACCOUNT_BYTES = 165
+const MEMO_PROGRAMS = ['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']
 
 interface TokenBalance { accountIndex: number; mint: string; owner: string; programId: string; uiTokenAmount: { amount: string; decimals: number; uiAmount: number | null; uiAmountString: string } }
 
@@ -79,9 +80,10 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
     svm.warpToSlot(BigInt(slot))
     // A new slot, a new blockhash: durable nonces can advance again, as on a cluster.
     svm.expireBlockhash()
-    const memoLogs = meta.logs().filter((l) => l.startsWith('Program log: Memo')).map((l) => l.replace(/^Program log: Memo \(len \d+\): /, ''))
+    // As a validator fills getSignaturesForAddress' `memo`: each Memo instruction's text as "[len] text", joined by "; ".
+    const memos = message.instructions.filter((ix) => MEMO_PROGRAMS.includes(keys[ix.programAddressIndex]!)).map((ix) => `[${ix.data?.length ?? 0}] ${new TextDecoder().decode(Uint8Array.from(ix.data ?? []))}`)
     const record: Recorded = {
-      signature, slot, blockTime: Number(svm.getClock().unixTimestamp), err, memo: memoLogs.length ? memoLogs.join('; ') : null, accountKeys: keys,
+      signature, slot, blockTime: Number(svm.getClock().unixTimestamp), err, memo: memos.length ? memos.join('; ') : null, accountKeys: keys,
       json: {
         slot, blockTime: Number(svm.getClock().unixTimestamp), version: message.version === 'legacy' ? 'legacy' : 0,
         transaction: {
