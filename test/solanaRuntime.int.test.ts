@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@solana/kit'
+import { fetchNonce } from '@solana-program/system'
 import { solanaChainConfigSchema } from '../adapters/solana/config.js'
+import { solanaRpc } from '../adapters/solana/rpc.js'
 import type { SolanaKey } from '../adapters/solana/keys.js'
 import { buildReleaseTransaction } from '../adapters/solana/release.js'
 import { solanaRuntime } from '../adapters/solana/runtime.js'
@@ -106,9 +108,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
 
   it('co-signs only the exact release of its own settlement, as a signer, not as the payer', async () => {
     const { order, settlement } = await settledOrder()
-    const nonce = (await import('@solana-program/system')).fetchNonce
-    const { solanaRpc } = await import('../adapters/solana/rpc.js')
-    const value = (await nonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[0]!)).data.blockhash
+    const value = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[0]!)).data.blockhash
     const release = (s: Settlement, signers: Address[], nonceAccount = nonces[0]!) => buildReleaseTransaction(
       { orderId: order.id, provider, toProvider: s.toProvider, renter: order.renter as Address, toRenter: s.toRenter, feeRecipient, fee: s.fee },
       { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, decimals: DECIMALS, signers, nonceAccount, nonce: value },
