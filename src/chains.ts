@@ -26,7 +26,7 @@ export type ChainEvent =
   /** A vault's release of an order: what each wallet received. */
   | { kind: 'VaultReleased'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; payments: { owner: string; amount: bigint }[] }
   /** A payment into a vault (a chain without an escrow contract) that opened no order, and why; kept for the quorum to refund. */
-  | { kind: 'VaultDepositIgnored'; chain: ChainId; key: string; block: BlockRef; txHash: string; reason: string; sender?: string; amount: bigint }
+  | { kind: 'VaultDepositIgnored'; chain: ChainId; key: string; block: BlockRef; txHash: string; reason: string; sender?: string; token: string; amount: bigint }
 
 export type ChainEventKind = ChainEvent['kind']
 

@@ -54,13 +54,16 @@ describe('npm run devnet', () => {
     expect(orders.slice(0, 3).every((o) => o.btcTxid === undefined)).toBe(true)
   }, 300_000)
 
-  it('settles a Solana vault order with a 2-of-3 quorum co-signing the release (--solana)', async () => {
+  it('settles a Solana vault order with a 2-of-3 quorum co-signing the release, and refunds a transfer without a memo (--solana)', async () => {
     const orders = await devnet(['--solana', '--relayers', '3', '--threshold', '2'])
-    expectMarketSettled(orders, 4)
-    const sol = orders[3]!
-    expect(sol.chain).toBe('solana:litesvm')
-    expect(sol.txHash).toMatch(/^[1-9A-HJ-NP-Za-km-z]{64,88}$/)
-    // The split is read from the release's token balance changes on the chain: 1% fee, full uptime.
-    expect([sol.toProvider, sol.toRenter, sol.fee]).toEqual(['4950000', '0', '50000'])
+    expectMarketSettled(orders.slice(0, 4), 4)
+    const [sol, stray] = orders.slice(3)
+    for (const o of [sol!, stray!]) {
+      expect(o.chain).toBe('solana:litesvm')
+      expect(o.txHash).toMatch(/^[1-9A-HJ-NP-Za-km-z]{64,88}$/)
+    }
+    // Splits are read from each release's token balance changes on the chain: 1% fee at full uptime; the refund whole, no fee.
+    expect([sol!.toProvider, sol!.toRenter, sol!.fee]).toEqual(['4950000', '0', '50000'])
+    expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual(['settled', 'NO_SHOW', '0', '2000000', '0'])
   }, 240_000)
 })

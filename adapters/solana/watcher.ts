@@ -109,7 +109,7 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     if (verdict === undefined) return []
     if ('reason' in verdict) {
       this.log.warn({ signature, reason: verdict.reason }, 'vault deposit ignored')
-      return [{ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${signature}`, block, txHash: signature, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), amount: verdict.amount }]
+      return [{ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${signature}`, block, txHash: signature, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), token: this.o.mint, amount: verdict.amount }]
     }
     return [{ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${signature}`, block, txHash: signature, order: verdict }]
   }

@@ -32,7 +32,7 @@ export interface DevnetOptions {
   solana?: boolean
 }
 
-interface Plan { label: string; token: 'usdc' | 'native' | 'solana'; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
+interface Plan { label: string; token: 'usdc' | 'native' | 'solana' | 'solana-stray'; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
 
 /** The devnet's BTC quote: 1 ETH = 0.05 BTC, i.e. 5,000,000 sats per 10^18 wei. */
 const DEVNET_SATS_PER_ETH = 5_000_000n
@@ -92,7 +92,10 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       { label: 'ETH, full uptime', token: 'native', amount: 10n ** 16n, startIn: 4 },
       { label: 'USDC, provider down mid-order', token: 'usdc', amount: 8_000_000n, startIn: 6 + Math.ceil(slotsMs / 1000), outage: [2, 4] },
       ...(o.btc ? [{ label: 'ETH, provider paid in BTC', token: 'native' as const, amount: 10n ** 16n, startIn: 8, btc: true }] : []),
-      ...(o.solana ? [{ label: 'Solana vault, full uptime', token: 'solana' as const, amount: 5_000_000n, startIn: 8 }] : []),
+      ...(o.solana ? [
+        { label: 'Solana vault, full uptime', token: 'solana' as const, amount: 5_000_000n, startIn: 8 },
+        { label: 'Solana transfer without a memo, refunded', token: 'solana-stray' as const, amount: 2_000_000n, startIn: 0 },
+      ] : []),
     ]
     // The provider's Bitcoin script for BTC payouts: a fresh P2WPKH.
     const providerBtcScript = Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex')
@@ -100,8 +103,8 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     const orders: { id: Hex; plan: Plan; token: string }[] = []
     for (const plan of plans) {
       const start = now + BigInt(plan.startIn)
-      if (plan.token === 'solana' && sol) {
-        const opened = await sol.open({ providerId: provider.publicKey, amount: plan.amount, start, slotLength: o.slotSeconds, slots: o.slots })
+      if ((plan.token === 'solana' || plan.token === 'solana-stray') && sol) {
+        const opened = plan.token === 'solana-stray' ? await sol.stray(plan.amount) : await sol.open({ providerId: provider.publicKey, amount: plan.amount, start, slotLength: o.slotSeconds, slots: o.slots })
         orders.push({ id: opened.orderId, plan, token: sol.local.mint })
         progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)
         continue
@@ -140,7 +143,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       if (btcd) await btcd.rpc.mine(1)
       rows = await Promise.all(orders.map(async (x) => {
         const r = await row(relayerUrl, x.id, x.token)
-        const released = x.plan.token === 'solana' ? sol?.released(x.id) : undefined
+        const released = x.plan.token.startsWith('solana') ? sol?.released(x.id) : undefined
         return withChainSplit(r, released ? { ...released, upSlots: r.upSlots } : onChain.get(x.id))
       }))
       if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))

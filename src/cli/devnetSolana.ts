@@ -1,6 +1,7 @@
 import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@solana/kit'
 import { generateEd25519 } from '../ed25519.js'
 import { encodeOrderMemo, vaultOrderId } from '../vault/orderMemo.js'
+import { refundOrderId } from '../vault/refund.js'
 import type { LocalSolana } from './localMarket.js'
 
 /** The devnet's Solana: litesvm behind the test RPC server (there is no local validator here). */
@@ -10,6 +11,8 @@ export interface DevnetSolana {
   local: LocalSolana
   /** Deposits `amount` into the vault with the order memo, as a renter's wallet would. */
   open(o: { providerId: `0x${string}`; amount: bigint; start: bigint; slotLength: number; slots: number }): Promise<{ orderId: `0x${string}`; txHash: string }>
+  /** A transfer into the vault with no memo, as a renter's mistake would be; the quorum refunds it. Returns the refund order's id. */
+  stray(amount: bigint): Promise<{ orderId: `0x${string}`; txHash: string }>
   /** What the vault's release of `orderId` paid, read from the chain's own record of it. */
   released(orderId: string): { toProvider: bigint; toRenter: bigint; fee: bigint; txHash: string } | undefined
   stop(): Promise<void>
@@ -39,6 +42,13 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
       const memo = encodeOrderMemo({ salt, providerId: o.providerId, start: o.start, slotLength: o.slotLength, slots: o.slots, amount: o.amount, payout: Uint8Array.from(getBase58Encoder().encode(providerPayout)) })
       const txHash = await bed.send([bed.transferChecked(renter, bed.vault, o.amount), bed.memo(memo)])
       const orderId = vaultOrderId(DEVNET_SOLANA_CHAIN, renter.wallet.address, salt)
+      renters.set(orderId, renter.wallet.address)
+      return { orderId, txHash }
+    },
+    async stray(amount) {
+      const renter = await bed.renter(amount)
+      const txHash = await bed.send([bed.transferChecked(renter, bed.vault, amount)])
+      const orderId = refundOrderId(DEVNET_SOLANA_CHAIN, txHash)
       renters.set(orderId, renter.wallet.address)
       return { orderId, txHash }
     },

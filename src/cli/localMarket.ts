@@ -139,7 +139,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       api: { listen: `127.0.0.1:${ports[i]}` },
       log: { level: o.logLevel ?? 'info' },
       quorum: { threshold, members },
-      settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds },
+      settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds, refundAfterSeconds: Math.max(1, o.slotSeconds) },
       prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
       gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3 },
       faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },

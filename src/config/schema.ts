@@ -50,6 +50,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       .strictObject({
         feeBps: z.number().int().min(0).max(10_000).default(0).describe('relayer fee in basis points of the provider\'s gross share; the same on every relayer of the quorum'),
         graceSeconds: z.number().int().min(0).max(86_400).default(30).describe('wait after an order ends before settling it, so late heartbeats and events arrive'),
+        refundAfterSeconds: z.number().int().min(1).max(30 * 86_400).default(3_600).describe('a vault deposit that opened no order is refunded to its sender this long after it was seen'),
       })
       .prefault({})
       .describe('how orders are settled'),

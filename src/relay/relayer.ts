@@ -10,6 +10,7 @@ import type { Settlement } from '../settlement.js'
 import { settlementHash } from '../settlementWire.js'
 import { ORDER_STATES, type OrderRecord, type Store } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
+import { refundOrder } from '../vault/refund.js'
 import type { Prober } from './prober.js'
 import { RelayFeeder } from './relayFeeder.js'
 import { submitterRank } from './submitterRank.js'
@@ -34,6 +35,8 @@ export interface RelayerOptions {
   registry?: { submit(record: unknown, signal?: AbortSignal): Promise<unknown>; known(providerId: string, seq: number): Promise<boolean> }
   feeBps: number
   graceSeconds: number
+  /** How long after a vault deposit that opened no order it is refunded. */
+  refundAfterSeconds?: number
   store: Store
   chains: ChainRuntime[]
   prober: Prober
@@ -190,10 +193,12 @@ export class Relayer {
         this.forget(e.orderId)
         return
       }
-      case 'VaultDepositIgnored':
-        // The event itself is the record (the store keeps every event): it is what a refund is made from.
-        this.log.warn({ chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString() }, 'vault deposit opened no order')
+      case 'VaultDepositIgnored': {
+        const refund = this.runtime(e.chain)?.cosignRelease ? refundOrder(e, BigInt(Math.floor(now / 1000)), this.o.refundAfterSeconds ?? 3_600) : undefined
+        this.log.warn({ chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString(), refundOrder: refund?.id }, refund ? 'vault deposit opened no order; refunding it to its sender' : 'vault deposit opened no order and cannot be refunded (no sender or nothing received)')
+        if (refund) await this.o.store.insertOrder(refund, now)
         return
+      }
     }
   }
 

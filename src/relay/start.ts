@@ -52,7 +52,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   if (config.faults.peerDelayMs) logger.warn({ peerDelayMs: config.faults.peerDelayMs }, 'faults.peerDelayMs is set: this relayer answers its peers late (testing only)')
   const relayer = new Relayer({
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
-    feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds,
+    feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds, refundAfterSeconds: config.settlement.refundAfterSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
     byzantine, registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}),
   })
