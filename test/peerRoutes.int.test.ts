@@ -5,18 +5,42 @@ import { generateEd25519 } from '../src/ed25519.js'
 import { openEnvelope } from '../src/peer/envelope.js'
 import { PEER_PAGE, peerRoutes } from '../src/peer/routes.js'
 import { SqliteStore } from '../src/store/sqlite.js'
+import type { SettlementSignature } from '../src/chains.js'
+import { QantaraError } from '../src/errors.js'
 
 /** relayer-1's peer routes over a fresh in-memory store, on a loopback port. */
-async function servePeerRoutes() {
+async function servePeerRoutes(cosign?: (orderId: string, message: string) => Promise<SettlementSignature>) {
   const identity = generateEd25519().signer
   const store = new SqliteStore(':memory:')
-  const handle = peerRoutes({ relayerId: 'relayer-1', identity, store })
+  const handle = peerRoutes({ relayerId: 'relayer-1', identity, store, ...(cosign ? { cosign } : {}) })
   const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
   return { identity, store, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
 }
 
 describe('peer routes', () => {
+  it('co-sign a release message through the chain\'s check, sealed; refuse malformed messages and report a refusal', async () => {
+    const seen: string[] = []
+    const { identity, store, server, url } = await servePeerRoutes((orderId, message) => {
+      seen.push(message)
+      if (message !== Buffer.from('the release').toString('base64')) return Promise.reject(new QantaraError('COSIGN_REFUSED', 'no', { details: 'it is not the release of this relayer\'s settlement' }))
+      return Promise.resolve({ signer: 'So1ana', signature: `0x${'ab'.repeat(64)}` })
+    })
+    const order = `0x${'d6'.repeat(32)}`
+    try {
+      const ok = await fetch(`${url}/v1/peer/cosign/${order}?message=${Buffer.from('the release').toString('base64url')}`)
+      expect(openEnvelope('cosignature', await ok.json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)).toEqual({ orderId: order, signer: 'So1ana', signature: `0x${'ab'.repeat(64)}` })
+      const refused = await fetch(`${url}/v1/peer/cosign/${order}?message=${Buffer.from('another').toString('base64url')}`)
+      expect([refused.status, await refused.json()]).toEqual([409, { error: 'COSIGN_REFUSED', reason: 'it is not the release of this relayer\'s settlement' }])
+      expect((await fetch(`${url}/v1/peer/cosign/${order}?message=${'A'.repeat(2_000)}`)).status).toBe(400)
+      expect((await fetch(`${url}/v1/peer/cosign/${order}?message=not%20base64`)).status).toBe(400)
+      expect(seen).toHaveLength(2)
+    } finally {
+      server.close()
+      await store.close()
+    }
+  })
+
   it('serve sealed pages, refuse malformed queries, and throttle a flood without falling over', async () => {
     const { identity, store, server, url } = await servePeerRoutes()
     const order = `0x${'d4'.repeat(32)}`
