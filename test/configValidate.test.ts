@@ -7,6 +7,7 @@ import { configValidate } from '../src/cli/configValidate.js'
 import { loadConfig, readConfigFile } from '../src/config/load.js'
 import { configSchema } from '../src/families.js'
 import { isQantaraError } from '../src/errors.js'
+import { getAddressDecoder } from '@solana/kit'
 import { tempDir } from './support/tmp.js'
 
 // Anvil's second dev account: public test data, never a real key.
@@ -71,6 +72,26 @@ describe('qantara config validate', () => {
     const { code, output } = validate(base())
     expect(output).toContain(`signer ${DEV_ADDRESS}`)
     expect(code).toBe(0)
+  })
+
+  describe('with a Solana vault chain', () => {
+    // The Solana key here is the same 0x07… seed as the identity: its address is the identity key in base58.
+    const SOL_ADDRESS = getAddressDecoder().decode(Buffer.from(IDENTITY.slice(2), 'hex'))
+    const vaultChain = { family: 'solana', id: 'solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', rpc: ['https://api.mainnet-beta.solana.com'], vault: '4T5DUx5oqbraiu49viCGYyJN1dwfyCkGoq4WEK5EXRbL', mint: 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v', multisig: '9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM', nonceAccount: '6Ry5YpjVbV2w8Yz6ZfL8FAFz8Kh4g5H7xq1oUZ2S7Hqd', key: { env: 'TEST_SOL_KEY' } }
+    const withVault = (member: string | undefined) => mutate((c) => {
+      if (member) (c.quorum.members[0] as { solana?: string }).solana = member
+      c.chains.push(vaultChain as never)
+    })
+    it('accepts it and names the Solana signer, from a hex seed or a solana-keygen file', () => {
+      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain(`vault ${vaultChain.vault}, signer ${SOL_ADDRESS}`)
+      const keygen = JSON.stringify([...Buffer.from(IDENTITY_SEED.slice(2), 'hex'), ...Buffer.from(IDENTITY.slice(2), 'hex')])
+      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: keygen }).code).toBe(0)
+    })
+    it('refuses a key that is not the member\'s Solana address, and a keygen file whose public half is not its own', () => {
+      expect(validate(withVault(undefined), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain('chains.1.key: the key\'s address')
+      const forged = JSON.stringify([...Buffer.from(IDENTITY_SEED.slice(2), 'hex'), ...new Uint8Array(32)])
+      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: forged }).output).toContain('chains.1.key: the key file\'s public key does not match its secret')
+    })
   })
 
   it('accepts a bitcoin section read from an Esplora server', () => {
