@@ -48,7 +48,9 @@ afterAll(async () => {
 })
 
 /** Peers answer in process here; over HTTP it is GET /v1/peer/cosign (the devnet test runs that path). */
+const down = new Set<string>()
 const cosign: Cosigner = (id, orderId, message) => {
+  if (down.has(id)) return Promise.reject(new Error(`${id} is down`))
   const { order, settlement } = agreed.get(orderId)!
   return runtimes[ids.indexOf(id)]!.cosignRelease!(order, settlement, message)
 }
@@ -104,6 +106,22 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
     expect(released).toEqual([expect.objectContaining({ kind: 'VaultReleased', orderId: order.id, txHash: outcome.status === 'submitted' ? outcome.txHash : '' })])
     const payments = released[0]!.payments
     expect(new Map(payments.map((p) => [p.owner, p.amount]))).toEqual(new Map([[provider, settlement.toProvider], [feeRecipient, settlement.fee], [order.renter, settlement.toRenter]]))
+  })
+
+  it('replaces a co-signer that is down by the next member, and says which failed when none is left', async () => {
+    const { order, settlement } = await settledOrder()
+    down.add('relayer-2')
+    try {
+      const outcome = await runtimes[0]!.submitSettlement(order, settlement, await attestations(order, settlement, [0, 1]))
+      expect(outcome.status).toBe('submitted')
+      const tx = bed.rpc.ledger.find((r) => outcome.status === 'submitted' && r.signature === outcome.txHash)!
+      expect(tx.accountKeys.slice(0, 2)).toEqual([keys[0]!.address, keys[2]!.address])
+      const next = await settledOrder()
+      down.add('relayer-3')
+      expect(await codeOf(runtimes[0]!.submitSettlement(next.order, next.settlement, await attestations(next.order, next.settlement, [0, 1])))).toBe('SUBMIT_FAILED:')
+    } finally {
+      down.clear()
+    }
   })
 
   it('co-signs only the exact release of its own settlement, as a signer, not as the payer', async () => {

@@ -18,6 +18,8 @@ import { buildReleaseTransaction, releaseReceipt, type ReleaseAuthority, type Va
 import { solanaRpc, type SolanaRpc } from './rpc.js'
 import { SolanaVaultWatcher } from './watcher.js'
 
+/** How long a sent release may stay unseen by the node before it is sent again. */
+const RESEND_MS = 10_000
 /** A release is one legacy transaction; nothing longer is a release. */
 const MAX_MESSAGE_BYTES = 1_232
 const hexOf = (b: ArrayLike<number>) => `0x${Buffer.from(Uint8Array.from(b)).toString('hex')}`
@@ -71,6 +73,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
   const sign = (tx: Transaction): string => o.key.signer.sign(Uint8Array.from(tx.messageBytes))
 
   async function track(key: string, p: Payload, signal?: AbortSignal): Promise<SubmitOutcome> {
+    let lastSent = Date.now()
     for (;;) {
       const [status] = (await rpc.getSignatureStatuses([p.signature as Signature]).send()).value
       if (status?.err) break
@@ -78,8 +81,15 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
         await putState(key, 'confirmed', p)
         return { status: 'submitted', txHash: p.signature, confirmations: 1 }
       }
-      // Unseen and its nonce gone: it can never land. Someone's release may have.
-      if (!status && (await currentNonce()) !== p.nonce) break
+      if (!status) {
+        // Unseen and its nonce gone: it can never land. Someone's release may have.
+        if ((await currentNonce()) !== p.nonce) break
+        // Unseen, nonce unchanged: dropped on the way. A durable-nonce transaction can be sent again as it is.
+        if (Date.now() - lastSent >= RESEND_MS) {
+          lastSent = Date.now()
+          await rpc.sendTransaction(p.wire, { encoding: 'base64', skipPreflight: true }).send().catch(() => undefined)
+        }
+      }
       await abortableDelay(o.pollMs ?? 500, signal)
     }
     if (await released(key.slice('release:'.length) as OrderTerms['id'])) {
@@ -125,21 +135,39 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
       }
       const { m, signers: allowed } = await vaultInfo()
       if (!allowed.includes(o.key.address)) throw new QantaraError('CONFIG_INVALID', `${o.key.address} is not a signer of multisig ${c.multisig}`)
-      // The round: this relayer pays and advances its nonce; the others are members whose attestations of this settlement are in.
-      const others = [...new Set(signatures.map((s) => s.signer))].filter((a) => a !== o.key.address && allowed.includes(address(a))).slice(0, m - 1)
-      if (others.length < m - 1) throw new QantaraError('SUBMIT_FAILED', `only ${others.length + 1} of ${m} signers for the release of ${order.id}`, { retryable: true })
-      const nonce = await currentNonce()
-      const tx = await buildReleaseTransaction(releaseOf(order, settlement), await authority([o.key.address, ...others.map((a) => address(a))], nonceAccount, nonce))
-      const message = Buffer.from(tx.messageBytes).toString('base64')
+      // The round: this relayer pays and advances its nonce. Co-signers come first from the members whose
+      // attestations of this settlement are in, then the others; a set where one fails is replaced by the next.
+      const attested = [...new Set(signatures.map((s) => s.signer))].filter((a) => a !== o.key.address && allowed.includes(address(a))).map((a) => address(a))
+      const candidates = [...attested, ...allowed.filter((a) => a !== o.key.address && !attested.includes(a))]
       const idOf = new Map([...o.members].map(([id, a]) => [a, id]))
-      const signed: Record<string, string> = { [o.key.address]: sign(tx) }
-      await Promise.all(others.map(async (a) => {
-        const id = idOf.get(a)
-        if (!id) throw new QantaraError('CONFIG_INVALID', `no quorum member has Solana address ${a}`)
-        const sig = await o.cosign(id, order.id, message, signal)
-        if (sig.signer !== a || !ed25519Verify(pubkeyHex(a), Uint8Array.from(tx.messageBytes), sig.signature)) throw new QantaraError('SUBMIT_FAILED', `${id} answered the release of ${order.id} with a signature that does not verify`, { retryable: true })
-        signed[a] = sig.signature
-      }))
+      const nonce = await currentNonce()
+      let tx: Transaction | undefined
+      let signed: Record<string, string> = {}
+      const failures: string[] = []
+      for (const others of combinations(candidates, m - 1)) {
+        const attempt = await buildReleaseTransaction(releaseOf(order, settlement), await authority([o.key.address, ...others], nonceAccount, nonce))
+        const message = Buffer.from(attempt.messageBytes).toString('base64')
+        const answers = await Promise.all(others.map(async (a) => {
+          const id = idOf.get(a)
+          if (!id) return `no quorum member has Solana address ${a}`
+          try {
+            const sig = await o.cosign(id, order.id, message, signal)
+            if (sig.signer !== a || !ed25519Verify(pubkeyHex(a), Uint8Array.from(attempt.messageBytes), sig.signature)) return `${id} answered with a signature that does not verify`
+            return sig
+          } catch (err) {
+            return `${id}: ${(err as Error).message}`
+          }
+        }))
+        const problems = answers.filter((x): x is string => typeof x === 'string')
+        if (problems.length === 0) {
+          tx = attempt
+          signed = Object.fromEntries([[o.key.address, sign(attempt)], ...others.map((a, i) => [a, (answers[i] as SettlementSignature).signature])]) as Record<string, string>
+          break
+        }
+        failures.push(...problems)
+        if (signal?.aborted) break
+      }
+      if (!tx) throw new QantaraError('SUBMIT_FAILED', `no ${m - 1} co-signers for the release of ${order.id}: ${[...new Set(failures)].join('; ').slice(0, 500)}`, { retryable: true })
       const full: Transaction = { ...tx, signatures: Object.fromEntries(Object.keys(tx.signatures).map((a) => [a, bytesOf(signed[a]!)])) as Transaction['signatures'] }
       const wire = getBase64EncodedWireTransaction(full)
       const payload: Payload = { wire, signature: getBase58Decoder().decode(bytesOf(signed[o.key.address]!)), nonce }
@@ -177,6 +205,15 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
       return { signer: o.key.address, signature: sign(rebuilt) }
     },
   }
+}
+
+/** Every choice of `k` items from `items`, in order, lazily: a 2-of-3 quorum tries at most two co-signers. */
+function* combinations<T>(items: T[], k: number, from = 0): Generator<T[]> {
+  if (k === 0) {
+    yield []
+    return
+  }
+  for (let i = from; i <= items.length - k; i++) for (const rest of combinations(items, k - 1, i + 1)) yield [items[i]!, ...rest]
 }
 
 /** The vault's multisig (its m and signers) and the mint's decimals, read once: an SPL multisig cannot change. */
