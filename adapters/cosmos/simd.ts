@@ -1,0 +1,128 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { freePort } from '../../src/http/freePort.js'
+
+/**
+ * The Cosmos SDK release whose reference chain the tests and the devnet run.
+ * v0.46 is the newest line whose simapp is part of the SDK module itself:
+ * from v0.47 simapp is `cosmossdk.io/simapp`, which this machine's module
+ * proxy does not serve.
+ */
+export const SDK_VERSION = 'v0.46.16'
+
+// The replace lines the SDK's own go.mod carries at that release; a module that requires it needs them too.
+const WRAPPER_GO_MOD = `module qantara.local/simd
+
+go 1.21
+
+require github.com/cosmos/cosmos-sdk ${SDK_VERSION}
+
+replace (
+	github.com/99designs/keyring => github.com/cosmos/keyring v1.2.0
+	github.com/dgrijalva/jwt-go => github.com/golang-jwt/jwt/v4 v4.4.2
+	github.com/gin-gonic/gin => github.com/gin-gonic/gin v1.9.0
+	github.com/gogo/protobuf => github.com/regen-network/protobuf v1.3.3-alpha.regen.1
+	github.com/jhump/protoreflect => github.com/jhump/protoreflect v1.9.0
+	github.com/syndtr/goleveldb => github.com/syndtr/goleveldb v1.0.1-0.20210819022825-2ae1ddf74ef7
+	github.com/tendermint/tendermint => github.com/cometbft/cometbft v0.34.29
+)
+`
+const WRAPPER_TOOLS = `//go:build tools
+
+package tools
+
+import _ "github.com/cosmos/cosmos-sdk/simapp/simd/cmd"
+`
+
+/**
+ * The simd binary: $QANTARA_SIMD, or one built once from Go modules into a
+ * cache folder outside the repository, through a small wrapper module.
+ */
+export async function simdBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.QANTARA_SIMD) return env.QANTARA_SIMD
+  const dir = join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'qantara', `simd-${SDK_VERSION}`)
+  const binary = join(dir, 'simd')
+  if (existsSync(binary)) return binary
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'go.mod'), WRAPPER_GO_MOD)
+  writeFileSync(join(dir, 'tools.go'), WRAPPER_TOOLS)
+  const go = (args: string[]) => promisify(execFile)('go', args, { env: { ...env, GOFLAGS: '-mod=mod' }, timeout: 30 * 60_000, cwd: dir, maxBuffer: 64 * 1024 * 1024 })
+  await go(['mod', 'tidy'])
+  await go(['build', '-o', `${binary}.partial`, 'github.com/cosmos/cosmos-sdk/simapp/simd'])
+  // Renamed only once whole: a build cut short never passes for a binary.
+  await promisify(execFile)('mv', [`${binary}.partial`, binary])
+  return binary
+}
+
+export interface Simd {
+  rpcUrl: string
+  chainId: string
+  /** The bank denom genesis funds and fees are in. */
+  denom: string
+  process: ChildProcess
+  stop(): Promise<void>
+}
+
+export interface SimdOptions {
+  /** Genesis balances, e.g. `{ address: 'cosmos1…', coins: '1000000000stake,500ibc/…' }`. */
+  accounts: { address: string; coins: string }[]
+  chainId?: string
+  /** CometBFT block interval. */
+  blockMs?: number
+}
+
+/**
+ * A one-validator simd chain on loopback with short blocks: genesis accounts
+ * funded, gRPC and REST off, the CometBFT RPC on a free port, the tx index on
+ * (watchers search it). Resolves once the first block is committed.
+ */
+export async function startSimd(o: SimdOptions): Promise<Simd> {
+  const binary = await simdBinary()
+  const home = mkdtempSync(join(tmpdir(), 'qantara-simd-'))
+  const chainId = o.chainId ?? 'qantara-local'
+  const denom = 'stake'
+  const run = (args: string[]) => promisify(execFile)(binary, [...args, '--home', home], { timeout: 60_000 })
+  await run(['init', 'qantara', '--chain-id', chainId])
+  await run(['keys', 'add', 'validator', '--keyring-backend', 'test'])
+  const validator = (await run(['keys', 'show', 'validator', '-a', '--keyring-backend', 'test'])).stdout.trim()
+  await run(['add-genesis-account', validator, `100000000000${denom}`])
+  for (const a of o.accounts) await run(['add-genesis-account', a.address, a.coins])
+  await run(['gentx', 'validator', `1000000000${denom}`, '--chain-id', chainId, '--keyring-backend', 'test'])
+  await run(['collect-gentxs'])
+  const [rpcPort, p2pPort] = [await freePort(), await freePort()]
+  const configPath = join(home, 'config', 'config.toml')
+  writeFileSync(configPath, readFileSync(configPath, 'utf8')
+    .replace(/^timeout_commit = .*$/m, `timeout_commit = "${o.blockMs ?? 200}ms"`)
+    .replace(/^laddr = "tcp:\/\/127\.0\.0\.1:26657"$/m, `laddr = "tcp://127.0.0.1:${rpcPort}"`)
+    .replace(/^laddr = "tcp:\/\/0\.0\.0\.0:26656"$/m, `laddr = "tcp://127.0.0.1:${p2pPort}"`))
+  const child = spawn(binary, ['start', '--home', home, '--grpc.enable=false', '--api.enable=false', `--minimum-gas-prices=0${denom}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const reap = () => child.kill('SIGKILL')
+  process.once('exit', reap)
+  child.once('exit', () => process.removeListener('exit', reap))
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)))
+  const rpcUrl = `http://127.0.0.1:${rpcPort}`
+  const stop = () => new Promise<void>((done) => {
+    const clean = () => {
+      rmSync(home, { recursive: true, force: true })
+      done()
+    }
+    if (child.exitCode !== null || child.signalCode !== null) return clean()
+    child.once('exit', clean)
+    child.kill('SIGTERM')
+  })
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`simd exited with ${child.exitCode}: ${stderr}`)
+    const height = await fetch(`${rpcUrl}/status`).then(async (r) => Number(((await r.json()) as { result: { sync_info: { latest_block_height: string } } }).result.sync_info.latest_block_height), () => 0)
+    if (height >= 1) return { rpcUrl, chainId, denom, process: child, stop }
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`simd did not commit a block within 30 s: ${stderr}`)
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
