@@ -72,6 +72,8 @@ export interface SimdOptions {
   chainId?: string
   /** CometBFT block interval. */
   blockMs?: number
+  /** x/auth's memo limit (256 by default on simd). */
+  maxMemoCharacters?: number
 }
 
 /**
@@ -92,6 +94,12 @@ export async function startSimd(o: SimdOptions): Promise<Simd> {
   for (const a of o.accounts) await run(['add-genesis-account', a.address, a.coins])
   await run(['gentx', 'validator', `1000000000${denom}`, '--chain-id', chainId, '--keyring-backend', 'test'])
   await run(['collect-gentxs'])
+  if (o.maxMemoCharacters) {
+    const genesisPath = join(home, 'config', 'genesis.json')
+    const genesis = JSON.parse(readFileSync(genesisPath, 'utf8')) as { app_state: { auth: { params: { max_memo_characters: string } } } }
+    genesis.app_state.auth.params.max_memo_characters = String(o.maxMemoCharacters)
+    writeFileSync(genesisPath, JSON.stringify(genesis))
+  }
   const [rpcPort, p2pPort] = [await freePort(), await freePort()]
   const configPath = join(home, 'config', 'config.toml')
   writeFileSync(configPath, readFileSync(configPath, 'utf8')

@@ -1,0 +1,158 @@
+import { parseCoins } from '@cosmjs/amino'
+import { toBech32 } from '@cosmjs/encoding'
+import type { CometClient } from '@cosmjs/tendermint-rpc'
+import { MsgSend } from 'cosmjs-types/cosmos/bank/v1beta1/tx.js'
+import { TxBody, TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
+import type { ChainId } from '../../src/caip2.js'
+import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
+import { QantaraError } from '../../src/errors.js'
+import type { Logger } from '../../src/log.js'
+import type { Hex32, OrderTerms } from '../../src/order.js'
+import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
+import { RELEASE_MEMO_PREFIX } from './release.js'
+
+const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
+const PER_PAGE = 100
+const MAX_PAGES = 20
+
+export type CosmosDepositProblem = MemoProblem | 'NO_MEMO' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_DENOM' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
+
+export interface CosmosVaultWatcherOptions {
+  chain: ChainId
+  comet: () => Promise<CometClient>
+  /** The multisig account renters pay into. */
+  vault: string
+  /** Bech32 prefix of the chain's account addresses. */
+  prefix: string
+  /** Denoms an order may be paid in (native or `ibc/…`). */
+  denoms: string[]
+  /** Blocks on top of a block before it is read; CometBFT blocks are final when committed, so 0 is safe. */
+  extraDepth: number
+  startHeight: number
+  knownOrder(orderId: Hex32): Promise<boolean>
+  logger: Logger
+  maxBlocksPerPoll?: number
+}
+
+interface Transfer { sender: string; recipient: string; coins: { denom: string; amount: bigint }[] }
+
+/**
+ * Opens orders from deposits into the vault: a transaction holding one
+ * MsgSend to the vault, in an accepted denom, with the order memo. The amount
+ * is what the chain's `transfer` events say the vault received, not what the
+ * memo claims. Found through the node's tx index (`transfer.recipient`, and
+ * `transfer.sender` for releases), a window of heights at a time.
+ */
+export class CosmosVaultWatcher implements Watcher<'cosmos'> {
+  readonly family = 'cosmos' as const
+  readonly chain: ChainId
+  private readonly log: Logger
+
+  constructor(private readonly o: CosmosVaultWatcherOptions) {
+    this.chain = o.chain
+    this.log = o.logger.child({ module: 'cosmos-watcher', chain: o.chain })
+  }
+
+  async poll(from: Checkpoint | undefined): Promise<WatchResult> {
+    const comet = await this.o.comet()
+    const head = BigInt((await comet.status()).syncInfo.latestBlockHeight)
+    const released = head - BigInt(this.o.extraDepth)
+    const start = from ? from.height + 1n : BigInt(Math.max(1, this.o.startHeight))
+    const limit = start + BigInt(this.o.maxBlocksPerPoll ?? 1_000) - 1n
+    const end = released < limit ? released : limit
+    if (end < start) return { events: [], checkpoint: from ?? { height: start - 1n, hash: '' }, head, lag: head - (from?.height ?? start - 1n) }
+    const range = `tx.height>=${start} AND tx.height<=${end}`
+    const found = new Map<string, { height: number; index: number; tx: Uint8Array; code: number; events: { type: string; attributes: { key: string; value: string }[] }[] }>()
+    for (const side of ['recipient', 'sender']) {
+      for (let page = 1; ; page++) {
+        if (page > MAX_PAGES) throw new QantaraError('RPC_BAD_RESPONSE', `more than ${MAX_PAGES * PER_PAGE} vault transactions in heights ${start}–${end}; lower maxBlocksPerPoll`, { retryable: false })
+        const res = await comet.txSearch({ query: `transfer.${side}='${this.o.vault}' AND ${range}`, page, per_page: PER_PAGE, order_by: 'asc' })
+        for (const t of res.txs) {
+          found.set(Buffer.from(t.hash).toString('hex').toUpperCase(), {
+            height: t.height, index: t.index, tx: t.tx, code: t.result.code,
+            events: t.result.events.map((e) => ({ type: e.type, attributes: e.attributes.map((a) => ({ key: text(a.key), value: text(a.value) })) })),
+          })
+        }
+        if (page * PER_PAGE >= res.totalCount) break
+      }
+    }
+    const events: ChainEvent[] = []
+    const opened = new Set<string>()
+    const ordered = [...found.entries()].sort(([, a], [, b]) => a.height - b.height || a.index - b.index)
+    for (const [hash, t] of ordered) {
+      if (t.code !== 0) continue
+      const block = { height: BigInt(t.height), hash: '' }
+      const transfers = t.events.filter((e) => e.type === 'transfer').map(toTransfer).filter((x): x is Transfer => x !== undefined)
+      let body: TxBody
+      try {
+        body = TxBody.decode(TxRaw.decode(t.tx).bodyBytes)
+      } catch {
+        this.log.warn({ txHash: hash }, 'vault transaction does not decode; skipped')
+        continue
+      }
+      const release = this.release(body, transfers)
+      if (release) {
+        events.push({ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${hash}`, block, txHash: hash, ...release })
+        continue
+      }
+      const verdict = await this.deposit(body, transfers, opened)
+      if (!verdict) continue
+      if ('reason' in verdict) {
+        this.log.warn({ txHash: hash, reason: verdict.reason }, 'vault deposit ignored')
+        events.push({ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${hash}`, block, txHash: hash, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), token: verdict.denom, amount: verdict.amount })
+      } else {
+        events.push({ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${hash}`, block, txHash: hash, order: verdict })
+      }
+    }
+    return { events, checkpoint: { height: end, hash: '' }, head, lag: head - end }
+  }
+
+  private release(body: TxBody, transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
+    if (!new RegExp(`^${RELEASE_MEMO_PREFIX}[0-9a-f]{64}$`).test(body.memo)) return undefined
+    const out = transfers.filter((t) => t.sender === this.o.vault)
+    if (out.length === 0) return undefined
+    return { orderId: `0x${body.memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
+  }
+
+  private async deposit(body: TxBody, transfers: Transfer[], opened: Set<string>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; denom: string; amount: bigint } | undefined> {
+    const sends = body.messages.filter((m) => m.typeUrl === MSG_SEND).map((m) => MsgSend.decode(m.value)).filter((m) => m.toAddress === this.o.vault)
+    const received = transfers.filter((t) => t.recipient === this.o.vault)
+    if (received.length === 0 && !body.memo.startsWith('qv')) return undefined
+    // What the vault got, per denom, by the chain's own account of it.
+    const credited = new Map<string, bigint>()
+    for (const t of received) for (const c of t.coins) credited.set(c.denom, (credited.get(c.denom) ?? 0n) + c.amount)
+    const sender = sends[0]?.fromAddress ?? received[0]?.sender
+    const denom = sends[0]?.amount[0]?.denom ?? [...credited.keys()][0] ?? ''
+    const ignored = (reason: CosmosDepositProblem) => ({ reason, denom, amount: credited.get(denom) ?? 0n, ...(sender ? { sender } : {}) })
+    if (!body.memo.startsWith('qv')) return ignored('NO_MEMO')
+    if (sends.length === 0) return ignored('NO_TRANSFER')
+    if (sends.length > 1) return ignored('MULTIPLE_TRANSFERS')
+    if (sends[0]!.amount.length !== 1 || !this.o.denoms.includes(denom)) return ignored('WRONG_DENOM')
+    const decoded = decodeOrderMemo(body.memo)
+    if (!decoded.ok) return ignored(decoded.reason)
+    const m = decoded.memo
+    if ((credited.get(denom) ?? 0n) !== m.amount || credited.size !== 1) return ignored('AMOUNT_MISMATCH')
+    if (m.payout.length !== 20 && m.payout.length !== 32) return ignored('BAD_PAYOUT')
+    if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
+    const id = vaultOrderId(this.chain, sender!, m.salt)
+    if (opened.has(id) || (await this.o.knownOrder(id))) return ignored('DUPLICATE_ORDER')
+    opened.add(id)
+    return { id, chain: this.chain, renter: sender!, token: denom, amount: m.amount, providerId: m.providerId, payout: toBech32(this.o.prefix, m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
+  }
+}
+
+function text(v: string | Uint8Array): string {
+  return typeof v === 'string' ? v : new TextDecoder().decode(v)
+}
+
+/** A `transfer` event: sender, recipient and coins, or undefined when it is not one. */
+function toTransfer(e: { attributes: { key: string; value: string }[] }): Transfer | undefined {
+  const get = (k: string) => e.attributes.find((a) => a.key === k)?.value
+  const [sender, recipient, amount] = [get('sender'), get('recipient'), get('amount')]
+  if (!sender || !recipient || !amount) return undefined
+  try {
+    return { sender, recipient, coins: parseCoins(amount).map((c) => ({ denom: c.denom, amount: BigInt(c.amount) })) }
+  } catch {
+    return undefined
+  }
+}
