@@ -1,9 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { execFile, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { freePort } from '../../src/http/freePort.js'
+import { startLocalNode } from '../../src/localNode.js'
 import { BitcoinRpc } from './rpc.js'
 
 export const BTCD_MODULE = 'github.com/btcsuite/btcd@v0.24.2'
@@ -42,39 +43,15 @@ export async function startBtcd(o: { miningAddress: string }): Promise<Btcd> {
   const port = await freePort()
   const user = 'qantara'
   const password = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex')
-  const child = spawn(binary, [
-    '--regtest', '--notls', '--txindex', '--addrindex', '--nolisten', `--miningaddr=${o.miningAddress}`,
-    `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${password}`,
-    `--datadir=${join(dir, 'data')}`, `--logdir=${join(dir, 'log')}`, '--debuglevel=warn',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] })
-  const reap = () => child.kill('SIGKILL')
-  process.once('exit', reap)
-  child.once('exit', () => process.removeListener('exit', reap))
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)))
   const rpcUrl = `http://127.0.0.1:${port}`
   const rpc = new BitcoinRpc({ url: rpcUrl, user, password, timeoutMs: 10_000 })
-  const stop = () => new Promise<void>((done) => {
-    const clean = () => {
-      rmSync(dir, { recursive: true, force: true })
-      done()
-    }
-    if (child.exitCode !== null || child.signalCode !== null) return clean()
-    child.once('exit', clean)
-    child.kill('SIGTERM')
+  const node = await startLocalNode({
+    name: 'btcd', binary, dir, timeoutMs: 20_000, ready: () => rpc.getBlockCount().then(() => true),
+    args: [
+      '--regtest', '--notls', '--txindex', '--addrindex', '--nolisten', `--miningaddr=${o.miningAddress}`,
+      `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${password}`,
+      `--datadir=${join(dir, 'data')}`, `--logdir=${join(dir, 'log')}`, '--debuglevel=warn',
+    ],
   })
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`btcd exited with ${child.exitCode}: ${stderr}`)
-    try {
-      await rpc.getBlockCount()
-      return { rpc, rpcUrl, user, password, process: child, stop }
-    } catch (err) {
-      if (Date.now() > deadline) {
-        await stop()
-        throw new Error(`btcd did not answer within 20 s: ${stderr}`, { cause: err })
-      }
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
+  return { rpc, rpcUrl, user, password, ...node }
 }

@@ -96,15 +96,16 @@ export class EsploraClient implements BitcoinChainSource {
 
   async inclusion(txid: string, blockHash: string): Promise<{ tx: TxInclusion; coinbase: TxInclusion }> {
     const coinbaseTxid = await this.read(`/block/${id(blockHash)}/txid/0`, hash)
-    return { tx: await this.txInclusion(txid, blockHash), coinbase: await this.txInclusion(coinbaseTxid, blockHash) }
+    const [tx, coinbase] = [await this.txInclusion(txid), await this.txInclusion(coinbaseTxid)]
+    // The branches are for the block at that height now: it must be the block the payout was seen in.
+    if (tx.height !== coinbase.height || (await this.getBlockHash(tx.height)) !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `${txid} is no longer in block ${blockHash}`, { retryable: true })
+    return { tx: tx.inclusion, coinbase: coinbase.inclusion }
   }
 
-  /** The transaction and its branch, siblings turned from display order to internal order. */
-  private async txInclusion(txid: string, blockHash: string): Promise<TxInclusion> {
+  /** The transaction, its branch (siblings turned from display order to internal order) and the height the branch is for. */
+  private async txInclusion(txid: string): Promise<{ inclusion: TxInclusion; height: number }> {
     const proof = await this.read(`/tx/${id(txid)}/merkle-proof`, merkleProof, true)
-    // The branch is for the block at that height now: it must be the block the payout was seen in.
-    if ((await this.getBlockHash(proof.block_height)) !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `${txid} is no longer in block ${blockHash}`, { retryable: true })
     const tx = await this.read(`/tx/${txid}/hex`, hexBytes)
-    return { tx: Uint8Array.from(Buffer.from(tx, 'hex')), index: proof.pos, merkle: proof.merkle.map(fromDisplayHex) }
+    return { inclusion: { tx: Uint8Array.from(Buffer.from(tx, 'hex')), index: proof.pos, merkle: proof.merkle.map(fromDisplayHex) }, height: proof.block_height }
   }
 }

@@ -1,9 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFile, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { freePort } from '../../src/http/freePort.js'
+import { startLocalNode } from '../../src/localNode.js'
 
 /**
  * The Cosmos SDK release whose reference chain the tests and the devnet run.
@@ -106,31 +107,11 @@ export async function startSimd(o: SimdOptions): Promise<Simd> {
     .replace(/^timeout_commit = .*$/m, `timeout_commit = "${o.blockMs ?? 200}ms"`)
     .replace(/^laddr = "tcp:\/\/127\.0\.0\.1:26657"$/m, `laddr = "tcp://127.0.0.1:${rpcPort}"`)
     .replace(/^laddr = "tcp:\/\/0\.0\.0\.0:26656"$/m, `laddr = "tcp://127.0.0.1:${p2pPort}"`))
-  const child = spawn(binary, ['start', '--home', home, '--grpc.enable=false', '--api.enable=false', `--minimum-gas-prices=0${denom}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-  const reap = () => child.kill('SIGKILL')
-  process.once('exit', reap)
-  child.once('exit', () => process.removeListener('exit', reap))
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)))
   const rpcUrl = `http://127.0.0.1:${rpcPort}`
-  const stop = () => new Promise<void>((done) => {
-    const clean = () => {
-      rmSync(home, { recursive: true, force: true })
-      done()
-    }
-    if (child.exitCode !== null || child.signalCode !== null) return clean()
-    child.once('exit', clean)
-    child.kill('SIGTERM')
+  const committed = async () => Number(((await (await fetch(`${rpcUrl}/status`)).json()) as { result: { sync_info: { latest_block_height: string } } }).result.sync_info.latest_block_height) >= 1
+  const node = await startLocalNode({
+    name: 'simd', binary, dir: home, timeoutMs: 30_000, ready: committed,
+    args: ['start', '--home', home, '--grpc.enable=false', '--api.enable=false', `--minimum-gas-prices=0${denom}`],
   })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`simd exited with ${child.exitCode}: ${stderr}`)
-    const height = await fetch(`${rpcUrl}/status`).then(async (r) => Number(((await r.json()) as { result: { sync_info: { latest_block_height: string } } }).result.sync_info.latest_block_height), () => 0)
-    if (height >= 1) return { rpcUrl, chainId, denom, process: child, stop }
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`simd did not commit a block within 30 s: ${stderr}`)
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
+  return { rpcUrl, chainId, denom, ...node }
 }

@@ -12,6 +12,7 @@ import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault
 import { RELEASE_MEMO_PREFIX } from './release.js'
 
 const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
+const RELEASE_MEMO = new RegExp(`^${RELEASE_MEMO_PREFIX}[0-9a-f]{64}$`)
 const PER_PAGE = 100
 const MAX_PAGES = 20
 
@@ -19,6 +20,7 @@ export type CosmosDepositProblem = MemoProblem | 'NO_MEMO' | 'NO_TRANSFER' | 'MU
 
 export interface CosmosVaultWatcherOptions {
   chain: ChainId
+  /** Makes the node's client; called once, again only after it failed. */
   comet: () => Promise<CometClient>
   /** The multisig account renters pay into. */
   vault: string
@@ -47,6 +49,8 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
   readonly family = 'cosmos' as const
   readonly chain: ChainId
   private readonly log: Logger
+  /** Made once: making it asks the node its version. */
+  private client?: Promise<CometClient>
 
   constructor(private readonly o: CosmosVaultWatcherOptions) {
     this.chain = o.chain
@@ -54,7 +58,10 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
   }
 
   async poll(from: Checkpoint | undefined): Promise<WatchResult> {
-    const comet = await this.o.comet()
+    const comet = await (this.client ??= this.o.comet().catch((err: unknown) => {
+      this.client = undefined
+      throw err
+    }))
     const head = BigInt((await comet.status()).syncInfo.latestBlockHeight)
     const released = head - BigInt(this.o.extraDepth)
     const start = from ? from.height + 1n : BigInt(Math.max(1, this.o.startHeight))
@@ -108,7 +115,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
   }
 
   private release(body: TxBody, transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
-    if (!new RegExp(`^${RELEASE_MEMO_PREFIX}[0-9a-f]{64}$`).test(body.memo)) return undefined
+    if (!RELEASE_MEMO.test(body.memo)) return undefined
     const out = transfers.filter((t) => t.sender === this.o.vault)
     if (out.length === 0) return undefined
     return { orderId: `0x${body.memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }

@@ -72,7 +72,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
   const released = async (orderId: OrderTerms['id']) => (await rpc.getAccountInfo(await releaseReceipt(orderId, mint), { commitment: 'confirmed', encoding: 'base64' }).send()).value !== null
   const sign = (tx: Transaction): string => o.key.signer.sign(Uint8Array.from(tx.messageBytes))
 
-  async function track(key: string, p: Payload, signal?: AbortSignal): Promise<SubmitOutcome> {
+  async function track(orderId: OrderTerms['id'], key: string, p: Payload, signal?: AbortSignal): Promise<SubmitOutcome> {
     let lastSent = Date.now()
     for (;;) {
       const [status] = (await rpc.getSignatureStatuses([p.signature as Signature]).send()).value
@@ -92,7 +92,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
       }
       await abortableDelay(o.pollMs ?? 500, signal)
     }
-    if (await released(key.slice('release:'.length) as OrderTerms['id'])) {
+    if (await released(orderId)) {
       await putState(key, 'already-settled', p)
       return { status: 'already-settled' }
     }
@@ -131,7 +131,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
       if (stored?.state === 'pending') {
         // Sent before a crash: the same bytes again, then follow them to their end.
         await rpc.sendTransaction((stored.payload as Payload).wire, { encoding: 'base64', skipPreflight: true }).send().catch(() => undefined)
-        return track(key, stored.payload as Payload, signal)
+        return track(order.id, key, stored.payload as Payload, signal)
       }
       const { m, signers: allowed } = await vaultInfo()
       if (!allowed.includes(o.key.address)) throw new QantaraError('CONFIG_INVALID', `${o.key.address} is not a signer of multisig ${c.multisig}`)
@@ -178,7 +178,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
       } catch (err) {
         log.warn({ orderId: order.id, err: (err as Error).message }, 'release refused by the node; following it')
       }
-      return track(key, payload, signal)
+      return track(order.id, key, payload, signal)
     },
 
     async cosignRelease(order, settlement, message): Promise<SettlementSignature> {

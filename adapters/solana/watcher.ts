@@ -32,7 +32,10 @@ export interface SolanaVaultWatcherOptions {
   pageSize?: number
 }
 
+/** New signatures held at once while paging back to the checkpoint. */
+const MAX_BACKLOG = 200_000
 const num = z.union([z.number(), z.bigint()]).transform(Number)
+const signaturePage = z.array(z.object({ signature: z.string().min(64).max(90), slot: z.union([z.number(), z.bigint()]).transform(BigInt), err: z.unknown() }))
 const tokenBalance = z.object({ accountIndex: num, mint: z.string(), owner: z.string().optional(), uiTokenAmount: z.object({ amount: z.string().regex(/^\d{1,30}$/) }) })
 const transactionSchema = z.object({
   slot: z.union([z.number(), z.bigint()]).transform(BigInt),
@@ -77,10 +80,15 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     const limit = Math.min(this.o.pageSize ?? 1000, 1000)
     let before: string | undefined
     for (;;) {
-      const page = await this.o.rpc.getSignaturesForAddress(this.o.vault, { commitment: 'finalized', limit, ...(before ? { before: before as Signature } : {}), ...(from?.hash ? { until: from.hash as Signature } : {}) }).send()
-      const inRange = page.filter((s) => BigInt(s.slot) >= this.o.startSlot)
-      fresh.push(...inRange.map((s) => ({ signature: s.signature, slot: BigInt(s.slot), err: s.err })))
+      const answer = await this.o.rpc.getSignaturesForAddress(this.o.vault, { commitment: 'finalized', limit, ...(before ? { before: before as Signature } : {}), ...(from?.hash ? { until: from.hash as Signature } : {}) }).send()
+      const parsed = signaturePage.safeParse(answer)
+      if (!parsed.success || parsed.data.length > limit) throw new QantaraError('RPC_BAD_RESPONSE', `getSignaturesForAddress answered an unexpected page: ${parsed.error?.issues[0]?.message ?? `${parsed.data?.length} entries`}`, { retryable: true })
+      const page = parsed.data
+      const inRange = page.filter((s) => s.slot >= this.o.startSlot)
+      fresh.push(...inRange)
       if (page.length < limit || inRange.length < page.length) break
+      // Paging back is the only way to find the oldest new signature; a backlog this deep is an operator's problem, not a memory one.
+      if (fresh.length >= MAX_BACKLOG) throw new QantaraError('RPC_BAD_RESPONSE', `more than ${MAX_BACKLOG} vault transactions since the checkpoint at slot ${from?.height ?? this.o.startSlot}`, { retryable: false })
       before = page.at(-1)!.signature
     }
     fresh.reverse()
@@ -103,9 +111,10 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     if (!parsed.success) throw new QantaraError('RPC_BAD_RESPONSE', `transaction ${signature} has an unexpected shape: ${parsed.error.issues[0]?.message}`, { retryable: true })
     const tx = parsed.data
     const block = { height: tx.slot, hash: signature }
-    const release = this.release(tx)
+    const keys = [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
+    const release = this.release(tx, keys)
     if (release) return [{ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${signature}`, block, txHash: signature, ...release }]
-    const verdict = await this.deposit(tx, opened)
+    const verdict = await this.deposit(tx, keys, opened)
     if (verdict === undefined) return []
     if ('reason' in verdict) {
       this.log.warn({ signature, reason: verdict.reason }, 'vault deposit ignored')
@@ -115,8 +124,7 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
   }
 
   /** A release: the vault paid out, under a `qrel1:<orderId>` memo; what each wallet gained. */
-  private release(tx: ParsedTransaction): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
-    const keys = this.keysOf(tx)
+  private release(tx: ParsedTransaction, keys: string[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
     const vaultIndex = keys.indexOf(this.o.vault)
     const memo = tx.transaction.message.instructions
       .filter((ix) => keys[ix.programIdIndex] === (this.o.memoProgram ?? MEMO_PROGRAM))
@@ -130,10 +138,6 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     return { orderId: `0x${memo.slice('qrel1:'.length)}`, payments }
   }
 
-  private keysOf(tx: ParsedTransaction): string[] {
-    return [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
-  }
-
   /** How much an account's token balance changed in the transaction. */
   private delta(tx: ParsedTransaction, index: number): bigint {
     const at = (list: ParsedTransaction['meta']['preTokenBalances']) => BigInt(list?.find((b) => b.accountIndex === index)?.uiTokenAmount.amount ?? '0')
@@ -141,8 +145,7 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
   }
 
   /** The order a transaction opens; a reason when it pays the vault without making one; undefined when it does not pay the vault. */
-  private async deposit(tx: ParsedTransaction, opened: Set<string>): Promise<OrderTerms | { reason: DepositProblem; sender?: string; amount: bigint } | undefined> {
-    const keys = this.keysOf(tx)
+  private async deposit(tx: ParsedTransaction, keys: string[], opened: Set<string>): Promise<OrderTerms | { reason: DepositProblem; sender?: string; amount: bigint } | undefined> {
     const credited = this.delta(tx, keys.indexOf(this.o.vault))
     const ixs = tx.transaction.message.instructions.map((ix) => ({ program: keys[ix.programIdIndex], accounts: ix.accounts.map((a) => keys[a]), data: this.b58.encode(ix.data) }))
     const memos = ixs.filter((ix) => ix.program === (this.o.memoProgram ?? MEMO_PROGRAM)).map((ix) => Buffer.from(ix.data).toString('utf8')).filter((m) => m.startsWith('qv'))

@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import {
-  address, getBase58Decoder, getBase64Encoder, getCompiledTransactionMessageDecoder, getTransactionDecoder, lamports,
-  type Address, type Signature, type Transaction,
+  address, getBase58Decoder, getBase64Encoder, getCompiledTransactionMessageDecoder, getTransactionDecoder, type Transaction,
 } from '@solana/kit'
 import { FailedTransactionMetadata, LiteSVM } from 'litesvm'
 
@@ -37,8 +36,9 @@ export interface LitesvmRpc {
  * SVM but has no RPC server and only thin transaction history. It records
  * every transaction it executes (with the pre/post lamport and token balances
  * a validator records) and answers exactly the methods the Solana adapter
- * uses, in the real JSON-RPC shapes. Every executed transaction is final at
- * once: litesvm has no forks.
+ * uses (getSlot, getSignaturesForAddress, getTransaction, getAccountInfo,
+ * getSignatureStatuses, sendTransaction), in the real JSON-RPC shapes.
+ * Every executed transaction is final at once: litesvm has no forks.
  */
 export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<LitesvmRpc> {
   const ledger: Recorded[] = []
@@ -111,17 +111,9 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
   const context = () => ({ slot, apiVersion: '2.2.0' })
   const methods: Record<string, (params: unknown[]) => unknown> = {
     getSlot: () => slot,
-    getBlockHeight: () => slot,
-    getLatestBlockhash: () => ({ context: context(), value: { blockhash: svm.latestBlockhash(), lastValidBlockHeight: slot + 150 } }),
-    getBalance: ([a]) => ({ context: context(), value: Number(svm.getBalance(address(a as string)) ?? 0n) }),
-    getMinimumBalanceForRentExemption: ([size]) => Number(svm.minimumBalanceForRentExemption(BigInt(size as number))),
     getAccountInfo: ([a]) => {
       const acc = svm.getAccount(address(a as string))
       return { context: context(), value: acc.exists ? { data: [Buffer.from(acc.data).toString('base64'), 'base64'], executable: acc.executable, lamports: Number(acc.lamports), owner: acc.programAddress, rentEpoch: 0, space: acc.data.length } : null }
-    },
-    requestAirdrop: ([a, amount]) => {
-      svm.airdrop(address(a as string), lamports(BigInt(amount as number)))
-      return b58.decode(crypto.getRandomValues(new Uint8Array(64)))
     },
     sendTransaction: ([wire]) => {
       const tx = getTransactionDecoder().decode(getBase64Encoder().encode(wire as string))
@@ -196,4 +188,3 @@ function describeError(failed: FailedTransactionMetadata): unknown {
   return /err: (\w+)/.exec(failed.toString())?.[1] ?? failed.toString()
 }
 
-export type { Address, Signature }
