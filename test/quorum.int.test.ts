@@ -137,7 +137,8 @@ describe('a quorum of three relayers, threshold 2', () => {
   it('rotates the relayer set by a quorum of operators while orders are open; the new set settles them', async () => {
     const run = await startQuorum({ relayers: 3, threshold: 2 })
     try {
-      await openOrders(run, 2, 5)
+      // Long enough (24 s) that four CLI runs rotate the set before the orders end, on a loaded machine too.
+      await openOrders(run, 2, 12)
       const [, b, c] = run.market.relayers
       // relayer-1 leaves, a newcomer joins: relayer-2 and relayer-3, a quorum of the current set, approve.
       const members = sortAddresses([b!.account.address, c!.account.address, privateKeyToAccount(generatePrivateKey()).address])
