@@ -1,9 +1,15 @@
-import type { MultisigThresholdPubkey, OfflineAminoSigner, StdFee } from '@cosmjs/amino'
-import { SigningStargateClient, makeMultisignedTxBytes, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import { makeSignDoc, serializeSignDoc, type MultisigThresholdPubkey, type OfflineAminoSigner, type StdFee, type StdSignDoc } from '@cosmjs/amino'
+import { fromBase64 } from '@cosmjs/encoding'
+import { Registry } from '@cosmjs/proto-signing'
+import { AminoTypes, createBankAminoConverters, defaultRegistryTypes, makeMultisignedTxBytes, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import type { Hex32 } from '../../src/order.js'
+import { cosmosVerify } from './keys.js'
 
 /** The memo a release carries, so the vault's history names the order it paid. */
 export const RELEASE_MEMO_PREFIX = 'qrel1:'
+
+const aminoTypes = new AminoTypes(createBankAminoConverters())
+const registry = new Registry(defaultRegistryTypes)
 
 /** One order's release: each non-zero share to its address, in one denom. */
 export interface CosmosRelease {
@@ -12,7 +18,11 @@ export interface CosmosRelease {
   payments: { to: string; amount: bigint }[]
 }
 
-/** The vault account as a release is signed for: its multisig key, and the account number and sequence the chain holds for it. */
+/**
+ * The vault account as a release is signed for: its multisig key, the account
+ * number and the sequence the release takes, its fee, and the last height it
+ * may be included at (after which it can never land).
+ */
 export interface CosmosVaultState {
   chainId: string
   address: string
@@ -20,6 +30,7 @@ export interface CosmosVaultState {
   accountNumber: number
   sequence: number
   fee: StdFee
+  timeoutHeight: bigint
 }
 
 /** The release's messages: one MsgSend from the vault per non-zero share, in the order given. */
@@ -32,18 +43,32 @@ export function releaseMessages(r: CosmosRelease, vault: string): MsgSendEncodeO
 
 export const releaseMemo = (orderId: Hex32) => `${RELEASE_MEMO_PREFIX}${orderId.slice(2)}`
 
-/**
- * One member's amino-JSON signature over the release at the vault's sequence.
- * The body bytes come out the same on every member: they are built from the
- * messages and the memo alone.
- */
-export async function signRelease(signer: OfflineAminoSigner, member: string, r: CosmosRelease, v: CosmosVaultState): Promise<{ bodyBytes: Uint8Array; signature: Uint8Array }> {
-  const client = await SigningStargateClient.offline(signer)
-  const raw = await client.sign(member, releaseMessages(r, v.address), v.fee, releaseMemo(r.orderId), { accountNumber: v.accountNumber, sequence: v.sequence, chainId: v.chainId })
-  return { bodyBytes: raw.bodyBytes, signature: raw.signatures[0]! }
+/** The amino-JSON document every signer of the release signs: the same on every member that holds the same settlement. */
+export function releaseSignDoc(r: CosmosRelease, v: CosmosVaultState): StdSignDoc {
+  const msgs = releaseMessages(r, v.address).map((m) => aminoTypes.toAmino(m))
+  return makeSignDoc(msgs, v.fee, v.chainId, releaseMemo(r.orderId), v.accountNumber, v.sequence, v.timeoutHeight)
 }
 
-/** The multisig transaction from members' signatures over the same body, keyed by member address. */
-export function assembleRelease(v: CosmosVaultState, bodyBytes: Uint8Array, signatures: Map<string, Uint8Array>): Uint8Array {
-  return makeMultisignedTxBytes(v.pubkey, v.sequence, v.fee, bodyBytes, signatures)
+/** The transaction body the sign document stands for. */
+export function releaseBody(r: CosmosRelease, v: CosmosVaultState): Uint8Array {
+  return registry.encodeTxBody({ messages: releaseMessages(r, v.address), memo: releaseMemo(r.orderId), timeoutHeight: v.timeoutHeight })
+}
+
+/** One member's 64-byte amino-JSON signature over the release. */
+export async function signRelease(signer: OfflineAminoSigner, member: string, r: CosmosRelease, v: CosmosVaultState): Promise<Uint8Array> {
+  const doc = releaseSignDoc(r, v)
+  const { signed, signature } = await signer.signAmino(member, doc)
+  // A signer may rewrite what it signs (fees, memo); a release is only what was asked for.
+  if (Buffer.compare(serializeSignDoc(signed), serializeSignDoc(doc)) !== 0) throw new Error('the signer changed the release document')
+  return fromBase64(signature.signature)
+}
+
+/** Whether `signature` is the holder of compressed `pubkey`'s signature over the release. */
+export function verifyReleaseSignature(pubkey: Uint8Array, r: CosmosRelease, v: CosmosVaultState, signature: Uint8Array): boolean {
+  return cosmosVerify(pubkey, serializeSignDoc(releaseSignDoc(r, v)), signature)
+}
+
+/** The multisig transaction from members' signatures over the same release, keyed by member address. */
+export function assembleRelease(r: CosmosRelease, v: CosmosVaultState, signatures: Map<string, Uint8Array>): Uint8Array {
+  return makeMultisignedTxBytes(v.pubkey, v.sequence, v.fee, releaseBody(r, v), signatures)
 }

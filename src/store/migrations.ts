@@ -124,4 +124,14 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX orders_by_state ON orders (state);
     `,
   },
+  {
+    version: 6,
+    name: 'chain events by order',
+    // A vault co-signer asks whether an order's release is already on chain; the order is in the event's body.
+    sql: `
+      ALTER TABLE chain_events ADD COLUMN order_id TEXT;
+      UPDATE chain_events SET order_id = coalesce(json_extract(body, '$.orderId'), json_extract(body, '$.order.id'));
+      CREATE INDEX chain_events_by_order ON chain_events (chain, order_id) WHERE order_id IS NOT NULL;
+    `,
+  },
 ]

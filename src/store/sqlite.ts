@@ -61,7 +61,7 @@ export class SqliteStore implements Store {
   }
 
   commitEvents(chain: ChainId, events: ChainEvent[], checkpoint: Checkpoint): Promise<number> {
-    const insert = this.stmt('INSERT INTO chain_events (chain, key, kind, height, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (chain, key) DO NOTHING')
+    const insert = this.stmt('INSERT INTO chain_events (chain, key, kind, height, body, order_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chain, key) DO NOTHING')
     const move = this.db.prepare(
       'INSERT INTO checkpoints (chain, height, hash, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (chain) DO UPDATE SET height = excluded.height, hash = excluded.hash, updated_at = excluded.updated_at',
     )
@@ -69,7 +69,7 @@ export class SqliteStore implements Store {
       let inserted = 0
       for (const e of events) {
         if (e.chain !== chain) throw new QantaraError('STORE_FAILED', `event ${e.key} belongs to ${e.chain}, not ${chain}`)
-        inserted += insert.run(chain, e.key, e.kind, e.block.height.toString(), stringifyExact(e)).changes
+        inserted += insert.run(chain, e.key, e.kind, e.block.height.toString(), stringifyExact(e), orderIdOf(e) ?? null).changes
       }
       move.run(chain, checkpoint.height.toString(), checkpoint.hash, Date.now())
       return inserted
@@ -82,6 +82,11 @@ export class SqliteStore implements Store {
       ? this.stmt('SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?').all(chain, afterSeq, limit)
       : this.stmt('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)) as { seq: number; body: string }[]
     return Promise.resolve(rows.map((r) => ({ seq: r.seq, event: parseExact<ChainEvent>(r.body) })))
+  }
+
+  listOrderEvents(chain: ChainId, orderId: string): Promise<ChainEvent[]> {
+    const rows = this.stmt('SELECT body FROM chain_events WHERE chain = ? AND order_id = ? ORDER BY seq').all(chain, orderId) as { body: string }[]
+    return Promise.resolve(rows.map((r) => parseExact<ChainEvent>(r.body)))
   }
 
   getSubmission(chain: ChainId, key: string): Promise<Submission | undefined> {
@@ -244,4 +249,9 @@ function toOrder(r: OrderRow): OrderRecord {
 
 function toSubmission(r: SubmissionRow): Submission {
   return { chain: r.chain as ChainId, key: r.key, signer: r.signer, nonce: r.nonce, state: r.state as SubmissionState, payload: parseExact(r.payload), updatedAt: r.updated_at }
+}
+
+function orderIdOf(e: ChainEvent): string | undefined {
+  if (e.kind === 'OrderOpened') return e.order.id
+  return 'orderId' in e ? e.orderId : undefined
 }

@@ -77,6 +77,8 @@ export interface Store {
    */
   commitEvents(chain: ChainId, events: ChainEvent[], checkpoint: Checkpoint): Promise<number>
   listEvents(options: { chain?: ChainId; afterSeq?: number; limit?: number }): Promise<StoredEvent[]>
+  /** The committed events of one order on one chain, oldest first. */
+  listOrderEvents(chain: ChainId, orderId: string): Promise<ChainEvent[]>
 
   getSubmission(chain: ChainId, key: string): Promise<Submission | undefined>
   /** Inserts or replaces the submission with this chain and key. */
