@@ -6,6 +6,9 @@
 import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
+import { cosmosChainConfigSchema, prefixOf } from '../adapters/cosmos/config.js'
+import { cosmosKeyFromSecret, type CosmosKey } from '../adapters/cosmos/keys.js'
+import { cosmosRuntime } from '../adapters/cosmos/runtime.js'
 import { solanaChainConfigSchema } from '../adapters/solana/config.js'
 import { solanaKeyFromSecret, type SolanaKey } from '../adapters/solana/keys.js'
 import { solanaRuntime } from '../adapters/solana/runtime.js'
@@ -30,9 +33,9 @@ import { keySourceSchema, readSecret, type KeySource } from './config/keySource.
 import { FAMILY_NAMESPACE } from './caip2.js'
 import { QantaraError } from './errors.js'
 
-const SUPPORTED = ['evm', 'solana'] as const
+const SUPPORTED = ['evm', 'solana', 'cosmos'] as const
 
-export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigSchema, solanaChainConfigSchema], {
+export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigSchema, solanaChainConfigSchema, cosmosChainConfigSchema], {
   error: (iss) => (iss.code === 'invalid_union' ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})` : undefined),
 })
 
@@ -53,6 +56,7 @@ export interface ChainSigner {
   address: string
   evm?: LocalAccount
   solana?: SolanaKey
+  cosmos?: CosmosKey
 }
 
 export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, baseDir: string): ChainSigner {
@@ -64,6 +68,29 @@ export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, base
     case 'solana': {
       const key = solanaKeyFromSecret(readSecret(chain.key, env, baseDir))
       return { family: 'solana', address: key.address, solana: key }
+    }
+    case 'cosmos': {
+      const key = cosmosKeyFromSecret(readSecret(chain.key, env, baseDir), prefixOf(chain.vault))
+      return { family: 'cosmos', address: key.address, cosmos: key }
+    }
+    default: {
+      const unreachable: never = chain
+      throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
+    }
+  }
+}
+
+/** Why a chain's key is not the one the quorum config names for this relayer, if it is not. */
+export function memberKeyProblem(chain: ChainConfig, signer: ChainSigner, self: RelayerConfig['quorum']['members'][number]): string | undefined {
+  switch (chain.family) {
+    case 'evm':
+      return self.evm && self.evm.toLowerCase() !== signer.address.toLowerCase() ? `the key's address ${signer.address} is not quorum member ${self.id}'s evm address ${self.evm}` : undefined
+    case 'solana':
+      return self.solana !== signer.address ? `the key's address ${signer.address} is not quorum member ${self.id}'s solana address ${self.solana ?? '(none given)'}` : undefined
+    case 'cosmos': {
+      const pubkey = Buffer.from(signer.cosmos!.pubkey).toString('base64')
+      if (self.cosmos !== pubkey) return `the key's public key ${pubkey} is not quorum member ${self.id}'s cosmos key ${self.cosmos ?? '(none given)'}`
+      return chain.multisig.pubkeys.includes(pubkey) ? undefined : `the key's public key ${pubkey} is not one of the vault's multisig keys`
     }
     default: {
       const unreachable: never = chain
@@ -81,6 +108,8 @@ export function buildChainRuntimes(config: RelayerConfig, signers: ChainSigner[]
         return evmRuntime(chain, signer.evm!, new Map(config.quorum.members.filter((m) => m.evm).map((m) => [m.id, m.evm!])), store, logger)
       case 'solana':
         return solanaRuntime({ config: chain, key: signer.solana!, members: new Map(config.quorum.members.filter((m) => m.solana).map((m) => [m.id, m.solana!])), store, logger, cosign })
+      case 'cosmos':
+        return cosmosRuntime({ config: chain, key: signer.cosmos!, members: new Map(config.quorum.members.filter((m) => m.cosmos).map((m) => [m.id, m.cosmos!])), store, logger, cosign })
       default: {
         const unreachable: never = chain
         throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
@@ -97,6 +126,9 @@ export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): Relayer
     case 'solana':
       // An SPL Token multisig cannot change: a new relayer set is a new multisig and vault, funds moved by a release.
       throw new QantaraError('CONFIG_INVALID', `${chain.id}: a Solana vault's multisig is fixed; rotate by opening a new vault`)
+    case 'cosmos':
+      // The vault's address is its multisig key's hash: another relayer set is another address.
+      throw new QantaraError('CONFIG_INVALID', `${chain.id}: a Cosmos vault's address is its multisig; rotate by opening a new vault`)
     default: {
       const unreachable: never = chain
       throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
@@ -130,6 +162,7 @@ export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, b
       case 'evm':
         return { chain: chain.id, address: signer.address, pollIntervalMs: chain.pollIntervalMs, watcher: evmWatcher(chain, logger), quote: evmQuoteSigner(chain, signer.evm!) }
       case 'solana':
+      case 'cosmos':
         throw new QantaraError('CONFIG_INVALID', `${chain.id}: the solver takes orders on EVM escrows only for now`)
       default: {
         const unreachable: never = chain

@@ -12,6 +12,8 @@ import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault
 import { RELEASE_MEMO_PREFIX } from './release.js'
 
 const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
+/** The memo of a send that tops up the vault's reserve for release fees: not an order, never refunded. */
+export const FEE_RESERVE_MEMO = 'qfee1'
 const RELEASE_MEMO = new RegExp(`^${RELEASE_MEMO_PREFIX}[0-9a-f]{64}$`)
 const PER_PAGE = 100
 const MAX_PAGES = 20
@@ -28,6 +30,8 @@ export interface CosmosVaultWatcherOptions {
   prefix: string
   /** Denoms an order may be paid in (native or `ibc/…`). */
   denoms: string[]
+  /** The denom the vault pays release fees in, topped up by sends carrying FEE_RESERVE_MEMO; none where fees are free. */
+  feeDenom?: string | undefined
   /** Blocks on top of a block before it is read; CometBFT blocks are final when committed, so 0 is safe. */
   extraDepth: number
   startHeight: number
@@ -116,7 +120,9 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
 
   private release(body: TxBody, transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
     if (!RELEASE_MEMO.test(body.memo)) return undefined
-    const out = transfers.filter((t) => t.sender === this.o.vault)
+    // What the release's own sends paid; the fee's transfer to the fee collector is not a payment.
+    const to = new Set(body.messages.filter((m) => m.typeUrl === MSG_SEND).map((m) => MsgSend.decode(m.value)).filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
+    const out = transfers.filter((t) => t.sender === this.o.vault && to.has(t.recipient))
     if (out.length === 0) return undefined
     return { orderId: `0x${body.memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
   }
@@ -125,6 +131,10 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     const sends = body.messages.filter((m) => m.typeUrl === MSG_SEND).map((m) => MsgSend.decode(m.value)).filter((m) => m.toAddress === this.o.vault)
     const received = transfers.filter((t) => t.recipient === this.o.vault)
     if (received.length === 0 && !body.memo.startsWith('qv')) return undefined
+    if (body.memo === FEE_RESERVE_MEMO && this.o.feeDenom && received.every((t) => t.coins.every((c) => c.denom === this.o.feeDenom))) {
+      this.log.info({ sender: received[0]?.sender, coins: received.flatMap((t) => t.coins).map((c) => `${c.amount}${c.denom}`) }, 'fee reserve topped up')
+      return undefined
+    }
     // What the vault got, per denom, by the chain's own account of it.
     const credited = new Map<string, bigint>()
     for (const t of received) for (const c of t.coins) credited.set(c.denom, (credited.get(c.denom) ?? 0n) + c.amount)

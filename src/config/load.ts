@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { QantaraError, errorMessage } from '../errors.js'
-import { configSchema, loadChainSigner, type RelayerConfig, type ChainSigner } from '../families.js'
+import { configSchema, loadChainSigner, memberKeyProblem, type RelayerConfig, type ChainSigner } from '../families.js'
 import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
 import { readSecret } from './keySource.js'
 
@@ -90,12 +90,8 @@ export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseD
     try {
       const signer = loadChainSigner(chain, env, baseDir)
       signers.push(signer)
-      if (chain.family === 'evm' && self?.evm && self.evm.toLowerCase() !== signer.address.toLowerCase()) {
-        problems.push({ path: `chains.${i}.key`, message: `the key's address ${signer.address} is not quorum member ${self.id}'s evm address ${self.evm}` })
-      }
-      if (chain.family === 'solana' && self && self.solana !== signer.address) {
-        problems.push({ path: `chains.${i}.key`, message: `the key's address ${signer.address} is not quorum member ${self.id}'s solana address ${self.solana ?? '(none given)'}` })
-      }
+      const problem = self && memberKeyProblem(chain, signer, self)
+      if (problem) problems.push({ path: `chains.${i}.key`, message: problem })
     } catch (err) {
       problems.push({ path: `chains.${i}.key`, message: errorMessage(err) })
     }
