@@ -15,7 +15,7 @@ const bech32Address = z.string().max(128).refine((v) => {
 }, 'must be a bech32 account address (20 or 32 bytes)')
 
 /** A compressed secp256k1 public key in base64, as `simd keys show --pubkey` prints its `key`. */
-export const cosmosPubkey = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a 33-byte compressed secp256k1 public key in base64')
+export const cosmosPubkey = z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'must be a 33-byte compressed secp256k1 public key in base64')
   .refine((v) => [2, 3].includes(Buffer.from(v, 'base64')[0]!), 'must be a compressed secp256k1 public key (first byte 02 or 03)')
 
 const denom = z.string().regex(/^[a-zA-Z][a-zA-Z0-9/:._-]{2,127}$/, 'must be a bank denom such as uatom or ibc/<hash>')

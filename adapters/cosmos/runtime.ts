@@ -201,6 +201,8 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
       if (stored?.state === 'already-settled') return { status: 'already-settled' }
       if (stored?.state === 'pending') {
         const p = stored.payload as Payload
+        // Perhaps never sent (a crash right after it was stored): the same bytes again cost nothing.
+        if (round === 0) await broadcast(p)
         if ((await follow(p, signal)) === 'landed') {
           await putState(key, 'confirmed', p)
           return { status: 'submitted', txHash: p.hash, confirmations: 1 }
@@ -221,9 +223,9 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
       // Stored before it is broadcast: after a crash the same transaction is followed, and it can only land at this sequence.
       await putState(key, 'pending', p)
       const refused = await broadcast(p)
-      if (refused) {
+      // A wrong sequence is a rival release in the mempool: it is followed until the rival takes the sequence or expires.
+      if (refused && refused.code !== WRONG_SEQUENCE) {
         await putState(key, 'failed', p)
-        if (refused.code === WRONG_SEQUENCE) continue
         throw new QantaraError('SUBMIT_FAILED', `the node refused the release of ${order.id}: code ${refused.code} ${refused.log.slice(0, 300)}`, { retryable: true })
       }
     }

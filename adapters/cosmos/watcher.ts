@@ -67,11 +67,16 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
       throw err
     }))
     const head = BigInt((await comet.status()).syncInfo.latestBlockHeight)
-    const released = head - BigInt(this.o.extraDepth)
+    // One block short of the head: a block's transactions are searchable only once the node has indexed the block after it.
+    const released = head - BigInt(this.o.extraDepth) - 1n
     const start = from ? from.height + 1n : BigInt(Math.max(1, this.o.startHeight))
     const limit = start + BigInt(this.o.maxBlocksPerPoll ?? 1_000) - 1n
     const end = released < limit ? released : limit
-    if (end < start) return { events: [], checkpoint: from ?? { height: start - 1n, hash: '' }, head, lag: head - (from?.height ?? start - 1n) }
+    const stay = { events: [], checkpoint: from ?? { height: start - 1n, hash: '' }, head, lag: head - (from?.height ?? start - 1n) }
+    if (end < start) return stay
+    // CometBFT indexes a block's events and then its transactions, one block after another, after the block is
+    // committed: with block end + 1 in the index, every transaction up to end is. Read sooner, one could be missed for good.
+    if ((await comet.blockSearch({ query: `block.height = ${end + 1n}`, per_page: 1 })).totalCount === 0) return stay
     const range = `tx.height>=${start} AND tx.height<=${end}`
     const found = new Map<string, { height: number; index: number; tx: Uint8Array; code: number; events: { type: string; attributes: { key: string; value: string }[] }[] }>()
     for (const side of ['recipient', 'sender']) {

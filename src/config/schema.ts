@@ -38,7 +38,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
             identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').describe('the relayer\'s ed25519 identity public key'),
             evm: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').optional().describe('the relayer\'s EVM signing address'),
             solana: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'must be a base58 Solana address').optional().describe('the relayer\'s Solana key: a signer of each Solana vault\'s multisig'),
-            cosmos: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a 33-byte compressed secp256k1 public key in base64').optional().describe('the relayer\'s Cosmos public key: one of each Cosmos vault\'s multisig keys'),
+            cosmos: z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'must be a 33-byte compressed secp256k1 public key in base64').optional().describe('the relayer\'s Cosmos public key: one of each Cosmos vault\'s multisig keys'),
             url: z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an http(s) origin without a path').optional().describe('the relayer\'s API, where peers pull its heartbeats and signatures'),
           }))
           .min(1)

@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import { sha256 } from '@noble/hashes/sha2'
+import { createMultisigThresholdPubkey, pubkeyToAddress, serializeSignDoc } from '@cosmjs/amino'
+import { fromBech32, toBech32 } from '@cosmjs/encoding'
+import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
+import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import { cosmosChainConfigSchema } from '../adapters/cosmos/config.js'
+import { cosmosKeyFromSecret, type CosmosKey } from '../adapters/cosmos/keys.js'
+import { releaseSignDoc, type CosmosRelease, type CosmosVaultState } from '../adapters/cosmos/release.js'
+import { releaseFee, cosmosRuntime } from '../adapters/cosmos/runtime.js'
+import { startSimd, type Simd } from '../adapters/cosmos/simd.js'
+import { FEE_RESERVE_MEMO } from '../adapters/cosmos/watcher.js'
+import type { ChainEvent, ChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
+import { isQantaraError } from '../src/errors.js'
+import { silentLogger } from '../src/log.js'
+import type { OrderTerms } from '../src/order.js'
+import type { Settlement } from '../src/settlement.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+import type { Store } from '../src/store/store.js'
+import { encodeOrderMemo, vaultOrderId } from '../src/vault/orderMemo.js'
+import { runWatchLoop } from '../src/watchLoop.js'
+import { tempDir } from './support/tmp.js'
+
+const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
+const CHAIN = 'cosmos:qantara-local'
+const GAS_PRICE = '0.001stake'
+const tmp = tempDir()
+const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+const ids = ['relayer-1', 'relayer-2', 'relayer-3']
+const keys: CosmosKey[] = ids.map(() => cosmosKeyFromSecret({ kind: 'hex', value: hex(random(32)) }, 'cosmos'))
+const base64 = (k: CosmosKey) => Buffer.from(k.pubkey).toString('base64')
+// The on-chain multisig's order: sorted, as `simd keys add --multisig` makes it.
+const multisig = createMultisigThresholdPubkey(keys.map((k) => ({ type: 'tendermint/PubKeySecp256k1', value: base64(k) })), 2)
+const vault = pubkeyToAddress(multisig, 'cosmos')
+const provider = toBech32('cosmos', random(20))
+const feeRecipient = toBech32('cosmos', random(20))
+
+let simd: Simd
+let renter: { client: SigningStargateClient; address: string }
+const stores: Store[] = []
+let runtimes: ChainRuntime[] = []
+const watching = new AbortController()
+/** The orders and settlements each relayer holds: what its co-signing checks a request against. */
+const agreed = new Map<string, { order: OrderTerms; settlement: Settlement }>()
+
+function config(i: number, over: Record<string, unknown> = {}) {
+  return cosmosChainConfigSchema.parse({
+    family: 'cosmos', id: CHAIN, rpc: [simd.rpcUrl], vault, denoms: [USDC], gasPrice: GAS_PRICE, pollIntervalMs: 100, timeoutBlocks: 20,
+    multisig: { threshold: 2, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, key: { env: 'UNUSED' }, feeRecipient, ...over,
+  })
+}
+function runtime(i: number, store: Store, over: Record<string, unknown> = {}): ChainRuntime {
+  return cosmosRuntime({ config: config(i, over), key: keys[i]!, members: new Map(ids.map((id, j) => [id, base64(keys[j]!)])), store, logger, cosign, pollMs: 100 })
+}
+/** The runtimes' log lines: the race test reads from them that a release really lost its sequence. */
+const logLines: string[] = []
+const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) })
+const down = new Set<string>()
+const cosign: Cosigner = (id, orderId, message) => {
+  if (down.has(id)) return Promise.reject(new Error(`${id} is down`))
+  const { order, settlement } = agreed.get(orderId)!
+  return runtimes[ids.indexOf(id)]!.cosignRelease!(order, settlement, message)
+}
+
+beforeAll(async () => {
+  const wallet = await DirectSecp256k1Wallet.fromKey(random(32), 'cosmos')
+  const [account] = await wallet.getAccounts()
+  simd = await startSimd({ accounts: [{ address: account!.address, coins: `100000000000stake,100000000000${USDC}` }] })
+  renter = { client: await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, { broadcastPollIntervalMs: 200 }), address: account!.address }
+  for (const i of [0, 1, 2]) stores.push(new SqliteStore(`${tmp.dir}/r${i}.db`))
+  runtimes = stores.map((s, i) => runtime(i, s))
+  // Each relayer's watcher commits what it reads to its own store, as the relayer's watch loop does.
+  runtimes.forEach((r, i) => void runWatchLoop(r.watcher, { store: stores[i]!, logger: silentLogger(), intervalMs: 100 }, watching.signal))
+  await send([transfer(vault, 10_000_000n, 'stake')], FEE_RESERVE_MEMO)
+}, 1_800_000)
+afterAll(async () => {
+  watching.abort()
+  renter?.client.disconnect()
+  await simd?.stop()
+  tmp.cleanup()
+})
+
+const transfer = (to: string, amount: bigint, denom = USDC): MsgSendEncodeObject => ({ typeUrl: '/cosmos.bank.v1beta1.MsgSend', value: { fromAddress: renter.address, toAddress: to, amount: [{ denom, amount: amount.toString() }] } })
+async function send(msgs: MsgSendEncodeObject[], memo: string): Promise<string> {
+  const res = await renter.client.signAndBroadcast(renter.address, msgs, { amount: [], gas: '400000' }, memo)
+  expect(res.code).toBe(0)
+  return res.transactionHash
+}
+const balance = async (a: string, denom = USDC) => BigInt((await renter.client.getBalance(a, denom)).amount)
+const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: unknown) => (isQantaraError(err) ? `${err.code}:${err.details ?? ''}` : String(err)))
+
+/** Waits until every relayer's watcher has read past `hash`'s height. */
+async function allRead(hash: string) {
+  const { height } = (await renter.client.getTx(hash))!
+  for (let i = 0; i < 300; i++) {
+    const read = await Promise.all(stores.map((s) => s.getCheckpoint(CHAIN)))
+    if (read.every((c) => c && c.height >= BigInt(height))) return
+    await new Promise((ok) => setTimeout(ok, 100))
+  }
+  throw new Error('the watchers did not catch up')
+}
+
+/** A deposit the watchers turn into an order, and its 70% settlement with a 1% fee. */
+async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; settlement: Settlement }> {
+  const memo = { salt: random(16), providerId: `0x${'cd'.repeat(32)}` as const, start: 1_800_000_000n, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data }
+  const hash = await send([transfer(vault, amount)], encodeOrderMemo(memo))
+  await allRead(hash)
+  const opened = (await stores[0]!.listOrderEvents(CHAIN, vaultOrderId(CHAIN, renter.address, memo.salt))).find((e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened')!
+  const fee = amount / 100n
+  const toProvider = ((amount - fee) * 7n) / 10n
+  const settlement: Settlement = { orderId: opened.order.id, toProvider, toRenter: amount - fee - toProvider, fee, feeRecipient, upSlots: 7, totalSlots: 10, heartbeatRoot: `0x${'11'.repeat(32)}` }
+  agreed.set(opened.order.id, { order: opened.order, settlement })
+  return { order: opened.order, settlement }
+}
+const attestations = (order: OrderTerms, settlement: Settlement, who: number[]): Promise<SettlementSignature[]> => Promise.all(who.map((i) => runtimes[i]!.signSettlement(order, settlement)))
+
+/** Submits as the relayer does: a retryable refusal (a watcher not yet caught up) is tried again. */
+async function submit(i: number, order: OrderTerms, settlement: Settlement, rt = runtimes[i]!) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await rt.submitSettlement(order, settlement, await attestations(order, settlement, [i, (i + 1) % 3]))
+    } catch (err) {
+      if (!isQantaraError(err) || !err.retryable || attempt > 50) throw err
+      await new Promise((ok) => setTimeout(ok, 200))
+    }
+  }
+}
+
+/** The vault's releases of an order on chain, read by a fresh watcher from the start. */
+async function releasesOf(orderId: string) {
+  const store = new SqliteStore(`${tmp.dir}/audit-${orderId.slice(2, 10)}-${Date.now()}.db`)
+  const w = runtime(0, store).watcher
+  const head = await renter.client.getHeight()
+  const events: ChainEvent[] = []
+  for (let from: Awaited<ReturnType<typeof w.poll>>['checkpoint'] | undefined; !from || from.height < BigInt(head);) {
+    const r = await w.poll(from)
+    events.push(...r.events)
+    from = r.checkpoint
+  }
+  return events.filter((e): e is Extract<ChainEvent, { kind: 'VaultReleased' }> => e.kind === 'VaultReleased' && e.orderId === orderId)
+}
+
+describe('Cosmos runtime on simd: attestations, co-signed releases on one sequence', () => {
+  it('verifies attestations under the right member key only', async () => {
+    const { order, settlement } = await settledOrder()
+    const [a] = await attestations(order, settlement, [1])
+    expect(a!.signer).toBe(keys[1]!.address)
+    expect(await runtimes[0]!.verifySettlementSignature(order, settlement, 'relayer-2', a!)).toBe(true)
+    expect(await runtimes[0]!.verifySettlementSignature(order, settlement, 'relayer-3', a!)).toBe(false)
+    expect(await runtimes[0]!.verifySettlementSignature(order, { ...settlement, toProvider: settlement.toProvider + 1n }, 'relayer-2', a!)).toBe(false)
+  })
+
+  it('releases the split once, fees from the reserve; a later submitter finds it done', async () => {
+    const { order, settlement } = await settledOrder()
+    const before = [await balance(provider), await balance(feeRecipient), await balance(order.renter), await balance(vault), await balance(vault, 'stake')]
+    const outcome = await submit(0, order, settlement)
+    expect(outcome.status).toBe('submitted')
+    expect([await balance(provider) - before[0]!, await balance(feeRecipient) - before[1]!, await balance(order.renter) - before[2]!, before[3]! - await balance(vault)])
+      .toEqual([settlement.toProvider, settlement.fee, settlement.toRenter, order.amount])
+    const fee = BigInt(releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 }).amount[0]!.amount)
+    expect(before[4]! - await balance(vault, 'stake')).toBe(fee)
+    expect(await submit(2, order, settlement)).toEqual({ status: 'already-settled' })
+    const released = await releasesOf(order.id)
+    expect(released).toHaveLength(1)
+    expect(new Map(released[0]!.payments.map((p) => [p.owner, p.amount]))).toEqual(new Map([[provider, settlement.toProvider], [feeRecipient, settlement.fee], [order.renter, settlement.toRenter]]))
+  })
+
+  it('two releases racing for the vault\'s sequence both land exactly once, with a third submitter of one of them', async () => {
+    const [x, y] = [await settledOrder(2_000_000n), await settledOrder(3_000_000n)]
+    const before = [await balance(provider), await balance(vault)]
+    const { sequence } = await renter.client.getSequence(vault)
+    const logged = logLines.length
+    const outcomes = await Promise.all([submit(0, x.order, x.settlement), submit(1, y.order, y.settlement), submit(2, x.order, x.settlement)])
+    expect(outcomes.filter((o) => o.status === 'submitted')).toHaveLength(2)
+    expect(outcomes[1].status).toBe('submitted')
+    expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set(['submitted', 'already-settled']))
+    expect(await balance(provider) - before[0]!).toBe(x.settlement.toProvider + y.settlement.toProvider)
+    expect(before[1]! - await balance(vault)).toBe(5_000_000n)
+    expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 2)
+    // They did race: a release built at a sequence another one took was rebuilt.
+    expect(logLines.slice(logged).filter((l) => l.includes('did not land at its sequence')).length).toBeGreaterThanOrEqual(1)
+    expect(await releasesOf(x.order.id)).toHaveLength(1)
+    expect(await releasesOf(y.order.id)).toHaveLength(1)
+  })
+
+  it('replaces a co-signer that is down by the next one, and says why when none is left', async () => {
+    const { order, settlement } = await settledOrder()
+    down.add('relayer-2')
+    try {
+      const first = await submit(0, order, settlement)
+      expect(first.status).toBe('submitted')
+      await allRead(first.status === 'submitted' ? first.txHash : '')
+      const next = await settledOrder()
+      down.add('relayer-3')
+      const err = await runtimes[0]!.submitSettlement(next.order, next.settlement, await attestations(next.order, next.settlement, [0, 1])).catch((e: unknown) => e)
+      expect(isQantaraError(err, 'SUBMIT_FAILED') && err.message).toMatch(/no 1 co-signers .*relayer-2 is down.*relayer-3 is down/)
+    } finally {
+      down.clear()
+    }
+  })
+
+  it('co-signs only its own settlement\'s release, at the vault\'s current sequence, once', async () => {
+    const { order, settlement } = await settledOrder()
+    const peer = runtimes[1]!
+    const { accountNumber, sequence } = await renter.client.getSequence(vault)
+    const fee = releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 })
+    // The request as a submitter builds it: the release this test expects of the settlement, at the vault's account.
+    const request = async (over: { sequence?: number; timeoutHeight?: string; fee?: unknown }, s = settlement) => {
+      const v: CosmosVaultState = { chainId: 'qantara-local', address: vault, pubkey: multisig, accountNumber, sequence: over.sequence ?? sequence, fee, timeoutHeight: BigInt(await renter.client.getHeight()) + 10n }
+      const r: CosmosRelease = { orderId: order.id, denom: USDC, payments: [{ to: provider, amount: s.toProvider }, { to: feeRecipient, amount: s.fee }, { to: order.renter, amount: s.toRenter }] }
+      const doc = hex(sha256(serializeSignDoc(releaseSignDoc(r, v))))
+      return Buffer.from(JSON.stringify({ v: 1, accountNumber, sequence: v.sequence, timeoutHeight: v.timeoutHeight.toString(), fee, doc, ...over })).toString('base64')
+    }
+    const honest = await request({})
+    const greedy = await request({}, { ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n })
+    expect(await codeOf(peer.cosignRelease!(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
+    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: sequence + 1 })))).toBe(`COSIGN_REFUSED:sequence ${sequence + 1} is not the vault's current ${sequence}`)
+    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ fee: { amount: [], gas: '400000' } })))).toMatch(/^COSIGN_REFUSED:its fee is not this relayer's/)
+    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ timeoutHeight: (BigInt(await renter.client.getHeight()) + 10_000n).toString() })))).toBe('COSIGN_REFUSED:its timeout height is out of range')
+    expect(await codeOf(peer.cosignRelease!(order, settlement, Buffer.from('not a request').toString('base64')))).toBe('COSIGN_REFUSED:not a release request')
+    const signed = await peer.cosignRelease!(order, settlement, honest)
+    expect(signed.signer).toBe(keys[1]!.address)
+
+    // Released, and read by every watcher: no member signs this order again, at any sequence.
+    expect((await submit(0, order, settlement)).status).toBe('submitted')
+    const after = await renter.client.getSequence(vault)
+    for (let i = 0; i < 100 && (await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).endsWith('last transaction'); i++) await new Promise((ok) => setTimeout(ok, 100))
+    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).toBe('COSIGN_REFUSED:the order is already released')
+  })
+
+  it('after a crash between storing and broadcasting, sends the stored release and never a second one', async () => {
+    const { order, settlement } = await settledOrder()
+    const store = stores[0]!
+    // The process dies right after the signed release is stored, before it is broadcast.
+    const dying = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== 'putSubmission') return Reflect.get(target, prop, receiver) as unknown
+        return async (s: Parameters<Store['putSubmission']>[0]) => {
+          await target.putSubmission(s)
+          if (s.state === 'pending') throw new Error('killed')
+        }
+      },
+    })
+    const { sequence } = await renter.client.getSequence(vault)
+    expect(await codeOf(runtime(0, dying).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))).toBe('Error: killed')
+    expect((await renter.client.getSequence(vault)).sequence).toBe(sequence)
+    const stored = await store.getSubmission(CHAIN, `release:${order.id}`)
+    const restarted = await runtime(0, store).submitSettlement(order, settlement, await attestations(order, settlement, [0, 2]))
+    expect(restarted).toEqual({ status: 'submitted', txHash: (stored!.payload as { hash: string }).hash, confirmations: 1 })
+    expect(await releasesOf(order.id)).toHaveLength(1)
+  })
+
+  it('keeps the fee reserve\'s top-ups out of orders and refunds', async () => {
+    const hash = await send([transfer(vault, 1_000n, 'stake')], FEE_RESERVE_MEMO)
+    await allRead(hash)
+    expect((await stores[0]!.listEvents({ chain: CHAIN, limit: 10_000 })).filter((e) => e.event.txHash === hash)).toEqual([])
+  })
+})
