@@ -8,6 +8,8 @@ import { loadConfig, readConfigFile } from '../src/config/load.js'
 import { configSchema } from '../src/families.js'
 import { isQantaraError } from '../src/errors.js'
 import { getAddressDecoder } from '@solana/kit'
+import { createMultisigThresholdPubkey, pubkeyToAddress } from '@cosmjs/amino'
+import { cosmosAddress, cosmosKeyFromSecret } from '../adapters/cosmos/keys.js'
 import { tempDir } from './support/tmp.js'
 
 // Anvil's second dev account: public test data, never a real key.
@@ -91,6 +93,35 @@ describe('qantara config validate', () => {
       expect(validate(withVault(undefined), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain('chains.1.key: the key\'s address')
       const forged = JSON.stringify([...Buffer.from(IDENTITY_SEED.slice(2), 'hex'), ...new Uint8Array(32)])
       expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: forged }).output).toContain('chains.1.key: the key file\'s public key does not match its secret')
+    })
+  })
+
+  describe('with a Cosmos vault chain', () => {
+    // Secp256k1 keys of 32 bytes of 0x07 and of 0x08: the first is this relayer's.
+    const pubkey = (byte: string) => Buffer.from(cosmosKeyFromSecret({ kind: 'hex', value: byte.repeat(32) }, 'cosmos').pubkey).toString('base64')
+    const [mine, theirs] = [pubkey('07'), pubkey('08')]
+    const multisig = createMultisigThresholdPubkey([mine, theirs].map((value) => ({ type: 'tendermint/PubKeySecp256k1', value })), 1)
+    const vault = pubkeyToAddress(multisig, 'cosmos')
+    const vaultChain = (over: Record<string, unknown> = {}) => ({
+      family: 'cosmos', id: 'cosmos:cosmoshub-4', rpc: ['https://rpc.cosmos.example'], vault, denoms: ['ibc/F663521BF1836B00F5F177680F74BFB9A8B5654A694D0D2BC249E03CF2509013'], gasPrice: '0.005uatom',
+      multisig: { threshold: 1, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, key: { env: 'TEST_COSMOS_KEY' }, ...over,
+    })
+    const withVault = (member: string, over?: Record<string, unknown>) => mutate((c) => {
+      (c.quorum.members[0] as { cosmos?: string }).cosmos = member
+      c.chains.push(vaultChain(over) as never)
+    })
+    const env = { ...ENV, TEST_COSMOS_KEY: IDENTITY_SEED }
+    it('accepts it and names the Cosmos signer', () => {
+      const { code, output } = validate(withVault(mine), env)
+      expect(output).toContain(`vault ${vault}, signer ${cosmosAddress(Buffer.from(mine, 'base64'), 'cosmos')}`)
+      expect(code).toBe(0)
+    })
+    it('refuses a key that is not the member\'s, keys in another order than the vault\'s, and fees out of deposits', () => {
+      expect(validate(withVault(theirs), env).output).toContain('chains.1.key: the key\'s public key')
+      const reversed = multisig.value.pubkeys.map((p) => p.value).reverse()
+      expect(validate(withVault(mine, { multisig: { threshold: 1, pubkeys: reversed } }), env).output).toContain(`chains.1.multisig: these keys in this order with threshold 1 are account`)
+      expect(validate(withVault(mine, { gasPrice: '0.1uatom', denoms: ['uatom'] }), env).output).toContain('chains.1.gasPrice: fees in uatom would be paid out of renters\' deposits')
+      expect(validate(withVault(mine, { multisig: { threshold: 1, pubkeys: [mine.slice(0, 40)] } }), env).output).toContain('must be a 33-byte compressed secp256k1 public key in base64')
     })
   })
 
