@@ -66,4 +66,18 @@ describe('npm run devnet', () => {
     expect([sol!.toProvider, sol!.toRenter, sol!.fee]).toEqual(['4950000', '0', '50000'])
     expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual(['settled', 'NO_SHOW', '0', '2000000', '0'])
   }, 240_000)
+
+  it('settles a Cosmos vault order with a 2-of-3 amino multisig release on simd, and refunds a send without a memo (--cosmos)', async () => {
+    const orders = await devnet(['--cosmos', '--relayers', '3', '--threshold', '2'])
+    expectMarketSettled(orders.slice(0, 4), 4)
+    const [vault, stray] = orders.slice(3)
+    for (const o of [vault!, stray!]) {
+      expect(o.chain).toBe('cosmos:qantara-local')
+      expect(o.token).toMatch(/^ibc\/[0-9A-F]{64}$/)
+      expect(o.txHash).toMatch(/^[0-9A-F]{64}$/)
+    }
+    // Splits are read from each release's transfer events on the chain: 1% fee at full uptime; the refund whole, no fee.
+    expect([vault!.toProvider, vault!.toRenter, vault!.fee]).toEqual(['5940000', '0', '60000'])
+    expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual(['settled', 'NO_SHOW', '0', '3000000', '0'])
+  }, 240_000)
 })

@@ -12,7 +12,9 @@ import { startBtcd, type Btcd } from '../../adapters/bitcoin/btcd.js'
 import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
 import { abortableDelay } from '../abort.js'
 import { renderTable, type DevnetOrderRow } from './devnetTable.js'
+import { startDevnetCosmos, type DevnetCosmos } from './devnetCosmos.js'
 import { startDevnetSolana, type DevnetSolana } from './devnetSolana.js'
+import type { DevnetVault } from './devnetVault.js'
 import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from './localMarket.js'
 
 export interface DevnetOptions {
@@ -30,9 +32,11 @@ export interface DevnetOptions {
   btc?: boolean
   /** Adds a Solana vault (litesvm) and an order paid into it. */
   solana?: boolean
+  /** Adds a Cosmos vault (simd, built from Go modules on first use) and an order paid into it. */
+  cosmos?: boolean
 }
 
-interface Plan { label: string; token: 'usdc' | 'native' | 'solana' | 'solana-stray'; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
+interface Plan { label: string; token: 'usdc' | 'native' | 'vault' | 'vault-stray'; vault?: DevnetVault; amount: bigint; startIn: number; outage?: [number, number]; btc?: boolean }
 
 /** The devnet's BTC quote: 1 ETH = 0.05 BTC, i.e. 5,000,000 sats per 10^18 wei. */
 const DEVNET_SATS_PER_ETH = 5_000_000n
@@ -51,6 +55,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
   let anvil: Anvil | undefined
   let btcd: Btcd | undefined
   let sol: DevnetSolana | undefined
+  let cos: DevnetCosmos | undefined
   try {
     anvil = await startAnvil({ blockTime: 1 })
     const rpcUrl = anvil.rpcUrl
@@ -69,7 +74,11 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       sol = await startDevnetSolana(o.relayers, o.threshold)
       progress(`Solana (litesvm) at ${sol.local.rpcUrl}: vault ${sol.local.vault} under a ${o.threshold}-of-${o.relayers} SPL Token multisig`)
     }
-    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}), ...(btc ? { btc } : {}), ...(sol ? { solana: sol.local } : {}) })
+    if (o.cosmos) {
+      cos = await startDevnetCosmos(o.relayers, o.threshold)
+      progress(`Cosmos (simd) at ${cos.local.rpcUrl}: vault ${cos.local.vault} under a ${o.threshold}-of-${o.relayers} amino multisig`)
+    }
+    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}), ...(btc ? { btc } : {}), ...(sol ? { solana: sol.local } : {}), ...(cos ? { cosmos: cos.local } : {}) })
     const { publicClient, renter, escrow, usdc, providerPayout, provider } = market
     // The order table is read from an honest relayer that stays up.
     const honest = market.relayers.findIndex((_, i) => i + 1 !== o.killRelayer && i + 1 !== o.byzantine)
@@ -92,9 +101,13 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       { label: 'ETH, full uptime', token: 'native', amount: 10n ** 16n, startIn: 4 },
       { label: 'USDC, provider down mid-order', token: 'usdc', amount: 8_000_000n, startIn: 6 + Math.ceil(slotsMs / 1000), outage: [2, 4] },
       ...(o.btc ? [{ label: 'ETH, provider paid in BTC', token: 'native' as const, amount: 10n ** 16n, startIn: 8, btc: true }] : []),
-      ...(o.solana ? [
-        { label: 'Solana vault, full uptime', token: 'solana' as const, amount: 5_000_000n, startIn: 8 },
-        { label: 'Solana transfer without a memo, refunded', token: 'solana-stray' as const, amount: 2_000_000n, startIn: 0 },
+      ...(sol ? [
+        { label: 'Solana vault, full uptime', token: 'vault' as const, vault: sol, amount: 5_000_000n, startIn: 8 },
+        { label: 'Solana transfer without a memo, refunded', token: 'vault-stray' as const, vault: sol, amount: 2_000_000n, startIn: 0 },
+      ] : []),
+      ...(cos ? [
+        { label: 'Cosmos vault, full uptime', token: 'vault' as const, vault: cos, amount: 6_000_000n, startIn: 8 },
+        { label: 'Cosmos send without a memo, refunded', token: 'vault-stray' as const, vault: cos, amount: 3_000_000n, startIn: 0 },
       ] : []),
     ]
     // The provider's Bitcoin script for BTC payouts: a fresh P2WPKH.
@@ -103,9 +116,9 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     const orders: { id: Hex; plan: Plan; token: string }[] = []
     for (const plan of plans) {
       const start = now + BigInt(plan.startIn)
-      if ((plan.token === 'solana' || plan.token === 'solana-stray') && sol) {
-        const opened = plan.token === 'solana-stray' ? await sol.stray(plan.amount) : await sol.open({ providerId: provider.publicKey, amount: plan.amount, start, slotLength: o.slotSeconds, slots: o.slots })
-        orders.push({ id: opened.orderId, plan, token: sol.local.mint })
+      if (plan.vault) {
+        const opened = plan.token === 'vault-stray' ? await plan.vault.stray(plan.amount) : await plan.vault.open({ providerId: provider.publicKey, amount: plan.amount, start, slotLength: o.slotSeconds, slots: o.slots })
+        orders.push({ id: opened.orderId, plan, token: plan.vault.token })
         progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)
         continue
       }
@@ -143,7 +156,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       if (btcd) await btcd.rpc.mine(1)
       rows = await Promise.all(orders.map(async (x) => {
         const r = await row(relayerUrl, x.id, x.token)
-        const released = x.plan.token.startsWith('solana') ? sol?.released(x.id) : undefined
+        const released = await x.plan.vault?.released(x.id)
         return withChainSplit(r, released ? { ...released, upSlots: r.upSlots } : onChain.get(x.id))
       }))
       if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
@@ -159,6 +172,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     await anvil?.stop()
     await btcd?.stop()
     await sol?.stop()
+    await cos?.stop()
   }
 }
 
@@ -219,6 +233,7 @@ export function registerDevnet(program: Command, out: (line: string) => void): v
     .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats and signs inflated settlements', (v) => Number.parseInt(v, 10))
     .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
     .option('--solana', 'add a Solana vault (litesvm behind a local JSON-RPC server) and an order paid into it')
+    .option('--cosmos', 'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it')
     .action(async (o: DevnetOptions) => {
       const controller = new AbortController()
       const onSignal = () => controller.abort()

@@ -2,20 +2,14 @@ import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@so
 import { generateEd25519 } from '../ed25519.js'
 import { encodeOrderMemo, vaultOrderId } from '../vault/orderMemo.js'
 import { refundOrderId } from '../vault/refund.js'
+import type { DevnetVault } from './devnetVault.js'
 import type { LocalSolana } from './localMarket.js'
 
 /** The devnet's Solana: litesvm behind the test RPC server (there is no local validator here). */
 export const DEVNET_SOLANA_CHAIN = 'solana:litesvm'
 
-export interface DevnetSolana {
+export interface DevnetSolana extends DevnetVault {
   local: LocalSolana
-  /** Deposits `amount` into the vault with the order memo, as a renter's wallet would. */
-  open(o: { providerId: `0x${string}`; amount: bigint; start: bigint; slotLength: number; slots: number }): Promise<{ orderId: `0x${string}`; txHash: string }>
-  /** A transfer into the vault with no memo, as a renter's mistake would be; the quorum refunds it. Returns the refund order's id. */
-  stray(amount: bigint): Promise<{ orderId: `0x${string}`; txHash: string }>
-  /** What the vault's release of `orderId` paid, read from the chain's own record of it. */
-  released(orderId: string): { toProvider: bigint; toRenter: bigint; fee: bigint; txHash: string } | undefined
-  stop(): Promise<void>
 }
 
 /** A vault on litesvm for `relayers` relayer keys, `threshold` of them, each with SOL and its own durable nonce. */
@@ -36,6 +30,7 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
   const renters = new Map<string, Address>()
   return {
     local: { chain: DEVNET_SOLANA_CHAIN, rpcUrl: bed.rpc.url, vault: bed.vault, mint: bed.mint, multisig: bed.multisig, keys: withNonces, feeRecipient, providerPayout },
+    token: bed.mint,
     async open(o) {
       const renter = await bed.renter(o.amount)
       const salt = crypto.getRandomValues(new Uint8Array(16))
@@ -54,14 +49,14 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
     },
     released(orderId) {
       const record = bed.rpc.ledger.find((r) => r.err === null && r.memo?.includes(`qrel1:${orderId.slice(2)}`))
-      if (!record) return undefined
+      if (!record) return Promise.resolve(undefined)
       const meta = (record.json as { meta: { preTokenBalances: TokenBalance[]; postTokenBalances: TokenBalance[] } }).meta
       const gained = (owner: string | undefined) => {
         const post = meta.postTokenBalances.find((b) => b.owner === owner)
         const pre = meta.preTokenBalances.find((b) => b.accountIndex === post?.accountIndex)
         return post ? BigInt(post.uiTokenAmount.amount) - BigInt(pre?.uiTokenAmount.amount ?? '0') : 0n
       }
-      return { toProvider: gained(providerPayout), toRenter: gained(renters.get(orderId)), fee: gained(feeRecipient), txHash: record.signature }
+      return Promise.resolve({ toProvider: gained(providerPayout), toRenter: gained(renters.get(orderId)), fee: gained(feeRecipient), txHash: record.signature })
     },
     stop: () => bed.stop(),
   }

@@ -41,6 +41,19 @@ export interface LocalMarketOptions {
   btc?: { rpcUrl: string; user: string; password: string; solverWif: string; genesisHeader: string; genesisHeight: number; confirmations: number }
   /** A Solana vault each relayer also serves: relayer i signs with `keys[i]` and releases on its own durable nonce. */
   solana?: LocalSolana
+  /** A Cosmos vault each relayer also serves: relayer i signs with `keys[i]`. */
+  cosmos?: LocalCosmos
+}
+
+export interface LocalCosmos {
+  chain: string
+  rpcUrl: string
+  vault: string
+  denom: string
+  multisig: { threshold: number; pubkeys: string[] }
+  keys: { hex: string; pubkey: string }[]
+  feeRecipient: string
+  providerPayout: string
 }
 
 export interface LocalSolana {
@@ -126,11 +139,16 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
     id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
   }))
-  const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url, ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}) }))
+  const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url, ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}), ...(o.cosmos ? { cosmos: o.cosmos.keys[i]!.pubkey } : {}) }))
   const solanaChain = (i: number) => o.solana && {
     family: 'solana', id: o.solana.chain, rpc: [o.solana.rpcUrl], vault: o.solana.vault, mint: o.solana.mint, multisig: o.solana.multisig,
     nonceAccount: o.solana.keys[i]!.nonceAccount, key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.solana.key`), o.solana.keys[i]!.seed) },
     feeRecipient: o.solana.feeRecipient, pollIntervalMs: 250,
+  }
+  // Fees are free on the devnet's simd, so the vault needs no fee reserve.
+  const cosmosChain = (i: number) => o.cosmos && {
+    family: 'cosmos', id: o.cosmos.chain, rpc: [o.cosmos.rpcUrl], vault: o.cosmos.vault, multisig: o.cosmos.multisig, denoms: [o.cosmos.denom], gasPrice: '0stake',
+    key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.cosmos.key`), o.cosmos.keys[i]!.hex) }, feeRecipient: o.cosmos.feeRecipient, pollIntervalMs: 250,
   }
   relayers.forEach((r, i) => {
     writeFileSync(r.yaml, stringify({
@@ -143,7 +161,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
       gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3 },
       faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
-      chains: [evmChain(`${r.id}.evm.key`, r.account), ...(o.solana ? [solanaChain(i)] : [])],
+      chains: [evmChain(`${r.id}.evm.key`, r.account), ...(o.solana ? [solanaChain(i)] : []), ...(o.cosmos ? [cosmosChain(i)] : [])],
       ...(bitcoin ? { bitcoin } : {}),
     }))
   })
@@ -163,10 +181,11 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
     listen: `127.0.0.1:${agentPort}`,
     publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
-    payout: { [LOCAL_CHAIN]: providerPayout, ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}) },
+    payout: { [LOCAL_CHAIN]: providerPayout, ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}), ...(o.cosmos ? { [o.cosmos.chain]: o.cosmos.providerPayout } : {}) },
     prices: [
       { chain: LOCAL_CHAIN, token: usdc, perSlot: '1000000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '100000000000000', slotLength: o.slotSeconds },
       ...(o.solana ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '1000000', slotLength: o.slotSeconds }] : []),
+      ...(o.cosmos ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '1000000', slotLength: o.slotSeconds }] : []),
     ],
     relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
     recordTtlSeconds: 3600,
