@@ -20,6 +20,7 @@ import { SqliteStore } from '../src/store/sqlite.js'
 import type { Store } from '../src/store/store.js'
 import { encodeOrderMemo, vaultOrderId } from '../src/vault/orderMemo.js'
 import { runWatchLoop } from '../src/watchLoop.js'
+import { dyingStore } from './support/dyingStore.js'
 import { tempDir } from './support/tmp.js'
 
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
@@ -234,15 +235,7 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     const { order, settlement } = await settledOrder()
     const store = stores[0]!
     // The process dies right after the signed release is stored, before it is broadcast.
-    const dying = new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop !== 'putSubmission') return Reflect.get(target, prop, receiver) as unknown
-        return async (s: Parameters<Store['putSubmission']>[0]) => {
-          await target.putSubmission(s)
-          if (s.state === 'pending') throw new Error('killed')
-        }
-      },
-    })
+    const dying = dyingStore(store)
     const { sequence } = await renter.client.getSequence(vault)
     expect(await codeOf(runtime(0, dying).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))).toBe('Error: killed')
     expect((await renter.client.getSequence(vault)).sequence).toBe(sequence)

@@ -16,6 +16,7 @@ import { SqliteStore } from '../src/store/sqlite.js'
 import type { Store } from '../src/store/store.js'
 import { encodeOrderMemo } from '../src/vault/orderMemo.js'
 import { DECIMALS, startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
+import { dyingStore } from './support/dyingStore.js'
 import { tempDir } from './support/tmp.js'
 
 const CHAIN = 'solana:litesvm'
@@ -146,15 +147,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
     const { order, settlement } = await settledOrder()
     const store = new SqliteStore(`${tmp.dir}/crash.db`)
     // The process dies right after the signed release is stored, before it is sent.
-    const dying = new Proxy(store, {
-      get(target, prop, receiver) {
-        if (prop !== 'putSubmission') return Reflect.get(target, prop, receiver) as unknown
-        return async (s: Parameters<Store['putSubmission']>[0]) => {
-          await target.putSubmission(s)
-          if (s.state === 'pending') throw new Error('killed')
-        }
-      },
-    })
+    const dying = dyingStore(store)
     const sent = bed.rpc.ledger.length
     expect(await codeOf(runtime(0, dying).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))).toBe('Error: killed')
     expect(bed.rpc.ledger.length).toBe(sent)
