@@ -40,6 +40,12 @@ export const chainConfigSchema = z.discriminatedUnion('family', [evmChainConfigS
 })
 
 export const configSchema = buildConfigSchema(chainConfigSchema, bitcoinConfigSchema).superRefine((c, ctx) => {
+  c.chains.forEach((chain, i) => {
+    // A vault that fewer relayers can release than must agree on a settlement would undo the quorum.
+    if (chain.family === 'cosmos' && chain.multisig.threshold < c.quorum.threshold) {
+      ctx.addIssue({ code: 'custom', path: ['chains', i, 'multisig', 'threshold'], message: `the vault's multisig needs ${chain.multisig.threshold} signatures, fewer than quorum.threshold (${c.quorum.threshold})` })
+    }
+  })
   // Every relayer must compute the same split: a chain without a fee recipient cannot take the quorum's fee.
   if (c.settlement.feeBps === 0) return
   c.chains.forEach((chain, i) => {

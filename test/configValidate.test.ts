@@ -122,6 +122,10 @@ describe('qantara config validate', () => {
       expect(validate(withVault(mine, { multisig: { threshold: 1, pubkeys: reversed } }), env).output).toContain(`chains.1.multisig: these keys in this order with threshold 1 are account`)
       expect(validate(withVault(mine, { gasPrice: '0.1uatom', denoms: ['uatom'] }), env).output).toContain('chains.1.gasPrice: fees in uatom would be paid out of renters\' deposits')
       expect(validate(withVault(mine, { multisig: { threshold: 1, pubkeys: [mine.slice(0, 40)] } }), env).output).toContain('must be a 33-byte compressed secp256k1 public key in base64')
+      // The vault is 1-of-2; a quorum of two must agree on every settlement.
+      const quorumOfTwo = withVault(mine)
+      quorumOfTwo.quorum = { threshold: 2, members: [...quorumOfTwo.quorum.members, { id: 'relayer-b', identity: IDENTITY.replace('ea', 'eb'), cosmos: theirs } as never] }
+      expect(validate(quorumOfTwo, env).output).toContain('chains.1.multisig.threshold: the vault\'s multisig needs 1 signatures, fewer than quorum.threshold (2)')
     })
   })
 

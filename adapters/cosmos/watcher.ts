@@ -66,12 +66,18 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
       this.client = undefined
       throw err
     }))
-    const head = BigInt((await comet.status()).syncInfo.latestBlockHeight)
+    const { syncInfo } = await comet.status()
+    const head = BigInt(syncInfo.latestBlockHeight)
     // One block short of the head: a block's transactions are searchable only once the node has indexed the block after it.
     const released = head - BigInt(this.o.extraDepth) - 1n
     const start = from ? from.height + 1n : BigInt(Math.max(1, this.o.startHeight))
     const limit = start + BigInt(this.o.maxBlocksPerPoll ?? 1_000) - 1n
     const end = released < limit ? released : limit
+    // A pruned node answers nothing for heights it no longer keeps: reading on would skip deposits for good.
+    const earliest = BigInt(syncInfo.earliestBlockHeight ?? 1)
+    if (start < earliest) {
+      throw new QantaraError('CONFIG_INVALID', `${this.chain}: the node keeps blocks from height ${earliest}, and the vault must be read from ${start}; set startHeight to the vault's first deposit or use an archive node`, { retryable: false })
+    }
     const stay = { events: [], checkpoint: from ?? { height: start - 1n, hash: '' }, head, lag: head - (from?.height ?? start - 1n) }
     if (end < start) return stay
     // CometBFT indexes a block's events and then its transactions, one block after another, after the block is
