@@ -245,6 +245,21 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect(await releasesOf(order.id)).toHaveLength(1)
   })
 
+  it('rebuilds a stored release that outlived its timeout height unsent, at the same sequence, and it lands once', async () => {
+    const { order, settlement } = await settledOrder()
+    const short = { timeoutBlocks: 5 }
+    const { sequence } = await renter.client.getSequence(vault)
+    expect(await codeOf(runtime(0, dyingStore(stores[0]!), short).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))).toBe('Error: killed')
+    const stored = (await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.payload as { hash: string; timeoutHeight: string }
+    while (BigInt(await renter.client.getHeight()) <= BigInt(stored.timeoutHeight)) await new Promise((ok) => setTimeout(ok, 100))
+    const outcome = await runtime(0, stores[0]!, short).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1]))
+    expect(outcome.status).toBe('submitted')
+    expect(outcome.status === 'submitted' && outcome.txHash).not.toBe(stored.hash)
+    expect(await renter.client.getTx(stored.hash)).toBeNull()
+    expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 1)
+    expect(await releasesOf(order.id)).toHaveLength(1)
+  })
+
   it('keeps the fee reserve\'s top-ups out of orders and refunds', async () => {
     const hash = await send([transfer(vault, 1_000n, 'stake')], FEE_RESERVE_MEMO)
     await allRead(hash)
