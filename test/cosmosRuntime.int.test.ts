@@ -260,6 +260,19 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect(await releasesOf(order.id)).toHaveLength(1)
   })
 
+  it('stops, without a second try, at a release that fails on chain: the vault short of funds', async () => {
+    const { order, settlement } = await settledOrder()
+    // Every member agrees on a split the vault cannot pay: CheckTx passes it, the chain runs it and refuses the sends.
+    const short = { ...settlement, toProvider: settlement.toProvider + 10n ** 15n }
+    agreed.set(order.id, { order, settlement: short })
+    const [held, { sequence }] = [await balance(vault), await renter.client.getSequence(vault)]
+    const err = await runtimes[0]!.submitSettlement(order, short, await attestations(order, short, [0, 1])).catch((e: unknown) => e)
+    expect(isQantaraError(err, 'SUBMIT_REVERTED') && [err.retryable, err.details]).toEqual([false, 'code 5'])
+    expect((await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.state).toBe('failed')
+    expect(await balance(vault)).toBe(held)
+    expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 1)
+  })
+
   it('keeps the fee reserve\'s top-ups out of orders and refunds', async () => {
     const hash = await send([transfer(vault, 1_000n, 'stake')], FEE_RESERVE_MEMO)
     await allRead(hash)

@@ -44,7 +44,8 @@ const cosignRequest = z.strictObject({
 
 /** A signed release as stored before it is broadcast: after a crash the same bytes go out again. */
 interface Payload { tx: string; hash: string; sequence: number; timeoutHeight: string }
-type Fate = 'landed' | 'lost'
+/** Where a sent release ended: on chain, never to land (rebuilt), or run and failed on chain (its fee and sequence spent). */
+type Fate = { end: 'landed' } | { end: 'lost' } | { end: 'failed'; code: number; log: string }
 
 export interface CosmosRuntimeOptions {
   config: CosmosChainConfig
@@ -139,19 +140,15 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
     let lastSent = Date.now()
     for (;;) {
       const found = await (await client()).getTx(p.hash)
-      if (found) {
-        if (found.code === 0) return 'landed'
-        log.warn({ hash: p.hash, code: found.code, rawLog: found.rawLog.slice(0, 300) }, 'release failed on chain; its sequence is spent')
-        return 'lost'
-      }
+      if (found) return found.code === 0 ? { end: 'landed' } : { end: 'failed', code: found.code, log: found.rawLog.slice(0, 300) }
       // The height first: a sequence read after it that has not moved means nothing landed up to that height.
       const seen = await height()
       const { sequence } = await account()
       if (sequence > p.sequence) {
         const taker = await tookSequence(p.sequence)
-        if (taker && taker.hash !== p.hash) return 'lost'
+        if (taker && taker.hash !== p.hash) return { end: 'lost' }
       } else if (BigInt(seen) > BigInt(p.timeoutHeight)) {
-        return 'lost'
+        return { end: 'lost' }
       } else if (Date.now() - lastSent >= RESEND_MS) {
         lastSent = Date.now()
         await broadcast(p)
@@ -203,11 +200,14 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
         const p = stored.payload as Payload
         // Perhaps never sent (a crash right after it was stored): the same bytes again cost nothing.
         if (round === 0) await broadcast(p)
-        if ((await follow(p, signal)) === 'landed') {
+        const fate = await follow(p, signal)
+        if (fate.end === 'landed') {
           await putState(key, 'confirmed', p)
           return { status: 'submitted', txHash: p.hash, confirmations: 1 }
         }
         await putState(key, 'failed', p)
+        // Out of gas, a vault short of funds or of its fee reserve: another try would spend another fee the same way.
+        if (fate.end === 'failed') throw new QantaraError('SUBMIT_REVERTED', `the release of ${order.id} failed on chain: code ${fate.code} ${fate.log}`, { retryable: false, details: `code ${fate.code}` })
         log.info({ orderId: order.id, hash: p.hash, sequence: p.sequence }, 'release did not land at its sequence; rebuilding')
       }
       const { accountNumber, sequence } = await account()
