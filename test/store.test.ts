@@ -72,6 +72,23 @@ describe('SqliteStore', () => {
     await again.close()
   })
 
+  it('lists an order\'s events, those stored before the order index existed included', async () => {
+    const path = freshPath()
+    const first = new SqliteStore(path)
+    const released: ChainEvent = { kind: 'VaultReleased', chain: CHAIN, key: 'rel', block: { height: 105n, hash: '' }, txHash: 'rel', orderId: `0x${(1).toString(16).padStart(64, '0')}`, payments: [{ owner: '0xp', amount: 7n }] }
+    await first.commitEvents(CHAIN, [opened(1), opened(2)], { height: 102n, hash: '0xb2' })
+    await first.close()
+    // The store as version 5 left it: no order column.
+    const db = new Database(path)
+    db.exec('DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; DELETE FROM schema_migrations WHERE version = 6')
+    db.close()
+    const store = new SqliteStore(path)
+    await store.commitEvents(CHAIN, [released], { height: 105n, hash: '' })
+    expect((await store.listOrderEvents(CHAIN, released.orderId)).map((e) => e.kind)).toEqual(['OrderOpened', 'VaultReleased'])
+    expect(await store.listOrderEvents('eip155:1', released.orderId)).toEqual([])
+    await store.close()
+  })
+
   it('refuses a store written by a newer schema', async () => {
     const path = freshPath()
     await new SqliteStore(path).close()
