@@ -271,6 +271,9 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect((await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.state).toBe('failed')
     expect(await balance(vault)).toBe(held)
     expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 1)
+    // The failed transaction took its sequence, as the index shows: the next release is built after it.
+    const next = await settledOrder()
+    expect((await submit(0, next.order, next.settlement)).status).toBe('submitted')
   })
 
   it('keeps the fee reserve\'s top-ups out of orders and refunds', async () => {

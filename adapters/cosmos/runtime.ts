@@ -26,6 +26,8 @@ const RESEND_MS = 6_000
 const MAX_ROUNDS = 4
 /** A co-signing request is a small JSON document; nothing longer is one. */
 const MAX_REQUEST_CHARS = 1_024
+/** How long a submitter waits for its own watcher to read the vault's last transaction before it gives the order back to the relayer's retries. */
+const CATCH_UP_MS = 30_000
 /** CheckTx code of x/auth's "account sequence mismatch". */
 const WRONG_SEQUENCE = 32
 
@@ -210,8 +212,14 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
         if (fate.end === 'failed') throw new QantaraError('SUBMIT_REVERTED', `the release of ${order.id} failed on chain: code ${fate.code} ${fate.log}`, { retryable: false, details: `code ${fate.code}` })
         log.info({ orderId: order.id, hash: p.hash, sequence: p.sequence }, 'release did not land at its sequence; rebuilding')
       }
-      const { accountNumber, sequence } = await account()
-      const state = await releasedBefore(order.id, sequence)
+      let { accountNumber, sequence } = await account()
+      let state = await releasedBefore(order.id, sequence)
+      // Right after a vault transaction this relayer's watcher is a poll or so behind it: worth a short wait.
+      for (const until = Date.now() + CATCH_UP_MS; state === 'behind' && Date.now() < until;) {
+        await abortableDelay(o.pollMs ?? 500, signal)
+        ;({ accountNumber, sequence } = await account())
+        state = await releasedBefore(order.id, sequence)
+      }
       if (state === 'released') {
         await putState(key, 'already-settled', {})
         return { status: 'already-settled' }
