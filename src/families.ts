@@ -7,10 +7,10 @@ import { z } from 'zod'
 import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { cosmosChainConfigSchema, prefixOf } from '../adapters/cosmos/config.js'
-import { cosmosKeyFromSecret, type CosmosKey } from '../adapters/cosmos/keys.js'
+import { cosmosAccount, cosmosKeyFromSecret, type CosmosKey } from '../adapters/cosmos/keys.js'
 import { cosmosRuntime } from '../adapters/cosmos/runtime.js'
 import { solanaChainConfigSchema } from '../adapters/solana/config.js'
-import { solanaKeyFromSecret, type SolanaKey } from '../adapters/solana/keys.js'
+import { solanaAccount, solanaKeyFromSecret, type SolanaKey } from '../adapters/solana/keys.js'
 import { solanaRuntime } from '../adapters/solana/runtime.js'
 import { evmAccountFromSecret } from '../adapters/evm/keys.js'
 import { BITCOIN_CHAIN_IDS, BITCOIN_PARAMS, bitcoinConfigSchema, type BitcoinConfig } from '../adapters/bitcoin/config.js'
@@ -30,7 +30,7 @@ import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
 import { keySourceSchema, readSecret, type KeySource } from './config/keySource.js'
-import { FAMILY_NAMESPACE } from './caip2.js'
+import { FAMILY_NAMESPACE, familyOfChain } from './caip2.js'
 import { QantaraError } from './errors.js'
 
 const SUPPORTED = ['evm', 'solana', 'cosmos'] as const
@@ -138,6 +138,25 @@ export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): Relayer
     default: {
       const unreachable: never = chain
       throw new Error(`unhandled family ${(unreachable as { family: string }).family}`)
+    }
+  }
+}
+
+/** An account on a vault chain, as raw bytes (what an order memo carries) and in the form the chain's watcher names it. */
+export function vaultAccount(chain: string, address: string): { bytes: Uint8Array; canonical: string } {
+  const family = familyOfChain(chain)
+  switch (family) {
+    case 'solana':
+      return solanaAccount(address)
+    case 'cosmos':
+      return cosmosAccount(address)
+    case 'evm':
+    case 'bitcoin':
+    case undefined:
+      throw new QantaraError('CONFIG_INVALID', `${chain} is not a vault chain: open escrow orders with \`qantara order open\``)
+    default: {
+      const unreachable: never = family
+      throw new Error(`unhandled family ${String(unreachable)}`)
     }
   }
 }

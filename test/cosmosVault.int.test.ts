@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { fromBech32, toBech32 } from '@cosmjs/encoding'
@@ -117,5 +118,16 @@ describe('Cosmos vault watcher on simd', () => {
     expect(resumed.events.map((e) => e.txHash)).toEqual(sent)
     const again = await watcher(known, 2).poll(resumed.checkpoint)
     expect(again.events).toEqual([])
+  })
+
+  it('opens the order `qantara order memo` names, from a deposit that carries its memo', async () => {
+    const args = ['order', 'memo', '--chain', CHAIN, '--renter', renter.address.toUpperCase(), '--provider', `0x${'cd'.repeat(32)}`, '--amount', '4200000', '--slots', '10', '--slot-length', '60', '--start', '1800000000', '--payout', provider]
+    const printed = JSON.parse(await new Promise<string>((ok, fail) => execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 30_000 }, (err, out, errOut) => (err ? fail(new Error(errOut)) : ok(out))))) as { orderId: string; memo: string; renter: string }
+    // An upper-case bech32 address is the same account: the id is made from the form the watcher reads.
+    expect(printed.renter).toBe(renter.address)
+    const hash = await deposit([send(vault, 4_200_000n)], printed.memo)
+    const known = new Set<string>()
+    const { events } = await drainPast(watcher(known), known, await heightOf(hash))
+    expect(events.find((e) => e.txHash === hash)).toMatchObject({ kind: 'OrderOpened', order: { id: printed.orderId, renter: renter.address, amount: 4_200_000n, payout: provider, slots: 10, slotLength: 60, start: 1_800_000_000n } })
   })
 })

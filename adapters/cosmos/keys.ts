@@ -1,4 +1,5 @@
 import { Secp256k1Wallet, pubkeyToAddress, type OfflineAminoSigner } from '@cosmjs/amino'
+import { fromBech32, toBech32 } from '@cosmjs/encoding'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { sha256 } from '@noble/hashes/sha2'
 import type { SecretMaterial } from '../../src/config/keySource.js'
@@ -44,4 +45,16 @@ export function cosmosVerify(pubkey: Uint8Array, message: Uint8Array, signature:
   } catch {
     return false
   }
+}
+
+/** A bech32 account address as raw bytes (what an order memo carries) and in its canonical lower-case form. */
+export function cosmosAccount(text: string): { bytes: Uint8Array; canonical: string } {
+  let decoded: { prefix: string; data: Uint8Array }
+  try {
+    decoded = fromBech32(text)
+  } catch {
+    throw new QantaraError('CONFIG_INVALID', `${text} is not a bech32 address`)
+  }
+  if (decoded.data.length !== 20 && decoded.data.length !== 32) throw new QantaraError('CONFIG_INVALID', `${text} is not an account address (20 or 32 bytes)`)
+  return { bytes: decoded.data, canonical: toBech32(decoded.prefix, decoded.data) }
 }

@@ -1,4 +1,4 @@
-import { getAddressDecoder, type Address } from '@solana/kit'
+import { address, getAddressDecoder, getAddressEncoder, isAddress, type Address } from '@solana/kit'
 import type { SecretMaterial } from '../../src/config/keySource.js'
 import { ed25519FromSeed, type Ed25519Signer } from '../../src/ed25519.js'
 import { QantaraError } from '../../src/errors.js'
@@ -30,4 +30,10 @@ export function solanaKeyFromSecret(secret: SecretMaterial): SolanaKey {
   const signer = ed25519FromSeed(seed)
   if (claimed && signer.publicKey.slice(2) !== claimed) throw new QantaraError('KEY_UNAVAILABLE', 'the key file\'s public key does not match its secret')
   return { address: getAddressDecoder().decode(Buffer.from(signer.publicKey.slice(2), 'hex')), signer }
+}
+
+/** A Solana address as raw bytes, as an order memo carries it. */
+export function solanaAccount(text: string): { bytes: Uint8Array; canonical: string } {
+  if (!isAddress(text)) throw new QantaraError('CONFIG_INVALID', `${text} is not a base58 Solana address`)
+  return { bytes: Uint8Array.from(getAddressEncoder().encode(address(text))), canonical: text }
 }

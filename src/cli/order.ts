@@ -6,10 +6,11 @@ import { evmAccountFromSecret } from '../../adapters/evm/keys.js'
 import { findOrder, openEvmOrder, orderIdFor, tokenDecimals } from '../../adapters/evm/openOrder.js'
 import { readSecret, type KeySource } from '../config/keySource.js'
 import { QantaraError } from '../errors.js'
-import { boundedFetch } from '../http/boundedFetch.js'
 import { NATIVE_TOKEN } from '../order.js'
 import { readFileSync, statSync } from 'node:fs'
 import { z } from 'zod'
+import { providerPayoutText, relayerFetch } from './relayerApi.js'
+import { registerVaultMemoCommand } from './vaultMemo.js'
 
 interface ChainOptions { rpc: string; escrow: string; chain: string }
 interface KeyOptions { keyEnv?: string; keyFile?: string; keystore?: string; passwordEnv?: string }
@@ -31,15 +32,9 @@ function chainOptions(cmd: Command, withKey: boolean): Command {
   return cmd
 }
 
-/** Relayer answers the renter reads (the provider list, one order) are capped: the relayer is someone else's server. */
-const relayerFetch = boundedFetch(8 * 1024 * 1024)
-
 async function providerPayout(relayer: string, providerId: string, chain: string): Promise<Address> {
-  const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { signal: AbortSignal.timeout(10_000) })
-  const { providers } = (await res.json()) as { providers: { record: { providerId: string; payout: Record<string, string> } }[] }
-  const record = providers.find((p) => p.record.providerId === providerId.toLowerCase())?.record
-  const payout = record?.payout[chain]
-  if (!payout || !isAddress(payout)) throw new QantaraError('RECORD_REJECTED', `the relayer knows no provider ${providerId} with a payout address on ${chain}`)
+  const payout = await providerPayoutText(relayer, providerId, chain)
+  if (!isAddress(payout)) throw new QantaraError('RECORD_REJECTED', `provider ${providerId}'s payout address on ${chain} is not an EVM address`)
   return getAddress(payout)
 }
 
@@ -69,6 +64,7 @@ function readBtcQuote(path: string) {
 
 export function registerOrderCommands(program: Command, out: (line: string) => void): void {
   const order = program.command('order').description('open, inspect and reclaim orders as a renter')
+  registerVaultMemoCommand(order, out)
 
   chainOptions(order.command('open').description('lock payment for a provider\'s GPU time in the escrow'), true)
     .requiredOption('--provider <id>', 'provider id (its ed25519 public key), from GET /v1/providers')
