@@ -9,6 +9,7 @@ import { registerBtcCommands } from './btc.js'
 import { configValidate } from './configValidate.js'
 import { registerDevnet } from './devnet.js'
 import { registerOrderCommands } from './order.js'
+import { registerVaultMemoCommand } from './vaultMemo.js'
 import { registerRelayerCommands } from './relayers.js'
 import { registerSolverCommands } from './solver.js'
 
@@ -51,7 +52,7 @@ program
     await running.done
   })
 
-registerOrderCommands(program, out)
+registerVaultMemoCommand(registerOrderCommands(program, out), out)
 registerRelayerCommands(program, out)
 registerBtcCommands(program, out)
 registerSolverCommands(program, out, root.signal)

@@ -10,7 +10,6 @@ import { NATIVE_TOKEN } from '../order.js'
 import { readFileSync, statSync } from 'node:fs'
 import { z } from 'zod'
 import { providerPayoutText, relayerFetch } from './relayerApi.js'
-import { registerVaultMemoCommand } from './vaultMemo.js'
 
 interface ChainOptions { rpc: string; escrow: string; chain: string }
 interface KeyOptions { keyEnv?: string; keyFile?: string; keystore?: string; passwordEnv?: string }
@@ -24,6 +23,17 @@ function clients(o: ChainOptions & KeyOptions, needKey: boolean) {
   if (!source) throw new QantaraError('KEY_UNAVAILABLE', 'give the renter key with --key-env NAME, --key-file PATH or --keystore PATH --password-env NAME')
   const account = evmAccountFromSecret(readSecret(source, process.env, process.cwd()))
   return { publicClient, escrow: getAddress(o.escrow), wallet: createWalletClient({ chain, transport: http(o.rpc, { timeout: 30_000 }), account }) }
+}
+
+/** The terms every order has, whatever chain holds its payment. */
+export function orderTermOptions(cmd: Command, start: string): Command {
+  return cmd
+    .requiredOption('--provider <id>', 'provider id (its ed25519 public key), from GET /v1/providers')
+    .requiredOption('--slots <n>', 'number of slots', (v) => Number.parseInt(v, 10))
+    .option('--slot-length <seconds>', 'slot length in seconds', (v) => Number.parseInt(v, 10), 60)
+    .option('--start <unix|+seconds>', 'start time: unix seconds, or +N from now', start)
+    .option('--relayer <url>', 'relayer API to look the provider\'s payout address up at')
+    .option('--payout <address>', 'provider payout address on the order\'s chain (instead of --relayer)')
 }
 
 function chainOptions(cmd: Command, withKey: boolean): Command {
@@ -62,19 +72,13 @@ function readBtcQuote(path: string) {
   return q.data
 }
 
-export function registerOrderCommands(program: Command, out: (line: string) => void): void {
+/** The `order` commands of escrow chains; returns the `order` command, where vault chains add theirs. */
+export function registerOrderCommands(program: Command, out: (line: string) => void): Command {
   const order = program.command('order').description('open, inspect and reclaim orders as a renter')
-  registerVaultMemoCommand(order, out)
 
-  chainOptions(order.command('open').description('lock payment for a provider\'s GPU time in the escrow'), true)
-    .requiredOption('--provider <id>', 'provider id (its ed25519 public key), from GET /v1/providers')
+  orderTermOptions(chainOptions(order.command('open').description('lock payment for a provider\'s GPU time in the escrow'), true), '+60')
     .requiredOption('--amount <amount>', 'amount in human units of the token, e.g. 12.5')
     .option('--token <address>', 'ERC-20 token address, or "native"', NATIVE_TOKEN)
-    .requiredOption('--slots <n>', 'number of slots', (v) => Number.parseInt(v, 10))
-    .option('--slot-length <seconds>', 'slot length in seconds', (v) => Number.parseInt(v, 10), 60)
-    .option('--start <unix|+seconds>', 'start time: unix seconds, or +N from now', '+60')
-    .option('--relayer <url>', 'relayer API to look the provider\'s payout address up at')
-    .option('--payout <address>', 'provider payout address (instead of --relayer)')
     .option('--salt <hex>', '32-byte salt; reuse it to retry an open safely')
     .option('--btc-quote <file>', 'pay the provider in BTC: the solver\'s quote (from `qantara solver quote`) for the order id of this renter and --salt')
     .option('--json', 'print one JSON line')
@@ -139,4 +143,5 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
       await publicClient.waitForTransactionReceipt({ hash })
       out(`order ${orderId} reclaimed in ${hash}`)
     })
+  return order
 }

@@ -4,6 +4,7 @@ import { QantaraError } from '../errors.js'
 import { vaultAccount } from '../families.js'
 import type { Hex32 } from '../order.js'
 import { decodeOrderMemo, encodeOrderMemo, vaultOrderId } from '../vault/orderMemo.js'
+import { orderTermOptions } from './order.js'
 import { providerPayoutText } from './relayerApi.js'
 
 export interface VaultMemoOptions {
@@ -49,17 +50,12 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
 }
 
 export function registerVaultMemoCommand(order: Command, out: (line: string) => void): void {
-  order.command('memo')
+  // A deposit is sent by hand from a wallet: five minutes to do it before the order starts.
+  orderTermOptions(order.command('memo'), '+300')
     .description('print the memo a deposit into a vault (Solana, Cosmos) carries, and the order id it opens; send the amount to the vault with it, from --renter')
     .requiredOption('--chain <caip2>', 'the vault chain, e.g. cosmos:cosmoshub-4')
     .requiredOption('--renter <address>', 'the address the deposit is sent from: the order id is derived from it')
-    .requiredOption('--provider <id>', 'provider id (its ed25519 public key), from GET /v1/providers')
     .requiredOption('--amount <units>', 'what the vault must receive, in the smallest unit of the denom or mint')
-    .requiredOption('--slots <n>', 'number of slots', (v) => Number.parseInt(v, 10))
-    .option('--slot-length <seconds>', 'slot length in seconds', (v) => Number.parseInt(v, 10), 60)
-    .option('--start <unix|+seconds>', 'start time: unix seconds, or +N from now', '+300')
-    .option('--relayer <url>', 'relayer API to look the provider\'s payout address up at')
-    .option('--payout <address>', 'provider payout address on the vault chain (instead of --relayer)')
     .option('--salt <hex>', '16-byte salt; a random one when absent')
     .action(async (o: VaultMemoOptions) => out(JSON.stringify(await vaultOrderMemo(o))))
 }
