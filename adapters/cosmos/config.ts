@@ -4,15 +4,15 @@ import { GasPrice } from '@cosmjs/stargate'
 import { z } from 'zod'
 import { chainIdIn, rpcUrl } from '../../src/config/fields.js'
 import { keySourceSchema } from '../../src/config/keySource.js'
+import { cosmosAccount } from './keys.js'
 
 const bech32Address = z.string().max(128).refine((v) => {
   try {
-    const { data } = fromBech32(v)
-    return data.length === 20 || data.length === 32
+    return cosmosAccount(v).canonical === v
   } catch {
     return false
   }
-}, 'must be a bech32 account address (20 or 32 bytes)')
+}, 'must be a bech32 account address (20 or 32 bytes, lower case)')
 
 /** A compressed secp256k1 public key in base64, as `simd keys show --pubkey` prints its `key`. */
 export const cosmosPubkey = z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'must be a 33-byte compressed secp256k1 public key in base64')

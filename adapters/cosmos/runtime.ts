@@ -89,11 +89,16 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
   const serial = new PQueue({ concurrency: 1 })
 
   let comet: Promise<CometClient> | undefined
+  let stargate: { over: CometClient; client: StargateClient } | undefined
   const node = () => (comet ??= cometClient({ url: c.rpc[0]!, timeoutMs: c.rpcTimeoutMs }).catch((err: unknown) => {
     comet = undefined
     throw err
   }))
-  const client = async () => StargateClient.create(await node())
+  const client = async () => {
+    const over = await node()
+    if (stargate?.over !== over) stargate = { over, client: StargateClient.create(over) }
+    return stargate.client
+  }
   const height = async () => (await client()).getHeight()
   async function account(): Promise<{ accountNumber: number; sequence: number }> {
     const a = await (await client()).getAccount(c.vault)

@@ -106,18 +106,20 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
       const block = { height: BigInt(t.height), hash: '' }
       const transfers = t.events.filter((e) => e.type === 'transfer').map(toTransfer).filter((x): x is Transfer => x !== undefined)
       let body: TxBody
+      let sends: MsgSend[]
       try {
         body = TxBody.decode(TxRaw.decode(t.tx).bodyBytes)
+        sends = body.messages.filter((m) => m.typeUrl === MSG_SEND).map((m) => MsgSend.decode(m.value))
       } catch {
         this.log.warn({ txHash: hash }, 'vault transaction does not decode; skipped')
         continue
       }
-      const release = this.release(body, transfers)
+      const release = this.release(body.memo, sends, transfers)
       if (release) {
         events.push({ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${hash}`, block, txHash: hash, ...release })
         continue
       }
-      const verdict = await this.deposit(body, transfers, opened)
+      const verdict = await this.deposit(body.memo, sends, transfers, opened)
       if (!verdict) continue
       if ('reason' in verdict) {
         this.log.warn({ txHash: hash, reason: verdict.reason }, 'vault deposit ignored')
@@ -129,20 +131,20 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     return { events, checkpoint: { height: end, hash: '' }, head, lag: head - end }
   }
 
-  private release(body: TxBody, transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
-    if (!RELEASE_MEMO.test(body.memo)) return undefined
+  private release(memo: string, sends: MsgSend[], transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
+    if (!RELEASE_MEMO.test(memo)) return undefined
     // What the release's own sends paid; the fee's transfer to the fee collector is not a payment.
-    const to = new Set(body.messages.filter((m) => m.typeUrl === MSG_SEND).map((m) => MsgSend.decode(m.value)).filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
+    const to = new Set(sends.filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
     const out = transfers.filter((t) => t.sender === this.o.vault && to.has(t.recipient))
     if (out.length === 0) return undefined
-    return { orderId: `0x${body.memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
+    return { orderId: `0x${memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
   }
 
-  private async deposit(body: TxBody, transfers: Transfer[], opened: Set<string>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; denom: string; amount: bigint } | undefined> {
-    const sends = body.messages.filter((m) => m.typeUrl === MSG_SEND).map((m) => MsgSend.decode(m.value)).filter((m) => m.toAddress === this.o.vault)
+  private async deposit(memo: string, allSends: MsgSend[], transfers: Transfer[], opened: Set<string>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; denom: string; amount: bigint } | undefined> {
+    const sends = allSends.filter((m) => m.toAddress === this.o.vault)
     const received = transfers.filter((t) => t.recipient === this.o.vault)
-    if (received.length === 0 && !body.memo.startsWith('qv')) return undefined
-    if (body.memo === FEE_RESERVE_MEMO && this.o.feeDenom && received.every((t) => t.coins.every((c) => c.denom === this.o.feeDenom))) {
+    if (received.length === 0 && !memo.startsWith('qv')) return undefined
+    if (memo === FEE_RESERVE_MEMO && this.o.feeDenom && received.every((t) => t.coins.every((c) => c.denom === this.o.feeDenom))) {
       this.log.info({ sender: received[0]?.sender, coins: received.flatMap((t) => t.coins).map((c) => `${c.amount}${c.denom}`) }, 'fee reserve topped up')
       return undefined
     }
@@ -152,11 +154,11 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     const sender = sends[0]?.fromAddress ?? received[0]?.sender
     const denom = sends[0]?.amount[0]?.denom ?? [...credited.keys()][0] ?? ''
     const ignored = (reason: CosmosDepositProblem) => ({ reason, denom, amount: credited.get(denom) ?? 0n, ...(sender ? { sender } : {}) })
-    if (!body.memo.startsWith('qv')) return ignored('NO_MEMO')
+    if (!memo.startsWith('qv')) return ignored('NO_MEMO')
     if (sends.length === 0) return ignored('NO_TRANSFER')
     if (sends.length > 1) return ignored('MULTIPLE_TRANSFERS')
     if (sends[0]!.amount.length !== 1 || !this.o.denoms.includes(denom)) return ignored('WRONG_DENOM')
-    const decoded = decodeOrderMemo(body.memo)
+    const decoded = decodeOrderMemo(memo)
     if (!decoded.ok) return ignored(decoded.reason)
     const m = decoded.memo
     if ((credited.get(denom) ?? 0n) !== m.amount || credited.size !== 1) return ignored('AMOUNT_MISMATCH')

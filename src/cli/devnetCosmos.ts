@@ -1,4 +1,4 @@
-import { createMultisigThresholdPubkey, pubkeyToAddress } from '@cosmjs/amino'
+import { createMultisigThresholdPubkey, parseCoins, pubkeyToAddress } from '@cosmjs/amino'
 import { fromBech32, toBech32 } from '@cosmjs/encoding'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
@@ -59,7 +59,7 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
       if (!tx) return undefined
       const gained = (to: string) => tx.events.filter((e) => e.type === 'transfer').reduce((sum, e) => {
         const get = (k: string) => e.attributes.find((a) => a.key === k)?.value
-        return get('recipient') === to && get('sender') === vault ? sum + BigInt((get('amount') ?? '0').replace(USDC, '') || '0') : sum
+        return get('recipient') === to && get('sender') === vault ? sum + parseCoins(get('amount') ?? '').filter((c) => c.denom === USDC).reduce((a, c) => a + BigInt(c.amount), 0n) : sum
       }, 0n)
       return { toProvider: gained(providerPayout), toRenter: gained(renter!.address), fee: gained(feeRecipient), txHash: tx.hash }
     },

@@ -30,8 +30,8 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
   const payoutText = o.payout ?? (o.relayer ? await providerPayoutText(o.relayer, o.provider, o.chain) : undefined)
   if (!payoutText) throw new QantaraError('CONFIG_INVALID', 'give --relayer (to look the payout address up) or --payout')
   const payout = vaultAccount(o.chain, payoutText)
+  if (o.salt !== undefined && !/^(0x)?[0-9a-fA-F]{32}$/.test(o.salt)) throw new QantaraError('CONFIG_INVALID', '--salt must be 16 bytes of hex')
   const salt = o.salt ? Buffer.from(o.salt.replace(/^0x/, ''), 'hex') : crypto.getRandomValues(new Uint8Array(16))
-  if (salt.length !== 16 || (o.salt && !/^(0x)?[0-9a-fA-F]{32}$/.test(o.salt))) throw new QantaraError('CONFIG_INVALID', '--salt must be 16 bytes of hex')
   const start = o.start.startsWith('+') ? nowS + BigInt(o.start.slice(1)) : BigInt(o.start)
   const terms = { salt: Uint8Array.from(salt), providerId: o.provider.toLowerCase() as Hex32, start, slotLength: o.slotLength, slots: o.slots, amount: BigInt(o.amount), payout: payout.bytes }
   let memo: string

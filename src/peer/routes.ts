@@ -64,7 +64,7 @@ export function peerRoutes(o: PeerRoutesOptions) {
     const cosign = /^\/v1\/peer\/cosign\/(0x[0-9a-f]{64})$/.exec(url.pathname)
     if (cosign && o.cosign) {
       const message = url.searchParams.get('message') ?? ''
-      // A release is one transaction, at most 1232 bytes.
+      // A release message: a Solana transaction (at most 1232 bytes) or a Cosmos signing request (under 1 KB).
       if (!/^[A-Za-z0-9_-]{1,1700}$/.test(message)) {
         sendJson(res, 400, { error: 'MALFORMED' })
         return true
