@@ -1,4 +1,4 @@
-import type { OrderTerms } from './order.js'
+import { ORDER_LIMITS, type OrderTerms } from './order.js'
 import type { Settlement, SettlementReason } from './settlement.js'
 import { merkleRootOfSet } from './merkle.js'
 
@@ -38,6 +38,7 @@ const BPS = 10_000n
  */
 export function computeSettlement(order: Pick<OrderTerms, 'id' | 'amount' | 'slots'>, heartbeats: HeartbeatFact[], policy: SettlementPolicy): SettlementResult {
   if (policy.threshold < 1) throw new RangeError('threshold must be at least 1')
+  if (!Number.isSafeInteger(order.slots) || order.slots < 1 || order.slots > ORDER_LIMITS.maxSlots) throw new RangeError(`an order of ${order.slots} slots is out of the protocol's bounds`)
   if (policy.feeBps < 0 || policy.feeBps > 10_000 || !Number.isInteger(policy.feeBps)) throw new RangeError('feeBps must be an integer in 0..10000')
   const relevant = heartbeats.filter((h) => h.orderId === order.id && Number.isInteger(h.slot) && h.slot >= 0 && h.slot < order.slots)
   const relayersBySlot = new Map<number, Set<string>>()
@@ -46,13 +47,15 @@ export function computeSettlement(order: Pick<OrderTerms, 'id' | 'amount' | 'slo
     if (!set) relayersBySlot.set(h.slot, (set = new Set()))
     set.add(h.relayerId)
   }
+  // Work follows the heartbeats held, not the slot count; the bitmap is one allocation of the (bounded) slot count.
+  const bitmap = Buffer.alloc(order.slots, '0')
   let up = 0
-  let uptime = ''
-  for (let slot = 0; slot < order.slots; slot++) {
-    const isUp = (relayersBySlot.get(slot)?.size ?? 0) >= policy.threshold
-    if (isUp) up++
-    uptime += isUp ? '1' : '0'
+  for (const [slot, relayers] of relayersBySlot) {
+    if (relayers.size < policy.threshold) continue
+    bitmap[slot] = 0x31
+    up++
   }
+  const uptime = bitmap.toString('latin1')
   const gross = (order.amount * BigInt(up)) / BigInt(order.slots)
   const fee = (gross * BigInt(policy.feeBps)) / BPS
   const settlement: Settlement = {

@@ -14,6 +14,8 @@ export function createMetrics() {
     submitLatency: new Histogram({ name: 'qantara_submit_latency_seconds', help: 'from starting a submission to its confirmation', labelNames: ['chain'], buckets: [0.1, 0.5, 1, 2, 5, 15, 60, 300], registers: [registry] }),
     peerRejections: new Counter({ name: 'qantara_peer_rejections_total', help: 'items from peers refused, by peer and reason', labelNames: ['peer', 'reason'], registers: [registry] }),
     settlementDisagreements: new Counter({ name: 'qantara_settlement_disagreements_total', help: 'peer signatures over a settlement different from ours', labelNames: ['peer'], registers: [registry] }),
+    ordersRefused: new Counter({ name: 'qantara_orders_refused_total', help: 'opened orders not taken on, by reason (terms out of bounds, …)', labelNames: ['chain', 'reason'], registers: [registry] }),
+    orderFailures: new Counter({ name: 'qantara_order_failures_total', help: 'ticks in which advancing one order or applying one event threw; that order is skipped for a while, the others go on', labelNames: ['step'], registers: [registry] }),
     recordsRejected: new Counter({ name: 'qantara_provider_records_rejected_total', help: 'provider records refused, by code', labelNames: ['code'], registers: [registry] }),
   }
   return m

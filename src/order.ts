@@ -48,6 +48,36 @@ export function satsOwed(btc: BtcPayoutTerms, toProvider: bigint): bigint {
 
 export const NATIVE_TOKEN = 'native'
 
+/**
+ * Bounds every chain family enforces on an order's schedule (the EVM escrow
+ * on open, the vault memo codec, and the relayer before it stores an order),
+ * so that what a relayer does per order — settlement, the per-slot API,
+ * probing — costs at most a fixed amount whatever an attacker chooses.
+ * The escrow holds the same numbers as constants; docs/PROTOCOL.md lists them.
+ */
+export const ORDER_LIMITS = {
+  maxSlots: 100_000,
+  maxSlotLength: 86_400,
+  /** Seconds from the first slot's start to the last one's end. */
+  maxDuration: 366 * 86_400,
+} as const
+
+export type OrderTermsProblem = 'EMPTY_SCHEDULE' | 'TOO_MANY_SLOTS' | 'SLOT_TOO_LONG' | 'TOO_LONG' | 'AMOUNT_BELOW_SLOTS'
+
+/**
+ * Why an order's terms are out of the protocol's bounds, or undefined when
+ * they are within them. The amount must be at least one smallest unit per
+ * slot, so every slot the provider serves is worth something.
+ */
+export function orderTermsProblem(t: Pick<OrderTerms, 'amount' | 'slotLength' | 'slots'>): OrderTermsProblem | undefined {
+  if (!Number.isSafeInteger(t.slots) || !Number.isSafeInteger(t.slotLength) || t.slots < 1 || t.slotLength < 1) return 'EMPTY_SCHEDULE'
+  if (t.slots > ORDER_LIMITS.maxSlots) return 'TOO_MANY_SLOTS'
+  if (t.slotLength > ORDER_LIMITS.maxSlotLength) return 'SLOT_TOO_LONG'
+  if (t.slots * t.slotLength > ORDER_LIMITS.maxDuration) return 'TOO_LONG'
+  if (t.amount < BigInt(t.slots)) return 'AMOUNT_BELOW_SLOTS'
+  return undefined
+}
+
 export function orderEnd(order: Pick<OrderTerms, 'start' | 'slotLength' | 'slots'>): bigint {
   return order.start + BigInt(order.slotLength) * BigInt(order.slots)
 }

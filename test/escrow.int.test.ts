@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { concat, keccak256, sliceHex, toHex, zeroAddress, type Hex, type LocalAccount } from 'viem'
+import { BaseError, ContractFunctionRevertedError, concat, keccak256, sliceHex, toHex, zeroAddress, type Hex, type LocalAccount } from 'viem'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { signRelayerSetUpdate, packSignatures } from '../adapters/evm/eip712.js'
@@ -137,15 +137,15 @@ describe('QantaraEscrow settle', () => {
 describe('QantaraEscrow open', () => {
   it('refuses to open the same renter and salt twice', async () => {
     const salt = keccak256(toHex('same salt'))
-    await openOrder(bed, d, RENTER, { amount: 5n }, salt)
-    expect(await revertName(() => openOrder(bed, d, RENTER, { amount: 5n }, salt))).toBe('OrderExists')
+    await openOrder(bed, d, RENTER, { amount: 50n }, salt)
+    expect(await revertName(() => openOrder(bed, d, RENTER, { amount: 50n }, salt))).toBe('OrderExists')
   })
 
   it('gives two renters using the same salt different order ids', async () => {
     const salt = keccak256(toHex('shared salt'))
     await fund(bed, d, 2, 100n)
-    const a = await openOrder(bed, d, RENTER, { amount: 5n }, salt)
-    const b = await openOrder(bed, d, 2, { amount: 5n }, salt)
+    const a = await openOrder(bed, d, RENTER, { amount: 50n }, salt)
+    const b = await openOrder(bed, d, 2, { amount: 50n }, salt)
     expect(a.orderId).not.toBe(b.orderId)
   })
 
@@ -153,6 +153,40 @@ describe('QantaraEscrow open', () => {
     const block = await bed.publicClient.getBlock()
     const order: EvmOrder = { renter: bed.account(RENTER).address, token: zeroAddress, amount: 100n, providerId: keccak256('0x01'), payout: bed.account(8).address, start: block.timestamp, slotLength: 60, slots: 1 }
     expect(await revertName(() => bed.publicClient.simulateContract({ account: bed.account(RENTER), address: d.escrow, abi: qantaraEscrowAbi, functionName: 'open', args: [order, keccak256('0x02')], value: 99n }))).toBe('WrongValue')
+  })
+})
+
+describe('QantaraEscrow order bounds', () => {
+  const attempt = async (o: Partial<EvmOrder>) => {
+    const block = await bed.publicClient.getBlock()
+    const order: EvmOrder = { renter: bed.account(RENTER).address, token: zeroAddress, amount: 10n ** 9n, providerId: keccak256('0x01'), payout: bed.account(8).address, start: block.timestamp, slotLength: 60, slots: 10, ...o }
+    return bed.publicClient.simulateContract({ account: bed.account(RENTER), address: d.escrow, abi: qantaraEscrowAbi, functionName: 'open', args: [order, keccak256(toHex(JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))))], value: order.amount })
+  }
+  const reason = async (o: Partial<EvmOrder>) => {
+    try {
+      await attempt(o)
+      return 'accepted'
+    } catch (err) {
+      const reverted = err instanceof BaseError ? err.walk((e) => e instanceof ContractFunctionRevertedError) : undefined
+      if (!(reverted instanceof ContractFunctionRevertedError)) throw err
+      return `${reverted.data?.errorName}: ${String(reverted.data?.args?.[0])}`
+    }
+  }
+
+  it('refuses the crash order: 1 wei for ~1.8e9 one-second slots from 1970 that end in a minute', async () => {
+    const now = (await bed.publicClient.getBlock()).timestamp
+    expect(await reason({ start: 0n, slotLength: 1, slots: Number(now) + 60, amount: 1n })).toContain('too many slots')
+  })
+
+  it('holds every bound at its edge: 100,000 slots, one-day slots, 366 days in all, one unit per slot', async () => {
+    const start = (await bed.publicClient.getBlock()).timestamp
+    expect(await reason({ start, slots: 100_000, slotLength: 1, amount: 100_000n })).toBe('accepted')
+    expect(await reason({ start, slots: 100_001, slotLength: 1, amount: 100_001n })).toContain('too many slots')
+    expect(await reason({ start, slots: 1, slotLength: 86_400 })).toBe('accepted')
+    expect(await reason({ start, slots: 1, slotLength: 86_401 })).toContain('slot too long')
+    expect(await reason({ start, slots: 366, slotLength: 86_400 })).toBe('accepted')
+    expect(await reason({ start, slots: 367, slotLength: 86_400 })).toContain('order too long')
+    expect(await reason({ start, slots: 10, amount: 9n })).toContain('amount below one unit per slot')
   })
 })
 

@@ -3,7 +3,7 @@ import { errorMessage, isQantaraError } from '../errors.js'
 import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { orderEnd } from '../order.js'
+import { orderEnd, orderTermsProblem } from '../order.js'
 import type { ProviderRegistry, ProviderFilter } from '../registry/registry.js'
 import type { Relayer } from '../relay/relayer.js'
 import type { Store } from '../store/store.js'
@@ -53,9 +53,7 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
     const record = await o.store.getOrder(id)
     if (!record) return sendJson(res, 404, { error: 'UNKNOWN_ORDER' })
     const heartbeats = await o.store.listHeartbeats(id)
-    const seen = new Set(heartbeats.map((h) => h.slot))
-    const uptime = record.uptime ?? Array.from({ length: record.terms.slots }, (_, s) => (seen.has(s) ? '1' : '0')).join('')
-    return sendJson(res, 200, undefined, stringifyPlain({ ...record, uptime, end: orderEnd(record.terms), heartbeats: heartbeats.length }))
+    return sendJson(res, 200, undefined, stringifyPlain({ ...record, uptime: record.uptime ?? slotsHeard(record.terms.slots, heartbeats), end: orderEnd(record.terms), heartbeats: heartbeats.length }))
   }
   if (req.method === 'GET' && path === '/v1/orders') {
     return sendJson(res, 200, undefined, stringifyPlain(await o.store.listOrders()))
@@ -97,6 +95,14 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
     }
   }
   sendJson(res, 404, { error: 'NOT_FOUND' })
+}
+
+/** Before settlement, '1' for each slot some relayer holds a heartbeat for; the cost is the (bounded) slot count, never an attacker's number. */
+function slotsHeard(slots: number, heartbeats: { slot: number }[]): string | undefined {
+  if (orderTermsProblem({ slots, slotLength: 1, amount: BigInt(slots) })) return undefined
+  const bitmap = Buffer.alloc(slots, '0')
+  for (const h of heartbeats) if (h.slot >= 0 && h.slot < slots) bitmap[h.slot] = 0x31
+  return bitmap.toString('latin1')
 }
 
 /** JSON for API clients: bigints as decimal strings. */

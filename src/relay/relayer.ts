@@ -4,7 +4,7 @@ import { computeSettlement, type SettlementResult } from '../computeSettlement.j
 import { errorMessage, isQantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { BTC_DUST_SATS, orderEnd, satsOwed, type OrderTerms } from '../order.js'
+import { BTC_DUST_SATS, orderEnd, orderTermsProblem, satsOwed, type OrderTerms } from '../order.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Settlement } from '../settlement.js'
 import { settlementHash } from '../settlementWire.js'
@@ -126,7 +126,16 @@ export class Relayer {
     const nowS = this.now() / 1000
     for (const record of await this.o.store.listOrders(LIVE)) {
       if (signal.aborted) return
-      await this.advance(record, nowS, signal)
+      const id = record.terms.id
+      if ((this.retryAt.get(`tick:${id}`) ?? 0) > this.now()) continue
+      // One order that throws (bad terms from an old store, a bug, a store hiccup) is set aside for a while; the others go on.
+      try {
+        await this.advance(record, nowS, signal)
+      } catch (err) {
+        this.backOff(`tick:${id}`)
+        this.o.metrics.orderFailures.inc({ step: 'advance' })
+        this.log.error({ orderId: id, state: record.state, err: errorMessage(err) }, 'advancing order failed; skipping it for now')
+      }
     }
     this.o.prober.prune()
     this.replicateProviders(signal)
@@ -138,7 +147,20 @@ export class Relayer {
       const after = await this.o.store.getCursor(EVENTS_CURSOR)
       const batch = await this.o.store.listEvents({ afterSeq: after, limit: 500 })
       if (batch.length === 0) return
-      for (const { event } of batch) await this.apply(event)
+      for (const { seq, event } of batch) {
+        try {
+          await this.apply(event)
+        } catch (err) {
+          // A store that cannot take writes right now: stop here and apply this event again next tick.
+          if (isQantaraError(err) && err.retryable) {
+            await this.o.store.setCursor(EVENTS_CURSOR, seq - 1)
+            throw err
+          }
+          // Anything else is this event's own fault: it must not hold back every event after it.
+          this.o.metrics.orderFailures.inc({ step: 'event' })
+          this.log.error({ chain: event.chain, kind: event.kind, key: event.key, err: errorMessage(err) }, 'chain event could not be applied; skipped')
+        }
+      }
       await this.o.store.setCursor(EVENTS_CURSOR, batch.at(-1)!.seq)
     }
   }
@@ -146,9 +168,17 @@ export class Relayer {
   private async apply(e: ChainEvent): Promise<void> {
     const now = this.now()
     switch (e.kind) {
-      case 'OrderOpened':
+      case 'OrderOpened': {
+        // The escrow and the memo codec refuse such terms too; this holds for any chain or contract version.
+        const problem = orderTermsProblem(e.order)
+        if (problem) {
+          this.o.metrics.ordersRefused.inc({ chain: e.chain, reason: problem })
+          this.log.warn({ orderId: e.order.id, chain: e.chain, reason: problem, slots: e.order.slots, slotLength: e.order.slotLength }, 'opened order out of the protocol\'s bounds; not taken on')
+          return
+        }
         if (await this.o.store.insertOrder(e.order, now)) this.log.info({ orderId: e.order.id, chain: e.chain, amount: e.order.amount.toString() }, 'order opened')
         return
+      }
       case 'OrderSettled': {
         const mine = await this.o.store.getOrder(e.orderId)
         if (mine?.settlement && (mine.settlement.toProvider !== e.settlement.toProvider || mine.settlement.toRenter !== e.settlement.toRenter)) {
@@ -207,6 +237,7 @@ export class Relayer {
     for (const m of [this.retryAt, this.failures, this.quorumAt]) {
       m.delete(id)
       m.delete(`btc:${id}`)
+      m.delete(`tick:${id}`)
     }
     this.lastGossip.delete(`hb:${id}`)
     this.lastGossip.delete(`sig:${id}`)
@@ -295,9 +326,7 @@ export class Relayer {
         this.forget(terms.id)
       } catch (err) {
         if (isQantaraError(err, 'ABORTED')) return
-        const failures = (this.failures.get(key) ?? 0) + 1
-        this.failures.set(key, failures)
-        this.retryAt.set(key, this.now() + Math.min(60_000, 500 * 2 ** failures))
+        this.backOff(key)
         this.log.warn({ orderId: terms.id, err: errorMessage(err) }, 'bitcoin payout step failed; will retry')
       } finally {
         this.inFlight.delete(key)
@@ -395,10 +424,15 @@ export class Relayer {
       await this.o.store.transitionOrder(id, ['settling'], 'disputed', {}, this.now())
       return
     }
-    const failures = (this.failures.get(id) ?? 0) + 1
-    this.failures.set(id, failures)
-    this.retryAt.set(id, this.now() + Math.min(60_000, 500 * 2 ** failures))
+    this.backOff(id)
     this.log.warn({ orderId: id, err: errorMessage(err) }, 'settlement submit failed; will retry')
+  }
+
+  /** Exponential backoff per key, 1 s doubling to a minute. */
+  private backOff(key: string): void {
+    const failures = (this.failures.get(key) ?? 0) + 1
+    this.failures.set(key, failures)
+    this.retryAt.set(key, this.now() + Math.min(60_000, 500 * 2 ** failures))
   }
 
   private runtime(chain: string): ChainRuntime | undefined {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ChainId } from '../caip2.js'
-import type { Hex32 } from '../order.js'
+import { orderTermsProblem, type Hex32 } from '../order.js'
 
 /**
  * The order memo of every vault chain (a Solana Memo instruction, a Cosmos
@@ -38,12 +38,10 @@ export interface VaultOrderMemo {
   quote?: VaultQuote
 }
 
-export type MemoProblem = 'NOT_AN_ORDER_MEMO' | 'MEMO_TOO_LARGE' | 'UNKNOWN_VERSION' | 'MALFORMED_MEMO'
+export type MemoProblem = 'NOT_AN_ORDER_MEMO' | 'MEMO_TOO_LARGE' | 'UNKNOWN_VERSION' | 'MALFORMED_MEMO' | 'ORDER_OUT_OF_BOUNDS'
 export type MemoResult = { ok: true; memo: VaultOrderMemo } | { ok: false; reason: MemoProblem }
 
 const SALT_BYTES = 16
-const MAX_SLOTS = 100_000
-const MAX_SLOT_LENGTH = 86_400
 const HAS_QUOTE = 1
 const LIMITS = { amount: 16, payout: 64, script: 80, solver: 64, sats: 16, signature: 72 } as const
 
@@ -132,7 +130,8 @@ export function decodeOrderMemo(text: string): MemoResult {
       if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n) return { ok: false, reason: 'MALFORMED_MEMO' }
     }
     if (at !== b.length) return { ok: false, reason: 'MALFORMED_MEMO' }
-    if (slotLength < 1 || slotLength > MAX_SLOT_LENGTH || slots < 1 || slots > MAX_SLOTS || amount === 0n || payout.length === 0) return { ok: false, reason: 'MALFORMED_MEMO' }
+    if (payout.length === 0) return { ok: false, reason: 'MALFORMED_MEMO' }
+    if (orderTermsProblem({ amount, slotLength, slots })) return { ok: false, reason: 'ORDER_OUT_OF_BOUNDS' }
     return { ok: true, memo: { salt, providerId, start, slotLength, slots, amount, payout, ...(quote ? { quote } : {}) } }
   } catch {
     return { ok: false, reason: 'MALFORMED_MEMO' }

@@ -126,6 +126,11 @@ contract QantaraEscrow {
     bytes32 private constant BTC_QUOTE_TYPEHASH = keccak256(
         "BtcQuote(bytes32 orderId,bytes32 scriptHash,address solver,uint256 satsPerE18,uint64 payoutDeadline)"
     );
+    /// Bounds on an order's schedule, the same in every chain family (src/order.ts ORDER_LIMITS):
+    /// what a relayer spends per order must not grow with numbers an attacker picks.
+    uint256 public constant MAX_SLOTS = 100_000;
+    uint256 public constant MAX_SLOT_LENGTH = 86_400;
+    uint256 public constant MAX_DURATION = 366 days;
     /// Below Bitcoin's dust limit a payout cannot be relayed, so such a share is paid on this chain.
     uint256 private constant BTC_DUST_SATS = 546;
     bytes32 private constant BTC_OWED = keccak256("qantara/btc-owed");
@@ -326,6 +331,10 @@ contract QantaraEscrow {
         if (o.renter != msg.sender) revert InvalidOrder("renter must be the sender");
         if (o.amount == 0) revert InvalidOrder("zero amount");
         if (o.slots == 0 || o.slotLength == 0) revert InvalidOrder("empty schedule");
+        if (o.slots > MAX_SLOTS) revert InvalidOrder("too many slots");
+        if (o.slotLength > MAX_SLOT_LENGTH) revert InvalidOrder("slot too long");
+        if (uint256(o.slots) * o.slotLength > MAX_DURATION) revert InvalidOrder("order too long");
+        if (o.amount < o.slots) revert InvalidOrder("amount below one unit per slot");
         if (o.payout == address(0)) revert InvalidOrder("zero payout address");
         if (o.providerId == bytes32(0)) revert InvalidOrder("zero provider id");
         if (_end(o) <= block.timestamp) revert InvalidOrder("order already over");
