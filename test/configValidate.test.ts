@@ -79,7 +79,7 @@ describe('qantara config validate', () => {
   describe('with a Solana vault chain', () => {
     // The Solana key here is the same 0x07… seed as the identity: its address is the identity key in base58.
     const SOL_ADDRESS = getAddressDecoder().decode(Buffer.from(IDENTITY.slice(2), 'hex'))
-    const vaultChain = { family: 'solana', id: 'solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', rpc: ['https://api.mainnet-beta.solana.com'], vault: '4T5DUx5oqbraiu49viCGYyJN1dwfyCkGoq4WEK5EXRbL', mint: 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v', multisig: '9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM', nonceAccount: '6Ry5YpjVbV2w8Yz6ZfL8FAFz8Kh4g5H7xq1oUZ2S7Hqd', key: { env: 'TEST_SOL_KEY' } }
+    const vaultChain = { family: 'solana', id: 'solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', rpc: ['https://api.mainnet-beta.solana.com'], vault: '4T5DUx5oqbraiu49viCGYyJN1dwfyCkGoq4WEK5EXRbL', mint: 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v', multisig: '9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM', receiptMint: 'Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB', nonceAccount: '6Ry5YpjVbV2w8Yz6ZfL8FAFz8Kh4g5H7xq1oUZ2S7Hqd', key: { env: 'TEST_SOL_KEY' } }
     const withVault = (member: string | undefined) => mutate((c) => {
       if (member) (c.quorum.members[0] as { solana?: string }).solana = member
       c.chains.push(vaultChain as never)

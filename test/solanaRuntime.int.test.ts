@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@solana/kit'
+import { generateKeyPairSigner, getAddressDecoder, getBase58Encoder, lamports, type Address, type KeyPairSigner, type Transaction } from '@solana/kit'
 import { fetchNonce } from '@solana-program/system'
+import {
+  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstructionAsync, getCreateAssociatedTokenInstruction, getFreezeAccountInstruction,
+  getTransferCheckedInstruction,
+} from '@solana-program/token'
 import { solanaChainConfigSchema } from '../adapters/solana/config.js'
 import { solanaRpc } from '../adapters/solana/rpc.js'
 import type { SolanaKey } from '../adapters/solana/keys.js'
-import { buildReleaseTransaction } from '../adapters/solana/release.js'
+import { buildReleaseTransaction, receiptOwner, releaseReceipt } from '../adapters/solana/release.js'
 import { solanaRuntime } from '../adapters/solana/runtime.js'
 import type { ChainEvent, ChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
 import { generateEd25519 } from '../src/ed25519.js'
@@ -56,8 +60,8 @@ const cosign: Cosigner = (id, orderId, message) => {
   return runtimes[ids.indexOf(id)]!.cosignRelease!(order, settlement, message)
 }
 
-function runtime(i: number, store: Store): ChainRuntime {
-  const config = solanaChainConfigSchema.parse({ family: 'solana', id: CHAIN, rpc: [bed.rpc.url], vault: bed.vault, mint: bed.mint, multisig: bed.multisig, nonceAccount: nonces[i], key: { env: 'UNUSED' }, feeRecipient, pollIntervalMs: 100 })
+function runtime(i: number, store: Store, receiptMint = bed.receiptMint): ChainRuntime {
+  const config = solanaChainConfigSchema.parse({ family: 'solana', id: CHAIN, rpc: [bed.rpc.url], vault: bed.vault, mint: bed.mint, multisig: bed.multisig, receiptMint, nonceAccount: nonces[i], key: { env: 'UNUSED' }, feeRecipient, pollIntervalMs: 100 })
   return solanaRuntime({ config, key: keys[i]!, members: new Map(ids.map((id, j) => [id, keys[j]!.address])), store, logger: silentLogger(), cosign, pollMs: 20 })
 }
 
@@ -81,6 +85,23 @@ async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; s
 
 async function attestations(order: OrderTerms, settlement: Settlement, who: number[]): Promise<SettlementSignature[]> {
   return Promise.all(who.map((i) => runtimes[i]!.signSettlement(order, settlement)))
+}
+
+/** The receipt's token account state byte (1 initialized, 2 frozen), or undefined while it does not exist. */
+const receiptState = async (orderId: OrderTerms['id']) => {
+  const acc = bed.rpc.svm.getAccount(await releaseReceipt(orderId, bed.receiptMint))
+  return acc.exists ? acc.data[108] : undefined
+}
+const outcomeOf = (signature: string) => bed.rpc.ledger.find((r) => r.signature === signature)?.err
+
+/** `owner`'s own token account of the receipt mint: anyone may open one, and it can only ever hold 0. */
+const receiptAccount = async (owner: Address) => (await findAssociatedTokenPda({ owner, mint: bed.receiptMint, tokenProgram: TOKEN_PROGRAM_ADDRESS }))[0]
+
+/** Someone with SOL and no part in the vault: what anyone on the chain can do. */
+async function stranger(): Promise<KeyPairSigner> {
+  const s = await generateKeyPairSigner()
+  bed.rpc.svm.airdrop(s.address, lamports(1_000_000_000n))
+  return s
 }
 
 const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: unknown) => (isQantaraError(err) ? `${err.code}:${err.details ?? ''}` : String(err)))
@@ -130,7 +151,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
     const value = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[0]!)).data.blockhash
     const release = (s: Settlement, signers: Address[], nonceAccount = nonces[0]!) => buildReleaseTransaction(
       { orderId: order.id, provider, toProvider: s.toProvider, renter: order.renter as Address, toRenter: s.toRenter, feeRecipient, fee: s.fee },
-      { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, decimals: DECIMALS, signers, nonceAccount, nonce: value },
+      { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, receiptMint: bed.receiptMint, decimals: DECIMALS, signers, nonceAccount, nonce: value },
     ).then((tx) => Buffer.from(tx.messageBytes).toString('base64'))
     const peer = runtimes[1]!
     const honest = await release(settlement, [keys[0]!.address, keys[1]!.address])
@@ -155,5 +176,111 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
     const restarted = await runtime(0, store).submitSettlement(order, settlement, await attestations(order, settlement, [0, 2]))
     expect(restarted).toMatchObject({ status: 'submitted', txHash: (stored!.payload as { signature: string }).signature })
     expect(bed.rpc.ledger.slice(sent).filter((r) => r.err === null && r.memo?.includes(order.id.slice(2)))).toHaveLength(1)
+  })
+  describe('the release receipt (security review 2026-12, section 2)', () => {
+    it('still releases an order whose receipt a stranger created first, paying exactly the split', async () => {
+      const { order, settlement } = await settledOrder()
+      const attacker = await stranger()
+      const receipt = await releaseReceipt(order.id, bed.receiptMint)
+      const created = await bed.send([getCreateAssociatedTokenInstruction({ payer: attacker, ata: receipt, owner: receiptOwner(order.id), mint: bed.receiptMint })])
+      expect(outcomeOf(created)).toBeNull()
+      expect(await receiptState(order.id)).toBe(1)
+      const [providerBefore, feeBefore, vaultBefore] = [await tokens(provider), await tokens(feeRecipient), await tokens(bed.multisig)]
+
+      const outcome = await runtimes[0]!.submitSettlement(order, settlement, await attestations(order, settlement, [0, 1]))
+      expect(outcome.status).toBe('submitted')
+      expect([await tokens(provider) - providerBefore, await tokens(feeRecipient) - feeBefore, await tokens(order.renter as Address)]).toEqual([settlement.toProvider, settlement.fee, settlement.toRenter])
+      expect(vaultBefore - await tokens(bed.multisig)).toBe(order.amount)
+      expect(await receiptState(order.id)).toBe(2)
+      expect(await runtimes[1]!.submitSettlement(order, settlement, await attestations(order, settlement, [1, 2]))).toEqual({ status: 'already-settled' })
+    })
+
+    it('still releases when the stranger also pads the receipt with lamports and empty transfers and pre-creates the payees\' accounts', async () => {
+      const { order, settlement } = await settledOrder()
+      const attacker = await stranger()
+      const receipt = await releaseReceipt(order.id, bed.receiptMint)
+      const own = await bed.tokenAccount(attacker.address)
+      const padded = await bed.send([
+        getCreateAssociatedTokenInstruction({ payer: attacker, ata: receipt, owner: receiptOwner(order.id), mint: bed.receiptMint }),
+        await getCreateAssociatedTokenIdempotentInstructionAsync({ payer: attacker, owner: attacker.address, mint: bed.receiptMint }),
+        await getCreateAssociatedTokenIdempotentInstructionAsync({ payer: attacker, owner: attacker.address, mint: bed.mint }),
+        // A receipt-mint account of its own holds 0 (the supply is 0): an empty transfer is all it can send.
+        getTransferCheckedInstruction({ source: await receiptAccount(attacker.address), mint: bed.receiptMint, destination: receipt, authority: attacker, amount: 0n, decimals: 0 }),
+        getTransferCheckedInstruction({ source: own, mint: bed.mint, destination: bed.vault, authority: attacker, amount: 0n, decimals: DECIMALS }),
+        bed.lamportsTo(receipt, 1_000_000n),
+        await getCreateAssociatedTokenIdempotentInstructionAsync({ payer: attacker, owner: provider, mint: bed.mint }),
+        await getCreateAssociatedTokenIdempotentInstructionAsync({ payer: attacker, owner: order.renter as Address, mint: bed.mint }),
+      ])
+      expect(outcomeOf(padded)).toBeNull()
+      expect(await receiptState(order.id)).toBe(1)
+      const [providerBefore, feeBefore, renterBefore, vaultBefore] = [await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]
+
+      const outcome = await runtimes[1]!.submitSettlement(order, settlement, await attestations(order, settlement, [1, 2]))
+      expect(outcome.status).toBe('submitted')
+      expect([await tokens(provider) - providerBefore, await tokens(feeRecipient) - feeBefore, await tokens(order.renter as Address) - renterBefore]).toEqual([settlement.toProvider, settlement.fee, settlement.toRenter])
+      expect(vaultBefore - await tokens(bed.multisig)).toBe(order.amount)
+      expect(await receiptState(order.id)).toBe(2)
+    })
+
+    it('refuses a stranger\'s freeze of a receipt, by its own authority or by the multisig\'s without its signers', async () => {
+      const { order, settlement } = await settledOrder()
+      const attacker = await stranger()
+      const receipt = await releaseReceipt(order.id, bed.receiptMint)
+      await bed.send([getCreateAssociatedTokenInstruction({ payer: attacker, ata: receipt, owner: receiptOwner(order.id), mint: bed.receiptMint })])
+      const ownAuthority = await bed.send([getFreezeAccountInstruction({ account: receipt, mint: bed.receiptMint, owner: attacker })])
+      const asMultisig = await bed.send([getFreezeAccountInstruction({ account: receipt, mint: bed.receiptMint, owner: bed.multisig, multiSigners: [attacker] })])
+      // SPL Token's OwnerMismatch (4) for a key that is not the freeze authority; the multisig without m of its signers is
+      // MissingRequiredSignature, which the test server names by its number (7).
+      expect([outcomeOf(ownAuthority), outcomeOf(asMultisig)]).toEqual([{ InstructionError: [0, { Custom: 4 }] }, { InstructionError: [0, '7'] }])
+      expect(await receiptState(order.id)).toBe(1)
+      expect((await runtimes[2]!.submitSettlement(order, settlement, await attestations(order, settlement, [2, 0]))).status).toBe('submitted')
+      expect(await receiptState(order.id)).toBe(2)
+    })
+
+    it('fails a second release of the order from another round and nonce on chain, and reports it settled because its receipt is frozen', async () => {
+      const { order, settlement } = await settledOrder()
+      expect((await runtimes[0]!.submitSettlement(order, settlement, await attestations(order, settlement, [0, 1]))).status).toBe('submitted')
+      const paid = [await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]
+      const round = [keys[2]!, keys[0]!]
+      const second = await buildReleaseTransaction(
+        { orderId: order.id, provider, toProvider: settlement.toProvider, renter: order.renter as Address, toRenter: settlement.toRenter, feeRecipient, fee: settlement.fee },
+        { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, receiptMint: bed.receiptMint, decimals: DECIMALS, signers: round.map((k) => k.address), nonceAccount: nonces[2]!, nonce: (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[2]!)).data.blockhash },
+      )
+      const signatureOf = (a: string) => Uint8Array.from(Buffer.from(round.find((k) => k.address === a)!.signer.sign(Uint8Array.from(second.messageBytes)).slice(2), 'hex'))
+      const signed: Transaction = { ...second, signatures: Object.fromEntries(Object.keys(second.signatures).map((a) => [a, signatureOf(a)])) as Transaction['signatures'] }
+      // Instruction 0 advances the nonce, 1 creates the receipt (idempotent), 2 freezes it: InvalidState (13), it is frozen already.
+      expect(outcomeOf(bed.rpc.execute(signed))).toEqual({ InstructionError: [2, { Custom: 13 }] })
+      expect([await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]).toEqual(paid)
+      expect(await receiptState(order.id)).toBe(2)
+      // A relayer with no record of the release finds it by the frozen receipt alone.
+      expect(await runtime(2, new SqliteStore(`${tmp.dir}/fresh.db`)).submitSettlement(order, settlement, await attestations(order, settlement, [2, 0]))).toEqual({ status: 'already-settled' })
+    })
+
+    it('refuses to start releasing with a receipt mint the multisig does not alone control', async () => {
+      const { order, settlement } = await settledOrder()
+      const attacker = await stranger()
+      const cases = {
+        strangerFreezes: await bed.createMint(0, bed.multisig, attacker.address),
+        noFreeze: await bed.createMint(0, bed.multisig),
+        strangerMints: await bed.createMint(0, attacker.address, bed.multisig),
+        vaultMint: bed.mint,
+      }
+      // With a mint the stranger can freeze, it freezes this order's receipt first: that must not read as released.
+      const forged = (await findAssociatedTokenPda({ owner: receiptOwner(order.id), mint: cases.strangerFreezes, tokenProgram: TOKEN_PROGRAM_ADDRESS }))[0]
+      const frozen = await bed.send([
+        getCreateAssociatedTokenInstruction({ payer: attacker, ata: forged, owner: receiptOwner(order.id), mint: cases.strangerFreezes }),
+        getFreezeAccountInstruction({ account: forged, mint: cases.strangerFreezes, owner: attacker }),
+      ])
+      expect(outcomeOf(frozen)).toBeNull()
+      const refusals = await Promise.all(Object.values(cases).map(async (m) => codeOf(runtime(0, new SqliteStore(`${tmp.dir}/mint-${m}.db`), m).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))))
+      expect(Object.fromEntries(Object.keys(cases).map((k, i) => [k, refusals[i]]))).toEqual({
+        strangerFreezes: `CONFIG_INVALID:has freeze authority ${attacker.address}, not the vault's multisig ${bed.multisig}`,
+        noFreeze: `CONFIG_INVALID:has freeze authority (none), not the vault's multisig ${bed.multisig}`,
+        strangerMints: `CONFIG_INVALID:has mint authority ${attacker.address}: give it to the multisig or to no one`,
+        vaultMint: expect.stringMatching(/^CONFIG_INVALID:has freeze authority \(none\)/) as string,
+      })
+      expect(await receiptState(order.id)).toBeUndefined()
+      expect(await tokens(order.renter as Address)).toBe(0n)
+    })
   })
 })

@@ -5,6 +5,10 @@ import { chainIdIn, rpcUrl } from '../../src/config/fields.js'
 import { MEMO_PROGRAM } from './watcher.js'
 
 const solanaAddress = z.string().refine((v): boolean => isAddress(v), 'must be a base58 Solana address (32 bytes)')
+/** Missing from configs written before releases froze a receipt: say what to create. */
+const receiptMintAddress = z.string({
+  error: (iss) => (iss.input === undefined ? 'required: create an SPL Token mint with 0 decimals whose freeze and mint authority are `multisig`, and give its address (docs/PROTOCOL.md, "Releases (Solana)")' : undefined),
+}).refine((v): boolean => isAddress(v), 'must be a base58 Solana address (32 bytes)')
 
 export const solanaChainConfigSchema = z.strictObject({
   family: z.literal('solana').describe('chain family'),
@@ -14,6 +18,7 @@ export const solanaChainConfigSchema = z.strictObject({
   vault: solanaAddress.describe('the SPL Token account renters pay into, owned by `multisig`'),
   mint: solanaAddress.describe('the vault\'s token mint'),
   multisig: solanaAddress.describe('the SPL Token multisig of the relayers\' Solana keys that owns the vault; its m is the quorum threshold'),
+  receiptMint: receiptMintAddress.describe('the vault\'s receipt mint: an SPL Token mint of supply 0 whose freeze authority (and mint authority, if any) is `multisig`; each release freezes its order\'s receipt account of it, which makes the release once-only'),
   nonceAccount: solanaAddress.describe('this relayer\'s durable nonce account (authority: its key): the lifetime of the releases it submits'),
   memoProgram: solanaAddress.default(MEMO_PROGRAM).describe('the Memo program deposits carry their terms in'),
   startSlot: z.number().int().min(0).default(0).describe('deposits before this slot are never read (the vault\'s creation)'),

@@ -4,7 +4,7 @@ import {
   setTransactionMessageFeePayerSigner, setTransactionMessageLifetimeUsingDurableNonce, type Address, type Instruction, type Nonce, type Transaction,
 } from '@solana/kit'
 import {
-  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstruction, getCreateAssociatedTokenInstruction, getTransferCheckedInstruction,
+  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstruction, getFreezeAccountInstruction, getTransferCheckedInstruction,
 } from '@solana-program/token'
 import type { Hex32 } from '../../src/order.js'
 import { MEMO_PROGRAM } from './watcher.js'
@@ -28,6 +28,8 @@ export interface ReleaseAuthority {
   vault: Address
   multisig: Address
   mint: Address
+  /** The vault's receipt mint (freeze authority: `multisig`): the release freezes its receipt account of this mint. */
+  receiptMint: Address
   decimals: number
   /** Exactly `threshold` multisig members; signers[0] pays the fee and is the nonce authority. */
   signers: Address[]
@@ -38,19 +40,25 @@ export interface ReleaseAuthority {
 }
 
 /**
- * The account whose creation makes a release once-only: an associated token
- * account of an owner derived from the order id. The vault is a plain token
- * account with no state per order, so without it two messages for one order
- * (another round, another nonce) could both land; with it the second fails as
- * a whole, because creating an account that exists fails.
+ * The account whose freezing makes a release once-only: the associated token
+ * account, for the vault's receipt mint, of an owner derived from the order
+ * id. The vault is a plain token account with no state per order, so without
+ * it two messages for one order (another round, another nonce) could both
+ * land; with it the second fails as a whole, because freezing a frozen
+ * account fails (InvalidState).
+ *
+ * Its existence means nothing: anyone may create it (security review
+ * 2026-12, section 2: a pre-created receipt froze deposits for good when
+ * creation was the marker). Only the receipt mint's freeze authority, the
+ * vault's multisig, can freeze it, in the same transaction as the payout.
  */
-export async function releaseReceipt(orderId: Hex32, mint: Address): Promise<Address> {
-  const [ata] = await findAssociatedTokenPda({ owner: receiptOwner(orderId), mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+export async function releaseReceipt(orderId: Hex32, receiptMint: Address): Promise<Address> {
+  const [ata] = await findAssociatedTokenPda({ owner: receiptOwner(orderId), mint: receiptMint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
   return ata
 }
 
-/** 32 bytes from the order id: an owner no key holds, so the receipt can never be closed and recreated. */
-function receiptOwner(orderId: Hex32): Address {
+/** 32 bytes from the order id: an owner no key holds, so the receipt can never be closed, emptied or handed over. */
+export function receiptOwner(orderId: Hex32): Address {
   return getAddressDecoder().decode(createHash('sha256').update('qantara/vault-release/v1').update(Buffer.from(orderId.slice(2), 'hex')).digest())
 }
 
@@ -62,8 +70,11 @@ function receiptOwner(orderId: Hex32): Address {
 export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthority): Promise<Transaction> {
   const payer = createNoopSigner(a.signers[0]!)
   const multiSigners = a.signers.map((s) => createNoopSigner(s))
+  const receipt = await releaseReceipt(r.orderId, a.receiptMint)
   const instructions: Instruction[] = [
-    getCreateAssociatedTokenInstruction({ payer, ata: await releaseReceipt(r.orderId, a.mint), owner: receiptOwner(r.orderId), mint: a.mint }),
+    // Idempotent: a receipt someone else created is harmless; the freeze is what only this release can do.
+    getCreateAssociatedTokenIdempotentInstruction({ payer, ata: receipt, owner: receiptOwner(r.orderId), mint: a.receiptMint }),
+    getFreezeAccountInstruction({ account: receipt, mint: a.receiptMint, owner: a.multisig, multiSigners }),
   ]
   for (const [owner, amount] of [[r.provider, r.toProvider], [r.feeRecipient, r.fee], [r.renter, r.toRenter]] as const) {
     if (amount === 0n) continue

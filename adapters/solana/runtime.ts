@@ -3,6 +3,7 @@ import {
   type Address, type Base64EncodedWireTransaction, type Signature, type Transaction,
 } from '@solana/kit'
 import { fetchNonce } from '@solana-program/system'
+import { TOKEN_PROGRAM_ADDRESS } from '@solana-program/token'
 import { abortableDelay } from '../../src/abort.js'
 import type { ChainRuntime, Cosigner, SettlementSignature, SubmitOutcome } from '../../src/chains.js'
 import { ed25519Verify } from '../../src/ed25519.js'
@@ -46,17 +47,18 @@ export interface SolanaRuntimeOptions {
  * with the relayer's Solana key, and releases co-signed by the round's
  * signers. The submitter builds the release on its own durable nonce and
  * asks the others to sign it; each of them rebuilds it from its own
- * settlement and signs only identical bytes. The release's receipt account
- * makes it once-only on chain, whoever sends it.
+ * settlement and signs only identical bytes. The release freezes its
+ * order's receipt account, which makes it once-only on chain, whoever sends
+ * it; an order is released when, and only when, that receipt is frozen.
  */
 export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
   const c = o.config
   const chain = c.id as `solana:${string}`
   const rpc: SolanaRpc = solanaRpc({ url: c.rpc[0]!, timeoutMs: c.rpcTimeoutMs })
   const log = o.logger.child({ module: 'solana-runtime', chain })
-  const [vault, mint, multisig, nonceAccount] = [address(c.vault), address(c.mint), address(c.multisig), address(c.nonceAccount)]
+  const [vault, mint, multisig, nonceAccount, receiptMint] = [address(c.vault), address(c.mint), address(c.multisig), address(c.nonceAccount), address(c.receiptMint)]
   let info: Promise<VaultInfo> | undefined
-  const vaultInfo = () => (info ??= readVault(rpc, multisig, mint).catch((err: unknown) => {
+  const vaultInfo = () => (info ??= readVault(rpc, multisig, mint, receiptMint).catch((err: unknown) => {
     info = undefined
     throw err
   }))
@@ -66,10 +68,20 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
     feeRecipient: address(s.fee > 0n ? s.feeRecipient : order.renter), fee: s.fee,
   })
   const authority = async (signers: Address[], nonceAccountAddress: Address, nonce: string): Promise<ReleaseAuthority> => ({
-    vault, multisig, mint, decimals: (await vaultInfo()).decimals, signers, nonceAccount: nonceAccountAddress, nonce, memoProgram: c.memoProgram,
+    vault, multisig, mint, receiptMint, decimals: (await vaultInfo()).decimals, signers, nonceAccount: nonceAccountAddress, nonce, memoProgram: c.memoProgram,
   })
   const attestation = (s: Settlement) => new TextEncoder().encode(`qantara/solana-settlement/v1:${c.vault}:${settlementHash(s)}`)
-  const released = async (orderId: OrderTerms['id']) => (await rpc.getAccountInfo(await releaseReceipt(orderId, mint), { commitment: 'confirmed', encoding: 'base64' }).send()).value !== null
+  /**
+   * Released means the order's receipt is frozen: only the multisig can freeze
+   * it, in the release itself. Never mere existence, which anyone can bring
+   * about (security review 2026-12, section 2). The receipt mint is checked
+   * first, so a freeze authority other than the multisig can never count.
+   */
+  const released = async (orderId: OrderTerms['id']) => {
+    await vaultInfo()
+    const receipt = (await rpc.getAccountInfo(await releaseReceipt(orderId, receiptMint), { commitment: 'confirmed', encoding: 'base64' }).send()).value
+    return receipt !== null && receiptFrozen(receipt.owner, Buffer.from(receipt.data[0], 'base64'), receiptMint)
+  }
   const sign = (tx: Transaction): string => o.key.signer.sign(Uint8Array.from(tx.messageBytes))
 
   async function track(orderId: OrderTerms['id'], key: string, p: Payload, signal?: AbortSignal): Promise<SubmitOutcome> {
@@ -216,17 +228,49 @@ function* combinations<T>(items: T[], k: number, from = 0): Generator<T[]> {
   for (let i = from; i <= items.length - k; i++) for (const rest of combinations(items, k - 1, i + 1)) yield [items[i]!, ...rest]
 }
 
-/** The vault's multisig (its m and signers) and the mint's decimals, read once: an SPL multisig cannot change. */
-async function readVault(rpc: SolanaRpc, multisig: Address, mint: Address): Promise<VaultInfo> {
-  const read = async (a: Address) => {
+/** SPL Token account layout: mint at 0, owner at 32, amount at 64, state at 108 (0 uninitialized, 1 initialized, 2 frozen). */
+const TOKEN_ACCOUNT_BYTES = 165
+const FROZEN = 2
+
+/** Whether a receipt account, as read, is a token account of the receipt mint in the frozen state. */
+function receiptFrozen(program: Address, data: Buffer, receiptMint: Address): boolean {
+  return program === TOKEN_PROGRAM_ADDRESS && data.length === TOKEN_ACCOUNT_BYTES && getAddressDecoder().decode(data.subarray(0, 32)) === receiptMint && data[108] === FROZEN
+}
+
+/** Why `data`, read at the receipt mint, is not a mint only the multisig can freeze with, or undefined when it is. */
+function receiptMintProblem(program: Address, data: Buffer, multisig: Address): string | undefined {
+  // Mint layout: mint authority COption (tag u32 at 0, key at 4), supply u64 at 36, decimals at 44, initialized at 45, freeze authority COption (tag at 46, key at 50).
+  if (program !== TOKEN_PROGRAM_ADDRESS || data.length !== 82 || data[45] !== 1) return 'is not an initialized SPL Token mint'
+  const authority = (at: number) => (data.readUInt32LE(at) === 1 ? getAddressDecoder().decode(data.subarray(at + 4, at + 36)) : undefined)
+  if (authority(46) !== multisig) return `has freeze authority ${authority(46) ?? '(none)'}, not the vault's multisig ${multisig}`
+  if (![undefined, multisig].includes(authority(0))) return `has mint authority ${authority(0)}: give it to the multisig or to no one`
+  if (data.readBigUInt64LE(36) !== 0n) return `has a supply of ${data.readBigUInt64LE(36)}, not 0`
+  return undefined
+}
+
+/**
+ * The vault's multisig (its m and signers) and the mint's decimals, read once: an SPL multisig cannot change.
+ * The receipt mint is checked here too: a receipt anyone but the multisig could freeze would let them mark orders released.
+ */
+async function readVault(rpc: SolanaRpc, multisig: Address, mint: Address, receiptMint: Address): Promise<VaultInfo> {
+  const account = async (a: Address) => {
     const v = (await rpc.getAccountInfo(a, { commitment: 'finalized', encoding: 'base64' }).send()).value
     if (!v) throw new QantaraError('CONFIG_INVALID', `account ${a} does not exist`)
-    return Buffer.from(v.data[0], 'base64')
+    return { program: v.owner, data: Buffer.from(v.data[0], 'base64') }
   }
+  const read = async (a: Address) => (await account(a)).data
   const ms = await read(multisig)
   if (ms.length !== 355 || ms[2] !== 1) throw new QantaraError('CONFIG_INVALID', `${multisig} is not an initialized SPL Token multisig`)
   const signers = Array.from({ length: ms[1]! }, (_, i) => getAddressDecoder().decode(ms.subarray(3 + 32 * i, 35 + 32 * i)))
   const mintData = await read(mint)
   if (mintData.length !== 82) throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint`)
+  const receipts = await account(receiptMint)
+  const problem = receiptMintProblem(receipts.program, receipts.data, multisig)
+  if (problem) {
+    throw new QantaraError('CONFIG_INVALID', `receiptMint ${receiptMint} ${problem}`, {
+      details: problem,
+      metaMessages: ['Create an SPL Token mint with 0 decimals whose mint and freeze authority are the vault\'s multisig, and set it as receiptMint.'],
+    })
+  }
   return { m: ms[0]!, signers, decimals: mintData[44]! }
 }

@@ -9,10 +9,11 @@ import type { LocalSolana } from './localMarket.js'
 export const DEVNET_SOLANA_CHAIN = 'solana:litesvm'
 
 export interface DevnetSolana extends DevnetVault {
-  local: LocalSolana
+  /** `receiptMint` goes into each relayer's Solana chain config beside `multisig`. */
+  local: LocalSolana & { receiptMint: string }
 }
 
-/** A vault on litesvm for `relayers` relayer keys, `threshold` of them, each with SOL and its own durable nonce. */
+/** A vault on litesvm for `relayers` relayer keys, `threshold` of them, each with SOL and its own durable nonce, and its receipt mint. */
 export async function startDevnetSolana(relayers: number, threshold: number): Promise<DevnetSolana> {
   // litesvm is a development dependency: loaded only when the devnet asks for Solana.
   const { startSolanaVault } = await import('../../test/support/solanaVault.js')
@@ -29,7 +30,7 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
   const [feeRecipient, providerPayout] = [wallet(), wallet()]
   const renters = new Map<string, Address>()
   return {
-    local: { chain: DEVNET_SOLANA_CHAIN, rpcUrl: bed.rpc.url, vault: bed.vault, mint: bed.mint, multisig: bed.multisig, keys: withNonces, feeRecipient, providerPayout },
+    local: { chain: DEVNET_SOLANA_CHAIN, rpcUrl: bed.rpc.url, vault: bed.vault, mint: bed.mint, multisig: bed.multisig, receiptMint: bed.receiptMint, keys: withNonces, feeRecipient, providerPayout },
     token: bed.mint,
     async open(o) {
       const renter = await bed.renter(o.amount)

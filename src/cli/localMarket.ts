@@ -62,6 +62,8 @@ export interface LocalSolana {
   vault: string
   mint: string
   multisig: string
+  /** The mint of release receipts, frozen by the multisig: what makes a release once-only. */
+  receiptMint: string
   keys: { seed: string; address: string; nonceAccount: string }[]
   feeRecipient: string
   providerPayout: string
@@ -141,7 +143,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   }))
   const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url, ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}), ...(o.cosmos ? { cosmos: o.cosmos.keys[i]!.pubkey } : {}) }))
   const solanaChain = (i: number) => o.solana && {
-    family: 'solana', id: o.solana.chain, rpc: [o.solana.rpcUrl], vault: o.solana.vault, mint: o.solana.mint, multisig: o.solana.multisig,
+    family: 'solana', id: o.solana.chain, rpc: [o.solana.rpcUrl], vault: o.solana.vault, mint: o.solana.mint, multisig: o.solana.multisig, receiptMint: o.solana.receiptMint,
     nonceAccount: o.solana.keys[i]!.nonceAccount, key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.solana.key`), o.solana.keys[i]!.seed) },
     feeRecipient: o.solana.feeRecipient, pollIntervalMs: 250,
   }

@@ -21,11 +21,15 @@ export interface SolanaVaultBed {
   multisig: Address
   /** The multisig's token account renters pay into. */
   vault: Address
+  /** The vault's receipt mint: 0 decimals, supply 0, mint and freeze authority the multisig. */
+  receiptMint: Address
   /** Sends instructions, signed by the signers they name (the payer pays); returns the signature. */
   send(instructions: Instruction[]): Promise<string>
   /** A funded wallet with a token account holding `amount`. */
   renter(amount: bigint): Promise<{ wallet: KeyPairSigner; tokens: Address }>
   tokenAccount(owner: Address): Promise<Address>
+  /** A new SPL Token mint with these authorities (no freeze authority when `freezeAuthority` is left out). */
+  createMint(decimals: number, mintAuthority: Address, freezeAuthority?: Address): Promise<Address>
   transferChecked(from: { wallet: KeyPairSigner; tokens: Address }, to: Address, amount: bigint): Instruction
   memo(text: string): Instruction
   lamportsTo(to: Address, amount?: bigint): Instruction
@@ -36,7 +40,7 @@ export interface SolanaVaultBed {
 
 const NONCE_BYTES = 80
 
-/** A vault on litesvm: a mint, the relayers' m-of-n SPL Token multisig, and its token account. */
+/** A vault on litesvm: a mint, the relayers' m-of-n SPL Token multisig, its token account, and its receipt mint. */
 export async function startSolanaVault(relayers: Address[], threshold: number): Promise<SolanaVaultBed> {
   const rpc = await startLitesvmRpc()
   const { svm } = rpc
@@ -53,26 +57,32 @@ export async function startSolanaVault(relayers: Address[], threshold: number): 
     return rpc.execute(await signTransactionMessageWithSigners(message))
   }
   const rent = (size: number) => lamports(svm.minimumBalanceForRentExemption(BigInt(size)))
-  const mint = await generateKeyPairSigner()
+  const createMint = async (decimals: number, authority: Address, freezeAuthority?: Address) => {
+    const account = await generateKeyPairSigner()
+    await send([
+      getCreateAccountInstruction({ payer, newAccount: account, lamports: rent(getMintSize()), space: getMintSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
+      getInitializeMint2Instruction({ mint: account.address, decimals, mintAuthority: authority, freezeAuthority: freezeAuthority ?? null }),
+    ])
+    return account.address
+  }
   const mintAuthority = await generateKeyPairSigner()
-  await send([
-    getCreateAccountInstruction({ payer, newAccount: mint, lamports: rent(getMintSize()), space: getMintSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
-    getInitializeMint2Instruction({ mint: mint.address, decimals: DECIMALS, mintAuthority: mintAuthority.address }),
-  ])
+  const mint = await createMint(DECIMALS, mintAuthority.address)
   const multisig = await generateKeyPairSigner()
   await send([
     getCreateAccountInstruction({ payer, newAccount: multisig, lamports: rent(getMultisigSize()), space: getMultisigSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
     getInitializeMultisig2Instruction({ multisig: multisig.address, signers: relayers, m: threshold }),
   ])
   const tokenAccount = async (owner: Address) => {
-    const [ata] = await findAssociatedTokenPda({ owner, mint: mint.address, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+    const [ata] = await findAssociatedTokenPda({ owner, mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
     return ata
   }
-  const createAta = async (owner: Address) => send([await getCreateAssociatedTokenIdempotentInstructionAsync({ payer, owner, mint: mint.address })])
+  const createAta = async (owner: Address) => send([await getCreateAssociatedTokenIdempotentInstructionAsync({ payer, owner, mint })])
   await createAta(multisig.address)
   const vault = await tokenAccount(multisig.address)
+  // Only the multisig can freeze a receipt, and no one but it could ever mint one.
+  const receiptMint = await createMint(0, multisig.address, multisig.address)
   return {
-    rpc, payer, mint: mint.address, multisig: multisig.address, vault, send, tokenAccount,
+    rpc, payer, mint, multisig: multisig.address, vault, receiptMint, send, tokenAccount, createMint,
     async nonceAccount(authority) {
       const account = await generateKeyPairSigner()
       await send([
@@ -86,10 +96,10 @@ export async function startSolanaVault(relayers: Address[], threshold: number): 
       svm.airdrop(wallet.address, lamports(1_000_000_000n))
       await createAta(wallet.address)
       const tokens = await tokenAccount(wallet.address)
-      await send([getMintToInstruction({ mint: mint.address, token: tokens, mintAuthority, amount })])
+      await send([getMintToInstruction({ mint, token: tokens, mintAuthority, amount })])
       return { wallet, tokens }
     },
-    transferChecked: (from, to, amount) => getTransferCheckedInstruction({ source: from.tokens, mint: mint.address, destination: to, authority: from.wallet, amount, decimals: DECIMALS }),
+    transferChecked: (from, to, amount) => getTransferCheckedInstruction({ source: from.tokens, mint, destination: to, authority: from.wallet, amount, decimals: DECIMALS }),
     memo: (text) => ({ programAddress: address(MEMO_PROGRAM), data: new TextEncoder().encode(text) }),
     lamportsTo: (to, amount = 1n) => getTransferSolInstruction({ source: payer, destination: to, amount }),
     stop: () => rpc.stop(),
