@@ -164,6 +164,12 @@ export interface ChainRuntime {
   /** Blocks the watcher may trail the head by before /healthz says not ready. */
   readonly maxLag: bigint
   readonly pollIntervalMs: number
+  /**
+   * The tokens this relayer settles on the chain, each with the least order
+   * amount it takes on (its settlement costs gas whatever the order is worth);
+   * absent where every asset the chain can carry is served.
+   */
+  readonly minAmounts?: ReadonlyMap<string, bigint>
   signSettlement(order: OrderTerms, settlement: Settlement): Promise<SettlementSignature>
   /** Whether `sig` is quorum member `relayerId`'s valid signature over `settlement` on this chain. */
   verifySettlementSignature(order: OrderTerms, settlement: Settlement, relayerId: string, sig: SettlementSignature): Promise<boolean>

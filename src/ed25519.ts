@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519'
 import { QantaraError } from './errors.js'
 
 // DER prefixes that wrap a raw 32-byte ed25519 key (RFC 8410).
@@ -45,20 +46,44 @@ function fromKeyObject(key: KeyObject): Ed25519Signer {
   return { publicKey, sign: (message) => `0x${sign(null, message, key).toString('hex')}` }
 }
 
-const publicKeys = new Map<string, KeyObject>()
+/**
+ * Why 32 bytes of hex are not a public key anyone holds the private key of,
+ * or undefined when they are one. Refused: encodings that are not canonical
+ * (y ≥ p, or x = 0 with the sign bit set: a second spelling of a point), and
+ * points of small order (8·P = identity), such as the all-zero key. Under a
+ * small-order key anyone forges a signature of about one message in eight
+ * (R = identity, S = 0; security review 2026-12, section 13). A key made
+ * from a seed is never refused: its scalar is a multiple of 8 times the base.
+ */
+export function ed25519KeyProblem(publicKey: string): 'MALFORMED' | 'NON_CANONICAL' | 'SMALL_ORDER' | undefined {
+  if (!HEX32.test(publicKey)) return 'MALFORMED'
+  let point
+  try {
+    point = ed25519.Point.fromHex(publicKey.replace(/^0x/, ''), false)
+  } catch {
+    return 'NON_CANONICAL'
+  }
+  return point.isSmallOrder() ? 'SMALL_ORDER' : undefined
+}
 
-/** Verifies an ed25519 signature; false on any malformed input, never a throw. */
+/** A key `ed25519Verify` refuses: non-canonical or of small order. */
+export const isWeakEd25519Key = (publicKey: string): boolean => ed25519KeyProblem(publicKey) !== undefined
+
+/** Keys already read, each with its OpenSSL object, or null where the key is refused. */
+const publicKeys = new Map<string, KeyObject | null>()
+
+/** Verifies an ed25519 signature; false on any malformed input or refused key (see `ed25519KeyProblem`), never a throw. */
 export function ed25519Verify(publicKey: string, message: Uint8Array, signature: string): boolean {
   if (!HEX32.test(publicKey) || !/^(0x)?[0-9a-fA-F]{128}$/.test(signature)) return false
   let key = publicKeys.get(publicKey)
-  if (!key) {
+  if (key === undefined) {
     try {
-      key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey.replace(/^0x/, ''), 'hex')]), format: 'der', type: 'spki' })
+      key = ed25519KeyProblem(publicKey) ? null : createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey.replace(/^0x/, ''), 'hex')]), format: 'der', type: 'spki' })
     } catch {
-      return false
+      key = null
     }
     if (publicKeys.size > 10_000) publicKeys.clear()
     publicKeys.set(publicKey, key)
   }
-  return verify(null, message, key, Buffer.from(signature.replace(/^0x/, ''), 'hex'))
+  return key !== null && verify(null, message, key, Buffer.from(signature.replace(/^0x/, ''), 'hex'))
 }

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'EVENT_MALFORMED'
   | 'SUBMIT_REVERTED'
   | 'SUBMIT_FAILED'
+  | 'SIGNATURE_REFUSED'
   | 'ROTATION_REFUSED'
   | 'COSIGN_REFUSED'
   | 'ENDPOINT_REFUSED'
@@ -64,6 +65,17 @@ function walkCauses(err: unknown, fn?: (err: unknown) => boolean): unknown {
   const next = err instanceof Error ? err.cause : undefined
   if (next === undefined) return fn ? undefined : err
   return walkCauses(next, fn)
+}
+
+/**
+ * The chain refused one signature of a quorum's set (malleated, not a member,
+ * out of order). The others may still settle: the caller drops this one and
+ * tries again, so no single signer can make an order fail.
+ */
+export class SignatureRefused extends QantaraError {
+  constructor(readonly signature: string, shortMessage: string, options: Omit<QantaraErrorOptions, 'retryable'> = {}) {
+    super('SIGNATURE_REFUSED', shortMessage, { ...options, retryable: true })
+  }
 }
 
 export function isQantaraError(err: unknown, code?: ErrorCode): err is QantaraError {

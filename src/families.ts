@@ -20,6 +20,7 @@ import { btcPayer } from '../adapters/bitcoin/payer.js'
 import { BtcPayoutWatcher } from '../adapters/bitcoin/payoutWatcher.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { evmQuoteSigner, evmWatcher } from '../adapters/evm/runtime.js'
+import { isEvmAddress, tokenAddress, tokenName } from '../adapters/evm/codec.js'
 import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
 import { retargetHeaders } from '../adapters/bitcoin/retargetHeaders.js'
 import { BitcoinRpc } from '../adapters/bitcoin/rpc.js'
@@ -27,6 +28,7 @@ import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import { evmRuntime } from '../adapters/evm/runtime.js'
 import type { BtcPayoutRail, ChainRuntime, Cosigner, RelayerSetTool } from './chains.js'
 import type { Logger } from './log.js'
+import { NATIVE_TOKEN } from './order.js'
 import type { Store } from './store/store.js'
 import { buildConfigSchema } from './config/schema.js'
 import { keySourceSchema, readSecret, type KeySource } from './config/keySource.js'
@@ -171,7 +173,14 @@ export const solverConfigSchema = z.strictObject({
   maxFeeRate: z.number().min(1).max(10_000).default(200).describe('sat/vB never exceeded, whatever the node estimates'),
   metrics: z.strictObject({ listen: z.string().regex(/^[^:]+:\d+$/).describe('host:port of /metrics') }).optional(),
   chains: z.array(chainConfigSchema).min(1),
+  tokens: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional()
+    .describe('per escrow chain id, the tokens the solver quotes and pays for (`native` or a token address); a chain left out takes its native asset only. An order in any other token is never paid'),
+  proofSafetyFactor: z.number().min(1).max(20).default(3)
+    .describe('the time the solver needs before a payout deadline to pay is bitcoin.confirmations × 10 min × this; with less left it does not pay'),
+  proofLatencySeconds: z.number().int().min(1).max(30 * 86_400).optional()
+    .describe('overrides confirmations × 10 min × proofSafetyFactor: seconds needed between paying and the payout deadline (a regtest devnet, whose blocks come on demand)'),
 }).refine((c) => c.bitcoin.rpc !== undefined, { path: ['bitcoin', 'rpc'], message: 'the solver pays through a node: give bitcoin.rpc (Esplora is for relayers)' })
+  .refine((c) => Object.keys(c.tokens ?? {}).every((id) => c.chains.some((chain) => chain.id === id)), { path: ['tokens'], message: 'names a chain that is not in chains' })
 
 export type SolverConfig = z.infer<typeof solverConfigSchema>
 
@@ -184,8 +193,13 @@ export function buildSolverParts(config: SolverConfig, env: NodeJS.ProcessEnv, b
   const chains = config.chains.map((chain) => {
     const signer = loadChainSigner(chain, env, baseDir)
     switch (chain.family) {
-      case 'evm':
-        return { chain: chain.id, address: signer.address, pollIntervalMs: chain.pollIntervalMs, watcher: evmWatcher(chain, logger), quote: evmQuoteSigner(chain, signer.evm!) }
+      case 'evm': {
+        const tokens = (config.tokens?.[chain.id] ?? [NATIVE_TOKEN]).map((t) => {
+          if (t !== NATIVE_TOKEN && !isEvmAddress(t)) throw new QantaraError('CONFIG_INVALID', `tokens.${chain.id}: ${t} is neither ${NATIVE_TOKEN} nor an EVM address`)
+          return tokenName(tokenAddress(t))
+        })
+        return { chain: chain.id, address: signer.address, pollIntervalMs: chain.pollIntervalMs, watcher: evmWatcher(chain, logger), quote: evmQuoteSigner(chain, signer.evm!), tokens: new Set(tokens) }
+      }
       case 'solana':
       case 'cosmos':
         throw new QantaraError('CONFIG_INVALID', `${chain.id}: the solver takes orders on EVM escrows only for now`)

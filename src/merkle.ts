@@ -9,6 +9,11 @@ const sha256 = (...parts: Uint8Array[]) => {
   return h.digest()
 }
 
+/** A leaf's hash in the tree, hex: also what picks one heartbeat among several for the same slot and relayer (the lowest wins). */
+export function merkleLeafHash(leaf: Uint8Array | string): string {
+  return sha256(LEAF, typeof leaf === 'string' ? Buffer.from(leaf) : leaf).toString('hex')
+}
+
 /**
  * Merkle root over a set (order does not matter): leaves are hashed with a 0x00
  * prefix and inner nodes with 0x01 (RFC 6962), so a leaf can never pass for a
@@ -18,7 +23,7 @@ const sha256 = (...parts: Uint8Array[]) => {
  */
 export function merkleRootOfSet(leaves: Uint8Array[]): `0x${string}` {
   if (leaves.length === 0) return `0x${'00'.repeat(32)}`
-  const unique = [...new Set(leaves.map((l) => sha256(LEAF, l).toString('hex')))].sort()
+  const unique = [...new Set(leaves.map(merkleLeafHash))].sort()
   let level: Buffer[] = unique.map((h) => Buffer.from(h, 'hex'))
   while (level.length > 1) {
     const next: Buffer[] = []

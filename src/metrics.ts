@@ -16,6 +16,7 @@ export function createMetrics() {
     settlementDisagreements: new Counter({ name: 'qantara_settlement_disagreements_total', help: 'peer signatures over a settlement different from ours', labelNames: ['peer'], registers: [registry] }),
     ordersRefused: new Counter({ name: 'qantara_orders_refused_total', help: 'opened orders not taken on, by reason (terms out of bounds, …)', labelNames: ['chain', 'reason'], registers: [registry] }),
     orderFailures: new Counter({ name: 'qantara_order_failures_total', help: 'ticks in which advancing one order or applying one event threw; that order is skipped for a while, the others go on', labelNames: ['step'], registers: [registry] }),
+    vaultDepositsUnrefunded: new Counter({ name: 'qantara_vault_deposits_unrefunded_total', help: 'vault deposits that opened no order and are not refunded (below the chain\'s minRefund, no signing sender, or nothing received): they stay in the vault', labelNames: ['chain'], registers: [registry] }),
     recordsRejected: new Counter({ name: 'qantara_provider_records_rejected_total', help: 'provider records refused, by code', labelNames: ['code'], registers: [registry] }),
   }
   return m

@@ -26,7 +26,10 @@ export interface OrderTerms {
   btc?: BtcPayoutTerms
 }
 
-/** The solver's quote, fixed when the order opened. */
+/**
+ * The solver's quote, fixed when the order opened. The solver signed it for
+ * the order's id and token; the escrow opened the order only within its bounds.
+ */
 export interface BtcPayoutTerms {
   /** The provider's Bitcoin output script, hex. */
   script: string
@@ -34,12 +37,30 @@ export interface BtcPayoutTerms {
   solver: string
   /** Satoshis per 10^18 smallest units of the order's token. */
   satsPerE18: bigint
-  /** Unix seconds; unproved by then, the provider's share is paid on the escrow chain. */
+  /** Unix seconds: the payout must be made by then; unproved by then plus BTC_PROOF_GRACE_SECONDS, the provider's share is paid on the escrow chain. */
   payoutDeadline: bigint
+  /** The most the order may lock, in the token's smallest units. */
+  maxAmount: bigint
+  /** Unix seconds after which the quote opens no order. */
+  openBy: bigint
+  /** Unix seconds by which the order must end. */
+  latestEnd: bigint
 }
 
 /** Satoshis below which a payout cannot be relayed: the escrow pays such a share on its own chain. */
 export const BTC_DUST_SATS = 546n
+
+/**
+ * Seconds after the payout deadline during which a payout Bitcoin dates by the
+ * deadline may still be proved; the fallback opens only after them. The EVM
+ * escrow holds the same number (BTC_PROOF_GRACE).
+ */
+export const BTC_PROOF_GRACE_SECONDS = 6n * 3_600n
+
+/** Unix seconds after which no payout proof is accepted and the fallback may be claimed. */
+export function btcProofWindowEnd(btc: Pick<BtcPayoutTerms, 'payoutDeadline'>): bigint {
+  return btc.payoutDeadline + BTC_PROOF_GRACE_SECONDS
+}
 
 /** What the solver owes in BTC for a provider share; the escrow rounds the same way, down. */
 export function satsOwed(btc: BtcPayoutTerms, toProvider: bigint): bigint {

@@ -19,6 +19,7 @@ import type { Settlement } from '../src/settlement.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import type { Store } from '../src/store/store.js'
 import { encodeOrderMemo, vaultOrderId } from '../src/vault/orderMemo.js'
+import { refundOrder } from '../src/vault/refund.js'
 import { runWatchLoop } from '../src/watchLoop.js'
 import { dyingStore } from './support/dyingStore.js'
 import { tempDir } from './support/tmp.js'
@@ -280,5 +281,34 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     const hash = await send([transfer(vault, 1_000n, 'stake')], FEE_RESERVE_MEMO)
     await allRead(hash)
     expect((await stores[0]!.listEvents({ chain: CHAIN, limit: 10_000 })).filter((e) => e.event.txHash === hash)).toEqual([])
+  })
+
+  it('releases orders ahead of refunds waiting for the vault, and a refund in the fee\'s denom pays its own release fee', async () => {
+    /** A deposit without a memo, read by the watchers, and its refund order: everything back to its sender. */
+    const stray = async (amount: bigint, denom = USDC) => {
+      const hash = await send([transfer(vault, amount, denom)], '')
+      await allRead(hash)
+      const ignored = (await stores[0]!.listEvents({ chain: CHAIN, limit: 100_000 })).map((e) => e.event).find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === hash)!
+      const order = refundOrder(ignored, 1_800_000_000n, 60)!
+      const settlement: Settlement = { orderId: order.id, toProvider: 0n, toRenter: amount, fee: 0n, feeRecipient: '', upSlots: 0, totalSlots: 1, heartbeatRoot: `0x${'00'.repeat(32)}` }
+      agreed.set(order.id, { order, settlement })
+      return { order, settlement }
+    }
+    const [first, second] = [await stray(1_000n), await stray(2_000n)]
+    const real = await settledOrder(4_000_000n)
+    // A refund is under way, a second one waits; the order, submitted after both, goes before the waiting refund.
+    const outcomes = await Promise.all([submit(0, first.order, first.settlement), submit(0, second.order, second.settlement), submit(0, real.order, real.settlement)])
+    expect(outcomes.map((o) => o.status)).toEqual(['submitted', 'submitted', 'submitted'])
+    const sequenceOf = async (id: string) => ((await stores[0]!.getSubmission(CHAIN, `release:${id}`))!.payload as { sequence: number }).sequence
+    expect(await sequenceOf(real.order.id)).toBeLessThan(await sequenceOf(second.order.id))
+
+    // 100,000 stake sent without the fee-reserve memo: the refund pays its 400 stake fee out of itself, not out of the reserve.
+    const releaseFeeStake = BigInt(releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 }).amount[0]!.amount)
+    const inStake = await stray(100_000n, 'stake')
+    const [renterBefore, vaultBefore] = [await balance(renter.address, 'stake'), await balance(vault, 'stake')]
+    expect((await submit(0, inStake.order, inStake.settlement)).status).toBe('submitted')
+    expect([await balance(renter.address, 'stake') - renterBefore, vaultBefore - await balance(vault, 'stake')]).toEqual([100_000n - releaseFeeStake, 100_000n])
+    const [released] = await releasesOf(inStake.order.id)
+    expect(released!.payments).toEqual([{ owner: renter.address, amount: 100_000n - releaseFeeStake }])
   })
 })

@@ -2,13 +2,15 @@ import { execFile } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { fromBech32, toBech32 } from '@cosmjs/encoding'
-import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import { TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
+import { QueryClient, SigningStargateClient, setupStakingExtension, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import { cometClient } from '../adapters/cosmos/rpc.js'
 import { startSimd, type Simd } from '../adapters/cosmos/simd.js'
 import { CosmosVaultWatcher } from '../adapters/cosmos/watcher.js'
 import type { ChainEvent, Checkpoint } from '../src/chains.js'
 import { silentLogger } from '../src/log.js'
 import { encodeOrderMemo, vaultOrderId, type VaultOrderMemo } from '../src/vault/orderMemo.js'
+import { refundOrder } from '../src/vault/refund.js'
 
 // An IBC voucher denom, as a renter holding USDC from another chain would pay in.
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
@@ -40,10 +42,10 @@ async function deposit(msgs: MsgSendEncodeObject[], memo: string): Promise<strin
   return res.transactionHash
 }
 
-function watcher(known: Set<string>, maxBlocksPerPoll?: number) {
+function watcher(known: Set<string>, maxBlocksPerPoll?: number, extra: { perPage?: number; maxPages?: number; minRefund?: ReadonlyMap<string, bigint> } = {}) {
   return new CosmosVaultWatcher({
     chain: CHAIN, comet: () => cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }), vault, prefix: 'cosmos', denoms: [USDC], extraDepth: 1, startHeight: 1,
-    knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(maxBlocksPerPoll ? { maxBlocksPerPoll } : {}),
+    knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(maxBlocksPerPoll ? { maxBlocksPerPoll } : {}), ...extra,
   })
 }
 
@@ -129,5 +131,85 @@ describe('Cosmos vault watcher on simd', () => {
     const known = new Set<string>()
     const { events } = await drainPast(watcher(known), known, await heightOf(hash))
     expect(events.find((e) => e.txHash === hash)).toMatchObject({ kind: 'OrderOpened', order: { id: printed.orderId, renter: renter.address, amount: 4_200_000n, payout: provider, slots: 10, slotLength: 60, start: 1_800_000_000n } })
+  })
+
+  it('refunds a deposit only to an account that signed it: a module account that paid the vault is never refunded', async () => {
+    const known = new Set<string>()
+    const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
+    const [validator] = (await QueryClient.withExtensions(await cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }), setupStakingExtension).staking.validators('BOND_STATUS_BONDED')).validators
+    const signed = async (messages: { typeUrl: string; value: unknown }[], memo = '') => {
+      const res = await renter.client.signAndBroadcast(renter.address, messages, { amount: [], gas: '400000' }, memo)
+      expect(res.code).toBe(0)
+      return res.transactionHash
+    }
+    // The renter's staking rewards are paid to the vault: x/distribution's module account sends them, in a transaction the renter signed.
+    await signed([
+      { typeUrl: '/cosmos.staking.v1beta1.MsgDelegate', value: { delegatorAddress: renter.address, validatorAddress: validator!.operatorAddress, amount: { denom: 'stake', amount: '50000000000' } } },
+      { typeUrl: '/cosmos.distribution.v1beta1.MsgSetWithdrawAddress', value: { delegatorAddress: renter.address, withdrawAddress: vault } },
+    ])
+    const stakeOf = async () => BigInt((await renter.client.getBalance(vault, 'stake')).amount)
+    for (const h = await renter.client.getHeight(); (await renter.client.getHeight()) < h + 3;) await new Promise((ok) => setTimeout(ok, 100))
+    const before = await stakeOf()
+    const rewards = await signed([{ typeUrl: '/cosmos.distribution.v1beta1.MsgWithdrawDelegatorReward', value: { delegatorAddress: renter.address, validatorAddress: validator!.operatorAddress } }])
+    const paid = (await stakeOf()) - before
+    expect(paid).toBeGreaterThan(0n)
+    const { events } = await drainPast(watcher(known), known, await heightOf(rewards), start.checkpoint)
+    const ignored = events.find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === rewards)!
+    // No sender: the module account that paid did not sign. The renter who did sign is not the payer either.
+    expect(ignored).toEqual({ kind: 'VaultDepositIgnored', chain: CHAIN, key: `VaultDepositIgnored:${rewards}`, block: { height: BigInt(await heightOf(rewards)), hash: '' }, txHash: rewards, reason: 'NO_MEMO', token: 'stake', amount: paid })
+    expect(refundOrder(ignored, 1_800_000_000n, 60)).toBeUndefined()
+  })
+
+  it('reads a burst of deposits above what one poll reads, in blocks that alone hold more, each once and in order, across polls and restarts', async () => {
+    const known = new Set<string>()
+    const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
+    // One poll reads 2 pages of 3: 6 transactions, where the default is 2,000. 50 deposits sent at once land a block or three.
+    const paging = { perPage: 3, maxPages: 2 }
+    const { accountNumber, sequence } = await renter.client.getSequence(renter.address)
+    const chainId = await renter.client.getChainId()
+    const signedTxs = []
+    for (let i = 0; i < 50; i++) {
+      const raw = await renter.client.sign(renter.address, [send(vault, 10_000n + BigInt(i))], { amount: [], gas: '200000' }, encodeOrderMemo(terms(10_000n + BigInt(i))), { accountNumber, sequence: sequence + i, chainId })
+      signedTxs.push(TxRaw.encode(raw).finish())
+    }
+    const sent: string[] = []
+    for (const tx of signedTxs) sent.push(await renter.client.broadcastTxSync(tx))
+    for (let i = 0; i < 300 && !(await renter.client.getTx(sent.at(-1)!)); i++) await new Promise((ok) => setTimeout(ok, 100))
+    const included = await Promise.all(sent.map(async (h) => (await renter.client.getTx(h))!))
+    expect(included.every((t) => t.code === 0)).toBe(true)
+    const perBlock = new Map<number, number>()
+    for (const t of included) perBlock.set(t.height, (perBlock.get(t.height) ?? 0) + 1)
+    expect(Math.max(...perBlock.values())).toBeGreaterThan(6)
+    // A fresh watcher on every poll: all it knows is the stored checkpoint, as after a restart.
+    const events: ChainEvent[] = []
+    const checkpoints: Checkpoint[] = []
+    const perPoll: number[] = []
+    let checkpoint = start.checkpoint
+    const last = Math.max(...perBlock.keys())
+    for (let i = 0; i < 200 && checkpoint.height <= BigInt(last); i++) {
+      const r = await watcher(known, undefined, paging).poll(checkpoint)
+      events.push(...r.events)
+      perPoll.push(r.events.length)
+      for (const e of r.events) if (e.kind === 'OrderOpened') known.add(e.order.id)
+      checkpoint = r.checkpoint
+      checkpoints.push(checkpoint)
+      if (r.events.length === 0) await new Promise((ok) => setTimeout(ok, 100))
+    }
+    expect(events.map((e) => e.kind === 'OrderOpened' && e.txHash)).toEqual(sent)
+    expect(events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(sent.map((_, i) => 10_000n + BigInt(i)))
+    // Some polls stopped inside a block, and no poll read more than it may.
+    expect(checkpoints.some((c) => c.hash.startsWith('page:'))).toBe(true)
+    expect(Math.max(...perPoll)).toBeLessThanOrEqual(6)
+  })
+
+  it('leaves a stray deposit below the minimum refund in the vault: no sender, so no refund order; one at the minimum is refunded', async () => {
+    const known = new Set<string>()
+    const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
+    const sent = { dust: await deposit([send(vault, 999n)], ''), enough: await deposit([send(vault, 1_000n)], ''), otherDenom: await deposit([send(vault, 5n, 'stake')], '') }
+    const minRefund = new Map([[USDC, 1_000n], ['*', 10n]])
+    const { events } = await drainPast(watcher(known, undefined, { minRefund }), known, await heightOf(sent.otherDenom), start.checkpoint)
+    const ignored = (hash: string) => events.find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === hash)!
+    expect(Object.values(sent).map((h) => [ignored(h).reason, ignored(h).amount, ignored(h).sender])).toEqual([['NO_MEMO', 999n, undefined], ['NO_MEMO', 1_000n, renter.address], ['NO_MEMO', 5n, undefined]])
+    expect(Object.values(sent).map((h) => refundOrder(ignored(h), 1_800_000_000n, 60)?.amount)).toEqual([undefined, 1_000n, undefined])
   })
 })

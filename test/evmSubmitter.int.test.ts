@@ -6,11 +6,11 @@ import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { EvmSubmitter } from '../adapters/evm/submitter.js'
 import { RpcPool } from '../adapters/evm/rpcPool.js'
 import { viemChain } from '../adapters/evm/chain.js'
-import { signSettlement, compareAddresses } from '../adapters/evm/eip712.js'
+import { signSettlement, compareAddresses, isEscrowSignatureForm } from '../adapters/evm/eip712.js'
 import { toEvmSettlement, type EvmOrder } from '../adapters/evm/codec.js'
 import type { OrderTerms } from '../src/order.js'
 import type { Settlement } from '../src/settlement.js'
-import { isQantaraError } from '../src/errors.js'
+import { SignatureRefused, isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
@@ -36,13 +36,17 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-function submitter(store: SqliteStore, o: { account?: LocalAccount; bumpAfterMs?: number; maxFee?: bigint; confirmations?: number } = {}) {
+function submitterOptions(store: SqliteStore, o: { account?: LocalAccount; bumpAfterMs?: number; maxFee?: bigint; confirmations?: number } = {}) {
   const pool = new RpcPool({ chain: viemChain(CHAIN, [bed.anvil.rpcUrl]), urls: [bed.anvil.rpcUrl], timeoutMs: 5_000, logger })
-  return new EvmSubmitter({
+  return {
     chain: CHAIN, pool, escrow: d.escrow, account: o.account ?? bed.account(5), store, logger, pollMs: 25,
     receiptConfirmations: o.confirmations ?? 1, bumpAfterMs: o.bumpAfterMs ?? 60_000,
     caps: { maxFeePerGas: o.maxFee ?? gwei(500), maxPriorityFeePerGas: gwei(5) },
-  })
+  }
+}
+
+function submitter(store: SqliteStore, o: Parameters<typeof submitterOptions>[1] = {}) {
+  return new EvmSubmitter(submitterOptions(store, o))
 }
 
 interface Case { order: OrderTerms; evmOrder: EvmOrder; settlement: Settlement; signatures: Hex[] }
@@ -94,6 +98,65 @@ describe('EvmSubmitter', () => {
     // Retried: a set that rotated since the signatures were picked is the usual cause.
     expect((err as { retryable: boolean }).retryable).toBe(true)
     expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
+    await store.close()
+  })
+
+  it('blames one malleated signature of a set by its bytes (SIGNATURE_REFUSED, retryable), so the relayer can settle without it', async () => {
+    const store = new SqliteStore(':memory:')
+    const c = await settledCase()
+    const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+    const honest = c.signatures[1]!
+    const v = Number.parseInt(honest.slice(130), 16)
+    const highS = `${honest.slice(0, 66)}${(N - BigInt(`0x${honest.slice(66, 130)}`)).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}` as Hex
+    expect(isEscrowSignatureForm(honest)).toBe(true)
+    expect(isEscrowSignatureForm(highS)).toBe(false)
+    const err = await submitter(store).submit(c.order, c.settlement, { signatures: [c.signatures[0]!, highS] }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(SignatureRefused)
+    expect(err).toMatchObject({ code: 'SIGNATURE_REFUSED', retryable: true, details: 'HighS', signature: highS })
+    expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
+    expect(await orderState(c.order.id)).not.toBe(SETTLED)
+    // The honest pair alone settles.
+    expect((await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })).status).toBe('submitted')
+    await store.close()
+  })
+
+  it('does not send a settlement whose gas is above the cap (a token that burns gas): GasAboveCap, final, nothing sent', async () => {
+    const store = new SqliteStore(':memory:')
+    const c = await settledCase()
+    const account = bed.account(6)
+    const sent = await bed.publicClient.getTransactionCount({ address: account.address })
+    const capped = new EvmSubmitter({ ...submitterOptions(store, { account }), maxSettlementGas: 60_000n })
+    const err = await capped.submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'SUBMIT_REVERTED', details: 'GasAboveCap', retryable: false })
+    expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(sent)
+    expect(await orderState(c.order.id)).not.toBe(SETTLED)
+    await store.close()
+  })
+
+  it('never resends a settlement that was mined and reverted: a token that is cheap under eth_estimateGas and burns all gas when mined', async () => {
+    const store = new SqliteStore(':memory:')
+    const c = await settledCase()
+    const account = bed.account(7)
+    const code = await bed.publicClient.getCode({ address: d.token })
+    await bed.testClient.setAutomine(false)
+    let outcome: unknown
+    try {
+      const running = submitter(store, { account }).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
+      await waitFor(async () => (await poolPending()) === 1 || undefined, 'the settlement in the pool', 20_000, 25)
+      // The flip after the estimate: every call into the token now ends in INVALID, which takes all the gas it is given.
+      await bed.testClient.setCode({ address: d.token, bytecode: '0xfe' })
+      await bed.testClient.mine({ blocks: 1 })
+      outcome = await running
+    } finally {
+      await bed.testClient.setCode({ address: d.token, bytecode: code! })
+      await bed.testClient.setAutomine(true)
+    }
+    expect(outcome).toMatchObject({ code: 'SUBMIT_REVERTED', details: 'MinedRevert', retryable: false })
+    const sent = await bed.publicClient.getTransactionCount({ address: account.address })
+    // Asked again (a restart, another tick), it sends nothing: the same revert would burn the gas again.
+    expect(await submitter(store, { account }).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)).toMatchObject({ details: 'MinedRevert' })
+    expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(sent)
+    expect(await orderState(c.order.id)).not.toBe(SETTLED)
     await store.close()
   })
 

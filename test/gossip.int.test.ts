@@ -9,6 +9,7 @@ import { createMetrics } from '../src/metrics.js'
 import type { OrderTerms } from '../src/order.js'
 import { sealEnvelope } from '../src/peer/envelope.js'
 import { Gossip } from '../src/peer/gossip.js'
+import { merkleLeafHash } from '../src/merkle.js'
 import type { Settlement } from '../src/settlement.js'
 import { settlementHash, settlementToWire } from '../src/settlementWire.js'
 import { SqliteStore } from '../src/store/sqlite.js'
@@ -94,6 +95,40 @@ describe('Gossip', () => {
     peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1, generateEd25519().signer), witnessed(3)], cursor: 2, more: false }))
     expect(await gossip().pullHeartbeats(order)).toBe(1)
     expect(await rejections('BAD_SIGNATURE')).toBe(1)
+  })
+
+  it('benches a peer that serves more junk than a pull tolerates: the 17th forged heartbeat ends the pull and the next pulls skip it', async () => {
+    const forger = generateEd25519().signer
+    let asked = 0
+    peer.set((q, res) => {
+      asked++
+      serve({ orderId: order.id, heartbeats: [...Array.from({ length: 40 }, () => witnessed(1, forger)), witnessed(2)], cursor: 41, more: false })(q, res, '')
+    })
+    const g = gossip()
+    expect(await g.pullHeartbeats(order)).toBe(0)
+    expect(await rejections('BAD_SIGNATURE')).toBe(17)
+    expect(await rejections('BENCHED')).toBe(1)
+    expect(await g.pullHeartbeats(order)).toBe(0)
+    expect(asked).toBe(1)
+  })
+
+  it('keeps, of two valid heartbeats for one slot and witness, the one with the lower leaf hash, whichever came first', async () => {
+    // Same challenge answered twice (a provider that re-signed it): two valid bodies for slot 1 of relayer-3.
+    const a = witnessed(1)
+    const b = JSON.parse(JSON.stringify(a)) as { heartbeat: Heartbeat; signature: string }
+    b.heartbeat.timestamp += 1
+    b.signature = provider.sign(heartbeatBytes(b.heartbeat))
+    const [low, high] = [a, b].sort((x, y) => (merkleLeafHash(canonicalJson(x)) < merkleLeafHash(canonicalJson(y)) ? -1 : 1))
+    let page: unknown[] = [high]
+    peer.set((q, res) => serve({ orderId: order.id, heartbeats: page, cursor: 1, more: false })(q, res, ''))
+    expect(await gossip().pullHeartbeats(order)).toBe(1)
+    page = [low]
+    expect(await gossip().pullHeartbeats(order)).toBe(1)
+    page = [high]
+    expect(await gossip().pullHeartbeats(order)).toBe(0)
+    expect((await store.listHeartbeats(order.id)).map((h) => h.body)).toEqual([canonicalJson(low)])
+    // The replacement is listed after everything kept before it, so a peer's cursor past the old one still reaches it.
+    expect((await store.listHeartbeatsAfter(order.id, 1, 10)).map((h) => h.body)).toEqual([canonicalJson(low)])
   })
 
   const hostile: [string, Behaviour, string | undefined][] = [

@@ -6,6 +6,7 @@ import { challengeBytes, heartbeatBytes } from '../src/heartbeat/bytes.js'
 import type { Heartbeat } from '../src/heartbeat/schema.js'
 import { MAX_HEARTBEAT_BYTES, verifyHeartbeat, type VerifyContext } from '../src/heartbeat/verify.js'
 import { ChallengeBook } from '../src/heartbeat/challenges.js'
+import { FORGED_SIGNATURE, ZERO_KEY, forgeable } from './support/smallOrderForgery.js'
 
 const v = JSON.parse(readFileSync(new URL('./fixtures/heartbeat-vectors.json', import.meta.url), 'utf8')) as {
   relayerSeed: string; relayerKey: string; providerSeed: string; providerKey: string
@@ -95,6 +96,22 @@ describe('verifyHeartbeat rejections', () => {
     const h = { ...v.heartbeat, challenge: issued }
     expect(reject(JSON.stringify({ heartbeat: h, signature: v.heartbeatSignature }), { own })).toBe('BAD_SIGNATURE')
     expect(reject(signed(h), { own })).toBe('OK')
+  })
+  it('BAD_SIGNATURE for a heartbeat forged under a small-order provider key (R = identity, S = 0), which OpenSSL alone accepts', () => {
+    const book = new ChallengeBook('relayer-a', relayer, 60_000)
+    const issued = book.issue(v.challenge.orderId, 7, v.heartbeat.timestamp)
+    const own = { relayerId: 'relayer-a', issued: book.issued.bind(book), consume: book.consume.bind(book) }
+    const order = { id: v.challenge.orderId, providerId: ZERO_KEY, slots: 10 }
+    const h = forgeable(Array.from({ length: 64 }, (_, i) => ({ ...v.heartbeat, challenge: issued, timestamp: v.heartbeat.timestamp + i })), heartbeatBytes)
+    expect(reject(JSON.stringify({ heartbeat: h, signature: FORGED_SIGNATURE }), { order, own })).toBe('BAD_SIGNATURE')
+    // The nonce was not used up: the challenge is still the relayer's to match.
+    expect(book.consume(issued.challenge.salt, v.challenge.orderId, 7)).toBe('ok')
+  })
+  it('BAD_CHALLENGE_SIGNATURE for a challenge forged under a small-order relayer key, even one in the relayer set', () => {
+    const base = { ...v.challenge, relayerId: 'relayer-z', relayerKey: ZERO_KEY }
+    const challenge = forgeable(Array.from({ length: 64 }, (_, i) => ({ ...base, issuedAt: base.issuedAt + i })), challengeBytes)
+    const h = { ...v.heartbeat, challenge: { challenge, signature: FORGED_SIGNATURE } }
+    expect(reject(signed(h), { relayerKeys: new Map([['relayer-z', ZERO_KEY]]) })).toBe('BAD_CHALLENGE_SIGNATURE')
   })
   it('canonical JSON refuses floats outright', () => {
     expect(() => canonicalJson({ a: 0.1 })).toThrow(/safe integers only/)

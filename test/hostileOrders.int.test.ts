@@ -69,7 +69,7 @@ describe('orders an attacker sizes to crash the relayer', () => {
     expect(settled.args.toProvider + settled.args.toRenter + settled.args.fee).toBe(3_000_000n)
 
     expect(relayer.exitCode).toBeNull()
-    const metrics = await (await fetch(`${url}/metrics`)).text()
+    const metrics = await (await fetch(`${market.relayers[0]!.metricsUrl}/metrics`)).text()
     expect(metrics).toMatch(/qantara_orders_refused_total\{chain="eip155:31337",reason="TOO_MANY_SLOTS"\} 1/)
     expect(metrics).toMatch(/qantara_order_failures_total\{step="advance"\} [1-9]/)
     const check = new SqliteStore(market.relayers[0]!.store)

@@ -7,7 +7,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
+import { deployBtcRelay, deployEscrow, deployTestToken } from '../adapters/evm/deploy.js'
 import { sortAddresses } from '../adapters/evm/eip712.js'
 import { longHeaders } from './support/btcVectors.js'
 import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
@@ -52,10 +52,12 @@ afterAll(async () => {
 
 describe('qantara order, for a provider paid in BTC', () => {
   const script = `0014${'11'.repeat(20)}`
-  async function quoted(salt?: string) {
-    const id = json(await qantara(['order', 'id', ...chainArgs(), '--renter', RENTER, ...(salt ? ['--salt', salt] : [])]))
-    const deadline = String(Math.floor(Date.now() / 1000) + 7200)
-    const quote = await qantara(['solver', 'quote', '--config', join(tmp.dir, 'solver.yaml'), '--chain', 'eip155:31337', '--order-id', id.orderId as string, '--script', script, '--rate', '1000000', '--deadline', deadline])
+  const solverQuote = (orderId: string, extra: string[] = []) =>
+    qantara(['solver', 'quote', '--config', join(tmp.dir, 'solver.yaml'), '--chain', 'eip155:31337', '--order-id', orderId, '--script', script, '--rate', '1000000', '--max-amount', '10000000000000000', ...extra])
+  /** A quote for 0.01 ETH at most, paid out within 4 h: by default it must be opened within 10 minutes and end 3 h before that (the proof latency). */
+  async function quoted(extra: string[] = ['--deadline', String(Math.floor(Date.now() / 1000) + 4 * 3600)]) {
+    const id = json(await qantara(['order', 'id', ...chainArgs(), '--renter', RENTER]))
+    const quote = await solverQuote(id.orderId as string, extra)
     expect(quote.code).toBe(0)
     const path = join(tmp.dir, `quote-${id.salt as string}.json`)
     writeFileSync(path, quote.stdout)
@@ -69,9 +71,41 @@ describe('qantara order, for a provider paid in BTC', () => {
     expect(opened.code).toBe(0)
     const summary = json(opened)
     expect(summary.orderId).toBe(id.orderId)
-    expect(summary.btc).toEqual({ script, solver: privateKeyToAccount(SOLVER_KEY).address, satsPerE18: '1000000', payoutDeadline: quote.payoutDeadline })
+    const now = Math.floor(Date.now() / 1000)
+    expect(quote.token).toBe('native')
+    expect(Number(quote.openBy)).toBeGreaterThan(now + 500)
+    expect(Number(quote.openBy)).toBeLessThanOrEqual(now + 600)
+    expect(BigInt(quote.latestEnd as string)).toBe(BigInt(quote.payoutDeadline as string) - 10_800n)
+    expect(summary.btc).toEqual({ script, solver: privateKeyToAccount(SOLVER_KEY).address, satsPerE18: '1000000', payoutDeadline: quote.payoutDeadline, maxAmount: '10000000000000000', openBy: quote.openBy, latestEnd: quote.latestEnd })
     const [requested] = await bed.publicClient.getContractEvents({ address: escrow, abi: qantaraEscrowAbi, eventName: 'BtcPayoutRequested', args: { orderId: id.orderId as Hex }, fromBlock: 0n, strict: true })
-    expect(requested?.args).toMatchObject({ script: `0x${script}`, solver: privateKeyToAccount(SOLVER_KEY).address, satsPerE18: 1_000_000n, payoutDeadline: BigInt(quote.payoutDeadline as string) })
+    expect(requested?.args).toMatchObject({
+      script: `0x${script}`, solver: privateKeyToAccount(SOLVER_KEY).address, satsPerE18: 1_000_000n, payoutDeadline: BigInt(quote.payoutDeadline as string),
+      maxAmount: 10n ** 16n, openBy: BigInt(quote.openBy as string), latestEnd: BigInt(quote.latestEnd as string),
+    })
+  })
+
+  it('the solver quotes only its tokens and leaves itself its proof latency; the order command keeps to the quote\'s token and amount', async () => {
+    const { id } = await quoted()
+    const deadline = String(Math.floor(Date.now() / 1000) + 4 * 3600)
+    const otherToken = await solverQuote(id.orderId as string, ['--deadline', deadline, '--token', bed.account(9).address])
+    expect(otherToken.code).toBe(1)
+    expect(otherToken.stderr).toContain('is not among the tokens this solver pays for')
+    const tooLate = await solverQuote(id.orderId as string, ['--deadline', deadline, '--latest-end', String(Number(deadline) - 3600)])
+    expect(tooLate.code).toBe(1)
+    expect(tooLate.stderr).toContain('leaves less than the solver\'s proof latency (10800 s)')
+    const tooSoon = await solverQuote(id.orderId as string, ['--deadline', String(Math.floor(Date.now() / 1000) + 3600)])
+    expect(tooSoon.code).toBe(1)
+    expect(tooSoon.stderr).toContain('no order can end by')
+
+    const { id: next, path } = await quoted()
+    const tooMuch = await qantara(['order', 'open', ...chainArgs(), '--key-env', 'RENTER_KEY', '--provider', keccak256(toHex('provider')), '--payout', bed.account(8).address, '--amount', '0.02', '--slots', '3', '--salt', next.salt as string, '--btc-quote', path, '--json'])
+    expect(tooMuch.code).toBe(1)
+    expect(tooMuch.stderr).toContain('above the quote\'s maximum of 10000000000000000')
+    const usdc = await deployTestToken(bed.wallet(0), bed.publicClient, 'USDC', 6)
+    const otherOrderToken = await qantara(['order', 'open', ...chainArgs(), '--key-env', 'RENTER_KEY', '--token', usdc, '--provider', keccak256(toHex('provider')), '--payout', bed.account(8).address, '--amount', '0.01', '--slots', '3', '--salt', next.salt as string, '--btc-quote', path, '--json'])
+    expect(otherOrderToken.code).toBe(1)
+    expect(otherOrderToken.stderr).toContain('the quote is for token native: open with --token native')
+    expect(await bed.publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [next.orderId as Hex] })).toBe(toHex(0, { size: 32 }))
   })
 
   it('refuses a quote for another order id, a doctored quote and a file that is not one, opening nothing', async () => {

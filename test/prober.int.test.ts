@@ -27,7 +27,7 @@ function order(id = `0x${'a1'.repeat(32)}`): OrderTerms {
 }
 
 async function register(url: string, signer: Ed25519Signer = provider): Promise<void> {
-  const record: ProviderRecord = { v: 1, providerId: signer.publicKey, url, gpus: [], payout: {}, prices: [], seq: 1, expiresAt: Math.floor(Date.now() / 1000) + 3600 }
+  const record: ProviderRecord = { v: 1, providerId: signer.publicKey, url, gpus: [], payout: { 'eip155:31337': '0xp' }, prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '100', slotLength: 60 }], seq: 1, expiresAt: Math.floor(Date.now() / 1000) + 3600 }
   await store.putProvider(signer.publicKey, 1, canonicalJson({ record, signature: signer.sign(providerRecordBytes(record)) }), Date.now())
 }
 
@@ -123,6 +123,26 @@ describe('Prober against hostile agents', () => {
     expect(await prober(false).probeOnce(order(), 5)).toBe('REFUSED')
     expect(await store.listHeartbeats(order().id)).toEqual([])
   })
+
+  const unoffered: [string, Partial<OrderTerms>, string][] = [
+    ['pays the provider\'s share to an address its record does not give (the renter\'s own)', { payout: '0xr' }, 'PAYOUT_NOT_OFFERED'],
+    ['is in a token the record does not price', { token: '0x0000000000000000000000000000000000000bad' }, 'TOKEN_NOT_OFFERED'],
+    ['has a slot length the record does not price', { slotLength: 30 }, 'TOKEN_NOT_OFFERED'],
+    ['pays less per slot than the record asks', { amount: 999n }, 'BELOW_PRICE'],
+  ]
+  for (const [what, terms, code] of unoffered) {
+    it(`does not probe an order that ${what}: ${code}, and the agent is never asked`, async () => {
+      let asked = 0
+      hostile.set((q, res, b) => {
+        asked++
+        answer()(q, res, b)
+      })
+      expect(await prober().probeOnce({ ...order(), ...terms }, 5)).toBe(code)
+      expect(asked).toBe(0)
+      expect(await store.listHeartbeats(order().id)).toEqual([])
+      expect(await prober().probeOnce(order(), 5)).toBe('OK')
+    })
+  }
 
   it('reports an order whose provider has no record', async () => {
     const stranger = { ...order(), providerId: generateEd25519().signer.publicKey }

@@ -74,7 +74,7 @@ describe('a quorum of three relayers, threshold 2', () => {
     try {
       await openOrders(run, 2, 3)
       await expectHonestSettlements(run, 1, 2)
-      const metrics = await (await fetch(`${run.market.relayers[1]!.url}/metrics`)).text()
+      const metrics = await (await fetch(`${run.market.relayers[1]!.metricsUrl}/metrics`)).text()
       expect(metrics).toMatch(/qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SIGNATURE"\} [1-9]/)
     } finally {
       await run.stop()

@@ -14,6 +14,8 @@ import { ProviderRegistry } from '../src/registry/registry.js'
 import type { Relayer } from '../src/relay/relayer.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { startHostileAgent } from './support/hostileAgent.js'
+import { FORGED_SIGNATURE, ZERO_KEY, forgeable } from './support/smallOrderForgery.js'
+import { NO_PROVIDER } from '../src/vault/refund.js'
 
 const logger = silentLogger()
 const httpOptions = { timeoutMs: 2_000, maxBytes: 64 * 1024, allowPrivate: true }
@@ -24,6 +26,7 @@ let store: SqliteStore
 let registry: ProviderRegistry
 let api: Server
 let apiUrl: string
+let metrics: ReturnType<typeof createMetrics>
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
@@ -48,7 +51,8 @@ beforeAll(async () => {
   store = new SqliteStore(':memory:')
   registry = new ProviderRegistry({ store, http: createSafeHttp(httpOptions), httpOptions, logger })
   const relayer = { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) } as unknown as Relayer
-  api = createApiServer({ store, relayer, registry, metrics: createMetrics(), logger })
+  metrics = createMetrics()
+  api = createApiServer({ store, relayer, registry, metrics, registrations: { perMinute: 6_000, burst: 1_000 }, logger })
   apiUrl = await listen(api)
 })
 afterAll(async () => {
@@ -101,6 +105,22 @@ describe('provider registry', () => {
     expect(await reject({ record: { ...record, url: 'ftp://x' }, signature: agent.record.signature })).toBe('MALFORMED')
   })
 
+  it('refuses a record for a small-order key whose forged signature OpenSSL accepts, served by its own endpoint, and any record for the refund orders\' provider id', async () => {
+    const hostile = await startHostileAgent()
+    // The attacker's record under the all-zero key (the refund orders' provider id before the fix): a seq whose bytes R = identity, S = 0 forges.
+    const seqs = Array.from({ length: 64 }, (_, i) => 1_000 + i)
+    const record = (seq: number, providerId: string = ZERO_KEY) => ({ ...agent.record.record, providerId, url: hostile.url, seq })
+    const seq = forgeable(seqs, (n) => providerRecordBytes(record(n)))
+    const forged = { record: record(seq), signature: FORGED_SIGNATURE }
+    hostile.set((_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(forged)))
+    expect(await reject(forged)).toBe('BAD_KEY')
+    const refundProvider = { record: record(seq, NO_PROVIDER), signature: FORGED_SIGNATURE }
+    hostile.set((_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(refundProvider)))
+    expect(await reject(refundProvider)).toBe('BAD_KEY')
+    expect([await registry.get(ZERO_KEY), await registry.get(NO_PROVIDER), await store.getProvider(ZERO_KEY), await store.getProvider(NO_PROVIDER)]).toEqual([undefined, undefined, undefined, undefined])
+    await hostile.close()
+  })
+
   it('refuses a record whose endpoint serves garbage or redirects', async () => {
     const hostile = await startHostileAgent()
     const signer = generateEd25519().signer
@@ -119,8 +139,67 @@ describe('provider registry', () => {
     const bad = await fetch(`${apiUrl}/v1/providers`, { method: 'POST', body: '{"record": ' })
     expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, 'MALFORMED'])
     expect((await fetch(`${apiUrl}/healthz`)).status).toBe(200)
-    const metrics = await (await fetch(`${apiUrl}/metrics`)).text()
-    expect(metrics).toContain('qantara_provider_records_rejected_total{code="MALFORMED"} 1')
+    expect((await fetch(`${apiUrl}/metrics`)).status).toBe(404)
+    expect(await metrics.registry.getSingleMetricAsString('qantara_provider_records_rejected_total')).toContain('qantara_provider_records_rejected_total{code="MALFORMED"} 1')
+  })
+
+  it('refuses a record URL with a path, query, fragment or credentials: probes go to an agent\'s origin only', async () => {
+    const signer = generateEd25519().signer
+    for (const url of [`${agentUrl}/admin`, `${agentUrl}?x=1`, `${agentUrl}#f`, 'http://user@127.0.0.1:9']) {
+      const record = { ...agent.record.record, providerId: signer.publicKey, url, seq: 1 }
+      expect(await reject({ record, signature: signer.sign(providerRecordBytes(record)) })).toBe('MALFORMED')
+    }
+  })
+
+  it('rate-limits registrations per address: past the burst, 429 and no outbound fetch', async () => {
+    const limited = createApiServer({ store, relayer: { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) } as unknown as Relayer, registry, metrics, registrations: { perMinute: 1, burst: 2 }, logger })
+    const url = await listen(limited)
+    try {
+      const statuses = []
+      for (let i = 0; i < 4; i++) statuses.push((await fetch(`${url}/v1/providers`, { method: 'POST', body: '{}' })).status)
+      expect(statuses).toEqual([400, 400, 429, 429])
+    } finally {
+      await new Promise((ok) => limited.close(ok))
+    }
+  })
+
+  it('keeps at most maxProviders live records, making room by dropping expired ones', async () => {
+    const small = new SqliteStore(':memory:')
+    let now = Math.floor(Date.now() / 1000)
+    const capped = new ProviderRegistry({ store: small, http: createSafeHttp(httpOptions), httpOptions, logger, maxProviders: 1, nowSeconds: () => now })
+    const other = newAgent()
+    const otherUrl = await listen(other.server)
+    try {
+      expect(await capped.submit(agent.record).then(() => 'ACCEPTED')).toBe('ACCEPTED')
+      const late = serveLateRecord(otherUrl)
+      const full = await capped.submit(late).catch((e: unknown) => (isQantaraError(e, 'RECORD_REJECTED') ? e.details!.split(':')[0] : e))
+      expect(full).toBe('REGISTRY_FULL')
+      now = agent.record.record.expiresAt + 1
+      expect((await capped.submit(late)).providerId).toBe(late.record.providerId)
+      expect((await small.listProviders()).map((p) => p.providerId)).toEqual([late.record.providerId])
+    } finally {
+      await new Promise((ok) => other.server.close(ok))
+      await small.close()
+    }
+    /** A record served by `url`, valid long after the first one expired. */
+    function serveLateRecord(url: string) {
+      const signer = generateEd25519().signer
+      const record = { ...agent.record.record, providerId: signer.publicKey, url, seq: 1, expiresAt: agent.record.record.expiresAt + 86_400 }
+      const signed = { record, signature: signer.sign(providerRecordBytes(record)) }
+      other.server.removeAllListeners('request')
+      other.server.on('request', (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(signed)))
+      return signed
+    }
+  })
+
+  it('pages the provider list with a cursor', async () => {
+    const first = (await (await fetch(`${apiUrl}/v1/providers?limit=1`)).json()) as { providers: SignedProviderRecord[]; next: string | null }
+    expect(first.providers).toHaveLength(1)
+    expect(first.next).toBe(first.providers[0]!.record.providerId)
+    const rest = (await (await fetch(`${apiUrl}/v1/providers?limit=1000&cursor=${first.next}`)).json()) as { providers: SignedProviderRecord[]; next: string | null }
+    expect(rest.providers.every((p) => p.record.providerId > first.next!)).toBe(true)
+    expect(rest.next).toBeNull()
+    expect((await fetch(`${apiUrl}/v1/providers?limit=0`)).status).toBe(400)
   })
 
   it('serves the agent\'s record as canonical JSON at /v1/provider', async () => {

@@ -22,10 +22,10 @@ const terms = (amount: bigint, salt = crypto.getRandomValues(new Uint8Array(16))
   salt, providerId: `0x${'cd'.repeat(32)}`, start: 1_800_000_000n, slotLength: 60, slots: 10, amount, payout: Uint8Array.from(getBase58Encoder().encode(provider)),
 })
 
-function watcher(known = new Set<string>(), pageSize?: number) {
+function watcher(known = new Set<string>(), pageSize?: number, limits: { maxPagesPerPoll?: number; maxTransactionsPerPoll?: number } = {}) {
   return new SolanaVaultWatcher({
     chain: CHAIN, rpc: solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), vault: bed.vault, mint: bed.mint, startSlot: 0n,
-    knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(pageSize ? { pageSize } : {}),
+    knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(pageSize ? { pageSize } : {}), ...limits,
   })
 }
 
@@ -98,5 +98,40 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     expect(resumed.events.map((e) => e.txHash)).toEqual(sent)
     expect(resumed.events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(sent.map((_, i) => 1_000n + BigInt(i)))
     expect((await drain(watcher(known, 3), known, resumed.checkpoint)).events).toEqual([])
+  })
+
+  it('reads a backlog far deeper than one poll pages, oldest first, each deposit once, while new ones keep arriving, paging it back only once', async () => {
+    const known = new Set<string>()
+    const start = await drain(watcher(known), known)
+    const renter = await bed.renter(100_000_000n)
+    const deposit = async (i: number) => bed.send([bed.transferChecked(renter, bed.vault, 2_000n + BigInt(i)), bed.memo(encodeOrderMemo(terms(2_000n + BigInt(i))))])
+    const sent: string[] = []
+    for (let i = 0; i < 50; i++) sent.push(await deposit(i))
+    // Pages of 5, 2 pages and 7 transactions a poll: 50 signatures are ten pages back, five polls of paging alone.
+    const limits = { maxPagesPerPoll: 2, maxTransactionsPerPoll: 7 }
+    const events: ChainEvent[] = []
+    const hashes: string[] = []
+    let checkpoint = start.checkpoint
+    let calls = 0
+    const counting = solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 })
+    const rpc = new Proxy(counting, { get: (t, k): unknown => (k === 'getSignaturesForAddress' ? (...a: Parameters<typeof t.getSignaturesForAddress>) => (calls++, t.getSignaturesForAddress(...a)) : Reflect.get(t, k)) })
+    for (let poll = 0; poll < 100; poll++) {
+      // A fresh watcher on every poll: all it knows is the stored checkpoint, as after a restart.
+      const w = new SolanaVaultWatcher({ chain: CHAIN, rpc, vault: bed.vault, mint: bed.mint, startSlot: 0n, knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), pageSize: 5, ...limits })
+      const r = await w.poll(checkpoint)
+      expect(r.events.length).toBeLessThanOrEqual(7)
+      events.push(...r.events)
+      for (const e of r.events) if (e.kind === 'OrderOpened') known.add(e.order.id)
+      hashes.push(r.checkpoint.hash)
+      // New deposits land while the backlog is being walked.
+      if (poll === 3) for (let i = 50; i < 55; i++) sent.push(await deposit(i))
+      if (r.checkpoint.hash === checkpoint.hash && poll > 3) break
+      checkpoint = r.checkpoint
+    }
+    expect(events.map((e) => e.txHash)).toEqual(sent)
+    expect(events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(sent.map((_, i) => 2_000n + BigInt(i)))
+    expect(hashes.some((h) => h.includes(' '))).toBe(true)
+    // Walking back and reading up: about two pages per page of backlog, never the whole backlog again per poll.
+    expect(calls).toBeLessThanOrEqual(2 * Math.ceil(55 / 5) + 12)
   })
 })

@@ -43,7 +43,10 @@ export const cosmosChainConfigSchema = z.strictObject({
   timeoutBlocks: z.number().int().min(5).max(10_000).default(60).describe('a release is valid this many blocks past the height it was built at, then it can never land and is rebuilt'),
   extraDepth: z.number().int().min(0).max(1_000).default(0).describe('blocks a vault transaction waits on top of CometBFT finality before it is read'),
   startHeight: z.number().int().min(1).default(1).describe('vault transactions below this height are never read (the vault\'s first deposit)'),
+  minRefund: z.record(z.union([denom, z.literal('*')]), z.string().regex(/^\d{1,40}$/, 'must be a whole number of the denom\'s smallest units')).default({})
+    .describe('per denom (`*`: any other), the least a deposit that opens no order must pay for it to be refunded; below it the deposit stays in the vault, since each refund costs the fee reserve a release fee. The same on every relayer'),
   pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the vault\'s transactions are searched'),
+  maxBlocksPerPoll: z.number().int().min(1).max(100_000).default(1_000).describe('heights one poll of the vault reads at most; a window holding more vault transactions than a poll reads (2,000) is halved down to one block, and a busier block is read a few pages per poll'),
   rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one RPC request'),
   maxLagBlocks: z.number().int().min(1).default(50).describe('/healthz reports not ready when the watcher is further behind the head than this'),
   key: keySourceSchema.describe('this relayer\'s secp256k1 key on this chain: 32 bytes of hex'),

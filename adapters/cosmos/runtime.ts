@@ -14,6 +14,7 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
 import type { Store } from '../../src/store/store.js'
+import { isRefundOrder } from '../../src/vault/refund.js'
 import { prefixOf, vaultMultisig, type CosmosChainConfig } from './config.js'
 import { cosmosAddress, cosmosVerify, type CosmosKey } from './keys.js'
 import { assembleRelease, releaseSignDoc, signRelease, verifyReleaseSignature, type CosmosRelease, type CosmosVaultState } from './release.js'
@@ -120,9 +121,18 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
     return (await o.store.listOrderEvents(chain, orderId)).some((e) => e.kind === 'VaultReleased') ? 'released' : 'open'
   }
 
+  /**
+   * The release fee a refund pays out of itself: all of it when the refund is in the fee's denom and larger
+   * than the fee, so the fee reserve pays for nobody's stray deposit (security review 2026-12, section 10).
+   * Refunds in other denoms are kept above the dust line by `minRefund` instead.
+   */
+  const refundPaysFee = (order: OrderTerms, s: Settlement): bigint => {
+    const own = fee.amount.length === 1 && fee.amount[0]!.denom === order.token ? BigInt(fee.amount[0]!.amount) : 0n
+    return isRefundOrder(order) && s.toProvider === 0n && s.fee === 0n && s.toRenter > own ? own : 0n
+  }
   const releaseOf = (order: OrderTerms, s: Settlement): CosmosRelease => ({
     orderId: order.id, denom: order.token,
-    payments: [{ to: order.payout, amount: s.toProvider }, { to: s.feeRecipient, amount: s.fee }, { to: order.renter, amount: s.toRenter }],
+    payments: [{ to: order.payout, amount: s.toProvider }, { to: s.feeRecipient, amount: s.fee }, { to: order.renter, amount: s.toRenter - refundPaysFee(order, s) }],
   })
   const vaultAt = (accountNumber: number, sequence: number, timeoutHeight: bigint): CosmosVaultState => ({ chainId, address: c.vault, pubkey: multisig, accountNumber, sequence, fee, timeoutHeight })
   const docHash = (r: CosmosRelease, v: CosmosVaultState) => hexOf(sha256(serializeSignDoc(releaseSignDoc(r, v))))
@@ -249,8 +259,11 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
     chain,
     family: 'cosmos',
     watcher: new CosmosVaultWatcher({
-      chain, comet: node, vault: c.vault, prefix, denoms: c.denoms, feeDenom: fee.amount[0]?.denom, extraDepth: c.extraDepth, startHeight: c.startHeight, logger: o.logger,
-      knownOrder: async (id) => (await o.store.getOrder(id)) !== undefined,
+      chain, comet: node, vault: c.vault, prefix, denoms: c.denoms, feeDenom: fee.amount[0]?.denom, extraDepth: c.extraDepth, startHeight: c.startHeight, maxBlocksPerPoll: c.maxBlocksPerPoll, logger: o.logger,
+      minRefund: new Map(Object.entries(c.minRefund).map(([d, v]) => [d, BigInt(v)])),
+      // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
+      // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
+      knownOrder: async (id, txHash) => (await o.store.listOrderEvents(chain, id)).some((e) => e.kind === 'OrderOpened' && e.txHash !== txHash),
     }),
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks),
@@ -268,7 +281,8 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
     },
 
     submitSettlement(order, settlement, signatures, signal): Promise<SubmitOutcome> {
-      return serial.add(() => submit(order, settlement, signatures, signal))
+      // Orders' releases go ahead of refunds waiting for the vault's sequence: a flood of stray deposits never delays a real order.
+      return serial.add(() => submit(order, settlement, signatures, signal), { priority: isRefundOrder(order) ? 0 : 1 })
     },
 
     async cosignRelease(order, settlement, message): Promise<SettlementSignature> {

@@ -15,8 +15,23 @@ const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
 /** The memo of a send that tops up the vault's reserve for release fees: not an order, never refunded. */
 export const FEE_RESERVE_MEMO = 'qfee1'
 const RELEASE_MEMO = new RegExp(`^${RELEASE_MEMO_PREFIX}[0-9a-f]{64}$`)
+/** CometBFT's largest tx_search page. */
 const PER_PAGE = 100
+/** Pages of tx_search one poll reads at most, over both sides. */
 const MAX_PAGES = 20
+/** Both sides of the vault's transfers: deposits (recipient) and releases (sender). */
+const SIDES = ['recipient', 'sender'] as const
+/** The checkpoint hash of a watcher part way through a busy block: `page:<height>:<side>:<pages read of it>`. */
+const WITHIN = 'page:'
+
+/** Where a watcher stopped inside a block too busy to read in one poll. */
+interface WithinBlock { height: bigint; side: number; page: number }
+interface IndexedTx { hash: string; height: number; index: number; tx: Uint8Array; code: number; events: { type: string; attributes: { key: string; value: string }[] }[] }
+
+function parseWithin(c: Checkpoint | undefined): WithinBlock | undefined {
+  const m = c && /^page:(\d{1,19}):([01]):(\d{1,9})$/.exec(c.hash)
+  return m ? { height: BigInt(m[1]!), side: Number(m[2]), page: Number(m[3]) } : undefined
+}
 
 export type CosmosDepositProblem = MemoProblem | 'NO_MEMO' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_DENOM' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
 
@@ -35,9 +50,25 @@ export interface CosmosVaultWatcherOptions {
   /** Blocks on top of a block before it is read; CometBFT blocks are final when committed, so 0 is safe. */
   extraDepth: number
   startHeight: number
-  knownOrder(orderId: Hex32): Promise<boolean>
+  /**
+   * Whether a transaction other than `txHash` already opened `orderId`, by the chain events committed to the
+   * store: the first deposit of an id opens it, later ones are refunded (DUPLICATE_ORDER). Never the orders
+   * table, which the relayer's ticker fills later (security review 2026-12, section 15).
+   */
+  knownOrder(orderId: Hex32, txHash: string): Promise<boolean>
   logger: Logger
+  /** Heights one poll reads at most; fewer when they hold more vault transactions than `maxPages` pages. */
   maxBlocksPerPoll?: number
+  /** Transactions per tx_search page (at most 100, CometBFT's limit). */
+  perPage?: number
+  /** tx_search pages one poll reads at most. */
+  maxPages?: number
+  /**
+   * The least a deposit that opens no order must credit the vault, per denom (`*`: any denom not listed), to be
+   * refunded: a refund's release costs the fee reserve a whole release fee. Below it the deposit stays in the
+   * vault: reported without a sender, so no refund order is made, and logged.
+   */
+  minRefund?: ReadonlyMap<string, bigint>
 }
 
 interface Transfer { sender: string; recipient: string; coins: { denom: string; amount: bigint }[] }
@@ -55,9 +86,13 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
   private readonly log: Logger
   /** Made once: making it asks the node its version. */
   private client?: Promise<CometClient>
+  private readonly perPage: number
+  private readonly maxPages: number
 
   constructor(private readonly o: CosmosVaultWatcherOptions) {
     this.chain = o.chain
+    this.perPage = Math.min(Math.max(1, o.perPage ?? PER_PAGE), PER_PAGE)
+    this.maxPages = Math.max(2, o.maxPages ?? MAX_PAGES)
     this.log = o.logger.child({ module: 'cosmos-watcher', chain: o.chain })
   }
 
@@ -71,8 +106,9 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     // One block short of the head: a block's transactions are searchable only once the node has indexed the block after it.
     const released = head - BigInt(this.o.extraDepth) - 1n
     const start = from ? from.height + 1n : BigInt(Math.max(1, this.o.startHeight))
+    const within = parseWithin(from)
     const limit = start + BigInt(this.o.maxBlocksPerPoll ?? 1_000) - 1n
-    const end = released < limit ? released : limit
+    let end = released < limit ? released : limit
     // A pruned node answers nothing for heights it no longer keeps: reading on would skip deposits for good.
     const earliest = BigInt(syncInfo.earliestBlockHeight ?? 1)
     if (start < earliest) {
@@ -83,24 +119,64 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     // CometBFT indexes a block's events and then its transactions, one block after another, after the block is
     // committed: with block end + 1 in the index, every transaction up to end is. Read sooner, one could be missed for good.
     if ((await comet.blockSearch({ query: `block.height = ${end + 1n}`, per_page: 1 })).totalCount === 0) return stay
-    const range = `tx.height>=${start} AND tx.height<=${end}`
-    const found = new Map<string, { height: number; index: number; tx: Uint8Array; code: number; events: { type: string; attributes: { key: string; value: string }[] }[] }>()
-    for (const side of ['recipient', 'sender']) {
-      for (let page = 1; ; page++) {
-        if (page > MAX_PAGES) throw new QantaraError('RPC_BAD_RESPONSE', `more than ${MAX_PAGES * PER_PAGE} vault transactions in heights ${start}–${end}; lower maxBlocksPerPoll`, { retryable: false })
-        const res = await comet.txSearch({ query: `transfer.${side}='${this.o.vault}' AND ${range}`, page, per_page: PER_PAGE, order_by: 'asc' })
-        for (const t of res.txs) {
-          found.set(Buffer.from(t.hash).toString('hex').toUpperCase(), {
-            height: t.height, index: t.index, tx: t.tx, code: t.result.code,
-            events: t.result.events.map((e) => ({ type: e.type, attributes: e.attributes.map((a) => ({ key: text(a.key), value: text(a.value) })) })),
-          })
-        }
-        if (page * PER_PAGE >= res.totalCount) break
-      }
+    if (within) {
+      if (within.height !== start) throw new QantaraError('RPC_BAD_RESPONSE', `${this.chain}: checkpoint ${from!.hash} is not at height ${start}`, { retryable: false })
+      return this.readBlock(comet, within, head)
     }
+    // A window holding more vault transactions than one poll reads is halved until it fits, down to one block;
+    // a block that alone holds more is read a few pages per poll. A burst of dust slows the watcher, never stops it
+    // (security review 2026-12, section 9).
+    const cap = this.perPage * this.maxPages
+    for (;;) {
+      const firsts = await Promise.all(SIDES.map((side) => this.search(comet, side, start, end, 1)))
+      if (firsts.reduce((n, r) => n + r.totalCount, 0) <= cap) {
+        const found: IndexedTx[] = firsts.flatMap((r) => r.txs)
+        for (const [i, side] of SIDES.entries()) {
+          for (let page = 2; (page - 1) * this.perPage < firsts[i]!.totalCount; page++) found.push(...(await this.search(comet, side, start, end, page)).txs)
+        }
+        return { events: await this.eventsOf(found), checkpoint: { height: end, hash: '' }, head, lag: head - end }
+      }
+      if (end === start) return this.readBlock(comet, { height: start, side: 0, page: 0 }, head)
+      end = start + (end - start) / 2n
+    }
+  }
+
+  /**
+   * Reads up to `maxPages` pages of one block's vault transactions from `at`, recipients' side first, in the
+   * node's order (by index in the block), and says where it stopped: in the checkpoint's hash, with the
+   * checkpoint's height one below the block until the block is read through.
+   */
+  private async readBlock(comet: CometClient, at: WithinBlock, head: bigint): Promise<WatchResult> {
+    const found: IndexedTx[] = []
+    let { side, page } = at
+    for (let pages = 0; side < SIDES.length && pages < this.maxPages; pages++) {
+      const res = await this.search(comet, SIDES[side]!, at.height, at.height, page + 1)
+      found.push(...res.txs)
+      page++
+      if (page * this.perPage >= res.totalCount) [side, page] = [side + 1, 0]
+    }
+    const checkpoint = side < SIDES.length ? { height: at.height - 1n, hash: `${WITHIN}${at.height}:${side}:${page}` } : { height: at.height, hash: '' }
+    this.log.info({ height: at.height.toString(), side: SIDES[side] ?? 'done', page }, 'busy block: read part of its vault transactions')
+    return { events: await this.eventsOf(found), checkpoint, head, lag: head - checkpoint.height }
+  }
+
+  private async search(comet: CometClient, side: (typeof SIDES)[number], from: bigint, to: bigint, page: number): Promise<{ totalCount: number; txs: IndexedTx[] }> {
+    const res = await comet.txSearch({ query: `transfer.${side}='${this.o.vault}' AND tx.height>=${from} AND tx.height<=${to}`, page, per_page: this.perPage, order_by: 'asc' })
+    return {
+      totalCount: res.totalCount,
+      txs: res.txs.map((t) => ({
+        hash: Buffer.from(t.hash).toString('hex').toUpperCase(), height: t.height, index: t.index, tx: t.tx, code: t.result.code,
+        events: t.result.events.map((e) => ({ type: e.type, attributes: e.attributes.map((a) => ({ key: text(a.key), value: text(a.value) })) })),
+      })),
+    }
+  }
+
+  /** The events of vault transactions, read in chain order, each once. */
+  private async eventsOf(txs: IndexedTx[]): Promise<ChainEvent[]> {
     const events: ChainEvent[] = []
     const opened = new Set<string>()
-    const ordered = [...found.entries()].sort(([, a], [, b]) => a.height - b.height || a.index - b.index)
+    const unique = new Map(txs.map((t) => [t.hash, t]))
+    const ordered = [...unique.entries()].sort(([, a], [, b]) => a.height - b.height || a.index - b.index)
     for (const [hash, t] of ordered) {
       if (t.code !== 0) continue
       const block = { height: BigInt(t.height), hash: '' }
@@ -119,16 +195,18 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
         events.push({ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${hash}`, block, txHash: hash, ...release })
         continue
       }
-      const verdict = await this.deposit(body.memo, sends, transfers, opened)
+      const verdict = await this.deposit(hash, body.memo, sends, transfers, signersOf(t.events), opened)
       if (!verdict) continue
       if ('reason' in verdict) {
-        this.log.warn({ txHash: hash, reason: verdict.reason }, 'vault deposit ignored')
+        if (verdict.notSigner) this.log.warn({ txHash: hash, reason: verdict.reason, from: verdict.notSigner }, 'vault deposit ignored and never refunded: the account that paid the vault did not sign the transaction (a module or escrow account)')
+        else if (verdict.dust) this.log.warn({ txHash: hash, reason: verdict.reason, sender: verdict.dust, amount: verdict.amount.toString(), denom: verdict.denom }, 'vault deposit ignored and not refunded: below the minimum refund, it stays in the vault')
+        else this.log.warn({ txHash: hash, reason: verdict.reason }, 'vault deposit ignored')
         events.push({ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${hash}`, block, txHash: hash, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), token: verdict.denom, amount: verdict.amount })
       } else {
         events.push({ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${hash}`, block, txHash: hash, order: verdict })
       }
     }
-    return { events, checkpoint: { height: end, hash: '' }, head, lag: head - end }
+    return events
   }
 
   private release(memo: string, sends: MsgSend[], transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
@@ -140,7 +218,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     return { orderId: `0x${memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
   }
 
-  private async deposit(memo: string, allSends: MsgSend[], transfers: Transfer[], opened: Set<string>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; denom: string; amount: bigint } | undefined> {
+  private async deposit(txHash: string, memo: string, allSends: MsgSend[], transfers: Transfer[], signers: Set<string>, opened: Set<string>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; notSigner?: string; dust?: string; denom: string; amount: bigint } | undefined> {
     const sends = allSends.filter((m) => m.toAddress === this.o.vault)
     const received = transfers.filter((t) => t.recipient === this.o.vault)
     if (received.length === 0 && !memo.startsWith('qv')) return undefined
@@ -153,7 +231,14 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     for (const t of received) for (const c of t.coins) credited.set(c.denom, (credited.get(c.denom) ?? 0n) + c.amount)
     const sender = sends[0]?.fromAddress ?? received[0]?.sender
     const denom = sends[0]?.amount[0]?.denom ?? [...credited.keys()][0] ?? ''
-    const ignored = (reason: CosmosDepositProblem) => ({ reason, denom, amount: credited.get(denom) ?? 0n, ...(sender ? { sender } : {}) })
+    // A refund goes only to an account that signed the deposit. Without a MsgSend to the vault, the transfer's
+    // sender can be a module or an IBC channel's escrow account: a refund there is refused or lost for good
+    // (security review 2026-12, section 14). Such a deposit stays in the vault, logged, with no sender.
+    const signed = sender !== undefined && signers.has(sender)
+    // Dust is not worth a release fee (security review 2026-12, section 10).
+    const amount = credited.get(denom) ?? 0n
+    const dust = amount < (this.o.minRefund?.get(denom) ?? this.o.minRefund?.get('*') ?? 0n)
+    const ignored = (reason: CosmosDepositProblem) => ({ reason, denom, amount, ...(signed && !dust ? { sender } : signed ? { dust: sender } : sender ? { notSigner: sender } : {}) })
     if (!memo.startsWith('qv')) return ignored('NO_MEMO')
     if (sends.length === 0) return ignored('NO_TRANSFER')
     if (sends.length > 1) return ignored('MULTIPLE_TRANSFERS')
@@ -165,10 +250,15 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     if (m.payout.length !== 20 && m.payout.length !== 32) return ignored('BAD_PAYOUT')
     if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
     const id = vaultOrderId(this.chain, sender!, m.salt)
-    if (opened.has(id) || (await this.o.knownOrder(id))) return ignored('DUPLICATE_ORDER')
+    if (opened.has(id) || (await this.o.knownOrder(id, txHash))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
     return { id, chain: this.chain, renter: sender!, token: denom, amount: m.amount, providerId: m.providerId, payout: toBech32(this.o.prefix, m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
   }
+}
+
+/** The accounts that signed a transaction, from the `tx` events' `acc_seq` (`<address>/<sequence>`), one per signer. */
+function signersOf(events: { type: string; attributes: { key: string; value: string }[] }[]): Set<string> {
+  return new Set(events.filter((e) => e.type === 'tx').flatMap((e) => e.attributes.filter((a) => a.key === 'acc_seq').map((a) => a.value.slice(0, a.value.lastIndexOf('/')))))
 }
 
 function text(v: string | Uint8Array): string {

@@ -72,10 +72,13 @@ export interface EvmBtcPayout {
   solver: Address
   satsPerE18: bigint
   payoutDeadline: bigint
+  maxAmount: bigint
+  openBy: bigint
+  latestEnd: bigint
 }
 
 export function toEvmBtcPayout(b: BtcPayoutTerms): EvmBtcPayout {
-  return { script: `0x${b.script}`, solver: getAddress(b.solver), satsPerE18: b.satsPerE18, payoutDeadline: b.payoutDeadline }
+  return { script: `0x${b.script}`, solver: getAddress(b.solver), satsPerE18: b.satsPerE18, payoutDeadline: b.payoutDeadline, maxAmount: b.maxAmount, openBy: b.openBy, latestEnd: b.latestEnd }
 }
 
 const openBtcInputs = qantaraEscrowAbi.find((i) => i.type === 'function' && i.name === 'openBtc')!.inputs

@@ -17,6 +17,10 @@ export const evmChainConfigSchema = z.strictObject({
   pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the watcher polls for new blocks'),
   rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one JSON-RPC request'),
   key: keySourceSchema,
+  tokens: z.record(z.union([z.literal('native'), evmAddress]), bigintish)
+    .refine((t) => Object.keys(t).length <= 100, 'at most 100 tokens')
+    .optional()
+    .describe('the tokens whose orders this relayer settles, each with the least order amount in its smallest unit ("native" for the chain\'s own asset); orders in other tokens or below the amount are not taken on. Absent: every token, any amount — fine on a devnet, not on a public chain where anyone can open an order in a token whose transfers burn the relayers\' gas'),
   feeRecipient: evmAddress.optional().describe('address paid the relayer fee on this chain (required when settlement.feeBps > 0)'),
   maxLagBlocks: z.number().int().min(1).optional().describe('/healthz reports not ready when the watcher is further behind the head than this; defaults to confirmations + 10'),
   submitter: z
@@ -24,6 +28,7 @@ export const evmChainConfigSchema = z.strictObject({
       receiptConfirmations: z.number().int().min(1).max(1000).default(1).describe('confirmations a settlement transaction needs before it is recorded as final'),
       bumpAfterMs: z.number().int().min(100).default(30_000).describe('how long a transaction may stay unmined before its fees are bumped'),
       maxFeePerGasWei: bigintish.describe('hard cap on maxFeePerGas, in wei; fees are never bumped above it'),
+      maxSettlementGas: bigintish.default(500_000n).describe('the most gas one settlement may use; a settlement whose estimate is above it (a token whose transfers burn gas) is not sent, and the order is left to its renter\'s reclaim'),
       maxPriorityFeePerGasWei: bigintish.default(2_000_000_000n).describe('cap on the priority fee, in wei'),
     })
     .describe('how settlements are posted to this chain'),

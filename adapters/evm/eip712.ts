@@ -1,5 +1,5 @@
-import { concat, getAddress, recoverTypedDataAddress, type Address, type Hex, type LocalAccount } from 'viem'
-import type { EvmSettlement } from './codec.js'
+import { concat, getAddress, keccak256, recoverTypedDataAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import type { EvmBtcPayout, EvmSettlement } from './codec.js'
 
 export const settlementTypes = {
   Settlement: [
@@ -27,17 +27,30 @@ export const btcQuoteTypes = {
     { name: 'orderId', type: 'bytes32' },
     { name: 'scriptHash', type: 'bytes32' },
     { name: 'solver', type: 'address' },
+    { name: 'token', type: 'address' },
+    { name: 'maxAmount', type: 'uint256' },
     { name: 'satsPerE18', type: 'uint256' },
+    { name: 'openBy', type: 'uint64' },
+    { name: 'latestEnd', type: 'uint64' },
     { name: 'payoutDeadline', type: 'uint64' },
   ],
 } as const
 
+/** What a solver signs for one order id: the order it may open, and the rate and deadline it pays at. */
 export interface BtcQuote {
   orderId: Hex
   /** keccak256 of the provider's Bitcoin output script. */
   scriptHash: Hex
   solver: Address
+  /** The order's token; the zero address for the chain's native asset. */
+  token: Address
+  /** The most the order may lock, in the token's smallest units. */
+  maxAmount: bigint
   satsPerE18: bigint
+  /** Unix seconds after which the quote opens no order. */
+  openBy: bigint
+  /** Unix seconds by which the order must end. */
+  latestEnd: bigint
   payoutDeadline: bigint
 }
 
@@ -64,6 +77,11 @@ export function signRelayerSetUpdate(account: LocalAccount, domain: EscrowDomain
   return account.signTypedData({ domain: escrowDomain(domain), types: relayerSetUpdateTypes, primaryType: 'RelayerSetUpdate', message: update })
 }
 
+/** The quote that opens an order of `token` with `payout`, as `openBtc` rebuilds it to check the solver's signature. */
+export function btcQuoteFor(orderId: Hex, token: Address, payout: EvmBtcPayout): BtcQuote {
+  return { orderId, scriptHash: keccak256(payout.script), solver: payout.solver, token, maxAmount: payout.maxAmount, satsPerE18: payout.satsPerE18, openBy: payout.openBy, latestEnd: payout.latestEnd, payoutDeadline: payout.payoutDeadline }
+}
+
 /** The solver's commitment, made when the order opens, to pay the provider's share at this rate. */
 export function signBtcQuote(account: LocalAccount, domain: EscrowDomain, quote: BtcQuote): Promise<Hex> {
   return account.signTypedData({ domain: escrowDomain(domain), types: btcQuoteTypes, primaryType: 'BtcQuote', message: quote })
@@ -87,4 +105,19 @@ export function compareAddresses(a: Address, b: Address): number {
 
 export function sortAddresses(addresses: Address[]): Address[] {
   return [...addresses].map((a) => getAddress(a)).sort(compareAddresses)
+}
+
+const HALF_CURVE_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/**
+ * Whether a 65-byte signature is in the one form the escrow accepts: low s
+ * and v of 27 or 28. viem recovers the other forms too, so a peer's signature
+ * is checked against this before it is kept; otherwise a malleated copy of a
+ * valid signature would make the whole set revert on chain.
+ */
+export function isEscrowSignatureForm(signature: string): boolean {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return false
+  const s = BigInt(`0x${signature.slice(66, 130)}`)
+  const v = Number.parseInt(signature.slice(130), 16)
+  return s <= HALF_CURVE_ORDER && (v === 27 || v === 28)
 }

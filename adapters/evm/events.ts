@@ -94,5 +94,5 @@ function decodeBtcTerms(log: Log) {
     return undefined
   }
   const a = decoded.args
-  return { orderId: a.orderId, btc: { script: a.script.slice(2).toLowerCase(), solver: a.solver, satsPerE18: a.satsPerE18, payoutDeadline: a.payoutDeadline } }
+  return { orderId: a.orderId, btc: { script: a.script.slice(2).toLowerCase(), solver: a.solver, satsPerE18: a.satsPerE18, payoutDeadline: a.payoutDeadline, maxAmount: a.maxAmount, openBy: a.openBy, latestEnd: a.latestEnd } }
 }

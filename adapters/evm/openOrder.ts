@@ -8,7 +8,7 @@ export type OpenOrderParameters = Omit<EvmOrder, 'renter'> & {
   escrow: Address
   /** Reusing a salt makes a retried open fail with OrderExists instead of paying twice. */
   salt?: Hex
-  /** For a provider paid in BTC: the solver's terms and its signature over them for this order id (see `quoteFor`). */
+  /** For a provider paid in BTC: the solver's terms and its signature over them for this order id and token (see `btcQuoteFor`); the escrow holds the order to their bounds. */
   btc?: { payout: EvmBtcPayout; quoteSignature: Hex }
 }
 

@@ -1,13 +1,14 @@
-import { getAddress, isAddress, keccak256, type Hex } from 'viem'
+import { getAddress, isAddress, type Hex } from 'viem'
 import type { ChainRuntime, SettlementSignature } from '../../src/chains.js'
 import type { Logger } from '../../src/log.js'
+import { NATIVE_TOKEN, type BtcPayoutTerms } from '../../src/order.js'
 import type { Store } from '../../src/store/store.js'
 import type { LocalAccount } from 'viem'
 import { evmBtcRelayFeed } from './btcRelayFeed.js'
 import { viemChain } from './chain.js'
-import { toEvmSettlement } from './codec.js'
+import { tokenAddress, toEvmBtcPayout, toEvmSettlement } from './codec.js'
 import type { EvmChainConfig } from './config.js'
-import { compareAddresses, recoverSettlementSigner, signBtcQuote, signSettlement } from './eip712.js'
+import { compareAddresses, isEscrowSignatureForm, recoverSettlementSigner, btcQuoteFor, signBtcQuote, signSettlement } from './eip712.js'
 import { RpcPool } from './rpcPool.js'
 import { EvmSubmitter } from './submitter.js'
 import { EvmWatcher } from './watcher.js'
@@ -24,6 +25,7 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     receiptConfirmations: c.submitter.receiptConfirmations, bumpAfterMs: c.submitter.bumpAfterMs,
     caps: { maxFeePerGas: c.submitter.maxFeePerGasWei, maxPriorityFeePerGas: c.submitter.maxPriorityFeePerGasWei },
     pollMs: Math.min(1_000, c.pollIntervalMs),
+    maxSettlementGas: c.submitter.maxSettlementGas,
   })
   return {
     chain: watcher.chain,
@@ -32,13 +34,14 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),
     pollIntervalMs: c.pollIntervalMs,
+    ...(c.tokens ? { minAmounts: new Map(Object.entries(c.tokens).map(([token, min]) => [token === 'native' ? NATIVE_TOKEN : getAddress(token), min])) } : {}),
     async signSettlement(_order, settlement): Promise<SettlementSignature> {
       return { signer: account.address, signature: await signSettlement(account, domain, toEvmSettlement(settlement)) }
     },
     async verifySettlementSignature(_order, settlement, relayerId, sig) {
       const expected = members.get(relayerId)
       // The signer must be in checksummed form: the core matches it against the chain's relayer set as a string.
-      if (!expected || !isAddress(sig.signer) || sig.signer !== getAddress(expected) || !/^0x[0-9a-fA-F]{130}$/.test(sig.signature)) return false
+      if (!expected || !isAddress(sig.signer) || sig.signer !== getAddress(expected) || !isEscrowSignatureForm(sig.signature)) return false
       try {
         return getAddress(await recoverSettlementSigner(domain, toEvmSettlement(settlement), sig.signature as Hex)) === getAddress(expected)
       } catch {
@@ -68,9 +71,9 @@ function watcherOn(c: EvmChainConfig, pool: RpcPool, logger: Logger): EvmWatcher
   return new EvmWatcher({ chain: c.id as `eip155:${string}`, pool, escrow: getAddress(c.escrow), startBlock: c.startBlock, confirmations: c.confirmations, logRange: c.logRange, logger })
 }
 
-/** Signs the solver's quote for one order id, as `openBtc` checks it. */
+/** Signs the solver's quote for one order id and token (`native` or an address), as `openBtc` checks it. */
 export function evmQuoteSigner(c: EvmChainConfig, account: LocalAccount) {
   const domain = { chainId: Number(c.id.split(':')[1]), escrow: getAddress(c.escrow) }
-  return (q: { orderId: string; script: string; satsPerE18: bigint; payoutDeadline: bigint }): Promise<string> =>
-    signBtcQuote(account, domain, { orderId: q.orderId as Hex, scriptHash: keccak256(`0x${q.script}`), solver: account.address, satsPerE18: q.satsPerE18, payoutDeadline: q.payoutDeadline })
+  return (q: { orderId: string; token: string } & Omit<BtcPayoutTerms, 'solver'>): Promise<string> =>
+    signBtcQuote(account, domain, btcQuoteFor(q.orderId as Hex, tokenAddress(q.token), toEvmBtcPayout({ ...q, solver: account.address })))
 }

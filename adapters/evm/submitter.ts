@@ -5,7 +5,7 @@ import {
 } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
 import type { BtcPayoutProof, FamilyTypes, SubmitOutcome, Submitter } from '../../src/chains.js'
-import { QantaraError, errorMessage } from '../../src/errors.js'
+import { QantaraError, SignatureRefused, errorMessage } from '../../src/errors.js'
 import { abortableDelay, throwIfAborted } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
 import type { OrderTerms } from '../../src/order.js'
@@ -32,6 +32,8 @@ export interface EvmSubmitterOptions {
   caps: FeeCaps
   /** How often a pending transaction is checked. */
   pollMs?: number
+  /** The most gas one settlement may use; above it the settlement is not sent. */
+  maxSettlementGas?: bigint
   logger: Logger
 }
 
@@ -64,6 +66,8 @@ interface Payload {
   gas: bigint
   attempts: Attempt[]
   txHash?: Hex
+  /** Mined and reverted: never sent again. */
+  minedRevert?: boolean
 }
 
 /**
@@ -93,7 +97,13 @@ export class EvmSubmitter implements Submitter<'evm'> {
     const call: EscrowCall = order.btc
       ? { abi: qantaraEscrowAbi, functionName: 'settleBtc', args: [toEvmOrder(order), toEvmBtcPayout(order.btc), toEvmSettlement(settlement), signatures] }
       : { abi: qantaraEscrowAbi, functionName: 'settle', args: [toEvmOrder(order), toEvmSettlement(settlement), signatures] }
-    return this.send(`settle:${settlement.orderId}`, { orderId: settlement.orderId, before: openStateHash(order) }, call, signal)
+    try {
+      return await this.send(`settle:${settlement.orderId}`, { orderId: settlement.orderId, before: openStateHash(order) }, call, signal, this.o.maxSettlementGas)
+    } catch (err) {
+      const refused = refusedSignature(err, auth.signatures)
+      if (refused) throw new SignatureRefused(refused, `the escrow refuses one signature of the set for ${settlement.orderId} (${revertReason(err)})`, { cause: err, details: revertReason(err) })
+      throw err
+    }
   }
 
   /** Posts a BTC payout proof; the order being settled already (proved by someone, or paid by fallback) is success. */
@@ -122,7 +132,7 @@ export class EvmSubmitter implements Submitter<'evm'> {
    * before it is broadcast. Once the target has moved on, the write is done,
    * whoever sent it.
    */
-  private async send(key: string, target: Target, call: EscrowCall | RelayCall, signal?: AbortSignal): Promise<SubmitOutcome> {
+  private async send(key: string, target: Target, call: EscrowCall | RelayCall, signal?: AbortSignal, maxGas?: bigint): Promise<SubmitOutcome> {
     const existing = await this.o.store.getSubmission(this.chain, key)
     if (existing?.state === 'confirmed') return { status: 'submitted', txHash: (existing.payload as Payload).txHash!, confirmations: this.o.receiptConfirmations }
     if (existing?.state === 'already-settled') return { status: 'already-settled' }
@@ -131,6 +141,9 @@ export class EvmSubmitter implements Submitter<'evm'> {
     const to = 'relay' in target ? target.relay : this.o.escrow
     const stored = { to, ...('relay' in target ? { relayEpoch: target.epoch } : target) }
     if (await this.movedOn(stored)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], ...stored })
+    // A write that was mined and reverted is never sent again: whatever made it revert (a token that burns
+    // gas only when it counts) would burn our gas again on every try.
+    if (existing?.state === 'failed' && (existing.payload as Payload).minedRevert) throw minedRevert(key, (existing.payload as Payload).txHash)
     const params = call as EncodeFunctionDataParameters<typeof qantaraEscrowAbi>
     const data = encodeFunctionData(params)
     let gas: bigint
@@ -142,6 +155,9 @@ export class EvmSubmitter implements Submitter<'evm'> {
       // A signer outside the set means the set rotated after these signatures were picked: the next try picks from the new one.
       if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
       throw err
+    }
+    if (maxGas !== undefined && gas > maxGas) {
+      throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) needs ${gas} gas, above the cap of ${maxGas}`, { details: 'GasAboveCap', metaMessages: ['The order\'s token makes its settlement cost more than submitter.maxSettlementGas; it is left to its renter\'s reclaim.'] })
     }
     const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [], ...stored }))
     await this.broadcast(submission)
@@ -256,7 +272,7 @@ export class EvmSubmitter implements Submitter<'evm'> {
       return { status: 'submitted', txHash: found.hash, confirmations }
     }
     // Our transaction reverted: most often another relayer's settle landed first.
-    return this.finishForeign({ ...s, payload })
+    return this.finishForeign({ ...s, payload: { ...payload, minedRevert: true } })
   }
 
   private async finishForeign(s: Submission): Promise<SubmitOutcome> {
@@ -267,6 +283,7 @@ export class EvmSubmitter implements Submitter<'evm'> {
       return { status: 'already-settled' }
     }
     await this.o.store.putSubmission({ ...s, state: 'failed', updatedAt: Date.now() })
+    if (payload.minedRevert) throw minedRevert(s.key, payload.txHash)
     throw new QantaraError('SUBMIT_FAILED', `${s.key} did not land and its target has not moved on`, { retryable: true })
   }
 
@@ -307,9 +324,25 @@ function notFound(err: unknown): null {
   throw err
 }
 
+function minedRevert(key: string, txHash: Hex | undefined): QantaraError {
+  return new QantaraError('SUBMIT_REVERTED', `${key} was mined and reverted (${txHash ?? 'unknown tx'}); it is not sent again`, { details: 'MinedRevert' })
+}
+
+/** Reverts that name one signature of the set by its index: that signer's fault, not the settlement's. */
+const SIGNATURE_REVERTS = new Set(['HighS', 'InvalidSignature', 'SignersNotAscending'])
+
+/** The signature a revert blames, if it blames one. */
+function refusedSignature(err: unknown, signatures: readonly Hex[]): Hex | undefined {
+  if (!(err instanceof BaseError || err instanceof QantaraError)) return undefined
+  const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
+  if (!(reverted instanceof ContractFunctionRevertedError) || !SIGNATURE_REVERTS.has(reverted.data?.errorName ?? '')) return undefined
+  const index = reverted.data?.args?.[0]
+  return typeof index === 'bigint' && index < BigInt(signatures.length) ? signatures[Number(index)] : undefined
+}
+
 /** The escrow's custom error name in a revert, if `err` is one. */
 export function revertReason(err: unknown): string | undefined {
-  if (!(err instanceof BaseError)) return undefined
+  if (!(err instanceof BaseError || err instanceof QantaraError)) return undefined
   const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
   return reverted instanceof ContractFunctionRevertedError ? reverted.data?.errorName : undefined
 }

@@ -119,8 +119,10 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
     chain,
     family: 'solana',
     watcher: new SolanaVaultWatcher({
-      chain, rpc, vault, mint, memoProgram: c.memoProgram, startSlot: BigInt(c.startSlot), logger: o.logger,
-      knownOrder: async (id) => (await o.store.getOrder(id)) !== undefined,
+      chain, rpc, vault, mint, memoProgram: c.memoProgram, startSlot: BigInt(c.startSlot), minRefund: BigInt(c.minRefund), logger: o.logger,
+      // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
+      // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
+      knownOrder: async (id, txHash) => (await o.store.listOrderEvents(chain, id)).some((e) => e.kind === 'OrderOpened' && e.txHash !== txHash),
     }),
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagSlots),

@@ -24,16 +24,40 @@ export interface SolanaVaultWatcherOptions {
   memoProgram?: string
   /** Signatures older than this slot are never read (the vault's creation). */
   startSlot: bigint
-  /** Whether an order id is already taken: the first deposit of an id opens it, later ones are ignored. */
-  knownOrder(orderId: Hex32): Promise<boolean>
+  /**
+   * Whether a transaction other than `txHash` already opened `orderId`, by the chain events committed to the
+   * store: the first deposit of an id opens it, later ones are refunded (DUPLICATE_ORDER). Never the orders
+   * table, which the relayer's ticker fills later (security review 2026-12, section 15).
+   */
+  knownOrder(orderId: Hex32, txHash: string): Promise<boolean>
   logger: Logger
   maxTransactionsPerPoll?: number
   /** Signatures per getSignaturesForAddress page (at most 1000). */
   pageSize?: number
+  /** getSignaturesForAddress pages one poll reads at most. */
+  maxPagesPerPoll?: number
+  /**
+   * The least a deposit that opens no order must credit the vault to be refunded: a refund's release costs its
+   * submitter a receipt account's rent (~0.002 SOL), far more than a dust deposit costs its sender. Below it the
+   * deposit stays in the vault: reported without a sender, so no refund order is made, and logged.
+   */
+  minRefund?: bigint
 }
 
-/** New signatures held at once while paging back to the checkpoint. */
-const MAX_BACKLOG = 200_000
+/** A signature not yet read, left while paging back a backlog; in the checkpoint as `signature.slot.failed`. */
+interface Anchor { signature: string; slot: bigint; err: unknown }
+const anchorText = (a: Anchor) => `${a.signature}.${a.slot}.${a.err ? 1 : 0}`
+
+/** The checkpoint's hash: the last signature read, then the anchors, lowest last, separated by spaces. */
+function parseCursor(hash: string): { last: string; anchors: Anchor[] } {
+  const [last = '', ...rest] = hash.split(' ')
+  const anchors = rest.map((t) => {
+    const m = /^([1-9A-HJ-NP-Za-km-z]{64,90})\.(\d{1,20})\.([01])$/.exec(t)
+    if (!m) throw new QantaraError('RPC_BAD_RESPONSE', `checkpoint anchor ${t.slice(0, 100)} is malformed`, { retryable: false })
+    return { signature: m[1]!, slot: BigInt(m[2]!), err: m[3] === '1' ? 'failed' : null }
+  })
+  return { last, anchors }
+}
 const num = z.union([z.number(), z.bigint()]).transform(Number)
 const signaturePage = z.array(z.object({ signature: z.string().min(64).max(90), slot: z.union([z.number(), z.bigint()]).transform(BigInt), err: z.unknown() }))
 const tokenBalance = z.object({ accountIndex: num, mint: z.string(), owner: z.string().optional(), uiTokenAmount: z.object({ amount: z.string().regex(/^\d{1,30}$/) }) })
@@ -73,35 +97,54 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     this.log = o.logger.child({ module: 'solana-watcher', chain: o.chain })
   }
 
+  /**
+   * Reads the vault's signatures oldest first from the checkpoint, at most `maxTransactionsPerPoll` a poll.
+   * The node pages newest first, so a backlog deeper than a page is walked back once, a few pages a poll,
+   * leaving an anchor at the oldest signature of each full page; it is then read upwards, a page at a time
+   * below the lowest anchor, and that anchor after it. The anchors are kept in the checkpoint, so no poll
+   * pages the backlog again and no backlog is too deep: a burst slows the watcher, never stops it (security
+   * review 2026-12, section 9).
+   */
   async poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult> {
-    const head = await this.o.rpc.getSlot({ commitment: 'finalized' }).send({ ...(signal ? { abortSignal: signal } : {}) })
-    // Newest first, paged back to the checkpoint (or the start slot); then read oldest first.
-    const fresh: { signature: string; slot: bigint; err: unknown }[] = []
+    const head = BigInt(await this.o.rpc.getSlot({ commitment: 'finalized' }).send({ ...(signal ? { abortSignal: signal } : {}) }))
     const limit = Math.min(this.o.pageSize ?? 1000, 1000)
-    let before: string | undefined
-    for (;;) {
-      const answer = await this.o.rpc.getSignaturesForAddress(this.o.vault, { commitment: 'finalized', limit, ...(before ? { before: before as Signature } : {}), ...(from?.hash ? { until: from.hash as Signature } : {}) }).send()
-      const parsed = signaturePage.safeParse(answer)
-      if (!parsed.success || parsed.data.length > limit) throw new QantaraError('RPC_BAD_RESPONSE', `getSignaturesForAddress answered an unexpected page: ${parsed.error?.issues[0]?.message ?? `${parsed.data?.length} entries`}`, { retryable: true })
-      const page = parsed.data
-      const inRange = page.filter((s) => s.slot >= this.o.startSlot)
-      fresh.push(...inRange)
-      if (page.length < limit || inRange.length < page.length) break
-      // Paging back is the only way to find the oldest new signature; a backlog this deep is an operator's problem, not a memory one.
-      if (fresh.length >= MAX_BACKLOG) throw new QantaraError('RPC_BAD_RESPONSE', `more than ${MAX_BACKLOG} vault transactions since the checkpoint at slot ${from?.height ?? this.o.startSlot}`, { retryable: false })
-      before = page.at(-1)!.signature
-    }
-    fresh.reverse()
-    const batch = fresh.slice(0, this.o.maxTransactionsPerPoll ?? 200)
+    const maxPages = Math.max(1, this.o.maxPagesPerPoll ?? 20)
+    const { last: lastRead, anchors } = parseCursor(from?.hash ?? '')
+    let last = lastRead
+    let height = from?.height ?? this.o.startSlot
+    let budget = this.o.maxTransactionsPerPoll ?? 200
     const events: ChainEvent[] = []
     const opened = new Set<string>()
-    for (const s of batch) {
-      if (s.err) continue
-      events.push(...(await this.read(s.signature, opened)))
+    for (let pages = 0; budget > 0 && pages < maxPages; pages++) {
+      const below = anchors.at(-1)
+      const page = await this.page(limit, below?.signature, last)
+      const inRange = page.filter((s) => s.slot >= this.o.startSlot)
+      // A full page may have more below it: walk on down, from its oldest signature.
+      if (page.length === limit && inRange.length === page.length) {
+        anchors.push(page.at(-1)!)
+        continue
+      }
+      // Every unread signature between the last one read and the lowest anchor, then the anchor itself.
+      for (const s of [...inRange.reverse(), ...(below ? [below] : [])]) {
+        if (budget === 0) break
+        if (!s.err) events.push(...(await this.read(s.signature, opened)))
+        budget--
+        last = s.signature
+        height = s.slot
+        if (s === below) anchors.pop()
+      }
+      if (!below) break
     }
-    const last = batch.at(-1)
-    const checkpoint = last ? { height: last.slot, hash: last.signature } : (from ?? { height: this.o.startSlot, hash: '' })
-    return { events, checkpoint, head: BigInt(head), lag: BigInt(head) > checkpoint.height ? BigInt(head) - checkpoint.height : 0n }
+    if (anchors.length > 0) this.log.info({ anchors: anchors.length, slot: height.toString() }, 'reading a backlog of vault transactions')
+    return { events, checkpoint: { height, hash: [last, ...anchors.map(anchorText)].join(' ') }, head, lag: head > height ? head - height : 0n }
+  }
+
+  /** One getSignaturesForAddress page, newest first: below `before` (or from the head) and above `until` (or from the start). */
+  private async page(limit: number, before: string | undefined, until: string): Promise<Anchor[]> {
+    const answer = await this.o.rpc.getSignaturesForAddress(this.o.vault, { commitment: 'finalized', limit, ...(before ? { before: before as Signature } : {}), ...(until ? { until: until as Signature } : {}) }).send()
+    const parsed = signaturePage.safeParse(answer)
+    if (!parsed.success || parsed.data.length > limit) throw new QantaraError('RPC_BAD_RESPONSE', `getSignaturesForAddress answered an unexpected page: ${parsed.error?.issues[0]?.message ?? `${parsed.data?.length} entries`}`, { retryable: true })
+    return parsed.data
   }
 
   private async read(signature: string, opened: Set<string>): Promise<ChainEvent[]> {
@@ -114,10 +157,11 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     const keys = [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
     const release = this.release(tx, keys)
     if (release) return [{ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${signature}`, block, txHash: signature, ...release }]
-    const verdict = await this.deposit(tx, keys, opened)
+    const verdict = await this.deposit(tx, keys, opened, signature)
     if (verdict === undefined) return []
     if ('reason' in verdict) {
-      this.log.warn({ signature, reason: verdict.reason }, 'vault deposit ignored')
+      if (verdict.unrefunded) this.log.warn({ signature, reason: verdict.reason, sender: verdict.unrefunded, amount: verdict.amount.toString(), minRefund: this.o.minRefund?.toString() }, 'vault deposit ignored and not refunded: below the minimum refund, it stays in the vault')
+      else this.log.warn({ signature, reason: verdict.reason }, 'vault deposit ignored')
       return [{ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${signature}`, block, txHash: signature, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), token: this.o.mint, amount: verdict.amount }]
     }
     return [{ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${signature}`, block, txHash: signature, order: verdict }]
@@ -145,7 +189,7 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
   }
 
   /** The order a transaction opens; a reason when it pays the vault without making one; undefined when it does not pay the vault. */
-  private async deposit(tx: ParsedTransaction, keys: string[], opened: Set<string>): Promise<OrderTerms | { reason: DepositProblem; sender?: string; amount: bigint } | undefined> {
+  private async deposit(tx: ParsedTransaction, keys: string[], opened: Set<string>, signature: string): Promise<OrderTerms | { reason: DepositProblem; sender?: string; unrefunded?: string; amount: bigint } | undefined> {
     const credited = this.delta(tx, keys.indexOf(this.o.vault))
     const ixs = tx.transaction.message.instructions.map((ix) => ({ program: keys[ix.programIdIndex], accounts: ix.accounts.map((a) => keys[a]), data: this.b58.encode(ix.data) }))
     const memos = ixs.filter((ix) => ix.program === (this.o.memoProgram ?? MEMO_PROGRAM)).map((ix) => Buffer.from(ix.data).toString('utf8')).filter((m) => m.startsWith('qv'))
@@ -154,7 +198,10 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     const source = transfers[0]?.accounts[0]
     const sourceIndex = source ? keys.indexOf(source) : -1
     const sender = tx.meta.preTokenBalances?.find((b) => b.accountIndex === sourceIndex)?.owner
-    const ignored = (reason: DepositProblem) => ({ reason, amount: credited > 0n ? credited : 0n, ...(sender ? { sender } : {}) })
+    const amount = credited > 0n ? credited : 0n
+    // Dust is not worth a refund's rent: without a sender no refund order is made (security review 2026-12, section 10).
+    const refundable = amount >= (this.o.minRefund ?? 0n)
+    const ignored = (reason: DepositProblem) => ({ reason, amount, ...(sender ? (refundable ? { sender } : { unrefunded: sender }) : {}) })
     if (memos.length === 0) return ignored('NO_MEMO')
     if (memos.length > 1) return ignored('MULTIPLE_MEMOS')
     if (transfers.length === 0) return ignored('NO_TRANSFER')
@@ -168,7 +215,7 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     if (m.payout.length !== 32 || !sender) return ignored('BAD_PAYOUT')
     if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
     const id = vaultOrderId(this.chain, sender, m.salt)
-    if (opened.has(id) || (await this.o.knownOrder(id))) return ignored('DUPLICATE_ORDER')
+    if (opened.has(id) || (await this.o.knownOrder(id, signature))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
     return { id, chain: this.chain, renter: sender, token: this.o.mint, amount: credited, providerId: m.providerId, payout: this.b58.decode(m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
   }

@@ -7,6 +7,8 @@ import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
 import type { Logger } from '../log.js'
 import { canonicalJson } from '../canonicalJson.js'
 import { providerRecordBytes, type ProviderRecord, type SignedProviderRecord } from '../registry/record.js'
+import { ORDER_LIMITS } from '../order.js'
+import { AnswerBook } from './answerBook.js'
 import { RateLimiter } from './rateLimit.js'
 import type { Telemetry } from './telemetry.js'
 
@@ -31,6 +33,8 @@ export class ProviderAgent {
   readonly server: Server
   private signedRecord: SignedProviderRecord
   private readonly limiter: RateLimiter
+  /** Keys as long as the longest slot, so a relayer cannot outwait them within one; bytes for ten minutes, for retries. */
+  private readonly answers = new AnswerBook({ bodyTtlMs: 10 * 60_000, keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000, maxEntries: 200_000 })
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
@@ -85,7 +89,12 @@ export class ProviderAgent {
     const { challenge, signature } = parsed.data
     // Only challenges a relayer really signed get an answer: the agent is not a signing oracle for junk.
     if (!ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signature)) return sendJson(res, 400, { error: 'BAD_CHALLENGE_SIGNATURE' })
-    if (!this.limiter.take(challenge.relayerKey)) return sendJson(res, 429, { error: 'RATE_LIMITED' })
+    const answerKey = AnswerBook.key(challenge.relayerKey, challenge.orderId, challenge.slot)
+    const answered = this.answers.get(answerKey)
+    if (answered === 'answered') return sendJson(res, 409, { error: 'ALREADY_ANSWERED' })
+    if (answered) return sendJson(res, 200, undefined, answered.body)
+    // Per relayer and order: many cheap orders naming this provider cannot use up the budget its real orders are probed from.
+    if (!this.limiter.take(`${challenge.relayerKey}:${challenge.orderId}`)) return sendJson(res, 429, { error: 'RATE_LIMITED' })
 
     const telemetry = await this.o.telemetry()
     const heartbeat: Heartbeat = {
@@ -96,6 +105,8 @@ export class ProviderAgent {
       ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
     }
     const signed: SignedHeartbeat = { heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) }
-    sendJson(res, 200, undefined, canonicalJson(signed))
+    const text = canonicalJson(signed)
+    this.answers.put(answerKey, text)
+    sendJson(res, 200, undefined, text)
   }
 }

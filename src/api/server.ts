@@ -3,12 +3,23 @@ import { errorMessage, isQantaraError } from '../errors.js'
 import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
+import { RateLimiter } from '../agent/rateLimit.js'
 import { orderEnd, orderTermsProblem } from '../order.js'
 import type { ProviderRegistry, ProviderFilter } from '../registry/registry.js'
 import type { Relayer } from '../relay/relayer.js'
 import type { Store } from '../store/store.js'
 
 const MAX_RECORD_BODY = 64 * 1024
+const MAX_PAGE = 1_000
+
+/** `?limit=&cursor=` of a listing: limit 1-1000 (100 by default); the cursor is the last key of the page before. */
+function pageOf(url: URL): { limit: number; cursor?: string } | undefined {
+  const limit = url.searchParams.get('limit') ?? '100'
+  const cursor = url.searchParams.get('cursor') ?? undefined
+  if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) return undefined
+  if (cursor !== undefined && !/^0x[0-9a-f]{64}$/.test(cursor)) return undefined
+  return { limit: Number(limit), ...(cursor !== undefined ? { cursor } : {}) }
+}
 
 export interface ApiOptions {
   /** Routes under /v1/peer/; returns false for anything else. */
@@ -17,13 +28,16 @@ export interface ApiOptions {
   relayer: Relayer
   registry: ProviderRegistry
   metrics: Metrics
+  /** Provider registrations (POST /v1/providers) taken per remote address. */
+  registrations: { perMinute: number; burst: number }
   logger: Logger
 }
 
-/** The relayer's HTTP API: health, metrics, orders and the provider registry. */
+/** The relayer's HTTP API: health, orders and the provider registry (metrics have their own listener). */
 export function createApiServer(o: ApiOptions): Server {
+  const registrations = new RateLimiter(o.registrations.perMinute / 60, o.registrations.burst)
   const server = createServer((req, res) => {
-    route(o, req, res).catch((err: unknown) => {
+    route(o, req, res, registrations).catch((err: unknown) => {
       o.logger.error({ err: errorMessage(err), url: req.url }, 'api request failed')
       if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL' })
     })
@@ -33,19 +47,13 @@ export function createApiServer(o: ApiOptions): Server {
   return server
 }
 
-async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse, registrations: RateLimiter): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://relayer')
   const path = url.pathname
   if (o.peer && (await o.peer(req, res, url))) return
   if (req.method === 'GET' && path === '/healthz') {
     const health = await o.relayer.health()
     return sendJson(res, health.ready ? 200 : 503, undefined, stringifyPlain(health))
-  }
-  if (req.method === 'GET' && path === '/metrics') {
-    const text = await o.metrics.registry.metrics()
-    res.writeHead(200, { 'content-type': o.metrics.registry.contentType })
-    res.end(text)
-    return
   }
   const orderMatch = /^\/v1\/orders\/(0x[0-9a-fA-F]{64})$/.exec(path)
   if (req.method === 'GET' && orderMatch) {
@@ -56,7 +64,10 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
     return sendJson(res, 200, undefined, stringifyPlain({ ...record, uptime: record.uptime ?? slotsHeard(record.terms.slots, heartbeats), end: orderEnd(record.terms), heartbeats: heartbeats.length }))
   }
   if (req.method === 'GET' && path === '/v1/orders') {
-    return sendJson(res, 200, undefined, stringifyPlain(await o.store.listOrders()))
+    const page = pageOf(url)
+    if (!page) return sendJson(res, 400, { error: 'MALFORMED', detail: 'limit is 1-1000; cursor is an order id' })
+    const orders = await o.store.listOrdersPage(page.cursor, page.limit)
+    return sendJson(res, 200, undefined, stringifyPlain({ orders, next: orders.length === page.limit ? orders.at(-1)!.terms.id : null }))
   }
   if (path === '/v1/providers') {
     if (req.method === 'GET') {
@@ -67,9 +78,17 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse): 
       if (q.get('chain')) filter.chain = q.get('chain')!
       if (q.get('token')) filter.token = q.get('token')!
       if (q.get('maxPricePerSlot') && /^\d{1,78}$/.test(q.get('maxPricePerSlot')!)) filter.maxPricePerSlot = BigInt(q.get('maxPricePerSlot')!)
-      return sendJson(res, 200, { providers: await o.registry.list(filter) })
+      const page = pageOf(url)
+      if (!page) return sendJson(res, 400, { error: 'MALFORMED', detail: 'limit is 1-1000; cursor is a provider id' })
+      const providers = (await o.registry.list(filter)).filter((p) => page.cursor === undefined || p.record.providerId > page.cursor).slice(0, page.limit)
+      return sendJson(res, 200, { providers, next: providers.length === page.limit ? providers.at(-1)!.record.providerId : null })
     }
     if (req.method === 'POST') {
+      // Each new record costs an outbound fetch and a stored row: a few per address, then 429.
+      if (!registrations.take(req.socket.remoteAddress ?? 'unknown')) {
+        o.metrics.recordsRejected.inc({ code: 'RATE_LIMITED' })
+        return sendJson(res, 429, { error: 'RATE_LIMITED' })
+      }
       let body: Buffer
       try {
         body = await readBody(req, MAX_RECORD_BODY)

@@ -2,11 +2,11 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { keccak256, toHex, zeroAddress, type Address, type HDAccount, type Hex } from 'viem'
+import { toHex, zeroAddress, type Address, type HDAccount, type Hex } from 'viem'
 import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { openEvmOrder, orderIdFor } from '../../adapters/evm/openOrder.js'
-import { signBtcQuote } from '../../adapters/evm/eip712.js'
+import { btcQuoteFor, signBtcQuote } from '../../adapters/evm/eip712.js'
 import type { EvmBtcPayout } from '../../adapters/evm/codec.js'
 import { startBtcd, type Btcd } from '../../adapters/bitcoin/btcd.js'
 import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
@@ -124,7 +124,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       }
       const token = plan.token === 'usdc' ? usdc : zeroAddress
       const salt = toHex(crypto.getRandomValues(new Uint8Array(32)))
-      const btcTerms = plan.btc && market.solverQuoter ? await quote(market.solverQuoter, publicClient, escrow, renter.account.address, salt, providerBtcScript, start + BigInt(o.slots * o.slotSeconds) + 300n) : undefined
+      const btcTerms = plan.btc && market.solverQuoter ? await quote(market.solverQuoter, publicClient, escrow, renter.account.address, salt, providerBtcScript, { token, amount: plan.amount, end: start + BigInt(o.slots * o.slotSeconds) }) : undefined
       const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.publicKey, payout: providerPayout, start, slotLength: o.slotSeconds, slots: o.slots, salt, ...(btcTerms ? { btc: btcTerms } : {}) })
       orders.push({ id: opened.orderId, plan, token })
       progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)
@@ -176,11 +176,15 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
   }
 }
 
-/** The solver's signed quote for an order id the renter is about to open, as `qantara solver quote` gives it. */
-async function quote(solver: HDAccount, client: LocalMarket['publicClient'], escrow: Address, renter: Address, salt: Hex, script: string, payoutDeadline: bigint) {
+/**
+ * The solver's signed quote for an order id the renter is about to open, as `qantara solver quote` gives it:
+ * for exactly this order's token, amount and end, good for two minutes, paid out by 300 s after the end.
+ */
+async function quote(solver: HDAccount, client: LocalMarket['publicClient'], escrow: Address, renter: Address, salt: Hex, script: string, order: { token: Address; amount: bigint; end: bigint }) {
   const orderId = await orderIdFor(client, escrow, renter, salt)
-  const payout: EvmBtcPayout = { script: `0x${script}`, solver: solver.address, satsPerE18: DEVNET_SATS_PER_ETH, payoutDeadline }
-  const quoteSignature = await signBtcQuote(solver, { chainId: client.chain!.id, escrow }, { orderId, scriptHash: keccak256(payout.script), solver: solver.address, satsPerE18: payout.satsPerE18, payoutDeadline })
+  const now = (await client.getBlock()).timestamp
+  const payout: EvmBtcPayout = { script: `0x${script}`, solver: solver.address, satsPerE18: DEVNET_SATS_PER_ETH, payoutDeadline: order.end + 300n, maxAmount: order.amount, openBy: now + 120n, latestEnd: order.end }
+  const quoteSignature = await signBtcQuote(solver, { chainId: client.chain!.id, escrow }, btcQuoteFor(orderId, order.token, payout))
   return { payout, quoteSignature }
 }
 

@@ -72,6 +72,8 @@ export interface LocalSolana {
 export interface LocalRelayer {
   id: string
   url: string
+  /** Where its Prometheus metrics are served, apart from the API. */
+  metricsUrl: string
   yaml: string
   store: string
   account: HDAccount
@@ -136,10 +138,11 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const agentPort = o.agent?.port ?? (await freePort())
   const identities = relayerAccounts.map(() => generateEd25519())
   const ports = await Promise.all(relayerAccounts.map(() => freePort()))
+  const metricsPorts = await Promise.all(relayerAccounts.map(() => freePort()))
   const btcPassword = o.btc ? secretFile(join(o.dir, 'btcd.password'), o.btc.password) : undefined
   const bitcoin = o.btc ? { network: 'regtest', rpc: { url: o.btc.rpcUrl, user: o.btc.user, password: { file: btcPassword } }, confirmations: o.btc.confirmations, startHeight: o.btc.genesisHeight, pollIntervalMs: 250 } : undefined
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
-    id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
+    id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, metricsUrl: `http://127.0.0.1:${metricsPorts[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
   }))
   const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url, ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}), ...(o.cosmos ? { cosmos: o.cosmos.keys[i]!.pubkey } : {}) }))
   const solanaChain = (i: number) => o.solana && {
@@ -156,12 +159,12 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     writeFileSync(r.yaml, stringify({
       relayer: { id: r.id, identityKey: { file: secretFile(join(o.dir, `${r.id}.identity`), identities[i]!.seed) } },
       store: { path: r.store },
-      api: { listen: `127.0.0.1:${ports[i]}` },
+      api: { listen: `127.0.0.1:${ports[i]}`, metricsListen: `127.0.0.1:${metricsPorts[i]}` },
       log: { level: o.logLevel ?? 'info' },
       quorum: { threshold, members },
       settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds, refundAfterSeconds: Math.max(1, o.slotSeconds) },
       prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
-      gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3 },
+      gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3, allowPrivatePeers: true },
       faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
       chains: [evmChain(`${r.id}.evm.key`, r.account), ...(o.solana ? [solanaChain(i)] : []), ...(o.cosmos ? [cosmosChain(i)] : [])],
       ...(bitcoin ? { bitcoin } : {}),
@@ -176,6 +179,8 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       bitcoin,
       btcKey: { file: secretFile(join(o.dir, 'solver.wif'), o.btc.solverWif) },
       chains: [evmChain('solver.evm.key', account(7))],
+      // Regtest blocks come on demand here: a minute is ample for a payout to be confirmed and proved.
+      proofLatencySeconds: 60,
     }))
   }
   const agentYaml = join(o.dir, 'agent.yaml')
@@ -185,9 +190,9 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
     payout: { [LOCAL_CHAIN]: providerPayout, ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}), ...(o.cosmos ? { [o.cosmos.chain]: o.cosmos.providerPayout } : {}) },
     prices: [
-      { chain: LOCAL_CHAIN, token: usdc, perSlot: '1000000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '100000000000000', slotLength: o.slotSeconds },
-      ...(o.solana ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '1000000', slotLength: o.slotSeconds }] : []),
-      ...(o.cosmos ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '1000000', slotLength: o.slotSeconds }] : []),
+      { chain: LOCAL_CHAIN, token: usdc, perSlot: '10000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '1000000000000', slotLength: o.slotSeconds },
+      ...(o.solana ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '10000', slotLength: o.slotSeconds }] : []),
+      ...(o.cosmos ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '10000', slotLength: o.slotSeconds }] : []),
     ],
     relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
     recordTtlSeconds: 3600,

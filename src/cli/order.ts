@@ -51,12 +51,26 @@ async function providerPayout(relayer: string, providerId: string, chain: string
 /** What `qantara solver quote` prints: the solver's signed terms for one order id. */
 const btcQuoteSchema = z.strictObject({
   orderId: z.string().regex(/^0x[0-9a-f]{64}$/i),
+  token: z.string().refine((v) => v === NATIVE_TOKEN || isAddress(v), 'neither native nor an address'),
   script: z.string().regex(/^([0-9a-f]{2}){1,10000}$/i),
   solver: z.string().refine((v) => isAddress(v), 'not an address'),
   satsPerE18: z.string().regex(/^[1-9][0-9]{0,30}$/),
   payoutDeadline: z.string().regex(/^[1-9][0-9]{0,15}$/),
+  maxAmount: z.string().regex(/^[1-9][0-9]{0,76}$/),
+  openBy: z.string().regex(/^[1-9][0-9]{0,15}$/),
+  latestEnd: z.string().regex(/^[1-9][0-9]{0,15}$/),
   signature: z.string().regex(/^0x[0-9a-f]{130}$/i),
 })
+
+/** Why the escrow would refuse to open this order with `quote`, in the renter's terms; undefined when it would not. */
+function quoteProblem(quote: z.infer<typeof btcQuoteSchema>, token: Address, amount: bigint, end: bigint, now: bigint): string | undefined {
+  const quoted = quote.token === NATIVE_TOKEN ? zeroAddress : getAddress(quote.token)
+  if (quoted !== token) return `the quote is for token ${quote.token}: open with --token ${quote.token}`
+  if (amount > BigInt(quote.maxAmount)) return `--amount is ${amount} smallest units, above the quote's maximum of ${quote.maxAmount}`
+  if (now > BigInt(quote.openBy)) return `the quote expired at ${quote.openBy} (unix seconds): ask the solver for a new one`
+  if (end > BigInt(quote.latestEnd)) return `the order would end at ${end}, after the quote's latest end ${quote.latestEnd}`
+  return undefined
+}
 
 function readBtcQuote(path: string) {
   // A quote is one short JSON line; a file far bigger is not one.
@@ -98,11 +112,16 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
       const now = BigInt(Math.floor(Date.now() / 1000))
       const start = o.start.startsWith('+') ? now + BigInt(o.start.slice(1)) : BigInt(o.start)
       const script: Hex = `0x${quote?.script.toLowerCase() ?? ''}`
-      const btc = quote && { payout: { script, solver: getAddress(quote.solver), satsPerE18: BigInt(quote.satsPerE18), payoutDeadline: BigInt(quote.payoutDeadline) }, quoteSignature: quote.signature as Hex }
+      const problem = quote && quoteProblem(quote, token, amount, start + BigInt(o.slotLength) * BigInt(o.slots), now)
+      if (problem) throw new QantaraError('CONFIG_INVALID', problem)
+      const btc = quote && {
+        payout: { script, solver: getAddress(quote.solver), satsPerE18: BigInt(quote.satsPerE18), payoutDeadline: BigInt(quote.payoutDeadline), maxAmount: BigInt(quote.maxAmount), openBy: BigInt(quote.openBy), latestEnd: BigInt(quote.latestEnd) },
+        quoteSignature: quote.signature as Hex,
+      }
       const opened = await openEvmOrder(wallet!, publicClient, { escrow, token, amount, providerId: o.provider.toLowerCase() as Hex, payout, start, slotLength: o.slotLength, slots: o.slots, ...(o.salt ? { salt: o.salt as Hex } : {}), ...(btc ? { btc } : {}) })
       const summary = {
         orderId: opened.orderId, chain: o.chain, txHash: opened.txHash, token: token === zeroAddress ? NATIVE_TOKEN : token, amount: amount.toString(), amountDisplay: formatUnits(amount, decimals), start: start.toString(), slots: o.slots, slotLength: o.slotLength,
-        ...(quote ? { btc: { script: quote.script.toLowerCase(), solver: getAddress(quote.solver), satsPerE18: quote.satsPerE18, payoutDeadline: quote.payoutDeadline } } : {}),
+        ...(quote ? { btc: { script: quote.script.toLowerCase(), solver: getAddress(quote.solver), satsPerE18: quote.satsPerE18, payoutDeadline: quote.payoutDeadline, maxAmount: quote.maxAmount, openBy: quote.openBy, latestEnd: quote.latestEnd } } : {}),
       }
       out(o.json ? JSON.stringify(summary) : `order ${opened.orderId} opened in ${opened.txHash}: ${summary.amountDisplay} (${amount} smallest units) for ${o.slots} × ${o.slotLength}s`)
     })

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ed25519KeyProblem } from '../ed25519.js'
 import { keySourceSchema } from './keySource.js'
 
 /**
@@ -21,7 +22,12 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       .describe('where the relayer keeps orders, events and checkpoints'),
     api: z
       .strictObject({
-        listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8080').default('127.0.0.1:8080').describe('address of the HTTP API (/healthz, /metrics, /v1)'),
+        listen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8080').default('127.0.0.1:8080').describe('address of the HTTP API (/healthz, /v1, and /v1/peer for the quorum)'),
+        registrations: z.strictObject({
+          perMinute: z.number().positive().max(60_000).default(6).describe('provider registrations (POST /v1/providers) per remote address per minute; each new one costs an outbound fetch and a stored row'),
+          burst: z.number().int().min(1).max(100_000).default(30).describe('registrations one address may make at once'),
+        }).prefault({}).describe('how fast providers may register; behind a reverse proxy every provider shares the proxy\'s address'),
+        metricsListen: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464').default('127.0.0.1:9464').describe('address of the Prometheus /metrics listener, kept off the public API: it says what the relayer is doing'),
       })
       .prefault({})
       .describe('relayer HTTP API'),
@@ -35,7 +41,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         members: z
           .array(z.strictObject({
             id: z.string().min(1).describe('relayer id'),
-            identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').describe('the relayer\'s ed25519 identity public key'),
+            identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').refine((k) => !ed25519KeyProblem(k), 'is not an ed25519 public key anyone holds (small order or not canonical)').describe('the relayer\'s ed25519 identity public key'),
             evm: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').optional().describe('the relayer\'s EVM signing address'),
             solana: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'must be a base58 Solana address').optional().describe('the relayer\'s Solana key: a signer of each Solana vault\'s multisig'),
             cosmos: z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'must be a 33-byte compressed secp256k1 public key in base64').optional().describe('the relayer\'s Cosmos public key: one of each Cosmos vault\'s multisig keys'),
@@ -73,6 +79,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         failoverSeconds: z.number().int().min(1).max(3_600).default(20).describe('how long each relayer in line waits for the previous submitter before submitting itself'),
         timeoutMs: z.number().int().min(100).max(60_000).default(3_000).describe('deadline of one peer request'),
         maxResponseBytes: z.number().int().min(1024).max(16_777_216).default(2_097_152).describe('largest peer response read'),
+        allowPrivatePeers: z.boolean().default(false).describe('let peer URLs resolve to loopback or private addresses (a quorum on a private network); separate from prober.allowPrivateEndpoints, so opening one does not open provider probes to internal hosts'),
       })
       .prefault({})
       .describe('how relayers of the quorum exchange heartbeats and signatures'),

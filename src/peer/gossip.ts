@@ -1,6 +1,7 @@
 import type { AxiosInstance } from 'axios'
 import { z } from 'zod'
 import { canonicalJson } from '../canonicalJson.js'
+import { merkleLeafHash } from '../merkle.js'
 import type { SettlementSignature } from '../chains.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import { verifyHeartbeat } from '../heartbeat/verify.js'
@@ -14,8 +15,15 @@ import type { Store } from '../store/store.js'
 import { openEnvelope } from './envelope.js'
 
 const MAX_PAGES = 50
+/** Invalid heartbeats one pull tolerates from a peer before it is benched for BENCH_MS. */
+const MAX_INVALID_PER_PULL = 16
+const BENCH_MS = 60_000
 const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), cursor: z.number().int().nonnegative(), more: z.boolean() })
-const providerList = z.object({ providers: z.array(z.unknown()).max(10_000) })
+const providerList = z.object({ providers: z.array(z.unknown()).max(1_000), next: z.string().regex(/^0x[0-9a-f]{64}$/).nullable().optional() })
+/** Pages of a peer's provider list read per pull (1,000 records each). */
+const MAX_PROVIDER_PAGES = 20
+/** Records new to us taken from one peer per pull. */
+const MAX_NEW_RECORDS_PER_PULL = 100
 const cosignatureBody = z.object({ orderId: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 const signatureBody = z.object({ orderId: z.string(), settlement: z.unknown(), settlementHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 
@@ -44,6 +52,7 @@ export interface GossipOptions {
  */
 export class Gossip {
   private readonly cursors = new Map<string, number>()
+  private readonly benchedUntil = new Map<string, number>()
 
   constructor(private readonly o: GossipOptions) {}
 
@@ -52,7 +61,8 @@ export class Gossip {
   }
 
   async pullHeartbeats(order: OrderTerms, signal?: AbortSignal): Promise<number> {
-    const counts = await Promise.all(this.o.peers.map((p) => this.pullHeartbeatsFrom(p, order, signal).catch((err: unknown) => {
+    const now = Date.now()
+    const counts = await Promise.all(this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now).map((p) => this.pullHeartbeatsFrom(p, order, signal).catch((err: unknown) => {
       this.o.logger.debug({ peer: p.id, orderId: order.id, err: errorMessage(err) }, 'peer heartbeats unavailable')
       return 0
     })))
@@ -68,7 +78,8 @@ export class Gossip {
     // Each pull asks only for what the peer kept since the last one; after a restart the first pull takes the whole set once.
     const key = `${peer.id}:${order.id}`
     let stored = 0
-    let held: Set<string> | undefined
+    let held: Map<string, string> | undefined
+    let invalid = 0
     for (let page = 0; page < MAX_PAGES; page++) {
       const since = this.cursors.get(key) ?? 0
       const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/heartbeats?order=${order.id}&since=${since}`, signal })
@@ -78,19 +89,30 @@ export class Gossip {
         this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
         return stored
       }
-      // What we already hold (peers relay ours back to us) is not verified again; read only when a page brings something.
-      if (!held && body.data.heartbeats.length) held = new Set((await this.o.store.listHeartbeats(order.id)).map((h) => `${h.slot}:${h.relayerId}`))
+      // What we already hold, or a heartbeat for the same witness that would not replace ours (a higher leaf hash),
+      // is not verified again; read only when a page brings something.
+      if (!held && body.data.heartbeats.length) held = new Map((await this.o.store.listHeartbeats(order.id)).map((h) => [`${h.slot}:${h.relayerId}`, merkleLeafHash(h.body)]))
       for (const raw of body.data.heartbeats) {
         const c = (raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null)?.heartbeat?.challenge?.challenge
-        if (held!.has(`${String(c?.slot)}:${String(c?.relayerId)}`)) continue
-        const verdict = verifyHeartbeat(canonicalJson(raw), { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
+        const text = canonicalJsonOrUndefined(raw)
+        const kept = held!.get(`${String(c?.slot)}:${String(c?.relayerId)}`)
+        if (text !== undefined && kept !== undefined && merkleLeafHash(text) >= kept) continue
+        const verdict = text === undefined ? { ok: false as const, code: 'MALFORMED' as const } : verifyHeartbeat(text, { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
         if (!verdict.ok) {
           this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
+          // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so it is cut off for a while.
+          if (++invalid > MAX_INVALID_PER_PULL) {
+            this.benchedUntil.set(peer.id, Date.now() + BENCH_MS)
+            this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
+            this.o.logger.warn({ peer: peer.id, orderId: order.id, invalid }, 'peer served too many invalid heartbeats; not pulling from it for a while')
+            return stored
+          }
           continue
         }
         const { challenge } = verdict.heartbeat.heartbeat.challenge
-        held!.add(`${challenge.slot}:${challenge.relayerId}`)
-        if (await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: Date.now() })) stored++
+        const canonical = canonicalJson(verdict.heartbeat)
+        held!.set(`${challenge.slot}:${challenge.relayerId}`, merkleLeafHash(canonical))
+        if (await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonical, receivedAt: Date.now() })) stored++
       }
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
       this.cursors.set(key, body.data.cursor)
@@ -108,27 +130,43 @@ export class Gossip {
     let added = 0
     for (const peer of this.o.peers) {
       try {
-        const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/providers`, signal })
-        if (res.status !== 200) continue
-        const list = providerList.safeParse(JSON.parse(res.body))
-        if (!list.success) {
-          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_PROVIDER_LIST' })
-          continue
-        }
-        for (const signed of list.data.providers) {
-          const r = (signed as { record?: { providerId?: unknown; seq?: unknown } }).record
-          if (typeof r?.providerId !== 'string' || typeof r.seq !== 'number' || (await known(r.providerId, r.seq))) continue
-          try {
-            await submit(signed)
-            added++
-          } catch (err) {
-            this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'PROVIDER_RECORD' })
-            this.o.logger.debug({ peer: peer.id, providerId: r.providerId, err: errorMessage(err) }, 'replicated provider record refused')
-          }
-        }
+        added += await this.pullProvidersFrom(peer, submit, known, signal)
       } catch (err) {
         this.o.logger.debug({ peer: peer.id, err: errorMessage(err) }, 'peer provider list unavailable')
       }
+    }
+    return added
+  }
+
+  /** Reads a peer's provider list page by page (at most MAX_PROVIDER_PAGES), submitting each record we lack. */
+  private async pullProvidersFrom(peer: Peer, submit: (record: unknown) => Promise<unknown>, known: (providerId: string, seq: number) => Promise<boolean>, signal?: AbortSignal): Promise<number> {
+    let added = 0
+    let tried = 0
+    let cursor: string | undefined
+    for (let page = 0; page < MAX_PROVIDER_PAGES; page++) {
+      const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/providers?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, signal })
+      if (res.status !== 200) return added
+      const list = providerList.safeParse(JSON.parse(res.body))
+      if (!list.success) {
+        this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_PROVIDER_LIST' })
+        return added
+      }
+      for (const signed of list.data.providers) {
+        const r = (signed as { record?: { providerId?: unknown; seq?: unknown } }).record
+        if (typeof r?.providerId !== 'string' || typeof r.seq !== 'number' || (await known(r.providerId, r.seq))) continue
+        // Each record we lack costs a fetch of its provider's URL: a peer gets a bounded number per pull.
+        if (++tried > MAX_NEW_RECORDS_PER_PULL) return added
+        try {
+          await submit(signed)
+          added++
+        } catch (err) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'PROVIDER_RECORD' })
+          this.o.logger.debug({ peer: peer.id, providerId: r.providerId, err: errorMessage(err) }, 'replicated provider record refused')
+        }
+      }
+      // A cursor that does not move forward would loop us over the same page.
+      if (!list.data.next || (cursor !== undefined && list.data.next <= cursor)) return added
+      cursor = list.data.next
     }
     return added
   }
@@ -157,7 +195,8 @@ export class Gossip {
    */
   async pullSignatures(order: OrderTerms, settlement: Settlement, verify: (peerId: string, sig: SettlementSignature) => Promise<boolean>, signal?: AbortSignal): Promise<void> {
     const ours = settlementHash(settlement)
-    const have = new Set((await this.o.store.listSignatures(order.id)).map((s) => s.relayerId))
+    // A peer whose kept signature is over another settlement is asked again: it may have recomputed.
+    const have = new Set((await this.o.store.listSignatures(order.id)).filter((s) => s.settlementHash === ours).map((s) => s.relayerId))
     await Promise.all(this.o.peers.filter((p) => !have.has(p.id)).map(async (peer) => {
       try {
         const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/signatures/${order.id}`, signal })
@@ -182,5 +221,14 @@ export class Gossip {
         this.o.logger.debug({ peer: peer.id, orderId: order.id, err: errorMessage(err) }, 'peer signature unavailable')
       }
     }))
+  }
+}
+
+/** A peer's item as canonical JSON, or undefined when it cannot be (floats, cycles): such an item is junk. */
+function canonicalJsonOrUndefined(raw: unknown): string | undefined {
+  try {
+    return canonicalJson(raw)
+  } catch {
+    return undefined
   }
 }

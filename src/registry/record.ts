@@ -22,7 +22,8 @@ export const gpuOfferSchema = z.strictObject({
 export const providerRecordSchema = z.strictObject({
   v: z.literal(1),
   providerId: hex32,
-  url: z.string().max(512).refine((u) => /^https?:\/\/[^/\s]+/.test(u), 'must be an http(s) URL'),
+  // An origin only: a path, query or fragment would let a record point probes at any page of any host.
+  url: z.string().max(512).refine((u) => /^https?:\/\/[^/\s?#@]+$/.test(u), 'must be an http(s) origin, without a path, query, fragment or credentials'),
   gpus: z.array(gpuOfferSchema).max(16),
   payout: z.record(caip2, z.string().min(1).max(128)).refine((p) => Object.keys(p).length <= 8, 'at most 8 chains'),
   prices: z.array(z.strictObject({

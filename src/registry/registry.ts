@@ -1,13 +1,13 @@
 import type { AxiosInstance } from 'axios'
 import { canonicalJson } from '../canonicalJson.js'
-import { ed25519Verify } from '../ed25519.js'
+import { ed25519KeyProblem, ed25519Verify } from '../ed25519.js'
 import { QantaraError, errorMessage, isQantaraError } from '../errors.js'
 import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
 import { providerRecordBytes, signedProviderRecordSchema, type ProviderRecord, type SignedProviderRecord } from './record.js'
 
-export type RecordRejection = 'MALFORMED' | 'BAD_SIGNATURE' | 'EXPIRED' | 'STALE_SEQ' | 'ENDPOINT_MISMATCH' | 'ENDPOINT_UNREACHABLE' | 'ENDPOINT_REFUSED'
+export type RecordRejection = 'MALFORMED' | 'REGISTRY_FULL' | 'BAD_KEY' | 'BAD_SIGNATURE' | 'EXPIRED' | 'STALE_SEQ' | 'ENDPOINT_MISMATCH' | 'ENDPOINT_UNREACHABLE' | 'ENDPOINT_REFUSED'
 
 export function recordRejected(code: RecordRejection, detail: string, cause?: unknown): QantaraError {
   return new QantaraError('RECORD_REJECTED', `provider record rejected: ${code}`, { details: `${code}: ${detail}`, cause, metaMessages: [detail] })
@@ -27,7 +27,11 @@ export interface RegistryOptions {
   httpOptions: SafeHttpOptions
   logger: Logger
   nowSeconds?: () => number
+  /** Live records kept at most; a new provider beyond it is refused until one expires. */
+  maxProviders?: number
 }
+
+const MAX_PROVIDERS = 10_000
 
 /**
  * Provider records, each accepted only after the relayer fetched the same
@@ -48,6 +52,9 @@ export class ProviderRegistry {
     const signed = checkSigned(input, this.now())
     const stored = await this.o.store.getProvider(signed.record.providerId)
     if (stored && stored.seq >= signed.record.seq) throw recordRejected('STALE_SEQ', `seq ${signed.record.seq} is not newer than ${stored.seq}`)
+    if (!stored && (await this.o.store.listProviders()).length >= (this.o.maxProviders ?? MAX_PROVIDERS) && (await this.pruneExpired()) === 0) {
+      throw recordRejected('REGISTRY_FULL', `this relayer holds ${this.o.maxProviders ?? MAX_PROVIDERS} live provider records`)
+    }
 
     const url = `${signed.record.url.replace(/\/+$/, '')}/v1/provider`
     let served: SignedProviderRecord
@@ -69,6 +76,19 @@ export class ProviderRegistry {
     this.cache.delete(signed.record.providerId)
     this.o.logger.info({ providerId: signed.record.providerId, seq: signed.record.seq, url: signed.record.url }, 'provider record accepted')
     return signed.record
+  }
+
+  /** Drops every expired record; returns how many. A record lives until its own `expiresAt`, and its provider re-announces it before then. */
+  async pruneExpired(): Promise<number> {
+    const now = this.now()
+    let pruned = 0
+    for (const p of await this.o.store.listProviders()) {
+      if ((JSON.parse(p.body) as SignedProviderRecord).record.expiresAt > now) continue
+      await this.o.store.deleteProvider(p.providerId)
+      this.cache.delete(p.providerId)
+      pruned++
+    }
+    return pruned
   }
 
   /** Whether a record for `providerId` with at least `seq` is already stored. */
@@ -106,10 +126,15 @@ export class ProviderRegistry {
   }
 }
 
-function checkSigned(input: unknown, now: number): SignedProviderRecord {
+/** A signed provider record, checked on its own: schema, key, signature and expiry (not its endpoint). */
+export function checkSigned(input: unknown, now: number): SignedProviderRecord {
   const parsed = signedProviderRecordSchema.safeParse(input)
   if (!parsed.success) throw recordRejected('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300))
   const { record, signature } = parsed.data
+  // Nobody holds a small-order or non-canonical key, and anyone can forge signatures under some of them; the
+  // refund orders' provider id (NO_PROVIDER) is such a key, so no record can ever be registered for it.
+  const keyProblem = ed25519KeyProblem(record.providerId)
+  if (keyProblem) throw recordRejected('BAD_KEY', `providerId is not an ed25519 public key anyone holds (${keyProblem})`)
   if (!ed25519Verify(record.providerId, providerRecordBytes(record), signature)) throw recordRejected('BAD_SIGNATURE', 'not signed by providerId')
   if (record.expiresAt <= now) throw recordRejected('EXPIRED', `expired at ${record.expiresAt}`)
   return parsed.data

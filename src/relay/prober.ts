@@ -10,12 +10,14 @@ import type { Ed25519Signer } from '../ed25519.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { OrderTerms } from '../order.js'
+import { offerMismatch, type OfferMismatch } from '../registry/offers.js'
 import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 
 const MAX_ATTEMPTS = 2
+const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>(['PAYOUT_NOT_OFFERED', 'TOKEN_NOT_OFFERED', 'BELOW_PRICE'])
 
-export type ProbeResult = 'OK' | Rejection | 'NO_PROVIDER_RECORD' | 'UNREACHABLE' | 'TIMEOUT' | 'REFUSED' | 'HTTP_ERROR' | 'DUPLICATE'
+export type ProbeResult = 'OK' | Rejection | OfferMismatch | 'NO_PROVIDER_RECORD' | 'UNREACHABLE' | 'TIMEOUT' | 'REFUSED' | 'HTTP_ERROR' | 'DUPLICATE'
 
 export interface ProberOptions {
   relayerId: string
@@ -81,7 +83,7 @@ export class Prober {
       void this.queue.add(async () => {
         const result = await this.probeOnce(order, slot, signal)
         const room = slotEnd - this.now() - this.o.httpOptions.timeoutMs
-        if (result !== 'OK' && result !== 'DUPLICATE' && attempt < MAX_ATTEMPTS && room > 0 && !signal.aborted) {
+        if (result !== 'OK' && result !== 'DUPLICATE' && !OFFER_MISMATCHES.has(result) && attempt < MAX_ATTEMPTS && room > 0 && !signal.aborted) {
           this.arm(key, order, slot, slotEnd, randomInt(0, Math.max(1, Math.floor(room))), attempt + 1, signal)
         }
       }).catch(() => undefined)
@@ -101,6 +103,9 @@ export class Prober {
   private async challenge(order: OrderTerms, slot: number, signal?: AbortSignal): Promise<ProbeResult> {
     const record = await this.o.registry.get(order.providerId)
     if (!record) return 'NO_PROVIDER_RECORD'
+    // Only what the provider signed up for is measured: a slot of an order it never offered is not up.
+    const mismatch = offerMismatch(record, order)
+    if (mismatch) return mismatch
     const url = `${record.url.replace(/\/+$/, '')}/v1/heartbeat`
     const host = new URL(url).host
     let hostQueue = this.perHost.get(host)

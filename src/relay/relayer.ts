@@ -1,10 +1,10 @@
 import { abortableDelay } from '../abort.js'
 import type { BtcPayoutRail, ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
 import { computeSettlement, type SettlementResult } from '../computeSettlement.js'
-import { errorMessage, isQantaraError } from '../errors.js'
+import { SignatureRefused, errorMessage, isQantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
-import { BTC_DUST_SATS, orderEnd, orderTermsProblem, satsOwed, type OrderTerms } from '../order.js'
+import { BTC_DUST_SATS, btcProofWindowEnd, orderEnd, orderTermsProblem, satsOwed, type OrderTerms } from '../order.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Settlement } from '../settlement.js'
 import { settlementHash } from '../settlementWire.js'
@@ -71,6 +71,8 @@ export class Relayer {
   private readonly failures = new Map<string, number>()
   private readonly lastGossip = new Map<string, number>()
   private readonly quorumAt = new Map<string, number>()
+  /** Per order, peers whose signature the chain refused: left out of that order's sets. */
+  private readonly refusedSigners = new Map<string, Set<string>>()
   private readonly now: () => number
   private readonly log: Logger
   private lastGauge = 0
@@ -170,23 +172,35 @@ export class Relayer {
     switch (e.kind) {
       case 'OrderOpened': {
         // The escrow and the memo codec refuse such terms too; this holds for any chain or contract version.
-        const problem = orderTermsProblem(e.order)
+        const problem = orderTermsProblem(e.order) ?? this.tokenProblem(e.order)
         if (problem) {
           this.o.metrics.ordersRefused.inc({ chain: e.chain, reason: problem })
-          this.log.warn({ orderId: e.order.id, chain: e.chain, reason: problem, slots: e.order.slots, slotLength: e.order.slotLength }, 'opened order out of the protocol\'s bounds; not taken on')
+          this.log.warn({ orderId: e.order.id, chain: e.chain, reason: problem, token: e.order.token, amount: e.order.amount.toString(), slots: e.order.slots, slotLength: e.order.slotLength }, 'opened order not taken on (out of the protocol\'s bounds, or a token or amount this relayer does not serve)')
+          // On an escrow chain the renter reclaims it; in a vault only the quorum can move the deposit, so it is refunded.
+          if (this.runtime(e.chain)?.cosignRelease) await this.apply({ kind: 'VaultDepositIgnored', chain: e.chain, key: `${e.key}:refused`, block: e.block, txHash: e.txHash, reason: problem, sender: e.order.renter, token: e.order.token, amount: e.order.amount })
           return
         }
-        if (await this.o.store.insertOrder(e.order, now)) this.log.info({ orderId: e.order.id, chain: e.chain, amount: e.order.amount.toString() }, 'order opened')
+        if (await this.o.store.insertOrder(e.order, now)) {
+          this.log.info({ orderId: e.order.id, chain: e.chain, amount: e.order.amount.toString() }, 'order opened')
+          return
+        }
+        // A second deposit under an id already taken (the watchers refuse these; this catches one committed before they did).
+        const first = (await this.o.store.listOrderEvents(e.chain, e.order.id)).find((x) => x.kind === 'OrderOpened')
+        if (first && first.txHash !== e.txHash && this.runtime(e.chain)?.cosignRelease) {
+          await this.apply({ kind: 'VaultDepositIgnored', chain: e.chain, key: `${e.key}:duplicate`, block: e.block, txHash: e.txHash, reason: 'DUPLICATE_ORDER', sender: e.order.renter, token: e.order.token, amount: e.order.amount })
+        }
         return
       }
       case 'OrderSettled': {
         const mine = await this.o.store.getOrder(e.orderId)
         if (mine?.settlement && (mine.settlement.toProvider !== e.settlement.toProvider || mine.settlement.toRenter !== e.settlement.toRenter)) {
-          this.log.warn({ orderId: e.orderId, ours: mine.settlement, onChain: e.settlement }, 'order settled on chain with a split that differs from ours')
+          this.log.warn({ orderId: e.orderId, ours: mine.settlement, onChain: e.settlement }, 'order settled on chain with a split that differs from ours; the chain\'s is kept')
         }
-        // A provider paid in BTC is owed its share until the payout is proved (or the deadline's fallback pays it).
+        // A provider paid in BTC is owed its share until the payout is proved (or the fallback pays it).
         const owed = mine?.terms.btc && satsOwed(mine.terms.btc, e.settlement.toProvider) >= BTC_DUST_SATS
-        await this.o.store.transitionOrder(e.orderId, LIVE, owed ? 'payout-pending' : 'settled', { txHash: e.txHash, settlement: mine?.settlement ?? e.settlement }, now)
+        // The chain's split, not ours: the escrow owes the BTC step on its own, and a proof or fallback for
+        // another share matches no owed order there, so the step would give up (security review #16).
+        await this.o.store.transitionOrder(e.orderId, LIVE, owed ? 'payout-pending' : 'settled', { txHash: e.txHash, settlement: e.settlement }, now)
         if (!owed) this.forget(e.orderId)
         return
       }
@@ -227,6 +241,7 @@ export class Relayer {
         const refund = this.runtime(e.chain)?.cosignRelease ? refundOrder(e, BigInt(Math.floor(now / 1000)), this.o.refundAfterSeconds ?? 3_600) : undefined
         this.log.warn({ chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString(), refundOrder: refund?.id }, refund ? 'vault deposit opened no order; refunding it to its sender' : 'vault deposit opened no order and cannot be refunded (no sender or nothing received)')
         if (refund) await this.o.store.insertOrder(refund, now)
+        else this.o.metrics.vaultDepositsUnrefunded.inc({ chain: e.chain })
         return
       }
     }
@@ -241,6 +256,7 @@ export class Relayer {
     }
     this.lastGossip.delete(`hb:${id}`)
     this.lastGossip.delete(`sig:${id}`)
+    this.refusedSigners.delete(id)
     this.o.gossip?.forget(id)
   }
 
@@ -253,20 +269,14 @@ export class Relayer {
     let state = record.state
     if (state === 'opened' && nowS >= start && (await this.o.store.transitionOrder(id, ['opened'], 'active', {}, now))) state = 'active'
     if (state === 'active' && nowS < end) this.o.prober.schedule(terms, signal)
-    if (state === 'active' || state === 'ended') this.gossipHeartbeats(terms, signal)
+    if (state === 'active' || state === 'ended' || state === 'settling') this.gossipHeartbeats(terms, signal)
     if ((state === 'opened' || state === 'active') && nowS >= end && (await this.o.store.transitionOrder(id, ['opened', 'active'], 'ended', {}, now))) state = 'ended'
     if (state === 'ended' && nowS >= end + this.o.graceSeconds + (this.o.gossipWindowSeconds ?? 0)) {
       const chain = this.runtime(terms.chain)
       if (!chain) return
       // A last pull, so the union this settlement is computed from is as complete as the peers can make it.
       await this.o.gossip?.pullHeartbeats(terms, signal)
-      const heartbeats = await this.o.store.listHeartbeats(id)
-      const computed = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), {
-        threshold: this.o.threshold,
-        feeBps: chain.feeRecipient ? this.o.feeBps : 0,
-        feeRecipient: chain.feeRecipient,
-      })
-      const { settlement, reason, uptime } = this.o.byzantine ? inflate(computed, terms.amount, this.o.feeBps) : computed
+      const { settlement, reason, uptime } = await this.settlementOf(terms, chain)
       if (await this.o.store.transitionOrder(id, ['ended'], 'settling', { settlement, reason, uptime }, now)) {
         this.log.info({ orderId: id, reason, uptime, toProvider: settlement.toProvider.toString(), toRenter: settlement.toRenter.toString() }, 'settlement computed')
         state = 'settling'
@@ -293,18 +303,35 @@ export class Relayer {
   }
 
   /**
-   * A BTC order whose share is owed: prove its payout while the deadline
-   * allows, else have the escrow pay the provider on its own chain. Both go
-   * in submitter order, with the same fail-over as settlements.
+   * A BTC order whose share is owed: prove its payout while the escrow
+   * takes proofs; with no payout by the time the proof window closes, have
+   * the escrow pay the provider on its own chain. Both go in submitter
+   * order, with the same fail-over as settlements.
    */
   private btcStep(record: OrderRecord, nowS: number, signal: AbortSignal): void {
     const { terms, settlement } = record
     const chain = this.runtime(terms.chain)
     const key = `btc:${terms.id}`
     if (!terms.btc || !settlement || !chain || this.inFlight.has(key) || (this.retryAt.get(key) ?? 0) > this.now()) return
+    // An order whose payout can no longer be proved is looked at (and logged) again hourly, in case an operator acts.
+    const unprovableRecheckMs = 3_600_000
     const owed = satsOwed(terms.btc, settlement.toProvider)
-    const proving = record.btcTxid !== undefined && record.btcBlock !== undefined && (record.btcSats ?? 0n) >= owed && nowS <= Number(terms.btc.payoutDeadline)
-    const fallback = nowS > Number(terms.btc.payoutDeadline)
+    // A confirmed payout of what is owed means the provider has been paid: it is proved, even past the
+    // deadline (the escrow takes a payout Bitcoin dates by the deadline until the proof window closes),
+    // and the fallback, which would pay the provider a second time, is never claimed (PROTOCOL.md §7).
+    const paid = record.btcTxid !== undefined && record.btcBlock !== undefined && (record.btcSats ?? 0n) >= owed
+    const windowEnd = Number(btcProofWindowEnd(terms.btc))
+    const proving = paid && nowS <= windowEnd
+    // Only a Bitcoin watcher read up to its head can tell that no payout was made: one that is behind
+    // (or a relayer that reads no Bitcoin) might be about to see it, so it claims nothing.
+    const read = this.o.btc && this.status.get(this.o.btc.chain)
+    const caughtUp = read !== undefined && read.lag !== undefined && !read.stopped && read.lag <= BigInt(this.o.btc!.confirmations)
+    const fallback = !paid && nowS > windowEnd && caughtUp
+    if (paid && !proving) {
+      this.retryAt.set(key, this.now() + unprovableRecheckMs)
+      this.log.error({ orderId: terms.id, btcTxid: record.btcTxid, windowEnd }, 'bitcoin payout made but not proved before the proof window closed; not claiming the fallback, the share stays in the escrow')
+      return
+    }
     if (!proving && !fallback) return
     if (!this.quorumAt.has(key)) this.quorumAt.set(key, this.now())
     const rank = submitterRank(terms.id, this.o.members, this.o.relayerId)
@@ -322,10 +349,16 @@ export class Relayer {
           return
         }
         await this.o.store.transitionOrder(terms.id, ['payout-pending'], 'settled', {}, this.now())
-        this.log.info({ orderId: terms.id, outcome: outcome.status, via: proving ? 'proof' : 'fallback', btcTxid: record.btcTxid }, proving ? 'bitcoin payout proved' : 'bitcoin payout deadline passed; provider paid on the escrow chain')
+        this.log.info({ orderId: terms.id, outcome: outcome.status, via: proving ? 'proof' : 'fallback', btcTxid: record.btcTxid }, proving ? 'bitcoin payout proved' : 'no bitcoin payout by the proof window\'s end; provider paid on the escrow chain')
         this.forget(terms.id)
       } catch (err) {
         if (isQantaraError(err, 'ABORTED')) return
+        if (isQantaraError(err, 'SUBMIT_REVERTED') && err.details === 'PayoutMinedAfterDeadline') {
+          // Past the deadline the escrow takes only a payout Bitcoin dates by it; this one never will be.
+          this.retryAt.set(key, this.now() + unprovableRecheckMs)
+          this.log.error({ orderId: terms.id, btcTxid: record.btcTxid }, 'bitcoin payout mined after the deadline cannot be proved; not claiming the fallback, the share stays in the escrow')
+          return
+        }
         this.backOff(key)
         this.log.warn({ orderId: terms.id, err: errorMessage(err) }, 'bitcoin payout step failed; will retry')
       } finally {
@@ -367,27 +400,43 @@ export class Relayer {
    * and each waits `failoverSeconds` more than the one before it.
    */
   private async settleStep(id: string, signal: AbortSignal): Promise<void> {
-    // Always the stored settlement: computed once, so every signature over this order is over the same bytes.
+    // Always the stored settlement, so every signature this relayer gives is over bytes it has stored first.
     const record = await this.o.store.getOrder(id)
     if (!record?.settlement || record.state !== 'settling') return
     const chain = this.runtime(record.terms.chain)
     if (!chain) return
-    const { terms, settlement } = record
-    const hash = settlementHash(settlement)
+    const { terms } = record
+    let settlement = record.settlement
+    let hash = settlementHash(settlement)
     try {
-      let signatures = await this.o.store.listSignatures(id)
-      if (!signatures.some((s) => s.relayerId === this.o.relayerId)) {
+      const set = await this.o.store.getRelayerSet(chain.chain)
+      const needed = set?.threshold ?? this.o.threshold
+      const refused = this.refusedSigners.get(id)
+      const usable = async (h: string) => (await this.o.store.listSignatures(id)).filter((s) => s.settlementHash === h && (!set || set.members.includes(s.signer)) && !refused?.has(s.relayerId))
+      const gossipKey = `sig:${id}`
+      const gossipDue = this.o.gossip !== undefined && this.now() - (this.lastGossip.get(gossipKey) ?? 0) >= (this.o.gossipIntervalMs ?? 1_000)
+      // Until a quorum signs one settlement, recompute (once per gossip round) from the heartbeats held now: gossip
+      // converges on one heartbeat per slot and witness, so relayers that started from different sets end on the same bytes.
+      if (gossipDue && (await usable(hash)).length < needed) {
+        const fresh = await this.settlementOf(terms, chain)
+        const freshHash = settlementHash(fresh.settlement)
+        if (freshHash !== hash && (await this.o.store.transitionOrder(id, ['settling'], 'settling', fresh, this.now()))) {
+          this.log.info({ orderId: id, was: hash, now: freshHash, upSlots: fresh.settlement.upSlots }, 'settlement recomputed from a converged heartbeat set')
+          settlement = fresh.settlement
+          hash = freshHash
+        }
+      }
+      const mine = (await this.o.store.listSignatures(id)).find((s) => s.relayerId === this.o.relayerId)
+      if (mine?.settlementHash !== hash) {
         const own = await chain.signSettlement(terms, settlement)
         await this.o.store.putSignature({ orderId: id, relayerId: this.o.relayerId, settlementHash: hash, ...own, receivedAt: this.now() })
       }
-      const gossipKey = `sig:${id}`
-      if (this.o.gossip && this.now() - (this.lastGossip.get(gossipKey) ?? 0) >= (this.o.gossipIntervalMs ?? 1_000)) {
+      if (this.o.gossip && gossipDue) {
         this.lastGossip.set(gossipKey, this.now())
-        await this.o.gossip.pullSignatures(terms, settlement, (peer, sig) => chain.verifySettlementSignature(terms, settlement, peer, sig), signal)
+        const current = settlement
+        await this.o.gossip.pullSignatures(terms, current, (peer, sig) => chain.verifySettlementSignature(terms, current, peer, sig), signal)
       }
-      const set = await this.o.store.getRelayerSet(chain.chain)
-      signatures = (await this.o.store.listSignatures(id)).filter((s) => s.settlementHash === hash && (!set || set.members.includes(s.signer)))
-      const needed = set?.threshold ?? this.o.threshold
+      const signatures = await usable(hash)
       if (!this.o.byzantine) {
         if (signatures.length < needed) return
         if (!this.quorumAt.has(id)) this.quorumAt.set(id, this.now())
@@ -415,6 +464,19 @@ export class Relayer {
 
   private async failed(id: string, err: unknown): Promise<void> {
     if (isQantaraError(err, 'ABORTED')) return
+    if (err instanceof SignatureRefused) {
+      // One signer's fault, not the settlement's: leave its signature out and go on with the others.
+      const culprit = (await this.o.store.listSignatures(id)).find((s) => s.signature.toLowerCase() === err.signature.toLowerCase())
+      if (culprit) {
+        let refused = this.refusedSigners.get(id)
+        if (!refused) this.refusedSigners.set(id, (refused = new Set()))
+        refused.add(culprit.relayerId)
+        await this.o.store.deleteSignature(id, culprit.relayerId)
+        this.o.metrics.peerRejections.inc({ peer: culprit.relayerId, reason: 'SIGNATURE_REFUSED_ON_CHAIN' })
+        this.log.warn({ orderId: id, peer: culprit.relayerId, details: err.details }, 'chain refuses a peer\'s settlement signature; settling without it')
+        return
+      }
+    }
     if (isQantaraError(err, 'SUBMIT_REVERTED') && err.details === 'AlreadyRefunded') {
       await this.o.store.transitionOrder(id, ['settling'], 'refunded', {}, this.now())
       return
@@ -426,6 +488,26 @@ export class Relayer {
     }
     this.backOff(id)
     this.log.warn({ orderId: id, err: errorMessage(err) }, 'settlement submit failed; will retry')
+  }
+
+  /** Whether this relayer serves the order's token on its chain, at this amount: its settlement costs gas whatever the order is worth. */
+  private tokenProblem(terms: OrderTerms): 'TOKEN_NOT_SERVED' | 'BELOW_MIN_AMOUNT' | undefined {
+    const served = this.runtime(terms.chain)?.minAmounts
+    if (!served) return undefined
+    const min = served.get(terms.token)
+    if (min === undefined) return 'TOKEN_NOT_SERVED'
+    return terms.amount < min ? 'BELOW_MIN_AMOUNT' : undefined
+  }
+
+  /** This relayer's settlement of an order from the heartbeats it holds now. */
+  private async settlementOf(terms: OrderTerms, chain: ChainRuntime): Promise<SettlementResult> {
+    const heartbeats = await this.o.store.listHeartbeats(terms.id)
+    const computed = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), {
+      threshold: this.o.threshold,
+      feeBps: chain.feeRecipient ? this.o.feeBps : 0,
+      feeRecipient: chain.feeRecipient,
+    })
+    return this.o.byzantine ? inflate(computed, terms.amount, this.o.feeBps) : computed
   }
 
   /** Exponential backoff per key, 1 s doubling to a minute. */

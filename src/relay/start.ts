@@ -1,6 +1,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createApiServer } from '../api/server.js'
+import { createMetricsServer } from '../api/metricsServer.js'
 import type { LoadedConfig } from '../config/load.js'
 import { buildBtcRail, buildChainRuntimes } from '../families.js'
 import { createSafeHttp } from '../http/safeHttp.js'
@@ -39,7 +40,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   })
   const relayerKeys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
   const peers = config.quorum.members.filter((m) => m.id !== config.relayer.id && m.url).map((m) => ({ id: m.id, url: m.url! }))
-  const peerHttpOptions = { timeoutMs: config.gossip.timeoutMs, maxBytes: config.gossip.maxResponseBytes, allowPrivate: config.prober.allowPrivateEndpoints }
+  const peerHttpOptions = { timeoutMs: config.gossip.timeoutMs, maxBytes: config.gossip.maxResponseBytes, allowPrivate: config.gossip.allowPrivatePeers }
   const gossip = peers.length
     ? new Gossip({ selfId: config.relayer.id, peers, relayerKeys, store, http: createSafeHttp(peerHttpOptions), httpOptions: peerHttpOptions, skewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'gossip' }) })
     : undefined
@@ -64,7 +65,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
   const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
-  const api = createApiServer({ store, relayer, registry, metrics, peer, logger: logger.child({ module: 'api' }) })
+  const api = createApiServer({ store, relayer, registry, metrics, peer, registrations: config.api.registrations, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject)
@@ -72,12 +73,20 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   })
   const address = api.address() as AddressInfo
   const apiUrl = `http://${host}:${address.port}`
-  logger.info({ relayer: config.relayer.id, api: apiUrl, chains: chains.map((c) => c.chain) }, 'relayer started')
+  const metricsServer = createMetricsServer(metrics)
+  const [metricsHost, metricsPort] = config.api.metricsListen.split(':') as [string, string]
+  await new Promise<void>((resolve, reject) => {
+    metricsServer.once('error', reject)
+    metricsServer.listen(Number(metricsPort), metricsHost, () => resolve())
+  })
+  logger.info({ relayer: config.relayer.id, api: apiUrl, metrics: config.api.metricsListen, chains: chains.map((c) => c.chain) }, 'relayer started')
   const done = relayer.run(signal).finally(async () => {
-    await new Promise<void>((resolve) => {
-      api.closeAllConnections()
-      api.close(() => resolve())
-    })
+    for (const server of [api, metricsServer]) {
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+    }
     await store.close()
   })
   return { relayer, api, apiUrl, done }

@@ -3,7 +3,7 @@ import type { ChainEvent, Watcher } from '../chains.js'
 import type { ChainId } from '../caip2.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
-import { BTC_DUST_SATS, satsOwed, type OrderTerms } from '../order.js'
+import { BTC_DUST_SATS, orderEnd, satsOwed, type OrderTerms } from '../order.js'
 import type { Store, Submission } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import type { Gauge } from 'prom-client'
@@ -24,6 +24,15 @@ export interface BtcPayer {
 export interface SolverOptions {
   /** The solver's address per escrow chain: orders quoting another solver are someone else's. */
   addresses: ReadonlyMap<string, string>
+  /** Per escrow chain, the tokens (as its watcher names them) the solver quotes: an order in any other is never paid. */
+  tokens: ReadonlyMap<string, ReadonlySet<string>>
+  /**
+   * Seconds the solver needs between paying and the payout deadline for its
+   * payout to be confirmed and proved. With less left it does not pay: a
+   * payout the escrow never sees proved is BTC lost, the provider being paid
+   * by the fallback as well.
+   */
+  minPayoutWindowSeconds: number
   watchers: { watcher: Watcher; pollIntervalMs: number }[]
   payer: BtcPayer
   store: Store
@@ -98,7 +107,13 @@ export class Solver {
   private async apply(e: ChainEvent): Promise<void> {
     if (e.kind === 'OrderOpened') {
       const mine = e.order.btc && this.o.addresses.get(e.chain)?.toLowerCase() === e.order.btc.solver.toLowerCase()
-      if (mine) await this.o.store.insertOrder(e.order, this.now())
+      if (!mine) return
+      const refused = this.refusal(e.order)
+      if (refused) {
+        this.log.warn({ orderId: e.order.id, chain: e.chain, token: e.order.token, amount: e.order.amount.toString(), reason: refused }, 'order quoting this solver refused; it will not be paid in BTC')
+        return
+      }
+      await this.o.store.insertOrder(e.order, this.now())
     } else if (e.kind === 'OrderSettled') {
       const record = await this.o.store.getOrder(e.orderId)
       if (!record?.terms.btc) return
@@ -109,13 +124,29 @@ export class Solver {
     }
   }
 
+  /**
+   * Why an order naming this solver is not one it pays, whatever its quote's
+   * signature says: a token it does not quote (a worthless one would "repay"
+   * it), or more than the quote allows. The escrow checks the quote's bounds
+   * too; this holds whatever contract the order came from.
+   */
+  private refusal(order: OrderTerms): 'TOKEN_NOT_QUOTED' | 'AMOUNT_ABOVE_QUOTE' | 'ENDS_AFTER_QUOTE' | undefined {
+    const btc = order.btc!
+    if (!this.o.tokens.get(order.chain)?.has(order.token)) return 'TOKEN_NOT_QUOTED'
+    if (order.amount > btc.maxAmount) return 'AMOUNT_ABOVE_QUOTE'
+    if (orderEnd(order) > btc.latestEnd) return 'ENDS_AFTER_QUOTE'
+    return undefined
+  }
+
   private async pay(terms: OrderTerms, toProvider: bigint): Promise<void> {
     const btc = terms.btc!
     const key = `btc-pay:${terms.id}`
     const existing = await this.o.store.getSubmission(this.o.payer.chain, key)
     if (existing) return this.follow(existing)
-    if (this.now() / 1000 > Number(btc.payoutDeadline)) {
-      this.log.warn({ orderId: terms.id }, 'payout deadline passed before paying; the provider is paid by the fallback instead')
+    const secondsLeft = Number(btc.payoutDeadline) - this.now() / 1000
+    if (secondsLeft < this.o.minPayoutWindowSeconds) {
+      // Paid this late, the payout could be mined after the deadline, or proved too late: the BTC would be lost and the fallback pay the provider again.
+      this.log.warn({ orderId: terms.id, secondsLeft: Math.floor(secondsLeft), needed: this.o.minPayoutWindowSeconds }, 'too close to the payout deadline for a proof; not paying, the provider is paid by the fallback instead')
       await this.o.store.transitionOrder(terms.id, ['payout-pending'], 'settled', {}, this.now())
       return
     }

@@ -5,6 +5,7 @@ import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
+import { merkleLeafHash } from '../merkle.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderPatch, OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
@@ -126,6 +127,11 @@ export class SqliteStore implements Store {
     return Promise.resolve(rows.map(toOrder))
   }
 
+  listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
+    const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(afterId ?? '', limit) as OrderRow[]
+    return Promise.resolve(rows.map(toOrder))
+  }
+
   transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean> {
     return this.guard(() => this.db.prepare(
       `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash),
@@ -138,7 +144,13 @@ export class SqliteStore implements Store {
   }
 
   putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
-    return this.guard(() => this.stmt('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt).changes === 1)
+    return this.guard(() => this.db.transaction(() => {
+      const kept = this.stmt('SELECT body FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?').get(h.orderId, h.slot, h.relayerId) as { body: string } | undefined
+      if (!kept) return this.stmt('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at) VALUES (?, ?, ?, ?, ?)').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt).changes === 1
+      if (merkleLeafHash(h.body) >= merkleLeafHash(kept.body)) return false
+      // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
+      return this.stmt('UPDATE heartbeats SET body = ?, received_at = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?').run(h.body, h.receivedAt, h.orderId, h.slot, h.relayerId).changes === 1
+    })())
   }
 
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
@@ -147,7 +159,7 @@ export class SqliteStore implements Store {
   }
 
   listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
-    // rowid only grows here: heartbeats are never deleted, and SQLite's single writer commits them in rowid order.
+    // rowid only grows here: heartbeats are never deleted, a replaced one moves to the end, and SQLite's single writer commits them in rowid order.
     const rows = this.stmt('SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?').all(orderId, afterSeq, limit) as { seq: number; order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
     return Promise.resolve(rows.map((r) => ({ seq: r.seq, orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
   }
@@ -162,13 +174,29 @@ export class SqliteStore implements Store {
     ).run(providerId, seq, body, now).changes === 1)
   }
 
+  deleteProvider(providerId: string): Promise<void> {
+    return this.guard(() => {
+      this.stmt('DELETE FROM providers WHERE provider_id = ?').run(providerId)
+    })
+  }
+
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]> {
     const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
     return Promise.resolve(rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body })))
   }
 
   putSignature(s: StoredSignature): Promise<boolean> {
-    return this.guard(() => this.stmt('INSERT INTO signatures (order_id, relayer_id, settlement_hash, signer, signature, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(s.orderId, s.relayerId, s.settlementHash, s.signer, s.signature, s.receivedAt).changes === 1)
+    return this.guard(() => this.stmt(
+      `INSERT INTO signatures (order_id, relayer_id, settlement_hash, signer, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (order_id, relayer_id) DO UPDATE SET settlement_hash = excluded.settlement_hash, signer = excluded.signer, signature = excluded.signature, received_at = excluded.received_at
+       WHERE excluded.settlement_hash != signatures.settlement_hash`,
+    ).run(s.orderId, s.relayerId, s.settlementHash, s.signer, s.signature, s.receivedAt).changes === 1)
+  }
+
+  deleteSignature(orderId: string, relayerId: string): Promise<void> {
+    return this.guard(() => {
+      this.stmt('DELETE FROM signatures WHERE order_id = ? AND relayer_id = ?').run(orderId, relayerId)
+    })
   }
 
   listSignatures(orderId: string): Promise<StoredSignature[]> {

@@ -90,19 +90,26 @@ export interface Store {
   insertOrder(terms: OrderTerms, now: number): Promise<boolean>
   getOrder(id: string): Promise<OrderRecord | undefined>
   listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]>
+  /** At most `limit` orders with ids above `afterId`, by id: a page of a listing. */
+  listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]>
   /**
    * Moves an order to `to` only if it is in one of `from` (compare-and-set),
    * applying `patch`; returns whether it moved. A repeated transition is a no-op.
    */
   transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean>
 
-  /** Keeps a verified heartbeat; false when one for the same order, slot and relayer is already kept. */
+  /**
+   * Keeps a verified heartbeat. One is kept per order, slot and relayer: the
+   * one with the lowest Merkle leaf hash, so relayers offered different valid
+   * heartbeats for the same witness (an equivocating peer) end with the same
+   * one. Returns whether this one is now kept (new, or replacing a higher one).
+   */
   putHeartbeat(h: StoredHeartbeat): Promise<boolean>
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]>
   /**
    * Heartbeats of an order in the order they were kept, after `afterSeq`: a
    * cursor that stays valid however slots arrive, since a kept heartbeat is
-   * never rewritten or removed.
+   * never removed, and one replaced by a lower-hash one moves to the end.
    */
   listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]>
 
@@ -110,9 +117,17 @@ export interface Store {
   /** Stores a provider record if its seq is newer than the stored one; returns whether it did. */
   putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean>
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]>
+  /** Drops a provider record (one that expired). */
+  deleteProvider(providerId: string): Promise<void>
 
-  /** Keeps a relayer's signature over an order's settlement; the first one per relayer wins. */
+  /**
+   * Keeps a relayer's signature over an order's settlement, one per relayer:
+   * a signature over a different settlement replaces it (a relayer recomputes
+   * while the quorum has not converged); the same one again is a no-op.
+   */
   putSignature(s: StoredSignature): Promise<boolean>
+  /** Drops a relayer's signature over an order's settlement (one the chain refused). */
+  deleteSignature(orderId: string, relayerId: string): Promise<void>
   listSignatures(orderId: string): Promise<StoredSignature[]>
 
   /** Keeps a chain's relayer set if its version is newer than the stored one; returns whether it did. */

@@ -39,11 +39,16 @@ contract QantaraEscrow {
 
     /// A BTC payout: the provider's share, converted at the solver's signed quote,
     /// paid to `script` on Bitcoin by `payoutDeadline`, else paid here to the order's payout address.
+    /// The quote also bounds the order it opens (its token is signed too), so that it commits the
+    /// solver to no worthless token, no larger order, no later order and no open-ended option on the rate.
     struct BtcPayout {
         bytes script;
         address solver;
         uint256 satsPerE18; // satoshis per 1e18 smallest units of the order's token
         uint64 payoutDeadline;
+        uint256 maxAmount; // the most the order may lock, in the token's smallest units
+        uint64 openBy; // unix seconds: no order opens with this quote after it
+        uint64 latestEnd; // unix seconds: the order must end by then
     }
 
     error OrderExists(bytes32 orderId);
@@ -72,8 +77,12 @@ contract QantaraEscrow {
     error InvalidBtcPayout(string reason);
     error BadQuoteSignature();
     error NotOwedInBtc(bytes32 orderId);
-    error PayoutDeadlinePassed(uint64 deadline);
-    error PayoutDeadlineNotReached(uint64 deadline);
+    error QuoteExpired(uint64 openBy);
+    error AmountAboveQuote(uint256 amount, uint256 maxAmount);
+    error OrderEndsAfterQuote(uint256 end, uint64 latestEnd);
+    error ProofWindowClosed(uint256 closedAt);
+    error ProofWindowOpen(uint256 closesAt);
+    error PayoutMinedAfterDeadline(uint256 minedAt, uint64 deadline);
     error NotEnoughConfirmations(uint256 given, uint256 required);
     error PayoutAlreadyProved(bytes32 txid);
     error PayoutNotTagged(bytes32 orderId);
@@ -102,7 +111,16 @@ contract QantaraEscrow {
     );
     event OrderReclaimed(bytes32 indexed orderId, uint256 amount);
     event RelayerSetUpdated(uint64 indexed version, address[] members, uint8 threshold);
-    event BtcPayoutRequested(bytes32 indexed orderId, address indexed solver, uint256 satsPerE18, uint64 payoutDeadline, bytes script);
+    event BtcPayoutRequested(
+        bytes32 indexed orderId,
+        address indexed solver,
+        uint256 satsPerE18,
+        uint64 payoutDeadline,
+        uint256 maxAmount,
+        uint64 openBy,
+        uint64 latestEnd,
+        bytes script
+    );
     event BtcPayoutOwed(bytes32 indexed orderId, address indexed solver, uint256 sats, uint256 toProvider, uint64 payoutDeadline);
     event BtcPayoutProved(bytes32 indexed orderId, bytes32 indexed btcTxid, uint256 sats);
     event BtcPayoutFallback(bytes32 indexed orderId, uint256 toProvider);
@@ -124,7 +142,7 @@ contract QantaraEscrow {
         "Settlement(bytes32 orderId,uint256 toProvider,uint256 toRenter,uint256 fee,address feeRecipient,uint32 upSlots,uint32 totalSlots,bytes32 heartbeatRoot)"
     );
     bytes32 private constant BTC_QUOTE_TYPEHASH = keccak256(
-        "BtcQuote(bytes32 orderId,bytes32 scriptHash,address solver,uint256 satsPerE18,uint64 payoutDeadline)"
+        "BtcQuote(bytes32 orderId,bytes32 scriptHash,address solver,address token,uint256 maxAmount,uint256 satsPerE18,uint64 openBy,uint64 latestEnd,uint64 payoutDeadline)"
     );
     /// Bounds on an order's schedule, the same in every chain family (src/order.ts ORDER_LIMITS):
     /// what a relayer spends per order must not grow with numbers an attacker picks.
@@ -134,6 +152,11 @@ contract QantaraEscrow {
     /// Below Bitcoin's dust limit a payout cannot be relayed, so such a share is paid on this chain.
     uint256 private constant BTC_DUST_SATS = 546;
     bytes32 private constant BTC_OWED = keccak256("qantara/btc-owed");
+    /// How long after the payout deadline a payout Bitcoin dates by the deadline may still be proved;
+    /// the fallback opens only then, so a solver that paid in time is never undercut by it.
+    /// Six confirmations take about an hour; six hours leave room for slow blocks and a retarget.
+    /// src/order.ts BTC_PROOF_GRACE_SECONDS holds the same number.
+    uint256 public constant BTC_PROOF_GRACE = 6 hours;
     bytes32 private constant RELAYER_SET_TYPEHASH =
         keccak256("RelayerSetUpdate(uint64 version,address[] members,uint8 threshold)");
 
@@ -184,7 +207,8 @@ contract QantaraEscrow {
         _open(orderId, o, keccak256(abi.encode(o)));
     }
 
-    /// @notice Opens an order whose provider is paid in BTC, at the rate the solver signed for this order id.
+    /// @notice Opens an order whose provider is paid in BTC, at the rate the solver signed for this
+    /// order id and token, within the quote's bounds: amount, open-by time and latest end.
     function openBtc(Order calldata o, BtcPayout calldata b, bytes calldata quoteSignature, bytes32 salt)
         external
         payable
@@ -194,13 +218,13 @@ contract QantaraEscrow {
         if (b.script.length == 0 || b.script.length > 128) revert InvalidBtcPayout("script length");
         if (b.solver == address(0) || b.satsPerE18 == 0) revert InvalidBtcPayout("quote");
         if (b.payoutDeadline <= _end(o)) revert InvalidBtcPayout("deadline before the order ends");
+        if (block.timestamp > b.openBy) revert QuoteExpired(b.openBy);
+        if (o.amount > b.maxAmount) revert AmountAboveQuote(o.amount, b.maxAmount);
+        if (_end(o) > b.latestEnd) revert OrderEndsAfterQuote(_end(o), b.latestEnd);
         orderId = orderIdFor(msg.sender, salt);
-        bytes32 quote = keccak256(
-            abi.encode(BTC_QUOTE_TYPEHASH, orderId, keccak256(b.script), b.solver, b.satsPerE18, b.payoutDeadline)
-        );
-        if (_recover(_hashTypedData(quote), quoteSignature) != b.solver) revert BadQuoteSignature();
+        if (_recover(_hashTypedData(_quoteStructHash(orderId, o.token, b)), quoteSignature) != b.solver) revert BadQuoteSignature();
         _open(orderId, o, keccak256(abi.encode(o, b)));
-        emit BtcPayoutRequested(orderId, b.solver, b.satsPerE18, b.payoutDeadline, b.script);
+        emit BtcPayoutRequested(orderId, b.solver, b.satsPerE18, b.payoutDeadline, b.maxAmount, b.openBy, b.latestEnd, b.script);
     }
 
     /// @notice Pays an order exactly as a quorum of relayers signed it, once.
@@ -237,14 +261,22 @@ contract QantaraEscrow {
 
     /// @notice Repays the solver the provider's share against an SPV proof of a Bitcoin
     /// transaction, confirmed `btcConfirmations` deep, that pays the provider's script at
-    /// least the owed satoshis and carries `OP_RETURN <orderId>`. Anyone may submit it.
+    /// least the owed satoshis and carries `OP_RETURN <orderId>`. Anyone may submit it:
+    /// by the payout deadline, or up to BTC_PROOF_GRACE after it for a payout whose block
+    /// Bitcoin dates by the deadline (the miner's timestamp, which Bitcoin keeps within
+    /// about an hour behind and two hours ahead of the network's time).
     function proveBtcPayout(bytes32 orderId, Order calldata o, BtcPayout calldata b, uint256 toProvider, BtcSpv.Proof calldata p)
         external
     {
         if (orderState[orderId] != keccak256(abi.encode(BTC_OWED, o, b, toProvider))) revert NotOwedInBtc(orderId);
-        if (block.timestamp > b.payoutDeadline) revert PayoutDeadlinePassed(b.payoutDeadline);
+        uint256 closesAt = uint256(b.payoutDeadline) + BTC_PROOF_GRACE;
+        if (block.timestamp > closesAt) revert ProofWindowClosed(closesAt);
         uint256 confirmations = btcRelay.validateChain(p.headers);
         if (confirmations < btcConfirmations) revert NotEnoughConfirmations(confirmations, btcConfirmations);
+        if (block.timestamp > b.payoutDeadline) {
+            uint256 minedAt = BtcSpv.timestamp(BtcSpv.header(p.headers, 0));
+            if (minedAt > b.payoutDeadline) revert PayoutMinedAfterDeadline(minedAt, b.payoutDeadline);
+        }
         bytes32 txid = BtcSpv.verifyInclusion(p);
         if (btcPayoutUsed[txid]) revert PayoutAlreadyProved(txid);
         (uint256 paid, bool tagged) = BtcSpv.scanOutputs(p.tx, keccak256(b.script), orderId);
@@ -257,11 +289,13 @@ contract QantaraEscrow {
         emit BtcPayoutProved(orderId, txid, paid);
     }
 
-    /// @notice After the payout deadline with no proof, pays the provider's share to
-    /// the order's payout address on this chain. Anyone may call it.
+    /// @notice Once no proof can be accepted any more (BTC_PROOF_GRACE after the payout
+    /// deadline) and none was, pays the provider's share to the order's payout address on
+    /// this chain. Anyone may call it. Proof and fallback windows never overlap.
     function claimBtcFallback(bytes32 orderId, Order calldata o, BtcPayout calldata b, uint256 toProvider) external {
         if (orderState[orderId] != keccak256(abi.encode(BTC_OWED, o, b, toProvider))) revert NotOwedInBtc(orderId);
-        if (block.timestamp <= b.payoutDeadline) revert PayoutDeadlineNotReached(b.payoutDeadline);
+        uint256 closesAt = uint256(b.payoutDeadline) + BTC_PROOF_GRACE;
+        if (block.timestamp <= closesAt) revert ProofWindowOpen(closesAt);
         orderState[orderId] = SETTLED;
         _pay(o.token, o.payout, toProvider);
         emit BtcPayoutFallback(orderId, toProvider);
@@ -447,6 +481,24 @@ contract QantaraEscrow {
                 s.upSlots,
                 s.totalSlots,
                 s.heartbeatRoot
+            )
+        );
+    }
+
+    /// The solver's EIP-712 quote: it binds the order's token, so no other token opens with it.
+    function _quoteStructHash(bytes32 orderId, address token, BtcPayout calldata b) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                BTC_QUOTE_TYPEHASH,
+                orderId,
+                keccak256(b.script),
+                b.solver,
+                token,
+                b.maxAmount,
+                b.satsPerE18,
+                b.openBy,
+                b.latestEnd,
+                b.payoutDeadline
             )
         );
     }

@@ -1,0 +1,25 @@
+import type { OrderTerms } from '../order.js'
+import type { ProviderRecord } from './record.js'
+
+export type OfferMismatch = 'PAYOUT_NOT_OFFERED' | 'TOKEN_NOT_OFFERED' | 'BELOW_PRICE'
+
+/** Addresses in hex are compared without case (EIP-55 is only a checksum); everything else exactly. */
+function sameAddress(a: string, b: string): boolean {
+  return /^0x[0-9a-fA-F]+$/.test(a) && /^0x[0-9a-fA-F]+$/.test(b) ? a.toLowerCase() === b.toLowerCase() : a === b
+}
+
+/**
+ * Why the provider's signed record does not offer an order's terms, or
+ * undefined when it does: the payout goes to the address the record gives
+ * for the order's chain, and the record prices the order's token at this
+ * slot length no higher than the order pays per slot. A renter cannot name a
+ * provider and pay its share to itself, or pay less than the provider asks.
+ */
+export function offerMismatch(record: Pick<ProviderRecord, 'payout' | 'prices'>, terms: Pick<OrderTerms, 'chain' | 'token' | 'payout' | 'amount' | 'slots' | 'slotLength'>): OfferMismatch | undefined {
+  const payout = record.payout[terms.chain]
+  if (payout === undefined || !sameAddress(payout, terms.payout)) return 'PAYOUT_NOT_OFFERED'
+  const prices = record.prices.filter((p) => p.chain === terms.chain && sameAddress(p.token, terms.token) && p.slotLength === terms.slotLength)
+  if (prices.length === 0) return 'TOKEN_NOT_OFFERED'
+  const perSlot = terms.amount / BigInt(terms.slots)
+  return prices.some((p) => BigInt(p.perSlot) <= perSlot) ? undefined : 'BELOW_PRICE'
+}
