@@ -69,13 +69,16 @@ describe('a quorum of three relayers, threshold 2', () => {
     }, 180_000)
   }
 
-  it('pays the honest split when one relayer forges heartbeats and signs an inflated settlement', async () => {
+  it('pays the honest split when one relayer forges heartbeats, withholds its own from every other pull, signs an inflated settlement and serves a malleated one', async () => {
     const run = await startQuorum({ relayers: 3, threshold: 2, byzantine: 0 })
     try {
       await openOrders(run, 2, 3)
       await expectHonestSettlements(run, 1, 2)
       const metrics = await (await fetch(`${run.market.relayers[1]!.metricsUrl}/metrics`)).text()
       expect(metrics).toMatch(/qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SIGNATURE"\} [1-9]/)
+      expect(metrics).toMatch(/qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SETTLEMENT_SIGNATURE"\} [1-9]/)
+      const disputed = await Promise.all(run.market.relayers.slice(1).map(async (r) => (await (await fetch(`${r.url}/v1/orders?limit=1000`)).json()) as { orders: { state: string }[] }))
+      expect(disputed.flatMap((d) => d.orders).filter((o) => o.state === 'disputed')).toEqual([])
     } finally {
       await run.stop()
     }

@@ -234,7 +234,7 @@ export function registerDevnet(program: Command, out: (line: string) => void): v
     .option('--relayers <n>', 'relayers in the quorum, each its own process with its own store and keys', (v) => Number.parseInt(v, 10), 1)
     .option('--threshold <n>', 'signatures needed to settle', (v) => Number.parseInt(v, 10), 1)
     .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', (v) => Number.parseInt(v, 10))
-    .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats and signs inflated settlements', (v) => Number.parseInt(v, 10))
+    .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats, withholds its own from every other request, signs inflated settlements and serves malleated signatures', (v) => Number.parseInt(v, 10))
     .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
     .option('--solana', 'add a Solana vault (litesvm behind a local JSON-RPC server) and an order paid into it')
     .option('--cosmos', 'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it')

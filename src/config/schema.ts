@@ -85,7 +85,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       .describe('how relayers of the quorum exchange heartbeats and signatures'),
     faults: z
       .strictObject({
-        byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats and sign an inflated settlement, to show the quorum outvotes it'),
+        byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats, serve its own to every other request, sign an inflated settlement and serve peers a malleated signature over theirs, to show the quorum outvotes it'),
         peerDelayMs: z.number().int().min(0).max(60_000).default(0).describe('TESTING ONLY: answer every peer request this late, as a slow or overloaded relayer would'),
       })
       .prefault({})

@@ -7,6 +7,7 @@ import type { SettlementSignature } from '../chains.js'
 import { isQantaraError } from '../errors.js'
 import type { Store } from '../store/store.js'
 import { sealEnvelope } from './envelope.js'
+import type { ByzantineServing } from './forged.js'
 import { settlementToWire } from '../settlementWire.js'
 
 /** Heartbeats served per page; a page of full heartbeats stays well under a megabyte. */
@@ -16,8 +17,8 @@ export interface PeerRoutesOptions {
   relayerId: string
   identity: Ed25519Signer
   store: Store
-  /** Test and devnet only: serve forged heartbeats, as a byzantine relayer would. */
-  forgeHeartbeats?: (orderId: string) => Promise<unknown[]>
+  /** Test and devnet only: what a byzantine relayer serves its peers (src/peer/forged.ts). */
+  byzantine?: ByzantineServing
   /** Test and devnet only: answer this late, as a slow relayer would. */
   delayMs?: number
   /** Co-signs a release message for an order, after rebuilding it from this relayer's own settlement. */
@@ -46,8 +47,8 @@ export function peerRoutes(o: PeerRoutesOptions) {
         return true
       }
       const rows = await o.store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
-      const heartbeats = rows.map((h) => JSON.parse(h.body) as unknown)
-      if (o.forgeHeartbeats && since === 0) heartbeats.push(...(await o.forgeHeartbeats(orderId)))
+      const heartbeats = (o.byzantine ? o.byzantine.heartbeats(rows, o.relayerId) : rows).map((h) => JSON.parse(h.body) as unknown)
+      if (o.byzantine && since === 0) heartbeats.push(...o.byzantine.forged(orderId))
       const cursor = rows.at(-1)?.seq ?? since
       const more = rows.length === PEER_PAGE
       sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats, cursor, more })))
@@ -58,7 +59,10 @@ export function peerRoutes(o: PeerRoutesOptions) {
       const mine = (await o.store.listSignatures(sig[1]!)).find((s) => s.relayerId === o.relayerId)
       const settlement = (await o.store.getOrder(sig[1]!))?.settlement
       if (!mine || !settlement) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
-      else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature })))
+      else {
+        const body = { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature }
+        sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, o.byzantine ? await o.byzantine.signature(mine.orderId, body) : body)))
+      }
       return true
     }
     const cosign = /^\/v1\/peer\/cosign\/(0x[0-9a-f]{64})$/.exec(url.pathname)

@@ -13,7 +13,7 @@ import { Prober } from './prober.js'
 import { Relayer } from './relayer.js'
 import { Gossip } from '../peer/gossip.js'
 import { peerRoutes } from '../peer/routes.js'
-import { forgedHeartbeats } from '../peer/forged.js'
+import { byzantineServing } from '../peer/forged.js'
 import { QantaraError } from '../errors.js'
 
 export interface RunningRelayer {
@@ -49,7 +49,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     return gossip.requestCosignature(peerId, orderId, message, sig)
   })
   const byzantine = config.faults.byzantine
-  if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats and signs inflated settlements (testing only)')
+  if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats, withholds its own from every other request, serves a malleated signature and signs inflated settlements (testing only)')
   if (config.faults.peerDelayMs) logger.warn({ peerDelayMs: config.faults.peerDelayMs }, 'faults.peerDelayMs is set: this relayer answers its peers late (testing only)')
   const relayer = new Relayer({
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
@@ -64,7 +64,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     if (!runtime?.cosignRelease) throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
-  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, ...(byzantine ? { forgeHeartbeats: (orderId: string) => Promise.resolve(forgedHeartbeats(orderId, config.relayer.id, identity)) } : {}) })
+  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, ...(byzantine ? { byzantine: byzantineServing({ relayerId: config.relayer.id, identity, peers, store, chains }) } : {}) })
   const api = createApiServer({ store, relayer, registry, metrics, peer, registrations: config.api.registrations, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {
