@@ -1,7 +1,8 @@
 // Bitcoin SPV figures, each beside a baseline measured in the same run:
-// proofs verified per second in TypeScript; the gas of BtcLightRelay.retarget on
-// the real 741888 retarget; and the gas of proving a payout with 6 headers on
-// btcd regtest + anvil. Run: npm run build && node dist/bench/btc.js
+// proofs verified per second in TypeScript; the gas of the real 741888 retarget,
+// posted through QantaraEscrow.retargetRelay with 2-of-3 approvals; and the gas
+// of proving a payout with 6 headers on btcd regtest + anvil.
+// Run: npm run build && node dist/bench/btc.js
 import { concat, encodeFunctionData, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
 import { payments } from 'bitcoinjs-lib'
 import { secp256k1 } from '@noble/curves/secp256k1'
@@ -12,8 +13,8 @@ import { verifySpvProof } from '../adapters/bitcoin/spvProof.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
-import { btcQuoteFor, signBtcQuote, sortAddresses } from '../adapters/evm/eip712.js'
+import { deployBtcEscrow } from '../adapters/evm/deploy.js'
+import { btcQuoteFor, packSignatures, signBtcQuote, signRelayRetarget, sortAddresses } from '../adapters/evm/eip712.js'
 import { toEvmBtcProof } from '../adapters/evm/codec.js'
 import { longHeaders, tbtcProof, tbtcProofs } from '../test/support/btcVectors.js'
 import { relayerKeys, signBy, startEvmTestbed } from '../test/support/evm.js'
@@ -39,13 +40,15 @@ const send = async (address: Address, abi: typeof btcLightRelayAbi | typeof qant
   if (receipt.status !== 'success') throw new Error(`${functionName} reverted`)
   return receipt.gasUsed
 }
-const mainnetRelay = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'mainnet')
-await send(mainnetRelay, btcLightRelayAbi, 'genesis', [longHeaders.epochStart.hex, BigInt(longHeaders.epochStart.height), 6n])
-await send(mainnetRelay, btcLightRelayAbi, 'setAuthorized', [bed.account(1).address, true])
+const relayers = relayerKeys(3)
+const escrowParameters = { relayers: sortAddresses(relayers.map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n }
+const mainnet = await deployBtcEscrow(bed.wallet(0), bed.publicClient, { ...escrowParameters, btc: { network: 'mainnet', confirmations: 6, genesis: { header: longHeaders.epochStart.hex as Hex, height: longHeaders.epochStart.height, proofLength: 6 } } })
 const window = (from: number, to: number) => concat(longHeaders.chain.slice(from, to).map((e) => e.hex as Hex))
 // A view, so its gas is estimated as a transaction would spend it.
-const validateGas = await bed.publicClient.estimateGas({ to: mainnetRelay, data: encodeFunctionData({ abi: btcLightRelayAbi, functionName: 'validateChain', args: [window(83, 95)] }) })
-const retargetGas = await send(mainnetRelay, btcLightRelayAbi, 'retarget', [window(89, 101)], 1)
+const validateGas = await bed.publicClient.estimateGas({ to: mainnet.relay, data: encodeFunctionData({ abi: btcLightRelayAbi, functionName: 'validateChain', args: [window(83, 95)] }) })
+const retarget = { relay: mainnet.relay, epoch: 367n, headersHash: keccak256(window(89, 101)) }
+const approvals = packSignatures(await Promise.all(relayers.slice(0, 2).map(async (r) => ({ signer: r.address, signature: await signRelayRetarget(r, { chainId: 31337, escrow: mainnet.escrow }, retarget) }))))
+const retargetGas = await send(mainnet.escrow, qantaraEscrowAbi, 'retargetRelay', [window(89, 101), approvals], 1)
 
 // A payout proved on regtest: solver pays with OP_RETURN <orderId>, 6 blocks, proof posted.
 const solver = BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest')
@@ -55,11 +58,10 @@ let settleGas: bigint
 let proveGas: bigint
 try {
   await btcd.rpc.mine(440)
-  const relay = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'regtest')
   const tip = await btcd.rpc.getBlockCount()
-  await send(relay, btcLightRelayAbi, 'genesis', [`0x${await btcd.rpc.getBlockHeaderHex(await btcd.rpc.getBlockHash(tip))}`, BigInt(tip), 6n])
-  const relayers = relayerKeys(3)
-  const escrow = await deployEscrow(bed.wallet(0), bed.publicClient, { relayers: sortAddresses(relayers.map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n, btcRelay: relay, btcConfirmations: 6 })
+  const header: Hex = `0x${await btcd.rpc.getBlockHeaderHex(await btcd.rpc.getBlockHash(tip))}`
+  const genesis = { header, height: tip, proofLength: 6 }
+  const { escrow } = await deployBtcEscrow(bed.wallet(0), bed.publicClient, { ...escrowParameters, btc: { network: 'regtest', confirmations: 6, genesis } })
   const block = await bed.publicClient.getBlock()
   const order = { renter: bed.account(2).address, token: zeroAddress, amount: 10n ** 18n, providerId: keccak256(toHex('provider')), payout: bed.account(8).address, start: block.timestamp + 2n, slotLength: 1, slots: 10 }
   const salt = keccak256(toHex('bench'))
@@ -87,5 +89,5 @@ console.log('| measure | figure | baseline (same run) |\n|---|---:|---|')
 console.log(`| SPV proofs verified per second (TypeScript, 6 headers + coinbase) | ${Math.round(proofsPerSecond)}/s | the ${hashes.length} double-SHA256s alone: ${Math.round(hashOnly)}/s (${(proofsPerSecond / hashOnly).toFixed(2)}×) |`)
 console.log(`| proveBtcPayout gas, 6 headers (regtest) | ${proveGas} | settleBtc of the same order: ${settleGas} |`)
 console.log(`| openBtc gas (native token, quote checked) | ${openGas} | — |`)
-console.log(`| BtcLightRelay.retarget gas (741888, 6 + 6 headers) | ${retargetGas} | validateChain of 12 headers: ${validateGas} |`)
+console.log(`| retarget gas (741888, 6 + 6 headers, through QantaraEscrow.retargetRelay with 2-of-3 approvals) | ${retargetGas} | validateChain of 12 headers: ${validateGas} |`)
 console.log(`\ngoals: payout proof <= 250000 (${proveGas <= 250_000n ? 'met' : 'MISSED'}), retarget below tBTC's 234000 (${retargetGas < 234_000n ? 'met' : 'MISSED'})`)

@@ -137,12 +137,20 @@ export interface BtcPayoutRail {
   retargetHeaders(epoch: bigint, proofLength: number): Promise<Uint8Array[] | undefined>
 }
 
-/** An escrow chain's Bitcoin light relay, which the relayers keep fed with retargets. */
+/**
+ * An escrow chain's Bitcoin light relay, which the relayers keep fed with
+ * retargets. The chain takes a retarget only with a quorum of the relayer set's
+ * approvals of its headers, as it takes settlements (security review #11).
+ */
 export interface BtcRelayFeed {
   /** The epoch the relay is in and the headers a retarget needs on each side; undefined where it never retargets (regtest). */
   state(): Promise<{ epoch: bigint; proofLength: number } | undefined>
-  /** Moves the relay out of `epoch`; idempotent, and the relay past it already is success. */
-  retarget(epoch: bigint, headers: Uint8Array[], signal?: AbortSignal): Promise<SubmitOutcome>
+  /** This relayer's approval of `headers` as the retarget out of `epoch`, in the chain's signature form. */
+  approveRetarget(epoch: bigint, headers: Uint8Array[]): Promise<SettlementSignature>
+  /** Whether `sig` is quorum member `relayerId`'s valid approval of these `headers` out of `epoch` on this chain. */
+  verifyRetargetApproval(epoch: bigint, headers: Uint8Array[], relayerId: string, sig: SettlementSignature): Promise<boolean>
+  /** Moves the relay out of `epoch` with a quorum's approvals; idempotent, and the relay past it already is success. */
+  retarget(epoch: bigint, headers: Uint8Array[], approvals: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
 }
 
 export interface SettlementSignature {

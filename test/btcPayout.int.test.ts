@@ -12,7 +12,7 @@ import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRe
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
-import { deployBtcRelay, deployEscrow, deployTestToken } from '../adapters/evm/deploy.js'
+import { deployBtcEscrow, deployTestToken } from '../adapters/evm/deploy.js'
 import { btcQuoteFor, signBtcQuote, sortAddresses } from '../adapters/evm/eip712.js'
 import { toEvmBtcProof, type EvmBtcPayout, type EvmOrder } from '../adapters/evm/codec.js'
 import { decodeEscrowLogs } from '../adapters/evm/events.js'
@@ -60,7 +60,7 @@ const newOrderId = async (renter: Address) => {
 }
 
 /** The solver's signed quote for `order` under `orderId`: its token, exactly its amount and end, good for ten minutes, unless `bounds` say otherwise. */
-async function quoteFor(orderId: Hex, order: EvmOrder, payoutDeadline: bigint, bounds: Partial<Pick<EvmBtcPayout, 'maxAmount' | 'openBy' | 'latestEnd'>> = {}) {
+async function quoteFor(orderId: Hex, order: EvmOrder, payoutDeadline: bigint, bounds: Partial<Pick<EvmBtcPayout, 'maxAmount' | 'openBy' | 'latestEnd' | 'satsPerE18'>> = {}) {
   const now = (await bed.publicClient.getBlock()).timestamp
   const btc: EvmBtcPayout = { script: hexOf(providerScript), solver: solverEvm().address, satsPerE18: RATE, payoutDeadline, maxAmount: order.amount, openBy: now + 600n, latestEnd: order.start + BigInt(order.slotLength * order.slots), ...bounds }
   return { btc, quote: await signBtcQuote(solverEvm(), domain(), btcQuoteFor(orderId, order.token, btc)) }
@@ -157,10 +157,11 @@ beforeAll(async () => {
   // Segwit activates on regtest after three 144-block windows; coinbases mature after 100.
   await btcd.rpc.mine(440)
   bed = await startEvmTestbed()
-  const relay = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'regtest')
-  const tipHash = await btcd.rpc.getBlockHash(await btcd.rpc.getBlockCount())
-  await write(relay, btcLightRelayAbi, 'genesis', [`0x${await btcd.rpc.getBlockHeaderHex(tipHash)}`, BigInt(await btcd.rpc.getBlockCount()), 6n])
-  escrow = await deployEscrow(bed.wallet(0), bed.publicClient, { relayers: sortAddresses(relayers.map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n, btcRelay: relay, btcConfirmations: CONFIRMATIONS })
+  const tip = await btcd.rpc.getBlockCount()
+  const header: Hex = `0x${await btcd.rpc.getBlockHeaderHex(await btcd.rpc.getBlockHash(tip))}`
+  const genesis = { header, height: tip, proofLength: 6 }
+  const deployed = await deployBtcEscrow(bed.wallet(0), bed.publicClient, { relayers: sortAddresses(relayers.map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n, btc: { network: 'regtest', confirmations: CONFIRMATIONS, genesis } })
+  escrow = deployed.escrow
 }, 600_000)
 afterAll(async () => {
   await btcd?.stop()
@@ -238,6 +239,10 @@ describe('BTC payouts: btcd regtest and anvil', () => {
     expect((await open({ ...order, amount: order.amount + 1n }, order)).reason).toBe('AmountAboveQuote')
     expect((await open({ ...order, slots: 11 }, order, { latestEnd: end })).reason).toBe('OrderEndsAfterQuote')
     expect((await open(order, order, { openBy: block.timestamp + 30n }, () => travel(31n))).reason).toBe('QuoteExpired')
+    // No order may owe more than one proof's worth (security review #11): 6 blocks' reward over 2, 9.375 BTC, here 1 ETH at 9.375 BTC and 1 sat.
+    expect(await bed.publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'maxPayoutSats' })).toBe(937_500_000n)
+    expect((await open(order, order, { satsPerE18: 937_500_001n })).reason).toBe('PayoutAboveCap')
+    expect((await open(order, order, { satsPerE18: 937_500_000n })).reason).toBeUndefined()
 
     // Within every bound (the amount and end exactly at theirs) the order opens, and watchers read the bounds back.
     const opened = await open(order, order, { maxAmount: order.amount, latestEnd: end })

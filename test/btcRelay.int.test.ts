@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { concat, keccak256, toHex, type Abi, type Address, type Hex } from 'viem'
+import { BaseError, concat, decodeErrorResult, encodeDeployData, getAddress, getContractAddress, keccak256, toHex, type Abi, type Address, type Hex, type LocalAccount } from 'viem'
 import { compileContracts } from '../scripts/solc.mjs'
 import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRelay.js'
+import { qantaraEscrowAbi, qantaraEscrowBytecode } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { toEvmBtcProof } from '../adapters/evm/codec.js'
-import { deployBtcRelay } from '../adapters/evm/deploy.js'
+import { deployBtcEscrow, deployBtcRelay, deployEscrow } from '../adapters/evm/deploy.js'
+import { packSignatures, signRelayRetarget } from '../adapters/evm/eip712.js'
 import { sha256d } from '../adapters/bitcoin/header.js'
 import { headersWithRetarget, longHeaders, summaVectors, tbtcProof, tbtcProofs, bytes, type HeaderEntry } from './support/btcVectors.js'
-import { startEvmTestbed, type EvmTestbed } from './support/evm.js'
+import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
 import { revertName } from './support/revert.js'
 import type { SpvProof } from '../adapters/bitcoin/spvProof.js'
 import { withoutWitness } from '../adapters/bitcoin/tx.js'
@@ -83,14 +85,11 @@ describe('BtcSpv in Solidity, on mainnet data', () => {
 })
 
 describe('BtcLightRelay', () => {
+  /** A relay whose "escrow", the one caller it takes retargets from, is anvil account 1, so its rules are tested alone. */
   async function relay(network: 'mainnet' | 'regtest', genesis: HeaderEntry, height: number, proofLength: number): Promise<Address> {
-    const address = await deployBtcRelay(bed.wallet(0), bed.publicClient, network)
-    const write = async (functionName: 'genesis' | 'setAuthorized', args: readonly unknown[]) => {
-      const { request } = await bed.publicClient.simulateContract({ account: bed.account(0), address, abi: btcLightRelayAbi, functionName, args } as never)
-      await bed.publicClient.waitForTransactionReceipt({ hash: await bed.wallet(0).writeContract(request) })
-    }
-    await write('genesis', [genesis.hex, BigInt(height), BigInt(proofLength)])
-    await write('setAuthorized', [bed.account(1).address, true])
+    const address = await deployBtcRelay(bed.wallet(0), bed.publicClient, network, bed.account(1).address)
+    const { request } = await bed.publicClient.simulateContract({ account: bed.account(0), address, abi: btcLightRelayAbi, functionName: 'genesis', args: [genesis.hex as Hex, BigInt(height), BigInt(proofLength)] })
+    await bed.publicClient.waitForTransactionReceipt({ hash: await bed.wallet(0).writeContract(request) })
     return address
   }
   const retarget = (address: Address, entries: HeaderEntry[], from = 1) =>
@@ -112,6 +111,28 @@ describe('BtcLightRelay', () => {
     expect(await revertName(() => retarget(address, chain.slice(89, 101)))).toBe('UnexpectedBits')
   })
 
+  it('takes a retarget from its escrow alone, even from its owner, and none whose boundary headers are dated over 2 hours ahead of the chain', async () => {
+    const address = await relay('mainnet', longHeaders.epochStart, longHeaders.epochStart.height, 6)
+    const headers = longHeaders.chain.slice(89, 101)
+    for (const from of [0, 2]) expect(await revertName(() => retarget(address, headers, from))).toBe('NotAuthorized')
+    // The epoch's last header (741887) and the next's first (741888) set the new bits and the next window's start.
+    const latest = Math.max(...headers.slice(5, 7).map((h) => Buffer.from(bytes(h.hex).slice(68, 72)).readUInt32LE()))
+    const setTime = async (t: number) => {
+      await bed.testClient.request({ method: 'evm_setTime', params: [t] } as never)
+      await bed.testClient.mine({ blocks: 1 })
+    }
+    try {
+      await setTime(latest - 7_200 - 600)
+      expect(await revertName(() => retarget(address, headers))).toBe('HeaderFromTheFuture')
+      await setTime(latest - 7_200 + 600)
+      const { request } = await retarget(address, headers)
+      await bed.publicClient.waitForTransactionReceipt({ hash: await bed.wallet(1).writeContract(request) })
+      expect(await bed.publicClient.readContract({ address, abi: btcLightRelayAbi, functionName: 'currentEpoch' })).toBe(368n)
+    } finally {
+      await setTime(Math.floor(Date.now() / 1000))
+    }
+  })
+
   it('refuses retargets with the wrong window, and one computed from the wrong epoch start', async () => {
     const chain = headersWithRetarget.chain
     const address = await relay('mainnet', headersWithRetarget.oldPeriodStart, headersWithRetarget.oldPeriodStart.height, 4)
@@ -128,5 +149,77 @@ describe('BtcLightRelay', () => {
     const regtest = await relay('regtest', longHeaders.chain[0]!, longHeaders.chain[0]!.height, 6)
     expect(await bed.publicClient.readContract({ address: regtest, abi: btcLightRelayAbi, functionName: 'network' })).toBe(1)
     expect(await revertName(() => retarget(regtest, longHeaders.chain.slice(89, 101)))).toBe('NoRetargetOnRegtest')
+  })
+})
+
+describe('QantaraEscrow and its light relay (security review #11)', () => {
+  const relayers = relayerKeys(3)
+  const escrowParameters = { relayers: relayers.map((r) => r.address), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n }
+  const genesis = { header: longHeaders.epochStart.hex as Hex, height: longHeaders.epochStart.height, proofLength: 6 }
+  const headers = chainHex(longHeaders.chain.slice(89, 101))
+  const market = () => deployBtcEscrow(bed.wallet(0), bed.publicClient, { ...escrowParameters, btc: { network: 'mainnet', confirmations: 6, genesis } })
+  /** `signers`' approvals of `approved` as the retarget out of `epoch`, packed as the escrow takes them. */
+  const approvals = async (m: { escrow: Address; relay: Address }, signers: LocalAccount[], approved = headers, epoch = 367n) =>
+    packSignatures(await Promise.all(signers.map(async (r) => ({ signer: r.address, signature: await signRelayRetarget(r, { chainId: 31337, escrow: m.escrow }, { relay: m.relay, epoch, headersHash: keccak256(approved) }) }))))
+  const retargetRelay = (m: { escrow: Address }, signatures: Hex) =>
+    bed.publicClient.simulateContract({ account: bed.account(5), address: m.escrow, abi: qantaraEscrowAbi, functionName: 'retargetRelay', args: [headers, signatures] })
+  const epochOf = (m: { relay: Address }) => bed.publicClient.readContract({ address: m.relay, abi: btcLightRelayAbi, functionName: 'currentEpoch' })
+
+  it('one relayer cannot retarget: not at the relay, not through the escrow alone, nor with approvals of other headers, another epoch or a stranger', async () => {
+    const m = await market()
+    expect(await bed.publicClient.readContract({ address: m.relay, abi: btcLightRelayAbi, functionName: 'escrow' })).toBe(getAddress(m.escrow))
+    for (const account of [relayers[0]!, bed.account(0)]) {
+      expect(await revertName(() => bed.publicClient.simulateContract({ account, address: m.relay, abi: btcLightRelayAbi, functionName: 'retarget', args: [headers] }))).toBe('NotAuthorized')
+    }
+    expect(await revertName(() => retargetRelay(m, '0x'))).toBe('NotEnoughSignatures')
+    expect(await revertName(async () => retargetRelay(m, await approvals(m, relayers.slice(0, 1))))).toBe('NotEnoughSignatures')
+    const one = await approvals(m, relayers.slice(0, 1))
+    expect(await revertName(() => retargetRelay(m, concat([one, one])))).toBe('DuplicateSigner')
+    expect(await revertName(async () => retargetRelay(m, await approvals(m, relayers.slice(0, 2), chainHex(longHeaders.chain.slice(88, 100)))))).toBe('NotRelayer')
+    expect(await revertName(async () => retargetRelay(m, await approvals(m, relayers.slice(0, 2), headers, 368n)))).toBe('NotRelayer')
+    expect(await revertName(async () => retargetRelay(m, await approvals(m, [relayers[0]!, ...relayerKeys(1)])))).toBe('NotRelayer')
+    expect(await epochOf(m)).toBe(367n)
+  })
+
+  it('a quorum does: 2 of 3 approvals of the real 741888 retarget move the relay, once', async () => {
+    const m = await market()
+    const signatures = await approvals(m, relayers.slice(1, 3))
+    const { request } = await retargetRelay(m, signatures)
+    await bed.publicClient.waitForTransactionReceipt({ hash: await bed.wallet(5).writeContract(request) })
+    expect(await epochOf(m)).toBe(368n)
+    expect(await bed.publicClient.readContract({ address: m.relay, abi: btcLightRelayAbi, functionName: 'epochBits', args: [368n] })).toBe(0x170984cc)
+    expect(await bed.publicClient.readContract({ address: m.relay, abi: btcLightRelayAbi, functionName: 'validateChain', args: [chainHex(longHeaders.chain.slice(95, 101))] })).toBe(6n)
+    // The same approvals were for epoch 367: they move nothing now.
+    expect(await revertName(() => retargetRelay(m, signatures))).toBe('NotRelayer')
+  })
+
+  it('an escrow refuses a relay on another network than it expects, and one that takes retargets from anyone else', async () => {
+    const from = bed.account(0).address
+    /** What deploying the escrow with `relay` and `network` would revert with, from the address the deployer's next nonce gives. */
+    const deployRevert = async (relay: Address, network: 0 | 1) => {
+      const data = encodeDeployData({ abi: qantaraEscrowAbi, bytecode: qantaraEscrowBytecode, args: [relayers.map((r) => r.address).sort(), 2, 500, 3600n, relay, network, 6, 937_500_000n] })
+      try {
+        await bed.publicClient.call({ account: from, data })
+      } catch (err) {
+        // The node's answer carries the revert data (an RpcRequestError under viem's CallExecutionError).
+        const rpc = (err as BaseError).walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data: Hex } | null
+        return decodeErrorResult({ abi: qantaraEscrowAbi, data: rpc!.data })
+      }
+      throw new Error('the escrow deployed')
+    }
+    const nextEscrow = async (skip: number) => getContractAddress({ from, nonce: BigInt(await bed.publicClient.getTransactionCount({ address: from, blockTag: 'pending' }) + skip) })
+    // A regtest relay bound to the escrow deployed next: refused by an escrow that expects mainnet, and the deployment itself fails.
+    const regtest = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'regtest', await nextEscrow(1))
+    const wrongNetwork = await deployRevert(regtest, 0)
+    expect([wrongNetwork.errorName, wrongNetwork.args]).toEqual(['WrongBtcNetwork', [0, 1]])
+    await expect(deployEscrow(bed.wallet(0), bed.publicClient, { ...escrowParameters, btc: { relay: regtest, network: 'mainnet', confirmations: 6 } })).rejects.toThrow('the escrow refuses this deployment: WrongBtcNetwork(0, 1)')
+    // A mainnet relay bound to another address (one relayer's key): refused, whatever it is.
+    const elsewhere = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'mainnet', relayers[0]!.address)
+    const notBound = await deployRevert(elsewhere, 0)
+    expect([notBound.errorName, notBound.args]).toEqual(['RelayNotBoundHere', [relayers[0]!.address]])
+    // Named as what it is, the regtest relay bound to the next escrow is taken (a devnet's setup).
+    const devnet = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'regtest', await nextEscrow(1))
+    const escrow = await deployEscrow(bed.wallet(0), bed.publicClient, { ...escrowParameters, btc: { relay: devnet, network: 'regtest', confirmations: 6 } })
+    expect(await bed.publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'btcRelay' })).toBe(getAddress(devnet))
   })
 })

@@ -160,4 +160,23 @@ describe('Gossip', () => {
     expect(await store.listSignatures(order.id)).toEqual([])
     expect(await metrics.registry.getSingleMetricAsString('qantara_settlement_disagreements_total')).toContain('qantara_settlement_disagreements_total{peer="relayer-2"} 1')
   })
+
+  it('keeps a peer\'s retarget approval only for the same chain, epoch and headers, and only once the chain\'s check passes', async () => {
+    const ours = `0x${'ab'.repeat(32)}`
+    const approval = { chain: 'eip155:1', epoch: '367', headersHash: ours, signer: '0x00000000000000000000000000000000000000a2', signature: `0x${'02'.repeat(65)}` }
+    const serveApproval = (body: unknown): Behaviour => (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(sealEnvelope('retarget', 'relayer-2', peerKey, body)))
+    const pull = (verdict: boolean) => gossip().pullRetargetApprovals('eip155:1', 367n, ours, new Set(), () => Promise.resolve(verdict))
+    peer.set(serveApproval({ ...approval, headersHash: `0x${'cd'.repeat(32)}` }))
+    expect(await pull(true)).toEqual([])
+    expect(await rejections('RETARGET_HEADERS_DIFFER')).toBe(1)
+    peer.set(serveApproval({ ...approval, epoch: '366' }))
+    expect(await pull(true)).toEqual([])
+    expect(await rejections('BAD_ENVELOPE')).toBe(1)
+    peer.set(serveApproval(approval))
+    expect(await pull(false)).toEqual([])
+    expect(await rejections('BAD_RETARGET_APPROVAL')).toBe(1)
+    expect(await pull(true)).toEqual([{ relayerId: 'relayer-2', headersHash: ours, signer: approval.signer, signature: approval.signature }])
+    // A peer already counted is not asked again.
+    expect(await gossip().pullRetargetApprovals('eip155:1', 367n, ours, new Set(['relayer-2']), () => Promise.resolve(true))).toEqual([])
+  })
 })

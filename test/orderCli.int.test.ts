@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keccak256, toHex, type Address, type Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
-import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { deployBtcRelay, deployEscrow, deployTestToken } from '../adapters/evm/deploy.js'
+import { deployBtcEscrow, deployTestToken } from '../adapters/evm/deploy.js'
 import { sortAddresses } from '../adapters/evm/eip712.js'
 import { longHeaders } from './support/btcVectors.js'
 import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
@@ -34,9 +33,9 @@ const chainArgs = () => ['--rpc', bed.anvil.rpcUrl, '--escrow', escrow, '--chain
 
 beforeAll(async () => {
   bed = await startEvmTestbed()
-  const relay = await deployBtcRelay(bed.wallet(0), bed.publicClient, 'regtest')
-  await bed.publicClient.waitForTransactionReceipt({ hash: await bed.wallet(0).writeContract({ address: relay, abi: btcLightRelayAbi, functionName: 'genesis', args: [longHeaders.epochStart.hex as Hex, BigInt(longHeaders.epochStart.height), 6n] }) })
-  escrow = await deployEscrow(bed.wallet(0), bed.publicClient, { relayers: sortAddresses(relayerKeys(3).map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n, btcRelay: relay, btcConfirmations: 6 })
+  const genesis = { header: longHeaders.epochStart.hex as Hex, height: longHeaders.epochStart.height, proofLength: 6 }
+  const deployed = await deployBtcEscrow(bed.wallet(0), bed.publicClient, { relayers: sortAddresses(relayerKeys(3).map((r) => r.address)), threshold: 2, maxFeeBps: 500, reclaimGrace: 3600n, btc: { network: 'regtest', confirmations: 6, genesis } })
+  escrow = deployed.escrow
   writeFileSync(join(tmp.dir, 'solver.yaml'), [
     'store: { path: solver.db }',
     'bitcoin: { network: regtest, rpc: { url: "http://127.0.0.1:18334", user: u, password: { env: BTC_RPC_PASSWORD } } }',

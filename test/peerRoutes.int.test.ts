@@ -7,12 +7,13 @@ import { PEER_PAGE, peerRoutes } from '../src/peer/routes.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import type { SettlementSignature } from '../src/chains.js'
 import { QantaraError } from '../src/errors.js'
+import { RetargetApprovals } from '../src/relay/retargetApprovals.js'
 
 /** relayer-1's peer routes over a fresh in-memory store, on a loopback port. */
-async function servePeerRoutes(cosign?: (orderId: string, message: string) => Promise<SettlementSignature>) {
+async function servePeerRoutes(cosign?: (orderId: string, message: string) => Promise<SettlementSignature>, retargets?: RetargetApprovals) {
   const identity = generateEd25519().signer
   const store = new SqliteStore(':memory:')
-  const handle = peerRoutes({ relayerId: 'relayer-1', identity, store, ...(cosign ? { cosign } : {}) })
+  const handle = peerRoutes({ relayerId: 'relayer-1', identity, store, ...(cosign ? { cosign } : {}), ...(retargets ? { retargets } : {}) })
   const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
   return { identity, store, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
@@ -35,6 +36,27 @@ describe('peer routes', () => {
       expect((await fetch(`${url}/v1/peer/cosign/${order}?message=${'A'.repeat(2_000)}`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/cosign/${order}?message=not%20base64`)).status).toBe(400)
       expect(seen).toHaveLength(2)
+    } finally {
+      server.close()
+      await store.close()
+    }
+  })
+
+  it('serve this relayer\'s own light relay retarget approval, sealed, once it approved, and refuse malformed queries', async () => {
+    const approvals = new RetargetApprovals()
+    const { identity, store, server, url } = await servePeerRoutes(undefined, approvals)
+    const at = (query: string) => fetch(`${url}/v1/peer/retarget?${query}`)
+    const mine = { relayerId: 'relayer-1', headersHash: `0x${'ab'.repeat(32)}`, signer: '0x00000000000000000000000000000000000000a1', signature: `0x${'01'.repeat(65)}` }
+    try {
+      expect((await at('chain=eip155%3A1&epoch=367')).status).toBe(404)
+      // A peer's approval held here is not served as this relayer's.
+      approvals.put('eip155:1', 367n, { ...mine, relayerId: 'relayer-2' })
+      expect((await at('chain=eip155%3A1&epoch=367')).status).toBe(404)
+      approvals.put('eip155:1', 367n, mine)
+      const body = openEnvelope('retarget', await (await at('chain=eip155%3A1&epoch=367')).json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)
+      expect(body).toEqual({ chain: 'eip155:1', epoch: '367', headersHash: mine.headersHash, signer: mine.signer, signature: mine.signature })
+      expect((await at('chain=eip155%3A1&epoch=368')).status).toBe(404)
+      for (const query of ['chain=nope&epoch=367', 'chain=eip155%3A1&epoch=-1', 'chain=eip155%3A1&epoch=1e3', 'chain=eip155%3A1']) expect((await at(query)).status).toBe(400)
     } finally {
       server.close()
       await store.close()

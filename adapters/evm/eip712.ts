@@ -22,6 +22,15 @@ export const relayerSetUpdateTypes = {
   ],
 } as const
 
+/** A relayer's approval of the headers that move the escrow's light relay out of `epoch` (its current one). */
+export const relayRetargetTypes = {
+  RelayRetarget: [
+    { name: 'relay', type: 'address' },
+    { name: 'epoch', type: 'uint64' },
+    { name: 'headersHash', type: 'bytes32' },
+  ],
+} as const
+
 export const btcQuoteTypes = {
   BtcQuote: [
     { name: 'orderId', type: 'bytes32' },
@@ -54,6 +63,13 @@ export interface BtcQuote {
   payoutDeadline: bigint
 }
 
+export interface RelayRetarget {
+  relay: Address
+  epoch: bigint
+  /** keccak256 of the headers, concatenated as the relay takes them. */
+  headersHash: Hex
+}
+
 export interface EscrowDomain {
   chainId: number
   escrow: Address
@@ -75,6 +91,14 @@ export function signSettlement(account: LocalAccount, domain: EscrowDomain, sett
 
 export function signRelayerSetUpdate(account: LocalAccount, domain: EscrowDomain, update: RelayerSetUpdate): Promise<Hex> {
   return account.signTypedData({ domain: escrowDomain(domain), types: relayerSetUpdateTypes, primaryType: 'RelayerSetUpdate', message: update })
+}
+
+export function signRelayRetarget(account: LocalAccount, domain: EscrowDomain, retarget: RelayRetarget): Promise<Hex> {
+  return account.signTypedData({ domain: escrowDomain(domain), types: relayRetargetTypes, primaryType: 'RelayRetarget', message: retarget })
+}
+
+export function recoverRelayRetargetSigner(domain: EscrowDomain, retarget: RelayRetarget, signature: Hex): Promise<Address> {
+  return recoverTypedDataAddress({ domain: escrowDomain(domain), types: relayRetargetTypes, primaryType: 'RelayRetarget', message: retarget, signature })
 }
 
 /** The quote that opens an order of `token` with `payout`, as `openBtc` rebuilds it to check the solver's signature. */

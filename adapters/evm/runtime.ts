@@ -58,7 +58,7 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     claimBtcFallback(order, toProvider, signal) {
       return submitter.claimBtcFallback(order, toProvider, signal)
     },
-    btcRelay: evmBtcRelayFeed(pool, escrow, submitter),
+    btcRelay: evmBtcRelayFeed({ pool, domain, submitter, account, members }),
   }
 }
 

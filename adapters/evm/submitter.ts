@@ -43,9 +43,8 @@ interface Attempt extends Fees {
   sentAt: number
 }
 
-type EscrowWrite = 'settle' | 'settleBtc' | 'proveBtcPayout' | 'claimBtcFallback'
+type EscrowWrite = 'settle' | 'settleBtc' | 'proveBtcPayout' | 'claimBtcFallback' | 'retargetRelay'
 type EscrowCall = { [F in EscrowWrite]: { abi: typeof qantaraEscrowAbi; functionName: F; args: ContractFunctionArgs<typeof qantaraEscrowAbi, 'nonpayable', F> } }[EscrowWrite]
-type RelayCall = { abi: typeof btcLightRelayAbi; functionName: 'retarget'; args: ContractFunctionArgs<typeof btcLightRelayAbi, 'nonpayable', 'retarget'> }
 
 /**
  * What a write changes, and so how to tell it landed, whoever sent it: an
@@ -58,6 +57,8 @@ interface Payload {
   data: Hex
   /** Contract called; absent (stored before relay writes existed) means the escrow. */
   to?: Address
+  /** For a retarget: the relay it moves (absent in retargets stored when they were sent to the relay itself: then `to`). */
+  relay?: Address
   /** The order the write is for, and its escrow state before: a state past it means the write landed, ours or not. */
   orderId?: Hex
   before?: Hex
@@ -120,9 +121,12 @@ export class EvmSubmitter implements Submitter<'evm'> {
     return this.send(`btc-fallback:${order.id}`, { orderId: order.id, before: owedStateHash({ ...order, btc: order.btc }, toProvider) }, call, signal)
   }
 
-  /** Moves the escrow's light relay out of `epoch` with `headers`; the relay past it already (another relayer's retarget) is success. */
-  async retarget(relay: Address, epoch: bigint, headers: Uint8Array[], signal?: AbortSignal): Promise<SubmitOutcome> {
-    const call: RelayCall = { abi: btcLightRelayAbi, functionName: 'retarget', args: [concat(headers.map((h) => toHex(h)))] }
+  /**
+   * Moves the escrow's light relay out of `epoch` with `headers`, through the escrow, with a quorum's
+   * approvals (signers ascending); the relay past it already (another relayer's retarget) is success.
+   */
+  async retarget(relay: Address, epoch: bigint, headers: Hex, approvals: Hex[], signal?: AbortSignal): Promise<SubmitOutcome> {
+    const call: EscrowCall = { abi: qantaraEscrowAbi, functionName: 'retargetRelay', args: [headers, approvals.length ? concat(approvals) : '0x'] }
     return this.send(`btc-retarget:${relay}:${epoch}`, { relay, epoch: epoch.toString() }, call, signal)
   }
 
@@ -132,14 +136,14 @@ export class EvmSubmitter implements Submitter<'evm'> {
    * before it is broadcast. Once the target has moved on, the write is done,
    * whoever sent it.
    */
-  private async send(key: string, target: Target, call: EscrowCall | RelayCall, signal?: AbortSignal, maxGas?: bigint): Promise<SubmitOutcome> {
+  private async send(key: string, target: Target, call: EscrowCall, signal?: AbortSignal, maxGas?: bigint): Promise<SubmitOutcome> {
     const existing = await this.o.store.getSubmission(this.chain, key)
     if (existing?.state === 'confirmed') return { status: 'submitted', txHash: (existing.payload as Payload).txHash!, confirmations: this.o.receiptConfirmations }
     if (existing?.state === 'already-settled') return { status: 'already-settled' }
     if (existing?.state === 'pending') return this.track(existing, signal)
 
-    const to = 'relay' in target ? target.relay : this.o.escrow
-    const stored = { to, ...('relay' in target ? { relayEpoch: target.epoch } : target) }
+    const to = this.o.escrow
+    const stored = { to, ...('relay' in target ? { relay: target.relay, relayEpoch: target.epoch } : target) }
     if (await this.movedOn(stored)) return this.record(key, 'already-settled', -1, { data: '0x', gas: 0n, attempts: [], ...stored })
     // A write that was mined and reverted is never sent again: whatever made it revert (a token that burns
     // gas only when it counts) would burn our gas again on every try.
@@ -292,9 +296,9 @@ export class EvmSubmitter implements Submitter<'evm'> {
    * `before` (submissions stored before writes recorded it were settles:
    * their order must be settled), or the relay left `relayEpoch`.
    */
-  private async movedOn(p: Pick<Payload, 'to' | 'orderId' | 'before' | 'relayEpoch'>, key = ''): Promise<boolean> {
+  private async movedOn(p: Pick<Payload, 'to' | 'relay' | 'orderId' | 'before' | 'relayEpoch'>, key = ''): Promise<boolean> {
     if (p.relayEpoch !== undefined) {
-      const epoch = await this.o.pool.run((c) => c.readContract({ address: p.to!, abi: btcLightRelayAbi, functionName: 'currentEpoch' }), 'currentEpoch')
+      const epoch = await this.o.pool.run((c) => c.readContract({ address: (p.relay ?? p.to)!, abi: btcLightRelayAbi, functionName: 'currentEpoch' }), 'currentEpoch')
       return epoch > BigInt(p.relayEpoch)
     }
     const orderId = p.orderId ?? (key.slice(key.indexOf(':') + 1) as Hex)

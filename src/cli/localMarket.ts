@@ -8,8 +8,7 @@ import { createPublicClient, createWalletClient, http, type Account, type Addres
 import { mnemonicToAccount } from 'viem/accounts'
 import { viemChain } from '../../adapters/evm/chain.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
-import { deployBtcRelay, deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
-import { btcLightRelayAbi } from '../../adapters/evm/contracts/artifacts/BtcLightRelay.js'
+import { deployBtcEscrow, deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
 import { generateEd25519, type Ed25519Signer } from '../ed25519.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
@@ -120,11 +119,11 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const providerPayout = account(3).address
   const feeRecipient = account(9).address
   const deployer = wallet(0)
-  const btcRelay = o.btc ? await deployBtcRelay(deployer, publicClient, 'regtest') : undefined
-  if (o.btc && btcRelay) {
-    await publicClient.waitForTransactionReceipt({ hash: await deployer.writeContract({ address: btcRelay, abi: btcLightRelayAbi, functionName: 'genesis', args: [`0x${o.btc.genesisHeader}`, BigInt(o.btc.genesisHeight), BigInt(o.btc.confirmations)] }) })
-  }
-  const escrow = await deployEscrow(deployer, publicClient, { relayers: relayerAccounts.map((a) => a.address), threshold, maxFeeBps: 500, reclaimGrace: 3600n, ...(btcRelay ? { btcRelay, btcConfirmations: o.btc!.confirmations } : {}) })
+  const escrowParameters = { relayers: relayerAccounts.map((a) => a.address), threshold, maxFeeBps: 500, reclaimGrace: 3600n }
+  // BTC payouts on a devnet: a relay in regtest mode (proofs cost nothing there), which the escrow is told to expect.
+  const { escrow } = o.btc
+    ? await deployBtcEscrow(deployer, publicClient, { ...escrowParameters, btc: { network: 'regtest', confirmations: o.btc.confirmations, genesis: { header: `0x${o.btc.genesisHeader}`, height: o.btc.genesisHeight, proofLength: o.btc.confirmations } } })
+    : { escrow: await deployEscrow(deployer, publicClient, escrowParameters) }
   const usdc = await deployTestToken(deployer, publicClient, 'USDC', 6)
   await publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: usdc, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, 10n ** 13n] }) })
 

@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js'
 import type { OrderTerms } from '../order.js'
 import type { Settlement } from '../settlement.js'
 import { settlementHash, settlementToWire } from '../settlementWire.js'
+import type { RetargetApproval } from '../relay/retargetApprovals.js'
 import type { Store } from '../store/store.js'
 import { openEnvelope } from './envelope.js'
 
@@ -26,6 +27,7 @@ const MAX_PROVIDER_PAGES = 20
 const MAX_NEW_RECORDS_PER_PULL = 100
 const cosignatureBody = z.object({ orderId: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 const signatureBody = z.object({ orderId: z.string(), settlement: z.unknown(), settlementHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
+const retargetBody = z.object({ chain: z.string(), epoch: z.string(), headersHash: z.string(), signer: z.string().max(128), signature: z.string().max(512) })
 
 export interface Peer {
   id: string
@@ -221,6 +223,40 @@ export class Gossip {
         this.o.logger.debug({ peer: peer.id, orderId: order.id, err: errorMessage(err) }, 'peer signature unavailable')
       }
     }))
+  }
+
+  /**
+   * Collects peers' approvals of the retarget out of `epoch` on `chain` with
+   * the headers hashing to `headersHash`, from the peers not in `have`.
+   * `verify` checks one on the chain's terms (that peer's key, over our headers).
+   */
+  async pullRetargetApprovals(chain: string, epoch: bigint, headersHash: string, have: ReadonlySet<string>, verify: (peerId: string, sig: SettlementSignature) => Promise<boolean>, signal?: AbortSignal): Promise<RetargetApproval[]> {
+    const found = await Promise.all(this.o.peers.filter((p) => !have.has(p.id)).map(async (peer): Promise<RetargetApproval | undefined> => {
+      try {
+        const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/retarget?chain=${encodeURIComponent(chain)}&epoch=${epoch}`, signal })
+        if (res.status !== 200) return undefined
+        const body = retargetBody.safeParse(openEnvelope('retarget', JSON.parse(res.body), peer.id, this.o.relayerKeys, 5 * 60_000))
+        if (!body.success || body.data.chain !== chain || body.data.epoch !== epoch.toString()) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
+          return undefined
+        }
+        if (body.data.headersHash !== headersHash) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'RETARGET_HEADERS_DIFFER' })
+          this.o.logger.warn({ chain, epoch: epoch.toString(), peer: peer.id, ours: headersHash, theirs: body.data.headersHash }, 'peer approved other retarget headers; not counting it')
+          return undefined
+        }
+        const sig = { signer: body.data.signer, signature: body.data.signature }
+        if (!(await verify(peer.id, sig))) {
+          this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_RETARGET_APPROVAL' })
+          return undefined
+        }
+        return { relayerId: peer.id, headersHash, ...sig }
+      } catch (err) {
+        this.o.logger.debug({ peer: peer.id, chain, epoch: epoch.toString(), err: errorMessage(err) }, 'peer retarget approval unavailable')
+        return undefined
+      }
+    }))
+    return found.filter((a) => a !== undefined)
   }
 }
 

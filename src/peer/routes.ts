@@ -5,6 +5,7 @@ import type { Ed25519Signer } from '../ed25519.js'
 import { sendJson } from '../http/body.js'
 import type { SettlementSignature } from '../chains.js'
 import { isQantaraError } from '../errors.js'
+import type { RetargetApprovals } from '../relay/retargetApprovals.js'
 import type { Store } from '../store/store.js'
 import { sealEnvelope } from './envelope.js'
 import type { ByzantineServing } from './forged.js'
@@ -23,6 +24,8 @@ export interface PeerRoutesOptions {
   delayMs?: number
   /** Co-signs a release message for an order, after rebuilding it from this relayer's own settlement. */
   cosign?: (orderId: string, message: string) => Promise<SettlementSignature>
+  /** Light relay retarget approvals: this relayer's own are served at /v1/peer/retarget. */
+  retargets?: Pick<RetargetApprovals, 'get'>
 }
 
 /**
@@ -63,6 +66,18 @@ export function peerRoutes(o: PeerRoutesOptions) {
         const body = { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature }
         sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, o.byzantine ? await o.byzantine.signature(mine.orderId, body) : body)))
       }
+      return true
+    }
+    if (url.pathname === '/v1/peer/retarget') {
+      const chain = url.searchParams.get('chain') ?? ''
+      const epoch = url.searchParams.get('epoch') ?? ''
+      if (!/^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$/.test(chain) || !/^\d{1,12}$/.test(epoch)) {
+        sendJson(res, 400, { error: 'MALFORMED' })
+        return true
+      }
+      const mine = o.retargets?.get(chain, BigInt(epoch), o.relayerId)
+      if (!mine) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
+      else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('retarget', o.relayerId, o.identity, { chain, epoch, headersHash: mine.headersHash, signer: mine.signer, signature: mine.signature })))
       return true
     }
     const cosign = /^\/v1\/peer\/cosign\/(0x[0-9a-f]{64})$/.exec(url.pathname)

@@ -13,6 +13,7 @@ import { runWatchLoop } from '../watchLoop.js'
 import { refundOrder } from '../vault/refund.js'
 import type { Prober } from './prober.js'
 import { RelayFeeder } from './relayFeeder.js'
+import { RetargetApprovals } from './retargetApprovals.js'
 import { submitterRank } from './submitterRank.js'
 
 export interface RelayerOptions {
@@ -31,6 +32,8 @@ export interface RelayerOptions {
   byzantine?: boolean
   /** Where BTC payouts are seen and proved, for orders whose provider is paid in BTC. */
   btc?: BtcPayoutRail
+  /** Light relay retarget approvals, shared with the peer routes that serve this relayer's own. */
+  retargetApprovals?: RetargetApprovals
   /** Accepts a provider record replicated from a peer (checked against its own URL). */
   registry?: { submit(record: unknown, signal?: AbortSignal): Promise<unknown>; known(providerId: string, seq: number): Promise<boolean> }
   feeBps: number
@@ -109,7 +112,11 @@ export class Relayer {
   private async feedRelays(signal: AbortSignal): Promise<void> {
     const rail = this.o.btc
     if (!rail || !this.o.chains.some((c) => c.btcRelay)) return
-    const feeder = new RelayFeeder({ relayerId: this.o.relayerId, members: this.o.members, rail, chains: this.o.chains, failoverSeconds: this.o.failoverSeconds ?? 10, logger: this.o.logger, nowMs: this.now })
+    const feeder = new RelayFeeder({
+      relayerId: this.o.relayerId, members: this.o.members, threshold: this.o.threshold, rail, chains: this.o.chains, store: this.o.store,
+      approvals: this.o.retargetApprovals ?? new RetargetApprovals(), ...(this.o.gossip ? { gossip: this.o.gossip } : {}),
+      failoverSeconds: this.o.failoverSeconds ?? 10, logger: this.o.logger, nowMs: this.now,
+    })
     while (!signal.aborted) {
       await feeder.tick(signal)
       await abortableDelay(rail.pollIntervalMs, signal).catch(() => undefined)

@@ -11,6 +11,7 @@ import { ProviderRegistry } from '../registry/registry.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { Prober } from './prober.js'
 import { Relayer } from './relayer.js'
+import { RetargetApprovals } from './retargetApprovals.js'
 import { Gossip } from '../peer/gossip.js'
 import { peerRoutes } from '../peer/routes.js'
 import { byzantineServing } from '../peer/forged.js'
@@ -49,13 +50,14 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     return gossip.requestCosignature(peerId, orderId, message, sig)
   })
   const byzantine = config.faults.byzantine
+  const retargetApprovals = new RetargetApprovals()
   if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats, withholds its own from every other request, serves a malleated signature and signs inflated settlements (testing only)')
   if (config.faults.peerDelayMs) logger.warn({ peerDelayMs: config.faults.peerDelayMs }, 'faults.peerDelayMs is set: this relayer answers its peers late (testing only)')
   const relayer = new Relayer({
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
     feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds, refundAfterSeconds: config.settlement.refundAfterSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
-    byzantine, registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}),
+    byzantine, registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}), retargetApprovals,
   })
   const cosign = async (orderId: string, message: string) => {
     const record = await store.getOrder(orderId)
@@ -64,7 +66,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     if (!runtime?.cosignRelease) throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
-  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, ...(byzantine ? { byzantine: byzantineServing({ relayerId: config.relayer.id, identity, peers, store, chains }) } : {}) })
+  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, retargets: retargetApprovals, ...(byzantine ? { byzantine: byzantineServing({ relayerId: config.relayer.id, identity, peers, store, chains }) } : {}) })
   const api = createApiServer({ store, relayer, registry, metrics, peer, registrations: config.api.registrations, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {

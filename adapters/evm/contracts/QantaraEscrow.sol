@@ -87,6 +87,9 @@ contract QantaraEscrow {
     error PayoutAlreadyProved(bytes32 txid);
     error PayoutNotTagged(bytes32 orderId);
     error PayoutTooSmall(uint256 paid, uint256 owed);
+    error WrongBtcNetwork(BtcLightRelay.Network expected, BtcLightRelay.Network relay);
+    error RelayNotBoundHere(address relayEscrow);
+    error PayoutAboveCap(uint256 sats, uint256 maxPayoutSats);
 
     event OrderOpened(
         bytes32 indexed orderId,
@@ -159,6 +162,8 @@ contract QantaraEscrow {
     uint256 public constant BTC_PROOF_GRACE = 6 hours;
     bytes32 private constant RELAYER_SET_TYPEHASH =
         keccak256("RelayerSetUpdate(uint64 version,address[] members,uint8 threshold)");
+    bytes32 private constant RELAY_RETARGET_TYPEHASH =
+        keccak256("RelayRetarget(address relay,uint64 epoch,bytes32 headersHash)");
 
     /// Upper bound on the relayer fee, in basis points of the order amount.
     uint16 public immutable maxFeeBps;
@@ -168,6 +173,10 @@ contract QantaraEscrow {
     BtcLightRelay public immutable btcRelay;
     /// Headers a payout proof must carry, its block included.
     uint256 public immutable btcConfirmations;
+    /// The most satoshis one order may be owed, so the most one proof can release. Faking a proof
+    /// takes `btcConfirmations` blocks at Bitcoin's difficulty, each a block reward forgone; the cap
+    /// keeps an order worth less than that (docs/PROTOCOL.md section 7, "What a proof is worth").
+    uint256 public immutable maxPayoutSats;
     /// Bitcoin txids already used to prove a payout: one payment never repays twice.
     mapping(bytes32 => bool) public btcPayoutUsed;
 
@@ -186,14 +195,24 @@ contract QantaraEscrow {
         uint16 maxFeeBps_,
         uint64 reclaimGrace_,
         BtcLightRelay btcRelay_,
-        uint8 btcConfirmations_
+        BtcLightRelay.Network btcNetwork_,
+        uint8 btcConfirmations_,
+        uint256 maxPayoutSats_
     ) {
         if (maxFeeBps_ > 10_000) revert InvalidOrder("maxFeeBps above 100%");
-        if (address(btcRelay_) != address(0) && btcConfirmations_ == 0) revert InvalidBtcPayout("zero confirmations");
+        if (address(btcRelay_) != address(0)) {
+            // A regtest relay's proofs cost nothing: the network is named here, and must be the relay's.
+            if (btcRelay_.network() != btcNetwork_) revert WrongBtcNetwork(btcNetwork_, btcRelay_.network());
+            // A relay others can retarget is only as safe as they are: it must take retargets from us alone.
+            if (btcRelay_.escrow() != address(this)) revert RelayNotBoundHere(btcRelay_.escrow());
+            if (btcConfirmations_ == 0) revert InvalidBtcPayout("zero confirmations");
+            if (maxPayoutSats_ == 0) revert InvalidBtcPayout("zero payout cap");
+        }
         maxFeeBps = maxFeeBps_;
         reclaimGrace = reclaimGrace_;
         btcRelay = btcRelay_;
         btcConfirmations = btcConfirmations_;
+        maxPayoutSats = maxPayoutSats_;
         _setRelayers(1, initialMembers, initialThreshold);
     }
 
@@ -208,7 +227,8 @@ contract QantaraEscrow {
     }
 
     /// @notice Opens an order whose provider is paid in BTC, at the rate the solver signed for this
-    /// order id and token, within the quote's bounds: amount, open-by time and latest end.
+    /// order id and token, within the quote's bounds: amount, open-by time and latest end. The most it
+    /// can owe in BTC (its whole amount at the quote's rate) must be within `maxPayoutSats`.
     function openBtc(Order calldata o, BtcPayout calldata b, bytes calldata quoteSignature, bytes32 salt)
         external
         payable
@@ -220,6 +240,8 @@ contract QantaraEscrow {
         if (b.payoutDeadline <= _end(o)) revert InvalidBtcPayout("deadline before the order ends");
         if (block.timestamp > b.openBy) revert QuoteExpired(b.openBy);
         if (o.amount > b.maxAmount) revert AmountAboveQuote(o.amount, b.maxAmount);
+        uint256 maxSats = (o.amount * b.satsPerE18) / 1e18;
+        if (maxSats > maxPayoutSats) revert PayoutAboveCap(maxSats, maxPayoutSats);
         if (_end(o) > b.latestEnd) revert OrderEndsAfterQuote(_end(o), b.latestEnd);
         orderId = orderIdFor(msg.sender, salt);
         if (_recover(_hashTypedData(_quoteStructHash(orderId, o.token, b)), quoteSignature) != b.solver) revert BadQuoteSignature();
@@ -299,6 +321,18 @@ contract QantaraEscrow {
         orderState[orderId] = SETTLED;
         _pay(o.token, o.payout, toProvider);
         emit BtcPayoutFallback(orderId, toProvider);
+    }
+
+    /// @notice Moves the light relay to Bitcoin's next epoch with `headers`, approved by a quorum of the
+    /// current relayer set over `RelayRetarget(relay, epoch, keccak256(headers))`, `epoch` the one the
+    /// relay leaves: each signer read the same headers around height 2016 * (epoch + 1) from its own
+    /// Bitcoin node. The relay takes retargets from this escrow only.
+    function retargetRelay(bytes calldata headers, bytes calldata signatures) external {
+        BtcLightRelay relay = btcRelay;
+        if (address(relay) == address(0)) revert BtcPayoutsDisabled();
+        bytes32 structHash = keccak256(abi.encode(RELAY_RETARGET_TYPEHASH, relay, relay.currentEpoch(), keccak256(headers)));
+        _requireQuorum(_hashTypedData(structHash), signatures);
+        relay.retarget(headers);
     }
 
     /// @notice Returns everything to the renter of an order nobody settled by
