@@ -478,9 +478,10 @@ contract QantaraEscrow {
     function _requireQuorum(bytes32 digest, bytes calldata signatures) private view {
         if (signatures.length % 65 != 0) revert BadSignatureLength(signatures.length);
         uint256 count = signatures.length / 65;
-        uint64 version = relayerSetVersion;
         uint256 needed = threshold;
         if (count < needed) revert NotEnoughSignatures(count, needed);
+        // The current set's membership slot is derived once, not once per signature.
+        mapping(address => bool) storage current = isRelayer[relayerSetVersion];
         address last = address(0);
         for (uint256 i = 0; i < count; ++i) {
             bytes32 r;
@@ -495,10 +496,13 @@ contract QantaraEscrow {
             if (uint256(sv) > HALF_CURVE_ORDER) revert HighS(i);
             if (v != 27 && v != 28) revert InvalidSignature(i);
             address signer = ecrecover(digest, v, r, sv);
-            if (signer == address(0)) revert InvalidSignature(i);
-            if (signer == last) revert DuplicateSigner(signer);
-            if (signer < last) revert SignersNotAscending(i);
-            if (!isRelayer[version][signer]) revert NotRelayer(signer);
+            // One comparison on the path every valid set takes; which error it is, only when it fails.
+            if (signer <= last) {
+                if (signer == address(0)) revert InvalidSignature(i);
+                if (signer == last) revert DuplicateSigner(signer);
+                revert SignersNotAscending(i);
+            }
+            if (!current[signer]) revert NotRelayer(signer);
             last = signer;
         }
     }
