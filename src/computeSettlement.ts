@@ -1,14 +1,14 @@
 import { ORDER_LIMITS, type OrderTerms } from './order.js'
 import type { Settlement, SettlementReason } from './settlement.js'
-import { merkleRootOfSet } from './merkle.js'
+import { merkleRootOfLeafHashes } from './merkle.js'
 
 /** The facts of one verified heartbeat that settlement depends on. */
 export interface HeartbeatFact {
   orderId: string
   slot: number
   relayerId: string
-  /** Canonical signed bytes of the heartbeat, committed by the Merkle root. */
-  leaf: Uint8Array
+  /** `merkleLeafHash` of the heartbeat's canonical signed bytes, committed by the Merkle root. */
+  leafHash: string
 }
 
 export interface SettlementPolicy {
@@ -66,7 +66,7 @@ export function computeSettlement(order: Pick<OrderTerms, 'id' | 'amount' | 'slo
     feeRecipient: fee > 0n ? policy.feeRecipient : '',
     upSlots: up,
     totalSlots: order.slots,
-    heartbeatRoot: merkleRootOfSet(relevant.map((h) => h.leaf)),
+    heartbeatRoot: merkleRootOfLeafHashes(relevant.map((h) => h.leafHash)),
   }
   const reason: SettlementReason = up === order.slots ? 'FULL' : up === 0 ? 'NO_SHOW' : 'PARTIAL_DOWNTIME'
   return { settlement, reason, uptime }

@@ -15,15 +15,17 @@ export function merkleLeafHash(leaf: Uint8Array | string): string {
 }
 
 /**
- * Merkle root over a set (order does not matter): leaves are hashed with a 0x00
- * prefix and inner nodes with 0x01 (RFC 6962), so a leaf can never pass for a
- * node; leaf hashes are sorted and deduplicated first, so every relayer holding
- * the same set computes the same root. An odd node is carried up unchanged.
- * The empty set's root is 32 zero bytes.
+ * Merkle root over a set given by its leaves' hashes (`merkleLeafHash`, hex;
+ * order does not matter): leaves are hashed with a 0x00 prefix and inner
+ * nodes with 0x01 (RFC 6962), so a leaf can never pass for a node; leaf
+ * hashes are sorted and deduplicated first, so every relayer holding the same
+ * set computes the same root. An odd node is carried up unchanged. The empty
+ * set's root is 32 zero bytes. Taking hashes lets a relayer keep only them for
+ * an order's heartbeats, not the bodies.
  */
-export function merkleRootOfSet(leaves: Uint8Array[]): `0x${string}` {
-  if (leaves.length === 0) return `0x${'00'.repeat(32)}`
-  const unique = [...new Set(leaves.map(merkleLeafHash))].sort()
+export function merkleRootOfLeafHashes(leafHashes: string[]): `0x${string}` {
+  if (leafHashes.length === 0) return `0x${'00'.repeat(32)}`
+  const unique = [...new Set(leafHashes)].sort()
   let level: Buffer[] = unique.map((h) => Buffer.from(h, 'hex'))
   while (level.length > 1) {
     const next: Buffer[] = []

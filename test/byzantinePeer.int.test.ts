@@ -69,7 +69,11 @@ describe('a byzantine relayer against two honest ones (threshold 2 of 3)', () =>
         const url = new URL(req.url ?? '/', 'http://m')
         const [, side, , , kind, orderId] = url.pathname.split('/')
         const seal = (k: 'heartbeats' | 'signature', body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(sealEnvelope(k, M.id, M.identity, body)))
-        if (kind === 'heartbeats') return seal('heartbeats', { orderId: url.searchParams.get('order'), heartbeats: bodies[side === 'to-a' ? 0 : 1], cursor: 1, more: false })
+        if (kind === 'heartbeats') {
+          const since = Number(url.searchParams.get('since') ?? 0)
+          const served = bodies[side === 'to-a' ? 0 : 1]
+          return seal('heartbeats', { orderId: url.searchParams.get('order'), heartbeats: served.slice(since), cursor: served.length, more: false })
+        }
         if (kind === 'signatures' && orderId) {
           // Sign whatever the asking relayer settles, then malleate it: it still recovers to M.
           const asker = honest[side === 'to-a' ? 0 : 1]!

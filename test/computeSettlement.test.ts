@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { merkleLeafHash } from '../src/merkle.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { computeSettlement, type HeartbeatFact } from '../src/computeSettlement.js'
@@ -14,13 +15,13 @@ interface Vector {
 const { cases } = JSON.parse(readFileSync(new URL('./fixtures/settlement-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }
 
 const ORDER_ID = `0x${'ab'.repeat(32)}` as const
-const fact = (slot: number, relayerId: string, orderId: string = ORDER_ID): HeartbeatFact => ({ orderId, slot, relayerId, leaf: Buffer.from(`${orderId}:${slot}:${relayerId}`) })
+const fact = (slot: number, relayerId: string, orderId: string = ORDER_ID): HeartbeatFact => ({ orderId, slot, relayerId, leafHash: merkleLeafHash(`${orderId}:${slot}:${relayerId}`) })
 
 describe('computeSettlement: shared vectors', () => {
   for (const v of cases) {
     it(v.description, () => {
       const order = { id: v.order.id as `0x${string}`, amount: BigInt(v.order.amount), slots: v.order.slots }
-      const facts = v.heartbeats.map((h) => ({ orderId: v.order.id, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.leaf.slice(2), 'hex') }))
+      const facts = v.heartbeats.map((h) => ({ orderId: v.order.id, slot: h.slot, relayerId: h.relayerId, leafHash: merkleLeafHash(Buffer.from(h.leaf.slice(2), 'hex')) }))
       const { settlement, reason, uptime } = computeSettlement(order, facts, { threshold: v.threshold, feeBps: v.feeBps, feeRecipient: '0xfee' })
       expect({
         upSlots: settlement.upSlots, toProvider: settlement.toProvider.toString(), toRenter: settlement.toRenter.toString(), fee: settlement.fee.toString(),

@@ -97,12 +97,12 @@ describe('Gossip', () => {
     expect(await rejections('BAD_SIGNATURE')).toBe(1)
   })
 
-  it('benches a peer that serves more junk than a pull tolerates: the 17th forged heartbeat ends the pull and the next pulls skip it', async () => {
+  it('benches a peer that serves more junk than a minute tolerates: the 17th forged heartbeat ends the pull and the next pulls skip it', async () => {
     const forger = generateEd25519().signer
     let asked = 0
     peer.set((q, res) => {
       asked++
-      serve({ orderId: order.id, heartbeats: [...Array.from({ length: 40 }, () => witnessed(1, forger)), witnessed(2)], cursor: 41, more: false })(q, res, '')
+      serve({ orderId: order.id, heartbeats: [...Array.from({ length: 19 }, () => witnessed(1, forger)), witnessed(2)], cursor: 20, more: false })(q, res, '')
     })
     const g = gossip()
     expect(await g.pullHeartbeats(order)).toBe(0)
@@ -110,6 +110,17 @@ describe('Gossip', () => {
     expect(await rejections('BENCHED')).toBe(1)
     expect(await g.pullHeartbeats(order)).toBe(0)
     expect(asked).toBe(1)
+  })
+
+  it('refuses a page that repeats itself: more heartbeats than the order can hold, or a cursor that does not move with them', async () => {
+    const many = Array.from({ length: 21 }, () => witnessed(1))
+    peer.set(serve({ orderId: order.id, heartbeats: many, cursor: 21, more: false }))
+    expect(await gossip().pullHeartbeats(order)).toBe(0)
+    expect(await rejections('TOO_MANY_HEARTBEATS')).toBe(1)
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1), witnessed(2)], cursor: 1, more: true }))
+    expect(await gossip().pullHeartbeats(order)).toBe(0)
+    expect(await rejections('BAD_ENVELOPE')).toBe(1)
+    expect(await store.listHeartbeats(order.id)).toEqual([])
   })
 
   it('keeps, of two valid heartbeats for one slot and witness, the one with the lower leaf hash, whichever came first', async () => {

@@ -75,7 +75,7 @@ describe('orders an attacker sizes to crash the relayer', () => {
     const check = new SqliteStore(market.relayers[0]!.store)
     try {
       expect(await check.getOrder(id(1))).toBeUndefined()
-      expect((await check.getOrder(honest.orderId))?.state).toBe('settled')
+      await waitFor(async () => ((await check.getOrder(honest.orderId))?.state === 'settled' ? true : undefined), 'the relayer to record the settlement', 20_000, 200)
     } finally {
       await check.close()
     }

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { ChainEvent } from '../src/chains.js'
 import { MIGRATIONS } from '../src/store/migrations.js'
 import { SqliteStore } from '../src/store/sqlite.js'
+import { merkleLeafHash } from '../src/merkle.js'
 import { isQantaraError } from '../src/errors.js'
 import { tempDir } from './support/tmp.js'
 
@@ -80,12 +81,27 @@ describe('SqliteStore', () => {
     await first.close()
     // The store as version 5 left it: no order column.
     const db = new Database(path)
-    db.exec('DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; DELETE FROM schema_migrations WHERE version = 6')
+    db.exec('DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version >= 6')
     db.close()
     const store = new SqliteStore(path)
     await store.commitEvents(CHAIN, [released], { height: 105n, hash: '' })
     expect((await store.listOrderEvents(CHAIN, released.orderId)).map((e) => e.kind)).toEqual(['OrderOpened', 'VaultReleased'])
     expect(await store.listOrderEvents('eip155:1', released.orderId)).toEqual([])
+    await store.close()
+  })
+
+  it('fills in the leaf hash of heartbeats kept before the column existed, so settlement reads no bodies', async () => {
+    const path = freshPath()
+    const first = new SqliteStore(path)
+    const body = '{"heartbeat":"as verified"}'
+    await first.putHeartbeat({ orderId: '0xo', slot: 3, relayerId: 'r1', body, receivedAt: 1 })
+    await first.close()
+    const db = new Database(path)
+    db.exec('ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version = 7')
+    db.close()
+    const store = new SqliteStore(path)
+    expect(await store.listHeartbeatKeys('0xo')).toEqual([{ orderId: '0xo', slot: 3, relayerId: 'r1', leafHash: merkleLeafHash(body) }])
+    expect(await store.countHeartbeats('0xo')).toBe(1)
     await store.close()
   })
 

@@ -163,7 +163,10 @@ export class EvmSubmitter implements Submitter<'evm'> {
     if (maxGas !== undefined && gas > maxGas) {
       throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) needs ${gas} gas, above the cap of ${maxGas}`, { details: 'GasAboveCap', metaMessages: ['The order\'s token makes its settlement cost more than submitter.maxSettlementGas; it is left to its renter\'s reclaim.'] })
     }
-    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: (gas * 12n) / 10n, attempts: [], ...stored }))
+    // A settle pays up to three recipients with a bounded stipend each; a recipient cheap under the estimate and greedy
+    // when mined must not make the mined transaction run out of gas, so a settle gets that headroom (within the cap).
+    const limit = maxGas === undefined ? (gas * 12n) / 10n : min(maxGas, max((gas * 12n) / 10n, gas + SETTLE_STIPEND_HEADROOM))
+    const submission = await this.nonceLock.add(() => this.signFirst(key, { data, gas: limit, attempts: [], ...stored }))
     await this.broadcast(submission)
     return this.track(submission, signal)
   }
@@ -327,6 +330,11 @@ function notFound(err: unknown): null {
   if (err instanceof BaseError && err.name === 'TransactionReceiptNotFoundError') return null
   throw err
 }
+
+/** Three payees, each a native payment's 50,000 stipend plus the claimable write if it fails (~25,000). */
+const SETTLE_STIPEND_HEADROOM = 3n * 75_000n
+const min = (a: bigint, b: bigint) => (a < b ? a : b)
+const max = (a: bigint, b: bigint) => (a > b ? a : b)
 
 function minedRevert(key: string, txHash: Hex | undefined): QantaraError {
   return new QantaraError('SUBMIT_REVERTED', `${key} was mined and reverted (${txHash ?? 'unknown tx'}); it is not sent again`, { details: 'MinedRevert' })

@@ -60,7 +60,7 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse, r
     const id = orderMatch[1]!.toLowerCase()
     const record = await o.store.getOrder(id)
     if (!record) return sendJson(res, 404, { error: 'UNKNOWN_ORDER' })
-    const heartbeats = await o.store.listHeartbeats(id)
+    const heartbeats = await o.store.listHeartbeatKeys(id)
     return sendJson(res, 200, undefined, stringifyPlain({ ...record, uptime: record.uptime ?? slotsHeard(record.terms.slots, heartbeats), end: orderEnd(record.terms), heartbeats: heartbeats.length }))
   }
   if (req.method === 'GET' && path === '/v1/orders') {

@@ -19,7 +19,7 @@ import type { Peer } from './gossip.js'
  *   flipped): it recovers to it, but the escrow refuses it.
  */
 export interface ByzantineServing {
-  forged(orderId: string): unknown[]
+  forged(orderId: string): Promise<unknown[]>
   heartbeats<T extends { relayerId: string }>(rows: T[], self: string): T[]
   /** What it serves at /v1/peer/signatures: a malleated signature over a peer's settlement when it can get one. */
   signature(orderId: string, own: SignatureBody): Promise<SignatureBody>
@@ -30,7 +30,8 @@ export interface SignatureBody { orderId: string; settlement: SettlementWire; se
 export function byzantineServing(o: { relayerId: string; identity: Ed25519Signer; peers: Peer[]; store: Store; chains: ChainRuntime[] }): ByzantineServing {
   let requests = 0
   return {
-    forged: (orderId) => forgedHeartbeats(orderId, o.relayerId, o.identity),
+    // One per slot of the order, so the page passes the receiver's size check and each forgery costs it a signature check.
+    forged: async (orderId) => forgedHeartbeats(orderId, o.relayerId, o.identity, Math.min(64, (await o.store.getOrder(orderId))?.terms.slots ?? 0)),
     heartbeats: (rows, self) => (requests++ % 2 === 0 ? rows : rows.filter((r) => r.relayerId !== self)),
     signature: async (orderId, own) => {
       const terms = (await o.store.getOrder(orderId))?.terms

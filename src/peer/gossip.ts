@@ -16,8 +16,8 @@ import type { Store } from '../store/store.js'
 import { openEnvelope } from './envelope.js'
 
 const MAX_PAGES = 50
-/** Invalid heartbeats one pull tolerates from a peer before it is benched for BENCH_MS. */
-const MAX_INVALID_PER_PULL = 16
+/** Invalid heartbeats a peer may serve in a minute, over all orders, before it is benched for BENCH_MS. */
+const MAX_INVALID_PER_MINUTE = 16
 const BENCH_MS = 60_000
 const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), cursor: z.number().int().nonnegative(), more: z.boolean() })
 const providerList = z.object({ providers: z.array(z.unknown()).max(1_000), next: z.string().regex(/^0x[0-9a-f]{64}$/).nullable().optional() })
@@ -55,6 +55,7 @@ export interface GossipOptions {
 export class Gossip {
   private readonly cursors = new Map<string, number>()
   private readonly benchedUntil = new Map<string, number>()
+  private readonly invalid = new Map<string, { since: number; count: number }>()
 
   constructor(private readonly o: GossipOptions) {}
 
@@ -71,6 +72,19 @@ export class Gossip {
     return counts.reduce((a, b) => a + b, 0)
   }
 
+  /** Counts one invalid item from `peer`; true when that benches it (more than MAX_INVALID_PER_MINUTE in the current minute). */
+  private spendInvalid(peerId: string): boolean {
+    const now = Date.now()
+    const spent = this.invalid.get(peerId)
+    const window = spent && now - spent.since < 60_000 ? spent : { since: now, count: 0 }
+    window.count++
+    this.invalid.set(peerId, window)
+    if (window.count <= MAX_INVALID_PER_MINUTE) return false
+    this.benchedUntil.set(peerId, now + BENCH_MS)
+    this.invalid.delete(peerId)
+    return true
+  }
+
   /** Drops the gossip cursors of an order that reached a final state. */
   forget(orderId: string): void {
     for (const p of this.o.peers) this.cursors.delete(`${p.id}:${orderId}`)
@@ -81,19 +95,27 @@ export class Gossip {
     const key = `${peer.id}:${order.id}`
     let stored = 0
     let held: Map<string, string> | undefined
-    let invalid = 0
+    // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
+    // pull is a peer making us hash what it repeats.
+    let budget = 2 * order.slots * this.o.relayerKeys.size
     for (let page = 0; page < MAX_PAGES; page++) {
       const since = this.cursors.get(key) ?? 0
       const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/heartbeats?order=${order.id}&since=${since}`, signal })
       if (res.status !== 200) return stored
       const body = heartbeatPage.safeParse(openEnvelope('heartbeats', JSON.parse(res.body), peer.id, this.o.relayerKeys, 5 * 60_000))
-      if (!body.success || body.data.orderId !== order.id || body.data.cursor < since) {
+      // Cursors are the peer's keeping order, one per row: a page of n rows moves it by n at least, and "more" needs a page.
+      const n = body.success ? body.data.heartbeats.length : 0
+      if (!body.success || body.data.orderId !== order.id || body.data.cursor < since + n || (body.data.more && n === 0)) {
         this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
+        return stored
+      }
+      if ((budget -= n) < 0) {
+        this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'TOO_MANY_HEARTBEATS' })
         return stored
       }
       // What we already hold, or a heartbeat for the same witness that would not replace ours (a higher leaf hash),
       // is not verified again; read only when a page brings something.
-      if (!held && body.data.heartbeats.length) held = new Map((await this.o.store.listHeartbeats(order.id)).map((h) => [`${h.slot}:${h.relayerId}`, merkleLeafHash(h.body)]))
+      if (!held && body.data.heartbeats.length) held = new Map((await this.o.store.listHeartbeatKeys(order.id)).map((h) => [`${h.slot}:${h.relayerId}`, h.leafHash]))
       for (const raw of body.data.heartbeats) {
         const c = (raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null)?.heartbeat?.challenge?.challenge
         const text = canonicalJsonOrUndefined(raw)
@@ -102,11 +124,11 @@ export class Gossip {
         const verdict = text === undefined ? { ok: false as const, code: 'MALFORMED' as const } : verifyHeartbeat(text, { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
         if (!verdict.ok) {
           this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
-          // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so it is cut off for a while.
-          if (++invalid > MAX_INVALID_PER_PULL) {
-            this.benchedUntil.set(peer.id, Date.now() + BENCH_MS)
+          // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so past a
+          // budget per minute, counted over all orders, it is cut off for a while.
+          if (this.spendInvalid(peer.id)) {
             this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
-            this.o.logger.warn({ peer: peer.id, orderId: order.id, invalid }, 'peer served too many invalid heartbeats; not pulling from it for a while')
+            this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid heartbeats; not pulling from it for a while')
             return stored
           }
           continue
@@ -197,9 +219,9 @@ export class Gossip {
    */
   async pullSignatures(order: OrderTerms, settlement: Settlement, verify: (peerId: string, sig: SettlementSignature) => Promise<boolean>, signal?: AbortSignal): Promise<void> {
     const ours = settlementHash(settlement)
-    // A peer whose kept signature is over another settlement is asked again: it may have recomputed.
-    const have = new Set((await this.o.store.listSignatures(order.id)).filter((s) => s.settlementHash === ours).map((s) => s.relayerId))
-    await Promise.all(this.o.peers.filter((p) => !have.has(p.id)).map(async (peer) => {
+    const held = new Map((await this.o.store.listSignatures(order.id)).map((s) => [s.relayerId, s]))
+    // Every peer is asked every round: one may have recomputed since, away from our settlement or onto it.
+    await Promise.all(this.o.peers.map(async (peer) => {
       try {
         const res = await safeRequest(this.o.http, this.o.httpOptions, { method: 'GET', url: `${peer.url}/v1/peer/signatures/${order.id}`, signal })
         if (res.status !== 200) return
@@ -209,10 +231,14 @@ export class Gossip {
           return
         }
         if (body.data.settlementHash !== ours) {
+          // What it signed before, if it was ours, no longer stands: it is not counted towards a quorum.
+          if (held.has(peer.id)) await this.o.store.deleteSignature(order.id, peer.id)
           this.o.metrics.settlementDisagreements.inc({ peer: peer.id })
-          this.o.logger.warn({ orderId: order.id, peer: peer.id, ours: settlementToWire(settlement), theirs: body.data.settlement }, 'peer signed a different settlement; not counting it')
+          this.o.logger.debug({ orderId: order.id, peer: peer.id, ours: settlementToWire(settlement), theirs: body.data.settlement }, 'peer signed a different settlement; not counting it')
           return
         }
+        const kept = held.get(peer.id)
+        if (kept?.settlementHash === ours && kept.signature === body.data.signature) return
         const sig = { signer: body.data.signer, signature: body.data.signature }
         if (!(await verify(peer.id, sig))) {
           this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_SETTLEMENT_SIGNATURE' })

@@ -51,8 +51,8 @@ export function peerRoutes(o: PeerRoutesOptions) {
       }
       const rows = await o.store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
       const heartbeats = (o.byzantine ? o.byzantine.heartbeats(rows, o.relayerId) : rows).map((h) => JSON.parse(h.body) as unknown)
-      if (o.byzantine && since === 0) heartbeats.push(...o.byzantine.forged(orderId))
-      const cursor = rows.at(-1)?.seq ?? since
+      if (o.byzantine && since === 0) heartbeats.push(...(await o.byzantine.forged(orderId)))
+      const cursor = Math.max(rows.at(-1)?.seq ?? since, since + heartbeats.length)
       const more = rows.length === PEER_PAGE
       sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats, cursor, more })))
       return true

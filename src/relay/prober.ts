@@ -123,7 +123,9 @@ export class Prober {
     }
     if (res.status !== 200) return 'HTTP_ERROR'
     const verdict = verifyHeartbeat(res.body, {
-      order, slot, relayerKeys: this.o.relayerKeys, nowMs: this.now(), skewMs: this.o.maxSkewMs,
+      // The provider's clock is held to our challenge's time, as in gossip: a retry may be answered with the heartbeat
+      // signed for our first challenge of the slot (the agent signs one per slot), whose answer was lost.
+      order, slot, relayerKeys: this.o.relayerKeys, skewMs: this.o.maxSkewMs,
       own: { relayerId: this.o.relayerId, issued: (salt, sig) => this.book.issued(salt, sig), consume: (salt, orderId, s) => this.book.consume(salt, orderId, s) },
     })
     if (!verdict.ok) {

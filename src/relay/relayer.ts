@@ -57,6 +57,8 @@ export interface ChainStatus {
 }
 
 const EVENTS_CURSOR = 'relay:events'
+/** Longest the last heartbeat pull before settling may take. */
+const FINAL_PULL_MS = 30_000
 const TERMINAL = ['settled', 'refunded', 'disputed'] as const
 const LIVE = ORDER_STATES.filter((s) => !(TERMINAL as readonly string[]).includes(s))
 
@@ -74,6 +76,8 @@ export class Relayer {
   private readonly failures = new Map<string, number>()
   private readonly lastGossip = new Map<string, number>()
   private readonly quorumAt = new Map<string, number>()
+  /** Orders whose last heartbeat pull before settling is done (in memory: after a restart it is pulled again). */
+  private readonly finalPulled = new Set<string>()
   /** Per order, peers whose signature the chain refused: left out of that order's sets. */
   private readonly refusedSigners = new Map<string, Set<string>>()
   private readonly now: () => number
@@ -264,6 +268,7 @@ export class Relayer {
     this.lastGossip.delete(`hb:${id}`)
     this.lastGossip.delete(`sig:${id}`)
     this.refusedSigners.delete(id)
+    this.finalPulled.delete(id)
     this.o.gossip?.forget(id)
   }
 
@@ -281,8 +286,9 @@ export class Relayer {
     if (state === 'ended' && nowS >= end + this.o.graceSeconds + (this.o.gossipWindowSeconds ?? 0)) {
       const chain = this.runtime(terms.chain)
       if (!chain) return
-      // A last pull, so the union this settlement is computed from is as complete as the peers can make it.
-      await this.o.gossip?.pullHeartbeats(terms, signal)
+      // A last pull first, so the union this settlement is computed from is as complete as the peers can make it. It runs
+      // beside the tick, under its own deadline: a peer answering slowly must not hold every other order back.
+      if (this.o.gossip && !this.finalPulled.has(id)) return this.finalPull(terms, signal)
       const { settlement, reason, uptime } = await this.settlementOf(terms, chain)
       if (await this.o.store.transitionOrder(id, ['ended'], 'settling', { settlement, reason, uptime }, now)) {
         this.log.info({ orderId: id, reason, uptime, toProvider: settlement.toProvider.toString(), toRenter: settlement.toRenter.toString() }, 'settlement computed')
@@ -383,6 +389,16 @@ export class Relayer {
     void gossip.pullProviders((r) => registry.submit(r, signal), (id, seq) => registry.known(id, seq), signal).catch(() => 0).finally(() => this.inFlight.delete('providers'))
   }
 
+  private finalPull(terms: OrderTerms, signal: AbortSignal): void {
+    const key = `final:${terms.id}`
+    if (!this.o.gossip || this.inFlight.has(key)) return
+    this.inFlight.add(key)
+    void this.o.gossip.pullHeartbeats(terms, AbortSignal.any([signal, AbortSignal.timeout(FINAL_PULL_MS)])).catch(() => 0).finally(() => {
+      this.inFlight.delete(key)
+      this.finalPulled.add(terms.id)
+    })
+  }
+
   /** Pulls peers' heartbeats for a live order in the background, at most once per gossip interval. */
   private gossipHeartbeats(terms: OrderTerms, signal: AbortSignal): void {
     const gossip = this.o.gossip
@@ -422,9 +438,12 @@ export class Relayer {
       const usable = async (h: string) => (await this.o.store.listSignatures(id)).filter((s) => s.settlementHash === h && (!set || set.members.includes(s.signer)) && !refused?.has(s.relayerId))
       const gossipKey = `sig:${id}`
       const gossipDue = this.o.gossip !== undefined && this.now() - (this.lastGossip.get(gossipKey) ?? 0) >= (this.o.gossipIntervalMs ?? 1_000)
-      // Until a quorum signs one settlement, recompute (once per gossip round) from the heartbeats held now: gossip
-      // converges on one heartbeat per slot and witness, so relayers that started from different sets end on the same bytes.
-      if (gossipDue && (await usable(hash)).length < needed) {
+      // Recompute once per gossip round from the heartbeats held now, quorum or not: gossip converges on one
+      // heartbeat per slot and witness, so relayers that started from different sets end on the same bytes. A quorum
+      // over an older settlement is no reason to stop: on a vault chain the co-signers rebuild the release from their
+      // own settlement, and a peer that froze ours could hold the deposit for ever. Paying twice is impossible whatever
+      // we store: the escrow, the Solana receipt and the Cosmos sequence each let an order pay once.
+      if (gossipDue) {
         const fresh = await this.settlementOf(terms, chain)
         const freshHash = settlementHash(fresh.settlement)
         if (freshHash !== hash && (await this.o.store.transitionOrder(id, ['settling'], 'settling', fresh, this.now()))) {
@@ -472,9 +491,13 @@ export class Relayer {
   private async failed(id: string, err: unknown): Promise<void> {
     if (isQantaraError(err, 'ABORTED')) return
     if (err instanceof SignatureRefused) {
-      // One signer's fault, not the settlement's: leave its signature out and go on with the others.
+      // One signer's fault, not the settlement's: leave its signature out and go on with the others — but only a
+      // peer's, and only one that does not check here either (the blame comes from an RPC node, which may lie).
       const culprit = (await this.o.store.listSignatures(id)).find((s) => s.signature.toLowerCase() === err.signature.toLowerCase())
-      if (culprit) {
+      const record = await this.o.store.getOrder(id)
+      const chain = record && this.runtime(record.terms.chain)
+      const checks = culprit && record?.settlement && chain ? await chain.verifySettlementSignature(record.terms, record.settlement, culprit.relayerId, culprit) : true
+      if (culprit && culprit.relayerId !== this.o.relayerId && !checks) {
         let refused = this.refusedSigners.get(id)
         if (!refused) this.refusedSigners.set(id, (refused = new Set()))
         refused.add(culprit.relayerId)
@@ -508,8 +531,7 @@ export class Relayer {
 
   /** This relayer's settlement of an order from the heartbeats it holds now. */
   private async settlementOf(terms: OrderTerms, chain: ChainRuntime): Promise<SettlementResult> {
-    const heartbeats = await this.o.store.listHeartbeats(terms.id)
-    const computed = computeSettlement(terms, heartbeats.map((h) => ({ orderId: h.orderId, slot: h.slot, relayerId: h.relayerId, leaf: Buffer.from(h.body) })), {
+    const computed = computeSettlement(terms, await this.o.store.listHeartbeatKeys(terms.id), {
       threshold: this.o.threshold,
       feeBps: chain.feeRecipient ? this.o.feeBps : 0,
       feeRecipient: chain.feeRecipient,

@@ -134,4 +134,12 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX chain_events_by_order ON chain_events (chain, order_id) WHERE order_id IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    name: 'heartbeat leaf hashes',
+    // Settlement and gossip read only these; SQLite has no sha256, so the store fills them in for older rows after migrating.
+    sql: `
+      ALTER TABLE heartbeats ADD COLUMN leaf_hash TEXT;
+    `,
+  },
 ]

@@ -8,7 +8,7 @@ import { parseExact, stringifyExact } from '../json.js'
 import { merkleLeafHash } from '../merkle.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
-import type { OrderPatch, OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
+import type { HeartbeatKey, OrderPatch, OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
 
 interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; btc_txid: string | null; btc_block: string | null; btc_sats: string | null; updated_at: number }
 interface SubmissionRow { chain: string; key: string; signer: string; nonce: number; state: string; payload: string; updated_at: number }
@@ -50,6 +50,11 @@ export class SqliteStore implements Store {
         throw new QantaraError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}) failed`, { cause })
       }
     }
+    const unhashed = this.db.prepare('SELECT rowid AS id, body FROM heartbeats WHERE leaf_hash IS NULL').all() as { id: number; body: string }[]
+    const fill = this.db.prepare('UPDATE heartbeats SET leaf_hash = ? WHERE rowid = ?')
+    this.db.transaction(() => {
+      for (const r of unhashed) fill.run(merkleLeafHash(r.body), r.id)
+    })()
   }
 
   schemaVersion(): number {
@@ -145,17 +150,27 @@ export class SqliteStore implements Store {
 
   putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
     return this.guard(() => this.db.transaction(() => {
-      const kept = this.stmt('SELECT body FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?').get(h.orderId, h.slot, h.relayerId) as { body: string } | undefined
-      if (!kept) return this.stmt('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at) VALUES (?, ?, ?, ?, ?)').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt).changes === 1
-      if (merkleLeafHash(h.body) >= merkleLeafHash(kept.body)) return false
+      const leafHash = merkleLeafHash(h.body)
+      const kept = this.stmt('SELECT leaf_hash FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?').get(h.orderId, h.slot, h.relayerId) as { leaf_hash: string } | undefined
+      if (!kept) return this.stmt('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash).changes === 1
+      if (leafHash >= kept.leaf_hash) return false
       // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
-      return this.stmt('UPDATE heartbeats SET body = ?, received_at = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?').run(h.body, h.receivedAt, h.orderId, h.slot, h.relayerId).changes === 1
+      return this.stmt('UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?').run(h.body, h.receivedAt, leafHash, h.orderId, h.slot, h.relayerId).changes === 1
     })())
   }
 
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
     const rows = this.stmt('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
     return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
+  }
+
+  listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {
+    const rows = this.stmt('SELECT slot, relayer_id, leaf_hash FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { slot: number; relayer_id: string; leaf_hash: string }[]
+    return Promise.resolve(rows.map((r) => ({ orderId, slot: r.slot, relayerId: r.relayer_id, leafHash: r.leaf_hash })))
+  }
+
+  countHeartbeats(orderId: string): Promise<number> {
+    return Promise.resolve((this.stmt('SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = ?').get(orderId) as { n: number }).n)
   }
 
   listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {

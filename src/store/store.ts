@@ -54,6 +54,14 @@ export interface StoredHeartbeat {
   receivedAt: number
 }
 
+export interface HeartbeatKey {
+  orderId: string
+  slot: number
+  relayerId: string
+  /** `merkleLeafHash` of the body, hex. */
+  leafHash: string
+}
+
 export interface StoredSignature {
   orderId: string
   relayerId: string
@@ -106,6 +114,9 @@ export interface Store {
    */
   putHeartbeat(h: StoredHeartbeat): Promise<boolean>
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]>
+  /** What settlement and gossip need of an order's heartbeats, without their bodies (which can be kilobytes each). */
+  listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]>
+  countHeartbeats(orderId: string): Promise<number>
   /**
    * Heartbeats of an order in the order they were kept, after `afterSeq`: a
    * cursor that stays valid however slots arrive, since a kept heartbeat is
