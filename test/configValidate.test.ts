@@ -70,6 +70,18 @@ function mutate(fn: (c: Doc) => void): Doc {
 }
 
 describe('qantara config validate', () => {
+  it('warns, without failing, about an EVM chain with no tokens list: any token\'s settlement would cost the relayer gas', () => {
+    const open = mutate((c) => {
+      (c.chains[0] as { id: string }).id = 'eip155:8453'
+    })
+    expect(validate(open).output).toContain('warning: eip155:8453 has no `tokens` list')
+    expect(validate(open).code).toBe(0)
+    const listed = mutate((c) => {
+      Object.assign(c.chains[0] as object, { id: 'eip155:8453', tokens: { native: '1000' } })
+    })
+    expect(validate(listed).output).not.toContain('warning')
+  })
+
   it('accepts a complete config and names the signer it unlocked', () => {
     const { code, output } = validate(base())
     expect(output).toContain(`signer ${DEV_ADDRESS}`)
