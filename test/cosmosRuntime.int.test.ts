@@ -106,7 +106,8 @@ async function allRead(hash: string) {
 
 /** A deposit the watchers turn into an order, and its 70% settlement with a 1% fee. */
 async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; settlement: Settlement }> {
-  const memo = { salt: random(16), providerId: `0x${'cd'.repeat(32)}` as const, start: 1_800_000_000n, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data }
+  // Far ahead of simd's blocks, which are dated now: an order that ended by its deposit's block opens none.
+  const memo = { salt: random(16), providerId: `0x${'cd'.repeat(32)}` as const, start: 4_000_000_000n, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data }
   const hash = await send([transfer(vault, amount)], encodeOrderMemo(memo))
   await allRead(hash)
   const opened = (await stores[0]!.listOrderEvents(CHAIN, vaultOrderId(CHAIN, renter.address, memo.salt))).find((e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened')!
@@ -117,6 +118,17 @@ async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; s
   return { order: opened.order, settlement }
 }
 const attestations = (order: OrderTerms, settlement: Settlement, who: number[]): Promise<SettlementSignature[]> => Promise.all(who.map((i) => runtimes[i]!.signSettlement(order, settlement)))
+
+/** A co-signing request as a submitter builds it: the release this test expects of the settlement, at the vault's account and (unless told) its current sequence. */
+async function releaseRequest(order: OrderTerms, s: Settlement, over: { sequence?: number; timeoutHeight?: string; fee?: unknown } = {}): Promise<string> {
+  const { accountNumber, sequence } = await renter.client.getSequence(vault)
+  const fee = releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 })
+  const v: CosmosVaultState = { chainId: 'qantara-local', address: vault, pubkey: multisig, accountNumber, sequence: over.sequence ?? sequence, fee, timeoutHeight: BigInt(await renter.client.getHeight()) + 10n }
+  const r: CosmosRelease = { orderId: order.id, denom: USDC, payments: [{ to: provider, amount: s.toProvider }, { to: feeRecipient, amount: s.fee }, { to: order.renter, amount: s.toRenter }] }
+  const doc = hex(sha256(serializeSignDoc(releaseSignDoc(r, v))))
+  return Buffer.from(JSON.stringify({ v: 1, accountNumber, sequence: v.sequence, timeoutHeight: v.timeoutHeight.toString(), fee, doc, ...over })).toString('base64')
+}
+const refusalOf = (p: Promise<unknown>) => p.then(() => 'signed', (err: unknown) => (isQantaraError(err) ? [err.code, err.details, err.retryable] : String(err)))
 
 /** Submits as the relayer does: a retryable refusal (a watcher not yet caught up) is tried again. */
 async function submit(i: number, order: OrderTerms, settlement: Settlement, rt = runtimes[i]!) {
@@ -206,15 +218,8 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
   it('co-signs only its own settlement\'s release, at the vault\'s current sequence, once', async () => {
     const { order, settlement } = await settledOrder()
     const peer = runtimes[1]!
-    const { accountNumber, sequence } = await renter.client.getSequence(vault)
-    const fee = releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 })
-    // The request as a submitter builds it: the release this test expects of the settlement, at the vault's account.
-    const request = async (over: { sequence?: number; timeoutHeight?: string; fee?: unknown }, s = settlement) => {
-      const v: CosmosVaultState = { chainId: 'qantara-local', address: vault, pubkey: multisig, accountNumber, sequence: over.sequence ?? sequence, fee, timeoutHeight: BigInt(await renter.client.getHeight()) + 10n }
-      const r: CosmosRelease = { orderId: order.id, denom: USDC, payments: [{ to: provider, amount: s.toProvider }, { to: feeRecipient, amount: s.fee }, { to: order.renter, amount: s.toRenter }] }
-      const doc = hex(sha256(serializeSignDoc(releaseSignDoc(r, v))))
-      return Buffer.from(JSON.stringify({ v: 1, accountNumber, sequence: v.sequence, timeoutHeight: v.timeoutHeight.toString(), fee, doc, ...over })).toString('base64')
-    }
+    const { sequence } = await renter.client.getSequence(vault)
+    const request = (over: Parameters<typeof releaseRequest>[2], s = settlement) => releaseRequest(order, s, over)
     const honest = await request({})
     const greedy = await request({}, { ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n })
     expect(await codeOf(peer.cosignRelease!(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
@@ -229,7 +234,7 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect((await submit(0, order, settlement)).status).toBe('submitted')
     const after = await renter.client.getSequence(vault)
     for (let i = 0; i < 100 && (await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).endsWith('last transaction'); i++) await new Promise((ok) => setTimeout(ok, 100))
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).toBe('COSIGN_REFUSED:the order is already released')
+    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).toBe('COSIGN_REFUSED:ALREADY_RELEASED')
   })
 
   it('after a crash between storing and broadcasting, sends the stored release and never a second one', async () => {
@@ -310,5 +315,35 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect([await balance(renter.address, 'stake') - renterBefore, vaultBefore - await balance(vault, 'stake')]).toEqual([100_000n - releaseFeeStake, 100_000n])
     const [released] = await releasesOf(inStake.order.id)
     expect(released!.payments).toEqual([{ owner: renter.address, amount: 100_000n - releaseFeeStake }])
+  })
+
+  it('refuses to co-sign the release of an order it holds settled, refunded or disputed, and, at any sequence, of one its watcher saw released (security review 2026-12, L2)', async () => {
+    const { order, settlement } = await settledOrder()
+    const store = stores[1]!
+    await store.insertOrder(order, Date.now())
+    const answers: unknown[] = []
+    for (const [from, to] of [['opened', 'settling'], ['settling', 'settled'], ['settled', 'refunded'], ['refunded', 'disputed']] as const) {
+      expect(await store.transitionOrder(order.id, [from], to, {}, Date.now())).toBe(true)
+      answers.push([to, await refusalOf(runtimes[1]!.cosignRelease!(order, settlement, await releaseRequest(order, settlement)))])
+    }
+    expect(answers).toEqual([
+      ['settling', 'signed'],
+      ['settled', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
+      ['refunded', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
+      ['disputed', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
+    ])
+
+    // relayer-2 holds it disputed: the submitter goes on to relayer-3, and the order is released once.
+    const { sequence } = await renter.client.getSequence(vault)
+    const outcome = await submit(0, order, settlement)
+    expect(outcome.status).toBe('submitted')
+    await allRead(outcome.status === 'submitted' ? outcome.txHash : '')
+    expect(await releasesOf(order.id)).toHaveLength(1)
+    // Read back by every watcher: refused at the vault's sequence now and at the one the release took, even where no order is held.
+    expect(await store.getOrder(order.id)).toMatchObject({ state: 'disputed' })
+    expect(await stores[2]!.getOrder(order.id)).toBeUndefined()
+    for (const at of [sequence, sequence + 1]) {
+      expect(await refusalOf(runtimes[2]!.cosignRelease!(order, settlement, await releaseRequest(order, settlement, { sequence: at })))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
+    }
   })
 })

@@ -16,6 +16,8 @@ import { refundOrder } from '../src/vault/refund.js'
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
 const CHAIN = 'cosmos:qantara-local'
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
+/** When the test orders start: far ahead of simd's blocks, which are dated now, since an order that ended by its deposit's block opens none. */
+const FUTURE = 4_000_000_000n
 let simd: Simd
 let renter: { client: SigningStargateClient; address: string }
 const vault = toBech32('cosmos', random(20))
@@ -34,7 +36,7 @@ afterAll(async () => {
   await simd?.stop()
 })
 
-const terms = (amount: bigint, salt = random(16)): VaultOrderMemo => ({ salt, providerId: `0x${'cd'.repeat(32)}`, start: 1_800_000_000n, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data })
+const terms = (amount: bigint, salt = random(16)): VaultOrderMemo => ({ salt, providerId: `0x${'cd'.repeat(32)}`, start: FUTURE, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data })
 const send = (to: string, amount: bigint, denom = USDC): MsgSendEncodeObject => ({ typeUrl: '/cosmos.bank.v1beta1.MsgSend', value: { fromAddress: renter.address, toAddress: to, amount: [{ denom, amount: amount.toString() }] } })
 async function deposit(msgs: MsgSendEncodeObject[], memo: string): Promise<string> {
   const res = await renter.client.signAndBroadcast(renter.address, msgs, { amount: [], gas: '400000' }, memo)
@@ -42,7 +44,7 @@ async function deposit(msgs: MsgSendEncodeObject[], memo: string): Promise<strin
   return res.transactionHash
 }
 
-function watcher(known: Set<string>, maxBlocksPerPoll?: number, extra: { perPage?: number; maxPages?: number; minRefund?: ReadonlyMap<string, bigint> } = {}) {
+function watcher(known: Set<string>, maxBlocksPerPoll?: number, extra: { perPage?: number; maxPages?: number; minRefund?: ReadonlyMap<string, bigint>; minOrderAmount?: ReadonlyMap<string, bigint> } = {}) {
   return new CosmosVaultWatcher({
     chain: CHAIN, comet: () => cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }), vault, prefix: 'cosmos', denoms: [USDC], extraDepth: 1, startHeight: 1,
     knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(maxBlocksPerPoll ? { maxBlocksPerPoll } : {}), ...extra,
@@ -123,14 +125,14 @@ describe('Cosmos vault watcher on simd', () => {
   })
 
   it('opens the order `qantara order memo` names, from a deposit that carries its memo', async () => {
-    const args = ['order', 'memo', '--chain', CHAIN, '--renter', renter.address.toUpperCase(), '--provider', `0x${'cd'.repeat(32)}`, '--amount', '4200000', '--slots', '10', '--slot-length', '60', '--start', '1800000000', '--payout', provider]
+    const args = ['order', 'memo', '--chain', CHAIN, '--renter', renter.address.toUpperCase(), '--provider', `0x${'cd'.repeat(32)}`, '--amount', '4200000', '--slots', '10', '--slot-length', '60', '--start', FUTURE.toString(), '--payout', provider]
     const printed = JSON.parse(await new Promise<string>((ok, fail) => execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 30_000 }, (err, out, errOut) => (err ? fail(new Error(errOut)) : ok(out))))) as { orderId: string; memo: string; renter: string }
     // An upper-case bech32 address is the same account: the id is made from the form the watcher reads.
     expect(printed.renter).toBe(renter.address)
     const hash = await deposit([send(vault, 4_200_000n)], printed.memo)
     const known = new Set<string>()
     const { events } = await drainPast(watcher(known), known, await heightOf(hash))
-    expect(events.find((e) => e.txHash === hash)).toMatchObject({ kind: 'OrderOpened', order: { id: printed.orderId, renter: renter.address, amount: 4_200_000n, payout: provider, slots: 10, slotLength: 60, start: 1_800_000_000n } })
+    expect(events.find((e) => e.txHash === hash)).toMatchObject({ kind: 'OrderOpened', order: { id: printed.orderId, renter: renter.address, amount: 4_200_000n, payout: provider, slots: 10, slotLength: 60, start: FUTURE } })
   })
 
   it('refunds a deposit only to an account that signed it: a module account that paid the vault is never refunded', async () => {
@@ -211,5 +213,40 @@ describe('Cosmos vault watcher on simd', () => {
     const ignored = (hash: string) => events.find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === hash)!
     expect(Object.values(sent).map((h) => [ignored(h).reason, ignored(h).amount, ignored(h).sender])).toEqual([['NO_MEMO', 999n, undefined], ['NO_MEMO', 1_000n, renter.address], ['NO_MEMO', 5n, undefined]])
     expect(Object.values(sent).map((h) => refundOrder(ignored(h), 1_800_000_000n, 60)?.amount)).toEqual([undefined, 1_000n, undefined])
+  })
+
+  it('opens no order from a deposit whose order ended by its block, nor from one below the minimum order, and refunds them as stray deposits (security review 2026-12, M1)', async () => {
+    const known = new Set<string>()
+    const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
+    const now = BigInt(Math.floor(Date.now() / 1000))
+    const order = (amount: bigint, over: Partial<VaultOrderMemo>) => deposit([send(vault, amount)], encodeOrderMemo({ ...terms(amount), ...over }))
+    const sent = {
+      // The attack: one unit, one slot, from 1970. It would settle at once as a no-show, a release fee from the reserve.
+      dust: await order(1n, { start: 0n, slotLength: 1, slots: 1 }),
+      endedAnHourAgo: await order(5_000_000n, { start: now - 4_200n, slotLength: 60, slots: 10 }),
+      belowMinimum: await order(999_999n, { start: now + 3_600n }),
+      atMinimum: await order(1_000_000n, { start: now + 3_600n }),
+      startedAndRunning: await order(2_000_000n, { start: now - 600n, slotLength: 60, slots: 30 }),
+    }
+    const limits = { minOrderAmount: new Map([['*', 1_000_000n]]), minRefund: new Map([[USDC, 1_000n]]) }
+    const { events } = await drainPast(watcher(known, undefined, limits), known, await heightOf(sent.startedAndRunning), start.checkpoint)
+    const of = (hash: string) => events.find((e) => e.txHash === hash)!
+    expect(Object.fromEntries(Object.entries(sent).map(([what, hash]) => {
+      const e = of(hash)
+      return [what, e.kind === 'VaultDepositIgnored' ? [e.reason, e.amount, e.sender] : [e.kind, e.kind === 'OrderOpened' && e.order.amount]]
+    }))).toEqual({
+      // Below minRefund too: no sender, so no refund either; the unit stays in the vault and costs the reserve nothing.
+      dust: ['ORDER_ALREADY_ENDED', 1n, undefined],
+      endedAnHourAgo: ['ORDER_ALREADY_ENDED', 5_000_000n, renter.address],
+      belowMinimum: ['BELOW_MIN_ORDER', 999_999n, renter.address],
+      atMinimum: ['OrderOpened', 1_000_000n],
+      startedAndRunning: ['OrderOpened', 2_000_000n],
+    })
+    // Refunds, not orders: they queue behind real orders' releases.
+    const refunds = Object.values(sent).map((hash) => {
+      const e = of(hash)
+      return e.kind === 'VaultDepositIgnored' ? refundOrder(e, now, 60) : undefined
+    })
+    expect(refunds.map((r) => r && [r.renter, r.amount, r.providerId])).toEqual([undefined, [renter.address, 5_000_000n, `0x${'ff'.repeat(32)}`], [renter.address, 999_999n, `0x${'ff'.repeat(32)}`], undefined, undefined])
   })
 })

@@ -11,6 +11,15 @@ import { sortAddresses } from '../adapters/evm/eip712.js'
 import { longHeaders } from './support/btcVectors.js'
 import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
 import { tempDir } from './support/tmp.js'
+import { inProcessAgent, listen } from './support/inProcessRelayer.js'
+import { createApiServer } from '../src/api/server.js'
+import { generateEd25519 } from '../src/ed25519.js'
+import { createSafeHttp } from '../src/http/safeHttp.js'
+import { silentLogger } from '../src/log.js'
+import { createMetrics } from '../src/metrics.js'
+import { ProviderRegistry } from '../src/registry/registry.js'
+import type { Relayer } from '../src/relay/relayer.js'
+import { SqliteStore } from '../src/store/sqlite.js'
 
 // anvil's well-known account #2, the renter here.
 const RENTER_KEY = '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a'
@@ -51,12 +60,12 @@ afterAll(async () => {
 
 describe('qantara order, for a provider paid in BTC', () => {
   const script = `0014${'11'.repeat(20)}`
-  const solverQuote = (orderId: string, extra: string[] = []) =>
-    qantara(['solver', 'quote', '--config', join(tmp.dir, 'solver.yaml'), '--chain', 'eip155:31337', '--order-id', orderId, '--script', script, '--rate', '1000000', '--max-amount', '10000000000000000', ...extra])
+  const solverQuote = (orderId: string, extra: string[] = [], paidTo = script) =>
+    qantara(['solver', 'quote', '--config', join(tmp.dir, 'solver.yaml'), '--chain', 'eip155:31337', '--order-id', orderId, '--script', paidTo, '--rate', '1000000', '--max-amount', '10000000000000000', ...extra])
   /** A quote for 0.01 ETH at most, paid out within 4 h: by default it must be opened within 10 minutes and end 3 h before that (the proof latency). */
-  async function quoted(extra: string[] = ['--deadline', String(Math.floor(Date.now() / 1000) + 4 * 3600)]) {
+  async function quoted(extra: string[] = ['--deadline', String(Math.floor(Date.now() / 1000) + 4 * 3600)], paidTo = script) {
     const id = json(await qantara(['order', 'id', ...chainArgs(), '--renter', RENTER]))
-    const quote = await solverQuote(id.orderId as string, extra)
+    const quote = await solverQuote(id.orderId as string, extra, paidTo)
     expect(quote.code).toBe(0)
     const path = join(tmp.dir, `quote-${id.salt as string}.json`)
     writeFileSync(path, quote.stdout)
@@ -126,5 +135,39 @@ describe('qantara order, for a provider paid in BTC', () => {
     const bad = await open(id.salt as string, notAQuote)
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('is not a solver quote')
+  })
+
+  it('with --relayer, refuses a quote paying BTC to a script the provider\'s signed record does not list (the renter\'s own), opening nothing', async () => {
+    // A real provider agent listing its script, registered with a real relayer API that checked its endpoint.
+    const provider = generateEd25519().signer
+    const agent = await inProcessAgent(provider, { payout: { 'eip155:31337': bed.account(8).address }, prices: [], btcScripts: [script] })
+    const store = new SqliteStore(':memory:')
+    const http = { timeoutMs: 2_000, maxBytes: 64 * 1024, allowPrivate: true }
+    const registry = new ProviderRegistry({ store, http: createSafeHttp(http), httpOptions: http, logger: silentLogger() })
+    const relayer = { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) } as unknown as Relayer
+    const api = createApiServer({ store, relayer, registry, metrics: createMetrics(), registrations: { perMinute: 60, burst: 10 }, logger: silentLogger() })
+    const apiUrl = await listen(api)
+    try {
+      await registry.submit(agent.agent.record)
+      const openVia = (salt: string, quote: string) => qantara(['order', 'open', ...chainArgs(), '--key-env', 'RENTER_KEY', '--provider', provider.publicKey, '--relayer', apiUrl, '--amount', '0.01', '--slots', '3', '--salt', salt, '--btc-quote', quote, '--json'])
+      // The attack: the provider's real payout (from its record) as the fallback, and the solver paying the renter's own script.
+      const renterScript = `0014${'22'.repeat(20)}`
+      const stolen = await quoted(undefined, renterScript)
+      const refused = await openVia(stolen.id.salt as string, stolen.path)
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toContain(`the quote pays BTC to script ${renterScript}, which provider ${provider.publicKey}'s signed record does not list (it lists ${script})`)
+      expect(await bed.publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [stolen.id.orderId as Hex] })).toBe(toHex(0, { size: 32 }))
+
+      const fair = await quoted()
+      const opened = await openVia(fair.id.salt as string, fair.path)
+      expect(opened.code).toBe(0)
+      expect((json(opened).btc as { script: string }).script).toBe(script)
+      const [event] = await bed.publicClient.getContractEvents({ address: escrow, abi: qantaraEscrowAbi, eventName: 'OrderOpened', args: { orderId: fair.id.orderId as Hex }, fromBlock: 0n, strict: true })
+      expect([event?.args.providerId, event?.args.payout]).toEqual([provider.publicKey, bed.account(8).address])
+    } finally {
+      await new Promise((ok) => api.close(ok))
+      await agent.close()
+      await store.close()
+    }
   })
 })

@@ -21,13 +21,17 @@ const relayerKeys = new Map([['r1', relayer.publicKey], ['r2', otherRelayer.publ
 let hostile: Awaited<ReturnType<typeof startHostileAgent>>
 let store: SqliteStore
 let metrics: ReturnType<typeof createMetrics>
+/** The provider's Bitcoin script, listed in its record, and the renter's own. */
+const PROVIDER_SCRIPT = `0014${'11'.repeat(20)}`
+const RENTER_SCRIPT = `0014${'22'.repeat(20)}`
+const btcPayout = (script: string) => ({ script, solver: '0x0000000000000000000000000000000000000005', satsPerE18: 1_000_000n, payoutDeadline: 2_000_000_000n, maxAmount: 10n ** 18n, openBy: 1n, latestEnd: 2_000_000_000n })
 
 function order(id = `0x${'a1'.repeat(32)}`): OrderTerms {
   return { id: id as `0x${string}`, chain: 'eip155:31337', renter: '0xr', token: 'native', amount: 1000n, providerId: provider.publicKey, payout: '0xp', start: BigInt(Math.floor(Date.now() / 1000) - 305), slotLength: 60, slots: 10 }
 }
 
 async function register(url: string, signer: Ed25519Signer = provider): Promise<void> {
-  const record: ProviderRecord = { v: 1, providerId: signer.publicKey, url, gpus: [], payout: { 'eip155:31337': '0xp' }, prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '100', slotLength: 60 }], seq: 1, expiresAt: Math.floor(Date.now() / 1000) + 3600 }
+  const record: ProviderRecord = { v: 1, providerId: signer.publicKey, url, gpus: [], payout: { 'eip155:31337': '0xp' }, prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '100', slotLength: 60 }], btcScripts: [PROVIDER_SCRIPT], seq: 1, expiresAt: Math.floor(Date.now() / 1000) + 3600 }
   await store.putProvider(signer.publicKey, 1, canonicalJson({ record, signature: signer.sign(providerRecordBytes(record)) }), Date.now())
 }
 
@@ -129,6 +133,8 @@ describe('Prober against hostile agents', () => {
     ['is in a token the record does not price', { token: '0x0000000000000000000000000000000000000bad' }, 'TOKEN_NOT_OFFERED'],
     ['has a slot length the record does not price', { slotLength: 30 }, 'TOKEN_NOT_OFFERED'],
     ['pays less per slot than the record asks', { amount: 999n }, 'BELOW_PRICE'],
+    // The attack: the provider's real payout as the fallback (so the payout check passes) and a solver quote for the renter's own script.
+    ['pays the provider\'s share in BTC to a script its record does not list (the renter\'s own)', { btc: btcPayout(RENTER_SCRIPT) }, 'BTC_SCRIPT_NOT_OFFERED'],
   ]
   for (const [what, terms, code] of unoffered) {
     it(`does not probe an order that ${what}: ${code}, and the agent is never asked`, async () => {
@@ -143,6 +149,27 @@ describe('Prober against hostile agents', () => {
       expect(await prober().probeOnce(order(), 5)).toBe('OK')
     })
   }
+
+  it('probes a BTC order paying a script the record lists, and retries no BTC order paying another', async () => {
+    let asked = 0
+    hostile.set((q, res, b) => {
+      asked++
+      answer()(q, res, b)
+    })
+    const p = prober()
+    expect(await p.probeOnce({ ...order(), btc: btcPayout(PROVIDER_SCRIPT) }, 5)).toBe('OK')
+    expect(asked).toBe(1)
+    // Scheduled for real: a mismatch is not retried inside the slot, so the agent is never asked about the renter's script.
+    const controller = new AbortController()
+    const stolen = { ...order(`0x${'c3'.repeat(32)}`), btc: btcPayout(RENTER_SCRIPT), start: BigInt(Math.floor(Date.now() / 1000)), slotLength: 2, slots: 1 }
+    expect(p.schedule(stolen, controller.signal)).toBe(0)
+    await new Promise((ok) => setTimeout(ok, 2_500))
+    controller.abort()
+    await p.drain()
+    expect(asked).toBe(1)
+    expect(await store.listHeartbeats(stolen.id)).toEqual([])
+    expect(await probeCount('BTC_SCRIPT_NOT_OFFERED')).toBe(1)
+  })
 
   it('reports an order whose provider has no record', async () => {
     const stranger = { ...order(), providerId: generateEd25519().signer.publicKey }

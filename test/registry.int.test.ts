@@ -71,6 +71,30 @@ const reject = async (input: unknown) => {
   return 'ACCEPTED'
 }
 
+/** A record of a fresh key expiring at `expiresAt`, served by its own loopback endpoint, which counts how often it is fetched. */
+async function servedRecord(expiresAt: number) {
+  const endpoint = await startHostileAgent()
+  const signer = generateEd25519().signer
+  const record = { ...agent.record.record, providerId: signer.publicKey, url: endpoint.url, seq: 1, expiresAt }
+  const signed = { record, signature: signer.sign(providerRecordBytes(record)) }
+  const served = {
+    signed, fetches: 0, close: () => endpoint.close(),
+    /** Signs and serves the next seq, expiring at `at`. */
+    refresh: (at: number) => {
+      const next = { ...record, seq: record.seq + 1, expiresAt: at }
+      const body = { record: next, signature: signer.sign(providerRecordBytes(next)) }
+      served.serve(body)
+      return body
+    },
+    serve: (body: unknown) => endpoint.set((_q, res) => {
+      served.fetches++
+      res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(body))
+    }),
+  }
+  served.serve(signed)
+  return served
+}
+
 describe('provider registry', () => {
   it('accepts a record its own URL serves back, and lists it with filters', async () => {
     expect(await reject(agent.record)).toBe('ACCEPTED')
@@ -163,32 +187,58 @@ describe('provider registry', () => {
     }
   })
 
-  it('keeps at most maxProviders live records, making room by dropping expired ones', async () => {
-    const small = new SqliteStore(':memory:')
-    let now = Math.floor(Date.now() / 1000)
-    const capped = new ProviderRegistry({ store: small, http: createSafeHttp(httpOptions), httpOptions, logger, maxProviders: 1, nowSeconds: () => now })
-    const other = newAgent()
-    const otherUrl = await listen(other.server)
+  it('refuses a record expiring more than 7 days ahead, which would hold its place without being signed again, before fetching anything', async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const far = await servedRecord(now + 7 * 86_400 + 3_600)
+    const forever = await servedRecord(32_503_680_000)
+    const week = await servedRecord(now + 7 * 86_400)
     try {
-      expect(await capped.submit(agent.record).then(() => 'ACCEPTED')).toBe('ACCEPTED')
-      const late = serveLateRecord(otherUrl)
-      const full = await capped.submit(late).catch((e: unknown) => (isQantaraError(e, 'RECORD_REJECTED') ? e.details!.split(':')[0] : e))
-      expect(full).toBe('REGISTRY_FULL')
-      now = agent.record.record.expiresAt + 1
-      expect((await capped.submit(late)).providerId).toBe(late.record.providerId)
-      expect((await small.listProviders()).map((p) => p.providerId)).toEqual([late.record.providerId])
+      expect([await reject(far.signed), await reject(forever.signed), await reject(week.signed)]).toEqual(['EXPIRES_TOO_LATE', 'EXPIRES_TOO_LATE', 'ACCEPTED'])
+      expect([far.fetches, forever.fetches]).toEqual([0, 0])
+      expect([await store.getProvider(far.signed.record.providerId), await store.getProvider(forever.signed.record.providerId)]).toEqual([undefined, undefined])
     } finally {
-      await new Promise((ok) => other.server.close(ok))
-      await small.close()
+      await Promise.all([far.close(), forever.close(), week.close()])
     }
-    /** A record served by `url`, valid long after the first one expired. */
-    function serveLateRecord(url: string) {
-      const signer = generateEd25519().signer
-      const record = { ...agent.record.record, providerId: signer.publicKey, url, seq: 1, expiresAt: agent.record.record.expiresAt + 86_400 }
-      const signed = { record, signature: signer.sign(providerRecordBytes(record)) }
-      other.server.removeAllListeners('request')
-      other.server.on('request', (_q, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson(signed)))
-      return signed
+  })
+
+  it('when full, lets a new record take the place of the one expiring soonest, never of one that outlives it, and drops expired ones first', async () => {
+    let listings = 0
+    const small = new SqliteStore(':memory:')
+    // The real store, counting full listings: a full registry must not list and parse every record per submission.
+    const counted = new Proxy(small, { get: (t, k) => (k === 'listProviders' ? () => (listings++, t.listProviders()) : (Reflect.get(t, k, t) as unknown)) })
+    let now = Math.floor(Date.now() / 1000)
+    const capped = new ProviderRegistry({ store: counted, http: createSafeHttp(httpOptions), httpOptions, logger, maxProviders: 3, nowSeconds: () => now })
+    const submit = (signed: unknown) => capped.submit(signed).then(() => 'ACCEPTED', (e: unknown) => (isQantaraError(e, 'RECORD_REJECTED') ? e.details!.split(':')[0] : e))
+    const stored = async () => (await small.listProviders()).map((p) => p.providerId).sort()
+    // A byzantine peer's burst fills the registry with records of its own keys, served by its own endpoints.
+    const filler = await Promise.all([1, 2, 3].map((days) => servedRecord(now + days * 86_400)))
+    const shortLived = await servedRecord(now + 12 * 3_600)
+    const honest = await servedRecord(now + 7 * 86_400)
+    const lying = await servedRecord(now + 7 * 86_400)
+    lying.serve(filler[2]!.signed)
+    try {
+      for (const f of filler) expect(await submit(f.signed)).toBe('ACCEPTED')
+      expect(await submit(shortLived.signed)).toBe('REGISTRY_FULL')
+      expect(shortLived.fetches).toBe(0)
+      // An endpoint that does not serve the record evicts nobody.
+      expect(await submit(lying.signed)).toBe('ENDPOINT_MISMATCH')
+      expect(await stored()).toEqual(filler.map((f) => f.signed.record.providerId).sort())
+      expect(await submit(honest.signed)).toBe('ACCEPTED')
+      expect(await stored()).toEqual([filler[1]!, filler[2]!, honest].map((f) => f.signed.record.providerId).sort())
+      expect(await capped.get(filler[0]!.signed.record.providerId)).toBeUndefined()
+      // A refresh of a stored provider needs no place, even one expiring sooner than every other record.
+      expect(await submit(filler[1]!.refresh(now + 6 * 3_600))).toBe('ACCEPTED')
+      expect(await stored()).toEqual([filler[1]!, filler[2]!, honest].map((f) => f.signed.record.providerId).sort())
+      // Once a record has expired, a new one takes its place, whatever it outlives.
+      now += 6 * 3_600 + 1
+      const later = await servedRecord(now + 3_600)
+      expect(await submit(later.signed)).toBe('ACCEPTED')
+      expect(await stored()).toEqual([filler[2]!, honest, later].map((f) => f.signed.record.providerId).sort())
+      await later.close()
+      expect(listings).toBe(1)
+    } finally {
+      await Promise.all([...filler, shortLived, honest, lying].map((f) => f.close()))
+      await small.close()
     }
   })
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateKeyPairSigner, getAddressDecoder, getBase58Encoder, lamports, type Address, type KeyPairSigner, type Transaction } from '@solana/kit'
+import {
+  generateKeyPairSigner, getAddressDecoder, getBase58Encoder, lamports, type Address, type KeyPairSigner, type SignatureDictionary, type Transaction, type TransactionPartialSigner,
+} from '@solana/kit'
 import { fetchNonce } from '@solana-program/system'
 import {
   TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstructionAsync, getCreateAssociatedTokenInstruction, getFreezeAccountInstruction,
@@ -38,6 +40,7 @@ const provider = addressOf(generateEd25519().signer.publicKey)
 /** The orders and settlements each relayer holds: what its co-signing checks a message against. */
 const agreed = new Map<string, { order: OrderTerms; settlement: Settlement }>()
 let runtimes: ChainRuntime[] = []
+let stores: Store[] = []
 
 beforeAll(async () => {
   bed = await startSolanaVault(keys.map((k) => k.address), 2)
@@ -45,7 +48,8 @@ beforeAll(async () => {
     bed.rpc.svm.airdrop(k.address, lamports(10_000_000_000n))
     nonces.push(await bed.nonceAccount(k.address))
   }
-  runtimes = keys.map((_, i) => runtime(i, new SqliteStore(`${tmp.dir}/r${i}.db`)))
+  stores = keys.map((_, i) => new SqliteStore(`${tmp.dir}/r${i}.db`))
+  runtimes = stores.map((store, i) => runtime(i, store))
 })
 afterAll(async () => {
   await bed?.stop()
@@ -103,6 +107,34 @@ async function stranger(): Promise<KeyPairSigner> {
   bed.rpc.svm.airdrop(s.address, lamports(1_000_000_000n))
   return s
 }
+
+/** A relayer's key as a kit signer: what a release of old code, built by hand, is signed with. */
+const partialSigner = (k: SolanaKey): TransactionPartialSigner => ({
+  address: k.address,
+  signTransactions: (txs) => Promise.resolve(txs.map((tx) => ({ [k.address]: Uint8Array.from(Buffer.from(k.signer.sign(Uint8Array.from(tx.messageBytes)).slice(2), 'hex')) }) as SignatureDictionary)),
+})
+
+/** Relayer `i`'s watcher reads the vault up to now into its store, as its watch loop does. */
+async function readVault(i: number) {
+  for (;;) {
+    const from = await stores[i]!.getCheckpoint(CHAIN)
+    const r = await runtimes[i]!.watcher.poll(from)
+    await stores[i]!.commitEvents(CHAIN, r.events, r.checkpoint)
+    if (from && r.checkpoint.hash === from.hash) return
+  }
+}
+
+/** The release of `order`'s settlement by the round of relayer-1 and `cosigner`, on relayer-1's nonce: what relayer-1 would ask it to sign. */
+async function releaseMessage(order: OrderTerms, s: Settlement, cosigner: number) {
+  const nonce = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[0]!)).data.blockhash
+  const tx = await buildReleaseTransaction(
+    { orderId: order.id, provider, toProvider: s.toProvider, renter: order.renter as Address, toRenter: s.toRenter, feeRecipient, fee: s.fee },
+    { vault: bed.vault, multisig: bed.multisig, mint: bed.mint, receiptMint: bed.receiptMint, decimals: DECIMALS, signers: [keys[0]!.address, keys[cosigner]!.address], nonceAccount: nonces[0]!, nonce },
+  )
+  return Buffer.from(tx.messageBytes).toString('base64')
+}
+
+const refusalOf = (p: Promise<unknown>) => p.then(() => 'signed', (err: unknown) => (isQantaraError(err) ? [err.code, err.details, err.retryable] : String(err)))
 
 const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: unknown) => (isQantaraError(err) ? `${err.code}:${err.details ?? ''}` : String(err)))
 
@@ -281,6 +313,53 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
       })
       expect(await receiptState(order.id)).toBeUndefined()
       expect(await tokens(order.renter as Address)).toBe(0n)
+    })
+  })
+
+  describe('co-signers check their own store first (security review 2026-12, L2)', () => {
+    it('refuses to co-sign a second release of an order its watcher saw released by old code that froze no receipt, and no second payout lands', async () => {
+      const { order, settlement } = await settledOrder()
+      // Old code's release: the split, paid by two of the multisig under the order's memo, and no receipt frozen.
+      const legacy = await bed.send([
+        ...(await Promise.all(([[provider, settlement.toProvider], [feeRecipient, settlement.fee], [order.renter as Address, settlement.toRenter]] as const).map(async ([owner, amount]) => [
+          await getCreateAssociatedTokenIdempotentInstructionAsync({ payer: bed.payer, owner, mint: bed.mint }),
+          getTransferCheckedInstruction({ source: bed.vault, mint: bed.mint, destination: await bed.tokenAccount(owner), authority: bed.multisig, amount, decimals: DECIMALS, multiSigners: [partialSigner(keys[0]!), partialSigner(keys[2]!)] }),
+        ]))).flat(),
+        bed.memo(`qrel1:${order.id.slice(2)}`),
+      ])
+      expect(outcomeOf(legacy)).toBeNull()
+      expect(await receiptState(order.id)).toBeUndefined()
+      await Promise.all([readVault(1), readVault(2)])
+      expect((await stores[1]!.listOrderEvents(CHAIN, order.id)).map((e) => [e.kind, e.txHash])).toEqual([['OrderOpened', expect.any(String)], ['VaultReleased', legacy]])
+      const paid = [await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]
+
+      // relayer-1 lags: it never read the release, and no receipt is frozen, so it would release the order again.
+      expect(await refusalOf(runtimes[1]!.cosignRelease!(order, settlement, await releaseMessage(order, settlement, 1)))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
+      expect(await refusalOf(runtimes[2]!.cosignRelease!(order, settlement, await releaseMessage(order, settlement, 2)))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
+      const sent = bed.rpc.ledger.length
+      const err = await runtimes[0]!.submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])).catch((e: unknown) => e)
+      expect(isQantaraError(err, 'SUBMIT_FAILED') && err.message).toMatch(/relayer-2: release of 0x[0-9a-f]{64}: the vault already released it in/)
+      expect(bed.rpc.ledger.length).toBe(sent)
+      expect([await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]).toEqual(paid)
+    })
+
+    it('refuses to co-sign the release of an order it holds settled, refunded or disputed, and signs it while the order is settling', async () => {
+      const { order, settlement } = await settledOrder()
+      await readVault(1)
+      const store = stores[1]!
+      await store.insertOrder(order, Date.now())
+      const message = await releaseMessage(order, settlement, 1)
+      const answers: unknown[] = []
+      for (const [from, to] of [['opened', 'settling'], ['settling', 'settled'], ['settled', 'refunded'], ['refunded', 'disputed']] as const) {
+        expect(await store.transitionOrder(order.id, [from], to, {}, Date.now())).toBe(true)
+        answers.push([to, await refusalOf(runtimes[1]!.cosignRelease!(order, settlement, message))])
+      }
+      expect(answers).toEqual([
+        ['settling', 'signed'],
+        ['settled', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
+        ['refunded', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
+        ['disputed', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
+      ])
     })
   })
 })

@@ -5,6 +5,7 @@ import { SolanaVaultWatcher } from '../adapters/solana/watcher.js'
 import type { ChainEvent, Checkpoint } from '../src/chains.js'
 import { silentLogger } from '../src/log.js'
 import { encodeOrderMemo, vaultOrderId, type VaultOrderMemo } from '../src/vault/orderMemo.js'
+import { refundOrder } from '../src/vault/refund.js'
 import { startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
 
 const CHAIN = 'solana:litesvm'
@@ -22,7 +23,7 @@ const terms = (amount: bigint, salt = crypto.getRandomValues(new Uint8Array(16))
   salt, providerId: `0x${'cd'.repeat(32)}`, start: 1_800_000_000n, slotLength: 60, slots: 10, amount, payout: Uint8Array.from(getBase58Encoder().encode(provider)),
 })
 
-function watcher(known = new Set<string>(), pageSize?: number, limits: { maxPagesPerPoll?: number; maxTransactionsPerPoll?: number } = {}) {
+function watcher(known = new Set<string>(), pageSize?: number, limits: { maxPagesPerPoll?: number; maxTransactionsPerPoll?: number; minOrderAmount?: bigint; minRefund?: bigint } = {}) {
   return new SolanaVaultWatcher({
     chain: CHAIN, rpc: solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), vault: bed.vault, mint: bed.mint, startSlot: 0n,
     knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(pageSize ? { pageSize } : {}), ...limits,
@@ -133,5 +134,46 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     expect(hashes.some((h) => h.includes(' '))).toBe(true)
     // Walking back and reading up: about two pages per page of backlog, never the whole backlog again per poll.
     expect(calls).toBeLessThanOrEqual(2 * Math.ceil(55 / 5) + 12)
+  })
+
+  it('opens no order from a deposit whose order ended by its block, nor from one below the minimum order, and refunds them as stray deposits (security review 2026-12, M1)', async () => {
+    const known = new Set<string>()
+    const { checkpoint } = await drain(watcher(known), known)
+    // Blocks dated now, as a cluster dates them (litesvm's clock starts at 0), until the test ends.
+    const clock = bed.rpc.svm.getClock()
+    const now = BigInt(Math.floor(Date.now() / 1000))
+    bed.rpc.svm.setClock(Object.assign(clock, { unixTimestamp: now }))
+    try {
+      const renter = await bed.renter(100_000_000n)
+      const deposit = (amount: bigint, over: Partial<VaultOrderMemo> = {}) => bed.send([bed.transferChecked(renter, bed.vault, amount), bed.memo(encodeOrderMemo({ ...terms(amount), ...over }))])
+      const sent = {
+        // The attack: one unit, one slot, from 1970. It would settle at once as a no-show, a release at the relayers' cost.
+        dust: await deposit(1n, { start: 0n, slotLength: 1, slots: 1 }),
+        endsAtItsBlock: await deposit(5_000_000n, { start: now - 600n, slotLength: 60, slots: 10 }),
+        belowMinimum: await deposit(999_999n, { start: now + 300n }),
+        atMinimum: await deposit(1_000_000n, { start: now + 300n }),
+        startedAndRunning: await deposit(2_000_000n, { start: now - 600n, slotLength: 60, slots: 11 }),
+      }
+      const { events } = await drain(watcher(known, undefined, { minOrderAmount: 1_000_000n, minRefund: 1_000n }), known, checkpoint)
+      const of = (signature: string) => events.find((e) => e.txHash === signature)!
+      expect(Object.fromEntries(Object.entries(sent).map(([what, signature]) => {
+        const e = of(signature)
+        return [what, e.kind === 'VaultDepositIgnored' ? [e.reason, e.amount, e.sender] : [e.kind, e.kind === 'OrderOpened' && e.order.amount]]
+      }))).toEqual({
+        // Below minRefund too: no sender, so no refund either; the unit stays in the vault and costs the relayers nothing.
+        dust: ['ORDER_ALREADY_ENDED', 1n, undefined],
+        endsAtItsBlock: ['ORDER_ALREADY_ENDED', 5_000_000n, renter.wallet.address],
+        belowMinimum: ['BELOW_MIN_ORDER', 999_999n, renter.wallet.address],
+        atMinimum: ['OrderOpened', 1_000_000n],
+        startedAndRunning: ['OrderOpened', 2_000_000n],
+      })
+      const refunds = Object.values(sent).map((signature) => {
+        const e = of(signature)
+        return e.kind === 'VaultDepositIgnored' ? refundOrder(e, now, 3_600) : undefined
+      })
+      expect(refunds.map((r) => r && [r.renter, r.amount, r.providerId])).toEqual([undefined, [renter.wallet.address, 5_000_000n, `0x${'ff'.repeat(32)}`], [renter.wallet.address, 999_999n, `0x${'ff'.repeat(32)}`], undefined, undefined])
+    } finally {
+      bed.rpc.svm.setClock(Object.assign(bed.rpc.svm.getClock(), { unixTimestamp: 0n }))
+    }
   })
 })

@@ -145,4 +145,56 @@ describe('Solana vault refunds, through the relayer core, on litesvm', () => {
       await running
     }
   })
+
+  it('pays no release for dust orders that ended before their deposit, refunds an order below the minimum, and settles a real one (security review 2026-12, M1)', async () => {
+    const store = new SqliteStore(`${tmp.dir}/ended.db`)
+    const renter = await bed.renter(10_000_000n)
+    const attacker = await bed.renter(10n)
+    const runtime = runtimeOn(store, { minRefund: '1000', minOrderAmount: '1000000', startSlot: Number(bed.rpc.svm.getClock().slot) + 1 })
+    // Blocks dated now, as a cluster dates them (litesvm's clock starts at 0), until the test ends.
+    const now = BigInt(Math.floor(Date.now() / 1000))
+    bed.rpc.svm.setClock(Object.assign(bed.rpc.svm.getClock(), { unixTimestamp: now }))
+    try {
+      const order = (from: typeof renter, amount: bigint, start: bigint) => {
+        const salt = crypto.getRandomValues(new Uint8Array(16))
+        const memo = encodeOrderMemo({ salt, providerId: `0x${'cd'.repeat(32)}`, start, slotLength: 1, slots: 1, amount, payout: Uint8Array.from(getBase58Encoder().encode(provider)) })
+        return { id: vaultOrderId(CHAIN, from.wallet.address, salt), send: () => bed.send([bed.transferChecked(from, bed.vault, amount), bed.memo(memo)]) }
+      }
+      const vaultBefore = await tokens(bed.multisig)
+      // The attack: ten valid memos of one unit and one slot starting at 0, each a release at once were it an order.
+      const dust: string[] = []
+      for (let i = 0; i < 10; i++) dust.push(await order(attacker, 1n, 0n).send())
+      const small = await order(renter, 5_000n, now + 1n).send()
+      const real = order(renter, 1_000_000n, now)
+      const realTx = await real.send()
+      const submitterBefore = bed.rpc.svm.getBalance(key.address)!
+      const stop = new AbortController()
+      const running = relayerOn(store, runtime).run(stop.signal)
+      try {
+        const refundId = refundOrderId(CHAIN, small)
+        const states = await waitFor(async () => {
+          const s = await Promise.all([real.id, refundId].map(async (id) => (await store.getOrder(id))?.state))
+          return s.every((x) => x === 'settled') ? s : undefined
+        }, 'the real order and the refund to settle', 30_000)
+        expect(states).toEqual(['settled', 'settled'])
+        const events = (await store.listEvents({ chain: CHAIN, limit: 10_000 })).map((x) => x.event)
+        const outcome = (txHash: string) => events.filter((e) => e.txHash === txHash).map((e) => (e.kind === 'VaultDepositIgnored' ? [e.reason, e.amount, e.sender] : [e.kind]))
+        expect(dust.map(outcome)).toEqual(dust.map(() => [['ORDER_ALREADY_ENDED', 1n, undefined]]))
+        expect([outcome(small), outcome(realTx)]).toEqual([[['BELOW_MIN_ORDER', 5_000n, renter.wallet.address]], [['OrderOpened']]])
+        expect((await store.listOrders()).map((o) => o.terms.id).sort()).toEqual([real.id, refundId].sort())
+        // The real order settled as a no-show and the small one was refunded: the renter has it all back; the dust stays.
+        expect([await tokens(renter.wallet.address), await tokens(attacker.wallet.address), await tokens(bed.multisig) - vaultBefore]).toEqual([10_000_000n, 0n, 10n])
+        // Two releases paid for (a receipt's rent each, and fees), not twelve.
+        const spent = submitterBefore - bed.rpc.svm.getBalance(key.address)!
+        const rent = bed.rpc.svm.minimumBalanceForRentExemption(165n)
+        expect(spent).toBeGreaterThanOrEqual(2n * rent)
+        expect(spent).toBeLessThan(3n * rent)
+      } finally {
+        stop.abort()
+        await running
+      }
+    } finally {
+      bed.rpc.svm.setClock(Object.assign(bed.rpc.svm.getClock(), { unixTimestamp: 0n }))
+    }
+  })
 })

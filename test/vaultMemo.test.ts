@@ -29,6 +29,7 @@ describe('qantara order memo', () => {
     expect(await refusal(vaultOrderMemo(terms({ payout: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' })))).toContain('is not a base58 Solana address')
     expect(await refusal(vaultOrderMemo(terms({ chain: 'cosmos:cosmoshub-4', renter: 'cosmos1notbech32', payout: toBech32('cosmos', raw(4, 20)) })))).toContain('is not a bech32 address')
     expect(await refusal(vaultOrderMemo(terms({ slots: 0 })))).toContain('a memo the vault\'s watcher refuses')
+    expect(await refusal(vaultOrderMemo(terms({ start: '0', slots: 1, slotLength: 1 }), 1_800_000_000n))).toContain('ORDER_ALREADY_ENDED')
     expect(await refusal(vaultOrderMemo(terms({ salt: '0x1234' })))).toContain('--salt must be 16 bytes of hex')
     expect(await refusal(vaultOrderMemo(terms({ payout: undefined })))).toContain('give --relayer')
   })

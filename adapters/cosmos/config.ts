@@ -45,6 +45,8 @@ export const cosmosChainConfigSchema = z.strictObject({
   startHeight: z.number().int().min(1).default(1).describe('vault transactions below this height are never read (the vault\'s first deposit)'),
   minRefund: z.record(z.union([denom, z.literal('*')]), z.string().regex(/^\d{1,40}$/, 'must be a whole number of the denom\'s smallest units')).default({})
     .describe('per denom (`*`: any other), the least a deposit that opens no order must pay for it to be refunded; below it the deposit stays in the vault, since each refund costs the fee reserve a release fee. The same on every relayer'),
+  minOrderAmount: z.record(z.union([denom, z.literal('*')]), z.string().regex(/^\d{1,40}$/, 'must be a whole number of the denom\'s smallest units')).default({})
+    .describe('per denom (`*`: any other), the least a deposit must pay to open an order; below it the deposit opens none and is refunded as a stray deposit (when at least minRefund), since an order\'s release costs the fee reserve a release fee like a refund\'s. None listed, the default: no minimum beyond one unit per slot. The same on every relayer'),
   pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the vault\'s transactions are searched'),
   maxBlocksPerPoll: z.number().int().min(1).max(100_000).default(1_000).describe('heights one poll of the vault reads at most; a window holding more vault transactions than a poll reads (2,000) is halved down to one block, and a busier block is read a few pages per poll'),
   rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one RPC request'),

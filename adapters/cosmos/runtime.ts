@@ -14,6 +14,7 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
 import type { Store } from '../../src/store/store.js'
+import { assertReleaseOpen } from '../../src/vault/assertReleaseOpen.js'
 import { isRefundOrder } from '../../src/vault/refund.js'
 import { prefixOf, vaultMultisig, type CosmosChainConfig } from './config.js'
 import { cosmosAddress, cosmosVerify, type CosmosKey } from './keys.js'
@@ -261,6 +262,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
     watcher: new CosmosVaultWatcher({
       chain, comet: node, vault: c.vault, prefix, denoms: c.denoms, feeDenom: fee.amount[0]?.denom, extraDepth: c.extraDepth, startHeight: c.startHeight, maxBlocksPerPoll: c.maxBlocksPerPoll, logger: o.logger,
       minRefund: new Map(Object.entries(c.minRefund).map(([d, v]) => [d, BigInt(v)])),
+      minOrderAmount: new Map(Object.entries(c.minOrderAmount).map(([d, v]) => [d, BigInt(v)])),
       // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
       // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
       knownOrder: async (id, txHash) => (await o.store.listOrderEvents(chain, id)).some((e) => e.kind === 'OrderOpened' && e.txHash !== txHash),
@@ -287,6 +289,8 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
 
     async cosignRelease(order, settlement, message): Promise<SettlementSignature> {
       const refuse = (why: string) => new QantaraError('COSIGN_REFUSED', `release of ${order.id}: ${why}`, { details: why })
+      // Released or closed already, by this relayer's store, at whatever sequence (review L2).
+      await assertReleaseOpen(o.store, chain, order.id)
       if (!signerKeys.has(o.key.address)) throw refuse('this relayer is not a signer of the vault\'s multisig')
       if (message.length > MAX_REQUEST_CHARS) throw refuse('request too long')
       let request: z.infer<typeof cosignRequest>
@@ -304,7 +308,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
       const timeoutHeight = BigInt(request.timeoutHeight)
       if (timeoutHeight <= seen || timeoutHeight > seen + BigInt(c.timeoutBlocks) + 10n) throw refuse('its timeout height is out of range')
       const state = await releasedBefore(order.id, sequence)
-      if (state === 'released') throw refuse('the order is already released')
+      if (state === 'released') throw new QantaraError('COSIGN_REFUSED', `release of ${order.id}: the order is already released`, { details: 'ALREADY_RELEASED', retryable: false })
       if (state === 'behind') throw refuse('this relayer has not yet read the vault\'s last transaction')
       const r = releaseOf(order, settlement)
       const v = vaultAt(accountNumber, sequence, timeoutHeight)

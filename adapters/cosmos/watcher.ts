@@ -9,6 +9,7 @@ import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
 import type { Hex32, OrderTerms } from '../../src/order.js'
 import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
+import { vaultOrderProblem, type VaultOrderProblem } from '../../src/vault/vaultOrderProblem.js'
 import { RELEASE_MEMO_PREFIX } from './release.js'
 
 const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
@@ -33,7 +34,7 @@ function parseWithin(c: Checkpoint | undefined): WithinBlock | undefined {
   return m ? { height: BigInt(m[1]!), side: Number(m[2]), page: Number(m[3]) } : undefined
 }
 
-export type CosmosDepositProblem = MemoProblem | 'NO_MEMO' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_DENOM' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
+export type CosmosDepositProblem = MemoProblem | VaultOrderProblem | 'NO_MEMO' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_DENOM' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
 
 export interface CosmosVaultWatcherOptions {
   chain: ChainId
@@ -69,6 +70,12 @@ export interface CosmosVaultWatcherOptions {
    * vault: reported without a sender, so no refund order is made, and logged.
    */
   minRefund?: ReadonlyMap<string, bigint>
+  /**
+   * The least a deposit must credit the vault to open an order, per denom (`*`: any denom not listed); below it
+   * BELOW_MIN_ORDER, refunded as any deposit that opens none. An order's release costs a whole release fee too.
+   * None listed, the default: no minimum.
+   */
+  minOrderAmount?: ReadonlyMap<string, bigint>
 }
 
 interface Transfer { sender: string; recipient: string; coins: { denom: string; amount: bigint }[] }
@@ -134,7 +141,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
         for (const [i, side] of SIDES.entries()) {
           for (let page = 2; (page - 1) * this.perPage < firsts[i]!.totalCount; page++) found.push(...(await this.search(comet, side, start, end, page)).txs)
         }
-        return { events: await this.eventsOf(found), checkpoint: { height: end, hash: '' }, head, lag: head - end }
+        return { events: await this.eventsOf(comet, found), checkpoint: { height: end, hash: '' }, head, lag: head - end }
       }
       if (end === start) return this.readBlock(comet, { height: start, side: 0, page: 0 }, head)
       end = start + (end - start) / 2n
@@ -157,7 +164,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     }
     const checkpoint = side < SIDES.length ? { height: at.height - 1n, hash: `${WITHIN}${at.height}:${side}:${page}` } : { height: at.height, hash: '' }
     this.log.info({ height: at.height.toString(), side: SIDES[side] ?? 'done', page }, 'busy block: read part of its vault transactions')
-    return { events: await this.eventsOf(found), checkpoint, head, lag: head - checkpoint.height }
+    return { events: await this.eventsOf(comet, found), checkpoint, head, lag: head - checkpoint.height }
   }
 
   private async search(comet: CometClient, side: (typeof SIDES)[number], from: bigint, to: bigint, page: number): Promise<{ totalCount: number; txs: IndexedTx[] }> {
@@ -172,9 +179,16 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
   }
 
   /** The events of vault transactions, read in chain order, each once. */
-  private async eventsOf(txs: IndexedTx[]): Promise<ChainEvent[]> {
+  private async eventsOf(comet: CometClient, txs: IndexedTx[]): Promise<ChainEvent[]> {
     const events: ChainEvent[] = []
     const opened = new Set<string>()
+    // Block times are read only for deposits whose memo makes an order, once per height.
+    const times = new Map<number, Promise<bigint>>()
+    const timeOf = (height: number) => {
+      let time = times.get(height)
+      if (!time) times.set(height, (time = blockTime(comet, height)))
+      return time
+    }
     const unique = new Map(txs.map((t) => [t.hash, t]))
     const ordered = [...unique.entries()].sort(([, a], [, b]) => a.height - b.height || a.index - b.index)
     for (const [hash, t] of ordered) {
@@ -195,7 +209,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
         events.push({ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${hash}`, block, txHash: hash, ...release })
         continue
       }
-      const verdict = await this.deposit(hash, body.memo, sends, transfers, signersOf(t.events), opened)
+      const verdict = await this.deposit(hash, body.memo, sends, transfers, signersOf(t.events), opened, () => timeOf(t.height))
       if (!verdict) continue
       if ('reason' in verdict) {
         if (verdict.notSigner) this.log.warn({ txHash: hash, reason: verdict.reason, from: verdict.notSigner }, 'vault deposit ignored and never refunded: the account that paid the vault did not sign the transaction (a module or escrow account)')
@@ -218,7 +232,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     return { orderId: `0x${memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
   }
 
-  private async deposit(txHash: string, memo: string, allSends: MsgSend[], transfers: Transfer[], signers: Set<string>, opened: Set<string>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; notSigner?: string; dust?: string; denom: string; amount: bigint } | undefined> {
+  private async deposit(txHash: string, memo: string, allSends: MsgSend[], transfers: Transfer[], signers: Set<string>, opened: Set<string>, blockTime: () => Promise<bigint>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; notSigner?: string; dust?: string; denom: string; amount: bigint } | undefined> {
     const sends = allSends.filter((m) => m.toAddress === this.o.vault)
     const received = transfers.filter((t) => t.recipient === this.o.vault)
     if (received.length === 0 && !memo.startsWith('qv')) return undefined
@@ -237,7 +251,7 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     const signed = sender !== undefined && signers.has(sender)
     // Dust is not worth a release fee (security review 2026-12, section 10).
     const amount = credited.get(denom) ?? 0n
-    const dust = amount < (this.o.minRefund?.get(denom) ?? this.o.minRefund?.get('*') ?? 0n)
+    const dust = amount < perDenom(this.o.minRefund, denom)
     const ignored = (reason: CosmosDepositProblem) => ({ reason, denom, amount, ...(signed && !dust ? { sender } : signed ? { dust: sender } : sender ? { notSigner: sender } : {}) })
     if (!memo.startsWith('qv')) return ignored('NO_MEMO')
     if (sends.length === 0) return ignored('NO_TRANSFER')
@@ -249,11 +263,26 @@ export class CosmosVaultWatcher implements Watcher<'cosmos'> {
     if ((credited.get(denom) ?? 0n) !== m.amount || credited.size !== 1) return ignored('AMOUNT_MISMATCH')
     if (m.payout.length !== 20 && m.payout.length !== 32) return ignored('BAD_PAYOUT')
     if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
+    // Judged at the deposit's block, which every relayer reads alike (security review 2026-12, M1).
+    const problem = vaultOrderProblem({ order: m, blockTime: await blockTime(), minOrderAmount: perDenom(this.o.minOrderAmount, denom) })
+    if (problem) return ignored(problem)
     const id = vaultOrderId(this.chain, sender!, m.salt)
     if (opened.has(id) || (await this.o.knownOrder(id, txHash))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
     return { id, chain: this.chain, renter: sender!, token: denom, amount: m.amount, providerId: m.providerId, payout: toBech32(this.o.prefix, m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
   }
+}
+
+/** A per-denom amount from config: the denom's own, else `*`'s, else 0. */
+function perDenom(amounts: ReadonlyMap<string, bigint> | undefined, denom: string): bigint {
+  return amounts?.get(denom) ?? amounts?.get('*') ?? 0n
+}
+
+/** The time of the block at `height`, Unix seconds, from its header: BFT time, the same on every node. */
+async function blockTime(comet: CometClient, height: number): Promise<bigint> {
+  const meta = (await comet.blockchain(height, height)).blockMetas.find((b) => b.header.height === height)
+  if (!meta) throw new QantaraError('RPC_BAD_RESPONSE', `the node has no header at height ${height}`, { retryable: true })
+  return BigInt(Math.floor(meta.header.time.getTime() / 1000))
 }
 
 /** The accounts that signed a transaction, from the `tx` events' `acc_seq` (`<address>/<sequence>`), one per signer. */

@@ -23,6 +23,7 @@ export const solanaChainConfigSchema = z.strictObject({
   memoProgram: solanaAddress.default(MEMO_PROGRAM).describe('the Memo program deposits carry their terms in'),
   startSlot: z.number().int().min(0).default(0).describe('deposits before this slot are never read (the vault\'s creation)'),
   minRefund: z.string().regex(/^\d{1,20}$/, 'must be a whole number of the mint\'s smallest units').default('0').describe('the least, in the mint\'s smallest units, a deposit that opens no order must pay for it to be refunded; below it the deposit stays in the vault (a refund costs the relayers ~0.002 SOL of receipt rent). The same on every relayer'),
+  minOrderAmount: z.string().regex(/^\d{1,20}$/, 'must be a whole number of the mint\'s smallest units').default('0').describe('the least, in the mint\'s smallest units, a deposit must pay to open an order; below it the deposit opens none and is refunded as a stray deposit (when at least minRefund). An order\'s release costs the relayers a receipt\'s rent (~0.002 SOL) like a refund\'s: set it at least that much worth of the mint. 0, the default, for no minimum beyond one unit per slot. The same on every relayer'),
   pollIntervalMs: z.number().int().min(50).max(600_000).default(2_000).describe('how often the vault\'s history is read'),
   rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one JSON-RPC request'),
   maxLagSlots: z.number().int().min(1).default(150).describe('/healthz reports not ready when the watcher is further behind the finalized slot than this'),

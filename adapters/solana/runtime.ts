@@ -13,6 +13,7 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
 import type { Store } from '../../src/store/store.js'
+import { assertReleaseOpen } from '../../src/vault/assertReleaseOpen.js'
 import type { SolanaChainConfig } from './config.js'
 import type { SolanaKey } from './keys.js'
 import { buildReleaseTransaction, releaseReceipt, type ReleaseAuthority, type VaultRelease } from './release.js'
@@ -119,7 +120,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
     chain,
     family: 'solana',
     watcher: new SolanaVaultWatcher({
-      chain, rpc, vault, mint, memoProgram: c.memoProgram, startSlot: BigInt(c.startSlot), minRefund: BigInt(c.minRefund), logger: o.logger,
+      chain, rpc, vault, mint, memoProgram: c.memoProgram, startSlot: BigInt(c.startSlot), minRefund: BigInt(c.minRefund), minOrderAmount: BigInt(c.minOrderAmount), logger: o.logger,
       // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
       // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
       knownOrder: async (id, txHash) => (await o.store.listOrderEvents(chain, id)).some((e) => e.kind === 'OrderOpened' && e.txHash !== txHash),
@@ -197,6 +198,8 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
 
     async cosignRelease(order, settlement, message): Promise<SettlementSignature> {
       const refuse = (why: string) => new QantaraError('COSIGN_REFUSED', `release of ${order.id}: ${why}`, { details: why })
+      // Released already, by this relayer's store: never a second release, even where no receipt was frozen (review L2).
+      await assertReleaseOpen(o.store, chain, order.id)
       if (message.length > (MAX_MESSAGE_BYTES * 4) / 3 + 4) throw refuse('message too long')
       const bytes = Uint8Array.from(Buffer.from(message, 'base64'))
       let compiled

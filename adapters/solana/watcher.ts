@@ -6,6 +6,7 @@ import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
 import type { Hex32, OrderTerms } from '../../src/order.js'
 import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
+import { vaultOrderProblem, type VaultOrderProblem } from '../../src/vault/vaultOrderProblem.js'
 import type { SolanaRpc } from './rpc.js'
 
 export const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
@@ -13,7 +14,7 @@ export const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
 export const MEMO_PROGRAM = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr'
 const TRANSFER_CHECKED = 12
 
-export type DepositProblem = MemoProblem | 'NO_MEMO' | 'MULTIPLE_MEMOS' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_MINT' | 'VAULT_NOT_CREDITED' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
+export type DepositProblem = MemoProblem | VaultOrderProblem | 'NO_MEMO' | 'MULTIPLE_MEMOS' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_MINT' | 'VAULT_NOT_CREDITED' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
 
 export interface SolanaVaultWatcherOptions {
   chain: ChainId
@@ -42,6 +43,11 @@ export interface SolanaVaultWatcherOptions {
    * deposit stays in the vault: reported without a sender, so no refund order is made, and logged.
    */
   minRefund?: bigint
+  /**
+   * The least a deposit must credit the vault to open an order (BELOW_MIN_ORDER below it, and refunded as any
+   * deposit that opens none): an order's release costs a receipt's rent too. 0n, the default, for no minimum.
+   */
+  minOrderAmount?: bigint
 }
 
 /** A signature not yet read, left while paging back a backlog; in the checkpoint as `signature.slot.failed`. */
@@ -63,6 +69,8 @@ const signaturePage = z.array(z.object({ signature: z.string().min(64).max(90), 
 const tokenBalance = z.object({ accountIndex: num, mint: z.string(), owner: z.string().optional(), uiTokenAmount: z.object({ amount: z.string().regex(/^\d{1,30}$/) }) })
 const transactionSchema = z.object({
   slot: z.union([z.number(), z.bigint()]).transform(BigInt),
+  /** The block's time, Unix seconds, as the cluster's votes fixed it; null only where a node has none (blocks of 2020). */
+  blockTime: z.union([z.number().int(), z.bigint()]).transform(BigInt).nullish(),
   transaction: z.object({
     message: z.object({
       accountKeys: z.array(z.string()).max(256),
@@ -214,6 +222,10 @@ export class SolanaVaultWatcher implements Watcher<'solana'> {
     if (credited !== m.amount) return ignored('AMOUNT_MISMATCH')
     if (m.payout.length !== 32 || !sender) return ignored('BAD_PAYOUT')
     if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
+    // Judged at the deposit's block, which every relayer reads alike (security review 2026-12, M1).
+    if (tx.blockTime === null || tx.blockTime === undefined) throw new QantaraError('RPC_BAD_RESPONSE', `transaction ${signature} has no block time on this node; the vault needs a node that keeps it`, { retryable: true })
+    const problem = vaultOrderProblem({ order: m, blockTime: tx.blockTime, minOrderAmount: this.o.minOrderAmount ?? 0n })
+    if (problem) return ignored(problem)
     const id = vaultOrderId(this.chain, sender, m.salt)
     if (opened.has(id) || (await this.o.knownOrder(id, signature))) return ignored('DUPLICATE_ORDER')
     opened.add(id)

@@ -8,11 +8,15 @@ import type { Logger } from '../log.js'
 import { canonicalJson } from '../canonicalJson.js'
 import { providerRecordBytes, type ProviderRecord, type SignedProviderRecord } from '../registry/record.js'
 import { ORDER_LIMITS } from '../order.js'
+import { sourceAddressKey } from '../http/sourceAddress.js'
 import { AnswerBook } from './answerBook.js'
+import { ADDRESS_RATE_LIMIT } from './config.js'
 import { RateLimiter } from './rateLimit.js'
 import type { Telemetry } from './telemetry.js'
 
 const MAX_CHALLENGE_BYTES = 4 * 1024
+/** Heartbeats remembered at most: ~20,000 keys are a few MB, and their bodies are kept ten minutes only. */
+const MAX_ANSWERS = 20_000
 
 export interface AgentOptions {
   signer: Ed25519Signer
@@ -20,6 +24,10 @@ export interface AgentOptions {
   recordTtlSeconds: number
   telemetry: () => Promise<Telemetry>
   rateLimit: { perSecond: number; burst: number }
+  /** A token bucket per source address (IPv6 by /64), in front of every route; ADDRESS_RATE_LIMIT when absent. */
+  addressRateLimit?: { perSecond: number; burst: number }
+  /** Identity keys of the quorum's relayers (lower-case 0x hex): when given, a challenge from any other key is refused with 403. */
+  relayerKeys?: readonly string[]
   tls?: { cert: Buffer; key: Buffer }
   logger: Logger
 }
@@ -33,11 +41,16 @@ export class ProviderAgent {
   readonly server: Server
   private signedRecord: SignedProviderRecord
   private readonly limiter: RateLimiter
+  private readonly perAddress: RateLimiter
+  private readonly relayerKeys: ReadonlySet<string> | undefined
   /** Keys as long as the longest slot, so a relayer cannot outwait them within one; bytes for ten minutes, for retries. */
-  private readonly answers = new AnswerBook({ bodyTtlMs: 10 * 60_000, keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000, maxEntries: 200_000 })
+  private readonly answers = new AnswerBook({ bodyTtlMs: 10 * 60_000, keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000, maxEntries: MAX_ANSWERS })
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
+    const perAddress = o.addressRateLimit ?? ADDRESS_RATE_LIMIT
+    this.perAddress = new RateLimiter(perAddress.perSecond, perAddress.burst)
+    this.relayerKeys = o.relayerKeys && new Set(o.relayerKeys.map((k) => k.toLowerCase()))
     this.signedRecord = this.signRecord()
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -68,6 +81,8 @@ export class ProviderAgent {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Before anything else, however cheap: one address cannot keep the agent busy, whatever keys or order ids it makes up.
+    if (!this.perAddress.take(sourceAddressKey(req.socket.remoteAddress))) return sendJson(res, 429, { error: 'RATE_LIMITED' })
     const path = (req.url ?? '/').split('?')[0]
     if (req.method === 'GET' && path === '/v1/provider') return sendJson(res, 200, undefined, canonicalJson(this.signedRecord))
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true })
@@ -87,6 +102,8 @@ export class ProviderAgent {
     }
     if (!parsed.success) return sendJson(res, 400, { error: 'MALFORMED' })
     const { challenge, signature } = parsed.data
+    // Only the quorum's relayers probe: a challenge from any other key is not worth a signature check, an answer or a place in the book.
+    if (this.relayerKeys && !this.relayerKeys.has(challenge.relayerKey)) return sendJson(res, 403, { error: 'UNKNOWN_RELAYER' })
     // Only challenges a relayer really signed get an answer: the agent is not a signing oracle for junk.
     if (!ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signature)) return sendJson(res, 400, { error: 'BAD_CHALLENGE_SIGNATURE' })
     const answerKey = AnswerBook.key(challenge.relayerKey, challenge.orderId, challenge.slot)

@@ -36,6 +36,7 @@ export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: L
   const signer = ed25519FromText(secret.value)
   const first = await readGpuTelemetry(config.nvidiaSmi)
   if (first.gpus === null) logger.warn({ reason: first.unavailable }, 'no GPU telemetry; heartbeats will say why')
+  if (!config.relayerKeys) logger.warn({ field: 'relayerKeys' }, 'any relayer key may challenge this agent: set relayerKeys to the quorum\'s identity keys')
   const agent = new ProviderAgent({
     signer,
     record: {
@@ -43,10 +44,14 @@ export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: L
       gpus: (first.gpus ?? []).map((g) => ({ name: g.name, memoryTotalMiB: g.memoryTotalMiB, uuid: g.uuid })),
       payout: config.payout,
       prices: config.prices,
+      // Absent rather than empty, so a provider without BTC payouts signs the record it always did.
+      ...(config.btcScripts.length > 0 ? { btcScripts: config.btcScripts } : {}),
     },
     recordTtlSeconds: config.recordTtlSeconds,
     telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), 1_000),
     rateLimit: config.rateLimit,
+    addressRateLimit: config.addressRateLimit,
+    ...(config.relayerKeys ? { relayerKeys: config.relayerKeys } : {}),
     ...(config.tls ? { tls: { cert: readFileSync(resolve(baseDir, config.tls.cert)), key: readFileSync(resolve(baseDir, config.tls.key)) } } : {}),
     logger,
   })

@@ -110,8 +110,6 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
         { label: 'Cosmos send without a memo, refunded', token: 'vault-stray' as const, vault: cos, amount: 3_000_000n, startIn: 0 },
       ] : []),
     ]
-    // The provider's Bitcoin script for BTC payouts: a fresh P2WPKH.
-    const providerBtcScript = Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex')
     const now = BigInt(Math.floor(Date.now() / 1000))
     const orders: { id: Hex; plan: Plan; token: string }[] = []
     for (const plan of plans) {
@@ -124,7 +122,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       }
       const token = plan.token === 'usdc' ? usdc : zeroAddress
       const salt = toHex(crypto.getRandomValues(new Uint8Array(32)))
-      const btcTerms = plan.btc && market.solverQuoter ? await quote(market.solverQuoter, publicClient, escrow, renter.account.address, salt, providerBtcScript, { token, amount: plan.amount, end: start + BigInt(o.slots * o.slotSeconds) }) : undefined
+      const btcTerms = plan.btc && market.solverQuoter && market.providerBtcScript ? await quote(market.solverQuoter, publicClient, escrow, renter.account.address, salt, market.providerBtcScript, { token, amount: plan.amount, end: start + BigInt(o.slots * o.slotSeconds) }) : undefined
       const opened = await openEvmOrder(renter, publicClient, { escrow, token, amount: plan.amount, providerId: provider.publicKey, payout: providerPayout, start, slotLength: o.slotSeconds, slots: o.slots, salt, ...(btcTerms ? { btc: btcTerms } : {}) })
       orders.push({ id: opened.orderId, plan, token })
       progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)

@@ -9,6 +9,7 @@ import { mnemonicToAccount } from 'viem/accounts'
 import { viemChain } from '../../adapters/evm/chain.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
 import { deployBtcEscrow, deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
+import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
 import { generateEd25519, type Ed25519Signer } from '../ed25519.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
@@ -92,6 +93,8 @@ export interface LocalMarket {
   /** With `btc`: the solver's config, and the escrow-chain account its quotes are signed with. */
   solverYaml?: string
   solverQuoter?: HDAccount
+  /** With `btc`: the provider's Bitcoin output script (a fresh P2WPKH, hex), listed in its signed record. */
+  providerBtcScript?: string
 }
 
 function secretFile(path: string, content: string): string {
@@ -183,6 +186,8 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     }))
   }
   const agentYaml = join(o.dir, 'agent.yaml')
+  // Relayers probe a BTC order only when the script it pays is one the provider's record lists.
+  const providerBtcScript = o.btc ? Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex') : undefined
   writeFileSync(agentYaml, stringify({
     key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
     listen: `127.0.0.1:${agentPort}`,
@@ -193,10 +198,13 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       ...(o.solana ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '10000', slotLength: o.slotSeconds }] : []),
       ...(o.cosmos ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '10000', slotLength: o.slotSeconds }] : []),
     ],
+    ...(providerBtcScript ? { btcScripts: [providerBtcScript] } : {}),
     relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
+    // Only the quorum challenges the agent: a key outside it is refused before anything is signed.
+    relayerKeys: identities.map((id) => id.signer.publicKey),
     recordTtlSeconds: 3600,
   }))
-  return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml, ...(solverYaml ? { solverYaml, solverQuoter: account(7) } : {}) }
+  return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml, ...(solverYaml ? { solverYaml, solverQuoter: account(7) } : {}), ...(providerBtcScript ? { providerBtcScript } : {}) }
 }
 
 /** Runs `qantara <args>` as a child process, its output appended to `logFile`. */

@@ -9,7 +9,8 @@ import { QantaraError } from '../errors.js'
 import { NATIVE_TOKEN } from '../order.js'
 import { readFileSync, statSync } from 'node:fs'
 import { z } from 'zod'
-import { providerPayoutText, relayerFetch } from './relayerApi.js'
+import type { ProviderRecord } from '../registry/record.js'
+import { providerRecordFor, relayerFetch } from './relayerApi.js'
 
 interface ChainOptions { rpc: string; escrow: string; chain: string }
 interface KeyOptions { keyEnv?: string; keyFile?: string; keystore?: string; passwordEnv?: string }
@@ -42,10 +43,21 @@ function chainOptions(cmd: Command, withKey: boolean): Command {
   return cmd
 }
 
-async function providerPayout(relayer: string, providerId: string, chain: string): Promise<Address> {
-  const payout = await providerPayoutText(relayer, providerId, chain)
-  if (!isAddress(payout)) throw new QantaraError('RECORD_REJECTED', `provider ${providerId}'s payout address on ${chain} is not an EVM address`)
+function recordPayout(record: ProviderRecord, chain: string): Address {
+  const payout = record.payout[chain]!
+  if (!isAddress(payout)) throw new QantaraError('RECORD_REJECTED', `provider ${record.providerId}'s payout address on ${chain} is not an EVM address`)
   return getAddress(payout)
+}
+
+/**
+ * A BTC quote pays whatever script it names: relayers probe the order only if
+ * the provider's signed record lists that script, so a quote for any other
+ * (the renter's own, a typo) is refused before anything is locked.
+ */
+function quoteScriptProblem(record: ProviderRecord, script: string): string | undefined {
+  const listed = record.btcScripts ?? []
+  if (listed.includes(script.toLowerCase())) return undefined
+  return `the quote pays BTC to script ${script.toLowerCase()}, which provider ${record.providerId}'s signed record does not list (${listed.length ? `it lists ${listed.join(', ')}` : 'it lists no Bitcoin script'}): relayers would not probe the order and it would settle as a no-show; ask the solver to quote one of the provider's scripts`
 }
 
 /** What `qantara solver quote` prints: the solver's signed terms for one order id. */
@@ -107,8 +119,12 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
       const token = o.token === NATIVE_TOKEN ? zeroAddress : getAddress(o.token)
       const decimals = await tokenDecimals(publicClient, token)
       const amount = parseUnits(o.amount, decimals)
-      const payout = o.payout ? getAddress(o.payout) : o.relayer ? await providerPayout(o.relayer, o.provider, o.chain) : undefined
+      // With --relayer, the provider's verified record: for the payout address unless --payout gives it, and to check a BTC quote's script.
+      const record = o.relayer && (!o.payout || quote) ? await providerRecordFor(o.relayer, o.provider, o.chain) : undefined
+      const payout = o.payout ? getAddress(o.payout) : record ? recordPayout(record, o.chain) : undefined
       if (!payout) throw new QantaraError('CONFIG_INVALID', 'give --relayer (to look the payout address up) or --payout')
+      const scriptProblem = quote && record && quoteScriptProblem(record, quote.script)
+      if (scriptProblem) throw new QantaraError('RECORD_REJECTED', scriptProblem)
       const now = BigInt(Math.floor(Date.now() / 1000))
       const start = o.start.startsWith('+') ? now + BigInt(o.start.slice(1)) : BigInt(o.start)
       const script: Hex = `0x${quote?.script.toLowerCase() ?? ''}`

@@ -4,6 +4,7 @@ import { QantaraError } from '../errors.js'
 import { vaultAccount } from '../families.js'
 import type { Hex32 } from '../order.js'
 import { decodeOrderMemo, encodeOrderMemo, vaultOrderId } from '../vault/orderMemo.js'
+import { vaultOrderProblem } from '../vault/vaultOrderProblem.js'
 import { orderTermOptions } from './order.js'
 import { providerPayoutText } from './relayerApi.js'
 
@@ -43,6 +44,8 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
   // What the watcher will do with it: a memo it refuses would leave the deposit to be refunded.
   const read = decodeOrderMemo(memo)
   if (!read.ok) throw new QantaraError('CONFIG_INVALID', `these terms make a memo the vault's watcher refuses (${read.reason}): check --slots (1–100000) and --slot-length (1–86400)`)
+  // The chain's minimum order is the relayers' config, not known here; an order that has ended already is refused everywhere.
+  if (vaultOrderProblem({ order: terms, blockTime: nowS, minOrderAmount: 0n })) throw new QantaraError('CONFIG_INVALID', 'this order ends before a deposit could land: the vault\'s watcher would open no order and refund the deposit (ORDER_ALREADY_ENDED); check --start')
   return {
     orderId: vaultOrderId(o.chain as ChainId, renter, terms.salt), chain: o.chain, renter, memo, salt: `0x${Buffer.from(terms.salt).toString('hex')}`,
     amount: o.amount, start: start.toString(), slots: o.slots, slotLength: o.slotLength, payout: payout.canonical,

@@ -1,7 +1,7 @@
 import type { OrderTerms } from '../order.js'
 import type { ProviderRecord } from './record.js'
 
-export type OfferMismatch = 'PAYOUT_NOT_OFFERED' | 'TOKEN_NOT_OFFERED' | 'BELOW_PRICE'
+export type OfferMismatch = 'PAYOUT_NOT_OFFERED' | 'BTC_SCRIPT_NOT_OFFERED' | 'TOKEN_NOT_OFFERED' | 'BELOW_PRICE'
 
 /** Addresses in hex are compared without case (EIP-55 is only a checksum); everything else exactly. */
 function sameAddress(a: string, b: string): boolean {
@@ -11,13 +11,17 @@ function sameAddress(a: string, b: string): boolean {
 /**
  * Why the provider's signed record does not offer an order's terms, or
  * undefined when it does: the payout goes to the address the record gives
- * for the order's chain, and the record prices the order's token at this
- * slot length no higher than the order pays per slot. A renter cannot name a
- * provider and pay its share to itself, or pay less than the provider asks.
+ * for the order's chain, a BTC payout goes to one of the record's Bitcoin
+ * scripts, and the record prices the order's token at this slot length no
+ * higher than the order pays per slot. A renter cannot name a provider and
+ * pay its share to itself — on the escrow chain or in BTC — or pay less than
+ * the provider asks.
  */
-export function offerMismatch(record: Pick<ProviderRecord, 'payout' | 'prices'>, terms: Pick<OrderTerms, 'chain' | 'token' | 'payout' | 'amount' | 'slots' | 'slotLength'>): OfferMismatch | undefined {
+export function offerMismatch(record: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>, terms: Pick<OrderTerms, 'chain' | 'token' | 'payout' | 'amount' | 'slots' | 'slotLength' | 'btc'>): OfferMismatch | undefined {
   const payout = record.payout[terms.chain]
   if (payout === undefined || !sameAddress(payout, terms.payout)) return 'PAYOUT_NOT_OFFERED'
+  // The solver pays whatever script the order names; the record says which are the provider's.
+  if (terms.btc && !(record.btcScripts ?? []).includes(terms.btc.script.toLowerCase())) return 'BTC_SCRIPT_NOT_OFFERED'
   const prices = record.prices.filter((p) => p.chain === terms.chain && sameAddress(p.token, terms.token) && p.slotLength === terms.slotLength)
   if (prices.length === 0) return 'TOKEN_NOT_OFFERED'
   const perSlot = terms.amount / BigInt(terms.slots)

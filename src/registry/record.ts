@@ -3,6 +3,18 @@ import { canonicalJson } from '../canonicalJson.js'
 import { parseChainId } from '../caip2.js'
 
 const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 32 bytes of lower-case 0x hex')
+
+/**
+ * The furthest ahead of a relayer's clock a record may expire. A registry
+ * holds a record until its `expiresAt`, so this bounds how long a record can
+ * take a place there without being signed again: records a byzantine peer or
+ * registrant stops refreshing are gone within a week.
+ */
+export const MAX_RECORD_TTL_SECONDS = 7 * 86_400
+/** How far an agent's clock may run ahead of a relayer's before a record at the longest TTL is refused as expiring too late. */
+export const RECORD_CLOCK_SKEW_SECONDS = 600
+/** A Bitcoin output script as orders carry it (`OrderTerms.btc.script`): lower-case hex, no 0x, at most 80 bytes (the vault memo's bound). */
+export const btcScriptSchema = z.string().regex(/^([0-9a-f]{2}){1,80}$/, 'must be a Bitcoin output script of 1 to 80 bytes in lower-case hex, without 0x')
 const caip2 = z.string().refine((v) => {
   try {
     parseChainId(v)
@@ -33,8 +45,10 @@ export const providerRecordSchema = z.strictObject({
     perSlot: z.string().regex(/^\d{1,78}$/),
     slotLength: z.number().int().positive().max(86_400),
   })).max(16),
+  /** Bitcoin output scripts a solver may pay the provider's share to; an order paying any other is not this provider's. Absent means none. */
+  btcScripts: z.array(btcScriptSchema).max(4).optional(),
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-  /** Unix seconds after which the record is void. */
+  /** Unix seconds after which the record is void; a relayer refuses one more than MAX_RECORD_TTL_SECONDS ahead. */
   expiresAt: z.number().int().positive(),
 })
 

@@ -15,7 +15,7 @@ import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 
 const MAX_ATTEMPTS = 2
-const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>(['PAYOUT_NOT_OFFERED', 'TOKEN_NOT_OFFERED', 'BELOW_PRICE'])
+const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>(['PAYOUT_NOT_OFFERED', 'BTC_SCRIPT_NOT_OFFERED', 'TOKEN_NOT_OFFERED', 'BELOW_PRICE'])
 
 export type ProbeResult = 'OK' | Rejection | OfferMismatch | 'NO_PROVIDER_RECORD' | 'UNREACHABLE' | 'TIMEOUT' | 'REFUSED' | 'HTTP_ERROR' | 'DUPLICATE'
 

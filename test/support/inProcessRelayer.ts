@@ -71,7 +71,7 @@ export async function inProcessRelayer(o: {
 }
 
 /** A provider agent with no GPU in this process: `gpus` is null, as on a machine without nvidia-smi. */
-export async function inProcessAgent(signer: Ed25519Signer, offer: Pick<ProviderRecord, 'payout' | 'prices'>): Promise<{ agent: ProviderAgent; url: string; close: () => Promise<void> }> {
+export async function inProcessAgent(signer: Ed25519Signer, offer: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>): Promise<{ agent: ProviderAgent; url: string; close: () => Promise<void> }> {
   const record = { url: 'http://127.0.0.1', gpus: [], ...offer }
   const agent = new ProviderAgent({
     signer, record, recordTtlSeconds: 3_600, rateLimit: { perSecond: 50, burst: 50 }, logger: silentLogger(),

@@ -1,0 +1,22 @@
+import type { ChainId } from '../caip2.js'
+import { QantaraError } from '../errors.js'
+import type { Hex32 } from '../order.js'
+import type { OrderState, Store } from '../store/store.js'
+
+/** States past which an order's deposit is no longer the vault's to release: paid out, refunded or given up on. */
+const CLOSED: readonly OrderState[] = ['settled', 'refunded', 'disputed']
+
+/**
+ * Refuses, before a vault chain's co-signer signs a release, an order its own store says is done with: a
+ * `VaultReleased` of it read from the chain (details ALREADY_RELEASED), or the order settled, refunded or
+ * disputed here (details ORDER_CLOSED). Not retryable: neither ever reverts. The chain's own once-only guard
+ * (a Solana receipt frozen by the release, a Cosmos release at the vault's one sequence) stays the last word;
+ * this one also holds where that guard was missing, e.g. an order released by old code that froze no receipt
+ * (security review 2026-12, L2).
+ */
+export async function assertReleaseOpen(store: Pick<Store, 'listOrderEvents' | 'getOrder'>, chain: ChainId, orderId: Hex32): Promise<void> {
+  const released = (await store.listOrderEvents(chain, orderId)).find((e) => e.kind === 'VaultReleased')
+  if (released) throw new QantaraError('COSIGN_REFUSED', `release of ${orderId}: the vault already released it in ${released.txHash}`, { details: 'ALREADY_RELEASED', retryable: false })
+  const state = (await store.getOrder(orderId))?.state
+  if (state && CLOSED.includes(state)) throw new QantaraError('COSIGN_REFUSED', `release of ${orderId}: the order is ${state} here`, { details: 'ORDER_CLOSED', retryable: false })
+}
