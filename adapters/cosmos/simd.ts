@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { freePort } from '../../src/http/freePort.js'
+import { freePorts } from '../../src/http/freePort.js'
 import { startLocalNode } from '../../src/localNode.js'
 
 /**
@@ -95,13 +95,14 @@ export async function startSimd(o: SimdOptions): Promise<Simd> {
   for (const a of o.accounts) await run(['add-genesis-account', a.address, a.coins])
   await run(['gentx', 'validator', `1000000000${denom}`, '--chain-id', chainId, '--keyring-backend', 'test'])
   await run(['collect-gentxs'])
-  if (o.maxMemoCharacters) {
-    const genesisPath = join(home, 'config', 'genesis.json')
-    const genesis = JSON.parse(readFileSync(genesisPath, 'utf8')) as { app_state: { auth: { params: { max_memo_characters: string } } } }
-    genesis.app_state.auth.params.max_memo_characters = String(o.maxMemoCharacters)
-    writeFileSync(genesisPath, JSON.stringify(genesis))
-  }
-  const [rpcPort, p2pPort] = [await freePort(), await freePort()]
+  const genesisPath = join(home, 'config', 'genesis.json')
+  const genesis = JSON.parse(readFileSync(genesisPath, 'utf8')) as { app_state: { auth: { params: { max_memo_characters: string } } }; consensus_params: { block: { time_iota_ms: string } } }
+  if (o.maxMemoCharacters) genesis.app_state.auth.params.max_memo_characters = String(o.maxMemoCharacters)
+  // CometBFT 0.34 dates each block at least time_iota_ms (1 s by default) after the last: with short blocks the chain's
+  // clock would run ahead of the wall clock, and vault orders are judged against block time.
+  genesis.consensus_params.block.time_iota_ms = '1'
+  writeFileSync(genesisPath, JSON.stringify(genesis))
+  const [rpcPort, p2pPort] = (await freePorts(2)) as [number, number]
   const configPath = join(home, 'config', 'config.toml')
   writeFileSync(configPath, readFileSync(configPath, 'utf8')
     .replace(/^timeout_commit = .*$/m, `timeout_commit = "${o.blockMs ?? 200}ms"`)

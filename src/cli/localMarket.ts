@@ -3,7 +3,7 @@ import { chmodSync, createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
-import { freePort } from '../http/freePort.js'
+import { freePorts } from '../http/freePort.js'
 import { createPublicClient, createWalletClient, http, type Account, type Address, type Chain, type HDAccount, type PublicClient, type Transport, type WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { viemChain } from '../../adapters/evm/chain.js'
@@ -137,10 +137,12 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
   })
   const provider = generateEd25519()
-  const agentPort = o.agent?.port ?? (await freePort())
+  // Every port at once, so no two of them (an API and another relayer's metrics) can be the same number.
+  const free = await freePorts(2 * relayerAccounts.length + 1)
+  const agentPort = o.agent?.port ?? free[0]!
   const identities = relayerAccounts.map(() => generateEd25519())
-  const ports = await Promise.all(relayerAccounts.map(() => freePort()))
-  const metricsPorts = await Promise.all(relayerAccounts.map(() => freePort()))
+  const ports = relayerAccounts.map((_, i) => free[1 + i]!)
+  const metricsPorts = relayerAccounts.map((_, i) => free[1 + relayerAccounts.length + i]!)
   const btcPassword = o.btc ? secretFile(join(o.dir, 'btcd.password'), o.btc.password) : undefined
   const bitcoin = o.btc ? { network: 'regtest', rpc: { url: o.btc.rpcUrl, user: o.btc.user, password: { file: btcPassword } }, confirmations: o.btc.confirmations, startHeight: o.btc.genesisHeight, pollIntervalMs: 250 } : undefined
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
