@@ -341,6 +341,10 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
       expect(isQantaraError(err, 'SUBMIT_FAILED') && err.message).toMatch(/relayer-2: release of 0x[0-9a-f]{64}: the vault already released it in/)
       expect(bed.rpc.ledger.length).toBe(sent)
       expect([await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]).toEqual(paid)
+      // Once its own watcher reads the vault's payout, the submitter starts no round at all.
+      await readVault(0)
+      expect(await runtimes[0]!.submitSettlement(order, settlement, await attestations(order, settlement, [0, 1]))).toEqual({ status: 'already-settled' })
+      expect(bed.rpc.ledger.length).toBe(sent)
     })
 
     it('refuses to co-sign the release of an order it holds settled, refunded or disputed, and signs it while the order is settling', async () => {

@@ -148,6 +148,8 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
         await rpc.sendTransaction((stored.payload as Payload).wire, { encoding: 'base64', skipPreflight: true }).send().catch(() => undefined)
         return track(order.id, key, stored.payload as Payload, signal)
       }
+      // Our own watcher read the vault pay this order out (a release by code older than frozen receipts, too): no new round.
+      if ((await o.store.listOrderEvents(chain, order.id)).some((e) => e.kind === 'VaultReleased')) return { status: 'already-settled' }
       const { m, signers: allowed } = await vaultInfo()
       if (!allowed.includes(o.key.address)) throw new QantaraError('CONFIG_INVALID', `${o.key.address} is not a signer of multisig ${c.multisig}`)
       // The round: this relayer pays and advances its nonce. Co-signers come first from the members whose
