@@ -68,6 +68,10 @@ export function computeSettlement(order: Pick<OrderTerms, 'id' | 'amount' | 'slo
     totalSlots: order.slots,
     heartbeatRoot: merkleRootOfLeafHashes(relevant.map((h) => h.leafHash)),
   }
-  const reason: SettlementReason = up === order.slots ? 'FULL' : up === 0 ? 'NO_SHOW' : 'PARTIAL_DOWNTIME'
-  return { settlement, reason, uptime }
+  return { settlement, reason: reasonOf(settlement), uptime }
+}
+
+/** Why a settlement pays what it does, from its slot counts alone. */
+export function reasonOf(s: Pick<Settlement, 'upSlots' | 'totalSlots'>): SettlementReason {
+  return s.upSlots === s.totalSlots ? 'FULL' : s.upSlots === 0 ? 'NO_SHOW' : 'PARTIAL_DOWNTIME'
 }

@@ -1,6 +1,6 @@
 import { abortableDelay } from '../abort.js'
 import type { BtcPayoutRail, ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
-import { computeSettlement, type SettlementResult } from '../computeSettlement.js'
+import { computeSettlement, reasonOf, type SettlementResult } from '../computeSettlement.js'
 import { SignatureRefused, errorMessage, isQantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -211,7 +211,7 @@ export class Relayer {
         const owed = mine?.terms.btc && satsOwed(mine.terms.btc, e.settlement.toProvider) >= BTC_DUST_SATS
         // The chain's split, not ours: the escrow owes the BTC step on its own, and a proof or fallback for
         // another share matches no owed order there, so the step would give up (security review #16).
-        await this.o.store.transitionOrder(e.orderId, LIVE, owed ? 'payout-pending' : 'settled', { txHash: e.txHash, settlement: e.settlement }, now)
+        await this.o.store.transitionOrder(e.orderId, LIVE, owed ? 'payout-pending' : 'settled', { txHash: e.txHash, settlement: e.settlement, reason: reasonOf(e.settlement) }, now)
         if (!owed) this.forget(e.orderId)
         return
       }
@@ -244,7 +244,11 @@ export class Relayer {
         if (s && mine.terms.payout !== mine.terms.renter && (paid(mine.terms.payout) !== s.toProvider || paid(mine.terms.renter) !== s.toRenter)) {
           this.log.warn({ orderId: e.orderId, ours: s, payments: e.payments }, 'vault released a split that differs from ours')
         }
-        await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', { txHash: e.txHash, ...(s ? { settlement: s } : {}) }, now)
+        // Released by peers before this relayer computed its own (its last pull still running, say): what it makes of
+        // its heartbeats still goes on record, so the order says why it settled as it did.
+        const runtime = s ? undefined : this.runtime(e.chain)
+        const own = runtime ? await this.settlementOf(mine.terms, runtime) : undefined
+        await this.o.store.transitionOrder(e.orderId, LIVE, 'settled', { txHash: e.txHash, ...(s ? { settlement: s } : own ?? {}) }, now)
         this.forget(e.orderId)
         return
       }
