@@ -1,4 +1,4 @@
-import type { ChainId, Family } from './caip2.js'
+import type { ChainId } from './caip2.js'
 import type { OrderTerms, Hex32 } from './order.js'
 import type { Settlement } from './settlement.js'
 
@@ -30,21 +30,6 @@ export type ChainEvent =
 
 export type ChainEventKind = ChainEvent['kind']
 
-/**
- * What differs between chain families, as a type map: the core is generic over
- * it and never looks inside.
- */
-export interface FamilyTypes {
-  evm: {
-    /** ECDSA signatures over the EIP-712 settlement, signers strictly ascending. */
-    authorization: { signatures: `0x${string}`[] }
-    txHash: `0x${string}`
-  }
-  solana: { authorization: never; txHash: string }
-  cosmos: { authorization: never; txHash: string }
-  bitcoin: { authorization: never; txHash: string }
-}
-
 export interface WatchResult {
   events: ChainEvent[]
   checkpoint: Checkpoint
@@ -54,8 +39,7 @@ export interface WatchResult {
 }
 
 /** Yields finalised events after a checkpoint; a shallow reorg changes nothing it released. */
-export interface Watcher<F extends Family = Family> {
-  readonly family: F
+export interface Watcher {
   readonly chain: ChainId
   /** One bounded step forward from `from` (or the configured start when undefined). */
   poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult>
@@ -64,18 +48,6 @@ export interface Watcher<F extends Family = Family> {
 export type SubmitOutcome =
   | { status: 'submitted'; txHash: string; confirmations: number }
   | { status: 'already-settled' }
-
-/** Posts one settlement, idempotently: a second call for the same order never pays twice. */
-export interface Submitter<F extends Family = Family> {
-  readonly family: F
-  readonly chain: ChainId
-  submit(
-    order: OrderTerms,
-    settlement: Settlement,
-    authorization: FamilyTypes[F]['authorization'],
-    signal?: AbortSignal,
-  ): Promise<SubmitOutcome>
-}
 
 /** Who may authorise releases on a chain right now, as the chain itself reports it. */
 export interface RelayerSet {
@@ -160,12 +132,11 @@ export interface SettlementSignature {
 }
 
 /**
- * One configured chain as the relayer core sees it, assembled in
- * src/families.ts where the family is concrete: the core never learns which.
+ * One configured chain as the relayer core sees it, built by its family's
+ * adapter: the core never learns which family, only what the chain can do.
  */
-export interface ChainRuntime {
+interface ChainRuntimeBase {
   readonly chain: ChainId
-  readonly family: Family
   readonly watcher: Watcher
   /** Address paid the relayer fee on this chain, if any. */
   readonly feeRecipient: string
@@ -183,18 +154,36 @@ export interface ChainRuntime {
   verifySettlementSignature(order: OrderTerms, settlement: Settlement, relayerId: string, sig: SettlementSignature): Promise<boolean>
   /** Posts a settlement with enough signatures; idempotent. */
   submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
-  /** Posts the proof of a BTC payout for an order whose provider share is owed in BTC; idempotent. Absent where the chain takes no BTC orders. */
-  proveBtcPayout?(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome>
+}
+
+/** A chain whose escrow contract holds each order: the renter reclaims an order nobody settles. */
+export interface EscrowChainRuntime extends ChainRuntimeBase {
+  readonly kind: 'escrow'
+  /** Present where the escrow takes orders whose provider is paid in BTC. */
+  readonly btcPayouts?: BtcPayoutCapability
+}
+
+/**
+ * A chain without an escrow contract: deposits sit in a vault under the
+ * relayers' multisig, released by one transaction every signer signs, and a
+ * deposit that opens no order is refunded by the quorum.
+ */
+export interface VaultChainRuntime extends ChainRuntimeBase {
+  readonly kind: 'vault'
+  /** Checks that `message` is exactly the release of this settlement, rebuilt here, and signs it; refuses anything else. */
+  cosignRelease(order: OrderTerms, settlement: Settlement, message: string): Promise<SettlementSignature>
+}
+
+export type ChainRuntime = EscrowChainRuntime | VaultChainRuntime
+
+/** What an escrow chain that takes BTC orders does with them. */
+export interface BtcPayoutCapability {
+  /** Posts the proof of a BTC payout for an order whose provider share is owed in BTC; idempotent. */
+  prove(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome>
   /** After the payout deadline with no proof, pays the provider's share on this chain; idempotent. */
-  claimBtcFallback?(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome>
-  /** The light relay BTC payouts on this chain are proved against; absent where the chain takes no BTC orders. */
-  readonly btcRelay?: BtcRelayFeed
-  /**
-   * For chains whose release is one transaction every signer signs (a vault
-   * under a multisig): checks that `message` is exactly the release of this
-   * settlement, rebuilt here, and signs it. Refuses anything else.
-   */
-  cosignRelease?(order: OrderTerms, settlement: Settlement, message: string): Promise<SettlementSignature>
+  claimFallback(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome>
+  /** The light relay payouts are proved against. */
+  readonly relay: BtcRelayFeed
 }
 
 /** Asks quorum member `relayerId` to co-sign a release message for `orderId`; its answer is checked by the caller. */

@@ -11,7 +11,7 @@ import { releaseSignDoc, type CosmosRelease, type CosmosVaultState } from '../ad
 import { releaseFee, cosmosRuntime } from '../adapters/cosmos/runtime.js'
 import { startSimd, type Simd } from '../adapters/cosmos/simd.js'
 import { FEE_RESERVE_MEMO } from '../adapters/cosmos/watcher.js'
-import type { ChainEvent, ChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
+import type { ChainEvent, VaultChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
 import { isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
 import type { OrderTerms } from '../src/order.js'
@@ -42,7 +42,7 @@ const feeRecipient = toBech32('cosmos', random(20))
 let simd: Simd
 let renter: { client: SigningStargateClient; address: string }
 const stores: Store[] = []
-let runtimes: ChainRuntime[] = []
+let runtimes: VaultChainRuntime[] = []
 const watching = new AbortController()
 /** The orders and settlements each relayer holds: what its co-signing checks a request against. */
 const agreed = new Map<string, { order: OrderTerms; settlement: Settlement }>()
@@ -53,7 +53,7 @@ function config(i: number, over: Record<string, unknown> = {}) {
     multisig: { threshold: 2, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, key: { env: 'UNUSED' }, feeRecipient, ...over,
   })
 }
-function runtime(i: number, store: Store, over: Record<string, unknown> = {}): ChainRuntime {
+function runtime(i: number, store: Store, over: Record<string, unknown> = {}): VaultChainRuntime {
   return cosmosRuntime({ config: config(i, over), key: keys[i]!, members: new Map(ids.map((id, j) => [id, base64(keys[j]!)])), store, logger, cosign, pollMs: 100 })
 }
 /** The runtimes' log lines: the race test reads from them that a release really lost its sequence. */
@@ -63,7 +63,7 @@ const down = new Set<string>()
 const cosign: Cosigner = (id, orderId, message) => {
   if (down.has(id)) return Promise.reject(new Error(`${id} is down`))
   const { order, settlement } = agreed.get(orderId)!
-  return runtimes[ids.indexOf(id)]!.cosignRelease!(order, settlement, message)
+  return runtimes[ids.indexOf(id)]!.cosignRelease(order, settlement, message)
 }
 
 beforeAll(async () => {
@@ -222,19 +222,19 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     const request = (over: Parameters<typeof releaseRequest>[2], s = settlement) => releaseRequest(order, s, over)
     const honest = await request({})
     const greedy = await request({}, { ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n })
-    expect(await codeOf(peer.cosignRelease!(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: sequence + 1 })))).toBe(`COSIGN_REFUSED:sequence ${sequence + 1} is not the vault's current ${sequence}`)
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ fee: { amount: [], gas: '400000' } })))).toMatch(/^COSIGN_REFUSED:its fee is not this relayer's/)
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ timeoutHeight: (BigInt(await renter.client.getHeight()) + 10_000n).toString() })))).toBe('COSIGN_REFUSED:its timeout height is out of range')
-    expect(await codeOf(peer.cosignRelease!(order, settlement, Buffer.from('not a request').toString('base64')))).toBe('COSIGN_REFUSED:not a release request')
-    const signed = await peer.cosignRelease!(order, settlement, honest)
+    expect(await codeOf(peer.cosignRelease(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
+    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: sequence + 1 })))).toBe(`COSIGN_REFUSED:sequence ${sequence + 1} is not the vault's current ${sequence}`)
+    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ fee: { amount: [], gas: '400000' } })))).toMatch(/^COSIGN_REFUSED:its fee is not this relayer's/)
+    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ timeoutHeight: (BigInt(await renter.client.getHeight()) + 10_000n).toString() })))).toBe('COSIGN_REFUSED:its timeout height is out of range')
+    expect(await codeOf(peer.cosignRelease(order, settlement, Buffer.from('not a request').toString('base64')))).toBe('COSIGN_REFUSED:not a release request')
+    const signed = await peer.cosignRelease(order, settlement, honest)
     expect(signed.signer).toBe(keys[1]!.address)
 
     // Released, and read by every watcher: no member signs this order again, at any sequence.
     expect((await submit(0, order, settlement)).status).toBe('submitted')
     const after = await renter.client.getSequence(vault)
-    for (let i = 0; i < 100 && (await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).endsWith('last transaction'); i++) await new Promise((ok) => setTimeout(ok, 100))
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await request({ sequence: after.sequence })))).toBe('COSIGN_REFUSED:ALREADY_RELEASED')
+    for (let i = 0; i < 100 && (await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: after.sequence })))).endsWith('last transaction'); i++) await new Promise((ok) => setTimeout(ok, 100))
+    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: after.sequence })))).toBe('COSIGN_REFUSED:ALREADY_RELEASED')
   })
 
   it('after a crash between storing and broadcasting, sends the stored release and never a second one', async () => {
@@ -324,7 +324,7 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     const answers: unknown[] = []
     for (const [from, to] of [['opened', 'settling'], ['settling', 'settled'], ['settled', 'refunded'], ['refunded', 'disputed']] as const) {
       expect(await store.transitionOrder(order.id, [from], to, {}, Date.now())).toBe(true)
-      answers.push([to, await refusalOf(runtimes[1]!.cosignRelease!(order, settlement, await releaseRequest(order, settlement)))])
+      answers.push([to, await refusalOf(runtimes[1]!.cosignRelease(order, settlement, await releaseRequest(order, settlement)))])
     }
     expect(answers).toEqual([
       ['settling', 'signed'],
@@ -343,7 +343,7 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect(await store.getOrder(order.id)).toMatchObject({ state: 'disputed' })
     expect(await stores[2]!.getOrder(order.id)).toBeUndefined()
     for (const at of [sequence, sequence + 1]) {
-      expect(await refusalOf(runtimes[2]!.cosignRelease!(order, settlement, await releaseRequest(order, settlement, { sequence: at })))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
+      expect(await refusalOf(runtimes[2]!.cosignRelease(order, settlement, await releaseRequest(order, settlement, { sequence: at })))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
     }
   })
 })

@@ -7,7 +7,7 @@ import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRe
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { deployBtcEscrow } from '../adapters/evm/deploy.js'
 import { evmRuntime } from '../adapters/evm/runtime.js'
-import type { BtcPayoutRail, ChainRuntime } from '../src/chains.js'
+import type { BtcPayoutRail, EscrowChainRuntime } from '../src/chains.js'
 import { generateEd25519 } from '../src/ed25519.js'
 import { isQantaraError } from '../src/errors.js'
 import { createSafeHttp } from '../src/http/safeHttp.js'
@@ -62,7 +62,7 @@ async function market(threshold: number, network: 'mainnet' | 'regtest' = 'mainn
     retargetHeaders: (epoch, proofLength) => retargetHeaders(source, MAINNET, epoch, proofLength, CONFIRMATIONS),
   }
   const evmMembers = new Map(MEMBERS.map((id) => [id, accountOf(id).address]))
-  const runtime = (account: LocalAccount): ChainRuntime => {
+  const runtime = (account: LocalAccount): EscrowChainRuntime => {
     const config = evmChainConfigSchema.parse({ family: 'evm', id: 'eip155:31337', rpc: [bed.anvil.rpcUrl], escrow, confirmations: 1, pollIntervalMs: 100, key: { env: 'UNUSED' }, submitter: { maxFeePerGasWei: '500000000000' } })
     return evmRuntime(config, account, evmMembers, new SqliteStore(`${tmp.dir}/${escrow}-${account.address}.db`), logger)
   }
@@ -156,11 +156,11 @@ describe('relay feeder on anvil, with recorded mainnet headers (regtest never re
     m.source.tip = 741_995
     const [x, y] = [m.runtime(bed.account(1)), m.runtime(bed.account(2))]
     const headers = (await m.rail.retargetHeaders(367n, PROOF_LENGTH))!
-    const [ax, ay] = await Promise.all([x.btcRelay!.approveRetarget(367n, headers), y.btcRelay!.approveRetarget(367n, headers)])
-    const outcomes = await Promise.all([x.btcRelay!.retarget(367n, headers, [ax]), y.btcRelay!.retarget(367n, headers, [ay])])
+    const [ax, ay] = await Promise.all([x.btcPayouts!.relay.approveRetarget(367n, headers), y.btcPayouts!.relay.approveRetarget(367n, headers)])
+    const outcomes = await Promise.all([x.btcPayouts!.relay.retarget(367n, headers, [ax]), y.btcPayouts!.relay.retarget(367n, headers, [ay])])
     expect(outcomes.map((o) => o.status).sort()).toEqual(['already-settled', 'submitted'])
     expect(await retargetEvents(m.relay)).toHaveLength(1)
-    const again = await x.btcRelay!.retarget(367n, headers, [ax])
+    const again = await x.btcPayouts!.relay.retarget(367n, headers, [ax])
     const [mine] = outcomes
     expect(again.status === 'submitted' ? again.txHash : again.status).toBe(mine.status === 'submitted' ? mine.txHash : mine.status)
   })
@@ -175,18 +175,18 @@ describe('relay feeder on anvil, with recorded mainnet headers (regtest never re
     expect(await epochOf(m.relay)).toBe(367n)
 
     m.source.tamper = undefined
-    const stranger = m.runtime(bed.account(3)).btcRelay!
+    const stranger = m.runtime(bed.account(3)).btcPayouts!.relay
     const headers = (await m.rail.retargetHeaders(367n, PROOF_LENGTH))!
     const denied = await stranger.retarget(367n, headers, [await stranger.approveRetarget(367n, headers)]).catch((err: unknown) => err)
     expect(isQantaraError(denied) && denied.details).toBe('NotRelayer')
     // A peer's approval checks only under its own key and over these very headers.
-    const own = await m.runtime(bed.account(1)).btcRelay!.approveRetarget(367n, headers)
+    const own = await m.runtime(bed.account(1)).btcPayouts!.relay.approveRetarget(367n, headers)
     expect(await stranger.verifyRetargetApproval(367n, headers, 'relayer-1', own)).toBe(true)
     expect(await stranger.verifyRetargetApproval(367n, headers, 'relayer-2', own)).toBe(false)
     expect(await stranger.verifyRetargetApproval(367n, [...headers.slice(1), headers[0]!], 'relayer-1', own)).toBe(false)
     expect(await epochOf(m.relay)).toBe(367n)
 
     const regtest = await market(1, 'regtest')
-    expect(await regtest.runtime(bed.account(1)).btcRelay!.state()).toBeUndefined()
+    expect(await regtest.runtime(bed.account(1)).btcPayouts!.relay.state()).toBeUndefined()
   })
 })

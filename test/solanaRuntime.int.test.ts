@@ -12,7 +12,7 @@ import { solanaRpc } from '../adapters/solana/rpc.js'
 import type { SolanaKey } from '../adapters/solana/keys.js'
 import { buildReleaseTransaction, receiptOwner, releaseReceipt } from '../adapters/solana/release.js'
 import { solanaRuntime } from '../adapters/solana/runtime.js'
-import type { ChainEvent, ChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
+import type { ChainEvent, VaultChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
 import { generateEd25519 } from '../src/ed25519.js'
 import { isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
@@ -39,7 +39,7 @@ const feeRecipient = addressOf(generateEd25519().signer.publicKey)
 const provider = addressOf(generateEd25519().signer.publicKey)
 /** The orders and settlements each relayer holds: what its co-signing checks a message against. */
 const agreed = new Map<string, { order: OrderTerms; settlement: Settlement }>()
-let runtimes: ChainRuntime[] = []
+let runtimes: VaultChainRuntime[] = []
 let stores: Store[] = []
 
 beforeAll(async () => {
@@ -61,10 +61,10 @@ const down = new Set<string>()
 const cosign: Cosigner = (id, orderId, message) => {
   if (down.has(id)) return Promise.reject(new Error(`${id} is down`))
   const { order, settlement } = agreed.get(orderId)!
-  return runtimes[ids.indexOf(id)]!.cosignRelease!(order, settlement, message)
+  return runtimes[ids.indexOf(id)]!.cosignRelease(order, settlement, message)
 }
 
-function runtime(i: number, store: Store, receiptMint = bed.receiptMint): ChainRuntime {
+function runtime(i: number, store: Store, receiptMint = bed.receiptMint): VaultChainRuntime {
   const config = solanaChainConfigSchema.parse({ family: 'solana', id: CHAIN, rpc: [bed.rpc.url], vault: bed.vault, mint: bed.mint, multisig: bed.multisig, receiptMint, nonceAccount: nonces[i], key: { env: 'UNUSED' }, feeRecipient, pollIntervalMs: 100 })
   return solanaRuntime({ config, key: keys[i]!, members: new Map(ids.map((id, j) => [id, keys[j]!.address])), store, logger: silentLogger(), cosign, pollMs: 20 })
 }
@@ -187,13 +187,13 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
     ).then((tx) => Buffer.from(tx.messageBytes).toString('base64'))
     const peer = runtimes[1]!
     const honest = await release(settlement, [keys[0]!.address, keys[1]!.address])
-    expect((await peer.cosignRelease!(order, settlement, honest)).signer).toBe(keys[1]!.address)
+    expect((await peer.cosignRelease(order, settlement, honest)).signer).toBe(keys[1]!.address)
     const greedy = await release({ ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n }, [keys[0]!.address, keys[1]!.address])
-    expect(await codeOf(peer.cosignRelease!(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await release(settlement, [keys[1]!.address, keys[0]!.address], nonces[1])))).toBe('COSIGN_REFUSED:this relayer would pay for a release it did not build')
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await release(settlement, [keys[0]!.address, feeRecipient])))).toBe('COSIGN_REFUSED:its signers are not a quorum of the vault\'s multisig')
-    expect(await codeOf(peer.cosignRelease!(order, settlement, await release(settlement, [keys[0]!.address, keys[2]!.address])))).toBe('COSIGN_REFUSED:this relayer is not one of its signers')
-    expect(await codeOf(peer.cosignRelease!(order, settlement, Buffer.from('not a message').toString('base64')))).toBe('COSIGN_REFUSED:not a transaction message')
+    expect(await codeOf(peer.cosignRelease(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
+    expect(await codeOf(peer.cosignRelease(order, settlement, await release(settlement, [keys[1]!.address, keys[0]!.address], nonces[1])))).toBe('COSIGN_REFUSED:this relayer would pay for a release it did not build')
+    expect(await codeOf(peer.cosignRelease(order, settlement, await release(settlement, [keys[0]!.address, feeRecipient])))).toBe('COSIGN_REFUSED:its signers are not a quorum of the vault\'s multisig')
+    expect(await codeOf(peer.cosignRelease(order, settlement, await release(settlement, [keys[0]!.address, keys[2]!.address])))).toBe('COSIGN_REFUSED:this relayer is not one of its signers')
+    expect(await codeOf(peer.cosignRelease(order, settlement, Buffer.from('not a message').toString('base64')))).toBe('COSIGN_REFUSED:not a transaction message')
   })
 
   it('after a crash between storing and sending, sends the stored release and never a second one', async () => {
@@ -334,8 +334,8 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
       const paid = [await tokens(provider), await tokens(feeRecipient), await tokens(order.renter as Address), await tokens(bed.multisig)]
 
       // relayer-1 lags: it never read the release, and no receipt is frozen, so it would release the order again.
-      expect(await refusalOf(runtimes[1]!.cosignRelease!(order, settlement, await releaseMessage(order, settlement, 1)))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
-      expect(await refusalOf(runtimes[2]!.cosignRelease!(order, settlement, await releaseMessage(order, settlement, 2)))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
+      expect(await refusalOf(runtimes[1]!.cosignRelease(order, settlement, await releaseMessage(order, settlement, 1)))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
+      expect(await refusalOf(runtimes[2]!.cosignRelease(order, settlement, await releaseMessage(order, settlement, 2)))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
       const sent = bed.rpc.ledger.length
       const err = await runtimes[0]!.submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])).catch((e: unknown) => e)
       expect(isQantaraError(err, 'SUBMIT_FAILED') && err.message).toMatch(/relayer-2: release of 0x[0-9a-f]{64}: the vault already released it in/)
@@ -356,7 +356,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
       const answers: unknown[] = []
       for (const [from, to] of [['opened', 'settling'], ['settling', 'settled'], ['settled', 'refunded'], ['refunded', 'disputed']] as const) {
         expect(await store.transitionOrder(order.id, [from], to, {}, Date.now())).toBe(true)
-        answers.push([to, await refusalOf(runtimes[1]!.cosignRelease!(order, settlement, message))])
+        answers.push([to, await refusalOf(runtimes[1]!.cosignRelease(order, settlement, message))])
       }
       expect(answers).toEqual([
         ['settling', 'signed'],

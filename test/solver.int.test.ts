@@ -42,7 +42,7 @@ async function escrowFacts(store: SqliteStore, order: OrderTerms, height: bigint
 }
 
 function solver(store: SqliteStore, payer: BtcPayer) {
-  const idle: Watcher = { family: 'evm', chain: CHAIN, poll: () => Promise.reject(new Error('not used')) }
+  const idle: Watcher = { chain: CHAIN, poll: () => Promise.reject(new Error('not used')) }
   return new Solver({
     addresses: new Map([[CHAIN, SOLVER_EVM]]), tokens: new Map([[CHAIN, new Set(['native', USDC])]]), minPayoutWindowSeconds: WINDOW,
     watchers: [{ watcher: idle, pollIntervalMs: 1_000 }], payer, store, liquidity: new Gauge({ name: 'liquidity', help: 'x', registers: [new Registry()] }), logger: silentLogger(),

@@ -29,8 +29,7 @@ const MAX_OUTPUTS = 32
  * mempool, so a payout replaced by fee bumping is seen under the txid that
  * was mined.
  */
-export class BtcPayoutWatcher implements Watcher<'bitcoin'> {
-  readonly family = 'bitcoin' as const
+export class BtcPayoutWatcher implements Watcher {
   readonly chain: ChainId
 
   constructor(private readonly o: BtcPayoutWatcherOptions) {

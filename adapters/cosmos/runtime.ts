@@ -7,7 +7,7 @@ import PQueue from 'p-queue'
 import { z } from 'zod'
 import { abortableDelay } from '../../src/abort.js'
 import type { ChainId } from '../../src/caip2.js'
-import type { ChainRuntime, Cosigner, SettlementSignature, SubmitOutcome } from '../../src/chains.js'
+import type { VaultChainRuntime, Cosigner, SettlementSignature, SubmitOutcome } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
 import type { OrderTerms } from '../../src/order.js'
@@ -77,7 +77,7 @@ export interface CosmosRuntimeOptions {
  * land, whoever builds them. A release that loses its sequence to another
  * transaction, or outlives its timeout height, is rebuilt at the next one.
  */
-export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
+export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   const c = o.config
   const chain = c.id as ChainId
   const chainId = c.id.slice('cosmos:'.length)
@@ -258,7 +258,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): ChainRuntime {
 
   return {
     chain,
-    family: 'cosmos',
+    kind: 'vault',
     watcher: new CosmosVaultWatcher({
       chain, comet: node, vault: c.vault, prefix, denoms: c.denoms, feeDenom: fee.amount[0]?.denom, extraDepth: c.extraDepth, startHeight: c.startHeight, maxBlocksPerPoll: c.maxBlocksPerPoll, logger: o.logger,
       minRefund: new Map(Object.entries(c.minRefund).map(([d, v]) => [d, BigInt(v)])),

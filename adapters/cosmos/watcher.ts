@@ -87,8 +87,7 @@ interface Transfer { sender: string; recipient: string; coins: { denom: string; 
  * memo claims. Found through the node's tx index (`transfer.recipient`, and
  * `transfer.sender` for releases), a window of heights at a time.
  */
-export class CosmosVaultWatcher implements Watcher<'cosmos'> {
-  readonly family = 'cosmos' as const
+export class CosmosVaultWatcher implements Watcher {
   readonly chain: ChainId
   private readonly log: Logger
   /** Made once: making it asks the node its version. */

@@ -1,5 +1,5 @@
 import { getAddress, isAddress, type Hex } from 'viem'
-import type { ChainRuntime, SettlementSignature } from '../../src/chains.js'
+import type { EscrowChainRuntime, SettlementSignature } from '../../src/chains.js'
 import type { Logger } from '../../src/log.js'
 import { NATIVE_TOKEN, type BtcPayoutTerms } from '../../src/order.js'
 import type { Store } from '../../src/store/store.js'
@@ -14,7 +14,7 @@ import { EvmSubmitter } from './submitter.js'
 import { EvmWatcher } from './watcher.js'
 
 /** Wires one configured EVM chain: watcher, EIP-712 signer and submitter over one RPC pool. */
-export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: ReadonlyMap<string, string>, store: Store, logger: Logger): ChainRuntime {
+export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: ReadonlyMap<string, string>, store: Store, logger: Logger): EscrowChainRuntime {
   const chain = viemChain(c.id, c.rpc, c.name)
   const pool = new RpcPool({ chain, urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
   const escrow = getAddress(c.escrow)
@@ -29,7 +29,7 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
   })
   return {
     chain: watcher.chain,
-    family: 'evm',
+    kind: 'escrow',
     watcher,
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),
@@ -52,13 +52,11 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
       const sorted = [...signatures].sort((a, b) => compareAddresses(getAddress(a.signer), getAddress(b.signer)))
       return submitter.submit(order, settlement, { signatures: sorted.map((s) => s.signature as Hex) }, signal)
     },
-    proveBtcPayout(order, toProvider, proof, signal) {
-      return submitter.proveBtcPayout(order, toProvider, proof, signal)
+    btcPayouts: {
+      prove: (order, toProvider, proof, signal) => submitter.proveBtcPayout(order, toProvider, proof, signal),
+      claimFallback: (order, toProvider, signal) => submitter.claimBtcFallback(order, toProvider, signal),
+      relay: evmBtcRelayFeed({ pool, domain, submitter, account, members }),
     },
-    claimBtcFallback(order, toProvider, signal) {
-      return submitter.claimBtcFallback(order, toProvider, signal)
-    },
-    btcRelay: evmBtcRelayFeed({ pool, domain, submitter, account, members }),
   }
 }
 

@@ -4,7 +4,7 @@ import {
   type Address, type ContractFunctionArgs, type EncodeFunctionDataParameters, type EstimateContractGasParameters, type Hex, type LocalAccount, type PublicClient,
 } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
-import type { BtcPayoutProof, FamilyTypes, SubmitOutcome, Submitter } from '../../src/chains.js'
+import type { BtcPayoutProof, SubmitOutcome } from '../../src/chains.js'
 import { QantaraError, SignatureRefused, errorMessage } from '../../src/errors.js'
 import { abortableDelay, throwIfAborted } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
@@ -76,8 +76,7 @@ interface Payload {
  * stored before it is broadcast, so a crash at any point resumes the same
  * nonce with the same or a bumped transaction instead of a second payment.
  */
-export class EvmSubmitter implements Submitter<'evm'> {
-  readonly family = 'evm' as const
+export class EvmSubmitter {
   readonly chain: ChainId
   /** Nonces are handed out one at a time; tracking runs concurrently. */
   private readonly nonceLock = new PQueue({ concurrency: 1 })
@@ -93,7 +92,7 @@ export class EvmSubmitter implements Submitter<'evm'> {
   }
 
   /** Settles an order (settleBtc when its provider is paid in BTC); an order settled already is success. */
-  async submit(order: OrderTerms, settlement: Settlement, auth: FamilyTypes['evm']['authorization'], signal?: AbortSignal): Promise<SubmitOutcome> {
+  async submit(order: OrderTerms, settlement: Settlement, auth: { signatures: Hex[] }, signal?: AbortSignal): Promise<SubmitOutcome> {
     const signatures = auth.signatures.length ? concat(auth.signatures) : '0x'
     const call: EscrowCall = order.btc
       ? { abi: qantaraEscrowAbi, functionName: 'settleBtc', args: [toEvmOrder(order), toEvmBtcPayout(order.btc), toEvmSettlement(settlement), signatures] }

@@ -25,8 +25,7 @@ export interface EvmWatcherOptions {
  * last released is still canonical: if not, a reorg went deeper than the
  * finality rule and it stops with REORG_BEYOND_FINALITY rather than guess.
  */
-export class EvmWatcher implements Watcher<'evm'> {
-  readonly family = 'evm' as const
+export class EvmWatcher implements Watcher {
   readonly chain: ChainId
   private range: number
   private readonly escrow: Address

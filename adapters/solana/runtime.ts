@@ -5,7 +5,7 @@ import {
 import { fetchNonce } from '@solana-program/system'
 import { TOKEN_PROGRAM_ADDRESS } from '@solana-program/token'
 import { abortableDelay } from '../../src/abort.js'
-import type { ChainRuntime, Cosigner, SettlementSignature, SubmitOutcome } from '../../src/chains.js'
+import type { VaultChainRuntime, Cosigner, SettlementSignature, SubmitOutcome } from '../../src/chains.js'
 import { ed25519Verify } from '../../src/ed25519.js'
 import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
@@ -52,7 +52,7 @@ export interface SolanaRuntimeOptions {
  * order's receipt account, which makes it once-only on chain, whoever sends
  * it; an order is released when, and only when, that receipt is frozen.
  */
-export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
+export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
   const c = o.config
   const chain = c.id as `solana:${string}`
   const rpc: SolanaRpc = solanaRpc({ url: c.rpc[0]!, timeoutMs: c.rpcTimeoutMs })
@@ -118,7 +118,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): ChainRuntime {
 
   return {
     chain,
-    family: 'solana',
+    kind: 'vault',
     watcher: new SolanaVaultWatcher({
       chain, rpc, vault, mint, memoProgram: c.memoProgram, startSlot: BigInt(c.startSlot), minRefund: BigInt(c.minRefund), minOrderAmount: BigInt(c.minOrderAmount), logger: o.logger,
       // Decided from the committed chain events, which every relayer reads alike, never from the orders table the

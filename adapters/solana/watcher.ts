@@ -94,8 +94,7 @@ type ParsedTransaction = z.infer<typeof transactionSchema>
  * the tokens came from. A deposit that does not make an order is reported as
  * `VaultDepositIgnored` with its reason, never dropped silently.
  */
-export class SolanaVaultWatcher implements Watcher<'solana'> {
-  readonly family = 'solana' as const
+export class SolanaVaultWatcher implements Watcher {
   readonly chain: ChainId
   private readonly log: Logger
   private readonly b58 = getBase58Codec()

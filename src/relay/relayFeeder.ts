@@ -47,8 +47,9 @@ export class RelayFeeder {
 
   async tick(signal?: AbortSignal): Promise<void> {
     for (const chain of this.o.chains) {
-      if (!chain.btcRelay || signal?.aborted) continue
-      await this.feed(chain.chain, chain.btcRelay, signal).catch((err: unknown) => this.log.warn({ chain: chain.chain, err: errorMessage(err) }, 'relay retarget failed; retrying next pass'))
+      const relay = chain.kind === 'escrow' ? chain.btcPayouts?.relay : undefined
+      if (!relay || signal?.aborted) continue
+      await this.feed(chain.chain, relay, signal).catch((err: unknown) => this.log.warn({ chain: chain.chain, err: errorMessage(err) }, 'relay retarget failed; retrying next pass'))
     }
   }
 

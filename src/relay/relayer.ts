@@ -115,7 +115,7 @@ export class Relayer {
   /** Keeps the escrow chains' light relays on Bitcoin's epoch, where BTC payouts are proved. */
   private async feedRelays(signal: AbortSignal): Promise<void> {
     const rail = this.o.btc
-    if (!rail || !this.o.chains.some((c) => c.btcRelay)) return
+    if (!rail || !this.o.chains.some((c) => c.kind === 'escrow' && c.btcPayouts)) return
     const feeder = new RelayFeeder({
       relayerId: this.o.relayerId, members: this.o.members, threshold: this.o.threshold, rail, chains: this.o.chains, store: this.o.store,
       approvals: this.o.retargetApprovals ?? new RetargetApprovals(), ...(this.o.gossip ? { gossip: this.o.gossip } : {}),
@@ -188,7 +188,7 @@ export class Relayer {
           this.o.metrics.ordersRefused.inc({ chain: e.chain, reason: problem })
           this.log.warn({ orderId: e.order.id, chain: e.chain, reason: problem, token: e.order.token, amount: e.order.amount.toString(), slots: e.order.slots, slotLength: e.order.slotLength }, 'opened order not taken on (out of the protocol\'s bounds, or a token or amount this relayer does not serve)')
           // On an escrow chain the renter reclaims it; in a vault only the quorum can move the deposit, so it is refunded.
-          if (this.runtime(e.chain)?.cosignRelease) await this.apply({ kind: 'VaultDepositIgnored', chain: e.chain, key: `${e.key}:refused`, block: e.block, txHash: e.txHash, reason: problem, sender: e.order.renter, token: e.order.token, amount: e.order.amount })
+          if (this.runtime(e.chain)?.kind === 'vault') await this.apply({ kind: 'VaultDepositIgnored', chain: e.chain, key: `${e.key}:refused`, block: e.block, txHash: e.txHash, reason: problem, sender: e.order.renter, token: e.order.token, amount: e.order.amount })
           return
         }
         if (await this.o.store.insertOrder(e.order, now)) {
@@ -197,7 +197,7 @@ export class Relayer {
         }
         // A second deposit under an id already taken (the watchers refuse these; this catches one committed before they did).
         const first = (await this.o.store.listOrderEvents(e.chain, e.order.id)).find((x) => x.kind === 'OrderOpened')
-        if (first && first.txHash !== e.txHash && this.runtime(e.chain)?.cosignRelease) {
+        if (first && first.txHash !== e.txHash && this.runtime(e.chain)?.kind === 'vault') {
           await this.apply({ kind: 'VaultDepositIgnored', chain: e.chain, key: `${e.key}:duplicate`, block: e.block, txHash: e.txHash, reason: 'DUPLICATE_ORDER', sender: e.order.renter, token: e.order.token, amount: e.order.amount })
         }
         return
@@ -253,7 +253,7 @@ export class Relayer {
         return
       }
       case 'VaultDepositIgnored': {
-        const refund = this.runtime(e.chain)?.cosignRelease ? refundOrder(e, BigInt(Math.floor(now / 1000)), this.o.refundAfterSeconds ?? 3_600) : undefined
+        const refund = this.runtime(e.chain)?.kind === 'vault' ? refundOrder(e, BigInt(Math.floor(now / 1000)), this.o.refundAfterSeconds ?? 3_600) : undefined
         this.log.warn({ chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString(), refundOrder: refund?.id }, refund ? 'vault deposit opened no order; refunding it to its sender' : 'vault deposit opened no order and cannot be refunded (no sender or nothing received)')
         if (refund) await this.o.store.insertOrder(refund, now)
         else this.o.metrics.vaultDepositsUnrefunded.inc({ chain: e.chain })
@@ -357,11 +357,12 @@ export class Relayer {
     void (async () => {
       try {
         let outcome
-        if (proving && this.o.btc && chain.proveBtcPayout) {
+        const btcPayouts = chain.kind === 'escrow' ? chain.btcPayouts : undefined
+        if (proving && this.o.btc && btcPayouts) {
           const proof = await this.o.btc.buildProof(record.btcTxid!, record.btcBlock!, signal)
-          outcome = await chain.proveBtcPayout(terms, settlement.toProvider, proof, signal)
-        } else if (fallback && chain.claimBtcFallback) {
-          outcome = await chain.claimBtcFallback(terms, settlement.toProvider, signal)
+          outcome = await btcPayouts.prove(terms, settlement.toProvider, proof, signal)
+        } else if (fallback && btcPayouts) {
+          outcome = await btcPayouts.claimFallback(terms, settlement.toProvider, signal)
         } else {
           return
         }

@@ -63,7 +63,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     const record = await store.getOrder(orderId)
     if (!record?.settlement) throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, { details: 'NOT_SETTLED_HERE', retryable: true })
     const runtime = chains.find((c) => c.chain === record.terms.chain)
-    if (!runtime?.cosignRelease) throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
+    if (runtime?.kind !== 'vault') throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
   const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, retargets: retargetApprovals, ...(byzantine ? { byzantine: byzantineServing({ relayerId: config.relayer.id, identity, peers, store, chains }) } : {}) })
