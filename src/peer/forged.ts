@@ -4,6 +4,8 @@ import { challengeBytes, heartbeatBytes } from '../heartbeat/bytes.js'
 import type { Heartbeat } from '../heartbeat/schema.js'
 import type { ChainRuntime } from '../chains.js'
 import type { Settlement } from '../settlement.js'
+import { computeSettlement, type SettlementResult } from '../computeSettlement.js'
+import type { SettlementStrategy } from '../relay/settlementStrategy.js'
 import type { SettlementWire } from '../settlementWire.js'
 import type { Store } from '../store/store.js'
 import type { Peer } from './gossip.js'
@@ -66,4 +68,14 @@ function forgedHeartbeats(orderId: string, relayerId: string, identity: Ed25519S
     const heartbeat: Heartbeat = { v: 1, challenge: { challenge, signature: identity.sign(challengeBytes(challenge)) }, timestamp: challenge.issuedAt, gpus: null, gpuUnavailable: 'forged' }
     return JSON.parse(canonicalJson({ heartbeat, signature: fake.sign(heartbeatBytes(heartbeat)) })) as unknown
   })
+}
+
+/** What a byzantine relayer signs and posts: the provider paid in full whatever the heartbeats say, submitted alone. */
+export function byzantineStrategy(feeBps: number): SettlementStrategy {
+  return { compute: (order, heartbeats, policy) => inflate(computeSettlement(order, heartbeats, policy), order.amount, feeBps), postsAlone: true }
+}
+
+function inflate(r: SettlementResult, amount: bigint, feeBps: number): SettlementResult {
+  const fee = (amount * BigInt(feeBps)) / 10_000n
+  return { ...r, reason: 'FULL', uptime: '1'.repeat(r.settlement.totalSlots), settlement: { ...r.settlement, upSlots: r.settlement.totalSlots, toProvider: amount - fee, toRenter: 0n, fee } }
 }

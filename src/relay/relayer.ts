@@ -1,6 +1,6 @@
 import { abortableDelay } from '../abort.js'
 import type { BtcPayoutRail, ChainEvent, ChainRuntime, SettlementSignature, WatchResult } from '../chains.js'
-import { computeSettlement, reasonOf, type SettlementResult } from '../computeSettlement.js'
+import { reasonOf, type SettlementResult } from '../computeSettlement.js'
 import { SignatureRefused, errorMessage, isQantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -15,6 +15,7 @@ import type { Prober } from './prober.js'
 import { RelayFeeder } from './relayFeeder.js'
 import { RetargetApprovals } from './retargetApprovals.js'
 import { submitterRank } from './submitterRank.js'
+import { honestStrategy, type SettlementStrategy } from './settlementStrategy.js'
 
 export interface RelayerOptions {
   relayerId: string
@@ -28,8 +29,8 @@ export interface RelayerOptions {
   gossipWindowSeconds?: number
   /** How long each submitter in line waits for the one before it. */
   failoverSeconds?: number
-  /** Devnet and tests only: sign an inflated settlement and submit it alone, as a byzantine relayer would. */
-  byzantine?: boolean
+  /** What to sign and when to post; the honest strategy unless the dev kit plays a faulty member. */
+  strategy?: SettlementStrategy
   /** Where BTC payouts are seen and proved, for orders whose provider is paid in BTC. */
   btc?: BtcPayoutRail
   /** Light relay retarget approvals, shared with the peer routes that serve this relayer's own. */
@@ -81,11 +82,13 @@ export class Relayer {
   /** Per order, peers whose signature the chain refused: left out of that order's sets. */
   private readonly refusedSigners = new Map<string, Set<string>>()
   private readonly now: () => number
+  private readonly strategy: SettlementStrategy
   private readonly log: Logger
   private lastGauge = 0
 
   constructor(private readonly o: RelayerOptions) {
     this.now = o.nowMs ?? Date.now
+    this.strategy = o.strategy ?? honestStrategy
     this.log = o.logger.child({ module: 'relayer' })
     for (const c of o.chains) this.status.set(c.chain, {})
     if (o.btc) this.status.set(o.btc.chain, {})
@@ -468,7 +471,7 @@ export class Relayer {
         await this.o.gossip.pullSignatures(terms, current, (peer, sig) => chain.verifySettlementSignature(terms, current, peer, sig), signal)
       }
       const signatures = await usable(hash)
-      if (!this.o.byzantine) {
+      if (!this.strategy.postsAlone) {
         if (signatures.length < needed) return
         if (!this.quorumAt.has(id)) this.quorumAt.set(id, this.now())
         const rank = submitterRank(id, this.o.members, this.o.relayerId)
@@ -536,12 +539,11 @@ export class Relayer {
 
   /** This relayer's settlement of an order from the heartbeats it holds now. */
   private async settlementOf(terms: OrderTerms, chain: ChainRuntime): Promise<SettlementResult> {
-    const computed = computeSettlement(terms, await this.o.store.listHeartbeatKeys(terms.id), {
+    return this.strategy.compute(terms, await this.o.store.listHeartbeatKeys(terms.id), {
       threshold: this.o.threshold,
       feeBps: chain.feeRecipient ? this.o.feeBps : 0,
       feeRecipient: chain.feeRecipient,
     })
-    return this.o.byzantine ? inflate(computed, terms.amount, this.o.feeBps) : computed
   }
 
   /** Exponential backoff per key, 1 s doubling to a minute. */
@@ -571,10 +573,4 @@ export class Relayer {
     }
     return { ready: store && Object.values(chains).every((c) => c.ready), chains, store }
   }
-}
-
-/** What a byzantine relayer signs: the provider paid in full whatever the heartbeats say. */
-function inflate(r: SettlementResult, amount: bigint, feeBps: number): SettlementResult {
-  const fee = (amount * BigInt(feeBps)) / 10_000n
-  return { ...r, reason: 'FULL', uptime: '1'.repeat(r.settlement.totalSlots), settlement: { ...r.settlement, upSlots: r.settlement.totalSlots, toProvider: amount - fee, toRenter: 0n, fee } }
 }

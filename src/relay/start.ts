@@ -14,7 +14,7 @@ import { Relayer } from './relayer.js'
 import { RetargetApprovals } from './retargetApprovals.js'
 import { Gossip } from '../peer/gossip.js'
 import { peerRoutes } from '../peer/routes.js'
-import { byzantineServing } from '../peer/forged.js'
+import { byzantineServing, byzantineStrategy } from '../peer/forged.js'
 import { QantaraError } from '../errors.js'
 
 export interface RunningRelayer {
@@ -57,7 +57,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
     feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds, refundAfterSeconds: config.settlement.refundAfterSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
-    byzantine, registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}), retargetApprovals,
+    ...(byzantine ? { strategy: byzantineStrategy(config.settlement.feeBps) } : {}), registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}), retargetApprovals,
   })
   const cosign = async (orderId: string, message: string) => {
     const record = await store.getOrder(orderId)
