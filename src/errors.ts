@@ -87,3 +87,8 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message
   return String(err)
 }
+
+/** The `default` of a switch that covers every case: a new case fails to compile until it is handled. */
+export function assertNever(value: never): never {
+  throw new TypeError(`unhandled case ${JSON.stringify(value)}`)
+}

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Store } from '../store/store.js'
 import { retargetHeadersHash, type RetargetApprovals } from './retargetApprovals.js'
-import { submitterRank } from './submitterRank.js'
+import { isMyTurn } from './turns.js'
 
 export interface RelayFeederOptions {
   relayerId: string
@@ -78,7 +78,7 @@ export class RelayFeeder {
     const task = `retarget:${chain}:${epoch}`
     const since = this.possibleSince.get(task) ?? this.now()
     this.possibleSince.set(task, since)
-    if (this.now() < since + submitterRank(task, this.o.members, relayerId) * this.o.failoverSeconds * 1000) return
+    if (!isMyTurn({ relayerId, members: this.o.members, failoverSeconds: this.o.failoverSeconds }, task, since, this.now())) return
     const outcome = await relay.retarget(epoch, headers, approved.slice(0, needed), signal)
     this.possibleSince.delete(task)
     this.log.info({ chain, from: epoch.toString(), approvals: needed, ...outcome }, outcome.status === 'submitted' ? 'relay moved to the next epoch' : 'relay already moved by another relayer')

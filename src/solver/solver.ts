@@ -3,7 +3,9 @@ import type { ChainEvent, Watcher } from '../chains.js'
 import type { ChainId } from '../caip2.js'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
-import { BTC_DUST_SATS, orderEnd, satsOwed, type OrderTerms } from '../order.js'
+import { orderEnd, satsOwed, type OrderTerms } from '../order.js'
+import { consumeEvents } from '../orders/eventFeed.js'
+import { btcShareClosed, onChainEvent, type Transition } from '../orders/lifecycle.js'
 import type { Store, Submission } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import type { Gauge } from 'prom-client'
@@ -89,13 +91,9 @@ export class Solver {
 
   /** One pass: learn orders and settlements from the escrow chains, then pay or follow what is owed. */
   async tick(): Promise<void> {
-    for (;;) {
-      const after = await this.o.store.getCursor(EVENTS_CURSOR)
-      const batch = await this.o.store.listEvents({ afterSeq: after, limit: 500 })
-      if (batch.length === 0) break
-      for (const { event } of batch) await this.apply(event)
-      await this.o.store.setCursor(EVENTS_CURSOR, batch.at(-1)!.seq)
-    }
+    await consumeEvents(this.o.store, EVENTS_CURSOR, (e) => this.apply(e), (e, err) => {
+      this.log.error({ chain: e.chain, kind: e.kind, key: e.key, err: errorMessage(err) }, 'chain event could not be applied; skipped')
+    })
     for (const record of await this.o.store.listOrders(['payout-pending'])) await this.pay(record.terms, record.settlement!.toProvider)
     // Reading the wallet's coins is a node round-trip per coin: a gauge needs it only now and then.
     if (this.now() - this.liquidityAt >= LIQUIDITY_EVERY_MS) {
@@ -114,13 +112,12 @@ export class Solver {
         return
       }
       await this.o.store.insertOrder(e.order, this.now())
-    } else if (e.kind === 'OrderSettled') {
-      const record = await this.o.store.getOrder(e.orderId)
-      if (!record?.terms.btc) return
-      const owed = satsOwed(record.terms.btc, e.settlement.toProvider) >= BTC_DUST_SATS
-      await this.o.store.transitionOrder(e.orderId, ['opened'], owed ? 'payout-pending' : 'settled', { settlement: e.settlement }, this.now())
-    } else if (e.kind === 'BtcPayoutProved' || e.kind === 'BtcPayoutFallback' || e.kind === 'OrderReclaimed') {
-      await this.o.store.transitionOrder(e.orderId, ['opened', 'payout-pending'], 'settled', e.kind === 'BtcPayoutProved' ? { btcTxid: e.btcTxid } : {}, this.now())
+      return
+    }
+    // Settled, proved, fallen back or reclaimed: the order state machine says where that leaves the payment owed.
+    if ('orderId' in e) {
+      const t = onChainEvent(await this.o.store.getOrder(e.orderId), e)
+      if (t) await this.transition(e.orderId, t)
     }
   }
 
@@ -147,7 +144,7 @@ export class Solver {
     if (secondsLeft < this.o.minPayoutWindowSeconds) {
       // Paid this late, the payout could be mined after the deadline, or proved too late: the BTC would be lost and the fallback pay the provider again.
       this.log.warn({ orderId: terms.id, secondsLeft: Math.floor(secondsLeft), needed: this.o.minPayoutWindowSeconds }, 'too close to the payout deadline for a proof; not paying, the provider is paid by the fallback instead')
-      await this.o.store.transitionOrder(terms.id, ['payout-pending'], 'settled', {}, this.now())
+      await this.transition(terms.id, btcShareClosed())
       return
     }
     const sats = satsOwed(btc, toProvider)
@@ -166,7 +163,7 @@ export class Solver {
     const status = await this.o.payer.status(p.txid)
     if (status.state === 'mined') {
       await this.o.store.putSubmission({ ...s, state: 'confirmed', updatedAt: this.now() })
-      await this.o.store.transitionOrder(p.orderId, ['payout-pending'], 'settled', { btcTxid: p.txid, btcSats: BigInt(p.sats) }, this.now())
+      await this.transition(p.orderId, btcShareClosed({ btcTxid: p.txid, btcSats: BigInt(p.sats) }))
       this.log.info({ orderId: p.orderId, btcTxid: p.txid, confirmations: status.confirmations }, 'bitcoin payout mined')
       return
     }
@@ -179,6 +176,10 @@ export class Solver {
         this.log.error({ orderId: p.orderId, btcTxid: p.txid, err: errorMessage(err) }, 'bitcoin payout refused by the node; not paying again automatically')
       }
     }
+  }
+
+  private async transition(orderId: string, t: Transition): Promise<void> {
+    await this.o.store.transitionOrder(orderId, t.from, t.to, t.patch, this.now())
   }
 
   private async pendingInputs(): Promise<Set<string>> {

@@ -8,7 +8,8 @@ import { parseExact, stringifyExact } from '../json.js'
 import { merkleLeafHash } from '../merkle.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
-import type { HeartbeatKey, OrderPatch, OrderRecord, OrderState, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
+import type { OrderState } from '../orders/lifecycle.js'
+import type { HeartbeatKey, OrderPatch, OrderRecord, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
 
 interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; btc_txid: string | null; btc_block: string | null; btc_sats: string | null; updated_at: number }
 interface SubmissionRow { chain: string; key: string; signer: string; nonce: number; state: string; payload: string; updated_at: number }

@@ -1,6 +1,7 @@
 import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import type { OrderTerms } from '../order.js'
+import type { OrderState } from '../orders/lifecycle.js'
 import type { Settlement, SettlementReason } from '../settlement.js'
 
 export interface StoredEvent {
@@ -24,9 +25,6 @@ export interface Submission {
   updatedAt: number
 }
 
-/** `payout-pending`: settled on chain, the provider's share owed in BTC until a payout is proved or the fallback pays it. */
-export const ORDER_STATES = ['opened', 'active', 'ended', 'settling', 'payout-pending', 'settled', 'refunded', 'disputed'] as const
-export type OrderState = (typeof ORDER_STATES)[number]
 
 export interface OrderRecord {
   terms: OrderTerms

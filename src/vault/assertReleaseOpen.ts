@@ -1,7 +1,8 @@
 import type { ChainId } from '../caip2.js'
 import { QantaraError } from '../errors.js'
 import type { Hex32 } from '../order.js'
-import type { OrderState, Store } from '../store/store.js'
+import type { OrderState } from '../orders/lifecycle.js'
+import type { Store } from '../store/store.js'
 
 /** States past which an order's deposit is no longer the vault's to release: paid out, refunded or given up on. */
 const CLOSED: readonly OrderState[] = ['settled', 'refunded', 'disputed']

@@ -1,0 +1,39 @@
+import { gossiping, onClock, probing, settlementDue, type LifecyclePolicy } from '../orders/lifecycle.js'
+import type { OrderRecord } from '../store/store.js'
+import type { BtcPayouts } from './btcPayouts.js'
+import type { RelayerContext } from './context.js'
+import type { PeerSync } from './peerSync.js'
+import type { Prober } from './prober.js'
+import type { Settler } from './settler.js'
+
+/**
+ * Moves one live order by the clock and hands it to the part its state
+ * needs: the prober while its slots run, peer sync while heartbeats may still
+ * arrive, the settler once it ends, BTC payouts while its share is owed in BTC.
+ */
+export class LifecycleDriver {
+  constructor(
+    private readonly ctx: RelayerContext,
+    private readonly policy: LifecyclePolicy,
+    private readonly parts: { prober: Pick<Prober, 'schedule'>; peers: PeerSync; settler: Settler; btc: BtcPayouts },
+  ) {}
+
+  async advance(stored: OrderRecord, nowS: number, signal: AbortSignal): Promise<void> {
+    const { prober, peers, settler, btc } = this.parts
+    let record = stored
+    // One tick may cross several boundaries (opened → active → ended).
+    for (let t = onClock(record, nowS); t; t = onClock(record, nowS)) {
+      if (!(await this.ctx.transition(record.terms.id, t))) return
+      record = { ...record, state: t.to }
+    }
+    if (probing(record, nowS)) prober.schedule(record.terms, signal)
+    if (gossiping(record.state)) peers.heartbeats(record.terms, signal)
+    if (settlementDue(record, nowS, this.policy)) {
+      const chain = this.ctx.runtime(record.terms.chain)
+      if (!chain || !peers.finalPullDone(record.terms, signal)) return
+      if (await settler.begin(record, chain)) record = { ...record, state: 'settling' }
+    }
+    if (record.state === 'settling') settler.schedule(record.terms.id, signal)
+    if (record.state === 'payout-pending') btc.schedule(record, nowS, signal)
+  }
+}

@@ -1,0 +1,46 @@
+import type { BtcPayoutRail, ChainRuntime } from '../chains.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../metrics.js'
+import type { Gossip } from '../peer/gossip.js'
+import type { Store } from '../store/store.js'
+import type { Prober } from './prober.js'
+import type { RetargetApprovals } from './retargetApprovals.js'
+import type { SettlementStrategy } from './settlementStrategy.js'
+
+/** Who this relayer is among its peers and how the quorum settles: the same on every member. */
+export interface QuorumOptions {
+  relayerId: string
+  /** Every quorum member's id, this relayer's included. */
+  members: string[]
+  threshold: number
+  feeBps: number
+  graceSeconds: number
+  /** Extra wait after end + grace for peers' heartbeats to arrive before settling. */
+  gossipWindowSeconds?: number
+  gossipIntervalMs?: number
+  /** How long each submitter in line waits for the one before it. */
+  failoverSeconds?: number
+  /** How long after a vault deposit that opened no order it is refunded. */
+  refundAfterSeconds?: number
+}
+
+/** The relayer's parts, built at the composition root. */
+export interface RelayerOptions extends QuorumOptions {
+  store: Store
+  chains: ChainRuntime[]
+  prober: Pick<Prober, 'schedule' | 'prune' | 'drain'>
+  metrics: Metrics
+  logger: Logger
+  /** Absent for a relayer without peers. */
+  gossip?: Gossip
+  /** Where BTC payouts are seen and proved, for orders whose provider is paid in BTC. */
+  btc?: BtcPayoutRail
+  /** Light relay retarget approvals, shared with the peer routes that serve this relayer's own. */
+  retargetApprovals?: RetargetApprovals
+  /** Accepts a provider record replicated from a peer (checked against its own URL). */
+  registry?: { submit(record: unknown, signal?: AbortSignal): Promise<unknown>; known(providerId: string, seq: number): Promise<boolean> }
+  /** What to sign and when to post; the honest strategy unless the dev kit plays a faulty member. */
+  strategy?: SettlementStrategy
+  tickMs?: number
+  nowMs?: () => number
+}

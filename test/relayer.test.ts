@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest'
+import type { ChainEvent, EscrowChainRuntime, SettlementSignature, SubmitOutcome } from '../src/chains.js'
+import { QantaraError } from '../src/errors.js'
+import { silentLogger } from '../src/log.js'
+import { createMetrics } from '../src/metrics.js'
+import type { OrderTerms } from '../src/order.js'
+import { Relayer } from '../src/relay/relayer.js'
+import { submitterRank } from '../src/relay/turns.js'
+import type { Settlement } from '../src/settlement.js'
+import { SqliteStore } from '../src/store/sqlite.js'
+
+// The relayer's decisions with an injected clock, an in-memory store and a scripted chain runtime standing in for
+// a real chain (the integration suites run the same loop against anvil, litesvm, simd and btcd).
+const CHAIN = 'eip155:31337'
+const ORDER: OrderTerms = {
+  id: `0x${'ab'.repeat(32)}`, chain: CHAIN, renter: '0xrenter', token: 'native', amount: 1_000_000n,
+  providerId: `0x${'cd'.repeat(32)}`, payout: '0xpayout', start: 100n, slotLength: 10, slots: 4,
+}
+const block = { height: 1n, hash: '0x01' }
+
+interface Scripted {
+  runtime: EscrowChainRuntime
+  posts: { settlement: Settlement; signatures: SettlementSignature[]; at: number }[]
+  /** What each post does, in turn: an outcome, or an error thrown. */
+  script: (SubmitOutcome | Error)[]
+}
+
+function scriptedChain(clock: { now: number }): Scripted {
+  const s: Scripted = { posts: [], script: [], runtime: undefined as unknown as EscrowChainRuntime }
+  s.runtime = {
+    kind: 'escrow', chain: CHAIN, feeRecipient: '', maxLag: 5n, pollIntervalMs: 1_000,
+    watcher: { chain: CHAIN, poll: () => Promise.reject(new Error('not polled in these tests')) },
+    signSettlement: (order) => Promise.resolve({ signer: '0xme', signature: `sig-${order.id.slice(0, 6)}` }),
+    verifySettlementSignature: () => Promise.resolve(true),
+    submitSettlement: (_order, settlement, signatures) => {
+      s.posts.push({ settlement, signatures, at: clock.now })
+      const next = s.script.shift() ?? { status: 'submitted', txHash: '0xtx', confirmations: 1 }
+      return next instanceof Error ? Promise.reject(next) : Promise.resolve(next)
+    },
+  }
+  return s
+}
+
+function market(o: { members?: string[]; relayerId?: string } = {}) {
+  const clock = { now: 0 }
+  const store = new SqliteStore(':memory:')
+  const chain = scriptedChain(clock)
+  const probed: number[] = []
+  const relayer = new Relayer({
+    relayerId: o.relayerId ?? 'r1', members: o.members ?? ['r1'], threshold: 1, feeBps: 0, graceSeconds: 5, failoverSeconds: 10,
+    store, chains: [chain.runtime], metrics: createMetrics(), logger: silentLogger(), nowMs: () => clock.now,
+    prober: { schedule: () => void probed.push(clock.now), prune: () => undefined, drain: () => Promise.resolve() },
+  })
+  const signal = new AbortController().signal
+  const open = (order: OrderTerms = ORDER) => store.commitEvents(CHAIN, [{ kind: 'OrderOpened', chain: CHAIN, key: `open:${order.id}`, block, txHash: '0xopen', order }], block)
+  const event = (e: ChainEvent) => store.commitEvents(CHAIN, [e], block)
+  const heartbeat = (slot: number) => store.putHeartbeat({ orderId: ORDER.id, slot, relayerId: 'r1', body: JSON.stringify({ slot }), receivedAt: 0 })
+  /** Sets the clock, ticks, and lets the background steps the tick started finish. */
+  const at = async (seconds: number) => {
+    clock.now = seconds * 1000
+    await relayer.tick(signal)
+    await new Promise((r) => setImmediate(r))
+    await new Promise((r) => setImmediate(r))
+  }
+  const state = async () => (await store.getOrder(ORDER.id))?.state
+  return { relayer, store, chain, probed, open, event, heartbeat, at, state }
+}
+
+describe('relayer lifecycle with an injected clock', () => {
+  it('takes an order from opened to settled by the clock, probing only while its slots run', async () => {
+    const m = market()
+    await m.open()
+    await m.at(50)
+    expect(await m.state()).toBe('opened')
+    await m.at(100)
+    expect(await m.state()).toBe('active')
+    expect(m.probed).toEqual([100_000])
+    await m.heartbeat(0)
+    await m.heartbeat(2)
+    await m.at(140)
+    expect(await m.state()).toBe('ended')
+    await m.at(144)
+    expect(await m.state()).toBe('ended')
+    expect(m.chain.posts).toHaveLength(0)
+    await m.at(145)
+    expect(await m.state()).toBe('settled')
+    const record = await m.store.getOrder(ORDER.id)
+    expect(record).toMatchObject({ reason: 'PARTIAL_DOWNTIME', uptime: '1010', txHash: '0xtx' })
+    expect(m.chain.posts.map((p) => [p.settlement.upSlots, p.settlement.toProvider, p.settlement.toRenter])).toEqual([[2, 500_000n, 500_000n]])
+    expect(m.chain.posts[0]!.signatures).toEqual([{ signer: '0xme', signature: 'sig-0xabab' }])
+    expect(m.probed).toEqual([100_000])
+  })
+
+  it('waits its place in line: the member ranked k posts failoverSeconds × k after the quorum formed', async () => {
+    const members = ['r1', 'r2', 'r3']
+    const last = members.find((m) => submitterRank(ORDER.id, members, m) === 2)!
+    const m = market({ members, relayerId: last })
+    await m.open()
+    await m.at(145)
+    expect(await m.state()).toBe('settling')
+    await m.at(164.9)
+    expect(m.chain.posts).toHaveLength(0)
+    await m.at(165)
+    expect(m.chain.posts.map((p) => p.at)).toEqual([165_000])
+    expect(await m.state()).toBe('settled')
+  })
+
+  it('backs off a failed post 1 s, then 2 s, and settles once the chain takes it', async () => {
+    const m = market()
+    m.chain.script.push(new QantaraError('RPC_UNAVAILABLE', 'down', { retryable: true }), new QantaraError('RPC_UNAVAILABLE', 'down', { retryable: true }))
+    await m.open()
+    await m.at(145)
+    await m.at(145.9)
+    await m.at(146)
+    await m.at(147.9)
+    await m.at(148)
+    expect(m.chain.posts.map((p) => p.at)).toEqual([145_000, 146_000, 148_000])
+    expect(await m.state()).toBe('settled')
+  })
+
+  it('marks an order refunded when the renter reclaimed it first, and disputed when the chain refuses it for good', async () => {
+    const reclaimed = market()
+    reclaimed.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'reclaimed', { details: 'AlreadyRefunded' }))
+    await reclaimed.open()
+    await reclaimed.at(145)
+    expect(await reclaimed.state()).toBe('refunded')
+
+    const refused = market()
+    refused.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'bad', { details: 'BadSettlement' }))
+    await refused.open()
+    await refused.at(145)
+    expect(await refused.state()).toBe('disputed')
+  })
+
+  it('keeps the chain\'s split when the order is settled on chain before it posts', async () => {
+    const m = market({ members: ['r1', 'r2', 'r3'], relayerId: ['r1', 'r2', 'r3'].find((id) => submitterRank(ORDER.id, ['r1', 'r2', 'r3'], id) === 2)! })
+    await m.open()
+    await m.at(145)
+    const onChain: Settlement = { orderId: ORDER.id, toProvider: 250_000n, toRenter: 750_000n, fee: 0n, feeRecipient: '', upSlots: 1, totalSlots: 4, heartbeatRoot: `0x${'00'.repeat(32)}` }
+    await m.event({ kind: 'OrderSettled', chain: CHAIN, key: 'settled', block, txHash: '0xpeer', orderId: ORDER.id, settlement: onChain })
+    await m.at(146)
+    expect(await m.store.getOrder(ORDER.id)).toMatchObject({ state: 'settled', txHash: '0xpeer', settlement: onChain, reason: 'PARTIAL_DOWNTIME' })
+    await m.at(200)
+    expect(m.chain.posts).toHaveLength(0)
+  })
+
+  it('refuses an opened order outside the protocol\'s bounds without storing it', async () => {
+    const m = market()
+    await m.open({ ...ORDER, amount: 3n })
+    await m.at(1)
+    expect(await m.store.getOrder(ORDER.id)).toBeUndefined()
+  })
+})
