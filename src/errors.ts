@@ -1,6 +1,8 @@
 /**
- * One error base for the whole project. Callers branch on `code`, never on
- * message text; `retryable` tells a loop whether trying again can help.
+ * One error base for the whole project. Callers branch on `code`, and on the
+ * typed `context` of the codes that carry one (narrow with
+ * `isQantaraError(err, code)` first), never on message text or `details`,
+ * which are for people; `retryable` tells a loop whether trying again can help.
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
@@ -14,6 +16,7 @@ export type ErrorCode =
   | 'RPC_WRONG_CHAIN'
   | 'RPC_RANGE_REFUSED'
   | 'RPC_BAD_RESPONSE'
+  | 'RPC_NOT_FOUND'
   | 'REORG_BEYOND_FINALITY'
   | 'EVENT_MALFORMED'
   | 'SUBMIT_REVERTED'
@@ -28,26 +31,44 @@ export type ErrorCode =
   | 'RECORD_REJECTED'
   | 'ABORTED'
 
+/** What callers may branch on, per code; a code missing here carries no context. */
+export interface ErrorContexts {
+  /** The escrow refused a write: its custom error's name, or the local refusal (GasAboveCap, MinedRevert, UnknownOrder, AlreadyRefunded, NotOwedInBtc). */
+  SUBMIT_REVERTED: { revert: string }
+  /** The chain refused one signature of a quorum's set (malleated, not a member, out of order); the others may still settle. */
+  SIGNATURE_REFUSED: { signature: string; revert: string }
+  /** Which check a provider record failed (a RecordRejection of the registry, or the renter CLI's own). */
+  RECORD_REJECTED: { reason: string }
+}
+
+export type ErrorContextOf<C extends ErrorCode> = C extends keyof ErrorContexts ? ErrorContexts[C] : undefined
+
 export interface QantaraErrorOptions {
   retryable?: boolean
+  /** More about the failure, for people. */
   details?: string
   metaMessages?: string[]
   cause?: unknown
 }
 
-export class QantaraError extends Error {
+/** A code with a context must be given one. */
+type OptionsFor<C extends ErrorCode> = C extends keyof ErrorContexts ? [QantaraErrorOptions & { context: ErrorContexts[C] }] : [QantaraErrorOptions?]
+
+export class QantaraError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name = 'QantaraError'
-  readonly code: ErrorCode
+  readonly code: C
+  readonly context: ErrorContextOf<C>
   readonly retryable: boolean
   readonly shortMessage: string
   readonly details: string | undefined
   readonly metaMessages: string[]
 
-  constructor(code: ErrorCode, shortMessage: string, options: QantaraErrorOptions = {}) {
+  constructor(code: C, shortMessage: string, ...[options = {}]: OptionsFor<C>) {
     const lines = [shortMessage, ...(options.metaMessages ?? [])]
     if (options.details) lines.push(`Details: ${options.details}`)
     super(lines.join('\n'), options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
+    this.context = ('context' in options ? options.context : undefined) as ErrorContextOf<C>
     this.shortMessage = shortMessage
     this.retryable = options.retryable ?? false
     this.details = options.details
@@ -67,18 +88,7 @@ function walkCauses(err: unknown, fn?: (err: unknown) => boolean): unknown {
   return walkCauses(next, fn)
 }
 
-/**
- * The chain refused one signature of a quorum's set (malleated, not a member,
- * out of order). The others may still settle: the caller drops this one and
- * tries again, so no single signer can make an order fail.
- */
-export class SignatureRefused extends QantaraError {
-  constructor(readonly signature: string, shortMessage: string, options: Omit<QantaraErrorOptions, 'retryable'> = {}) {
-    super('SIGNATURE_REFUSED', shortMessage, { ...options, retryable: true })
-  }
-}
-
-export function isQantaraError(err: unknown, code?: ErrorCode): err is QantaraError {
+export function isQantaraError<C extends ErrorCode = ErrorCode>(err: unknown, code?: C): err is QantaraError<C> {
   return err instanceof QantaraError && (code === undefined || err.code === code)
 }
 

@@ -1,6 +1,6 @@
 import { abortableDelay } from './abort.js'
 import type { Watcher, WatchResult } from './chains.js'
-import { QantaraError, errorMessage, isQantaraError } from './errors.js'
+import { QantaraError, isQantaraError } from './errors.js'
 import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
 
@@ -37,12 +37,12 @@ export async function runWatchLoop(watcher: Watcher, options: WatchLoopOptions, 
     } catch (err) {
       if (isQantaraError(err, 'ABORTED') || signal.aborted) return
       if (!isRetryable(err)) {
-        log.error({ err: errorMessage(err) }, 'watcher stopped')
+        log.error({ err }, 'watcher stopped')
         throw err
       }
       failures++
       const wait = Math.min(options.maxBackoffMs ?? 30_000, options.intervalMs * 2 ** Math.min(failures, 10))
-      log.warn({ err: errorMessage(err), failures, retryInMs: wait }, 'watcher poll failed')
+      log.warn({ err, failures, retryInMs: wait }, 'watcher poll failed')
       try {
         await abortableDelay(wait, signal)
       } catch {

@@ -10,7 +10,7 @@ import { signSettlement, compareAddresses, isEscrowSignatureForm } from '../adap
 import { toEvmSettlement, type EvmOrder } from '../adapters/evm/codec.js'
 import type { OrderTerms } from '../src/order.js'
 import type { Settlement } from '../src/settlement.js'
-import { SignatureRefused, isQantaraError } from '../src/errors.js'
+import { isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
@@ -94,7 +94,7 @@ describe('EvmSubmitter', () => {
     const c = await settledCase(relayers.slice(0, 1))
     const err = await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
     expect(isQantaraError(err, 'SUBMIT_REVERTED')).toBe(true)
-    expect((err as { details: string }).details).toBe('NotEnoughSignatures')
+    expect(isQantaraError(err, 'SUBMIT_REVERTED') && err.context.revert).toBe('NotEnoughSignatures')
     // Retried: a set that rotated since the signatures were picked is the usual cause.
     expect((err as { retryable: boolean }).retryable).toBe(true)
     expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
@@ -111,8 +111,7 @@ describe('EvmSubmitter', () => {
     expect(isEscrowSignatureForm(honest)).toBe(true)
     expect(isEscrowSignatureForm(highS)).toBe(false)
     const err = await submitter(store).submit(c.order, c.settlement, { signatures: [c.signatures[0]!, highS] }).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(SignatureRefused)
-    expect(err).toMatchObject({ code: 'SIGNATURE_REFUSED', retryable: true, details: 'HighS', signature: highS })
+    expect(err).toMatchObject({ code: 'SIGNATURE_REFUSED', retryable: true, context: { revert: 'HighS', signature: highS } })
     expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
     expect(await orderState(c.order.id)).not.toBe(SETTLED)
     // The honest pair alone settles.
@@ -127,7 +126,7 @@ describe('EvmSubmitter', () => {
     const sent = await bed.publicClient.getTransactionCount({ address: account.address })
     const capped = new EvmSubmitter({ ...submitterOptions(store, { account }), maxSettlementGas: 60_000n })
     const err = await capped.submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
-    expect(err).toMatchObject({ code: 'SUBMIT_REVERTED', details: 'GasAboveCap', retryable: false })
+    expect(err).toMatchObject({ code: 'SUBMIT_REVERTED', context: { revert: 'GasAboveCap' }, retryable: false })
     expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(sent)
     expect(await orderState(c.order.id)).not.toBe(SETTLED)
     await store.close()
@@ -151,10 +150,10 @@ describe('EvmSubmitter', () => {
       await bed.testClient.setCode({ address: d.token, bytecode: code! })
       await bed.testClient.setAutomine(true)
     }
-    expect(outcome).toMatchObject({ code: 'SUBMIT_REVERTED', details: 'MinedRevert', retryable: false })
+    expect(outcome).toMatchObject({ code: 'SUBMIT_REVERTED', context: { revert: 'MinedRevert' }, retryable: false })
     const sent = await bed.publicClient.getTransactionCount({ address: account.address })
     // Asked again (a restart, another tick), it sends nothing: the same revert would burn the gas again.
-    expect(await submitter(store, { account }).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)).toMatchObject({ details: 'MinedRevert' })
+    expect(await submitter(store, { account }).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)).toMatchObject({ context: { revert: 'MinedRevert' } })
     expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(sent)
     expect(await orderState(c.order.id)).not.toBe(SETTLED)
     await store.close()

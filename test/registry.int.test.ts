@@ -65,7 +65,7 @@ const reject = async (input: unknown) => {
   try {
     await registry.submit(input)
   } catch (err) {
-    if (isQantaraError(err, 'RECORD_REJECTED')) return err.details!.split(':')[0]
+    if (isQantaraError(err, 'RECORD_REJECTED')) return err.context.reason
     throw err
   }
   return 'ACCEPTED'
@@ -208,7 +208,7 @@ describe('provider registry', () => {
     const counted = new Proxy(small, { get: (t, k) => (k === 'listProviders' ? () => (listings++, t.listProviders()) : (Reflect.get(t, k, t) as unknown)) })
     let now = Math.floor(Date.now() / 1000)
     const capped = new ProviderRegistry({ store: counted, http: createSafeHttp(httpOptions), httpOptions, logger, maxProviders: 3, nowSeconds: () => now })
-    const submit = (signed: unknown) => capped.submit(signed).then(() => 'ACCEPTED', (e: unknown) => (isQantaraError(e, 'RECORD_REJECTED') ? e.details!.split(':')[0] : e))
+    const submit = (signed: unknown) => capped.submit(signed).then(() => 'ACCEPTED', (e: unknown) => (isQantaraError(e, 'RECORD_REJECTED') ? e.context.reason : e))
     const stored = async () => (await small.listProviders()).map((p) => p.providerId).sort()
     // A byzantine peer's burst fills the registry with records of its own keys, served by its own endpoints.
     const filler = await Promise.all([1, 2, 3].map((days) => servedRecord(now + days * 86_400)))

@@ -178,7 +178,7 @@ describe('relay feeder on anvil, with recorded mainnet headers (regtest never re
     const stranger = m.runtime(bed.account(3)).btcPayouts!.relay
     const headers = (await m.rail.retargetHeaders(367n, PROOF_LENGTH))!
     const denied = await stranger.retarget(367n, headers, [await stranger.approveRetarget(367n, headers)]).catch((err: unknown) => err)
-    expect(isQantaraError(denied) && denied.details).toBe('NotRelayer')
+    expect(isQantaraError(denied, 'SUBMIT_REVERTED') && denied.context.revert).toBe('NotRelayer')
     // A peer's approval checks only under its own key and over these very headers.
     const own = await m.runtime(bed.account(1)).btcPayouts!.relay.approveRetarget(367n, headers)
     expect(await stranger.verifyRetargetApproval(367n, headers, 'relayer-1', own)).toBe(true)

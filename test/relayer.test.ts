@@ -120,13 +120,13 @@ describe('relayer lifecycle with an injected clock', () => {
 
   it('marks an order refunded when the renter reclaimed it first, and disputed when the chain refuses it for good', async () => {
     const reclaimed = market()
-    reclaimed.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'reclaimed', { details: 'AlreadyRefunded' }))
+    reclaimed.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'reclaimed', { context: { revert: 'AlreadyRefunded' } }))
     await reclaimed.open()
     await reclaimed.at(145)
     expect(await reclaimed.state()).toBe('refunded')
 
     const refused = market()
-    refused.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'bad', { details: 'BadSettlement' }))
+    refused.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'bad', { context: { revert: 'BadSettlement' } }))
     await refused.open()
     await refused.at(145)
     expect(await refused.state()).toBe('disputed')

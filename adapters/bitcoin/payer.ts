@@ -1,4 +1,4 @@
-import { QantaraError } from '../../src/errors.js'
+import { isQantaraError } from '../../src/errors.js'
 import type { BtcPayer } from '../../src/solver/solver.js'
 import type { ChainId } from '../../src/caip2.js'
 import type { BitcoinRpc } from './rpc.js'
@@ -27,7 +27,7 @@ export function btcPayer(o: { chain: ChainId; rpc: BitcoinRpc; wallet: BtcWallet
         const tx = await o.rpc.getTransaction(txid)
         return tx.blockhash ? { state: 'mined', confirmations: tx.confirmations ?? 1 } : { state: 'mempool' }
       } catch (err) {
-        if (err instanceof QantaraError && err.details === '-5') return { state: 'unknown' }
+        if (isQantaraError(err, 'RPC_NOT_FOUND')) return { state: 'unknown' }
         throw err
       }
     },

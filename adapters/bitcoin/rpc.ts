@@ -1,5 +1,5 @@
 import axios, { type AxiosInstance } from 'axios'
-import { QantaraError } from '../../src/errors.js'
+import { QantaraError, isQantaraError } from '../../src/errors.js'
 import { blockFromBytes, inclusionFromBlock, type BitcoinChainSource, type BlockTxs, type TxInclusion } from './source.js'
 
 export interface BitcoinRpcOptions {
@@ -43,7 +43,9 @@ export class BitcoinRpc implements BitcoinChainSource {
       throw new QantaraError('RPC_UNAVAILABLE', `bitcoin ${method}: ${(cause as Error).message}`, { cause, retryable: true })
     }
     const body = res.data as { result?: T; error?: { code: number; message: string } | null } | undefined
-    if (body?.error) throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin ${method}: ${body.error.message} (${body.error.code})`, { details: String(body.error.code), retryable: false })
+    // -5: no such transaction, block or address (btcd and Core alike); a caller may expect that.
+    if (body?.error?.code === -5) throw new QantaraError('RPC_NOT_FOUND', `bitcoin ${method}: ${body.error.message}`)
+    if (body?.error) throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin ${method}: ${body.error.message} (${body.error.code})`, { retryable: false })
     if (res.status !== 200 || !body || !('result' in body)) throw new QantaraError('RPC_UNAVAILABLE', `bitcoin ${method}: HTTP ${res.status}`, { retryable: true })
     return body.result as T
   }
@@ -121,7 +123,7 @@ export class BitcoinRpc implements BitcoinChainSource {
     }
     const txs = await this.call<{ txid: string; vout: { n: number; value: number; scriptPubKey: { address?: string; addresses?: string[] } }[] }[] | null>('searchrawtransactions', [address, 1, 0, 10_000, 0, false]).catch((err: unknown) => {
       // btcd answers "No information available about address" until the address has a transaction.
-      if (err instanceof QantaraError && err.details === '-5') return null
+      if (isQantaraError(err, 'RPC_NOT_FOUND')) return null
       throw err
     })
     const out: { txid: string; vout: number; value: bigint }[] = []

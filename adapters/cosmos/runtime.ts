@@ -225,7 +225,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
         }
         await putState(key, 'failed', p)
         // Out of gas, a vault short of funds or of its fee reserve: another try would spend another fee the same way.
-        if (fate.end === 'failed') throw new QantaraError('SUBMIT_REVERTED', `the release of ${order.id} failed on chain: code ${fate.code} ${fate.log}`, { retryable: false, details: `code ${fate.code}` })
+        if (fate.end === 'failed') throw new QantaraError('SUBMIT_REVERTED', `the release of ${order.id} failed on chain: code ${fate.code} ${fate.log}`, { retryable: false, context: { revert: `code ${fate.code}` } })
         log.info({ orderId: order.id, hash: p.hash, sequence: p.sequence }, 'release did not land at its sequence; rebuilding')
       }
       let { accountNumber, sequence } = await account()

@@ -67,7 +67,7 @@ export function evmRelayerSetTool(c: EvmChainConfig, account: LocalAccount): Rel
         const reason = revertReason(err)
         // Another operator applied the same proposal while ours was in flight.
         if (reason && (await current()).version >= update.version) return this.apply(approvals)
-        if (reason) throw new QantaraError('SUBMIT_REVERTED', `rotateRelayers would revert with ${reason}`, { cause: err, details: reason })
+        if (reason) throw new QantaraError('SUBMIT_REVERTED', `rotateRelayers would revert with ${reason}`, { cause: err, context: { revert: reason } })
         throw err
       }
     },

@@ -63,7 +63,7 @@ export class RpcPool {
       } catch (err) {
         if (shouldThrow(err)) throw err
         lastError = err
-        this.options.logger.warn({ url: endpoint.url, op: label, err: errorMessage(err) }, 'rpc endpoint failed, trying the next')
+        this.options.logger.warn({ url: endpoint.url, op: label, err }, 'rpc endpoint failed, trying the next')
       }
     }
     throw new QantaraError('RPC_UNAVAILABLE', `every RPC endpoint failed for ${label}`, { retryable: true, cause: lastError, details: errorMessage(lastError) })

@@ -5,7 +5,7 @@ import {
 } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
 import type { BtcPayoutProof, SubmitOutcome } from '../../src/chains.js'
-import { QantaraError, SignatureRefused, errorMessage } from '../../src/errors.js'
+import { QantaraError } from '../../src/errors.js'
 import { abortableDelay, throwIfAborted } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
 import type { OrderTerms } from '../../src/order.js'
@@ -101,21 +101,21 @@ export class EvmSubmitter {
       return await this.send(`settle:${settlement.orderId}`, { orderId: settlement.orderId, before: openStateHash(order) }, call, signal, this.o.maxSettlementGas)
     } catch (err) {
       const refused = refusedSignature(err, auth.signatures)
-      if (refused) throw new SignatureRefused(refused, `the escrow refuses one signature of the set for ${settlement.orderId} (${revertReason(err)})`, { cause: err, details: revertReason(err) })
+      if (refused) throw new QantaraError('SIGNATURE_REFUSED', `the escrow refuses one signature of the set for ${settlement.orderId} (${revertReason(err)})`, { cause: err, retryable: true, context: { signature: refused, revert: revertReason(err) ?? 'unknown' } })
       throw err
     }
   }
 
   /** Posts a BTC payout proof; the order being settled already (proved by someone, or paid by fallback) is success. */
   async proveBtcPayout(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome> {
-    if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
+    if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { context: { revert: 'NotOwedInBtc' } })
     const call: EscrowCall = { abi: qantaraEscrowAbi, functionName: 'proveBtcPayout', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider, toEvmBtcProof(proof)] }
     return this.send(`btc-proof:${order.id}`, { orderId: order.id, before: owedStateHash({ ...order, btc: order.btc }, toProvider) }, call, signal)
   }
 
   /** Pays the provider's share on the escrow chain once the payout deadline passed unproved. */
   async claimBtcFallback(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome> {
-    if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { details: 'NotOwedInBtc' })
+    if (!order.btc) throw new QantaraError('SUBMIT_REVERTED', `order ${order.id} is not paid in BTC`, { context: { revert: 'NotOwedInBtc' } })
     const call: EscrowCall = { abi: qantaraEscrowAbi, functionName: 'claimBtcFallback', args: [order.id, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider] }
     return this.send(`btc-fallback:${order.id}`, { orderId: order.id, before: owedStateHash({ ...order, btc: order.btc }, toProvider) }, call, signal)
   }
@@ -156,11 +156,11 @@ export class EvmSubmitter {
       const reason = revertReason(err)
       if (await this.movedOn(stored)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], ...stored })
       // A signer outside the set means the set rotated after these signatures were picked: the next try picks from the new one.
-      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) would revert with ${reason}`, { cause: err, details: reason, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
+      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) would revert with ${reason}`, { cause: err, context: { revert: reason }, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
       throw err
     }
     if (maxGas !== undefined && gas > maxGas) {
-      throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) needs ${gas} gas, above the cap of ${maxGas}`, { details: 'GasAboveCap', metaMessages: ['The order\'s token makes its settlement cost more than submitter.maxSettlementGas; it is left to its renter\'s reclaim.'] })
+      throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) needs ${gas} gas, above the cap of ${maxGas}`, { context: { revert: 'GasAboveCap' }, metaMessages: ['The order\'s token makes its settlement cost more than submitter.maxSettlementGas; it is left to its renter\'s reclaim.'] })
     }
     // A settle pays up to three recipients with a bounded stipend each; a recipient cheap under the estimate and greedy
     // when mined must not make the mined transaction run out of gas, so a settle gets that headroom (within the cap).
@@ -209,7 +209,7 @@ export class EvmSubmitter {
     } catch (err) {
       // "already known", "nonce too low" and underpriced replacements all mean the
       // network holds some version of this nonce: tracking finds out which.
-      this.log.warn({ key: s.key, txHash: latest.hash, err: errorMessage(err) }, 'broadcast refused; tracking the nonce')
+      this.log.warn({ key: s.key, txHash: latest.hash, err }, 'broadcast refused; tracking the nonce')
     }
   }
 
@@ -305,13 +305,13 @@ export class EvmSubmitter {
     }
     const orderId = p.orderId ?? (key.slice(key.indexOf(':') + 1) as Hex)
     const state = await this.readState(orderId)
-    if (state === ZERO) throw new QantaraError('SUBMIT_REVERTED', `the escrow holds no order ${orderId}`, { details: 'UnknownOrder' })
+    if (state === ZERO) throw new QantaraError('SUBMIT_REVERTED', `the escrow holds no order ${orderId}`, { context: { revert: 'UnknownOrder' } })
     return p.before ? state !== p.before : state === SETTLED
   }
 
   private async readState(orderId: Hex): Promise<Hex> {
     const state = await this.o.pool.run((c) => readOrderState(c, this.o.escrow, orderId), 'orderState')
-    if (state === REFUNDED) throw new QantaraError('SUBMIT_REVERTED', `order ${orderId} was reclaimed by its renter`, { details: 'AlreadyRefunded' })
+    if (state === REFUNDED) throw new QantaraError('SUBMIT_REVERTED', `order ${orderId} was reclaimed by its renter`, { context: { revert: 'AlreadyRefunded' } })
     return state
   }
 
@@ -336,7 +336,7 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b)
 const max = (a: bigint, b: bigint) => (a > b ? a : b)
 
 function minedRevert(key: string, txHash: Hex | undefined): QantaraError {
-  return new QantaraError('SUBMIT_REVERTED', `${key} was mined and reverted (${txHash ?? 'unknown tx'}); it is not sent again`, { details: 'MinedRevert' })
+  return new QantaraError('SUBMIT_REVERTED', `${key} was mined and reverted (${txHash ?? 'unknown tx'}); it is not sent again`, { context: { revert: 'MinedRevert' } })
 }
 
 /** Reverts that name one signature of the set by its index: that signer's fault, not the settlement's. */

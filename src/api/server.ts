@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { errorMessage, isQantaraError } from '../errors.js'
+import { isQantaraError } from '../errors.js'
 import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
@@ -38,7 +38,7 @@ export function createApiServer(o: ApiOptions): Server {
   const registrations = new RateLimiter(o.registrations.perMinute / 60, o.registrations.burst)
   const server = createServer((req, res) => {
     route(o, req, res, registrations).catch((err: unknown) => {
-      o.logger.error({ err: errorMessage(err), url: req.url }, 'api request failed')
+      o.logger.error({ err, url: req.url }, 'api request failed')
       if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL' })
     })
   })
@@ -107,9 +107,8 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse, r
         return sendJson(res, 201, { accepted: true, providerId: record.providerId, seq: record.seq })
       } catch (err) {
         if (!isQantaraError(err, 'RECORD_REJECTED')) throw err
-        const [code, ...rest] = (err.details ?? 'MALFORMED').split(': ')
-        o.metrics.recordsRejected.inc({ code })
-        return sendJson(res, 400, { error: code, detail: rest.join(': ') })
+        o.metrics.recordsRejected.inc({ code: err.context.reason })
+        return sendJson(res, 400, { error: err.context.reason, detail: err.details ?? err.shortMessage })
       }
     }
   }

@@ -45,7 +45,7 @@ function chainOptions(cmd: Command, withKey: boolean): Command {
 
 function recordPayout(record: ProviderRecord, chain: string): Address {
   const payout = record.payout[chain]!
-  if (!isAddress(payout)) throw new QantaraError('RECORD_REJECTED', `provider ${record.providerId}'s payout address on ${chain} is not an EVM address`)
+  if (!isAddress(payout)) throw new QantaraError('RECORD_REJECTED', `provider ${record.providerId}'s payout address on ${chain} is not an EVM address`, { context: { reason: 'BAD_PAYOUT' } })
   return getAddress(payout)
 }
 
@@ -124,7 +124,7 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
       const payout = o.payout ? getAddress(o.payout) : record ? recordPayout(record, o.chain) : undefined
       if (!payout) throw new QantaraError('CONFIG_INVALID', 'give --relayer (to look the payout address up) or --payout')
       const scriptProblem = quote && record && quoteScriptProblem(record, quote.script)
-      if (scriptProblem) throw new QantaraError('RECORD_REJECTED', scriptProblem)
+      if (scriptProblem) throw new QantaraError('RECORD_REJECTED', scriptProblem, { context: { reason: 'BAD_BTC_SCRIPT' } })
       const now = BigInt(Math.floor(Date.now() / 1000))
       const start = o.start.startsWith('+') ? now + BigInt(o.start.slice(1)) : BigInt(o.start)
       const script: Hex = `0x${quote?.script.toLowerCase() ?? ''}`

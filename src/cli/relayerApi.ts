@@ -17,18 +17,18 @@ export async function providerRecordFor(relayer: string, providerId: string, cha
   const { providers } = (await res.json()) as { providers?: unknown }
   const wanted = providerId.toLowerCase()
   const listed = (Array.isArray(providers) ? providers : []).filter((p) => (p as { record?: { providerId?: unknown } } | null)?.record?.providerId === wanted)
-  if (listed.length === 0) throw new QantaraError('RECORD_REJECTED', `the relayer knows no provider ${providerId}`)
+  if (listed.length === 0) throw new QantaraError('RECORD_REJECTED', `the relayer knows no provider ${providerId}`, { context: { reason: 'UNKNOWN_PROVIDER' } })
   const now = Math.floor(Date.now() / 1000)
   for (const entry of listed) {
     let signed
     try {
       signed = checkSigned(entry, now)
     } catch (err) {
-      throw new QantaraError('RECORD_REJECTED', `the relayer serves a record for ${providerId} that does not check: ${errorMessage(err)}`, { cause: err })
+      throw new QantaraError('RECORD_REJECTED', `the relayer serves a record for ${providerId} that does not check: ${errorMessage(err)}`, { cause: err, context: { reason: 'BAD_SIGNATURE' } })
     }
     if (signed.record.payout[chain]) return signed.record
   }
-  throw new QantaraError('RECORD_REJECTED', `provider ${providerId}'s record gives no payout address on ${chain}`)
+  throw new QantaraError('RECORD_REJECTED', `provider ${providerId}'s record gives no payout address on ${chain}`, { context: { reason: 'NO_PAYOUT' } })
 }
 
 /** The payout address the provider's own signed record gives for `chain`, as the record writes it. */

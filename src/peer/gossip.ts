@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { canonicalJson } from '../canonicalJson.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { SettlementSignature } from '../chains.js'
-import { QantaraError, errorMessage } from '../errors.js'
+import { QantaraError } from '../errors.js'
 import { verifyHeartbeat } from '../heartbeat/verify.js'
 import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
@@ -66,7 +66,7 @@ export class Gossip {
   async pullHeartbeats(order: OrderTerms, signal?: AbortSignal): Promise<number> {
     const now = Date.now()
     const counts = await Promise.all(this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now).map((p) => this.pullHeartbeatsFrom(p, order, signal).catch((err: unknown) => {
-      this.o.logger.debug({ peer: p.id, orderId: order.id, err: errorMessage(err) }, 'peer heartbeats unavailable')
+      this.o.logger.debug({ peer: p.id, orderId: order.id, err }, 'peer heartbeats unavailable')
       return 0
     })))
     return counts.reduce((a, b) => a + b, 0)
@@ -156,7 +156,7 @@ export class Gossip {
       try {
         added += await this.pullProvidersFrom(peer, submit, known, signal)
       } catch (err) {
-        this.o.logger.debug({ peer: peer.id, err: errorMessage(err) }, 'peer provider list unavailable')
+        this.o.logger.debug({ peer: peer.id, err }, 'peer provider list unavailable')
       }
     }
     return added
@@ -185,7 +185,7 @@ export class Gossip {
           added++
         } catch (err) {
           this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'PROVIDER_RECORD' })
-          this.o.logger.debug({ peer: peer.id, providerId: r.providerId, err: errorMessage(err) }, 'replicated provider record refused')
+          this.o.logger.debug({ peer: peer.id, providerId: r.providerId, err }, 'replicated provider record refused')
         }
       }
       // A cursor that does not move forward would loop us over the same page.
@@ -246,7 +246,7 @@ export class Gossip {
         }
         await this.o.store.putSignature({ orderId: order.id, relayerId: peer.id, settlementHash: ours, ...sig, receivedAt: Date.now() })
       } catch (err) {
-        this.o.logger.debug({ peer: peer.id, orderId: order.id, err: errorMessage(err) }, 'peer signature unavailable')
+        this.o.logger.debug({ peer: peer.id, orderId: order.id, err }, 'peer signature unavailable')
       }
     }))
   }
@@ -278,7 +278,7 @@ export class Gossip {
         }
         return { relayerId: peer.id, headersHash, ...sig }
       } catch (err) {
-        this.o.logger.debug({ peer: peer.id, chain, epoch: epoch.toString(), err: errorMessage(err) }, 'peer retarget approval unavailable')
+        this.o.logger.debug({ peer: peer.id, chain, epoch: epoch.toString(), err }, 'peer retarget approval unavailable')
         return undefined
       }
     }))

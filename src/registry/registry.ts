@@ -10,7 +10,7 @@ import { MAX_RECORD_TTL_SECONDS, RECORD_CLOCK_SKEW_SECONDS, providerRecordBytes,
 export type RecordRejection = 'MALFORMED' | 'REGISTRY_FULL' | 'BAD_KEY' | 'BAD_SIGNATURE' | 'EXPIRED' | 'EXPIRES_TOO_LATE' | 'STALE_SEQ' | 'ENDPOINT_MISMATCH' | 'ENDPOINT_UNREACHABLE' | 'ENDPOINT_REFUSED'
 
 export function recordRejected(code: RecordRejection, detail: string, cause?: unknown): QantaraError {
-  return new QantaraError('RECORD_REJECTED', `provider record rejected: ${code}`, { details: `${code}: ${detail}`, cause, metaMessages: [detail] })
+  return new QantaraError('RECORD_REJECTED', `provider record rejected: ${code}`, { context: { reason: code }, details: detail, cause })
 }
 
 export interface ProviderFilter {

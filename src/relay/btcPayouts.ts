@@ -1,5 +1,5 @@
 import type { BtcPayoutRail, ChainEvent, SubmitOutcome } from '../chains.js'
-import { errorMessage, isQantaraError } from '../errors.js'
+import { isQantaraError } from '../errors.js'
 import { btcPayoutStep, btcShareClosed, payoutSeen } from '../orders/lifecycle.js'
 import type { OrderRecord } from '../store/store.js'
 import type { RelayerContext } from './context.js'
@@ -63,14 +63,14 @@ export class BtcPayouts {
         this.ctx.log.info({ orderId: terms.id, outcome: outcome.status, via: step, btcTxid: record.btcTxid }, step === 'prove' ? 'bitcoin payout proved' : "no bitcoin payout by the proof window's end; provider paid on the escrow chain")
       } catch (err) {
         if (isQantaraError(err, 'ABORTED')) return
-        if (isQantaraError(err, 'SUBMIT_REVERTED') && err.details === 'PayoutMinedAfterDeadline') {
+        if (isQantaraError(err, 'SUBMIT_REVERTED') && err.context.revert === 'PayoutMinedAfterDeadline') {
           // Past the deadline the escrow takes only a payout Bitcoin dates by it; this one never will be.
           this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
           this.ctx.log.error({ orderId: terms.id, btcTxid: record.btcTxid }, 'bitcoin payout mined after the deadline cannot be proved; not claiming the fallback, the share stays in the escrow')
           return
         }
         this.ctx.tasks.failed(key)
-        this.ctx.log.warn({ orderId: terms.id, err: errorMessage(err) }, 'bitcoin payout step failed; will retry')
+        this.ctx.log.warn({ orderId: terms.id, err }, 'bitcoin payout step failed; will retry')
       }
     })
   }

@@ -1,7 +1,7 @@
 import type { AxiosInstance } from 'axios'
 import PQueue from 'p-queue'
 import { randomInt } from 'node:crypto'
-import { errorMessage, isQantaraError } from '../errors.js'
+import { isQantaraError } from '../errors.js'
 import { ChallengeBook } from '../heartbeat/challenges.js'
 import { canonicalJson } from '../canonicalJson.js'
 import { verifyHeartbeat, type Rejection } from '../heartbeat/verify.js'
@@ -118,7 +118,7 @@ export class Prober {
       if (isQantaraError(err, 'ENDPOINT_TIMEOUT')) return 'TIMEOUT'
       if (isQantaraError(err, 'ENDPOINT_REFUSED')) return 'REFUSED'
       if (isQantaraError(err, 'RESPONSE_TOO_LARGE')) return 'TOO_LARGE'
-      this.o.logger.debug({ url, err: errorMessage(err) }, 'agent unreachable')
+      this.o.logger.debug({ url, err }, 'agent unreachable')
       return 'UNREACHABLE'
     }
     if (res.status !== 200) return 'HTTP_ERROR'

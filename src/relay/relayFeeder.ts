@@ -1,5 +1,4 @@
 import type { BtcPayoutRail, BtcRelayFeed, ChainRuntime } from '../chains.js'
-import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Store } from '../store/store.js'
@@ -49,7 +48,7 @@ export class RelayFeeder {
     for (const chain of this.o.chains) {
       const relay = chain.kind === 'escrow' ? chain.btcPayouts?.relay : undefined
       if (!relay || signal?.aborted) continue
-      await this.feed(chain.chain, relay, signal).catch((err: unknown) => this.log.warn({ chain: chain.chain, err: errorMessage(err) }, 'relay retarget failed; retrying next pass'))
+      await this.feed(chain.chain, relay, signal).catch((err: unknown) => this.log.warn({ chain: chain.chain, err }, 'relay retarget failed; retrying next pass'))
     }
   }
 

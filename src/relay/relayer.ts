@@ -84,7 +84,7 @@ export class Relayer {
       try {
         await this.tick(signal)
       } catch (err) {
-        this.ctx.log.error({ err: errorMessage(err) }, 'tick failed')
+        this.ctx.log.error({ err }, 'tick failed')
       }
     })
     await Promise.all([...watchers, ticker, this.feedRelays(signal)])
@@ -96,7 +96,7 @@ export class Relayer {
   async tick(signal: AbortSignal): Promise<void> {
     await consumeEvents(this.o.store, EVENTS_CURSOR, (e) => this.events.apply(e), (e, err) => {
       this.o.metrics.orderFailures.inc({ step: 'event' })
-      this.ctx.log.error({ chain: e.chain, kind: e.kind, key: e.key, err: errorMessage(err) }, 'chain event could not be applied; skipped')
+      this.ctx.log.error({ chain: e.chain, kind: e.kind, key: e.key, err }, 'chain event could not be applied; skipped')
     })
     const nowS = this.ctx.now() / 1000
     for (const record of await this.o.store.listOrders(LIVE_STATES)) {
@@ -106,7 +106,7 @@ export class Relayer {
       // One order that throws (bad terms from an old store, a bug, a store hiccup) is set aside for a while; the others go on.
       await this.tasks.runInline(key, () => this.driver.advance(record, nowS, signal)).catch((err: unknown) => {
         this.o.metrics.orderFailures.inc({ step: 'advance' })
-        this.ctx.log.error({ orderId: record.terms.id, state: record.state, err: errorMessage(err) }, 'advancing order failed; skipping it for now')
+        this.ctx.log.error({ orderId: record.terms.id, state: record.state, err }, 'advancing order failed; skipping it for now')
       })
     }
     this.o.prober.prune()

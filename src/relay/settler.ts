@@ -1,6 +1,6 @@
 import type { ChainRuntime, SettlementSignature } from '../chains.js'
 import type { SettlementResult } from '../computeSettlement.js'
-import { SignatureRefused, errorMessage, isQantaraError } from '../errors.js'
+import { isQantaraError, type QantaraError } from '../errors.js'
 import { owedInBtc, postRefused, posted, settle } from '../orders/lifecycle.js'
 import type { OrderTerms } from '../order.js'
 import type { Settlement } from '../settlement.js'
@@ -132,26 +132,26 @@ export class Settler {
 
   private async failed(id: string, err: unknown): Promise<void> {
     if (isQantaraError(err, 'ABORTED')) return
-    if (err instanceof SignatureRefused && (await this.dropRefusedSigner(id, err))) return
-    if (isQantaraError(err, 'SUBMIT_REVERTED') && err.details === 'AlreadyRefunded') {
+    if (isQantaraError(err, 'SIGNATURE_REFUSED') && (await this.dropRefusedSigner(id, err))) return
+    if (isQantaraError(err, 'SUBMIT_REVERTED') && err.context.revert === 'AlreadyRefunded') {
       await this.ctx.transition(id, postRefused('reclaimed'))
       return
     }
     if (isQantaraError(err) && !err.retryable) {
-      this.ctx.log.error({ orderId: id, err: errorMessage(err), details: err.details }, 'settlement cannot be posted; order disputed')
+      this.ctx.log.error({ orderId: id, err, details: err.details }, 'settlement cannot be posted; order disputed')
       await this.ctx.transition(id, postRefused('refused'))
       return
     }
     this.ctx.tasks.failed({ kind: 'settle', order: id })
-    this.ctx.log.warn({ orderId: id, err: errorMessage(err) }, 'settlement submit failed; will retry')
+    this.ctx.log.warn({ orderId: id, err }, 'settlement submit failed; will retry')
   }
 
   /**
    * One signer's fault, not the settlement's: its signature is left out and the others go on — but only a
    * peer's, and only one that does not check here either (the blame comes from an RPC node, which may lie).
    */
-  private async dropRefusedSigner(id: string, err: SignatureRefused): Promise<boolean> {
-    const culprit = (await this.ctx.store.listSignatures(id)).find((s) => s.signature.toLowerCase() === err.signature.toLowerCase())
+  private async dropRefusedSigner(id: string, err: QantaraError<'SIGNATURE_REFUSED'>): Promise<boolean> {
+    const culprit = (await this.ctx.store.listSignatures(id)).find((s) => s.signature.toLowerCase() === err.context.signature.toLowerCase())
     const record = await this.ctx.store.getOrder(id)
     const chain = record && this.ctx.runtime(record.terms.chain)
     const checks = culprit && record?.settlement && chain ? await chain.verifySettlementSignature(record.terms, record.settlement, culprit.relayerId, culprit) : true
@@ -161,7 +161,7 @@ export class Settler {
     refused.add(culprit.relayerId)
     await this.ctx.store.deleteSignature(id, culprit.relayerId)
     this.ctx.metrics.peerRejections.inc({ peer: culprit.relayerId, reason: 'SIGNATURE_REFUSED_ON_CHAIN' })
-    this.ctx.log.warn({ orderId: id, peer: culprit.relayerId, details: err.details }, "chain refuses a peer's settlement signature; settling without it")
+    this.ctx.log.warn({ orderId: id, peer: culprit.relayerId, revert: err.context.revert }, "chain refuses a peer's settlement signature; settling without it")
     return true
   }
 }

@@ -1,7 +1,6 @@
 import { abortableDelay } from '../abort.js'
 import type { ChainEvent, Watcher } from '../chains.js'
 import type { ChainId } from '../caip2.js'
-import { errorMessage } from '../errors.js'
 import type { Logger } from '../log.js'
 import { orderEnd, satsOwed, type OrderTerms } from '../order.js'
 import { consumeEvents } from '../orders/eventFeed.js'
@@ -73,7 +72,7 @@ export class Solver {
   async run(signal: AbortSignal): Promise<void> {
     const loops = this.o.watchers.map(({ watcher, pollIntervalMs }) =>
       runWatchLoop(watcher, { store: this.o.store, logger: this.o.logger, intervalMs: pollIntervalMs }, signal).catch((err: unknown) => {
-        this.log.error({ chain: watcher.chain, err: errorMessage(err) }, 'escrow watcher stopped; payments stop with it')
+        this.log.error({ chain: watcher.chain, err }, 'escrow watcher stopped; payments stop with it')
       }),
     )
     const ticker = (async () => {
@@ -81,7 +80,7 @@ export class Solver {
         try {
           await this.tick()
         } catch (err) {
-          this.log.warn({ err: errorMessage(err) }, 'solver tick failed')
+          this.log.warn({ err }, 'solver tick failed')
         }
         await abortableDelay(this.o.tickMs ?? 1_000, signal).catch(() => undefined)
       }
@@ -92,7 +91,7 @@ export class Solver {
   /** One pass: learn orders and settlements from the escrow chains, then pay or follow what is owed. */
   async tick(): Promise<void> {
     await consumeEvents(this.o.store, EVENTS_CURSOR, (e) => this.apply(e), (e, err) => {
-      this.log.error({ chain: e.chain, kind: e.kind, key: e.key, err: errorMessage(err) }, 'chain event could not be applied; skipped')
+      this.log.error({ chain: e.chain, kind: e.kind, key: e.key, err }, 'chain event could not be applied; skipped')
     })
     for (const record of await this.o.store.listOrders(['payout-pending'])) await this.pay(record.terms, record.settlement!.toProvider)
     // Reading the wallet's coins is a node round-trip per coin: a gauge needs it only now and then.
@@ -173,7 +172,7 @@ export class Solver {
         this.log.info({ orderId: p.orderId, btcTxid: p.txid }, 'bitcoin payout broadcast')
       } catch (err) {
         // Never rebuilt: if its coins went elsewhere, an operator must look before anything is paid again.
-        this.log.error({ orderId: p.orderId, btcTxid: p.txid, err: errorMessage(err) }, 'bitcoin payout refused by the node; not paying again automatically')
+        this.log.error({ orderId: p.orderId, btcTxid: p.txid, err }, 'bitcoin payout refused by the node; not paying again automatically')
       }
     }
   }
