@@ -106,7 +106,7 @@ export interface BtcPayoutRail {
    * `proofLength`, then the next one's first `proofLength`, checked; undefined
    * until the last of them is `confirmations` deep.
    */
-  retargetHeaders(epoch: bigint, proofLength: number): Promise<Uint8Array[] | undefined>
+  retargetHeaders(epoch: bigint, proofLength: number, signal?: AbortSignal): Promise<Uint8Array[] | undefined>
 }
 
 /**

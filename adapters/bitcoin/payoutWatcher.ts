@@ -1,6 +1,7 @@
 import type { Transaction } from 'bitcoinjs-lib'
 import type { ChainId } from '../../src/caip2.js'
 import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
+import { throwIfAborted } from '../../src/abort.js'
 import { QantaraError } from '../../src/errors.js'
 import type { Hex32 } from '../../src/order.js'
 import type { BitcoinChainSource } from './source.js'
@@ -36,7 +37,7 @@ export class BtcPayoutWatcher implements Watcher {
     this.chain = o.chain
   }
 
-  async poll(from: Checkpoint | undefined): Promise<WatchResult> {
+  async poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult> {
     const { source } = this.o
     const head = BigInt(await source.getBlockCount())
     if (from) {
@@ -54,6 +55,7 @@ export class BtcPayoutWatcher implements Watcher {
     let previous = from?.hash
     let hash = ''
     for (let h = start; h <= end; h++) {
+      throwIfAborted(signal)
       hash = await source.getBlockHash(Number(h))
       const block = await source.getBlockTxs(hash)
       // The chain moved while this range was read: read it again from the checkpoint.

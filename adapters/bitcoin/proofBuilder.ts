@@ -1,3 +1,4 @@
+import { throwIfAborted } from '../../src/abort.js'
 import { QantaraError } from '../../src/errors.js'
 import type { BtcPayoutProof } from '../../src/chains.js'
 import type { BitcoinNetworkParams } from './header.js'
@@ -11,13 +12,16 @@ import { withoutWitness } from './tx.js'
  * `headers` headers from its block up. Refuses when the source's chain no
  * longer holds the block or is not yet deep enough, and verifies the proof
  * before handing it out, so a wrong answer from the source is an error here,
- * not a reverted transaction.
+ * not a reverted transaction. Each source call is bounded by its client's
+ * timeout; `signal` is checked between them.
  */
-export async function buildSpvProof(source: BitcoinChainSource, params: BitcoinNetworkParams, txid: string, blockHash: string, headers: number): Promise<BtcPayoutProof & { height: number }> {
+export async function buildSpvProof(source: BitcoinChainSource, params: BitcoinNetworkParams, txid: string, blockHash: string, headers: number, signal?: AbortSignal): Promise<BtcPayoutProof & { height: number }> {
   const { tx, coinbase } = await source.inclusion(txid, blockHash)
+  throwIfAborted(signal)
   const height = await source.getBlockHeight(blockHash)
   const chain: Uint8Array[] = []
   for (let h = height; h < height + headers; h++) {
+    throwIfAborted(signal)
     const hash = await source.getBlockHash(h).catch((err: unknown) => {
       throw new QantaraError('RPC_BAD_RESPONSE', `the chain is not ${headers} blocks deep over ${blockHash} yet`, { cause: err, retryable: true })
     })

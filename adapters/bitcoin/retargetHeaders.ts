@@ -1,3 +1,4 @@
+import { throwIfAborted } from '../../src/abort.js'
 import { QantaraError } from '../../src/errors.js'
 import { EPOCH_BLOCKS, type BitcoinNetworkParams } from './header.js'
 import { verifyHeaderChain } from './headerChain.js'
@@ -9,13 +10,16 @@ import type { BitcoinChainSource } from './source.js'
  * checked here as the relay will check them: linked, each meeting its target,
  * and the bits changing at the boundary within the ×4 clamp.
  */
-export async function retargetHeaders(source: BitcoinChainSource, params: BitcoinNetworkParams, epoch: bigint, proofLength: number, confirmations: number): Promise<Uint8Array[] | undefined> {
+export async function retargetHeaders(source: BitcoinChainSource, params: BitcoinNetworkParams, epoch: bigint, proofLength: number, confirmations: number, signal?: AbortSignal): Promise<Uint8Array[] | undefined> {
   const boundary = Number(epoch + 1n) * EPOCH_BLOCKS
   const first = boundary - proofLength
   const last = boundary + proofLength - 1
   if ((await source.getBlockCount()) < last + confirmations - 1) return undefined
   const headers: Uint8Array[] = []
-  for (let h = first; h <= last; h++) headers.push(Uint8Array.from(Buffer.from(await source.getBlockHeaderHex(await source.getBlockHash(h)), 'hex')))
+  for (let h = first; h <= last; h++) {
+    throwIfAborted(signal)
+    headers.push(Uint8Array.from(Buffer.from(await source.getBlockHeaderHex(await source.getBlockHash(h)), 'hex')))
+  }
   const checked = verifyHeaderChain(headers, { params, height: first })
   if (!checked.valid) throw new QantaraError('RPC_BAD_RESPONSE', `the headers ${first}–${last} the source gave do not verify: ${checked.reason} at ${first + checked.index}`, { retryable: true })
   return headers

@@ -56,7 +56,7 @@ export class RelayFeeder {
     const state = await relay.state()
     if (!state) return
     const { epoch } = state
-    const headers = await this.o.rail.retargetHeaders(epoch, state.proofLength)
+    const headers = await this.o.rail.retargetHeaders(epoch, state.proofLength, signal)
     if (!headers) return
     const hash = retargetHeadersHash(headers)
     const { approvals, relayerId } = this.o
