@@ -156,7 +156,8 @@ export class EvmSubmitter {
       const reason = revertReason(err)
       if (await this.movedOn(stored)) return this.record(key, 'already-settled', -1, { data, gas: 0n, attempts: [], ...stored })
       // A signer outside the set means the set rotated after these signatures were picked: the next try picks from the new one.
-      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) would revert with ${reason}`, { cause: err, context: { revert: reason }, retryable: reason === 'NotRelayer' || reason === 'NotEnoughSignatures' })
+      // AlreadySettled with the order still open at `latest` is another relayer's settle in the pending block: the next try sees it.
+      if (reason) throw new QantaraError('SUBMIT_REVERTED', `${call.functionName} (${key}) would revert with ${reason}`, { cause: err, context: { revert: reason }, retryable: RETRYABLE_REVERTS.has(reason) })
       throw err
     }
     if (maxGas !== undefined && gas > maxGas) {
@@ -320,6 +321,9 @@ export class EvmSubmitter {
     return { status: state }
   }
 }
+
+/** Reverts that a later try can get past: the relayer set or the order moved meanwhile. */
+const RETRYABLE_REVERTS = new Set(['NotRelayer', 'NotEnoughSignatures', 'AlreadySettled'])
 
 function readOrderState(c: PublicClient, escrow: Address, orderId: Hex): Promise<Hex> {
   return c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [orderId] })
