@@ -1,0 +1,128 @@
+import { z } from 'zod'
+import { canonicalJson } from '../canonicalJson.js'
+import { verifyHeartbeat } from '../heartbeat/verify.js'
+import { merkleLeafHash } from '../merkle.js'
+import type { OrderTerms } from '../order.js'
+import { getSealed, type GossipOptions, type Peer } from './peerClient.js'
+
+const MAX_PAGES = 50
+/** Invalid heartbeats a peer may serve in a minute, over all orders, before it is benched for BENCH_MS. */
+const MAX_INVALID_PER_MINUTE = 16
+const BENCH_MS = 60_000
+const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), cursor: z.number().int().nonnegative(), more: z.boolean() })
+type HeartbeatPage = z.infer<typeof heartbeatPage>
+
+/**
+ * Pulls peers' verified heartbeats of an order, each verified again here
+ * (provider signature, and a challenge really signed by the relayer it
+ * names), from a cursor per peer and order. A peer is held to budgets: at
+ * most twice the order's slots × witnesses per pull, and a bounded number of
+ * invalid heartbeats a minute before it is benched.
+ */
+export class HeartbeatPull {
+  private readonly cursors = new Map<string, number>()
+  private readonly benchedUntil = new Map<string, number>()
+  private readonly invalid = new Map<string, { since: number; count: number }>()
+
+  constructor(private readonly o: GossipOptions) {}
+
+  async pull(order: OrderTerms, signal?: AbortSignal): Promise<number> {
+    const now = Date.now()
+    const active = this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now)
+    const counts = await Promise.all(active.map((p) => this.pullFrom(p, order, signal).catch((err: unknown) => {
+      this.o.logger.debug({ peer: p.id, orderId: order.id, err }, 'peer heartbeats unavailable')
+      return 0
+    })))
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
+  /** Drops the cursors of an order that reached a final state. */
+  forget(orderId: string): void {
+    for (const p of this.o.peers) this.cursors.delete(`${p.id}:${orderId}`)
+  }
+
+  private async pullFrom(peer: Peer, order: OrderTerms, signal?: AbortSignal): Promise<number> {
+    // Each pull asks only for what the peer kept since the last one; after a restart the first pull takes the whole set once.
+    const key = `${peer.id}:${order.id}`
+    let stored = 0
+    let held: Map<string, string> | undefined
+    // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
+    // pull is a peer making us hash what it repeats.
+    let budget = 2 * order.slots * this.o.relayerKeys.size
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const since = this.cursors.get(key) ?? 0
+      const answer = await getSealed(this.o, peer, `/v1/peer/heartbeats?order=${order.id}&since=${since}`, 'heartbeats', heartbeatPage, signal)
+      if (answer.status !== 'ok') return stored
+      const body = answer.body
+      if (!this.pageFits(peer, order, body, since)) return stored
+      if ((budget -= body.heartbeats.length) < 0) {
+        this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'TOO_MANY_HEARTBEATS' })
+        return stored
+      }
+      // What we already hold, or a heartbeat for the same witness that would not replace ours (a higher leaf hash),
+      // is not verified again; read only when a page brings something.
+      if (!held && body.heartbeats.length) held = new Map((await this.o.store.listHeartbeatKeys(order.id)).map((h) => [`${h.slot}:${h.relayerId}`, h.leafHash]))
+      for (const raw of body.heartbeats) {
+        const kept = await this.keep(peer, order, raw, held!)
+        if (kept === 'benched') return stored
+        if (kept === 'stored') stored++
+      }
+      // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
+      this.cursors.set(key, body.cursor)
+      if (!body.more) return stored
+    }
+    return stored
+  }
+
+  /** Cursors are the peer's keeping order, one per row: a page of n rows moves it by n at least, and "more" needs a page. */
+  private pageFits(peer: Peer, order: OrderTerms, body: HeartbeatPage, since: number): boolean {
+    const n = body.heartbeats.length
+    if (body.orderId === order.id && body.cursor >= since + n && !(body.more && n === 0)) return true
+    this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
+    return false
+  }
+
+  private async keep(peer: Peer, order: OrderTerms, raw: unknown, held: Map<string, string>): Promise<'stored' | 'skipped' | 'benched'> {
+    const claimed = (raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null)?.heartbeat?.challenge?.challenge
+    const text = canonicalJsonOrUndefined(raw)
+    const kept = held.get(`${String(claimed?.slot)}:${String(claimed?.relayerId)}`)
+    if (text !== undefined && kept !== undefined && merkleLeafHash(text) >= kept) return 'skipped'
+    const verdict = text === undefined ? { ok: false as const, code: 'MALFORMED' as const } : verifyHeartbeat(text, { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
+    if (!verdict.ok) {
+      this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
+      // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so past a
+      // budget per minute, counted over all orders, it is cut off for a while.
+      if (!this.spendInvalid(peer.id)) return 'skipped'
+      this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
+      this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid heartbeats; not pulling from it for a while')
+      return 'benched'
+    }
+    const { challenge } = verdict.heartbeat.heartbeat.challenge
+    const canonical = canonicalJson(verdict.heartbeat)
+    held.set(`${challenge.slot}:${challenge.relayerId}`, merkleLeafHash(canonical))
+    const stored = await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonical, receivedAt: Date.now() })
+    return stored ? 'stored' : 'skipped'
+  }
+
+  /** Counts one invalid item from `peer`; true when that benches it (more than MAX_INVALID_PER_MINUTE in the current minute). */
+  private spendInvalid(peerId: string): boolean {
+    const now = Date.now()
+    const spent = this.invalid.get(peerId)
+    const window = spent && now - spent.since < 60_000 ? spent : { since: now, count: 0 }
+    window.count++
+    this.invalid.set(peerId, window)
+    if (window.count <= MAX_INVALID_PER_MINUTE) return false
+    this.benchedUntil.set(peerId, now + BENCH_MS)
+    this.invalid.delete(peerId)
+    return true
+  }
+}
+
+/** A peer's item as canonical JSON, or undefined when it cannot be (floats, cycles): such an item is junk. */
+function canonicalJsonOrUndefined(raw: unknown): string | undefined {
+  try {
+    return canonicalJson(raw)
+  } catch {
+    return undefined
+  }
+}
