@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { afterAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { configValidate } from '../src/cli/configValidate.js'
-import { loadConfig, readConfigFile } from '../src/config/load.js'
-import { configSchema } from '../src/families.js'
+import { configValidate } from '../src/app/cli/configValidate.js'
+import { loadConfig, readConfigFile } from '../src/app/loadConfig.js'
+import { configSchema } from '../src/app/families.js'
 import { isQantaraError } from '../src/errors.js'
 import { getAddressDecoder } from '@solana/kit'
 import { createMultisigThresholdPubkey, pubkeyToAddress } from '@cosmjs/amino'
@@ -228,7 +228,7 @@ describe('qantara config validate', () => {
     let status = 0
     let stdout = ''
     try {
-      execFileSync(process.execPath, ['dist/src/cli/main.js', 'config', 'validate', file], { env: { ...ENV, PATH: process.env.PATH }, encoding: 'utf8' })
+      execFileSync(process.execPath, ['dist/src/app/cli/main.js', 'config', 'validate', file], { env: { ...ENV, PATH: process.env.PATH }, encoding: 'utf8' })
     } catch (err) {
       status = (err as { status: number }).status
       stdout = (err as { stdout: string }).stdout

@@ -8,7 +8,7 @@ async function devnet(flags: string[]): Promise<Row[]> {
   const tmp = tempDir()
   try {
     const stdout = await new Promise<string>((ok, fail) => {
-      execFile(process.execPath, ['dist/src/cli/main.js', 'devnet', '--json', '--dir', tmp.dir, ...flags], { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`${err.message}\n${errOut.slice(-3000)}`)) : ok(out)))
+      execFile(process.execPath, ['dist/devkit/cli.js', 'devnet', '--json', '--dir', tmp.dir, ...flags], { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`${err.message}\n${errOut.slice(-3000)}`)) : ok(out)))
     })
     return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { orders: Row[] }).orders
   } finally {

@@ -8,8 +8,8 @@ import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { deployBtcEscrow, deployTestToken } from '../adapters/evm/deploy.js'
 import { sortAddresses } from '../adapters/evm/eip712.js'
-import { longHeaders } from './support/btcVectors.js'
-import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
+import { longHeaders } from '../devkit/btcVectors.js'
+import { relayerKeys, startEvmTestbed, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { tempDir } from './support/tmp.js'
 import { inProcessAgent, listen } from './support/inProcessRelayer.js'
 import { createApiServer } from '../src/api/server.js'
@@ -32,7 +32,7 @@ let escrow: Address
 function qantara(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = { ...process.env, RENTER_KEY, SOLVER_EVM_KEY: SOLVER_KEY, SOLVER_BTC_KEY: BtcWallet.generateWif('regtest'), BTC_RPC_PASSWORD: 'unused' }
   return new Promise((ok) => {
-    execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['dist/src/app/cli/main.js', ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
       ok({ code: err ? (err as { code?: number }).code ?? -1 : 0, stdout: stdout.trim(), stderr })
     })
   })

@@ -8,9 +8,9 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { recoverSettlementSigner, sortAddresses } from '../adapters/evm/eip712.js'
 import { openOrders, qantaraJson, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
-import { waitFor } from './support/waitFor.js'
+import { waitFor } from '../devkit/waitFor.js'
 import { startHostileAgent } from './support/hostileAgent.js'
-import { freePort } from '../src/http/freePort.js'
+import { freePort } from '../devkit/freePort.js'
 
 /** Each order settled once on chain, with the split the settlement function gives over relayer `judge`'s heartbeat set. */
 async function expectHonestSettlements(run: QuorumRun, judge: number, threshold: number): Promise<void> {

@@ -2,14 +2,14 @@ import { execFile, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
-import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
+import { startAnvil, type Anvil } from '../../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
-import { launchQantara, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../src/cli/localMarket.js'
+import { launchQantara, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../devkit/localMarket.js'
 import type { OrderTerms } from '../../src/order.js'
 import { tempDir } from './tmp.js'
-import { waitFor } from './waitFor.js'
+import { waitFor } from '../../devkit/waitFor.js'
 
 export const SLOT = 2
 

@@ -1,21 +1,21 @@
 import type { ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type { Command } from 'commander'
 import { toHex, zeroAddress, type Address, type HDAccount, type Hex } from 'viem'
-import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
+import { startAnvil, type Anvil } from '../chains/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { openEvmOrder, orderIdFor } from '../../adapters/evm/openOrder.js'
 import { btcQuoteFor, signBtcQuote } from '../../adapters/evm/eip712.js'
 import type { EvmBtcPayout } from '../../adapters/evm/codec.js'
-import { startBtcd, type Btcd } from '../../adapters/bitcoin/btcd.js'
+import { startBtcd, type Btcd } from '../chains/btcd.js'
 import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
-import { abortableDelay } from '../abort.js'
-import { renderTable, type DevnetOrderRow } from './devnetTable.js'
-import { startDevnetCosmos, type DevnetCosmos } from './devnetCosmos.js'
-import { startDevnetSolana, type DevnetSolana } from './devnetSolana.js'
-import type { DevnetVault } from './devnetVault.js'
-import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from './localMarket.js'
+import { abortableDelay } from '../../src/abort.js'
+import { waitFor } from '../waitFor.js'
+import { renderTable, type DevnetOrderRow } from './table.js'
+import { startDevnetCosmos, type DevnetCosmos } from './cosmos.js'
+import { startDevnetSolana, type DevnetSolana } from './solana.js'
+import type { DevnetVault } from './vault.js'
+import { LOCAL_CHAIN as CHAIN, launchQantara, providerListed, setUpLocalMarket, type LocalMarket } from '../localMarket.js'
 
 export interface DevnetOptions {
   json?: boolean
@@ -92,7 +92,7 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     const relayerProcesses = market.relayers.map((r) => launch(r.id, ['relay', '--config', r.yaml]))
     let agent = launch('agent', ['agent', '--config', market.agentYaml])
     if (market.solverYaml) launch('solver', ['solver', 'run', '--config', market.solverYaml])
-    for (const r of market.relayers) await waitFor(async () => (await providerListed(r.url, provider.publicKey)) || undefined, 30_000, `the provider record to reach ${r.id}`, signal)
+    for (const r of market.relayers) await waitFor(async () => (await providerListed(r.url, provider.publicKey)) || undefined, `the provider record to reach ${r.id}`, 30_000, 250, signal)
     progress(`${market.relayers.length} relayer(s), threshold ${o.threshold}${o.byzantine ? `, relayer-${o.byzantine} byzantine` : ''}; provider ${provider.publicKey.slice(0, 18)}… registered`)
 
     const slotsMs = o.slots * o.slotSeconds * 1000
@@ -211,37 +211,3 @@ async function row(relayerUrl: string, orderId: Hex, token: string): Promise<Dev
   }
 }
 
-async function waitFor<T>(fn: () => Promise<T | undefined>, ms: number, what: string, signal: AbortSignal): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await abortableDelay(250, signal)
-  }
-}
-
-export function registerDevnet(program: Command, out: (line: string) => void): void {
-  program
-    .command('devnet')
-    .description('run the whole market locally: anvil, escrow, one provider agent, relayers, three orders')
-    .option('--json', 'end with one JSON line {"orders":[…]} on stdout; progress goes to stderr')
-    .option('--slot-seconds <n>', 'slot length in seconds', (v) => Number.parseInt(v, 10), 2)
-    .option('--slots <n>', 'slots per order', (v) => Number.parseInt(v, 10), 6)
-    .option('--dir <path>', 'where configs, keys, stores and logs go', '.devnet')
-    .option('--relayers <n>', 'relayers in the quorum, each its own process with its own store and keys', (v) => Number.parseInt(v, 10), 1)
-    .option('--threshold <n>', 'signatures needed to settle', (v) => Number.parseInt(v, 10), 1)
-    .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', (v) => Number.parseInt(v, 10))
-    .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats, withholds its own from every other request, signs inflated settlements and serves malleated signatures', (v) => Number.parseInt(v, 10))
-    .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
-    .option('--solana', 'add a Solana vault (litesvm behind a local JSON-RPC server) and an order paid into it')
-    .option('--cosmos', 'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it')
-    .action(async (o: DevnetOptions) => {
-      const controller = new AbortController()
-      const onSignal = () => controller.abort()
-      process.once('SIGINT', onSignal)
-      process.once('SIGTERM', onSignal)
-      const rows = await runDevnet(o, out, controller.signal)
-      if (o.json) out(JSON.stringify({ orders: rows.map(({ uptime: _u, ...r }) => r) }))
-    })
-}

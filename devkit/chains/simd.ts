@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { freePorts } from '../../src/http/freePort.js'
-import { startLocalNode } from '../../src/localNode.js'
+import { freePorts } from '../freePort.js'
+import { startLocalNode } from './localNode.js'
 
 /**
  * The Cosmos SDK release whose reference chain the tests and the devnet run.

@@ -1,7 +1,7 @@
-import { QantaraError, errorMessage } from '../errors.js'
-import { checkSigned } from '../registry/registry.js'
-import type { ProviderRecord } from '../registry/record.js'
-import { boundedFetch } from '../http/boundedFetch.js'
+import { QantaraError, errorMessage } from '../../errors.js'
+import { checkSigned } from '../../registry/registry.js'
+import type { ProviderRecord } from '../../registry/record.js'
+import { boundedFetch } from '../../http/boundedFetch.js'
 
 /** Relayer answers the renter reads (the provider list, one order) are capped: the relayer is someone else's server. */
 export const relayerFetch = boundedFetch(8 * 1024 * 1024)

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
-import type { SpvProof } from '../../adapters/bitcoin/spvProof.js'
+import type { SpvProof } from '../adapters/bitcoin/spvProof.js'
 
 // Read from the sources' fixtures both when run as TypeScript (tests) and from dist/ (benchmarks).
-const dir = new URL(import.meta.url.endsWith('.ts') ? '../fixtures/bitcoin/' : '../../../test/fixtures/bitcoin/', import.meta.url)
+const dir = new URL(import.meta.url.endsWith('.ts') ? '../test/fixtures/bitcoin/' : '../../test/fixtures/bitcoin/', import.meta.url)
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as T
 
 export const bytes = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex.replace(/^0x/, ''), 'hex'))

@@ -1,12 +1,12 @@
 import { createServer } from 'node:http'
 import { dirname, resolve } from 'node:path'
 import { Gauge, Registry } from 'prom-client'
-import { applyEnvOverrides, readConfigFile, schemaProblems } from '../config/load.js'
+import { applyEnvOverrides, readConfigFile, schemaProblems } from './loadConfig.js'
 import { QantaraError } from '../errors.js'
-import { buildSolverParts, solverConfigSchema, type SolverConfig } from '../families.js'
+import { buildSolverParts, solverConfigSchema, type SolverConfig } from './families.js'
 import type { Logger } from '../log.js'
 import { SqliteStore } from '../store/sqlite.js'
-import { Solver } from './solver.js'
+import { Solver } from '../solver/solver.js'
 
 export function loadSolverConfig(path: string, env: NodeJS.ProcessEnv): { config: SolverConfig; baseDir: string } {
   const parsed = solverConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env))

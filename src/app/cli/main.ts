@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
-import { startAgent } from '../agent/start.js'
-import { loadConfig } from '../config/load.js'
-import { errorMessage, isQantaraError } from '../errors.js'
-import { createLogger } from '../log.js'
-import { startRelayer } from '../relay/start.js'
+import { startAgent } from '../agent.js'
+import { loadConfig } from '../loadConfig.js'
+import { errorMessage, isQantaraError } from '../../errors.js'
+import { createLogger } from '../../log.js'
+import { startRelayer } from '../relayer.js'
 import { registerBtcCommands } from './btc.js'
 import { configValidate } from './configValidate.js'
-import { registerDevnet } from './devnet.js'
 import { registerOrderCommands } from './order.js'
 import { registerVaultMemoCommand } from './vaultMemo.js'
 import { registerRelayerCommands } from './relayers.js'
@@ -56,7 +55,6 @@ registerVaultMemoCommand(registerOrderCommands(program, out), out)
 registerRelayerCommands(program, out)
 registerBtcCommands(program, out)
 registerSolverCommands(program, out, root.signal)
-registerDevnet(program, out)
 
 try {
   await program.parseAsync(process.argv)

@@ -1,9 +1,9 @@
 import { readFileSync, statSync } from 'node:fs'
 import type { Command } from 'commander'
-import { MAINNET, REGTEST, toDisplayHex, type BitcoinNetworkParams } from '../../adapters/bitcoin/header.js'
-import { verifyHeaderChain } from '../../adapters/bitcoin/headerChain.js'
-import { proofFileSchema, proofFromFile } from '../../adapters/bitcoin/proofFile.js'
-import { verifySpvProof } from '../../adapters/bitcoin/spvProof.js'
+import { MAINNET, REGTEST, toDisplayHex, type BitcoinNetworkParams } from '../../../adapters/bitcoin/header.js'
+import { verifyHeaderChain } from '../../../adapters/bitcoin/headerChain.js'
+import { proofFileSchema, proofFromFile } from '../../../adapters/bitcoin/proofFile.js'
+import { verifySpvProof } from '../../../adapters/bitcoin/spvProof.js'
 
 /** A proof or header file larger than this is not one a relayer would ever post. */
 const MAX_FILE_BYTES = 8 * 1024 * 1024

@@ -4,12 +4,12 @@ import {
 } from 'viem'
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { foundry } from 'viem/chains'
-import { startAnvil, type Anvil, type AnvilOptions } from '../../adapters/evm/anvil.js'
-import { deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
-import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
-import { signSettlement, sortAddresses, packSignatures, type EscrowDomain } from '../../adapters/evm/eip712.js'
-import type { EvmOrder, EvmSettlement } from '../../adapters/evm/codec.js'
+import { startAnvil, type Anvil, type AnvilOptions } from './chains/anvil.js'
+import { deployEscrow, deployTestToken } from '../adapters/evm/deploy.js'
+import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
+import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
+import { signSettlement, sortAddresses, packSignatures, type EscrowDomain } from '../adapters/evm/eip712.js'
+import type { EvmOrder, EvmSettlement } from '../adapters/evm/codec.js'
 
 const MNEMONIC = 'test test test test test test test test test test test junk'
 

@@ -1,9 +1,9 @@
 import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@solana/kit'
-import { generateEd25519 } from '../ed25519.js'
-import { encodeOrderMemo, vaultOrderId } from '../vault/orderMemo.js'
-import { refundOrderId } from '../vault/refund.js'
-import type { DevnetVault } from './devnetVault.js'
-import type { LocalSolana } from './localMarket.js'
+import { generateEd25519 } from '../../src/ed25519.js'
+import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
+import { refundOrderId } from '../../src/vault/refund.js'
+import type { DevnetVault } from './vault.js'
+import type { LocalSolana } from '../localMarket.js'
 
 /** The devnet's Solana: litesvm behind the test RPC server (there is no local validator here). */
 export const DEVNET_SOLANA_CHAIN = 'solana:litesvm'
@@ -16,7 +16,7 @@ export interface DevnetSolana extends DevnetVault {
 /** A vault on litesvm for `relayers` relayer keys, `threshold` of them, each with SOL and its own durable nonce, and its receipt mint. */
 export async function startDevnetSolana(relayers: number, threshold: number): Promise<DevnetSolana> {
   // litesvm is a development dependency: loaded only when the devnet asks for Solana.
-  const { startSolanaVault } = await import('../../test/support/solanaVault.js')
+  const { startSolanaVault } = await import('../chains/solanaVault.js')
   const keys = Array.from({ length: relayers }, () => generateEd25519())
   const addressOf = (publicKey: string) => getAddressDecoder().decode(Buffer.from(publicKey.slice(2), 'hex'))
   const addresses = keys.map((k) => addressOf(k.signer.publicKey))

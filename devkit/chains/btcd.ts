@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { freePort } from '../../src/http/freePort.js'
-import { startLocalNode } from '../../src/localNode.js'
-import { BitcoinRpc } from './rpc.js'
+import { freePort } from '../freePort.js'
+import { startLocalNode } from './localNode.js'
+import { BitcoinRpc } from '../../adapters/bitcoin/rpc.js'
 
 export const BTCD_MODULE = 'github.com/btcsuite/btcd@v0.24.2'
 

@@ -3,9 +3,9 @@ import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { QantaraError, errorMessage } from '../errors.js'
-import { configSchema, loadChainSigner, memberKeyProblem, type RelayerConfig, type ChainSigner } from '../families.js'
+import { configSchema, loadChainSigner, memberKeyProblem, type RelayerConfig, type ChainSigner } from './families.js'
 import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
-import { readSecret } from './keySource.js'
+import { readSecret } from '../config/keySource.js'
 
 const MAX_CONFIG_BYTES = 1024 * 1024
 const ENV_PREFIX = 'QANTARA__'

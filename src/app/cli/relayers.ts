@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { z } from 'zod'
-import type { RelayerSet, RelayerSetApproval, RelayerSetTool } from '../chains.js'
-import { loadConfig } from '../config/load.js'
-import { QantaraError } from '../errors.js'
+import type { RelayerSet, RelayerSetApproval, RelayerSetTool } from '../../chains.js'
+import { loadConfig } from '../loadConfig.js'
+import { QantaraError } from '../../errors.js'
 import { relayerSetTool } from '../families.js'
 
 const MAX_APPROVAL_BYTES = 64 * 1024

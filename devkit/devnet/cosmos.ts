@@ -5,11 +5,11 @@ import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargat
 import { TxBody, TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
 import { cosmosKeyFromSecret } from '../../adapters/cosmos/keys.js'
 import { RELEASE_MEMO_PREFIX } from '../../adapters/cosmos/release.js'
-import { startSimd } from '../../adapters/cosmos/simd.js'
-import { encodeOrderMemo, vaultOrderId } from '../vault/orderMemo.js'
-import { refundOrderId } from '../vault/refund.js'
-import type { DevnetVault } from './devnetVault.js'
-import type { LocalCosmos } from './localMarket.js'
+import { startSimd } from '../chains/simd.js'
+import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
+import { refundOrderId } from '../../src/vault/refund.js'
+import type { DevnetVault } from './vault.js'
+import type { LocalCosmos } from '../localMarket.js'
 
 /** An IBC voucher denom, as USDC bridged from another chain is paid in. */
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'

@@ -1,4 +1,4 @@
-import { inspectConfig } from '../config/load.js'
+import { inspectConfig } from '../loadConfig.js'
 
 /** `qantara config validate <file>`: prints every problem with its path; 0 when valid, 1 when not. */
 export function configValidate(file: string, env: NodeJS.ProcessEnv, out: (line: string) => void): number {

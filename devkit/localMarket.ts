@@ -3,20 +3,20 @@ import { chmodSync, createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
-import { freePorts } from '../http/freePort.js'
+import { freePorts } from './freePort.js'
 import { createPublicClient, createWalletClient, http, type Account, type Address, type Chain, type HDAccount, type PublicClient, type Transport, type WalletClient } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
-import { viemChain } from '../../adapters/evm/chain.js'
-import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
-import { deployBtcEscrow, deployEscrow, deployTestToken } from '../../adapters/evm/deploy.js'
-import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
-import { generateEd25519, type Ed25519Signer } from '../ed25519.js'
+import { viemChain } from '../adapters/evm/chain.js'
+import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
+import { deployBtcEscrow, deployEscrow, deployTestToken } from '../adapters/evm/deploy.js'
+import { BtcWallet } from '../adapters/bitcoin/wallet.js'
+import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
 const MNEMONIC = 'test test test test test test test test test test test junk'
 export const LOCAL_CHAIN = 'eip155:31337'
 // Under the test runner this module is the .ts source: its CLI is the built one in dist/.
-export const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../dist/src/cli/main.js' : './main.js', import.meta.url))
+export const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../dist/src/app/cli/main.js' : '../src/app/cli/main.js', import.meta.url))
 
 export interface LocalMarketOptions {
   rpcUrl: string
