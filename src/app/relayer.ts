@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { createApiServer } from '../api/server.js'
 import { createMetricsServer } from '../api/metricsServer.js'
 import type { LoadedConfig } from './loadConfig.js'
-import { buildBtcRail, buildChainRuntimes } from './families.js'
+import { buildBtcRail } from './bitcoin.js'
+import { buildChainRuntimes } from './families.js'
 import { createSafeHttp } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import { createMetrics } from '../metrics.js'
@@ -33,7 +34,7 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   const httpOptions = { timeoutMs: config.prober.timeoutMs, maxBytes: config.prober.maxResponseBytes, allowPrivate: config.prober.allowPrivateEndpoints, maxSockets: config.prober.perHostConcurrency }
   const http = createSafeHttp(httpOptions)
   const registry = new ProviderRegistry({ store, http, httpOptions, logger: logger.child({ module: 'registry' }) })
-  const btc = buildBtcRail(config, store, process.env, loaded.baseDir)
+  const btc = buildBtcRail(config.bitcoin, store, process.env, loaded.baseDir)
   const prober = new Prober({
     relayerId: config.relayer.id, identity, relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
     store, registry, http, httpOptions, concurrency: config.prober.concurrency, perHostConcurrency: config.prober.perHostConcurrency,

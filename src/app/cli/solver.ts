@@ -1,9 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { QantaraError } from '../../errors.js'
-import { buildSolverParts } from '../families.js'
 import { createLogger, silentLogger } from '../../log.js'
 import { NATIVE_TOKEN } from '../../order.js'
-import { loadSolverConfig, minPayoutWindowSeconds, startSolver } from '../solver.js'
+import { buildSolverParts, loadSolverConfig, minPayoutWindowSeconds, startSolver } from '../solver.js'
 
 function unsigned(v: string): bigint {
   if (!/^\d{1,30}$/.test(v)) throw new InvalidArgumentError('not a whole number')
