@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
 import { errorMessage, isQantaraError } from '../src/errors.js'
-import { runDevnet, type DevnetOptions } from './devnet/run.js'
+import type { DevnetOptions } from './devnet/options.js'
+import { runDevnet } from './devnet/run.js'
+import { startFaultyRelayer, type RelayerFaults } from './relayer.js'
 
 /** One root controller, as in the product's CLI: SIGTERM or SIGINT aborts it, and the devnet stops its chains and processes. */
 const root = new AbortController()
@@ -11,7 +13,7 @@ const int = (v: string) => Number.parseInt(v, 10)
 
 const program = new Command()
   .name('qantara-devkit')
-  .description('development tools of Qantara: a whole market on one machine')
+  .description('development tools of Qantara: a whole market on one machine, and relayers with test faults')
 
 program
   .command('devnet')
@@ -30,6 +32,17 @@ program
   .action(async (o: DevnetOptions) => {
     const rows = await runDevnet(o, out, root.signal)
     if (o.json) out(JSON.stringify({ orders: rows.map(({ uptime: _u, ...r }) => r) }))
+  })
+
+program
+  .command('relay')
+  .description('run a relayer as `qantara relay` does, with test faults around its parts (see faultyRelayerArgs)')
+  .requiredOption('--config <file>', 'relayer YAML config')
+  .option('--byzantine', 'forge heartbeats, withhold its own from every other request, sign inflated settlements and serve malleated signatures')
+  .option('--peer-delay-ms <n>', 'answer every peer request this late', int)
+  .action(async (o: { config: string } & RelayerFaults) => {
+    const running = await startFaultyRelayer(o.config, o, root.signal)
+    await running.done
   })
 
 try {

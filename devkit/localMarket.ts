@@ -11,12 +11,17 @@ import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { deployBtcEscrow, deployEscrow, deployTestToken } from '../adapters/evm/deploy.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
+import { faultyRelayerArgs, type RelayerFaults } from './relayer.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
 const MNEMONIC = 'test test test test test test test test test test test junk'
 export const LOCAL_CHAIN = 'eip155:31337'
-// Under the test runner this module is the .ts source: its CLI is the built one in dist/.
-export const MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../dist/src/app/cli/main.js' : '../src/app/cli/main.js', import.meta.url))
+// Under the test runner this module is the .ts source: the CLIs it runs are the built ones in dist/.
+const built = (path: string) => fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? `../dist/${path}` : `../${path}`, import.meta.url))
+/** The product's CLI, `qantara`. */
+export const MAIN = built('src/app/cli/main.js')
+/** The dev kit's CLI: the devnet, and relayers with test faults. */
+export const DEVKIT = built('devkit/cli.js')
 
 export interface LocalMarketOptions {
   rpcUrl: string
@@ -27,7 +32,7 @@ export interface LocalMarketOptions {
   /** Relayers in the quorum (default 1) and signatures needed (default 1). */
   relayers?: number
   threshold?: number
-  /** Index of a relayer run with faults.byzantine (testing only). */
+  /** Index of a relayer run byzantine (testing only). */
   byzantine?: number
   /** Index of a relayer that answers its peers `slowPeerMs` late (testing only). */
   slowPeer?: number
@@ -77,6 +82,8 @@ export interface LocalRelayer {
   yaml: string
   store: string
   account: HDAccount
+  /** The test faults it runs with, through the dev kit's relayer (launchRelayer). */
+  faults: RelayerFaults
 }
 
 export interface LocalMarket {
@@ -147,6 +154,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const bitcoin = o.btc ? { network: 'regtest', rpc: { url: o.btc.rpcUrl, user: o.btc.user, password: { file: btcPassword } }, confirmations: o.btc.confirmations, startHeight: o.btc.genesisHeight, pollIntervalMs: 250 } : undefined
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
     id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, metricsUrl: `http://127.0.0.1:${metricsPorts[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
+    faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
   }))
   const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url, ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}), ...(o.cosmos ? { cosmos: o.cosmos.keys[i]!.pubkey } : {}) }))
   const solanaChain = (i: number) => o.solana && {
@@ -169,7 +177,6 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds, refundAfterSeconds: Math.max(1, o.slotSeconds) },
       prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
       gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3, allowPrivatePeers: true },
-      faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
       chains: [evmChain(`${r.id}.evm.key`, r.account), ...(o.solana ? [solanaChain(i)] : []), ...(o.cosmos ? [cosmosChain(i)] : [])],
       ...(bitcoin ? { bitcoin } : {}),
     }))
@@ -211,8 +218,17 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
 
 /** Runs `qantara <args>` as a child process, its output appended to `logFile`. */
 export function launchQantara(args: string[], logFile: string): ChildProcess {
+  return launch(MAIN, args, logFile)
+}
+
+/** Runs one of the market's relayers: `qantara relay`, or the dev kit's relayer where it runs with faults. */
+export function launchRelayer(r: LocalRelayer, logFile: string): ChildProcess {
+  return r.faults.byzantine || r.faults.peerDelayMs ? launch(DEVKIT, faultyRelayerArgs(r.yaml, r.faults), logFile) : launchQantara(['relay', '--config', r.yaml], logFile)
+}
+
+function launch(cli: string, args: string[], logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' })
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
   child.stdout.pipe(log)
   child.stderr.pipe(log)
   return child

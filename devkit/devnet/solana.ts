@@ -15,7 +15,7 @@ export interface DevnetSolana extends DevnetVault {
 
 /** A vault on litesvm for `relayers` relayer keys, `threshold` of them, each with SOL and its own durable nonce, and its receipt mint. */
 export async function startDevnetSolana(relayers: number, threshold: number): Promise<DevnetSolana> {
-  // litesvm is a development dependency: loaded only when the devnet asks for Solana.
+  // litesvm is a native development module: loaded only when the devnet asks for Solana.
   const { startSolanaVault } = await import('../chains/solanaVault.js')
   const keys = Array.from({ length: relayers }, () => generateEd25519())
   const addressOf = (publicKey: string) => getAddressDecoder().decode(Buffer.from(publicKey.slice(2), 'hex'))

@@ -13,9 +13,12 @@ import { SqliteStore } from '../store/sqlite.js'
 import { Prober } from '../relay/prober.js'
 import { Relayer } from '../relay/relayer.js'
 import { RetargetApprovals } from '../relay/retargetApprovals.js'
-import { Gossip } from '../peer/gossip.js'
-import { peerRoutes } from '../peer/routes.js'
-import { byzantineServing, byzantineStrategy } from '../peer/forged.js'
+import { Gossip, type Peer } from '../peer/gossip.js'
+import { peerRoutes, storePeerSource, type PeerHandler, type PeerSource } from '../peer/routes.js'
+import type { SettlementStrategy } from '../relay/settlementStrategy.js'
+import type { ChainRuntime } from '../chains.js'
+import type { Ed25519Signer } from '../ed25519.js'
+import type { Store } from '../store/store.js'
 import { QantaraError } from '../errors.js'
 
 export interface RunningRelayer {
@@ -26,8 +29,30 @@ export interface RunningRelayer {
   done: Promise<void>
 }
 
+/** What a relayer is assembled from, for a seam that needs more than the part it wraps. */
+export interface RelayerParts {
+  relayerId: string
+  identity: Ed25519Signer
+  peers: Peer[]
+  store: Store
+  chains: ChainRuntime[]
+}
+
+/**
+ * Where the dev kit wraps a relayer's parts to make it faulty
+ * (devkit/faults: a byzantine member, a slow peer). Production passes none.
+ */
+export interface RelayerSeams {
+  /** What it signs and whether it posts alone; the honest strategy when absent. */
+  strategy?: SettlementStrategy
+  /** Wraps what it serves its peers. */
+  peerSource?: (honest: PeerSource, parts: RelayerParts) => PeerSource
+  /** Wraps its handler of peer requests. */
+  peerHandler?: (honest: PeerHandler) => PeerHandler
+}
+
 /** Assembles a relayer from a loaded config and starts it: API first, then watchers and the ticker. */
-export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal: AbortSignal): Promise<RunningRelayer> {
+export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal: AbortSignal, seams: RelayerSeams = {}): Promise<RunningRelayer> {
   const { config, signers, identity } = loaded
   const store = new SqliteStore(config.store.path)
   const metrics = createMetrics()
@@ -50,15 +75,12 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     if (!gossip) return Promise.reject(new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', { retryable: false }))
     return gossip.requestCosignature(peerId, orderId, message, sig)
   })
-  const byzantine = config.faults.byzantine
   const retargetApprovals = new RetargetApprovals()
-  if (byzantine) logger.warn('faults.byzantine is set: this relayer forges heartbeats, withholds its own from every other request, serves a malleated signature and signs inflated settlements (testing only)')
-  if (config.faults.peerDelayMs) logger.warn({ peerDelayMs: config.faults.peerDelayMs }, 'faults.peerDelayMs is set: this relayer answers its peers late (testing only)')
   const relayer = new Relayer({
     relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
     feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds, refundAfterSeconds: config.settlement.refundAfterSeconds,
     ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
-    ...(byzantine ? { strategy: byzantineStrategy(config.settlement.feeBps) } : {}), registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}), retargetApprovals,
+    ...(seams.strategy ? { strategy: seams.strategy } : {}), registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}), retargetApprovals,
   })
   const cosign = async (orderId: string, message: string) => {
     const record = await store.getOrder(orderId)
@@ -67,7 +89,10 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     if (runtime?.kind !== 'vault') throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
-  const peer = peerRoutes({ relayerId: config.relayer.id, identity, store, delayMs: config.faults.peerDelayMs, cosign, retargets: retargetApprovals, ...(byzantine ? { byzantine: byzantineServing({ relayerId: config.relayer.id, identity, peers, store, chains }) } : {}) })
+  const honestSource = storePeerSource(store, config.relayer.id)
+  const source = seams.peerSource?.(honestSource, { relayerId: config.relayer.id, identity, peers, store, chains }) ?? honestSource
+  const honestPeer = peerRoutes({ relayerId: config.relayer.id, identity, store, source, cosign, retargets: retargetApprovals })
+  const peer = seams.peerHandler?.(honestPeer) ?? honestPeer
   const api = createApiServer({ store, relayer, registry, metrics, peer, registrations: config.api.registrations, logger: logger.child({ module: 'api' }) })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {

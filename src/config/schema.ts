@@ -88,13 +88,6 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       })
       .prefault({})
       .describe('how relayers of the quorum exchange heartbeats and signatures'),
-    faults: z
-      .strictObject({
-        byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats, serve its own to every other request, sign an inflated settlement and serve peers a malleated signature over theirs, to show the quorum outvotes it'),
-        peerDelayMs: z.number().int().min(0).max(60_000).default(0).describe('TESTING ONLY: answer every peer request this late, as a slow or overloaded relayer would'),
-      })
-      .prefault({})
-      .describe('fault injection for the devnet and tests; never set in production'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),
     bitcoin: bitcoin.optional().describe('where BTC payouts to providers are watched and proved; needed only for orders paid in BTC'),
   })

@@ -6,7 +6,7 @@ import { startAnvil, type Anvil } from '../../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
-import { launchQantara, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../devkit/localMarket.js'
+import { launchQantara, launchRelayer, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../devkit/localMarket.js'
 import type { OrderTerms } from '../../src/order.js'
 import { tempDir } from './tmp.js'
 import { waitFor } from '../../devkit/waitFor.js'
@@ -28,7 +28,7 @@ export async function startQuorum(o: { relayers: number; threshold: number; byza
   const tmp = tempDir()
   const anvil = await startAnvil({ blockTime: 1 })
   const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.slowPeer !== undefined ? { slowPeer: o.slowPeer } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}), ...(o.agent ? { agent: o.agent } : {}) })
-  const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchQantara(['relay', '--config', r.yaml], join(tmp.dir, `${r.id}.log`))))
+  const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchRelayer(r, join(tmp.dir, `${r.id}.log`))))
   const agent = launchQantara(['agent', '--config', market.agentYaml], join(tmp.dir, 'agent.log'))
   processes.push(agent)
   for (const [i, r] of market.relayers.entries()) {
@@ -37,7 +37,7 @@ export async function startQuorum(o: { relayers: number; threshold: number; byza
   return {
     anvil, market, dir: tmp.dir, processes, orders: [],
     restart: (i: number) => {
-      processes[i] = launchQantara(['relay', '--config', market.relayers[i]!.yaml], join(tmp.dir, `${market.relayers[i]!.id}.log`))
+      processes[i] = launchRelayer(market.relayers[i]!, join(tmp.dir, `${market.relayers[i]!.id}.log`))
     },
     stop: async () => {
       for (const p of processes) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
