@@ -19,9 +19,9 @@ export const LOCAL_CHAIN = 'eip155:31337'
 // Under the test runner this module is the .ts source: the CLIs it runs are the built ones in dist/.
 const built = (path: string) => fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? `../dist/${path}` : `../${path}`, import.meta.url))
 /** The product's CLI, `qantara`. */
-export const MAIN = built('src/app/cli/main.js')
+const MAIN = built('src/app/cli/main.js')
 /** The dev kit's CLI: the devnet, and relayers with test faults. */
-export const DEVKIT = built('devkit/cli.js')
+const DEVKIT = built('devkit/cli.js')
 
 export interface LocalMarketOptions {
   rpcUrl: string

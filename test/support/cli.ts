@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 
 /** The built CLIs, run as a user runs them: `qantara`, and the dev kit's (the devnet). */
-export const QANTARA = 'dist/src/app/cli/main.js'
-export const DEVKIT = 'dist/devkit/cli.js'
+export const QANTARA = fileURLToPath(new URL('../../dist/src/app/cli/main.js', import.meta.url))
+export const DEVKIT = fileURLToPath(new URL('../../dist/devkit/cli.js', import.meta.url))
 
 export interface CliOptions {
   /** Which CLI; `qantara` when absent. */

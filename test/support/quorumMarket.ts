@@ -1,12 +1,11 @@
-import { execFile, type ChildProcess } from 'node:child_process'
-import { promisify } from 'node:util'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { startAnvil, type Anvil } from '../../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
-import { launchQantara, launchRelayer, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../devkit/localMarket.js'
+import { launchQantara, launchRelayer, providerListed, setUpLocalMarket, type LocalMarket } from '../../devkit/localMarket.js'
 import type { OrderTerms } from '../../src/order.js'
 import { tempDir } from './tmp.js'
 import { waitFor } from '../../devkit/waitFor.js'
@@ -68,10 +67,4 @@ export async function settledOnChain(run: QuorumRun, ms = 120_000) {
   const byOrder = new Map<Hex, (typeof logs)[number][]>()
   for (const l of logs) byOrder.set(l.args.orderId, [...(byOrder.get(l.args.orderId) ?? []), l])
   return byOrder
-}
-
-/** Runs one qantara CLI command to its end and parses the JSON line it prints. */
-export async function qantaraJson<T>(args: string[]): Promise<T> {
-  const { stdout } = await promisify(execFile)(process.execPath, [MAIN, ...args], { timeout: 60_000 })
-  return JSON.parse(stdout) as T
 }
