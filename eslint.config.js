@@ -2,6 +2,9 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 const FAMILIES = ['evm', 'solana', 'cosmos', 'bitcoin']
+const TESTS = { group: ['**/test/**'], message: 'only tests import test/; shared test tooling lives in devkit/' }
+/** What production code never imports: the dev kit (devnet, local chains, fault decorators) and the tests. */
+const BELOW_PRODUCT = [{ group: ['**/devkit/**'], message: 'production code never imports the dev kit' }, TESTS]
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'adapters/evm/contracts/artifacts/', '.devnet/'] },
@@ -19,27 +22,42 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/cli/main.ts'],
+    files: ['src/app/cli/main.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
-    // The core stays chain-agnostic: no chain SDK and no adapter outside the composition root.
+    // The core stays chain-agnostic and knows nothing above it: no chain SDK, no adapter, no composition root, no dev kit, no tests.
     files: ['src/**/*.ts'],
-    ignores: ['src/families.ts', 'src/cli/**'],
+    ignores: ['src/app/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: ['viem', 'viem/*', '@solana/*', '@cosmjs/*', 'bitcoinjs-lib'], message: 'the core never imports a chain SDK; put it in an adapter' },
-        { group: ['**/adapters/**'], message: 'only the composition root (src/families.ts) imports adapters' },
+        { group: ['**/adapters/**'], message: 'only the composition root (src/app) imports adapters' },
+        { group: ['**/app/*', '**/app/**'], message: 'nothing imports the composition root (src/app)' },
+        ...BELOW_PRODUCT,
       ] }],
     },
   },
-  // An adapter never imports another adapter.
+  // An adapter never imports another adapter, the composition root, the dev kit or tests.
   ...FAMILIES.map((family) => ({
     files: [`adapters/${family}/**/*.ts`],
     rules: {
-      'no-restricted-imports': ['error', { patterns: FAMILIES.filter((f) => f !== family).map((other) => ({ group: [`**/${other}/*`, `**/adapters/${other}/**`], message: `adapters/${family} must not import adapters/${other}` })) }],
+      'no-restricted-imports': ['error', { patterns: [
+        ...FAMILIES.filter((f) => f !== family).map((other) => ({ group: [`**/${other}/*`, `**/adapters/${other}/**`], message: `adapters/${family} must not import adapters/${other}` })),
+        { group: ['**/src/app/**'], message: 'nothing imports the composition root (src/app)' },
+        ...BELOW_PRODUCT,
+      ] }],
     },
   })),
+  {
+    files: ['src/app/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: BELOW_PRODUCT }] },
+  },
+  {
+    // The dev kit and the benchmarks build on the product, never on the tests.
+    files: ['devkit/**/*.ts', 'bench/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [TESTS] }] },
+  },
   {
     files: ['scripts/*.mjs', '*.js'],
     ...tseslint.configs.disableTypeChecked,

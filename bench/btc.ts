@@ -6,7 +6,7 @@
 import { concat, encodeFunctionData, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
 import { payments } from 'bitcoinjs-lib'
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { startBtcd } from '../adapters/bitcoin/btcd.js'
+import { startBtcd } from '../devkit/chains/btcd.js'
 import { MAINNET, REGTEST, sha256d } from '../adapters/bitcoin/header.js'
 import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
 import { verifySpvProof } from '../adapters/bitcoin/spvProof.js'
@@ -16,8 +16,8 @@ import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEsc
 import { deployBtcEscrow } from '../adapters/evm/deploy.js'
 import { btcQuoteFor, packSignatures, signBtcQuote, signRelayRetarget, sortAddresses } from '../adapters/evm/eip712.js'
 import { toEvmBtcProof } from '../adapters/evm/codec.js'
-import { longHeaders, tbtcProof, tbtcProofs } from '../test/support/btcVectors.js'
-import { relayerKeys, signBy, startEvmTestbed } from '../test/support/evm.js'
+import { longHeaders, tbtcProof, tbtcProofs } from '../devkit/btcVectors.js'
+import { relayerKeys, signBy, startEvmTestbed } from '../devkit/evmTestbed.js'
 
 
 // --- SPV proofs per second (TypeScript) -----------------------------------

@@ -5,7 +5,7 @@ import { toBech32 } from '@cosmjs/encoding'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, StargateClient } from '@cosmjs/stargate'
 import { assembleRelease, releaseMessages, signRelease, type CosmosRelease } from '../adapters/cosmos/release.js'
-import { startSimd } from '../adapters/cosmos/simd.js'
+import { startSimd } from '../devkit/chains/simd.js'
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
 const FEE = { amount: [], gas: '1000000' }

@@ -4,7 +4,7 @@ import { keccak256, toHex, zeroAddress, type Hex, type LocalAccount } from 'viem
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import type { EvmOrder } from '../adapters/evm/codec.js'
-import { deployMarket, fund, openOrder, relayerKeys, signBy, startEvmTestbed, type Deployment, type EvmTestbed } from '../test/support/evm.js'
+import { deployMarket, fund, openOrder, relayerKeys, signBy, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 
 const FEE_RECIPIENT = '0x000000000000000000000000000000000000fee5'
 

@@ -6,12 +6,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startAnvil } from '../adapters/evm/anvil.js'
+import { startAnvil } from '../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../adapters/evm/openOrder.js'
 import { canonicalJson } from '../src/canonicalJson.js'
-import { launchQantara, providerListed, setUpLocalMarket } from '../src/cli/localMarket.js'
+import { launchQantara, providerListed, setUpLocalMarket } from '../devkit/localMarket.js'
 import { orderEnd } from '../src/order.js'
 
 const ORDERS = 4

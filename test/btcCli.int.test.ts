@@ -1,21 +1,18 @@
-import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { bitsToTarget, workOf } from '../adapters/bitcoin/header.js'
-import { longHeaders, tbtcProof, tbtcProofs } from './support/btcVectors.js'
+import { longHeaders, tbtcProof, tbtcProofs } from '../devkit/btcVectors.js'
+import { lastJsonLine, runCli } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 
 const tmp = tempDir()
 afterAll(tmp.cleanup)
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
-function qantara(args: string[]): Promise<{ code: number; line: unknown }> {
-  return new Promise((ok) => {
-    execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 30_000 }, (err, stdout) => {
-      ok({ code: err ? (err as { code?: number }).code ?? -1 : 0, line: JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null') as unknown })
-    })
-  })
+async function qantara(args: string[]): Promise<{ code: number; line: unknown }> {
+  const { code, stdout } = await runCli(args, { timeoutMs: 30_000 })
+  return { code, line: lastJsonLine(stdout) }
 }
 
 function file(name: string, body: string): string {

@@ -12,9 +12,9 @@ import { openEnvelope, sealEnvelope } from '../src/peer/envelope.js'
 import type { Peer } from '../src/peer/gossip.js'
 import type { Settlement } from '../src/settlement.js'
 import type { SettlementWire } from '../src/settlementWire.js'
-import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { inProcessAgent, inProcessRelayer, listen, type InProcessRelayer } from './support/inProcessRelayer.js'
-import { waitFor } from './support/waitFor.js'
+import { waitFor } from '../devkit/waitFor.js'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const SLOT = 3

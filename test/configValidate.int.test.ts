@@ -1,15 +1,15 @@
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { execFileSync } from 'node:child_process'
 import { afterAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { configValidate } from '../src/cli/configValidate.js'
-import { loadConfig, readConfigFile } from '../src/config/load.js'
-import { configSchema } from '../src/families.js'
+import { configValidate } from '../src/app/cli/configValidate.js'
+import { loadConfig, readConfigFile } from '../src/app/loadConfig.js'
+import { configSchema } from '../src/app/relayerConfig.js'
 import { isQantaraError } from '../src/errors.js'
 import { getAddressDecoder } from '@solana/kit'
 import { createMultisigThresholdPubkey, pubkeyToAddress } from '@cosmjs/amino'
 import { cosmosAddress, cosmosKeyFromSecret } from '../adapters/cosmos/keys.js'
+import { runCli } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 
 // Anvil's second dev account: public test data, never a real key.
@@ -223,16 +223,9 @@ describe('qantara config validate', () => {
     })
   }
 
-  it('exits 1 from the real CLI on a broken config', () => {
+  it('exits 1 from the real CLI on a broken config', async () => {
     const file = write(mutate((c) => (c.chains[0]!.family = 'tron')))
-    let status = 0
-    let stdout = ''
-    try {
-      execFileSync(process.execPath, ['dist/src/cli/main.js', 'config', 'validate', file], { env: { ...ENV, PATH: process.env.PATH }, encoding: 'utf8' })
-    } catch (err) {
-      status = (err as { status: number }).status
-      stdout = (err as { stdout: string }).stdout
-    }
+    const { code: status, stdout } = await runCli(['config', 'validate', file], { env: { ...ENV, PATH: process.env.PATH } })
     expect(status).toBe(1)
     expect(stdout).toContain('chains.0.family: unknown chain family')
   })

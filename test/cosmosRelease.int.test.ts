@@ -4,7 +4,7 @@ import { Secp256k1Wallet, createMultisigThresholdPubkey, pubkeyToAddress, type M
 import { toBech32 } from '@cosmjs/encoding'
 import { StargateClient } from '@cosmjs/stargate'
 import { assembleRelease, signRelease, verifyReleaseSignature, type CosmosRelease, type CosmosVaultState } from '../adapters/cosmos/release.js'
-import { startSimd, type Simd } from '../adapters/cosmos/simd.js'
+import { startSimd, type Simd } from '../devkit/chains/simd.js'
 
 interface Vector { description: string; order: { amount: string }; expected: { toProvider: string; toRenter: string; fee: string } }
 const { cases } = JSON.parse(readFileSync(new URL('./fixtures/settlement-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }

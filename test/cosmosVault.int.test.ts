@@ -1,16 +1,16 @@
-import { execFile } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { fromBech32, toBech32 } from '@cosmjs/encoding'
 import { TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
 import { QueryClient, SigningStargateClient, setupStakingExtension, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import { cometClient } from '../adapters/cosmos/rpc.js'
-import { startSimd, type Simd } from '../adapters/cosmos/simd.js'
+import { startSimd, type Simd } from '../devkit/chains/simd.js'
 import { CosmosVaultWatcher } from '../adapters/cosmos/watcher.js'
 import type { ChainEvent, Checkpoint } from '../src/chains.js'
 import { silentLogger } from '../src/log.js'
 import { encodeOrderMemo, vaultOrderId, type VaultOrderMemo } from '../src/vault/orderMemo.js'
 import { refundOrder } from '../src/vault/refund.js'
+import { cliJson } from './support/cli.js'
 
 // An IBC voucher denom, as a renter holding USDC from another chain would pay in.
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
@@ -126,7 +126,7 @@ describe('Cosmos vault watcher on simd', () => {
 
   it('opens the order `qantara order memo` names, from a deposit that carries its memo', async () => {
     const args = ['order', 'memo', '--chain', CHAIN, '--renter', renter.address.toUpperCase(), '--provider', `0x${'cd'.repeat(32)}`, '--amount', '4200000', '--slots', '10', '--slot-length', '60', '--start', FUTURE.toString(), '--payout', provider]
-    const printed = JSON.parse(await new Promise<string>((ok, fail) => execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 30_000 }, (err, out, errOut) => (err ? fail(new Error(errOut)) : ok(out))))) as { orderId: string; memo: string; renter: string }
+    const printed = await cliJson<{ orderId: string; memo: string; renter: string }>(args, { timeoutMs: 30_000 })
     // An upper-case bech32 address is the same account: the id is made from the form the watcher reads.
     expect(printed.renter).toBe(renter.address)
     const hash = await deposit([send(vault, 4_200_000n)], printed.memo)

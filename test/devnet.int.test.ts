@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
+import { cliJson, DEVKIT } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 
 interface Row { orderId: string; chain: string; token: string; status: string; upSlots: number; totalSlots: number; amount: string; toProvider: string; toRenter: string; fee: string; reason: string; txHash: string; btcTxid?: string; btcAmountSats?: string }
@@ -7,10 +7,7 @@ interface Row { orderId: string; chain: string; token: string; status: string; u
 async function devnet(flags: string[]): Promise<Row[]> {
   const tmp = tempDir()
   try {
-    const stdout = await new Promise<string>((ok, fail) => {
-      execFile(process.execPath, ['dist/src/cli/main.js', 'devnet', '--json', '--dir', tmp.dir, ...flags], { timeout: 150_000, maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) => (err ? fail(new Error(`${err.message}\n${errOut.slice(-3000)}`)) : ok(out)))
-    })
-    return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { orders: Row[] }).orders
+    return (await cliJson<{ orders: Row[] }>(['devnet', '--json', '--dir', tmp.dir, ...flags], { cli: DEVKIT, timeoutMs: 150_000 })).orders
   } finally {
     tmp.cleanup()
   }

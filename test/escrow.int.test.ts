@@ -4,7 +4,7 @@ import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEsc
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { signRelayerSetUpdate, packSignatures } from '../adapters/evm/eip712.js'
 import type { EvmOrder, EvmSettlement } from '../adapters/evm/codec.js'
-import { deployMarket, fund, openOrder, relayerKeys, signBy, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { deployMarket, fund, openOrder, relayerKeys, signBy, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { revertName } from './support/revert.js'
 
 let bed: EvmTestbed

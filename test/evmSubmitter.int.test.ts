@@ -13,9 +13,9 @@ import type { Settlement } from '../src/settlement.js'
 import { isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
-import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { tempDir } from './support/tmp.js'
-import { waitFor } from './support/waitFor.js'
+import { waitFor } from '../devkit/waitFor.js'
 
 const CHAIN = 'eip155:31337' as const
 const logger = silentLogger()

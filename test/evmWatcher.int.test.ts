@@ -10,7 +10,7 @@ import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { runWatchLoop } from '../src/watchLoop.js'
 import { isQantaraError } from '../src/errors.js'
-import { deployMarket, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { deployMarket, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { deadRpcUrl, startGarbageRpc, startRangeLimitedProxy } from './support/rpcFaults.js'
 import { tempDir } from './support/tmp.js'
 

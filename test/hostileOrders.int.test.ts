@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import { startAnvil, type Anvil } from '../adapters/evm/anvil.js'
+import { startAnvil, type Anvil } from '../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../adapters/evm/openOrder.js'
 import type { ChainEvent } from '../src/chains.js'
-import { launchQantara, LOCAL_CHAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../src/cli/localMarket.js'
+import { launchQantara, LOCAL_CHAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../devkit/localMarket.js'
 import type { OrderTerms } from '../src/order.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { tempDir } from './support/tmp.js'
-import { waitFor } from './support/waitFor.js'
+import { waitFor } from '../devkit/waitFor.js'
 
 const SLOT = 2
 const tmp = tempDir()

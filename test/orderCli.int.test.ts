@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,8 +7,9 @@ import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { deployBtcEscrow, deployTestToken } from '../adapters/evm/deploy.js'
 import { sortAddresses } from '../adapters/evm/eip712.js'
-import { longHeaders } from './support/btcVectors.js'
-import { relayerKeys, startEvmTestbed, type EvmTestbed } from './support/evm.js'
+import { longHeaders } from '../devkit/btcVectors.js'
+import { relayerKeys, startEvmTestbed, type EvmTestbed } from '../devkit/evmTestbed.js'
+import { runCli, type CliResult } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 import { inProcessAgent, listen } from './support/inProcessRelayer.js'
 import { createApiServer } from '../src/api/server.js'
@@ -29,13 +29,8 @@ const tmp = tempDir()
 let bed: EvmTestbed
 let escrow: Address
 
-function qantara(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, RENTER_KEY, SOLVER_EVM_KEY: SOLVER_KEY, SOLVER_BTC_KEY: BtcWallet.generateWif('regtest'), BTC_RPC_PASSWORD: 'unused' }
-  return new Promise((ok) => {
-    execFile(process.execPath, ['dist/src/cli/main.js', ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
-      ok({ code: err ? (err as { code?: number }).code ?? -1 : 0, stdout: stdout.trim(), stderr })
-    })
-  })
+function qantara(args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, RENTER_KEY, SOLVER_EVM_KEY: SOLVER_KEY, SOLVER_BTC_KEY: BtcWallet.generateWif('regtest'), BTC_RPC_PASSWORD: 'unused' } })
 }
 const json = (r: { stdout: string }) => JSON.parse(r.stdout.split('\n').at(-1)!) as Record<string, unknown>
 const chainArgs = () => ['--rpc', bed.anvil.rpcUrl, '--escrow', escrow, '--chain', 'eip155:31337']

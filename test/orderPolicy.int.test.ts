@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { zeroAddress, type Hex } from 'viem'
 import { generateEd25519 } from '../src/ed25519.js'
-import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { inProcessRelayer, type InProcessRelayer } from './support/inProcessRelayer.js'
-import { waitFor } from './support/waitFor.js'
+import { waitFor } from '../devkit/waitFor.js'
 
 let bed: EvmTestbed
 let d: Deployment

@@ -7,10 +7,11 @@ import { decodeFunctionData, getAddress, hexToBytes, toHex, type Hex } from 'vie
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { recoverSettlementSigner, sortAddresses } from '../adapters/evm/eip712.js'
-import { openOrders, qantaraJson, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
-import { waitFor } from './support/waitFor.js'
+import { cliJson } from './support/cli.js'
+import { openOrders, settledOnChain, startQuorum, type QuorumRun } from './support/quorumMarket.js'
+import { waitFor } from '../devkit/waitFor.js'
 import { startHostileAgent } from './support/hostileAgent.js'
-import { freePort } from '../src/http/freePort.js'
+import { freePort } from '../devkit/freePort.js'
 
 /** Each order settled once on chain, with the split the settlement function gives over relayer `judge`'s heartbeat set. */
 async function expectHonestSettlements(run: QuorumRun, judge: number, threshold: number): Promise<void> {
@@ -147,10 +148,10 @@ describe('a quorum of three relayers, threshold 2', () => {
       const members = sortAddresses([b!.account.address, c!.account.address, privateKeyToAccount(generatePrivateKey()).address])
       const approvals = await Promise.all([b!, c!].map(async (r) => {
         const file = join(run.dir, `${r.id}.approval.json`)
-        writeFileSync(file, JSON.stringify(await qantaraJson(['relayers', 'approve', '--config', r.yaml, '--chain', 'eip155:31337', '--members', members.join(','), '--threshold', '2'])))
+        writeFileSync(file, JSON.stringify(await cliJson(['relayers', 'approve', '--config', r.yaml, '--chain', 'eip155:31337', '--members', members.join(','), '--threshold', '2'])))
         return file
       }))
-      const apply = () => qantaraJson<{ status: string; set: unknown }>(['relayers', 'apply', '--config', b!.yaml, '--chain', 'eip155:31337', ...approvals])
+      const apply = () => cliJson<{ status: string; set: unknown }>(['relayers', 'apply', '--config', b!.yaml, '--chain', 'eip155:31337', ...approvals])
       expect(await apply()).toMatchObject({ status: 'applied', set: { version: '2', members, threshold: 2 } })
       expect((await apply()).status).toBe('already-applied')
       const early = await run.market.publicClient.getContractEvents({ address: run.market.escrow, abi: qantaraEscrowAbi, eventName: 'OrderSettled', fromBlock: 0n })

@@ -11,7 +11,6 @@ import { silentLogger } from '../src/log.js'
 import { createMetrics } from '../src/metrics.js'
 import { providerRecordBytes, type SignedProviderRecord } from '../src/registry/record.js'
 import { ProviderRegistry } from '../src/registry/registry.js'
-import type { Relayer } from '../src/relay/relayer.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { startHostileAgent } from './support/hostileAgent.js'
 import { FORGED_SIGNATURE, ZERO_KEY, forgeable } from './support/smallOrderForgery.js'
@@ -50,7 +49,7 @@ beforeAll(async () => {
   await new Promise<void>((ok) => agent.server.listen(Number(new URL(agentUrl).port), '127.0.0.1', () => ok()))
   store = new SqliteStore(':memory:')
   registry = new ProviderRegistry({ store, http: createSafeHttp(httpOptions), httpOptions, logger })
-  const relayer = { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) } as unknown as Relayer
+  const relayer = { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) }
   metrics = createMetrics()
   api = createApiServer({ store, relayer, registry, metrics, registrations: { perMinute: 6_000, burst: 1_000 }, logger })
   apiUrl = await listen(api)
@@ -176,7 +175,7 @@ describe('provider registry', () => {
   })
 
   it('rate-limits registrations per address: past the burst, 429 and no outbound fetch', async () => {
-    const limited = createApiServer({ store, relayer: { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) } as unknown as Relayer, registry, metrics, registrations: { perMinute: 1, burst: 2 }, logger })
+    const limited = createApiServer({ store, relayer: { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) }, registry, metrics, registrations: { perMinute: 1, burst: 2 }, logger })
     const url = await listen(limited)
     try {
       const statuses = []

@@ -19,10 +19,10 @@ import { RelayFeeder } from '../src/relay/relayFeeder.js'
 import { RetargetApprovals } from '../src/relay/retargetApprovals.js'
 import { submitterRank } from '../src/relay/turns.js'
 import { SqliteStore } from '../src/store/sqlite.js'
-import { longHeaders } from './support/btcVectors.js'
+import { longHeaders } from '../devkit/btcVectors.js'
 import { listen } from './support/inProcessRelayer.js'
 import { recordedHeaderSource } from './support/recordedHeaderSource.js'
-import { startEvmTestbed, type EvmTestbed } from './support/evm.js'
+import { startEvmTestbed, type EvmTestbed } from '../devkit/evmTestbed.js'
 import { tempDir } from './support/tmp.js'
 
 // The recorded chain: 739872 opens epoch 367, and the 741888 retarget (epoch 368) lies inside `longHeaders.chain`.

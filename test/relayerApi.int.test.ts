@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer } from 'node:http'
 import { getAddressDecoder } from '@solana/kit'
-import { vaultOrderMemo } from '../src/cli/vaultMemo.js'
+import { vaultOrderMemo } from '../src/app/cli/vaultMemo.js'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { generateEd25519 } from '../src/ed25519.js'
 import { isQantaraError } from '../src/errors.js'

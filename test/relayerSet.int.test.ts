@@ -5,7 +5,7 @@ import { sortAddresses } from '../adapters/evm/eip712.js'
 import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import type { RelayerSetApproval } from '../src/chains.js'
 import { isQantaraError } from '../src/errors.js'
-import { deployMarket, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from './support/evm.js'
+import { deployMarket, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
 
 let bed: EvmTestbed
 let d: Deployment

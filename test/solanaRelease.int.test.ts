@@ -4,7 +4,7 @@ import { generateKeyPairSigner, getTransactionEncoder, lamports, partiallySignTr
 import { fetchNonce } from '@solana-program/system'
 import { buildReleaseTransaction, releaseReceipt, type VaultRelease } from '../adapters/solana/release.js'
 import { solanaRpc } from '../adapters/solana/rpc.js'
-import { DECIMALS, startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
+import { DECIMALS, startSolanaVault, type SolanaVaultBed } from '../devkit/chains/solanaVault.js'
 
 interface Vector { description: string; order: { amount: string }; expected: { toProvider: string; toRenter: string; fee: string } }
 const { cases } = JSON.parse(readFileSync(new URL('./fixtures/settlement-vectors.json', import.meta.url), 'utf8')) as { cases: Vector[] }

@@ -21,7 +21,7 @@ import type { Settlement } from '../src/settlement.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import type { Store } from '../src/store/store.js'
 import { encodeOrderMemo } from '../src/vault/orderMemo.js'
-import { DECIMALS, startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
+import { DECIMALS, startSolanaVault, type SolanaVaultBed } from '../devkit/chains/solanaVault.js'
 import { dyingStore } from './support/dyingStore.js'
 import { tempDir } from './support/tmp.js'
 

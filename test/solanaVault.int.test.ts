@@ -6,7 +6,7 @@ import type { ChainEvent, Checkpoint } from '../src/chains.js'
 import { silentLogger } from '../src/log.js'
 import { encodeOrderMemo, vaultOrderId, type VaultOrderMemo } from '../src/vault/orderMemo.js'
 import { refundOrder } from '../src/vault/refund.js'
-import { startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
+import { startSolanaVault, type SolanaVaultBed } from '../devkit/chains/solanaVault.js'
 
 const CHAIN = 'solana:litesvm'
 let bed: SolanaVaultBed

@@ -14,9 +14,9 @@ import { Relayer } from '../src/relay/relayer.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { encodeOrderMemo, vaultOrderId } from '../src/vault/orderMemo.js'
 import { refundOrderId } from '../src/vault/refund.js'
-import { startSolanaVault, type SolanaVaultBed } from './support/solanaVault.js'
+import { startSolanaVault, type SolanaVaultBed } from '../devkit/chains/solanaVault.js'
 import { tempDir } from './support/tmp.js'
-import { waitFor } from './support/waitFor.js'
+import { waitFor } from '../devkit/waitFor.js'
 
 // One relayer, a 1-of-1 vault: the real watcher, runtime, store and relayer core, on litesvm.
 const CHAIN = 'solana:litesvm'

@@ -4,7 +4,7 @@ import { bitsToTarget, MAINNET, nextEpochBits, parseHeader, REGTEST, sha256d, ta
 import { verifyHeaderChain } from '../adapters/bitcoin/headerChain.js'
 import { verifyMerkleBranch } from '../adapters/bitcoin/merkle.js'
 import { verifySpvProof, type SpvProof } from '../adapters/bitcoin/spvProof.js'
-import { bytes, headersReorg, headersWithRetarget, longHeaders, summaBad, summaValid, summaVectors, tbtcProof, tbtcProofs } from './support/btcVectors.js'
+import { bytes, headersReorg, headersWithRetarget, longHeaders, summaBad, summaValid, summaVectors, tbtcProof, tbtcProofs } from '../devkit/btcVectors.js'
 
 const oneEpoch = tbtcProofs.transactionConfirmationsInOneEpochData
 const twoEpochs = tbtcProofs.transactionConfirmationsInTwoEpochsData

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { getAddressDecoder } from '@solana/kit'
 import { toBech32 } from '@cosmjs/encoding'
-import { vaultOrderMemo, type VaultMemoOptions } from '../src/cli/vaultMemo.js'
+import { vaultOrderMemo, type VaultMemoOptions } from '../src/app/cli/vaultMemo.js'
 import { decodeOrderMemo, vaultOrderId } from '../src/vault/orderMemo.js'
 import { isQantaraError } from '../src/errors.js'
 

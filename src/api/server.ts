@@ -6,7 +6,6 @@ import type { Metrics } from '../metrics.js'
 import { RateLimiter } from '../agent/rateLimit.js'
 import { orderEnd, orderTermsProblem } from '../order.js'
 import type { ProviderRegistry, ProviderFilter } from '../registry/registry.js'
-import type { Relayer } from '../relay/relayer.js'
 import type { Store } from '../store/store.js'
 
 const MAX_RECORD_BODY = 64 * 1024
@@ -21,11 +20,16 @@ function pageOf(url: URL): { limit: number; cursor?: string } | undefined {
   return { limit: Number(limit), ...(cursor !== undefined ? { cursor } : {}) }
 }
 
+/** What the API reads of the running relayer: its readiness and why, served at /healthz. */
+export interface HealthSource {
+  health(): Promise<{ ready: boolean }>
+}
+
 export interface ApiOptions {
   /** Routes under /v1/peer/; returns false for anything else. */
   peer?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
   store: Store
-  relayer: Relayer
+  relayer: HealthSource
   registry: ProviderRegistry
   metrics: Metrics
   /** Provider registrations (POST /v1/providers) taken per remote address. */

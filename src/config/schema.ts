@@ -2,6 +2,18 @@ import { z } from 'zod'
 import { ed25519KeyProblem } from '../ed25519.js'
 import { keySourceSchema } from './keySource.js'
 
+/** One relayer of the quorum: its identity, and its key on each family's chains it serves. */
+export const quorumMemberSchema = z.strictObject({
+  id: z.string().min(1).describe('relayer id'),
+  identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').refine((k) => !ed25519KeyProblem(k), 'is not an ed25519 public key anyone holds (small order or not canonical)').describe('the relayer\'s ed25519 identity public key'),
+  evm: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').optional().describe('the relayer\'s EVM signing address'),
+  solana: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'must be a base58 Solana address').optional().describe('the relayer\'s Solana key: a signer of each Solana vault\'s multisig'),
+  cosmos: z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'must be a 33-byte compressed secp256k1 public key in base64').optional().describe('the relayer\'s Cosmos public key: one of each Cosmos vault\'s multisig keys'),
+  url: z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an http(s) origin without a path').optional().describe('the relayer\'s API, where peers pull its heartbeats and signatures'),
+})
+
+export type QuorumMember = z.infer<typeof quorumMemberSchema>
+
 /**
  * The parts of the relayer config that do not depend on a chain family.
  * Optional sections use `.prefault({})`: an absent section is parsed as `{}`,
@@ -39,14 +51,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       .strictObject({
         threshold: z.number().int().min(1).describe('signatures needed to release funds'),
         members: z
-          .array(z.strictObject({
-            id: z.string().min(1).describe('relayer id'),
-            identity: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be the 32-byte ed25519 public key in lower-case 0x hex').refine((k) => !ed25519KeyProblem(k), 'is not an ed25519 public key anyone holds (small order or not canonical)').describe('the relayer\'s ed25519 identity public key'),
-            evm: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address').optional().describe('the relayer\'s EVM signing address'),
-            solana: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, 'must be a base58 Solana address').optional().describe('the relayer\'s Solana key: a signer of each Solana vault\'s multisig'),
-            cosmos: z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'must be a 33-byte compressed secp256k1 public key in base64').optional().describe('the relayer\'s Cosmos public key: one of each Cosmos vault\'s multisig keys'),
-            url: z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an http(s) origin without a path').optional().describe('the relayer\'s API, where peers pull its heartbeats and signatures'),
-          }))
+          .array(quorumMemberSchema)
           .min(1)
           .describe('the relayer set, this relayer included'),
       })
@@ -83,13 +88,6 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       })
       .prefault({})
       .describe('how relayers of the quorum exchange heartbeats and signatures'),
-    faults: z
-      .strictObject({
-        byzantine: z.boolean().default(false).describe('TESTING ONLY: forge heartbeats, serve its own to every other request, sign an inflated settlement and serve peers a malleated signature over theirs, to show the quorum outvotes it'),
-        peerDelayMs: z.number().int().min(0).max(60_000).default(0).describe('TESTING ONLY: answer every peer request this late, as a slow or overloaded relayer would'),
-      })
-      .prefault({})
-      .describe('fault injection for the devnet and tests; never set in production'),
     chains: z.array(chain).min(1, 'configure at least one chain').describe('chains this relayer watches and settles on'),
     bitcoin: bitcoin.optional().describe('where BTC payouts to providers are watched and proved; needed only for orders paid in BTC'),
   })

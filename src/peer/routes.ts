@@ -8,20 +8,61 @@ import { isQantaraError } from '../errors.js'
 import type { RetargetApprovals } from '../relay/retargetApprovals.js'
 import type { Store } from '../store/store.js'
 import { sealEnvelope } from './envelope.js'
-import type { ByzantineServing } from './forged.js'
-import { settlementToWire } from '../settlementWire.js'
+import { settlementToWire, type SettlementWire } from '../settlementWire.js'
 
 /** Heartbeats served per page; a page of full heartbeats stays well under a megabyte. */
 export const PEER_PAGE = 200
+
+/** One heartbeat a relayer serves its peers, with the relayer whose challenge it answers. */
+export interface ServedHeartbeat {
+  relayerId: string
+  heartbeat: unknown
+}
+
+/** A page of an order's heartbeats; `cursor` is where the next page starts. */
+export interface HeartbeatPage {
+  heartbeats: ServedHeartbeat[]
+  cursor: number
+  more: boolean
+}
+
+/** A relayer's own signature over its settlement of an order, as served to peers. */
+export interface SignatureBody { orderId: string; settlement: SettlementWire; settlementHash: string; signer: string; signature: string }
+
+/**
+ * What the peer routes serve, before it is sealed. Production reads it from
+ * the store (`storePeerSource`); the dev kit wraps it to play a byzantine
+ * peer (devkit/faults).
+ */
+export interface PeerSource {
+  heartbeats(orderId: string, since: number): Promise<HeartbeatPage>
+  /** Undefined until this relayer has signed its settlement of the order. */
+  signature(orderId: string): Promise<SignatureBody | undefined>
+}
+
+export type PeerHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
+
+export function storePeerSource(store: Store, relayerId: string): PeerSource {
+  return {
+    async heartbeats(orderId, since) {
+      const rows = await store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
+      return { heartbeats: rows.map((h) => ({ relayerId: h.relayerId, heartbeat: JSON.parse(h.body) as unknown })), cursor: rows.at(-1)?.seq ?? since, more: rows.length === PEER_PAGE }
+    },
+    async signature(orderId) {
+      const mine = (await store.listSignatures(orderId)).find((s) => s.relayerId === relayerId)
+      const settlement = (await store.getOrder(orderId))?.settlement
+      if (!mine || !settlement) return undefined
+      return { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature }
+    },
+  }
+}
 
 export interface PeerRoutesOptions {
   relayerId: string
   identity: Ed25519Signer
   store: Store
-  /** Test and devnet only: what a byzantine relayer serves its peers (src/peer/forged.ts). */
-  byzantine?: ByzantineServing
-  /** Test and devnet only: answer this late, as a slow relayer would. */
-  delayMs?: number
+  /** What is served; read from `store` when absent. */
+  source?: PeerSource
   /** Co-signs a release message for an order, after rebuilding it from this relayer's own settlement. */
   cosign?: (orderId: string, message: string) => Promise<SettlementSignature>
   /** Light relay retarget approvals: this relayer's own are served at /v1/peer/retarget. */
@@ -33,15 +74,15 @@ export interface PeerRoutesOptions {
  * settlement signatures, each response sealed with its identity key, rate
  * limited per remote address.
  */
-export function peerRoutes(o: PeerRoutesOptions) {
+export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
   const limiter = new RateLimiter(50, 200)
-  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  const source = o.source ?? storePeerSource(o.store, o.relayerId)
+  return async function handle(req, res, url) {
     if (req.method !== 'GET' || !url.pathname.startsWith('/v1/peer/')) return false
     if (!limiter.take(req.socket.remoteAddress ?? 'unknown')) {
       sendJson(res, 429, { error: 'RATE_LIMITED' })
       return true
     }
-    if (o.delayMs) await new Promise((r) => setTimeout(r, o.delayMs))
     if (url.pathname === '/v1/peer/heartbeats') {
       const orderId = url.searchParams.get('order') ?? ''
       const since = Number(url.searchParams.get('since') ?? '0')
@@ -49,23 +90,15 @@ export function peerRoutes(o: PeerRoutesOptions) {
         sendJson(res, 400, { error: 'MALFORMED' })
         return true
       }
-      const rows = await o.store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
-      const heartbeats = (o.byzantine ? o.byzantine.heartbeats(rows, o.relayerId) : rows).map((h) => JSON.parse(h.body) as unknown)
-      if (o.byzantine && since === 0) heartbeats.push(...(await o.byzantine.forged(orderId)))
-      const cursor = Math.max(rows.at(-1)?.seq ?? since, since + heartbeats.length)
-      const more = rows.length === PEER_PAGE
-      sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats, cursor, more })))
+      const page = await source.heartbeats(orderId, since)
+      sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats: page.heartbeats.map((h) => h.heartbeat), cursor: page.cursor, more: page.more })))
       return true
     }
     const sig = /^\/v1\/peer\/signatures\/(0x[0-9a-f]{64})$/.exec(url.pathname)
     if (sig) {
-      const mine = (await o.store.listSignatures(sig[1]!)).find((s) => s.relayerId === o.relayerId)
-      const settlement = (await o.store.getOrder(sig[1]!))?.settlement
-      if (!mine || !settlement) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
-      else {
-        const body = { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature }
-        sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, o.byzantine ? await o.byzantine.signature(mine.orderId, body) : body)))
-      }
+      const body = await source.signature(sig[1]!)
+      if (!body) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
+      else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, body)))
       return true
     }
     if (url.pathname === '/v1/peer/retarget') {

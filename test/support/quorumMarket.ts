@@ -1,15 +1,14 @@
-import { execFile, type ChildProcess } from 'node:child_process'
-import { promisify } from 'node:util'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
-import { startAnvil, type Anvil } from '../../adapters/evm/anvil.js'
+import { startAnvil, type Anvil } from '../../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../../adapters/evm/openOrder.js'
-import { launchQantara, MAIN, providerListed, setUpLocalMarket, type LocalMarket } from '../../src/cli/localMarket.js'
+import { launchQantara, launchRelayer, providerListed, setUpLocalMarket, type LocalMarket } from '../../devkit/localMarket.js'
 import type { OrderTerms } from '../../src/order.js'
 import { tempDir } from './tmp.js'
-import { waitFor } from './waitFor.js'
+import { waitFor } from '../../devkit/waitFor.js'
 
 export const SLOT = 2
 
@@ -28,7 +27,7 @@ export async function startQuorum(o: { relayers: number; threshold: number; byza
   const tmp = tempDir()
   const anvil = await startAnvil({ blockTime: 1 })
   const market = await setUpLocalMarket({ rpcUrl: anvil.rpcUrl, dir: tmp.dir, slotSeconds: SLOT, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, logLevel: 'warn', ...(o.byzantine !== undefined ? { byzantine: o.byzantine } : {}), ...(o.slowPeer !== undefined ? { slowPeer: o.slowPeer } : {}), ...(o.announceTo ? { announceTo: o.announceTo } : {}), ...(o.agent ? { agent: o.agent } : {}) })
-  const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchQantara(['relay', '--config', r.yaml], join(tmp.dir, `${r.id}.log`))))
+  const processes = market.relayers.map((r, i) => (o.down?.includes(i) ? undefined : launchRelayer(r, join(tmp.dir, `${r.id}.log`))))
   const agent = launchQantara(['agent', '--config', market.agentYaml], join(tmp.dir, 'agent.log'))
   processes.push(agent)
   for (const [i, r] of market.relayers.entries()) {
@@ -37,7 +36,7 @@ export async function startQuorum(o: { relayers: number; threshold: number; byza
   return {
     anvil, market, dir: tmp.dir, processes, orders: [],
     restart: (i: number) => {
-      processes[i] = launchQantara(['relay', '--config', market.relayers[i]!.yaml], join(tmp.dir, `${market.relayers[i]!.id}.log`))
+      processes[i] = launchRelayer(market.relayers[i]!, join(tmp.dir, `${market.relayers[i]!.id}.log`))
     },
     stop: async () => {
       for (const p of processes) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
@@ -68,10 +67,4 @@ export async function settledOnChain(run: QuorumRun, ms = 120_000) {
   const byOrder = new Map<Hex, (typeof logs)[number][]>()
   for (const l of logs) byOrder.set(l.args.orderId, [...(byOrder.get(l.args.orderId) ?? []), l])
   return byOrder
-}
-
-/** Runs one qantara CLI command to its end and parses the JSON line it prints. */
-export async function qantaraJson<T>(args: string[]): Promise<T> {
-  const { stdout } = await promisify(execFile)(process.execPath, [MAIN, ...args], { timeout: 60_000 })
-  return JSON.parse(stdout) as T
 }

@@ -1,7 +1,7 @@
 import { sha256d, toDisplayHex } from '../../adapters/bitcoin/header.js'
 import type { BitcoinChainSource } from '../../adapters/bitcoin/source.js'
 import { QantaraError } from '../../src/errors.js'
-import type { HeaderEntry } from './btcVectors.js'
+import type { HeaderEntry } from '../../devkit/btcVectors.js'
 
 /**
  * Recorded mainnet headers served as a Bitcoin source: regtest never

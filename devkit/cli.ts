@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { Command } from 'commander'
+import { errorMessage, isQantaraError } from '../src/errors.js'
+import type { DevnetOptions } from './devnet/options.js'
+import { runDevnet } from './devnet/run.js'
+import { startFaultyRelayer, type RelayerFaults } from './relayer.js'
+
+/** One root controller, as in the product's CLI: SIGTERM or SIGINT aborts it, and the devnet stops its chains and processes. */
+const root = new AbortController()
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => root.abort(new Error(sig)))
+const out = (line: string) => console.log(line)
+const int = (v: string) => Number.parseInt(v, 10)
+
+const program = new Command()
+  .name('qantara-devkit')
+  .description('development tools of Qantara: a whole market on one machine, and relayers with test faults')
+
+program
+  .command('devnet')
+  .description('run the whole market locally: anvil, escrow, one provider agent, relayers, three orders')
+  .option('--json', 'end with one JSON line {"orders":[…]} on stdout; progress goes to stderr')
+  .option('--slot-seconds <n>', 'slot length in seconds', int, 2)
+  .option('--slots <n>', 'slots per order', int, 6)
+  .option('--dir <path>', 'where configs, keys, stores and logs go', '.devnet')
+  .option('--relayers <n>', 'relayers in the quorum, each its own process with its own store and keys', int, 1)
+  .option('--threshold <n>', 'signatures needed to settle', int, 1)
+  .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', int)
+  .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats, withholds its own from every other request, signs inflated settlements and serves malleated signatures', int)
+  .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
+  .option('--solana', 'add a Solana vault (litesvm behind a local JSON-RPC server) and an order paid into it')
+  .option('--cosmos', 'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it')
+  .action(async (o: DevnetOptions) => {
+    const rows = await runDevnet(o, out, root.signal)
+    if (o.json) out(JSON.stringify({ orders: rows.map(({ uptime: _u, ...r }) => r) }))
+  })
+
+program
+  .command('relay')
+  .description('run a relayer as `qantara relay` does, with test faults around its parts (see faultyRelayerArgs)')
+  .requiredOption('--config <file>', 'relayer YAML config')
+  .option('--byzantine', 'forge heartbeats, withhold its own from every other request, sign inflated settlements and serve malleated signatures')
+  .option('--peer-delay-ms <n>', 'answer every peer request this late', int)
+  .action(async (o: { config: string } & RelayerFaults) => {
+    const running = await startFaultyRelayer(o.config, o, root.signal)
+    await running.done
+  })
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  console.error(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`)
+  process.exitCode = 1
+}

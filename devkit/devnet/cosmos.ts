@@ -1,0 +1,75 @@
+import { createMultisigThresholdPubkey, parseCoins, pubkeyToAddress } from '@cosmjs/amino'
+import { fromBech32, toBech32 } from '@cosmjs/encoding'
+import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
+import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import { TxBody, TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
+import { cosmosKeyFromSecret } from '../../adapters/cosmos/keys.js'
+import { RELEASE_MEMO_PREFIX } from '../../adapters/cosmos/release.js'
+import { startSimd } from '../chains/simd.js'
+import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
+import { refundOrderId } from '../../src/vault/refund.js'
+import type { DevnetVault } from './vault.js'
+import type { LocalCosmos } from '../localMarket.js'
+
+/** An IBC voucher denom, as USDC bridged from another chain is paid in. */
+const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
+const CHAIN_ID = 'qantara-local'
+
+export interface DevnetCosmos extends DevnetVault {
+  local: LocalCosmos
+}
+
+/** simd (one validator, 200 ms blocks) with a vault under a `threshold`-of-`relayers` amino multisig, and a funded renter. */
+export async function startDevnetCosmos(relayers: number, threshold: number): Promise<DevnetCosmos> {
+  const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
+  const keys = Array.from({ length: relayers }, () => {
+    const hex = Buffer.from(random(32)).toString('hex')
+    return { hex, pubkey: Buffer.from(cosmosKeyFromSecret({ kind: 'hex', value: hex }, 'cosmos').pubkey).toString('base64') }
+  })
+  // Sorted, as `simd keys add --multisig` makes it; the config lists the keys in this order.
+  const multisig = createMultisigThresholdPubkey(keys.map((k) => ({ type: 'tendermint/PubKeySecp256k1', value: k.pubkey })), threshold)
+  const vault = pubkeyToAddress(multisig, 'cosmos')
+  const wallet = await DirectSecp256k1Wallet.fromKey(random(32), 'cosmos')
+  const [renter] = await wallet.getAccounts()
+  const simd = await startSimd({ chainId: CHAIN_ID, accounts: [{ address: renter!.address, coins: `100000000000stake,100000000000${USDC}` }] })
+  const client = await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, { broadcastPollIntervalMs: 200 })
+  const chain = `cosmos:${CHAIN_ID}`
+  const [feeRecipient, providerPayout] = [toBech32('cosmos', random(20)), toBech32('cosmos', random(20))]
+  const send = async (memo: string, amount: bigint) => {
+    const msg: MsgSendEncodeObject = { typeUrl: '/cosmos.bank.v1beta1.MsgSend', value: { fromAddress: renter!.address, toAddress: vault, amount: [{ denom: USDC, amount: amount.toString() }] } }
+    const res = await client.signAndBroadcast(renter!.address, [msg], { amount: [], gas: '200000' }, memo)
+    if (res.code !== 0) throw new Error(`deposit failed: code ${res.code} ${res.rawLog ?? ''}`)
+    return res.transactionHash
+  }
+  return {
+    local: { chain, rpcUrl: simd.rpcUrl, vault, denom: USDC, multisig: { threshold, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, keys, feeRecipient, providerPayout },
+    token: USDC,
+    async open(o) {
+      const salt = random(16)
+      const txHash = await send(encodeOrderMemo({ salt, providerId: o.providerId, start: o.start, slotLength: o.slotLength, slots: o.slots, amount: o.amount, payout: fromBech32(providerPayout).data }), o.amount)
+      return { orderId: vaultOrderId(chain, renter!.address, salt), txHash }
+    },
+    async stray(amount) {
+      const txHash = await send('', amount)
+      return { orderId: refundOrderId(chain, txHash), txHash }
+    },
+    async released(orderId) {
+      const found = await client.searchTx(`transfer.sender='${vault}'`)
+      const tx = found.find((t) => t.code === 0 && t.events.length > 0 && decodeMemo(t.tx) === `${RELEASE_MEMO_PREFIX}${orderId.slice(2)}`)
+      if (!tx) return undefined
+      const gained = (to: string) => tx.events.filter((e) => e.type === 'transfer').reduce((sum, e) => {
+        const get = (k: string) => e.attributes.find((a) => a.key === k)?.value
+        return get('recipient') === to && get('sender') === vault ? sum + parseCoins(get('amount') ?? '').filter((c) => c.denom === USDC).reduce((a, c) => a + BigInt(c.amount), 0n) : sum
+      }, 0n)
+      return { toProvider: gained(providerPayout), toRenter: gained(renter!.address), fee: gained(feeRecipient), txHash: tx.hash }
+    },
+    stop: async () => {
+      client.disconnect()
+      await simd.stop()
+    },
+  }
+}
+
+function decodeMemo(tx: Uint8Array): string {
+  return TxBody.decode(TxRaw.decode(tx).bodyBytes).memo
+}

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { abortableDelay } from '../abort.js'
+import { readConfigFile, applyEnvOverrides, schemaProblems } from './loadConfig.js'
+import { readSecret } from '../config/keySource.js'
+import { canonicalJson } from '../canonicalJson.js'
+import { ed25519FromText } from '../ed25519.js'
+import { boundedFetch } from '../http/boundedFetch.js'
+import { QantaraError, errorMessage } from '../errors.js'
+import type { Logger } from '../log.js'
+import { agentConfigSchema, type AgentConfig } from '../agent/config.js'
+import { ProviderAgent } from '../agent/server.js'
+import { cachedTelemetry, readGpuTelemetry } from '../agent/telemetry.js'
+
+export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv): AgentConfig {
+  const parsed = agentConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env))
+  if (!parsed.success) {
+    throw new QantaraError('CONFIG_INVALID', `agent config ${path} is invalid`, { metaMessages: schemaProblems(parsed.error).map((p) => `  ${p.path}: ${p.message}`) })
+  }
+  return parsed.data
+}
+
+export interface RunningAgent {
+  agent: ProviderAgent
+  url: string
+  done: Promise<void>
+}
+
+/** Starts the provider agent and keeps its record announced to the configured relayers. */
+export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: Logger, signal: AbortSignal): Promise<RunningAgent> {
+  const config = loadAgentConfig(path, env)
+  const baseDir = dirname(resolve(path))
+  const secret = readSecret(config.key, env, baseDir)
+  if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'the provider key cannot be a keystore; use a 0600 file or an env variable')
+  const signer = ed25519FromText(secret.value)
+  const first = await readGpuTelemetry(config.nvidiaSmi)
+  if (first.gpus === null) logger.warn({ reason: first.unavailable }, 'no GPU telemetry; heartbeats will say why')
+  if (!config.relayerKeys) logger.warn({ field: 'relayerKeys' }, 'any relayer key may challenge this agent: set relayerKeys to the quorum\'s identity keys')
+  const agent = new ProviderAgent({
+    signer,
+    record: {
+      url: config.publicUrl,
+      gpus: (first.gpus ?? []).map((g) => ({ name: g.name, memoryTotalMiB: g.memoryTotalMiB, uuid: g.uuid })),
+      payout: config.payout,
+      prices: config.prices,
+      // Absent rather than empty, so a provider without BTC payouts signs the record it always did.
+      ...(config.btcScripts.length > 0 ? { btcScripts: config.btcScripts } : {}),
+    },
+    recordTtlSeconds: config.recordTtlSeconds,
+    telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), 1_000),
+    rateLimit: config.rateLimit,
+    addressRateLimit: config.addressRateLimit,
+    ...(config.relayerKeys ? { relayerKeys: config.relayerKeys } : {}),
+    ...(config.tls ? { tls: { cert: readFileSync(resolve(baseDir, config.tls.cert)), key: readFileSync(resolve(baseDir, config.tls.key)) } } : {}),
+    logger,
+  })
+  const [host, port] = config.listen.split(':') as [string, string]
+  await new Promise<void>((ok, fail) => {
+    agent.server.once('error', fail)
+    agent.server.listen(Number(port), host, () => ok())
+  })
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${(agent.server.address() as AddressInfo).port}`
+  logger.info({ providerId: signer.publicKey, url, publicUrl: config.publicUrl }, 'agent started')
+
+  const done = (async () => {
+    let nextRefresh = Date.now() + (config.recordTtlSeconds * 1000) / 2
+    let pending = [...config.relayers]
+    while (!signal.aborted) {
+      if (Date.now() >= nextRefresh) {
+        agent.refreshRecord()
+        pending = [...config.relayers]
+        nextRefresh = Date.now() + (config.recordTtlSeconds * 1000) / 2
+      }
+      pending = (await Promise.all(pending.map(async (relayer) => ((await announce(relayer, agent, logger)) ? undefined : relayer)))).filter((r): r is string => r !== undefined)
+      await abortableDelay(pending.length ? 1_000 : 5_000, signal).catch(() => undefined)
+    }
+    await new Promise<void>((ok) => {
+      agent.server.closeAllConnections()
+      agent.server.close(() => ok())
+    })
+  })()
+  return { agent, url, done }
+}
+
+/** A relayer's answer to an announcement is a short JSON object; nothing longer is read. */
+const relayerFetch = boundedFetch(64 * 1024)
+
+async function announce(relayer: string, agent: ProviderAgent, logger: Logger): Promise<boolean> {
+  try {
+    const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: canonicalJson(agent.record), signal: AbortSignal.timeout(10_000) })
+    const text = (await res.text()).slice(0, 1_000)
+    if (res.status === 201 || text.includes('STALE_SEQ')) {
+      logger.info({ relayer, seq: agent.record.record.seq }, 'provider record announced')
+      return true
+    }
+    logger.warn({ relayer, status: res.status, body: text }, 'relayer refused the provider record')
+  } catch (err) {
+    logger.warn({ relayer, err: errorMessage(err) }, 'relayer unreachable; will retry')
+  }
+  return false
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { Command } from 'commander'
+import { startAgent } from '../agent.js'
+import { loadConfig } from '../loadConfig.js'
+import { errorMessage, isQantaraError } from '../../errors.js'
+import { createLogger } from '../../log.js'
+import { startRelayer } from '../relayer.js'
+import { registerBtcCommands } from './btc.js'
+import { configValidate } from './configValidate.js'
+import { registerOrderCommands } from './order.js'
+import { registerVaultMemoCommand } from './vaultMemo.js'
+import { registerRelayerCommands } from './relayers.js'
+import { registerSolverCommands } from './solver.js'
+
+/** One root controller: SIGTERM or SIGINT aborts it, and every loop drains and returns. */
+const root = new AbortController()
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => root.abort(new Error(sig)))
+const out = (line: string) => console.log(line)
+
+const program = new Command()
+  .name('qantara')
+  .description('Cross-chain oracle and settlement relayer for a decentralised GPU-rental market')
+  .version('0.1.0')
+
+program
+  .command('config')
+  .description('work with relayer configuration files')
+  .command('validate')
+  .argument('<file>', 'YAML config file')
+  .description('check a config file, its environment overrides and its keys; prints every problem')
+  .action((file: string) => {
+    process.exitCode = configValidate(file, process.env, out)
+  })
+
+program
+  .command('relay')
+  .description('run a relayer: watchers, prober, settlement, submitters and the HTTP API')
+  .requiredOption('--config <file>', 'relayer YAML config')
+  .action(async (o: { config: string }) => {
+    const loaded = loadConfig(o.config, process.env)
+    const running = await startRelayer(loaded, createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id }), root.signal)
+    await running.done
+  })
+
+program
+  .command('agent')
+  .description('run a provider agent: serves the provider record and signs heartbeats')
+  .requiredOption('--config <file>', 'agent YAML config')
+  .action(async (o: { config: string }) => {
+    const running = await startAgent(o.config, process.env, createLogger({ name: 'agent' }), root.signal)
+    await running.done
+  })
+
+registerVaultMemoCommand(registerOrderCommands(program, out), out)
+registerRelayerCommands(program, out)
+registerBtcCommands(program, out)
+registerSolverCommands(program, out, root.signal)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  console.error(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`)
+  process.exitCode = 1
+}

@@ -1,0 +1,127 @@
+import { readFileSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { z } from 'zod'
+import { QantaraError, errorMessage } from '../errors.js'
+import { loadChainSigner, memberKeyProblem, type ChainSigner } from './families.js'
+import { configSchema, type RelayerConfig } from './relayerConfig.js'
+import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
+import { readSecret } from '../config/keySource.js'
+
+const MAX_CONFIG_BYTES = 1024 * 1024
+const ENV_PREFIX = 'QANTARA__'
+
+export interface ConfigProblem {
+  path: string
+  message: string
+}
+
+export interface LoadedConfig {
+  config: RelayerConfig
+  /** Folder relative paths in the config are resolved against. */
+  baseDir: string
+  signers: ChainSigner[]
+  identity: Ed25519Signer
+}
+
+export function readConfigFile(path: string): unknown {
+  let size: number
+  try {
+    size = statSync(path).size
+  } catch (cause) {
+    throw new QantaraError('CONFIG_UNREADABLE', `cannot read config file ${path}`, { cause, details: errorMessage(cause) })
+  }
+  if (size > MAX_CONFIG_BYTES) throw new QantaraError('CONFIG_UNREADABLE', `config file ${path} is ${size} bytes; the limit is ${MAX_CONFIG_BYTES}`)
+  try {
+    return parseYaml(readFileSync(path, 'utf8'), { maxAliasCount: 100 }) as unknown
+  } catch (cause) {
+    throw new QantaraError('CONFIG_UNREADABLE', `config file ${path} is not valid YAML`, { cause, details: errorMessage(cause) })
+  }
+}
+
+/**
+ * Environment overrides the file: QANTARA__STORE__PATH=/data/q.sqlite sets
+ * store.path, QANTARA__CHAINS__0__CONFIRMATIONS=20 sets chains[0].confirmations.
+ * Segments match existing keys case-insensitively, ignoring underscores;
+ * values are read as YAML scalars so numbers stay numbers.
+ */
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  const root: unknown = structuredClone(raw ?? {})
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue
+    const segments = name.slice(ENV_PREFIX.length).split('__').filter(Boolean)
+    let node = root as Record<string, unknown>
+    for (const [i, segment] of segments.entries()) {
+      const key = matchKey(node, segment)
+      if (i === segments.length - 1) {
+        node[key] = parseYaml(value) as unknown
+      } else {
+        if (typeof node[key] !== 'object' || node[key] === null) node[key] = {}
+        node = node[key] as Record<string, unknown>
+      }
+    }
+  }
+  return root
+}
+
+function matchKey(node: Record<string, unknown>, segment: string): string {
+  const norm = (s: string) => s.replace(/_/g, '').toLowerCase()
+  return Object.keys(node).find((k) => norm(k) === norm(segment)) ?? segment.toLowerCase()
+}
+
+export function schemaProblems(error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(root)', message: issue.message }))
+}
+
+/** Resolves every chain's key and checks it against the quorum config; collects, never throws. */
+export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseDir: string): { signers: ChainSigner[]; identity?: Ed25519Signer; problems: ConfigProblem[] } {
+  const signers: ChainSigner[] = []
+  const problems: ConfigProblem[] = []
+  const self = config.quorum.members.find((m) => m.id === config.relayer.id)
+  let identity: Ed25519Signer | undefined
+  try {
+    const secret = readSecret(config.relayer.identityKey, env, baseDir)
+    if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'an identity key cannot be a keystore; use a 0600 file or an env variable')
+    identity = ed25519FromText(secret.value)
+    if (self && self.identity !== identity.publicKey) problems.push({ path: 'relayer.identityKey', message: `the key's public key ${identity.publicKey} is not quorum member ${self.id}'s identity ${self.identity}` })
+  } catch (err) {
+    problems.push({ path: 'relayer.identityKey', message: errorMessage(err) })
+  }
+  config.chains.forEach((chain, i) => {
+    try {
+      const signer = loadChainSigner(chain, env, baseDir)
+      signers.push(signer)
+      const problem = self && memberKeyProblem(chain, signer, self)
+      if (problem) problems.push({ path: `chains.${i}.key`, message: problem })
+    } catch (err) {
+      problems.push({ path: `chains.${i}.key`, message: errorMessage(err) })
+    }
+  })
+  return { signers, identity, problems }
+}
+
+/** Reads, overrides, validates and unlocks a config; every problem found is reported at once. */
+export function inspectConfig(path: string, env: NodeJS.ProcessEnv): { loaded?: LoadedConfig; problems: ConfigProblem[] } {
+  const baseDir = dirname(resolve(path))
+  let raw: unknown
+  try {
+    raw = applyEnvOverrides(readConfigFile(path), env)
+  } catch (err) {
+    return { problems: [{ path: '(file)', message: errorMessage(err) }] }
+  }
+  const parsed = configSchema.safeParse(raw)
+  if (!parsed.success) return { problems: schemaProblems(parsed.error) }
+  const config = { ...parsed.data, store: { path: resolve(baseDir, parsed.data.store.path) } }
+  const { signers, identity, problems } = keyProblems(config, env, baseDir)
+  return problems.length || !identity ? { problems } : { loaded: { config, baseDir, signers, identity }, problems }
+}
+
+export function loadConfig(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
+  const { loaded, problems } = inspectConfig(path, env)
+  if (!loaded) {
+    throw new QantaraError('CONFIG_INVALID', `config ${path} has ${problems.length} problem(s)`, {
+      metaMessages: problems.map((p) => `  ${p.path}: ${p.message}`),
+    })
+  }
+  return loaded
+}
