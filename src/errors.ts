@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'ENDPOINT_UNREACHABLE'
   | 'RESPONSE_TOO_LARGE'
   | 'RECORD_REJECTED'
+  | 'TELEMETRY_INVALID'
   | 'ABORTED'
 
 /** What callers may branch on, per code; a code missing here carries no context. */

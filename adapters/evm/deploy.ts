@@ -1,3 +1,4 @@
+import { QantaraError } from '../../src/errors.js'
 import { BaseError, decodeErrorResult, getContractAddress, isAddressEqual, zeroAddress, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem'
 import { btcLightRelayAbi, btcLightRelayBytecode } from './contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi, qantaraEscrowBytecode } from './contracts/artifacts/QantaraEscrow.js'
@@ -51,7 +52,7 @@ type Wallet = WalletClient<Transport, Chain, Account>
 
 async function deployed(publicClient: PublicClient, hash: `0x${string}`): Promise<Address> {
   const receipt = await publicClient.waitForTransactionReceipt({ hash })
-  if (receipt.status !== 'success' || !receipt.contractAddress) throw new Error(`deployment ${hash} failed`)
+  if (receipt.status !== 'success' || !receipt.contractAddress) throw new QantaraError('SUBMIT_REVERTED', `deployment ${hash} failed`, { context: { revert: 'MinedRevert' } })
   return receipt.contractAddress
 }
 
@@ -68,7 +69,7 @@ export async function deployEscrow(wallet: Wallet, publicClient: PublicClient, p
     ],
     ...(nonce !== undefined ? { nonce } : {}),
   }).catch((err: unknown) => {
-    throw new Error(`the escrow refuses this deployment: ${escrowRevert(err) ?? (err instanceof BaseError ? err.shortMessage : String(err))}`, { cause: err })
+    throw new QantaraError('SUBMIT_REVERTED', `the escrow refuses this deployment: ${escrowRevert(err) ?? (err instanceof BaseError ? err.shortMessage : String(err))}`, { cause: err, context: { revert: escrowRevert(err) ?? 'unknown' } })
   })
   return deployed(publicClient, hash)
 }
@@ -100,11 +101,11 @@ export async function deployBtcEscrow(
   const expected = getContractAddress({ from, nonce: BigInt(nonce + 1) })
   const relay = await deployBtcRelay(wallet, publicClient, p.btc.network, expected, nonce)
   const escrow = await deployEscrow(wallet, publicClient, { ...p, btc: { ...p.btc, relay } }, nonce + 1)
-  if (!isAddressEqual(escrow, expected)) throw new Error(`escrow deployed at ${escrow}, not at ${expected} where its relay expects it`)
+  if (!isAddressEqual(escrow, expected)) throw new QantaraError('RPC_BAD_RESPONSE', `escrow deployed at ${escrow}, not at ${expected} where its relay expects it`)
   if (p.btc.genesis) {
     const { header, height, proofLength } = p.btc.genesis
     const receipt = await publicClient.waitForTransactionReceipt({ hash: await wallet.writeContract({ address: relay, abi: btcLightRelayAbi, functionName: 'genesis', args: [header, BigInt(height), BigInt(proofLength)] }) })
-    if (receipt.status !== 'success') throw new Error(`genesis of the relay at ${relay} failed`)
+    if (receipt.status !== 'success') throw new QantaraError('SUBMIT_REVERTED', `genesis of the relay at ${relay} failed`, { context: { revert: 'MinedRevert' } })
   }
   return { escrow, relay }
 }

@@ -1,3 +1,4 @@
+import { QantaraError } from '../../src/errors.js'
 import { getAddress, parseEventLogs, toHex, zeroAddress, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from './contracts/artifacts/TestToken.js'
@@ -30,7 +31,7 @@ export async function openEvmOrder(wallet: Wallet, client: PublicClient, p: Open
     if (allowance < p.amount) {
       const hash = await wallet.writeContract({ address: p.token, abi: testTokenAbi, functionName: 'approve', args: [p.escrow, p.amount] })
       const receipt = await client.waitForTransactionReceipt({ hash })
-      if (receipt.status !== 'success') throw new Error(`approve ${hash} reverted`)
+      if (receipt.status !== 'success') throw new QantaraError('SUBMIT_REVERTED', `approve ${hash} reverted`, { context: { revert: 'MinedRevert' } })
     }
   }
   const salt = p.salt ?? toHex(crypto.getRandomValues(new Uint8Array(32)))
@@ -39,9 +40,9 @@ export async function openEvmOrder(wallet: Wallet, client: PublicClient, p: Open
     ? await wallet.writeContract((await client.simulateContract({ account: wallet.account, address: p.escrow, abi: qantaraEscrowAbi, functionName: 'openBtc', args: [order, p.btc.payout, p.btc.quoteSignature, salt], value })).request)
     : await wallet.writeContract((await client.simulateContract({ account: wallet.account, address: p.escrow, abi: qantaraEscrowAbi, functionName: 'open', args: [order, salt], value })).request)
   const receipt = await client.waitForTransactionReceipt({ hash: txHash })
-  if (receipt.status !== 'success') throw new Error(`open ${txHash} reverted`)
+  if (receipt.status !== 'success') throw new QantaraError('SUBMIT_REVERTED', `open ${txHash} reverted`, { context: { revert: 'MinedRevert' } })
   const [opened] = parseEventLogs({ abi: qantaraEscrowAbi, eventName: 'OrderOpened', logs: receipt.logs })
-  if (!opened) throw new Error(`open ${txHash} emitted no OrderOpened`)
+  if (!opened) throw new QantaraError('RPC_BAD_RESPONSE', `open ${txHash} emitted no OrderOpened`)
   return { orderId: opened.args.orderId, txHash, order, blockNumber: receipt.blockNumber }
 }
 

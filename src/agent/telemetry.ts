@@ -1,3 +1,4 @@
+import { QantaraError } from '../errors.js'
 import { execFile } from 'node:child_process'
 import type { GpuTelemetry } from '../heartbeat/schema.js'
 
@@ -17,7 +18,7 @@ export function parseNvidiaSmiCsv(output: string, fields: readonly string[]): Gp
   const lines = output.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '')
   return lines.map((line, row) => {
     const cells = line.split(',').map((c) => c.trim())
-    if (cells.length !== fields.length) throw new Error(`nvidia-smi line ${row + 1} has ${cells.length} fields, expected ${fields.length}`)
+    if (cells.length !== fields.length) throw new QantaraError('TELEMETRY_INVALID', `nvidia-smi line ${row + 1} has ${cells.length} fields, expected ${fields.length}`)
     const get = (name: string) => {
       const i = fields.indexOf(name)
       const v = i < 0 ? undefined : cells[i]

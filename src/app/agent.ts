@@ -7,7 +7,7 @@ import { readSecret } from '../config/keySource.js'
 import { canonicalJson } from '../canonicalJson.js'
 import { ed25519FromText } from '../ed25519.js'
 import { boundedFetch } from '../http/boundedFetch.js'
-import { QantaraError, errorMessage } from '../errors.js'
+import { QantaraError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { agentConfigSchema, type AgentConfig } from '../agent/config.js'
 import { ProviderAgent } from '../agent/server.js'
@@ -96,7 +96,7 @@ async function announce(relayer: string, agent: ProviderAgent, logger: Logger): 
     }
     logger.warn({ relayer, status: res.status, body: text }, 'relayer refused the provider record')
   } catch (err) {
-    logger.warn({ relayer, err: errorMessage(err) }, 'relayer unreachable; will retry')
+    logger.warn({ relayer, err }, 'relayer unreachable; will retry')
   }
   return false
 }

@@ -22,8 +22,8 @@ export function buildBtcRail(b: BitcoinConfig | undefined, store: Store, env: No
   const params = BITCOIN_PARAMS[b.network]
   return {
     chain, watcher, confirmations: b.confirmations, pollIntervalMs: b.pollIntervalMs,
-    buildProof: (txid, blockHash) => buildSpvProof(source, params, txid, blockHash, b.confirmations),
-    retargetHeaders: (epoch, proofLength) => retargetHeaders(source, params, epoch, proofLength, b.confirmations),
+    buildProof: (txid, blockHash, signal) => buildSpvProof(source, params, txid, blockHash, b.confirmations, signal),
+    retargetHeaders: (epoch, proofLength, signal) => retargetHeaders(source, params, epoch, proofLength, b.confirmations, signal),
   }
 }
 

@@ -1,3 +1,4 @@
+import { QantaraError } from '../../errors.js'
 import { readFileSync, statSync } from 'node:fs'
 import type { Command } from 'commander'
 import { MAINNET, REGTEST, toDisplayHex, type BitcoinNetworkParams } from '../../../adapters/bitcoin/header.js'
@@ -21,7 +22,7 @@ function readBounded(path: string): string | undefined {
 
 function network(name: string): BitcoinNetworkParams {
   const params = NETWORKS[name]
-  if (!params) throw new Error(`--network must be one of ${Object.keys(NETWORKS).join(', ')}`)
+  if (!params) throw new QantaraError('CONFIG_INVALID', `--network must be one of ${Object.keys(NETWORKS).join(', ')}`)
   return params
 }
 
