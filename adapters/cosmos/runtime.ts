@@ -20,8 +20,6 @@ import { CosmosVaultWatcher } from './watcher.js'
 /** Releases built in a row that each lost the vault's sequence to another transaction before this call gives up (the relayer retries later). */
 const MAX_ROUNDS = 4
 
-export { releaseFee } from './release.js'
-
 export interface CosmosRuntimeOptions {
   config: CosmosChainConfig
   key: CosmosKey
