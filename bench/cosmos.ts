@@ -6,6 +6,7 @@ import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, StargateClient } from '@cosmjs/stargate'
 import { assembleRelease, releaseMessages, signRelease, type CosmosRelease } from '../adapters/cosmos/release.js'
 import { startSimd } from '../devkit/chains/simd.js'
+import { encodeReleaseMemo } from '../src/vault/releaseMemo.js'
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
 const FEE = { amount: [], gas: '1000000' }
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       const r = release()
       const msgs = releaseMessages(r, sender!.address)
-      baseline.push((await signing.signAndBroadcast(sender!.address, msgs, FEE, `qrel1:${r.orderId.slice(2)}`)).gasUsed)
+      baseline.push((await signing.signAndBroadcast(sender!.address, msgs, FEE, encodeReleaseMemo(r.orderId))).gasUsed)
     }
     const releaseGas = async (v: (typeof vaults)[number]) => {
       const figures: bigint[] = []

@@ -38,6 +38,8 @@ export interface ErrorContexts {
   SUBMIT_REVERTED: { revert: string }
   /** The chain refused one signature of a quorum's set (malleated, not a member, out of order); the others may still settle. */
   SIGNATURE_REFUSED: { signature: string; revert: string }
+  /** Why a co-signer will not sign a release: a stable word (ALREADY_RELEASED, ORDER_CLOSED, NOT_SETTLED_HERE, NOT_COSIGNED) or the reason itself. */
+  COSIGN_REFUSED: { reason: string }
   /** Which check a provider record failed (a RecordRejection of the registry, or the renter CLI's own). */
   RECORD_REJECTED: { reason: string }
 }

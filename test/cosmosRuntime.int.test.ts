@@ -7,8 +7,8 @@ import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import { cosmosChainConfigSchema } from '../adapters/cosmos/config.js'
 import { cosmosKeyFromSecret, type CosmosKey } from '../adapters/cosmos/keys.js'
-import { releaseSignDoc, type CosmosRelease, type CosmosVaultState } from '../adapters/cosmos/release.js'
-import { releaseFee, cosmosRuntime } from '../adapters/cosmos/runtime.js'
+import { releaseFee, releaseSignDoc, type CosmosRelease, type CosmosVaultState } from '../adapters/cosmos/release.js'
+import { cosmosRuntime } from '../adapters/cosmos/runtime.js'
 import { startSimd, type Simd } from '../devkit/chains/simd.js'
 import { FEE_RESERVE_MEMO } from '../adapters/cosmos/watcher.js'
 import type { ChainEvent, VaultChainRuntime, Cosigner, SettlementSignature } from '../src/chains.js'
@@ -23,6 +23,8 @@ import { refundOrder } from '../src/vault/refund.js'
 import { runWatchLoop } from '../src/watchLoop.js'
 import { dyingStore } from './support/dyingStore.js'
 import { tempDir } from './support/tmp.js'
+import { vaultRuntimeContract, type VaultReleased, type VaultRuntimeBed } from './support/vaultRuntimeContract.js'
+import { codeOf } from './support/errors.js'
 
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
 const CHAIN = 'cosmos:qantara-local'
@@ -91,7 +93,6 @@ async function send(msgs: MsgSendEncodeObject[], memo: string): Promise<string> 
   return res.transactionHash
 }
 const balance = async (a: string, denom = USDC) => BigInt((await renter.client.getBalance(a, denom)).amount)
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: unknown) => (isQantaraError(err) ? `${err.code}:${err.details ?? ''}` : String(err)))
 
 /** Waits until every relayer's watcher has read past `hash`'s height. */
 async function allRead(hash: string) {
@@ -128,7 +129,6 @@ async function releaseRequest(order: OrderTerms, s: Settlement, over: { sequence
   const doc = hex(sha256(serializeSignDoc(releaseSignDoc(r, v))))
   return Buffer.from(JSON.stringify({ v: 1, accountNumber, sequence: v.sequence, timeoutHeight: v.timeoutHeight.toString(), fee, doc, ...over })).toString('base64')
 }
-const refusalOf = (p: Promise<unknown>) => p.then(() => 'signed', (err: unknown) => (isQantaraError(err) ? [err.code, err.details, err.retryable] : String(err)))
 
 /** Submits as the relayer does: a retryable refusal (a watcher not yet caught up) is tried again. */
 async function submit(i: number, order: OrderTerms, settlement: Settlement, rt = runtimes[i]!) {
@@ -153,32 +153,47 @@ async function releasesOf(orderId: string) {
     events.push(...r.events)
     from = r.checkpoint
   }
-  return events.filter((e): e is Extract<ChainEvent, { kind: 'VaultReleased' }> => e.kind === 'VaultReleased' && e.orderId === orderId)
+  return events.filter((e): e is VaultReleased => e.kind === 'VaultReleased' && e.orderId === orderId)
 }
 
-describe('Cosmos runtime on simd: attestations, co-signed releases on one sequence', () => {
-  it('verifies attestations under the right member key only', async () => {
-    const { order, settlement } = await settledOrder()
-    const [a] = await attestations(order, settlement, [1])
-    expect(a!.signer).toBe(keys[1]!.address)
-    expect(await runtimes[0]!.verifySettlementSignature(order, settlement, 'relayer-2', a!)).toBe(true)
-    expect(await runtimes[0]!.verifySettlementSignature(order, settlement, 'relayer-3', a!)).toBe(false)
-    expect(await runtimes[0]!.verifySettlementSignature(order, { ...settlement, toProvider: settlement.toProvider + 1n }, 'relayer-2', a!)).toBe(false)
-  })
+const contractBed: VaultRuntimeBed = {
+  ids,
+  addresses: () => keys.map((k) => k.address),
+  runtimes: () => runtimes,
+  stores: () => stores,
+  runtime: (i, store) => runtime(i, store),
+  down,
+  provider,
+  feeRecipient,
+  settledOrder,
+  balance: (owner) => balance(owner),
+  vaultBalance: () => balance(vault),
+  readAll: allRead,
+  releasesOf,
+  releaseRequest: (order, s) => releaseRequest(order, s),
+  // The sequence the release took and the vault's sequence now.
+  requestsAfterRelease: async (order, s) => {
+    const { sequence } = await renter.client.getSequence(vault)
+    return [await releaseRequest(order, s, { sequence: sequence - 1 }), await releaseRequest(order, s, { sequence })]
+  },
+  notARelease: { request: Buffer.from('not a request').toString('base64'), why: 'not a release request' },
+  // The crashed process's own store: its watcher's checkpoint is what a co-signing check reads.
+  crashStore: () => stores[0]!,
+  vaultWrites: async () => (await renter.client.getSequence(vault)).sequence,
+  storedTxHash: (payload) => (payload as { hash: string }).hash,
+}
 
-  it('releases the split once, fees from the reserve; a later submitter finds it done', async () => {
+describe('Cosmos runtime on simd: the vault runtime contract', () => {
+  vaultRuntimeContract(contractBed)
+})
+
+describe('Cosmos runtime on simd: attestations, co-signed releases on one sequence', () => {
+  it('pays a release\'s fee from the vault\'s fee reserve, not from the order', async () => {
     const { order, settlement } = await settledOrder()
-    const before = [await balance(provider), await balance(feeRecipient), await balance(order.renter), await balance(vault), await balance(vault, 'stake')]
-    const outcome = await submit(0, order, settlement)
-    expect(outcome.status).toBe('submitted')
-    expect([await balance(provider) - before[0]!, await balance(feeRecipient) - before[1]!, await balance(order.renter) - before[2]!, before[3]! - await balance(vault)])
-      .toEqual([settlement.toProvider, settlement.fee, settlement.toRenter, order.amount])
+    const before = [await balance(vault), await balance(vault, 'stake')]
+    expect((await submit(0, order, settlement)).status).toBe('submitted')
     const fee = BigInt(releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 }).amount[0]!.amount)
-    expect(before[4]! - await balance(vault, 'stake')).toBe(fee)
-    expect(await submit(2, order, settlement)).toEqual({ status: 'already-settled' })
-    const released = await releasesOf(order.id)
-    expect(released).toHaveLength(1)
-    expect(new Map(released[0]!.payments.map((p) => [p.owner, p.amount]))).toEqual(new Map([[provider, settlement.toProvider], [feeRecipient, settlement.fee], [order.renter, settlement.toRenter]]))
+    expect([before[0]! - await balance(vault), before[1]! - await balance(vault, 'stake')]).toEqual([order.amount, fee])
   })
 
   it('two releases racing for the vault\'s sequence both land exactly once, with a third submitter of one of them', async () => {
@@ -199,56 +214,16 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect(await releasesOf(y.order.id)).toHaveLength(1)
   })
 
-  it('replaces a co-signer that is down by the next one, and says why when none is left', async () => {
-    const { order, settlement } = await settledOrder()
-    down.add('relayer-2')
-    try {
-      const first = await submit(0, order, settlement)
-      expect(first.status).toBe('submitted')
-      await allRead(first.status === 'submitted' ? first.txHash : '')
-      const next = await settledOrder()
-      down.add('relayer-3')
-      const err = await runtimes[0]!.submitSettlement(next.order, next.settlement, await attestations(next.order, next.settlement, [0, 1])).catch((e: unknown) => e)
-      expect(isQantaraError(err, 'SUBMIT_FAILED') && err.message).toMatch(/no 1 co-signers .*relayer-2 is down.*relayer-3 is down/)
-    } finally {
-      down.clear()
-    }
-  })
-
-  it('co-signs only its own settlement\'s release, at the vault\'s current sequence, once', async () => {
+  it('co-signs only a release at the vault\'s current sequence, for this relayer\'s fee and a timeout height in range', async () => {
     const { order, settlement } = await settledOrder()
     const peer = runtimes[1]!
     const { sequence } = await renter.client.getSequence(vault)
-    const request = (over: Parameters<typeof releaseRequest>[2], s = settlement) => releaseRequest(order, s, over)
+    const request = (over: Parameters<typeof releaseRequest>[2]) => releaseRequest(order, settlement, over)
     const honest = await request({})
-    const greedy = await request({}, { ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n })
-    expect(await codeOf(peer.cosignRelease(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
     expect(await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: sequence + 1 })))).toBe(`COSIGN_REFUSED:sequence ${sequence + 1} is not the vault's current ${sequence}`)
     expect(await codeOf(peer.cosignRelease(order, settlement, await request({ fee: { amount: [], gas: '400000' } })))).toMatch(/^COSIGN_REFUSED:its fee is not this relayer's/)
     expect(await codeOf(peer.cosignRelease(order, settlement, await request({ timeoutHeight: (BigInt(await renter.client.getHeight()) + 10_000n).toString() })))).toBe('COSIGN_REFUSED:its timeout height is out of range')
-    expect(await codeOf(peer.cosignRelease(order, settlement, Buffer.from('not a request').toString('base64')))).toBe('COSIGN_REFUSED:not a release request')
-    const signed = await peer.cosignRelease(order, settlement, honest)
-    expect(signed.signer).toBe(keys[1]!.address)
-
-    // Released, and read by every watcher: no member signs this order again, at any sequence.
-    expect((await submit(0, order, settlement)).status).toBe('submitted')
-    const after = await renter.client.getSequence(vault)
-    for (let i = 0; i < 100 && (await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: after.sequence })))).endsWith('last transaction'); i++) await new Promise((ok) => setTimeout(ok, 100))
-    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: after.sequence })))).toBe('COSIGN_REFUSED:ALREADY_RELEASED')
-  })
-
-  it('after a crash between storing and broadcasting, sends the stored release and never a second one', async () => {
-    const { order, settlement } = await settledOrder()
-    const store = stores[0]!
-    // The process dies right after the signed release is stored, before it is broadcast.
-    const dying = dyingStore(store)
-    const { sequence } = await renter.client.getSequence(vault)
-    expect(await codeOf(runtime(0, dying).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))).toBe('Error: killed')
-    expect((await renter.client.getSequence(vault)).sequence).toBe(sequence)
-    const stored = await store.getSubmission(CHAIN, `release:${order.id}`)
-    const restarted = await runtime(0, store).submitSettlement(order, settlement, await attestations(order, settlement, [0, 2]))
-    expect(restarted).toEqual({ status: 'submitted', txHash: (stored!.payload as { hash: string }).hash, confirmations: 1 })
-    expect(await releasesOf(order.id)).toHaveLength(1)
+    expect((await peer.cosignRelease(order, settlement, honest)).signer).toBe(keys[1]!.address)
   })
 
   it('rebuilds a stored release that outlived its timeout height unsent, at the same sequence, and it lands once', async () => {
@@ -273,7 +248,7 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     agreed.set(order.id, { order, settlement: short })
     const [held, { sequence }] = [await balance(vault), await renter.client.getSequence(vault)]
     const err = await runtimes[0]!.submitSettlement(order, short, await attestations(order, short, [0, 1])).catch((e: unknown) => e)
-    expect(isQantaraError(err, 'SUBMIT_REVERTED') && [err.retryable, err.details]).toEqual([false, 'code 5'])
+    expect(isQantaraError(err, 'SUBMIT_REVERTED') && [err.retryable, err.context.revert]).toEqual([false, 'code 5'])
     expect((await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.state).toBe('failed')
     expect(await balance(vault)).toBe(held)
     expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 1)
@@ -315,35 +290,5 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect([await balance(renter.address, 'stake') - renterBefore, vaultBefore - await balance(vault, 'stake')]).toEqual([100_000n - releaseFeeStake, 100_000n])
     const [released] = await releasesOf(inStake.order.id)
     expect(released!.payments).toEqual([{ owner: renter.address, amount: 100_000n - releaseFeeStake }])
-  })
-
-  it('refuses to co-sign the release of an order it holds settled, refunded or disputed, and, at any sequence, of one its watcher saw released (security review 2026-12, L2)', async () => {
-    const { order, settlement } = await settledOrder()
-    const store = stores[1]!
-    await store.insertOrder(order, Date.now())
-    const answers: unknown[] = []
-    for (const [from, to] of [['opened', 'settling'], ['settling', 'settled'], ['settled', 'refunded'], ['refunded', 'disputed']] as const) {
-      expect(await store.transitionOrder(order.id, [from], to, {}, Date.now())).toBe(true)
-      answers.push([to, await refusalOf(runtimes[1]!.cosignRelease(order, settlement, await releaseRequest(order, settlement)))])
-    }
-    expect(answers).toEqual([
-      ['settling', 'signed'],
-      ['settled', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
-      ['refunded', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
-      ['disputed', ['COSIGN_REFUSED', 'ORDER_CLOSED', false]],
-    ])
-
-    // relayer-2 holds it disputed: the submitter goes on to relayer-3, and the order is released once.
-    const { sequence } = await renter.client.getSequence(vault)
-    const outcome = await submit(0, order, settlement)
-    expect(outcome.status).toBe('submitted')
-    await allRead(outcome.status === 'submitted' ? outcome.txHash : '')
-    expect(await releasesOf(order.id)).toHaveLength(1)
-    // Read back by every watcher: refused at the vault's sequence now and at the one the release took, even where no order is held.
-    expect(await store.getOrder(order.id)).toMatchObject({ state: 'disputed' })
-    expect(await stores[2]!.getOrder(order.id)).toBeUndefined()
-    for (const at of [sequence, sequence + 1]) {
-      expect(await refusalOf(runtimes[2]!.cosignRelease(order, settlement, await releaseRequest(order, settlement, { sequence: at })))).toEqual(['COSIGN_REFUSED', 'ALREADY_RELEASED', false])
-    }
   })
 })

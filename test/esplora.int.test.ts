@@ -11,11 +11,12 @@ import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
 import type { BitcoinChainSource } from '../adapters/bitcoin/source.js'
 import { withoutWitness } from '../adapters/bitcoin/tx.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
-import { isQantaraError } from '../src/errors.js'
 import { bytes, tbtcProof, tbtcProofs } from '../devkit/btcVectors.js'
 import { startEsploraOverBtcd, type EsploraFacade } from './support/esploraOverBtcd.js'
+import { codeOf } from './support/errors.js'
 
-const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: unknown) => (isQantaraError(err) ? err.code : String(err)))
+const codeWithoutContext = async (p: Promise<unknown>) => (await codeOf(p)).replace(/:.*$/, '')
+
 
 describe('Esplora client on recorded mainnet answers (no Esplora server can run here)', () => {
   // tbtc's export of mainnet tx 713525ee… came from Electrum's get_merkle, the shape Esplora serves: display-order siblings.
@@ -59,7 +60,7 @@ describe('Esplora client on recorded mainnet answers (no Esplora server can run 
   })
 
   it('refuses a chain not yet deep enough for the confirmations asked', async () => {
-    expect(await codeOf(buildSpvProof(new EsploraClient({ url, timeoutMs: 5_000 }), MAINNET, txid, hashes[0]!, 7))).toBe('RPC_BAD_RESPONSE')
+    expect(await codeWithoutContext(buildSpvProof(new EsploraClient({ url, timeoutMs: 5_000 }), MAINNET, txid, hashes[0]!, 7))).toBe('RPC_BAD_RESPONSE')
   })
 })
 
@@ -109,19 +110,19 @@ describe('Esplora client against a test Esplora facade over btcd (no electrs bin
 
   it('refuses a wrong branch, another block\'s bytes and an oversized block, changing nothing', async () => {
     esplora.lies.branch = true
-    expect(await codeOf(buildSpvProof(client, REGTEST, payout.txid, payout.blockHash, 6))).toBe('RPC_BAD_RESPONSE')
+    expect(await codeWithoutContext(buildSpvProof(client, REGTEST, payout.txid, payout.blockHash, 6))).toBe('RPC_BAD_RESPONSE')
     esplora.lies.branch = false
     esplora.lies.otherBlock = true
-    expect(await codeOf(watcher(client).poll(undefined))).toBe('RPC_BAD_RESPONSE')
+    expect(await codeWithoutContext(watcher(client).poll(undefined))).toBe('RPC_BAD_RESPONSE')
     esplora.lies.otherBlock = false
     esplora.lies.hugeBlock = 2 * 1024 * 1024
-    expect(await codeOf(client.getBlockTxs(payout.blockHash))).toBe('RPC_BAD_RESPONSE')
+    expect(await codeWithoutContext(client.getBlockTxs(payout.blockHash))).toBe('RPC_BAD_RESPONSE')
     esplora.lies.hugeBlock = 0
     expect((await watcher(client).poll(undefined)).events).toHaveLength(1)
   })
 
   it('reports an unreachable server as unavailable, within its timeout', async () => {
     const gone = new EsploraClient({ url: 'http://127.0.0.1:9', timeoutMs: 500 })
-    expect(await codeOf(gone.getBlockCount())).toBe('RPC_UNAVAILABLE')
+    expect(await codeWithoutContext(gone.getBlockCount())).toBe('RPC_UNAVAILABLE')
   })
 })

@@ -24,7 +24,7 @@ describe('peer routes', () => {
     const seen: string[] = []
     const { identity, store, server, url } = await servePeerRoutes((orderId, message) => {
       seen.push(message)
-      if (message !== Buffer.from('the release').toString('base64')) return Promise.reject(new QantaraError('COSIGN_REFUSED', 'no', { details: 'it is not the release of this relayer\'s settlement' }))
+      if (message !== Buffer.from('the release').toString('base64')) return Promise.reject(new QantaraError('COSIGN_REFUSED', 'no', { context: { reason: 'it is not the release of this relayer\'s settlement' } }))
       return Promise.resolve({ signer: 'So1ana', signature: `0x${'ab'.repeat(64)}` })
     })
     const order = `0x${'d6'.repeat(32)}`

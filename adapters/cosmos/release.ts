@@ -1,12 +1,13 @@
 import { makeSignDoc, serializeSignDoc, type MultisigThresholdPubkey, type OfflineAminoSigner, type StdFee, type StdSignDoc } from '@cosmjs/amino'
 import { fromBase64 } from '@cosmjs/encoding'
 import { Registry } from '@cosmjs/proto-signing'
-import { AminoTypes, createBankAminoConverters, defaultRegistryTypes, makeMultisignedTxBytes, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import { AminoTypes, GasPrice, calculateFee, createBankAminoConverters, defaultRegistryTypes, makeMultisignedTxBytes, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import type { Hex32 } from '../../src/order.js'
+import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import type { CosmosChainConfig } from './config.js'
 import { cosmosVerify } from './keys.js'
 
-/** The memo a release carries, so the vault's history names the order it paid. */
-export const RELEASE_MEMO_PREFIX = 'qrel1:'
+/** The release memo (`src/vault/releaseMemo.ts`), still named here for the devnet's reader of releases. */
 
 const aminoTypes = new AminoTypes(createBankAminoConverters())
 const registry = new Registry(defaultRegistryTypes)
@@ -41,7 +42,7 @@ export function releaseMessages(r: CosmosRelease, vault: string): MsgSendEncodeO
   }))
 }
 
-export const releaseMemo = (orderId: Hex32) => `${RELEASE_MEMO_PREFIX}${orderId.slice(2)}`
+export const releaseMemo = (orderId: Hex32) => encodeReleaseMemo(orderId)
 
 /** The amino-JSON document every signer of the release signs: the same on every member that holds the same settlement. */
 export function releaseSignDoc(r: CosmosRelease, v: CosmosVaultState): StdSignDoc {
@@ -71,4 +72,10 @@ export function verifyReleaseSignature(pubkey: Uint8Array, r: CosmosRelease, v: 
 /** The multisig transaction from members' signatures over the same release, keyed by member address. */
 export function assembleRelease(r: CosmosRelease, v: CosmosVaultState, signatures: Map<string, Uint8Array>): Uint8Array {
   return makeMultisignedTxBytes(v.pubkey, v.sequence, v.fee, releaseBody(r, v), signatures)
+}
+
+/** The fee of one release at the configured gas price; nothing at a price of zero (a zero coin is not a valid fee). */
+export function releaseFee(c: Pick<CosmosChainConfig, 'gasPrice' | 'gasLimit'>): StdFee {
+  const f = calculateFee(c.gasLimit, GasPrice.fromString(c.gasPrice))
+  return { amount: f.amount.filter((a) => a.amount !== '0'), gas: f.gas }
 }

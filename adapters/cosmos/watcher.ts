@@ -9,13 +9,12 @@ import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
 import type { Hex32, OrderTerms } from '../../src/order.js'
 import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
+import { decodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import { vaultOrderProblem, type VaultOrderProblem } from '../../src/vault/vaultOrderProblem.js'
-import { RELEASE_MEMO_PREFIX } from './release.js'
 
 const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
 /** The memo of a send that tops up the vault's reserve for release fees: not an order, never refunded. */
 export const FEE_RESERVE_MEMO = 'qfee1'
-const RELEASE_MEMO = new RegExp(`^${RELEASE_MEMO_PREFIX}[0-9a-f]{64}$`)
 /** CometBFT's largest tx_search page. */
 const PER_PAGE = 100
 /** Pages of tx_search one poll reads at most, over both sides. */
@@ -223,12 +222,13 @@ export class CosmosVaultWatcher implements Watcher {
   }
 
   private release(memo: string, sends: MsgSend[], transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
-    if (!RELEASE_MEMO.test(memo)) return undefined
+    const orderId = decodeReleaseMemo(memo)
+    if (!orderId) return undefined
     // What the release's own sends paid; the fee's transfer to the fee collector is not a payment.
     const to = new Set(sends.filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
     const out = transfers.filter((t) => t.sender === this.o.vault && to.has(t.recipient))
     if (out.length === 0) return undefined
-    return { orderId: `0x${memo.slice(RELEASE_MEMO_PREFIX.length)}`, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
+    return { orderId, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
   }
 
   private async deposit(txHash: string, memo: string, allSends: MsgSend[], transfers: Transfer[], signers: Set<string>, opened: Set<string>, blockTime: () => Promise<bigint>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; notSigner?: string; dust?: string; denom: string; amount: bigint } | undefined> {

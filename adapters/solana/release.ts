@@ -7,10 +7,8 @@ import {
   TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstruction, getFreezeAccountInstruction, getTransferCheckedInstruction,
 } from '@solana-program/token'
 import type { Hex32 } from '../../src/order.js'
+import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import { MEMO_PROGRAM } from './watcher.js'
-
-/** The memo a release carries, so the vault's history names the order it paid. */
-export const RELEASE_MEMO_PREFIX = 'qrel1:'
 
 /** One order's release: the settlement's three shares, each to its wallet's token account. */
 export interface VaultRelease {
@@ -84,7 +82,7 @@ export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthori
       getTransferCheckedInstruction({ source: a.vault, mint: a.mint, destination: ata, authority: a.multisig, amount, decimals: a.decimals, multiSigners }),
     )
   }
-  instructions.push({ programAddress: address(a.memoProgram ?? MEMO_PROGRAM), data: new TextEncoder().encode(`${RELEASE_MEMO_PREFIX}${r.orderId.slice(2)}`) })
+  instructions.push({ programAddress: address(a.memoProgram ?? MEMO_PROGRAM), data: new TextEncoder().encode(encodeReleaseMemo(r.orderId)) })
   const message = pipe(
     createTransactionMessage({ version: 'legacy' }),
     (m) => setTransactionMessageFeePayerSigner(payer, m),

@@ -6,6 +6,7 @@ import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
 import type { Hex32, OrderTerms } from '../../src/order.js'
 import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
+import { decodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import { vaultOrderProblem, type VaultOrderProblem } from '../../src/vault/vaultOrderProblem.js'
 import type { SolanaRpc } from './rpc.js'
 
@@ -174,19 +175,19 @@ export class SolanaVaultWatcher implements Watcher {
     return [{ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${signature}`, block, txHash: signature, order: verdict }]
   }
 
-  /** A release: the vault paid out, under a `qrel1:<orderId>` memo; what each wallet gained. */
+  /** A release: the vault paid out, under a release memo (`qrel1:<orderId>`); what each wallet gained. */
   private release(tx: ParsedTransaction, keys: string[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
     const vaultIndex = keys.indexOf(this.o.vault)
-    const memo = tx.transaction.message.instructions
+    const orderId = tx.transaction.message.instructions
       .filter((ix) => keys[ix.programIdIndex] === (this.o.memoProgram ?? MEMO_PROGRAM))
-      .map((ix) => Buffer.from(this.b58.encode(ix.data)).toString('utf8'))
-      .find((m) => /^qrel1:[0-9a-f]{64}$/.test(m))
-    if (!memo || this.delta(tx, vaultIndex) >= 0n) return undefined
+      .map((ix) => decodeReleaseMemo(Buffer.from(this.b58.encode(ix.data)).toString('utf8')))
+      .find((id) => id !== undefined)
+    if (!orderId || this.delta(tx, vaultIndex) >= 0n) return undefined
     const payments = (tx.meta.postTokenBalances ?? [])
       .filter((b) => b.accountIndex !== vaultIndex && b.mint === this.o.mint && b.owner)
       .map((b) => ({ owner: b.owner!, amount: this.delta(tx, b.accountIndex) }))
       .filter((p) => p.amount > 0n)
-    return { orderId: `0x${memo.slice('qrel1:'.length)}`, payments }
+    return { orderId, payments }
   }
 
   /** How much an account's token balance changed in the transaction. */

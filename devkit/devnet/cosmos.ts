@@ -4,7 +4,7 @@ import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import { TxBody, TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
 import { cosmosKeyFromSecret } from '../../adapters/cosmos/keys.js'
-import { RELEASE_MEMO_PREFIX } from '../../adapters/cosmos/release.js'
+import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import { startSimd } from '../chains/simd.js'
 import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
 import { refundOrderId } from '../../src/vault/refund.js'
@@ -55,7 +55,7 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
     },
     async released(orderId) {
       const found = await client.searchTx(`transfer.sender='${vault}'`)
-      const tx = found.find((t) => t.code === 0 && t.events.length > 0 && decodeMemo(t.tx) === `${RELEASE_MEMO_PREFIX}${orderId.slice(2)}`)
+      const tx = found.find((t) => t.code === 0 && t.events.length > 0 && decodeMemo(t.tx) === encodeReleaseMemo(orderId))
       if (!tx) return undefined
       const gained = (to: string) => tx.events.filter((e) => e.type === 'transfer').reduce((sum, e) => {
         const get = (k: string) => e.attributes.find((a) => a.key === k)?.value

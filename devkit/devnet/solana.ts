@@ -2,6 +2,7 @@ import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@so
 import { generateEd25519 } from '../../src/ed25519.js'
 import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
 import { refundOrderId } from '../../src/vault/refund.js'
+import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { DevnetVault } from './vault.js'
 import type { LocalSolana } from '../localMarket.js'
 
@@ -49,7 +50,7 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
       return { orderId, txHash }
     },
     released(orderId) {
-      const record = bed.rpc.ledger.find((r) => r.err === null && r.memo?.includes(`qrel1:${orderId.slice(2)}`))
+      const record = bed.rpc.ledger.find((r) => r.err === null && r.memo?.includes(encodeReleaseMemo(orderId)))
       if (!record) return Promise.resolve(undefined)
       const meta = (record.json as { meta: { preTokenBalances: TokenBalance[]; postTokenBalances: TokenBalance[] } }).meta
       const gained = (owner: string | undefined) => {

@@ -84,9 +84,9 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
   })
   const cosign = async (orderId: string, message: string) => {
     const record = await store.getOrder(orderId)
-    if (!record?.settlement) throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, { details: 'NOT_SETTLED_HERE', retryable: true })
+    if (!record?.settlement) throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, { context: { reason: 'NOT_SETTLED_HERE' }, retryable: true })
     const runtime = chains.find((c) => c.chain === record.terms.chain)
-    if (runtime?.kind !== 'vault') throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { details: 'NOT_COSIGNED' })
+    if (runtime?.kind !== 'vault') throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { context: { reason: 'NOT_COSIGNED' } })
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
   const honestSource = storePeerSource(store, config.relayer.id)

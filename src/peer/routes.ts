@@ -125,7 +125,7 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
         const sig = await o.cosign(cosign[1]!, Buffer.from(message, 'base64url').toString('base64'))
         sendJson(res, 200, undefined, canonicalJson(sealEnvelope('cosignature', o.relayerId, o.identity, { orderId: cosign[1]!, signer: sig.signer, signature: sig.signature })))
       } catch (err) {
-        sendJson(res, 409, { error: isQantaraError(err) ? err.code : 'REFUSED', reason: isQantaraError(err) ? err.details ?? err.shortMessage : 'refused' })
+        sendJson(res, 409, { error: isQantaraError(err) ? err.code : 'REFUSED', reason: isQantaraError(err, 'COSIGN_REFUSED') ? err.context.reason : isQantaraError(err) ? err.shortMessage : 'refused' })
       }
       return true
     }

@@ -1,8 +1,8 @@
 import type { ChainId } from '../caip2.js'
-import { QantaraError } from '../errors.js'
 import type { Hex32 } from '../order.js'
 import type { OrderState } from '../orders/lifecycle.js'
 import type { Store } from '../store/store.js'
+import { alreadyReleased, cosignRefused } from './refusals.js'
 
 /** States past which an order's deposit is no longer the vault's to release: paid out, refunded or given up on. */
 const CLOSED: readonly OrderState[] = ['settled', 'refunded', 'disputed']
@@ -17,7 +17,7 @@ const CLOSED: readonly OrderState[] = ['settled', 'refunded', 'disputed']
  */
 export async function assertReleaseOpen(store: Pick<Store, 'listOrderEvents' | 'getOrder'>, chain: ChainId, orderId: Hex32): Promise<void> {
   const released = (await store.listOrderEvents(chain, orderId)).find((e) => e.kind === 'VaultReleased')
-  if (released) throw new QantaraError('COSIGN_REFUSED', `release of ${orderId}: the vault already released it in ${released.txHash}`, { details: 'ALREADY_RELEASED', retryable: false })
+  if (released) throw alreadyReleased(orderId, `the vault already released it in ${released.txHash}`)
   const state = (await store.getOrder(orderId))?.state
-  if (state && CLOSED.includes(state)) throw new QantaraError('COSIGN_REFUSED', `release of ${orderId}: the order is ${state} here`, { details: 'ORDER_CLOSED', retryable: false })
+  if (state && CLOSED.includes(state)) throw cosignRefused(orderId, `the order is ${state} here`, 'ORDER_CLOSED')
 }

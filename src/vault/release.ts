@@ -1,0 +1,202 @@
+import type { ChainId } from '../caip2.js'
+import type { SettlementSignature, SubmitOutcome } from '../chains.js'
+import { QantaraError } from '../errors.js'
+import type { Hex32, OrderTerms } from '../order.js'
+import type { Settlement } from '../settlement.js'
+import type { Store } from '../store/store.js'
+import { assertReleaseOpen } from './assertReleaseOpen.js'
+import { askCosigner, cosignerOrder, gatherByFill, gatherBySets, noCosigners, type CosignerPanel, type Gathered } from './cosigners.js'
+import { ReleaseLedger } from './releaseLedger.js'
+import { cosignRefused, type Refuse } from './refusals.js'
+
+/**
+ * The co-signed vault release, shared by every vault chain (Solana, Cosmos):
+ * a vault is a multisig account with no per-order state, paid out by one
+ * transaction a threshold of the relayers sign. The submitter builds the
+ * release of its settlement for a round (a durable nonce, an account
+ * sequence), asks co-signers (those that attested first) to sign it, stores
+ * it before it broadcasts it, and follows it until it lands or can never land.
+ * Each co-signer rebuilds the release from its own settlement and signs only
+ * identical bytes, and never an order its store holds released or closed.
+ * What a chain does differently (how a round is pinned, how bytes are built,
+ * signed and sent) is the family's hooks below.
+ */
+
+/** Where a sent release ended: on chain, never to land (its round taken or expired), or run and failed on chain (its fee spent). */
+export type ReleaseFate = { end: 'landed' } | { end: 'lost' } | { end: 'failed'; code: number; log: string }
+
+/** One round of a release: the vault's multisig as it signs now, and what pins the release to this round. */
+export interface ReleaseRound {
+  readonly threshold: number
+  /** The multisig's signer addresses, in the chain's canonical form. */
+  readonly signers: readonly string[]
+  /** The round as failures name it ('at sequence 7'), where the chain has one to name. */
+  readonly pinned?: string
+}
+
+/** A release built for a round, before anyone signed it. */
+export interface ReleaseDraft {
+  /** What a co-signer is sent (base64): the message itself, or a request it rebuilds the message from. */
+  readonly request: string
+}
+
+/** Reads the vault: whether a release may start, and in which round. */
+export interface ReleaseVault<Round extends ReleaseRound> {
+  /** The round a new release is built for, read from the chain now; 'released' where this relayer can tell the order was paid already. */
+  openRound(order: OrderTerms, signal?: AbortSignal): Promise<Round | 'released'>
+  /** Whether the chain itself marks the order released (Solana: its frozen receipt); absent where only the store can tell. */
+  releasedOnChain?(orderId: Hex32): Promise<boolean>
+}
+
+/** Builds, signs and checks a family's release messages, on the submitter and on its co-signers alike. */
+export interface ReleaseMessages<Round extends ReleaseRound, Draft extends ReleaseDraft, Payload> {
+  /** The release of this settlement in `round`, for `signers` (this relayer first) where the message names them. */
+  draft(order: OrderTerms, settlement: Settlement, round: Round, signers: readonly string[]): Promise<Draft>
+  /** Whether `signature` is `signer`'s over the draft. */
+  verify(draft: Draft, signer: string, signature: string): boolean
+  /** This relayer's own signature over the draft, in the form co-signers answer with. */
+  sign(draft: Draft): Promise<string>
+  /** The signed transaction from every signer's signature, as it is stored and broadcast. */
+  assemble(draft: Draft, signatures: ReadonlyMap<string, string>): Payload
+  /** The co-signer's side: the release `request` stands for, rebuilt from this relayer's own settlement; refuses anything else. */
+  rebuild(order: OrderTerms, settlement: Settlement, request: string, refuse: Refuse): Promise<Draft>
+}
+
+/** Sends a stored release and follows it. */
+export interface ReleaseSender<Payload> {
+  txHash(payload: Payload): string
+  /** The chain nonce the release takes, as the store records it (0 where none is recorded). */
+  nonceOf(payload: Payload): number
+  /**
+   * Broadcasts the stored bytes. `fresh` the first time, where the node's refusal (code and log) means the release
+   * can never land and is returned; otherwise a resend, whose answer means nothing.
+   */
+  broadcast(orderId: Hex32, payload: Payload, fresh: boolean): Promise<{ code: number; log: string } | undefined>
+  /** Follows a sent release, sending it again while it may still land, until it has landed or never can. */
+  follow(payload: Payload, signal?: AbortSignal): Promise<ReleaseFate>
+}
+
+/**
+ * What becomes of a release that can never land (its nonce or sequence taken, its lifetime over):
+ * - `retry`: the call fails with `error`, and the relayer's next try builds the next one (Solana: on the nonce's new value);
+ * - `rebuild`: another is built at once (Cosmos: at the vault's next sequence), at most `rounds` in a call, the last of
+ *   them left pending for the next call to follow.
+ */
+export type LostPolicy<Payload> =
+  | { then: 'retry'; error(orderId: Hex32, payload: Payload): QantaraError }
+  | { then: 'rebuild'; rounds: number; rebuilding(orderId: Hex32, payload: Payload): void; exhausted(orderId: Hex32): QantaraError }
+
+/** A vault chain's part in the release protocol: what it is, and the hooks the engine calls. */
+export interface VaultReleaseFamily<Round extends ReleaseRound, Draft extends ReleaseDraft, Payload> {
+  readonly chain: ChainId
+  /** This relayer's address on the chain: what it signs as, and files its releases under. */
+  readonly self: string
+  readonly store: Pick<Store, 'getSubmission' | 'putSubmission' | 'listOrderEvents' | 'getOrder'>
+  readonly cosigners: CosignerPanel
+  /** Whether a release names its signers (Solana), so a set where one fails is replaced as a whole; otherwise any threshold of signatures over one message completes it (Cosmos). */
+  readonly signersInMessage: boolean
+  /** Whether an order `openRound` finds released is stored `already-settled` (Cosmos, whose check waits on its watcher) or read again next time (Solana). */
+  readonly remembersRelease: boolean
+  readonly onLost: LostPolicy<Payload>
+  readonly vault: ReleaseVault<Round>
+  readonly messages: ReleaseMessages<Round, Draft, Payload>
+  readonly sender: ReleaseSender<Payload>
+}
+
+const ALREADY_SETTLED: SubmitOutcome = { status: 'already-settled' }
+
+/** The release protocol over a family's hooks: `submit` for the relayer whose turn it is, `cosign` for the others. */
+export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft, Payload> {
+  private readonly ledger: ReleaseLedger<Payload>
+
+  constructor(private readonly family: VaultReleaseFamily<Round, Draft, Payload>) {
+    this.ledger = new ReleaseLedger(family.store, family.chain, family.self, (payload) => family.sender.nonceOf(payload))
+  }
+
+  /** Releases the settlement once, whoever else tries: resumes a stored release, or builds, co-signs, stores and sends a new one. */
+  async submit(order: OrderTerms, settlement: Settlement, attested: readonly SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome> {
+    const stored = await this.ledger.get(order.id)
+    if (stored?.state === 'confirmed') return this.landed(stored.payload)
+    if (stored?.state === 'already-settled' || (await this.family.vault.releasedOnChain?.(order.id))) return ALREADY_SETTLED
+    let pending = stored?.state === 'pending' ? stored.payload : undefined
+    // Sent before a crash, or perhaps never sent (a crash right after it was stored): the same bytes again cost nothing.
+    if (pending !== undefined) await this.family.sender.broadcast(order.id, pending, false)
+    const lost = this.family.onLost
+    for (let built = 0; ; built++) {
+      // The last release a call may build is left pending, unfollowed: the relayer's next call follows it.
+      if (lost.then === 'rebuild' && built === lost.rounds) throw lost.exhausted(order.id)
+      if (pending !== undefined) {
+        const outcome = await this.followToEnd(order.id, pending, signal)
+        if (outcome) return outcome
+      }
+      const next = await this.release(order, settlement, attested, signal)
+      if (next.sent === false) return ALREADY_SETTLED
+      pending = next.payload
+    }
+  }
+
+  /** A co-signer's answer to a request: its signature over the release the request stands for, or a COSIGN_REFUSED. */
+  async cosign(order: OrderTerms, settlement: Settlement, request: string): Promise<SettlementSignature> {
+    // Released or closed already, by this relayer's store, whatever the chain's own once-only guard says (review L2).
+    await assertReleaseOpen(this.family.store, this.family.chain, order.id)
+    const draft = await this.family.messages.rebuild(order, settlement, request, (why) => cosignRefused(order.id, why))
+    return { signer: this.family.self, signature: await this.family.messages.sign(draft) }
+  }
+
+  private landed(payload: Payload): SubmitOutcome {
+    return { status: 'submitted', txHash: this.family.sender.txHash(payload), confirmations: 1 }
+  }
+
+  /** Follows a sent release to its end and records it; undefined where another is to be built at once. */
+  private async followToEnd(orderId: Hex32, payload: Payload, signal?: AbortSignal): Promise<SubmitOutcome | undefined> {
+    const fate = await this.family.sender.follow(payload, signal)
+    if (fate.end === 'landed') {
+      await this.ledger.put(orderId, 'confirmed', payload)
+      return this.landed(payload)
+    }
+    // It can never land; someone else's release may have.
+    if (await this.family.vault.releasedOnChain?.(orderId)) {
+      await this.ledger.put(orderId, 'already-settled', payload)
+      return ALREADY_SETTLED
+    }
+    await this.ledger.put(orderId, 'failed', payload)
+    // Out of gas, a vault short of funds or of its fee reserve: another try would spend another fee the same way.
+    if (fate.end === 'failed') throw new QantaraError('SUBMIT_REVERTED', `the release of ${orderId} failed on chain: code ${fate.code} ${fate.log}`, { retryable: false, context: { revert: `code ${fate.code}` } })
+    const lost = this.family.onLost
+    if (lost.then === 'retry') throw lost.error(orderId, payload)
+    lost.rebuilding(orderId, payload)
+    return undefined
+  }
+
+  /** A new release: its round, its co-signatures, stored, then broadcast; none where the order turns out released. */
+  private async release(order: OrderTerms, settlement: Settlement, attested: readonly SettlementSignature[], signal?: AbortSignal): Promise<{ sent: true; payload: Payload } | { sent: false }> {
+    const round = await this.family.vault.openRound(order, signal)
+    if (round === 'released') {
+      if (this.family.remembersRelease) await this.ledger.put(order.id, 'already-settled')
+      return { sent: false }
+    }
+    const gathered = await this.gather(order, settlement, round, attested, signal)
+    if ('failures' in gathered) throw noCosigners(order.id, round.threshold - 1, gathered.failures, round.pinned)
+    const own = await this.family.messages.sign(gathered.draft)
+    const payload = this.family.messages.assemble(gathered.draft, new Map([[this.family.self, own], ...gathered.signatures]))
+    // Stored before it is broadcast: after a crash the same transaction is sent again and followed, never a second one.
+    await this.ledger.put(order.id, 'pending', payload)
+    const refused = await this.family.sender.broadcast(order.id, payload, true)
+    if (refused) {
+      await this.ledger.put(order.id, 'failed', payload)
+      throw new QantaraError('SUBMIT_FAILED', `the node refused the release of ${order.id}: code ${refused.code} ${refused.log.slice(0, 300)}`, { retryable: true })
+    }
+    return { sent: true, payload }
+  }
+
+  /** Enough co-signers' checked signatures over the round's release, attested signers asked first. */
+  private gather(order: OrderTerms, settlement: Settlement, round: Round, attested: readonly SettlementSignature[], signal?: AbortSignal): Promise<Gathered<Draft>> {
+    const { self, messages, cosigners } = this.family
+    const candidates = cosignerOrder(self, attested.map((a) => a.signer), round.signers)
+    const need = round.threshold - 1
+    const ask = (draft: Draft, signer: string) => askCosigner(cosigners, order.id, signer, draft.request, (signature) => messages.verify(draft, signer, signature), signal)
+    const draftFor = (others: readonly string[]) => messages.draft(order, settlement, round, [self, ...others])
+    if (this.family.signersInMessage) return gatherBySets(candidates, need, draftFor, ask, signal)
+    return draftFor([]).then((draft) => gatherByFill(candidates, need, draft, ask, signal))
+  }
+}
