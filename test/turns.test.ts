@@ -37,6 +37,19 @@ describe('turn policy', () => {
 })
 
 describe('task runner', () => {
+  it('keeps a running task guarded when its order is forgotten, and drops it when it ends', async () => {
+    const tasks = new TaskRunner(() => 0)
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const key = { kind: 'btc-payout', order: 'a' } as const
+    expect(tasks.start(key, () => gate)).toBe(true)
+    tasks.forget('a')
+    expect(tasks.start(key, () => Promise.resolve())).toBe(false)
+    release()
+    await tasks.drain()
+    expect(tasks.start(key, () => Promise.resolve())).toBe(true)
+  })
+
   it('never runs a task twice at once, and drain waits for what runs', async () => {
     let now = 0
     const tasks = new TaskRunner(() => now)

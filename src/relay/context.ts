@@ -21,9 +21,12 @@ export interface RelayerContext {
   transition(orderId: string, t: Transition): Promise<boolean>
 }
 
-/** Applies `t` to the store; on an order reaching a final state, runs `forget`. */
+/**
+ * Applies `t` to the store; an order it moved to a final state is forgotten. One it did not move (the order was
+ * elsewhere already) keeps its bookkeeping: it may be live in another state, say payout-pending.
+ */
 export async function applyTransition(store: Store, orderId: string, t: Transition, now: number, forget: (orderId: string) => void): Promise<boolean> {
   const moved = await store.transitionOrder(orderId, t.from, t.to, t.patch, now)
-  if (isTerminal(t.to)) forget(orderId)
+  if (moved && isTerminal(t.to)) forget(orderId)
   return moved
 }

@@ -1,4 +1,4 @@
-import type { ChainRuntime, SettlementSignature } from '../chains.js'
+import type { ChainRuntime, RelayerSet, SettlementSignature } from '../chains.js'
 import type { SettlementResult } from '../computeSettlement.js'
 import { isQantaraError, type QantaraError } from '../errors.js'
 import { owedInBtc, postRefused, posted, settle } from '../orders/lifecycle.js'
@@ -61,8 +61,10 @@ export class Settler {
     if (!chain) return
     try {
       const { settlement, hash } = await this.current(record, chain, signal)
-      const signatures = await this.usable(chain, id, hash)
-      const needed = (await this.ctx.store.getRelayerSet(chain.chain))?.threshold ?? this.ctx.options.threshold
+      // One read of the chain's set for both the threshold and the signatures that count.
+      const set = await this.ctx.store.getRelayerSet(chain.chain)
+      const signatures = await this.usable(set, id, hash)
+      const needed = set?.threshold ?? this.ctx.options.threshold
       if (!this.strategy.postsAlone) {
         if (signatures.length < needed) return
         const since = this.ctx.tasks.possibleSince({ kind: 'settle', order: id })
@@ -111,8 +113,7 @@ export class Settler {
   }
 
   /** Signatures over `hash` that count: from the chain's current relayer set, and not refused by the chain. */
-  private async usable(chain: ChainRuntime, id: string, hash: string): Promise<SettlementSignature[]> {
-    const set = await this.ctx.store.getRelayerSet(chain.chain)
+  private async usable(set: RelayerSet | undefined, id: string, hash: string): Promise<SettlementSignature[]> {
     const refused = this.refusedSigners.get(id)
     return (await this.ctx.store.listSignatures(id)).filter((s) => s.settlementHash === hash && (!set || set.members.includes(s.signer)) && !refused?.has(s.relayerId))
   }

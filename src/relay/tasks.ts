@@ -18,6 +18,8 @@ interface TaskState {
   startedAt?: number
   /** When the task first became possible here, for turn-taking. */
   possibleSince?: number
+  /** Its order was forgotten while it ran: dropped when it ends. */
+  forgotten?: boolean
 }
 
 /**
@@ -51,6 +53,7 @@ export class TaskRunner {
       .finally(() => {
         task.running = undefined
         this.running.delete(running)
+        if (task.forgotten) this.tasks.delete(id(key))
       })
     task.running = running
     this.running.add(running)
@@ -91,9 +94,13 @@ export class TaskRunner {
     this.state(key).retryAt = untilMs
   }
 
-  /** Forgets every task of an order that reached a final state. */
+  /** Forgets every task of an order that reached a final state; one still running keeps its guard until it ends. */
   forget(order: string): void {
-    for (const key of this.byOrder.get(order) ?? []) this.tasks.delete(key)
+    for (const key of this.byOrder.get(order) ?? []) {
+      const task = this.tasks.get(key)
+      if (task?.running) task.forgotten = true
+      else this.tasks.delete(key)
+    }
     this.byOrder.delete(order)
   }
 

@@ -63,8 +63,10 @@ export class SqliteStore implements Store {
   }
 
   getCheckpoint(chain: ChainId): Promise<Checkpoint | undefined> {
-    const row = this.stmt('SELECT height, hash FROM checkpoints WHERE chain = ?').get(chain) as { height: string; hash: string } | undefined
-    return Promise.resolve(row && { height: BigInt(row.height), hash: row.hash })
+    return this.guard(() => {
+      const row = this.stmt('SELECT height, hash FROM checkpoints WHERE chain = ?').get(chain) as { height: string; hash: string } | undefined
+      return row && { height: BigInt(row.height), hash: row.hash }
+    })
   }
 
   commitEvents(chain: ChainId, events: ChainEvent[], checkpoint: Checkpoint): Promise<number> {
@@ -85,20 +87,26 @@ export class SqliteStore implements Store {
   }
 
   listEvents({ chain, afterSeq = 0, limit = 1000 }: { chain?: ChainId; afterSeq?: number; limit?: number }): Promise<StoredEvent[]> {
-    const rows = (chain
-      ? this.stmt('SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?').all(chain, afterSeq, limit)
-      : this.stmt('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)) as { seq: number; body: string }[]
-    return Promise.resolve(rows.map((r) => ({ seq: r.seq, event: parseExact<ChainEvent>(r.body) })))
+    return this.guard(() => {
+      const rows = (chain
+        ? this.stmt('SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?').all(chain, afterSeq, limit)
+        : this.stmt('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)) as { seq: number; body: string }[]
+      return rows.map((r) => ({ seq: r.seq, event: parseExact<ChainEvent>(r.body) }))
+    })
   }
 
   listOrderEvents(chain: ChainId, orderId: string): Promise<ChainEvent[]> {
-    const rows = this.stmt('SELECT body FROM chain_events WHERE chain = ? AND order_id = ? ORDER BY seq').all(chain, orderId) as { body: string }[]
-    return Promise.resolve(rows.map((r) => parseExact<ChainEvent>(r.body)))
+    return this.guard(() => {
+      const rows = this.stmt('SELECT body FROM chain_events WHERE chain = ? AND order_id = ? ORDER BY seq').all(chain, orderId) as { body: string }[]
+      return rows.map((r) => parseExact<ChainEvent>(r.body))
+    })
   }
 
   getSubmission(chain: ChainId, key: string): Promise<Submission | undefined> {
-    const row = this.stmt('SELECT * FROM submissions WHERE chain = ? AND key = ?').get(chain, key) as SubmissionRow | undefined
-    return Promise.resolve(row && toSubmission(row))
+    return this.guard(() => {
+      const row = this.stmt('SELECT * FROM submissions WHERE chain = ? AND key = ?').get(chain, key) as SubmissionRow | undefined
+      return row && toSubmission(row)
+    })
   }
 
   putSubmission(s: Submission): Promise<void> {
@@ -113,8 +121,10 @@ export class SqliteStore implements Store {
   }
 
   pendingSubmissions(chain: ChainId, signer: string): Promise<Submission[]> {
-    const rows = this.stmt("SELECT * FROM submissions WHERE chain = ? AND signer = ? AND state = 'pending' ORDER BY nonce").all(chain, signer) as SubmissionRow[]
-    return Promise.resolve(rows.map(toSubmission))
+    return this.guard(() => {
+      const rows = this.stmt("SELECT * FROM submissions WHERE chain = ? AND signer = ? AND state = 'pending' ORDER BY nonce").all(chain, signer) as SubmissionRow[]
+      return rows.map(toSubmission)
+    })
   }
 
   insertOrder(terms: OrderTerms, now: number): Promise<boolean> {
@@ -122,20 +132,26 @@ export class SqliteStore implements Store {
   }
 
   getOrder(id: string): Promise<OrderRecord | undefined> {
-    const row = this.stmt('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined
-    return Promise.resolve(row && toOrder(row))
+    return this.guard(() => {
+      const row = this.stmt('SELECT * FROM orders WHERE id = ?').get(id) as OrderRow | undefined
+      return row && toOrder(row)
+    })
   }
 
   listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]> {
-    const rows = (states
-      ? this.db.prepare(`SELECT * FROM orders WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY id`).all(...states)
-      : this.stmt('SELECT * FROM orders ORDER BY id').all()) as OrderRow[]
-    return Promise.resolve(rows.map(toOrder))
+    return this.guard(() => {
+      const rows = (states
+        ? this.db.prepare(`SELECT * FROM orders WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY id`).all(...states)
+        : this.stmt('SELECT * FROM orders ORDER BY id').all()) as OrderRow[]
+      return rows.map(toOrder)
+    })
   }
 
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
-    const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(afterId ?? '', limit) as OrderRow[]
-    return Promise.resolve(rows.map(toOrder))
+    return this.guard(() => {
+      const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(afterId ?? '', limit) as OrderRow[]
+      return rows.map(toOrder)
+    })
   }
 
   transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean> {
@@ -161,27 +177,33 @@ export class SqliteStore implements Store {
   }
 
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
-    const rows = this.stmt('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
-    return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
+    return this.guard(() => {
+      const rows = this.stmt('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
+      return rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at }))
+    })
   }
 
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {
-    const rows = this.stmt('SELECT slot, relayer_id, leaf_hash FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { slot: number; relayer_id: string; leaf_hash: string }[]
-    return Promise.resolve(rows.map((r) => ({ orderId, slot: r.slot, relayerId: r.relayer_id, leafHash: r.leaf_hash })))
+    return this.guard(() => {
+      const rows = this.stmt('SELECT slot, relayer_id, leaf_hash FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { slot: number; relayer_id: string; leaf_hash: string }[]
+      return rows.map((r) => ({ orderId, slot: r.slot, relayerId: r.relayer_id, leafHash: r.leaf_hash }))
+    })
   }
 
   countHeartbeats(orderId: string): Promise<number> {
-    return Promise.resolve((this.stmt('SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = ?').get(orderId) as { n: number }).n)
+    return this.guard(() => (this.stmt('SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = ?').get(orderId) as { n: number }).n)
   }
 
   listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
-    // rowid only grows here: heartbeats are never deleted, a replaced one moves to the end, and SQLite's single writer commits them in rowid order.
-    const rows = this.stmt('SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?').all(orderId, afterSeq, limit) as { seq: number; order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
-    return Promise.resolve(rows.map((r) => ({ seq: r.seq, orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at })))
+    return this.guard(() => {
+      // rowid only grows here: heartbeats are never deleted, a replaced one moves to the end, and SQLite's single writer commits them in rowid order.
+      const rows = this.stmt('SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?').all(orderId, afterSeq, limit) as { seq: number; order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
+      return rows.map((r) => ({ seq: r.seq, orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at }))
+    })
   }
 
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
-    return Promise.resolve(this.stmt('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
+    return this.guard(() => this.stmt('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
   }
 
   putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean> {
@@ -197,8 +219,10 @@ export class SqliteStore implements Store {
   }
 
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]> {
-    const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
-    return Promise.resolve(rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body })))
+    return this.guard(() => {
+      const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
+      return rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body }))
+    })
   }
 
   putSignature(s: StoredSignature): Promise<boolean> {
@@ -216,8 +240,10 @@ export class SqliteStore implements Store {
   }
 
   listSignatures(orderId: string): Promise<StoredSignature[]> {
-    const rows = this.stmt('SELECT * FROM signatures WHERE order_id = ? ORDER BY relayer_id').all(orderId) as { order_id: string; relayer_id: string; settlement_hash: string; signer: string; signature: string; received_at: number }[]
-    return Promise.resolve(rows.map((r) => ({ orderId: r.order_id, relayerId: r.relayer_id, settlementHash: r.settlement_hash, signer: r.signer, signature: r.signature, receivedAt: r.received_at })))
+    return this.guard(() => {
+      const rows = this.stmt('SELECT * FROM signatures WHERE order_id = ? ORDER BY relayer_id').all(orderId) as { order_id: string; relayer_id: string; settlement_hash: string; signer: string; signature: string; received_at: number }[]
+      return rows.map((r) => ({ orderId: r.order_id, relayerId: r.relayer_id, settlementHash: r.settlement_hash, signer: r.signer, signature: r.signature, receivedAt: r.received_at }))
+    })
   }
 
   putRelayerSet(chain: string, set: RelayerSet): Promise<boolean> {
@@ -227,13 +253,17 @@ export class SqliteStore implements Store {
   }
 
   getRelayerSet(chain: string): Promise<RelayerSet | undefined> {
-    const row = this.stmt('SELECT version, members, threshold FROM relayer_sets WHERE chain = ?').get(chain) as { version: number; members: string; threshold: number } | undefined
-    return Promise.resolve(row ? { version: BigInt(row.version), members: JSON.parse(row.members) as string[], threshold: row.threshold } : undefined)
+    return this.guard(() => {
+      const row = this.stmt('SELECT version, members, threshold FROM relayer_sets WHERE chain = ?').get(chain) as { version: number; members: string; threshold: number } | undefined
+      return row ? { version: BigInt(row.version), members: JSON.parse(row.members) as string[], threshold: row.threshold } : undefined
+    })
   }
 
   getCursor(name: string): Promise<number> {
-    const row = this.stmt('SELECT seq FROM cursors WHERE name = ?').get(name) as { seq: number } | undefined
-    return Promise.resolve(row?.seq ?? 0)
+    return this.guard(() => {
+      const row = this.stmt('SELECT seq FROM cursors WHERE name = ?').get(name) as { seq: number } | undefined
+      return row?.seq ?? 0
+    })
   }
 
   setCursor(name: string, seq: number): Promise<void> {
@@ -266,12 +296,13 @@ export class SqliteStore implements Store {
     return st
   }
 
+  /** Any failure of SQLite (busy, disk, a row that does not parse) as a retryable STORE_FAILED: the caller tries again later rather than act on half an answer. */
   private guard<T>(fn: () => T): Promise<T> {
     try {
       return Promise.resolve(fn())
     } catch (cause) {
       if (cause instanceof QantaraError) return Promise.reject(cause)
-      return Promise.reject(new QantaraError('STORE_FAILED', `store write failed: ${errorMessage(cause)}`, { cause, retryable: true }))
+      return Promise.reject(new QantaraError('STORE_FAILED', `store failed: ${errorMessage(cause)}`, { cause, retryable: true }))
     }
   }
 }
