@@ -42,10 +42,18 @@ const seed = generateEd25519()
 const provider = seed.signer
 const port = await freePort()
 writeFileSync(join(dir, 'provider.key'), `${seed.seed}\n`, { mode: 0o600 })
-writeFileSync(join(dir, 'agent.yaml'), stringify({
-  key: { file: join(dir, 'provider.key') }, listen: `127.0.0.1:${port}`, publicUrl: `http://127.0.0.1:${port}`,
-  payout: {}, prices: [], rateLimit: { perSecond: 1e9, burst: 1e9 }, nvidiaSmi: join(dir, 'no-nvidia-smi'),
-}))
+writeFileSync(
+  join(dir, 'agent.yaml'),
+  stringify({
+    key: { file: join(dir, 'provider.key') },
+    listen: `127.0.0.1:${port}`,
+    publicUrl: `http://127.0.0.1:${port}`,
+    payout: {},
+    prices: [],
+    rateLimit: { perSecond: 1e9, burst: 1e9 },
+    nvidiaSmi: join(dir, 'no-nvidia-smi'),
+  }),
+)
 const agentProcess = launchQantara(['agent', '--config', join(dir, 'agent.yaml')], join(dir, 'agent.log'))
 const url = `http://127.0.0.1:${port}`
 const served = await waitForAgent(`${url}/v1/provider`)
@@ -54,19 +62,43 @@ await store.putProvider(provider.publicKey, served.record.seq, canonicalJson(ser
 const httpOptions = { timeoutMs: 5_000, maxBytes: 16_384, allowPrivate: true, maxSockets: CONCURRENCY }
 const http = createSafeHttp(httpOptions)
 const registry = new ProviderRegistry({ store, http, httpOptions, logger })
-const prober = new Prober({ relayerId: 'r1', identity: relayer, relayerKeys: new Map([['r1', relayer.publicKey]]), store, registry, http, httpOptions, concurrency: CONCURRENCY, perHostConcurrency: CONCURRENCY, maxSkewMs: 60_000, metrics: createMetrics(), logger })
+const prober = new Prober({
+  relayerId: 'r1',
+  identity: relayer,
+  relayerKeys: new Map([['r1', relayer.publicKey]]),
+  store,
+  registry,
+  http,
+  httpOptions,
+  concurrency: CONCURRENCY,
+  perHostConcurrency: CONCURRENCY,
+  maxSkewMs: 60_000,
+  metrics: createMetrics(),
+  logger,
+})
 
 // Baseline: the same agent endpoint, a pre-signed challenge, raw keep-alive HTTP, same concurrency.
-const challenge = canonicalJson(new ChallengeBook('r1', relayer, 60_000).issue(`0x${'ab'.repeat(32)}`, 0, Date.now()))
+const challenge = canonicalJson(
+  new ChallengeBook('r1', relayer, 60_000).issue(`0x${'ab'.repeat(32)}`, 0, Date.now()),
+)
 const keepAlive = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
-const bare = () => new Promise<void>((ok, fail) => {
-  const req = request(`${url}/v1/heartbeat`, { method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(challenge) } }, (res) => {
-    res.resume()
-    res.on('end', () => (res.statusCode === 200 ? ok() : fail(new Error(`status ${res.statusCode}`))))
+const bare = () =>
+  new Promise<void>((ok, fail) => {
+    const req = request(
+      `${url}/v1/heartbeat`,
+      {
+        method: 'POST',
+        agent: keepAlive,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(challenge) },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode === 200 ? ok() : fail(new Error(`status ${res.statusCode}`))))
+      },
+    )
+    req.on('error', fail)
+    req.end(challenge)
   })
-  req.on('error', fail)
-  req.end(challenge)
-})
 
 async function rate(n: number, fn: (i: number) => Promise<void>): Promise<number> {
   const q = new PQueue({ concurrency: CONCURRENCY })
@@ -77,7 +109,18 @@ async function rate(n: number, fn: (i: number) => Promise<void>): Promise<number
 }
 
 const start = BigInt(Math.floor(Date.now() / 1000) - 1)
-const order = (i: number): OrderTerms => ({ id: `0x${i.toString(16).padStart(64, '0')}`, chain: 'eip155:31337', renter: '0xr', token: 'native', amount: 1n, providerId: provider.publicKey, payout: '0xp', start, slotLength: 3600, slots: 1 })
+const order = (i: number): OrderTerms => ({
+  id: `0x${i.toString(16).padStart(64, '0')}`,
+  chain: 'eip155:31337',
+  renter: '0xr',
+  token: 'native',
+  amount: 1n,
+  providerId: provider.publicKey,
+  payout: '0xp',
+  start,
+  slotLength: 3600,
+  slots: 1,
+})
 
 await rate(200, () => bare()) // warm up both paths
 const bareRate = await rate(N, () => bare())
@@ -87,7 +130,9 @@ const probeRate = await rate(N, async (i) => {
 })
 
 console.log('| measure | per second | baseline (same run) | ratio |\n|---|---:|---|---:|')
-console.log(`| probes (challenge signed, sent, heartbeat verified and stored) | ${Math.round(probeRate)} | bare keep-alive HTTP POSTs to the same agent: ${Math.round(bareRate)}/s | ${(probeRate / bareRate).toFixed(2)}× |`)
+console.log(
+  `| probes (challenge signed, sent, heartbeat verified and stored) | ${Math.round(probeRate)} | bare keep-alive HTTP POSTs to the same agent: ${Math.round(bareRate)}/s | ${(probeRate / bareRate).toFixed(2)}× |`,
+)
 console.log(`\ngoal >= 0.7x: ${probeRate / bareRate >= 0.7 ? 'met' : 'MISSED'}`)
 await store.close()
 keepAlive.destroy()

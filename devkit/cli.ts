@@ -22,13 +22,28 @@ program
   .option('--slot-seconds <n>', 'slot length in seconds', int, 2)
   .option('--slots <n>', 'slots per order', int, 6)
   .option('--dir <path>', 'where configs, keys, stores and logs go', '.devnet')
-  .option('--relayers <n>', 'relayers in the quorum, each its own process with its own store and keys', int, 1)
+  .option(
+    '--relayers <n>',
+    'relayers in the quorum, each its own process with its own store and keys',
+    int,
+    1,
+  )
   .option('--threshold <n>', 'signatures needed to settle', int, 1)
   .option('--kill-relayer <i>', 'kill relayer i (1-based) mid-run and leave it down', int)
-  .option('--byzantine <i>', 'relayer i (1-based) forges heartbeats, withholds its own from every other request, signs inflated settlements and serves malleated signatures', int)
-  .option('--btc', 'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC')
+  .option(
+    '--byzantine <i>',
+    'relayer i (1-based) forges heartbeats, withholds its own from every other request, signs inflated settlements and serves malleated signatures',
+    int,
+  )
+  .option(
+    '--btc',
+    'add btcd (regtest, built with go install on first use), a solver, and an order whose provider is paid in BTC',
+  )
   .option('--solana', 'add a Solana vault (litesvm behind a local JSON-RPC server) and an order paid into it')
-  .option('--cosmos', 'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it')
+  .option(
+    '--cosmos',
+    'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it',
+  )
   .action(async (o: DevnetOptions) => {
     const rows = await runDevnet(o, out, root.signal)
     if (o.json) out(JSON.stringify({ orders: rows.map(({ uptime: _u, ...r }) => r) }))
@@ -36,9 +51,14 @@ program
 
 program
   .command('relay')
-  .description('run a relayer as `qantara relay` does, with test faults around its parts (see faultyRelayerArgs)')
+  .description(
+    'run a relayer as `qantara relay` does, with test faults around its parts (see faultyRelayerArgs)',
+  )
   .requiredOption('--config <file>', 'relayer YAML config')
-  .option('--byzantine', 'forge heartbeats, withhold its own from every other request, sign inflated settlements and serve malleated signatures')
+  .option(
+    '--byzantine',
+    'forge heartbeats, withhold its own from every other request, sign inflated settlements and serve malleated signatures',
+  )
   .option('--peer-delay-ms <n>', 'answer every peer request this late', int)
   .action(async (o: { config: string } & RelayerFaults) => {
     const running = await startFaultyRelayer(o.config, o, root.signal)

@@ -1,6 +1,20 @@
 import {
-  createPublicClient, createTestClient, createWalletClient, http, keccak256, toHex, zeroAddress,
-  type Account, type Address, type Hex, type LocalAccount, type PublicClient, type TestClient, type WalletClient, type Chain, type Transport,
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  http,
+  keccak256,
+  toHex,
+  zeroAddress,
+  type Account,
+  type Address,
+  type Hex,
+  type LocalAccount,
+  type PublicClient,
+  type TestClient,
+  type WalletClient,
+  type Chain,
+  type Transport,
 } from 'viem'
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { foundry } from 'viem/chains'
@@ -58,7 +72,12 @@ export interface Deployment {
   domain: EscrowDomain
 }
 
-export async function deployMarket(bed: EvmTestbed, relayers: LocalAccount[], threshold: number, opts: { maxFeeBps?: number; reclaimGrace?: bigint } = {}): Promise<Deployment> {
+export async function deployMarket(
+  bed: EvmTestbed,
+  relayers: LocalAccount[],
+  threshold: number,
+  opts: { maxFeeBps?: number; reclaimGrace?: bigint } = {},
+): Promise<Deployment> {
   const deployer = bed.wallet(0)
   const escrow = await deployEscrow(deployer, bed.publicClient, {
     relayers: sortAddresses(relayers.map((r) => r.address)),
@@ -70,13 +89,38 @@ export async function deployMarket(bed: EvmTestbed, relayers: LocalAccount[], th
   return { escrow, token, domain: { chainId: bed.publicClient.chain!.id, escrow } }
 }
 
-export async function fund(bed: EvmTestbed, d: Deployment, renterIndex: number, amount: bigint): Promise<void> {
+export async function fund(
+  bed: EvmTestbed,
+  d: Deployment,
+  renterIndex: number,
+  amount: bigint,
+): Promise<void> {
   const renter = bed.wallet(renterIndex)
-  await bed.publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: d.token, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, amount] }) })
-  await bed.publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: d.token, abi: testTokenAbi, functionName: 'approve', args: [d.escrow, 2n ** 256n - 1n] }) })
+  await bed.publicClient.waitForTransactionReceipt({
+    hash: await renter.writeContract({
+      address: d.token,
+      abi: testTokenAbi,
+      functionName: 'mint',
+      args: [renter.account.address, amount],
+    }),
+  })
+  await bed.publicClient.waitForTransactionReceipt({
+    hash: await renter.writeContract({
+      address: d.token,
+      abi: testTokenAbi,
+      functionName: 'approve',
+      args: [d.escrow, 2n ** 256n - 1n],
+    }),
+  })
 }
 
-export async function openOrder(bed: EvmTestbed, d: Deployment, renterIndex: number, o: Partial<EvmOrder> & { amount: bigint }, salt: Hex = toHex(crypto.getRandomValues(new Uint8Array(32)))): Promise<{ orderId: Hex; order: EvmOrder }> {
+export async function openOrder(
+  bed: EvmTestbed,
+  d: Deployment,
+  renterIndex: number,
+  o: Partial<EvmOrder> & { amount: bigint },
+  salt: Hex = toHex(crypto.getRandomValues(new Uint8Array(32))),
+): Promise<{ orderId: Hex; order: EvmOrder }> {
   const renter = bed.wallet(renterIndex)
   const block = await bed.publicClient.getBlock()
   const order: EvmOrder = {
@@ -90,14 +134,27 @@ export async function openOrder(bed: EvmTestbed, d: Deployment, renterIndex: num
     ...o,
   }
   const value = order.token === zeroAddress ? order.amount : 0n
-  const hash = await renter.writeContract({ address: d.escrow, abi: qantaraEscrowAbi, functionName: 'open', args: [order, salt], value })
+  const hash = await renter.writeContract({
+    address: d.escrow,
+    abi: qantaraEscrowAbi,
+    functionName: 'open',
+    args: [order, salt],
+    value,
+  })
   const receipt = await bed.publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status !== 'success') throw new Error('open failed')
-  const orderId = await bed.publicClient.readContract({ address: d.escrow, abi: qantaraEscrowAbi, functionName: 'orderIdFor', args: [order.renter, salt] })
+  const orderId = await bed.publicClient.readContract({
+    address: d.escrow,
+    abi: qantaraEscrowAbi,
+    functionName: 'orderIdFor',
+    args: [order.renter, salt],
+  })
   return { orderId, order }
 }
 
 export async function signBy(signers: LocalAccount[], domain: EscrowDomain, s: EvmSettlement): Promise<Hex> {
-  const signed = await Promise.all(signers.map(async (a) => ({ signer: a.address, signature: await signSettlement(a, domain, s) })))
+  const signed = await Promise.all(
+    signers.map(async (a) => ({ signer: a.address, signature: await signSettlement(a, domain, s) })),
+  )
   return packSignatures(signed)
 }

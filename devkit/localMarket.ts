@@ -4,7 +4,18 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
 import { freePorts } from './freePort.js'
-import { createPublicClient, createWalletClient, http, type Account, type Address, type Chain, type HDAccount, type PublicClient, type Transport, type WalletClient } from 'viem'
+import {
+  createPublicClient,
+  createWalletClient,
+  http,
+  type Account,
+  type Address,
+  type Chain,
+  type HDAccount,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 import { viemChain } from '../adapters/evm/chain.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
@@ -17,7 +28,8 @@ import { faultyRelayerArgs, type RelayerFaults } from './relayer.js'
 const MNEMONIC = 'test test test test test test test test test test test junk'
 export const LOCAL_CHAIN = 'eip155:31337'
 // Under the test runner this module is the .ts source: the CLIs it runs are the built ones in dist/.
-const built = (path: string) => fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? `../dist/${path}` : `../${path}`, import.meta.url))
+const built = (path: string) =>
+  fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? `../dist/${path}` : `../${path}`, import.meta.url))
 /** The product's CLI, `qantara`. */
 const MAIN = built('src/app/cli/main.js')
 /** The dev kit's CLI: the devnet, and relayers with test faults. */
@@ -43,7 +55,15 @@ export interface LocalMarketOptions {
   agent?: { port: number; publicUrl: string }
   logLevel?: string
   /** A regtest node to pay providers in BTC from: the escrow gets a BtcLightRelay anchored at `genesisHeader`, relayers a bitcoin section, and a solver is configured. */
-  btc?: { rpcUrl: string; user: string; password: string; solverWif: string; genesisHeader: string; genesisHeight: number; confirmations: number }
+  btc?: {
+    rpcUrl: string
+    user: string
+    password: string
+    solverWif: string
+    genesisHeader: string
+    genesisHeight: number
+    confirmations: number
+  }
   /** A Solana vault each relayer also serves: relayer i signs with `keys[i]` and releases on its own durable nonce. */
   solana?: LocalSolana
   /** A Cosmos vault each relayer also serves: relayer i signs with `keys[i]`. */
@@ -129,17 +149,49 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const providerPayout = account(3).address
   const feeRecipient = account(9).address
   const deployer = wallet(0)
-  const escrowParameters = { relayers: relayerAccounts.map((a) => a.address), threshold, maxFeeBps: 500, reclaimGrace: 3600n }
+  const escrowParameters = {
+    relayers: relayerAccounts.map((a) => a.address),
+    threshold,
+    maxFeeBps: 500,
+    reclaimGrace: 3600n,
+  }
   // BTC payouts on a devnet: a relay in regtest mode (proofs cost nothing there), which the escrow is told to expect.
   const { escrow } = o.btc
-    ? await deployBtcEscrow(deployer, publicClient, { ...escrowParameters, btc: { network: 'regtest', confirmations: o.btc.confirmations, genesis: { header: `0x${o.btc.genesisHeader}`, height: o.btc.genesisHeight, proofLength: o.btc.confirmations } } })
+    ? await deployBtcEscrow(deployer, publicClient, {
+        ...escrowParameters,
+        btc: {
+          network: 'regtest',
+          confirmations: o.btc.confirmations,
+          genesis: {
+            header: `0x${o.btc.genesisHeader}`,
+            height: o.btc.genesisHeight,
+            proofLength: o.btc.confirmations,
+          },
+        },
+      })
     : { escrow: await deployEscrow(deployer, publicClient, escrowParameters) }
   const usdc = await deployTestToken(deployer, publicClient, 'USDC', 6)
-  await publicClient.waitForTransactionReceipt({ hash: await renter.writeContract({ address: usdc, abi: testTokenAbi, functionName: 'mint', args: [renter.account.address, 10n ** 13n] }) })
+  await publicClient.waitForTransactionReceipt({
+    hash: await renter.writeContract({
+      address: usdc,
+      abi: testTokenAbi,
+      functionName: 'mint',
+      args: [renter.account.address, 10n ** 13n],
+    }),
+  })
 
   const evmChain = (keyFile: string, acct: HDAccount) => ({
-    family: 'evm', id: LOCAL_CHAIN, rpc: [o.rpcUrl], escrow, startBlock: 0, confirmations: 1, pollIntervalMs: 250, logRange: 2000,
-    key: { file: secretFile(join(o.dir, keyFile), `0x${Buffer.from(acct.getHdKey().privateKey!).toString('hex')}`) },
+    family: 'evm',
+    id: LOCAL_CHAIN,
+    rpc: [o.rpcUrl],
+    escrow,
+    startBlock: 0,
+    confirmations: 1,
+    pollIntervalMs: 250,
+    logRange: 2000,
+    key: {
+      file: secretFile(join(o.dir, keyFile), `0x${Buffer.from(acct.getHdKey().privateKey!).toString('hex')}`),
+    },
     feeRecipient,
     submitter: { receiptConfirmations: 1, bumpAfterMs: 10_000, maxFeePerGasWei: '200000000000' },
   })
@@ -151,69 +203,155 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
   const ports = relayerAccounts.map((_, i) => free[1 + i]!)
   const metricsPorts = relayerAccounts.map((_, i) => free[1 + relayerAccounts.length + i]!)
   const btcPassword = o.btc ? secretFile(join(o.dir, 'btcd.password'), o.btc.password) : undefined
-  const bitcoin = o.btc ? { network: 'regtest', rpc: { url: o.btc.rpcUrl, user: o.btc.user, password: { file: btcPassword } }, confirmations: o.btc.confirmations, startHeight: o.btc.genesisHeight, pollIntervalMs: 250 } : undefined
+  const bitcoin = o.btc
+    ? {
+        network: 'regtest',
+        rpc: { url: o.btc.rpcUrl, user: o.btc.user, password: { file: btcPassword } },
+        confirmations: o.btc.confirmations,
+        startHeight: o.btc.genesisHeight,
+        pollIntervalMs: 250,
+      }
+    : undefined
   const relayers: LocalRelayer[] = relayerAccounts.map((acct, i) => ({
-    id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`, url: `http://127.0.0.1:${ports[i]}`, metricsUrl: `http://127.0.0.1:${metricsPorts[i]}`, yaml: join(o.dir, `relayer-${i + 1}.yaml`), store: join(o.dir, `relayer-${i + 1}.sqlite`), account: acct,
+    id: n === 1 ? 'local-relayer' : `relayer-${i + 1}`,
+    url: `http://127.0.0.1:${ports[i]}`,
+    metricsUrl: `http://127.0.0.1:${metricsPorts[i]}`,
+    yaml: join(o.dir, `relayer-${i + 1}.yaml`),
+    store: join(o.dir, `relayer-${i + 1}.sqlite`),
+    account: acct,
     faults: { byzantine: o.byzantine === i, peerDelayMs: o.slowPeer === i ? (o.slowPeerMs ?? 4_000) : 0 },
   }))
-  const members = relayers.map((r, i) => ({ id: r.id, identity: identities[i]!.signer.publicKey, evm: r.account.address, url: r.url, ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}), ...(o.cosmos ? { cosmos: o.cosmos.keys[i]!.pubkey } : {}) }))
-  const solanaChain = (i: number) => o.solana && {
-    family: 'solana', id: o.solana.chain, rpc: [o.solana.rpcUrl], vault: o.solana.vault, mint: o.solana.mint, multisig: o.solana.multisig, receiptMint: o.solana.receiptMint,
-    nonceAccount: o.solana.keys[i]!.nonceAccount, key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.solana.key`), o.solana.keys[i]!.seed) },
-    feeRecipient: o.solana.feeRecipient, pollIntervalMs: 250,
-  }
+  const members = relayers.map((r, i) => ({
+    id: r.id,
+    identity: identities[i]!.signer.publicKey,
+    evm: r.account.address,
+    url: r.url,
+    ...(o.solana ? { solana: o.solana.keys[i]!.address } : {}),
+    ...(o.cosmos ? { cosmos: o.cosmos.keys[i]!.pubkey } : {}),
+  }))
+  const solanaChain = (i: number) =>
+    o.solana && {
+      family: 'solana',
+      id: o.solana.chain,
+      rpc: [o.solana.rpcUrl],
+      vault: o.solana.vault,
+      mint: o.solana.mint,
+      multisig: o.solana.multisig,
+      receiptMint: o.solana.receiptMint,
+      nonceAccount: o.solana.keys[i]!.nonceAccount,
+      key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.solana.key`), o.solana.keys[i]!.seed) },
+      feeRecipient: o.solana.feeRecipient,
+      pollIntervalMs: 250,
+    }
   // Fees are free on the devnet's simd, so the vault needs no fee reserve.
-  const cosmosChain = (i: number) => o.cosmos && {
-    family: 'cosmos', id: o.cosmos.chain, rpc: [o.cosmos.rpcUrl], vault: o.cosmos.vault, multisig: o.cosmos.multisig, denoms: [o.cosmos.denom], gasPrice: '0stake',
-    key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.cosmos.key`), o.cosmos.keys[i]!.hex) }, feeRecipient: o.cosmos.feeRecipient, pollIntervalMs: 250,
-  }
+  const cosmosChain = (i: number) =>
+    o.cosmos && {
+      family: 'cosmos',
+      id: o.cosmos.chain,
+      rpc: [o.cosmos.rpcUrl],
+      vault: o.cosmos.vault,
+      multisig: o.cosmos.multisig,
+      denoms: [o.cosmos.denom],
+      gasPrice: '0stake',
+      key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.cosmos.key`), o.cosmos.keys[i]!.hex) },
+      feeRecipient: o.cosmos.feeRecipient,
+      pollIntervalMs: 250,
+    }
   relayers.forEach((r, i) => {
-    writeFileSync(r.yaml, stringify({
-      relayer: { id: r.id, identityKey: { file: secretFile(join(o.dir, `${r.id}.identity`), identities[i]!.seed) } },
-      store: { path: r.store },
-      api: { listen: `127.0.0.1:${ports[i]}`, metricsListen: `127.0.0.1:${metricsPorts[i]}` },
-      log: { level: o.logLevel ?? 'info' },
-      quorum: { threshold, members },
-      settlement: { feeBps: o.feeBps, graceSeconds: o.graceSeconds, refundAfterSeconds: Math.max(1, o.slotSeconds) },
-      prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
-      gossip: { intervalMs: 500, windowSeconds: Math.max(2, o.slotSeconds), failoverSeconds: 3, allowPrivatePeers: true },
-      chains: [evmChain(`${r.id}.evm.key`, r.account), ...(o.solana ? [solanaChain(i)] : []), ...(o.cosmos ? [cosmosChain(i)] : [])],
-      ...(bitcoin ? { bitcoin } : {}),
-    }))
+    writeFileSync(
+      r.yaml,
+      stringify({
+        relayer: {
+          id: r.id,
+          identityKey: { file: secretFile(join(o.dir, `${r.id}.identity`), identities[i]!.seed) },
+        },
+        store: { path: r.store },
+        api: { listen: `127.0.0.1:${ports[i]}`, metricsListen: `127.0.0.1:${metricsPorts[i]}` },
+        log: { level: o.logLevel ?? 'info' },
+        quorum: { threshold, members },
+        settlement: {
+          feeBps: o.feeBps,
+          graceSeconds: o.graceSeconds,
+          refundAfterSeconds: Math.max(1, o.slotSeconds),
+        },
+        prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
+        gossip: {
+          intervalMs: 500,
+          windowSeconds: Math.max(2, o.slotSeconds),
+          failoverSeconds: 3,
+          allowPrivatePeers: true,
+        },
+        chains: [
+          evmChain(`${r.id}.evm.key`, r.account),
+          ...(o.solana ? [solanaChain(i)] : []),
+          ...(o.cosmos ? [cosmosChain(i)] : []),
+        ],
+        ...(bitcoin ? { bitcoin } : {}),
+      }),
+    )
   })
   // The solver quotes with anvil account 7 and pays from a regtest wallet.
   const solverYaml = o.btc ? join(o.dir, 'solver.yaml') : undefined
   if (o.btc && solverYaml) {
-    writeFileSync(solverYaml, stringify({
-      store: { path: join(o.dir, 'solver.sqlite') },
-      log: { level: o.logLevel ?? 'info' },
-      bitcoin,
-      btcKey: { file: secretFile(join(o.dir, 'solver.wif'), o.btc.solverWif) },
-      chains: [evmChain('solver.evm.key', account(7))],
-      // Regtest blocks come on demand here: a minute is ample for a payout to be confirmed and proved.
-      proofLatencySeconds: 60,
-    }))
+    writeFileSync(
+      solverYaml,
+      stringify({
+        store: { path: join(o.dir, 'solver.sqlite') },
+        log: { level: o.logLevel ?? 'info' },
+        bitcoin,
+        btcKey: { file: secretFile(join(o.dir, 'solver.wif'), o.btc.solverWif) },
+        chains: [evmChain('solver.evm.key', account(7))],
+        // Regtest blocks come on demand here: a minute is ample for a payout to be confirmed and proved.
+        proofLatencySeconds: 60,
+      }),
+    )
   }
   const agentYaml = join(o.dir, 'agent.yaml')
   // Relayers probe a BTC order only when the script it pays is one the provider's record lists.
-  const providerBtcScript = o.btc ? Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex') : undefined
-  writeFileSync(agentYaml, stringify({
-    key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
-    listen: `127.0.0.1:${agentPort}`,
-    publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
-    payout: { [LOCAL_CHAIN]: providerPayout, ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}), ...(o.cosmos ? { [o.cosmos.chain]: o.cosmos.providerPayout } : {}) },
-    prices: [
-      { chain: LOCAL_CHAIN, token: usdc, perSlot: '10000', slotLength: o.slotSeconds }, { chain: LOCAL_CHAIN, token: 'native', perSlot: '1000000000000', slotLength: o.slotSeconds },
-      ...(o.solana ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '10000', slotLength: o.slotSeconds }] : []),
-      ...(o.cosmos ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '10000', slotLength: o.slotSeconds }] : []),
-    ],
-    ...(providerBtcScript ? { btcScripts: [providerBtcScript] } : {}),
-    relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
-    // Only the quorum challenges the agent: a key outside it is refused before anything is signed.
-    relayerKeys: identities.map((id) => id.signer.publicKey),
-    recordTtlSeconds: 3600,
-  }))
-  return { publicClient, renter, escrow, usdc, providerPayout, feeRecipient, provider: provider.signer, relayers, agentYaml, ...(solverYaml ? { solverYaml, solverQuoter: account(7) } : {}), ...(providerBtcScript ? { providerBtcScript } : {}) }
+  const providerBtcScript = o.btc
+    ? Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex')
+    : undefined
+  writeFileSync(
+    agentYaml,
+    stringify({
+      key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
+      listen: `127.0.0.1:${agentPort}`,
+      publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
+      payout: {
+        [LOCAL_CHAIN]: providerPayout,
+        ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}),
+        ...(o.cosmos ? { [o.cosmos.chain]: o.cosmos.providerPayout } : {}),
+      },
+      prices: [
+        { chain: LOCAL_CHAIN, token: usdc, perSlot: '10000', slotLength: o.slotSeconds },
+        { chain: LOCAL_CHAIN, token: 'native', perSlot: '1000000000000', slotLength: o.slotSeconds },
+        ...(o.solana
+          ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '10000', slotLength: o.slotSeconds }]
+          : []),
+        ...(o.cosmos
+          ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '10000', slotLength: o.slotSeconds }]
+          : []),
+      ],
+      ...(providerBtcScript ? { btcScripts: [providerBtcScript] } : {}),
+      relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
+      // Only the quorum challenges the agent: a key outside it is refused before anything is signed.
+      relayerKeys: identities.map((id) => id.signer.publicKey),
+      recordTtlSeconds: 3600,
+    }),
+  )
+  return {
+    publicClient,
+    renter,
+    escrow,
+    usdc,
+    providerPayout,
+    feeRecipient,
+    provider: provider.signer,
+    relayers,
+    agentYaml,
+    ...(solverYaml ? { solverYaml, solverQuoter: account(7) } : {}),
+    ...(providerBtcScript ? { providerBtcScript } : {}),
+  }
 }
 
 /** Runs `qantara <args>` as a child process, its output appended to `logFile`. */
@@ -223,12 +361,17 @@ export function launchQantara(args: string[], logFile: string): ChildProcess {
 
 /** Runs one of the market's relayers: `qantara relay`, or the dev kit's relayer where it runs with faults. */
 export function launchRelayer(r: LocalRelayer, logFile: string): ChildProcess {
-  return r.faults.byzantine || r.faults.peerDelayMs ? launch(DEVKIT, faultyRelayerArgs(r.yaml, r.faults), logFile) : launchQantara(['relay', '--config', r.yaml], logFile)
+  return r.faults.byzantine || r.faults.peerDelayMs
+    ? launch(DEVKIT, faultyRelayerArgs(r.yaml, r.faults), logFile)
+    : launchQantara(['relay', '--config', r.yaml], logFile)
 }
 
 function launch(cli: string, args: string[], logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' })
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env })
+  const child = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: process.env,
+  })
   child.stdout.pipe(log)
   child.stderr.pipe(log)
   return child
@@ -236,7 +379,11 @@ function launch(cli: string, args: string[], logFile: string): ChildProcess {
 
 /** Resolves once the relayer at `relayerUrl` lists `providerId`. */
 export async function providerListed(relayerUrl: string, providerId: string): Promise<boolean> {
-  const res = await fetch(`${relayerUrl}/v1/providers`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined)
-  const body = res?.ok ? ((await res.json()) as { providers: { record: { providerId: string } }[] }) : undefined
+  const res = await fetch(`${relayerUrl}/v1/providers`, { signal: AbortSignal.timeout(2_000) }).catch(
+    () => undefined,
+  )
+  const body = res?.ok
+    ? ((await res.json()) as { providers: { record: { providerId: string } }[] })
+    : undefined
   return body?.providers.some((p) => p.record.providerId === providerId) ?? false
 }

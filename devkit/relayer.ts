@@ -13,15 +13,26 @@ export interface RelayerFaults {
 }
 
 /** A relayer as `qantara relay` runs it from `configPath`, with the dev kit's faults wrapped around its parts. */
-export async function startFaultyRelayer(configPath: string, faults: RelayerFaults, signal: AbortSignal): Promise<RunningRelayer> {
+export async function startFaultyRelayer(
+  configPath: string,
+  faults: RelayerFaults,
+  signal: AbortSignal,
+): Promise<RunningRelayer> {
   const loaded = loadConfig(configPath, process.env)
   const logger = createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id })
   return startRelayer(loaded, logger, signal, faultSeams(faults, loaded.config.settlement.feeBps, logger))
 }
 
 function faultSeams(faults: RelayerFaults, feeBps: number, logger: Logger): RelayerSeams {
-  if (faults.byzantine) logger.warn('byzantine: this relayer forges heartbeats, withholds its own from every other request, serves a malleated signature and signs inflated settlements (testing only)')
-  if (faults.peerDelayMs) logger.warn({ peerDelayMs: faults.peerDelayMs }, 'slow peer: this relayer answers its peers late (testing only)')
+  if (faults.byzantine)
+    logger.warn(
+      'byzantine: this relayer forges heartbeats, withholds its own from every other request, serves a malleated signature and signs inflated settlements (testing only)',
+    )
+  if (faults.peerDelayMs)
+    logger.warn(
+      { peerDelayMs: faults.peerDelayMs },
+      'slow peer: this relayer answers its peers late (testing only)',
+    )
   return {
     ...(faults.byzantine ? { strategy: byzantineStrategy(feeBps), peerSource: byzantinePeerSource } : {}),
     ...(faults.peerDelayMs ? { peerHandler: slowPeer(faults.peerDelayMs) } : {}),
@@ -30,5 +41,11 @@ function faultSeams(faults: RelayerFaults, feeBps: number, logger: Logger): Rela
 
 /** The devkit CLI's arguments that start a relayer with `faults`. */
 export function faultyRelayerArgs(configPath: string, faults: RelayerFaults): string[] {
-  return ['relay', '--config', configPath, ...(faults.byzantine ? ['--byzantine'] : []), ...(faults.peerDelayMs ? ['--peer-delay-ms', String(faults.peerDelayMs)] : [])]
+  return [
+    'relay',
+    '--config',
+    configPath,
+    ...(faults.byzantine ? ['--byzantine'] : []),
+    ...(faults.peerDelayMs ? ['--peer-delay-ms', String(faults.peerDelayMs)] : []),
+  ]
 }

@@ -13,7 +13,9 @@ const dir = dirFlag > 0 ? process.argv[dirFlag + 1] : join(root, 'adapters/evm/c
 const check = process.argv.includes('--check')
 
 const sources = Object.fromEntries(
-  readdirSync(dir).filter((f) => f.endsWith('.sol')).map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.sol'))
+    .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
 )
 const contracts = compileContracts(sources)
 let stale = 0

@@ -20,7 +20,9 @@ export function parseChainId(id: string): { namespace: string; reference: string
   const m = CAIP2.exec(id)
   if (!m) {
     throw new QantaraError('CONFIG_INVALID', `"${id}" is not a CAIP-2 chain id`, {
-      metaMessages: ['Expected namespace:reference, e.g. eip155:1, solana:<genesis hash prefix>, cosmos:<chain-id>, bip122:<genesis hash prefix>.'],
+      metaMessages: [
+        'Expected namespace:reference, e.g. eip155:1, solana:<genesis hash prefix>, cosmos:<chain-id>, bip122:<genesis hash prefix>.',
+      ],
     })
   }
   return { namespace: m[1]!, reference: m[2]! }

@@ -16,17 +16,84 @@ export interface BlockRef {
 /** Normalised, finalised facts read from a chain. `key` is unique per chain. */
 export type ChainEvent =
   | { kind: 'OrderOpened'; chain: ChainId; key: string; block: BlockRef; txHash: string; order: OrderTerms }
-  | { kind: 'OrderSettled'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; settlement: Settlement }
-  | { kind: 'OrderReclaimed'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; amount: bigint }
-  | { kind: 'RelayerSetUpdated'; chain: ChainId; key: string; block: BlockRef; txHash: string; version: bigint; members: string[]; threshold: number }
-  | { kind: 'BtcPayoutProved'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; btcTxid: string; sats: bigint }
-  | { kind: 'BtcPayoutFallback'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32 }
+  | {
+      kind: 'OrderSettled'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+      settlement: Settlement
+    }
+  | {
+      kind: 'OrderReclaimed'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+      amount: bigint
+    }
+  | {
+      kind: 'RelayerSetUpdated'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      version: bigint
+      members: string[]
+      threshold: number
+    }
+  | {
+      kind: 'BtcPayoutProved'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+      btcTxid: string
+      sats: bigint
+    }
+  | {
+      kind: 'BtcPayoutFallback'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+    }
   /** A confirmed Bitcoin transaction tagged `OP_RETURN <orderId>`, with what it paid to which scripts. */
-  | { kind: 'BtcPayoutSeen'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; outputs: { script: string; sats: bigint }[] }
+  | {
+      kind: 'BtcPayoutSeen'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+      outputs: { script: string; sats: bigint }[]
+    }
   /** A vault's release of an order: what each wallet received. */
-  | { kind: 'VaultReleased'; chain: ChainId; key: string; block: BlockRef; txHash: string; orderId: Hex32; payments: { owner: string; amount: bigint }[] }
+  | {
+      kind: 'VaultReleased'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+      payments: { owner: string; amount: bigint }[]
+    }
   /** A payment into a vault (a chain without an escrow contract) that opened no order, and why; kept for the quorum to refund. */
-  | { kind: 'VaultDepositIgnored'; chain: ChainId; key: string; block: BlockRef; txHash: string; reason: string; sender?: string; token: string; amount: bigint }
+  | {
+      kind: 'VaultDepositIgnored'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      reason: string
+      sender?: string
+      token: string
+      amount: bigint
+    }
 
 export type ChainEventKind = ChainEvent['kind']
 
@@ -46,8 +113,7 @@ export interface Watcher {
 }
 
 export type SubmitOutcome =
-  | { status: 'submitted'; txHash: string; confirmations: number }
-  | { status: 'already-settled' }
+  { status: 'submitted'; txHash: string; confirmations: number } | { status: 'already-settled' }
 
 /** Who may authorise releases on a chain right now, as the chain itself reports it. */
 export interface RelayerSet {
@@ -120,9 +186,19 @@ export interface BtcRelayFeed {
   /** This relayer's approval of `headers` as the retarget out of `epoch`, in the chain's signature form. */
   approveRetarget(epoch: bigint, headers: Uint8Array[]): Promise<SettlementSignature>
   /** Whether `sig` is quorum member `relayerId`'s valid approval of these `headers` out of `epoch` on this chain. */
-  verifyRetargetApproval(epoch: bigint, headers: Uint8Array[], relayerId: string, sig: SettlementSignature): Promise<boolean>
+  verifyRetargetApproval(
+    epoch: bigint,
+    headers: Uint8Array[],
+    relayerId: string,
+    sig: SettlementSignature,
+  ): Promise<boolean>
   /** Moves the relay out of `epoch` with a quorum's approvals; idempotent, and the relay past it already is success. */
-  retarget(epoch: bigint, headers: Uint8Array[], approvals: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
+  retarget(
+    epoch: bigint,
+    headers: Uint8Array[],
+    approvals: SettlementSignature[],
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome>
 }
 
 export interface SettlementSignature {
@@ -151,9 +227,19 @@ interface ChainRuntimeBase {
   readonly minAmounts?: ReadonlyMap<string, bigint>
   signSettlement(order: OrderTerms, settlement: Settlement): Promise<SettlementSignature>
   /** Whether `sig` is quorum member `relayerId`'s valid signature over `settlement` on this chain. */
-  verifySettlementSignature(order: OrderTerms, settlement: Settlement, relayerId: string, sig: SettlementSignature): Promise<boolean>
+  verifySettlementSignature(
+    order: OrderTerms,
+    settlement: Settlement,
+    relayerId: string,
+    sig: SettlementSignature,
+  ): Promise<boolean>
   /** Posts a settlement with enough signatures; idempotent. */
-  submitSettlement(order: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome>
+  submitSettlement(
+    order: OrderTerms,
+    settlement: Settlement,
+    signatures: SettlementSignature[],
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome>
 }
 
 /** A chain whose escrow contract holds each order: the renter reclaims an order nobody settles. */
@@ -179,7 +265,12 @@ export type ChainRuntime = EscrowChainRuntime | VaultChainRuntime
 /** What an escrow chain that takes BTC orders does with them. */
 export interface BtcPayoutCapability {
   /** Posts the proof of a BTC payout for an order whose provider share is owed in BTC; idempotent. */
-  prove(order: OrderTerms, toProvider: bigint, proof: BtcPayoutProof, signal?: AbortSignal): Promise<SubmitOutcome>
+  prove(
+    order: OrderTerms,
+    toProvider: bigint,
+    proof: BtcPayoutProof,
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome>
   /** After the payout deadline with no proof, pays the provider's share on this chain; idempotent. */
   claimFallback(order: OrderTerms, toProvider: bigint, signal?: AbortSignal): Promise<SubmitOutcome>
   /** The light relay payouts are proved against. */
@@ -187,4 +278,9 @@ export interface BtcPayoutCapability {
 }
 
 /** Asks quorum member `relayerId` to co-sign a release message for `orderId`; its answer is checked by the caller. */
-export type Cosigner = (relayerId: string, orderId: Hex32, message: string, signal?: AbortSignal) => Promise<SettlementSignature>
+export type Cosigner = (
+  relayerId: string,
+  orderId: Hex32,
+  message: string,
+  signal?: AbortSignal,
+) => Promise<SettlementSignature>

@@ -36,11 +36,19 @@ const BPS = 10_000n
  * out-of-range slots are ignored, so every honest relayer holding the same set
  * signs the same bytes.
  */
-export function computeSettlement(order: Pick<OrderTerms, 'id' | 'amount' | 'slots'>, heartbeats: HeartbeatFact[], policy: SettlementPolicy): SettlementResult {
+export function computeSettlement(
+  order: Pick<OrderTerms, 'id' | 'amount' | 'slots'>,
+  heartbeats: HeartbeatFact[],
+  policy: SettlementPolicy,
+): SettlementResult {
   if (policy.threshold < 1) throw new RangeError('threshold must be at least 1')
-  if (!Number.isSafeInteger(order.slots) || order.slots < 1 || order.slots > ORDER_LIMITS.maxSlots) throw new RangeError(`an order of ${order.slots} slots is out of the protocol's bounds`)
-  if (policy.feeBps < 0 || policy.feeBps > 10_000 || !Number.isInteger(policy.feeBps)) throw new RangeError('feeBps must be an integer in 0..10000')
-  const relevant = heartbeats.filter((h) => h.orderId === order.id && Number.isInteger(h.slot) && h.slot >= 0 && h.slot < order.slots)
+  if (!Number.isSafeInteger(order.slots) || order.slots < 1 || order.slots > ORDER_LIMITS.maxSlots)
+    throw new RangeError(`an order of ${order.slots} slots is out of the protocol's bounds`)
+  if (policy.feeBps < 0 || policy.feeBps > 10_000 || !Number.isInteger(policy.feeBps))
+    throw new RangeError('feeBps must be an integer in 0..10000')
+  const relevant = heartbeats.filter(
+    (h) => h.orderId === order.id && Number.isInteger(h.slot) && h.slot >= 0 && h.slot < order.slots,
+  )
   const relayersBySlot = new Map<number, Set<string>>()
   for (const h of relevant) {
     let set = relayersBySlot.get(h.slot)

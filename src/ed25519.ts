@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519'
 import { QantaraError } from './errors.js'
 
@@ -16,8 +23,15 @@ export interface Ed25519Signer {
 }
 
 export function ed25519FromSeed(seedHex: string): Ed25519Signer {
-  if (!HEX32.test(seedHex)) throw new QantaraError('KEY_UNAVAILABLE', 'an ed25519 key is 32 bytes of hex (the seed) or a PKCS#8 PEM')
-  return fromKeyObject(createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, Buffer.from(seedHex.replace(/^0x/, ''), 'hex')]), format: 'der', type: 'pkcs8' }))
+  if (!HEX32.test(seedHex))
+    throw new QantaraError('KEY_UNAVAILABLE', 'an ed25519 key is 32 bytes of hex (the seed) or a PKCS#8 PEM')
+  return fromKeyObject(
+    createPrivateKey({
+      key: Buffer.concat([PKCS8_PREFIX, Buffer.from(seedHex.replace(/^0x/, ''), 'hex')]),
+      format: 'der',
+      type: 'pkcs8',
+    }),
+  )
 }
 
 /** Reads an ed25519 private key as a hex seed or a PKCS#8 PEM (as `openssl genpkey -algorithm ed25519` writes). */
@@ -30,7 +44,8 @@ export function ed25519FromText(text: string): Ed25519Signer {
   } catch {
     throw new QantaraError('KEY_UNAVAILABLE', 'the PEM is not a readable private key')
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new QantaraError('KEY_UNAVAILABLE', `the PEM holds a ${key.asymmetricKeyType} key, not ed25519`)
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new QantaraError('KEY_UNAVAILABLE', `the PEM holds a ${key.asymmetricKeyType} key, not ed25519`)
   return fromKeyObject(key)
 }
 
@@ -55,7 +70,9 @@ function fromKeyObject(key: KeyObject): Ed25519Signer {
  * (R = identity, S = 0; security review 2026-12, section 13). A key made
  * from a seed is never refused: its scalar is a multiple of 8 times the base.
  */
-export function ed25519KeyProblem(publicKey: string): 'MALFORMED' | 'NON_CANONICAL' | 'SMALL_ORDER' | undefined {
+export function ed25519KeyProblem(
+  publicKey: string,
+): 'MALFORMED' | 'NON_CANONICAL' | 'SMALL_ORDER' | undefined {
   if (!HEX32.test(publicKey)) return 'MALFORMED'
   let point
   try {
@@ -78,7 +95,13 @@ export function ed25519Verify(publicKey: string, message: Uint8Array, signature:
   let key = publicKeys.get(publicKey)
   if (key === undefined) {
     try {
-      key = ed25519KeyProblem(publicKey) ? null : createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey.replace(/^0x/, ''), 'hex')]), format: 'der', type: 'spki' })
+      key = ed25519KeyProblem(publicKey)
+        ? null
+        : createPublicKey({
+            key: Buffer.concat([SPKI_PREFIX, Buffer.from(publicKey.replace(/^0x/, ''), 'hex')]),
+            format: 'der',
+            type: 'spki',
+          })
     } catch {
       key = null
     }

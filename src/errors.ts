@@ -55,7 +55,9 @@ export interface QantaraErrorOptions {
 }
 
 /** A code with a context must be given one. */
-type OptionsFor<C extends ErrorCode> = C extends keyof ErrorContexts ? [QantaraErrorOptions & { context: ErrorContexts[C] }] : [QantaraErrorOptions?]
+type OptionsFor<C extends ErrorCode> = C extends keyof ErrorContexts
+  ? [QantaraErrorOptions & { context: ErrorContexts[C] }]
+  : [QantaraErrorOptions?]
 
 export class QantaraError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name = 'QantaraError'
@@ -91,7 +93,10 @@ function walkCauses(err: unknown, fn?: (err: unknown) => boolean): unknown {
   return walkCauses(next, fn)
 }
 
-export function isQantaraError<C extends ErrorCode = ErrorCode>(err: unknown, code?: C): err is QantaraError<C> {
+export function isQantaraError<C extends ErrorCode = ErrorCode>(
+  err: unknown,
+  code?: C,
+): err is QantaraError<C> {
   return err instanceof QantaraError && (code === undefined || err.code === code)
 }
 

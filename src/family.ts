@@ -76,18 +76,29 @@ interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySig
 }
 
 /** A family whose escrow contract holds each order; the relayer set it trusts can be rotated on chain. */
-export interface EscrowFamily<Config extends FamilyChainConfig, Signer extends FamilySigner> extends FamilyParts<Config, Signer> {
+export interface EscrowFamily<
+  Config extends FamilyChainConfig,
+  Signer extends FamilySigner,
+> extends FamilyParts<Config, Signer> {
   readonly custody: 'escrow'
   /** Whether its escrows take orders whose provider is paid in BTC, and so whether a solver serves them. */
   readonly btcPayouts: boolean
   /** The operators' tool to rotate the relayer set, signing with this relayer's key. */
   relayerSetTool(config: Config, signer: Signer): RelayerSetTool
   /** A solver's view of one of its chains, quoting `tokens` (`native` or token addresses; absent: the native asset only). */
-  solverChain(config: Config, signer: Signer, tokens: readonly string[] | undefined, logger: Logger): SolverChain
+  solverChain(
+    config: Config,
+    signer: Signer,
+    tokens: readonly string[] | undefined,
+    logger: Logger,
+  ): SolverChain
 }
 
 /** A family without escrow contracts: deposits sit in a vault under the relayers' multisig. */
-export interface VaultFamily<Config extends FamilyChainConfig, Signer extends FamilySigner> extends FamilyParts<Config, Signer> {
+export interface VaultFamily<
+  Config extends FamilyChainConfig,
+  Signer extends FamilySigner,
+> extends FamilyParts<Config, Signer> {
   readonly custody: 'vault'
   readonly btcPayouts: false
   /** Why a vault's relayer set cannot change in place, and what an operator does instead. */
@@ -100,4 +111,5 @@ export interface VaultFamily<Config extends FamilyChainConfig, Signer extends Fa
  * it can do stated rather than probed. Each adapter exports one; the root
  * holds them all in one record keyed by family.
  */
-export type FamilyAdapter<Config extends FamilyChainConfig, Signer extends FamilySigner> = EscrowFamily<Config, Signer> | VaultFamily<Config, Signer>
+export type FamilyAdapter<Config extends FamilyChainConfig, Signer extends FamilySigner> =
+  EscrowFamily<Config, Signer> | VaultFamily<Config, Signer>

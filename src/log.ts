@@ -25,7 +25,10 @@ const MAX_CAUSES = 5
  */
 export function serializeError(err: unknown, depth = 0): Record<string, unknown> | string {
   if (!(err instanceof Error)) return String(err)
-  const out: Record<string, unknown> = { type: err.name, message: err instanceof QantaraError ? err.shortMessage : err.message }
+  const out: Record<string, unknown> = {
+    type: err.name,
+    message: err instanceof QantaraError ? err.shortMessage : err.message,
+  }
   if (err instanceof QantaraError) {
     out.code = err.code
     if (err.context !== undefined) out.context = err.context

@@ -29,7 +29,8 @@ export function merkleRootOfLeafHashes(leafHashes: string[]): `0x${string}` {
   let level: Buffer[] = unique.map((h) => Buffer.from(h, 'hex'))
   while (level.length > 1) {
     const next: Buffer[] = []
-    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!)
+    for (let i = 0; i < level.length; i += 2)
+      next.push(i + 1 < level.length ? sha256(NODE, level[i]!, level[i + 1]!) : level[i]!)
     level = next
   }
   return `0x${level[0]!.toString('hex')}`

@@ -5,19 +5,85 @@ export function createMetrics() {
   const registry = new Registry()
   const m = {
     registry,
-    chainHead: new Gauge({ name: 'qantara_chain_head', help: 'latest block height seen per chain', labelNames: ['chain'], registers: [registry] }),
-    chainLag: new Gauge({ name: 'qantara_chain_lag_blocks', help: 'blocks between the chain head and the last released block', labelNames: ['chain'], registers: [registry] }),
-    probes: new Counter({ name: 'qantara_probes_total', help: 'heartbeat challenges by result code (OK or the rejection code)', labelNames: ['result'], registers: [registry] }),
-    orders: new Gauge({ name: 'qantara_orders', help: 'orders by state', labelNames: ['state'], registers: [registry] }),
-    settlementsSubmitted: new Counter({ name: 'qantara_settlements_submitted_total', help: 'settlement submissions started', labelNames: ['chain'], registers: [registry] }),
-    settlementsConfirmed: new Counter({ name: 'qantara_settlements_confirmed_total', help: 'settlements final on chain (ours or already settled)', labelNames: ['chain', 'outcome'], registers: [registry] }),
-    submitLatency: new Histogram({ name: 'qantara_submit_latency_seconds', help: 'from starting a submission to its confirmation', labelNames: ['chain'], buckets: [0.1, 0.5, 1, 2, 5, 15, 60, 300], registers: [registry] }),
-    peerRejections: new Counter({ name: 'qantara_peer_rejections_total', help: 'items from peers refused, by peer and reason', labelNames: ['peer', 'reason'], registers: [registry] }),
-    settlementDisagreements: new Counter({ name: 'qantara_settlement_disagreements_total', help: 'peer signatures over a settlement different from ours', labelNames: ['peer'], registers: [registry] }),
-    ordersRefused: new Counter({ name: 'qantara_orders_refused_total', help: 'opened orders not taken on, by reason (terms out of bounds, …)', labelNames: ['chain', 'reason'], registers: [registry] }),
-    orderFailures: new Counter({ name: 'qantara_order_failures_total', help: 'ticks in which advancing one order or applying one event threw; that order is skipped for a while, the others go on', labelNames: ['step'], registers: [registry] }),
-    vaultDepositsUnrefunded: new Counter({ name: 'qantara_vault_deposits_unrefunded_total', help: 'vault deposits that opened no order and are not refunded (below the chain\'s minRefund, no signing sender, or nothing received): they stay in the vault', labelNames: ['chain'], registers: [registry] }),
-    recordsRejected: new Counter({ name: 'qantara_provider_records_rejected_total', help: 'provider records refused, by code', labelNames: ['code'], registers: [registry] }),
+    chainHead: new Gauge({
+      name: 'qantara_chain_head',
+      help: 'latest block height seen per chain',
+      labelNames: ['chain'],
+      registers: [registry],
+    }),
+    chainLag: new Gauge({
+      name: 'qantara_chain_lag_blocks',
+      help: 'blocks between the chain head and the last released block',
+      labelNames: ['chain'],
+      registers: [registry],
+    }),
+    probes: new Counter({
+      name: 'qantara_probes_total',
+      help: 'heartbeat challenges by result code (OK or the rejection code)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    orders: new Gauge({
+      name: 'qantara_orders',
+      help: 'orders by state',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    settlementsSubmitted: new Counter({
+      name: 'qantara_settlements_submitted_total',
+      help: 'settlement submissions started',
+      labelNames: ['chain'],
+      registers: [registry],
+    }),
+    settlementsConfirmed: new Counter({
+      name: 'qantara_settlements_confirmed_total',
+      help: 'settlements final on chain (ours or already settled)',
+      labelNames: ['chain', 'outcome'],
+      registers: [registry],
+    }),
+    submitLatency: new Histogram({
+      name: 'qantara_submit_latency_seconds',
+      help: 'from starting a submission to its confirmation',
+      labelNames: ['chain'],
+      buckets: [0.1, 0.5, 1, 2, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    peerRejections: new Counter({
+      name: 'qantara_peer_rejections_total',
+      help: 'items from peers refused, by peer and reason',
+      labelNames: ['peer', 'reason'],
+      registers: [registry],
+    }),
+    settlementDisagreements: new Counter({
+      name: 'qantara_settlement_disagreements_total',
+      help: 'peer signatures over a settlement different from ours',
+      labelNames: ['peer'],
+      registers: [registry],
+    }),
+    ordersRefused: new Counter({
+      name: 'qantara_orders_refused_total',
+      help: 'opened orders not taken on, by reason (terms out of bounds, …)',
+      labelNames: ['chain', 'reason'],
+      registers: [registry],
+    }),
+    orderFailures: new Counter({
+      name: 'qantara_order_failures_total',
+      help: 'ticks in which advancing one order or applying one event threw; that order is skipped for a while, the others go on',
+      labelNames: ['step'],
+      registers: [registry],
+    }),
+    vaultDepositsUnrefunded: new Counter({
+      name: 'qantara_vault_deposits_unrefunded_total',
+      help: "vault deposits that opened no order and are not refunded (below the chain's minRefund, no signing sender, or nothing received): they stay in the vault",
+      labelNames: ['chain'],
+      registers: [registry],
+    }),
+    recordsRejected: new Counter({
+      name: 'qantara_provider_records_rejected_total',
+      help: 'provider records refused, by code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
   }
   return m
 }

@@ -83,15 +83,24 @@ export const ORDER_LIMITS = {
   maxDuration: 366 * 86_400,
 } as const
 
-export type OrderTermsProblem = 'EMPTY_SCHEDULE' | 'TOO_MANY_SLOTS' | 'SLOT_TOO_LONG' | 'TOO_LONG' | 'AMOUNT_BELOW_SLOTS'
+export type OrderTermsProblem =
+  'EMPTY_SCHEDULE' | 'TOO_MANY_SLOTS' | 'SLOT_TOO_LONG' | 'TOO_LONG' | 'AMOUNT_BELOW_SLOTS'
 
 /**
  * Why an order's terms are out of the protocol's bounds, or undefined when
  * they are within them. The amount must be at least one smallest unit per
  * slot, so every slot the provider serves is worth something.
  */
-export function orderTermsProblem(t: Pick<OrderTerms, 'amount' | 'slotLength' | 'slots'>): OrderTermsProblem | undefined {
-  if (!Number.isSafeInteger(t.slots) || !Number.isSafeInteger(t.slotLength) || t.slots < 1 || t.slotLength < 1) return 'EMPTY_SCHEDULE'
+export function orderTermsProblem(
+  t: Pick<OrderTerms, 'amount' | 'slotLength' | 'slots'>,
+): OrderTermsProblem | undefined {
+  if (
+    !Number.isSafeInteger(t.slots) ||
+    !Number.isSafeInteger(t.slotLength) ||
+    t.slots < 1 ||
+    t.slotLength < 1
+  )
+    return 'EMPTY_SCHEDULE'
   if (t.slots > ORDER_LIMITS.maxSlots) return 'TOO_MANY_SLOTS'
   if (t.slotLength > ORDER_LIMITS.maxSlotLength) return 'SLOT_TOO_LONG'
   if (t.slots * t.slotLength > ORDER_LIMITS.maxDuration) return 'TOO_LONG'

@@ -20,7 +20,11 @@ export interface WatchLoopOptions {
  * retryable failure backs off and tries again; a fatal one (a reorg beyond
  * finality) ends the loop with that error so the operator sees it.
  */
-export async function runWatchLoop(watcher: Watcher, options: WatchLoopOptions, signal: AbortSignal): Promise<void> {
+export async function runWatchLoop(
+  watcher: Watcher,
+  options: WatchLoopOptions,
+  signal: AbortSignal,
+): Promise<void> {
   const log = options.logger.child({ module: 'watcher', chain: watcher.chain })
   let failures = 0
   while (!signal.aborted) {
@@ -28,7 +32,8 @@ export async function runWatchLoop(watcher: Watcher, options: WatchLoopOptions, 
       const from = await options.store.getCheckpoint(watcher.chain)
       const result = await watcher.poll(from, signal)
       const inserted = await options.store.commitEvents(watcher.chain, result.events, result.checkpoint)
-      if (inserted > 0) log.info({ height: result.checkpoint.height, events: inserted, lag: result.lag }, 'events released')
+      if (inserted > 0)
+        log.info({ height: result.checkpoint.height, events: inserted, lag: result.lag }, 'events released')
       options.onProgress?.(result)
       failures = 0
       // Behind the chain: keep reading at once. Caught up: wait for new blocks.

@@ -26,13 +26,31 @@ afterEach(async () => {
 })
 
 /** A real agent on loopback, counting what it signs (records aside) and how often it reads telemetry. */
-async function startAgent(o: { relayerKeys?: string[]; addressRateLimit?: { perSecond: number; burst: number } } = {}) {
+async function startAgent(
+  o: { relayerKeys?: string[]; addressRateLimit?: { perSecond: number; burst: number } } = {},
+) {
   const counts = { signs: 0, telemetry: 0 }
-  const signer: Ed25519Signer = { publicKey: provider.publicKey, sign: (m) => (counts.signs++, provider.sign(m)) }
-  const record = { url: 'http://127.0.0.1', gpus: [], payout: { [CHAIN]: PAYOUT }, prices: [{ chain: CHAIN, token: 'native', perSlot: '100', slotLength: 60 }] }
+  const signer: Ed25519Signer = {
+    publicKey: provider.publicKey,
+    sign: (m) => (counts.signs++, provider.sign(m)),
+  }
+  const record = {
+    url: 'http://127.0.0.1',
+    gpus: [],
+    payout: { [CHAIN]: PAYOUT },
+    prices: [{ chain: CHAIN, token: 'native', perSlot: '100', slotLength: 60 }],
+  }
   const agent = new ProviderAgent({
-    signer, record, recordTtlSeconds: 3_600, rateLimit: { perSecond: 50, burst: 50 }, logger, ...o,
-    telemetry: () => (counts.telemetry++, Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' })),
+    signer,
+    record,
+    recordTtlSeconds: 3_600,
+    rateLimit: { perSecond: 50, burst: 50 },
+    logger,
+    ...o,
+    telemetry: () => (
+      counts.telemetry++,
+      Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' })
+    ),
   })
   record.url = await listen(agent.server)
   agent.refreshRecord()
@@ -45,12 +63,23 @@ async function startAgent(o: { relayerKeys?: string[]; addressRateLimit?: { perS
 }
 
 /** POSTs a challenge signed by a fresh key (or `identity`) for `orderId`, from `localAddress`; resolves to the status. */
-function challenge(url: string, orderId: string, identity: Ed25519Signer = generateEd25519().signer, localAddress = '127.0.0.1'): Promise<number> {
+function challenge(
+  url: string,
+  orderId: string,
+  identity: Ed25519Signer = generateEd25519().signer,
+  localAddress = '127.0.0.1',
+): Promise<number> {
   const body = canonicalJson(new ChallengeBook('stranger', identity, 60_000).issue(orderId, 0, Date.now()))
   return send(url, '/v1/heartbeat', 'POST', body, localAddress)
 }
 
-function send(url: string, path: string, method: string, body: string | undefined, localAddress: string): Promise<number> {
+function send(
+  url: string,
+  path: string,
+  method: string,
+  body: string | undefined,
+  localAddress: string,
+): Promise<number> {
   return new Promise((ok, fail) => {
     const req = request(`${url}${path}`, { method, localAddress, agent: false }, (res) => {
       res.resume()
@@ -64,8 +93,10 @@ function send(url: string, path: string, method: string, body: string | undefine
 const orderId = (i: number) => `0x${i.toString(16).padStart(64, '0')}`
 
 describe('provider agent under a flood', () => {
-  it('refuses a challenge from a key outside relayerKeys with 403 before signing or keeping anything, and answers the quorum\'s prober', async () => {
-    const { agent, url, counts } = await startAgent({ relayerKeys: [quorumRelayer.publicKey.toUpperCase().replace('0X', '0x')] })
+  it("refuses a challenge from a key outside relayerKeys with 403 before signing or keeping anything, and answers the quorum's prober", async () => {
+    const { agent, url, counts } = await startAgent({
+      relayerKeys: [quorumRelayer.publicKey.toUpperCase().replace('0X', '0x')],
+    })
     // The attack: fresh keys and order ids, each a new (key, order) the per-relayer limit has never seen.
     const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => challenge(url, orderId(i))))
     expect(new Set(statuses)).toEqual(new Set([403]))
@@ -77,8 +108,33 @@ describe('provider agent under a flood', () => {
     const http = createSafeHttp(HTTP)
     const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
     await registry.submit(agent.record)
-    const prober = (id: string, identity: Ed25519Signer) => new Prober({ relayerId: id, identity, relayerKeys: new Map([[id, identity.publicKey]]), store, registry, http, httpOptions: HTTP, concurrency: 2, perHostConcurrency: 2, maxSkewMs: 30_000, metrics: createMetrics(), logger })
-    const order: OrderTerms = { id: orderId(999) as `0x${string}`, chain: CHAIN, renter: '0x01', token: 'native', amount: 1_000n, providerId: provider.publicKey, payout: PAYOUT, start: BigInt(Math.floor(Date.now() / 1000) - 30), slotLength: 60, slots: 10 }
+    const prober = (id: string, identity: Ed25519Signer) =>
+      new Prober({
+        relayerId: id,
+        identity,
+        relayerKeys: new Map([[id, identity.publicKey]]),
+        store,
+        registry,
+        http,
+        httpOptions: HTTP,
+        concurrency: 2,
+        perHostConcurrency: 2,
+        maxSkewMs: 30_000,
+        metrics: createMetrics(),
+        logger,
+      })
+    const order: OrderTerms = {
+      id: orderId(999) as `0x${string}`,
+      chain: CHAIN,
+      renter: '0x01',
+      token: 'native',
+      amount: 1_000n,
+      providerId: provider.publicKey,
+      payout: PAYOUT,
+      start: BigInt(Math.floor(Date.now() / 1000) - 30),
+      slotLength: 60,
+      slots: 10,
+    }
     expect(await prober('r1', quorumRelayer).probeOnce(order, 0)).toBe('OK')
     expect(await store.listHeartbeats(order.id)).toHaveLength(1)
     expect(counts).toEqual({ signs: 1, telemetry: 1 })
@@ -107,17 +163,38 @@ describe('provider agent under a flood', () => {
 })
 
 describe('agent config', () => {
-  const base = { key: { env: 'PROVIDER_KEY' }, listen: '127.0.0.1:9000', publicUrl: 'https://gpu.example.org', payout: {}, prices: [] }
+  const base = {
+    key: { env: 'PROVIDER_KEY' },
+    listen: '127.0.0.1:9000',
+    publicUrl: 'https://gpu.example.org',
+    payout: {},
+    prices: [],
+  }
 
   it('normalises btcScripts and relayerKeys to lower-case hex, and defaults the per-address limit', () => {
-    const c = agentConfigSchema.parse({ ...base, btcScripts: [`0x0014${'AB'.repeat(20)}`], relayerKeys: [`0x${'CD'.repeat(32)}`] })
-    expect([c.btcScripts, c.relayerKeys, c.addressRateLimit]).toEqual([[`0014${'ab'.repeat(20)}`], [`0x${'cd'.repeat(32)}`], { perSecond: 50, burst: 200 }])
+    const c = agentConfigSchema.parse({
+      ...base,
+      btcScripts: [`0x0014${'AB'.repeat(20)}`],
+      relayerKeys: [`0x${'CD'.repeat(32)}`],
+    })
+    expect([c.btcScripts, c.relayerKeys, c.addressRateLimit]).toEqual([
+      [`0014${'ab'.repeat(20)}`],
+      [`0x${'cd'.repeat(32)}`],
+      { perSecond: 50, burst: 200 },
+    ])
     expect(agentConfigSchema.parse(base).relayerKeys).toBeUndefined()
   })
 
   it('refuses a record TTL over 7 days (relayers would refuse the record) and more than four BTC scripts', () => {
-    const r = agentConfigSchema.safeParse({ ...base, recordTtlSeconds: 7 * 86_400 + 1, btcScripts: Array(5).fill('0014') })
-    expect(r.success ? [] : r.error.issues.map((i) => i.path.join('.'))).toEqual(['btcScripts', 'recordTtlSeconds'])
+    const r = agentConfigSchema.safeParse({
+      ...base,
+      recordTtlSeconds: 7 * 86_400 + 1,
+      btcScripts: Array(5).fill('0014'),
+    })
+    expect(r.success ? [] : r.error.issues.map((i) => i.path.join('.'))).toEqual([
+      'btcScripts',
+      'recordTtlSeconds',
+    ])
     expect(agentConfigSchema.safeParse({ ...base, recordTtlSeconds: 7 * 86_400 }).success).toBe(true)
   })
 })

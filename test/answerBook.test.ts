@@ -18,7 +18,13 @@ describe('AnswerBook', () => {
   it('holds at most maxEntries, dropping the oldest first', () => {
     const book = new AnswerBook({ bodyTtlMs: 1_000, keyTtlMs: 10_000, maxEntries: 3 })
     for (let slot = 0; slot < 5; slot++) book.put(AnswerBook.key('r', 'o', slot), `b${slot}`, slot)
-    expect([0, 1, 2, 3, 4].map((slot) => book.get(AnswerBook.key('r', 'o', slot), 10))).toEqual([undefined, undefined, { body: 'b2' }, { body: 'b3' }, { body: 'b4' }])
+    expect([0, 1, 2, 3, 4].map((slot) => book.get(AnswerBook.key('r', 'o', slot), 10))).toEqual([
+      undefined,
+      undefined,
+      { body: 'b2' },
+      { body: 'b3' },
+      { body: 'b4' },
+    ])
   })
 
   it('keeps bodies only for bodyTtlMs: after that only the small keys remain, however many answers there were', () => {
@@ -40,8 +46,20 @@ describe('AnswerBook', () => {
     book.put(k('x'), 'x', 6_000)
     expect(book.get(k('a'), 10_000)).toBeUndefined()
     book.put(k('a'), 'a2', 10_000)
-    for (const [name, t] of [['c', 10_001], ['d', 10_002], ['e', 10_003]] as const) book.put(k(name), name, t)
+    for (const [name, t] of [
+      ['c', 10_001],
+      ['d', 10_002],
+      ['e', 10_003],
+    ] as const)
+      book.put(k(name), name, t)
     // Map.set on a key already there would have left a in its old place, ahead of x, and the cap would have dropped it: a second heartbeat for its slot.
-    expect(['a', 'b', 'x', 'c', 'd', 'e'].map((name) => book.get(k(name), 10_004))).toEqual([{ body: 'a2' }, undefined, undefined, { body: 'c' }, { body: 'd' }, { body: 'e' }])
+    expect(['a', 'b', 'x', 'c', 'd', 'e'].map((name) => book.get(k(name), 10_004))).toEqual([
+      { body: 'a2' },
+      undefined,
+      undefined,
+      { body: 'c' },
+      { body: 'd' },
+      { body: 'e' },
+    ])
   })
 })

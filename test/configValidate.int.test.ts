@@ -27,7 +27,15 @@ interface Doc {
   relayer: { id: string; identityKey: unknown }
   store: { path: string }
   quorum: { threshold: number; members: { id: string; identity: string; evm?: string }[] }
-  chains: { family: string; id: string; rpc: string[]; escrow: string; confirmations: number; key: unknown; submitter: { maxFeePerGasWei: unknown } }[]
+  chains: {
+    family: string
+    id: string
+    rpc: string[]
+    escrow: string
+    confirmations: number
+    key: unknown
+    submitter: { maxFeePerGasWei: unknown }
+  }[]
   [extra: string]: unknown
 }
 
@@ -70,9 +78,9 @@ function mutate(fn: (c: Doc) => void): Doc {
 }
 
 describe('qantara config validate', () => {
-  it('warns, without failing, about an EVM chain with no tokens list: any token\'s settlement would cost the relayer gas', () => {
+  it("warns, without failing, about an EVM chain with no tokens list: any token's settlement would cost the relayer gas", () => {
     const open = mutate((c) => {
-      (c.chains[0] as { id: string }).id = 'eip155:8453'
+      ;(c.chains[0] as { id: string }).id = 'eip155:8453'
     })
     expect(validate(open).output).toContain('warning: eip155:8453 has no `tokens` list')
     expect(validate(open).code).toBe(0)
@@ -91,81 +99,212 @@ describe('qantara config validate', () => {
   describe('with a Solana vault chain', () => {
     // The Solana key here is the same 0x07… seed as the identity: its address is the identity key in base58.
     const SOL_ADDRESS = getAddressDecoder().decode(Buffer.from(IDENTITY.slice(2), 'hex'))
-    const vaultChain = { family: 'solana', id: 'solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp', rpc: ['https://api.mainnet-beta.solana.com'], vault: '4T5DUx5oqbraiu49viCGYyJN1dwfyCkGoq4WEK5EXRbL', mint: 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v', multisig: '9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM', receiptMint: 'Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB', nonceAccount: '6Ry5YpjVbV2w8Yz6ZfL8FAFz8Kh4g5H7xq1oUZ2S7Hqd', key: { env: 'TEST_SOL_KEY' } }
-    const withVault = (member: string | undefined) => mutate((c) => {
-      if (member) (c.quorum.members[0] as { solana?: string }).solana = member
-      c.chains.push(vaultChain as never)
-    })
+    const vaultChain = {
+      family: 'solana',
+      id: 'solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp',
+      rpc: ['https://api.mainnet-beta.solana.com'],
+      vault: '4T5DUx5oqbraiu49viCGYyJN1dwfyCkGoq4WEK5EXRbL',
+      mint: 'EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v',
+      multisig: '9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM',
+      receiptMint: 'Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB',
+      nonceAccount: '6Ry5YpjVbV2w8Yz6ZfL8FAFz8Kh4g5H7xq1oUZ2S7Hqd',
+      key: { env: 'TEST_SOL_KEY' },
+    }
+    const withVault = (member: string | undefined) =>
+      mutate((c) => {
+        if (member) (c.quorum.members[0] as { solana?: string }).solana = member
+        c.chains.push(vaultChain as never)
+      })
     it('accepts it and names the Solana signer, from a hex seed or a solana-keygen file', () => {
-      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain(`vault ${vaultChain.vault}, signer ${SOL_ADDRESS}`)
-      const keygen = JSON.stringify([...Buffer.from(IDENTITY_SEED.slice(2), 'hex'), ...Buffer.from(IDENTITY.slice(2), 'hex')])
+      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain(
+        `vault ${vaultChain.vault}, signer ${SOL_ADDRESS}`,
+      )
+      const keygen = JSON.stringify([
+        ...Buffer.from(IDENTITY_SEED.slice(2), 'hex'),
+        ...Buffer.from(IDENTITY.slice(2), 'hex'),
+      ])
       expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: keygen }).code).toBe(0)
     })
-    it('refuses a key that is not the member\'s Solana address, and a keygen file whose public half is not its own', () => {
-      expect(validate(withVault(undefined), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain('chains.1.key: the key\'s address')
+    it("refuses a key that is not the member's Solana address, and a keygen file whose public half is not its own", () => {
+      expect(validate(withVault(undefined), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain(
+        "chains.1.key: the key's address",
+      )
       const forged = JSON.stringify([...Buffer.from(IDENTITY_SEED.slice(2), 'hex'), ...new Uint8Array(32)])
-      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: forged }).output).toContain('chains.1.key: the key file\'s public key does not match its secret')
+      expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: forged }).output).toContain(
+        "chains.1.key: the key file's public key does not match its secret",
+      )
     })
   })
 
   describe('with a Cosmos vault chain', () => {
     // Secp256k1 keys of 32 bytes of 0x07 and of 0x08: the first is this relayer's.
-    const pubkey = (byte: string) => Buffer.from(cosmosKeyFromSecret({ kind: 'hex', value: byte.repeat(32) }, 'cosmos').pubkey).toString('base64')
+    const pubkey = (byte: string) =>
+      Buffer.from(cosmosKeyFromSecret({ kind: 'hex', value: byte.repeat(32) }, 'cosmos').pubkey).toString(
+        'base64',
+      )
     const [mine, theirs] = [pubkey('07'), pubkey('08')]
-    const multisig = createMultisigThresholdPubkey([mine, theirs].map((value) => ({ type: 'tendermint/PubKeySecp256k1', value })), 1)
+    const multisig = createMultisigThresholdPubkey(
+      [mine, theirs].map((value) => ({ type: 'tendermint/PubKeySecp256k1', value })),
+      1,
+    )
     const vault = pubkeyToAddress(multisig, 'cosmos')
     const vaultChain = (over: Record<string, unknown> = {}) => ({
-      family: 'cosmos', id: 'cosmos:cosmoshub-4', rpc: ['https://rpc.cosmos.example'], vault, denoms: ['ibc/F663521BF1836B00F5F177680F74BFB9A8B5654A694D0D2BC249E03CF2509013'], gasPrice: '0.005uatom',
-      multisig: { threshold: 1, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, key: { env: 'TEST_COSMOS_KEY' }, ...over,
+      family: 'cosmos',
+      id: 'cosmos:cosmoshub-4',
+      rpc: ['https://rpc.cosmos.example'],
+      vault,
+      denoms: ['ibc/F663521BF1836B00F5F177680F74BFB9A8B5654A694D0D2BC249E03CF2509013'],
+      gasPrice: '0.005uatom',
+      multisig: { threshold: 1, pubkeys: multisig.value.pubkeys.map((p) => p.value) },
+      key: { env: 'TEST_COSMOS_KEY' },
+      ...over,
     })
-    const withVault = (member: string, over?: Record<string, unknown>) => mutate((c) => {
-      (c.quorum.members[0] as { cosmos?: string }).cosmos = member
-      c.chains.push(vaultChain(over) as never)
-    })
+    const withVault = (member: string, over?: Record<string, unknown>) =>
+      mutate((c) => {
+        ;(c.quorum.members[0] as { cosmos?: string }).cosmos = member
+        c.chains.push(vaultChain(over) as never)
+      })
     const env = { ...ENV, TEST_COSMOS_KEY: IDENTITY_SEED }
     it('accepts it and names the Cosmos signer', () => {
       const { code, output } = validate(withVault(mine), env)
-      expect(output).toContain(`vault ${vault}, signer ${cosmosAddress(Buffer.from(mine, 'base64'), 'cosmos')}`)
+      expect(output).toContain(
+        `vault ${vault}, signer ${cosmosAddress(Buffer.from(mine, 'base64'), 'cosmos')}`,
+      )
       expect(code).toBe(0)
     })
-    it('refuses a key that is not the member\'s, keys in another order than the vault\'s, and fees out of deposits', () => {
-      expect(validate(withVault(theirs), env).output).toContain('chains.1.key: the key\'s public key')
+    it("refuses a key that is not the member's, keys in another order than the vault's, and fees out of deposits", () => {
+      expect(validate(withVault(theirs), env).output).toContain("chains.1.key: the key's public key")
       const reversed = multisig.value.pubkeys.map((p) => p.value).reverse()
-      expect(validate(withVault(mine, { multisig: { threshold: 1, pubkeys: reversed } }), env).output).toContain(`chains.1.multisig: these keys in this order with threshold 1 are account`)
-      expect(validate(withVault(mine, { gasPrice: '0.1uatom', denoms: ['uatom'] }), env).output).toContain('chains.1.gasPrice: fees in uatom would be paid out of renters\' deposits')
-      expect(validate(withVault(mine, { multisig: { threshold: 1, pubkeys: [mine.slice(0, 40)] } }), env).output).toContain('must be a 33-byte compressed secp256k1 public key in base64')
+      expect(
+        validate(withVault(mine, { multisig: { threshold: 1, pubkeys: reversed } }), env).output,
+      ).toContain(`chains.1.multisig: these keys in this order with threshold 1 are account`)
+      expect(validate(withVault(mine, { gasPrice: '0.1uatom', denoms: ['uatom'] }), env).output).toContain(
+        "chains.1.gasPrice: fees in uatom would be paid out of renters' deposits",
+      )
+      expect(
+        validate(withVault(mine, { multisig: { threshold: 1, pubkeys: [mine.slice(0, 40)] } }), env).output,
+      ).toContain('must be a 33-byte compressed secp256k1 public key in base64')
       // The vault is 1-of-2; a quorum of two must agree on every settlement.
       const quorumOfTwo = withVault(mine)
-      quorumOfTwo.quorum = { threshold: 2, members: [...quorumOfTwo.quorum.members, { id: 'relayer-b', identity: IDENTITY.replace('ea', 'eb'), cosmos: theirs } as never] }
-      expect(validate(quorumOfTwo, env).output).toContain('chains.1.multisig.threshold: the vault\'s multisig needs 1 signatures, fewer than quorum.threshold (2)')
+      quorumOfTwo.quorum = {
+        threshold: 2,
+        members: [
+          ...quorumOfTwo.quorum.members,
+          { id: 'relayer-b', identity: IDENTITY.replace('ea', 'eb'), cosmos: theirs } as never,
+        ],
+      }
+      expect(validate(quorumOfTwo, env).output).toContain(
+        "chains.1.multisig.threshold: the vault's multisig needs 1 signatures, fewer than quorum.threshold (2)",
+      )
     })
   })
 
   it('accepts a bitcoin section read from an Esplora server', () => {
-    expect(validate(mutate((c) => (c.bitcoin = { network: 'mainnet', esplora: { url: 'https://esplora.example/api' } }))).code).toBe(0)
+    expect(
+      validate(
+        mutate((c) => (c.bitcoin = { network: 'mainnet', esplora: { url: 'https://esplora.example/api' } })),
+      ).code,
+    ).toBe(0)
   })
 
   const broken: [string, Doc | string, string, NodeJS.ProcessEnv?][] = [
-    ['an unknown chain family', mutate((c) => (c.chains[0]!.family = 'tron')), 'chains.0.family: unknown chain family'],
-    ['a malformed escrow address', mutate((c) => (c.chains[0]!.escrow = '0x1234')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address'],
-    ['an address with a bad checksum', mutate((c) => (c.chains[0]!.escrow = '0x5FbDB2315678afecb367f032d93F642f64180AA3')), 'chains.0.escrow: must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum'],
-    ['an RPC URL that is not http(s) or ws(s)', mutate((c) => (c.chains[0]!.rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])), 'chains.0.rpc.1: must be an http(s):// or ws(s):// URL'],
+    [
+      'an unknown chain family',
+      mutate((c) => (c.chains[0]!.family = 'tron')),
+      'chains.0.family: unknown chain family',
+    ],
+    [
+      'a malformed escrow address',
+      mutate((c) => (c.chains[0]!.escrow = '0x1234')),
+      'chains.0.escrow: must be a 0x-prefixed 20-byte address',
+    ],
+    [
+      'an address with a bad checksum',
+      mutate((c) => (c.chains[0]!.escrow = '0x5FbDB2315678afecb367f032d93F642f64180AA3')),
+      'chains.0.escrow: must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum',
+    ],
+    [
+      'an RPC URL that is not http(s) or ws(s)',
+      mutate((c) => (c.chains[0]!.rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])),
+      'chains.0.rpc.1: must be an http(s):// or ws(s):// URL',
+    ],
     ['no RPC URL at all', mutate((c) => (c.chains[0]!.rpc = [])), 'chains.0.rpc: give at least one RPC URL'],
-    ['a threshold larger than the relayer set', mutate((c) => (c.quorum.threshold = 2)), 'quorum.threshold: threshold is larger than the relayer set'],
-    ['a missing key variable', base(), 'chains.0.key: environment variable TEST_EVM_KEY is not set', { TEST_IDENTITY: IDENTITY_SEED }],
-    ['an identity key that is not the quorum member\'s', base(), 'relayer.identityKey: the key\'s public key', { ...ENV, TEST_IDENTITY: `0x${'08'.repeat(32)}` }],
-    ['a private key written into the file', mutate((c) => (c.chains[0]!.key = DEV_KEY)), 'chains.0.key: private keys are never read from the config file'],
-    ['a privateKey field beside the key source', mutate((c) => (c.chains[0]!.key = { env: 'TEST_EVM_KEY', privateKey: DEV_KEY })), 'chains.0.key: unknown field privateKey'],
-    ['a chain id outside the eip155 namespace', mutate((c) => (c.chains[0]!.id = 'cosmos:hub-4')), 'chains.0.id: must be a CAIP-2 chain id in the eip155 namespace'],
-    ['a negative confirmation count', mutate((c) => (c.chains[0]!.confirmations = -1)), 'chains.0.confirmations:'],
+    [
+      'a threshold larger than the relayer set',
+      mutate((c) => (c.quorum.threshold = 2)),
+      'quorum.threshold: threshold is larger than the relayer set',
+    ],
+    [
+      'a missing key variable',
+      base(),
+      'chains.0.key: environment variable TEST_EVM_KEY is not set',
+      { TEST_IDENTITY: IDENTITY_SEED },
+    ],
+    [
+      "an identity key that is not the quorum member's",
+      base(),
+      "relayer.identityKey: the key's public key",
+      { ...ENV, TEST_IDENTITY: `0x${'08'.repeat(32)}` },
+    ],
+    [
+      'a private key written into the file',
+      mutate((c) => (c.chains[0]!.key = DEV_KEY)),
+      'chains.0.key: private keys are never read from the config file',
+    ],
+    [
+      'a privateKey field beside the key source',
+      mutate((c) => (c.chains[0]!.key = { env: 'TEST_EVM_KEY', privateKey: DEV_KEY })),
+      'chains.0.key: unknown field privateKey',
+    ],
+    [
+      'a chain id outside the eip155 namespace',
+      mutate((c) => (c.chains[0]!.id = 'cosmos:hub-4')),
+      'chains.0.id: must be a CAIP-2 chain id in the eip155 namespace',
+    ],
+    [
+      'a negative confirmation count',
+      mutate((c) => (c.chains[0]!.confirmations = -1)),
+      'chains.0.confirmations:',
+    ],
     ['an unknown top-level field', mutate((c) => (c.relayers = [])), '(root): Unrecognized key: "relayers"'],
-    ['a relayer that is not in its own quorum', mutate((c) => (c.relayer.id = 'relayer-z')), 'relayer.id: this relayer\'s id is not a quorum member'],
-    ['a gas cap written as a float', mutate((c) => (c.chains[0]!.submitter.maxFeePerGasWei = 1.5)), 'chains.0.submitter.maxFeePerGasWei'],
-    ['a key that is not the quorum member\'s address', mutate((c) => (c.quorum.members[0]!.evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')), 'chains.0.key: the key\'s address'],
+    [
+      'a relayer that is not in its own quorum',
+      mutate((c) => (c.relayer.id = 'relayer-z')),
+      "relayer.id: this relayer's id is not a quorum member",
+    ],
+    [
+      'a gas cap written as a float',
+      mutate((c) => (c.chains[0]!.submitter.maxFeePerGasWei = 1.5)),
+      'chains.0.submitter.maxFeePerGasWei',
+    ],
+    [
+      "a key that is not the quorum member's address",
+      mutate((c) => (c.quorum.members[0]!.evm = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC')),
+      "chains.0.key: the key's address",
+    ],
     ['text that is not YAML', 'chains: [unclosed', '(file): config file'],
-    ['a bitcoin section with both a node and an Esplora server', mutate((c) => (c.bitcoin = { network: 'regtest', rpc: { url: 'http://127.0.0.1:18334', user: 'u', password: { env: 'P' } }, esplora: { url: 'http://127.0.0.1:3002' } })), 'bitcoin: give exactly one of bitcoin.rpc and bitcoin.esplora'],
-    ['a bitcoin section on testnet', mutate((c) => (c.bitcoin = { network: 'testnet', esplora: { url: 'http://127.0.0.1:3002' } })), 'bitcoin.network:'],
-    ['a relayer fee with no one to pay it to', mutate((c) => (c.settlement = { feeBps: 100 })), 'chains.0.feeRecipient: settlement.feeBps is above 0'],
+    [
+      'a bitcoin section with both a node and an Esplora server',
+      mutate(
+        (c) =>
+          (c.bitcoin = {
+            network: 'regtest',
+            rpc: { url: 'http://127.0.0.1:18334', user: 'u', password: { env: 'P' } },
+            esplora: { url: 'http://127.0.0.1:3002' },
+          }),
+      ),
+      'bitcoin: give exactly one of bitcoin.rpc and bitcoin.esplora',
+    ],
+    [
+      'a bitcoin section on testnet',
+      mutate((c) => (c.bitcoin = { network: 'testnet', esplora: { url: 'http://127.0.0.1:3002' } })),
+      'bitcoin.network:',
+    ],
+    [
+      'a relayer fee with no one to pay it to',
+      mutate((c) => (c.settlement = { feeBps: 100 })),
+      'chains.0.feeRecipient: settlement.feeBps is above 0',
+    ],
   ]
   for (const [what, doc, expected, env] of broken) {
     it(`refuses ${what}, naming the field`, () => {
@@ -176,11 +315,13 @@ describe('qantara config validate', () => {
   }
 
   it('reports every problem of a config at once', () => {
-    const { output } = validate(mutate((c) => {
-      c.chains[0]!.escrow = 'nope'
-      c.chains[0]!.rpc = ['gopher://x']
-      c.quorum.threshold = 5
-    }))
+    const { output } = validate(
+      mutate((c) => {
+        c.chains[0]!.escrow = 'nope'
+        c.chains[0]!.rpc = ['gopher://x']
+        c.quorum.threshold = 5
+      }),
+    )
     expect(output).toMatch(/3 problem\(s\)/)
   })
 
@@ -189,13 +330,19 @@ describe('qantara config validate', () => {
     writeFileSync(keyFile, `${DEV_KEY}\n`)
     chmodSync(keyFile, 0o644)
     const doc = mutate((c) => (c.chains[0]!.key = { file: keyFile }))
-    expect(validate(doc).output).toContain(`chains.0.key: key file ${keyFile} is readable by group or others (mode 644)`)
+    expect(validate(doc).output).toContain(
+      `chains.0.key: key file ${keyFile} is readable by group or others (mode 644)`,
+    )
     chmodSync(keyFile, 0o600)
     expect(validate(doc).code).toBe(0)
   })
 
   it('lets the environment override the file', () => {
-    const loaded = loadConfig(write(base()), { ...ENV, QANTARA__CHAINS__0__CONFIRMATIONS: '20', QANTARA__STORE__PATH: '/var/lib/q.sqlite' })
+    const loaded = loadConfig(write(base()), {
+      ...ENV,
+      QANTARA__CHAINS__0__CONFIRMATIONS: '20',
+      QANTARA__STORE__PATH: '/var/lib/q.sqlite',
+    })
     expect(loaded.identity.publicKey).toBe(IDENTITY)
     expect(loaded.config.chains[0]).toMatchObject({ family: 'evm', confirmations: 20 })
     expect(loaded.config.store.path).toBe('/var/lib/q.sqlite')
@@ -216,7 +363,12 @@ describe('qantara config validate', () => {
     expect(output).not.toContain(DEV_KEY.slice(2, 20))
   })
 
-  for (const example of ['config/example.yaml', 'config/quorum/relayer-a.yaml', 'config/quorum/relayer-b.yaml', 'config/quorum/relayer-c.yaml']) {
+  for (const example of [
+    'config/example.yaml',
+    'config/quorum/relayer-a.yaml',
+    'config/quorum/relayer-b.yaml',
+    'config/quorum/relayer-c.yaml',
+  ]) {
     it(`keeps the shipped example ${example} valid against the schema`, () => {
       const parsed = configSchema.safeParse(readConfigFile(example))
       expect(parsed.success ? [] : parsed.error.issues).toEqual([])
@@ -225,7 +377,9 @@ describe('qantara config validate', () => {
 
   it('exits 1 from the real CLI on a broken config', async () => {
     const file = write(mutate((c) => (c.chains[0]!.family = 'tron')))
-    const { code: status, stdout } = await runCli(['config', 'validate', file], { env: { ...ENV, PATH: process.env.PATH } })
+    const { code: status, stdout } = await runCli(['config', 'validate', file], {
+      env: { ...ENV, PATH: process.env.PATH },
+    })
     expect(status).toBe(1)
     expect(stdout).toContain('chains.0.family: unknown chain family')
   })

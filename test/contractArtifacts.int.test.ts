@@ -9,7 +9,11 @@ afterAll(tmp.cleanup)
 
 function check(dir?: string): { status: number; stderr: string } {
   try {
-    execFileSync(process.execPath, ['scripts/build-contracts.mjs', '--check', ...(dir ? ['--dir', dir] : [])], { encoding: 'utf8', stdio: 'pipe' })
+    execFileSync(
+      process.execPath,
+      ['scripts/build-contracts.mjs', '--check', ...(dir ? ['--dir', dir] : [])],
+      { encoding: 'utf8', stdio: 'pipe' },
+    )
     return { status: 0, stderr: '' }
   } catch (err) {
     return { status: (err as { status: number }).status, stderr: (err as { stderr: string }).stderr }
@@ -25,7 +29,13 @@ describe('compiled contract artifacts', () => {
     const dir = join(tmp.dir, 'contracts')
     cpSync('adapters/evm/contracts', dir, { recursive: true })
     const sol = join(dir, 'QantaraEscrow.sol')
-    writeFileSync(sol, readFileSync(sol, 'utf8').replace('uint256 private constant NATIVE_PAYMENT_GAS = 50_000;', 'uint256 private constant NATIVE_PAYMENT_GAS = 60_000;'))
+    writeFileSync(
+      sol,
+      readFileSync(sol, 'utf8').replace(
+        'uint256 private constant NATIVE_PAYMENT_GAS = 50_000;',
+        'uint256 private constant NATIVE_PAYMENT_GAS = 60_000;',
+      ),
+    )
     const result = check(dir)
     expect(result.status).toBe(1)
     expect(result.stderr).toContain('stale artifact:')

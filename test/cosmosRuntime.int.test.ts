@@ -7,7 +7,12 @@ import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import { cosmosChainConfigSchema } from '../adapters/cosmos/config.js'
 import { cosmosKeyFromSecret, type CosmosKey } from '../adapters/cosmos/keys.js'
-import { releaseFee, releaseSignDoc, type CosmosRelease, type CosmosVaultState } from '../adapters/cosmos/release.js'
+import {
+  releaseFee,
+  releaseSignDoc,
+  type CosmosRelease,
+  type CosmosVaultState,
+} from '../adapters/cosmos/release.js'
 import { cosmosRuntime } from '../adapters/cosmos/runtime.js'
 import { startSimd, type Simd } from '../devkit/chains/simd.js'
 import { FEE_RESERVE_MEMO } from '../adapters/cosmos/watcher.js'
@@ -23,7 +28,11 @@ import { refundOrder } from '../src/vault/refund.js'
 import { runWatchLoop } from '../src/watchLoop.js'
 import { dyingStore } from './support/dyingStore.js'
 import { tempDir } from './support/tmp.js'
-import { vaultRuntimeContract, type VaultReleased, type VaultRuntimeBed } from './support/vaultRuntimeContract.js'
+import {
+  vaultRuntimeContract,
+  type VaultReleased,
+  type VaultRuntimeBed,
+} from './support/vaultRuntimeContract.js'
 import { codeOf } from './support/errors.js'
 
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
@@ -33,10 +42,15 @@ const tmp = tempDir()
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const ids = ['relayer-1', 'relayer-2', 'relayer-3']
-const keys: CosmosKey[] = ids.map(() => cosmosKeyFromSecret({ kind: 'hex', value: hex(random(32)) }, 'cosmos'))
+const keys: CosmosKey[] = ids.map(() =>
+  cosmosKeyFromSecret({ kind: 'hex', value: hex(random(32)) }, 'cosmos'),
+)
 const base64 = (k: CosmosKey) => Buffer.from(k.pubkey).toString('base64')
 // The on-chain multisig's order: sorted, as `simd keys add --multisig` makes it.
-const multisig = createMultisigThresholdPubkey(keys.map((k) => ({ type: 'tendermint/PubKeySecp256k1', value: base64(k) })), 2)
+const multisig = createMultisigThresholdPubkey(
+  keys.map((k) => ({ type: 'tendermint/PubKeySecp256k1', value: base64(k) })),
+  2,
+)
 const vault = pubkeyToAddress(multisig, 'cosmos')
 const provider = toBech32('cosmos', random(20))
 const feeRecipient = toBech32('cosmos', random(20))
@@ -51,12 +65,30 @@ const agreed = new Map<string, { order: OrderTerms; settlement: Settlement }>()
 
 function config(i: number, over: Record<string, unknown> = {}) {
   return cosmosChainConfigSchema.parse({
-    family: 'cosmos', id: CHAIN, rpc: [simd.rpcUrl], vault, denoms: [USDC], gasPrice: GAS_PRICE, pollIntervalMs: 100, timeoutBlocks: 20,
-    multisig: { threshold: 2, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, key: { env: 'UNUSED' }, feeRecipient, ...over,
+    family: 'cosmos',
+    id: CHAIN,
+    rpc: [simd.rpcUrl],
+    vault,
+    denoms: [USDC],
+    gasPrice: GAS_PRICE,
+    pollIntervalMs: 100,
+    timeoutBlocks: 20,
+    multisig: { threshold: 2, pubkeys: multisig.value.pubkeys.map((p) => p.value) },
+    key: { env: 'UNUSED' },
+    feeRecipient,
+    ...over,
   })
 }
 function runtime(i: number, store: Store, over: Record<string, unknown> = {}): VaultChainRuntime {
-  return cosmosRuntime({ config: config(i, over), key: keys[i]!, members: new Map(ids.map((id, j) => [id, base64(keys[j]!)])), store, logger, cosign, pollMs: 100 })
+  return cosmosRuntime({
+    config: config(i, over),
+    key: keys[i]!,
+    members: new Map(ids.map((id, j) => [id, base64(keys[j]!)])),
+    store,
+    logger,
+    cosign,
+    pollMs: 100,
+  })
 }
 /** The runtimes' log lines: the race test reads from them that a release really lost its sequence. */
 const logLines: string[] = []
@@ -71,12 +103,26 @@ const cosign: Cosigner = (id, orderId, message) => {
 beforeAll(async () => {
   const wallet = await DirectSecp256k1Wallet.fromKey(random(32), 'cosmos')
   const [account] = await wallet.getAccounts()
-  simd = await startSimd({ accounts: [{ address: account!.address, coins: `100000000000stake,100000000000${USDC}` }] })
-  renter = { client: await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, { broadcastPollIntervalMs: 200 }), address: account!.address }
+  simd = await startSimd({
+    accounts: [{ address: account!.address, coins: `100000000000stake,100000000000${USDC}` }],
+  })
+  renter = {
+    client: await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, {
+      broadcastPollIntervalMs: 200,
+    }),
+    address: account!.address,
+  }
   for (const i of [0, 1, 2]) stores.push(new SqliteStore(`${tmp.dir}/r${i}.db`))
   runtimes = stores.map((s, i) => runtime(i, s))
   // Each relayer's watcher commits what it reads to its own store, as the relayer's watch loop does.
-  runtimes.forEach((r, i) => void runWatchLoop(r.watcher, { store: stores[i]!, logger: silentLogger(), intervalMs: 100 }, watching.signal))
+  runtimes.forEach(
+    (r, i) =>
+      void runWatchLoop(
+        r.watcher,
+        { store: stores[i]!, logger: silentLogger(), intervalMs: 100 },
+        watching.signal,
+      ),
+  )
   await send([transfer(vault, 10_000_000n, 'stake')], FEE_RESERVE_MEMO)
 }, 1_800_000)
 afterAll(async () => {
@@ -86,7 +132,10 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-const transfer = (to: string, amount: bigint, denom = USDC): MsgSendEncodeObject => ({ typeUrl: '/cosmos.bank.v1beta1.MsgSend', value: { fromAddress: renter.address, toAddress: to, amount: [{ denom, amount: amount.toString() }] } })
+const transfer = (to: string, amount: bigint, denom = USDC): MsgSendEncodeObject => ({
+  typeUrl: '/cosmos.bank.v1beta1.MsgSend',
+  value: { fromAddress: renter.address, toAddress: to, amount: [{ denom, amount: amount.toString() }] },
+})
 async function send(msgs: MsgSendEncodeObject[], memo: string): Promise<string> {
   const res = await renter.client.signAndBroadcast(renter.address, msgs, { amount: [], gas: '400000' }, memo)
   expect(res.code).toBe(0)
@@ -108,33 +157,91 @@ async function allRead(hash: string) {
 /** A deposit the watchers turn into an order, and its 70% settlement with a 1% fee. */
 async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; settlement: Settlement }> {
   // Far ahead of simd's blocks, which are dated now: an order that ended by its deposit's block opens none.
-  const memo = { salt: random(16), providerId: `0x${'cd'.repeat(32)}` as const, start: 4_000_000_000n, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data }
+  const memo = {
+    salt: random(16),
+    providerId: `0x${'cd'.repeat(32)}` as const,
+    start: 4_000_000_000n,
+    slotLength: 60,
+    slots: 10,
+    amount,
+    payout: fromBech32(provider).data,
+  }
   const hash = await send([transfer(vault, amount)], encodeOrderMemo(memo))
   await allRead(hash)
-  const opened = (await stores[0]!.listOrderEvents(CHAIN, vaultOrderId(CHAIN, renter.address, memo.salt))).find((e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened')!
+  const opened = (
+    await stores[0]!.listOrderEvents(CHAIN, vaultOrderId(CHAIN, renter.address, memo.salt))
+  ).find((e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened')!
   const fee = amount / 100n
   const toProvider = ((amount - fee) * 7n) / 10n
-  const settlement: Settlement = { orderId: opened.order.id, toProvider, toRenter: amount - fee - toProvider, fee, feeRecipient, upSlots: 7, totalSlots: 10, heartbeatRoot: `0x${'11'.repeat(32)}` }
+  const settlement: Settlement = {
+    orderId: opened.order.id,
+    toProvider,
+    toRenter: amount - fee - toProvider,
+    fee,
+    feeRecipient,
+    upSlots: 7,
+    totalSlots: 10,
+    heartbeatRoot: `0x${'11'.repeat(32)}`,
+  }
   agreed.set(opened.order.id, { order: opened.order, settlement })
   return { order: opened.order, settlement }
 }
-const attestations = (order: OrderTerms, settlement: Settlement, who: number[]): Promise<SettlementSignature[]> => Promise.all(who.map((i) => runtimes[i]!.signSettlement(order, settlement)))
+const attestations = (
+  order: OrderTerms,
+  settlement: Settlement,
+  who: number[],
+): Promise<SettlementSignature[]> =>
+  Promise.all(who.map((i) => runtimes[i]!.signSettlement(order, settlement)))
 
 /** A co-signing request as a submitter builds it: the release this test expects of the settlement, at the vault's account and (unless told) its current sequence. */
-async function releaseRequest(order: OrderTerms, s: Settlement, over: { sequence?: number; timeoutHeight?: string; fee?: unknown } = {}): Promise<string> {
+async function releaseRequest(
+  order: OrderTerms,
+  s: Settlement,
+  over: { sequence?: number; timeoutHeight?: string; fee?: unknown } = {},
+): Promise<string> {
   const { accountNumber, sequence } = await renter.client.getSequence(vault)
   const fee = releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 })
-  const v: CosmosVaultState = { chainId: 'qantara-local', address: vault, pubkey: multisig, accountNumber, sequence: over.sequence ?? sequence, fee, timeoutHeight: BigInt(await renter.client.getHeight()) + 10n }
-  const r: CosmosRelease = { orderId: order.id, denom: USDC, payments: [{ to: provider, amount: s.toProvider }, { to: feeRecipient, amount: s.fee }, { to: order.renter, amount: s.toRenter }] }
+  const v: CosmosVaultState = {
+    chainId: 'qantara-local',
+    address: vault,
+    pubkey: multisig,
+    accountNumber,
+    sequence: over.sequence ?? sequence,
+    fee,
+    timeoutHeight: BigInt(await renter.client.getHeight()) + 10n,
+  }
+  const r: CosmosRelease = {
+    orderId: order.id,
+    denom: USDC,
+    payments: [
+      { to: provider, amount: s.toProvider },
+      { to: feeRecipient, amount: s.fee },
+      { to: order.renter, amount: s.toRenter },
+    ],
+  }
   const doc = hex(sha256(serializeSignDoc(releaseSignDoc(r, v))))
-  return Buffer.from(JSON.stringify({ v: 1, accountNumber, sequence: v.sequence, timeoutHeight: v.timeoutHeight.toString(), fee, doc, ...over })).toString('base64')
+  return Buffer.from(
+    JSON.stringify({
+      v: 1,
+      accountNumber,
+      sequence: v.sequence,
+      timeoutHeight: v.timeoutHeight.toString(),
+      fee,
+      doc,
+      ...over,
+    }),
+  ).toString('base64')
 }
 
 /** Submits as the relayer does: a retryable refusal (a watcher not yet caught up) is tried again. */
 async function submit(i: number, order: OrderTerms, settlement: Settlement, rt = runtimes[i]!) {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await rt.submitSettlement(order, settlement, await attestations(order, settlement, [i, (i + 1) % 3]))
+      return await rt.submitSettlement(
+        order,
+        settlement,
+        await attestations(order, settlement, [i, (i + 1) % 3]),
+      )
     } catch (err) {
       if (!isQantaraError(err) || !err.retryable || attempt > 50) throw err
       await new Promise((ok) => setTimeout(ok, 200))
@@ -148,7 +255,10 @@ async function releasesOf(orderId: string) {
   const w = runtime(0, store).watcher
   const head = await renter.client.getHeight()
   const events: ChainEvent[] = []
-  for (let from: Awaited<ReturnType<typeof w.poll>>['checkpoint'] | undefined; !from || from.height < BigInt(head);) {
+  for (
+    let from: Awaited<ReturnType<typeof w.poll>>['checkpoint'] | undefined;
+    !from || from.height < BigInt(head);
+  ) {
     const r = await w.poll(from)
     events.push(...r.events)
     from = r.checkpoint
@@ -174,7 +284,10 @@ const contractBed: VaultRuntimeBed = {
   // The sequence the release took and the vault's sequence now.
   requestsAfterRelease: async (order, s) => {
     const { sequence } = await renter.client.getSequence(vault)
-    return [await releaseRequest(order, s, { sequence: sequence - 1 }), await releaseRequest(order, s, { sequence })]
+    return [
+      await releaseRequest(order, s, { sequence: sequence - 1 }),
+      await releaseRequest(order, s, { sequence }),
+    ]
   },
   notARelease: { request: Buffer.from('not a request').toString('base64'), why: 'not a release request' },
   // The crashed process's own store: its watcher's checkpoint is what a co-signing check reads.
@@ -188,41 +301,64 @@ describe('Cosmos runtime on simd: the vault runtime contract', () => {
 })
 
 describe('Cosmos runtime on simd: attestations, co-signed releases on one sequence', () => {
-  it('pays a release\'s fee from the vault\'s fee reserve, not from the order', async () => {
+  it("pays a release's fee from the vault's fee reserve, not from the order", async () => {
     const { order, settlement } = await settledOrder()
     const before = [await balance(vault), await balance(vault, 'stake')]
     expect((await submit(0, order, settlement)).status).toBe('submitted')
     const fee = BigInt(releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 }).amount[0]!.amount)
-    expect([before[0]! - await balance(vault), before[1]! - await balance(vault, 'stake')]).toEqual([order.amount, fee])
+    expect([before[0]! - (await balance(vault)), before[1]! - (await balance(vault, 'stake'))]).toEqual([
+      order.amount,
+      fee,
+    ])
   })
 
-  it('two releases racing for the vault\'s sequence both land exactly once, with a third submitter of one of them', async () => {
+  it("two releases racing for the vault's sequence both land exactly once, with a third submitter of one of them", async () => {
     const [x, y] = [await settledOrder(2_000_000n), await settledOrder(3_000_000n)]
     const before = [await balance(provider), await balance(vault)]
     const { sequence } = await renter.client.getSequence(vault)
     const logged = logLines.length
-    const outcomes = await Promise.all([submit(0, x.order, x.settlement), submit(1, y.order, y.settlement), submit(2, x.order, x.settlement)])
+    const outcomes = await Promise.all([
+      submit(0, x.order, x.settlement),
+      submit(1, y.order, y.settlement),
+      submit(2, x.order, x.settlement),
+    ])
     expect(outcomes.filter((o) => o.status === 'submitted')).toHaveLength(2)
     expect(outcomes[1].status).toBe('submitted')
     expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set(['submitted', 'already-settled']))
-    expect(await balance(provider) - before[0]!).toBe(x.settlement.toProvider + y.settlement.toProvider)
-    expect(before[1]! - await balance(vault)).toBe(5_000_000n)
+    expect((await balance(provider)) - before[0]!).toBe(x.settlement.toProvider + y.settlement.toProvider)
+    expect(before[1]! - (await balance(vault))).toBe(5_000_000n)
     expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 2)
     // They did race: a release built at a sequence another one took was rebuilt.
-    expect(logLines.slice(logged).filter((l) => l.includes('did not land at its sequence')).length).toBeGreaterThanOrEqual(1)
+    expect(
+      logLines.slice(logged).filter((l) => l.includes('did not land at its sequence')).length,
+    ).toBeGreaterThanOrEqual(1)
     expect(await releasesOf(x.order.id)).toHaveLength(1)
     expect(await releasesOf(y.order.id)).toHaveLength(1)
   })
 
-  it('co-signs only a release at the vault\'s current sequence, for this relayer\'s fee and a timeout height in range', async () => {
+  it("co-signs only a release at the vault's current sequence, for this relayer's fee and a timeout height in range", async () => {
     const { order, settlement } = await settledOrder()
     const peer = runtimes[1]!
     const { sequence } = await renter.client.getSequence(vault)
     const request = (over: Parameters<typeof releaseRequest>[2]) => releaseRequest(order, settlement, over)
     const honest = await request({})
-    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: sequence + 1 })))).toBe(`COSIGN_REFUSED:sequence ${sequence + 1} is not the vault's current ${sequence}`)
-    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ fee: { amount: [], gas: '400000' } })))).toMatch(/^COSIGN_REFUSED:its fee is not this relayer's/)
-    expect(await codeOf(peer.cosignRelease(order, settlement, await request({ timeoutHeight: (BigInt(await renter.client.getHeight()) + 10_000n).toString() })))).toBe('COSIGN_REFUSED:its timeout height is out of range')
+    expect(
+      await codeOf(peer.cosignRelease(order, settlement, await request({ sequence: sequence + 1 }))),
+    ).toBe(`COSIGN_REFUSED:sequence ${sequence + 1} is not the vault's current ${sequence}`)
+    expect(
+      await codeOf(
+        peer.cosignRelease(order, settlement, await request({ fee: { amount: [], gas: '400000' } })),
+      ),
+    ).toMatch(/^COSIGN_REFUSED:its fee is not this relayer's/)
+    expect(
+      await codeOf(
+        peer.cosignRelease(
+          order,
+          settlement,
+          await request({ timeoutHeight: (BigInt(await renter.client.getHeight()) + 10_000n).toString() }),
+        ),
+      ),
+    ).toBe('COSIGN_REFUSED:its timeout height is out of range')
     expect((await peer.cosignRelease(order, settlement, honest)).signer).toBe(keys[1]!.address)
   })
 
@@ -230,10 +366,26 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     const { order, settlement } = await settledOrder()
     const short = { timeoutBlocks: 5 }
     const { sequence } = await renter.client.getSequence(vault)
-    expect(await codeOf(runtime(0, dyingStore(stores[0]!), short).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1])))).toBe('Error: killed')
-    const stored = (await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.payload as { hash: string; timeoutHeight: string }
-    while (BigInt(await renter.client.getHeight()) <= BigInt(stored.timeoutHeight)) await new Promise((ok) => setTimeout(ok, 100))
-    const outcome = await runtime(0, stores[0]!, short).submitSettlement(order, settlement, await attestations(order, settlement, [0, 1]))
+    expect(
+      await codeOf(
+        runtime(0, dyingStore(stores[0]!), short).submitSettlement(
+          order,
+          settlement,
+          await attestations(order, settlement, [0, 1]),
+        ),
+      ),
+    ).toBe('Error: killed')
+    const stored = (await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.payload as {
+      hash: string
+      timeoutHeight: string
+    }
+    while (BigInt(await renter.client.getHeight()) <= BigInt(stored.timeoutHeight))
+      await new Promise((ok) => setTimeout(ok, 100))
+    const outcome = await runtime(0, stores[0]!, short).submitSettlement(
+      order,
+      settlement,
+      await attestations(order, settlement, [0, 1]),
+    )
     expect(outcome.status).toBe('submitted')
     expect(outcome.status === 'submitted' && outcome.txHash).not.toBe(stored.hash)
     expect(await renter.client.getTx(stored.hash)).toBeNull()
@@ -247,8 +399,13 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     const short = { ...settlement, toProvider: settlement.toProvider + 10n ** 15n }
     agreed.set(order.id, { order, settlement: short })
     const [held, { sequence }] = [await balance(vault), await renter.client.getSequence(vault)]
-    const err = await runtimes[0]!.submitSettlement(order, short, await attestations(order, short, [0, 1])).catch((e: unknown) => e)
-    expect(isQantaraError(err, 'SUBMIT_REVERTED') && [err.retryable, err.context.revert]).toEqual([false, 'code 5'])
+    const err = await runtimes[0]!
+      .submitSettlement(order, short, await attestations(order, short, [0, 1]))
+      .catch((e: unknown) => e)
+    expect(isQantaraError(err, 'SUBMIT_REVERTED') && [err.retryable, err.context.revert]).toEqual([
+      false,
+      'code 5',
+    ])
     expect((await stores[0]!.getSubmission(CHAIN, `release:${order.id}`))!.state).toBe('failed')
     expect(await balance(vault)).toBe(held)
     expect((await renter.client.getSequence(vault)).sequence).toBe(sequence + 1)
@@ -257,37 +414,64 @@ describe('Cosmos runtime on simd: attestations, co-signed releases on one sequen
     expect((await submit(0, next.order, next.settlement)).status).toBe('submitted')
   })
 
-  it('keeps the fee reserve\'s top-ups out of orders and refunds', async () => {
+  it("keeps the fee reserve's top-ups out of orders and refunds", async () => {
     const hash = await send([transfer(vault, 1_000n, 'stake')], FEE_RESERVE_MEMO)
     await allRead(hash)
-    expect((await stores[0]!.listEvents({ chain: CHAIN, limit: 10_000 })).filter((e) => e.event.txHash === hash)).toEqual([])
+    expect(
+      (await stores[0]!.listEvents({ chain: CHAIN, limit: 10_000 })).filter((e) => e.event.txHash === hash),
+    ).toEqual([])
   })
 
-  it('releases orders ahead of refunds waiting for the vault, and a refund in the fee\'s denom pays its own release fee', async () => {
+  it("releases orders ahead of refunds waiting for the vault, and a refund in the fee's denom pays its own release fee", async () => {
     /** A deposit without a memo, read by the watchers, and its refund order: everything back to its sender. */
     const stray = async (amount: bigint, denom = USDC) => {
       const hash = await send([transfer(vault, amount, denom)], '')
       await allRead(hash)
-      const ignored = (await stores[0]!.listEvents({ chain: CHAIN, limit: 100_000 })).map((e) => e.event).find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === hash)!
+      const ignored = (await stores[0]!.listEvents({ chain: CHAIN, limit: 100_000 }))
+        .map((e) => e.event)
+        .find(
+          (e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> =>
+            e.kind === 'VaultDepositIgnored' && e.txHash === hash,
+        )!
       const order = refundOrder(ignored, 1_800_000_000n, 60)!
-      const settlement: Settlement = { orderId: order.id, toProvider: 0n, toRenter: amount, fee: 0n, feeRecipient: '', upSlots: 0, totalSlots: 1, heartbeatRoot: `0x${'00'.repeat(32)}` }
+      const settlement: Settlement = {
+        orderId: order.id,
+        toProvider: 0n,
+        toRenter: amount,
+        fee: 0n,
+        feeRecipient: '',
+        upSlots: 0,
+        totalSlots: 1,
+        heartbeatRoot: `0x${'00'.repeat(32)}`,
+      }
       agreed.set(order.id, { order, settlement })
       return { order, settlement }
     }
     const [first, second] = [await stray(1_000n), await stray(2_000n)]
     const real = await settledOrder(4_000_000n)
     // A refund is under way, a second one waits; the order, submitted after both, goes before the waiting refund.
-    const outcomes = await Promise.all([submit(0, first.order, first.settlement), submit(0, second.order, second.settlement), submit(0, real.order, real.settlement)])
+    const outcomes = await Promise.all([
+      submit(0, first.order, first.settlement),
+      submit(0, second.order, second.settlement),
+      submit(0, real.order, real.settlement),
+    ])
     expect(outcomes.map((o) => o.status)).toEqual(['submitted', 'submitted', 'submitted'])
-    const sequenceOf = async (id: string) => ((await stores[0]!.getSubmission(CHAIN, `release:${id}`))!.payload as { sequence: number }).sequence
+    const sequenceOf = async (id: string) =>
+      ((await stores[0]!.getSubmission(CHAIN, `release:${id}`))!.payload as { sequence: number }).sequence
     expect(await sequenceOf(real.order.id)).toBeLessThan(await sequenceOf(second.order.id))
 
     // 100,000 stake sent without the fee-reserve memo: the refund pays its 400 stake fee out of itself, not out of the reserve.
     const releaseFeeStake = BigInt(releaseFee({ gasPrice: GAS_PRICE, gasLimit: 400_000 }).amount[0]!.amount)
     const inStake = await stray(100_000n, 'stake')
-    const [renterBefore, vaultBefore] = [await balance(renter.address, 'stake'), await balance(vault, 'stake')]
+    const [renterBefore, vaultBefore] = [
+      await balance(renter.address, 'stake'),
+      await balance(vault, 'stake'),
+    ]
     expect((await submit(0, inStake.order, inStake.settlement)).status).toBe('submitted')
-    expect([await balance(renter.address, 'stake') - renterBefore, vaultBefore - await balance(vault, 'stake')]).toEqual([100_000n - releaseFeeStake, 100_000n])
+    expect([
+      (await balance(renter.address, 'stake')) - renterBefore,
+      vaultBefore - (await balance(vault, 'stake')),
+    ]).toEqual([100_000n - releaseFeeStake, 100_000n])
     const [released] = await releasesOf(inStake.order.id)
     expect(released!.payments).toEqual([{ owner: renter.address, amount: 100_000n - releaseFeeStake }])
   })

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { fromBech32, toBech32 } from '@cosmjs/encoding'
 import { TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
-import { QueryClient, SigningStargateClient, setupStakingExtension, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import {
+  QueryClient,
+  SigningStargateClient,
+  setupStakingExtension,
+  type MsgSendEncodeObject,
+} from '@cosmjs/stargate'
 import { cometClient } from '../adapters/cosmos/rpc.js'
 import { startSimd, type Simd } from '../devkit/chains/simd.js'
 import { CosmosVaultWatcher } from '../adapters/cosmos/watcher.js'
@@ -28,26 +33,63 @@ beforeAll(async () => {
   const wallet = await DirectSecp256k1Wallet.fromKey(random(32), 'cosmos')
   const [account] = await wallet.getAccounts()
   // The memo limit raised so that a 600-byte memo reaches the chain and the watcher has to refuse it itself.
-  simd = await startSimd({ accounts: [{ address: account!.address, coins: `100000000000stake,100000000000${USDC}` }], maxMemoCharacters: 1_024 })
-  renter = { client: await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, { broadcastPollIntervalMs: 200 }), address: account!.address }
+  simd = await startSimd({
+    accounts: [{ address: account!.address, coins: `100000000000stake,100000000000${USDC}` }],
+    maxMemoCharacters: 1_024,
+  })
+  renter = {
+    client: await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, {
+      broadcastPollIntervalMs: 200,
+    }),
+    address: account!.address,
+  }
 }, 1_800_000)
 afterAll(async () => {
   renter?.client.disconnect()
   await simd?.stop()
 })
 
-const terms = (amount: bigint, salt = random(16)): VaultOrderMemo => ({ salt, providerId: `0x${'cd'.repeat(32)}`, start: FUTURE, slotLength: 60, slots: 10, amount, payout: fromBech32(provider).data })
-const send = (to: string, amount: bigint, denom = USDC): MsgSendEncodeObject => ({ typeUrl: '/cosmos.bank.v1beta1.MsgSend', value: { fromAddress: renter.address, toAddress: to, amount: [{ denom, amount: amount.toString() }] } })
+const terms = (amount: bigint, salt = random(16)): VaultOrderMemo => ({
+  salt,
+  providerId: `0x${'cd'.repeat(32)}`,
+  start: FUTURE,
+  slotLength: 60,
+  slots: 10,
+  amount,
+  payout: fromBech32(provider).data,
+})
+const send = (to: string, amount: bigint, denom = USDC): MsgSendEncodeObject => ({
+  typeUrl: '/cosmos.bank.v1beta1.MsgSend',
+  value: { fromAddress: renter.address, toAddress: to, amount: [{ denom, amount: amount.toString() }] },
+})
 async function deposit(msgs: MsgSendEncodeObject[], memo: string): Promise<string> {
   const res = await renter.client.signAndBroadcast(renter.address, msgs, { amount: [], gas: '400000' }, memo)
   expect(res.code).toBe(0)
   return res.transactionHash
 }
 
-function watcher(known: Set<string>, maxBlocksPerPoll?: number, extra: { perPage?: number; maxPages?: number; minRefund?: ReadonlyMap<string, bigint>; minOrderAmount?: ReadonlyMap<string, bigint> } = {}) {
+function watcher(
+  known: Set<string>,
+  maxBlocksPerPoll?: number,
+  extra: {
+    perPage?: number
+    maxPages?: number
+    minRefund?: ReadonlyMap<string, bigint>
+    minOrderAmount?: ReadonlyMap<string, bigint>
+  } = {},
+) {
   return new CosmosVaultWatcher({
-    chain: CHAIN, comet: () => cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }), vault, prefix: 'cosmos', denoms: [USDC], extraDepth: 1, startHeight: 1,
-    knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(maxBlocksPerPoll ? { maxBlocksPerPoll } : {}), ...extra,
+    chain: CHAIN,
+    comet: () => cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }),
+    vault,
+    prefix: 'cosmos',
+    denoms: [USDC],
+    extraDepth: 1,
+    startHeight: 1,
+    knownOrder: (id) => Promise.resolve(known.has(id)),
+    logger: silentLogger(),
+    ...(maxBlocksPerPoll ? { maxBlocksPerPoll } : {}),
+    ...extra,
   })
 }
 
@@ -73,10 +115,27 @@ describe('Cosmos vault watcher on simd', () => {
     const hash = await deposit([send(vault, 12_500_000n)], encodeOrderMemo(memo))
     const known = new Set<string>()
     const { events } = await drainPast(watcher(known), known, await heightOf(hash))
-    expect(events).toEqual([{
-      kind: 'OrderOpened', chain: CHAIN, key: `OrderOpened:${hash}`, block: { height: BigInt(await heightOf(hash)), hash: '' }, txHash: hash,
-      order: { id: vaultOrderId(CHAIN, renter.address, memo.salt), chain: CHAIN, renter: renter.address, token: USDC, amount: 12_500_000n, providerId: memo.providerId, payout: provider, start: memo.start, slotLength: 60, slots: 10 },
-    }])
+    expect(events).toEqual([
+      {
+        kind: 'OrderOpened',
+        chain: CHAIN,
+        key: `OrderOpened:${hash}`,
+        block: { height: BigInt(await heightOf(hash)), hash: '' },
+        txHash: hash,
+        order: {
+          id: vaultOrderId(CHAIN, renter.address, memo.salt),
+          chain: CHAIN,
+          renter: renter.address,
+          token: USDC,
+          amount: 12_500_000n,
+          providerId: memo.providerId,
+          payout: provider,
+          start: memo.start,
+          slotLength: 60,
+          slots: 10,
+        },
+      },
+    ])
   })
 
   it('ignores, each with its reason, every deposit that does not make an order', async () => {
@@ -87,13 +146,21 @@ describe('Cosmos vault watcher on simd', () => {
       wrongDenom: await deposit([send(vault, 1_000_000n, 'stake')], encodeOrderMemo(terms(1_000_000n))),
       claimsMore: await deposit([send(vault, 1_000_000n)], encodeOrderMemo(terms(2_000_000n))),
       noMemo: await deposit([send(vault, 1_000_000n)], ''),
-      mostlyElsewhere: await deposit([send(other, 1_000_000n), send(vault, 1n)], encodeOrderMemo(terms(1_000_000n))),
+      mostlyElsewhere: await deposit(
+        [send(other, 1_000_000n), send(vault, 1n)],
+        encodeOrderMemo(terms(1_000_000n)),
+      ),
       first: await deposit([send(vault, 1_000_000n)], encodeOrderMemo(repeated)),
       duplicate: await deposit([send(vault, 1_000_000n)], encodeOrderMemo(repeated)),
       oversized: await deposit([send(vault, 1_000_000n)], `qv1:${'A'.repeat(596)}`),
       elsewhereOnly: await deposit([send(other, 1_000_000n)], encodeOrderMemo(terms(1_000_000n))),
     }
-    const { events } = await drainPast(watcher(known), known, await heightOf(sent.elsewhereOnly), start.checkpoint)
+    const { events } = await drainPast(
+      watcher(known),
+      known,
+      await heightOf(sent.elsewhereOnly),
+      start.checkpoint,
+    )
     const outcome = (hash: string) => {
       const e = events.find((x) => x.txHash === hash)
       return e?.kind === 'VaultDepositIgnored' ? e.reason : e?.kind
@@ -109,14 +176,19 @@ describe('Cosmos vault watcher on simd', () => {
       // Never touched the vault: not the vault's business at all.
       elsewhereOnly: undefined,
     })
-    expect(events.find((e) => e.txHash === sent.noMemo)).toMatchObject({ sender: renter.address, token: USDC, amount: 1_000_000n })
+    expect(events.find((e) => e.txHash === sent.noMemo)).toMatchObject({
+      sender: renter.address,
+      token: USDC,
+      amount: 1_000_000n,
+    })
   })
 
   it('resumes from its checkpoint after a restart, reading each deposit once, a window of heights at a time', async () => {
     const known = new Set<string>()
     const first = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
     const sent: string[] = []
-    for (let i = 0; i < 4; i++) sent.push(await deposit([send(vault, 1_000n + BigInt(i))], encodeOrderMemo(terms(1_000n + BigInt(i)))))
+    for (let i = 0; i < 4; i++)
+      sent.push(await deposit([send(vault, 1_000n + BigInt(i))], encodeOrderMemo(terms(1_000n + BigInt(i)))))
     // A fresh watcher (the process restarted) with the stored checkpoint, two heights per poll.
     const resumed = await drainPast(watcher(known, 2), known, await heightOf(sent.at(-1)!), first.checkpoint)
     expect(resumed.events.map((e) => e.txHash)).toEqual(sent)
@@ -125,40 +197,110 @@ describe('Cosmos vault watcher on simd', () => {
   })
 
   it('opens the order `qantara order memo` names, from a deposit that carries its memo', async () => {
-    const args = ['order', 'memo', '--chain', CHAIN, '--renter', renter.address.toUpperCase(), '--provider', `0x${'cd'.repeat(32)}`, '--amount', '4200000', '--slots', '10', '--slot-length', '60', '--start', FUTURE.toString(), '--payout', provider]
-    const printed = await cliJson<{ orderId: string; memo: string; renter: string }>(args, { timeoutMs: 30_000 })
+    const args = [
+      'order',
+      'memo',
+      '--chain',
+      CHAIN,
+      '--renter',
+      renter.address.toUpperCase(),
+      '--provider',
+      `0x${'cd'.repeat(32)}`,
+      '--amount',
+      '4200000',
+      '--slots',
+      '10',
+      '--slot-length',
+      '60',
+      '--start',
+      FUTURE.toString(),
+      '--payout',
+      provider,
+    ]
+    const printed = await cliJson<{ orderId: string; memo: string; renter: string }>(args, {
+      timeoutMs: 30_000,
+    })
     // An upper-case bech32 address is the same account: the id is made from the form the watcher reads.
     expect(printed.renter).toBe(renter.address)
     const hash = await deposit([send(vault, 4_200_000n)], printed.memo)
     const known = new Set<string>()
     const { events } = await drainPast(watcher(known), known, await heightOf(hash))
-    expect(events.find((e) => e.txHash === hash)).toMatchObject({ kind: 'OrderOpened', order: { id: printed.orderId, renter: renter.address, amount: 4_200_000n, payout: provider, slots: 10, slotLength: 60, start: FUTURE } })
+    expect(events.find((e) => e.txHash === hash)).toMatchObject({
+      kind: 'OrderOpened',
+      order: {
+        id: printed.orderId,
+        renter: renter.address,
+        amount: 4_200_000n,
+        payout: provider,
+        slots: 10,
+        slotLength: 60,
+        start: FUTURE,
+      },
+    })
   })
 
   it('refunds a deposit only to an account that signed it: a module account that paid the vault is never refunded', async () => {
     const known = new Set<string>()
     const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
-    const [validator] = (await QueryClient.withExtensions(await cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }), setupStakingExtension).staking.validators('BOND_STATUS_BONDED')).validators
+    const [validator] = (
+      await QueryClient.withExtensions(
+        await cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }),
+        setupStakingExtension,
+      ).staking.validators('BOND_STATUS_BONDED')
+    ).validators
     const signed = async (messages: { typeUrl: string; value: unknown }[], memo = '') => {
-      const res = await renter.client.signAndBroadcast(renter.address, messages, { amount: [], gas: '400000' }, memo)
+      const res = await renter.client.signAndBroadcast(
+        renter.address,
+        messages,
+        { amount: [], gas: '400000' },
+        memo,
+      )
       expect(res.code).toBe(0)
       return res.transactionHash
     }
     // The renter's staking rewards are paid to the vault: x/distribution's module account sends them, in a transaction the renter signed.
     await signed([
-      { typeUrl: '/cosmos.staking.v1beta1.MsgDelegate', value: { delegatorAddress: renter.address, validatorAddress: validator!.operatorAddress, amount: { denom: 'stake', amount: '50000000000' } } },
-      { typeUrl: '/cosmos.distribution.v1beta1.MsgSetWithdrawAddress', value: { delegatorAddress: renter.address, withdrawAddress: vault } },
+      {
+        typeUrl: '/cosmos.staking.v1beta1.MsgDelegate',
+        value: {
+          delegatorAddress: renter.address,
+          validatorAddress: validator!.operatorAddress,
+          amount: { denom: 'stake', amount: '50000000000' },
+        },
+      },
+      {
+        typeUrl: '/cosmos.distribution.v1beta1.MsgSetWithdrawAddress',
+        value: { delegatorAddress: renter.address, withdrawAddress: vault },
+      },
     ])
     const stakeOf = async () => BigInt((await renter.client.getBalance(vault, 'stake')).amount)
-    for (const h = await renter.client.getHeight(); (await renter.client.getHeight()) < h + 3;) await new Promise((ok) => setTimeout(ok, 100))
+    for (const h = await renter.client.getHeight(); (await renter.client.getHeight()) < h + 3;)
+      await new Promise((ok) => setTimeout(ok, 100))
     const before = await stakeOf()
-    const rewards = await signed([{ typeUrl: '/cosmos.distribution.v1beta1.MsgWithdrawDelegatorReward', value: { delegatorAddress: renter.address, validatorAddress: validator!.operatorAddress } }])
+    const rewards = await signed([
+      {
+        typeUrl: '/cosmos.distribution.v1beta1.MsgWithdrawDelegatorReward',
+        value: { delegatorAddress: renter.address, validatorAddress: validator!.operatorAddress },
+      },
+    ])
     const paid = (await stakeOf()) - before
     expect(paid).toBeGreaterThan(0n)
     const { events } = await drainPast(watcher(known), known, await heightOf(rewards), start.checkpoint)
-    const ignored = events.find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === rewards)!
+    const ignored = events.find(
+      (e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> =>
+        e.kind === 'VaultDepositIgnored' && e.txHash === rewards,
+    )!
     // No sender: the module account that paid did not sign. The renter who did sign is not the payer either.
-    expect(ignored).toEqual({ kind: 'VaultDepositIgnored', chain: CHAIN, key: `VaultDepositIgnored:${rewards}`, block: { height: BigInt(await heightOf(rewards)), hash: '' }, txHash: rewards, reason: 'NO_MEMO', token: 'stake', amount: paid })
+    expect(ignored).toEqual({
+      kind: 'VaultDepositIgnored',
+      chain: CHAIN,
+      key: `VaultDepositIgnored:${rewards}`,
+      block: { height: BigInt(await heightOf(rewards)), hash: '' },
+      txHash: rewards,
+      reason: 'NO_MEMO',
+      token: 'stake',
+      amount: paid,
+    })
     expect(refundOrder(ignored, 1_800_000_000n, 60)).toBeUndefined()
   })
 
@@ -171,12 +313,19 @@ describe('Cosmos vault watcher on simd', () => {
     const chainId = await renter.client.getChainId()
     const signedTxs = []
     for (let i = 0; i < 50; i++) {
-      const raw = await renter.client.sign(renter.address, [send(vault, 10_000n + BigInt(i))], { amount: [], gas: '200000' }, encodeOrderMemo(terms(10_000n + BigInt(i))), { accountNumber, sequence: sequence + i, chainId })
+      const raw = await renter.client.sign(
+        renter.address,
+        [send(vault, 10_000n + BigInt(i))],
+        { amount: [], gas: '200000' },
+        encodeOrderMemo(terms(10_000n + BigInt(i))),
+        { accountNumber, sequence: sequence + i, chainId },
+      )
       signedTxs.push(TxRaw.encode(raw).finish())
     }
     const sent: string[] = []
     for (const tx of signedTxs) sent.push(await renter.client.broadcastTxSync(tx))
-    for (let i = 0; i < 300 && !(await renter.client.getTx(sent.at(-1)!)); i++) await new Promise((ok) => setTimeout(ok, 100))
+    for (let i = 0; i < 300 && !(await renter.client.getTx(sent.at(-1)!)); i++)
+      await new Promise((ok) => setTimeout(ok, 100))
     const included = await Promise.all(sent.map(async (h) => (await renter.client.getTx(h))!))
     expect(included.every((t) => t.code === 0)).toBe(true)
     const perBlock = new Map<number, number>()
@@ -198,7 +347,9 @@ describe('Cosmos vault watcher on simd', () => {
       if (r.events.length === 0) await new Promise((ok) => setTimeout(ok, 100))
     }
     expect(events.map((e) => e.kind === 'OrderOpened' && e.txHash)).toEqual(sent)
-    expect(events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(sent.map((_, i) => 10_000n + BigInt(i)))
+    expect(events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(
+      sent.map((_, i) => 10_000n + BigInt(i)),
+    )
     // Some polls stopped inside a block, and no poll read more than it may.
     expect(checkpoints.some((c) => c.hash.startsWith('page:'))).toBe(true)
     expect(Math.max(...perPoll)).toBeLessThanOrEqual(6)
@@ -207,19 +358,46 @@ describe('Cosmos vault watcher on simd', () => {
   it('leaves a stray deposit below the minimum refund in the vault: no sender, so no refund order; one at the minimum is refunded', async () => {
     const known = new Set<string>()
     const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
-    const sent = { dust: await deposit([send(vault, 999n)], ''), enough: await deposit([send(vault, 1_000n)], ''), otherDenom: await deposit([send(vault, 5n, 'stake')], '') }
-    const minRefund = new Map([[USDC, 1_000n], ['*', 10n]])
-    const { events } = await drainPast(watcher(known, undefined, { minRefund }), known, await heightOf(sent.otherDenom), start.checkpoint)
-    const ignored = (hash: string) => events.find((e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> => e.kind === 'VaultDepositIgnored' && e.txHash === hash)!
-    expect(Object.values(sent).map((h) => [ignored(h).reason, ignored(h).amount, ignored(h).sender])).toEqual([['NO_MEMO', 999n, undefined], ['NO_MEMO', 1_000n, renter.address], ['NO_MEMO', 5n, undefined]])
-    expect(Object.values(sent).map((h) => refundOrder(ignored(h), 1_800_000_000n, 60)?.amount)).toEqual([undefined, 1_000n, undefined])
+    const sent = {
+      dust: await deposit([send(vault, 999n)], ''),
+      enough: await deposit([send(vault, 1_000n)], ''),
+      otherDenom: await deposit([send(vault, 5n, 'stake')], ''),
+    }
+    const minRefund = new Map([
+      [USDC, 1_000n],
+      ['*', 10n],
+    ])
+    const { events } = await drainPast(
+      watcher(known, undefined, { minRefund }),
+      known,
+      await heightOf(sent.otherDenom),
+      start.checkpoint,
+    )
+    const ignored = (hash: string) =>
+      events.find(
+        (e): e is Extract<ChainEvent, { kind: 'VaultDepositIgnored' }> =>
+          e.kind === 'VaultDepositIgnored' && e.txHash === hash,
+      )!
+    expect(Object.values(sent).map((h) => [ignored(h).reason, ignored(h).amount, ignored(h).sender])).toEqual(
+      [
+        ['NO_MEMO', 999n, undefined],
+        ['NO_MEMO', 1_000n, renter.address],
+        ['NO_MEMO', 5n, undefined],
+      ],
+    )
+    expect(Object.values(sent).map((h) => refundOrder(ignored(h), 1_800_000_000n, 60)?.amount)).toEqual([
+      undefined,
+      1_000n,
+      undefined,
+    ])
   })
 
   it('opens no order from a deposit whose order ended by its block, nor from one below the minimum order, and refunds them as stray deposits (security review 2026-12, M1)', async () => {
     const known = new Set<string>()
     const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
     const now = BigInt(Math.floor(Date.now() / 1000))
-    const order = (amount: bigint, over: Partial<VaultOrderMemo>) => deposit([send(vault, amount)], encodeOrderMemo({ ...terms(amount), ...over }))
+    const order = (amount: bigint, over: Partial<VaultOrderMemo>) =>
+      deposit([send(vault, amount)], encodeOrderMemo({ ...terms(amount), ...over }))
     const sent = {
       // The attack: one unit, one slot, from 1970. It would settle at once as a no-show, a release fee from the reserve.
       dust: await order(1n, { start: 0n, slotLength: 1, slots: 1 }),
@@ -229,12 +407,26 @@ describe('Cosmos vault watcher on simd', () => {
       startedAndRunning: await order(2_000_000n, { start: now - 600n, slotLength: 60, slots: 30 }),
     }
     const limits = { minOrderAmount: new Map([['*', 1_000_000n]]), minRefund: new Map([[USDC, 1_000n]]) }
-    const { events } = await drainPast(watcher(known, undefined, limits), known, await heightOf(sent.startedAndRunning), start.checkpoint)
+    const { events } = await drainPast(
+      watcher(known, undefined, limits),
+      known,
+      await heightOf(sent.startedAndRunning),
+      start.checkpoint,
+    )
     const of = (hash: string) => events.find((e) => e.txHash === hash)!
-    expect(Object.fromEntries(Object.entries(sent).map(([what, hash]) => {
-      const e = of(hash)
-      return [what, e.kind === 'VaultDepositIgnored' ? [e.reason, e.amount, e.sender] : [e.kind, e.kind === 'OrderOpened' && e.order.amount]]
-    }))).toEqual({
+    expect(
+      Object.fromEntries(
+        Object.entries(sent).map(([what, hash]) => {
+          const e = of(hash)
+          return [
+            what,
+            e.kind === 'VaultDepositIgnored'
+              ? [e.reason, e.amount, e.sender]
+              : [e.kind, e.kind === 'OrderOpened' && e.order.amount],
+          ]
+        }),
+      ),
+    ).toEqual({
       // Below minRefund too: no sender, so no refund either; the unit stays in the vault and costs the reserve nothing.
       dust: ['ORDER_ALREADY_ENDED', 1n, undefined],
       endedAnHourAgo: ['ORDER_ALREADY_ENDED', 5_000_000n, renter.address],
@@ -247,6 +439,12 @@ describe('Cosmos vault watcher on simd', () => {
       const e = of(hash)
       return e.kind === 'VaultDepositIgnored' ? refundOrder(e, now, 60) : undefined
     })
-    expect(refunds.map((r) => r && [r.renter, r.amount, r.providerId])).toEqual([undefined, [renter.address, 5_000_000n, `0x${'ff'.repeat(32)}`], [renter.address, 999_999n, `0x${'ff'.repeat(32)}`], undefined, undefined])
+    expect(refunds.map((r) => r && [r.renter, r.amount, r.providerId])).toEqual([
+      undefined,
+      [renter.address, 5_000_000n, `0x${'ff'.repeat(32)}`],
+      [renter.address, 999_999n, `0x${'ff'.repeat(32)}`],
+      undefined,
+      undefined,
+    ])
   })
 })

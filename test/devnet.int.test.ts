@@ -2,12 +2,32 @@ import { describe, expect, it } from 'vitest'
 import { cliJson, DEVKIT } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 
-interface Row { orderId: string; chain: string; token: string; status: string; upSlots: number; totalSlots: number; amount: string; toProvider: string; toRenter: string; fee: string; reason: string; txHash: string; btcTxid?: string; btcAmountSats?: string }
+interface Row {
+  orderId: string
+  chain: string
+  token: string
+  status: string
+  upSlots: number
+  totalSlots: number
+  amount: string
+  toProvider: string
+  toRenter: string
+  fee: string
+  reason: string
+  txHash: string
+  btcTxid?: string
+  btcAmountSats?: string
+}
 
 async function devnet(flags: string[]): Promise<Row[]> {
   const tmp = tempDir()
   try {
-    return (await cliJson<{ orders: Row[] }>(['devnet', '--json', '--dir', tmp.dir, ...flags], { cli: DEVKIT, timeoutMs: 150_000 })).orders
+    return (
+      await cliJson<{ orders: Row[] }>(['devnet', '--json', '--dir', tmp.dir, ...flags], {
+        cli: DEVKIT,
+        timeoutMs: 150_000,
+      })
+    ).orders
   } finally {
     tmp.cleanup()
   }
@@ -38,7 +58,9 @@ describe('npm run devnet', () => {
 
   it('runs a quorum with one relayer killed mid-run and one byzantine: the chain pays the honest split', async () => {
     // Four relayers, threshold 2: relayer-1 is killed, relayer-2 inflates; relayers 3 and 4 carry the quorum.
-    expectMarketSettled(await devnet(['--relayers', '4', '--threshold', '2', '--kill-relayer', '1', '--byzantine', '2']))
+    expectMarketSettled(
+      await devnet(['--relayers', '4', '--threshold', '2', '--kill-relayer', '1', '--byzantine', '2']),
+    )
   }, 180_000)
 
   it('pays a provider in BTC: btcd regtest, a solver, and the payout proved to the escrow (--btc)', async () => {
@@ -61,7 +83,13 @@ describe('npm run devnet', () => {
     }
     // Splits are read from each release's token balance changes on the chain: 1% fee at full uptime; the refund whole, no fee.
     expect([sol!.toProvider, sol!.toRenter, sol!.fee]).toEqual(['4950000', '0', '50000'])
-    expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual(['settled', 'NO_SHOW', '0', '2000000', '0'])
+    expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual([
+      'settled',
+      'NO_SHOW',
+      '0',
+      '2000000',
+      '0',
+    ])
   }, 240_000)
 
   it('settles a Cosmos vault order with a 2-of-3 amino multisig release on simd, and refunds a send without a memo (--cosmos)', async () => {
@@ -75,6 +103,12 @@ describe('npm run devnet', () => {
     }
     // Splits are read from each release's transfer events on the chain: 1% fee at full uptime; the refund whole, no fee.
     expect([vault!.toProvider, vault!.toRenter, vault!.fee]).toEqual(['5940000', '0', '60000'])
-    expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual(['settled', 'NO_SHOW', '0', '3000000', '0'])
+    expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual([
+      'settled',
+      'NO_SHOW',
+      '0',
+      '3000000',
+      '0',
+    ])
   }, 240_000)
 })

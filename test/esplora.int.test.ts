@@ -17,7 +17,6 @@ import { codeOf } from './support/errors.js'
 
 const codeWithoutContext = async (p: Promise<unknown>) => (await codeOf(p)).replace(/:.*$/, '')
 
-
 describe('Esplora client on recorded mainnet answers (no Esplora server can run here)', () => {
   // tbtc's export of mainnet tx 713525ee… came from Electrum's get_merkle, the shape Esplora serves: display-order siblings.
   const p = tbtcProofs.transactionConfirmationsInOneEpochData
@@ -32,24 +31,48 @@ describe('Esplora client on recorded mainnet answers (no Esplora server can run 
     [`/block/${hashes[0]}`, JSON.stringify({ id: hashes[0], height })],
     [`/block/${hashes[0]}/txid/0`, coinbaseId],
     [`/tx/${txid}/hex`, p.derived.rawTransactionStripped],
-    [`/tx/${txid}/merkle-proof`, JSON.stringify({ block_height: height, merkle: p.transactionMerkleBranch.merkle, pos: p.transactionMerkleBranch.position })],
+    [
+      `/tx/${txid}/merkle-proof`,
+      JSON.stringify({
+        block_height: height,
+        merkle: p.transactionMerkleBranch.merkle,
+        pos: p.transactionMerkleBranch.position,
+      }),
+    ],
     [`/tx/${coinbaseId}/hex`, p.coinbaseRawTransaction.transactionHex],
-    [`/tx/${coinbaseId}/merkle-proof`, JSON.stringify({ block_height: height, merkle: p.coinbaseMerkleBranch.merkle, pos: 0 })],
-    ...hashes.flatMap((hash, i): [string, string][] => [[`/block-height/${height + i}`, hash], [`/block/${hash}/header`, Buffer.from(headers[i]!).toString('hex')]]),
+    [
+      `/tx/${coinbaseId}/merkle-proof`,
+      JSON.stringify({ block_height: height, merkle: p.coinbaseMerkleBranch.merkle, pos: 0 }),
+    ],
+    ...hashes.flatMap((hash, i): [string, string][] => [
+      [`/block-height/${height + i}`, hash],
+      [`/block/${hash}/header`, Buffer.from(headers[i]!).toString('hex')],
+    ]),
   ])
   const server = createServer((req, res) => {
     const body = routes.get(req.url ?? '')
     res.writeHead(body === undefined ? 404 : 200).end(body ?? 'not found')
   })
   let url = ''
-  beforeAll(() => new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => {
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-    ok()
-  })))
+  beforeAll(
+    () =>
+      new Promise<void>((ok) =>
+        server.listen(0, '127.0.0.1', () => {
+          url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+          ok()
+        }),
+      ),
+  )
   afterAll(() => new Promise<void>((ok) => server.close(() => ok())))
 
   it('turns display-order siblings into the branch that proves the payout, coinbase included', async () => {
-    const proof = await buildSpvProof(new EsploraClient({ url, timeoutMs: 5_000 }), MAINNET, txid, hashes[0]!, 6)
+    const proof = await buildSpvProof(
+      new EsploraClient({ url, timeoutMs: 5_000 }),
+      MAINNET,
+      txid,
+      hashes[0]!,
+      6,
+    )
     expect(proof.height).toBe(776_166)
     expect(proof.txIndex).toBe(17)
     expect(proof.merkle.map(toDisplayHex)).toEqual(p.transactionMerkleBranch.merkle)
@@ -60,7 +83,11 @@ describe('Esplora client on recorded mainnet answers (no Esplora server can run 
   })
 
   it('refuses a chain not yet deep enough for the confirmations asked', async () => {
-    expect(await codeWithoutContext(buildSpvProof(new EsploraClient({ url, timeoutMs: 5_000 }), MAINNET, txid, hashes[0]!, 7))).toBe('RPC_BAD_RESPONSE')
+    expect(
+      await codeWithoutContext(
+        buildSpvProof(new EsploraClient({ url, timeoutMs: 5_000 }), MAINNET, txid, hashes[0]!, 7),
+      ),
+    ).toBe('RPC_BAD_RESPONSE')
   })
 })
 
@@ -78,15 +105,27 @@ describe('Esplora client against a test Esplora facade over btcd (no electrs bin
     await btcd.rpc.mine(440)
     esplora = await startEsploraOverBtcd(btcd.rpc)
     client = new EsploraClient({ url: esplora.url, timeoutMs: 5_000, maxResponseBytes: 1024 * 1024 })
-    const script = Uint8Array.from(payments.p2wpkh({ pubkey: secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true) }).output!)
+    const script = Uint8Array.from(
+      payments.p2wpkh({ pubkey: secp256k1.getPublicKey(secp256k1.utils.randomPrivateKey(), true) }).output!,
+    )
     // Fill the block with other payments so the payout sits in a tree several levels deep.
     let utxos = await btcd.rpc.listUnspent(solver.address)
     for (let i = 0; i < 4; i++) {
-      const other = solver.pay({ outputs: [{ script, value: 10_000n + BigInt(i) }], tag: Buffer.alloc(32, i + 1), utxos: utxos.slice(i, i + 1), feeRate: 2 })
+      const other = solver.pay({
+        outputs: [{ script, value: 10_000n + BigInt(i) }],
+        tag: Buffer.alloc(32, i + 1),
+        utxos: utxos.slice(i, i + 1),
+        feeRate: 2,
+      })
       await btcd.rpc.sendRawTransaction(other.hex)
     }
     utxos = utxos.slice(4)
-    const paid = solver.pay({ outputs: [{ script, value: 600_000n }], tag: Buffer.from(orderId.slice(2), 'hex'), utxos, feeRate: 2 })
+    const paid = solver.pay({
+      outputs: [{ script, value: 600_000n }],
+      tag: Buffer.from(orderId.slice(2), 'hex'),
+      utxos,
+      feeRate: 2,
+    })
     await btcd.rpc.sendRawTransaction(paid.hex)
     const [blockHash] = await btcd.rpc.mine(6)
     payout = { txid: paid.txid, blockHash: blockHash! }
@@ -96,21 +135,32 @@ describe('Esplora client against a test Esplora facade over btcd (no electrs bin
     await btcd?.stop()
   })
 
-  const watcher = (source: BitcoinChainSource) => new BtcPayoutWatcher({ chain: BITCOIN_CHAIN_IDS.regtest, source, confirmations: 6, startHeight: 441, isWatched: (id) => Promise.resolve(id === orderId) })
+  const watcher = (source: BitcoinChainSource) =>
+    new BtcPayoutWatcher({
+      chain: BITCOIN_CHAIN_IDS.regtest,
+      source,
+      confirmations: 6,
+      startHeight: 441,
+      isWatched: (id) => Promise.resolve(id === orderId),
+    })
 
   it('reads the same payouts and builds byte for byte the proof the node gives', async () => {
     const overEsplora = await watcher(client).poll(undefined)
     const overNode = await watcher(btcd.rpc).poll(undefined)
     expect(overEsplora).toEqual(overNode)
-    expect(overEsplora.events).toEqual([expect.objectContaining({ kind: 'BtcPayoutSeen', txHash: payout.txid, orderId })])
+    expect(overEsplora.events).toEqual([
+      expect.objectContaining({ kind: 'BtcPayoutSeen', txHash: payout.txid, orderId }),
+    ])
     const fromEsplora = await buildSpvProof(client, REGTEST, payout.txid, payout.blockHash, 6)
     expect(fromEsplora.merkle.length).toBeGreaterThanOrEqual(3)
     expect(fromEsplora).toEqual(await buildSpvProof(btcd.rpc, REGTEST, payout.txid, payout.blockHash, 6))
   })
 
-  it('refuses a wrong branch, another block\'s bytes and an oversized block, changing nothing', async () => {
+  it("refuses a wrong branch, another block's bytes and an oversized block, changing nothing", async () => {
     esplora.lies.branch = true
-    expect(await codeWithoutContext(buildSpvProof(client, REGTEST, payout.txid, payout.blockHash, 6))).toBe('RPC_BAD_RESPONSE')
+    expect(await codeWithoutContext(buildSpvProof(client, REGTEST, payout.txid, payout.blockHash, 6))).toBe(
+      'RPC_BAD_RESPONSE',
+    )
     esplora.lies.branch = false
     esplora.lies.otherBlock = true
     expect(await codeWithoutContext(watcher(client).poll(undefined))).toBe('RPC_BAD_RESPONSE')

@@ -3,7 +3,15 @@ import type { ChainEvent } from '../src/chains.js'
 import { QantaraError } from '../src/errors.js'
 import { consumeEvents } from '../src/orders/eventFeed.js'
 
-const event = (n: number): ChainEvent => ({ kind: 'OrderReclaimed', chain: 'eip155:1', key: `k${n}`, block: { height: 1n, hash: '0x' }, txHash: `0x${n}`, orderId: `0x${n}`, amount: 1n })
+const event = (n: number): ChainEvent => ({
+  kind: 'OrderReclaimed',
+  chain: 'eip155:1',
+  key: `k${n}`,
+  block: { height: 1n, hash: '0x' },
+  txHash: `0x${n}`,
+  orderId: `0x${n}`,
+  amount: 1n,
+})
 
 function log(events: number) {
   let cursor = 0
@@ -14,7 +22,8 @@ function log(events: number) {
     },
     getCursor: () => Promise.resolve(cursor),
     setCursor: (_: string, seq: number) => Promise.resolve(void (cursor = seq)),
-    listEvents: ({ afterSeq = 0, limit = 500 }: { afterSeq?: number; limit?: number }) => Promise.resolve(rows.filter((r) => r.seq > afterSeq).slice(0, limit)),
+    listEvents: ({ afterSeq = 0, limit = 500 }: { afterSeq?: number; limit?: number }) =>
+      Promise.resolve(rows.filter((r) => r.seq > afterSeq).slice(0, limit)),
   }
 }
 
@@ -22,11 +31,21 @@ describe('event feed', () => {
   it('applies every event once, in order, across batches', async () => {
     const store = log(1_200)
     const seen: string[] = []
-    await consumeEvents(store, 'c', (e) => Promise.resolve(void seen.push(e.key)), () => undefined)
+    await consumeEvents(
+      store,
+      'c',
+      (e) => Promise.resolve(void seen.push(e.key)),
+      () => undefined,
+    )
     expect(seen).toHaveLength(1_200)
     expect(seen.slice(0, 3)).toEqual(['k1', 'k2', 'k3'])
     expect(store.cursor).toBe(1_200)
-    await consumeEvents(store, 'c', (e) => Promise.resolve(void seen.push(e.key)), () => undefined)
+    await consumeEvents(
+      store,
+      'c',
+      (e) => Promise.resolve(void seen.push(e.key)),
+      () => undefined,
+    )
     expect(seen).toHaveLength(1_200)
   })
 
@@ -34,7 +53,13 @@ describe('event feed', () => {
     const store = log(3)
     const skipped: string[] = []
     const applied: string[] = []
-    await consumeEvents(store, 'c', (e) => (e.key === 'k2' ? Promise.reject(new Error('bad terms')) : Promise.resolve(void applied.push(e.key))), (e) => skipped.push(e.key))
+    await consumeEvents(
+      store,
+      'c',
+      (e) =>
+        e.key === 'k2' ? Promise.reject(new Error('bad terms')) : Promise.resolve(void applied.push(e.key)),
+      (e) => skipped.push(e.key),
+    )
     expect([applied, skipped, store.cursor]).toEqual([['k1', 'k3'], ['k2'], 3])
   })
 
@@ -42,8 +67,13 @@ describe('event feed', () => {
     const store = log(3)
     const applied: string[] = []
     let down = true
-    const apply = (e: ChainEvent) => (e.key === 'k2' && down ? Promise.reject(new QantaraError('STORE_FAILED', 'busy', { retryable: true })) : Promise.resolve(void applied.push(e.key)))
-    await expect(consumeEvents(store, 'c', apply, () => undefined)).rejects.toMatchObject({ code: 'STORE_FAILED' })
+    const apply = (e: ChainEvent) =>
+      e.key === 'k2' && down
+        ? Promise.reject(new QantaraError('STORE_FAILED', 'busy', { retryable: true }))
+        : Promise.resolve(void applied.push(e.key))
+    await expect(consumeEvents(store, 'c', apply, () => undefined)).rejects.toMatchObject({
+      code: 'STORE_FAILED',
+    })
     expect([applied, store.cursor]).toEqual([['k1'], 1])
     down = false
     await consumeEvents(store, 'c', apply, () => undefined)

@@ -13,7 +13,15 @@ import type { Settlement } from '../src/settlement.js'
 import { isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
-import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
+import {
+  deployMarket,
+  fund,
+  openOrder,
+  relayerKeys,
+  startEvmTestbed,
+  type Deployment,
+  type EvmTestbed,
+} from '../devkit/evmTestbed.js'
 import { tempDir } from './support/tmp.js'
 import { waitFor } from '../devkit/waitFor.js'
 
@@ -36,11 +44,26 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-function submitterOptions(store: SqliteStore, o: { account?: LocalAccount; bumpAfterMs?: number; maxFee?: bigint; confirmations?: number } = {}) {
-  const pool = new RpcPool({ chain: viemChain(CHAIN, [bed.anvil.rpcUrl]), urls: [bed.anvil.rpcUrl], timeoutMs: 5_000, logger })
+function submitterOptions(
+  store: SqliteStore,
+  o: { account?: LocalAccount; bumpAfterMs?: number; maxFee?: bigint; confirmations?: number } = {},
+) {
+  const pool = new RpcPool({
+    chain: viemChain(CHAIN, [bed.anvil.rpcUrl]),
+    urls: [bed.anvil.rpcUrl],
+    timeoutMs: 5_000,
+    logger,
+  })
   return {
-    chain: CHAIN, pool, escrow: d.escrow, account: o.account ?? bed.account(5), store, logger, pollMs: 25,
-    receiptConfirmations: o.confirmations ?? 1, bumpAfterMs: o.bumpAfterMs ?? 60_000,
+    chain: CHAIN,
+    pool,
+    escrow: d.escrow,
+    account: o.account ?? bed.account(5),
+    store,
+    logger,
+    pollMs: 25,
+    receiptConfirmations: o.confirmations ?? 1,
+    bumpAfterMs: o.bumpAfterMs ?? 60_000,
     caps: { maxFeePerGas: o.maxFee ?? gwei(500), maxPriorityFeePerGas: gwei(5) },
   }
 }
@@ -49,21 +72,66 @@ function submitter(store: SqliteStore, o: Parameters<typeof submitterOptions>[1]
   return new EvmSubmitter(submitterOptions(store, o))
 }
 
-interface Case { order: OrderTerms; evmOrder: EvmOrder; settlement: Settlement; signatures: Hex[] }
+interface Case {
+  order: OrderTerms
+  evmOrder: EvmOrder
+  settlement: Settlement
+  signatures: Hex[]
+}
 
 async function settledCase(signers = relayers.slice(0, 2)): Promise<Case> {
   const { orderId, order: evmOrder } = await openOrder(bed, d, 1, { amount: 1_000_000n })
-  const order: OrderTerms = { id: orderId, chain: CHAIN, renter: evmOrder.renter, token: evmOrder.token, amount: evmOrder.amount, providerId: evmOrder.providerId, payout: evmOrder.payout, start: evmOrder.start, slotLength: evmOrder.slotLength, slots: evmOrder.slots }
-  const settlement: Settlement = { orderId, toProvider: 600_000n, toRenter: 399_000n, fee: 1_000n, feeRecipient: bed.account(9).address, upSlots: 6, totalSlots: 10, heartbeatRoot: keccak256(toHex('hb')) }
-  const signed = await Promise.all(signers.map(async (a) => ({ a: a.address, s: await signSettlement(a, d.domain, toEvmSettlement(settlement)) })))
-  return { order, evmOrder, settlement, signatures: signed.sort((x, y) => compareAddresses(x.a, y.a)).map((x) => x.s) }
+  const order: OrderTerms = {
+    id: orderId,
+    chain: CHAIN,
+    renter: evmOrder.renter,
+    token: evmOrder.token,
+    amount: evmOrder.amount,
+    providerId: evmOrder.providerId,
+    payout: evmOrder.payout,
+    start: evmOrder.start,
+    slotLength: evmOrder.slotLength,
+    slots: evmOrder.slots,
+  }
+  const settlement: Settlement = {
+    orderId,
+    toProvider: 600_000n,
+    toRenter: 399_000n,
+    fee: 1_000n,
+    feeRecipient: bed.account(9).address,
+    upSlots: 6,
+    totalSlots: 10,
+    heartbeatRoot: keccak256(toHex('hb')),
+  }
+  const signed = await Promise.all(
+    signers.map(async (a) => ({
+      a: a.address,
+      s: await signSettlement(a, d.domain, toEvmSettlement(settlement)),
+    })),
+  )
+  return {
+    order,
+    evmOrder,
+    settlement,
+    signatures: signed.sort((x, y) => compareAddresses(x.a, y.a)).map((x) => x.s),
+  }
 }
 
-const orderState = (id: Hex) => bed.publicClient.readContract({ address: d.escrow, abi: qantaraEscrowAbi, functionName: 'orderState', args: [id] })
+const orderState = (id: Hex) =>
+  bed.publicClient.readContract({
+    address: d.escrow,
+    abi: qantaraEscrowAbi,
+    functionName: 'orderState',
+    args: [id],
+  })
 const SETTLED = toHex(1, { size: 32 })
 
 async function poolPending(): Promise<number> {
-  const res = await fetch(bed.anvil.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'txpool_status', params: [] }) })
+  const res = await fetch(bed.anvil.rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'txpool_status', params: [] }),
+  })
   const { result } = (await res.json()) as { result: { pending: string } }
   return Number(result.pending)
 }
@@ -72,18 +140,34 @@ describe('EvmSubmitter', () => {
   it('pays the signed split once; a repeat sends nothing and another relayer sees it as already settled', async () => {
     const store = new SqliteStore(':memory:')
     const c = await settledCase()
-    const before = await bed.publicClient.readContract({ address: d.token, abi: testTokenAbi, functionName: 'balanceOf', args: [c.evmOrder.payout] })
+    const before = await bed.publicClient.readContract({
+      address: d.token,
+      abi: testTokenAbi,
+      functionName: 'balanceOf',
+      args: [c.evmOrder.payout],
+    })
     const first = await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })
     expect(first.status).toBe('submitted')
     expect(await orderState(c.order.id)).toBe(SETTLED)
-    expect(await bed.publicClient.readContract({ address: d.token, abi: testTokenAbi, functionName: 'balanceOf', args: [c.evmOrder.payout] })).toBe(before + 600_000n)
+    expect(
+      await bed.publicClient.readContract({
+        address: d.token,
+        abi: testTokenAbi,
+        functionName: 'balanceOf',
+        args: [c.evmOrder.payout],
+      }),
+    ).toBe(before + 600_000n)
 
     const nonceBefore = await bed.publicClient.getTransactionCount({ address: bed.account(5).address })
     expect(await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })).toEqual(first)
     expect(await bed.publicClient.getTransactionCount({ address: bed.account(5).address })).toBe(nonceBefore)
 
     const other = new SqliteStore(':memory:')
-    expect(await submitter(other, { account: bed.account(6) }).submit(c.order, c.settlement, { signatures: c.signatures })).toEqual({ status: 'already-settled' })
+    expect(
+      await submitter(other, { account: bed.account(6) }).submit(c.order, c.settlement, {
+        signatures: c.signatures,
+      }),
+    ).toEqual({ status: 'already-settled' })
     expect(await bed.publicClient.getTransactionCount({ address: bed.account(6).address })).toBe(0)
     await store.close()
     await other.close()
@@ -92,7 +176,9 @@ describe('EvmSubmitter', () => {
   it('refuses a settlement the escrow would revert, naming the custom error, and records nothing pending', async () => {
     const store = new SqliteStore(':memory:')
     const c = await settledCase(relayers.slice(0, 1))
-    const err = await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
+    const err = await submitter(store)
+      .submit(c.order, c.settlement, { signatures: c.signatures })
+      .catch((e: unknown) => e)
     expect(isQantaraError(err, 'SUBMIT_REVERTED')).toBe(true)
     expect(isQantaraError(err, 'SUBMIT_REVERTED') && err.context.revert).toBe('NotEnoughSignatures')
     // Retried: a set that rotated since the signatures were picked is the usual cause.
@@ -107,15 +193,24 @@ describe('EvmSubmitter', () => {
     const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
     const honest = c.signatures[1]!
     const v = Number.parseInt(honest.slice(130), 16)
-    const highS = `${honest.slice(0, 66)}${(N - BigInt(`0x${honest.slice(66, 130)}`)).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}` as Hex
+    const highS =
+      `${honest.slice(0, 66)}${(N - BigInt(`0x${honest.slice(66, 130)}`)).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}` as Hex
     expect(isEscrowSignatureForm(honest)).toBe(true)
     expect(isEscrowSignatureForm(highS)).toBe(false)
-    const err = await submitter(store).submit(c.order, c.settlement, { signatures: [c.signatures[0]!, highS] }).catch((e: unknown) => e)
-    expect(err).toMatchObject({ code: 'SIGNATURE_REFUSED', retryable: true, context: { revert: 'HighS', signature: highS } })
+    const err = await submitter(store)
+      .submit(c.order, c.settlement, { signatures: [c.signatures[0]!, highS] })
+      .catch((e: unknown) => e)
+    expect(err).toMatchObject({
+      code: 'SIGNATURE_REFUSED',
+      retryable: true,
+      context: { revert: 'HighS', signature: highS },
+    })
     expect(await store.pendingSubmissions(CHAIN, bed.account(5).address)).toEqual([])
     expect(await orderState(c.order.id)).not.toBe(SETTLED)
     // The honest pair alone settles.
-    expect((await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })).status).toBe('submitted')
+    expect((await submitter(store).submit(c.order, c.settlement, { signatures: c.signatures })).status).toBe(
+      'submitted',
+    )
     await store.close()
   })
 
@@ -125,8 +220,14 @@ describe('EvmSubmitter', () => {
     const account = bed.account(6)
     const sent = await bed.publicClient.getTransactionCount({ address: account.address })
     const capped = new EvmSubmitter({ ...submitterOptions(store, { account }), maxSettlementGas: 60_000n })
-    const err = await capped.submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
-    expect(err).toMatchObject({ code: 'SUBMIT_REVERTED', context: { revert: 'GasAboveCap' }, retryable: false })
+    const err = await capped
+      .submit(c.order, c.settlement, { signatures: c.signatures })
+      .catch((e: unknown) => e)
+    expect(err).toMatchObject({
+      code: 'SUBMIT_REVERTED',
+      context: { revert: 'GasAboveCap' },
+      retryable: false,
+    })
     expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(sent)
     expect(await orderState(c.order.id)).not.toBe(SETTLED)
     await store.close()
@@ -140,8 +241,15 @@ describe('EvmSubmitter', () => {
     await bed.testClient.setAutomine(false)
     let outcome: unknown
     try {
-      const running = submitter(store, { account }).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)
-      await waitFor(async () => (await poolPending()) === 1 || undefined, 'the settlement in the pool', 20_000, 25)
+      const running = submitter(store, { account })
+        .submit(c.order, c.settlement, { signatures: c.signatures })
+        .catch((e: unknown) => e)
+      await waitFor(
+        async () => (await poolPending()) === 1 || undefined,
+        'the settlement in the pool',
+        20_000,
+        25,
+      )
       // The flip after the estimate: every call into the token now ends in INVALID, which takes all the gas it is given.
       await bed.testClient.setCode({ address: d.token, bytecode: '0xfe' })
       await bed.testClient.mine({ blocks: 1 })
@@ -150,10 +258,18 @@ describe('EvmSubmitter', () => {
       await bed.testClient.setCode({ address: d.token, bytecode: code! })
       await bed.testClient.setAutomine(true)
     }
-    expect(outcome).toMatchObject({ code: 'SUBMIT_REVERTED', context: { revert: 'MinedRevert' }, retryable: false })
+    expect(outcome).toMatchObject({
+      code: 'SUBMIT_REVERTED',
+      context: { revert: 'MinedRevert' },
+      retryable: false,
+    })
     const sent = await bed.publicClient.getTransactionCount({ address: account.address })
     // Asked again (a restart, another tick), it sends nothing: the same revert would burn the gas again.
-    expect(await submitter(store, { account }).submit(c.order, c.settlement, { signatures: c.signatures }).catch((e: unknown) => e)).toMatchObject({ context: { revert: 'MinedRevert' } })
+    expect(
+      await submitter(store, { account })
+        .submit(c.order, c.settlement, { signatures: c.signatures })
+        .catch((e: unknown) => e),
+    ).toMatchObject({ context: { revert: 'MinedRevert' } })
     expect(await bed.publicClient.getTransactionCount({ address: account.address })).toBe(sent)
     expect(await orderState(c.order.id)).not.toBe(SETTLED)
     await store.close()
@@ -165,12 +281,24 @@ describe('EvmSubmitter', () => {
     const cap = gwei(40)
     await bed.testClient.setAutomine(false)
     try {
-      const running = submitter(store, { bumpAfterMs: 100, maxFee: cap, account: bed.account(7) }).submit(c.order, c.settlement, { signatures: c.signatures })
-      const attempts = await waitFor(async () => {
-        const s = await store.getSubmission(CHAIN, `settle:${c.order.id}`)
-        const a = (s?.payload as { attempts: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; hash: Hex }[] } | undefined)?.attempts
-        return a && a.length >= 4 ? a : undefined
-      }, 'four fee levels', 20_000, 25)
+      const running = submitter(store, { bumpAfterMs: 100, maxFee: cap, account: bed.account(7) }).submit(
+        c.order,
+        c.settlement,
+        { signatures: c.signatures },
+      )
+      const attempts = await waitFor(
+        async () => {
+          const s = await store.getSubmission(CHAIN, `settle:${c.order.id}`)
+          const a = (
+            s?.payload as
+              { attempts: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; hash: Hex }[] } | undefined
+          )?.attempts
+          return a && a.length >= 4 ? a : undefined
+        },
+        'four fee levels',
+        20_000,
+        25,
+      )
       for (let i = 1; i < attempts.length; i++) {
         expect(attempts[i]!.maxFeePerGas * 100n).toBeGreaterThanOrEqual(attempts[i - 1]!.maxFeePerGas * 110n)
         expect(attempts[i]!.maxFeePerGas).toBeLessThanOrEqual(cap)
@@ -178,7 +306,10 @@ describe('EvmSubmitter', () => {
       await bed.testClient.mine({ blocks: 1 })
       const outcome = await running
       expect(outcome.status).toBe('submitted')
-      const mined = outcome.status === 'submitted' ? await bed.publicClient.getTransaction({ hash: outcome.txHash as Hex }) : undefined
+      const mined =
+        outcome.status === 'submitted'
+          ? await bed.publicClient.getTransaction({ hash: outcome.txHash as Hex })
+          : undefined
       expect(mined!.maxFeePerGas).toBeGreaterThan(attempts[0]!.maxFeePerGas)
       expect(await orderState(c.order.id)).toBe(SETTLED)
     } finally {
@@ -195,8 +326,15 @@ describe('EvmSubmitter', () => {
     let store = new SqliteStore(path)
     try {
       const crashed = new AbortController()
-      const lost = submitter(store, { account }).submit(a.order, a.settlement, { signatures: a.signatures }, crashed.signal).catch((e: unknown) => e)
-      const pending = await waitFor(async () => (await store.pendingSubmissions(CHAIN, account.address))[0], 'a pending submission', 20_000, 25)
+      const lost = submitter(store, { account })
+        .submit(a.order, a.settlement, { signatures: a.signatures }, crashed.signal)
+        .catch((e: unknown) => e)
+      const pending = await waitFor(
+        async () => (await store.pendingSubmissions(CHAIN, account.address))[0],
+        'a pending submission',
+        20_000,
+        25,
+      )
       crashed.abort()
       expect(isQantaraError(await lost, 'ABORTED')).toBe(true)
       await store.close()
@@ -207,12 +345,22 @@ describe('EvmSubmitter', () => {
       const restarted = submitter(store, { account, confirmations: 2 })
       const resumedA = restarted.submit(a.order, a.settlement, { signatures: a.signatures })
       const startedB = restarted.submit(b.order, b.settlement, { signatures: b.signatures })
-      const nonces = await waitFor(async () => {
-        const p = await store.pendingSubmissions(CHAIN, account.address)
-        return p.length === 2 ? p.map((s) => s.nonce) : undefined
-      }, 'both submissions pending', 20_000, 25)
+      const nonces = await waitFor(
+        async () => {
+          const p = await store.pendingSubmissions(CHAIN, account.address)
+          return p.length === 2 ? p.map((s) => s.nonce) : undefined
+        },
+        'both submissions pending',
+        20_000,
+        25,
+      )
       expect(nonces).toEqual([pending.nonce, pending.nonce + 1])
-      await waitFor(async () => (await poolPending()) === 2 || undefined, 'both transactions in the pool', 20_000, 25)
+      await waitFor(
+        async () => (await poolPending()) === 2 || undefined,
+        'both transactions in the pool',
+        20_000,
+        25,
+      )
       await bed.testClient.mine({ blocks: 2 })
       await bed.testClient.setAutomine(true)
       expect((await resumedA).status).toBe('submitted')

@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { encodeAbiParameters, encodeFunctionData, keccak256, parseAbiParameters, toHex, zeroAddress, type Hex, type LocalAccount } from 'viem'
+import {
+  encodeAbiParameters,
+  encodeFunctionData,
+  keccak256,
+  parseAbiParameters,
+  toHex,
+  zeroAddress,
+  type Hex,
+  type LocalAccount,
+} from 'viem'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { EvmWatcher } from '../adapters/evm/watcher.js'
 import { RpcPool } from '../adapters/evm/rpcPool.js'
@@ -10,7 +19,13 @@ import { silentLogger } from '../src/log.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { runWatchLoop } from '../src/watchLoop.js'
 import { isQantaraError } from '../src/errors.js'
-import { deployMarket, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
+import {
+  deployMarket,
+  relayerKeys,
+  startEvmTestbed,
+  type Deployment,
+  type EvmTestbed,
+} from '../devkit/evmTestbed.js'
 import { deadRpcUrl, startGarbageRpc, startRangeLimitedProxy } from './support/rpcFaults.js'
 import { tempDir } from './support/tmp.js'
 
@@ -29,9 +44,21 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-function watcher(d: Deployment, urls: string[], o: { confirmations?: number; logRange?: number; startBlock?: bigint } = {}) {
+function watcher(
+  d: Deployment,
+  urls: string[],
+  o: { confirmations?: number; logRange?: number; startBlock?: bigint } = {},
+) {
   const pool = new RpcPool({ chain: viemChain(CHAIN, urls), urls, timeoutMs: 2_000, logger })
-  return new EvmWatcher({ chain: CHAIN, pool, escrow: d.escrow, startBlock: o.startBlock ?? 0n, confirmations: o.confirmations ?? 3, logRange: o.logRange ?? 2_000, logger })
+  return new EvmWatcher({
+    chain: CHAIN,
+    pool,
+    escrow: d.escrow,
+    startBlock: o.startBlock ?? 0n,
+    confirmations: o.confirmations ?? 3,
+    logRange: o.logRange ?? 2_000,
+    logger,
+  })
 }
 
 /** Opens `count` native-ETH orders, `perBlock` to a block, with explicit nonces so no estimate is needed. */
@@ -46,11 +73,39 @@ async function openMany(d: Deployment, count: number, perBlock: number): Promise
   try {
     for (let i = 0; i < count; i++) {
       const salt = keccak256(toHex(`order-${nonce}`))
-      const order = { renter: account.address, token: zeroAddress, amount: 1_000n + BigInt(i), providerId: keccak256('0x01'), payout, start: block.timestamp + 100n, slotLength: 60, slots: 5 }
+      const order = {
+        renter: account.address,
+        token: zeroAddress,
+        amount: 1_000n + BigInt(i),
+        providerId: keccak256('0x01'),
+        payout,
+        start: block.timestamp + 100n,
+        slotLength: 60,
+        slots: 5,
+      }
       const data = encodeFunctionData({ abi: qantaraEscrowAbi, functionName: 'open', args: [order, salt] })
-      const raw = await account.signTransaction({ chainId: 31337, type: 'eip1559', to: d.escrow, data, value: order.amount, nonce: nonce++, gas: 150_000n, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 10n ** 9n })
+      const raw = await account.signTransaction({
+        chainId: 31337,
+        type: 'eip1559',
+        to: d.escrow,
+        data,
+        value: order.amount,
+        nonce: nonce++,
+        gas: 150_000n,
+        maxFeePerGas: 10n ** 11n,
+        maxPriorityFeePerGas: 10n ** 9n,
+      })
       pending.push(bed.publicClient.sendRawTransaction({ serializedTransaction: raw }))
-      ids.push(keccak256(encodeAbiParameters(parseAbiParameters('uint256, address, address, bytes32'), [31337n, d.escrow, account.address, salt])))
+      ids.push(
+        keccak256(
+          encodeAbiParameters(parseAbiParameters('uint256, address, address, bytes32'), [
+            31337n,
+            d.escrow,
+            account.address,
+            salt,
+          ]),
+        ),
+      )
       if ((i + 1) % perBlock === 0) {
         await Promise.all(pending.splice(0))
         await bed.testClient.mine({ blocks: 1 })
@@ -65,17 +120,32 @@ async function openMany(d: Deployment, count: number, perBlock: number): Promise
 }
 
 /** Runs the watch loop over `store` until `done` says so. */
-async function watchUntil(w: EvmWatcher, store: SqliteStore, done: (height: bigint) => boolean): Promise<void> {
+async function watchUntil(
+  w: EvmWatcher,
+  store: SqliteStore,
+  done: (height: bigint) => boolean,
+): Promise<void> {
   const controller = new AbortController()
-  await runWatchLoop(w, {
-    store, logger, intervalMs: 20,
-    onProgress: (r) => { if (done(r.checkpoint.height)) controller.abort() },
-  }, controller.signal)
+  await runWatchLoop(
+    w,
+    {
+      store,
+      logger,
+      intervalMs: 20,
+      onProgress: (r) => {
+        if (done(r.checkpoint.height)) controller.abort()
+      },
+    },
+    controller.signal,
+  )
 }
 
 async function openedIds(store: SqliteStore): Promise<string[]> {
   const events = await store.listEvents({ chain: CHAIN, limit: 100_000 })
-  return events.map((e) => e.event).filter((e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened').map((e) => e.order.id)
+  return events
+    .map((e) => e.event)
+    .filter((e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened')
+    .map((e) => e.order.id)
 }
 
 describe('EvmWatcher', () => {
@@ -88,14 +158,22 @@ describe('EvmWatcher', () => {
     const path = join(tmp.dir, 'resume.sqlite')
 
     const first = new SqliteStore(path)
-    await watchUntil(watcher(d, [bed.anvil.rpcUrl], { logRange: 7, startBlock }), first, (h) => h >= startBlock + 50n)
+    await watchUntil(
+      watcher(d, [bed.anvil.rpcUrl], { logRange: 7, startBlock }),
+      first,
+      (h) => h >= startBlock + 50n,
+    )
     const midway = await openedIds(first)
     await first.close()
     expect(midway.length).toBeGreaterThan(0)
     expect(midway.length).toBeLessThan(1_000)
 
     const second = new SqliteStore(path)
-    await watchUntil(watcher(d, [bed.anvil.rpcUrl], { logRange: 7, startBlock }), second, (h) => h >= head - 3n)
+    await watchUntil(
+      watcher(d, [bed.anvil.rpcUrl], { logRange: 7, startBlock }),
+      second,
+      (h) => h >= head - 3n,
+    )
     const all = await openedIds(second)
     expect(all).toHaveLength(1_000)
     expect(new Set(all)).toEqual(new Set(ids))
@@ -134,7 +212,9 @@ describe('EvmWatcher', () => {
     const head = await bed.publicClient.getBlockNumber({ cacheTime: 0 })
     await watchUntil(w, store, (h) => h >= head - 2n)
     await bed.testClient.request({ method: 'anvil_reorg', params: [4, []] } as never)
-    const err = await runWatchLoop(w, { store, logger, intervalMs: 20 }, new AbortController().signal).catch((e: unknown) => e)
+    const err = await runWatchLoop(w, { store, logger, intervalMs: 20 }, new AbortController().signal).catch(
+      (e: unknown) => e,
+    )
     expect(isQantaraError(err, 'REORG_BEYOND_FINALITY')).toBe(true)
     await store.close()
   })
@@ -161,7 +241,11 @@ describe('EvmWatcher', () => {
     const ids = await openMany(d, 20, 4)
     await bed.testClient.mine({ blocks: 3 })
     const head = await bed.publicClient.getBlockNumber({ cacheTime: 0 })
-    await watchUntil(watcher(d, [await deadRpcUrl(), garbage.url, bed.anvil.rpcUrl], { startBlock, logRange: 3 }), store, (h) => h >= head - 3n)
+    await watchUntil(
+      watcher(d, [await deadRpcUrl(), garbage.url, bed.anvil.rpcUrl], { startBlock, logRange: 3 }),
+      store,
+      (h) => h >= head - 3n,
+    )
     expect(new Set(await openedIds(store))).toEqual(new Set(ids))
     expect(garbage.stats.requests).toBeGreaterThan(0)
     await garbage.close()
@@ -177,7 +261,11 @@ describe('EvmWatcher', () => {
       const ids = await openMany(d, 3, 1)
       await bed.testClient.mine({ blocks: 3 })
       const head = await bed.publicClient.getBlockNumber({ cacheTime: 0 })
-      await watchUntil(watcher(d, [other.anvil.rpcUrl, bed.anvil.rpcUrl], { startBlock }), store, (h) => h >= head - 3n)
+      await watchUntil(
+        watcher(d, [other.anvil.rpcUrl, bed.anvil.rpcUrl], { startBlock }),
+        store,
+        (h) => h >= head - 3n,
+      )
       expect(await openedIds(store)).toEqual(ids)
     } finally {
       await other.stop()

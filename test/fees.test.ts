@@ -6,19 +6,29 @@ const caps = { maxFeePerGas: gwei(100), maxPriorityFeePerGas: gwei(5) }
 
 describe('EIP-1559 fee policy', () => {
   it('starts at twice the base fee plus the suggested tip', () => {
-    expect(initialFees(gwei(10), gwei(1), caps)).toEqual({ maxFeePerGas: gwei(21), maxPriorityFeePerGas: gwei(1) })
+    expect(initialFees(gwei(10), gwei(1), caps)).toEqual({
+      maxFeePerGas: gwei(21),
+      maxPriorityFeePerGas: gwei(1),
+    })
   })
 
   it('never starts above the caps', () => {
-    expect(initialFees(gwei(80), gwei(9), caps)).toEqual({ maxFeePerGas: gwei(100), maxPriorityFeePerGas: gwei(5) })
+    expect(initialFees(gwei(80), gwei(9), caps)).toEqual({
+      maxFeePerGas: gwei(100),
+      maxPriorityFeePerGas: gwei(5),
+    })
   })
 
   it('bumps both fields by 12.5%, rounding up', () => {
-    expect(bumpFees({ maxFeePerGas: gwei(21), maxPriorityFeePerGas: gwei(1) }, gwei(10), gwei(1), caps)).toEqual({ maxFeePerGas: 23_625_000_000n, maxPriorityFeePerGas: 1_125_000_000n })
+    expect(
+      bumpFees({ maxFeePerGas: gwei(21), maxPriorityFeePerGas: gwei(1) }, gwei(10), gwei(1), caps),
+    ).toEqual({ maxFeePerGas: 23_625_000_000n, maxPriorityFeePerGas: 1_125_000_000n })
   })
 
   it('follows the network when it asks for more than a bump', () => {
-    expect(bumpFees({ maxFeePerGas: gwei(21), maxPriorityFeePerGas: gwei(1) }, gwei(30), gwei(3), caps)).toEqual({ maxFeePerGas: gwei(63), maxPriorityFeePerGas: gwei(3) })
+    expect(
+      bumpFees({ maxFeePerGas: gwei(21), maxPriorityFeePerGas: gwei(1) }, gwei(30), gwei(3), caps),
+    ).toEqual({ maxFeePerGas: gwei(63), maxPriorityFeePerGas: gwei(3) })
   })
 
   it('stops at the cap, and gives up once a +10% replacement no longer fits', () => {

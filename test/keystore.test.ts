@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { decryptKeystore } from '../adapters/evm/keystore.js'
 import { isQantaraError } from '../src/errors.js'
 
-const vectors = JSON.parse(readFileSync(new URL('./fixtures/keystore-v3-vectors.json', import.meta.url), 'utf8')) as Record<string, unknown> & { privateKey: string; password: string }
+const vectors = JSON.parse(
+  readFileSync(new URL('./fixtures/keystore-v3-vectors.json', import.meta.url), 'utf8'),
+) as Record<string, unknown> & { privateKey: string; password: string }
 
 describe('decryptKeystore', () => {
   for (const kdf of ['pbkdf2', 'scrypt'] as const) {

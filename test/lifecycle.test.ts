@@ -26,13 +26,29 @@ import type { OrderRecord } from '../src/store/store.js'
 
 // Slots of 60 s from t = 1_000: the order runs 1_000 … 1_600.
 const terms: OrderTerms = {
-  id: `0x${'ab'.repeat(32)}`, chain: 'eip155:31337', renter: '0xrenter', token: 'native', amount: 10n ** 18n,
-  providerId: `0x${'cd'.repeat(32)}`, payout: '0xpayout', start: 1_000n, slotLength: 60, slots: 10,
+  id: `0x${'ab'.repeat(32)}`,
+  chain: 'eip155:31337',
+  renter: '0xrenter',
+  token: 'native',
+  amount: 10n ** 18n,
+  providerId: `0x${'cd'.repeat(32)}`,
+  payout: '0xpayout',
+  start: 1_000n,
+  slotLength: 60,
+  slots: 10,
 }
 // 50,000 sats per 10^18 units, deadline 5_000.
 const btcTerms: OrderTerms = {
   ...terms,
-  btc: { script: '0014aa', solver: '0xsolver', satsPerE18: 50_000n, payoutDeadline: 5_000n, maxAmount: 10n ** 18n, openBy: 900n, latestEnd: 2_000n },
+  btc: {
+    script: '0014aa',
+    solver: '0xsolver',
+    satsPerE18: 50_000n,
+    payoutDeadline: 5_000n,
+    maxAmount: 10n ** 18n,
+    openBy: 900n,
+    latestEnd: 2_000n,
+  },
 }
 const policy = { graceSeconds: 30, gossipWindowSeconds: 5 }
 const block = { height: 7n, hash: '0xblock' }
@@ -42,7 +58,12 @@ function record(state: OrderState, over: Partial<OrderRecord> = {}, t: OrderTerm
 }
 
 function split(upSlots: number, t: OrderTerms = terms): Settlement {
-  const heartbeats = Array.from({ length: upSlots }, (_, slot) => ({ orderId: t.id, slot, relayerId: 'r1', leafHash: `0x${slot.toString(16).padStart(64, '0')}` }))
+  const heartbeats = Array.from({ length: upSlots }, (_, slot) => ({
+    orderId: t.id,
+    slot,
+    relayerId: 'r1',
+    leafHash: `0x${slot.toString(16).padStart(64, '0')}`,
+  }))
   return computeSettlement(t, heartbeats, { threshold: 1, feeBps: 0, feeRecipient: '' }).settlement
 }
 
@@ -60,14 +81,15 @@ describe('order lifecycle: the clock', () => {
     expect(onClock(record('opened'), 1_000)).toEqual({ from: ['opened'], to: 'active', patch: {} })
   })
 
-  it('ends an active order at its last slot\'s end, and an opened one that was never activated', () => {
+  it("ends an active order at its last slot's end, and an opened one that was never activated", () => {
     expect(onClock(record('active'), 1_599)).toBeUndefined()
     expect(onClock(record('active'), 1_600)).toEqual({ from: ['opened', 'active'], to: 'ended', patch: {} })
     expect(onClock(record('opened'), 5_000)?.to).toBe('ended')
   })
 
   it('moves no order past ended by the clock alone', () => {
-    for (const state of ['ended', 'settling', 'payout-pending', ...TERMINAL_STATES] as const) expect(onClock(record(state), 1e9)).toBeUndefined()
+    for (const state of ['ended', 'settling', 'payout-pending', ...TERMINAL_STATES] as const)
+      expect(onClock(record(state), 1e9)).toBeUndefined()
   })
 
   it('makes a settlement due only after end + grace + gossip window, and only for an ended order', () => {
@@ -88,13 +110,25 @@ describe('order lifecycle: the clock', () => {
 describe('order lifecycle: settling and posting', () => {
   it('records the first settlement on an ended order and a recomputed one only on a settling order', () => {
     const result = computeSettlement(terms, [], { threshold: 1, feeBps: 0, feeRecipient: '' })
-    expect(settle('ended', result)).toEqual({ from: ['ended'], to: 'settling', patch: { settlement: result.settlement, reason: 'NO_SHOW', uptime: '0'.repeat(10) } })
+    expect(settle('ended', result)).toEqual({
+      from: ['ended'],
+      to: 'settling',
+      patch: { settlement: result.settlement, reason: 'NO_SHOW', uptime: '0'.repeat(10) },
+    })
     expect(settle('settling', result).from).toEqual(['settling'])
   })
 
   it('settles a posted order, or leaves it payout-pending while its provider is owed at least the BTC dust limit', () => {
-    expect(posted(terms, split(10), '0xtx')).toEqual({ from: ['settling'], to: 'settled', patch: { txHash: '0xtx' } })
-    expect(posted(btcTerms, split(10, btcTerms), undefined)).toEqual({ from: ['settling'], to: 'payout-pending', patch: {} })
+    expect(posted(terms, split(10), '0xtx')).toEqual({
+      from: ['settling'],
+      to: 'settled',
+      patch: { txHash: '0xtx' },
+    })
+    expect(posted(btcTerms, split(10, btcTerms), undefined)).toEqual({
+      from: ['settling'],
+      to: 'payout-pending',
+      patch: {},
+    })
     // One slot of ten: 10^17 units at 50,000 sats per 10^18 is 5,000 sats, above dust; none is nothing owed.
     expect(owedInBtc(btcTerms, split(1, btcTerms).toProvider)).toBe(true)
     expect(owedInBtc(btcTerms, 0n)).toBe(false)
@@ -112,41 +146,82 @@ describe('order lifecycle: settling and posting', () => {
 describe('order lifecycle: chain events', () => {
   const base = { chain: 'eip155:31337' as const, block, txHash: '0xtx', orderId: terms.id }
 
-  it('takes the chain\'s split on OrderSettled, whatever this relayer computed, from any live state', () => {
+  it("takes the chain's split on OrderSettled, whatever this relayer computed, from any live state", () => {
     const onChain = split(4)
-    const t = onChainEvent(record('ended', { settlement: split(9) }), { ...base, kind: 'OrderSettled', key: 'k', settlement: onChain })
-    expect(t).toEqual({ from: LIVE_STATES, to: 'settled', patch: { txHash: '0xtx', settlement: onChain, reason: 'PARTIAL_DOWNTIME' } })
+    const t = onChainEvent(record('ended', { settlement: split(9) }), {
+      ...base,
+      kind: 'OrderSettled',
+      key: 'k',
+      settlement: onChain,
+    })
+    expect(t).toEqual({
+      from: LIVE_STATES,
+      to: 'settled',
+      patch: { txHash: '0xtx', settlement: onChain, reason: 'PARTIAL_DOWNTIME' },
+    })
   })
 
-  it('leaves a BTC order payout-pending on OrderSettled when the chain\'s split owes its provider', () => {
+  it("leaves a BTC order payout-pending on OrderSettled when the chain's split owes its provider", () => {
     const e: ChainEvent = { ...base, kind: 'OrderSettled', key: 'k', settlement: split(10, btcTerms) }
     expect(onChainEvent(record('settling', {}, btcTerms), e)?.to).toBe('payout-pending')
-    expect(onChainEvent(record('settling', {}, btcTerms), { ...e, settlement: split(0, btcTerms) })?.to).toBe('settled')
+    expect(onChainEvent(record('settling', {}, btcTerms), { ...e, settlement: split(0, btcTerms) })?.to).toBe(
+      'settled',
+    )
   })
 
   it('settles on a proved payout or the fallback, refunds on a reclaim, and settles on a vault release', () => {
     const r = record('payout-pending', { settlement: split(3) })
-    expect(onChainEvent(r, { ...base, kind: 'BtcPayoutProved', key: 'k', btcTxid: 'aa', sats: 5n })).toEqual({ from: LIVE_STATES, to: 'settled', patch: { btcTxid: 'aa', btcSats: 5n } })
+    expect(onChainEvent(r, { ...base, kind: 'BtcPayoutProved', key: 'k', btcTxid: 'aa', sats: 5n })).toEqual({
+      from: LIVE_STATES,
+      to: 'settled',
+      patch: { btcTxid: 'aa', btcSats: 5n },
+    })
     expect(onChainEvent(r, { ...base, kind: 'BtcPayoutFallback', key: 'k' })?.to).toBe('settled')
-    expect(onChainEvent(r, { ...base, kind: 'OrderReclaimed', key: 'k', amount: 1n })).toEqual({ from: LIVE_STATES, to: 'refunded', patch: { txHash: '0xtx' } })
-    expect(onChainEvent(r, { ...base, kind: 'VaultReleased', key: 'k', payments: [] })).toEqual({ from: LIVE_STATES, to: 'settled', patch: { txHash: '0xtx', settlement: r.settlement } })
+    expect(onChainEvent(r, { ...base, kind: 'OrderReclaimed', key: 'k', amount: 1n })).toEqual({
+      from: LIVE_STATES,
+      to: 'refunded',
+      patch: { txHash: '0xtx' },
+    })
+    expect(onChainEvent(r, { ...base, kind: 'VaultReleased', key: 'k', payments: [] })).toEqual({
+      from: LIVE_STATES,
+      to: 'settled',
+      patch: { txHash: '0xtx', settlement: r.settlement },
+    })
   })
 
   it('ignores events for an order it does not hold and events that move no order', () => {
     expect(onChainEvent(undefined, { ...base, kind: 'OrderReclaimed', key: 'k', amount: 1n })).toBeUndefined()
-    expect(onChainEvent(record('active'), { ...base, kind: 'BtcPayoutSeen', key: 'k', outputs: [] })).toBeUndefined()
-    expect(onChainEvent(record('active'), { chain: base.chain, block, txHash: '0x', kind: 'RelayerSetUpdated', key: 'k', version: 2n, members: [], threshold: 1 })).toBeUndefined()
+    expect(
+      onChainEvent(record('active'), { ...base, kind: 'BtcPayoutSeen', key: 'k', outputs: [] }),
+    ).toBeUndefined()
+    expect(
+      onChainEvent(record('active'), {
+        chain: base.chain,
+        block,
+        txHash: '0x',
+        kind: 'RelayerSetUpdated',
+        key: 'k',
+        version: 2n,
+        members: [],
+        threshold: 1,
+      }),
+    ).toBeUndefined()
   })
 })
 
 describe('order lifecycle: the BTC leg', () => {
   const owed = split(10, btcTerms)
-  const pending = (over: Partial<OrderRecord> = {}) => record('payout-pending', { settlement: owed, ...over }, btcTerms)
+  const pending = (over: Partial<OrderRecord> = {}) =>
+    record('payout-pending', { settlement: owed, ...over }, btcTerms)
   const paid = { btcTxid: 'aa', btcBlock: 'bb', btcSats: 50_000n }
   const windowEnd = Number(5_000n + BTC_PROOF_GRACE_SECONDS)
 
   it('keeps the first payout that pays what is owed, and replaces only one that paid too little', () => {
-    expect(payoutSeen(pending(), 50_000n, 'aa', 'bb')).toEqual({ from: ['payout-pending'], to: 'payout-pending', patch: paid })
+    expect(payoutSeen(pending(), 50_000n, 'aa', 'bb')).toEqual({
+      from: ['payout-pending'],
+      to: 'payout-pending',
+      patch: paid,
+    })
     expect(payoutSeen(pending(paid), 60_000n, 'cc', 'dd')).toBeUndefined()
     expect(payoutSeen(pending({ ...paid, btcSats: 10n }), 50_000n, 'cc', 'dd')?.patch.btcTxid).toBe('cc')
     expect(payoutSeen(pending(), 0n, 'aa', 'bb')).toBeUndefined()
@@ -167,6 +242,10 @@ describe('order lifecycle: the BTC leg', () => {
   })
 
   it('closes the BTC share from payout-pending only', () => {
-    expect(btcShareClosed({ btcTxid: 'aa' })).toEqual({ from: ['payout-pending'], to: 'settled', patch: { btcTxid: 'aa' } })
+    expect(btcShareClosed({ btcTxid: 'aa' })).toEqual({
+      from: ['payout-pending'],
+      to: 'settled',
+      patch: { btcTxid: 'aa' },
+    })
   })
 })

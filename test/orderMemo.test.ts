@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_MEMO_BYTES, decodeOrderMemo, encodeOrderMemo, vaultOrderId, type VaultOrderMemo } from '../src/vault/orderMemo.js'
+import {
+  MAX_MEMO_BYTES,
+  decodeOrderMemo,
+  encodeOrderMemo,
+  vaultOrderId,
+  type VaultOrderMemo,
+} from '../src/vault/orderMemo.js'
 
 const memo: VaultOrderMemo = {
   salt: Uint8Array.from({ length: 16 }, (_, i) => i + 1),
@@ -10,7 +16,13 @@ const memo: VaultOrderMemo = {
   amount: 12_500_000n,
   payout: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
 }
-const quote = { script: Uint8Array.from(Buffer.from(`0014${'11'.repeat(20)}`, 'hex')), solver: new Uint8Array(32).fill(7), satsPerE18: 1_000_000n, payoutDeadline: 1_767_300_000n, signature: new Uint8Array(64).fill(9) }
+const quote = {
+  script: Uint8Array.from(Buffer.from(`0014${'11'.repeat(20)}`, 'hex')),
+  solver: new Uint8Array(32).fill(7),
+  satsPerE18: 1_000_000n,
+  payoutDeadline: 1_767_300_000n,
+  signature: new Uint8Array(64).fill(9),
+}
 const body = (text: string) => Buffer.from(text.slice(4), 'base64url')
 const memoOf = (b: Buffer) => `qv1:${b.toString('base64url')}`
 
@@ -21,7 +33,7 @@ describe('vault order memo', () => {
     expect(decodeOrderMemo(plain)).toEqual({ ok: true, memo })
     const withQuote = encodeOrderMemo({ ...memo, quote })
     expect(decodeOrderMemo(withQuote)).toEqual({ ok: true, memo: { ...memo, quote } })
-    expect(plain.length).toBe(4 + Math.ceil((1 + 16 + 32 + 8 + 4 + 4 + 4 + 33) * 4 / 3))
+    expect(plain.length).toBe(4 + Math.ceil(((1 + 16 + 32 + 8 + 4 + 4 + 4 + 33) * 4) / 3))
     expect(withQuote.length).toBeLessThan(MAX_MEMO_BYTES)
   })
 
@@ -37,16 +49,32 @@ describe('vault order memo', () => {
     ['characters outside base64url', `${encodeOrderMemo(memo)}=`, 'MALFORMED_MEMO'],
     ['a body cut short', encodeOrderMemo(memo).slice(0, -6), 'MALFORMED_MEMO'],
     ['bytes left over', memoOf(Buffer.concat([body(encodeOrderMemo(memo)), Buffer.of(0)])), 'MALFORMED_MEMO'],
-    ['an unknown flag', memoOf(Buffer.concat([Buffer.of(2), body(encodeOrderMemo(memo)).subarray(1)])), 'MALFORMED_MEMO'],
+    [
+      'an unknown flag',
+      memoOf(Buffer.concat([Buffer.of(2), body(encodeOrderMemo(memo)).subarray(1)])),
+      'MALFORMED_MEMO',
+    ],
     ['zero slots', encodeOrderMemo({ ...memo, slots: 0 }), 'ORDER_OUT_OF_BOUNDS'],
     ['a zero amount', encodeOrderMemo({ ...memo, amount: 0n }), 'ORDER_OUT_OF_BOUNDS'],
     ['less than one unit per slot', encodeOrderMemo({ ...memo, amount: 9n }), 'ORDER_OUT_OF_BOUNDS'],
     ['100,001 slots', encodeOrderMemo({ ...memo, slots: 100_001, slotLength: 1 }), 'ORDER_OUT_OF_BOUNDS'],
     ['slots of more than a day', encodeOrderMemo({ ...memo, slotLength: 86_401 }), 'ORDER_OUT_OF_BOUNDS'],
-    ['more than 366 days in all', encodeOrderMemo({ ...memo, slots: 100_000, slotLength: 317 }), 'ORDER_OUT_OF_BOUNDS'],
-    ['the attack order: 1 unit for 2^31 one-second slots', encodeOrderMemo({ ...memo, slots: 2 ** 31 - 1, slotLength: 1, amount: 1n }), 'ORDER_OUT_OF_BOUNDS'],
+    [
+      'more than 366 days in all',
+      encodeOrderMemo({ ...memo, slots: 100_000, slotLength: 317 }),
+      'ORDER_OUT_OF_BOUNDS',
+    ],
+    [
+      'the attack order: 1 unit for 2^31 one-second slots',
+      encodeOrderMemo({ ...memo, slots: 2 ** 31 - 1, slotLength: 1, amount: 1n }),
+      'ORDER_OUT_OF_BOUNDS',
+    ],
     ['no payout address', encodeOrderMemo({ ...memo, payout: new Uint8Array(0) }), 'MALFORMED_MEMO'],
-    ['a quote of zero sats', encodeOrderMemo({ ...memo, quote: { ...quote, satsPerE18: 0n } }), 'MALFORMED_MEMO'],
+    [
+      'a quote of zero sats',
+      encodeOrderMemo({ ...memo, quote: { ...quote, satsPerE18: 0n } }),
+      'MALFORMED_MEMO',
+    ],
   ]
   for (const [what, text, reason] of bad) {
     it(`refuses ${what} with ${reason}`, () => {

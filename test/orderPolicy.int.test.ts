@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { zeroAddress, type Hex } from 'viem'
 import { generateEd25519 } from '../src/ed25519.js'
-import { deployMarket, fund, openOrder, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
+import {
+  deployMarket,
+  fund,
+  openOrder,
+  relayerKeys,
+  startEvmTestbed,
+  type Deployment,
+  type EvmTestbed,
+} from '../devkit/evmTestbed.js'
 import { inProcessRelayer, type InProcessRelayer } from './support/inProcessRelayer.js'
 import { waitFor } from '../devkit/waitFor.js'
 
@@ -15,8 +23,17 @@ beforeAll(async () => {
   await fund(bed, d, 1, 10n ** 12n)
   const identity = generateEd25519().signer
   relayer = await inProcessRelayer({
-    id: 'relayer-1', identity, account: account!, relayerKeys: new Map([['relayer-1', identity.publicKey]]), members: ['relayer-1'], evmMembers: new Map([['relayer-1', account!.address]]),
-    threshold: 1, rpcUrl: bed.anvil.rpcUrl, escrow: d.escrow, peers: [], tokens: { native: '1000000000000000' },
+    id: 'relayer-1',
+    identity,
+    account: account!,
+    relayerKeys: new Map([['relayer-1', identity.publicKey]]),
+    members: ['relayer-1'],
+    evmMembers: new Map([['relayer-1', account!.address]]),
+    threshold: 1,
+    rpcUrl: bed.anvil.rpcUrl,
+    escrow: d.escrow,
+    peers: [],
+    tokens: { native: '1000000000000000' },
   })
 })
 afterAll(async () => {
@@ -31,7 +48,12 @@ describe('the tokens a relayer serves', () => {
     const usdc = await openOrder(bed, d, 1, { amount: 50_000_000n })
     const dust = await openOrder(bed, d, 1, { amount: 10n ** 14n, token: zeroAddress })
     const served = await openOrder(bed, d, 1, { amount: 10n ** 15n, token: zeroAddress })
-    await waitFor(async () => (await relayer.store.getOrder(served.orderId)) ?? undefined, 'the served order', 20_000, 100)
+    await waitFor(
+      async () => (await relayer.store.getOrder(served.orderId)) ?? undefined,
+      'the served order',
+      20_000,
+      100,
+    )
     stop.abort()
     await running
     const stored = async (id: Hex) => (await relayer.store.getOrder(id))?.state

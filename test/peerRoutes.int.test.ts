@@ -10,29 +10,58 @@ import { QantaraError } from '../src/errors.js'
 import { RetargetApprovals } from '../src/relay/retargetApprovals.js'
 
 /** relayer-1's peer routes over a fresh in-memory store, on a loopback port. */
-async function servePeerRoutes(cosign?: (orderId: string, message: string) => Promise<SettlementSignature>, retargets?: RetargetApprovals) {
+async function servePeerRoutes(
+  cosign?: (orderId: string, message: string) => Promise<SettlementSignature>,
+  retargets?: RetargetApprovals,
+) {
   const identity = generateEd25519().signer
   const store = new SqliteStore(':memory:')
-  const handle = peerRoutes({ relayerId: 'relayer-1', identity, store, ...(cosign ? { cosign } : {}), ...(retargets ? { retargets } : {}) })
+  const handle = peerRoutes({
+    relayerId: 'relayer-1',
+    identity,
+    store,
+    ...(cosign ? { cosign } : {}),
+    ...(retargets ? { retargets } : {}),
+  })
   const server = createServer((req, res) => void handle(req, res, new URL(req.url ?? '/', 'http://x')))
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()))
   return { identity, store, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
 }
 
 describe('peer routes', () => {
-  it('co-sign a release message through the chain\'s check, sealed; refuse malformed messages and report a refusal', async () => {
+  it("co-sign a release message through the chain's check, sealed; refuse malformed messages and report a refusal", async () => {
     const seen: string[] = []
     const { identity, store, server, url } = await servePeerRoutes((orderId, message) => {
       seen.push(message)
-      if (message !== Buffer.from('the release').toString('base64')) return Promise.reject(new QantaraError('COSIGN_REFUSED', 'no', { context: { reason: 'it is not the release of this relayer\'s settlement' } }))
+      if (message !== Buffer.from('the release').toString('base64'))
+        return Promise.reject(
+          new QantaraError('COSIGN_REFUSED', 'no', {
+            context: { reason: "it is not the release of this relayer's settlement" },
+          }),
+        )
       return Promise.resolve({ signer: 'So1ana', signature: `0x${'ab'.repeat(64)}` })
     })
     const order = `0x${'d6'.repeat(32)}`
     try {
-      const ok = await fetch(`${url}/v1/peer/cosign/${order}?message=${Buffer.from('the release').toString('base64url')}`)
-      expect(openEnvelope('cosignature', await ok.json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)).toEqual({ orderId: order, signer: 'So1ana', signature: `0x${'ab'.repeat(64)}` })
-      const refused = await fetch(`${url}/v1/peer/cosign/${order}?message=${Buffer.from('another').toString('base64url')}`)
-      expect([refused.status, await refused.json()]).toEqual([409, { error: 'COSIGN_REFUSED', reason: 'it is not the release of this relayer\'s settlement' }])
+      const ok = await fetch(
+        `${url}/v1/peer/cosign/${order}?message=${Buffer.from('the release').toString('base64url')}`,
+      )
+      expect(
+        openEnvelope(
+          'cosignature',
+          await ok.json(),
+          'relayer-1',
+          new Map([['relayer-1', identity.publicKey]]),
+          60_000,
+        ),
+      ).toEqual({ orderId: order, signer: 'So1ana', signature: `0x${'ab'.repeat(64)}` })
+      const refused = await fetch(
+        `${url}/v1/peer/cosign/${order}?message=${Buffer.from('another').toString('base64url')}`,
+      )
+      expect([refused.status, await refused.json()]).toEqual([
+        409,
+        { error: 'COSIGN_REFUSED', reason: "it is not the release of this relayer's settlement" },
+      ])
       expect((await fetch(`${url}/v1/peer/cosign/${order}?message=${'A'.repeat(2_000)}`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/cosign/${order}?message=not%20base64`)).status).toBe(400)
       expect(seen).toHaveLength(2)
@@ -42,21 +71,44 @@ describe('peer routes', () => {
     }
   })
 
-  it('serve this relayer\'s own light relay retarget approval, sealed, once it approved, and refuse malformed queries', async () => {
+  it("serve this relayer's own light relay retarget approval, sealed, once it approved, and refuse malformed queries", async () => {
     const approvals = new RetargetApprovals()
     const { identity, store, server, url } = await servePeerRoutes(undefined, approvals)
     const at = (query: string) => fetch(`${url}/v1/peer/retarget?${query}`)
-    const mine = { relayerId: 'relayer-1', headersHash: `0x${'ab'.repeat(32)}`, signer: '0x00000000000000000000000000000000000000a1', signature: `0x${'01'.repeat(65)}` }
+    const mine = {
+      relayerId: 'relayer-1',
+      headersHash: `0x${'ab'.repeat(32)}`,
+      signer: '0x00000000000000000000000000000000000000a1',
+      signature: `0x${'01'.repeat(65)}`,
+    }
     try {
       expect((await at('chain=eip155%3A1&epoch=367')).status).toBe(404)
       // A peer's approval held here is not served as this relayer's.
       approvals.put('eip155:1', 367n, { ...mine, relayerId: 'relayer-2' })
       expect((await at('chain=eip155%3A1&epoch=367')).status).toBe(404)
       approvals.put('eip155:1', 367n, mine)
-      const body = openEnvelope('retarget', await (await at('chain=eip155%3A1&epoch=367')).json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)
-      expect(body).toEqual({ chain: 'eip155:1', epoch: '367', headersHash: mine.headersHash, signer: mine.signer, signature: mine.signature })
+      const body = openEnvelope(
+        'retarget',
+        await (await at('chain=eip155%3A1&epoch=367')).json(),
+        'relayer-1',
+        new Map([['relayer-1', identity.publicKey]]),
+        60_000,
+      )
+      expect(body).toEqual({
+        chain: 'eip155:1',
+        epoch: '367',
+        headersHash: mine.headersHash,
+        signer: mine.signer,
+        signature: mine.signature,
+      })
       expect((await at('chain=eip155%3A1&epoch=368')).status).toBe(404)
-      for (const query of ['chain=nope&epoch=367', 'chain=eip155%3A1&epoch=-1', 'chain=eip155%3A1&epoch=1e3', 'chain=eip155%3A1']) expect((await at(query)).status).toBe(400)
+      for (const query of [
+        'chain=nope&epoch=367',
+        'chain=eip155%3A1&epoch=-1',
+        'chain=eip155%3A1&epoch=1e3',
+        'chain=eip155%3A1',
+      ])
+        expect((await at(query)).status).toBe(400)
     } finally {
       server.close()
       await store.close()
@@ -68,12 +120,18 @@ describe('peer routes', () => {
     const order = `0x${'d4'.repeat(32)}`
     try {
       const page = await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`)).json()
-      expect(openEnvelope('heartbeats', page, 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000)).toEqual({ orderId: order, heartbeats: [], cursor: 0, more: false })
+      expect(
+        openEnvelope('heartbeats', page, 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000),
+      ).toEqual({ orderId: order, heartbeats: [], cursor: 0, more: false })
       expect((await fetch(`${url}/v1/peer/heartbeats?order=nope`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=-1`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/signatures/${order}`)).status).toBe(404)
 
-      const statuses = await Promise.all(Array.from({ length: 400 }, () => fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`).then((r) => r.status)))
+      const statuses = await Promise.all(
+        Array.from({ length: 400 }, () =>
+          fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`).then((r) => r.status),
+        ),
+      )
       expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(100)
       expect(statuses.every((s) => s === 200 || s === 429)).toBe(true)
       await new Promise((r) => setTimeout(r, 200))
@@ -87,8 +145,22 @@ describe('peer routes', () => {
   it('pages heartbeats by a cursor that holds however slots arrive', async () => {
     const { identity, store, server, url } = await servePeerRoutes()
     const order = `0x${'d5'.repeat(32)}`
-    const keep = (slot: number, relayerId = 'relayer-1') => store.putHeartbeat({ orderId: order, slot, relayerId, body: JSON.stringify({ slot, relayerId }), receivedAt: 0 })
-    const page = async (since: number) => openEnvelope('heartbeats', await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=${since}`)).json(), 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000) as { heartbeats: { slot: number }[]; cursor: number; more: boolean }
+    const keep = (slot: number, relayerId = 'relayer-1') =>
+      store.putHeartbeat({
+        orderId: order,
+        slot,
+        relayerId,
+        body: JSON.stringify({ slot, relayerId }),
+        receivedAt: 0,
+      })
+    const page = async (since: number) =>
+      openEnvelope(
+        'heartbeats',
+        await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=${since}`)).json(),
+        'relayer-1',
+        new Map([['relayer-1', identity.publicKey]]),
+        60_000,
+      ) as { heartbeats: { slot: number }[]; cursor: number; more: boolean }
     try {
       for (let slot = 250; slot > 0; slot--) await keep(slot)
       const first = await page(0)
@@ -99,7 +171,10 @@ describe('peer routes', () => {
       await keep(0, 'relayer-2')
       await keep(7, 'relayer-2')
       const third = await page(second.cursor)
-      expect(third.heartbeats).toEqual([{ slot: 0, relayerId: 'relayer-2' }, { slot: 7, relayerId: 'relayer-2' }])
+      expect(third.heartbeats).toEqual([
+        { slot: 0, relayerId: 'relayer-2' },
+        { slot: 7, relayerId: 'relayer-2' },
+      ])
       expect((await page(third.cursor)).heartbeats).toEqual([])
     } finally {
       server.close()

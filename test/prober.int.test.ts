@@ -17,37 +17,95 @@ const logger = silentLogger()
 const provider = generateEd25519().signer
 const relayer = generateEd25519().signer
 const otherRelayer = generateEd25519().signer
-const relayerKeys = new Map([['r1', relayer.publicKey], ['r2', otherRelayer.publicKey]])
+const relayerKeys = new Map([
+  ['r1', relayer.publicKey],
+  ['r2', otherRelayer.publicKey],
+])
 let hostile: Awaited<ReturnType<typeof startHostileAgent>>
 let store: SqliteStore
 let metrics: ReturnType<typeof createMetrics>
 /** The provider's Bitcoin script, listed in its record, and the renter's own. */
 const PROVIDER_SCRIPT = `0014${'11'.repeat(20)}`
 const RENTER_SCRIPT = `0014${'22'.repeat(20)}`
-const btcPayout = (script: string) => ({ script, solver: '0x0000000000000000000000000000000000000005', satsPerE18: 1_000_000n, payoutDeadline: 2_000_000_000n, maxAmount: 10n ** 18n, openBy: 1n, latestEnd: 2_000_000_000n })
+const btcPayout = (script: string) => ({
+  script,
+  solver: '0x0000000000000000000000000000000000000005',
+  satsPerE18: 1_000_000n,
+  payoutDeadline: 2_000_000_000n,
+  maxAmount: 10n ** 18n,
+  openBy: 1n,
+  latestEnd: 2_000_000_000n,
+})
 
 function order(id = `0x${'a1'.repeat(32)}`): OrderTerms {
-  return { id: id as `0x${string}`, chain: 'eip155:31337', renter: '0xr', token: 'native', amount: 1000n, providerId: provider.publicKey, payout: '0xp', start: BigInt(Math.floor(Date.now() / 1000) - 305), slotLength: 60, slots: 10 }
+  return {
+    id: id as `0x${string}`,
+    chain: 'eip155:31337',
+    renter: '0xr',
+    token: 'native',
+    amount: 1000n,
+    providerId: provider.publicKey,
+    payout: '0xp',
+    start: BigInt(Math.floor(Date.now() / 1000) - 305),
+    slotLength: 60,
+    slots: 10,
+  }
 }
 
 async function register(url: string, signer: Ed25519Signer = provider): Promise<void> {
-  const record: ProviderRecord = { v: 1, providerId: signer.publicKey, url, gpus: [], payout: { 'eip155:31337': '0xp' }, prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '100', slotLength: 60 }], btcScripts: [PROVIDER_SCRIPT], seq: 1, expiresAt: Math.floor(Date.now() / 1000) + 3600 }
-  await store.putProvider(signer.publicKey, 1, canonicalJson({ record, signature: signer.sign(providerRecordBytes(record)) }), Date.now())
+  const record: ProviderRecord = {
+    v: 1,
+    providerId: signer.publicKey,
+    url,
+    gpus: [],
+    payout: { 'eip155:31337': '0xp' },
+    prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '100', slotLength: 60 }],
+    btcScripts: [PROVIDER_SCRIPT],
+    seq: 1,
+    expiresAt: Math.floor(Date.now() / 1000) + 3600,
+  }
+  await store.putProvider(
+    signer.publicKey,
+    1,
+    canonicalJson({ record, signature: signer.sign(providerRecordBytes(record)) }),
+    Date.now(),
+  )
 }
 
 function prober(allowPrivate = true, timeoutMs = 1_000) {
   const httpOptions = { timeoutMs, maxBytes: 16_384, allowPrivate }
   const http = createSafeHttp(httpOptions)
   const registry = new ProviderRegistry({ store, http, httpOptions, logger })
-  return new Prober({ relayerId: 'r1', identity: relayer, relayerKeys, store, registry, http, httpOptions, concurrency: 8, perHostConcurrency: 4, maxSkewMs: 30_000, metrics, logger })
+  return new Prober({
+    relayerId: 'r1',
+    identity: relayer,
+    relayerKeys,
+    store,
+    registry,
+    http,
+    httpOptions,
+    concurrency: 8,
+    perHostConcurrency: 4,
+    maxSkewMs: 30_000,
+    metrics,
+    logger,
+  })
 }
 
 /** An agent that signs whatever heartbeat `edit` makes of the honest one. */
-function answer(edit: (h: Heartbeat, c: SignedChallenge) => Heartbeat = (h) => h, signer: Ed25519Signer = provider): Behaviour {
+function answer(
+  edit: (h: Heartbeat, c: SignedChallenge) => Heartbeat = (h) => h,
+  signer: Ed25519Signer = provider,
+): Behaviour {
   return (_req, res, body) => {
     const challenge = JSON.parse(body) as SignedChallenge
-    const heartbeat = edit({ v: 1, challenge, timestamp: Date.now(), gpus: null, gpuUnavailable: 'nvidia-smi not found' }, challenge)
-    res.writeHead(200, { 'content-type': 'application/json' }).end(canonicalJson({ heartbeat, signature: signer.sign(heartbeatBytes(heartbeat)) }))
+    const heartbeat = edit(
+      { v: 1, challenge, timestamp: Date.now(), gpus: null, gpuUnavailable: 'nvidia-smi not found' },
+      challenge,
+    )
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(canonicalJson({ heartbeat, signature: signer.sign(heartbeatBytes(heartbeat)) }))
   }
 }
 
@@ -62,7 +120,9 @@ beforeEach(async () => {
 })
 
 async function probeCount(result: string): Promise<number> {
-  const m = (await metrics.registry.getSingleMetricAsString('qantara_probes_total')).split('\n').find((l) => l.includes(`result="${result}"`))
+  const m = (await metrics.registry.getSingleMetricAsString('qantara_probes_total'))
+    .split('\n')
+    .find((l) => l.includes(`result="${result}"`))
   return m ? Number(m.split(' ').at(-1)) : 0
 }
 
@@ -77,17 +137,43 @@ describe('Prober against hostile agents', () => {
 
   const cases: [string, Behaviour, string][] = [
     ['a forged signature', answer((h) => h, generateEd25519().signer), 'BAD_SIGNATURE'],
-    ['a heartbeat for another order', answer((h) => ({ ...h, challenge: { ...h.challenge, challenge: { ...h.challenge.challenge, orderId: `0x${'b2'.repeat(32)}` } } })), 'WRONG_ORDER'],
-    ['a timestamp an hour in the past', answer((h) => ({ ...h, timestamp: Date.now() - 3_600_000 })), 'STALE'],
-    ['a timestamp an hour in the future', answer((h) => ({ ...h, timestamp: Date.now() + 3_600_000 })), 'STALE'],
+    [
+      'a heartbeat for another order',
+      answer((h) => ({
+        ...h,
+        challenge: {
+          ...h.challenge,
+          challenge: { ...h.challenge.challenge, orderId: `0x${'b2'.repeat(32)}` },
+        },
+      })),
+      'WRONG_ORDER',
+    ],
+    [
+      'a timestamp an hour in the past',
+      answer((h) => ({ ...h, timestamp: Date.now() - 3_600_000 })),
+      'STALE',
+    ],
+    [
+      'a timestamp an hour in the future',
+      answer((h) => ({ ...h, timestamp: Date.now() + 3_600_000 })),
+      'STALE',
+    ],
     ['invalid JSON', (_q, res) => res.writeHead(200).end('{"heartbeat": '), 'MALFORMED'],
     ['a 10 MB body', (_q, res) => res.writeHead(200).end(Buffer.alloc(10 * 1024 * 1024, 0x20)), 'TOO_LARGE'],
-    ['a redirect to another host', (_q, res) => res.writeHead(302, { location: 'http://example.org/v1/heartbeat' }).end(), 'REFUSED'],
-    ['a provider that trickles bytes (slowloris)', (_q, res) => {
-      res.writeHead(200)
-      const t = setInterval(() => (res.writableEnded ? clearInterval(t) : res.write(' ')), 100)
-      res.on('close', () => clearInterval(t))
-    }, 'TIMEOUT'],
+    [
+      'a redirect to another host',
+      (_q, res) => res.writeHead(302, { location: 'http://example.org/v1/heartbeat' }).end(),
+      'REFUSED',
+    ],
+    [
+      'a provider that trickles bytes (slowloris)',
+      (_q, res) => {
+        res.writeHead(200)
+        const t = setInterval(() => (res.writableEnded ? clearInterval(t) : res.write(' ')), 100)
+        res.on('close', () => clearInterval(t))
+      },
+      'TIMEOUT',
+    ],
   ]
   for (const [what, behaviour, code] of cases) {
     it(`rejects ${what} with ${code}, stores nothing, and keeps probing`, async () => {
@@ -101,11 +187,19 @@ describe('Prober against hostile agents', () => {
     })
   }
 
-  it('rejects an answer to another relayer\'s challenge', async () => {
-    hostile.set(answer((h) => {
-      const challenge = { ...h.challenge.challenge, relayerId: 'r2', relayerKey: otherRelayer.publicKey }
-      return { ...h, challenge: { challenge, signature: otherRelayer.sign(Buffer.from(`qantara/challenge/v1\n${canonicalJson(challenge)}`)) } }
-    }))
+  it("rejects an answer to another relayer's challenge", async () => {
+    hostile.set(
+      answer((h) => {
+        const challenge = { ...h.challenge.challenge, relayerId: 'r2', relayerKey: otherRelayer.publicKey }
+        return {
+          ...h,
+          challenge: {
+            challenge,
+            signature: otherRelayer.sign(Buffer.from(`qantara/challenge/v1\n${canonicalJson(challenge)}`)),
+          },
+        }
+      }),
+    )
     expect(await prober().probeOnce(order(), 5)).toBe('UNKNOWN_NONCE')
     expect(await store.listHeartbeats(order().id)).toEqual([])
   })
@@ -114,7 +208,18 @@ describe('Prober against hostile agents', () => {
     let saved: string | undefined
     hostile.set((req, res, body) => {
       if (saved) return res.writeHead(200).end(saved)
-      answer()(req, { writeHead: () => ({ end: (b: string) => { saved = b; res.writeHead(200).end(b) } }) } as never, body)
+      answer()(
+        req,
+        {
+          writeHead: () => ({
+            end: (b: string) => {
+              saved = b
+              res.writeHead(200).end(b)
+            },
+          }),
+        } as never,
+        body,
+      )
     })
     const p = prober()
     expect(await p.probeOnce(order(), 5)).toBe('OK')
@@ -129,12 +234,24 @@ describe('Prober against hostile agents', () => {
   })
 
   const unoffered: [string, Partial<OrderTerms>, string][] = [
-    ['pays the provider\'s share to an address its record does not give (the renter\'s own)', { payout: '0xr' }, 'PAYOUT_NOT_OFFERED'],
-    ['is in a token the record does not price', { token: '0x0000000000000000000000000000000000000bad' }, 'TOKEN_NOT_OFFERED'],
+    [
+      "pays the provider's share to an address its record does not give (the renter's own)",
+      { payout: '0xr' },
+      'PAYOUT_NOT_OFFERED',
+    ],
+    [
+      'is in a token the record does not price',
+      { token: '0x0000000000000000000000000000000000000bad' },
+      'TOKEN_NOT_OFFERED',
+    ],
     ['has a slot length the record does not price', { slotLength: 30 }, 'TOKEN_NOT_OFFERED'],
     ['pays less per slot than the record asks', { amount: 999n }, 'BELOW_PRICE'],
     // The attack: the provider's real payout as the fallback (so the payout check passes) and a solver quote for the renter's own script.
-    ['pays the provider\'s share in BTC to a script its record does not list (the renter\'s own)', { btc: btcPayout(RENTER_SCRIPT) }, 'BTC_SCRIPT_NOT_OFFERED'],
+    [
+      "pays the provider's share in BTC to a script its record does not list (the renter's own)",
+      { btc: btcPayout(RENTER_SCRIPT) },
+      'BTC_SCRIPT_NOT_OFFERED',
+    ],
   ]
   for (const [what, terms, code] of unoffered) {
     it(`does not probe an order that ${what}: ${code}, and the agent is never asked`, async () => {
@@ -161,7 +278,13 @@ describe('Prober against hostile agents', () => {
     expect(asked).toBe(1)
     // Scheduled for real: a mismatch is not retried inside the slot, so the agent is never asked about the renter's script.
     const controller = new AbortController()
-    const stolen = { ...order(`0x${'c3'.repeat(32)}`), btc: btcPayout(RENTER_SCRIPT), start: BigInt(Math.floor(Date.now() / 1000)), slotLength: 2, slots: 1 }
+    const stolen = {
+      ...order(`0x${'c3'.repeat(32)}`),
+      btc: btcPayout(RENTER_SCRIPT),
+      start: BigInt(Math.floor(Date.now() / 1000)),
+      slotLength: 2,
+      slots: 1,
+    }
     expect(p.schedule(stolen, controller.signal)).toBe(0)
     await new Promise((ok) => setTimeout(ok, 2_500))
     controller.abort()

@@ -23,9 +23,25 @@ async function expectHonestSettlements(run: QuorumRun, judge: number, threshold:
       const logs = byOrder.get(order.id) ?? []
       expect(logs).toHaveLength(1)
       const heartbeats = await store.listHeartbeatKeys(order.id)
-      const { settlement } = computeSettlement(order, heartbeats, { threshold, feeBps: 100, feeRecipient: run.market.feeRecipient })
+      const { settlement } = computeSettlement(order, heartbeats, {
+        threshold,
+        feeBps: 100,
+        feeRecipient: run.market.feeRecipient,
+      })
       const a = logs[0]!.args
-      expect({ toProvider: a.toProvider, toRenter: a.toRenter, fee: a.fee, upSlots: a.upSlots, heartbeatRoot: a.heartbeatRoot }).toEqual({ toProvider: settlement.toProvider, toRenter: settlement.toRenter, fee: settlement.fee, upSlots: settlement.upSlots, heartbeatRoot: settlement.heartbeatRoot })
+      expect({
+        toProvider: a.toProvider,
+        toRenter: a.toRenter,
+        fee: a.fee,
+        upSlots: a.upSlots,
+        heartbeatRoot: a.heartbeatRoot,
+      }).toEqual({
+        toProvider: settlement.toProvider,
+        toRenter: settlement.toRenter,
+        fee: settlement.fee,
+        upSlots: settlement.upSlots,
+        heartbeatRoot: settlement.heartbeatRoot,
+      })
       // Heartbeats from more than one relayer: the union really came through gossip.
       expect(new Set(heartbeats.map((h) => h.relayerId)).size).toBeGreaterThanOrEqual(threshold)
     }
@@ -43,10 +59,15 @@ describe('a quorum of three relayers, threshold 2', () => {
       // Relayers that did not submit learn of the settlement from the chain.
       for (const r of run.market.relayers) {
         for (const o of run.orders) {
-          await waitFor(async () => {
-            const res = await fetch(`${r.url}/v1/orders/${o.id}`)
-            return ((await res.json()) as { state: string }).state === 'settled' || undefined
-          }, `${r.id} to see ${o.id} settled`, 15_000, 250)
+          await waitFor(
+            async () => {
+              const res = await fetch(`${r.url}/v1/orders/${o.id}`)
+              return ((await res.json()) as { state: string }).state === 'settled' || undefined
+            },
+            `${r.id} to see ${o.id} settled`,
+            15_000,
+            250,
+          )
         }
       }
     } finally {
@@ -76,9 +97,20 @@ describe('a quorum of three relayers, threshold 2', () => {
       await openOrders(run, 2, 3)
       await expectHonestSettlements(run, 1, 2)
       const metrics = await (await fetch(`${run.market.relayers[1]!.metricsUrl}/metrics`)).text()
-      expect(metrics).toMatch(/qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SIGNATURE"\} [1-9]/)
-      expect(metrics).toMatch(/qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SETTLEMENT_SIGNATURE"\} [1-9]/)
-      const disputed = await Promise.all(run.market.relayers.slice(1).map(async (r) => (await (await fetch(`${r.url}/v1/orders?limit=1000`)).json()) as { orders: { state: string }[] }))
+      expect(metrics).toMatch(
+        /qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SIGNATURE"\} [1-9]/,
+      )
+      expect(metrics).toMatch(
+        /qantara_peer_rejections_total\{peer="relayer-1",reason="BAD_SETTLEMENT_SIGNATURE"\} [1-9]/,
+      )
+      const disputed = await Promise.all(
+        run.market.relayers.slice(1).map(
+          async (r) =>
+            (await (await fetch(`${r.url}/v1/orders?limit=1000`)).json()) as {
+              orders: { state: string }[]
+            },
+        ),
+      )
       expect(disputed.flatMap((d) => d.orders).filter((o) => o.state === 'disputed')).toEqual([])
     } finally {
       await run.stop()
@@ -104,7 +136,11 @@ describe('a quorum of three relayers, threshold 2', () => {
     const run = await startQuorum({ relayers: 3, threshold: 2, announceTo: [0] })
     try {
       const res = await fetch(`${run.market.relayers[2]!.url}/v1/providers`)
-      expect(((await res.json()) as { providers: { record: { providerId: string } }[] }).providers.map((p) => p.record.providerId)).toEqual([run.market.provider.publicKey])
+      expect(
+        ((await res.json()) as { providers: { record: { providerId: string } }[] }).providers.map(
+          (p) => p.record.providerId,
+        ),
+      ).toEqual([run.market.provider.publicKey])
     } finally {
       await run.stop()
     }
@@ -115,13 +151,25 @@ describe('a quorum of three relayers, threshold 2', () => {
     const agentPort = await freePort()
     const proxy = await startHostileAgent()
     proxy.set((req, res, body) => {
-      const challenge = req.method === 'POST' ? (JSON.parse(body) as { challenge: { relayerId: string } }).challenge : undefined
+      const challenge =
+        req.method === 'POST'
+          ? (JSON.parse(body) as { challenge: { relayerId: string } }).challenge
+          : undefined
       if (challenge && challenge.relayerId !== 'relayer-1') return void res.writeHead(503).end()
-      fetch(`http://127.0.0.1:${agentPort}${req.url}`, { method: req.method, ...(req.method === 'POST' ? { body, headers: { 'content-type': 'application/json' } } : {}) })
-        .then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()))
+      fetch(`http://127.0.0.1:${agentPort}${req.url}`, {
+        method: req.method,
+        ...(req.method === 'POST' ? { body, headers: { 'content-type': 'application/json' } } : {}),
+      })
+        .then(async (r) =>
+          res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()),
+        )
         .catch(() => res.writeHead(502).end())
     })
-    const run = await startQuorum({ relayers: 3, threshold: 2, agent: { port: agentPort, publicUrl: proxy.url } })
+    const run = await startQuorum({
+      relayers: 3,
+      threshold: 2,
+      agent: { port: agentPort, publicUrl: proxy.url },
+    })
     try {
       await openOrders(run, 1, 3)
       const byOrder = await settledOnChain(run)
@@ -137,7 +185,6 @@ describe('a quorum of three relayers, threshold 2', () => {
     }
   }, 180_000)
 
-
   it('rotates the relayer set by a quorum of operators while orders are open; the new set settles them', async () => {
     const run = await startQuorum({ relayers: 3, threshold: 2 })
     try {
@@ -145,16 +192,52 @@ describe('a quorum of three relayers, threshold 2', () => {
       await openOrders(run, 2, 12)
       const [, b, c] = run.market.relayers
       // relayer-1 leaves, a newcomer joins: relayer-2 and relayer-3, a quorum of the current set, approve.
-      const members = sortAddresses([b!.account.address, c!.account.address, privateKeyToAccount(generatePrivateKey()).address])
-      const approvals = await Promise.all([b!, c!].map(async (r) => {
-        const file = join(run.dir, `${r.id}.approval.json`)
-        writeFileSync(file, JSON.stringify(await cliJson(['relayers', 'approve', '--config', r.yaml, '--chain', 'eip155:31337', '--members', members.join(','), '--threshold', '2'])))
-        return file
-      }))
-      const apply = () => cliJson<{ status: string; set: unknown }>(['relayers', 'apply', '--config', b!.yaml, '--chain', 'eip155:31337', ...approvals])
+      const members = sortAddresses([
+        b!.account.address,
+        c!.account.address,
+        privateKeyToAccount(generatePrivateKey()).address,
+      ])
+      const approvals = await Promise.all(
+        [b!, c!].map(async (r) => {
+          const file = join(run.dir, `${r.id}.approval.json`)
+          writeFileSync(
+            file,
+            JSON.stringify(
+              await cliJson([
+                'relayers',
+                'approve',
+                '--config',
+                r.yaml,
+                '--chain',
+                'eip155:31337',
+                '--members',
+                members.join(','),
+                '--threshold',
+                '2',
+              ]),
+            ),
+          )
+          return file
+        }),
+      )
+      const apply = () =>
+        cliJson<{ status: string; set: unknown }>([
+          'relayers',
+          'apply',
+          '--config',
+          b!.yaml,
+          '--chain',
+          'eip155:31337',
+          ...approvals,
+        ])
       expect(await apply()).toMatchObject({ status: 'applied', set: { version: '2', members, threshold: 2 } })
       expect((await apply()).status).toBe('already-applied')
-      const early = await run.market.publicClient.getContractEvents({ address: run.market.escrow, abi: qantaraEscrowAbi, eventName: 'OrderSettled', fromBlock: 0n })
+      const early = await run.market.publicClient.getContractEvents({
+        address: run.market.escrow,
+        abi: qantaraEscrowAbi,
+        eventName: 'OrderSettled',
+        fromBlock: 0n,
+      })
       expect(early).toEqual([])
 
       await expectHonestSettlements(run, 1, 2)
@@ -162,11 +245,25 @@ describe('a quorum of three relayers, threshold 2', () => {
       for (const [, [log]] of await settledOnChain(run)) {
         const tx = await run.market.publicClient.getTransaction({ hash: log!.transactionHash })
         const { args } = decodeFunctionData({ abi: qantaraEscrowAbi, data: tx.input })
-        const [, settlement, packed] = args as readonly [unknown, Parameters<typeof recoverSettlementSigner>[1], Hex]
+        const [, settlement, packed] = args as readonly [
+          unknown,
+          Parameters<typeof recoverSettlementSigner>[1],
+          Hex,
+        ]
         const bytes = hexToBytes(packed)
-        const signers = await Promise.all([0, 65].map((at) => recoverSettlementSigner({ chainId: 31337, escrow: run.market.escrow }, settlement, toHex(bytes.slice(at, at + 65)))))
+        const signers = await Promise.all(
+          [0, 65].map((at) =>
+            recoverSettlementSigner(
+              { chainId: 31337, escrow: run.market.escrow },
+              settlement,
+              toHex(bytes.slice(at, at + 65)),
+            ),
+          ),
+        )
         expect(bytes.length).toBe(130)
-        expect(signers.map((s) => getAddress(s))).toEqual(sortAddresses([b!.account.address, c!.account.address]))
+        expect(signers.map((s) => getAddress(s))).toEqual(
+          sortAddresses([b!.account.address, c!.account.address]),
+        )
       }
     } finally {
       await run.stop()

@@ -13,8 +13,16 @@ import { SqliteStore } from '../src/store/sqlite.js'
 // a real chain (the integration suites run the same loop against anvil, litesvm, simd and btcd).
 const CHAIN = 'eip155:31337'
 const ORDER: OrderTerms = {
-  id: `0x${'ab'.repeat(32)}`, chain: CHAIN, renter: '0xrenter', token: 'native', amount: 1_000_000n,
-  providerId: `0x${'cd'.repeat(32)}`, payout: '0xpayout', start: 100n, slotLength: 10, slots: 4,
+  id: `0x${'ab'.repeat(32)}`,
+  chain: CHAIN,
+  renter: '0xrenter',
+  token: 'native',
+  amount: 1_000_000n,
+  providerId: `0x${'cd'.repeat(32)}`,
+  payout: '0xpayout',
+  start: 100n,
+  slotLength: 10,
+  slots: 4,
 }
 const block = { height: 1n, hash: '0x01' }
 
@@ -28,7 +36,11 @@ interface Scripted {
 function scriptedChain(clock: { now: number }): Scripted {
   const s: Scripted = { posts: [], script: [], runtime: undefined as unknown as EscrowChainRuntime }
   s.runtime = {
-    kind: 'escrow', chain: CHAIN, feeRecipient: '', maxLag: 5n, pollIntervalMs: 1_000,
+    kind: 'escrow',
+    chain: CHAIN,
+    feeRecipient: '',
+    maxLag: 5n,
+    pollIntervalMs: 1_000,
     watcher: { chain: CHAIN, poll: () => Promise.reject(new Error('not polled in these tests')) },
     signSettlement: (order) => Promise.resolve({ signer: '0xme', signature: `sig-${order.id.slice(0, 6)}` }),
     verifySettlementSignature: () => Promise.resolve(true),
@@ -47,14 +59,39 @@ function market(o: { members?: string[]; relayerId?: string } = {}) {
   const chain = scriptedChain(clock)
   const probed: number[] = []
   const relayer = new Relayer({
-    relayerId: o.relayerId ?? 'r1', members: o.members ?? ['r1'], threshold: 1, feeBps: 0, graceSeconds: 5, failoverSeconds: 10,
-    store, chains: [chain.runtime], metrics: createMetrics(), logger: silentLogger(), nowMs: () => clock.now,
-    prober: { schedule: () => void probed.push(clock.now), prune: () => undefined, drain: () => Promise.resolve() },
+    relayerId: o.relayerId ?? 'r1',
+    members: o.members ?? ['r1'],
+    threshold: 1,
+    feeBps: 0,
+    graceSeconds: 5,
+    failoverSeconds: 10,
+    store,
+    chains: [chain.runtime],
+    metrics: createMetrics(),
+    logger: silentLogger(),
+    nowMs: () => clock.now,
+    prober: {
+      schedule: () => void probed.push(clock.now),
+      prune: () => undefined,
+      drain: () => Promise.resolve(),
+    },
   })
   const signal = new AbortController().signal
-  const open = (order: OrderTerms = ORDER) => store.commitEvents(CHAIN, [{ kind: 'OrderOpened', chain: CHAIN, key: `open:${order.id}`, block, txHash: '0xopen', order }], block)
+  const open = (order: OrderTerms = ORDER) =>
+    store.commitEvents(
+      CHAIN,
+      [{ kind: 'OrderOpened', chain: CHAIN, key: `open:${order.id}`, block, txHash: '0xopen', order }],
+      block,
+    )
   const event = (e: ChainEvent) => store.commitEvents(CHAIN, [e], block)
-  const heartbeat = (slot: number) => store.putHeartbeat({ orderId: ORDER.id, slot, relayerId: 'r1', body: JSON.stringify({ slot }), receivedAt: 0 })
+  const heartbeat = (slot: number) =>
+    store.putHeartbeat({
+      orderId: ORDER.id,
+      slot,
+      relayerId: 'r1',
+      body: JSON.stringify({ slot }),
+      receivedAt: 0,
+    })
   /** Sets the clock, ticks, and lets the background steps the tick started finish. */
   const at = async (seconds: number) => {
     clock.now = seconds * 1000
@@ -86,7 +123,9 @@ describe('relayer lifecycle with an injected clock', () => {
     expect(await m.state()).toBe('settled')
     const record = await m.store.getOrder(ORDER.id)
     expect(record).toMatchObject({ reason: 'PARTIAL_DOWNTIME', uptime: '1010', txHash: '0xtx' })
-    expect(m.chain.posts.map((p) => [p.settlement.upSlots, p.settlement.toProvider, p.settlement.toRenter])).toEqual([[2, 500_000n, 500_000n]])
+    expect(
+      m.chain.posts.map((p) => [p.settlement.upSlots, p.settlement.toProvider, p.settlement.toRenter]),
+    ).toEqual([[2, 500_000n, 500_000n]])
     expect(m.chain.posts[0]!.signatures).toEqual([{ signer: '0xme', signature: 'sig-0xabab' }])
     expect(m.probed).toEqual([100_000])
   })
@@ -107,7 +146,10 @@ describe('relayer lifecycle with an injected clock', () => {
 
   it('backs off a failed post 1 s, then 2 s, and settles once the chain takes it', async () => {
     const m = market()
-    m.chain.script.push(new QantaraError('RPC_UNAVAILABLE', 'down', { retryable: true }), new QantaraError('RPC_UNAVAILABLE', 'down', { retryable: true }))
+    m.chain.script.push(
+      new QantaraError('RPC_UNAVAILABLE', 'down', { retryable: true }),
+      new QantaraError('RPC_UNAVAILABLE', 'down', { retryable: true }),
+    )
     await m.open()
     await m.at(145)
     await m.at(145.9)
@@ -120,31 +162,60 @@ describe('relayer lifecycle with an injected clock', () => {
 
   it('marks an order refunded when the renter reclaimed it first, and disputed when the chain refuses it for good', async () => {
     const reclaimed = market()
-    reclaimed.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'reclaimed', { context: { revert: 'AlreadyRefunded' } }))
+    reclaimed.chain.script.push(
+      new QantaraError('SUBMIT_REVERTED', 'reclaimed', { context: { revert: 'AlreadyRefunded' } }),
+    )
     await reclaimed.open()
     await reclaimed.at(145)
     expect(await reclaimed.state()).toBe('refunded')
 
     const refused = market()
-    refused.chain.script.push(new QantaraError('SUBMIT_REVERTED', 'bad', { context: { revert: 'BadSettlement' } }))
+    refused.chain.script.push(
+      new QantaraError('SUBMIT_REVERTED', 'bad', { context: { revert: 'BadSettlement' } }),
+    )
     await refused.open()
     await refused.at(145)
     expect(await refused.state()).toBe('disputed')
   })
 
-  it('keeps the chain\'s split when the order is settled on chain before it posts', async () => {
-    const m = market({ members: ['r1', 'r2', 'r3'], relayerId: ['r1', 'r2', 'r3'].find((id) => submitterRank(ORDER.id, ['r1', 'r2', 'r3'], id) === 2)! })
+  it("keeps the chain's split when the order is settled on chain before it posts", async () => {
+    const m = market({
+      members: ['r1', 'r2', 'r3'],
+      relayerId: ['r1', 'r2', 'r3'].find((id) => submitterRank(ORDER.id, ['r1', 'r2', 'r3'], id) === 2)!,
+    })
     await m.open()
     await m.at(145)
-    const onChain: Settlement = { orderId: ORDER.id, toProvider: 250_000n, toRenter: 750_000n, fee: 0n, feeRecipient: '', upSlots: 1, totalSlots: 4, heartbeatRoot: `0x${'00'.repeat(32)}` }
-    await m.event({ kind: 'OrderSettled', chain: CHAIN, key: 'settled', block, txHash: '0xpeer', orderId: ORDER.id, settlement: onChain })
+    const onChain: Settlement = {
+      orderId: ORDER.id,
+      toProvider: 250_000n,
+      toRenter: 750_000n,
+      fee: 0n,
+      feeRecipient: '',
+      upSlots: 1,
+      totalSlots: 4,
+      heartbeatRoot: `0x${'00'.repeat(32)}`,
+    }
+    await m.event({
+      kind: 'OrderSettled',
+      chain: CHAIN,
+      key: 'settled',
+      block,
+      txHash: '0xpeer',
+      orderId: ORDER.id,
+      settlement: onChain,
+    })
     await m.at(146)
-    expect(await m.store.getOrder(ORDER.id)).toMatchObject({ state: 'settled', txHash: '0xpeer', settlement: onChain, reason: 'PARTIAL_DOWNTIME' })
+    expect(await m.store.getOrder(ORDER.id)).toMatchObject({
+      state: 'settled',
+      txHash: '0xpeer',
+      settlement: onChain,
+      reason: 'PARTIAL_DOWNTIME',
+    })
     await m.at(200)
     expect(m.chain.posts).toHaveLength(0)
   })
 
-  it('refuses an opened order outside the protocol\'s bounds without storing it', async () => {
+  it("refuses an opened order outside the protocol's bounds without storing it", async () => {
     const m = market()
     await m.open({ ...ORDER, amount: 3n })
     await m.at(1)

@@ -5,25 +5,45 @@ import { sortAddresses } from '../adapters/evm/eip712.js'
 import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
 import type { RelayerSetApproval } from '../src/chains.js'
 import { isQantaraError } from '../src/errors.js'
-import { deployMarket, relayerKeys, startEvmTestbed, type Deployment, type EvmTestbed } from '../devkit/evmTestbed.js'
+import {
+  deployMarket,
+  relayerKeys,
+  startEvmTestbed,
+  type Deployment,
+  type EvmTestbed,
+} from '../devkit/evmTestbed.js'
 
 let bed: EvmTestbed
 let d: Deployment
 let members: LocalAccount[]
 
-const tool = (account: LocalAccount) => evmRelayerSetTool(evmChainConfigSchema.parse({
-  family: 'evm', id: 'eip155:31337', rpc: [bed.anvil.rpcUrl], escrow: d.escrow, key: { env: 'UNUSED' }, submitter: { maxFeePerGasWei: '100000000000' },
-}), account)
+const tool = (account: LocalAccount) =>
+  evmRelayerSetTool(
+    evmChainConfigSchema.parse({
+      family: 'evm',
+      id: 'eip155:31337',
+      rpc: [bed.anvil.rpcUrl],
+      escrow: d.escrow,
+      key: { env: 'UNUSED' },
+      submitter: { maxFeePerGasWei: '100000000000' },
+    }),
+    account,
+  )
 
 async function refusal(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e)
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   expect(isQantaraError(err, 'ROTATION_REFUSED')).toBe(true)
   return (err as Error).message
 }
 
 beforeAll(async () => {
   bed = await startEvmTestbed()
-  members = [1, 4, 5].map((i) => bed.account(i)).sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1))
+  members = [1, 4, 5]
+    .map((i) => bed.account(i))
+    .sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1))
   d = await deployMarket(bed, members, 2)
 })
 afterAll(() => bed?.stop())
@@ -36,7 +56,9 @@ describe('relayer-set rotation by the quorum (qantara relayers)', () => {
     const fromA = await approve(a!)
     expect(fromA.update).toEqual({ version: 2n, members: next, threshold: 2 })
 
-    expect(await refusal(tool(a!).apply([fromA]))).toMatch(/1 approvals from current members; the set needs 2/)
+    expect(await refusal(tool(a!).apply([fromA]))).toMatch(
+      /1 approvals from current members; the set needs 2/,
+    )
     expect(await refusal(tool(a!).apply([fromA, await approve(bed.account(6))]))).toMatch(/1 approvals/)
     expect(await refusal(tool(a!).apply([fromA, await approve(b!, next, 3)]))).toMatch(/different proposals/)
     // b's name on a signature made by someone else.
@@ -52,7 +74,9 @@ describe('relayer-set rotation by the quorum (qantara relayers)', () => {
     // A repeat by another operator changes nothing.
     expect(await tool(b!).apply([fromC, fromA])).toEqual({ status: 'already-applied' })
     // Approvals for version 2 of another proposal are stale now, and a new approval is for version 3.
-    expect((await approve(a!, sortAddresses(relayerKeys(2).map((k) => k.address)), 1)).update.version).toBe(3n)
+    expect((await approve(a!, sortAddresses(relayerKeys(2).map((k) => k.address)), 1)).update.version).toBe(
+      3n,
+    )
     const stale = { ...fromA, update: { ...fromA.update, threshold: 3 } }
     expect(await refusal(tool(b!).apply([stale]))).toMatch(/already at version 2/)
   })

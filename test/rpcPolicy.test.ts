@@ -1,15 +1,28 @@
 import { describe, expect, it } from 'vitest'
-import { ContractFunctionRevertedError, ExecutionRevertedError, HttpRequestError, InvalidParamsRpcError, LimitExceededRpcError, RpcRequestError, TimeoutError } from 'viem'
+import {
+  ContractFunctionRevertedError,
+  ExecutionRevertedError,
+  HttpRequestError,
+  InvalidParamsRpcError,
+  LimitExceededRpcError,
+  RpcRequestError,
+  TimeoutError,
+} from 'viem'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { isRangeRefusal, nextRange } from '../adapters/evm/logRange.js'
 import { shouldThrow } from '../adapters/evm/rpcPool.js'
 import { QantaraError } from '../src/errors.js'
 
-const rpcError = (code: number, message: string) => new RpcRequestError({ body: {}, url: 'http://rpc', error: { code, message } })
+const rpcError = (code: number, message: string) =>
+  new RpcRequestError({ body: {}, url: 'http://rpc', error: { code, message } })
 
 describe('fail-over policy (shouldThrow)', () => {
   it('throws at once on a contract revert: every endpoint would say the same', () => {
-    expect(shouldThrow(new ContractFunctionRevertedError({ abi: qantaraEscrowAbi, functionName: 'settle', data: '0x' }))).toBe(true)
+    expect(
+      shouldThrow(
+        new ContractFunctionRevertedError({ abi: qantaraEscrowAbi, functionName: 'settle', data: '0x' }),
+      ),
+    ).toBe(true)
     expect(shouldThrow(new ExecutionRevertedError())).toBe(true)
   })
 
@@ -28,9 +41,20 @@ describe('fail-over policy (shouldThrow)', () => {
 
 describe('log range policy', () => {
   it('recognises the range refusals of common providers', () => {
-    expect(isRangeRefusal(new LimitExceededRpcError(rpcError(-32005, 'query returned more than 10000 results')))).toBe(true)
-    expect(isRangeRefusal(new InvalidParamsRpcError(rpcError(-32602, 'query exceeds max block range 2000')))).toBe(true)
-    expect(isRangeRefusal(rpcError(-32000, 'Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range'))).toBe(true)
+    expect(
+      isRangeRefusal(new LimitExceededRpcError(rpcError(-32005, 'query returned more than 10000 results'))),
+    ).toBe(true)
+    expect(
+      isRangeRefusal(new InvalidParamsRpcError(rpcError(-32602, 'query exceeds max block range 2000'))),
+    ).toBe(true)
+    expect(
+      isRangeRefusal(
+        rpcError(
+          -32000,
+          'Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range',
+        ),
+      ),
+    ).toBe(true)
     expect(isRangeRefusal(new HttpRequestError({ url: 'http://rpc', status: 413 }))).toBe(true)
   })
 

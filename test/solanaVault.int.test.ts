@@ -14,19 +14,44 @@ let provider: Address
 
 beforeAll(async () => {
   const relayers = await Promise.all([1, 2, 3].map(() => generateKeyPairSigner()))
-  bed = await startSolanaVault(relayers.map((r) => r.address), 2)
+  bed = await startSolanaVault(
+    relayers.map((r) => r.address),
+    2,
+  )
   provider = (await generateKeyPairSigner()).address
 })
 afterAll(() => bed?.stop())
 
 const terms = (amount: bigint, salt = crypto.getRandomValues(new Uint8Array(16))): VaultOrderMemo => ({
-  salt, providerId: `0x${'cd'.repeat(32)}`, start: 1_800_000_000n, slotLength: 60, slots: 10, amount, payout: Uint8Array.from(getBase58Encoder().encode(provider)),
+  salt,
+  providerId: `0x${'cd'.repeat(32)}`,
+  start: 1_800_000_000n,
+  slotLength: 60,
+  slots: 10,
+  amount,
+  payout: Uint8Array.from(getBase58Encoder().encode(provider)),
 })
 
-function watcher(known = new Set<string>(), pageSize?: number, limits: { maxPagesPerPoll?: number; maxTransactionsPerPoll?: number; minOrderAmount?: bigint; minRefund?: bigint } = {}) {
+function watcher(
+  known = new Set<string>(),
+  pageSize?: number,
+  limits: {
+    maxPagesPerPoll?: number
+    maxTransactionsPerPoll?: number
+    minOrderAmount?: bigint
+    minRefund?: bigint
+  } = {},
+) {
   return new SolanaVaultWatcher({
-    chain: CHAIN, rpc: solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), vault: bed.vault, mint: bed.mint, startSlot: 0n,
-    knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), ...(pageSize ? { pageSize } : {}), ...limits,
+    chain: CHAIN,
+    rpc: solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }),
+    vault: bed.vault,
+    mint: bed.mint,
+    startSlot: 0n,
+    knownOrder: (id) => Promise.resolve(known.has(id)),
+    logger: silentLogger(),
+    ...(pageSize ? { pageSize } : {}),
+    ...limits,
   })
 }
 
@@ -47,12 +72,32 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
   it('opens an order from a transferChecked into the vault and its memo, at the amount the vault gained', async () => {
     const renter = await bed.renter(50_000_000n)
     const memo = terms(12_500_000n)
-    const signature = await bed.send([bed.transferChecked(renter, bed.vault, 12_500_000n), bed.memo(encodeOrderMemo(memo))])
+    const signature = await bed.send([
+      bed.transferChecked(renter, bed.vault, 12_500_000n),
+      bed.memo(encodeOrderMemo(memo)),
+    ])
     const { events } = await drain(watcher(), new Set())
-    expect(events).toEqual([{
-      kind: 'OrderOpened', chain: CHAIN, key: `OrderOpened:${signature}`, block: { height: expect.any(BigInt) as bigint, hash: signature }, txHash: signature,
-      order: { id: vaultOrderId(CHAIN, renter.wallet.address, memo.salt), chain: CHAIN, renter: renter.wallet.address, token: bed.mint, amount: 12_500_000n, providerId: memo.providerId, payout: provider, start: memo.start, slotLength: 60, slots: 10 },
-    }])
+    expect(events).toEqual([
+      {
+        kind: 'OrderOpened',
+        chain: CHAIN,
+        key: `OrderOpened:${signature}`,
+        block: { height: expect.any(BigInt) as bigint, hash: signature },
+        txHash: signature,
+        order: {
+          id: vaultOrderId(CHAIN, renter.wallet.address, memo.salt),
+          chain: CHAIN,
+          renter: renter.wallet.address,
+          token: bed.mint,
+          amount: 12_500_000n,
+          providerId: memo.providerId,
+          payout: provider,
+          start: memo.start,
+          slotLength: 60,
+          slots: 10,
+        },
+      },
+    ])
   })
 
   it('ignores, each with its reason, every deposit that does not make an order', async () => {
@@ -62,20 +107,41 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     const elsewhere = await bed.renter(0n)
     const repeated = terms(1_000_000n)
     const sent = {
-      memoWithoutTransfer: await bed.send([bed.memo(encodeOrderMemo(terms(1_000_000n))), bed.lamportsTo(bed.vault)]),
+      memoWithoutTransfer: await bed.send([
+        bed.memo(encodeOrderMemo(terms(1_000_000n))),
+        bed.lamportsTo(bed.vault),
+      ]),
       transferWithoutMemo: await bed.send([bed.transferChecked(renter, bed.vault, 1_000_000n)]),
-      claimsMore: await bed.send([bed.transferChecked(renter, bed.vault, 1_000_000n), bed.memo(encodeOrderMemo(terms(2_000_000n)))]),
-      toAnotherAccount: await bed.send([bed.transferChecked(renter, elsewhere.tokens, 1_000_000n), bed.memo(encodeOrderMemo(terms(1_000_000n))), bed.lamportsTo(bed.vault)]),
-      first: await bed.send([bed.transferChecked(renter, bed.vault, 1_000_000n), bed.memo(encodeOrderMemo(repeated))]),
-      duplicate: await bed.send([bed.transferChecked(renter, bed.vault, 1_000_000n), bed.memo(encodeOrderMemo(repeated))]),
-      oversized: await bed.send([bed.transferChecked(renter, bed.vault, 1_000_000n), bed.memo(`qv1:${'A'.repeat(596)}`)]),
+      claimsMore: await bed.send([
+        bed.transferChecked(renter, bed.vault, 1_000_000n),
+        bed.memo(encodeOrderMemo(terms(2_000_000n))),
+      ]),
+      toAnotherAccount: await bed.send([
+        bed.transferChecked(renter, elsewhere.tokens, 1_000_000n),
+        bed.memo(encodeOrderMemo(terms(1_000_000n))),
+        bed.lamportsTo(bed.vault),
+      ]),
+      first: await bed.send([
+        bed.transferChecked(renter, bed.vault, 1_000_000n),
+        bed.memo(encodeOrderMemo(repeated)),
+      ]),
+      duplicate: await bed.send([
+        bed.transferChecked(renter, bed.vault, 1_000_000n),
+        bed.memo(encodeOrderMemo(repeated)),
+      ]),
+      oversized: await bed.send([
+        bed.transferChecked(renter, bed.vault, 1_000_000n),
+        bed.memo(`qv1:${'A'.repeat(596)}`),
+      ]),
     }
     const { events } = await drain(watcher(known), known, checkpoint)
     const outcome = (signature: string) => {
       const e = events.find((x) => x.txHash === signature)
       return e?.kind === 'VaultDepositIgnored' ? e.reason : e?.kind
     }
-    expect(Object.fromEntries(Object.entries(sent).map(([what, signature]) => [what, outcome(signature)]))).toEqual({
+    expect(
+      Object.fromEntries(Object.entries(sent).map(([what, signature]) => [what, outcome(signature)])),
+    ).toEqual({
       memoWithoutTransfer: 'NO_TRANSFER',
       transferWithoutMemo: 'NO_MEMO',
       claimsMore: 'AMOUNT_MISMATCH',
@@ -93,11 +159,19 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     const first = await drain(watcher(known), known)
     const renter = await bed.renter(100_000_000n)
     const sent: string[] = []
-    for (let i = 0; i < 7; i++) sent.push(await bed.send([bed.transferChecked(renter, bed.vault, 1_000n + BigInt(i)), bed.memo(encodeOrderMemo(terms(1_000n + BigInt(i))))]))
+    for (let i = 0; i < 7; i++)
+      sent.push(
+        await bed.send([
+          bed.transferChecked(renter, bed.vault, 1_000n + BigInt(i)),
+          bed.memo(encodeOrderMemo(terms(1_000n + BigInt(i)))),
+        ]),
+      )
     // A fresh watcher (the process restarted) with the stored checkpoint, reading pages of 3 signatures.
     const resumed = await drain(watcher(known, 3), known, first.checkpoint)
     expect(resumed.events.map((e) => e.txHash)).toEqual(sent)
-    expect(resumed.events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(sent.map((_, i) => 1_000n + BigInt(i)))
+    expect(resumed.events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(
+      sent.map((_, i) => 1_000n + BigInt(i)),
+    )
     expect((await drain(watcher(known, 3), known, resumed.checkpoint)).events).toEqual([])
   })
 
@@ -105,7 +179,11 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     const known = new Set<string>()
     const start = await drain(watcher(known), known)
     const renter = await bed.renter(100_000_000n)
-    const deposit = async (i: number) => bed.send([bed.transferChecked(renter, bed.vault, 2_000n + BigInt(i)), bed.memo(encodeOrderMemo(terms(2_000n + BigInt(i))))])
+    const deposit = async (i: number) =>
+      bed.send([
+        bed.transferChecked(renter, bed.vault, 2_000n + BigInt(i)),
+        bed.memo(encodeOrderMemo(terms(2_000n + BigInt(i)))),
+      ])
     const sent: string[] = []
     for (let i = 0; i < 50; i++) sent.push(await deposit(i))
     // Pages of 5, 2 pages and 7 transactions a poll: 50 signatures are ten pages back, five polls of paging alone.
@@ -115,10 +193,25 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     let checkpoint = start.checkpoint
     let calls = 0
     const counting = solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 })
-    const rpc = new Proxy(counting, { get: (t, k): unknown => (k === 'getSignaturesForAddress' ? (...a: Parameters<typeof t.getSignaturesForAddress>) => (calls++, t.getSignaturesForAddress(...a)) : Reflect.get(t, k)) })
+    const rpc = new Proxy(counting, {
+      get: (t, k): unknown =>
+        k === 'getSignaturesForAddress'
+          ? (...a: Parameters<typeof t.getSignaturesForAddress>) => (calls++, t.getSignaturesForAddress(...a))
+          : Reflect.get(t, k),
+    })
     for (let poll = 0; poll < 100; poll++) {
       // A fresh watcher on every poll: all it knows is the stored checkpoint, as after a restart.
-      const w = new SolanaVaultWatcher({ chain: CHAIN, rpc, vault: bed.vault, mint: bed.mint, startSlot: 0n, knownOrder: (id) => Promise.resolve(known.has(id)), logger: silentLogger(), pageSize: 5, ...limits })
+      const w = new SolanaVaultWatcher({
+        chain: CHAIN,
+        rpc,
+        vault: bed.vault,
+        mint: bed.mint,
+        startSlot: 0n,
+        knownOrder: (id) => Promise.resolve(known.has(id)),
+        logger: silentLogger(),
+        pageSize: 5,
+        ...limits,
+      })
       const r = await w.poll(checkpoint)
       expect(r.events.length).toBeLessThanOrEqual(7)
       events.push(...r.events)
@@ -130,7 +223,9 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
       checkpoint = r.checkpoint
     }
     expect(events.map((e) => e.txHash)).toEqual(sent)
-    expect(events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(sent.map((_, i) => 2_000n + BigInt(i)))
+    expect(events.map((e) => e.kind === 'OrderOpened' && e.order.amount)).toEqual(
+      sent.map((_, i) => 2_000n + BigInt(i)),
+    )
     expect(hashes.some((h) => h.includes(' '))).toBe(true)
     // Walking back and reading up: about two pages per page of backlog, never the whole backlog again per poll.
     expect(calls).toBeLessThanOrEqual(2 * Math.ceil(55 / 5) + 12)
@@ -145,7 +240,11 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     bed.rpc.svm.setClock(Object.assign(clock, { unixTimestamp: now }))
     try {
       const renter = await bed.renter(100_000_000n)
-      const deposit = (amount: bigint, over: Partial<VaultOrderMemo> = {}) => bed.send([bed.transferChecked(renter, bed.vault, amount), bed.memo(encodeOrderMemo({ ...terms(amount), ...over }))])
+      const deposit = (amount: bigint, over: Partial<VaultOrderMemo> = {}) =>
+        bed.send([
+          bed.transferChecked(renter, bed.vault, amount),
+          bed.memo(encodeOrderMemo({ ...terms(amount), ...over })),
+        ])
       const sent = {
         // The attack: one unit, one slot, from 1970. It would settle at once as a no-show, a release at the relayers' cost.
         dust: await deposit(1n, { start: 0n, slotLength: 1, slots: 1 }),
@@ -154,12 +253,25 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
         atMinimum: await deposit(1_000_000n, { start: now + 300n }),
         startedAndRunning: await deposit(2_000_000n, { start: now - 600n, slotLength: 60, slots: 11 }),
       }
-      const { events } = await drain(watcher(known, undefined, { minOrderAmount: 1_000_000n, minRefund: 1_000n }), known, checkpoint)
+      const { events } = await drain(
+        watcher(known, undefined, { minOrderAmount: 1_000_000n, minRefund: 1_000n }),
+        known,
+        checkpoint,
+      )
       const of = (signature: string) => events.find((e) => e.txHash === signature)!
-      expect(Object.fromEntries(Object.entries(sent).map(([what, signature]) => {
-        const e = of(signature)
-        return [what, e.kind === 'VaultDepositIgnored' ? [e.reason, e.amount, e.sender] : [e.kind, e.kind === 'OrderOpened' && e.order.amount]]
-      }))).toEqual({
+      expect(
+        Object.fromEntries(
+          Object.entries(sent).map(([what, signature]) => {
+            const e = of(signature)
+            return [
+              what,
+              e.kind === 'VaultDepositIgnored'
+                ? [e.reason, e.amount, e.sender]
+                : [e.kind, e.kind === 'OrderOpened' && e.order.amount],
+            ]
+          }),
+        ),
+      ).toEqual({
         // Below minRefund too: no sender, so no refund either; the unit stays in the vault and costs the relayers nothing.
         dust: ['ORDER_ALREADY_ENDED', 1n, undefined],
         endsAtItsBlock: ['ORDER_ALREADY_ENDED', 5_000_000n, renter.wallet.address],
@@ -171,7 +283,13 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
         const e = of(signature)
         return e.kind === 'VaultDepositIgnored' ? refundOrder(e, now, 3_600) : undefined
       })
-      expect(refunds.map((r) => r && [r.renter, r.amount, r.providerId])).toEqual([undefined, [renter.wallet.address, 5_000_000n, `0x${'ff'.repeat(32)}`], [renter.wallet.address, 999_999n, `0x${'ff'.repeat(32)}`], undefined, undefined])
+      expect(refunds.map((r) => r && [r.renter, r.amount, r.providerId])).toEqual([
+        undefined,
+        [renter.wallet.address, 5_000_000n, `0x${'ff'.repeat(32)}`],
+        [renter.wallet.address, 999_999n, `0x${'ff'.repeat(32)}`],
+        undefined,
+        undefined,
+      ])
     } finally {
       bed.rpc.svm.setClock(Object.assign(bed.rpc.svm.getClock(), { unixTimestamp: 0n }))
     }

@@ -16,8 +16,23 @@ const freshPath = () => join(tmp.dir, `store-${n++}`, 'q.sqlite')
 const CHAIN = 'eip155:31337' as const
 function opened(i: number, amount = 1_000n): ChainEvent {
   return {
-    kind: 'OrderOpened', chain: CHAIN, key: `0xtx${i}:0`, block: { height: BigInt(100 + i), hash: `0xb${i}` }, txHash: `0xtx${i}`,
-    order: { id: `0x${i.toString(16).padStart(64, '0')}`, chain: CHAIN, renter: '0xr', token: 'native', amount, providerId: `0x${'11'.repeat(32)}`, payout: '0xp', start: 1_700_000_000n, slotLength: 60, slots: 10 },
+    kind: 'OrderOpened',
+    chain: CHAIN,
+    key: `0xtx${i}:0`,
+    block: { height: BigInt(100 + i), hash: `0xb${i}` },
+    txHash: `0xtx${i}`,
+    order: {
+      id: `0x${i.toString(16).padStart(64, '0')}`,
+      chain: CHAIN,
+      renter: '0xr',
+      token: 'native',
+      amount,
+      providerId: `0x${'11'.repeat(32)}`,
+      payout: '0xp',
+      start: 1_700_000_000n,
+      slotLength: 60,
+      slots: 10,
+    },
   }
 }
 
@@ -25,7 +40,9 @@ describe('SqliteStore', () => {
   it('keeps the newest relayer set a chain reported, whatever order the events come in', async () => {
     const store = new SqliteStore(freshPath())
     expect(await store.getRelayerSet(CHAIN)).toBeUndefined()
-    expect(await store.putRelayerSet(CHAIN, { version: 2n, members: ['0xB', '0xC'], threshold: 2 })).toBe(true)
+    expect(await store.putRelayerSet(CHAIN, { version: 2n, members: ['0xB', '0xC'], threshold: 2 })).toBe(
+      true,
+    )
     expect(await store.putRelayerSet(CHAIN, { version: 1n, members: ['0xA'], threshold: 1 })).toBe(false)
     expect(await store.putRelayerSet(CHAIN, { version: 2n, members: ['0xD'], threshold: 1 })).toBe(false)
     expect(await store.getRelayerSet(CHAIN)).toEqual({ version: 2n, members: ['0xB', '0xC'], threshold: 2 })
@@ -47,7 +64,11 @@ describe('SqliteStore', () => {
     expect(await store.commitEvents(CHAIN, [opened(1), opened(2)], { height: 102n, hash: '0xb2' })).toBe(2)
     expect(await store.commitEvents(CHAIN, [opened(2), opened(3)], { height: 103n, hash: '0xb3' })).toBe(1)
     expect(await store.getCheckpoint(CHAIN)).toEqual({ height: 103n, hash: '0xb3' })
-    expect((await store.listEvents({ chain: CHAIN })).map((e) => e.event.key)).toEqual(['0xtx1:0', '0xtx2:0', '0xtx3:0'])
+    expect((await store.listEvents({ chain: CHAIN })).map((e) => e.event.key)).toEqual([
+      '0xtx1:0',
+      '0xtx2:0',
+      '0xtx3:0',
+    ])
     await store.close()
   })
 
@@ -55,7 +76,9 @@ describe('SqliteStore', () => {
     const store = new SqliteStore(freshPath())
     await store.commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })
     const foreign = { ...opened(3), chain: 'eip155:1' as const }
-    await expect(store.commitEvents(CHAIN, [opened(2), foreign], { height: 103n, hash: '0xb3' })).rejects.toThrow(/belongs to eip155:1/)
+    await expect(
+      store.commitEvents(CHAIN, [opened(2), foreign], { height: 103n, hash: '0xb3' }),
+    ).rejects.toThrow(/belongs to eip155:1/)
     expect(await store.getCheckpoint(CHAIN)).toEqual({ height: 101n, hash: '0xb1' })
     expect(await store.listEvents({ chain: CHAIN })).toHaveLength(1)
     await store.close()
@@ -73,19 +96,32 @@ describe('SqliteStore', () => {
     await again.close()
   })
 
-  it('lists an order\'s events, those stored before the order index existed included', async () => {
+  it("lists an order's events, those stored before the order index existed included", async () => {
     const path = freshPath()
     const first = new SqliteStore(path)
-    const released: ChainEvent = { kind: 'VaultReleased', chain: CHAIN, key: 'rel', block: { height: 105n, hash: '' }, txHash: 'rel', orderId: `0x${(1).toString(16).padStart(64, '0')}`, payments: [{ owner: '0xp', amount: 7n }] }
+    const released: ChainEvent = {
+      kind: 'VaultReleased',
+      chain: CHAIN,
+      key: 'rel',
+      block: { height: 105n, hash: '' },
+      txHash: 'rel',
+      orderId: `0x${(1).toString(16).padStart(64, '0')}`,
+      payments: [{ owner: '0xp', amount: 7n }],
+    }
     await first.commitEvents(CHAIN, [opened(1), opened(2)], { height: 102n, hash: '0xb2' })
     await first.close()
     // The store as version 5 left it: no order column.
     const db = new Database(path)
-    db.exec('DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version >= 6')
+    db.exec(
+      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version >= 6',
+    )
     db.close()
     const store = new SqliteStore(path)
     await store.commitEvents(CHAIN, [released], { height: 105n, hash: '' })
-    expect((await store.listOrderEvents(CHAIN, released.orderId)).map((e) => e.kind)).toEqual(['OrderOpened', 'VaultReleased'])
+    expect((await store.listOrderEvents(CHAIN, released.orderId)).map((e) => e.kind)).toEqual([
+      'OrderOpened',
+      'VaultReleased',
+    ])
     expect(await store.listOrderEvents('eip155:1', released.orderId)).toEqual([])
     await store.close()
   })
@@ -100,7 +136,9 @@ describe('SqliteStore', () => {
     db.exec('ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version = 7')
     db.close()
     const store = new SqliteStore(path)
-    expect(await store.listHeartbeatKeys('0xo')).toEqual([{ orderId: '0xo', slot: 3, relayerId: 'r1', leafHash: merkleLeafHash(body) }])
+    expect(await store.listHeartbeatKeys('0xo')).toEqual([
+      { orderId: '0xo', slot: 3, relayerId: 'r1', leafHash: merkleLeafHash(body) },
+    ])
     expect(await store.countHeartbeats('0xo')).toBe(1)
     await store.close()
   })
@@ -116,13 +154,20 @@ describe('SqliteStore', () => {
       expect.unreachable()
     } catch (err) {
       expect(isQantaraError(err, 'STORE_MIGRATION_FAILED')).toBe(true)
-      expect((err as Error).message).toContain(`store schema version 99 is newer than this build knows (${MIGRATIONS.at(-1)!.version})`)
+      expect((err as Error).message).toContain(
+        `store schema version 99 is newer than this build knows (${MIGRATIONS.at(-1)!.version})`,
+      )
     }
   })
 
   it('records submissions and lists the pending ones of a signer by nonce', async () => {
     const store = new SqliteStore(freshPath())
-    const base = { chain: CHAIN, signer: '0xs', payload: { raw: ['0xdead'], maxFee: 10n ** 30n }, updatedAt: 1 }
+    const base = {
+      chain: CHAIN,
+      signer: '0xs',
+      payload: { raw: ['0xdead'], maxFee: 10n ** 30n },
+      updatedAt: 1,
+    }
     await store.putSubmission({ ...base, key: 'settle:b', nonce: 8, state: 'pending' })
     await store.putSubmission({ ...base, key: 'settle:a', nonce: 7, state: 'pending' })
     await store.putSubmission({ ...base, key: 'settle:c', nonce: 6, state: 'confirmed' })

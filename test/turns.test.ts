@@ -13,7 +13,9 @@ describe('turn policy', () => {
   })
 
   it('orders the line differently for different tasks, so one member is not always first', () => {
-    const firsts = new Set(Array.from({ length: 30 }, (_, i) => members.find((m) => submitterRank(`task-${i}`, members, m) === 0)))
+    const firsts = new Set(
+      Array.from({ length: 30 }, (_, i) => members.find((m) => submitterRank(`task-${i}`, members, m) === 0)),
+    )
     expect(firsts.size).toBe(3)
   })
 
@@ -32,7 +34,9 @@ describe('turn policy', () => {
   })
 
   it('backs off 1 s, doubling, to at most a minute', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 50].map(backoffMs)).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000])
+    expect([1, 2, 3, 4, 5, 6, 7, 50].map(backoffMs)).toEqual([
+      1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000,
+    ])
   })
 })
 

@@ -15,21 +15,66 @@ export const BITCOIN_CHAIN_IDS = {
 
 export const BITCOIN_PARAMS = { mainnet: MAINNET, regtest: REGTEST } as const
 
-export const bitcoinConfigSchema = z.strictObject({
-  network: z.enum(['mainnet', 'regtest']).describe('Bitcoin network the payouts are made on; no default, so regtest is never assumed'),
-  rpc: z.strictObject({
-    url: rpcUrl.describe('Bitcoin Core or btcd JSON-RPC URL (btcd: TLS unless on loopback with --notls; regtest port 18334)'),
-    user: z.string().min(1).describe('RPC user'),
-    password: keySourceSchema.describe('where the RPC password is read from ({ env: NAME } or { file: PATH })'),
-    timeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one RPC request'),
-  }).optional().describe('a node\'s JSON-RPC: what the solver pays through, and what a relayer may read from'),
-  esplora: z.strictObject({
-    url: rpcUrl.describe('Esplora REST API base URL, e.g. https://blockstream.info/api or one\'s own electrs'),
-    timeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one request'),
-  }).optional().describe('an Esplora server a relayer reads blocks and proofs from instead of a node (proofs are verified before they are posted)'),
-  confirmations: z.number().int().min(1).max(100).default(6).describe('blocks, the payout\'s included, before a payout is proved; must match the escrow\'s btcConfirmations'),
-  startHeight: z.number().int().min(0).default(0).describe('first block to scan for payouts without a checkpoint'),
-  pollIntervalMs: z.number().int().min(50).max(600_000).default(5_000).describe('how often new Bitcoin blocks are looked for'),
-}).refine((b) => (b.rpc === undefined) !== (b.esplora === undefined), { message: 'give exactly one of bitcoin.rpc and bitcoin.esplora' })
+export const bitcoinConfigSchema = z
+  .strictObject({
+    network: z
+      .enum(['mainnet', 'regtest'])
+      .describe('Bitcoin network the payouts are made on; no default, so regtest is never assumed'),
+    rpc: z
+      .strictObject({
+        url: rpcUrl.describe(
+          'Bitcoin Core or btcd JSON-RPC URL (btcd: TLS unless on loopback with --notls; regtest port 18334)',
+        ),
+        user: z.string().min(1).describe('RPC user'),
+        password: keySourceSchema.describe(
+          'where the RPC password is read from ({ env: NAME } or { file: PATH })',
+        ),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(120_000)
+          .default(10_000)
+          .describe('timeout of one RPC request'),
+      })
+      .optional()
+      .describe("a node's JSON-RPC: what the solver pays through, and what a relayer may read from"),
+    esplora: z
+      .strictObject({
+        url: rpcUrl.describe(
+          "Esplora REST API base URL, e.g. https://blockstream.info/api or one's own electrs",
+        ),
+        timeoutMs: z.number().int().min(100).max(120_000).default(10_000).describe('timeout of one request'),
+      })
+      .optional()
+      .describe(
+        'an Esplora server a relayer reads blocks and proofs from instead of a node (proofs are verified before they are posted)',
+      ),
+    confirmations: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(6)
+      .describe(
+        "blocks, the payout's included, before a payout is proved; must match the escrow's btcConfirmations",
+      ),
+    startHeight: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('first block to scan for payouts without a checkpoint'),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(600_000)
+      .default(5_000)
+      .describe('how often new Bitcoin blocks are looked for'),
+  })
+  .refine((b) => (b.rpc === undefined) !== (b.esplora === undefined), {
+    message: 'give exactly one of bitcoin.rpc and bitcoin.esplora',
+  })
 
 export type BitcoinConfig = z.infer<typeof bitcoinConfigSchema>

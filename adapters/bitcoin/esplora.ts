@@ -16,12 +16,17 @@ const hash = z.string().regex(/^[0-9a-f]{64}$/)
 const hexBytes = z.string().regex(/^([0-9a-f]{2})+$/)
 const height = z.coerce.number().int().min(0).max(100_000_000)
 // Electrum's get_merkle shape: siblings in display (big-endian) order, leaf level first.
-const merkleProof = z.object({ block_height: z.number().int().min(0), merkle: z.array(hash).max(32), pos: z.number().int().min(0) })
+const merkleProof = z.object({
+  block_height: z.number().int().min(0),
+  merkle: z.array(hash).max(32),
+  pos: z.number().int().min(0),
+})
 const blockInfo = z.object({ id: hash, height: z.number().int().min(0) })
 
 /** A hash put into a URL path: it must be one, whatever the caller passed. */
 function id(h: string): string {
-  if (!hash.safeParse(h).success) throw new QantaraError('RPC_BAD_RESPONSE', `${h} is not a block or transaction hash`)
+  if (!hash.safeParse(h).success)
+    throw new QantaraError('RPC_BAD_RESPONSE', `${h} is not a block or transaction hash`)
   return h
 }
 
@@ -36,7 +41,13 @@ export class EsploraClient implements BitcoinChainSource {
   private readonly http: AxiosInstance
 
   constructor(o: EsploraOptions) {
-    this.http = axios.create({ baseURL: o.url.replace(/\/+$/, ''), timeout: o.timeoutMs, maxContentLength: o.maxResponseBytes ?? 8 * 1024 * 1024, maxRedirects: 0, validateStatus: () => true })
+    this.http = axios.create({
+      baseURL: o.url.replace(/\/+$/, ''),
+      timeout: o.timeoutMs,
+      maxContentLength: o.maxResponseBytes ?? 8 * 1024 * 1024,
+      maxRedirects: 0,
+      validateStatus: () => true,
+    })
   }
 
   private async get(path: string, responseType: ResponseType = 'text'): Promise<unknown> {
@@ -45,11 +56,19 @@ export class EsploraClient implements BitcoinChainSource {
       res = await this.http.get(path, { responseType })
     } catch (cause) {
       // axios reports an answer over maxContentLength as a bad response: the server answered, wrongly.
-      const code = cause instanceof AxiosError && cause.code === AxiosError.ERR_BAD_RESPONSE ? 'RPC_BAD_RESPONSE' : 'RPC_UNAVAILABLE'
+      const code =
+        cause instanceof AxiosError && cause.code === AxiosError.ERR_BAD_RESPONSE
+          ? 'RPC_BAD_RESPONSE'
+          : 'RPC_UNAVAILABLE'
       throw new QantaraError(code, `esplora ${path}: ${(cause as Error).message}`, { cause, retryable: true })
     }
-    if (res.status === 404) throw new QantaraError('RPC_BAD_RESPONSE', `esplora ${path}: not found`, { details: '404', retryable: true })
-    if (res.status !== 200) throw new QantaraError('RPC_UNAVAILABLE', `esplora ${path}: HTTP ${res.status}`, { retryable: true })
+    if (res.status === 404)
+      throw new QantaraError('RPC_BAD_RESPONSE', `esplora ${path}: not found`, {
+        details: '404',
+        retryable: true,
+      })
+    if (res.status !== 200)
+      throw new QantaraError('RPC_UNAVAILABLE', `esplora ${path}: HTTP ${res.status}`, { retryable: true })
     return res.data
   }
 
@@ -64,7 +83,12 @@ export class EsploraClient implements BitcoinChainSource {
       }
     }
     const parsed = schema.safeParse(value)
-    if (!parsed.success) throw new QantaraError('RPC_BAD_RESPONSE', `esplora ${path}: unexpected answer (${parsed.error.issues[0]?.message})`, { retryable: true })
+    if (!parsed.success)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `esplora ${path}: unexpected answer (${parsed.error.issues[0]?.message})`,
+        { retryable: true },
+      )
     return parsed.data
   }
 
@@ -78,19 +102,26 @@ export class EsploraClient implements BitcoinChainSource {
 
   async getBlockHeaderHex(blockHash: string): Promise<string> {
     const header = await this.read(`/block/${id(blockHash)}/header`, hexBytes.length(160))
-    if (toDisplayHex(sha256d(Buffer.from(header, 'hex'))) !== blockHash) throw new QantaraError('RPC_BAD_RESPONSE', `esplora answered header ${blockHash} with another header`, { retryable: true })
+    if (toDisplayHex(sha256d(Buffer.from(header, 'hex'))) !== blockHash)
+      throw new QantaraError('RPC_BAD_RESPONSE', `esplora answered header ${blockHash} with another header`, {
+        retryable: true,
+      })
     return header
   }
 
   async getBlockHeight(blockHash: string): Promise<number> {
     const info = await this.read(`/block/${id(blockHash)}`, blockInfo, true)
-    if (info.id !== blockHash) throw new QantaraError('RPC_BAD_RESPONSE', `esplora answered block ${blockHash} with ${info.id}`, { retryable: true })
+    if (info.id !== blockHash)
+      throw new QantaraError('RPC_BAD_RESPONSE', `esplora answered block ${blockHash} with ${info.id}`, {
+        retryable: true,
+      })
     return info.height
   }
 
   async getBlockTxs(blockHash: string): Promise<BlockTxs> {
     const raw = await this.get(`/block/${id(blockHash)}/raw`, 'arraybuffer')
-    if (!(raw instanceof Uint8Array)) throw new QantaraError('RPC_BAD_RESPONSE', `esplora block ${blockHash}: not bytes`, { retryable: true })
+    if (!(raw instanceof Uint8Array))
+      throw new QantaraError('RPC_BAD_RESPONSE', `esplora block ${blockHash}: not bytes`, { retryable: true })
     return blockFromBytes(blockHash, raw)
   }
 
@@ -98,7 +129,10 @@ export class EsploraClient implements BitcoinChainSource {
     const coinbaseTxid = await this.read(`/block/${id(blockHash)}/txid/0`, hash)
     const [tx, coinbase] = [await this.txInclusion(txid), await this.txInclusion(coinbaseTxid)]
     // The branches are for the block at that height now: it must be the block the payout was seen in.
-    if (tx.height !== coinbase.height || (await this.getBlockHash(tx.height)) !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `${txid} is no longer in block ${blockHash}`, { retryable: true })
+    if (tx.height !== coinbase.height || (await this.getBlockHash(tx.height)) !== blockHash)
+      throw new QantaraError('REORG_BEYOND_FINALITY', `${txid} is no longer in block ${blockHash}`, {
+        retryable: true,
+      })
     return { tx: tx.inclusion, coinbase: coinbase.inclusion }
   }
 
@@ -106,6 +140,13 @@ export class EsploraClient implements BitcoinChainSource {
   private async txInclusion(txid: string): Promise<{ inclusion: TxInclusion; height: number }> {
     const proof = await this.read(`/tx/${id(txid)}/merkle-proof`, merkleProof, true)
     const tx = await this.read(`/tx/${txid}/hex`, hexBytes)
-    return { inclusion: { tx: Uint8Array.from(Buffer.from(tx, 'hex')), index: proof.pos, merkle: proof.merkle.map(fromDisplayHex) }, height: proof.block_height }
+    return {
+      inclusion: {
+        tx: Uint8Array.from(Buffer.from(tx, 'hex')),
+        index: proof.pos,
+        merkle: proof.merkle.map(fromDisplayHex),
+      },
+      height: proof.block_height,
+    }
   }
 }

@@ -13,8 +13,14 @@ export interface BitcoinNetworkParams {
   noRetargeting: boolean
 }
 
-export const MAINNET: BitcoinNetworkParams = { powLimit: 0x00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffffn, noRetargeting: false }
-export const REGTEST: BitcoinNetworkParams = { powLimit: 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffn, noRetargeting: true }
+export const MAINNET: BitcoinNetworkParams = {
+  powLimit: 0x00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffffn,
+  noRetargeting: false,
+}
+export const REGTEST: BitcoinNetworkParams = {
+  powLimit: 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffn,
+  noRetargeting: true,
+}
 
 export interface Header {
   raw: Uint8Array
@@ -53,7 +59,8 @@ export function bitsToTarget(bits: number): bigint | undefined {
   const size = bits >>> 24
   let word = bits & 0x007fffff
   if (word !== 0 && (bits & 0x00800000) !== 0) return undefined
-  if (word !== 0 && (size > 34 || (word > 0xff && size > 33) || (word > 0xffff && size > 32))) return undefined
+  if (word !== 0 && (size > 34 || (word > 0xff && size > 33) || (word > 0xffff && size > 32)))
+    return undefined
   let target: bigint
   if (size <= 3) {
     word >>>= 8 * (3 - size)
@@ -67,7 +74,8 @@ export function bitsToTarget(bits: number): bigint | undefined {
 /** The compact form of a target, as Bitcoin Core encodes it. */
 export function targetToBits(target: bigint): number {
   let size = target === 0n ? 0 : Math.ceil(target.toString(16).length / 2)
-  let compact = size <= 3 ? Number(target << BigInt(8 * (3 - size))) : Number(target >> BigInt(8 * (size - 3)))
+  let compact =
+    size <= 3 ? Number(target << BigInt(8 * (3 - size))) : Number(target >> BigInt(8 * (size - 3)))
   if (compact & 0x00800000) {
     compact >>>= 8
     size++
@@ -88,7 +96,15 @@ export function decodeHeader(raw: Uint8Array, params: BitcoinNetworkParams): Hea
   const block = Block.fromBuffer(raw)
   const target = bitsToTarget(block.bits)
   if (target === undefined || target > params.powLimit) return 'BAD_BITS'
-  return { raw, hash: sha256d(raw), prevHash: block.prevHash!, merkleRoot: block.merkleRoot!, time: block.timestamp, bits: block.bits, target }
+  return {
+    raw,
+    hash: sha256d(raw),
+    prevHash: block.prevHash!,
+    merkleRoot: block.merkleRoot!,
+    time: block.timestamp,
+    bits: block.bits,
+    target,
+  }
 }
 
 export function meetsTarget(h: Header): boolean {
@@ -106,7 +122,12 @@ export function parseHeader(raw: Uint8Array, params: BitcoinNetworkParams): Head
  * `firstTime` and last at `lastTime` with `lastBits`: Bitcoin Core's rule,
  * the elapsed time clamped to a quarter and four times the two weeks.
  */
-export function nextEpochBits(lastBits: number, firstTime: number, lastTime: number, params: BitcoinNetworkParams): number {
+export function nextEpochBits(
+  lastBits: number,
+  firstTime: number,
+  lastTime: number,
+  params: BitcoinNetworkParams,
+): number {
   if (params.noRetargeting) return lastBits
   const elapsed = Math.min(Math.max(lastTime - firstTime, EPOCH_SECONDS / 4), EPOCH_SECONDS * 4)
   let target = (bitsToTarget(lastBits)! * BigInt(elapsed)) / BigInt(EPOCH_SECONDS)

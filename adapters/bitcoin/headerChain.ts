@@ -1,10 +1,20 @@
-import { EPOCH_BLOCKS, HEADER_BYTES, decodeHeader, meetsTarget, nextEpochBits, withinRetargetClamp, workOf, type BitcoinNetworkParams, type Header, type HeaderProblem } from './header.js'
+import {
+  EPOCH_BLOCKS,
+  HEADER_BYTES,
+  decodeHeader,
+  meetsTarget,
+  nextEpochBits,
+  withinRetargetClamp,
+  workOf,
+  type BitcoinNetworkParams,
+  type Header,
+  type HeaderProblem,
+} from './header.js'
 
 export type ChainProblem = HeaderProblem | 'EMPTY_CHAIN' | 'BAD_LINK' | 'UNEXPECTED_BITS' | 'BAD_RETARGET'
 
 export type HeaderChainResult =
-  | { valid: true; headers: Header[]; work: bigint }
-  | { valid: false; reason: ChainProblem; index: number }
+  { valid: true; headers: Header[]; work: bigint } | { valid: false; reason: ChainProblem; index: number }
 
 export interface HeaderChainOptions {
   params: BitcoinNetworkParams
@@ -33,10 +43,12 @@ export function verifyHeaderChain(raws: Uint8Array[], o: HeaderChainOptions): He
     const h = decodeHeader(raw, o.params)
     if (typeof h === 'string') return { valid: false, reason: h, index: i }
     const prev = headers[i - 1]
-    if (prev && !Buffer.from(h.prevHash).equals(prev.hash)) return { valid: false, reason: 'BAD_LINK', index: i }
+    if (prev && !Buffer.from(h.prevHash).equals(prev.hash))
+      return { valid: false, reason: 'BAD_LINK', index: i }
     if (!meetsTarget(h)) return { valid: false, reason: 'INSUFFICIENT_POW', index: i }
     if (!prev) {
-      if (o.expectedBits !== undefined && h.bits !== o.expectedBits) return { valid: false, reason: 'UNEXPECTED_BITS', index: i }
+      if (o.expectedBits !== undefined && h.bits !== o.expectedBits)
+        return { valid: false, reason: 'UNEXPECTED_BITS', index: i }
     } else {
       const problem = checkBits(headers, h, i, lastChange, o)
       if (problem) return { valid: false, reason: problem, index: i }
@@ -48,7 +60,13 @@ export function verifyHeaderChain(raws: Uint8Array[], o: HeaderChainOptions): He
   return { valid: true, headers, work }
 }
 
-function checkBits(headers: Header[], h: Header, i: number, lastChange: number, o: HeaderChainOptions): ChainProblem | undefined {
+function checkBits(
+  headers: Header[],
+  h: Header,
+  i: number,
+  lastChange: number,
+  o: HeaderChainOptions,
+): ChainProblem | undefined {
   const prev = headers[i - 1]!
   if (o.params.noRetargeting) return h.bits === prev.bits ? undefined : 'UNEXPECTED_BITS'
   if (o.height === undefined) {
@@ -59,6 +77,9 @@ function checkBits(headers: Header[], h: Header, i: number, lastChange: number, 
   const height = o.height + i
   if (height % EPOCH_BLOCKS !== 0) return h.bits === prev.bits ? undefined : 'UNEXPECTED_BITS'
   const epochFirst = i - EPOCH_BLOCKS
-  if (epochFirst >= 0) return h.bits === nextEpochBits(prev.bits, headers[epochFirst]!.time, prev.time, o.params) ? undefined : 'BAD_RETARGET'
+  if (epochFirst >= 0)
+    return h.bits === nextEpochBits(prev.bits, headers[epochFirst]!.time, prev.time, o.params)
+      ? undefined
+      : 'BAD_RETARGET'
   return withinRetargetClamp(prev.target, h.target, o.params) ? undefined : 'BAD_RETARGET'
 }

@@ -10,8 +10,14 @@ export type MerkleProblem = 'BAD_MERKLE_INDEX' | 'BAD_MERKLE_NODE' | 'PHANTOM_DU
  * tree invented, not a transaction. A left child equal to its right sibling is
  * the genuine last node of an odd level.
  */
-export function verifyMerkleBranch(leaf: Uint8Array, siblings: Uint8Array[], index: number, root: Uint8Array): MerkleProblem | undefined {
-  if (!Number.isSafeInteger(index) || index < 0 || siblings.length > 32 || index >= 2 ** siblings.length) return 'BAD_MERKLE_INDEX'
+export function verifyMerkleBranch(
+  leaf: Uint8Array,
+  siblings: Uint8Array[],
+  index: number,
+  root: Uint8Array,
+): MerkleProblem | undefined {
+  if (!Number.isSafeInteger(index) || index < 0 || siblings.length > 32 || index >= 2 ** siblings.length)
+    return 'BAD_MERKLE_INDEX'
   let node = Buffer.from(leaf)
   let position = index
   for (const sibling of siblings) {
@@ -33,7 +39,8 @@ export function merkleBranch(ids: Uint8Array[], index: number): Uint8Array[] {
     if (level.length % 2 === 1) level.push(level.at(-1)!)
     branch.push(Uint8Array.from(level[position ^ 1]!))
     const next: Buffer[] = []
-    for (let i = 0; i < level.length; i += 2) next.push(Buffer.from(sha256d(Buffer.concat([level[i]!, level[i + 1]!]))))
+    for (let i = 0; i < level.length; i += 2)
+      next.push(Buffer.from(sha256d(Buffer.concat([level[i]!, level[i + 1]!]))))
     level = next
     position >>= 1
   }

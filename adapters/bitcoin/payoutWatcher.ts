@@ -42,13 +42,23 @@ export class BtcPayoutWatcher implements Watcher {
     const head = BigInt(await source.getBlockCount())
     if (from) {
       const hash = await source.getBlockHash(Number(from.height))
-      if (hash !== from.hash) throw new QantaraError('REORG_BEYOND_FINALITY', `bitcoin block ${from.height} changed from ${from.hash} to ${hash} after its payouts were released`)
+      if (hash !== from.hash)
+        throw new QantaraError(
+          'REORG_BEYOND_FINALITY',
+          `bitcoin block ${from.height} changed from ${from.hash} to ${hash} after its payouts were released`,
+        )
     }
     const released = head - BigInt(this.o.confirmations) + 1n
     const start = from ? from.height + 1n : BigInt(this.o.startHeight)
-    const end = released < start + BigInt(this.o.maxBlocksPerPoll ?? 50) - 1n ? released : start + BigInt(this.o.maxBlocksPerPoll ?? 50) - 1n
+    const end =
+      released < start + BigInt(this.o.maxBlocksPerPoll ?? 50) - 1n
+        ? released
+        : start + BigInt(this.o.maxBlocksPerPoll ?? 50) - 1n
     if (end < start) {
-      const checkpoint = from ?? { height: start - 1n, hash: start > 0n ? await source.getBlockHash(Number(start - 1n)) : '' }
+      const checkpoint = from ?? {
+        height: start - 1n,
+        hash: start > 0n ? await source.getBlockHash(Number(start - 1n)) : '',
+      }
       return { events: [], checkpoint, head, lag: head - checkpoint.height }
     }
     const events: ChainEvent[] = []
@@ -59,7 +69,10 @@ export class BtcPayoutWatcher implements Watcher {
       hash = await source.getBlockHash(Number(h))
       const block = await source.getBlockTxs(hash)
       // The chain moved while this range was read: read it again from the checkpoint.
-      if (previous && block.previousblockhash !== previous) throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin block ${h} does not extend ${previous}`, { retryable: true })
+      if (previous && block.previousblockhash !== previous)
+        throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin block ${h} does not extend ${previous}`, {
+          retryable: true,
+        })
       previous = hash
       for (const tx of block.txs.slice(1)) events.push(...(await this.payouts(tx, { height: h, hash })))
     }
@@ -67,14 +80,27 @@ export class BtcPayoutWatcher implements Watcher {
   }
 
   private async payouts(tx: Transaction, block: { height: bigint; hash: string }): Promise<ChainEvent[]> {
-    const tags = tx.outs.filter((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20).map((o): Hex32 => `0x${Buffer.from(o.script.slice(2)).toString('hex')}`)
+    const tags = tx.outs
+      .filter((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20)
+      .map((o): Hex32 => `0x${Buffer.from(o.script.slice(2)).toString('hex')}`)
     if (tags.length === 0) return []
-    const outputs = tx.outs.filter((o) => o.script[0] !== 0x6a).slice(0, MAX_OUTPUTS).map((o) => ({ script: Buffer.from(o.script).toString('hex'), sats: o.value }))
+    const outputs = tx.outs
+      .filter((o) => o.script[0] !== 0x6a)
+      .slice(0, MAX_OUTPUTS)
+      .map((o) => ({ script: Buffer.from(o.script).toString('hex'), sats: o.value }))
     const txid = tx.getId()
     const events: ChainEvent[] = []
     for (const orderId of new Set(tags)) {
       if (!(await this.o.isWatched(orderId))) continue
-      events.push({ kind: 'BtcPayoutSeen', chain: this.chain, key: `BtcPayoutSeen:${txid}:${orderId}`, block, txHash: txid, orderId, outputs })
+      events.push({
+        kind: 'BtcPayoutSeen',
+        chain: this.chain,
+        key: `BtcPayoutSeen:${txid}:${orderId}`,
+        block,
+        txHash: txid,
+        orderId,
+        outputs,
+      })
     }
     return events
   }

@@ -15,7 +15,14 @@ import { withoutWitness } from './tx.js'
  * not a reverted transaction. Each source call is bounded by its client's
  * timeout; `signal` is checked between them.
  */
-export async function buildSpvProof(source: BitcoinChainSource, params: BitcoinNetworkParams, txid: string, blockHash: string, headers: number, signal?: AbortSignal): Promise<BtcPayoutProof & { height: number }> {
+export async function buildSpvProof(
+  source: BitcoinChainSource,
+  params: BitcoinNetworkParams,
+  txid: string,
+  blockHash: string,
+  headers: number,
+  signal?: AbortSignal,
+): Promise<BtcPayoutProof & { height: number }> {
   const { tx, coinbase } = await source.inclusion(txid, blockHash)
   throwIfAborted(signal)
   const height = await source.getBlockHeight(blockHash)
@@ -23,14 +30,38 @@ export async function buildSpvProof(source: BitcoinChainSource, params: BitcoinN
   for (let h = height; h < height + headers; h++) {
     throwIfAborted(signal)
     const hash = await source.getBlockHash(h).catch((err: unknown) => {
-      throw new QantaraError('RPC_BAD_RESPONSE', `the chain is not ${headers} blocks deep over ${blockHash} yet`, { cause: err, retryable: true })
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `the chain is not ${headers} blocks deep over ${blockHash} yet`,
+        { cause: err, retryable: true },
+      )
     })
-    if (h === height && hash !== blockHash) throw new QantaraError('REORG_BEYOND_FINALITY', `block ${blockHash} is no longer at height ${h}`, { retryable: true })
+    if (h === height && hash !== blockHash)
+      throw new QantaraError('REORG_BEYOND_FINALITY', `block ${blockHash} is no longer at height ${h}`, {
+        retryable: true,
+      })
     chain.push(Uint8Array.from(Buffer.from(await source.getBlockHeaderHex(hash), 'hex')))
   }
-  const proof = { tx: withoutWitness(tx.tx), txIndex: tx.index, merkle: tx.merkle, headers: chain, coinbase: withoutWitness(coinbase.tx), coinbaseMerkle: coinbase.merkle }
+  const proof = {
+    tx: withoutWitness(tx.tx),
+    txIndex: tx.index,
+    merkle: tx.merkle,
+    headers: chain,
+    coinbase: withoutWitness(coinbase.tx),
+    coinbaseMerkle: coinbase.merkle,
+  }
   const checked = verifySpvProof(proof, { params, minConfirmations: headers, requireCoinbase: true })
-  if (!checked.valid) throw new QantaraError('RPC_BAD_RESPONSE', `the proof of ${txid} built from the source does not verify: ${checked.reason}`, { retryable: true })
-  if (checked.txid !== txid || checked.blockHash !== blockHash) throw new QantaraError('RPC_BAD_RESPONSE', `the source proved ${checked.txid} in ${checked.blockHash}, not ${txid} in ${blockHash}`, { retryable: true })
+  if (!checked.valid)
+    throw new QantaraError(
+      'RPC_BAD_RESPONSE',
+      `the proof of ${txid} built from the source does not verify: ${checked.reason}`,
+      { retryable: true },
+    )
+  if (checked.txid !== txid || checked.blockHash !== blockHash)
+    throw new QantaraError(
+      'RPC_BAD_RESPONSE',
+      `the source proved ${checked.txid} in ${checked.blockHash}, not ${txid} in ${blockHash}`,
+      { retryable: true },
+    )
   return { ...proof, height }
 }

@@ -10,7 +10,14 @@ import type { BitcoinChainSource } from './source.js'
  * checked here as the relay will check them: linked, each meeting its target,
  * and the bits changing at the boundary within the ×4 clamp.
  */
-export async function retargetHeaders(source: BitcoinChainSource, params: BitcoinNetworkParams, epoch: bigint, proofLength: number, confirmations: number, signal?: AbortSignal): Promise<Uint8Array[] | undefined> {
+export async function retargetHeaders(
+  source: BitcoinChainSource,
+  params: BitcoinNetworkParams,
+  epoch: bigint,
+  proofLength: number,
+  confirmations: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array[] | undefined> {
   const boundary = Number(epoch + 1n) * EPOCH_BLOCKS
   const first = boundary - proofLength
   const last = boundary + proofLength - 1
@@ -18,9 +25,16 @@ export async function retargetHeaders(source: BitcoinChainSource, params: Bitcoi
   const headers: Uint8Array[] = []
   for (let h = first; h <= last; h++) {
     throwIfAborted(signal)
-    headers.push(Uint8Array.from(Buffer.from(await source.getBlockHeaderHex(await source.getBlockHash(h)), 'hex')))
+    headers.push(
+      Uint8Array.from(Buffer.from(await source.getBlockHeaderHex(await source.getBlockHash(h)), 'hex')),
+    )
   }
   const checked = verifyHeaderChain(headers, { params, height: first })
-  if (!checked.valid) throw new QantaraError('RPC_BAD_RESPONSE', `the headers ${first}–${last} the source gave do not verify: ${checked.reason} at ${first + checked.index}`, { retryable: true })
+  if (!checked.valid)
+    throw new QantaraError(
+      'RPC_BAD_RESPONSE',
+      `the headers ${first}–${last} the source gave do not verify: ${checked.reason} at ${first + checked.index}`,
+      { retryable: true },
+    )
   return headers
 }

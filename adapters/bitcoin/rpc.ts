@@ -1,6 +1,12 @@
 import axios, { type AxiosInstance } from 'axios'
 import { QantaraError, isQantaraError } from '../../src/errors.js'
-import { blockFromBytes, inclusionFromBlock, type BitcoinChainSource, type BlockTxs, type TxInclusion } from './source.js'
+import {
+  blockFromBytes,
+  inclusionFromBlock,
+  type BitcoinChainSource,
+  type BlockTxs,
+  type TxInclusion,
+} from './source.js'
 
 export interface BitcoinRpcOptions {
   url: string
@@ -29,9 +35,13 @@ export class BitcoinRpc implements BitcoinChainSource {
 
   constructor(private readonly o: BitcoinRpcOptions) {
     this.http = axios.create({
-      baseURL: o.url, timeout: o.timeoutMs, auth: { username: o.user, password: o.password },
-      maxContentLength: o.maxResponseBytes ?? 32 * 1024 * 1024, maxRedirects: 0,
-      headers: { 'content-type': 'text/plain' }, validateStatus: () => true,
+      baseURL: o.url,
+      timeout: o.timeoutMs,
+      auth: { username: o.user, password: o.password },
+      maxContentLength: o.maxResponseBytes ?? 32 * 1024 * 1024,
+      maxRedirects: 0,
+      headers: { 'content-type': 'text/plain' },
+      validateStatus: () => true,
     })
   }
 
@@ -40,18 +50,32 @@ export class BitcoinRpc implements BitcoinChainSource {
     try {
       res = await this.http.post('/', { jsonrpc: '1.0', id: ++this.id, method, params })
     } catch (cause) {
-      throw new QantaraError('RPC_UNAVAILABLE', `bitcoin ${method}: ${(cause as Error).message}`, { cause, retryable: true })
+      throw new QantaraError('RPC_UNAVAILABLE', `bitcoin ${method}: ${(cause as Error).message}`, {
+        cause,
+        retryable: true,
+      })
     }
     const body = res.data as { result?: T; error?: { code: number; message: string } | null } | undefined
     // -5: no such transaction, block or address (btcd and Core alike); a caller may expect that.
-    if (body?.error?.code === -5) throw new QantaraError('RPC_NOT_FOUND', `bitcoin ${method}: ${body.error.message}`)
-    if (body?.error) throw new QantaraError('RPC_BAD_RESPONSE', `bitcoin ${method}: ${body.error.message} (${body.error.code})`, { retryable: false })
-    if (res.status !== 200 || !body || !('result' in body)) throw new QantaraError('RPC_UNAVAILABLE', `bitcoin ${method}: HTTP ${res.status}`, { retryable: true })
+    if (body?.error?.code === -5)
+      throw new QantaraError('RPC_NOT_FOUND', `bitcoin ${method}: ${body.error.message}`)
+    if (body?.error)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `bitcoin ${method}: ${body.error.message} (${body.error.code})`,
+        { retryable: false },
+      )
+    if (res.status !== 200 || !body || !('result' in body))
+      throw new QantaraError('RPC_UNAVAILABLE', `bitcoin ${method}: HTTP ${res.status}`, { retryable: true })
     return body.result as T
   }
 
   async kind(): Promise<NodeKind> {
-    if (!this.kindCache) this.kindCache = await this.call('getnetworkinfo').then(() => 'core' as const, () => 'btcd' as const)
+    if (!this.kindCache)
+      this.kindCache = await this.call('getnetworkinfo').then(
+        () => 'core' as const,
+        () => 'btcd' as const,
+      )
     return this.kindCache
   }
 
@@ -75,7 +99,8 @@ export class BitcoinRpc implements BitcoinChainSource {
    */
   async getBlockTxs(hash: string): Promise<BlockTxs> {
     const hex = await this.call<string>('getblock', [hash, 0])
-    if (typeof hex !== 'string' || !/^([0-9a-f]{2})+$/i.test(hex)) throw new QantaraError('RPC_BAD_RESPONSE', `block ${hash} is not hex`, { retryable: true })
+    if (typeof hex !== 'string' || !/^([0-9a-f]{2})+$/i.test(hex))
+      throw new QantaraError('RPC_BAD_RESPONSE', `block ${hash} is not hex`, { retryable: true })
     return blockFromBytes(hash, Buffer.from(hex, 'hex'))
   }
 
@@ -99,9 +124,10 @@ export class BitcoinRpc implements BitcoinChainSource {
 
   /** Fee rate in sat/vB for confirmation within `blocks`, or undefined when the node has no estimate (regtest). */
   async feeRate(blocks: number): Promise<number | undefined> {
-    const btcPerKb = (await this.kind()) === 'btcd'
-      ? await this.call<number>('estimatefee', [blocks])
-      : (await this.call<{ feerate?: number }>('estimatesmartfee', [blocks])).feerate
+    const btcPerKb =
+      (await this.kind()) === 'btcd'
+        ? await this.call<number>('estimatefee', [blocks])
+        : (await this.call<{ feerate?: number }>('estimatesmartfee', [blocks])).feerate
     return btcPerKb !== undefined && btcPerKb > 0 ? Math.ceil((btcPerKb * 1e8) / 1000) : undefined
   }
 
@@ -118,10 +144,19 @@ export class BitcoinRpc implements BitcoinChainSource {
   async listUnspent(address: string): Promise<{ txid: string; vout: number; value: bigint }[]> {
     const sats = (btc: number) => BigInt(Math.round(btc * 1e8))
     if ((await this.kind()) === 'core') {
-      const scan = await this.call<{ unspents: { txid: string; vout: number; amount: number }[] }>('scantxoutset', ['start', [`addr(${address})`]])
+      const scan = await this.call<{ unspents: { txid: string; vout: number; amount: number }[] }>(
+        'scantxoutset',
+        ['start', [`addr(${address})`]],
+      )
       return scan.unspents.map((u) => ({ txid: u.txid, vout: u.vout, value: sats(u.amount) }))
     }
-    const txs = await this.call<{ txid: string; vout: { n: number; value: number; scriptPubKey: { address?: string; addresses?: string[] } }[] }[] | null>('searchrawtransactions', [address, 1, 0, 10_000, 0, false]).catch((err: unknown) => {
+    const txs = await this.call<
+      | {
+          txid: string
+          vout: { n: number; value: number; scriptPubKey: { address?: string; addresses?: string[] } }[]
+        }[]
+      | null
+    >('searchrawtransactions', [address, 1, 0, 10_000, 0, false]).catch((err: unknown) => {
       // btcd answers "No information available about address" until the address has a transaction.
       if (isQantaraError(err, 'RPC_NOT_FOUND')) return null
       throw err
@@ -131,9 +166,14 @@ export class BitcoinRpc implements BitcoinChainSource {
       for (const o of tx.vout) {
         const paysUs = o.scriptPubKey.address === address || o.scriptPubKey.addresses?.includes(address)
         if (!paysUs) continue
-        const unspent = await this.call<{ coinbase: boolean; confirmations: number } | null>('gettxout', [tx.txid, o.n, true])
+        const unspent = await this.call<{ coinbase: boolean; confirmations: number } | null>('gettxout', [
+          tx.txid,
+          o.n,
+          true,
+        ])
         // A coinbase cannot be spent before 100 confirmations.
-        if (unspent && (!unspent.coinbase || unspent.confirmations >= 100)) out.push({ txid: tx.txid, vout: o.n, value: sats(o.value) })
+        if (unspent && (!unspent.coinbase || unspent.confirmations >= 100))
+          out.push({ txid: tx.txid, vout: o.n, value: sats(o.value) })
       }
     }
     return out

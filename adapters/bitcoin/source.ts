@@ -42,15 +42,32 @@ export function blockFromBytes(hash: string, raw: Uint8Array): BlockTxs {
   } catch (cause) {
     throw new QantaraError('RPC_BAD_RESPONSE', `block ${hash} does not parse`, { cause, retryable: true })
   }
-  if (block.getId() !== hash || !block.transactions?.length) throw new QantaraError('RPC_BAD_RESPONSE', `the source answered block ${hash} with other bytes`, { retryable: true })
-  return { hash, previousblockhash: Buffer.from(block.prevHash!).reverse().toString('hex'), txs: block.transactions }
+  if (block.getId() !== hash || !block.transactions?.length)
+    throw new QantaraError('RPC_BAD_RESPONSE', `the source answered block ${hash} with other bytes`, {
+      retryable: true,
+    })
+  return {
+    hash,
+    previousblockhash: Buffer.from(block.prevHash!).reverse().toString('hex'),
+    txs: block.transactions,
+  }
 }
 
 /** Inclusion of `txid` computed from its whole block: for sources that serve blocks but no branches. */
-export function inclusionFromBlock(block: BlockTxs, txid: string): { tx: TxInclusion; coinbase: TxInclusion } {
+export function inclusionFromBlock(
+  block: BlockTxs,
+  txid: string,
+): { tx: TxInclusion; coinbase: TxInclusion } {
   const ids = block.txs.map((t) => Uint8Array.from(t.getHash(false)))
   const index = block.txs.findIndex((t) => t.getId() === txid)
-  if (index < 0) throw new QantaraError('RPC_BAD_RESPONSE', `block ${block.hash} does not hold ${txid}`, { retryable: true })
-  const at = (i: number): TxInclusion => ({ tx: Uint8Array.from(block.txs[i]!.toBuffer()), index: i, merkle: merkleBranch(ids, i) })
+  if (index < 0)
+    throw new QantaraError('RPC_BAD_RESPONSE', `block ${block.hash} does not hold ${txid}`, {
+      retryable: true,
+    })
+  const at = (i: number): TxInclusion => ({
+    tx: Uint8Array.from(block.txs[i]!.toBuffer()),
+    index: i,
+    merkle: merkleBranch(ids, i),
+  })
   return { tx: at(index), coinbase: at(0) }
 }

@@ -16,7 +16,15 @@ export interface SpvProof {
   coinbaseMerkle?: Uint8Array[]
 }
 
-export type SpvProblem = ChainProblem | MerkleProblem | 'BAD_TX' | 'TX_64_BYTES' | 'COINBASE_PROOF_REQUIRED' | 'BAD_COINBASE' | 'COINBASE_DEPTH_MISMATCH' | 'NOT_ENOUGH_CONFIRMATIONS'
+export type SpvProblem =
+  | ChainProblem
+  | MerkleProblem
+  | 'BAD_TX'
+  | 'TX_64_BYTES'
+  | 'COINBASE_PROOF_REQUIRED'
+  | 'BAD_COINBASE'
+  | 'COINBASE_DEPTH_MISMATCH'
+  | 'NOT_ENOUGH_CONFIRMATIONS'
 
 export type SpvResult =
   | { valid: true; tx: Transaction; txid: string; blockHash: string; confirmations: number; work: bigint }
@@ -51,7 +59,10 @@ export function verifySpvProof(p: SpvProof, o: SpvOptions): SpvResult {
   if (!tx) return { valid: false, reason: 'BAD_TX' }
   if (tx.byteLength(false) === 64) return { valid: false, reason: 'TX_64_BYTES' }
   if ((p.txIndex === 0) !== tx.isCoinbase()) return { valid: false, reason: 'BAD_MERKLE_INDEX' }
-  const chain = verifyHeaderChain(p.headers, { params: o.params, ...(o.expectedBits !== undefined ? { expectedBits: o.expectedBits } : {}) })
+  const chain = verifyHeaderChain(p.headers, {
+    params: o.params,
+    ...(o.expectedBits !== undefined ? { expectedBits: o.expectedBits } : {}),
+  })
   if (!chain.valid) return { valid: false, reason: chain.reason }
   const root = chain.headers[0]!.merkleRoot
   const txid = tx.getHash(false)
@@ -60,11 +71,21 @@ export function verifySpvProof(p: SpvProof, o: SpvOptions): SpvResult {
   if (p.coinbase || p.coinbaseMerkle) {
     const coinbase = p.coinbase ? parseTx(p.coinbase) : undefined
     if (!coinbase?.isCoinbase() || !p.coinbaseMerkle) return { valid: false, reason: 'BAD_COINBASE' }
-    if (p.coinbaseMerkle.length !== p.merkle.length) return { valid: false, reason: 'COINBASE_DEPTH_MISMATCH' }
-    if (verifyMerkleBranch(coinbase.getHash(false), p.coinbaseMerkle, 0, root)) return { valid: false, reason: 'BAD_COINBASE' }
+    if (p.coinbaseMerkle.length !== p.merkle.length)
+      return { valid: false, reason: 'COINBASE_DEPTH_MISMATCH' }
+    if (verifyMerkleBranch(coinbase.getHash(false), p.coinbaseMerkle, 0, root))
+      return { valid: false, reason: 'BAD_COINBASE' }
   } else if (o.requireCoinbase) {
     return { valid: false, reason: 'COINBASE_PROOF_REQUIRED' }
   }
-  if (chain.headers.length < (o.minConfirmations ?? 1)) return { valid: false, reason: 'NOT_ENOUGH_CONFIRMATIONS' }
-  return { valid: true, tx, txid: toDisplayHex(txid), blockHash: toDisplayHex(chain.headers[0]!.hash), confirmations: chain.headers.length, work: chain.work }
+  if (chain.headers.length < (o.minConfirmations ?? 1))
+    return { valid: false, reason: 'NOT_ENOUGH_CONFIRMATIONS' }
+  return {
+    valid: true,
+    tx,
+    txid: toDisplayHex(txid),
+    blockHash: toDisplayHex(chain.headers[0]!.hash),
+    confirmations: chain.headers.length,
+    work: chain.work,
+  }
 }

@@ -47,7 +47,10 @@ export class BtcWallet {
   readonly script: Uint8Array
   readonly address: string
 
-  private constructor(private readonly secret: Uint8Array, readonly network: Network) {
+  private constructor(
+    private readonly secret: Uint8Array,
+    readonly network: Network,
+  ) {
     this.publicKey = secp256k1.getPublicKey(secret, true)
     const p2wpkh = payments.p2wpkh({ pubkey: this.publicKey, network })
     this.script = Uint8Array.from(p2wpkh.output!)
@@ -62,7 +65,11 @@ export class BtcWallet {
     try {
       payload = base58check.decode(wif)
     } catch (cause) {
-      throw new QantaraError('KEY_UNAVAILABLE', 'the Bitcoin key is neither a WIF nor a wpkh(<WIF>) descriptor', { cause })
+      throw new QantaraError(
+        'KEY_UNAVAILABLE',
+        'the Bitcoin key is neither a WIF nor a wpkh(<WIF>) descriptor',
+        { cause },
+      )
     }
     const version = network === 'mainnet' ? 0x80 : 0xef
     if (payload.length !== 34 || payload[0] !== version || payload[33] !== 0x01) {
@@ -85,7 +92,10 @@ export class BtcWallet {
     if (plan.tag.length !== 32) throw new QantaraError('CONFIG_INVALID', 'a payment tag is 32 bytes')
     const tagScript = Uint8Array.from(bscript.compile([bscript.OPS.OP_RETURN, plan.tag]))
     const wanted = plan.outputs.reduce((s, o) => s + o.value, 0n)
-    const outputBytes = [...plan.outputs.map((o) => o.script), tagScript, this.script].reduce((s, script) => s + 9 + script.length, 0)
+    const outputBytes = [...plan.outputs.map((o) => o.script), tagScript, this.script].reduce(
+      (s, script) => s + 9 + script.length,
+      0,
+    )
     const rate = BigInt(Math.ceil(plan.feeRate))
     const spent: Utxo[] = []
     let inputValue = 0n
@@ -97,10 +107,21 @@ export class BtcWallet {
       fee = rate * BigInt(11 + 68 * spent.length + outputBytes)
       if (inputValue >= wanted + fee) break
     }
-    if (inputValue < wanted + fee) throw new QantaraError('SUBMIT_FAILED', `the wallet holds ${inputValue} sats; this payment needs ${wanted + fee}`, { details: 'INSUFFICIENT_FUNDS', retryable: true })
+    if (inputValue < wanted + fee)
+      throw new QantaraError(
+        'SUBMIT_FAILED',
+        `the wallet holds ${inputValue} sats; this payment needs ${wanted + fee}`,
+        { details: 'INSUFFICIENT_FUNDS', retryable: true },
+      )
     let change = inputValue - wanted - fee
     const psbt = new Psbt({ network: this.network })
-    for (const u of spent) psbt.addInput({ hash: u.txid, index: u.vout, sequence: 0xfffffffd, witnessUtxo: { script: this.script, value: u.value } })
+    for (const u of spent)
+      psbt.addInput({
+        hash: u.txid,
+        index: u.vout,
+        sequence: 0xfffffffd,
+        witnessUtxo: { script: this.script, value: u.value },
+      })
     for (const o of plan.outputs) psbt.addOutput({ script: o.script, value: o.value })
     psbt.addOutput({ script: tagScript, value: 0n })
     if (change >= DUST) psbt.addOutput({ script: this.script, value: change })
@@ -108,7 +129,10 @@ export class BtcWallet {
       fee += change
       change = 0n
     }
-    const signer = { publicKey: this.publicKey, sign: (hash: Uint8Array) => secp256k1.sign(hash, this.secret, { lowS: true }).toCompactRawBytes() }
+    const signer = {
+      publicKey: this.publicKey,
+      sign: (hash: Uint8Array) => secp256k1.sign(hash, this.secret, { lowS: true }).toCompactRawBytes(),
+    }
     psbt.signAllInputs(signer)
     psbt.finalizeAllInputs()
     const tx = psbt.extractTransaction()

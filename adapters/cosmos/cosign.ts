@@ -9,7 +9,14 @@ import { isRefundOrder } from '../../src/vault/refund.js'
 import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/release.js'
 import type { CosmosChainConfig } from './config.js'
 import type { CosmosKey } from './keys.js'
-import { assembleRelease, releaseSignDoc, signRelease, verifyReleaseSignature, type CosmosRelease, type CosmosVaultState } from './release.js'
+import {
+  assembleRelease,
+  releaseSignDoc,
+  signRelease,
+  verifyReleaseSignature,
+  type CosmosRelease,
+  type CosmosVaultState,
+} from './release.js'
 import type { CosmosStoredRelease } from './releaseSender.js'
 import type { CosmosRound, CosmosVaultAccount } from './vaultAccount.js'
 
@@ -24,7 +31,12 @@ const cosignRequest = z.strictObject({
   accountNumber: z.number().int().nonnegative(),
   sequence: z.number().int().nonnegative(),
   timeoutHeight: z.string().regex(/^\d{1,19}$/),
-  fee: z.strictObject({ amount: z.array(z.strictObject({ denom: z.string().max(128), amount: z.string().regex(/^\d{1,40}$/) })).max(4), gas: z.string().regex(/^\d{1,19}$/) }),
+  fee: z.strictObject({
+    amount: z
+      .array(z.strictObject({ denom: z.string().max(128), amount: z.string().regex(/^\d{1,40}$/) }))
+      .max(4),
+    gas: z.string().regex(/^\d{1,19}$/),
+  }),
   doc: z.string().regex(/^[0-9a-f]{64}$/),
 })
 
@@ -50,29 +62,60 @@ export interface CosmosMessagesOptions {
  * the chain and its own store, rebuilds the document from its own settlement
  * and signs only an identical one.
  */
-export function cosmosReleaseMessages(o: CosmosMessagesOptions): ReleaseMessages<CosmosRound, CosmosDraft, CosmosStoredRelease> {
+export function cosmosReleaseMessages(
+  o: CosmosMessagesOptions,
+): ReleaseMessages<CosmosRound, CosmosDraft, CosmosStoredRelease> {
   const self = o.key.address
   const releaseOf = (order: OrderTerms, settlement: Settlement) => cosmosReleaseOf(order, settlement, o.fee)
   return {
     draft(order, settlement, round) {
       const release = releaseOf(order, settlement)
       const { vault } = round
-      const request = { v: 1, accountNumber: vault.accountNumber, sequence: vault.sequence, timeoutHeight: vault.timeoutHeight.toString(), fee: vault.fee, doc: docHash(release, vault) }
-      return Promise.resolve({ release, vault, request: Buffer.from(JSON.stringify(request)).toString('base64') })
+      const request = {
+        v: 1,
+        accountNumber: vault.accountNumber,
+        sequence: vault.sequence,
+        timeoutHeight: vault.timeoutHeight.toString(),
+        fee: vault.fee,
+        doc: docHash(release, vault),
+      }
+      return Promise.resolve({
+        release,
+        vault,
+        request: Buffer.from(JSON.stringify(request)).toString('base64'),
+      })
     },
-    verify: (draft, signer, signature) => verifyReleaseSignature(o.signerKeys.get(signer)!, draft.release, draft.vault, fromBase64(signature)),
-    sign: async (draft) => toBase64(await signRelease(await o.key.aminoSigner(), self, draft.release, draft.vault)),
+    verify: (draft, signer, signature) =>
+      verifyReleaseSignature(o.signerKeys.get(signer)!, draft.release, draft.vault, fromBase64(signature)),
+    sign: async (draft) =>
+      toBase64(await signRelease(await o.key.aminoSigner(), self, draft.release, draft.vault)),
     assemble(draft, signatures) {
-      const tx = assembleRelease(draft.release, draft.vault, new Map([...signatures].map(([signer, signature]) => [signer, fromBase64(signature)])))
-      return { tx: toBase64(tx), hash: txHashOf(tx), sequence: draft.vault.sequence, timeoutHeight: draft.vault.timeoutHeight.toString() }
+      const tx = assembleRelease(
+        draft.release,
+        draft.vault,
+        new Map([...signatures].map(([signer, signature]) => [signer, fromBase64(signature)])),
+      )
+      return {
+        tx: toBase64(tx),
+        hash: txHashOf(tx),
+        sequence: draft.vault.sequence,
+        timeoutHeight: draft.vault.timeoutHeight.toString(),
+      }
     },
-    rebuild: (order, settlement, message, refuse) => rebuild(o, order, releaseOf(order, settlement), message, refuse),
+    rebuild: (order, settlement, message, refuse) =>
+      rebuild(o, order, releaseOf(order, settlement), message, refuse),
   }
 }
 
 /** The co-signer's checks of a request, in the order they cost: itself, the request, the vault on chain, its own store, the document. */
-async function rebuild(o: CosmosMessagesOptions, order: OrderTerms, release: CosmosRelease, message: string, refuse: Refuse): Promise<CosmosDraft> {
-  if (!o.signerKeys.has(o.key.address)) throw refuse('this relayer is not a signer of the vault\'s multisig')
+async function rebuild(
+  o: CosmosMessagesOptions,
+  order: OrderTerms,
+  release: CosmosRelease,
+  message: string,
+  refuse: Refuse,
+): Promise<CosmosDraft> {
+  if (!o.signerKeys.has(o.key.address)) throw refuse("this relayer is not a signer of the vault's multisig")
   if (message.length > MAX_REQUEST_CHARS) throw refuse('request too long')
   let request: z.infer<typeof cosignRequest>
   try {
@@ -80,19 +123,25 @@ async function rebuild(o: CosmosMessagesOptions, order: OrderTerms, release: Cos
   } catch {
     throw refuse('not a release request')
   }
-  if (!sameFee(request.fee, o.fee)) throw refuse(`its fee is not this relayer's (${o.fee.gas} gas for ${o.fee.amount.map((a) => a.amount + a.denom).join(',') || 'nothing'})`)
+  if (!sameFee(request.fee, o.fee))
+    throw refuse(
+      `its fee is not this relayer's (${o.fee.gas} gas for ${o.fee.amount.map((a) => a.amount + a.denom).join(',') || 'nothing'})`,
+    )
   const seen = BigInt(await o.vault.height())
   const { accountNumber, sequence } = await o.vault.account()
-  if (request.accountNumber !== accountNumber) throw refuse('it is not for the vault\'s account')
+  if (request.accountNumber !== accountNumber) throw refuse("it is not for the vault's account")
   // Only the sequence the vault is at now: everything that could have landed before it is on chain to check.
-  if (request.sequence !== sequence) throw refuse(`sequence ${request.sequence} is not the vault's current ${sequence}`)
+  if (request.sequence !== sequence)
+    throw refuse(`sequence ${request.sequence} is not the vault's current ${sequence}`)
   const timeoutHeight = BigInt(request.timeoutHeight)
-  if (timeoutHeight <= seen || timeoutHeight > seen + BigInt(o.config.timeoutBlocks) + 10n) throw refuse('its timeout height is out of range')
+  if (timeoutHeight <= seen || timeoutHeight > seen + BigInt(o.config.timeoutBlocks) + 10n)
+    throw refuse('its timeout height is out of range')
   const state = await o.vault.releasedBefore(order.id, sequence)
   if (state === 'released') throw alreadyReleased(order.id)
-  if (state === 'behind') throw refuse('this relayer has not yet read the vault\'s last transaction')
+  if (state === 'behind') throw refuse("this relayer has not yet read the vault's last transaction")
   const vault = o.vault.stateAt(accountNumber, sequence, timeoutHeight)
-  if (docHash(release, vault) !== request.doc) throw refuse('it is not the release of this relayer\'s settlement')
+  if (docHash(release, vault) !== request.doc)
+    throw refuse("it is not the release of this relayer's settlement")
   return { release, vault, request: message }
 }
 
@@ -103,16 +152,30 @@ async function rebuild(o: CosmosMessagesOptions, order: OrderTerms, release: Cos
  * line by `minRefund` instead.
  */
 export function cosmosReleaseOf(order: OrderTerms, settlement: Settlement, fee: StdFee): CosmosRelease {
-  const own = fee.amount.length === 1 && fee.amount[0]!.denom === order.token ? BigInt(fee.amount[0]!.amount) : 0n
-  const refundPaysFee = isRefundOrder(order) && settlement.toProvider === 0n && settlement.fee === 0n && settlement.toRenter > own ? own : 0n
+  const own =
+    fee.amount.length === 1 && fee.amount[0]!.denom === order.token ? BigInt(fee.amount[0]!.amount) : 0n
+  const refundPaysFee =
+    isRefundOrder(order) && settlement.toProvider === 0n && settlement.fee === 0n && settlement.toRenter > own
+      ? own
+      : 0n
   return {
-    orderId: order.id, denom: order.token,
-    payments: [{ to: order.payout, amount: settlement.toProvider }, { to: settlement.feeRecipient, amount: settlement.fee }, { to: order.renter, amount: settlement.toRenter - refundPaysFee }],
+    orderId: order.id,
+    denom: order.token,
+    payments: [
+      { to: order.payout, amount: settlement.toProvider },
+      { to: settlement.feeRecipient, amount: settlement.fee },
+      { to: order.renter, amount: settlement.toRenter - refundPaysFee },
+    ],
   }
 }
 
-const docHash = (release: CosmosRelease, vault: CosmosVaultState) => hexOf(sha256(serializeSignDoc(releaseSignDoc(release, vault))))
+const docHash = (release: CosmosRelease, vault: CosmosVaultState) =>
+  hexOf(sha256(serializeSignDoc(releaseSignDoc(release, vault))))
 
 function sameFee(a: StdFee, b: StdFee): boolean {
-  return a.gas === b.gas && a.amount.length === b.amount.length && a.amount.every((x, i) => x.denom === b.amount[i]!.denom && x.amount === b.amount[i]!.amount)
+  return (
+    a.gas === b.gas &&
+    a.amount.length === b.amount.length &&
+    a.amount.every((x, i) => x.denom === b.amount[i]!.denom && x.amount === b.amount[i]!.amount)
+  )
 }

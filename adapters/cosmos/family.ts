@@ -14,7 +14,7 @@ export const cosmosFamily = {
   custody: 'vault',
   btcPayouts: false,
   // The vault's address is its multisig key's hash: another relayer set is another address.
-  fixedRelayerSet: 'a Cosmos vault\'s address is its multisig; rotate by opening a new vault',
+  fixedRelayerSet: "a Cosmos vault's address is its multisig; rotate by opening a new vault",
   configSchema: cosmosChainConfigSchema,
   loadSigner(config, secret): CosmosSigner {
     const key = cosmosKeyFromSecret(secret, prefixOf(config.vault))
@@ -22,16 +22,31 @@ export const cosmosFamily = {
   },
   memberKeyProblem(config, signer, self) {
     const pubkey = Buffer.from(signer.key.pubkey).toString('base64')
-    if (self.cosmos !== pubkey) return `the key's public key ${pubkey} is not quorum member ${self.id}'s cosmos key ${self.cosmos ?? '(none given)'}`
-    return config.multisig.pubkeys.includes(pubkey) ? undefined : `the key's public key ${pubkey} is not one of the vault's multisig keys`
+    if (self.cosmos !== pubkey)
+      return `the key's public key ${pubkey} is not quorum member ${self.id}'s cosmos key ${self.cosmos ?? '(none given)'}`
+    return config.multisig.pubkeys.includes(pubkey)
+      ? undefined
+      : `the key's public key ${pubkey} is not one of the vault's multisig keys`
   },
   // A vault that fewer relayers can release than must agree on a settlement would undo the quorum.
-  quorumProblems: (config, quorum) => (config.multisig.threshold < quorum.threshold
-    ? [{ path: ['multisig', 'threshold'], message: `the vault's multisig needs ${config.multisig.threshold} signatures, fewer than quorum.threshold (${quorum.threshold})` }]
-    : []),
-  runtime: (config, signer, parts) => cosmosRuntime({
-    config, key: signer.key, members: new Map(parts.members.flatMap((m) => (m.cosmos ? [[m.id, m.cosmos] as const] : []))), store: parts.store, logger: parts.logger, cosign: parts.cosign,
-  }),
+  quorumProblems: (config, quorum) =>
+    config.multisig.threshold < quorum.threshold
+      ? [
+          {
+            path: ['multisig', 'threshold'],
+            message: `the vault's multisig needs ${config.multisig.threshold} signatures, fewer than quorum.threshold (${quorum.threshold})`,
+          },
+        ]
+      : [],
+  runtime: (config, signer, parts) =>
+    cosmosRuntime({
+      config,
+      key: signer.key,
+      members: new Map(parts.members.flatMap((m) => (m.cosmos ? [[m.id, m.cosmos] as const] : []))),
+      store: parts.store,
+      logger: parts.logger,
+      cosign: parts.cosign,
+    }),
   custodian: (config) => config.vault,
   configWarnings: () => [],
   vaultAccount: cosmosAccount,

@@ -18,11 +18,14 @@ export interface CosmosKey {
 
 /** The key from 32 bytes of hex (with or without 0x), with addresses under the chain's bech32 prefix. */
 export function cosmosKeyFromSecret(secret: SecretMaterial, prefix: string): CosmosKey {
-  if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'a Cosmos key is read from { env } or { file }, not a keystore')
+  if (secret.kind !== 'hex')
+    throw new QantaraError('KEY_UNAVAILABLE', 'a Cosmos key is read from { env } or { file }, not a keystore')
   const hex = secret.value.trim().replace(/^0x/, '')
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new QantaraError('KEY_UNAVAILABLE', 'a Cosmos key is 32 bytes of hex (the secp256k1 private key)')
+  if (!/^[0-9a-fA-F]{64}$/.test(hex))
+    throw new QantaraError('KEY_UNAVAILABLE', 'a Cosmos key is 32 bytes of hex (the secp256k1 private key)')
   const privkey = Uint8Array.from(Buffer.from(hex, 'hex'))
-  if (!secp256k1.utils.isValidPrivateKey(privkey)) throw new QantaraError('KEY_UNAVAILABLE', 'the Cosmos key is not a valid secp256k1 private key')
+  if (!secp256k1.utils.isValidPrivateKey(privkey))
+    throw new QantaraError('KEY_UNAVAILABLE', 'the Cosmos key is not a valid secp256k1 private key')
   const pubkey = secp256k1.getPublicKey(privkey, true)
   let wallet: Promise<OfflineAminoSigner> | undefined
   return {
@@ -35,7 +38,10 @@ export function cosmosKeyFromSecret(secret: SecretMaterial, prefix: string): Cos
 
 /** The account address of a compressed secp256k1 public key. */
 export function cosmosAddress(pubkey: Uint8Array, prefix: string): string {
-  return pubkeyToAddress({ type: 'tendermint/PubKeySecp256k1', value: Buffer.from(pubkey).toString('base64') }, prefix)
+  return pubkeyToAddress(
+    { type: 'tendermint/PubKeySecp256k1', value: Buffer.from(pubkey).toString('base64') },
+    prefix,
+  )
 }
 
 /** Whether `signature` is `pubkey`'s signature over sha256(message). */
@@ -55,6 +61,7 @@ export function cosmosAccount(text: string): { bytes: Uint8Array; canonical: str
   } catch {
     throw new QantaraError('CONFIG_INVALID', `${text} is not a bech32 address`)
   }
-  if (decoded.data.length !== 20 && decoded.data.length !== 32) throw new QantaraError('CONFIG_INVALID', `${text} is not an account address (20 or 32 bytes)`)
+  if (decoded.data.length !== 20 && decoded.data.length !== 32)
+    throw new QantaraError('CONFIG_INVALID', `${text} is not an account address (20 or 32 bytes)`)
   return { bytes: decoded.data, canonical: toBech32(decoded.prefix, decoded.data) }
 }

@@ -1,7 +1,22 @@
-import { makeSignDoc, serializeSignDoc, type MultisigThresholdPubkey, type OfflineAminoSigner, type StdFee, type StdSignDoc } from '@cosmjs/amino'
+import {
+  makeSignDoc,
+  serializeSignDoc,
+  type MultisigThresholdPubkey,
+  type OfflineAminoSigner,
+  type StdFee,
+  type StdSignDoc,
+} from '@cosmjs/amino'
 import { fromBase64 } from '@cosmjs/encoding'
 import { Registry } from '@cosmjs/proto-signing'
-import { AminoTypes, GasPrice, calculateFee, createBankAminoConverters, defaultRegistryTypes, makeMultisignedTxBytes, type MsgSendEncodeObject } from '@cosmjs/stargate'
+import {
+  AminoTypes,
+  GasPrice,
+  calculateFee,
+  createBankAminoConverters,
+  defaultRegistryTypes,
+  makeMultisignedTxBytes,
+  type MsgSendEncodeObject,
+} from '@cosmjs/stargate'
 import type { Hex32 } from '../../src/order.js'
 import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { CosmosChainConfig } from './config.js'
@@ -36,10 +51,16 @@ export interface CosmosVaultState {
 
 /** The release's messages: one MsgSend from the vault per non-zero share, in the order given. */
 export function releaseMessages(r: CosmosRelease, vault: string): MsgSendEncodeObject[] {
-  return r.payments.filter((p) => p.amount > 0n).map((p) => ({
-    typeUrl: '/cosmos.bank.v1beta1.MsgSend',
-    value: { fromAddress: vault, toAddress: p.to, amount: [{ denom: r.denom, amount: p.amount.toString() }] },
-  }))
+  return r.payments
+    .filter((p) => p.amount > 0n)
+    .map((p) => ({
+      typeUrl: '/cosmos.bank.v1beta1.MsgSend',
+      value: {
+        fromAddress: vault,
+        toAddress: p.to,
+        amount: [{ denom: r.denom, amount: p.amount.toString() }],
+      },
+    }))
 }
 
 export const releaseMemo = (orderId: Hex32) => encodeReleaseMemo(orderId)
@@ -47,30 +68,57 @@ export const releaseMemo = (orderId: Hex32) => encodeReleaseMemo(orderId)
 /** The amino-JSON document every signer of the release signs: the same on every member that holds the same settlement. */
 export function releaseSignDoc(r: CosmosRelease, v: CosmosVaultState): StdSignDoc {
   const msgs = releaseMessages(r, v.address).map((m) => aminoTypes.toAmino(m))
-  return makeSignDoc(msgs, v.fee, v.chainId, releaseMemo(r.orderId), v.accountNumber, v.sequence, v.timeoutHeight)
+  return makeSignDoc(
+    msgs,
+    v.fee,
+    v.chainId,
+    releaseMemo(r.orderId),
+    v.accountNumber,
+    v.sequence,
+    v.timeoutHeight,
+  )
 }
 
 /** The transaction body the sign document stands for. */
 export function releaseBody(r: CosmosRelease, v: CosmosVaultState): Uint8Array {
-  return registry.encodeTxBody({ messages: releaseMessages(r, v.address), memo: releaseMemo(r.orderId), timeoutHeight: v.timeoutHeight })
+  return registry.encodeTxBody({
+    messages: releaseMessages(r, v.address),
+    memo: releaseMemo(r.orderId),
+    timeoutHeight: v.timeoutHeight,
+  })
 }
 
 /** One member's 64-byte amino-JSON signature over the release. */
-export async function signRelease(signer: OfflineAminoSigner, member: string, r: CosmosRelease, v: CosmosVaultState): Promise<Uint8Array> {
+export async function signRelease(
+  signer: OfflineAminoSigner,
+  member: string,
+  r: CosmosRelease,
+  v: CosmosVaultState,
+): Promise<Uint8Array> {
   const doc = releaseSignDoc(r, v)
   const { signed, signature } = await signer.signAmino(member, doc)
   // A signer may rewrite what it signs (fees, memo); a release is only what was asked for.
-  if (Buffer.compare(serializeSignDoc(signed), serializeSignDoc(doc)) !== 0) throw new Error('the signer changed the release document')
+  if (Buffer.compare(serializeSignDoc(signed), serializeSignDoc(doc)) !== 0)
+    throw new Error('the signer changed the release document')
   return fromBase64(signature.signature)
 }
 
 /** Whether `signature` is the holder of compressed `pubkey`'s signature over the release. */
-export function verifyReleaseSignature(pubkey: Uint8Array, r: CosmosRelease, v: CosmosVaultState, signature: Uint8Array): boolean {
+export function verifyReleaseSignature(
+  pubkey: Uint8Array,
+  r: CosmosRelease,
+  v: CosmosVaultState,
+  signature: Uint8Array,
+): boolean {
   return cosmosVerify(pubkey, serializeSignDoc(releaseSignDoc(r, v)), signature)
 }
 
 /** The multisig transaction from members' signatures over the same release, keyed by member address. */
-export function assembleRelease(r: CosmosRelease, v: CosmosVaultState, signatures: Map<string, Uint8Array>): Uint8Array {
+export function assembleRelease(
+  r: CosmosRelease,
+  v: CosmosVaultState,
+  signatures: Map<string, Uint8Array>,
+): Uint8Array {
   return makeMultisignedTxBytes(v.pubkey, v.sequence, v.fee, releaseBody(r, v), signatures)
 }
 

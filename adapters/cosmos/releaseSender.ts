@@ -11,13 +11,22 @@ const RESEND_MS = 6_000
 const WRONG_SEQUENCE = 32
 
 /** A signed release as stored before it is broadcast: after a crash the same bytes go out again. */
-export interface CosmosStoredRelease { tx: string; hash: string; sequence: number; timeoutHeight: string }
+export interface CosmosStoredRelease {
+  tx: string
+  hash: string
+  sequence: number
+  timeoutHeight: string
+}
 
 /**
  * Broadcasts releases and follows them. A release can only land at the
  * vault's sequence it was signed for, and only up to its timeout height.
  */
-export function cosmosReleaseSender(o: { vault: CosmosVaultAccount; log: Logger; pollMs: number }): ReleaseSender<CosmosStoredRelease> {
+export function cosmosReleaseSender(o: {
+  vault: CosmosVaultAccount
+  log: Logger
+  pollMs: number
+}): ReleaseSender<CosmosStoredRelease> {
   /** Broadcasts a stored release; the chain's refusal at CheckTx, if any. */
   async function broadcast(release: CosmosStoredRelease): Promise<{ code: number; log: string } | undefined> {
     try {
@@ -25,7 +34,10 @@ export function cosmosReleaseSender(o: { vault: CosmosVaultAccount; log: Logger;
       return undefined
     } catch (err) {
       if (err instanceof BroadcastTxError) return { code: err.code, log: err.log ?? err.message }
-      o.log.warn({ hash: release.hash, err: (err as Error).message }, 'release broadcast failed; following it')
+      o.log.warn(
+        { hash: release.hash, err: (err as Error).message },
+        'release broadcast failed; following it',
+      )
       return undefined
     }
   }
@@ -43,7 +55,10 @@ export function cosmosReleaseSender(o: { vault: CosmosVaultAccount; log: Logger;
       let lastSent = Date.now()
       for (;;) {
         const found = await (await o.vault.client()).getTx(release.hash)
-        if (found) return found.code === 0 ? { end: 'landed' } : { end: 'failed', code: found.code, log: found.rawLog.slice(0, 300) }
+        if (found)
+          return found.code === 0
+            ? { end: 'landed' }
+            : { end: 'failed', code: found.code, log: found.rawLog.slice(0, 300) }
         // The height first: a sequence read after it that has not moved means nothing landed up to that height.
         const seen = await o.vault.height()
         const { sequence } = await o.vault.account()

@@ -1,4 +1,10 @@
-import { Comet38Client, Tendermint34Client, Tendermint37Client, type CometClient, type RpcClient } from '@cosmjs/tendermint-rpc'
+import {
+  Comet38Client,
+  Tendermint34Client,
+  Tendermint37Client,
+  type CometClient,
+  type RpcClient,
+} from '@cosmjs/tendermint-rpc'
 import { QantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
 
@@ -16,17 +22,34 @@ function boundedRpcClient(o: CometRpcOptions): RpcClient {
     async execute(request) {
       let res: Response
       try {
-        res = await fetchBounded(o.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(o.timeoutMs) })
+        res = await fetchBounded(o.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(request),
+          signal: AbortSignal.timeout(o.timeoutMs),
+        })
       } catch (cause) {
-        throw new QantaraError('RPC_UNAVAILABLE', `cometbft ${request.method}: ${(cause as Error).message}`, { cause, retryable: true })
+        throw new QantaraError('RPC_UNAVAILABLE', `cometbft ${request.method}: ${(cause as Error).message}`, {
+          cause,
+          retryable: true,
+        })
       }
       let body: { result?: unknown; error?: { message?: string; data?: string } }
       try {
         body = (await res.json()) as typeof body
       } catch (cause) {
-        throw new QantaraError('RPC_BAD_RESPONSE', `cometbft ${request.method}: HTTP ${res.status}, not JSON`, { cause, retryable: true })
+        throw new QantaraError(
+          'RPC_BAD_RESPONSE',
+          `cometbft ${request.method}: HTTP ${res.status}, not JSON`,
+          { cause, retryable: true },
+        )
       }
-      if (body.error || body.result === undefined) throw new QantaraError('RPC_BAD_RESPONSE', `cometbft ${request.method}: ${body.error?.message ?? 'no result'} ${body.error?.data ?? ''}`.trim(), { retryable: true })
+      if (body.error || body.result === undefined)
+        throw new QantaraError(
+          'RPC_BAD_RESPONSE',
+          `cometbft ${request.method}: ${body.error?.message ?? 'no result'} ${body.error?.data ?? ''}`.trim(),
+          { retryable: true },
+        )
       return { jsonrpc: '2.0', id: request.id, result: body.result }
     },
     disconnect() {},
@@ -36,7 +59,9 @@ function boundedRpcClient(o: CometRpcOptions): RpcClient {
 /** The CometBFT client for the node's version (0.34, 0.37 or 0.38), over the bounded transport. */
 export async function cometClient(o: CometRpcOptions): Promise<CometClient> {
   const rpc = boundedRpcClient(o)
-  const status = (await rpc.execute({ jsonrpc: '2.0', id: 0, method: 'status', params: {} })).result as { node_info?: { version?: string } }
+  const status = (await rpc.execute({ jsonrpc: '2.0', id: 0, method: 'status', params: {} })).result as {
+    node_info?: { version?: string }
+  }
   const version = status.node_info?.version ?? ''
   if (version.startsWith('0.34.')) return Tendermint34Client.create(rpc)
   if (version.startsWith('0.37.')) return Tendermint37Client.create(rpc)

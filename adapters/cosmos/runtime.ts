@@ -54,11 +54,19 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   const fee = releaseFee(config)
   const pollMs = o.pollMs ?? 500
   const log = o.logger.child({ module: 'cosmos-runtime', chain })
-  const signerKeys = new Map(config.multisig.pubkeys.map((k) => [cosmosAddress(fromBase64(k), prefix), fromBase64(k)]))
+  const signerKeys = new Map(
+    config.multisig.pubkeys.map((k) => [cosmosAddress(fromBase64(k), prefix), fromBase64(k)]),
+  )
   const vault = cosmosVaultAccount({ config, fee, store: o.store })
   const release = new VaultRelease({
-    chain, self: o.key.address, store: o.store,
-    cosigners: { cosign: o.cosign, memberOf: new Map([...o.members].map(([id, k]) => [cosmosAddress(fromBase64(k), prefix), id])), addressKind: 'Cosmos' },
+    chain,
+    self: o.key.address,
+    store: o.store,
+    cosigners: {
+      cosign: o.cosign,
+      memberOf: new Map([...o.members].map(([id, k]) => [cosmosAddress(fromBase64(k), prefix), id])),
+      addressKind: 'Cosmos',
+    },
     // Any threshold of signatures over the one sign document completes a release.
     signersInMessage: false,
     // Found released only once the watcher read the vault up to its sequence: remembered.
@@ -66,8 +74,17 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
     onLost: {
       then: 'rebuild',
       rounds: MAX_ROUNDS,
-      rebuilding: (orderId, sent) => log.info({ orderId, hash: sent.hash, sequence: sent.sequence }, 'release did not land at its sequence; rebuilding'),
-      exhausted: (orderId) => new QantaraError('SUBMIT_FAILED', `the release of ${orderId} lost the vault's sequence to other transactions ${MAX_ROUNDS} times in a row`, { retryable: true }),
+      rebuilding: (orderId, sent) =>
+        log.info(
+          { orderId, hash: sent.hash, sequence: sent.sequence },
+          'release did not land at its sequence; rebuilding',
+        ),
+      exhausted: (orderId) =>
+        new QantaraError(
+          'SUBMIT_FAILED',
+          `the release of ${orderId} lost the vault's sequence to other transactions ${MAX_ROUNDS} times in a row`,
+          { retryable: true },
+        ),
     },
     vault: cosmosReleaseVault({ config, vault, signers: [...signerKeys.keys()], pollMs }),
     messages: cosmosReleaseMessages({ config, key: o.key, fee, vault, signerKeys }),
@@ -75,38 +92,60 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   })
   // One release in flight per relayer: its own releases would otherwise race each other for the vault's sequence.
   const serial = new PQueue({ concurrency: 1 })
-  const attestation = (settlement: Settlement) => new TextEncoder().encode(`qantara/cosmos-settlement/v1:${chainId}:${config.vault}:${settlementHash(settlement)}`)
+  const attestation = (settlement: Settlement) =>
+    new TextEncoder().encode(
+      `qantara/cosmos-settlement/v1:${chainId}:${config.vault}:${settlementHash(settlement)}`,
+    )
 
   return {
     chain,
     kind: 'vault',
     watcher: new CosmosVaultWatcher({
-      chain, comet: () => vault.node(), vault: config.vault, prefix, denoms: config.denoms, feeDenom: fee.amount[0]?.denom, extraDepth: config.extraDepth, startHeight: config.startHeight,
-      maxBlocksPerPoll: config.maxBlocksPerPoll, logger: o.logger,
+      chain,
+      comet: () => vault.node(),
+      vault: config.vault,
+      prefix,
+      denoms: config.denoms,
+      feeDenom: fee.amount[0]?.denom,
+      extraDepth: config.extraDepth,
+      startHeight: config.startHeight,
+      maxBlocksPerPoll: config.maxBlocksPerPoll,
+      logger: o.logger,
       minRefund: new Map(Object.entries(config.minRefund).map(([denom, v]) => [denom, BigInt(v)])),
       minOrderAmount: new Map(Object.entries(config.minOrderAmount).map(([denom, v]) => [denom, BigInt(v)])),
       // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
       // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
-      knownOrder: async (id, txHash) => (await o.store.listOrderEvents(chain, id)).some((e) => e.kind === 'OrderOpened' && e.txHash !== txHash),
+      knownOrder: async (id, txHash) =>
+        (await o.store.listOrderEvents(chain, id)).some(
+          (e) => e.kind === 'OrderOpened' && e.txHash !== txHash,
+        ),
     }),
     feeRecipient: config.feeRecipient ?? '',
     maxLag: BigInt(config.maxLagBlocks),
     pollIntervalMs: config.pollIntervalMs,
 
     signSettlement(_order, settlement): Promise<SettlementSignature> {
-      return Promise.resolve({ signer: o.key.address, signature: Buffer.from(o.key.sign(attestation(settlement))).toString('hex') })
+      return Promise.resolve({
+        signer: o.key.address,
+        signature: Buffer.from(o.key.sign(attestation(settlement))).toString('hex'),
+      })
     },
 
     verifySettlementSignature(_order, settlement, relayerId, sig) {
       const key = o.members.get(relayerId)
       if (key === undefined || !/^[0-9a-f]{128}$/.test(sig.signature)) return Promise.resolve(false)
       const pubkey = fromBase64(key)
-      return Promise.resolve(sig.signer === cosmosAddress(pubkey, prefix) && cosmosVerify(pubkey, attestation(settlement), Buffer.from(sig.signature, 'hex')))
+      return Promise.resolve(
+        sig.signer === cosmosAddress(pubkey, prefix) &&
+          cosmosVerify(pubkey, attestation(settlement), Buffer.from(sig.signature, 'hex')),
+      )
     },
 
     submitSettlement(order, settlement, signatures, signal) {
       // Orders' releases go ahead of refunds waiting for the vault's sequence: a flood of stray deposits never delays a real order.
-      return serial.add(() => release.submit(order, settlement, signatures, signal), { priority: isRefundOrder(order) ? 0 : 1 })
+      return serial.add(() => release.submit(order, settlement, signatures, signal), {
+        priority: isRefundOrder(order) ? 0 : 1,
+      })
     },
     cosignRelease: (order, settlement, message) => release.cosign(order, settlement, message),
   }

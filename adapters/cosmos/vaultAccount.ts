@@ -39,23 +39,30 @@ export interface CosmosVaultAccount {
   stateAt(accountNumber: number, sequence: number, timeoutHeight: bigint): CosmosVaultState
 }
 
-export function cosmosVaultAccount(o: { config: CosmosChainConfig; fee: StdFee; store: Pick<Store, 'getCheckpoint' | 'listOrderEvents'> }): CosmosVaultAccount {
+export function cosmosVaultAccount(o: {
+  config: CosmosChainConfig
+  fee: StdFee
+  store: Pick<Store, 'getCheckpoint' | 'listOrderEvents'>
+}): CosmosVaultAccount {
   const { config } = o
   const chain = config.id as ChainId
   const multisig = vaultMultisig(config)
   let comet: Promise<CometClient> | undefined
   let stargate: { over: CometClient; client: StargateClient } | undefined
-  const node = () => (comet ??= cometClient({ url: config.rpc[0]!, timeoutMs: config.rpcTimeoutMs }).catch((err: unknown) => {
-    comet = undefined
-    throw err
-  }))
+  const node = () =>
+    (comet ??= cometClient({ url: config.rpc[0]!, timeoutMs: config.rpcTimeoutMs }).catch((err: unknown) => {
+      comet = undefined
+      throw err
+    }))
   const client = async () => {
     const over = await node()
     if (stargate?.over !== over) stargate = { over, client: StargateClient.create(over) }
     return stargate.client
   }
   const tookSequence = async (sequence: number) => {
-    const found = (await (await node()).txSearch({ query: `tx.acc_seq='${config.vault}/${sequence}'`, per_page: 1 })).txs[0]
+    const found = (
+      await (await node()).txSearch({ query: `tx.acc_seq='${config.vault}/${sequence}'`, per_page: 1 })
+    ).txs[0]
     return found && { hash: Buffer.from(found.hash).toString('hex').toUpperCase(), height: found.height }
   }
   return {
@@ -64,7 +71,12 @@ export function cosmosVaultAccount(o: { config: CosmosChainConfig; fee: StdFee; 
     height: async () => (await client()).getHeight(),
     async account() {
       const found = await (await client()).getAccount(config.vault)
-      if (!found) throw new QantaraError('SUBMIT_FAILED', `vault ${config.vault} has no account on ${chain}: nothing was ever paid into it`, { retryable: true })
+      if (!found)
+        throw new QantaraError(
+          'SUBMIT_FAILED',
+          `vault ${config.vault} has no account on ${chain}: nothing was ever paid into it`,
+          { retryable: true },
+        )
       return { accountNumber: found.accountNumber, sequence: found.sequence }
     },
     tookSequence,
@@ -74,9 +86,19 @@ export function cosmosVaultAccount(o: { config: CosmosChainConfig; fee: StdFee; 
         const read = await o.store.getCheckpoint(chain)
         if (!last || !read || read.height < BigInt(last.height)) return 'behind'
       }
-      return (await o.store.listOrderEvents(chain, orderId)).some((e) => e.kind === 'VaultReleased') ? 'released' : 'open'
+      return (await o.store.listOrderEvents(chain, orderId)).some((e) => e.kind === 'VaultReleased')
+        ? 'released'
+        : 'open'
     },
-    stateAt: (accountNumber, sequence, timeoutHeight) => ({ chainId: config.id.slice('cosmos:'.length), address: config.vault, pubkey: multisig, accountNumber, sequence, fee: o.fee, timeoutHeight }),
+    stateAt: (accountNumber, sequence, timeoutHeight) => ({
+      chainId: config.id.slice('cosmos:'.length),
+      address: config.vault,
+      pubkey: multisig,
+      accountNumber,
+      sequence,
+      fee: o.fee,
+      timeoutHeight,
+    }),
   }
 }
 
@@ -84,7 +106,12 @@ export function cosmosVaultAccount(o: { config: CosmosChainConfig; fee: StdFee; 
  * Where a new release starts: at the vault's sequence now, once this relayer's watcher has read the transaction
  * before it, and not at all when one of those released the order.
  */
-export function cosmosReleaseVault(o: { config: CosmosChainConfig; vault: CosmosVaultAccount; signers: readonly string[]; pollMs: number }): ReleaseVault<CosmosRound> {
+export function cosmosReleaseVault(o: {
+  config: CosmosChainConfig
+  vault: CosmosVaultAccount
+  signers: readonly string[]
+  pollMs: number
+}): ReleaseVault<CosmosRound> {
   return {
     async openRound(order: OrderTerms, signal?: AbortSignal) {
       let { accountNumber, sequence } = await o.vault.account()
@@ -96,9 +123,23 @@ export function cosmosReleaseVault(o: { config: CosmosChainConfig; vault: Cosmos
         state = await o.vault.releasedBefore(order.id, sequence)
       }
       if (state === 'released') return 'released'
-      if (state === 'behind') throw new QantaraError('SUBMIT_FAILED', `the watcher has not yet read the vault's transaction at sequence ${sequence - 1}`, { retryable: true })
-      const vault = o.vault.stateAt(accountNumber, sequence, BigInt(await o.vault.height()) + BigInt(o.config.timeoutBlocks))
-      return { threshold: o.config.multisig.threshold, signers: o.signers, pinned: `at sequence ${sequence}`, vault }
+      if (state === 'behind')
+        throw new QantaraError(
+          'SUBMIT_FAILED',
+          `the watcher has not yet read the vault's transaction at sequence ${sequence - 1}`,
+          { retryable: true },
+        )
+      const vault = o.vault.stateAt(
+        accountNumber,
+        sequence,
+        BigInt(await o.vault.height()) + BigInt(o.config.timeoutBlocks),
+      )
+      return {
+        threshold: o.config.multisig.threshold,
+        signers: o.signers,
+        pinned: `at sequence ${sequence}`,
+        vault,
+      }
     },
   }
 }

@@ -25,15 +25,36 @@ const SIDES = ['recipient', 'sender'] as const
 const WITHIN = 'page:'
 
 /** Where a watcher stopped inside a block too busy to read in one poll. */
-interface WithinBlock { height: bigint; side: number; page: number }
-interface IndexedTx { hash: string; height: number; index: number; tx: Uint8Array; code: number; events: { type: string; attributes: { key: string; value: string }[] }[] }
+interface WithinBlock {
+  height: bigint
+  side: number
+  page: number
+}
+interface IndexedTx {
+  hash: string
+  height: number
+  index: number
+  tx: Uint8Array
+  code: number
+  events: { type: string; attributes: { key: string; value: string }[] }[]
+}
 
 function parseWithin(c: Checkpoint | undefined): WithinBlock | undefined {
   const m = c && /^page:(\d{1,19}):([01]):(\d{1,9})$/.exec(c.hash)
   return m ? { height: BigInt(m[1]!), side: Number(m[2]), page: Number(m[3]) } : undefined
 }
 
-export type CosmosDepositProblem = MemoProblem | VaultOrderProblem | 'NO_MEMO' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_DENOM' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
+export type CosmosDepositProblem =
+  | MemoProblem
+  | VaultOrderProblem
+  | 'NO_MEMO'
+  | 'NO_TRANSFER'
+  | 'MULTIPLE_TRANSFERS'
+  | 'WRONG_DENOM'
+  | 'AMOUNT_MISMATCH'
+  | 'BAD_PAYOUT'
+  | 'DUPLICATE_ORDER'
+  | 'BTC_PAYOUT_UNSUPPORTED'
 
 export interface CosmosVaultWatcherOptions {
   chain: ChainId
@@ -77,7 +98,11 @@ export interface CosmosVaultWatcherOptions {
   minOrderAmount?: ReadonlyMap<string, bigint>
 }
 
-interface Transfer { sender: string; recipient: string; coins: { denom: string; amount: bigint }[] }
+interface Transfer {
+  sender: string
+  recipient: string
+  coins: { denom: string; amount: bigint }[]
+}
 
 /**
  * Opens orders from deposits into the vault: a transaction holding one
@@ -117,15 +142,30 @@ export class CosmosVaultWatcher implements Watcher {
     // A pruned node answers nothing for heights it no longer keeps: reading on would skip deposits for good.
     const earliest = BigInt(syncInfo.earliestBlockHeight ?? 1)
     if (start < earliest) {
-      throw new QantaraError('CONFIG_INVALID', `${this.chain}: the node keeps blocks from height ${earliest}, and the vault must be read from ${start}; set startHeight to the vault's first deposit or use an archive node`, { retryable: false })
+      throw new QantaraError(
+        'CONFIG_INVALID',
+        `${this.chain}: the node keeps blocks from height ${earliest}, and the vault must be read from ${start}; set startHeight to the vault's first deposit or use an archive node`,
+        { retryable: false },
+      )
     }
-    const stay = { events: [], checkpoint: from ?? { height: start - 1n, hash: '' }, head, lag: head - (from?.height ?? start - 1n) }
+    const stay = {
+      events: [],
+      checkpoint: from ?? { height: start - 1n, hash: '' },
+      head,
+      lag: head - (from?.height ?? start - 1n),
+    }
     if (end < start) return stay
     // CometBFT indexes a block's events and then its transactions, one block after another, after the block is
     // committed: with block end + 1 in the index, every transaction up to end is. Read sooner, one could be missed for good.
-    if ((await comet.blockSearch({ query: `block.height = ${end + 1n}`, per_page: 1 })).totalCount === 0) return stay
+    if ((await comet.blockSearch({ query: `block.height = ${end + 1n}`, per_page: 1 })).totalCount === 0)
+      return stay
     if (within) {
-      if (within.height !== start) throw new QantaraError('RPC_BAD_RESPONSE', `${this.chain}: checkpoint ${from!.hash} is not at height ${start}`, { retryable: false })
+      if (within.height !== start)
+        throw new QantaraError(
+          'RPC_BAD_RESPONSE',
+          `${this.chain}: checkpoint ${from!.hash} is not at height ${start}`,
+          { retryable: false },
+        )
       return this.readBlock(comet, within, head)
     }
     // A window holding more vault transactions than one poll reads is halved until it fits, down to one block;
@@ -137,9 +177,15 @@ export class CosmosVaultWatcher implements Watcher {
       if (firsts.reduce((n, r) => n + r.totalCount, 0) <= cap) {
         const found: IndexedTx[] = firsts.flatMap((r) => r.txs)
         for (const [i, side] of SIDES.entries()) {
-          for (let page = 2; (page - 1) * this.perPage < firsts[i]!.totalCount; page++) found.push(...(await this.search(comet, side, start, end, page)).txs)
+          for (let page = 2; (page - 1) * this.perPage < firsts[i]!.totalCount; page++)
+            found.push(...(await this.search(comet, side, start, end, page)).txs)
         }
-        return { events: await this.eventsOf(comet, found), checkpoint: { height: end, hash: '' }, head, lag: head - end }
+        return {
+          events: await this.eventsOf(comet, found),
+          checkpoint: { height: end, hash: '' },
+          head,
+          lag: head - end,
+        }
       }
       if (end === start) return this.readBlock(comet, { height: start, side: 0, page: 0 }, head)
       end = start + (end - start) / 2n
@@ -160,18 +206,42 @@ export class CosmosVaultWatcher implements Watcher {
       page++
       if (page * this.perPage >= res.totalCount) [side, page] = [side + 1, 0]
     }
-    const checkpoint = side < SIDES.length ? { height: at.height - 1n, hash: `${WITHIN}${at.height}:${side}:${page}` } : { height: at.height, hash: '' }
-    this.log.info({ height: at.height.toString(), side: SIDES[side] ?? 'done', page }, 'busy block: read part of its vault transactions')
+    const checkpoint =
+      side < SIDES.length
+        ? { height: at.height - 1n, hash: `${WITHIN}${at.height}:${side}:${page}` }
+        : { height: at.height, hash: '' }
+    this.log.info(
+      { height: at.height.toString(), side: SIDES[side] ?? 'done', page },
+      'busy block: read part of its vault transactions',
+    )
     return { events: await this.eventsOf(comet, found), checkpoint, head, lag: head - checkpoint.height }
   }
 
-  private async search(comet: CometClient, side: (typeof SIDES)[number], from: bigint, to: bigint, page: number): Promise<{ totalCount: number; txs: IndexedTx[] }> {
-    const res = await comet.txSearch({ query: `transfer.${side}='${this.o.vault}' AND tx.height>=${from} AND tx.height<=${to}`, page, per_page: this.perPage, order_by: 'asc' })
+  private async search(
+    comet: CometClient,
+    side: (typeof SIDES)[number],
+    from: bigint,
+    to: bigint,
+    page: number,
+  ): Promise<{ totalCount: number; txs: IndexedTx[] }> {
+    const res = await comet.txSearch({
+      query: `transfer.${side}='${this.o.vault}' AND tx.height>=${from} AND tx.height<=${to}`,
+      page,
+      per_page: this.perPage,
+      order_by: 'asc',
+    })
     return {
       totalCount: res.totalCount,
       txs: res.txs.map((t) => ({
-        hash: Buffer.from(t.hash).toString('hex').toUpperCase(), height: t.height, index: t.index, tx: t.tx, code: t.result.code,
-        events: t.result.events.map((e) => ({ type: e.type, attributes: e.attributes.map((a) => ({ key: text(a.key), value: text(a.value) })) })),
+        hash: Buffer.from(t.hash).toString('hex').toUpperCase(),
+        height: t.height,
+        index: t.index,
+        tx: t.tx,
+        code: t.result.code,
+        events: t.result.events.map((e) => ({
+          type: e.type,
+          attributes: e.attributes.map((a) => ({ key: text(a.key), value: text(a.value) })),
+        })),
       })),
     }
   }
@@ -192,7 +262,10 @@ export class CosmosVaultWatcher implements Watcher {
     for (const [hash, t] of ordered) {
       if (t.code !== 0) continue
       const block = { height: BigInt(t.height), hash: '' }
-      const transfers = t.events.filter((e) => e.type === 'transfer').map(toTransfer).filter((x): x is Transfer => x !== undefined)
+      const transfers = t.events
+        .filter((e) => e.type === 'transfer')
+        .map(toTransfer)
+        .filter((x): x is Transfer => x !== undefined)
       let body: TxBody
       let sends: MsgSend[]
       try {
@@ -204,44 +277,121 @@ export class CosmosVaultWatcher implements Watcher {
       }
       const release = this.release(body.memo, sends, transfers)
       if (release) {
-        events.push({ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${hash}`, block, txHash: hash, ...release })
+        events.push({
+          kind: 'VaultReleased',
+          chain: this.chain,
+          key: `VaultReleased:${hash}`,
+          block,
+          txHash: hash,
+          ...release,
+        })
         continue
       }
-      const verdict = await this.deposit(hash, body.memo, sends, transfers, signersOf(t.events), opened, () => timeOf(t.height))
+      const verdict = await this.deposit(hash, body.memo, sends, transfers, signersOf(t.events), opened, () =>
+        timeOf(t.height),
+      )
       if (!verdict) continue
       if ('reason' in verdict) {
-        if (verdict.notSigner) this.log.warn({ txHash: hash, reason: verdict.reason, from: verdict.notSigner }, 'vault deposit ignored and never refunded: the account that paid the vault did not sign the transaction (a module or escrow account)')
-        else if (verdict.dust) this.log.warn({ txHash: hash, reason: verdict.reason, sender: verdict.dust, amount: verdict.amount.toString(), denom: verdict.denom }, 'vault deposit ignored and not refunded: below the minimum refund, it stays in the vault')
+        if (verdict.notSigner)
+          this.log.warn(
+            { txHash: hash, reason: verdict.reason, from: verdict.notSigner },
+            'vault deposit ignored and never refunded: the account that paid the vault did not sign the transaction (a module or escrow account)',
+          )
+        else if (verdict.dust)
+          this.log.warn(
+            {
+              txHash: hash,
+              reason: verdict.reason,
+              sender: verdict.dust,
+              amount: verdict.amount.toString(),
+              denom: verdict.denom,
+            },
+            'vault deposit ignored and not refunded: below the minimum refund, it stays in the vault',
+          )
         else this.log.warn({ txHash: hash, reason: verdict.reason }, 'vault deposit ignored')
-        events.push({ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${hash}`, block, txHash: hash, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), token: verdict.denom, amount: verdict.amount })
+        events.push({
+          kind: 'VaultDepositIgnored',
+          chain: this.chain,
+          key: `VaultDepositIgnored:${hash}`,
+          block,
+          txHash: hash,
+          reason: verdict.reason,
+          ...(verdict.sender ? { sender: verdict.sender } : {}),
+          token: verdict.denom,
+          amount: verdict.amount,
+        })
       } else {
-        events.push({ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${hash}`, block, txHash: hash, order: verdict })
+        events.push({
+          kind: 'OrderOpened',
+          chain: this.chain,
+          key: `OrderOpened:${hash}`,
+          block,
+          txHash: hash,
+          order: verdict,
+        })
       }
     }
     return events
   }
 
-  private release(memo: string, sends: MsgSend[], transfers: Transfer[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
+  private release(
+    memo: string,
+    sends: MsgSend[],
+    transfers: Transfer[],
+  ): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
     const orderId = decodeReleaseMemo(memo)
     if (!orderId) return undefined
     // What the release's own sends paid; the fee's transfer to the fee collector is not a payment.
     const to = new Set(sends.filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
     const out = transfers.filter((t) => t.sender === this.o.vault && to.has(t.recipient))
     if (out.length === 0) return undefined
-    return { orderId, payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })) }
+    return {
+      orderId,
+      payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })),
+    }
   }
 
-  private async deposit(txHash: string, memo: string, allSends: MsgSend[], transfers: Transfer[], signers: Set<string>, opened: Set<string>, blockTime: () => Promise<bigint>): Promise<OrderTerms | { reason: CosmosDepositProblem; sender?: string; notSigner?: string; dust?: string; denom: string; amount: bigint } | undefined> {
+  private async deposit(
+    txHash: string,
+    memo: string,
+    allSends: MsgSend[],
+    transfers: Transfer[],
+    signers: Set<string>,
+    opened: Set<string>,
+    blockTime: () => Promise<bigint>,
+  ): Promise<
+    | OrderTerms
+    | {
+        reason: CosmosDepositProblem
+        sender?: string
+        notSigner?: string
+        dust?: string
+        denom: string
+        amount: bigint
+      }
+    | undefined
+  > {
     const sends = allSends.filter((m) => m.toAddress === this.o.vault)
     const received = transfers.filter((t) => t.recipient === this.o.vault)
     if (received.length === 0 && !memo.startsWith('qv')) return undefined
-    if (memo === FEE_RESERVE_MEMO && this.o.feeDenom && received.every((t) => t.coins.every((c) => c.denom === this.o.feeDenom))) {
-      this.log.info({ sender: received[0]?.sender, coins: received.flatMap((t) => t.coins).map((c) => `${c.amount}${c.denom}`) }, 'fee reserve topped up')
+    if (
+      memo === FEE_RESERVE_MEMO &&
+      this.o.feeDenom &&
+      received.every((t) => t.coins.every((c) => c.denom === this.o.feeDenom))
+    ) {
+      this.log.info(
+        {
+          sender: received[0]?.sender,
+          coins: received.flatMap((t) => t.coins).map((c) => `${c.amount}${c.denom}`),
+        },
+        'fee reserve topped up',
+      )
       return undefined
     }
     // What the vault got, per denom, by the chain's own account of it.
     const credited = new Map<string, bigint>()
-    for (const t of received) for (const c of t.coins) credited.set(c.denom, (credited.get(c.denom) ?? 0n) + c.amount)
+    for (const t of received)
+      for (const c of t.coins) credited.set(c.denom, (credited.get(c.denom) ?? 0n) + c.amount)
     const sender = sends[0]?.fromAddress ?? received[0]?.sender
     const denom = sends[0]?.amount[0]?.denom ?? [...credited.keys()][0] ?? ''
     // A refund goes only to an account that signed the deposit. Without a MsgSend to the vault, the transfer's
@@ -251,7 +401,12 @@ export class CosmosVaultWatcher implements Watcher {
     // Dust is not worth a release fee (security review 2026-12, section 10).
     const amount = credited.get(denom) ?? 0n
     const dust = amount < perDenom(this.o.minRefund, denom)
-    const ignored = (reason: CosmosDepositProblem) => ({ reason, denom, amount, ...(signed && !dust ? { sender } : signed ? { dust: sender } : sender ? { notSigner: sender } : {}) })
+    const ignored = (reason: CosmosDepositProblem) => ({
+      reason,
+      denom,
+      amount,
+      ...(signed && !dust ? { sender } : signed ? { dust: sender } : sender ? { notSigner: sender } : {}),
+    })
     if (!memo.startsWith('qv')) return ignored('NO_MEMO')
     if (sends.length === 0) return ignored('NO_TRANSFER')
     if (sends.length > 1) return ignored('MULTIPLE_TRANSFERS')
@@ -263,12 +418,27 @@ export class CosmosVaultWatcher implements Watcher {
     if (m.payout.length !== 20 && m.payout.length !== 32) return ignored('BAD_PAYOUT')
     if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
     // Judged at the deposit's block, which every relayer reads alike (security review 2026-12, M1).
-    const problem = vaultOrderProblem({ order: m, blockTime: await blockTime(), minOrderAmount: perDenom(this.o.minOrderAmount, denom) })
+    const problem = vaultOrderProblem({
+      order: m,
+      blockTime: await blockTime(),
+      minOrderAmount: perDenom(this.o.minOrderAmount, denom),
+    })
     if (problem) return ignored(problem)
     const id = vaultOrderId(this.chain, sender!, m.salt)
     if (opened.has(id) || (await this.o.knownOrder(id, txHash))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
-    return { id, chain: this.chain, renter: sender!, token: denom, amount: m.amount, providerId: m.providerId, payout: toBech32(this.o.prefix, m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
+    return {
+      id,
+      chain: this.chain,
+      renter: sender!,
+      token: denom,
+      amount: m.amount,
+      providerId: m.providerId,
+      payout: toBech32(this.o.prefix, m.payout),
+      start: m.start,
+      slotLength: m.slotLength,
+      slots: m.slots,
+    }
   }
 }
 
@@ -280,13 +450,24 @@ function perDenom(amounts: ReadonlyMap<string, bigint> | undefined, denom: strin
 /** The time of the block at `height`, Unix seconds, from its header: BFT time, the same on every node. */
 async function blockTime(comet: CometClient, height: number): Promise<bigint> {
   const meta = (await comet.blockchain(height, height)).blockMetas.find((b) => b.header.height === height)
-  if (!meta) throw new QantaraError('RPC_BAD_RESPONSE', `the node has no header at height ${height}`, { retryable: true })
+  if (!meta)
+    throw new QantaraError('RPC_BAD_RESPONSE', `the node has no header at height ${height}`, {
+      retryable: true,
+    })
   return BigInt(Math.floor(meta.header.time.getTime() / 1000))
 }
 
 /** The accounts that signed a transaction, from the `tx` events' `acc_seq` (`<address>/<sequence>`), one per signer. */
 function signersOf(events: { type: string; attributes: { key: string; value: string }[] }[]): Set<string> {
-  return new Set(events.filter((e) => e.type === 'tx').flatMap((e) => e.attributes.filter((a) => a.key === 'acc_seq').map((a) => a.value.slice(0, a.value.lastIndexOf('/')))))
+  return new Set(
+    events
+      .filter((e) => e.type === 'tx')
+      .flatMap((e) =>
+        e.attributes
+          .filter((a) => a.key === 'acc_seq')
+          .map((a) => a.value.slice(0, a.value.lastIndexOf('/'))),
+      ),
+  )
 }
 
 function text(v: string | Uint8Array): string {
@@ -299,7 +480,11 @@ function toTransfer(e: { attributes: { key: string; value: string }[] }): Transf
   const [sender, recipient, amount] = [get('sender'), get('recipient'), get('amount')]
   if (!sender || !recipient || !amount) return undefined
   try {
-    return { sender, recipient, coins: parseCoins(amount).map((c) => ({ denom: c.denom, amount: BigInt(c.amount) })) }
+    return {
+      sender,
+      recipient,
+      coins: parseCoins(amount).map((c) => ({ denom: c.denom, amount: BigInt(c.amount) })),
+    }
   } catch {
     return undefined
   }

@@ -1,8 +1,25 @@
-import { concat, getAddress, isAddress, keccak256, toHex, zeroAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import {
+  concat,
+  getAddress,
+  isAddress,
+  keccak256,
+  toHex,
+  zeroAddress,
+  type Address,
+  type Hex,
+  type LocalAccount,
+} from 'viem'
 import type { BtcRelayFeed } from '../../src/chains.js'
 import { btcLightRelayAbi } from './contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
-import { compareAddresses, isEscrowSignatureForm, recoverRelayRetargetSigner, signRelayRetarget, type EscrowDomain, type RelayRetarget } from './eip712.js'
+import {
+  compareAddresses,
+  isEscrowSignatureForm,
+  recoverRelayRetargetSigner,
+  signRelayRetarget,
+  type EscrowDomain,
+  type RelayRetarget,
+} from './eip712.js'
 import type { RpcPool } from './rpcPool.js'
 import type { EvmSubmitter } from './submitter.js'
 
@@ -28,41 +45,81 @@ export function evmBtcRelayFeed(o: EvmBtcRelayFeedOptions): BtcRelayFeed {
   const { pool, domain, submitter, account, members } = o
   // The relay and its network are immutable: read once, again only after a failed read.
   let relay: Promise<{ address: Address; retargets: boolean }> | undefined
-  const info = () => (relay ??= pool.run(async (c) => {
-    const address = await c.readContract({ address: domain.escrow, abi: qantaraEscrowAbi, functionName: 'btcRelay' })
-    if (address === zeroAddress) return { address, retargets: false }
-    return { address, retargets: (await c.readContract({ address, abi: btcLightRelayAbi, functionName: 'network' })) === MAINNET }
-  }, 'btcRelay').catch((err: unknown) => {
-    relay = undefined
-    throw err
-  }))
-  const retargetOf = async (epoch: bigint, headers: Uint8Array[]): Promise<RelayRetarget> => ({ relay: (await info()).address, epoch, headersHash: keccak256(packHeaders(headers)) })
+  const info = () =>
+    (relay ??= pool
+      .run(async (c) => {
+        const address = await c.readContract({
+          address: domain.escrow,
+          abi: qantaraEscrowAbi,
+          functionName: 'btcRelay',
+        })
+        if (address === zeroAddress) return { address, retargets: false }
+        return {
+          address,
+          retargets:
+            (await c.readContract({ address, abi: btcLightRelayAbi, functionName: 'network' })) === MAINNET,
+        }
+      }, 'btcRelay')
+      .catch((err: unknown) => {
+        relay = undefined
+        throw err
+      }))
+  const retargetOf = async (epoch: bigint, headers: Uint8Array[]): Promise<RelayRetarget> => ({
+    relay: (await info()).address,
+    epoch,
+    headersHash: keccak256(packHeaders(headers)),
+  })
   return {
     async state() {
       const { address, retargets } = await info()
       if (!retargets) return undefined
-      const [ready, epoch, proofLength] = await pool.run((c) => Promise.all([
-        c.readContract({ address, abi: btcLightRelayAbi, functionName: 'ready' }),
-        c.readContract({ address, abi: btcLightRelayAbi, functionName: 'currentEpoch' }),
-        c.readContract({ address, abi: btcLightRelayAbi, functionName: 'proofLength' }),
-      ]), 'relay state')
+      const [ready, epoch, proofLength] = await pool.run(
+        (c) =>
+          Promise.all([
+            c.readContract({ address, abi: btcLightRelayAbi, functionName: 'ready' }),
+            c.readContract({ address, abi: btcLightRelayAbi, functionName: 'currentEpoch' }),
+            c.readContract({ address, abi: btcLightRelayAbi, functionName: 'proofLength' }),
+          ]),
+        'relay state',
+      )
       return ready ? { epoch, proofLength: Number(proofLength) } : undefined
     },
     async approveRetarget(epoch, headers) {
-      return { signer: account.address, signature: await signRelayRetarget(account, domain, await retargetOf(epoch, headers)) }
+      return {
+        signer: account.address,
+        signature: await signRelayRetarget(account, domain, await retargetOf(epoch, headers)),
+      }
     },
     async verifyRetargetApproval(epoch, headers, relayerId, sig) {
       const expected = members.get(relayerId)
-      if (!expected || !isAddress(sig.signer) || sig.signer !== getAddress(expected) || !isEscrowSignatureForm(sig.signature)) return false
+      if (
+        !expected ||
+        !isAddress(sig.signer) ||
+        sig.signer !== getAddress(expected) ||
+        !isEscrowSignatureForm(sig.signature)
+      )
+        return false
       try {
-        return getAddress(await recoverRelayRetargetSigner(domain, await retargetOf(epoch, headers), sig.signature as Hex)) === getAddress(expected)
+        return (
+          getAddress(
+            await recoverRelayRetargetSigner(domain, await retargetOf(epoch, headers), sig.signature as Hex),
+          ) === getAddress(expected)
+        )
       } catch {
         return false
       }
     },
     async retarget(epoch, headers, approvals, signal) {
-      const sorted = [...approvals].sort((a, b) => compareAddresses(getAddress(a.signer), getAddress(b.signer)))
-      return submitter.retarget((await info()).address, epoch, packHeaders(headers), sorted.map((s) => s.signature as Hex), signal)
+      const sorted = [...approvals].sort((a, b) =>
+        compareAddresses(getAddress(a.signer), getAddress(b.signer)),
+      )
+      return submitter.retarget(
+        (await info()).address,
+        epoch,
+        packHeaders(headers),
+        sorted.map((s) => s.signature as Hex),
+        signal,
+      )
     },
   }
 }

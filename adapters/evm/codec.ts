@@ -1,4 +1,13 @@
-import { encodeAbiParameters, getAddress, isAddress, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
+import {
+  encodeAbiParameters,
+  getAddress,
+  isAddress,
+  keccak256,
+  toHex,
+  zeroAddress,
+  type Address,
+  type Hex,
+} from 'viem'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { NATIVE_TOKEN, type BtcPayoutTerms, type OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
@@ -78,7 +87,15 @@ export interface EvmBtcPayout {
 }
 
 export function toEvmBtcPayout(b: BtcPayoutTerms): EvmBtcPayout {
-  return { script: `0x${b.script}`, solver: getAddress(b.solver), satsPerE18: b.satsPerE18, payoutDeadline: b.payoutDeadline, maxAmount: b.maxAmount, openBy: b.openBy, latestEnd: b.latestEnd }
+  return {
+    script: `0x${b.script}`,
+    solver: getAddress(b.solver),
+    satsPerE18: b.satsPerE18,
+    payoutDeadline: b.payoutDeadline,
+    maxAmount: b.maxAmount,
+    openBy: b.openBy,
+    latestEnd: b.latestEnd,
+  }
 }
 
 const openBtcInputs = qantaraEscrowAbi.find((i) => i.type === 'function' && i.name === 'openBtc')!.inputs
@@ -94,11 +111,23 @@ export function openStateHash(order: OrderTerms): Hex {
 
 /** What the escrow stores for a settled order whose provider share is owed in BTC. */
 export function owedStateHash(order: OrderTerms & { btc: BtcPayoutTerms }, toProvider: bigint): Hex {
-  return keccak256(encodeAbiParameters([{ type: 'bytes32' }, orderParam, btcParam, { type: 'uint256' }], [BTC_OWED, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider]))
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'bytes32' }, orderParam, btcParam, { type: 'uint256' }],
+      [BTC_OWED, toEvmOrder(order), toEvmBtcPayout(order.btc), toProvider],
+    ),
+  )
 }
 
 /** A BTC payout proof as `proveBtcPayout` takes it: byte lists concatenated. */
 export function toEvmBtcProof(p: BtcPayoutProof) {
   const join = (parts: Uint8Array[]): Hex => (parts.length ? toHex(Buffer.concat(parts)) : '0x')
-  return { tx: toHex(p.tx), txIndex: BigInt(p.txIndex), merkle: join(p.merkle), headers: join(p.headers), coinbase: toHex(p.coinbase), coinbaseMerkle: join(p.coinbaseMerkle) }
+  return {
+    tx: toHex(p.tx),
+    txIndex: BigInt(p.txIndex),
+    merkle: join(p.merkle),
+    headers: join(p.headers),
+    coinbase: toHex(p.coinbase),
+    coinbaseMerkle: join(p.coinbaseMerkle),
+  }
 }

@@ -1,5 +1,18 @@
 import { QantaraError } from '../../src/errors.js'
-import { BaseError, decodeErrorResult, getContractAddress, isAddressEqual, zeroAddress, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from 'viem'
+import {
+  BaseError,
+  decodeErrorResult,
+  getContractAddress,
+  isAddressEqual,
+  zeroAddress,
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem'
 import { btcLightRelayAbi, btcLightRelayBytecode } from './contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi, qantaraEscrowBytecode } from './contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi, testTokenBytecode } from './contracts/artifacts/TestToken.js'
@@ -52,31 +65,54 @@ type Wallet = WalletClient<Transport, Chain, Account>
 
 async function deployed(publicClient: PublicClient, hash: `0x${string}`): Promise<Address> {
   const receipt = await publicClient.waitForTransactionReceipt({ hash })
-  if (receipt.status !== 'success' || !receipt.contractAddress) throw new QantaraError('SUBMIT_REVERTED', `deployment ${hash} failed`, { context: { revert: 'MinedRevert' } })
+  if (receipt.status !== 'success' || !receipt.contractAddress)
+    throw new QantaraError('SUBMIT_REVERTED', `deployment ${hash} failed`, {
+      context: { revert: 'MinedRevert' },
+    })
   return receipt.contractAddress
 }
 
 const NETWORK = { mainnet: 0, regtest: 1 } as const
 
-export async function deployEscrow(wallet: Wallet, publicClient: PublicClient, p: EscrowParameters, nonce?: number): Promise<Address> {
+export async function deployEscrow(
+  wallet: Wallet,
+  publicClient: PublicClient,
+  p: EscrowParameters,
+  nonce?: number,
+): Promise<Address> {
   const btc = p.btc
-  const hash = await wallet.deployContract({
-    abi: qantaraEscrowAbi,
-    bytecode: qantaraEscrowBytecode,
-    args: [
-      sortAddresses(p.relayers), p.threshold, p.maxFeeBps, p.reclaimGrace,
-      btc?.relay ?? zeroAddress, NETWORK[btc?.network ?? 'mainnet'], btc?.confirmations ?? 0, btc ? (btc.maxPayoutSats ?? defaultMaxPayoutSats(btc.confirmations)) : 0n,
-    ],
-    ...(nonce !== undefined ? { nonce } : {}),
-  }).catch((err: unknown) => {
-    throw new QantaraError('SUBMIT_REVERTED', `the escrow refuses this deployment: ${escrowRevert(err) ?? (err instanceof BaseError ? err.shortMessage : String(err))}`, { cause: err, context: { revert: escrowRevert(err) ?? 'unknown' } })
-  })
+  const hash = await wallet
+    .deployContract({
+      abi: qantaraEscrowAbi,
+      bytecode: qantaraEscrowBytecode,
+      args: [
+        sortAddresses(p.relayers),
+        p.threshold,
+        p.maxFeeBps,
+        p.reclaimGrace,
+        btc?.relay ?? zeroAddress,
+        NETWORK[btc?.network ?? 'mainnet'],
+        btc?.confirmations ?? 0,
+        btc ? (btc.maxPayoutSats ?? defaultMaxPayoutSats(btc.confirmations)) : 0n,
+      ],
+      ...(nonce !== undefined ? { nonce } : {}),
+    })
+    .catch((err: unknown) => {
+      throw new QantaraError(
+        'SUBMIT_REVERTED',
+        `the escrow refuses this deployment: ${escrowRevert(err) ?? (err instanceof BaseError ? err.shortMessage : String(err))}`,
+        { cause: err, context: { revert: escrowRevert(err) ?? 'unknown' } },
+      )
+    })
   return deployed(publicClient, hash)
 }
 
 /** The escrow's custom error in a failed deployment, by name and arguments (viem leaves a constructor's undecoded). */
 function escrowRevert(err: unknown): string | undefined {
-  const rpc = err instanceof BaseError ? err.walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data: Hex } | null : null
+  const rpc =
+    err instanceof BaseError
+      ? (err.walk((e) => typeof (e as { data?: unknown }).data === 'string') as { data: Hex } | null)
+      : null
   try {
     const { errorName, args } = decodeErrorResult({ abi: qantaraEscrowAbi, data: rpc!.data })
     return `${errorName}(${(args ?? []).map(String).join(', ')})`
@@ -94,29 +130,65 @@ function escrowRevert(err: unknown): string | undefined {
  * makes the escrow's check fail, and the deployment is simply redone.
  */
 export async function deployBtcEscrow(
-  wallet: Wallet, publicClient: PublicClient, p: Omit<EscrowParameters, 'btc'> & { btc: BtcEscrowParameters & { genesis?: BtcGenesis } },
+  wallet: Wallet,
+  publicClient: PublicClient,
+  p: Omit<EscrowParameters, 'btc'> & { btc: BtcEscrowParameters & { genesis?: BtcGenesis } },
 ): Promise<{ escrow: Address; relay: Address }> {
   const from = wallet.account.address
   const nonce = await publicClient.getTransactionCount({ address: from, blockTag: 'pending' })
   const expected = getContractAddress({ from, nonce: BigInt(nonce + 1) })
   const relay = await deployBtcRelay(wallet, publicClient, p.btc.network, expected, nonce)
   const escrow = await deployEscrow(wallet, publicClient, { ...p, btc: { ...p.btc, relay } }, nonce + 1)
-  if (!isAddressEqual(escrow, expected)) throw new QantaraError('RPC_BAD_RESPONSE', `escrow deployed at ${escrow}, not at ${expected} where its relay expects it`)
+  if (!isAddressEqual(escrow, expected))
+    throw new QantaraError(
+      'RPC_BAD_RESPONSE',
+      `escrow deployed at ${escrow}, not at ${expected} where its relay expects it`,
+    )
   if (p.btc.genesis) {
     const { header, height, proofLength } = p.btc.genesis
-    const receipt = await publicClient.waitForTransactionReceipt({ hash: await wallet.writeContract({ address: relay, abi: btcLightRelayAbi, functionName: 'genesis', args: [header, BigInt(height), BigInt(proofLength)] }) })
-    if (receipt.status !== 'success') throw new QantaraError('SUBMIT_REVERTED', `genesis of the relay at ${relay} failed`, { context: { revert: 'MinedRevert' } })
+    const receipt = await publicClient.waitForTransactionReceipt({
+      hash: await wallet.writeContract({
+        address: relay,
+        abi: btcLightRelayAbi,
+        functionName: 'genesis',
+        args: [header, BigInt(height), BigInt(proofLength)],
+      }),
+    })
+    if (receipt.status !== 'success')
+      throw new QantaraError('SUBMIT_REVERTED', `genesis of the relay at ${relay} failed`, {
+        context: { revert: 'MinedRevert' },
+      })
   }
   return { escrow, relay }
 }
 
 /** A light relay that takes retargets from `escrow` alone. */
-export async function deployBtcRelay(wallet: Wallet, publicClient: PublicClient, network: BtcRelayNetwork, escrow: Address, nonce?: number): Promise<Address> {
-  const hash = await wallet.deployContract({ abi: btcLightRelayAbi, bytecode: btcLightRelayBytecode, args: [NETWORK[network], escrow], ...(nonce !== undefined ? { nonce } : {}) })
+export async function deployBtcRelay(
+  wallet: Wallet,
+  publicClient: PublicClient,
+  network: BtcRelayNetwork,
+  escrow: Address,
+  nonce?: number,
+): Promise<Address> {
+  const hash = await wallet.deployContract({
+    abi: btcLightRelayAbi,
+    bytecode: btcLightRelayBytecode,
+    args: [NETWORK[network], escrow],
+    ...(nonce !== undefined ? { nonce } : {}),
+  })
   return deployed(publicClient, hash)
 }
 
-export async function deployTestToken(wallet: Wallet, publicClient: PublicClient, symbol: string, decimals: number): Promise<Address> {
-  const hash = await wallet.deployContract({ abi: testTokenAbi, bytecode: testTokenBytecode, args: [`Test ${symbol}`, symbol, decimals] })
+export async function deployTestToken(
+  wallet: Wallet,
+  publicClient: PublicClient,
+  symbol: string,
+  decimals: number,
+): Promise<Address> {
+  const hash = await wallet.deployContract({
+    abi: testTokenAbi,
+    bytecode: testTokenBytecode,
+    args: [`Test ${symbol}`, symbol, decimals],
+  })
   return deployed(publicClient, hash)
 }

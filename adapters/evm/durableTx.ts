@@ -82,14 +82,20 @@ export class DurableTx {
 
   async send(req: TxRequest, signal?: AbortSignal): Promise<SubmitOutcome> {
     const existing = await this.o.store.getSubmission(this.o.chain, req.key)
-    if (existing?.state === 'confirmed') return { status: 'submitted', txHash: (existing.payload as Payload).txHash!, confirmations: this.o.receiptConfirmations }
+    if (existing?.state === 'confirmed')
+      return {
+        status: 'submitted',
+        txHash: (existing.payload as Payload).txHash!,
+        confirmations: this.o.receiptConfirmations,
+      }
     if (existing?.state === 'already-settled') return { status: 'already-settled' }
     if (existing?.state === 'pending') return this.track(existing, signal)
     const unsigned: Payload = { ...req.target, data: req.data, to: req.to, gas: 0n, attempts: [] }
     if (await this.movedOn(req.target)) return this.record(req.key, -1, unsigned)
     // A write that was mined and reverted is never sent again: whatever made it revert (a token that burns
     // gas only when it counts) would burn our gas again on every try.
-    if (existing?.state === 'failed' && (existing.payload as Payload).minedRevert) throw minedRevert(req.key, (existing.payload as Payload).txHash)
+    if (existing?.state === 'failed' && (existing.payload as Payload).minedRevert)
+      throw minedRevert(req.key, (existing.payload as Payload).txHash)
     let gas: bigint
     try {
       gas = await req.gasLimit()
@@ -106,15 +112,29 @@ export class DurableTx {
     const nonce = await this.nextNonce()
     const { baseFee, priority } = await this.networkFees()
     const attempt = await this.sign(payload, nonce, initialFees(baseFee, priority, this.o.caps))
-    const submission: Submission = { chain: this.o.chain, key, signer: this.address, nonce, state: 'pending', payload: { ...payload, attempts: [attempt] }, updatedAt: Date.now() }
+    const submission: Submission = {
+      chain: this.o.chain,
+      key,
+      signer: this.address,
+      nonce,
+      state: 'pending',
+      payload: { ...payload, attempts: [attempt] },
+      updatedAt: Date.now(),
+    }
     await this.o.store.putSubmission(submission)
-    this.log.info({ key, nonce, txHash: attempt.hash, maxFeePerGas: attempt.maxFeePerGas }, 'transaction signed')
+    this.log.info(
+      { key, nonce, txHash: attempt.hash, maxFeePerGas: attempt.maxFeePerGas },
+      'transaction signed',
+    )
     return submission
   }
 
   /** Our next nonce: past everything mined, and past every transaction of ours still in flight. */
   private async nextNonce(): Promise<number> {
-    const mined = await this.o.pool.run((c) => c.getTransactionCount({ address: this.address, blockTag: 'latest' }), 'eth_getTransactionCount')
+    const mined = await this.o.pool.run(
+      (c) => c.getTransactionCount({ address: this.address, blockTag: 'latest' }),
+      'eth_getTransactionCount',
+    )
     const inFlight = await this.o.store.pendingSubmissions(this.o.chain, this.address)
     return Math.max(mined, ...inFlight.map((s) => s.nonce + 1))
   }
@@ -133,14 +153,26 @@ export class DurableTx {
 
   private async sign(payload: Payload, nonce: number, fees: Fees): Promise<Attempt> {
     const chainId = Number(this.o.chain.split(':')[1])
-    const raw = await this.o.account.signTransaction({ type: 'eip1559', chainId, to: payload.to, data: payload.data, gas: payload.gas, nonce, value: 0n, ...fees })
+    const raw = await this.o.account.signTransaction({
+      type: 'eip1559',
+      chainId,
+      to: payload.to,
+      data: payload.data,
+      gas: payload.gas,
+      nonce,
+      value: 0n,
+      ...fees,
+    })
     return { hash: keccak256(raw), raw, sentAt: Date.now(), ...fees }
   }
 
   private async broadcast(s: Submission): Promise<void> {
     const latest = (s.payload as Payload).attempts.at(-1)!
     try {
-      await this.o.pool.any((c) => c.sendRawTransaction({ serializedTransaction: latest.raw }), 'eth_sendRawTransaction')
+      await this.o.pool.any(
+        (c) => c.sendRawTransaction({ serializedTransaction: latest.raw }),
+        'eth_sendRawTransaction',
+      )
     } catch (err) {
       // "already known", "nonce too low" and underpriced replacements all mean the
       // network holds some version of this nonce: tracking finds out which.
@@ -169,16 +201,25 @@ export class DurableTx {
     }
   }
 
-  private async findReceipt(attempts: Attempt[]): Promise<{ hash: Hex; blockNumber: bigint; success: boolean } | undefined> {
+  private async findReceipt(
+    attempts: Attempt[],
+  ): Promise<{ hash: Hex; blockNumber: bigint; success: boolean } | undefined> {
     for (const a of [...attempts].reverse()) {
-      const receipt = await this.o.pool.run((c) => c.getTransactionReceipt({ hash: a.hash }).catch(notFound), 'eth_getTransactionReceipt')
-      if (receipt) return { hash: a.hash, blockNumber: receipt.blockNumber, success: receipt.status === 'success' }
+      const receipt = await this.o.pool.run(
+        (c) => c.getTransactionReceipt({ hash: a.hash }).catch(notFound),
+        'eth_getTransactionReceipt',
+      )
+      if (receipt)
+        return { hash: a.hash, blockNumber: receipt.blockNumber, success: receipt.status === 'success' }
     }
     return undefined
   }
 
   private async nonceTakenElsewhere(s: Submission): Promise<boolean> {
-    const mined = await this.o.pool.run((c) => c.getTransactionCount({ address: this.address, blockTag: 'latest' }), 'eth_getTransactionCount')
+    const mined = await this.o.pool.run(
+      (c) => c.getTransactionCount({ address: this.address, blockTag: 'latest' }),
+      'eth_getTransactionCount',
+    )
     if (mined <= s.nonce) return false
     // Our transaction may have been mined between the receipt lookup and the
     // nonce read: only a second miss means another transaction used the nonce.
@@ -191,21 +232,42 @@ export class DurableTx {
     const { baseFee, priority } = await this.networkFees()
     const fees = bumpFees(last, baseFee, priority, this.o.caps)
     if (!fees) {
-      this.log.warn({ key: s.key, maxFeePerGas: last.maxFeePerGas, cap: this.o.caps.maxFeePerGas }, 'transaction stuck at the fee cap; rebroadcasting')
-      const again = { ...s, payload: { ...payload, attempts: [...payload.attempts.slice(0, -1), { ...last, sentAt: Date.now() }] }, updatedAt: Date.now() }
+      this.log.warn(
+        { key: s.key, maxFeePerGas: last.maxFeePerGas, cap: this.o.caps.maxFeePerGas },
+        'transaction stuck at the fee cap; rebroadcasting',
+      )
+      const again = {
+        ...s,
+        payload: {
+          ...payload,
+          attempts: [...payload.attempts.slice(0, -1), { ...last, sentAt: Date.now() }],
+        },
+        updatedAt: Date.now(),
+      }
       await this.o.store.putSubmission(again)
       await this.broadcast(again)
       return again
     }
     const attempt = await this.sign(payload, s.nonce, fees)
-    const next: Submission = { ...s, payload: { ...payload, attempts: [...payload.attempts, attempt] }, updatedAt: Date.now() }
+    const next: Submission = {
+      ...s,
+      payload: { ...payload, attempts: [...payload.attempts, attempt] },
+      updatedAt: Date.now(),
+    }
     await this.o.store.putSubmission(next)
-    this.log.info({ key: s.key, nonce: s.nonce, txHash: attempt.hash, maxFeePerGas: fees.maxFeePerGas }, 'transaction fee bumped')
+    this.log.info(
+      { key: s.key, nonce: s.nonce, txHash: attempt.hash, maxFeePerGas: fees.maxFeePerGas },
+      'transaction fee bumped',
+    )
     await this.broadcast(next)
     return next
   }
 
-  private async finish(s: Submission, found: { hash: Hex; success: boolean }, confirmations: number): Promise<SubmitOutcome> {
+  private async finish(
+    s: Submission,
+    found: { hash: Hex; success: boolean },
+    confirmations: number,
+  ): Promise<SubmitOutcome> {
     const payload = { ...(s.payload as Payload), txHash: found.hash }
     if (found.success) {
       await this.o.store.putSubmission({ ...s, state: 'confirmed', payload, updatedAt: Date.now() })
@@ -224,11 +286,21 @@ export class DurableTx {
     }
     await this.o.store.putSubmission({ ...s, state: 'failed', updatedAt: Date.now() })
     if (payload.minedRevert) throw minedRevert(s.key, payload.txHash)
-    throw new QantaraError('SUBMIT_FAILED', `${s.key} did not land and its target has not moved on`, { retryable: true })
+    throw new QantaraError('SUBMIT_FAILED', `${s.key} did not land and its target has not moved on`, {
+      retryable: true,
+    })
   }
 
   private async record(key: string, nonce: number, payload: Payload): Promise<SubmitOutcome> {
-    await this.o.store.putSubmission({ chain: this.o.chain, key, signer: this.address, nonce, state: 'already-settled', payload, updatedAt: Date.now() })
+    await this.o.store.putSubmission({
+      chain: this.o.chain,
+      key,
+      signer: this.address,
+      nonce,
+      state: 'already-settled',
+      payload,
+      updatedAt: Date.now(),
+    })
     return { status: 'already-settled' }
   }
 }
@@ -239,5 +311,9 @@ function notFound(err: unknown): null {
 }
 
 function minedRevert(key: string, txHash: Hex | undefined): QantaraError {
-  return new QantaraError('SUBMIT_REVERTED', `${key} was mined and reverted (${txHash ?? 'unknown tx'}); it is not sent again`, { context: { revert: 'MinedRevert' } })
+  return new QantaraError(
+    'SUBMIT_REVERTED',
+    `${key} was mined and reverted (${txHash ?? 'unknown tx'}); it is not sent again`,
+    { context: { revert: 'MinedRevert' } },
+  )
 }

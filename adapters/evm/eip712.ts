@@ -1,4 +1,12 @@
-import { concat, getAddress, keccak256, recoverTypedDataAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import {
+  concat,
+  getAddress,
+  keccak256,
+  recoverTypedDataAddress,
+  type Address,
+  type Hex,
+  type LocalAccount,
+} from 'viem'
 import type { EvmBtcPayout, EvmSettlement } from './codec.js'
 
 export const settlementTypes = {
@@ -85,34 +93,96 @@ export interface RelayerSetUpdate {
   threshold: number
 }
 
-export function signSettlement(account: LocalAccount, domain: EscrowDomain, settlement: EvmSettlement): Promise<Hex> {
-  return account.signTypedData({ domain: escrowDomain(domain), types: settlementTypes, primaryType: 'Settlement', message: settlement })
+export function signSettlement(
+  account: LocalAccount,
+  domain: EscrowDomain,
+  settlement: EvmSettlement,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain: escrowDomain(domain),
+    types: settlementTypes,
+    primaryType: 'Settlement',
+    message: settlement,
+  })
 }
 
-export function signRelayerSetUpdate(account: LocalAccount, domain: EscrowDomain, update: RelayerSetUpdate): Promise<Hex> {
-  return account.signTypedData({ domain: escrowDomain(domain), types: relayerSetUpdateTypes, primaryType: 'RelayerSetUpdate', message: update })
+export function signRelayerSetUpdate(
+  account: LocalAccount,
+  domain: EscrowDomain,
+  update: RelayerSetUpdate,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain: escrowDomain(domain),
+    types: relayerSetUpdateTypes,
+    primaryType: 'RelayerSetUpdate',
+    message: update,
+  })
 }
 
-export function signRelayRetarget(account: LocalAccount, domain: EscrowDomain, retarget: RelayRetarget): Promise<Hex> {
-  return account.signTypedData({ domain: escrowDomain(domain), types: relayRetargetTypes, primaryType: 'RelayRetarget', message: retarget })
+export function signRelayRetarget(
+  account: LocalAccount,
+  domain: EscrowDomain,
+  retarget: RelayRetarget,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain: escrowDomain(domain),
+    types: relayRetargetTypes,
+    primaryType: 'RelayRetarget',
+    message: retarget,
+  })
 }
 
-export function recoverRelayRetargetSigner(domain: EscrowDomain, retarget: RelayRetarget, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain: escrowDomain(domain), types: relayRetargetTypes, primaryType: 'RelayRetarget', message: retarget, signature })
+export function recoverRelayRetargetSigner(
+  domain: EscrowDomain,
+  retarget: RelayRetarget,
+  signature: Hex,
+): Promise<Address> {
+  return recoverTypedDataAddress({
+    domain: escrowDomain(domain),
+    types: relayRetargetTypes,
+    primaryType: 'RelayRetarget',
+    message: retarget,
+    signature,
+  })
 }
 
 /** The quote that opens an order of `token` with `payout`, as `openBtc` rebuilds it to check the solver's signature. */
 export function btcQuoteFor(orderId: Hex, token: Address, payout: EvmBtcPayout): BtcQuote {
-  return { orderId, scriptHash: keccak256(payout.script), solver: payout.solver, token, maxAmount: payout.maxAmount, satsPerE18: payout.satsPerE18, openBy: payout.openBy, latestEnd: payout.latestEnd, payoutDeadline: payout.payoutDeadline }
+  return {
+    orderId,
+    scriptHash: keccak256(payout.script),
+    solver: payout.solver,
+    token,
+    maxAmount: payout.maxAmount,
+    satsPerE18: payout.satsPerE18,
+    openBy: payout.openBy,
+    latestEnd: payout.latestEnd,
+    payoutDeadline: payout.payoutDeadline,
+  }
 }
 
 /** The solver's commitment, made when the order opens, to pay the provider's share at this rate. */
 export function signBtcQuote(account: LocalAccount, domain: EscrowDomain, quote: BtcQuote): Promise<Hex> {
-  return account.signTypedData({ domain: escrowDomain(domain), types: btcQuoteTypes, primaryType: 'BtcQuote', message: quote })
+  return account.signTypedData({
+    domain: escrowDomain(domain),
+    types: btcQuoteTypes,
+    primaryType: 'BtcQuote',
+    message: quote,
+  })
 }
 
-export function recoverSettlementSigner(domain: EscrowDomain, settlement: EvmSettlement, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain: escrowDomain(domain), types: settlementTypes, primaryType: 'Settlement', message: settlement, signature })
+export function recoverSettlementSigner(
+  domain: EscrowDomain,
+  settlement: EvmSettlement,
+  signature: Hex,
+): Promise<Address> {
+  return recoverTypedDataAddress({
+    domain: escrowDomain(domain),
+    types: settlementTypes,
+    primaryType: 'Settlement',
+    message: settlement,
+    signature,
+  })
 }
 
 /** Orders signatures by signer address, ascending, as the escrow requires, and concatenates them. */

@@ -24,18 +24,43 @@ export const evmFamily = {
     return { family: 'evm', address: account.address, account }
   },
   memberKeyProblem: (_config, signer, self) =>
-    self.evm && self.evm.toLowerCase() !== signer.address.toLowerCase() ? `the key's address ${signer.address} is not quorum member ${self.id}'s evm address ${self.evm}` : undefined,
+    self.evm && self.evm.toLowerCase() !== signer.address.toLowerCase()
+      ? `the key's address ${signer.address} is not quorum member ${self.id}'s evm address ${self.evm}`
+      : undefined,
   quorumProblems: () => [],
-  runtime: (config, signer, parts) => evmRuntime(config, signer.account, new Map(parts.members.flatMap((m) => (m.evm ? [[m.id, m.evm] as const] : []))), parts.store, parts.logger),
+  runtime: (config, signer, parts) =>
+    evmRuntime(
+      config,
+      signer.account,
+      new Map(parts.members.flatMap((m) => (m.evm ? [[m.id, m.evm] as const] : []))),
+      parts.store,
+      parts.logger,
+    ),
   custodian: (config) => config.escrow,
   // Valid, but expensive on a public chain: anyone can open an order in a token whose transfers burn the settler's gas.
-  configWarnings: (config) => (!config.tokens && config.id !== 'eip155:31337' ? [`${config.id} has no \`tokens\` list, so this relayer settles orders in any token at any amount and pays their gas`] : []),
+  configWarnings: (config) =>
+    !config.tokens && config.id !== 'eip155:31337'
+      ? [
+          `${config.id} has no \`tokens\` list, so this relayer settles orders in any token at any amount and pays their gas`,
+        ]
+      : [],
   relayerSetTool: (config, signer) => evmRelayerSetTool(config, signer.account),
   solverChain(config, signer, tokens, logger) {
     const names = (tokens ?? [NATIVE_TOKEN]).map((t) => {
-      if (t !== NATIVE_TOKEN && !isEvmAddress(t)) throw new QantaraError('CONFIG_INVALID', `tokens.${config.id}: ${t} is neither ${NATIVE_TOKEN} nor an EVM address`)
+      if (t !== NATIVE_TOKEN && !isEvmAddress(t))
+        throw new QantaraError(
+          'CONFIG_INVALID',
+          `tokens.${config.id}: ${t} is neither ${NATIVE_TOKEN} nor an EVM address`,
+        )
       return tokenName(tokenAddress(t))
     })
-    return { chain: config.id, address: signer.address, pollIntervalMs: config.pollIntervalMs, watcher: evmWatcher(config, logger), quote: evmQuoteSigner(config, signer.account), tokens: new Set(names) }
+    return {
+      chain: config.id,
+      address: signer.address,
+      pollIntervalMs: config.pollIntervalMs,
+      watcher: evmWatcher(config, logger),
+      quote: evmQuoteSigner(config, signer.account),
+      tokens: new Set(names),
+    }
   },
 } satisfies EscrowFamily<EvmChainConfig, EvmSigner>

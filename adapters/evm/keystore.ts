@@ -37,18 +37,32 @@ export function decryptKeystore(json: string, password: string): Hex {
   try {
     parsed = keystoreSchema.parse(JSON.parse(json))
   } catch (cause) {
-    throw new QantaraError('KEYSTORE_INVALID', 'not a keystore v3 file with aes-128-ctr and scrypt or pbkdf2', { cause })
+    throw new QantaraError(
+      'KEYSTORE_INVALID',
+      'not a keystore v3 file with aes-128-ctr and scrypt or pbkdf2',
+      { cause },
+    )
   }
   const { crypto: c } = parsed
   const kp = c.kdfparams
   let derived: Buffer
   if (c.kdf === 'scrypt') {
     const { n, r, p } = kp
-    if (!n || !r || !p || n > MAX_SCRYPT_N || r > 16 || p > 16) throw new QantaraError('KEYSTORE_INVALID', 'keystore scrypt parameters are missing or too large')
+    if (!n || !r || !p || n > MAX_SCRYPT_N || r > 16 || p > 16)
+      throw new QantaraError('KEYSTORE_INVALID', 'keystore scrypt parameters are missing or too large')
     // noble's scrypt, not OpenSSL's: OpenSSL refuses N >= 2^(16r), which the reference vectors use.
-    derived = Buffer.from(scrypt(password.normalize('NFKD'), bytes(kp.salt), { N: n, r, p, dkLen: kp.dklen, maxmem: 2 * 128 * n * r + 64 * 1024 * 1024 }))
+    derived = Buffer.from(
+      scrypt(password.normalize('NFKD'), bytes(kp.salt), {
+        N: n,
+        r,
+        p,
+        dkLen: kp.dklen,
+        maxmem: 2 * 128 * n * r + 64 * 1024 * 1024,
+      }),
+    )
   } else {
-    if (!kp.c || kp.c > MAX_PBKDF2_ROUNDS) throw new QantaraError('KEYSTORE_INVALID', 'keystore pbkdf2 round count is missing or too large')
+    if (!kp.c || kp.c > MAX_PBKDF2_ROUNDS)
+      throw new QantaraError('KEYSTORE_INVALID', 'keystore pbkdf2 round count is missing or too large')
     derived = pbkdf2Sync(password.normalize('NFKD'), bytes(kp.salt), kp.c, kp.dklen, 'sha256')
   }
   const ciphertext = bytes(c.ciphertext)
@@ -59,6 +73,7 @@ export function decryptKeystore(json: string, password: string): Hex {
   }
   const decipher = createDecipheriv('aes-128-ctr', derived.subarray(0, 16), bytes(c.cipherparams.iv))
   const key = Buffer.concat([decipher.update(ciphertext), decipher.final()])
-  if (key.length !== 32) throw new QantaraError('KEYSTORE_INVALID', `keystore holds a ${key.length}-byte key, expected 32`)
+  if (key.length !== 32)
+    throw new QantaraError('KEYSTORE_INVALID', `keystore holds a ${key.length}-byte key, expected 32`)
   return `0x${key.toString('hex')}`
 }

@@ -2,7 +2,16 @@ import { BaseError, HttpRequestError, InvalidParamsRpcError, LimitExceededRpcErr
 
 // Phrases providers use when a getLogs range or result set is too large
 // (geth, Erigon, Alchemy, Infura, QuickNode, Ankr, public BSC/Polygon nodes).
-const RANGE_PHRASES = [/block range/i, /range.*(too|exceed)/i, /more than \d+ results/i, /too many (results|logs)/i, /response size/i, /query timeout/i, /limit exceeded/i, /exceed.*max/i]
+const RANGE_PHRASES = [
+  /block range/i,
+  /range.*(too|exceed)/i,
+  /more than \d+ results/i,
+  /too many (results|logs)/i,
+  /response size/i,
+  /query timeout/i,
+  /limit exceeded/i,
+  /exceed.*max/i,
+]
 
 /** Whether an RPC refused a getLogs call because of its range, so a smaller range may succeed. */
 export function isRangeRefusal(err: unknown): boolean {
@@ -11,7 +20,10 @@ export function isRangeRefusal(err: unknown): boolean {
     if (e instanceof LimitExceededRpcError) return true
     if (e instanceof HttpRequestError && e.status === 413) return true
     const text = e instanceof BaseError ? `${e.details} ${e.shortMessage}` : String(e)
-    return (e instanceof InvalidParamsRpcError || e instanceof BaseError) && RANGE_PHRASES.some((p) => p.test(text))
+    return (
+      (e instanceof InvalidParamsRpcError || e instanceof BaseError) &&
+      RANGE_PHRASES.some((p) => p.test(text))
+    )
   })
   return hit !== null && hit !== undefined
 }

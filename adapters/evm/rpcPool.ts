@@ -1,4 +1,12 @@
-import { createPublicClient, http, BaseError, ContractFunctionRevertedError, ExecutionRevertedError, type Chain, type PublicClient } from 'viem'
+import {
+  createPublicClient,
+  http,
+  BaseError,
+  ContractFunctionRevertedError,
+  ExecutionRevertedError,
+  type Chain,
+  type PublicClient,
+} from 'viem'
 import { QantaraError, errorMessage, isQantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
 import type { Logger } from '../../src/log.js'
@@ -37,7 +45,11 @@ export class RpcPool {
       wrongChain: false,
       client: createPublicClient({
         chain: options.chain,
-        transport: http(url, { timeout: options.timeoutMs, retryCount: 0, fetchFn: boundedFetch(MAX_RPC_RESPONSE_BYTES) }),
+        transport: http(url, {
+          timeout: options.timeoutMs,
+          retryCount: 0,
+          fetchFn: boundedFetch(MAX_RPC_RESPONSE_BYTES),
+        }),
         cacheTime: 0,
         pollingInterval: 250,
       }),
@@ -63,25 +75,38 @@ export class RpcPool {
       } catch (err) {
         if (shouldThrow(err)) throw err
         lastError = err
-        this.options.logger.warn({ url: endpoint.url, op: label, err }, 'rpc endpoint failed, trying the next')
+        this.options.logger.warn(
+          { url: endpoint.url, op: label, err },
+          'rpc endpoint failed, trying the next',
+        )
       }
     }
-    throw new QantaraError('RPC_UNAVAILABLE', `every RPC endpoint failed for ${label}`, { retryable: true, cause: lastError, details: errorMessage(lastError) })
+    throw new QantaraError('RPC_UNAVAILABLE', `every RPC endpoint failed for ${label}`, {
+      retryable: true,
+      cause: lastError,
+      details: errorMessage(lastError),
+    })
   }
 
   /** Runs `op` against every healthy endpoint; resolves with the first success (used to broadcast). */
   async any<T>(op: (client: PublicClient) => Promise<T>, label: string): Promise<T> {
     const live = this.endpoints.filter((e) => !e.wrongChain)
     try {
-      return await Promise.any(live.map(async (e) => {
-        await this.verify(e)
-        return op(e.client)
-      }))
+      return await Promise.any(
+        live.map(async (e) => {
+          await this.verify(e)
+          return op(e.client)
+        }),
+      )
     } catch (err) {
       const errors: unknown[] = err instanceof AggregateError ? (err.errors as unknown[]) : [err]
       const final = errors.find((e) => shouldThrow(e))
       if (final !== undefined) throw final as Error
-      throw new QantaraError('RPC_UNAVAILABLE', `every RPC endpoint failed for ${label}`, { retryable: true, cause: errors[0], details: errorMessage(errors[0]) })
+      throw new QantaraError('RPC_UNAVAILABLE', `every RPC endpoint failed for ${label}`, {
+        retryable: true,
+        cause: errors[0],
+        details: errorMessage(errors[0]),
+      })
     }
   }
 
@@ -90,8 +115,14 @@ export class RpcPool {
     const id = await endpoint.client.getChainId()
     if (id !== this.options.chain.id) {
       endpoint.wrongChain = true
-      this.options.logger.error({ url: endpoint.url, expected: this.options.chain.id, got: id }, 'rpc endpoint serves another chain; disabled')
-      throw new QantaraError('RPC_WRONG_CHAIN', `${endpoint.url} serves chain ${id}, not ${this.options.chain.id}`)
+      this.options.logger.error(
+        { url: endpoint.url, expected: this.options.chain.id, got: id },
+        'rpc endpoint serves another chain; disabled',
+      )
+      throw new QantaraError(
+        'RPC_WRONG_CHAIN',
+        `${endpoint.url} serves chain ${id}, not ${this.options.chain.id}`,
+      )
     }
     endpoint.verified = true
   }
@@ -104,6 +135,9 @@ export class RpcPool {
  */
 export function shouldThrow(err: unknown): boolean {
   if (isQantaraError(err)) return err.code === 'ABORTED' || err.code === 'RPC_RANGE_REFUSED'
-  if (err instanceof BaseError) return Boolean(err.walk((e) => e instanceof ContractFunctionRevertedError || e instanceof ExecutionRevertedError))
+  if (err instanceof BaseError)
+    return Boolean(
+      err.walk((e) => e instanceof ContractFunctionRevertedError || e instanceof ExecutionRevertedError),
+    )
   return false
 }

@@ -8,22 +8,44 @@ import { evmBtcRelayFeed } from './btcRelayFeed.js'
 import { viemChain } from './chain.js'
 import { tokenAddress, toEvmBtcPayout, toEvmSettlement } from './codec.js'
 import type { EvmChainConfig } from './config.js'
-import { compareAddresses, isEscrowSignatureForm, recoverSettlementSigner, btcQuoteFor, signBtcQuote, signSettlement } from './eip712.js'
+import {
+  compareAddresses,
+  isEscrowSignatureForm,
+  recoverSettlementSigner,
+  btcQuoteFor,
+  signBtcQuote,
+  signSettlement,
+} from './eip712.js'
 import { RpcPool } from './rpcPool.js'
 import { EvmSubmitter } from './submitter.js'
 import { EvmWatcher } from './watcher.js'
 
 /** Wires one configured EVM chain: watcher, EIP-712 signer and submitter over one RPC pool. */
-export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: ReadonlyMap<string, string>, store: Store, logger: Logger): EscrowChainRuntime {
+export function evmRuntime(
+  c: EvmChainConfig,
+  account: LocalAccount,
+  members: ReadonlyMap<string, string>,
+  store: Store,
+  logger: Logger,
+): EscrowChainRuntime {
   const chain = viemChain(c.id, c.rpc, c.name)
   const pool = new RpcPool({ chain, urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
   const escrow = getAddress(c.escrow)
   const domain = { chainId: chain.id, escrow }
   const watcher = watcherOn(c, pool, logger)
   const submitter = new EvmSubmitter({
-    chain: c.id as `eip155:${string}`, pool, escrow, account, store, logger,
-    receiptConfirmations: c.submitter.receiptConfirmations, bumpAfterMs: c.submitter.bumpAfterMs,
-    caps: { maxFeePerGas: c.submitter.maxFeePerGasWei, maxPriorityFeePerGas: c.submitter.maxPriorityFeePerGasWei },
+    chain: c.id as `eip155:${string}`,
+    pool,
+    escrow,
+    account,
+    store,
+    logger,
+    receiptConfirmations: c.submitter.receiptConfirmations,
+    bumpAfterMs: c.submitter.bumpAfterMs,
+    caps: {
+      maxFeePerGas: c.submitter.maxFeePerGasWei,
+      maxPriorityFeePerGas: c.submitter.maxPriorityFeePerGasWei,
+    },
     pollMs: Math.min(1_000, c.pollIntervalMs),
     maxSettlementGas: c.submitter.maxSettlementGas,
   })
@@ -34,23 +56,52 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),
     pollIntervalMs: c.pollIntervalMs,
-    ...(c.tokens ? { minAmounts: new Map(Object.entries(c.tokens).map(([token, min]) => [token === 'native' ? NATIVE_TOKEN : getAddress(token), min])) } : {}),
+    ...(c.tokens
+      ? {
+          minAmounts: new Map(
+            Object.entries(c.tokens).map(([token, min]) => [
+              token === 'native' ? NATIVE_TOKEN : getAddress(token),
+              min,
+            ]),
+          ),
+        }
+      : {}),
     async signSettlement(_order, settlement): Promise<SettlementSignature> {
-      return { signer: account.address, signature: await signSettlement(account, domain, toEvmSettlement(settlement)) }
+      return {
+        signer: account.address,
+        signature: await signSettlement(account, domain, toEvmSettlement(settlement)),
+      }
     },
     async verifySettlementSignature(_order, settlement, relayerId, sig) {
       const expected = members.get(relayerId)
       // The signer must be in checksummed form: the core matches it against the chain's relayer set as a string.
-      if (!expected || !isAddress(sig.signer) || sig.signer !== getAddress(expected) || !isEscrowSignatureForm(sig.signature)) return false
+      if (
+        !expected ||
+        !isAddress(sig.signer) ||
+        sig.signer !== getAddress(expected) ||
+        !isEscrowSignatureForm(sig.signature)
+      )
+        return false
       try {
-        return getAddress(await recoverSettlementSigner(domain, toEvmSettlement(settlement), sig.signature as Hex)) === getAddress(expected)
+        return (
+          getAddress(
+            await recoverSettlementSigner(domain, toEvmSettlement(settlement), sig.signature as Hex),
+          ) === getAddress(expected)
+        )
       } catch {
         return false
       }
     },
     submitSettlement(order, settlement, signatures, signal) {
-      const sorted = [...signatures].sort((a, b) => compareAddresses(getAddress(a.signer), getAddress(b.signer)))
-      return submitter.submit(order, settlement, { signatures: sorted.map((s) => s.signature as Hex) }, signal)
+      const sorted = [...signatures].sort((a, b) =>
+        compareAddresses(getAddress(a.signer), getAddress(b.signer)),
+      )
+      return submitter.submit(
+        order,
+        settlement,
+        { signatures: sorted.map((s) => s.signature as Hex) },
+        signal,
+      )
     },
     btcPayouts: {
       prove: (order, toProvider, proof, signal) => submitter.proveBtcPayout(order, toProvider, proof, signal),
@@ -62,16 +113,32 @@ export function evmRuntime(c: EvmChainConfig, account: LocalAccount, members: Re
 
 /** A watcher alone, for a process that reads the escrow but settles nothing (the solver). */
 export function evmWatcher(c: EvmChainConfig, logger: Logger): EvmWatcher {
-  return watcherOn(c, new RpcPool({ chain: viemChain(c.id, c.rpc, c.name), urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger }), logger)
+  return watcherOn(
+    c,
+    new RpcPool({ chain: viemChain(c.id, c.rpc, c.name), urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger }),
+    logger,
+  )
 }
 
 function watcherOn(c: EvmChainConfig, pool: RpcPool, logger: Logger): EvmWatcher {
-  return new EvmWatcher({ chain: c.id as `eip155:${string}`, pool, escrow: getAddress(c.escrow), startBlock: c.startBlock, confirmations: c.confirmations, logRange: c.logRange, logger })
+  return new EvmWatcher({
+    chain: c.id as `eip155:${string}`,
+    pool,
+    escrow: getAddress(c.escrow),
+    startBlock: c.startBlock,
+    confirmations: c.confirmations,
+    logRange: c.logRange,
+    logger,
+  })
 }
 
 /** Signs the solver's quote for one order id and token (`native` or an address), as `openBtc` checks it. */
 export function evmQuoteSigner(c: EvmChainConfig, account: LocalAccount) {
   const domain = { chainId: Number(c.id.split(':')[1]), escrow: getAddress(c.escrow) }
   return (q: { orderId: string; token: string } & Omit<BtcPayoutTerms, 'solver'>): Promise<string> =>
-    signBtcQuote(account, domain, btcQuoteFor(q.orderId as Hex, tokenAddress(q.token), toEvmBtcPayout({ ...q, solver: account.address })))
+    signBtcQuote(
+      account,
+      domain,
+      btcQuoteFor(q.orderId as Hex, tokenAddress(q.token), toEvmBtcPayout({ ...q, solver: account.address })),
+    )
 }

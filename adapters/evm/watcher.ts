@@ -43,7 +43,8 @@ export class EvmWatcher implements Watcher {
     const checkpoint = from ?? { height: this.o.startBlock - 1n, hash: '' }
     if (from && from.hash !== '' && from.height <= head) await this.requireCanonical(from)
     const start = checkpoint.height + 1n
-    if (start > released) return { events: [], checkpoint, head, lag: head > checkpoint.height ? head - checkpoint.height : 0n }
+    if (start > released)
+      return { events: [], checkpoint, head, lag: head > checkpoint.height ? head - checkpoint.height : 0n }
 
     for (;;) {
       throwIfAborted(signal)
@@ -51,9 +52,21 @@ export class EvmWatcher implements Watcher {
       try {
         const logs = await this.o.pool.run(async (c) => {
           try {
-            return await c.getLogs({ address: this.escrow, events: qantaraEscrowAbi.filter((i) => i.type === 'event' && (WATCHED_EVENTS as readonly string[]).includes(i.name)), fromBlock: start, toBlock: to, strict: true })
+            return await c.getLogs({
+              address: this.escrow,
+              events: qantaraEscrowAbi.filter(
+                (i) => i.type === 'event' && (WATCHED_EVENTS as readonly string[]).includes(i.name),
+              ),
+              fromBlock: start,
+              toBlock: to,
+              strict: true,
+            })
           } catch (err) {
-            if (isRangeRefusal(err)) throw new QantaraError('RPC_RANGE_REFUSED', `getLogs refused ${start}..${to}`, { cause: err, retryable: true })
+            if (isRangeRefusal(err))
+              throw new QantaraError('RPC_RANGE_REFUSED', `getLogs refused ${start}..${to}`, {
+                cause: err,
+                retryable: true,
+              })
             throw err
           }
         }, 'eth_getLogs')
@@ -65,23 +78,33 @@ export class EvmWatcher implements Watcher {
       } catch (err) {
         if (!(err instanceof QantaraError && err.code === 'RPC_RANGE_REFUSED') || this.range === 1) throw err
         this.range = nextRange(this.range, this.o.logRange, 'refused')
-        this.o.logger.warn({ chain: this.chain, range: this.range }, 'rpc refused the log range; shrinking it')
+        this.o.logger.warn(
+          { chain: this.chain, range: this.range },
+          'rpc refused the log range; shrinking it',
+        )
       }
     }
   }
 
   private async blockHash(height: bigint): Promise<Hash> {
     const block = await this.o.pool.run((c) => c.getBlock({ blockNumber: height }), 'eth_getBlockByNumber')
-    if (!block.hash) throw new QantaraError('RPC_BAD_RESPONSE', `block ${height} has no hash`, { retryable: true })
+    if (!block.hash)
+      throw new QantaraError('RPC_BAD_RESPONSE', `block ${height} has no hash`, { retryable: true })
     return block.hash
   }
 
   private async requireCanonical(cp: Checkpoint): Promise<void> {
     const hash = await this.blockHash(cp.height)
     if (hash !== cp.hash) {
-      throw new QantaraError('REORG_BEYOND_FINALITY', `block ${cp.height} changed from ${cp.hash} to ${hash} after its events were released`, {
-        metaMessages: ['A reorg went deeper than the configured confirmations. Raise `confirmations` and investigate before restarting.'],
-      })
+      throw new QantaraError(
+        'REORG_BEYOND_FINALITY',
+        `block ${cp.height} changed from ${cp.hash} to ${hash} after its events were released`,
+        {
+          metaMessages: [
+            'A reorg went deeper than the configured confirmations. Raise `confirmations` and investigate before restarting.',
+          ],
+        },
+      )
     }
   }
 
@@ -96,7 +119,11 @@ export class EvmWatcher implements Watcher {
         byHeight.set(log.blockNumber, canonical)
       }
       if (log.blockHash !== canonical) {
-        throw new QantaraError('RPC_BAD_RESPONSE', `log in block ${log.blockNumber} has hash ${log.blockHash}, canonical is ${canonical}`, { retryable: true })
+        throw new QantaraError(
+          'RPC_BAD_RESPONSE',
+          `log in block ${log.blockNumber} has hash ${log.blockHash}, canonical is ${canonical}`,
+          { retryable: true },
+        )
       }
     }
   }

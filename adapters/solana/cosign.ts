@@ -1,5 +1,11 @@
 import {
-  address, getAddressEncoder, getBase58Decoder, getBase64EncodedWireTransaction, getCompiledTransactionMessageDecoder, type Address, type Transaction,
+  address,
+  getAddressEncoder,
+  getBase58Decoder,
+  getBase64EncodedWireTransaction,
+  getCompiledTransactionMessageDecoder,
+  type Address,
+  type Transaction,
 } from '@solana/kit'
 import { ed25519Verify } from '../../src/ed25519.js'
 import type { OrderTerms } from '../../src/order.js'
@@ -31,23 +37,49 @@ export interface SolanaDraft extends ReleaseDraft {
  * each co-signer rebuilds it from its own settlement, for the signers and the
  * nonce the message names, and signs only identical bytes.
  */
-export function solanaReleaseMessages(o: { config: SolanaChainConfig; key: SolanaKey; account: SolanaVaultAccount }): ReleaseMessages<SolanaRound, SolanaDraft, SolanaStoredRelease> {
+export function solanaReleaseMessages(o: {
+  config: SolanaChainConfig
+  key: SolanaKey
+  account: SolanaVaultAccount
+}): ReleaseMessages<SolanaRound, SolanaDraft, SolanaStoredRelease> {
   const self = o.key.address
-  const draft = async (order: OrderTerms, settlement: Settlement, round: SolanaRound, signers: readonly string[]): Promise<SolanaDraft> => {
+  const draft = async (
+    order: OrderTerms,
+    settlement: Settlement,
+    round: SolanaRound,
+    signers: readonly string[],
+  ): Promise<SolanaDraft> => {
     const tx = await buildReleaseTransaction(releaseOf(order, settlement), {
-      vault: address(o.config.vault), multisig: address(o.config.multisig), mint: address(o.config.mint), receiptMint: address(o.config.receiptMint),
-      decimals: (await o.account.info()).decimals, signers: signers as Address[], nonceAccount: round.nonceAccount, nonce: round.nonce, memoProgram: o.config.memoProgram,
+      vault: address(o.config.vault),
+      multisig: address(o.config.multisig),
+      mint: address(o.config.mint),
+      receiptMint: address(o.config.receiptMint),
+      decimals: (await o.account.info()).decimals,
+      signers: signers as Address[],
+      nonceAccount: round.nonceAccount,
+      nonce: round.nonce,
+      memoProgram: o.config.memoProgram,
     })
     return { tx, nonce: round.nonce, request: Buffer.from(tx.messageBytes).toString('base64') }
   }
   return {
     draft,
-    verify: (release, signer, signature) => ed25519Verify(pubkeyHex(signer), Uint8Array.from(release.tx.messageBytes), signature),
+    verify: (release, signer, signature) =>
+      ed25519Verify(pubkeyHex(signer), Uint8Array.from(release.tx.messageBytes), signature),
     sign: (release) => Promise.resolve(o.key.signer.sign(Uint8Array.from(release.tx.messageBytes))),
     assemble(release, signatures) {
       const { tx } = release
-      const full: Transaction = { ...tx, signatures: Object.fromEntries(Object.keys(tx.signatures).map((signer) => [signer, bytesOf(signatures.get(signer)!)])) as Transaction['signatures'] }
-      return { wire: getBase64EncodedWireTransaction(full), signature: getBase58Decoder().decode(bytesOf(signatures.get(self)!)), nonce: release.nonce }
+      const full: Transaction = {
+        ...tx,
+        signatures: Object.fromEntries(
+          Object.keys(tx.signatures).map((signer) => [signer, bytesOf(signatures.get(signer)!)]),
+        ) as Transaction['signatures'],
+      }
+      return {
+        wire: getBase64EncodedWireTransaction(full),
+        signature: getBase58Decoder().decode(bytesOf(signatures.get(self)!)),
+        nonce: release.nonce,
+      }
     },
     async rebuild(order, settlement, message, refuse: Refuse) {
       if (message.length > (MAX_MESSAGE_BYTES * 4) / 3 + 4) throw refuse('message too long')
@@ -61,14 +93,21 @@ export function solanaReleaseMessages(o: { config: SolanaChainConfig; key: Solan
       if (compiled.version !== 'legacy') throw refuse('not a legacy message')
       const signers = compiled.staticAccounts.slice(0, compiled.header.numSignerAccounts)
       const { m, signers: allowed } = await o.account.info()
-      if (signers.length !== m || !signers.every((signer) => allowed.includes(signer))) throw refuse('its signers are not a quorum of the vault\'s multisig')
+      if (signers.length !== m || !signers.every((signer) => allowed.includes(signer)))
+        throw refuse("its signers are not a quorum of the vault's multisig")
       if (!signers.includes(self)) throw refuse('this relayer is not one of its signers')
       if (signers[0] === self) throw refuse('this relayer would pay for a release it did not build')
       const nonceAt = compiled.instructions[0]?.accountIndices?.[0]
       if (nonceAt === undefined) throw refuse('no durable nonce')
-      const round: SolanaRound = { threshold: m, signers: allowed, nonceAccount: compiled.staticAccounts[nonceAt]!, nonce: compiled.lifetimeToken }
+      const round: SolanaRound = {
+        threshold: m,
+        signers: allowed,
+        nonceAccount: compiled.staticAccounts[nonceAt]!,
+        nonce: compiled.lifetimeToken,
+      }
       const rebuilt = await draft(order, settlement, round, signers)
-      if (!Buffer.from(rebuilt.tx.messageBytes).equals(Buffer.from(bytes))) throw refuse('it is not the release of this relayer\'s settlement')
+      if (!Buffer.from(rebuilt.tx.messageBytes).equals(Buffer.from(bytes)))
+        throw refuse("it is not the release of this relayer's settlement")
       return rebuilt
     },
   }
@@ -77,7 +116,12 @@ export function solanaReleaseMessages(o: { config: SolanaChainConfig; key: Solan
 /** The settlement's three shares, each to its wallet: with no fee, the fee share (0) goes nowhere new. */
 function releaseOf(order: OrderTerms, settlement: Settlement): VaultRelease {
   return {
-    orderId: order.id, provider: address(order.payout), toProvider: settlement.toProvider, renter: address(order.renter), toRenter: settlement.toRenter,
-    feeRecipient: address(settlement.fee > 0n ? settlement.feeRecipient : order.renter), fee: settlement.fee,
+    orderId: order.id,
+    provider: address(order.payout),
+    toProvider: settlement.toProvider,
+    renter: address(order.renter),
+    toRenter: settlement.toRenter,
+    feeRecipient: address(settlement.fee > 0n ? settlement.feeRecipient : order.renter),
+    fee: settlement.fee,
   }
 }

@@ -14,18 +14,26 @@ export const solanaFamily = {
   custody: 'vault',
   btcPayouts: false,
   // An SPL Token multisig cannot change: a new relayer set is a new multisig and vault, funds moved by a release.
-  fixedRelayerSet: 'a Solana vault\'s multisig is fixed; rotate by opening a new vault',
+  fixedRelayerSet: "a Solana vault's multisig is fixed; rotate by opening a new vault",
   configSchema: solanaChainConfigSchema,
   loadSigner(_config, secret): SolanaSigner {
     const key = solanaKeyFromSecret(secret)
     return { family: 'solana', address: key.address, key }
   },
   memberKeyProblem: (_config, signer, self) =>
-    self.solana !== signer.address ? `the key's address ${signer.address} is not quorum member ${self.id}'s solana address ${self.solana ?? '(none given)'}` : undefined,
+    self.solana !== signer.address
+      ? `the key's address ${signer.address} is not quorum member ${self.id}'s solana address ${self.solana ?? '(none given)'}`
+      : undefined,
   quorumProblems: () => [],
-  runtime: (config, signer, parts) => solanaRuntime({
-    config, key: signer.key, members: new Map(parts.members.flatMap((m) => (m.solana ? [[m.id, m.solana] as const] : []))), store: parts.store, logger: parts.logger, cosign: parts.cosign,
-  }),
+  runtime: (config, signer, parts) =>
+    solanaRuntime({
+      config,
+      key: signer.key,
+      members: new Map(parts.members.flatMap((m) => (m.solana ? [[m.id, m.solana] as const] : []))),
+      store: parts.store,
+      logger: parts.logger,
+      cosign: parts.cosign,
+    }),
   custodian: (config) => config.vault,
   configWarnings: () => [],
   vaultAccount: solanaAccount,

@@ -10,7 +10,8 @@ export interface SolanaKey {
 
 /** A Solana key from a 32-byte hex seed or a solana-keygen JSON array (seed then public key); the key never leaves here. */
 export function solanaKeyFromSecret(secret: SecretMaterial): SolanaKey {
-  if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'a Solana key is read from { env } or { file }, not a keystore')
+  if (secret.kind !== 'hex')
+    throw new QantaraError('KEY_UNAVAILABLE', 'a Solana key is read from { env } or { file }, not a keystore')
   const text = secret.value.trim()
   let seed: string
   let claimed: string | undefined
@@ -21,14 +22,20 @@ export function solanaKeyFromSecret(secret: SecretMaterial): SolanaKey {
     } catch {
       throw new QantaraError('KEY_UNAVAILABLE', 'the Solana key file is not a JSON array')
     }
-    if (!Array.isArray(bytes) || bytes.length !== 64 || !bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) throw new QantaraError('KEY_UNAVAILABLE', 'a solana-keygen key is a JSON array of 64 bytes')
+    if (
+      !Array.isArray(bytes) ||
+      bytes.length !== 64 ||
+      !bytes.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)
+    )
+      throw new QantaraError('KEY_UNAVAILABLE', 'a solana-keygen key is a JSON array of 64 bytes')
     seed = Buffer.from(bytes.slice(0, 32) as number[]).toString('hex')
     claimed = Buffer.from(bytes.slice(32) as number[]).toString('hex')
   } else {
     seed = text
   }
   const signer = ed25519FromSeed(seed)
-  if (claimed && signer.publicKey.slice(2) !== claimed) throw new QantaraError('KEY_UNAVAILABLE', 'the key file\'s public key does not match its secret')
+  if (claimed && signer.publicKey.slice(2) !== claimed)
+    throw new QantaraError('KEY_UNAVAILABLE', "the key file's public key does not match its secret")
   return { address: getAddressDecoder().decode(Buffer.from(signer.publicKey.slice(2), 'hex')), signer }
 }
 

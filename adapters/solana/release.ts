@@ -1,10 +1,25 @@
 import { createHash } from 'node:crypto'
 import {
-  address, appendTransactionMessageInstructions, compileTransaction, createNoopSigner, createTransactionMessage, getAddressDecoder, pipe,
-  setTransactionMessageFeePayerSigner, setTransactionMessageLifetimeUsingDurableNonce, type Address, type Instruction, type Nonce, type Transaction,
+  address,
+  appendTransactionMessageInstructions,
+  compileTransaction,
+  createNoopSigner,
+  createTransactionMessage,
+  getAddressDecoder,
+  pipe,
+  setTransactionMessageFeePayerSigner,
+  setTransactionMessageLifetimeUsingDurableNonce,
+  type Address,
+  type Instruction,
+  type Nonce,
+  type Transaction,
 } from '@solana/kit'
 import {
-  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstruction, getFreezeAccountInstruction, getTransferCheckedInstruction,
+  TOKEN_PROGRAM_ADDRESS,
+  findAssociatedTokenPda,
+  getCreateAssociatedTokenIdempotentInstruction,
+  getFreezeAccountInstruction,
+  getTransferCheckedInstruction,
 } from '@solana-program/token'
 import type { Hex32 } from '../../src/order.js'
 import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
@@ -51,13 +66,22 @@ export interface ReleaseAuthority {
  * vault's multisig, can freeze it, in the same transaction as the payout.
  */
 export async function releaseReceipt(orderId: Hex32, receiptMint: Address): Promise<Address> {
-  const [ata] = await findAssociatedTokenPda({ owner: receiptOwner(orderId), mint: receiptMint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+  const [ata] = await findAssociatedTokenPda({
+    owner: receiptOwner(orderId),
+    mint: receiptMint,
+    tokenProgram: TOKEN_PROGRAM_ADDRESS,
+  })
   return ata
 }
 
 /** 32 bytes from the order id: an owner no key holds, so the receipt can never be closed, emptied or handed over. */
 export function receiptOwner(orderId: Hex32): Address {
-  return getAddressDecoder().decode(createHash('sha256').update('qantara/vault-release/v1').update(Buffer.from(orderId.slice(2), 'hex')).digest())
+  return getAddressDecoder().decode(
+    createHash('sha256')
+      .update('qantara/vault-release/v1')
+      .update(Buffer.from(orderId.slice(2), 'hex'))
+      .digest(),
+  )
 }
 
 /**
@@ -71,22 +95,50 @@ export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthori
   const receipt = await releaseReceipt(r.orderId, a.receiptMint)
   const instructions: Instruction[] = [
     // Idempotent: a receipt someone else created is harmless; the freeze is what only this release can do.
-    getCreateAssociatedTokenIdempotentInstruction({ payer, ata: receipt, owner: receiptOwner(r.orderId), mint: a.receiptMint }),
+    getCreateAssociatedTokenIdempotentInstruction({
+      payer,
+      ata: receipt,
+      owner: receiptOwner(r.orderId),
+      mint: a.receiptMint,
+    }),
     getFreezeAccountInstruction({ account: receipt, mint: a.receiptMint, owner: a.multisig, multiSigners }),
   ]
-  for (const [owner, amount] of [[r.provider, r.toProvider], [r.feeRecipient, r.fee], [r.renter, r.toRenter]] as const) {
+  for (const [owner, amount] of [
+    [r.provider, r.toProvider],
+    [r.feeRecipient, r.fee],
+    [r.renter, r.toRenter],
+  ] as const) {
     if (amount === 0n) continue
     const [ata] = await findAssociatedTokenPda({ owner, mint: a.mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
     instructions.push(
       getCreateAssociatedTokenIdempotentInstruction({ payer, ata, owner, mint: a.mint }),
-      getTransferCheckedInstruction({ source: a.vault, mint: a.mint, destination: ata, authority: a.multisig, amount, decimals: a.decimals, multiSigners }),
+      getTransferCheckedInstruction({
+        source: a.vault,
+        mint: a.mint,
+        destination: ata,
+        authority: a.multisig,
+        amount,
+        decimals: a.decimals,
+        multiSigners,
+      }),
     )
   }
-  instructions.push({ programAddress: address(a.memoProgram ?? MEMO_PROGRAM), data: new TextEncoder().encode(encodeReleaseMemo(r.orderId)) })
+  instructions.push({
+    programAddress: address(a.memoProgram ?? MEMO_PROGRAM),
+    data: new TextEncoder().encode(encodeReleaseMemo(r.orderId)),
+  })
   const message = pipe(
     createTransactionMessage({ version: 'legacy' }),
     (m) => setTransactionMessageFeePayerSigner(payer, m),
-    (m) => setTransactionMessageLifetimeUsingDurableNonce({ nonce: a.nonce as Nonce, nonceAccountAddress: a.nonceAccount, nonceAuthorityAddress: a.signers[0]! }, m),
+    (m) =>
+      setTransactionMessageLifetimeUsingDurableNonce(
+        {
+          nonce: a.nonce as Nonce,
+          nonceAccountAddress: a.nonceAccount,
+          nonceAuthorityAddress: a.signers[0]!,
+        },
+        m,
+      ),
     (m) => appendTransactionMessageInstructions(instructions, m),
   )
   return compileTransaction(message)

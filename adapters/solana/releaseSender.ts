@@ -8,7 +8,11 @@ import type { SolanaRpc } from './rpc.js'
 const RESEND_MS = 10_000
 
 /** A signed release as stored before it is sent: the wire bytes, its signature (the transaction id) and the nonce value it spends. */
-export interface SolanaStoredRelease { wire: Base64EncodedWireTransaction; signature: string; nonce: string }
+export interface SolanaStoredRelease {
+  wire: Base64EncodedWireTransaction
+  signature: string
+  nonce: string
+}
 
 export interface SolanaSenderOptions {
   rpc: SolanaRpc
@@ -24,7 +28,11 @@ export interface SolanaSenderOptions {
  * until its nonce moves, so a dropped one is simply sent again as it is.
  */
 export function solanaReleaseSender(o: SolanaSenderOptions): ReleaseSender<SolanaStoredRelease> {
-  const resend = (release: SolanaStoredRelease) => o.rpc.sendTransaction(release.wire, { encoding: 'base64', skipPreflight: true }).send().catch(() => undefined)
+  const resend = (release: SolanaStoredRelease) =>
+    o.rpc
+      .sendTransaction(release.wire, { encoding: 'base64', skipPreflight: true })
+      .send()
+      .catch(() => undefined)
   return {
     txHash: (release) => release.signature,
     nonceOf: () => 0,
@@ -34,7 +42,9 @@ export function solanaReleaseSender(o: SolanaSenderOptions): ReleaseSender<Solan
         return undefined
       }
       try {
-        await o.rpc.sendTransaction(release.wire, { encoding: 'base64', preflightCommitment: 'confirmed' }).send()
+        await o.rpc
+          .sendTransaction(release.wire, { encoding: 'base64', preflightCommitment: 'confirmed' })
+          .send()
       } catch (err) {
         // A preflight refusal is followed like any send: the nonce tells whether it can still land.
         o.log.warn({ orderId, err: (err as Error).message }, 'release refused by the node; following it')

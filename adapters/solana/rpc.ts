@@ -15,16 +15,31 @@ export interface SolanaRpcOptions {
  */
 export function solanaRpc(o: SolanaRpcOptions) {
   const fetchBounded = boundedFetch(o.maxResponseBytes ?? 4 * 1024 * 1024)
-  const transport: RpcTransport = async <T>({ payload, signal }: { payload: unknown; signal?: AbortSignal }): Promise<T> => {
+  const transport: RpcTransport = async <T>({
+    payload,
+    signal,
+  }: {
+    payload: unknown
+    signal?: AbortSignal
+  }): Promise<T> => {
     const method = (payload as { method?: string }).method ?? 'rpc'
     let res: Response
     try {
       const timeout = AbortSignal.timeout(o.timeoutMs)
-      res = await fetchBounded(o.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: signal ? AbortSignal.any([signal, timeout]) : timeout })
+      res = await fetchBounded(o.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(payload),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      })
     } catch (cause) {
-      throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: ${(cause as Error).message}`, { cause, retryable: true })
+      throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: ${(cause as Error).message}`, {
+        cause,
+        retryable: true,
+      })
     }
-    if (res.status !== 200) throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: HTTP ${res.status}`, { retryable: true })
+    if (res.status !== 200)
+      throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: HTTP ${res.status}`, { retryable: true })
     try {
       return (await res.json()) as T
     } catch (cause) {

@@ -42,32 +42,68 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
   const rpc = solanaRpc({ url: config.rpc[0]!, timeoutMs: config.rpcTimeoutMs })
   const log = o.logger.child({ module: 'solana-runtime', chain })
   const self = o.key.address
-  const accounts: VaultAccounts = { multisig: address(config.multisig), mint: address(config.mint), receiptMint: address(config.receiptMint), nonceAccount: address(config.nonceAccount) }
+  const accounts: VaultAccounts = {
+    multisig: address(config.multisig),
+    mint: address(config.mint),
+    receiptMint: address(config.receiptMint),
+    nonceAccount: address(config.nonceAccount),
+  }
   const account = solanaVaultAccount(rpc, accounts)
   const release = new VaultRelease({
-    chain, self, store: o.store,
-    cosigners: { cosign: o.cosign, memberOf: new Map([...o.members].map(([id, member]) => [member, id])), addressKind: 'Solana' },
+    chain,
+    self,
+    store: o.store,
+    cosigners: {
+      cosign: o.cosign,
+      memberOf: new Map([...o.members].map(([id, member]) => [member, id])),
+      addressKind: 'Solana',
+    },
     // A release names its signers: a set where one fails is replaced as a whole by the next.
     signersInMessage: true,
     // Released is read from the frozen receipt each time, never remembered.
     remembersRelease: false,
     // A release that did not land is never rebuilt here: the relayer's next try takes the nonce's new value.
-    onLost: { then: 'retry', error: (_orderId, sent) => new QantaraError('SUBMIT_FAILED', `release ${sent.signature} did not land and the order is not released`, { retryable: true }) },
+    onLost: {
+      then: 'retry',
+      error: (_orderId, sent) =>
+        new QantaraError(
+          'SUBMIT_FAILED',
+          `release ${sent.signature} did not land and the order is not released`,
+          { retryable: true },
+        ),
+    },
     vault: solanaReleaseVault({ chain, self, account, accounts, store: o.store }),
     messages: solanaReleaseMessages({ config, key: o.key, account }),
-    sender: solanaReleaseSender({ rpc, nonceOf: (at) => account.nonceOf(at), nonceAccount: accounts.nonceAccount, log, pollMs: o.pollMs ?? 500 }),
+    sender: solanaReleaseSender({
+      rpc,
+      nonceOf: (at) => account.nonceOf(at),
+      nonceAccount: accounts.nonceAccount,
+      log,
+      pollMs: o.pollMs ?? 500,
+    }),
   })
-  const attestation = (settlement: Settlement) => new TextEncoder().encode(`qantara/solana-settlement/v1:${config.vault}:${settlementHash(settlement)}`)
+  const attestation = (settlement: Settlement) =>
+    new TextEncoder().encode(`qantara/solana-settlement/v1:${config.vault}:${settlementHash(settlement)}`)
 
   return {
     chain,
     kind: 'vault',
     watcher: new SolanaVaultWatcher({
-      chain, rpc, vault: address(config.vault), mint: accounts.mint, memoProgram: config.memoProgram, startSlot: BigInt(config.startSlot), minRefund: BigInt(config.minRefund),
-      minOrderAmount: BigInt(config.minOrderAmount), logger: o.logger,
+      chain,
+      rpc,
+      vault: address(config.vault),
+      mint: accounts.mint,
+      memoProgram: config.memoProgram,
+      startSlot: BigInt(config.startSlot),
+      minRefund: BigInt(config.minRefund),
+      minOrderAmount: BigInt(config.minOrderAmount),
+      logger: o.logger,
       // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
       // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
-      knownOrder: async (id, txHash) => (await o.store.listOrderEvents(chain, id)).some((e) => e.kind === 'OrderOpened' && e.txHash !== txHash),
+      knownOrder: async (id, txHash) =>
+        (await o.store.listOrderEvents(chain, id)).some(
+          (e) => e.kind === 'OrderOpened' && e.txHash !== txHash,
+        ),
     }),
     feeRecipient: config.feeRecipient ?? '',
     maxLag: BigInt(config.maxLagSlots),
@@ -79,10 +115,15 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
 
     verifySettlementSignature(_order, settlement, relayerId, sig) {
       const expected = o.members.get(relayerId)
-      return Promise.resolve(expected !== undefined && sig.signer === expected && ed25519Verify(pubkeyHex(expected), attestation(settlement), sig.signature))
+      return Promise.resolve(
+        expected !== undefined &&
+          sig.signer === expected &&
+          ed25519Verify(pubkeyHex(expected), attestation(settlement), sig.signature),
+      )
     },
 
-    submitSettlement: (order, settlement, signatures, signal) => release.submit(order, settlement, signatures, signal),
+    submitSettlement: (order, settlement, signatures, signal) =>
+      release.submit(order, settlement, signatures, signal),
     cosignRelease: (order, settlement, message) => release.cosign(order, settlement, message),
   }
 }

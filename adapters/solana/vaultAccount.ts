@@ -10,10 +10,19 @@ import { releaseReceipt } from './release.js'
 import type { SolanaRpc } from './rpc.js'
 
 /** The vault's SPL multisig (its m and signers) and its mint's decimals. */
-export interface VaultInfo { m: number; signers: Address[]; decimals: number }
+export interface VaultInfo {
+  m: number
+  signers: Address[]
+  decimals: number
+}
 
 /** The vault's accounts, as configured. */
-export interface VaultAccounts { multisig: Address; mint: Address; receiptMint: Address; nonceAccount: Address }
+export interface VaultAccounts {
+  multisig: Address
+  mint: Address
+  receiptMint: Address
+  nonceAccount: Address
+}
 
 /** A Solana release round: the multisig, and the durable nonce (account and value) the release is pinned to. */
 export interface SolanaRound extends ReleaseRound {
@@ -37,18 +46,30 @@ export interface SolanaVaultAccount {
 
 export function solanaVaultAccount(rpc: SolanaRpc, accounts: VaultAccounts): SolanaVaultAccount {
   let info: Promise<VaultInfo> | undefined
-  const vaultInfo = () => (info ??= readVault(rpc, accounts).catch((err: unknown) => {
-    info = undefined
-    throw err
-  }))
+  const vaultInfo = () =>
+    (info ??= readVault(rpc, accounts).catch((err: unknown) => {
+      info = undefined
+      throw err
+    }))
   return {
     info: vaultInfo,
     async released(orderId) {
       await vaultInfo()
-      const receipt = (await rpc.getAccountInfo(await releaseReceipt(orderId, accounts.receiptMint), { commitment: 'confirmed', encoding: 'base64' }).send()).value
-      return receipt !== null && receiptFrozen(receipt.owner, Buffer.from(receipt.data[0], 'base64'), accounts.receiptMint)
+      const receipt = (
+        await rpc
+          .getAccountInfo(await releaseReceipt(orderId, accounts.receiptMint), {
+            commitment: 'confirmed',
+            encoding: 'base64',
+          })
+          .send()
+      ).value
+      return (
+        receipt !== null &&
+        receiptFrozen(receipt.owner, Buffer.from(receipt.data[0], 'base64'), accounts.receiptMint)
+      )
     },
-    nonceOf: async (nonceAccount) => (await fetchNonce(rpc, nonceAccount, { commitment: 'confirmed' })).data.blockhash,
+    nonceOf: async (nonceAccount) =>
+      (await fetchNonce(rpc, nonceAccount, { commitment: 'confirmed' })).data.blockhash,
   }
 }
 
@@ -56,15 +77,31 @@ export function solanaVaultAccount(rpc: SolanaRpc, accounts: VaultAccounts): Sol
  * Where a new release starts: not at all where this relayer's own watcher read the vault pay the order out (a
  * release by code older than frozen receipts, too), or the receipt is frozen; otherwise on its own durable nonce.
  */
-export function solanaReleaseVault(o: { chain: ChainId; self: Address; account: SolanaVaultAccount; accounts: VaultAccounts; store: Pick<Store, 'listOrderEvents'> }): ReleaseVault<SolanaRound> {
+export function solanaReleaseVault(o: {
+  chain: ChainId
+  self: Address
+  account: SolanaVaultAccount
+  accounts: VaultAccounts
+  store: Pick<Store, 'listOrderEvents'>
+}): ReleaseVault<SolanaRound> {
   return {
     releasedOnChain: (orderId) => o.account.released(orderId),
     async openRound(order: OrderTerms) {
-      if ((await o.store.listOrderEvents(o.chain, order.id)).some((e) => e.kind === 'VaultReleased')) return 'released'
+      if ((await o.store.listOrderEvents(o.chain, order.id)).some((e) => e.kind === 'VaultReleased'))
+        return 'released'
       const { m, signers } = await o.account.info()
-      if (!signers.includes(o.self)) throw new QantaraError('CONFIG_INVALID', `${o.self} is not a signer of multisig ${o.accounts.multisig}`)
+      if (!signers.includes(o.self))
+        throw new QantaraError(
+          'CONFIG_INVALID',
+          `${o.self} is not a signer of multisig ${o.accounts.multisig}`,
+        )
       // This relayer pays and advances its own nonce; co-signers never do.
-      return { threshold: m, signers, nonceAccount: o.accounts.nonceAccount, nonce: await o.account.nonceOf(o.accounts.nonceAccount) }
+      return {
+        threshold: m,
+        signers,
+        nonceAccount: o.accounts.nonceAccount,
+        nonce: await o.account.nonceOf(o.accounts.nonceAccount),
+      }
     },
   }
 }
@@ -75,16 +112,25 @@ const FROZEN = 2
 
 /** Whether a receipt account, as read, is a token account of the receipt mint in the frozen state. */
 function receiptFrozen(program: Address, data: Buffer, receiptMint: Address): boolean {
-  return program === TOKEN_PROGRAM_ADDRESS && data.length === TOKEN_ACCOUNT_BYTES && getAddressDecoder().decode(data.subarray(0, 32)) === receiptMint && data[108] === FROZEN
+  return (
+    program === TOKEN_PROGRAM_ADDRESS &&
+    data.length === TOKEN_ACCOUNT_BYTES &&
+    getAddressDecoder().decode(data.subarray(0, 32)) === receiptMint &&
+    data[108] === FROZEN
+  )
 }
 
 /** Why `data`, read at the receipt mint, is not a mint only the multisig can freeze with, or undefined when it is. */
 function receiptMintProblem(program: Address, data: Buffer, multisig: Address): string | undefined {
   // Mint layout: mint authority COption (tag u32 at 0, key at 4), supply u64 at 36, decimals at 44, initialized at 45, freeze authority COption (tag at 46, key at 50).
-  if (program !== TOKEN_PROGRAM_ADDRESS || data.length !== 82 || data[45] !== 1) return 'is not an initialized SPL Token mint'
-  const authority = (at: number) => (data.readUInt32LE(at) === 1 ? getAddressDecoder().decode(data.subarray(at + 4, at + 36)) : undefined)
-  if (authority(46) !== multisig) return `has freeze authority ${authority(46) ?? '(none)'}, not the vault's multisig ${multisig}`
-  if (![undefined, multisig].includes(authority(0))) return `has mint authority ${authority(0)}: give it to the multisig or to no one`
+  if (program !== TOKEN_PROGRAM_ADDRESS || data.length !== 82 || data[45] !== 1)
+    return 'is not an initialized SPL Token mint'
+  const authority = (at: number) =>
+    data.readUInt32LE(at) === 1 ? getAddressDecoder().decode(data.subarray(at + 4, at + 36)) : undefined
+  if (authority(46) !== multisig)
+    return `has freeze authority ${authority(46) ?? '(none)'}, not the vault's multisig ${multisig}`
+  if (![undefined, multisig].includes(authority(0)))
+    return `has mint authority ${authority(0)}: give it to the multisig or to no one`
   if (data.readBigUInt64LE(36) !== 0n) return `has a supply of ${data.readBigUInt64LE(36)}, not 0`
   return undefined
 }
@@ -100,8 +146,11 @@ async function readVault(rpc: SolanaRpc, { multisig, mint, receiptMint }: VaultA
     return { program: found.owner, data: Buffer.from(found.data[0], 'base64') }
   }
   const multisigData = (await account(multisig)).data
-  if (multisigData.length !== 355 || multisigData[2] !== 1) throw new QantaraError('CONFIG_INVALID', `${multisig} is not an initialized SPL Token multisig`)
-  const signers = Array.from({ length: multisigData[1]! }, (_, i) => getAddressDecoder().decode(multisigData.subarray(3 + 32 * i, 35 + 32 * i)))
+  if (multisigData.length !== 355 || multisigData[2] !== 1)
+    throw new QantaraError('CONFIG_INVALID', `${multisig} is not an initialized SPL Token multisig`)
+  const signers = Array.from({ length: multisigData[1]! }, (_, i) =>
+    getAddressDecoder().decode(multisigData.subarray(3 + 32 * i, 35 + 32 * i)),
+  )
   const mintData = (await account(mint)).data
   if (mintData.length !== 82) throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint`)
   const receipts = await account(receiptMint)
@@ -109,7 +158,9 @@ async function readVault(rpc: SolanaRpc, { multisig, mint, receiptMint }: VaultA
   if (problem) {
     throw new QantaraError('CONFIG_INVALID', `receiptMint ${receiptMint} ${problem}`, {
       details: problem,
-      metaMessages: ['Create an SPL Token mint with 0 decimals whose mint and freeze authority are the vault\'s multisig, and set it as receiptMint.'],
+      metaMessages: [
+        "Create an SPL Token mint with 0 decimals whose mint and freeze authority are the vault's multisig, and set it as receiptMint.",
+      ],
     })
   }
   return { m: multisigData[0]!, signers, decimals: mintData[44]! }

@@ -15,7 +15,19 @@ export const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
 export const MEMO_PROGRAM = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr'
 const TRANSFER_CHECKED = 12
 
-export type DepositProblem = MemoProblem | VaultOrderProblem | 'NO_MEMO' | 'MULTIPLE_MEMOS' | 'NO_TRANSFER' | 'MULTIPLE_TRANSFERS' | 'WRONG_MINT' | 'VAULT_NOT_CREDITED' | 'AMOUNT_MISMATCH' | 'BAD_PAYOUT' | 'DUPLICATE_ORDER' | 'BTC_PAYOUT_UNSUPPORTED'
+export type DepositProblem =
+  | MemoProblem
+  | VaultOrderProblem
+  | 'NO_MEMO'
+  | 'MULTIPLE_MEMOS'
+  | 'NO_TRANSFER'
+  | 'MULTIPLE_TRANSFERS'
+  | 'WRONG_MINT'
+  | 'VAULT_NOT_CREDITED'
+  | 'AMOUNT_MISMATCH'
+  | 'BAD_PAYOUT'
+  | 'DUPLICATE_ORDER'
+  | 'BTC_PAYOUT_UNSUPPORTED'
 
 export interface SolanaVaultWatcherOptions {
   chain: ChainId
@@ -52,7 +64,11 @@ export interface SolanaVaultWatcherOptions {
 }
 
 /** A signature not yet read, left while paging back a backlog; in the checkpoint as `signature.slot.failed`. */
-interface Anchor { signature: string; slot: bigint; err: unknown }
+interface Anchor {
+  signature: string
+  slot: bigint
+  err: unknown
+}
 const anchorText = (a: Anchor) => `${a.signature}.${a.slot}.${a.err ? 1 : 0}`
 
 /** The checkpoint's hash: the last signature read, then the anchors, lowest last, separated by spaces. */
@@ -60,14 +76,28 @@ function parseCursor(hash: string): { last: string; anchors: Anchor[] } {
   const [last = '', ...rest] = hash.split(' ')
   const anchors = rest.map((t) => {
     const m = /^([1-9A-HJ-NP-Za-km-z]{64,90})\.(\d{1,20})\.([01])$/.exec(t)
-    if (!m) throw new QantaraError('RPC_BAD_RESPONSE', `checkpoint anchor ${t.slice(0, 100)} is malformed`, { retryable: false })
+    if (!m)
+      throw new QantaraError('RPC_BAD_RESPONSE', `checkpoint anchor ${t.slice(0, 100)} is malformed`, {
+        retryable: false,
+      })
     return { signature: m[1]!, slot: BigInt(m[2]!), err: m[3] === '1' ? 'failed' : null }
   })
   return { last, anchors }
 }
 const num = z.union([z.number(), z.bigint()]).transform(Number)
-const signaturePage = z.array(z.object({ signature: z.string().min(64).max(90), slot: z.union([z.number(), z.bigint()]).transform(BigInt), err: z.unknown() }))
-const tokenBalance = z.object({ accountIndex: num, mint: z.string(), owner: z.string().optional(), uiTokenAmount: z.object({ amount: z.string().regex(/^\d{1,30}$/) }) })
+const signaturePage = z.array(
+  z.object({
+    signature: z.string().min(64).max(90),
+    slot: z.union([z.number(), z.bigint()]).transform(BigInt),
+    err: z.unknown(),
+  }),
+)
+const tokenBalance = z.object({
+  accountIndex: num,
+  mint: z.string(),
+  owner: z.string().optional(),
+  uiTokenAmount: z.object({ amount: z.string().regex(/^\d{1,30}$/) }),
+})
 const transactionSchema = z.object({
   slot: z.union([z.number(), z.bigint()]).transform(BigInt),
   /** The block's time, Unix seconds, as the cluster's votes fixed it; null only where a node has none (blocks of 2020). */
@@ -75,14 +105,18 @@ const transactionSchema = z.object({
   transaction: z.object({
     message: z.object({
       accountKeys: z.array(z.string()).max(256),
-      instructions: z.array(z.object({ programIdIndex: num, accounts: z.array(num).max(64), data: z.string().max(2_000) })).max(64),
+      instructions: z
+        .array(z.object({ programIdIndex: num, accounts: z.array(num).max(64), data: z.string().max(2_000) }))
+        .max(64),
     }),
   }),
   meta: z.object({
     err: z.unknown(),
     preTokenBalances: z.array(tokenBalance).max(256).nullish(),
     postTokenBalances: z.array(tokenBalance).max(256).nullish(),
-    loadedAddresses: z.object({ writable: z.array(z.string()).max(256), readonly: z.array(z.string()).max(256) }).nullish(),
+    loadedAddresses: z
+      .object({ writable: z.array(z.string()).max(256), readonly: z.array(z.string()).max(256) })
+      .nullish(),
   }),
 })
 type ParsedTransaction = z.infer<typeof transactionSchema>
@@ -114,7 +148,11 @@ export class SolanaVaultWatcher implements Watcher {
    * review 2026-12, section 9).
    */
   async poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult> {
-    const head = BigInt(await this.o.rpc.getSlot({ commitment: 'finalized' }).send({ ...(signal ? { abortSignal: signal } : {}) }))
+    const head = BigInt(
+      await this.o.rpc
+        .getSlot({ commitment: 'finalized' })
+        .send({ ...(signal ? { abortSignal: signal } : {}) }),
+    )
     const limit = Math.min(this.o.pageSize ?? 1000, 1000)
     const maxPages = Math.max(1, this.o.maxPagesPerPoll ?? 20)
     const { last: lastRead, anchors } = parseCursor(from?.hash ?? '')
@@ -143,40 +181,123 @@ export class SolanaVaultWatcher implements Watcher {
       }
       if (!below) break
     }
-    if (anchors.length > 0) this.log.info({ anchors: anchors.length, slot: height.toString() }, 'reading a backlog of vault transactions')
-    return { events, checkpoint: { height, hash: [last, ...anchors.map(anchorText)].join(' ') }, head, lag: head > height ? head - height : 0n }
+    if (anchors.length > 0)
+      this.log.info(
+        { anchors: anchors.length, slot: height.toString() },
+        'reading a backlog of vault transactions',
+      )
+    return {
+      events,
+      checkpoint: { height, hash: [last, ...anchors.map(anchorText)].join(' ') },
+      head,
+      lag: head > height ? head - height : 0n,
+    }
   }
 
   /** One getSignaturesForAddress page, newest first: below `before` (or from the head) and above `until` (or from the start). */
   private async page(limit: number, before: string | undefined, until: string): Promise<Anchor[]> {
-    const answer = await this.o.rpc.getSignaturesForAddress(this.o.vault, { commitment: 'finalized', limit, ...(before ? { before: before as Signature } : {}), ...(until ? { until: until as Signature } : {}) }).send()
+    const answer = await this.o.rpc
+      .getSignaturesForAddress(this.o.vault, {
+        commitment: 'finalized',
+        limit,
+        ...(before ? { before: before as Signature } : {}),
+        ...(until ? { until: until as Signature } : {}),
+      })
+      .send()
     const parsed = signaturePage.safeParse(answer)
-    if (!parsed.success || parsed.data.length > limit) throw new QantaraError('RPC_BAD_RESPONSE', `getSignaturesForAddress answered an unexpected page: ${parsed.error?.issues[0]?.message ?? `${parsed.data?.length} entries`}`, { retryable: true })
+    if (!parsed.success || parsed.data.length > limit)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `getSignaturesForAddress answered an unexpected page: ${parsed.error?.issues[0]?.message ?? `${parsed.data?.length} entries`}`,
+        { retryable: true },
+      )
     return parsed.data
   }
 
   private async read(signature: string, opened: Set<string>): Promise<ChainEvent[]> {
-    const raw = await this.o.rpc.getTransaction(signature as Signature, { commitment: 'finalized', encoding: 'json', maxSupportedTransactionVersion: 0 }).send()
-    if (!raw) throw new QantaraError('RPC_BAD_RESPONSE', `finalized transaction ${signature} is missing`, { retryable: true })
+    const raw = await this.o.rpc
+      .getTransaction(signature as Signature, {
+        commitment: 'finalized',
+        encoding: 'json',
+        maxSupportedTransactionVersion: 0,
+      })
+      .send()
+    if (!raw)
+      throw new QantaraError('RPC_BAD_RESPONSE', `finalized transaction ${signature} is missing`, {
+        retryable: true,
+      })
     const parsed = transactionSchema.safeParse(raw)
-    if (!parsed.success) throw new QantaraError('RPC_BAD_RESPONSE', `transaction ${signature} has an unexpected shape: ${parsed.error.issues[0]?.message}`, { retryable: true })
+    if (!parsed.success)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `transaction ${signature} has an unexpected shape: ${parsed.error.issues[0]?.message}`,
+        { retryable: true },
+      )
     const tx = parsed.data
     const block = { height: tx.slot, hash: signature }
-    const keys = [...tx.transaction.message.accountKeys, ...(tx.meta.loadedAddresses?.writable ?? []), ...(tx.meta.loadedAddresses?.readonly ?? [])]
+    const keys = [
+      ...tx.transaction.message.accountKeys,
+      ...(tx.meta.loadedAddresses?.writable ?? []),
+      ...(tx.meta.loadedAddresses?.readonly ?? []),
+    ]
     const release = this.release(tx, keys)
-    if (release) return [{ kind: 'VaultReleased', chain: this.chain, key: `VaultReleased:${signature}`, block, txHash: signature, ...release }]
+    if (release)
+      return [
+        {
+          kind: 'VaultReleased',
+          chain: this.chain,
+          key: `VaultReleased:${signature}`,
+          block,
+          txHash: signature,
+          ...release,
+        },
+      ]
     const verdict = await this.deposit(tx, keys, opened, signature)
     if (verdict === undefined) return []
     if ('reason' in verdict) {
-      if (verdict.unrefunded) this.log.warn({ signature, reason: verdict.reason, sender: verdict.unrefunded, amount: verdict.amount.toString(), minRefund: this.o.minRefund?.toString() }, 'vault deposit ignored and not refunded: below the minimum refund, it stays in the vault')
+      if (verdict.unrefunded)
+        this.log.warn(
+          {
+            signature,
+            reason: verdict.reason,
+            sender: verdict.unrefunded,
+            amount: verdict.amount.toString(),
+            minRefund: this.o.minRefund?.toString(),
+          },
+          'vault deposit ignored and not refunded: below the minimum refund, it stays in the vault',
+        )
       else this.log.warn({ signature, reason: verdict.reason }, 'vault deposit ignored')
-      return [{ kind: 'VaultDepositIgnored', chain: this.chain, key: `VaultDepositIgnored:${signature}`, block, txHash: signature, reason: verdict.reason, ...(verdict.sender ? { sender: verdict.sender } : {}), token: this.o.mint, amount: verdict.amount }]
+      return [
+        {
+          kind: 'VaultDepositIgnored',
+          chain: this.chain,
+          key: `VaultDepositIgnored:${signature}`,
+          block,
+          txHash: signature,
+          reason: verdict.reason,
+          ...(verdict.sender ? { sender: verdict.sender } : {}),
+          token: this.o.mint,
+          amount: verdict.amount,
+        },
+      ]
     }
-    return [{ kind: 'OrderOpened', chain: this.chain, key: `OrderOpened:${signature}`, block, txHash: signature, order: verdict }]
+    return [
+      {
+        kind: 'OrderOpened',
+        chain: this.chain,
+        key: `OrderOpened:${signature}`,
+        block,
+        txHash: signature,
+        order: verdict,
+      },
+    ]
   }
 
   /** A release: the vault paid out, under a release memo (`qrel1:<orderId>`); what each wallet gained. */
-  private release(tx: ParsedTransaction, keys: string[]): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
+  private release(
+    tx: ParsedTransaction,
+    keys: string[],
+  ): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
     const vaultIndex = keys.indexOf(this.o.vault)
     const orderId = tx.transaction.message.instructions
       .filter((ix) => keys[ix.programIdIndex] === (this.o.memoProgram ?? MEMO_PROGRAM))
@@ -192,16 +313,37 @@ export class SolanaVaultWatcher implements Watcher {
 
   /** How much an account's token balance changed in the transaction. */
   private delta(tx: ParsedTransaction, index: number): bigint {
-    const at = (list: ParsedTransaction['meta']['preTokenBalances']) => BigInt(list?.find((b) => b.accountIndex === index)?.uiTokenAmount.amount ?? '0')
+    const at = (list: ParsedTransaction['meta']['preTokenBalances']) =>
+      BigInt(list?.find((b) => b.accountIndex === index)?.uiTokenAmount.amount ?? '0')
     return at(tx.meta.postTokenBalances) - at(tx.meta.preTokenBalances)
   }
 
   /** The order a transaction opens; a reason when it pays the vault without making one; undefined when it does not pay the vault. */
-  private async deposit(tx: ParsedTransaction, keys: string[], opened: Set<string>, signature: string): Promise<OrderTerms | { reason: DepositProblem; sender?: string; unrefunded?: string; amount: bigint } | undefined> {
+  private async deposit(
+    tx: ParsedTransaction,
+    keys: string[],
+    opened: Set<string>,
+    signature: string,
+  ): Promise<
+    OrderTerms | { reason: DepositProblem; sender?: string; unrefunded?: string; amount: bigint } | undefined
+  > {
     const credited = this.delta(tx, keys.indexOf(this.o.vault))
-    const ixs = tx.transaction.message.instructions.map((ix) => ({ program: keys[ix.programIdIndex], accounts: ix.accounts.map((a) => keys[a]), data: this.b58.encode(ix.data) }))
-    const memos = ixs.filter((ix) => ix.program === (this.o.memoProgram ?? MEMO_PROGRAM)).map((ix) => Buffer.from(ix.data).toString('utf8')).filter((m) => m.startsWith('qv'))
-    const transfers = ixs.filter((ix) => ix.program === TOKEN_PROGRAM && ix.data[0] === TRANSFER_CHECKED && ix.data.length === 10 && ix.accounts[2] === this.o.vault)
+    const ixs = tx.transaction.message.instructions.map((ix) => ({
+      program: keys[ix.programIdIndex],
+      accounts: ix.accounts.map((a) => keys[a]),
+      data: this.b58.encode(ix.data),
+    }))
+    const memos = ixs
+      .filter((ix) => ix.program === (this.o.memoProgram ?? MEMO_PROGRAM))
+      .map((ix) => Buffer.from(ix.data).toString('utf8'))
+      .filter((m) => m.startsWith('qv'))
+    const transfers = ixs.filter(
+      (ix) =>
+        ix.program === TOKEN_PROGRAM &&
+        ix.data[0] === TRANSFER_CHECKED &&
+        ix.data.length === 10 &&
+        ix.accounts[2] === this.o.vault,
+    )
     if (credited <= 0n && memos.length === 0) return undefined
     const source = transfers[0]?.accounts[0]
     const sourceIndex = source ? keys.indexOf(source) : -1
@@ -209,7 +351,11 @@ export class SolanaVaultWatcher implements Watcher {
     const amount = credited > 0n ? credited : 0n
     // Dust is not worth a refund's rent: without a sender no refund order is made (security review 2026-12, section 10).
     const refundable = amount >= (this.o.minRefund ?? 0n)
-    const ignored = (reason: DepositProblem) => ({ reason, amount, ...(sender ? (refundable ? { sender } : { unrefunded: sender }) : {}) })
+    const ignored = (reason: DepositProblem) => ({
+      reason,
+      amount,
+      ...(sender ? (refundable ? { sender } : { unrefunded: sender }) : {}),
+    })
     if (memos.length === 0) return ignored('NO_MEMO')
     if (memos.length > 1) return ignored('MULTIPLE_MEMOS')
     if (transfers.length === 0) return ignored('NO_TRANSFER')
@@ -223,12 +369,32 @@ export class SolanaVaultWatcher implements Watcher {
     if (m.payout.length !== 32 || !sender) return ignored('BAD_PAYOUT')
     if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
     // Judged at the deposit's block, which every relayer reads alike (security review 2026-12, M1).
-    if (tx.blockTime === null || tx.blockTime === undefined) throw new QantaraError('RPC_BAD_RESPONSE', `transaction ${signature} has no block time on this node; the vault needs a node that keeps it`, { retryable: true })
-    const problem = vaultOrderProblem({ order: m, blockTime: tx.blockTime, minOrderAmount: this.o.minOrderAmount ?? 0n })
+    if (tx.blockTime === null || tx.blockTime === undefined)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `transaction ${signature} has no block time on this node; the vault needs a node that keeps it`,
+        { retryable: true },
+      )
+    const problem = vaultOrderProblem({
+      order: m,
+      blockTime: tx.blockTime,
+      minOrderAmount: this.o.minOrderAmount ?? 0n,
+    })
     if (problem) return ignored(problem)
     const id = vaultOrderId(this.chain, sender, m.salt)
     if (opened.has(id) || (await this.o.knownOrder(id, signature))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
-    return { id, chain: this.chain, renter: sender, token: this.o.mint, amount: credited, providerId: m.providerId, payout: this.b58.decode(m.payout), start: m.start, slotLength: m.slotLength, slots: m.slots }
+    return {
+      id,
+      chain: this.chain,
+      renter: sender,
+      token: this.o.mint,
+      amount: credited,
+      providerId: m.providerId,
+      payout: this.b58.decode(m.payout),
+      start: m.start,
+      slotLength: m.slotLength,
+      slots: m.slots,
+    }
   }
 }

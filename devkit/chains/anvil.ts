@@ -20,7 +20,9 @@ export interface Anvil {
 /** The anvil binary shipped inside the npm package @foundry-rs/anvil. */
 export function anvilBinary(): string {
   const require = createRequire(import.meta.url)
-  const pkg = require.resolve(`@foundry-rs/anvil-${process.platform}-${process.arch === 'x64' ? 'amd64' : process.arch}/package.json`)
+  const pkg = require.resolve(
+    `@foundry-rs/anvil-${process.platform}-${process.arch === 'x64' ? 'amd64' : process.arch}/package.json`,
+  )
   return join(dirname(pkg), 'bin', 'anvil')
 }
 

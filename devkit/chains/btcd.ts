@@ -24,11 +24,19 @@ export interface Btcd {
  */
 export async function btcdBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (env.QANTARA_BTCD) return env.QANTARA_BTCD
-  const dir = join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'qantara', BTCD_MODULE.replace(/[/@]/g, '_'))
+  const dir = join(
+    env.XDG_CACHE_HOME ?? join(homedir(), '.cache'),
+    'qantara',
+    BTCD_MODULE.replace(/[/@]/g, '_'),
+  )
   const binary = join(dir, 'btcd')
   if (existsSync(binary)) return binary
   mkdirSync(dir, { recursive: true })
-  await promisify(execFile)('go', ['install', BTCD_MODULE], { env: { ...env, GOBIN: dir, GOFLAGS: '-mod=mod' }, timeout: 15 * 60_000, cwd: tmpdir() })
+  await promisify(execFile)('go', ['install', BTCD_MODULE], {
+    env: { ...env, GOBIN: dir, GOFLAGS: '-mod=mod' },
+    timeout: 15 * 60_000,
+    cwd: tmpdir(),
+  })
   return binary
 }
 
@@ -46,11 +54,24 @@ export async function startBtcd(o: { miningAddress: string }): Promise<Btcd> {
   const rpcUrl = `http://127.0.0.1:${port}`
   const rpc = new BitcoinRpc({ url: rpcUrl, user, password, timeoutMs: 10_000 })
   const node = await startLocalNode({
-    name: 'btcd', binary, dir, timeoutMs: 20_000, ready: () => rpc.getBlockCount().then(() => true),
+    name: 'btcd',
+    binary,
+    dir,
+    timeoutMs: 20_000,
+    ready: () => rpc.getBlockCount().then(() => true),
     args: [
-      '--regtest', '--notls', '--txindex', '--addrindex', '--nolisten', `--miningaddr=${o.miningAddress}`,
-      `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${password}`,
-      `--datadir=${join(dir, 'data')}`, `--logdir=${join(dir, 'log')}`, '--debuglevel=warn',
+      '--regtest',
+      '--notls',
+      '--txindex',
+      '--addrindex',
+      '--nolisten',
+      `--miningaddr=${o.miningAddress}`,
+      `--rpclisten=127.0.0.1:${port}`,
+      `--rpcuser=${user}`,
+      `--rpcpass=${password}`,
+      `--datadir=${join(dir, 'data')}`,
+      `--logdir=${join(dir, 'log')}`,
+      '--debuglevel=warn',
     ],
   })
   return { rpc, rpcUrl, user, password, ...node }

@@ -1,14 +1,28 @@
 import { createServer, type Server } from 'node:http'
 import {
-  address, getBase58Decoder, getBase64Encoder, getCompiledTransactionMessageDecoder, getTransactionDecoder, type Transaction,
+  address,
+  getBase58Decoder,
+  getBase64Encoder,
+  getCompiledTransactionMessageDecoder,
+  getTransactionDecoder,
+  type Transaction,
 } from '@solana/kit'
 import { FailedTransactionMetadata, LiteSVM } from 'litesvm'
 
 const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
 const TOKEN_ACCOUNT_BYTES = 165
-const MEMO_PROGRAMS = ['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']
+const MEMO_PROGRAMS = [
+  'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr',
+  'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo',
+]
 
-interface TokenBalance { accountIndex: number; mint: string; owner: string; programId: string; uiTokenAmount: { amount: string; decimals: number; uiAmount: number | null; uiAmountString: string } }
+interface TokenBalance {
+  accountIndex: number
+  mint: string
+  owner: string
+  programId: string
+  uiTokenAmount: { amount: string; decimals: number; uiAmount: number | null; uiAmountString: string }
+}
 
 /** One executed transaction, kept as a validator's ledger would answer for it. */
 interface Recorded {
@@ -51,20 +65,33 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
     const out: TokenBalance[] = []
     keys.forEach((key, accountIndex) => {
       const acc = svm.getAccount(address(key))
-      if (!acc.exists || acc.programAddress !== TOKEN_PROGRAM || acc.data.length !== TOKEN_ACCOUNT_BYTES) return
+      if (!acc.exists || acc.programAddress !== TOKEN_PROGRAM || acc.data.length !== TOKEN_ACCOUNT_BYTES)
+        return
       const data = Buffer.from(acc.data)
       const mint = b58.decode(data.subarray(0, 32))
       const mintAcc = svm.getAccount(address(mint))
       const decimals = mintAcc.exists ? mintAcc.data[44]! : 0
       const amount = data.readBigUInt64LE(64).toString()
-      out.push({ accountIndex, mint, owner: b58.decode(data.subarray(32, 64)), programId: TOKEN_PROGRAM, uiTokenAmount: { amount, decimals, uiAmount: Number(amount) / 10 ** decimals, uiAmountString: String(Number(amount) / 10 ** decimals) } })
+      out.push({
+        accountIndex,
+        mint,
+        owner: b58.decode(data.subarray(32, 64)),
+        programId: TOKEN_PROGRAM,
+        uiTokenAmount: {
+          amount,
+          decimals,
+          uiAmount: Number(amount) / 10 ** decimals,
+          uiAmountString: String(Number(amount) / 10 ** decimals),
+        },
+      })
     })
     return out
   }
 
   function execute(tx: Transaction): string {
     const message = getCompiledTransactionMessageDecoder().decode(tx.messageBytes)
-    if (message.version === 1) throw Object.assign(new Error('this test server runs legacy and v0 messages only'), { code: -32602 })
+    if (message.version === 1)
+      throw Object.assign(new Error('this test server runs legacy and v0 messages only'), { code: -32602 })
     const keys = message.staticAccounts.map(String)
     const preBalances = keys.map((k) => Number(svm.getBalance(address(k)) ?? 0n))
     const preTokenBalances = tokenBalances(keys)
@@ -81,24 +108,58 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
     // A new slot, a new blockhash: durable nonces can advance again, as on a cluster.
     svm.expireBlockhash()
     // As a validator fills getSignaturesForAddress' `memo`: each Memo instruction's text as "[len] text", joined by "; ".
-    const memos = message.instructions.filter((ix) => MEMO_PROGRAMS.includes(keys[ix.programAddressIndex]!)).map((ix) => `[${ix.data?.length ?? 0}] ${new TextDecoder().decode(Uint8Array.from(ix.data ?? []))}`)
+    const memos = message.instructions
+      .filter((ix) => MEMO_PROGRAMS.includes(keys[ix.programAddressIndex]!))
+      .map((ix) => `[${ix.data?.length ?? 0}] ${new TextDecoder().decode(Uint8Array.from(ix.data ?? []))}`)
     const record: Recorded = {
-      signature, slot, blockTime: Number(svm.getClock().unixTimestamp), err, memo: memos.length ? memos.join('; ') : null, accountKeys: keys,
+      signature,
+      slot,
+      blockTime: Number(svm.getClock().unixTimestamp),
+      err,
+      memo: memos.length ? memos.join('; ') : null,
+      accountKeys: keys,
       json: {
-        slot, blockTime: Number(svm.getClock().unixTimestamp), version: message.version === 'legacy' ? 'legacy' : 0,
+        slot,
+        blockTime: Number(svm.getClock().unixTimestamp),
+        version: message.version === 'legacy' ? 'legacy' : 0,
         transaction: {
           signatures: Object.values(tx.signatures).map((s) => (s ? b58.decode(s) : '1'.repeat(64))),
           message: {
-            accountKeys: keys, header: { numRequiredSignatures: message.header.numSignerAccounts, numReadonlySignedAccounts: message.header.numReadonlySignerAccounts, numReadonlyUnsignedAccounts: message.header.numReadonlyNonSignerAccounts }, recentBlockhash: message.lifetimeToken,
-            instructions: message.instructions.map((ix) => ({ programIdIndex: ix.programAddressIndex, accounts: [...(ix.accountIndices ?? [])], data: b58.decode(ix.data ?? new Uint8Array()), stackHeight: null })),
+            accountKeys: keys,
+            header: {
+              numRequiredSignatures: message.header.numSignerAccounts,
+              numReadonlySignedAccounts: message.header.numReadonlySignerAccounts,
+              numReadonlyUnsignedAccounts: message.header.numReadonlyNonSignerAccounts,
+            },
+            recentBlockhash: message.lifetimeToken,
+            instructions: message.instructions.map((ix) => ({
+              programIdIndex: ix.programAddressIndex,
+              accounts: [...(ix.accountIndices ?? [])],
+              data: b58.decode(ix.data ?? new Uint8Array()),
+              stackHeight: null,
+            })),
           },
         },
         meta: {
-          err, status: err ? { Err: err } : { Ok: null }, fee: 5000 * message.header.numSignerAccounts,
-          preBalances, postBalances: keys.map((k) => Number(svm.getBalance(address(k)) ?? 0n)),
-          preTokenBalances, postTokenBalances: tokenBalances(keys),
-          innerInstructions: meta.innerInstructions().map((list, index) => ({ index, instructions: list.map((i) => ({ programIdIndex: i.instruction().programIdIndex(), accounts: [...i.instruction().accounts()], data: b58.decode(i.instruction().data()), stackHeight: i.stackHeight() })) })),
-          logMessages: meta.logs(), loadedAddresses: { writable: [], readonly: [] }, computeUnitsConsumed: Number(meta.computeUnitsConsumed()),
+          err,
+          status: err ? { Err: err } : { Ok: null },
+          fee: 5000 * message.header.numSignerAccounts,
+          preBalances,
+          postBalances: keys.map((k) => Number(svm.getBalance(address(k)) ?? 0n)),
+          preTokenBalances,
+          postTokenBalances: tokenBalances(keys),
+          innerInstructions: meta.innerInstructions().map((list, index) => ({
+            index,
+            instructions: list.map((i) => ({
+              programIdIndex: i.instruction().programIdIndex(),
+              accounts: [...i.instruction().accounts()],
+              data: b58.decode(i.instruction().data()),
+              stackHeight: i.stackHeight(),
+            })),
+          })),
+          logMessages: meta.logs(),
+          loadedAddresses: { writable: [], readonly: [] },
+          computeUnitsConsumed: Number(meta.computeUnitsConsumed()),
         },
       },
     }
@@ -113,21 +174,48 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
     getSlot: () => slot,
     getAccountInfo: ([a]) => {
       const acc = svm.getAccount(address(a as string))
-      return { context: context(), value: acc.exists ? { data: [Buffer.from(acc.data).toString('base64'), 'base64'], executable: acc.executable, lamports: Number(acc.lamports), owner: acc.programAddress, rentEpoch: 0, space: acc.data.length } : null }
+      return {
+        context: context(),
+        value: acc.exists
+          ? {
+              data: [Buffer.from(acc.data).toString('base64'), 'base64'],
+              executable: acc.executable,
+              lamports: Number(acc.lamports),
+              owner: acc.programAddress,
+              rentEpoch: 0,
+              space: acc.data.length,
+            }
+          : null,
+      }
     },
     sendTransaction: ([wire]) => {
       const tx = getTransactionDecoder().decode(getBase64Encoder().encode(wire as string))
       const signature = execute(tx)
       const record = bySignature.get(signature)!
       // Preflight, as a real node runs it by default: a failing transaction is reported, though here it was recorded.
-      if (record.err) throw Object.assign(new Error(`Transaction simulation failed: ${JSON.stringify(record.err)}`), { code: -32002, data: { err: record.err, logs: (record.json as { meta: { logMessages: string[] } }).meta.logMessages } })
+      if (record.err)
+        throw Object.assign(new Error(`Transaction simulation failed: ${JSON.stringify(record.err)}`), {
+          code: -32002,
+          data: {
+            err: record.err,
+            logs: (record.json as { meta: { logMessages: string[] } }).meta.logMessages,
+          },
+        })
       return signature
     },
     getSignatureStatuses: ([signatures]) => ({
       context: context(),
       value: (signatures as string[]).map((s) => {
         const r = bySignature.get(s)
-        return r ? { slot: r.slot, confirmations: null, err: r.err, status: r.err ? { Err: r.err } : { Ok: null }, confirmationStatus: 'finalized' } : null
+        return r
+          ? {
+              slot: r.slot,
+              confirmations: null,
+              err: r.err,
+              status: r.err ? { Err: r.err } : { Ok: null },
+              confirmationStatus: 'finalized',
+            }
+          : null
       }),
     }),
     getSignaturesForAddress: ([a, options]) => {
@@ -141,12 +229,22 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
       const out = []
       for (const r of newestFirst.slice(start)) {
         if (r.signature === o.until || out.length >= Math.min(o.limit ?? 1000, 1000)) break
-        out.push({ signature: r.signature, slot: r.slot, err: r.err, memo: r.memo, blockTime: r.blockTime, confirmationStatus: 'finalized' })
+        out.push({
+          signature: r.signature,
+          slot: r.slot,
+          err: r.err,
+          memo: r.memo,
+          blockTime: r.blockTime,
+          confirmationStatus: 'finalized',
+        })
       }
       return out
     },
     getTransaction: ([s, options]) => {
-      if ((options as { encoding?: string } | undefined)?.encoding !== 'json') throw Object.assign(new Error('this test server answers getTransaction in json encoding only'), { code: -32602 })
+      if ((options as { encoding?: string } | undefined)?.encoding !== 'json')
+        throw Object.assign(new Error('this test server answers getTransaction in json encoding only'), {
+          code: -32602,
+        })
       return bySignature.get(s as string)?.json ?? null
     },
   }
@@ -168,7 +266,11 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
         body = { jsonrpc: '2.0', id: call.id, result: method(call.params ?? []) }
       } catch (err) {
         const e = err as Error & { code?: number; data?: unknown }
-        body = { jsonrpc: '2.0', id: call.id, error: { code: e.code ?? -32603, message: e.message, ...(e.data ? { data: e.data } : {}) } }
+        body = {
+          jsonrpc: '2.0',
+          id: call.id,
+          error: { code: e.code ?? -32603, message: e.message, ...(e.data ? { data: e.data } : {}) },
+        }
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
     })
@@ -182,9 +284,13 @@ function describeError(failed: FailedTransactionMetadata): unknown {
   const err = failed.err()
   if (typeof err === 'object' && 'index' in err && 'err' in err) {
     const inner = err.err()
-    return { InstructionError: [err.index, typeof inner === 'object' && 'code' in inner ? { Custom: inner.code } : String(inner)] }
+    return {
+      InstructionError: [
+        err.index,
+        typeof inner === 'object' && 'code' in inner ? { Custom: inner.code } : String(inner),
+      ],
+    }
   }
   // A fieldless error is only a number here; its Rust name, as RPCs print it, is in the text form.
   return /err: (\w+)/.exec(failed.toString())?.[1] ?? failed.toString()
 }
-

@@ -32,15 +32,16 @@ export async function startLocalNode(o: LocalNodeOptions): Promise<LocalNode> {
   child.once('exit', () => process.removeListener('exit', reap))
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)))
-  const stop = () => new Promise<void>((done) => {
-    const clean = () => {
-      rmSync(o.dir, { recursive: true, force: true })
-      done()
-    }
-    if (child.exitCode !== null || child.signalCode !== null) return clean()
-    child.once('exit', clean)
-    child.kill('SIGTERM')
-  })
+  const stop = () =>
+    new Promise<void>((done) => {
+      const clean = () => {
+        rmSync(o.dir, { recursive: true, force: true })
+        done()
+      }
+      if (child.exitCode !== null || child.signalCode !== null) return clean()
+      child.once('exit', clean)
+      child.kill('SIGTERM')
+    })
   const deadline = Date.now() + o.timeoutMs
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${o.name} exited with ${child.exitCode}: ${stderr}`)

@@ -50,7 +50,13 @@ export async function simdBinary(env: NodeJS.ProcessEnv = process.env): Promise<
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'go.mod'), WRAPPER_GO_MOD)
   writeFileSync(join(dir, 'tools.go'), WRAPPER_TOOLS)
-  const go = (args: string[]) => promisify(execFile)('go', args, { env: { ...env, GOFLAGS: '-mod=mod' }, timeout: 30 * 60_000, cwd: dir, maxBuffer: 64 * 1024 * 1024 })
+  const go = (args: string[]) =>
+    promisify(execFile)('go', args, {
+      env: { ...env, GOFLAGS: '-mod=mod' },
+      timeout: 30 * 60_000,
+      cwd: dir,
+      maxBuffer: 64 * 1024 * 1024,
+    })
   await go(['mod', 'tidy'])
   await go(['build', '-o', `${binary}.partial`, 'github.com/cosmos/cosmos-sdk/simapp/simd'])
   // Renamed only once whole: a build cut short never passes for a binary.
@@ -90,13 +96,18 @@ export async function startSimd(o: SimdOptions): Promise<Simd> {
   const run = (args: string[]) => promisify(execFile)(binary, [...args, '--home', home], { timeout: 60_000 })
   await run(['init', 'qantara', '--chain-id', chainId])
   await run(['keys', 'add', 'validator', '--keyring-backend', 'test'])
-  const validator = (await run(['keys', 'show', 'validator', '-a', '--keyring-backend', 'test'])).stdout.trim()
+  const validator = (
+    await run(['keys', 'show', 'validator', '-a', '--keyring-backend', 'test'])
+  ).stdout.trim()
   await run(['add-genesis-account', validator, `100000000000${denom}`])
   for (const a of o.accounts) await run(['add-genesis-account', a.address, a.coins])
   await run(['gentx', 'validator', `1000000000${denom}`, '--chain-id', chainId, '--keyring-backend', 'test'])
   await run(['collect-gentxs'])
   const genesisPath = join(home, 'config', 'genesis.json')
-  const genesis = JSON.parse(readFileSync(genesisPath, 'utf8')) as { app_state: { auth: { params: { max_memo_characters: string } } }; consensus_params: { block: { time_iota_ms: string } } }
+  const genesis = JSON.parse(readFileSync(genesisPath, 'utf8')) as {
+    app_state: { auth: { params: { max_memo_characters: string } } }
+    consensus_params: { block: { time_iota_ms: string } }
+  }
   if (o.maxMemoCharacters) genesis.app_state.auth.params.max_memo_characters = String(o.maxMemoCharacters)
   // CometBFT 0.34 dates each block at least time_iota_ms (1 s by default) after the last: with short blocks the chain's
   // clock would run ahead of the wall clock, and vault orders are judged against block time.
@@ -104,15 +115,36 @@ export async function startSimd(o: SimdOptions): Promise<Simd> {
   writeFileSync(genesisPath, JSON.stringify(genesis))
   const [rpcPort, p2pPort] = (await freePorts(2)) as [number, number]
   const configPath = join(home, 'config', 'config.toml')
-  writeFileSync(configPath, readFileSync(configPath, 'utf8')
-    .replace(/^timeout_commit = .*$/m, `timeout_commit = "${o.blockMs ?? 200}ms"`)
-    .replace(/^laddr = "tcp:\/\/127\.0\.0\.1:26657"$/m, `laddr = "tcp://127.0.0.1:${rpcPort}"`)
-    .replace(/^laddr = "tcp:\/\/0\.0\.0\.0:26656"$/m, `laddr = "tcp://127.0.0.1:${p2pPort}"`))
+  writeFileSync(
+    configPath,
+    readFileSync(configPath, 'utf8')
+      .replace(/^timeout_commit = .*$/m, `timeout_commit = "${o.blockMs ?? 200}ms"`)
+      .replace(/^laddr = "tcp:\/\/127\.0\.0\.1:26657"$/m, `laddr = "tcp://127.0.0.1:${rpcPort}"`)
+      .replace(/^laddr = "tcp:\/\/0\.0\.0\.0:26656"$/m, `laddr = "tcp://127.0.0.1:${p2pPort}"`),
+  )
   const rpcUrl = `http://127.0.0.1:${rpcPort}`
-  const committed = async () => Number(((await (await fetch(`${rpcUrl}/status`)).json()) as { result: { sync_info: { latest_block_height: string } } }).result.sync_info.latest_block_height) >= 1
+  const committed = async () =>
+    Number(
+      (
+        (await (await fetch(`${rpcUrl}/status`)).json()) as {
+          result: { sync_info: { latest_block_height: string } }
+        }
+      ).result.sync_info.latest_block_height,
+    ) >= 1
   const node = await startLocalNode({
-    name: 'simd', binary, dir: home, timeoutMs: 30_000, ready: committed,
-    args: ['start', '--home', home, '--grpc.enable=false', '--api.enable=false', `--minimum-gas-prices=0${denom}`],
+    name: 'simd',
+    binary,
+    dir: home,
+    timeoutMs: 30_000,
+    ready: committed,
+    args: [
+      'start',
+      '--home',
+      home,
+      '--grpc.enable=false',
+      '--api.enable=false',
+      `--minimum-gas-prices=0${denom}`,
+    ],
   })
   return { rpcUrl, chainId, denom, ...node }
 }

@@ -1,12 +1,33 @@
 import {
-  address, appendTransactionMessageInstructions, createTransactionMessage, generateKeyPairSigner, lamports, pipe,
-  setTransactionMessageFeePayerSigner, setTransactionMessageLifetimeUsingBlockhash, signTransactionMessageWithSigners,
-  type Address, type Instruction, type KeyPairSigner,
+  address,
+  appendTransactionMessageInstructions,
+  createTransactionMessage,
+  generateKeyPairSigner,
+  lamports,
+  pipe,
+  setTransactionMessageFeePayerSigner,
+  setTransactionMessageLifetimeUsingBlockhash,
+  signTransactionMessageWithSigners,
+  type Address,
+  type Instruction,
+  type KeyPairSigner,
 } from '@solana/kit'
-import { SYSTEM_PROGRAM_ADDRESS, getCreateAccountInstruction, getInitializeNonceAccountInstruction, getTransferSolInstruction } from '@solana-program/system'
 import {
-  TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda, getCreateAssociatedTokenIdempotentInstructionAsync, getInitializeMint2Instruction,
-  getInitializeMultisig2Instruction, getMintSize, getMintToInstruction, getMultisigSize, getTransferCheckedInstruction,
+  SYSTEM_PROGRAM_ADDRESS,
+  getCreateAccountInstruction,
+  getInitializeNonceAccountInstruction,
+  getTransferSolInstruction,
+} from '@solana-program/system'
+import {
+  TOKEN_PROGRAM_ADDRESS,
+  findAssociatedTokenPda,
+  getCreateAssociatedTokenIdempotentInstructionAsync,
+  getInitializeMint2Instruction,
+  getInitializeMultisig2Instruction,
+  getMintSize,
+  getMintToInstruction,
+  getMultisigSize,
+  getTransferCheckedInstruction,
 } from '@solana-program/token'
 import { MEMO_PROGRAM } from '../../adapters/solana/watcher.js'
 import { startLitesvmRpc, type LitesvmRpc } from './litesvmRpc.js'
@@ -51,7 +72,11 @@ export async function startSolanaVault(relayers: Address[], threshold: number): 
     const message = pipe(
       createTransactionMessage({ version: 0 }),
       (m) => setTransactionMessageFeePayerSigner(payer, m),
-      (m) => setTransactionMessageLifetimeUsingBlockhash({ blockhash: svm.latestBlockhash(), lastValidBlockHeight: 1_000_000n }, m),
+      (m) =>
+        setTransactionMessageLifetimeUsingBlockhash(
+          { blockhash: svm.latestBlockhash(), lastValidBlockHeight: 1_000_000n },
+          m,
+        ),
       (m) => appendTransactionMessageInstructions(instructions, m),
     )
     return rpc.execute(await signTransactionMessageWithSigners(message))
@@ -60,8 +85,19 @@ export async function startSolanaVault(relayers: Address[], threshold: number): 
   const createMint = async (decimals: number, authority: Address, freezeAuthority?: Address) => {
     const account = await generateKeyPairSigner()
     await send([
-      getCreateAccountInstruction({ payer, newAccount: account, lamports: rent(getMintSize()), space: getMintSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
-      getInitializeMint2Instruction({ mint: account.address, decimals, mintAuthority: authority, freezeAuthority: freezeAuthority ?? null }),
+      getCreateAccountInstruction({
+        payer,
+        newAccount: account,
+        lamports: rent(getMintSize()),
+        space: getMintSize(),
+        programAddress: TOKEN_PROGRAM_ADDRESS,
+      }),
+      getInitializeMint2Instruction({
+        mint: account.address,
+        decimals,
+        mintAuthority: authority,
+        freezeAuthority: freezeAuthority ?? null,
+      }),
     ])
     return account.address
   }
@@ -69,24 +105,45 @@ export async function startSolanaVault(relayers: Address[], threshold: number): 
   const mint = await createMint(DECIMALS, mintAuthority.address)
   const multisig = await generateKeyPairSigner()
   await send([
-    getCreateAccountInstruction({ payer, newAccount: multisig, lamports: rent(getMultisigSize()), space: getMultisigSize(), programAddress: TOKEN_PROGRAM_ADDRESS }),
+    getCreateAccountInstruction({
+      payer,
+      newAccount: multisig,
+      lamports: rent(getMultisigSize()),
+      space: getMultisigSize(),
+      programAddress: TOKEN_PROGRAM_ADDRESS,
+    }),
     getInitializeMultisig2Instruction({ multisig: multisig.address, signers: relayers, m: threshold }),
   ])
   const tokenAccount = async (owner: Address) => {
     const [ata] = await findAssociatedTokenPda({ owner, mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
     return ata
   }
-  const createAta = async (owner: Address) => send([await getCreateAssociatedTokenIdempotentInstructionAsync({ payer, owner, mint })])
+  const createAta = async (owner: Address) =>
+    send([await getCreateAssociatedTokenIdempotentInstructionAsync({ payer, owner, mint })])
   await createAta(multisig.address)
   const vault = await tokenAccount(multisig.address)
   // Only the multisig can freeze a receipt, and no one but it could ever mint one.
   const receiptMint = await createMint(0, multisig.address, multisig.address)
   return {
-    rpc, payer, mint, multisig: multisig.address, vault, receiptMint, send, tokenAccount, createMint,
+    rpc,
+    payer,
+    mint,
+    multisig: multisig.address,
+    vault,
+    receiptMint,
+    send,
+    tokenAccount,
+    createMint,
     async nonceAccount(authority) {
       const account = await generateKeyPairSigner()
       await send([
-        getCreateAccountInstruction({ payer, newAccount: account, lamports: rent(NONCE_BYTES), space: NONCE_BYTES, programAddress: SYSTEM_PROGRAM_ADDRESS }),
+        getCreateAccountInstruction({
+          payer,
+          newAccount: account,
+          lamports: rent(NONCE_BYTES),
+          space: NONCE_BYTES,
+          programAddress: SYSTEM_PROGRAM_ADDRESS,
+        }),
         getInitializeNonceAccountInstruction({ nonceAccount: account.address, nonceAuthority: authority }),
       ])
       return account.address
@@ -99,7 +156,15 @@ export async function startSolanaVault(relayers: Address[], threshold: number): 
       await send([getMintToInstruction({ mint, token: tokens, mintAuthority, amount })])
       return { wallet, tokens }
     },
-    transferChecked: (from, to, amount) => getTransferCheckedInstruction({ source: from.tokens, mint, destination: to, authority: from.wallet, amount, decimals: DECIMALS }),
+    transferChecked: (from, to, amount) =>
+      getTransferCheckedInstruction({
+        source: from.tokens,
+        mint,
+        destination: to,
+        authority: from.wallet,
+        amount,
+        decimals: DECIMALS,
+      }),
     memo: (text) => ({ programAddress: address(MEMO_PROGRAM), data: new TextEncoder().encode(text) }),
     lamportsTo: (to, amount = 1n) => getTransferSolInstruction({ source: payer, destination: to, amount }),
     stop: () => rpc.stop(),

@@ -24,29 +24,69 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
   const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
   const keys = Array.from({ length: relayers }, () => {
     const hex = Buffer.from(random(32)).toString('hex')
-    return { hex, pubkey: Buffer.from(cosmosKeyFromSecret({ kind: 'hex', value: hex }, 'cosmos').pubkey).toString('base64') }
+    return {
+      hex,
+      pubkey: Buffer.from(cosmosKeyFromSecret({ kind: 'hex', value: hex }, 'cosmos').pubkey).toString(
+        'base64',
+      ),
+    }
   })
   // Sorted, as `simd keys add --multisig` makes it; the config lists the keys in this order.
-  const multisig = createMultisigThresholdPubkey(keys.map((k) => ({ type: 'tendermint/PubKeySecp256k1', value: k.pubkey })), threshold)
+  const multisig = createMultisigThresholdPubkey(
+    keys.map((k) => ({ type: 'tendermint/PubKeySecp256k1', value: k.pubkey })),
+    threshold,
+  )
   const vault = pubkeyToAddress(multisig, 'cosmos')
   const wallet = await DirectSecp256k1Wallet.fromKey(random(32), 'cosmos')
   const [renter] = await wallet.getAccounts()
-  const simd = await startSimd({ chainId: CHAIN_ID, accounts: [{ address: renter!.address, coins: `100000000000stake,100000000000${USDC}` }] })
-  const client = await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, { broadcastPollIntervalMs: 200 })
+  const simd = await startSimd({
+    chainId: CHAIN_ID,
+    accounts: [{ address: renter!.address, coins: `100000000000stake,100000000000${USDC}` }],
+  })
+  const client = await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, {
+    broadcastPollIntervalMs: 200,
+  })
   const chain = `cosmos:${CHAIN_ID}`
   const [feeRecipient, providerPayout] = [toBech32('cosmos', random(20)), toBech32('cosmos', random(20))]
   const send = async (memo: string, amount: bigint) => {
-    const msg: MsgSendEncodeObject = { typeUrl: '/cosmos.bank.v1beta1.MsgSend', value: { fromAddress: renter!.address, toAddress: vault, amount: [{ denom: USDC, amount: amount.toString() }] } }
+    const msg: MsgSendEncodeObject = {
+      typeUrl: '/cosmos.bank.v1beta1.MsgSend',
+      value: {
+        fromAddress: renter!.address,
+        toAddress: vault,
+        amount: [{ denom: USDC, amount: amount.toString() }],
+      },
+    }
     const res = await client.signAndBroadcast(renter!.address, [msg], { amount: [], gas: '200000' }, memo)
     if (res.code !== 0) throw new Error(`deposit failed: code ${res.code} ${res.rawLog ?? ''}`)
     return res.transactionHash
   }
   return {
-    local: { chain, rpcUrl: simd.rpcUrl, vault, denom: USDC, multisig: { threshold, pubkeys: multisig.value.pubkeys.map((p) => p.value) }, keys, feeRecipient, providerPayout },
+    local: {
+      chain,
+      rpcUrl: simd.rpcUrl,
+      vault,
+      denom: USDC,
+      multisig: { threshold, pubkeys: multisig.value.pubkeys.map((p) => p.value) },
+      keys,
+      feeRecipient,
+      providerPayout,
+    },
     token: USDC,
     async open(o) {
       const salt = random(16)
-      const txHash = await send(encodeOrderMemo({ salt, providerId: o.providerId, start: o.start, slotLength: o.slotLength, slots: o.slots, amount: o.amount, payout: fromBech32(providerPayout).data }), o.amount)
+      const txHash = await send(
+        encodeOrderMemo({
+          salt,
+          providerId: o.providerId,
+          start: o.start,
+          slotLength: o.slotLength,
+          slots: o.slots,
+          amount: o.amount,
+          payout: fromBech32(providerPayout).data,
+        }),
+        o.amount,
+      )
       return { orderId: vaultOrderId(chain, renter!.address, salt), txHash }
     },
     async stray(amount) {
@@ -55,13 +95,28 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
     },
     async released(orderId) {
       const found = await client.searchTx(`transfer.sender='${vault}'`)
-      const tx = found.find((t) => t.code === 0 && t.events.length > 0 && decodeMemo(t.tx) === encodeReleaseMemo(orderId))
+      const tx = found.find(
+        (t) => t.code === 0 && t.events.length > 0 && decodeMemo(t.tx) === encodeReleaseMemo(orderId),
+      )
       if (!tx) return undefined
-      const gained = (to: string) => tx.events.filter((e) => e.type === 'transfer').reduce((sum, e) => {
-        const get = (k: string) => e.attributes.find((a) => a.key === k)?.value
-        return get('recipient') === to && get('sender') === vault ? sum + parseCoins(get('amount') ?? '').filter((c) => c.denom === USDC).reduce((a, c) => a + BigInt(c.amount), 0n) : sum
-      }, 0n)
-      return { toProvider: gained(providerPayout), toRenter: gained(renter!.address), fee: gained(feeRecipient), txHash: tx.hash }
+      const gained = (to: string) =>
+        tx.events
+          .filter((e) => e.type === 'transfer')
+          .reduce((sum, e) => {
+            const get = (k: string) => e.attributes.find((a) => a.key === k)?.value
+            return get('recipient') === to && get('sender') === vault
+              ? sum +
+                  parseCoins(get('amount') ?? '')
+                    .filter((c) => c.denom === USDC)
+                    .reduce((a, c) => a + BigInt(c.amount), 0n)
+              : sum
+          }, 0n)
+      return {
+        toProvider: gained(providerPayout),
+        toRenter: gained(renter!.address),
+        fee: gained(feeRecipient),
+        txHash: tx.hash,
+      }
     },
     stop: async () => {
       client.disconnect()

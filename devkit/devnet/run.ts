@@ -18,8 +18,13 @@ const SETTLE_WITHIN_MS = 150_000
  * provider agent and one relayer as real child processes, three orders opened
  * through the renter's code path, one of them with a real provider outage.
  */
-export async function runDevnet(o: DevnetOptions, out: (line: string) => void, signal: AbortSignal): Promise<DevnetOrderRow[]> {
-  if (o.threshold < 1 || o.threshold > o.relayers) throw new Error(`--threshold must be between 1 and --relayers (${o.relayers})`)
+export async function runDevnet(
+  o: DevnetOptions,
+  out: (line: string) => void,
+  signal: AbortSignal,
+): Promise<DevnetOrderRow[]> {
+  if (o.threshold < 1 || o.threshold > o.relayers)
+    throw new Error(`--threshold must be between 1 and --relayers (${o.relayers})`)
   const progress = o.json ? (line: string) => process.stderr.write(`${line}\n`) : out
   const dir = resolve(o.dir, new Date().toISOString().replace(/[:.]/g, '-'))
   mkdirSync(dir, { recursive: true })
@@ -28,7 +33,19 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
   try {
     const { rpcUrl, btc } = await startChains(o, chains, progress)
     const { solana: sol, cosmos: cos } = chains
-    const market = await setUpLocalMarket({ rpcUrl, dir, slotSeconds: o.slotSeconds, feeBps: 100, graceSeconds: 1, relayers: o.relayers, threshold: o.threshold, ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}), ...(btc ? { btc } : {}), ...(sol ? { solana: sol.local } : {}), ...(cos ? { cosmos: cos.local } : {}) })
+    const market = await setUpLocalMarket({
+      rpcUrl,
+      dir,
+      slotSeconds: o.slotSeconds,
+      feeBps: 100,
+      graceSeconds: 1,
+      relayers: o.relayers,
+      threshold: o.threshold,
+      ...(o.byzantine ? { byzantine: o.byzantine - 1 } : {}),
+      ...(btc ? { btc } : {}),
+      ...(sol ? { solana: sol.local } : {}),
+      ...(cos ? { cosmos: cos.local } : {}),
+    })
     const { escrow, usdc, provider } = market
     // The order table is read from an honest relayer that stays up.
     const honest = market.relayers.findIndex((_, i) => i + 1 !== o.killRelayer && i + 1 !== o.byzantine)
@@ -42,8 +59,17 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
     const relayerProcesses = market.relayers.map((r) => started(launchRelayer(r, join(dir, `${r.id}.log`))))
     let agent = launch('agent', ['agent', '--config', market.agentYaml])
     if (market.solverYaml) launch('solver', ['solver', 'run', '--config', market.solverYaml])
-    for (const r of market.relayers) await waitFor(async () => (await providerListed(r.url, provider.publicKey)) || undefined, `the provider record to reach ${r.id}`, 30_000, 250, signal)
-    progress(`${market.relayers.length} relayer(s), threshold ${o.threshold}${o.byzantine ? `, relayer-${o.byzantine} byzantine` : ''}; provider ${provider.publicKey.slice(0, 18)}… registered`)
+    for (const r of market.relayers)
+      await waitFor(
+        async () => (await providerListed(r.url, provider.publicKey)) || undefined,
+        `the provider record to reach ${r.id}`,
+        30_000,
+        250,
+        signal,
+      )
+    progress(
+      `${market.relayers.length} relayer(s), threshold ${o.threshold}${o.byzantine ? `, relayer-${o.byzantine} byzantine` : ''}; provider ${provider.publicKey.slice(0, 18)}… registered`,
+    )
 
     const { plans, outage } = devnetScenario(o, chains)
     const now = BigInt(Math.floor(Date.now() / 1000))
@@ -63,7 +89,9 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       if (!down && t >= window.start && t < window.end) {
         agent.kill('SIGKILL')
         down = true
-        progress(`provider agent killed: the third order loses about ${outage.slots[1] - outage.slots[0]} slots`)
+        progress(
+          `provider agent killed: the third order loses about ${outage.slots[1] - outage.slots[0]} slots`,
+        )
       }
       if (down && t >= window.end) {
         agent = launch('agent-restarted', ['agent', '--config', market.agentYaml])
@@ -73,16 +101,22 @@ export async function runDevnet(o: DevnetOptions, out: (line: string) => void, s
       // Regtest blocks come on demand: one per round confirms the BTC payout.
       if (chains.btcd) await chains.btcd.rpc.mine(1)
       rows = await readRows(relayerUrl, market, orders)
-      if (!o.json) progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
+      if (!o.json)
+        progress(rows.map((r) => `${r.orderId.slice(0, 10)}… ${r.status.padEnd(9)} ${r.uptime}`).join('   '))
       if (rows.every((r) => r.status === 'settled')) break
-      if (t > deadline) throw new Error(`devnet did not settle within ${SETTLE_WITHIN_MS / 1000} s; logs in ${dir}`)
+      if (t > deadline)
+        throw new Error(`devnet did not settle within ${SETTLE_WITHIN_MS / 1000} s; logs in ${dir}`)
       await abortableDelay(1_000, signal)
     }
     if (!o.json) out(`\n${renderTable(rows)}\n\nlogs and configs: ${dir}`)
     return rows
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
-    await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((ok) => c.once('exit', ok))))
+    await Promise.all(
+      children
+        .filter((c) => c.exitCode === null && c.signalCode === null)
+        .map((c) => new Promise((ok) => c.once('exit', ok))),
+    )
     await stopChains(chains)
   }
 }

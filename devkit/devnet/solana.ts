@@ -31,12 +31,30 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
   const [feeRecipient, providerPayout] = [wallet(), wallet()]
   const renters = new Map<string, Address>()
   return {
-    local: { chain: DEVNET_SOLANA_CHAIN, rpcUrl: bed.rpc.url, vault: bed.vault, mint: bed.mint, multisig: bed.multisig, receiptMint: bed.receiptMint, keys: withNonces, feeRecipient, providerPayout },
+    local: {
+      chain: DEVNET_SOLANA_CHAIN,
+      rpcUrl: bed.rpc.url,
+      vault: bed.vault,
+      mint: bed.mint,
+      multisig: bed.multisig,
+      receiptMint: bed.receiptMint,
+      keys: withNonces,
+      feeRecipient,
+      providerPayout,
+    },
     token: bed.mint,
     async open(o) {
       const renter = await bed.renter(o.amount)
       const salt = crypto.getRandomValues(new Uint8Array(16))
-      const memo = encodeOrderMemo({ salt, providerId: o.providerId, start: o.start, slotLength: o.slotLength, slots: o.slots, amount: o.amount, payout: Uint8Array.from(getBase58Encoder().encode(providerPayout)) })
+      const memo = encodeOrderMemo({
+        salt,
+        providerId: o.providerId,
+        start: o.start,
+        slotLength: o.slotLength,
+        slots: o.slots,
+        amount: o.amount,
+        payout: Uint8Array.from(getBase58Encoder().encode(providerPayout)),
+      })
       const txHash = await bed.send([bed.transferChecked(renter, bed.vault, o.amount), bed.memo(memo)])
       const orderId = vaultOrderId(DEVNET_SOLANA_CHAIN, renter.wallet.address, salt)
       renters.set(orderId, renter.wallet.address)
@@ -50,18 +68,31 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
       return { orderId, txHash }
     },
     released(orderId) {
-      const record = bed.rpc.ledger.find((r) => r.err === null && r.memo?.includes(encodeReleaseMemo(orderId)))
+      const record = bed.rpc.ledger.find(
+        (r) => r.err === null && r.memo?.includes(encodeReleaseMemo(orderId)),
+      )
       if (!record) return Promise.resolve(undefined)
-      const meta = (record.json as { meta: { preTokenBalances: TokenBalance[]; postTokenBalances: TokenBalance[] } }).meta
+      const meta = (
+        record.json as { meta: { preTokenBalances: TokenBalance[]; postTokenBalances: TokenBalance[] } }
+      ).meta
       const gained = (owner: string | undefined) => {
         const post = meta.postTokenBalances.find((b) => b.owner === owner)
         const pre = meta.preTokenBalances.find((b) => b.accountIndex === post?.accountIndex)
         return post ? BigInt(post.uiTokenAmount.amount) - BigInt(pre?.uiTokenAmount.amount ?? '0') : 0n
       }
-      return Promise.resolve({ toProvider: gained(providerPayout), toRenter: gained(renters.get(orderId)), fee: gained(feeRecipient), txHash: record.signature })
+      return Promise.resolve({
+        toProvider: gained(providerPayout),
+        toRenter: gained(renters.get(orderId)),
+        fee: gained(feeRecipient),
+        txHash: record.signature,
+      })
     },
     stop: () => bed.stop(),
   }
 }
 
-interface TokenBalance { accountIndex: number; owner?: string; uiTokenAmount: { amount: string } }
+interface TokenBalance {
+  accountIndex: number
+  owner?: string
+  uiTokenAmount: { amount: string }
+}

@@ -19,10 +19,31 @@ export interface DevnetOrderRow {
 
 /** A fixed-width table of the devnet's orders, for people. */
 export function renderTable(rows: DevnetOrderRow[]): string {
-  const head = ['order', 'token', 'status', 'uptime', 'up/total', 'amount', 'provider', 'renter', 'fee', 'reason', 'tx']
+  const head = [
+    'order',
+    'token',
+    'status',
+    'uptime',
+    'up/total',
+    'amount',
+    'provider',
+    'renter',
+    'fee',
+    'reason',
+    'tx',
+  ]
   const body = rows.map((r) => [
-    `${r.orderId.slice(0, 10)}…`, r.token === 'native' ? 'ETH' : `${r.token.slice(0, 8)}…`, r.status,
-    r.uptime.replace(/1/g, '█').replace(/0/g, '·'), `${r.upSlots}/${r.totalSlots}`, r.amount, r.toProvider, r.toRenter, r.fee, r.reason, r.txHash ? `${r.txHash.slice(0, 10)}…` : '-',
+    `${r.orderId.slice(0, 10)}…`,
+    r.token === 'native' ? 'ETH' : `${r.token.slice(0, 8)}…`,
+    r.status,
+    r.uptime.replace(/1/g, '█').replace(/0/g, '·'),
+    `${r.upSlots}/${r.totalSlots}`,
+    r.amount,
+    r.toProvider,
+    r.toRenter,
+    r.fee,
+    r.reason,
+    r.txHash ? `${r.txHash.slice(0, 10)}…` : '-',
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')

@@ -23,9 +23,18 @@ export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSo
   return {
     async heartbeats(orderId, since) {
       const page = await honest.heartbeats(orderId, since)
-      const served = requests++ % 2 === 0 ? page.heartbeats : page.heartbeats.filter((h) => h.relayerId !== o.relayerId)
+      const served =
+        requests++ % 2 === 0 ? page.heartbeats : page.heartbeats.filter((h) => h.relayerId !== o.relayerId)
       // One per slot of the order, so the page passes the receiver's size check and each forgery costs it a signature check.
-      const forged = since === 0 ? forgedHeartbeats(orderId, o.relayerId, o.identity, Math.min(64, (await o.store.getOrder(orderId))?.terms.slots ?? 0)) : []
+      const forged =
+        since === 0
+          ? forgedHeartbeats(
+              orderId,
+              o.relayerId,
+              o.identity,
+              Math.min(64, (await o.store.getOrder(orderId))?.terms.slots ?? 0),
+            )
+          : []
       const heartbeats = [...served, ...forged.map((heartbeat) => ({ relayerId: o.relayerId, heartbeat }))]
       return { heartbeats, cursor: Math.max(page.cursor, since + heartbeats.length), more: page.more }
     },
@@ -37,14 +46,25 @@ export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSo
 }
 
 /** What it serves at /v1/peer/signatures: a malleated signature over a peer's settlement when it can get one, else over its own. */
-async function malleatedSignature(o: RelayerParts, orderId: string, own: SignatureBody): Promise<SignatureBody> {
+async function malleatedSignature(
+  o: RelayerParts,
+  orderId: string,
+  own: SignatureBody,
+): Promise<SignatureBody> {
   const terms = (await o.store.getOrder(orderId))?.terms
   const chain = terms && o.chains.find((c) => c.chain === terms.chain)
   for (const peer of o.peers) {
-    const res = await fetch(`${peer.url}/v1/peer/signatures/${orderId}`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined)
+    const res = await fetch(`${peer.url}/v1/peer/signatures/${orderId}`, {
+      signal: AbortSignal.timeout(2_000),
+    }).catch(() => undefined)
     const theirs = res?.ok ? ((await res.json()) as { body?: SignatureBody }).body : undefined
     if (!theirs || !terms || !chain) continue
-    const settlement: Settlement = { ...theirs.settlement, toProvider: BigInt(theirs.settlement.toProvider), toRenter: BigInt(theirs.settlement.toRenter), fee: BigInt(theirs.settlement.fee) }
+    const settlement: Settlement = {
+      ...theirs.settlement,
+      toProvider: BigInt(theirs.settlement.toProvider),
+      toRenter: BigInt(theirs.settlement.toRenter),
+      fee: BigInt(theirs.settlement.fee),
+    }
     const signed = await chain.signSettlement(terms, settlement)
     return { ...theirs, signer: signed.signer, signature: malleated(signed.signature) }
   }
@@ -61,21 +81,57 @@ function malleated(signature: string): string {
   return `${signature.slice(0, 66)}${(SECP256K1_N - s).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}`
 }
 
-function forgedHeartbeats(orderId: string, relayerId: string, identity: Ed25519Signer, slots = 64): unknown[] {
+function forgedHeartbeats(
+  orderId: string,
+  relayerId: string,
+  identity: Ed25519Signer,
+  slots = 64,
+): unknown[] {
   const fake = generateEd25519().signer
   return Array.from({ length: slots }, (_, slot) => {
-    const challenge = { v: 1 as const, orderId, slot, relayerId, relayerKey: identity.publicKey, salt: `0x${'00'.repeat(31)}${slot.toString(16).padStart(2, '0')}`, issuedAt: Date.now() }
-    const heartbeat: Heartbeat = { v: 1, challenge: { challenge, signature: identity.sign(challengeBytes(challenge)) }, timestamp: challenge.issuedAt, gpus: null, gpuUnavailable: 'forged' }
-    return JSON.parse(canonicalJson({ heartbeat, signature: fake.sign(heartbeatBytes(heartbeat)) })) as unknown
+    const challenge = {
+      v: 1 as const,
+      orderId,
+      slot,
+      relayerId,
+      relayerKey: identity.publicKey,
+      salt: `0x${'00'.repeat(31)}${slot.toString(16).padStart(2, '0')}`,
+      issuedAt: Date.now(),
+    }
+    const heartbeat: Heartbeat = {
+      v: 1,
+      challenge: { challenge, signature: identity.sign(challengeBytes(challenge)) },
+      timestamp: challenge.issuedAt,
+      gpus: null,
+      gpuUnavailable: 'forged',
+    }
+    return JSON.parse(
+      canonicalJson({ heartbeat, signature: fake.sign(heartbeatBytes(heartbeat)) }),
+    ) as unknown
   })
 }
 
 /** What a byzantine relayer signs and posts: the provider paid in full whatever the heartbeats say, submitted alone. */
 export function byzantineStrategy(feeBps: number): SettlementStrategy {
-  return { compute: (order, heartbeats, policy) => inflate(computeSettlement(order, heartbeats, policy), order.amount, feeBps), postsAlone: true }
+  return {
+    compute: (order, heartbeats, policy) =>
+      inflate(computeSettlement(order, heartbeats, policy), order.amount, feeBps),
+    postsAlone: true,
+  }
 }
 
 function inflate(r: SettlementResult, amount: bigint, feeBps: number): SettlementResult {
   const fee = (amount * BigInt(feeBps)) / 10_000n
-  return { ...r, reason: 'FULL', uptime: '1'.repeat(r.settlement.totalSlots), settlement: { ...r.settlement, upSlots: r.settlement.totalSlots, toProvider: amount - fee, toRenter: 0n, fee } }
+  return {
+    ...r,
+    reason: 'FULL',
+    uptime: '1'.repeat(r.settlement.totalSlots),
+    settlement: {
+      ...r.settlement,
+      upSlots: r.settlement.totalSlots,
+      toProvider: amount - fee,
+      toRenter: 0n,
+      fee,
+    },
+  }
 }

@@ -2,7 +2,11 @@
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>()
 
-  constructor(private readonly ratePerSecond: number, private readonly burst: number, private readonly maxKeys = 10_000) {}
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly maxKeys = 10_000,
+  ) {}
 
   take(key: string, nowMs = Date.now()): boolean {
     let b = this.buckets.get(key)

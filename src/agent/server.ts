@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { ed25519Verify, type Ed25519Signer } from '../ed25519.js'
 import { challengeBytes, heartbeatBytes } from '../heartbeat/bytes.js'
@@ -44,7 +49,11 @@ export class ProviderAgent {
   private readonly perAddress: RateLimiter
   private readonly relayerKeys: ReadonlySet<string> | undefined
   /** Keys as long as the longest slot, so a relayer cannot outwait them within one; bytes for ten minutes, for retries. */
-  private readonly answers = new AnswerBook({ bodyTtlMs: 10 * 60_000, keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000, maxEntries: MAX_ANSWERS })
+  private readonly answers = new AnswerBook({
+    bodyTtlMs: 10 * 60_000,
+    keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000,
+    maxEntries: MAX_ANSWERS,
+  })
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
@@ -58,7 +67,9 @@ export class ProviderAgent {
         if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL' })
       })
     }
-    this.server = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createHttpServer(handler)
+    this.server = o.tls
+      ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler)
+      : createHttpServer(handler)
     this.server.requestTimeout = 10_000
     this.server.headersTimeout = 5_000
   }
@@ -76,15 +87,23 @@ export class ProviderAgent {
   private signRecord(): SignedProviderRecord {
     const now = Math.floor(Date.now() / 1000)
     const prevSeq = this.signedRecord?.record.seq ?? 0
-    const record: ProviderRecord = { v: 1, providerId: this.o.signer.publicKey, ...this.o.record, seq: Math.max(now, prevSeq + 1), expiresAt: now + this.o.recordTtlSeconds }
+    const record: ProviderRecord = {
+      v: 1,
+      providerId: this.o.signer.publicKey,
+      ...this.o.record,
+      seq: Math.max(now, prevSeq + 1),
+      expiresAt: now + this.o.recordTtlSeconds,
+    }
     return { record, signature: this.o.signer.sign(providerRecordBytes(record)) }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Before anything else, however cheap: one address cannot keep the agent busy, whatever keys or order ids it makes up.
-    if (!this.perAddress.take(sourceAddressKey(req.socket.remoteAddress))) return sendJson(res, 429, { error: 'RATE_LIMITED' })
+    if (!this.perAddress.take(sourceAddressKey(req.socket.remoteAddress)))
+      return sendJson(res, 429, { error: 'RATE_LIMITED' })
     const path = (req.url ?? '/').split('?')[0]
-    if (req.method === 'GET' && path === '/v1/provider') return sendJson(res, 200, undefined, canonicalJson(this.signedRecord))
+    if (req.method === 'GET' && path === '/v1/provider')
+      return sendJson(res, 200, undefined, canonicalJson(this.signedRecord))
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true })
     if (req.method !== 'POST' || path !== '/v1/heartbeat') return sendJson(res, 404, { error: 'NOT_FOUND' })
 
@@ -92,7 +111,9 @@ export class ProviderAgent {
     try {
       body = await readBody(req, MAX_CHALLENGE_BYTES, 5_000)
     } catch (err) {
-      return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: err instanceof BodyTooLarge ? 'TOO_LARGE' : 'MALFORMED' })
+      return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, {
+        error: err instanceof BodyTooLarge ? 'TOO_LARGE' : 'MALFORMED',
+      })
     }
     let parsed
     try {
@@ -103,15 +124,18 @@ export class ProviderAgent {
     if (!parsed.success) return sendJson(res, 400, { error: 'MALFORMED' })
     const { challenge, signature } = parsed.data
     // Only the quorum's relayers probe: a challenge from any other key is not worth a signature check, an answer or a place in the book.
-    if (this.relayerKeys && !this.relayerKeys.has(challenge.relayerKey)) return sendJson(res, 403, { error: 'UNKNOWN_RELAYER' })
+    if (this.relayerKeys && !this.relayerKeys.has(challenge.relayerKey))
+      return sendJson(res, 403, { error: 'UNKNOWN_RELAYER' })
     // Only challenges a relayer really signed get an answer: the agent is not a signing oracle for junk.
-    if (!ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signature)) return sendJson(res, 400, { error: 'BAD_CHALLENGE_SIGNATURE' })
+    if (!ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signature))
+      return sendJson(res, 400, { error: 'BAD_CHALLENGE_SIGNATURE' })
     const answerKey = AnswerBook.key(challenge.relayerKey, challenge.orderId, challenge.slot)
     const answered = this.answers.get(answerKey)
     if (answered === 'answered') return sendJson(res, 409, { error: 'ALREADY_ANSWERED' })
     if (answered) return sendJson(res, 200, undefined, answered.body)
     // Per relayer and order: many cheap orders naming this provider cannot use up the budget its real orders are probed from.
-    if (!this.limiter.take(`${challenge.relayerKey}:${challenge.orderId}`)) return sendJson(res, 429, { error: 'RATE_LIMITED' })
+    if (!this.limiter.take(`${challenge.relayerKey}:${challenge.orderId}`))
+      return sendJson(res, 429, { error: 'RATE_LIMITED' })
 
     const telemetry = await this.o.telemetry()
     const heartbeat: Heartbeat = {

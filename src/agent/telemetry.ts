@@ -3,9 +3,19 @@ import { execFile } from 'node:child_process'
 import type { GpuTelemetry } from '../heartbeat/schema.js'
 
 /** What the agent asks nvidia-smi for, in this order. */
-export const GPU_QUERY = ['index', 'name', 'uuid', 'memory.total', 'memory.used', 'utilization.gpu', 'temperature.gpu', 'power.draw'] as const
+export const GPU_QUERY = [
+  'index',
+  'name',
+  'uuid',
+  'memory.total',
+  'memory.used',
+  'utilization.gpu',
+  'temperature.gpu',
+  'power.draw',
+] as const
 
-export type Telemetry = { gpus: GpuTelemetry[]; unavailable?: undefined } | { gpus: null; unavailable: string }
+export type Telemetry =
+  { gpus: GpuTelemetry[]; unavailable?: undefined } | { gpus: null; unavailable: string }
 
 const MISSING = /^\[?(N\/A|Not Supported|Unknown Error|Insufficient Permissions|GPU is lost)\]?$/i
 
@@ -15,10 +25,17 @@ const MISSING = /^\[?(N\/A|Not Supported|Unknown Error|Insufficient Permissions|
  * with the wrong number of fields is an error, not a guess.
  */
 export function parseNvidiaSmiCsv(output: string, fields: readonly string[]): GpuTelemetry[] {
-  const lines = output.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '')
+  const lines = output
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
   return lines.map((line, row) => {
     const cells = line.split(',').map((c) => c.trim())
-    if (cells.length !== fields.length) throw new QantaraError('TELEMETRY_INVALID', `nvidia-smi line ${row + 1} has ${cells.length} fields, expected ${fields.length}`)
+    if (cells.length !== fields.length)
+      throw new QantaraError(
+        'TELEMETRY_INVALID',
+        `nvidia-smi line ${row + 1} has ${cells.length} fields, expected ${fields.length}`,
+      )
     const get = (name: string) => {
       const i = fields.indexOf(name)
       const v = i < 0 ? undefined : cells[i]
@@ -50,17 +67,26 @@ function milli(v: string | null): number | null {
 /** Reads telemetry from nvidia-smi; when it is missing or fails, says why instead of inventing numbers. */
 export function readGpuTelemetry(binary = 'nvidia-smi', timeoutMs = 5_000): Promise<Telemetry> {
   return new Promise((resolve) => {
-    execFile(binary, [`--query-gpu=${GPU_QUERY.join(',')}`, '--format=csv,noheader,nounits'], { timeout: timeoutMs, maxBuffer: 256 * 1024 }, (err, stdout) => {
-      if (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        return resolve({ gpus: null, unavailable: code === 'ENOENT' ? `${binary} not found` : `${binary} failed: ${err.message.split('\n')[0]}` })
-      }
-      try {
-        resolve({ gpus: parseNvidiaSmiCsv(stdout, GPU_QUERY).slice(0, 16) })
-      } catch (parseErr) {
-        resolve({ gpus: null, unavailable: (parseErr as Error).message })
-      }
-    })
+    execFile(
+      binary,
+      [`--query-gpu=${GPU_QUERY.join(',')}`, '--format=csv,noheader,nounits'],
+      { timeout: timeoutMs, maxBuffer: 256 * 1024 },
+      (err, stdout) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          return resolve({
+            gpus: null,
+            unavailable:
+              code === 'ENOENT' ? `${binary} not found` : `${binary} failed: ${err.message.split('\n')[0]}`,
+          })
+        }
+        try {
+          resolve({ gpus: parseNvidiaSmiCsv(stdout, GPU_QUERY).slice(0, 16) })
+        } catch (parseErr) {
+          resolve({ gpus: null, unavailable: (parseErr as Error).message })
+        }
+      },
+    )
   })
 }
 

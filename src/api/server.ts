@@ -51,7 +51,12 @@ export function createApiServer(o: ApiOptions): Server {
   return server
 }
 
-async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse, registrations: RateLimiter): Promise<void> {
+async function route(
+  o: ApiOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  registrations: RateLimiter,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://relayer')
   const path = url.pathname
   if (o.peer && (await o.peer(req, res, url))) return
@@ -65,27 +70,51 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse, r
     const record = await o.store.getOrder(id)
     if (!record) return sendJson(res, 404, { error: 'UNKNOWN_ORDER' })
     const heartbeats = await o.store.listHeartbeatKeys(id)
-    return sendJson(res, 200, undefined, stringifyPlain({ ...record, uptime: record.uptime ?? slotsHeard(record.terms.slots, heartbeats), end: orderEnd(record.terms), heartbeats: heartbeats.length }))
+    return sendJson(
+      res,
+      200,
+      undefined,
+      stringifyPlain({
+        ...record,
+        uptime: record.uptime ?? slotsHeard(record.terms.slots, heartbeats),
+        end: orderEnd(record.terms),
+        heartbeats: heartbeats.length,
+      }),
+    )
   }
   if (req.method === 'GET' && path === '/v1/orders') {
     const page = pageOf(url)
-    if (!page) return sendJson(res, 400, { error: 'MALFORMED', detail: 'limit is 1-1000; cursor is an order id' })
+    if (!page)
+      return sendJson(res, 400, { error: 'MALFORMED', detail: 'limit is 1-1000; cursor is an order id' })
     const orders = await o.store.listOrdersPage(page.cursor, page.limit)
-    return sendJson(res, 200, undefined, stringifyPlain({ orders, next: orders.length === page.limit ? orders.at(-1)!.terms.id : null }))
+    return sendJson(
+      res,
+      200,
+      undefined,
+      stringifyPlain({ orders, next: orders.length === page.limit ? orders.at(-1)!.terms.id : null }),
+    )
   }
   if (path === '/v1/providers') {
     if (req.method === 'GET') {
       const q = url.searchParams
       const filter: ProviderFilter = {}
       if (q.get('gpu')) filter.gpu = q.get('gpu')!
-      if (q.get('minVramMiB') && /^\d+$/.test(q.get('minVramMiB')!)) filter.minVramMiB = Number(q.get('minVramMiB'))
+      if (q.get('minVramMiB') && /^\d+$/.test(q.get('minVramMiB')!))
+        filter.minVramMiB = Number(q.get('minVramMiB'))
       if (q.get('chain')) filter.chain = q.get('chain')!
       if (q.get('token')) filter.token = q.get('token')!
-      if (q.get('maxPricePerSlot') && /^\d{1,78}$/.test(q.get('maxPricePerSlot')!)) filter.maxPricePerSlot = BigInt(q.get('maxPricePerSlot')!)
+      if (q.get('maxPricePerSlot') && /^\d{1,78}$/.test(q.get('maxPricePerSlot')!))
+        filter.maxPricePerSlot = BigInt(q.get('maxPricePerSlot')!)
       const page = pageOf(url)
-      if (!page) return sendJson(res, 400, { error: 'MALFORMED', detail: 'limit is 1-1000; cursor is a provider id' })
-      const providers = (await o.registry.list(filter)).filter((p) => page.cursor === undefined || p.record.providerId > page.cursor).slice(0, page.limit)
-      return sendJson(res, 200, { providers, next: providers.length === page.limit ? providers.at(-1)!.record.providerId : null })
+      if (!page)
+        return sendJson(res, 400, { error: 'MALFORMED', detail: 'limit is 1-1000; cursor is a provider id' })
+      const providers = (await o.registry.list(filter))
+        .filter((p) => page.cursor === undefined || p.record.providerId > page.cursor)
+        .slice(0, page.limit)
+      return sendJson(res, 200, {
+        providers,
+        next: providers.length === page.limit ? providers.at(-1)!.record.providerId : null,
+      })
     }
     if (req.method === 'POST') {
       // Each new record costs an outbound fetch and a stored row: a few per address, then 429.
@@ -97,7 +126,9 @@ async function route(o: ApiOptions, req: IncomingMessage, res: ServerResponse, r
       try {
         body = await readBody(req, MAX_RECORD_BODY)
       } catch (err) {
-        return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: err instanceof BodyTooLarge ? 'TOO_LARGE' : 'MALFORMED' })
+        return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, {
+          error: err instanceof BodyTooLarge ? 'TOO_LARGE' : 'MALFORMED',
+        })
       }
       let input: unknown
       try {

@@ -16,7 +16,9 @@ import { cachedTelemetry, readGpuTelemetry } from '../agent/telemetry.js'
 export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv): AgentConfig {
   const parsed = agentConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env))
   if (!parsed.success) {
-    throw new QantaraError('CONFIG_INVALID', `agent config ${path} is invalid`, { metaMessages: schemaProblems(parsed.error).map((p) => `  ${p.path}: ${p.message}`) })
+    throw new QantaraError('CONFIG_INVALID', `agent config ${path} is invalid`, {
+      metaMessages: schemaProblems(parsed.error).map((p) => `  ${p.path}: ${p.message}`),
+    })
   }
   return parsed.data
 }
@@ -28,15 +30,29 @@ export interface RunningAgent {
 }
 
 /** Starts the provider agent and keeps its record announced to the configured relayers. */
-export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: Logger, signal: AbortSignal): Promise<RunningAgent> {
+export async function startAgent(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<RunningAgent> {
   const config = loadAgentConfig(path, env)
   const baseDir = dirname(resolve(path))
   const secret = readSecret(config.key, env, baseDir)
-  if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'the provider key cannot be a keystore; use a 0600 file or an env variable')
+  if (secret.kind !== 'hex')
+    throw new QantaraError(
+      'KEY_UNAVAILABLE',
+      'the provider key cannot be a keystore; use a 0600 file or an env variable',
+    )
   const signer = ed25519FromText(secret.value)
   const first = await readGpuTelemetry(config.nvidiaSmi)
-  if (first.gpus === null) logger.warn({ reason: first.unavailable }, 'no GPU telemetry; heartbeats will say why')
-  if (!config.relayerKeys) logger.warn({ field: 'relayerKeys' }, 'any relayer key may challenge this agent: set relayerKeys to the quorum\'s identity keys')
+  if (first.gpus === null)
+    logger.warn({ reason: first.unavailable }, 'no GPU telemetry; heartbeats will say why')
+  if (!config.relayerKeys)
+    logger.warn(
+      { field: 'relayerKeys' },
+      "any relayer key may challenge this agent: set relayerKeys to the quorum's identity keys",
+    )
   const agent = new ProviderAgent({
     signer,
     record: {
@@ -52,7 +68,14 @@ export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: L
     rateLimit: config.rateLimit,
     addressRateLimit: config.addressRateLimit,
     ...(config.relayerKeys ? { relayerKeys: config.relayerKeys } : {}),
-    ...(config.tls ? { tls: { cert: readFileSync(resolve(baseDir, config.tls.cert)), key: readFileSync(resolve(baseDir, config.tls.key)) } } : {}),
+    ...(config.tls
+      ? {
+          tls: {
+            cert: readFileSync(resolve(baseDir, config.tls.cert)),
+            key: readFileSync(resolve(baseDir, config.tls.key)),
+          },
+        }
+      : {}),
     logger,
   })
   const [host, port] = config.listen.split(':') as [string, string]
@@ -72,7 +95,11 @@ export async function startAgent(path: string, env: NodeJS.ProcessEnv, logger: L
         pending = [...config.relayers]
         nextRefresh = Date.now() + (config.recordTtlSeconds * 1000) / 2
       }
-      pending = (await Promise.all(pending.map(async (relayer) => ((await announce(relayer, agent, logger)) ? undefined : relayer)))).filter((r): r is string => r !== undefined)
+      pending = (
+        await Promise.all(
+          pending.map(async (relayer) => ((await announce(relayer, agent, logger)) ? undefined : relayer)),
+        )
+      ).filter((r): r is string => r !== undefined)
       await abortableDelay(pending.length ? 1_000 : 5_000, signal).catch(() => undefined)
     }
     await new Promise<void>((ok) => {
@@ -88,7 +115,12 @@ const relayerFetch = boundedFetch(64 * 1024)
 
 async function announce(relayer: string, agent: ProviderAgent, logger: Logger): Promise<boolean> {
   try {
-    const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: canonicalJson(agent.record), signal: AbortSignal.timeout(10_000) })
+    const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: canonicalJson(agent.record),
+      signal: AbortSignal.timeout(10_000),
+    })
     const text = (await res.text()).slice(0, 1_000)
     if (res.status === 201 || text.includes('STALE_SEQ')) {
       logger.info({ relayer, seq: agent.record.record.seq }, 'provider record announced')

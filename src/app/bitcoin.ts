@@ -11,29 +11,57 @@ import { QantaraError } from '../errors.js'
 import type { Store } from '../store/store.js'
 
 /** The Bitcoin payout rail of a relayer whose config has a `bitcoin` section. */
-export function buildBtcRail(b: BitcoinConfig | undefined, store: Store, env: NodeJS.ProcessEnv, baseDir: string): BtcPayoutRail | undefined {
+export function buildBtcRail(
+  b: BitcoinConfig | undefined,
+  store: Store,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+): BtcPayoutRail | undefined {
   if (!b) return undefined
   const source: BitcoinChainSource = b.rpc ? bitcoinRpc(b.rpc, env, baseDir) : new EsploraClient(b.esplora!)
   const chain = BITCOIN_CHAIN_IDS[b.network]
   const watcher = new BtcPayoutWatcher({
-    chain, source, confirmations: b.confirmations, startHeight: b.startHeight,
+    chain,
+    source,
+    confirmations: b.confirmations,
+    startHeight: b.startHeight,
     isWatched: async (orderId) => (await store.getOrder(orderId))?.terms.btc !== undefined,
   })
   const params = BITCOIN_PARAMS[b.network]
   return {
-    chain, watcher, confirmations: b.confirmations, pollIntervalMs: b.pollIntervalMs,
-    buildProof: (txid, blockHash, signal) => buildSpvProof(source, params, txid, blockHash, b.confirmations, signal),
-    retargetHeaders: (epoch, proofLength, signal) => retargetHeaders(source, params, epoch, proofLength, b.confirmations, signal),
+    chain,
+    watcher,
+    confirmations: b.confirmations,
+    pollIntervalMs: b.pollIntervalMs,
+    buildProof: (txid, blockHash, signal) =>
+      buildSpvProof(source, params, txid, blockHash, b.confirmations, signal),
+    retargetHeaders: (epoch, proofLength, signal) =>
+      retargetHeaders(source, params, epoch, proofLength, b.confirmations, signal),
   }
 }
 
 /** A secret that is text, not a key file format: from { env } or { file } only. */
-export function plainSecret(source: KeySource, what: string, env: NodeJS.ProcessEnv, baseDir: string): string {
+export function plainSecret(
+  source: KeySource,
+  what: string,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+): string {
   const m = readSecret(source, env, baseDir)
-  if (m.kind !== 'hex') throw new QantaraError('CONFIG_INVALID', `${what} is read from { env } or { file }, not a keystore`)
+  if (m.kind !== 'hex')
+    throw new QantaraError('CONFIG_INVALID', `${what} is read from { env } or { file }, not a keystore`)
   return m.value
 }
 
-export function bitcoinRpc(rpc: NonNullable<BitcoinConfig['rpc']>, env: NodeJS.ProcessEnv, baseDir: string): BitcoinRpc {
-  return new BitcoinRpc({ url: rpc.url, user: rpc.user, password: plainSecret(rpc.password, 'bitcoin.rpc.password', env, baseDir), timeoutMs: rpc.timeoutMs })
+export function bitcoinRpc(
+  rpc: NonNullable<BitcoinConfig['rpc']>,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+): BitcoinRpc {
+  return new BitcoinRpc({
+    url: rpc.url,
+    user: rpc.user,
+    password: plainSecret(rpc.password, 'bitcoin.rpc.password', env, baseDir),
+    timeoutMs: rpc.timeoutMs,
+  })
 }

@@ -13,11 +13,19 @@ import type { ChainRuntime, Cosigner, RelayerSetTool } from '../chains.js'
 import { readSecret } from '../config/keySource.js'
 import type { QuorumMember } from '../config/schema.js'
 import { QantaraError } from '../errors.js'
-import type { FamilyAdapter, FamilyChainConfig, FamilySigner, SettlementFamily, VaultAccount } from '../family.js'
+import type {
+  FamilyAdapter,
+  FamilyChainConfig,
+  FamilySigner,
+  SettlementFamily,
+  VaultAccount,
+} from '../family.js'
 import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
 
-export const FAMILIES = { evm: evmFamily, solana: solanaFamily, cosmos: cosmosFamily } satisfies { [F in SettlementFamily]: FamilyAdapter<FamilyChainConfig & { family: F }, FamilySigner & { family: F }> }
+export const FAMILIES = { evm: evmFamily, solana: solanaFamily, cosmos: cosmosFamily } satisfies {
+  [F in SettlementFamily]: FamilyAdapter<FamilyChainConfig & { family: F }, FamilySigner & { family: F }>
+}
 
 type ConfigOf<F extends SettlementFamily> = z.output<(typeof FAMILIES)[F]['configSchema']>
 type SignerOf<F extends SettlementFamily> = ReturnType<(typeof FAMILIES)[F]['loadSigner']>
@@ -35,28 +43,53 @@ export function adapterOf<F extends SettlementFamily>(family: F): FamilyAdapter<
 
 const SUPPORTED = Object.keys(FAMILIES)
 
-export const chainConfigSchema = z.discriminatedUnion('family', [FAMILIES.evm.configSchema, FAMILIES.solana.configSchema, FAMILIES.cosmos.configSchema], {
-  error: (iss) => (iss.code === 'invalid_union' ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})` : undefined),
-})
+export const chainConfigSchema = z.discriminatedUnion(
+  'family',
+  [FAMILIES.evm.configSchema, FAMILIES.solana.configSchema, FAMILIES.cosmos.configSchema],
+  {
+    error: (iss) =>
+      iss.code === 'invalid_union'
+        ? `unknown chain family; supported: ${SUPPORTED.join(', ')} (known to the design: ${Object.keys(FAMILY_NAMESPACE).join(', ')})`
+        : undefined,
+  },
+)
 
 export function loadChainSigner(chain: ChainConfig, env: NodeJS.ProcessEnv, baseDir: string): ChainSigner {
   return adapterOf(chain.family).loadSigner(chain, readSecret(chain.key, env, baseDir))
 }
 
 /** Why a chain's key is not the one the quorum config names for this relayer, if it is not. */
-export function memberKeyProblem(chain: ChainConfig, signer: ChainSigner, self: QuorumMember): string | undefined {
+export function memberKeyProblem(
+  chain: ChainConfig,
+  signer: ChainSigner,
+  self: QuorumMember,
+): string | undefined {
   return adapterOf(chain.family).memberKeyProblem(chain, signer, self)
 }
 
 /** Builds the runtime of every configured chain, with the signer its key unlocked; `cosign` reaches peers where releases are co-signed. */
-export function buildChainRuntimes(config: { chains: ChainConfig[]; quorum: { members: QuorumMember[] } }, signers: ChainSigner[], store: Store, logger: Logger, cosign: Cosigner): ChainRuntime[] {
-  return config.chains.map((chain, i) => adapterOf(chain.family).runtime(chain, signers[i]!, { members: config.quorum.members, store, logger, cosign }))
+export function buildChainRuntimes(
+  config: { chains: ChainConfig[]; quorum: { members: QuorumMember[] } },
+  signers: ChainSigner[],
+  store: Store,
+  logger: Logger,
+  cosign: Cosigner,
+): ChainRuntime[] {
+  return config.chains.map((chain, i) =>
+    adapterOf(chain.family).runtime(chain, signers[i]!, {
+      members: config.quorum.members,
+      store,
+      logger,
+      cosign,
+    }),
+  )
 }
 
 /** The operator's rotation tool for one configured chain, signing with this relayer's key there. */
 export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): RelayerSetTool {
   const adapter = adapterOf(chain.family)
-  if (adapter.custody === 'vault') throw new QantaraError('CONFIG_INVALID', `${chain.id}: ${adapter.fixedRelayerSet}`)
+  if (adapter.custody === 'vault')
+    throw new QantaraError('CONFIG_INVALID', `${chain.id}: ${adapter.fixedRelayerSet}`)
   return adapter.relayerSetTool(chain, signer)
 }
 
@@ -64,7 +97,11 @@ export function relayerSetTool(chain: ChainConfig, signer: ChainSigner): Relayer
 export function vaultAccount(chain: string, address: string): VaultAccount {
   const family = familyOfChain(chain)
   const adapter = family && isSettlementFamily(family) ? adapterOf(family) : undefined
-  if (adapter?.custody !== 'vault') throw new QantaraError('CONFIG_INVALID', `${chain} is not a vault chain: open escrow orders with \`qantara order open\``)
+  if (adapter?.custody !== 'vault')
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `${chain} is not a vault chain: open escrow orders with \`qantara order open\``,
+    )
   return adapter.vaultAccount(address)
 }
 

@@ -29,13 +29,23 @@ export function readConfigFile(path: string): unknown {
   try {
     size = statSync(path).size
   } catch (cause) {
-    throw new QantaraError('CONFIG_UNREADABLE', `cannot read config file ${path}`, { cause, details: errorMessage(cause) })
+    throw new QantaraError('CONFIG_UNREADABLE', `cannot read config file ${path}`, {
+      cause,
+      details: errorMessage(cause),
+    })
   }
-  if (size > MAX_CONFIG_BYTES) throw new QantaraError('CONFIG_UNREADABLE', `config file ${path} is ${size} bytes; the limit is ${MAX_CONFIG_BYTES}`)
+  if (size > MAX_CONFIG_BYTES)
+    throw new QantaraError(
+      'CONFIG_UNREADABLE',
+      `config file ${path} is ${size} bytes; the limit is ${MAX_CONFIG_BYTES}`,
+    )
   try {
     return parseYaml(readFileSync(path, 'utf8'), { maxAliasCount: 100 }) as unknown
   } catch (cause) {
-    throw new QantaraError('CONFIG_UNREADABLE', `config file ${path} is not valid YAML`, { cause, details: errorMessage(cause) })
+    throw new QantaraError('CONFIG_UNREADABLE', `config file ${path} is not valid YAML`, {
+      cause,
+      details: errorMessage(cause),
+    })
   }
 }
 
@@ -70,20 +80,35 @@ function matchKey(node: Record<string, unknown>, segment: string): string {
 }
 
 export function schemaProblems(error: z.ZodError): ConfigProblem[] {
-  return error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(root)', message: issue.message }))
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || '(root)',
+    message: issue.message,
+  }))
 }
 
 /** Resolves every chain's key and checks it against the quorum config; collects, never throws. */
-export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseDir: string): { signers: ChainSigner[]; identity?: Ed25519Signer; problems: ConfigProblem[] } {
+export function keyProblems(
+  config: RelayerConfig,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+): { signers: ChainSigner[]; identity?: Ed25519Signer; problems: ConfigProblem[] } {
   const signers: ChainSigner[] = []
   const problems: ConfigProblem[] = []
   const self = config.quorum.members.find((m) => m.id === config.relayer.id)
   let identity: Ed25519Signer | undefined
   try {
     const secret = readSecret(config.relayer.identityKey, env, baseDir)
-    if (secret.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'an identity key cannot be a keystore; use a 0600 file or an env variable')
+    if (secret.kind !== 'hex')
+      throw new QantaraError(
+        'KEY_UNAVAILABLE',
+        'an identity key cannot be a keystore; use a 0600 file or an env variable',
+      )
     identity = ed25519FromText(secret.value)
-    if (self && self.identity !== identity.publicKey) problems.push({ path: 'relayer.identityKey', message: `the key's public key ${identity.publicKey} is not quorum member ${self.id}'s identity ${self.identity}` })
+    if (self && self.identity !== identity.publicKey)
+      problems.push({
+        path: 'relayer.identityKey',
+        message: `the key's public key ${identity.publicKey} is not quorum member ${self.id}'s identity ${self.identity}`,
+      })
   } catch (err) {
     problems.push({ path: 'relayer.identityKey', message: errorMessage(err) })
   }
@@ -101,7 +126,10 @@ export function keyProblems(config: RelayerConfig, env: NodeJS.ProcessEnv, baseD
 }
 
 /** Reads, overrides, validates and unlocks a config; every problem found is reported at once. */
-export function inspectConfig(path: string, env: NodeJS.ProcessEnv): { loaded?: LoadedConfig; problems: ConfigProblem[] } {
+export function inspectConfig(
+  path: string,
+  env: NodeJS.ProcessEnv,
+): { loaded?: LoadedConfig; problems: ConfigProblem[] } {
   const baseDir = dirname(resolve(path))
   let raw: unknown
   try {
@@ -113,7 +141,9 @@ export function inspectConfig(path: string, env: NodeJS.ProcessEnv): { loaded?: 
   if (!parsed.success) return { problems: schemaProblems(parsed.error) }
   const config = { ...parsed.data, store: { path: resolve(baseDir, parsed.data.store.path) } }
   const { signers, identity, problems } = keyProblems(config, env, baseDir)
-  return problems.length || !identity ? { problems } : { loaded: { config, baseDir, signers, identity }, problems }
+  return problems.length || !identity
+    ? { problems }
+    : { loaded: { config, baseDir, signers, identity }, problems }
 }
 
 export function loadConfig(path: string, env: NodeJS.ProcessEnv): LoadedConfig {

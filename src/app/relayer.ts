@@ -52,48 +52,132 @@ export interface RelayerSeams {
 }
 
 /** Assembles a relayer from a loaded config and starts it: API first, then watchers and the ticker. */
-export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal: AbortSignal, seams: RelayerSeams = {}): Promise<RunningRelayer> {
+export async function startRelayer(
+  loaded: LoadedConfig,
+  logger: Logger,
+  signal: AbortSignal,
+  seams: RelayerSeams = {},
+): Promise<RunningRelayer> {
   const { config, signers, identity } = loaded
   const store = new SqliteStore(config.store.path)
   const metrics = createMetrics()
-  const httpOptions = { timeoutMs: config.prober.timeoutMs, maxBytes: config.prober.maxResponseBytes, allowPrivate: config.prober.allowPrivateEndpoints, maxSockets: config.prober.perHostConcurrency }
+  const httpOptions = {
+    timeoutMs: config.prober.timeoutMs,
+    maxBytes: config.prober.maxResponseBytes,
+    allowPrivate: config.prober.allowPrivateEndpoints,
+    maxSockets: config.prober.perHostConcurrency,
+  }
   const http = createSafeHttp(httpOptions)
-  const registry = new ProviderRegistry({ store, http, httpOptions, logger: logger.child({ module: 'registry' }) })
+  const registry = new ProviderRegistry({
+    store,
+    http,
+    httpOptions,
+    logger: logger.child({ module: 'registry' }),
+  })
   const btc = buildBtcRail(config.bitcoin, store, process.env, loaded.baseDir)
   const prober = new Prober({
-    relayerId: config.relayer.id, identity, relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
-    store, registry, http, httpOptions, concurrency: config.prober.concurrency, perHostConcurrency: config.prober.perHostConcurrency,
-    maxSkewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'prober' }),
+    relayerId: config.relayer.id,
+    identity,
+    relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
+    store,
+    registry,
+    http,
+    httpOptions,
+    concurrency: config.prober.concurrency,
+    perHostConcurrency: config.prober.perHostConcurrency,
+    maxSkewMs: config.prober.maxSkewMs,
+    metrics,
+    logger: logger.child({ module: 'prober' }),
   })
   const relayerKeys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
-  const peers = config.quorum.members.filter((m) => m.id !== config.relayer.id && m.url).map((m) => ({ id: m.id, url: m.url! }))
-  const peerHttpOptions = { timeoutMs: config.gossip.timeoutMs, maxBytes: config.gossip.maxResponseBytes, allowPrivate: config.gossip.allowPrivatePeers }
+  const peers = config.quorum.members
+    .filter((m) => m.id !== config.relayer.id && m.url)
+    .map((m) => ({ id: m.id, url: m.url! }))
+  const peerHttpOptions = {
+    timeoutMs: config.gossip.timeoutMs,
+    maxBytes: config.gossip.maxResponseBytes,
+    allowPrivate: config.gossip.allowPrivatePeers,
+  }
   const gossip = peers.length
-    ? new Gossip({ selfId: config.relayer.id, peers, relayerKeys, store, http: createSafeHttp(peerHttpOptions), httpOptions: peerHttpOptions, skewMs: config.prober.maxSkewMs, metrics, logger: logger.child({ module: 'gossip' }) })
+    ? new Gossip({
+        selfId: config.relayer.id,
+        peers,
+        relayerKeys,
+        store,
+        http: createSafeHttp(peerHttpOptions),
+        httpOptions: peerHttpOptions,
+        skewMs: config.prober.maxSkewMs,
+        metrics,
+        logger: logger.child({ module: 'gossip' }),
+      })
     : undefined
   const chains = buildChainRuntimes(config, signers, store, logger, (peerId, orderId, message, sig) => {
-    if (!gossip) return Promise.reject(new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', { retryable: false }))
+    if (!gossip)
+      return Promise.reject(
+        new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', {
+          retryable: false,
+        }),
+      )
     return gossip.requestCosignature(peerId, orderId, message, sig)
   })
   const retargetApprovals = new RetargetApprovals()
   const relayer = new Relayer({
-    relayerId: config.relayer.id, members: config.quorum.members.map((m) => m.id), threshold: config.quorum.threshold,
-    feeBps: config.settlement.feeBps, graceSeconds: config.settlement.graceSeconds, refundAfterSeconds: config.settlement.refundAfterSeconds,
-    ...(gossip ? { gossip } : {}), gossipIntervalMs: config.gossip.intervalMs, gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0, failoverSeconds: config.gossip.failoverSeconds,
-    ...(seams.strategy ? { strategy: seams.strategy } : {}), registry, store, chains, prober, metrics, logger, ...(btc ? { btc } : {}), retargetApprovals,
+    relayerId: config.relayer.id,
+    members: config.quorum.members.map((m) => m.id),
+    threshold: config.quorum.threshold,
+    feeBps: config.settlement.feeBps,
+    graceSeconds: config.settlement.graceSeconds,
+    refundAfterSeconds: config.settlement.refundAfterSeconds,
+    ...(gossip ? { gossip } : {}),
+    gossipIntervalMs: config.gossip.intervalMs,
+    gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0,
+    failoverSeconds: config.gossip.failoverSeconds,
+    ...(seams.strategy ? { strategy: seams.strategy } : {}),
+    registry,
+    store,
+    chains,
+    prober,
+    metrics,
+    logger,
+    ...(btc ? { btc } : {}),
+    retargetApprovals,
   })
   const cosign = async (orderId: string, message: string) => {
     const record = await store.getOrder(orderId)
-    if (!record?.settlement) throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, { context: { reason: 'NOT_SETTLED_HERE' }, retryable: true })
+    if (!record?.settlement)
+      throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, {
+        context: { reason: 'NOT_SETTLED_HERE' },
+        retryable: true,
+      })
     const runtime = chains.find((c) => c.chain === record.terms.chain)
-    if (runtime?.kind !== 'vault') throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, { context: { reason: 'NOT_COSIGNED' } })
+    if (runtime?.kind !== 'vault')
+      throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, {
+        context: { reason: 'NOT_COSIGNED' },
+      })
     return runtime.cosignRelease(record.terms, record.settlement, message)
   }
   const honestSource = storePeerSource(store, config.relayer.id)
-  const source = seams.peerSource?.(honestSource, { relayerId: config.relayer.id, identity, peers, store, chains }) ?? honestSource
-  const honestPeer = peerRoutes({ relayerId: config.relayer.id, identity, store, source, cosign, retargets: retargetApprovals })
+  const source =
+    seams.peerSource?.(honestSource, { relayerId: config.relayer.id, identity, peers, store, chains }) ??
+    honestSource
+  const honestPeer = peerRoutes({
+    relayerId: config.relayer.id,
+    identity,
+    store,
+    source,
+    cosign,
+    retargets: retargetApprovals,
+  })
   const peer = seams.peerHandler?.(honestPeer) ?? honestPeer
-  const api = createApiServer({ store, relayer, registry, metrics, peer, registrations: config.api.registrations, logger: logger.child({ module: 'api' }) })
+  const api = createApiServer({
+    store,
+    relayer,
+    registry,
+    metrics,
+    peer,
+    registrations: config.api.registrations,
+    logger: logger.child({ module: 'api' }),
+  })
   const [host, port] = config.api.listen.split(':') as [string, string]
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject)
@@ -107,7 +191,15 @@ export async function startRelayer(loaded: LoadedConfig, logger: Logger, signal:
     metricsServer.once('error', reject)
     metricsServer.listen(Number(metricsPort), metricsHost, () => resolve())
   })
-  logger.info({ relayer: config.relayer.id, api: apiUrl, metrics: config.api.metricsListen, chains: chains.map((c) => c.chain) }, 'relayer started')
+  logger.info(
+    {
+      relayer: config.relayer.id,
+      api: apiUrl,
+      metrics: config.api.metricsListen,
+      chains: chains.map((c) => c.chain),
+    },
+    'relayer started',
+  )
   const done = relayer.run(signal).finally(async () => {
     for (const server of [api, metricsServer]) {
       await new Promise<void>((resolve) => {

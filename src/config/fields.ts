@@ -29,5 +29,8 @@ export function chainIdIn(namespace: string) {
 
 /** A decimal integer string or a safe integer, as a bigint: money and gas never go through floats. */
 export const bigintish = z
-  .union([z.string().regex(/^\d+$/, 'must be a non-negative decimal integer'), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)])
+  .union([
+    z.string().regex(/^\d+$/, 'must be a non-negative decimal integer'),
+    z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  ])
   .transform((v) => BigInt(v))

@@ -28,7 +28,15 @@ export class ChallengeBook {
 
   issue(orderId: string, slot: number, nowMs: number): SignedChallenge {
     this.prune(nowMs)
-    const challenge = { v: 1 as const, orderId, slot, relayerId: this.relayerId, relayerKey: this.identity.publicKey, salt: `0x${randomBytes(32).toString('hex')}`, issuedAt: nowMs }
+    const challenge = {
+      v: 1 as const,
+      orderId,
+      slot,
+      relayerId: this.relayerId,
+      relayerKey: this.identity.publicKey,
+      salt: `0x${randomBytes(32).toString('hex')}`,
+      issuedAt: nowMs,
+    }
     const signature = this.identity.sign(challengeBytes(challenge))
     this.entries.set(challenge.salt, { signature, orderId, slot, used: false, expiresAt: nowMs + this.ttlMs })
     if (this.entries.size > this.maxOutstanding) this.entries.delete(this.entries.keys().next().value!)

@@ -6,12 +6,21 @@ import { signedHeartbeatSchema, type SignedHeartbeat } from './schema.js'
 export const MAX_HEARTBEAT_BYTES = 16 * 1024
 
 export const REJECTIONS = [
-  'TOO_LARGE', 'MALFORMED', 'WRONG_ORDER', 'WRONG_SLOT', 'UNKNOWN_RELAYER', 'BAD_CHALLENGE_SIGNATURE',
-  'BAD_SIGNATURE', 'STALE', 'UNKNOWN_NONCE', 'REPLAYED_NONCE',
+  'TOO_LARGE',
+  'MALFORMED',
+  'WRONG_ORDER',
+  'WRONG_SLOT',
+  'UNKNOWN_RELAYER',
+  'BAD_CHALLENGE_SIGNATURE',
+  'BAD_SIGNATURE',
+  'STALE',
+  'UNKNOWN_NONCE',
+  'REPLAYED_NONCE',
 ] as const
 export type Rejection = (typeof REJECTIONS)[number]
 
-export type Verdict = { ok: true; heartbeat: SignedHeartbeat } | { ok: false; code: Rejection; detail: string }
+export type Verdict =
+  { ok: true; heartbeat: SignedHeartbeat } | { ok: false; code: Rejection; detail: string }
 
 export interface VerifyContext {
   /** With `start` and `slotLength`, the challenge must also have been issued inside its slot. */
@@ -47,26 +56,42 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
     return no('MALFORMED', 'not JSON')
   }
   const parsed = signedHeartbeatSchema.safeParse(json)
-  if (!parsed.success) return no('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300))
+  if (!parsed.success)
+    return no(
+      'MALFORMED',
+      parsed.error.issues
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')
+        .slice(0, 300),
+    )
   const hb = parsed.data
   const { challenge, signature: challengeSig } = hb.heartbeat.challenge
   if (challenge.orderId !== ctx.order.id) return no('WRONG_ORDER', `for order ${challenge.orderId}`)
-  if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot)) return no('WRONG_SLOT', `for slot ${challenge.slot}`)
+  if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot))
+    return no('WRONG_SLOT', `for slot ${challenge.slot}`)
   if (ctx.order.start !== undefined && ctx.order.slotLength !== undefined) {
     const slotStart = (Number(ctx.order.start) + challenge.slot * ctx.order.slotLength) * 1000
-    if (challenge.issuedAt < slotStart || challenge.issuedAt >= slotStart + ctx.order.slotLength * 1000) return no('WRONG_SLOT', `challenge issued outside slot ${challenge.slot}`)
+    if (challenge.issuedAt < slotStart || challenge.issuedAt >= slotStart + ctx.order.slotLength * 1000)
+      return no('WRONG_SLOT', `challenge issued outside slot ${challenge.slot}`)
   }
   const relayerKey = ctx.relayerKeys.get(challenge.relayerId)
-  if (relayerKey === undefined || relayerKey !== challenge.relayerKey) return no('UNKNOWN_RELAYER', `challenge names ${challenge.relayerId}`)
+  if (relayerKey === undefined || relayerKey !== challenge.relayerKey)
+    return no('UNKNOWN_RELAYER', `challenge names ${challenge.relayerId}`)
   const mine = ctx.own !== undefined && challenge.relayerId === ctx.own.relayerId
-  if (mine && !ctx.own!.issued(challenge.salt, challengeSig)) return no('UNKNOWN_NONCE', 'not a challenge this relayer issued')
+  if (mine && !ctx.own!.issued(challenge.salt, challengeSig))
+    return no('UNKNOWN_NONCE', 'not a challenge this relayer issued')
   // A challenge this relayer issued needs no signature check: it is byte-for-byte the one in its book.
-  if (!mine && !ed25519Verify(relayerKey, challengeBytes(challenge), challengeSig)) return no('BAD_CHALLENGE_SIGNATURE', `challenge not signed by ${challenge.relayerId}`)
-  if (!ed25519Verify(ctx.order.providerId, heartbeatBytes(hb.heartbeat), hb.signature)) return no('BAD_SIGNATURE', 'not signed by the order\'s provider key')
+  if (!mine && !ed25519Verify(relayerKey, challengeBytes(challenge), challengeSig))
+    return no('BAD_CHALLENGE_SIGNATURE', `challenge not signed by ${challenge.relayerId}`)
+  if (!ed25519Verify(ctx.order.providerId, heartbeatBytes(hb.heartbeat), hb.signature))
+    return no('BAD_SIGNATURE', "not signed by the order's provider key")
   const skew = Math.abs(hb.heartbeat.timestamp - (ctx.nowMs ?? challenge.issuedAt))
   if (skew > ctx.skewMs) return no('STALE', `provider clock off by ${skew} ms`)
   if (ctx.own) {
-    const used = challenge.relayerId === ctx.own.relayerId ? ctx.own.consume(challenge.salt, challenge.orderId, challenge.slot) : 'unknown'
+    const used =
+      challenge.relayerId === ctx.own.relayerId
+        ? ctx.own.consume(challenge.salt, challenge.orderId, challenge.slot)
+        : 'unknown'
     if (used === 'unknown') return no('UNKNOWN_NONCE', 'not a challenge this relayer issued')
     if (used === 'replayed') return no('REPLAYED_NONCE', 'challenge already answered')
   }

@@ -34,6 +34,10 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeoutMs = 10_
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, text?: string): void {
   const payload = text ?? JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'cache-control': 'no-store' })
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+  })
   res.end(payload)
 }

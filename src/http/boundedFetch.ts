@@ -26,7 +26,11 @@ export function boundedFetch(maxBytes: number, inner: typeof fetch = fetch): typ
       }
       chunks.push(value)
     }
-    return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers })
+    return new Response(Buffer.concat(chunks), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    })
   }
 }
 

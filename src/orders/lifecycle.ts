@@ -16,7 +16,16 @@ import type { OrderPatch, OrderRecord } from '../store/store.js'
  *                                                     └▶ payout-pending (owed in BTC: proof or fallback)
  *   settling ▶ refunded | disputed (the chain refuses it);  any live ▶ refunded (the renter reclaims)
  */
-export const ORDER_STATES = ['opened', 'active', 'ended', 'settling', 'payout-pending', 'settled', 'refunded', 'disputed'] as const
+export const ORDER_STATES = [
+  'opened',
+  'active',
+  'ended',
+  'settling',
+  'payout-pending',
+  'settled',
+  'refunded',
+  'disputed',
+] as const
 export type OrderState = (typeof ORDER_STATES)[number]
 
 /** States nothing moves an order out of. */
@@ -55,14 +64,23 @@ function afterSettlement(terms: OrderTerms, settlement: Settlement): 'payout-pen
 /** The next move the clock makes for an order, if any; apply it and ask again, as one tick may cross several. */
 export function onClock(record: Pick<OrderRecord, 'state' | 'terms'>, nowS: number): Transition | undefined {
   const end = Number(orderEnd(record.terms))
-  if ((record.state === 'opened' || record.state === 'active') && nowS >= end) return { from: ['opened', 'active'], to: 'ended', patch: {} }
-  if (record.state === 'opened' && nowS >= Number(record.terms.start)) return { from: ['opened'], to: 'active', patch: {} }
+  if ((record.state === 'opened' || record.state === 'active') && nowS >= end)
+    return { from: ['opened', 'active'], to: 'ended', patch: {} }
+  if (record.state === 'opened' && nowS >= Number(record.terms.start))
+    return { from: ['opened'], to: 'active', patch: {} }
   return undefined
 }
 
 /** Whether an ended order's heartbeats are all in (grace and gossip window past), so its settlement can be computed. */
-export function settlementDue(record: Pick<OrderRecord, 'state' | 'terms'>, nowS: number, policy: LifecyclePolicy): boolean {
-  return record.state === 'ended' && nowS >= Number(orderEnd(record.terms)) + policy.graceSeconds + policy.gossipWindowSeconds
+export function settlementDue(
+  record: Pick<OrderRecord, 'state' | 'terms'>,
+  nowS: number,
+  policy: LifecyclePolicy,
+): boolean {
+  return (
+    record.state === 'ended' &&
+    nowS >= Number(orderEnd(record.terms)) + policy.graceSeconds + policy.gossipWindowSeconds
+  )
 }
 
 /** Whether the prober should be collecting heartbeats for the order now. */
@@ -77,7 +95,11 @@ export function gossiping(state: OrderState): boolean {
 
 /** An ended order takes its first settlement; a settling one takes a recomputed one (gossip converged on another set). */
 export function settle(from: 'ended' | 'settling', result: SettlementResult): Transition {
-  return { from: [from], to: 'settling', patch: { settlement: result.settlement, reason: result.reason, uptime: result.uptime } }
+  return {
+    from: [from],
+    to: 'settling',
+    patch: { settlement: result.settlement, reason: result.reason, uptime: result.uptime },
+  }
 }
 
 /** A settlement this relayer posted is final on chain. */
@@ -96,7 +118,12 @@ export function btcShareClosed(patch: OrderPatch = {}): Transition {
 }
 
 /** A payout seen on Bitcoin for an order, recorded without changing its state. */
-export function payoutSeen(record: OrderRecord, paidSats: bigint, btcTxid: string, btcBlock: string): Transition | undefined {
+export function payoutSeen(
+  record: OrderRecord,
+  paidSats: bigint,
+  btcTxid: string,
+  btcBlock: string,
+): Transition | undefined {
   const btc = record.terms.btc
   if (!btc || paidSats === 0n) return undefined
   // The first mined payout that pays the provider's script is kept; a later one replaces it only while the kept one pays less than owed.
@@ -112,7 +139,11 @@ export function onChainEvent(record: OrderRecord | undefined, e: ChainEvent): Tr
     case 'OrderSettled':
       // The chain's split, not ours: the escrow owes the BTC step on it alone, and a proof or fallback for another
       // share matches no owed order there (security review #16).
-      return { from: LIVE_STATES, to: afterSettlement(record.terms, e.settlement), patch: { txHash: e.txHash, settlement: e.settlement, reason: reasonOf(e.settlement) } }
+      return {
+        from: LIVE_STATES,
+        to: afterSettlement(record.terms, e.settlement),
+        patch: { txHash: e.txHash, settlement: e.settlement, reason: reasonOf(e.settlement) },
+      }
     case 'BtcPayoutProved':
       return { from: LIVE_STATES, to: 'settled', patch: { btcTxid: e.btcTxid, btcSats: e.sats } }
     case 'BtcPayoutFallback':
@@ -120,7 +151,11 @@ export function onChainEvent(record: OrderRecord | undefined, e: ChainEvent): Tr
     case 'OrderReclaimed':
       return { from: LIVE_STATES, to: 'refunded', patch: { txHash: e.txHash } }
     case 'VaultReleased':
-      return { from: LIVE_STATES, to: 'settled', patch: { txHash: e.txHash, ...(record.settlement ? { settlement: record.settlement } : {}) } }
+      return {
+        from: LIVE_STATES,
+        to: 'settled',
+        patch: { txHash: e.txHash, ...(record.settlement ? { settlement: record.settlement } : {}) },
+      }
     case 'OrderOpened':
     case 'RelayerSetUpdated':
     case 'BtcPayoutSeen':
@@ -150,7 +185,10 @@ export type BtcPayoutStep =
 export function btcPayoutStep(record: OrderRecord, nowS: number, bitcoinCaughtUp: boolean): BtcPayoutStep {
   const { btc } = record.terms
   if (!btc || !record.settlement) return 'wait'
-  const paid = record.btcTxid !== undefined && record.btcBlock !== undefined && (record.btcSats ?? 0n) >= satsOwed(btc, record.settlement.toProvider)
+  const paid =
+    record.btcTxid !== undefined &&
+    record.btcBlock !== undefined &&
+    (record.btcSats ?? 0n) >= satsOwed(btc, record.settlement.toProvider)
   const windowOpen = nowS <= Number(btcProofWindowEnd(btc))
   if (paid) return windowOpen ? 'prove' : 'unprovable'
   return !windowOpen && bitcoinCaughtUp ? 'fallback' : 'wait'

@@ -12,15 +12,32 @@ export const envelopeSchema = z.strictObject({
 })
 export type Envelope = z.infer<typeof envelopeSchema>
 
-const bytes = (tag: string, e: Omit<Envelope, 'signature'>) => Buffer.from(`qantara/peer/${tag}/v1\n${canonicalJson({ relayerId: e.relayerId, signedAt: e.signedAt, body: e.body })}`, 'utf8')
+const bytes = (tag: string, e: Omit<Envelope, 'signature'>) =>
+  Buffer.from(
+    `qantara/peer/${tag}/v1\n${canonicalJson({ relayerId: e.relayerId, signedAt: e.signedAt, body: e.body })}`,
+    'utf8',
+  )
 
-export function sealEnvelope(tag: string, relayerId: string, identity: Ed25519Signer, body: unknown, nowMs = Date.now()): Envelope {
+export function sealEnvelope(
+  tag: string,
+  relayerId: string,
+  identity: Ed25519Signer,
+  body: unknown,
+  nowMs = Date.now(),
+): Envelope {
   const unsigned = { relayerId, signedAt: nowMs, body }
   return { ...unsigned, signature: identity.sign(bytes(tag, unsigned)) }
 }
 
 /** Opens an envelope from `expectedRelayer`; undefined when it is not from them, not for `tag`, or older than `maxAgeMs`. */
-export function openEnvelope(tag: string, input: unknown, expectedRelayer: string, relayerKeys: ReadonlyMap<string, string>, maxAgeMs: number, nowMs = Date.now()): unknown {
+export function openEnvelope(
+  tag: string,
+  input: unknown,
+  expectedRelayer: string,
+  relayerKeys: ReadonlyMap<string, string>,
+  maxAgeMs: number,
+  nowMs = Date.now(),
+): unknown {
   const parsed = envelopeSchema.safeParse(input)
   if (!parsed.success) return undefined
   const e = parsed.data

@@ -5,7 +5,12 @@ import type { Settlement } from '../settlement.js'
 import { HeartbeatPull } from './heartbeatPull.js'
 import type { GossipOptions, Peer } from './peerClient.js'
 import { pullProviders, type KnownRecord, type SubmitRecord } from './providerPull.js'
-import { pullRetargetApprovals, pullSignatures, requestCosignature, type VerifySignature } from './signaturePull.js'
+import {
+  pullRetargetApprovals,
+  pullSignatures,
+  requestCosignature,
+  type VerifySignature,
+} from './signaturePull.js'
 
 export type { GossipOptions, Peer } from './peerClient.js'
 
@@ -39,15 +44,32 @@ export class Gossip {
     return pullProviders(this.o, submit, known, signal)
   }
 
-  pullSignatures(order: OrderTerms, settlement: Settlement, verify: VerifySignature, signal?: AbortSignal): Promise<void> {
+  pullSignatures(
+    order: OrderTerms,
+    settlement: Settlement,
+    verify: VerifySignature,
+    signal?: AbortSignal,
+  ): Promise<void> {
     return pullSignatures(this.o, order, settlement, verify, signal)
   }
 
-  pullRetargetApprovals(chain: string, epoch: bigint, headersHash: string, have: ReadonlySet<string>, verify: VerifySignature, signal?: AbortSignal): Promise<RetargetApproval[]> {
+  pullRetargetApprovals(
+    chain: string,
+    epoch: bigint,
+    headersHash: string,
+    have: ReadonlySet<string>,
+    verify: VerifySignature,
+    signal?: AbortSignal,
+  ): Promise<RetargetApproval[]> {
     return pullRetargetApprovals(this.o, chain, epoch, headersHash, have, verify, signal)
   }
 
-  requestCosignature(peerId: string, orderId: string, message: string, signal?: AbortSignal): Promise<SettlementSignature> {
+  requestCosignature(
+    peerId: string,
+    orderId: string,
+    message: string,
+    signal?: AbortSignal,
+  ): Promise<SettlementSignature> {
     return requestCosignature(this.o, peerId, orderId, message, signal)
   }
 }

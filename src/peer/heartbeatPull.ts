@@ -9,7 +9,12 @@ const MAX_PAGES = 50
 /** Invalid heartbeats a peer may serve in a minute, over all orders, before it is benched for BENCH_MS. */
 const MAX_INVALID_PER_MINUTE = 16
 const BENCH_MS = 60_000
-const heartbeatPage = z.object({ orderId: z.string(), heartbeats: z.array(z.unknown()).max(1_000), cursor: z.number().int().nonnegative(), more: z.boolean() })
+const heartbeatPage = z.object({
+  orderId: z.string(),
+  heartbeats: z.array(z.unknown()).max(1_000),
+  cursor: z.number().int().nonnegative(),
+  more: z.boolean(),
+})
 type HeartbeatPage = z.infer<typeof heartbeatPage>
 
 /**
@@ -29,10 +34,14 @@ export class HeartbeatPull {
   async pull(order: OrderTerms, signal?: AbortSignal): Promise<number> {
     const now = Date.now()
     const active = this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now)
-    const counts = await Promise.all(active.map((p) => this.pullFrom(p, order, signal).catch((err: unknown) => {
-      this.o.logger.debug({ peer: p.id, orderId: order.id, err }, 'peer heartbeats unavailable')
-      return 0
-    })))
+    const counts = await Promise.all(
+      active.map((p) =>
+        this.pullFrom(p, order, signal).catch((err: unknown) => {
+          this.o.logger.debug({ peer: p.id, orderId: order.id, err }, 'peer heartbeats unavailable')
+          return 0
+        }),
+      ),
+    )
     return counts.reduce((a, b) => a + b, 0)
   }
 
@@ -51,7 +60,14 @@ export class HeartbeatPull {
     let budget = 2 * order.slots * this.o.relayerKeys.size
     for (let page = 0; page < MAX_PAGES; page++) {
       const since = this.cursors.get(key) ?? 0
-      const answer = await getSealed(this.o, peer, `/v1/peer/heartbeats?order=${order.id}&since=${since}`, 'heartbeats', heartbeatPage, signal)
+      const answer = await getSealed(
+        this.o,
+        peer,
+        `/v1/peer/heartbeats?order=${order.id}&since=${since}`,
+        'heartbeats',
+        heartbeatPage,
+        signal,
+      )
       if (answer.status !== 'ok') return stored
       const body = answer.body
       if (!this.pageFits(peer, order, body, since)) return stored
@@ -61,7 +77,13 @@ export class HeartbeatPull {
       }
       // What we already hold, or a heartbeat for the same witness that would not replace ours (a higher leaf hash),
       // is not verified again; read only when a page brings something.
-      if (!held && body.heartbeats.length) held = new Map((await this.o.store.listHeartbeatKeys(order.id)).map((h) => [`${h.slot}:${h.relayerId}`, h.leafHash]))
+      if (!held && body.heartbeats.length)
+        held = new Map(
+          (await this.o.store.listHeartbeatKeys(order.id)).map((h) => [
+            `${h.slot}:${h.relayerId}`,
+            h.leafHash,
+          ]),
+        )
       for (const raw of body.heartbeats) {
         const kept = await this.keep(peer, order, raw, held!)
         if (kept === 'benched') return stored
@@ -82,25 +104,44 @@ export class HeartbeatPull {
     return false
   }
 
-  private async keep(peer: Peer, order: OrderTerms, raw: unknown, held: Map<string, string>): Promise<'stored' | 'skipped' | 'benched'> {
-    const claimed = (raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null)?.heartbeat?.challenge?.challenge
+  private async keep(
+    peer: Peer,
+    order: OrderTerms,
+    raw: unknown,
+    held: Map<string, string>,
+  ): Promise<'stored' | 'skipped' | 'benched'> {
+    const claimed = (
+      raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null
+    )?.heartbeat?.challenge?.challenge
     const text = canonicalJsonOrUndefined(raw)
     const kept = held.get(`${String(claimed?.slot)}:${String(claimed?.relayerId)}`)
     if (text !== undefined && kept !== undefined && merkleLeafHash(text) >= kept) return 'skipped'
-    const verdict = text === undefined ? { ok: false as const, code: 'MALFORMED' as const } : verifyHeartbeat(text, { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
+    const verdict =
+      text === undefined
+        ? { ok: false as const, code: 'MALFORMED' as const }
+        : verifyHeartbeat(text, { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
     if (!verdict.ok) {
       this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
       // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so past a
       // budget per minute, counted over all orders, it is cut off for a while.
       if (!this.spendInvalid(peer.id)) return 'skipped'
       this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
-      this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid heartbeats; not pulling from it for a while')
+      this.o.logger.warn(
+        { peer: peer.id, orderId: order.id },
+        'peer served too many invalid heartbeats; not pulling from it for a while',
+      )
       return 'benched'
     }
     const { challenge } = verdict.heartbeat.heartbeat.challenge
     const canonical = canonicalJson(verdict.heartbeat)
     held.set(`${challenge.slot}:${challenge.relayerId}`, merkleLeafHash(canonical))
-    const stored = await this.o.store.putHeartbeat({ orderId: order.id, slot: challenge.slot, relayerId: challenge.relayerId, body: canonical, receivedAt: Date.now() })
+    const stored = await this.o.store.putHeartbeat({
+      orderId: order.id,
+      slot: challenge.slot,
+      relayerId: challenge.relayerId,
+      body: canonical,
+      receivedAt: Date.now(),
+    })
     return stored ? 'stored' : 'skipped'
   }
 

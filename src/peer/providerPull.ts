@@ -2,7 +2,14 @@ import { z } from 'zod'
 import { safeRequest } from '../http/safeHttp.js'
 import { parseJson, type GossipOptions, type Peer } from './peerClient.js'
 
-const providerList = z.object({ providers: z.array(z.unknown()).max(1_000), next: z.string().regex(/^0x[0-9a-f]{64}$/).nullable().optional() })
+const providerList = z.object({
+  providers: z.array(z.unknown()).max(1_000),
+  next: z
+    .string()
+    .regex(/^0x[0-9a-f]{64}$/)
+    .nullable()
+    .optional(),
+})
 /** Pages of a peer's provider list read per pull (1,000 records each). */
 const MAX_PROVIDER_PAGES = 20
 /** Records new to us taken from one peer per pull. */
@@ -16,7 +23,12 @@ export type KnownRecord = (providerId: string, seq: number) => Promise<boolean>
  * through `submit`, so it is checked against its own URL here as well:
  * a peer cannot vouch for a record, only point us at it.
  */
-export async function pullProviders(o: GossipOptions, submit: SubmitRecord, known: KnownRecord, signal?: AbortSignal): Promise<number> {
+export async function pullProviders(
+  o: GossipOptions,
+  submit: SubmitRecord,
+  known: KnownRecord,
+  signal?: AbortSignal,
+): Promise<number> {
   let added = 0
   for (const peer of o.peers) {
     try {
@@ -29,12 +41,22 @@ export async function pullProviders(o: GossipOptions, submit: SubmitRecord, know
 }
 
 /** Reads a peer's provider list page by page (at most MAX_PROVIDER_PAGES), submitting each record we lack. */
-async function pullProvidersFrom(o: GossipOptions, peer: Peer, submit: SubmitRecord, known: KnownRecord, signal?: AbortSignal): Promise<number> {
+async function pullProvidersFrom(
+  o: GossipOptions,
+  peer: Peer,
+  submit: SubmitRecord,
+  known: KnownRecord,
+  signal?: AbortSignal,
+): Promise<number> {
   let added = 0
   let tried = 0
   let cursor: string | undefined
   for (let page = 0; page < MAX_PROVIDER_PAGES; page++) {
-    const res = await safeRequest(o.http, o.httpOptions, { method: 'GET', url: `${peer.url}/v1/providers?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, signal })
+    const res = await safeRequest(o.http, o.httpOptions, {
+      method: 'GET',
+      url: `${peer.url}/v1/providers?limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+      signal,
+    })
     if (res.status !== 200) return added
     const list = providerList.safeParse(parseJson(res.body))
     if (!list.success) {
@@ -43,7 +65,12 @@ async function pullProvidersFrom(o: GossipOptions, peer: Peer, submit: SubmitRec
     }
     for (const signed of list.data.providers) {
       const r = (signed as { record?: { providerId?: unknown; seq?: unknown } }).record
-      if (typeof r?.providerId !== 'string' || typeof r.seq !== 'number' || (await known(r.providerId, r.seq))) continue
+      if (
+        typeof r?.providerId !== 'string' ||
+        typeof r.seq !== 'number' ||
+        (await known(r.providerId, r.seq))
+      )
+        continue
       // Each record we lack costs a fetch of its provider's URL: a peer gets a bounded number per pull.
       if (++tried > MAX_NEW_RECORDS_PER_PULL) return added
       try {

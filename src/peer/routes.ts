@@ -27,7 +27,13 @@ export interface HeartbeatPage {
 }
 
 /** A relayer's own signature over its settlement of an order, as served to peers. */
-export interface SignatureBody { orderId: string; settlement: SettlementWire; settlementHash: string; signer: string; signature: string }
+export interface SignatureBody {
+  orderId: string
+  settlement: SettlementWire
+  settlementHash: string
+  signer: string
+  signature: string
+}
 
 /**
  * What the peer routes serve, before it is sealed. Production reads it from
@@ -46,13 +52,23 @@ export function storePeerSource(store: Store, relayerId: string): PeerSource {
   return {
     async heartbeats(orderId, since) {
       const rows = await store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
-      return { heartbeats: rows.map((h) => ({ relayerId: h.relayerId, heartbeat: JSON.parse(h.body) as unknown })), cursor: rows.at(-1)?.seq ?? since, more: rows.length === PEER_PAGE }
+      return {
+        heartbeats: rows.map((h) => ({ relayerId: h.relayerId, heartbeat: JSON.parse(h.body) as unknown })),
+        cursor: rows.at(-1)?.seq ?? since,
+        more: rows.length === PEER_PAGE,
+      }
     },
     async signature(orderId) {
       const mine = (await store.listSignatures(orderId)).find((s) => s.relayerId === relayerId)
       const settlement = (await store.getOrder(orderId))?.settlement
       if (!mine || !settlement) return undefined
-      return { orderId: mine.orderId, settlement: settlementToWire(settlement), settlementHash: mine.settlementHash, signer: mine.signer, signature: mine.signature }
+      return {
+        orderId: mine.orderId,
+        settlement: settlementToWire(settlement),
+        settlementHash: mine.settlementHash,
+        signer: mine.signer,
+        signature: mine.signature,
+      }
     },
   }
 }
@@ -91,14 +107,27 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
         return true
       }
       const page = await source.heartbeats(orderId, since)
-      sendJson(res, 200, undefined, canonicalJson(sealEnvelope('heartbeats', o.relayerId, o.identity, { orderId, heartbeats: page.heartbeats.map((h) => h.heartbeat), cursor: page.cursor, more: page.more })))
+      sendJson(
+        res,
+        200,
+        undefined,
+        canonicalJson(
+          sealEnvelope('heartbeats', o.relayerId, o.identity, {
+            orderId,
+            heartbeats: page.heartbeats.map((h) => h.heartbeat),
+            cursor: page.cursor,
+            more: page.more,
+          }),
+        ),
+      )
       return true
     }
     const sig = /^\/v1\/peer\/signatures\/(0x[0-9a-f]{64})$/.exec(url.pathname)
     if (sig) {
       const body = await source.signature(sig[1]!)
       if (!body) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
-      else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, body)))
+      else
+        sendJson(res, 200, undefined, canonicalJson(sealEnvelope('signature', o.relayerId, o.identity, body)))
       return true
     }
     if (url.pathname === '/v1/peer/retarget') {
@@ -110,7 +139,21 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
       }
       const mine = o.retargets?.get(chain, BigInt(epoch), o.relayerId)
       if (!mine) sendJson(res, 404, { error: 'NOT_SIGNED_YET' })
-      else sendJson(res, 200, undefined, canonicalJson(sealEnvelope('retarget', o.relayerId, o.identity, { chain, epoch, headersHash: mine.headersHash, signer: mine.signer, signature: mine.signature })))
+      else
+        sendJson(
+          res,
+          200,
+          undefined,
+          canonicalJson(
+            sealEnvelope('retarget', o.relayerId, o.identity, {
+              chain,
+              epoch,
+              headersHash: mine.headersHash,
+              signer: mine.signer,
+              signature: mine.signature,
+            }),
+          ),
+        )
       return true
     }
     const cosign = /^\/v1\/peer\/cosign\/(0x[0-9a-f]{64})$/.exec(url.pathname)
@@ -123,9 +166,27 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
       }
       try {
         const sig = await o.cosign(cosign[1]!, Buffer.from(message, 'base64url').toString('base64'))
-        sendJson(res, 200, undefined, canonicalJson(sealEnvelope('cosignature', o.relayerId, o.identity, { orderId: cosign[1]!, signer: sig.signer, signature: sig.signature })))
+        sendJson(
+          res,
+          200,
+          undefined,
+          canonicalJson(
+            sealEnvelope('cosignature', o.relayerId, o.identity, {
+              orderId: cosign[1]!,
+              signer: sig.signer,
+              signature: sig.signature,
+            }),
+          ),
+        )
       } catch (err) {
-        sendJson(res, 409, { error: isQantaraError(err) ? err.code : 'REFUSED', reason: isQantaraError(err, 'COSIGN_REFUSED') ? err.context.reason : isQantaraError(err) ? err.shortMessage : 'refused' })
+        sendJson(res, 409, {
+          error: isQantaraError(err) ? err.code : 'REFUSED',
+          reason: isQantaraError(err, 'COSIGN_REFUSED')
+            ? err.context.reason
+            : isQantaraError(err)
+              ? err.shortMessage
+              : 'refused',
+        })
       }
       return true
     }

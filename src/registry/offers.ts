@@ -1,11 +1,14 @@
 import type { OrderTerms } from '../order.js'
 import type { ProviderRecord } from './record.js'
 
-export type OfferMismatch = 'PAYOUT_NOT_OFFERED' | 'BTC_SCRIPT_NOT_OFFERED' | 'TOKEN_NOT_OFFERED' | 'BELOW_PRICE'
+export type OfferMismatch =
+  'PAYOUT_NOT_OFFERED' | 'BTC_SCRIPT_NOT_OFFERED' | 'TOKEN_NOT_OFFERED' | 'BELOW_PRICE'
 
 /** Addresses in hex are compared without case (EIP-55 is only a checksum); everything else exactly. */
 function sameAddress(a: string, b: string): boolean {
-  return /^0x[0-9a-fA-F]+$/.test(a) && /^0x[0-9a-fA-F]+$/.test(b) ? a.toLowerCase() === b.toLowerCase() : a === b
+  return /^0x[0-9a-fA-F]+$/.test(a) && /^0x[0-9a-fA-F]+$/.test(b)
+    ? a.toLowerCase() === b.toLowerCase()
+    : a === b
 }
 
 /**
@@ -17,12 +20,18 @@ function sameAddress(a: string, b: string): boolean {
  * pay its share to itself — on the escrow chain or in BTC — or pay less than
  * the provider asks.
  */
-export function offerMismatch(record: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>, terms: Pick<OrderTerms, 'chain' | 'token' | 'payout' | 'amount' | 'slots' | 'slotLength' | 'btc'>): OfferMismatch | undefined {
+export function offerMismatch(
+  record: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>,
+  terms: Pick<OrderTerms, 'chain' | 'token' | 'payout' | 'amount' | 'slots' | 'slotLength' | 'btc'>,
+): OfferMismatch | undefined {
   const payout = record.payout[terms.chain]
   if (payout === undefined || !sameAddress(payout, terms.payout)) return 'PAYOUT_NOT_OFFERED'
   // The solver pays whatever script the order names; the record says which are the provider's.
-  if (terms.btc && !(record.btcScripts ?? []).includes(terms.btc.script.toLowerCase())) return 'BTC_SCRIPT_NOT_OFFERED'
-  const prices = record.prices.filter((p) => p.chain === terms.chain && sameAddress(p.token, terms.token) && p.slotLength === terms.slotLength)
+  if (terms.btc && !(record.btcScripts ?? []).includes(terms.btc.script.toLowerCase()))
+    return 'BTC_SCRIPT_NOT_OFFERED'
+  const prices = record.prices.filter(
+    (p) => p.chain === terms.chain && sameAddress(p.token, terms.token) && p.slotLength === terms.slotLength,
+  )
   if (prices.length === 0) return 'TOKEN_NOT_OFFERED'
   const perSlot = terms.amount / BigInt(terms.slots)
   return prices.some((p) => BigInt(p.perSlot) <= perSlot) ? undefined : 'BELOW_PRICE'

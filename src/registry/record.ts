@@ -14,7 +14,12 @@ export const MAX_RECORD_TTL_SECONDS = 7 * 86_400
 /** How far an agent's clock may run ahead of a relayer's before a record at the longest TTL is refused as expiring too late. */
 export const RECORD_CLOCK_SKEW_SECONDS = 600
 /** A Bitcoin output script as orders carry it (`OrderTerms.btc.script`): lower-case hex, no 0x, at most 80 bytes (the vault memo's bound). */
-export const btcScriptSchema = z.string().regex(/^([0-9a-f]{2}){1,80}$/, 'must be a Bitcoin output script of 1 to 80 bytes in lower-case hex, without 0x')
+export const btcScriptSchema = z
+  .string()
+  .regex(
+    /^([0-9a-f]{2}){1,80}$/,
+    'must be a Bitcoin output script of 1 to 80 bytes in lower-case hex, without 0x',
+  )
 const caip2 = z.string().refine((v) => {
   try {
     parseChainId(v)
@@ -35,16 +40,28 @@ export const providerRecordSchema = z.strictObject({
   v: z.literal(1),
   providerId: hex32,
   // An origin only: a path, query or fragment would let a record point probes at any page of any host.
-  url: z.string().max(512).refine((u) => /^https?:\/\/[^/\s?#@]+$/.test(u), 'must be an http(s) origin, without a path, query, fragment or credentials'),
+  url: z
+    .string()
+    .max(512)
+    .refine(
+      (u) => /^https?:\/\/[^/\s?#@]+$/.test(u),
+      'must be an http(s) origin, without a path, query, fragment or credentials',
+    ),
   gpus: z.array(gpuOfferSchema).max(16),
-  payout: z.record(caip2, z.string().min(1).max(128)).refine((p) => Object.keys(p).length <= 8, 'at most 8 chains'),
-  prices: z.array(z.strictObject({
-    chain: caip2,
-    token: z.string().min(1).max(128),
-    /** Smallest units of `token` per slot, as a decimal integer string. */
-    perSlot: z.string().regex(/^\d{1,78}$/),
-    slotLength: z.number().int().positive().max(86_400),
-  })).max(16),
+  payout: z
+    .record(caip2, z.string().min(1).max(128))
+    .refine((p) => Object.keys(p).length <= 8, 'at most 8 chains'),
+  prices: z
+    .array(
+      z.strictObject({
+        chain: caip2,
+        token: z.string().min(1).max(128),
+        /** Smallest units of `token` per slot, as a decimal integer string. */
+        perSlot: z.string().regex(/^\d{1,78}$/),
+        slotLength: z.number().int().positive().max(86_400),
+      }),
+    )
+    .max(16),
   /** Bitcoin output scripts a solver may pay the provider's share to; an order paying any other is not this provider's. Absent means none. */
   btcScripts: z.array(btcScriptSchema).max(4).optional(),
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
@@ -52,7 +69,10 @@ export const providerRecordSchema = z.strictObject({
   expiresAt: z.number().int().positive(),
 })
 
-export const signedProviderRecordSchema = z.strictObject({ record: providerRecordSchema, signature: z.string().regex(/^0x[0-9a-f]{128}$/) })
+export const signedProviderRecordSchema = z.strictObject({
+  record: providerRecordSchema,
+  signature: z.string().regex(/^0x[0-9a-f]{128}$/),
+})
 
 export type ProviderRecord = z.infer<typeof providerRecordSchema>
 export type SignedProviderRecord = z.infer<typeof signedProviderRecordSchema>

@@ -5,12 +5,33 @@ import { QantaraError, errorMessage, isQantaraError } from '../errors.js'
 import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
-import { MAX_RECORD_TTL_SECONDS, RECORD_CLOCK_SKEW_SECONDS, providerRecordBytes, signedProviderRecordSchema, type ProviderRecord, type SignedProviderRecord } from './record.js'
+import {
+  MAX_RECORD_TTL_SECONDS,
+  RECORD_CLOCK_SKEW_SECONDS,
+  providerRecordBytes,
+  signedProviderRecordSchema,
+  type ProviderRecord,
+  type SignedProviderRecord,
+} from './record.js'
 
-export type RecordRejection = 'MALFORMED' | 'REGISTRY_FULL' | 'BAD_KEY' | 'BAD_SIGNATURE' | 'EXPIRED' | 'EXPIRES_TOO_LATE' | 'STALE_SEQ' | 'ENDPOINT_MISMATCH' | 'ENDPOINT_UNREACHABLE' | 'ENDPOINT_REFUSED'
+export type RecordRejection =
+  | 'MALFORMED'
+  | 'REGISTRY_FULL'
+  | 'BAD_KEY'
+  | 'BAD_SIGNATURE'
+  | 'EXPIRED'
+  | 'EXPIRES_TOO_LATE'
+  | 'STALE_SEQ'
+  | 'ENDPOINT_MISMATCH'
+  | 'ENDPOINT_UNREACHABLE'
+  | 'ENDPOINT_REFUSED'
 
 export function recordRejected(code: RecordRejection, detail: string, cause?: unknown): QantaraError {
-  return new QantaraError('RECORD_REJECTED', `provider record rejected: ${code}`, { context: { reason: code }, details: detail, cause })
+  return new QantaraError('RECORD_REJECTED', `provider record rejected: ${code}`, {
+    context: { reason: code },
+    details: detail,
+    cause,
+  })
 }
 
 export interface ProviderFilter {
@@ -52,7 +73,8 @@ export class ProviderRegistry {
   async submit(input: unknown, signal?: AbortSignal): Promise<ProviderRecord> {
     const signed = checkSigned(input, this.now())
     const stored = await this.o.store.getProvider(signed.record.providerId)
-    if (stored && stored.seq >= signed.record.seq) throw recordRejected('STALE_SEQ', `seq ${signed.record.seq} is not newer than ${stored.seq}`)
+    if (stored && stored.seq >= signed.record.seq)
+      throw recordRejected('STALE_SEQ', `seq ${signed.record.seq} is not newer than ${stored.seq}`)
     // Checked before the fetch, so a full registry costs no outbound request, and again after it, when the place is taken.
     if (!stored) await this.placeFor(signed.record)
 
@@ -64,24 +86,42 @@ export class ProviderRegistry {
       served = checkSigned(JSON.parse(res.body), this.now())
     } catch (err) {
       if (isQantaraError(err, 'RECORD_REJECTED')) throw err
-      if (isQantaraError(err, 'ENDPOINT_REFUSED')) throw recordRejected('ENDPOINT_REFUSED', errorMessage(err), err)
-      if (err instanceof SyntaxError) throw recordRejected('ENDPOINT_MISMATCH', `${url} does not serve a provider record`)
+      if (isQantaraError(err, 'ENDPOINT_REFUSED'))
+        throw recordRejected('ENDPOINT_REFUSED', errorMessage(err), err)
+      if (err instanceof SyntaxError)
+        throw recordRejected('ENDPOINT_MISMATCH', `${url} does not serve a provider record`)
       throw recordRejected('ENDPOINT_UNREACHABLE', errorMessage(err), err)
     }
     if (canonicalJson(served) !== canonicalJson(signed)) {
-      throw recordRejected('ENDPOINT_MISMATCH', served.record.providerId !== signed.record.providerId ? `${url} serves provider ${served.record.providerId}` : `${url} serves seq ${served.record.seq}`)
+      throw recordRejected(
+        'ENDPOINT_MISMATCH',
+        served.record.providerId !== signed.record.providerId
+          ? `${url} serves provider ${served.record.providerId}`
+          : `${url} serves seq ${served.record.seq}`,
+      )
     }
     const evict = stored ? undefined : await this.placeFor(signed.record)
     if (evict) {
       await this.drop(evict.providerId)
-      this.o.logger.warn({ providerId: evict.providerId, expiresAt: evict.expiresAt, by: signed.record.providerId }, 'registry full: the record expiring soonest gave way')
+      this.o.logger.warn(
+        { providerId: evict.providerId, expiresAt: evict.expiresAt, by: signed.record.providerId },
+        'registry full: the record expiring soonest gave way',
+      )
     }
-    const accepted = await this.o.store.putProvider(signed.record.providerId, signed.record.seq, canonicalJson(signed), Date.now())
+    const accepted = await this.o.store.putProvider(
+      signed.record.providerId,
+      signed.record.seq,
+      canonicalJson(signed),
+      Date.now(),
+    )
     if (!accepted) throw recordRejected('STALE_SEQ', 'a newer record arrived meanwhile')
     const expiries = await this.expiries()
     expiries.set(signed.record.providerId, signed.record.expiresAt)
     this.cache.delete(signed.record.providerId)
-    this.o.logger.info({ providerId: signed.record.providerId, seq: signed.record.seq, url: signed.record.url }, 'provider record accepted')
+    this.o.logger.info(
+      { providerId: signed.record.providerId, seq: signed.record.seq, url: signed.record.url },
+      'provider record accepted',
+    )
     return signed.record
   }
 
@@ -95,14 +135,20 @@ export class ProviderRegistry {
    * peer's pulls, a burst of registrations) gives way to any record signed
    * later, and no record is refused for the sake of one that is gone sooner.
    */
-  private async placeFor(record: ProviderRecord): Promise<{ providerId: string; expiresAt: number } | undefined> {
+  private async placeFor(
+    record: ProviderRecord,
+  ): Promise<{ providerId: string; expiresAt: number } | undefined> {
     const max = this.o.maxProviders ?? MAX_PROVIDERS
     const expiries = await this.expiries()
     if (expiries.size < max || (await this.pruneExpired()) > 0) return undefined
     let soonest: { providerId: string; expiresAt: number } | undefined
-    for (const [providerId, expiresAt] of expiries) if (!soonest || expiresAt < soonest.expiresAt) soonest = { providerId, expiresAt }
+    for (const [providerId, expiresAt] of expiries)
+      if (!soonest || expiresAt < soonest.expiresAt) soonest = { providerId, expiresAt }
     if (soonest && record.expiresAt > soonest.expiresAt) return soonest
-    throw recordRejected('REGISTRY_FULL', `this relayer holds ${max} live provider records, none expiring before ${record.expiresAt}`)
+    throw recordRejected(
+      'REGISTRY_FULL',
+      `this relayer holds ${max} live provider records, none expiring before ${record.expiresAt}`,
+    )
   }
 
   /**
@@ -114,7 +160,8 @@ export class ProviderRegistry {
   private async expiries(): Promise<Map<string, number>> {
     if (!this.expiryIndex) {
       const index = new Map<string, number>()
-      for (const p of await this.o.store.listProviders()) index.set(p.providerId, (JSON.parse(p.body) as SignedProviderRecord).record.expiresAt)
+      for (const p of await this.o.store.listProviders())
+        index.set(p.providerId, (JSON.parse(p.body) as SignedProviderRecord).record.expiresAt)
       this.expiryIndex ??= index
     }
     return this.expiryIndex
@@ -163,11 +210,25 @@ export class ProviderRegistry {
     const all = (await this.o.store.listProviders()).map((p) => JSON.parse(p.body) as SignedProviderRecord)
     return all.filter(({ record: r }) => {
       if (r.expiresAt <= this.now()) return false
-      if (filter.gpu && !r.gpus.some((g) => g.name.toLowerCase().includes(filter.gpu!.toLowerCase()))) return false
-      if (filter.minVramMiB !== undefined && !r.gpus.some((g) => (g.memoryTotalMiB ?? 0) >= filter.minVramMiB!)) return false
-      const prices = r.prices.filter((p) => (!filter.chain || p.chain === filter.chain) && (!filter.token || p.token.toLowerCase() === filter.token.toLowerCase()))
-      if ((filter.chain || filter.token || filter.maxPricePerSlot !== undefined) && prices.length === 0) return false
-      if (filter.maxPricePerSlot !== undefined && !prices.some((p) => BigInt(p.perSlot) <= filter.maxPricePerSlot!)) return false
+      if (filter.gpu && !r.gpus.some((g) => g.name.toLowerCase().includes(filter.gpu!.toLowerCase())))
+        return false
+      if (
+        filter.minVramMiB !== undefined &&
+        !r.gpus.some((g) => (g.memoryTotalMiB ?? 0) >= filter.minVramMiB!)
+      )
+        return false
+      const prices = r.prices.filter(
+        (p) =>
+          (!filter.chain || p.chain === filter.chain) &&
+          (!filter.token || p.token.toLowerCase() === filter.token.toLowerCase()),
+      )
+      if ((filter.chain || filter.token || filter.maxPricePerSlot !== undefined) && prices.length === 0)
+        return false
+      if (
+        filter.maxPricePerSlot !== undefined &&
+        !prices.some((p) => BigInt(p.perSlot) <= filter.maxPricePerSlot!)
+      )
+        return false
       return true
     })
   }
@@ -176,15 +237,28 @@ export class ProviderRegistry {
 /** A signed provider record, checked on its own: schema, key, signature and expiry (not its endpoint). */
 export function checkSigned(input: unknown, now: number): SignedProviderRecord {
   const parsed = signedProviderRecordSchema.safeParse(input)
-  if (!parsed.success) throw recordRejected('MALFORMED', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300))
+  if (!parsed.success)
+    throw recordRejected(
+      'MALFORMED',
+      parsed.error.issues
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')
+        .slice(0, 300),
+    )
   const { record, signature } = parsed.data
   // Nobody holds a small-order or non-canonical key, and anyone can forge signatures under some of them; the
   // refund orders' provider id (NO_PROVIDER) is such a key, so no record can ever be registered for it.
   const keyProblem = ed25519KeyProblem(record.providerId)
-  if (keyProblem) throw recordRejected('BAD_KEY', `providerId is not an ed25519 public key anyone holds (${keyProblem})`)
-  if (!ed25519Verify(record.providerId, providerRecordBytes(record), signature)) throw recordRejected('BAD_SIGNATURE', 'not signed by providerId')
+  if (keyProblem)
+    throw recordRejected('BAD_KEY', `providerId is not an ed25519 public key anyone holds (${keyProblem})`)
+  if (!ed25519Verify(record.providerId, providerRecordBytes(record), signature))
+    throw recordRejected('BAD_SIGNATURE', 'not signed by providerId')
   if (record.expiresAt <= now) throw recordRejected('EXPIRED', `expired at ${record.expiresAt}`)
   // A record holds its place in a registry until it expires: a far expiry would hold it for ever without being signed again.
-  if (record.expiresAt > now + MAX_RECORD_TTL_SECONDS + RECORD_CLOCK_SKEW_SECONDS) throw recordRejected('EXPIRES_TOO_LATE', `expires at ${record.expiresAt}, more than ${MAX_RECORD_TTL_SECONDS} s after ${now}`)
+  if (record.expiresAt > now + MAX_RECORD_TTL_SECONDS + RECORD_CLOCK_SKEW_SECONDS)
+    throw recordRejected(
+      'EXPIRES_TOO_LATE',
+      `expires at ${record.expiresAt}, more than ${MAX_RECORD_TTL_SECONDS} s after ${now}`,
+    )
   return parsed.data
 }

@@ -43,7 +43,10 @@ export class BtcPayouts {
     const step = btcPayoutStep(record, nowS, this.bitcoinCaughtUp())
     if (step === 'unprovable') {
       this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
-      this.ctx.log.error({ orderId: terms.id, btcTxid: record.btcTxid }, 'bitcoin payout made but not proved before the proof window closed; not claiming the fallback, the share stays in the escrow')
+      this.ctx.log.error(
+        { orderId: terms.id, btcTxid: record.btcTxid },
+        'bitcoin payout made but not proved before the proof window closed; not claiming the fallback, the share stays in the escrow',
+      )
       return
     }
     if (step === 'wait') return
@@ -60,13 +63,21 @@ export class BtcPayouts {
           outcome = await capability.claimFallback(terms, settlement.toProvider, signal)
         }
         await this.ctx.transition(terms.id, btcShareClosed())
-        this.ctx.log.info({ orderId: terms.id, outcome: outcome.status, via: step, btcTxid: record.btcTxid }, step === 'prove' ? 'bitcoin payout proved' : "no bitcoin payout by the proof window's end; provider paid on the escrow chain")
+        this.ctx.log.info(
+          { orderId: terms.id, outcome: outcome.status, via: step, btcTxid: record.btcTxid },
+          step === 'prove'
+            ? 'bitcoin payout proved'
+            : "no bitcoin payout by the proof window's end; provider paid on the escrow chain",
+        )
       } catch (err) {
         if (isQantaraError(err, 'ABORTED')) return
         if (isQantaraError(err, 'SUBMIT_REVERTED') && err.context.revert === 'PayoutMinedAfterDeadline') {
           // Past the deadline the escrow takes only a payout Bitcoin dates by it; this one never will be.
           this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
-          this.ctx.log.error({ orderId: terms.id, btcTxid: record.btcTxid }, 'bitcoin payout mined after the deadline cannot be proved; not claiming the fallback, the share stays in the escrow')
+          this.ctx.log.error(
+            { orderId: terms.id, btcTxid: record.btcTxid },
+            'bitcoin payout mined after the deadline cannot be proved; not claiming the fallback, the share stays in the escrow',
+          )
           return
         }
         this.ctx.tasks.failed(key)

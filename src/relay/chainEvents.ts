@@ -25,8 +25,17 @@ export class ChainEvents {
         return this.btc.seen(e)
       case 'RelayerSetUpdated':
         // Releases are checked against the set the chain holds at that moment, so signatures are picked by it, not by the config.
-        if (await this.ctx.store.putRelayerSet(e.chain, { version: e.version, members: e.members, threshold: e.threshold })) {
-          this.ctx.log.info({ chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold }, 'relayer set updated')
+        if (
+          await this.ctx.store.putRelayerSet(e.chain, {
+            version: e.version,
+            members: e.members,
+            threshold: e.threshold,
+          })
+        ) {
+          this.ctx.log.info(
+            { chain: e.chain, version: e.version.toString(), members: e.members, threshold: e.threshold },
+            'relayer set updated',
+          )
         }
         return
       case 'OrderSettled':
@@ -45,14 +54,25 @@ export class ChainEvents {
     const t = onChainEvent(record, e)
     if (!record || !t) return
     const ours = record.settlement
-    if (e.kind === 'OrderSettled' && ours && (ours.toProvider !== e.settlement.toProvider || ours.toRenter !== e.settlement.toRenter)) {
-      this.ctx.log.warn({ orderId: e.orderId, ours, onChain: e.settlement }, "order settled on chain with a split that differs from ours; the chain's is kept")
+    if (
+      e.kind === 'OrderSettled' &&
+      ours &&
+      (ours.toProvider !== e.settlement.toProvider || ours.toRenter !== e.settlement.toRenter)
+    ) {
+      this.ctx.log.warn(
+        { orderId: e.orderId, ours, onChain: e.settlement },
+        "order settled on chain with a split that differs from ours; the chain's is kept",
+      )
     }
     if (e.kind === 'VaultReleased') {
-      const paid = (owner: string) => e.payments.filter((p) => p.owner === owner).reduce((sum, p) => sum + p.amount, 0n)
+      const paid = (owner: string) =>
+        e.payments.filter((p) => p.owner === owner).reduce((sum, p) => sum + p.amount, 0n)
       const { payout, renter } = record.terms
       if (ours && payout !== renter && (paid(payout) !== ours.toProvider || paid(renter) !== ours.toRenter)) {
-        this.ctx.log.warn({ orderId: e.orderId, ours, payments: e.payments }, 'vault released a split that differs from ours')
+        this.ctx.log.warn(
+          { orderId: e.orderId, ours, payments: e.payments },
+          'vault released a split that differs from ours',
+        )
       }
       // Released by peers before this relayer computed its own (its last pull still running, say): what it makes of
       // its heartbeats still goes on record, so the order says why it settled as it did.

@@ -25,7 +25,13 @@ export interface RelayerContext {
  * Applies `t` to the store; an order it moved to a final state is forgotten. One it did not move (the order was
  * elsewhere already) keeps its bookkeeping: it may be live in another state, say payout-pending.
  */
-export async function applyTransition(store: Store, orderId: string, t: Transition, now: number, forget: (orderId: string) => void): Promise<boolean> {
+export async function applyTransition(
+  store: Store,
+  orderId: string,
+  t: Transition,
+  now: number,
+  forget: (orderId: string) => void,
+): Promise<boolean> {
   const moved = await store.transitionOrder(orderId, t.from, t.to, t.patch, now)
   if (moved && isTerminal(t.to)) forget(orderId)
   return moved

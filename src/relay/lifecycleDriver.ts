@@ -15,7 +15,12 @@ export class LifecycleDriver {
   constructor(
     private readonly ctx: RelayerContext,
     private readonly policy: LifecyclePolicy,
-    private readonly parts: { prober: Pick<Prober, 'schedule'>; peers: PeerSync; settler: Settler; btc: BtcPayouts },
+    private readonly parts: {
+      prober: Pick<Prober, 'schedule'>
+      peers: PeerSync
+      settler: Settler
+      btc: BtcPayouts
+    },
   ) {}
 
   async advance(stored: OrderRecord, nowS: number, signal: AbortSignal): Promise<void> {

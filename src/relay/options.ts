@@ -38,7 +38,10 @@ export interface RelayerOptions extends QuorumOptions {
   /** Light relay retarget approvals, shared with the peer routes that serve this relayer's own. */
   retargetApprovals?: RetargetApprovals
   /** Accepts a provider record replicated from a peer (checked against its own URL). */
-  registry?: { submit(record: unknown, signal?: AbortSignal): Promise<unknown>; known(providerId: string, seq: number): Promise<boolean> }
+  registry?: {
+    submit(record: unknown, signal?: AbortSignal): Promise<unknown>
+    known(providerId: string, seq: number): Promise<boolean>
+  }
   /** What to sign and when to post; the honest strategy unless the dev kit plays a faulty member. */
   strategy?: SettlementStrategy
   tickMs?: number

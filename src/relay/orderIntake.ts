@@ -22,7 +22,18 @@ export class OrderIntake {
     if (problem) {
       metrics.ordersRefused.inc({ chain: e.chain, reason: problem })
       const { id, token, slots, slotLength } = e.order
-      log.warn({ orderId: id, chain: e.chain, reason: problem, token, amount: e.order.amount.toString(), slots, slotLength }, "opened order not taken on (out of the protocol's bounds, or a token or amount this relayer does not serve)")
+      log.warn(
+        {
+          orderId: id,
+          chain: e.chain,
+          reason: problem,
+          token,
+          amount: e.order.amount.toString(),
+          slots,
+          slotLength,
+        },
+        "opened order not taken on (out of the protocol's bounds, or a token or amount this relayer does not serve)",
+      )
       if (vault) await this.ignored(depositIgnored(e, `${e.key}:refused`, problem))
       return
     }
@@ -32,7 +43,8 @@ export class OrderIntake {
     }
     // A second deposit under an id already taken (the watchers refuse these; this catches one committed before they did).
     const first = (await store.listOrderEvents(e.chain, e.order.id)).find((x) => x.kind === 'OrderOpened')
-    if (vault && first && first.txHash !== e.txHash) await this.ignored(depositIgnored(e, `${e.key}:duplicate`, 'DUPLICATE_ORDER'))
+    if (vault && first && first.txHash !== e.txHash)
+      await this.ignored(depositIgnored(e, `${e.key}:duplicate`, 'DUPLICATE_ORDER'))
   }
 
   /** A vault deposit that opened no order: refunded to its sender by an order the quorum settles all to the renter. */
@@ -40,12 +52,22 @@ export class OrderIntake {
     const vault = this.ctx.runtime(e.chain)?.kind === 'vault'
     const nowS = BigInt(Math.floor(this.ctx.now() / 1000))
     const refund = vault ? refundOrder(e, nowS, this.ctx.options.refundAfterSeconds ?? 3_600) : undefined
-    const fields = { chain: e.chain, txHash: e.txHash, reason: e.reason, sender: e.sender, amount: e.amount.toString(), refundOrder: refund?.id }
+    const fields = {
+      chain: e.chain,
+      txHash: e.txHash,
+      reason: e.reason,
+      sender: e.sender,
+      amount: e.amount.toString(),
+      refundOrder: refund?.id,
+    }
     if (refund) {
       this.ctx.log.warn(fields, 'vault deposit opened no order; refunding it to its sender')
       await this.ctx.store.insertOrder(refund, this.ctx.now())
     } else {
-      this.ctx.log.warn(fields, 'vault deposit opened no order and cannot be refunded (no sender or nothing received)')
+      this.ctx.log.warn(
+        fields,
+        'vault deposit opened no order and cannot be refunded (no sender or nothing received)',
+      )
       this.ctx.metrics.vaultDepositsUnrefunded.inc({ chain: e.chain })
     }
   }
@@ -61,5 +83,15 @@ export class OrderIntake {
 }
 
 function depositIgnored(e: Opened, key: string, reason: string): Ignored {
-  return { kind: 'VaultDepositIgnored', chain: e.chain, key, block: e.block, txHash: e.txHash, reason, sender: e.order.renter, token: e.order.token, amount: e.order.amount }
+  return {
+    kind: 'VaultDepositIgnored',
+    chain: e.chain,
+    key,
+    block: e.block,
+    txHash: e.txHash,
+    reason,
+    sender: e.order.renter,
+    token: e.order.token,
+    amount: e.order.amount,
+  }
 }

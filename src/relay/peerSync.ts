@@ -19,7 +19,11 @@ export class PeerSync {
   heartbeats(terms: OrderTerms, signal: AbortSignal): void {
     const gossip = this.ctx.options.gossip
     if (!gossip) return
-    this.ctx.tasks.start({ kind: 'pull-heartbeats', order: terms.id }, () => gossip.pullHeartbeats(terms, signal).then(() => undefined), this.ctx.options.gossipIntervalMs ?? 1_000)
+    this.ctx.tasks.start(
+      { kind: 'pull-heartbeats', order: terms.id },
+      () => gossip.pullHeartbeats(terms, signal).then(() => undefined),
+      this.ctx.options.gossipIntervalMs ?? 1_000,
+    )
   }
 
   /**
@@ -31,7 +35,9 @@ export class PeerSync {
     const gossip = this.ctx.options.gossip
     if (!gossip || this.finalPulled.has(terms.id)) return true
     this.ctx.tasks.start({ kind: 'final-pull', order: terms.id }, async () => {
-      await gossip.pullHeartbeats(terms, AbortSignal.any([signal, AbortSignal.timeout(FINAL_PULL_MS)])).catch(() => 0)
+      await gossip
+        .pullHeartbeats(terms, AbortSignal.any([signal, AbortSignal.timeout(FINAL_PULL_MS)]))
+        .catch(() => 0)
       this.finalPulled.add(terms.id)
     })
     return false
@@ -40,9 +46,19 @@ export class PeerSync {
   providers(signal: AbortSignal): void {
     const { gossip, registry, gossipIntervalMs } = this.ctx.options
     if (!gossip || !registry) return
-    this.ctx.tasks.start({ kind: 'pull-providers' }, async () => {
-      await gossip.pullProviders((r) => registry.submit(r, signal), (id, seq) => registry.known(id, seq), signal).catch(() => 0)
-    }, 5 * (gossipIntervalMs ?? 1_000))
+    this.ctx.tasks.start(
+      { kind: 'pull-providers' },
+      async () => {
+        await gossip
+          .pullProviders(
+            (r) => registry.submit(r, signal),
+            (id, seq) => registry.known(id, seq),
+            signal,
+          )
+          .catch(() => 0)
+      },
+      5 * (gossipIntervalMs ?? 1_000),
+    )
   }
 
   forget(orderId: string): void {

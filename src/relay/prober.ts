@@ -15,9 +15,23 @@ import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 
 const MAX_ATTEMPTS = 2
-const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>(['PAYOUT_NOT_OFFERED', 'BTC_SCRIPT_NOT_OFFERED', 'TOKEN_NOT_OFFERED', 'BELOW_PRICE'])
+const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>([
+  'PAYOUT_NOT_OFFERED',
+  'BTC_SCRIPT_NOT_OFFERED',
+  'TOKEN_NOT_OFFERED',
+  'BELOW_PRICE',
+])
 
-export type ProbeResult = 'OK' | Rejection | OfferMismatch | 'NO_PROVIDER_RECORD' | 'UNREACHABLE' | 'TIMEOUT' | 'REFUSED' | 'HTTP_ERROR' | 'DUPLICATE'
+export type ProbeResult =
+  | 'OK'
+  | Rejection
+  | OfferMismatch
+  | 'NO_PROVIDER_RECORD'
+  | 'UNREACHABLE'
+  | 'TIMEOUT'
+  | 'REFUSED'
+  | 'HTTP_ERROR'
+  | 'DUPLICATE'
 
 export interface ProberOptions {
   relayerId: string
@@ -78,15 +92,40 @@ export class Prober {
    * instant if the slot still has room for it, so one lost packet does not
    * cost the provider a slot.
    */
-  private arm(key: string, order: OrderTerms, slot: number, slotEnd: number, delayMs: number, attempt: number, signal: AbortSignal): void {
+  private arm(
+    key: string,
+    order: OrderTerms,
+    slot: number,
+    slotEnd: number,
+    delayMs: number,
+    attempt: number,
+    signal: AbortSignal,
+  ): void {
     const timer = setTimeout(() => {
-      void this.queue.add(async () => {
-        const result = await this.probeOnce(order, slot, signal)
-        const room = slotEnd - this.now() - this.o.httpOptions.timeoutMs
-        if (result !== 'OK' && result !== 'DUPLICATE' && !OFFER_MISMATCHES.has(result) && attempt < MAX_ATTEMPTS && room > 0 && !signal.aborted) {
-          this.arm(key, order, slot, slotEnd, randomInt(0, Math.max(1, Math.floor(room))), attempt + 1, signal)
-        }
-      }).catch(() => undefined)
+      void this.queue
+        .add(async () => {
+          const result = await this.probeOnce(order, slot, signal)
+          const room = slotEnd - this.now() - this.o.httpOptions.timeoutMs
+          if (
+            result !== 'OK' &&
+            result !== 'DUPLICATE' &&
+            !OFFER_MISMATCHES.has(result) &&
+            attempt < MAX_ATTEMPTS &&
+            room > 0 &&
+            !signal.aborted
+          ) {
+            this.arm(
+              key,
+              order,
+              slot,
+              slotEnd,
+              randomInt(0, Math.max(1, Math.floor(room))),
+              attempt + 1,
+              signal,
+            )
+          }
+        })
+        .catch(() => undefined)
     }, delayMs)
     // No abort listener per timer (they would pile up on the root signal): drain() clears them all.
     this.scheduled.set(key, { timer, slotEnd })
@@ -109,11 +148,19 @@ export class Prober {
     const url = `${record.url.replace(/\/+$/, '')}/v1/heartbeat`
     const host = new URL(url).host
     let hostQueue = this.perHost.get(host)
-    if (!hostQueue) this.perHost.set(host, (hostQueue = new PQueue({ concurrency: this.o.perHostConcurrency })))
+    if (!hostQueue)
+      this.perHost.set(host, (hostQueue = new PQueue({ concurrency: this.o.perHostConcurrency })))
     const challenge = this.book.issue(order.id, slot, this.now())
     let res: { status: number; body: string }
     try {
-      res = (await hostQueue.add(() => safeRequest(this.o.http, this.o.httpOptions, { method: 'POST', url, body: canonicalJson(challenge), signal })))!
+      res = (await hostQueue.add(() =>
+        safeRequest(this.o.http, this.o.httpOptions, {
+          method: 'POST',
+          url,
+          body: canonicalJson(challenge),
+          signal,
+        }),
+      ))!
     } catch (err) {
       if (isQantaraError(err, 'ENDPOINT_TIMEOUT')) return 'TIMEOUT'
       if (isQantaraError(err, 'ENDPOINT_REFUSED')) return 'REFUSED'
@@ -125,14 +172,30 @@ export class Prober {
     const verdict = verifyHeartbeat(res.body, {
       // The provider's clock is held to our challenge's time, as in gossip: a retry may be answered with the heartbeat
       // signed for our first challenge of the slot (the agent signs one per slot), whose answer was lost.
-      order, slot, relayerKeys: this.o.relayerKeys, skewMs: this.o.maxSkewMs,
-      own: { relayerId: this.o.relayerId, issued: (salt, sig) => this.book.issued(salt, sig), consume: (salt, orderId, s) => this.book.consume(salt, orderId, s) },
+      order,
+      slot,
+      relayerKeys: this.o.relayerKeys,
+      skewMs: this.o.maxSkewMs,
+      own: {
+        relayerId: this.o.relayerId,
+        issued: (salt, sig) => this.book.issued(salt, sig),
+        consume: (salt, orderId, s) => this.book.consume(salt, orderId, s),
+      },
     })
     if (!verdict.ok) {
-      this.o.logger.warn({ orderId: order.id, slot, code: verdict.code, detail: verdict.detail }, 'heartbeat rejected')
+      this.o.logger.warn(
+        { orderId: order.id, slot, code: verdict.code, detail: verdict.detail },
+        'heartbeat rejected',
+      )
       return verdict.code
     }
-    const stored = await this.o.store.putHeartbeat({ orderId: order.id, slot, relayerId: this.o.relayerId, body: canonicalJson(verdict.heartbeat), receivedAt: this.now() })
+    const stored = await this.o.store.putHeartbeat({
+      orderId: order.id,
+      slot,
+      relayerId: this.o.relayerId,
+      body: canonicalJson(verdict.heartbeat),
+      receivedAt: this.now(),
+    })
     return stored ? 'OK' : 'DUPLICATE'
   }
 

@@ -48,7 +48,9 @@ export class RelayFeeder {
     for (const chain of this.o.chains) {
       const relay = chain.kind === 'escrow' ? chain.btcPayouts?.relay : undefined
       if (!relay || signal?.aborted) continue
-      await this.feed(chain.chain, relay, signal).catch((err: unknown) => this.log.warn({ chain: chain.chain, err }, 'relay retarget failed; retrying next pass'))
+      await this.feed(chain.chain, relay, signal).catch((err: unknown) =>
+        this.log.warn({ chain: chain.chain, err }, 'relay retarget failed; retrying next pass'),
+      )
     }
   }
 
@@ -61,25 +63,51 @@ export class RelayFeeder {
     const hash = retargetHeadersHash(headers)
     const { approvals, relayerId } = this.o
     if (approvals.get(chain, epoch, relayerId)?.headersHash !== hash) {
-      approvals.put(chain, epoch, { relayerId, headersHash: hash, ...(await relay.approveRetarget(epoch, headers)) })
+      approvals.put(chain, epoch, {
+        relayerId,
+        headersHash: hash,
+        ...(await relay.approveRetarget(epoch, headers)),
+      })
       this.log.info({ chain, epoch: epoch.toString(), headersHash: hash }, 'retarget headers approved')
     }
     // Approvals count only from the chain's current set: the escrow checks them against it.
     const set = await this.o.store.getRelayerSet(chain)
     const needed = set?.threshold ?? this.o.threshold
-    const usable = () => approvals.list(chain, epoch, hash).filter((a) => !set || set.members.includes(a.signer))
+    const usable = () =>
+      approvals.list(chain, epoch, hash).filter((a) => !set || set.members.includes(a.signer))
     if (usable().length < needed && this.o.gossip) {
       const have = new Set(usable().map((a) => a.relayerId))
-      for (const a of await this.o.gossip.pullRetargetApprovals(chain, epoch, hash, have, (peer, sig) => relay.verifyRetargetApproval(epoch, headers, peer, sig), signal)) approvals.put(chain, epoch, a)
+      for (const a of await this.o.gossip.pullRetargetApprovals(
+        chain,
+        epoch,
+        hash,
+        have,
+        (peer, sig) => relay.verifyRetargetApproval(epoch, headers, peer, sig),
+        signal,
+      ))
+        approvals.put(chain, epoch, a)
     }
     const approved = usable()
     if (approved.length < needed) return
     const task = `retarget:${chain}:${epoch}`
     const since = this.possibleSince.get(task) ?? this.now()
     this.possibleSince.set(task, since)
-    if (!isMyTurn({ relayerId, members: this.o.members, failoverSeconds: this.o.failoverSeconds }, task, since, this.now())) return
+    if (
+      !isMyTurn(
+        { relayerId, members: this.o.members, failoverSeconds: this.o.failoverSeconds },
+        task,
+        since,
+        this.now(),
+      )
+    )
+      return
     const outcome = await relay.retarget(epoch, headers, approved.slice(0, needed), signal)
     this.possibleSince.delete(task)
-    this.log.info({ chain, from: epoch.toString(), approvals: needed, ...outcome }, outcome.status === 'submitted' ? 'relay moved to the next epoch' : 'relay already moved by another relayer')
+    this.log.info(
+      { chain, from: epoch.toString(), approvals: needed, ...outcome },
+      outcome.status === 'submitted'
+        ? 'relay moved to the next epoch'
+        : 'relay already moved by another relayer',
+    )
   }
 }

@@ -56,7 +56,12 @@ export class Relayer {
     this.tasks = new TaskRunner(now)
     const runtimes = new Map(o.chains.map((c) => [c.chain, c]))
     this.ctx = {
-      options: o, store: o.store, metrics: o.metrics, log: o.logger.child({ module: 'relayer' }), tasks: this.tasks, now,
+      options: o,
+      store: o.store,
+      metrics: o.metrics,
+      log: o.logger.child({ module: 'relayer' }),
+      tasks: this.tasks,
+      now,
       turns: { relayerId: o.relayerId, members: o.members, failoverSeconds: o.failoverSeconds ?? 10 },
       runtime: (chain) => runtimes.get(chain as ChainId),
       transition: (orderId, t) => applyTransition(o.store, orderId, t, now(), (id) => this.forget(id)),
@@ -66,17 +71,35 @@ export class Relayer {
     const btc = new BtcPayouts(this.ctx, o.btc, () => this.bitcoinCaughtUp())
     this.events = new ChainEvents(this.ctx, new OrderIntake(this.ctx), this.settler, btc)
     const policy = { graceSeconds: o.graceSeconds, gossipWindowSeconds: o.gossipWindowSeconds ?? 0 }
-    this.driver = new LifecycleDriver(this.ctx, policy, { prober: o.prober, peers: this.peers, settler: this.settler, btc })
+    this.driver = new LifecycleDriver(this.ctx, policy, {
+      prober: o.prober,
+      peers: this.peers,
+      settler: this.settler,
+      btc,
+    })
     for (const c of o.chains) this.status.set(c.chain, {})
     if (o.btc) this.status.set(o.btc.chain, {})
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const { btc } = this.o
-    const watched = this.o.chains.map((c) => ({ chain: c.chain, watcher: c.watcher, intervalMs: c.pollIntervalMs }))
+    const watched = this.o.chains.map((c) => ({
+      chain: c.chain,
+      watcher: c.watcher,
+      intervalMs: c.pollIntervalMs,
+    }))
     if (btc) watched.push({ chain: btc.chain, watcher: btc.watcher, intervalMs: btc.pollIntervalMs })
     const watchers = watched.map((c) =>
-      runWatchLoop(c.watcher, { store: this.o.store, logger: this.o.logger, intervalMs: c.intervalMs, onProgress: (r) => this.progress(c.chain, r) }, signal).catch((err: unknown) => {
+      runWatchLoop(
+        c.watcher,
+        {
+          store: this.o.store,
+          logger: this.o.logger,
+          intervalMs: c.intervalMs,
+          onProgress: (r) => this.progress(c.chain, r),
+        },
+        signal,
+      ).catch((err: unknown) => {
         this.status.set(c.chain, { ...this.status.get(c.chain), stopped: errorMessage(err) })
       }),
     )
@@ -94,20 +117,33 @@ export class Relayer {
 
   /** One pass: apply new chain events, then advance every live order by the clock. */
   async tick(signal: AbortSignal): Promise<void> {
-    await consumeEvents(this.o.store, EVENTS_CURSOR, (e) => this.events.apply(e), (e, err) => {
-      this.o.metrics.orderFailures.inc({ step: 'event' })
-      this.ctx.log.error({ chain: e.chain, kind: e.kind, key: e.key, err }, 'chain event could not be applied; skipped')
-    })
+    await consumeEvents(
+      this.o.store,
+      EVENTS_CURSOR,
+      (e) => this.events.apply(e),
+      (e, err) => {
+        this.o.metrics.orderFailures.inc({ step: 'event' })
+        this.ctx.log.error(
+          { chain: e.chain, kind: e.kind, key: e.key, err },
+          'chain event could not be applied; skipped',
+        )
+      },
+    )
     const nowS = this.ctx.now() / 1000
     for (const record of await this.o.store.listOrders(LIVE_STATES)) {
       if (signal.aborted) return
       const key = { kind: 'advance', order: record.terms.id } as const
       if (!this.tasks.ready(key)) continue
       // One order that throws (bad terms from an old store, a bug, a store hiccup) is set aside for a while; the others go on.
-      await this.tasks.runInline(key, () => this.driver.advance(record, nowS, signal)).catch((err: unknown) => {
-        this.o.metrics.orderFailures.inc({ step: 'advance' })
-        this.ctx.log.error({ orderId: record.terms.id, state: record.state, err }, 'advancing order failed; skipping it for now')
-      })
+      await this.tasks
+        .runInline(key, () => this.driver.advance(record, nowS, signal))
+        .catch((err: unknown) => {
+          this.o.metrics.orderFailures.inc({ step: 'advance' })
+          this.ctx.log.error(
+            { orderId: record.terms.id, state: record.state, err },
+            'advancing order failed; skipping it for now',
+          )
+        })
     }
     this.o.prober.prune()
     this.peers.providers(signal)
@@ -118,7 +154,10 @@ export class Relayer {
   async health(): Promise<RelayerHealth> {
     const store = await this.o.store.isWritable()
     const chains: RelayerHealth['chains'] = {}
-    const bounds: { chain: string; maxLag: bigint }[] = this.o.chains.map((c: ChainRuntime) => ({ chain: c.chain, maxLag: c.maxLag }))
+    const bounds: { chain: string; maxLag: bigint }[] = this.o.chains.map((c: ChainRuntime) => ({
+      chain: c.chain,
+      maxLag: c.maxLag,
+    }))
     // The Bitcoin payout watcher releases at `confirmations`; a few blocks more is a watcher that has fallen behind.
     if (this.o.btc) bounds.push({ chain: this.o.btc.chain, maxLag: BigInt(this.o.btc.confirmations + 6) })
     for (const { chain, maxLag } of bounds) {
@@ -133,9 +172,17 @@ export class Relayer {
     const rail = this.o.btc
     if (!rail || !this.o.chains.some((c) => c.kind === 'escrow' && c.btcPayouts)) return
     const feeder = new RelayFeeder({
-      relayerId: this.o.relayerId, members: this.o.members, threshold: this.o.threshold, rail, chains: this.o.chains, store: this.o.store,
-      approvals: this.o.retargetApprovals ?? new RetargetApprovals(), ...(this.o.gossip ? { gossip: this.o.gossip } : {}),
-      failoverSeconds: this.ctx.turns.failoverSeconds, logger: this.o.logger, nowMs: this.ctx.now,
+      relayerId: this.o.relayerId,
+      members: this.o.members,
+      threshold: this.o.threshold,
+      rail,
+      chains: this.o.chains,
+      store: this.o.store,
+      approvals: this.o.retargetApprovals ?? new RetargetApprovals(),
+      ...(this.o.gossip ? { gossip: this.o.gossip } : {}),
+      failoverSeconds: this.ctx.turns.failoverSeconds,
+      logger: this.o.logger,
+      nowMs: this.ctx.now,
     })
     await this.every(rail.pollIntervalMs, signal, () => feeder.tick(signal))
   }
@@ -151,7 +198,9 @@ export class Relayer {
   private bitcoinCaughtUp(): boolean {
     const rail = this.o.btc
     const read = rail && this.status.get(rail.chain)
-    return read !== undefined && read.lag !== undefined && !read.stopped && read.lag <= BigInt(rail!.confirmations)
+    return (
+      read !== undefined && read.lag !== undefined && !read.stopped && read.lag <= BigInt(rail!.confirmations)
+    )
   }
 
   private progress(chain: string, r: WatchResult): void {
@@ -170,6 +219,7 @@ export class Relayer {
   private async updateGauges(): Promise<void> {
     this.lastGauge = this.ctx.now()
     const all = await this.o.store.listOrders()
-    for (const state of ORDER_STATES) this.o.metrics.orders.set({ state }, all.filter((o) => o.state === state).length)
+    for (const state of ORDER_STATES)
+      this.o.metrics.orders.set({ state }, all.filter((o) => o.state === state).length)
   }
 }

@@ -40,6 +40,8 @@ export class RetargetApprovals {
   /** The approvals of exactly these headers out of `epoch`. */
   list(chain: string, epoch: bigint, headersHash: string): RetargetApproval[] {
     const entry = this.byEpoch.get(chain)
-    return entry?.epoch === epoch ? [...entry.approvals.values()].filter((a) => a.headersHash === headersHash) : []
+    return entry?.epoch === epoch
+      ? [...entry.approvals.values()].filter((a) => a.headersHash === headersHash)
+      : []
   }
 }

@@ -1,4 +1,9 @@
-import { computeSettlement, type HeartbeatFact, type SettlementPolicy, type SettlementResult } from '../computeSettlement.js'
+import {
+  computeSettlement,
+  type HeartbeatFact,
+  type SettlementPolicy,
+  type SettlementResult,
+} from '../computeSettlement.js'
 import type { OrderTerms } from '../order.js'
 
 /**

@@ -41,7 +41,16 @@ export class Settler {
     const result = await this.settlementOf(record.terms, chain)
     if (!(await this.ctx.transition(id, settle('ended', result)))) return false
     const { settlement, reason, uptime } = result
-    this.ctx.log.info({ orderId: id, reason, uptime, toProvider: settlement.toProvider.toString(), toRenter: settlement.toRenter.toString() }, 'settlement computed')
+    this.ctx.log.info(
+      {
+        orderId: id,
+        reason,
+        uptime,
+        toProvider: settlement.toProvider.toString(),
+        toRenter: settlement.toRenter.toString(),
+      },
+      'settlement computed',
+    )
     return true
   }
 
@@ -83,18 +92,27 @@ export class Settler {
    * settlement, and a peer that froze ours could hold the deposit for ever. Paying twice is impossible whatever
    * we store: the escrow, the Solana receipt and the Cosmos sequence each let an order pay once.
    */
-  private async current(record: OrderRecord, chain: ChainRuntime, signal: AbortSignal): Promise<{ settlement: Settlement; hash: string }> {
+  private async current(
+    record: OrderRecord,
+    chain: ChainRuntime,
+    signal: AbortSignal,
+  ): Promise<{ settlement: Settlement; hash: string }> {
     const { terms } = record
     const id = terms.id
     const { gossip, gossipIntervalMs, relayerId } = this.ctx.options
     let settlement = record.settlement!
     let hash = settlementHash(settlement)
-    const round = gossip !== undefined && this.ctx.tasks.ready({ kind: 'pull-signatures', order: id }, gossipIntervalMs ?? 1_000)
+    const round =
+      gossip !== undefined &&
+      this.ctx.tasks.ready({ kind: 'pull-signatures', order: id }, gossipIntervalMs ?? 1_000)
     if (round) {
       const fresh = await this.settlementOf(terms, chain)
       const freshHash = settlementHash(fresh.settlement)
       if (freshHash !== hash && (await this.ctx.transition(id, settle('settling', fresh)))) {
-        this.ctx.log.info({ orderId: id, was: hash, now: freshHash, upSlots: fresh.settlement.upSlots }, 'settlement recomputed from a converged heartbeat set')
+        this.ctx.log.info(
+          { orderId: id, was: hash, now: freshHash, upSlots: fresh.settlement.upSlots },
+          'settlement recomputed from a converged heartbeat set',
+        )
         settlement = fresh.settlement
         hash = freshHash
       }
@@ -102,33 +120,65 @@ export class Settler {
     const mine = (await this.ctx.store.listSignatures(id)).find((s) => s.relayerId === relayerId)
     if (mine?.settlementHash !== hash) {
       const own = await chain.signSettlement(terms, settlement)
-      await this.ctx.store.putSignature({ orderId: id, relayerId, settlementHash: hash, ...own, receivedAt: this.ctx.now() })
+      await this.ctx.store.putSignature({
+        orderId: id,
+        relayerId,
+        settlementHash: hash,
+        ...own,
+        receivedAt: this.ctx.now(),
+      })
     }
     if (gossip && round) {
       this.ctx.tasks.markStarted({ kind: 'pull-signatures', order: id })
       const signed = settlement
-      await gossip.pullSignatures(terms, signed, (peer, sig) => chain.verifySettlementSignature(terms, signed, peer, sig), signal)
+      await gossip.pullSignatures(
+        terms,
+        signed,
+        (peer, sig) => chain.verifySettlementSignature(terms, signed, peer, sig),
+        signal,
+      )
     }
     return { settlement, hash }
   }
 
   /** Signatures over `hash` that count: from the chain's current relayer set, and not refused by the chain. */
-  private async usable(set: RelayerSet | undefined, id: string, hash: string): Promise<SettlementSignature[]> {
+  private async usable(
+    set: RelayerSet | undefined,
+    id: string,
+    hash: string,
+  ): Promise<SettlementSignature[]> {
     const refused = this.refusedSigners.get(id)
-    return (await this.ctx.store.listSignatures(id)).filter((s) => s.settlementHash === hash && (!set || set.members.includes(s.signer)) && !refused?.has(s.relayerId))
+    return (await this.ctx.store.listSignatures(id)).filter(
+      (s) =>
+        s.settlementHash === hash && (!set || set.members.includes(s.signer)) && !refused?.has(s.relayerId),
+    )
   }
 
-  private async post(chain: ChainRuntime, terms: OrderTerms, settlement: Settlement, signatures: SettlementSignature[], signal: AbortSignal): Promise<void> {
+  private async post(
+    chain: ChainRuntime,
+    terms: OrderTerms,
+    settlement: Settlement,
+    signatures: SettlementSignature[],
+    signal: AbortSignal,
+  ): Promise<void> {
     const { metrics } = this.ctx
     const started = this.ctx.now()
     metrics.settlementsSubmitted.inc({ chain: chain.chain })
-    const outcome = await chain.submitSettlement(terms, settlement, signatures.map((s) => ({ signer: s.signer, signature: s.signature })), signal)
+    const outcome = await chain.submitSettlement(
+      terms,
+      settlement,
+      signatures.map((s) => ({ signer: s.signer, signature: s.signature })),
+      signal,
+    )
     const txHash = outcome.status === 'submitted' ? outcome.txHash : undefined
     await this.ctx.transition(terms.id, posted(terms, settlement, txHash))
     metrics.settlementsConfirmed.inc({ chain: chain.chain, outcome: outcome.status })
     metrics.submitLatency.observe({ chain: chain.chain }, (this.ctx.now() - started) / 1000)
     const btc = owedInBtc(terms, settlement.toProvider)
-    this.ctx.log.info({ orderId: terms.id, chain: chain.chain, outcome: outcome.status, txHash }, btc ? "settlement final; the provider's share waits for its BTC payout" : 'settlement final')
+    this.ctx.log.info(
+      { orderId: terms.id, chain: chain.chain, outcome: outcome.status, txHash },
+      btc ? "settlement final; the provider's share waits for its BTC payout" : 'settlement final',
+    )
   }
 
   private async failed(id: string, err: unknown): Promise<void> {
@@ -139,7 +189,10 @@ export class Settler {
       return
     }
     if (isQantaraError(err) && !err.retryable) {
-      this.ctx.log.error({ orderId: id, err, details: err.details }, 'settlement cannot be posted; order disputed')
+      this.ctx.log.error(
+        { orderId: id, err, details: err.details },
+        'settlement cannot be posted; order disputed',
+      )
       await this.ctx.transition(id, postRefused('refused'))
       return
     }
@@ -152,17 +205,25 @@ export class Settler {
    * peer's, and only one that does not check here either (the blame comes from an RPC node, which may lie).
    */
   private async dropRefusedSigner(id: string, err: QantaraError<'SIGNATURE_REFUSED'>): Promise<boolean> {
-    const culprit = (await this.ctx.store.listSignatures(id)).find((s) => s.signature.toLowerCase() === err.context.signature.toLowerCase())
+    const culprit = (await this.ctx.store.listSignatures(id)).find(
+      (s) => s.signature.toLowerCase() === err.context.signature.toLowerCase(),
+    )
     const record = await this.ctx.store.getOrder(id)
     const chain = record && this.ctx.runtime(record.terms.chain)
-    const checks = culprit && record?.settlement && chain ? await chain.verifySettlementSignature(record.terms, record.settlement, culprit.relayerId, culprit) : true
+    const checks =
+      culprit && record?.settlement && chain
+        ? await chain.verifySettlementSignature(record.terms, record.settlement, culprit.relayerId, culprit)
+        : true
     if (!culprit || culprit.relayerId === this.ctx.options.relayerId || checks) return false
     let refused = this.refusedSigners.get(id)
     if (!refused) this.refusedSigners.set(id, (refused = new Set()))
     refused.add(culprit.relayerId)
     await this.ctx.store.deleteSignature(id, culprit.relayerId)
     this.ctx.metrics.peerRejections.inc({ peer: culprit.relayerId, reason: 'SIGNATURE_REFUSED_ON_CHAIN' })
-    this.ctx.log.warn({ orderId: id, peer: culprit.relayerId, revert: err.context.revert }, "chain refuses a peer's settlement signature; settling without it")
+    this.ctx.log.warn(
+      { orderId: id, peer: culprit.relayerId, revert: err.context.revert },
+      "chain refuses a peer's settlement signature; settling without it",
+    )
     return true
   }
 }

@@ -1,7 +1,14 @@
 import { backoffMs } from './turns.js'
 
 /** The kinds of background work the relayer runs, at most one of each per order at a time. */
-export type TaskKind = 'advance' | 'settle' | 'btc-payout' | 'pull-heartbeats' | 'pull-signatures' | 'final-pull' | 'pull-providers'
+export type TaskKind =
+  | 'advance'
+  | 'settle'
+  | 'btc-payout'
+  | 'pull-heartbeats'
+  | 'pull-signatures'
+  | 'final-pull'
+  | 'pull-providers'
 
 /** A task is one kind of work for one order, or for the relayer as a whole (`order` absent). */
 export interface TaskKey {
@@ -40,7 +47,11 @@ export class TaskRunner {
   ready(key: TaskKey, everyMs = 0): boolean {
     const task = this.tasks.get(id(key))
     if (!task) return true
-    return !task.running && task.retryAt <= this.now() && (task.startedAt === undefined || this.now() - task.startedAt >= everyMs)
+    return (
+      !task.running &&
+      task.retryAt <= this.now() &&
+      (task.startedAt === undefined || this.now() - task.startedAt >= everyMs)
+    )
   }
 
   /** Runs `work` in the background if the task is ready; `false` if it was not. Its failures are the caller's to report. */

@@ -16,10 +16,17 @@ export interface BtcPayer {
   /** Spendable satoshis, coins held by pending payments excluded. */
   balance(exclude: Set<string>): Promise<bigint>
   /** Builds and signs (does not broadcast) a payment of `sats` to `script` tagged with `orderId`, spending none of `exclude` (txid:vout). */
-  build(orderId: string, script: string, sats: bigint, exclude: Set<string>): Promise<{ txid: string; hex: string; inputs: string[] }>
+  build(
+    orderId: string,
+    script: string,
+    sats: bigint,
+    exclude: Set<string>,
+  ): Promise<{ txid: string; hex: string; inputs: string[] }>
   broadcast(hex: string): Promise<void>
   /** Whether the node knows the transaction: mined (with its confirmations), in its mempool, or not at all. */
-  status(txid: string): Promise<{ state: 'unknown' } | { state: 'mempool' } | { state: 'mined'; confirmations: number }>
+  status(
+    txid: string,
+  ): Promise<{ state: 'unknown' } | { state: 'mempool' } | { state: 'mined'; confirmations: number }>
 }
 
 export interface SolverOptions {
@@ -71,7 +78,11 @@ export class Solver {
 
   async run(signal: AbortSignal): Promise<void> {
     const loops = this.o.watchers.map(({ watcher, pollIntervalMs }) =>
-      runWatchLoop(watcher, { store: this.o.store, logger: this.o.logger, intervalMs: pollIntervalMs }, signal).catch((err: unknown) => {
+      runWatchLoop(
+        watcher,
+        { store: this.o.store, logger: this.o.logger, intervalMs: pollIntervalMs },
+        signal,
+      ).catch((err: unknown) => {
         this.log.error({ chain: watcher.chain, err }, 'escrow watcher stopped; payments stop with it')
       }),
     )
@@ -90,10 +101,19 @@ export class Solver {
 
   /** One pass: learn orders and settlements from the escrow chains, then pay or follow what is owed. */
   async tick(): Promise<void> {
-    await consumeEvents(this.o.store, EVENTS_CURSOR, (e) => this.apply(e), (e, err) => {
-      this.log.error({ chain: e.chain, kind: e.kind, key: e.key, err }, 'chain event could not be applied; skipped')
-    })
-    for (const record of await this.o.store.listOrders(['payout-pending'])) await this.pay(record.terms, record.settlement!.toProvider)
+    await consumeEvents(
+      this.o.store,
+      EVENTS_CURSOR,
+      (e) => this.apply(e),
+      (e, err) => {
+        this.log.error(
+          { chain: e.chain, kind: e.kind, key: e.key, err },
+          'chain event could not be applied; skipped',
+        )
+      },
+    )
+    for (const record of await this.o.store.listOrders(['payout-pending']))
+      await this.pay(record.terms, record.settlement!.toProvider)
     // Reading the wallet's coins is a node round-trip per coin: a gauge needs it only now and then.
     if (this.now() - this.liquidityAt >= LIQUIDITY_EVERY_MS) {
       this.liquidityAt = this.now()
@@ -103,11 +123,21 @@ export class Solver {
 
   private async apply(e: ChainEvent): Promise<void> {
     if (e.kind === 'OrderOpened') {
-      const mine = e.order.btc && this.o.addresses.get(e.chain)?.toLowerCase() === e.order.btc.solver.toLowerCase()
+      const mine =
+        e.order.btc && this.o.addresses.get(e.chain)?.toLowerCase() === e.order.btc.solver.toLowerCase()
       if (!mine) return
       const refused = this.refusal(e.order)
       if (refused) {
-        this.log.warn({ orderId: e.order.id, chain: e.chain, token: e.order.token, amount: e.order.amount.toString(), reason: refused }, 'order quoting this solver refused; it will not be paid in BTC')
+        this.log.warn(
+          {
+            orderId: e.order.id,
+            chain: e.chain,
+            token: e.order.token,
+            amount: e.order.amount.toString(),
+            reason: refused,
+          },
+          'order quoting this solver refused; it will not be paid in BTC',
+        )
         return
       }
       await this.o.store.insertOrder(e.order, this.now())
@@ -126,7 +156,9 @@ export class Solver {
    * it), or more than the quote allows. The escrow checks the quote's bounds
    * too; this holds whatever contract the order came from.
    */
-  private refusal(order: OrderTerms): 'TOKEN_NOT_QUOTED' | 'AMOUNT_ABOVE_QUOTE' | 'ENDS_AFTER_QUOTE' | undefined {
+  private refusal(
+    order: OrderTerms,
+  ): 'TOKEN_NOT_QUOTED' | 'AMOUNT_ABOVE_QUOTE' | 'ENDS_AFTER_QUOTE' | undefined {
     const btc = order.btc!
     if (!this.o.tokens.get(order.chain)?.has(order.token)) return 'TOKEN_NOT_QUOTED'
     if (order.amount > btc.maxAmount) return 'AMOUNT_ABOVE_QUOTE'
@@ -142,14 +174,31 @@ export class Solver {
     const secondsLeft = Number(btc.payoutDeadline) - this.now() / 1000
     if (secondsLeft < this.o.minPayoutWindowSeconds) {
       // Paid this late, the payout could be mined after the deadline, or proved too late: the BTC would be lost and the fallback pay the provider again.
-      this.log.warn({ orderId: terms.id, secondsLeft: Math.floor(secondsLeft), needed: this.o.minPayoutWindowSeconds }, 'too close to the payout deadline for a proof; not paying, the provider is paid by the fallback instead')
+      this.log.warn(
+        { orderId: terms.id, secondsLeft: Math.floor(secondsLeft), needed: this.o.minPayoutWindowSeconds },
+        'too close to the payout deadline for a proof; not paying, the provider is paid by the fallback instead',
+      )
       await this.transition(terms.id, btcShareClosed())
       return
     }
     const sats = satsOwed(btc, toProvider)
     const built = await this.o.payer.build(terms.id, btc.script, sats, await this.pendingInputs())
-    const payload: PaymentPayload = { orderId: terms.id, txid: built.txid, hex: built.hex, inputs: built.inputs, sats: sats.toString() }
-    const submission: Submission = { chain: this.o.payer.chain, key, signer: this.o.payer.address, nonce: 0, state: 'pending', payload, updatedAt: this.now() }
+    const payload: PaymentPayload = {
+      orderId: terms.id,
+      txid: built.txid,
+      hex: built.hex,
+      inputs: built.inputs,
+      sats: sats.toString(),
+    }
+    const submission: Submission = {
+      chain: this.o.payer.chain,
+      key,
+      signer: this.o.payer.address,
+      nonce: 0,
+      state: 'pending',
+      payload,
+      updatedAt: this.now(),
+    }
     await this.o.store.putSubmission(submission)
     this.log.info({ orderId: terms.id, btcTxid: built.txid, sats: sats.toString() }, 'bitcoin payout signed')
     await this.follow(submission)
@@ -163,7 +212,10 @@ export class Solver {
     if (status.state === 'mined') {
       await this.o.store.putSubmission({ ...s, state: 'confirmed', updatedAt: this.now() })
       await this.transition(p.orderId, btcShareClosed({ btcTxid: p.txid, btcSats: BigInt(p.sats) }))
-      this.log.info({ orderId: p.orderId, btcTxid: p.txid, confirmations: status.confirmations }, 'bitcoin payout mined')
+      this.log.info(
+        { orderId: p.orderId, btcTxid: p.txid, confirmations: status.confirmations },
+        'bitcoin payout mined',
+      )
       return
     }
     if (status.state === 'unknown') {
@@ -172,7 +224,10 @@ export class Solver {
         this.log.info({ orderId: p.orderId, btcTxid: p.txid }, 'bitcoin payout broadcast')
       } catch (err) {
         // Never rebuilt: if its coins went elsewhere, an operator must look before anything is paid again.
-        this.log.error({ orderId: p.orderId, btcTxid: p.txid, err }, 'bitcoin payout refused by the node; not paying again automatically')
+        this.log.error(
+          { orderId: p.orderId, btcTxid: p.txid, err },
+          'bitcoin payout refused by the node; not paying again automatically',
+        )
       }
     }
   }

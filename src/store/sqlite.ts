@@ -9,10 +9,40 @@ import { merkleLeafHash } from '../merkle.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderState } from '../orders/lifecycle.js'
-import type { HeartbeatKey, OrderPatch, OrderRecord, Store, StoredEvent, StoredHeartbeat, StoredSignature, Submission, SubmissionState } from './store.js'
+import type {
+  HeartbeatKey,
+  OrderPatch,
+  OrderRecord,
+  Store,
+  StoredEvent,
+  StoredHeartbeat,
+  StoredSignature,
+  Submission,
+  SubmissionState,
+} from './store.js'
 
-interface OrderRow { id: string; state: string; terms: string; settlement: string | null; reason: string | null; uptime: string | null; tx_hash: string | null; btc_txid: string | null; btc_block: string | null; btc_sats: string | null; updated_at: number }
-interface SubmissionRow { chain: string; key: string; signer: string; nonce: number; state: string; payload: string; updated_at: number }
+interface OrderRow {
+  id: string
+  state: string
+  terms: string
+  settlement: string | null
+  reason: string | null
+  uptime: string | null
+  tx_hash: string | null
+  btc_txid: string | null
+  btc_block: string | null
+  btc_sats: string | null
+  updated_at: number
+}
+interface SubmissionRow {
+  chain: string
+  key: string
+  signer: string
+  nonce: number
+  state: string
+  payload: string
+  updated_at: number
+}
 
 /** The default store: one SQLite file in WAL mode. Heights and amounts are stored as exact text. */
 export class SqliteStore implements Store {
@@ -33,25 +63,40 @@ export class SqliteStore implements Store {
   }
 
   private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT')
-    const current = (this.stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT',
+    )
+    const current =
+      (this.stmt('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0
     const latest = MIGRATIONS.at(-1)?.version ?? 0
     if (current > latest) {
-      throw new QantaraError('STORE_MIGRATION_FAILED', `store schema version ${current} is newer than this build knows (${latest})`, {
-        metaMessages: ['Run the newer qantara release that wrote this store, or restore a backup.'],
-      })
+      throw new QantaraError(
+        'STORE_MIGRATION_FAILED',
+        `store schema version ${current} is newer than this build knows (${latest})`,
+        {
+          metaMessages: ['Run the newer qantara release that wrote this store, or restore a backup.'],
+        },
+      )
     }
     for (const m of MIGRATIONS.filter((m) => m.version > current)) {
       try {
         this.db.transaction(() => {
           this.db.exec(m.sql)
-          this.stmt('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now())
+          this.stmt('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+            m.version,
+            m.name,
+            Date.now(),
+          )
         })()
       } catch (cause) {
-        throw new QantaraError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}) failed`, { cause })
+        throw new QantaraError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}) failed`, {
+          cause,
+        })
       }
     }
-    const unhashed = this.db.prepare('SELECT rowid AS id, body FROM heartbeats WHERE leaf_hash IS NULL').all() as { id: number; body: string }[]
+    const unhashed = this.db
+      .prepare('SELECT rowid AS id, body FROM heartbeats WHERE leaf_hash IS NULL')
+      .all() as { id: number; body: string }[]
     const fill = this.db.prepare('UPDATE heartbeats SET leaf_hash = ? WHERE rowid = ?')
     this.db.transaction(() => {
       for (const r of unhashed) fill.run(merkleLeafHash(r.body), r.id)
@@ -64,21 +109,32 @@ export class SqliteStore implements Store {
 
   getCheckpoint(chain: ChainId): Promise<Checkpoint | undefined> {
     return this.guard(() => {
-      const row = this.stmt('SELECT height, hash FROM checkpoints WHERE chain = ?').get(chain) as { height: string; hash: string } | undefined
+      const row = this.stmt('SELECT height, hash FROM checkpoints WHERE chain = ?').get(chain) as
+        { height: string; hash: string } | undefined
       return row && { height: BigInt(row.height), hash: row.hash }
     })
   }
 
   commitEvents(chain: ChainId, events: ChainEvent[], checkpoint: Checkpoint): Promise<number> {
-    const insert = this.stmt('INSERT INTO chain_events (chain, key, kind, height, body, order_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chain, key) DO NOTHING')
+    const insert = this.stmt(
+      'INSERT INTO chain_events (chain, key, kind, height, body, order_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chain, key) DO NOTHING',
+    )
     const move = this.db.prepare(
       'INSERT INTO checkpoints (chain, height, hash, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (chain) DO UPDATE SET height = excluded.height, hash = excluded.hash, updated_at = excluded.updated_at',
     )
     const run = this.db.transaction(() => {
       let inserted = 0
       for (const e of events) {
-        if (e.chain !== chain) throw new QantaraError('STORE_FAILED', `event ${e.key} belongs to ${e.chain}, not ${chain}`)
-        inserted += insert.run(chain, e.key, e.kind, e.block.height.toString(), stringifyExact(e), orderIdOf(e) ?? null).changes
+        if (e.chain !== chain)
+          throw new QantaraError('STORE_FAILED', `event ${e.key} belongs to ${e.chain}, not ${chain}`)
+        inserted += insert.run(
+          chain,
+          e.key,
+          e.kind,
+          e.block.height.toString(),
+          stringifyExact(e),
+          orderIdOf(e) ?? null,
+        ).changes
       }
       move.run(chain, checkpoint.height.toString(), checkpoint.hash, Date.now())
       return inserted
@@ -86,25 +142,43 @@ export class SqliteStore implements Store {
     return this.guard(() => run())
   }
 
-  listEvents({ chain, afterSeq = 0, limit = 1000 }: { chain?: ChainId; afterSeq?: number; limit?: number }): Promise<StoredEvent[]> {
+  listEvents({
+    chain,
+    afterSeq = 0,
+    limit = 1000,
+  }: {
+    chain?: ChainId
+    afterSeq?: number
+    limit?: number
+  }): Promise<StoredEvent[]> {
     return this.guard(() => {
-      const rows = (chain
-        ? this.stmt('SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?').all(chain, afterSeq, limit)
-        : this.stmt('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit)) as { seq: number; body: string }[]
+      const rows = (
+        chain
+          ? this.stmt(
+              'SELECT seq, body FROM chain_events WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?',
+            ).all(chain, afterSeq, limit)
+          : this.stmt('SELECT seq, body FROM chain_events WHERE seq > ? ORDER BY seq LIMIT ?').all(
+              afterSeq,
+              limit,
+            )
+      ) as { seq: number; body: string }[]
       return rows.map((r) => ({ seq: r.seq, event: parseExact<ChainEvent>(r.body) }))
     })
   }
 
   listOrderEvents(chain: ChainId, orderId: string): Promise<ChainEvent[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT body FROM chain_events WHERE chain = ? AND order_id = ? ORDER BY seq').all(chain, orderId) as { body: string }[]
+      const rows = this.stmt(
+        'SELECT body FROM chain_events WHERE chain = ? AND order_id = ? ORDER BY seq',
+      ).all(chain, orderId) as { body: string }[]
       return rows.map((r) => parseExact<ChainEvent>(r.body))
     })
   }
 
   getSubmission(chain: ChainId, key: string): Promise<Submission | undefined> {
     return this.guard(() => {
-      const row = this.stmt('SELECT * FROM submissions WHERE chain = ? AND key = ?').get(chain, key) as SubmissionRow | undefined
+      const row = this.stmt('SELECT * FROM submissions WHERE chain = ? AND key = ?').get(chain, key) as
+        SubmissionRow | undefined
       return row && toSubmission(row)
     })
   }
@@ -122,13 +196,20 @@ export class SqliteStore implements Store {
 
   pendingSubmissions(chain: ChainId, signer: string): Promise<Submission[]> {
     return this.guard(() => {
-      const rows = this.stmt("SELECT * FROM submissions WHERE chain = ? AND signer = ? AND state = 'pending' ORDER BY nonce").all(chain, signer) as SubmissionRow[]
+      const rows = this.stmt(
+        "SELECT * FROM submissions WHERE chain = ? AND signer = ? AND state = 'pending' ORDER BY nonce",
+      ).all(chain, signer) as SubmissionRow[]
       return rows.map(toSubmission)
     })
   }
 
   insertOrder(terms: OrderTerms, now: number): Promise<boolean> {
-    return this.guard(() => this.stmt("INSERT INTO orders (id, chain, state, terms, updated_at) VALUES (?, ?, 'opened', ?, ?) ON CONFLICT (id) DO NOTHING").run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1)
+    return this.guard(
+      () =>
+        this.stmt(
+          "INSERT INTO orders (id, chain, state, terms, updated_at) VALUES (?, ?, 'opened', ?, ?) ON CONFLICT (id) DO NOTHING",
+        ).run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1,
+    )
   }
 
   getOrder(id: string): Promise<OrderRecord | undefined> {
@@ -140,76 +221,165 @@ export class SqliteStore implements Store {
 
   listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]> {
     return this.guard(() => {
-      const rows = (states
-        ? this.db.prepare(`SELECT * FROM orders WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY id`).all(...states)
-        : this.stmt('SELECT * FROM orders ORDER BY id').all()) as OrderRow[]
+      const rows = (
+        states
+          ? this.db
+              .prepare(`SELECT * FROM orders WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY id`)
+              .all(...states)
+          : this.stmt('SELECT * FROM orders ORDER BY id').all()
+      ) as OrderRow[]
       return rows.map(toOrder)
     })
   }
 
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(afterId ?? '', limit) as OrderRow[]
+      const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(
+        afterId ?? '',
+        limit,
+      ) as OrderRow[]
       return rows.map(toOrder)
     })
   }
 
-  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean> {
-    return this.guard(() => this.db.prepare(
-      `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash),
+  transitionOrder(
+    id: string,
+    from: readonly OrderState[],
+    to: OrderState,
+    patch: OrderPatch,
+    now: number,
+  ): Promise<boolean> {
+    return this.guard(
+      () =>
+        this.db
+          .prepare(
+            `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash),
          btc_txid = COALESCE(?, btc_txid), btc_block = COALESCE(?, btc_block), btc_sats = COALESCE(?, btc_sats), updated_at = ?
        WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
-    ).run(
-      to, patch.settlement ? stringifyExact(patch.settlement) : null, patch.reason ?? null, patch.uptime ?? null, patch.txHash ?? null,
-      patch.btcTxid ?? null, patch.btcBlock ?? null, patch.btcSats?.toString() ?? null, now, id, ...from,
-    ).changes === 1)
+          )
+          .run(
+            to,
+            patch.settlement ? stringifyExact(patch.settlement) : null,
+            patch.reason ?? null,
+            patch.uptime ?? null,
+            patch.txHash ?? null,
+            patch.btcTxid ?? null,
+            patch.btcBlock ?? null,
+            patch.btcSats?.toString() ?? null,
+            now,
+            id,
+            ...from,
+          ).changes === 1,
+    )
   }
 
   putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
-    return this.guard(() => this.db.transaction(() => {
-      const leafHash = merkleLeafHash(h.body)
-      const kept = this.stmt('SELECT leaf_hash FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?').get(h.orderId, h.slot, h.relayerId) as { leaf_hash: string } | undefined
-      if (!kept) return this.stmt('INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)').run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash).changes === 1
-      if (leafHash >= kept.leaf_hash) return false
-      // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
-      return this.stmt('UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?').run(h.body, h.receivedAt, leafHash, h.orderId, h.slot, h.relayerId).changes === 1
-    })())
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const leafHash = merkleLeafHash(h.body)
+        const kept = this.stmt(
+          'SELECT leaf_hash FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+        ).get(h.orderId, h.slot, h.relayerId) as { leaf_hash: string } | undefined
+        if (!kept)
+          return (
+            this.stmt(
+              'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)',
+            ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash).changes === 1
+          )
+        if (leafHash >= kept.leaf_hash) return false
+        // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
+        return (
+          this.stmt(
+            'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+          ).run(h.body, h.receivedAt, leafHash, h.orderId, h.slot, h.relayerId).changes === 1
+        )
+      })(),
+    )
   }
 
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
-      return rows.map((r) => ({ orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at }))
+      const rows = this.stmt(
+        'SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
+      ).all(orderId) as {
+        order_id: string
+        slot: number
+        relayer_id: string
+        body: string
+        received_at: number
+      }[]
+      return rows.map((r) => ({
+        orderId: r.order_id,
+        slot: r.slot,
+        relayerId: r.relayer_id,
+        body: r.body,
+        receivedAt: r.received_at,
+      }))
     })
   }
 
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT slot, relayer_id, leaf_hash FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id').all(orderId) as { slot: number; relayer_id: string; leaf_hash: string }[]
+      const rows = this.stmt(
+        'SELECT slot, relayer_id, leaf_hash FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
+      ).all(orderId) as { slot: number; relayer_id: string; leaf_hash: string }[]
       return rows.map((r) => ({ orderId, slot: r.slot, relayerId: r.relayer_id, leafHash: r.leaf_hash }))
     })
   }
 
   countHeartbeats(orderId: string): Promise<number> {
-    return this.guard(() => (this.stmt('SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = ?').get(orderId) as { n: number }).n)
+    return this.guard(
+      () =>
+        (this.stmt('SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = ?').get(orderId) as { n: number })
+          .n,
+    )
   }
 
-  listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
+  listHeartbeatsAfter(
+    orderId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<(StoredHeartbeat & { seq: number })[]> {
     return this.guard(() => {
       // rowid only grows here: heartbeats are never deleted, a replaced one moves to the end, and SQLite's single writer commits them in rowid order.
-      const rows = this.stmt('SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?').all(orderId, afterSeq, limit) as { seq: number; order_id: string; slot: number; relayer_id: string; body: string; received_at: number }[]
-      return rows.map((r) => ({ seq: r.seq, orderId: r.order_id, slot: r.slot, relayerId: r.relayer_id, body: r.body, receivedAt: r.received_at }))
+      const rows = this.stmt(
+        'SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?',
+      ).all(orderId, afterSeq, limit) as {
+        seq: number
+        order_id: string
+        slot: number
+        relayer_id: string
+        body: string
+        received_at: number
+      }[]
+      return rows.map((r) => ({
+        seq: r.seq,
+        orderId: r.order_id,
+        slot: r.slot,
+        relayerId: r.relayer_id,
+        body: r.body,
+        receivedAt: r.received_at,
+      }))
     })
   }
 
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
-    return this.guard(() => this.stmt('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as { seq: number; body: string } | undefined)
+    return this.guard(
+      () =>
+        this.stmt('SELECT seq, body FROM providers WHERE provider_id = ?').get(providerId) as
+          { seq: number; body: string } | undefined,
+    )
   }
 
   putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean> {
-    return this.guard(() => this.db.prepare(
-      'INSERT INTO providers (provider_id, seq, body, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (provider_id) DO UPDATE SET seq = excluded.seq, body = excluded.body, updated_at = excluded.updated_at WHERE excluded.seq > providers.seq',
-    ).run(providerId, seq, body, now).changes === 1)
+    return this.guard(
+      () =>
+        this.db
+          .prepare(
+            'INSERT INTO providers (provider_id, seq, body, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (provider_id) DO UPDATE SET seq = excluded.seq, body = excluded.body, updated_at = excluded.updated_at WHERE excluded.seq > providers.seq',
+          )
+          .run(providerId, seq, body, now).changes === 1,
+    )
   }
 
   deleteProvider(providerId: string): Promise<void> {
@@ -220,17 +390,24 @@ export class SqliteStore implements Store {
 
   listProviders(): Promise<{ providerId: string; seq: number; body: string }[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as { provider_id: string; seq: number; body: string }[]
+      const rows = this.stmt('SELECT provider_id, seq, body FROM providers ORDER BY provider_id').all() as {
+        provider_id: string
+        seq: number
+        body: string
+      }[]
       return rows.map((r) => ({ providerId: r.provider_id, seq: r.seq, body: r.body }))
     })
   }
 
   putSignature(s: StoredSignature): Promise<boolean> {
-    return this.guard(() => this.stmt(
-      `INSERT INTO signatures (order_id, relayer_id, settlement_hash, signer, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)
+    return this.guard(
+      () =>
+        this.stmt(
+          `INSERT INTO signatures (order_id, relayer_id, settlement_hash, signer, signature, received_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (order_id, relayer_id) DO UPDATE SET settlement_hash = excluded.settlement_hash, signer = excluded.signer, signature = excluded.signature, received_at = excluded.received_at
        WHERE excluded.settlement_hash != signatures.settlement_hash`,
-    ).run(s.orderId, s.relayerId, s.settlementHash, s.signer, s.signature, s.receivedAt).changes === 1)
+        ).run(s.orderId, s.relayerId, s.settlementHash, s.signer, s.signature, s.receivedAt).changes === 1,
+    )
   }
 
   deleteSignature(orderId: string, relayerId: string): Promise<void> {
@@ -241,21 +418,48 @@ export class SqliteStore implements Store {
 
   listSignatures(orderId: string): Promise<StoredSignature[]> {
     return this.guard(() => {
-      const rows = this.stmt('SELECT * FROM signatures WHERE order_id = ? ORDER BY relayer_id').all(orderId) as { order_id: string; relayer_id: string; settlement_hash: string; signer: string; signature: string; received_at: number }[]
-      return rows.map((r) => ({ orderId: r.order_id, relayerId: r.relayer_id, settlementHash: r.settlement_hash, signer: r.signer, signature: r.signature, receivedAt: r.received_at }))
+      const rows = this.stmt('SELECT * FROM signatures WHERE order_id = ? ORDER BY relayer_id').all(
+        orderId,
+      ) as {
+        order_id: string
+        relayer_id: string
+        settlement_hash: string
+        signer: string
+        signature: string
+        received_at: number
+      }[]
+      return rows.map((r) => ({
+        orderId: r.order_id,
+        relayerId: r.relayer_id,
+        settlementHash: r.settlement_hash,
+        signer: r.signer,
+        signature: r.signature,
+        receivedAt: r.received_at,
+      }))
     })
   }
 
   putRelayerSet(chain: string, set: RelayerSet): Promise<boolean> {
-    return this.guard(() => this.stmt(
-      'INSERT INTO relayer_sets (chain, version, members, threshold) VALUES (?, ?, ?, ?) ON CONFLICT (chain) DO UPDATE SET version = excluded.version, members = excluded.members, threshold = excluded.threshold WHERE excluded.version > relayer_sets.version',
-    ).run(chain, set.version, JSON.stringify(set.members), set.threshold).changes === 1)
+    return this.guard(
+      () =>
+        this.stmt(
+          'INSERT INTO relayer_sets (chain, version, members, threshold) VALUES (?, ?, ?, ?) ON CONFLICT (chain) DO UPDATE SET version = excluded.version, members = excluded.members, threshold = excluded.threshold WHERE excluded.version > relayer_sets.version',
+        ).run(chain, set.version, JSON.stringify(set.members), set.threshold).changes === 1,
+    )
   }
 
   getRelayerSet(chain: string): Promise<RelayerSet | undefined> {
     return this.guard(() => {
-      const row = this.stmt('SELECT version, members, threshold FROM relayer_sets WHERE chain = ?').get(chain) as { version: number; members: string; threshold: number } | undefined
-      return row ? { version: BigInt(row.version), members: JSON.parse(row.members) as string[], threshold: row.threshold } : undefined
+      const row = this.stmt('SELECT version, members, threshold FROM relayer_sets WHERE chain = ?').get(
+        chain,
+      ) as { version: number; members: string; threshold: number } | undefined
+      return row
+        ? {
+            version: BigInt(row.version),
+            members: JSON.parse(row.members) as string[],
+            threshold: row.threshold,
+          }
+        : undefined
     })
   }
 
@@ -268,7 +472,9 @@ export class SqliteStore implements Store {
 
   setCursor(name: string, seq: number): Promise<void> {
     return this.guard(() => {
-      this.stmt('INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq').run(name, seq)
+      this.stmt(
+        'INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
+      ).run(name, seq)
     })
   }
 
@@ -302,7 +508,9 @@ export class SqliteStore implements Store {
       return Promise.resolve(fn())
     } catch (cause) {
       if (cause instanceof QantaraError) return Promise.reject(cause)
-      return Promise.reject(new QantaraError('STORE_FAILED', `store failed: ${errorMessage(cause)}`, { cause, retryable: true }))
+      return Promise.reject(
+        new QantaraError('STORE_FAILED', `store failed: ${errorMessage(cause)}`, { cause, retryable: true }),
+      )
     }
   }
 }
@@ -323,7 +531,15 @@ function toOrder(r: OrderRow): OrderRecord {
 }
 
 function toSubmission(r: SubmissionRow): Submission {
-  return { chain: r.chain as ChainId, key: r.key, signer: r.signer, nonce: r.nonce, state: r.state as SubmissionState, payload: parseExact(r.payload), updatedAt: r.updated_at }
+  return {
+    chain: r.chain as ChainId,
+    key: r.key,
+    signer: r.signer,
+    nonce: r.nonce,
+    state: r.state as SubmissionState,
+    payload: parseExact(r.payload),
+    updatedAt: r.updated_at,
+  }
 }
 
 function orderIdOf(e: ChainEvent): string | undefined {

@@ -25,7 +25,6 @@ export interface Submission {
   updatedAt: number
 }
 
-
 export interface OrderRecord {
   terms: OrderTerms
   state: OrderState
@@ -41,7 +40,9 @@ export interface OrderRecord {
   updatedAt: number
 }
 
-export type OrderPatch = Partial<Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash' | 'btcTxid' | 'btcBlock' | 'btcSats'>>
+export type OrderPatch = Partial<
+  Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash' | 'btcTxid' | 'btcBlock' | 'btcSats'>
+>
 
 export interface StoredHeartbeat {
   orderId: string
@@ -102,7 +103,13 @@ export interface Store {
    * Moves an order to `to` only if it is in one of `from` (compare-and-set),
    * applying `patch`; returns whether it moved. A repeated transition is a no-op.
    */
-  transitionOrder(id: string, from: readonly OrderState[], to: OrderState, patch: OrderPatch, now: number): Promise<boolean>
+  transitionOrder(
+    id: string,
+    from: readonly OrderState[],
+    to: OrderState,
+    patch: OrderPatch,
+    now: number,
+  ): Promise<boolean>
 
   /**
    * Keeps a verified heartbeat. One is kept per order, slot and relayer: the
@@ -120,7 +127,11 @@ export interface Store {
    * cursor that stays valid however slots arrive, since a kept heartbeat is
    * never removed, and one replaced by a lower-hash one moves to the end.
    */
-  listHeartbeatsAfter(orderId: string, afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]>
+  listHeartbeatsAfter(
+    orderId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<(StoredHeartbeat & { seq: number })[]>
 
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined>
   /** Stores a provider record if its seq is newer than the stored one; returns whether it did. */

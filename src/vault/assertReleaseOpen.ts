@@ -15,9 +15,14 @@ const CLOSED: readonly OrderState[] = ['settled', 'refunded', 'disputed']
  * this one also holds where that guard was missing, e.g. an order released by old code that froze no receipt
  * (security review 2026-12, L2).
  */
-export async function assertReleaseOpen(store: Pick<Store, 'listOrderEvents' | 'getOrder'>, chain: ChainId, orderId: Hex32): Promise<void> {
+export async function assertReleaseOpen(
+  store: Pick<Store, 'listOrderEvents' | 'getOrder'>,
+  chain: ChainId,
+  orderId: Hex32,
+): Promise<void> {
   const released = (await store.listOrderEvents(chain, orderId)).find((e) => e.kind === 'VaultReleased')
   if (released) throw alreadyReleased(orderId, `the vault already released it in ${released.txHash}`)
   const state = (await store.getOrder(orderId))?.state
-  if (state && CLOSED.includes(state)) throw cosignRefused(orderId, `the order is ${state} here`, 'ORDER_CLOSED')
+  if (state && CLOSED.includes(state))
+    throw cosignRefused(orderId, `the order is ${state} here`, 'ORDER_CLOSED')
 }

@@ -8,7 +8,11 @@ import type { Hex32 } from '../order.js'
  * are the likeliest to sign), then the others; never itself, never an address
  * outside the multisig.
  */
-export function cosignerOrder(self: string, attested: readonly string[], signers: readonly string[]): string[] {
+export function cosignerOrder(
+  self: string,
+  attested: readonly string[],
+  signers: readonly string[],
+): string[] {
   const first = [...new Set(attested)].filter((signer) => signer !== self && signers.includes(signer))
   return [...first, ...signers.filter((signer) => signer !== self && !first.includes(signer))]
 }
@@ -19,13 +23,23 @@ export function* combinations<T>(items: readonly T[], k: number, from = 0): Gene
     yield []
     return
   }
-  for (let i = from; i <= items.length - k; i++) for (const rest of combinations(items, k - 1, i + 1)) yield [items[i]!, ...rest]
+  for (let i = from; i <= items.length - k; i++)
+    for (const rest of combinations(items, k - 1, i + 1)) yield [items[i]!, ...rest]
 }
 
 /** The submitter's failure when too few co-signers signed: every distinct reason, in the order met, in one retryable error. */
-export function noCosigners(orderId: Hex32, need: number, failures: readonly string[], pinned?: string): QantaraError {
+export function noCosigners(
+  orderId: Hex32,
+  need: number,
+  failures: readonly string[],
+  pinned?: string,
+): QantaraError {
   const where = pinned ? ` ${pinned}` : ''
-  return new QantaraError('SUBMIT_FAILED', `no ${need} co-signers for the release of ${orderId}${where}: ${[...new Set(failures)].join('; ').slice(0, 500)}`, { retryable: true })
+  return new QantaraError(
+    'SUBMIT_FAILED',
+    `no ${need} co-signers for the release of ${orderId}${where}: ${[...new Set(failures)].join('; ').slice(0, 500)}`,
+    { retryable: true },
+  )
 }
 
 /** One co-signer's answer: its signature, checked, or why there is none. */
@@ -41,12 +55,20 @@ export interface CosignerPanel {
 }
 
 /** Asks `signer` to co-sign `request`, and checks its signature with `verify`; any failure is a reason, never a throw. */
-export async function askCosigner(panel: CosignerPanel, orderId: Hex32, signer: string, request: string, verify: (signature: string) => boolean, signal?: AbortSignal): Promise<CosignAnswer> {
+export async function askCosigner(
+  panel: CosignerPanel,
+  orderId: Hex32,
+  signer: string,
+  request: string,
+  verify: (signature: string) => boolean,
+  signal?: AbortSignal,
+): Promise<CosignAnswer> {
   const id = panel.memberOf.get(signer)
   if (!id) return { ok: false, why: `no quorum member has ${panel.addressKind} address ${signer}` }
   try {
     const answer = await panel.cosign(id, orderId, request, signal)
-    if (answer.signer !== signer || !verify(answer.signature)) return { ok: false, why: `${id} answered with a signature that does not verify` }
+    if (answer.signer !== signer || !verify(answer.signature))
+      return { ok: false, why: `${id} answered with a signature that does not verify` }
     return { ok: true, signature: answer.signature }
   } catch (err) {
     return { ok: false, why: `${id}: ${(err as Error).message}` }
@@ -62,15 +84,24 @@ export type Gathered<Draft> = { draft: Draft; signatures: Map<string, string> } 
  * next set, since the others' signatures name the one that failed.
  */
 export async function gatherBySets<Draft>(
-  candidates: readonly string[], need: number, draftFor: (cosigners: string[]) => Promise<Draft>,
-  ask: (draft: Draft, signer: string) => Promise<CosignAnswer>, signal?: AbortSignal,
+  candidates: readonly string[],
+  need: number,
+  draftFor: (cosigners: string[]) => Promise<Draft>,
+  ask: (draft: Draft, signer: string) => Promise<CosignAnswer>,
+  signal?: AbortSignal,
 ): Promise<Gathered<Draft>> {
   const failures: string[] = []
   for (const cosigners of combinations(candidates, need)) {
     const draft = await draftFor(cosigners)
     const answers = await Promise.all(cosigners.map((signer) => ask(draft, signer)))
     const problems = answers.flatMap((answer) => (answer.ok ? [] : [answer.why]))
-    if (problems.length === 0) return { draft, signatures: new Map(cosigners.map((signer, i) => [signer, (answers[i] as { signature: string }).signature])) }
+    if (problems.length === 0)
+      return {
+        draft,
+        signatures: new Map(
+          cosigners.map((signer, i) => [signer, (answers[i] as { signature: string }).signature]),
+        ),
+      }
     failures.push(...problems)
     if (signal?.aborted) break
   }
@@ -83,7 +114,11 @@ export async function gatherBySets<Draft>(
  * replaced by the next candidate.
  */
 export async function gatherByFill<Draft>(
-  candidates: readonly string[], need: number, draft: Draft, ask: (draft: Draft, signer: string) => Promise<CosignAnswer>, signal?: AbortSignal,
+  candidates: readonly string[],
+  need: number,
+  draft: Draft,
+  ask: (draft: Draft, signer: string) => Promise<CosignAnswer>,
+  signal?: AbortSignal,
 ): Promise<Gathered<Draft>> {
   const signatures = new Map<string, string>()
   const failures: string[] = []
@@ -91,11 +126,13 @@ export async function gatherByFill<Draft>(
   while (signatures.size < need && queue.length > 0 && !signal?.aborted) {
     const batch = queue.slice(0, need - signatures.size)
     queue = queue.slice(batch.length)
-    await Promise.all(batch.map(async (signer) => {
-      const answer = await ask(draft, signer)
-      if (answer.ok) signatures.set(signer, answer.signature)
-      else failures.push(answer.why)
-    }))
+    await Promise.all(
+      batch.map(async (signer) => {
+        const answer = await ask(draft, signer)
+        if (answer.ok) signatures.set(signer, answer.signature)
+        else failures.push(answer.why)
+      }),
+    )
   }
   return signatures.size < need ? { failures } : { draft, signatures }
 }

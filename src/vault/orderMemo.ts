@@ -38,7 +38,8 @@ export interface VaultOrderMemo {
   quote?: VaultQuote
 }
 
-export type MemoProblem = 'NOT_AN_ORDER_MEMO' | 'MEMO_TOO_LARGE' | 'UNKNOWN_VERSION' | 'MALFORMED_MEMO' | 'ORDER_OUT_OF_BOUNDS'
+export type MemoProblem =
+  'NOT_AN_ORDER_MEMO' | 'MEMO_TOO_LARGE' | 'UNKNOWN_VERSION' | 'MALFORMED_MEMO' | 'ORDER_OUT_OF_BOUNDS'
 export type MemoResult = { ok: true; memo: VaultOrderMemo } | { ok: false; reason: MemoProblem }
 
 const SALT_BYTES = 16
@@ -77,7 +78,8 @@ export function encodeOrderMemo(m: VaultOrderMemo): string {
     bytes(m.quote.signature, LIMITS.signature)
   }
   const text = MEMO_PREFIX + Buffer.concat(parts).toString('base64url')
-  if (Buffer.byteLength(text) > MAX_MEMO_BYTES) throw new RangeError(`memo of ${Buffer.byteLength(text)} bytes exceeds ${MAX_MEMO_BYTES}`)
+  if (Buffer.byteLength(text) > MAX_MEMO_BYTES)
+    throw new RangeError(`memo of ${Buffer.byteLength(text)} bytes exceeds ${MAX_MEMO_BYTES}`)
   return text
 }
 
@@ -127,12 +129,16 @@ export function decodeOrderMemo(text: string): MemoResult {
       const satsPerE18 = number(LIMITS.sats)
       const payoutDeadline = uint(8)
       quote = { script, solver, satsPerE18, payoutDeadline, signature: bytes(LIMITS.signature) }
-      if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n) return { ok: false, reason: 'MALFORMED_MEMO' }
+      if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n)
+        return { ok: false, reason: 'MALFORMED_MEMO' }
     }
     if (at !== b.length) return { ok: false, reason: 'MALFORMED_MEMO' }
     if (payout.length === 0) return { ok: false, reason: 'MALFORMED_MEMO' }
     if (orderTermsProblem({ amount, slotLength, slots })) return { ok: false, reason: 'ORDER_OUT_OF_BOUNDS' }
-    return { ok: true, memo: { salt, providerId, start, slotLength, slots, amount, payout, ...(quote ? { quote } : {}) } }
+    return {
+      ok: true,
+      memo: { salt, providerId, start, slotLength, slots, amount, payout, ...(quote ? { quote } : {}) },
+    }
   } catch {
     return { ok: false, reason: 'MALFORMED_MEMO' }
   }

@@ -17,9 +17,24 @@ export const NO_PROVIDER: Hex32 = `0x${'ff'.repeat(32)}`
  * co-signed release as any order, once `refundAfterSeconds` have passed.
  * Every relayer derives the same id and terms from the chain's record.
  */
-export function refundOrder(e: Extract<ChainEvent, { kind: 'VaultDepositIgnored' }>, nowS: bigint, refundAfterSeconds: number): OrderTerms | undefined {
+export function refundOrder(
+  e: Extract<ChainEvent, { kind: 'VaultDepositIgnored' }>,
+  nowS: bigint,
+  refundAfterSeconds: number,
+): OrderTerms | undefined {
   if (!e.sender || e.amount <= 0n) return undefined
-  return { id: refundOrderId(e.chain, e.txHash), chain: e.chain, renter: e.sender, token: e.token, amount: e.amount, providerId: NO_PROVIDER, payout: e.sender, start: nowS, slotLength: refundAfterSeconds, slots: 1 }
+  return {
+    id: refundOrderId(e.chain, e.txHash),
+    chain: e.chain,
+    renter: e.sender,
+    token: e.token,
+    amount: e.amount,
+    providerId: NO_PROVIDER,
+    payout: e.sender,
+    start: nowS,
+    slotLength: refundAfterSeconds,
+    slots: 1,
+  }
 }
 
 /** Whether an order refunds a deposit (made by `refundOrder`), counting those made while NO_PROVIDER was 0x00…00. */

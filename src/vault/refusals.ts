@@ -11,7 +11,10 @@ export type Refuse = (why: string) => QantaraError
  * the same answer.
  */
 export function cosignRefused(orderId: Hex32, why: string, reason = why): QantaraError {
-  return new QantaraError('COSIGN_REFUSED', `release of ${orderId}: ${why}`, { context: { reason }, retryable: false })
+  return new QantaraError('COSIGN_REFUSED', `release of ${orderId}: ${why}`, {
+    context: { reason },
+    retryable: false,
+  })
 }
 
 /** The refusal of a release whose order a co-signer can tell was released already, at whatever nonce or sequence. */

@@ -5,7 +5,15 @@ import type { Hex32, OrderTerms } from '../order.js'
 import type { Settlement } from '../settlement.js'
 import type { Store } from '../store/store.js'
 import { assertReleaseOpen } from './assertReleaseOpen.js'
-import { askCosigner, cosignerOrder, gatherByFill, gatherBySets, noCosigners, type CosignerPanel, type Gathered } from './cosigners.js'
+import {
+  askCosigner,
+  cosignerOrder,
+  gatherByFill,
+  gatherBySets,
+  noCosigners,
+  type CosignerPanel,
+  type Gathered,
+} from './cosigners.js'
 import { ReleaseLedger } from './releaseLedger.js'
 import { cosignRefused, type Refuse } from './refusals.js'
 
@@ -71,7 +79,11 @@ export interface ReleaseSender<Payload> {
    * Broadcasts the stored bytes. `fresh` the first time, where the node's refusal (code and log) means the release
    * can never land and is returned; otherwise a resend, whose answer means nothing.
    */
-  broadcast(orderId: Hex32, payload: Payload, fresh: boolean): Promise<{ code: number; log: string } | undefined>
+  broadcast(
+    orderId: Hex32,
+    payload: Payload,
+    fresh: boolean,
+  ): Promise<{ code: number; log: string } | undefined>
   /** Follows a sent release, sending it again while it may still land, until it has landed or never can. */
   follow(payload: Payload, signal?: AbortSignal): Promise<ReleaseFate>
 }
@@ -84,7 +96,12 @@ export interface ReleaseSender<Payload> {
  */
 export type LostPolicy<Payload> =
   | { then: 'retry'; error(orderId: Hex32, payload: Payload): QantaraError }
-  | { then: 'rebuild'; rounds: number; rebuilding(orderId: Hex32, payload: Payload): void; exhausted(orderId: Hex32): QantaraError }
+  | {
+      then: 'rebuild'
+      rounds: number
+      rebuilding(orderId: Hex32, payload: Payload): void
+      exhausted(orderId: Hex32): QantaraError
+    }
 
 /** A vault chain's part in the release protocol: what it is, and the hooks the engine calls. */
 export interface VaultReleaseFamily<Round extends ReleaseRound, Draft extends ReleaseDraft, Payload> {
@@ -110,14 +127,22 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
   private readonly ledger: ReleaseLedger<Payload>
 
   constructor(private readonly family: VaultReleaseFamily<Round, Draft, Payload>) {
-    this.ledger = new ReleaseLedger(family.store, family.chain, family.self, (payload) => family.sender.nonceOf(payload))
+    this.ledger = new ReleaseLedger(family.store, family.chain, family.self, (payload) =>
+      family.sender.nonceOf(payload),
+    )
   }
 
   /** Releases the settlement once, whoever else tries: resumes a stored release, or builds, co-signs, stores and sends a new one. */
-  async submit(order: OrderTerms, settlement: Settlement, attested: readonly SettlementSignature[], signal?: AbortSignal): Promise<SubmitOutcome> {
+  async submit(
+    order: OrderTerms,
+    settlement: Settlement,
+    attested: readonly SettlementSignature[],
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome> {
     const stored = await this.ledger.get(order.id)
     if (stored?.state === 'confirmed') return this.landed(stored.payload)
-    if (stored?.state === 'already-settled' || (await this.family.vault.releasedOnChain?.(order.id))) return ALREADY_SETTLED
+    if (stored?.state === 'already-settled' || (await this.family.vault.releasedOnChain?.(order.id)))
+      return ALREADY_SETTLED
     let pending = stored?.state === 'pending' ? stored.payload : undefined
     // Sent before a crash, or perhaps never sent (a crash right after it was stored): the same bytes again cost nothing.
     if (pending !== undefined) await this.family.sender.broadcast(order.id, pending, false)
@@ -139,7 +164,9 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
   async cosign(order: OrderTerms, settlement: Settlement, request: string): Promise<SettlementSignature> {
     // Released or closed already, by this relayer's store, whatever the chain's own once-only guard says (review L2).
     await assertReleaseOpen(this.family.store, this.family.chain, order.id)
-    const draft = await this.family.messages.rebuild(order, settlement, request, (why) => cosignRefused(order.id, why))
+    const draft = await this.family.messages.rebuild(order, settlement, request, (why) =>
+      cosignRefused(order.id, why),
+    )
     return { signer: this.family.self, signature: await this.family.messages.sign(draft) }
   }
 
@@ -148,7 +175,11 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
   }
 
   /** Follows a sent release to its end and records it; undefined where another is to be built at once. */
-  private async followToEnd(orderId: Hex32, payload: Payload, signal?: AbortSignal): Promise<SubmitOutcome | undefined> {
+  private async followToEnd(
+    orderId: Hex32,
+    payload: Payload,
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome | undefined> {
     const fate = await this.family.sender.follow(payload, signal)
     if (fate.end === 'landed') {
       await this.ledger.put(orderId, 'confirmed', payload)
@@ -161,7 +192,12 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
     }
     await this.ledger.put(orderId, 'failed', payload)
     // Out of gas, a vault short of funds or of its fee reserve: another try would spend another fee the same way.
-    if (fate.end === 'failed') throw new QantaraError('SUBMIT_REVERTED', `the release of ${orderId} failed on chain: code ${fate.code} ${fate.log}`, { retryable: false, context: { revert: `code ${fate.code}` } })
+    if (fate.end === 'failed')
+      throw new QantaraError(
+        'SUBMIT_REVERTED',
+        `the release of ${orderId} failed on chain: code ${fate.code} ${fate.log}`,
+        { retryable: false, context: { revert: `code ${fate.code}` } },
+      )
     const lost = this.family.onLost
     if (lost.then === 'retry') throw lost.error(orderId, payload)
     lost.rebuilding(orderId, payload)
@@ -169,33 +205,65 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
   }
 
   /** A new release: its round, its co-signatures, stored, then broadcast; none where the order turns out released. */
-  private async release(order: OrderTerms, settlement: Settlement, attested: readonly SettlementSignature[], signal?: AbortSignal): Promise<{ sent: true; payload: Payload } | { sent: false }> {
+  private async release(
+    order: OrderTerms,
+    settlement: Settlement,
+    attested: readonly SettlementSignature[],
+    signal?: AbortSignal,
+  ): Promise<{ sent: true; payload: Payload } | { sent: false }> {
     const round = await this.family.vault.openRound(order, signal)
     if (round === 'released') {
       if (this.family.remembersRelease) await this.ledger.put(order.id, 'already-settled')
       return { sent: false }
     }
     const gathered = await this.gather(order, settlement, round, attested, signal)
-    if ('failures' in gathered) throw noCosigners(order.id, round.threshold - 1, gathered.failures, round.pinned)
+    if ('failures' in gathered)
+      throw noCosigners(order.id, round.threshold - 1, gathered.failures, round.pinned)
     const own = await this.family.messages.sign(gathered.draft)
-    const payload = this.family.messages.assemble(gathered.draft, new Map([[this.family.self, own], ...gathered.signatures]))
+    const payload = this.family.messages.assemble(
+      gathered.draft,
+      new Map([[this.family.self, own], ...gathered.signatures]),
+    )
     // Stored before it is broadcast: after a crash the same transaction is sent again and followed, never a second one.
     await this.ledger.put(order.id, 'pending', payload)
     const refused = await this.family.sender.broadcast(order.id, payload, true)
     if (refused) {
       await this.ledger.put(order.id, 'failed', payload)
-      throw new QantaraError('SUBMIT_FAILED', `the node refused the release of ${order.id}: code ${refused.code} ${refused.log.slice(0, 300)}`, { retryable: true })
+      throw new QantaraError(
+        'SUBMIT_FAILED',
+        `the node refused the release of ${order.id}: code ${refused.code} ${refused.log.slice(0, 300)}`,
+        { retryable: true },
+      )
     }
     return { sent: true, payload }
   }
 
   /** Enough co-signers' checked signatures over the round's release, attested signers asked first. */
-  private gather(order: OrderTerms, settlement: Settlement, round: Round, attested: readonly SettlementSignature[], signal?: AbortSignal): Promise<Gathered<Draft>> {
+  private gather(
+    order: OrderTerms,
+    settlement: Settlement,
+    round: Round,
+    attested: readonly SettlementSignature[],
+    signal?: AbortSignal,
+  ): Promise<Gathered<Draft>> {
     const { self, messages, cosigners } = this.family
-    const candidates = cosignerOrder(self, attested.map((a) => a.signer), round.signers)
+    const candidates = cosignerOrder(
+      self,
+      attested.map((a) => a.signer),
+      round.signers,
+    )
     const need = round.threshold - 1
-    const ask = (draft: Draft, signer: string) => askCosigner(cosigners, order.id, signer, draft.request, (signature) => messages.verify(draft, signer, signature), signal)
-    const draftFor = (others: readonly string[]) => messages.draft(order, settlement, round, [self, ...others])
+    const ask = (draft: Draft, signer: string) =>
+      askCosigner(
+        cosigners,
+        order.id,
+        signer,
+        draft.request,
+        (signature) => messages.verify(draft, signer, signature),
+        signal,
+      )
+    const draftFor = (others: readonly string[]) =>
+      messages.draft(order, settlement, round, [self, ...others])
     if (this.family.signersInMessage) return gatherBySets(candidates, need, draftFor, ask, signal)
     return draftFor([]).then((draft) => gatherByFill(candidates, need, draft, ask, signal))
   }

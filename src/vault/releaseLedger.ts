@@ -22,12 +22,22 @@ export class ReleaseLedger<Payload> {
   ) {}
 
   get(orderId: Hex32): Promise<(Submission & { payload: Payload }) | undefined> {
-    return this.store.getSubmission(this.chain, releaseKey(orderId)) as Promise<(Submission & { payload: Payload }) | undefined>
+    return this.store.getSubmission(this.chain, releaseKey(orderId)) as Promise<
+      (Submission & { payload: Payload }) | undefined
+    >
   }
 
   /** Records a release's state; without a payload (an order found released before any was built) it stores `{}`. */
   put(orderId: Hex32, state: SubmissionState, payload?: Payload): Promise<void> {
     const nonce = payload === undefined ? 0 : this.nonceOf(payload)
-    return this.store.putSubmission({ chain: this.chain, key: releaseKey(orderId), signer: this.self, nonce, state, payload: payload ?? {}, updatedAt: Date.now() })
+    return this.store.putSubmission({
+      chain: this.chain,
+      key: releaseKey(orderId),
+      signer: this.self,
+      nonce,
+      state,
+      payload: payload ?? {},
+      updatedAt: Date.now(),
+    })
   }
 }

@@ -24,7 +24,11 @@ export interface VaultOrderProblemParameters {
  * the chain's config alone, so every relayer decides alike. A deposit it refuses opens no order and goes down
  * the refund path (where `minRefund` leaves dust in the vault).
  */
-export function vaultOrderProblem({ order, blockTime, minOrderAmount }: VaultOrderProblemParameters): VaultOrderProblem | undefined {
+export function vaultOrderProblem({
+  order,
+  blockTime,
+  minOrderAmount,
+}: VaultOrderProblemParameters): VaultOrderProblem | undefined {
   if (orderEnd(order) <= blockTime) return 'ORDER_ALREADY_ENDED'
   if (order.amount < minOrderAmount) return 'BELOW_MIN_ORDER'
   return undefined

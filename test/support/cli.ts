@@ -22,9 +22,14 @@ export interface CliResult {
 /** Runs a CLI command to its end; a failing command resolves too, with its code. */
 export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
   return new Promise((ok) => {
-    execFile(process.execPath, [o.cli ?? QANTARA, ...args], { timeout: o.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, env: o.env ?? process.env }, (err, stdout, stderr) => {
-      ok({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: stdout.trim(), stderr })
-    })
+    execFile(
+      process.execPath,
+      [o.cli ?? QANTARA, ...args],
+      { timeout: o.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, env: o.env ?? process.env },
+      (err, stdout, stderr) => {
+        ok({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: stdout.trim(), stderr })
+      },
+    )
   })
 }
 
@@ -36,6 +41,7 @@ export function lastJsonLine<T = unknown>(stdout: string): T {
 /** Runs a command that must succeed and parses the JSON line it ends with; a failure throws with the end of its stderr. */
 export async function cliJson<T>(args: string[], o: CliOptions = {}): Promise<T> {
   const r = await runCli(args, o)
-  if (r.code !== 0) throw new Error(`${args.slice(0, 2).join(' ')} exited with ${r.code}\n${r.stderr.slice(-3000)}`)
+  if (r.code !== 0)
+    throw new Error(`${args.slice(0, 2).join(' ')} exited with ${r.code}\n${r.stderr.slice(-3000)}`)
   return lastJsonLine<T>(r.stdout)
 }

@@ -38,18 +38,27 @@ export async function startEsploraOverBtcd(rpc: BitcoinRpc): Promise<EsploraFaca
       if (Number(m[1]) > (await rpc.getBlockCount())) return { status: 404, body: 'Block not found' }
       return { status: 200, body: await rpc.getBlockHash(Number(m[1])) }
     }
-    if ((m = path.match(/^\/block\/([0-9a-f]{64})\/header$/))) return { status: 200, body: await rpc.getBlockHeaderHex(m[1]!) }
-    if ((m = path.match(/^\/block\/([0-9a-f]{64})$/))) return { status: 200, body: JSON.stringify({ id: m[1], height: await rpc.getBlockHeight(m[1]!) }) }
+    if ((m = path.match(/^\/block\/([0-9a-f]{64})\/header$/)))
+      return { status: 200, body: await rpc.getBlockHeaderHex(m[1]!) }
+    if ((m = path.match(/^\/block\/([0-9a-f]{64})$/)))
+      return { status: 200, body: JSON.stringify({ id: m[1], height: await rpc.getBlockHeight(m[1]!) }) }
     if ((m = path.match(/^\/block\/([0-9a-f]{64})\/raw$/))) {
       if (lies.hugeBlock) return { status: 200, body: Buffer.alloc(lies.hugeBlock) }
       return { status: 200, body: await rawBlock(lies.otherBlock ? await rpc.getBlockHash(1) : m[1]!) }
     }
-    if ((m = path.match(/^\/block\/([0-9a-f]{64})\/txid\/(\d+)$/))) return { status: 200, body: Block.fromBuffer(await rawBlock(m[1]!)).transactions![Number(m[2])]!.getId() }
-    if ((m = path.match(/^\/tx\/([0-9a-f]{64})\/hex$/))) return { status: 200, body: (await rpc.getTransaction(m[1]!)).hex }
+    if ((m = path.match(/^\/block\/([0-9a-f]{64})\/txid\/(\d+)$/)))
+      return {
+        status: 200,
+        body: Block.fromBuffer(await rawBlock(m[1]!)).transactions![Number(m[2])]!.getId(),
+      }
+    if ((m = path.match(/^\/tx\/([0-9a-f]{64})\/hex$/)))
+      return { status: 200, body: (await rpc.getTransaction(m[1]!)).hex }
     if ((m = path.match(/^\/tx\/([0-9a-f]{64})\/merkle-proof$/))) {
       const { blockhash } = await rpc.getTransaction(m[1]!)
       if (!blockhash) return { status: 400, body: 'Transaction not confirmed' }
-      const ids: Buffer[] = Block.fromBuffer(await rawBlock(blockhash)).transactions!.map((t) => Buffer.from(t.getHash(false)))
+      const ids: Buffer[] = Block.fromBuffer(await rawBlock(blockhash)).transactions!.map((t) =>
+        Buffer.from(t.getHash(false)),
+      )
       let pos = ids.findIndex((id) => Buffer.from(id).reverse().toString('hex') === m![1])
       const start = pos
       const siblings: string[] = []
@@ -57,17 +66,31 @@ export async function startEsploraOverBtcd(rpc: BitcoinRpc): Promise<EsploraFaca
         const pair = pos % 2 === 0 ? (level[pos + 1] ?? level[pos]!) : level[pos - 1]!
         siblings.push(Buffer.from(pair).reverse().toString('hex'))
         const next: Buffer[] = []
-        for (let i = 0; i < level.length; i += 2) next.push(dsha(Buffer.concat([level[i]!, level[i + 1] ?? level[i]!])))
+        for (let i = 0; i < level.length; i += 2)
+          next.push(dsha(Buffer.concat([level[i]!, level[i + 1] ?? level[i]!])))
         level = next
       }
-      if (lies.branch && siblings[0]) siblings[0] = (siblings[0][0] === 'f' ? '0' : 'f') + siblings[0].slice(1)
-      return { status: 200, body: JSON.stringify({ block_height: await rpc.getBlockHeight(blockhash), merkle: siblings, pos: start }) }
+      if (lies.branch && siblings[0])
+        siblings[0] = (siblings[0][0] === 'f' ? '0' : 'f') + siblings[0].slice(1)
+      return {
+        status: 200,
+        body: JSON.stringify({
+          block_height: await rpc.getBlockHeight(blockhash),
+          merkle: siblings,
+          pos: start,
+        }),
+      }
     }
     return { status: 404, body: 'not found' }
   }
   const server: Server = createServer((req, res) => {
     answer(req.url ?? '/').then(
-      ({ status, body }) => res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/octet-stream' }).end(body),
+      ({ status, body }) =>
+        res
+          .writeHead(status, {
+            'content-type': typeof body === 'string' ? 'text/plain' : 'application/octet-stream',
+          })
+          .end(body),
       (err: unknown) => res.writeHead(500).end(String(err)),
     )
   })

@@ -41,26 +41,93 @@ export async function listen(server: Server): Promise<string> {
  * `peers` is kept by reference: fill it in once every member listens.
  */
 export async function inProcessRelayer(o: {
-  id: string; identity: Ed25519Signer; account: LocalAccount; relayerKeys: ReadonlyMap<string, string>; members: string[]; evmMembers: ReadonlyMap<string, string>
-  threshold: number; rpcUrl: string; escrow: string; peers: Peer[]; gossipIntervalMs?: number; tokens?: Record<string, string>
+  id: string
+  identity: Ed25519Signer
+  account: LocalAccount
+  relayerKeys: ReadonlyMap<string, string>
+  members: string[]
+  evmMembers: ReadonlyMap<string, string>
+  threshold: number
+  rpcUrl: string
+  escrow: string
+  peers: Peer[]
+  gossipIntervalMs?: number
+  tokens?: Record<string, string>
 }): Promise<InProcessRelayer> {
   const store = new SqliteStore(':memory:')
   const metrics = createMetrics()
   const logger = silentLogger()
   const http = createSafeHttp(HTTP)
   const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
-  const prober = new Prober({ relayerId: o.id, identity: o.identity, relayerKeys: o.relayerKeys, store, registry, http, httpOptions: HTTP, concurrency: 8, perHostConcurrency: 4, maxSkewMs: 30_000, metrics, logger })
-  const gossip = new Gossip({ selfId: o.id, peers: o.peers, relayerKeys: o.relayerKeys, store, http, httpOptions: HTTP, skewMs: 30_000, metrics, logger })
-  const config = evmChainConfigSchema.parse({ family: 'evm', id: 'eip155:31337', rpc: [o.rpcUrl], escrow: o.escrow, confirmations: 0, pollIntervalMs: 200, key: { env: 'UNUSED' }, submitter: { maxFeePerGasWei: '100000000000' }, ...(o.tokens ? { tokens: o.tokens } : {}) })
+  const prober = new Prober({
+    relayerId: o.id,
+    identity: o.identity,
+    relayerKeys: o.relayerKeys,
+    store,
+    registry,
+    http,
+    httpOptions: HTTP,
+    concurrency: 8,
+    perHostConcurrency: 4,
+    maxSkewMs: 30_000,
+    metrics,
+    logger,
+  })
+  const gossip = new Gossip({
+    selfId: o.id,
+    peers: o.peers,
+    relayerKeys: o.relayerKeys,
+    store,
+    http,
+    httpOptions: HTTP,
+    skewMs: 30_000,
+    metrics,
+    logger,
+  })
+  const config = evmChainConfigSchema.parse({
+    family: 'evm',
+    id: 'eip155:31337',
+    rpc: [o.rpcUrl],
+    escrow: o.escrow,
+    confirmations: 0,
+    pollIntervalMs: 200,
+    key: { env: 'UNUSED' },
+    submitter: { maxFeePerGasWei: '100000000000' },
+    ...(o.tokens ? { tokens: o.tokens } : {}),
+  })
   const chain = evmRuntime(config, o.account, o.evmMembers, store, logger)
-  const relayer = new Relayer({ relayerId: o.id, members: o.members, threshold: o.threshold, gossip, gossipIntervalMs: o.gossipIntervalMs ?? 300, gossipWindowSeconds: 1, failoverSeconds: 2, registry, feeBps: 0, graceSeconds: 1, store, chains: [chain], prober, metrics, logger, tickMs: 100 })
+  const relayer = new Relayer({
+    relayerId: o.id,
+    members: o.members,
+    threshold: o.threshold,
+    gossip,
+    gossipIntervalMs: o.gossipIntervalMs ?? 300,
+    gossipWindowSeconds: 1,
+    failoverSeconds: 2,
+    registry,
+    feeBps: 0,
+    graceSeconds: 1,
+    store,
+    chains: [chain],
+    prober,
+    metrics,
+    logger,
+    tickMs: 100,
+  })
   const server = createServer((req, res) => {
     const handle = peerRoutes({ relayerId: o.id, identity: o.identity, store })
-    void handle(req, res, new URL(req.url ?? '/', 'http://x')).then((done) => done || res.writeHead(404).end())
+    void handle(req, res, new URL(req.url ?? '/', 'http://x')).then(
+      (done) => done || res.writeHead(404).end(),
+    )
   })
   const url = await listen(server)
   return {
-    id: o.id, url, store, relayer, registry, metrics,
+    id: o.id,
+    url,
+    store,
+    relayer,
+    registry,
+    metrics,
     run: (signal) => relayer.run(signal),
     close: async () => {
       server.closeAllConnections()
@@ -71,16 +138,24 @@ export async function inProcessRelayer(o: {
 }
 
 /** A provider agent with no GPU in this process: `gpus` is null, as on a machine without nvidia-smi. */
-export async function inProcessAgent(signer: Ed25519Signer, offer: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>): Promise<{ agent: ProviderAgent; url: string; close: () => Promise<void> }> {
+export async function inProcessAgent(
+  signer: Ed25519Signer,
+  offer: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>,
+): Promise<{ agent: ProviderAgent; url: string; close: () => Promise<void> }> {
   const record = { url: 'http://127.0.0.1', gpus: [], ...offer }
   const agent = new ProviderAgent({
-    signer, record, recordTtlSeconds: 3_600, rateLimit: { perSecond: 50, burst: 50 }, logger: silentLogger(),
+    signer,
+    record,
+    recordTtlSeconds: 3_600,
+    rateLimit: { perSecond: 50, burst: 50 },
+    logger: silentLogger(),
     telemetry: () => Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' }),
   })
   record.url = await listen(agent.server)
   agent.refreshRecord()
   return {
-    agent, url: record.url,
+    agent,
+    url: record.url,
     close: async () => {
       agent.server.closeAllConnections()
       await new Promise((ok) => agent.server.close(ok))

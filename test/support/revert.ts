@@ -7,7 +7,8 @@ export async function revertName(fn: () => Promise<unknown>): Promise<string> {
   } catch (err) {
     if (err instanceof BaseError) {
       const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError)
-      if (reverted instanceof ContractFunctionRevertedError) return reverted.data?.errorName ?? `raw:${reverted.raw ?? reverted.reason}`
+      if (reverted instanceof ContractFunctionRevertedError)
+        return reverted.data?.errorName ?? `raw:${reverted.raw ?? reverted.reason}`
     }
     throw err
   }

@@ -18,7 +18,11 @@ function listen(server: Server, stats: FaultyRpc['stats']): Promise<FaultyRpc> {
       resolve({
         url: `http://127.0.0.1:${port}`,
         stats,
-        close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()) }),
+        close: () =>
+          new Promise((done) => {
+            server.closeAllConnections()
+            server.close(() => done())
+          }),
       })
     })
   })
@@ -49,17 +53,29 @@ export function startRangeLimitedProxy(target: string, maxRange: number): Promis
     req.on('data', (d: Buffer) => (body += d.toString()))
     req.on('end', () => {
       state.requests++
-      const call = JSON.parse(body) as { id: number; method: string; params: { fromBlock: string; toBlock: string }[] }
+      const call = JSON.parse(body) as {
+        id: number
+        method: string
+        params: { fromBlock: string; toBlock: string }[]
+      }
       if (call.method === 'eth_getLogs') {
         const { fromBlock, toBlock } = call.params[0]!
         if (Number(BigInt(toBlock) - BigInt(fromBlock)) + 1 > maxRange) {
           state.refused++
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32602, message: `query exceeds max block range ${maxRange}` } }))
+          res.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              jsonrpc: '2.0',
+              id: call.id,
+              error: { code: -32602, message: `query exceeds max block range ${maxRange}` },
+            }),
+          )
           return
         }
       }
       fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-        .then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()))
+        .then(async (r) =>
+          res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()),
+        )
         .catch(() => res.writeHead(502).end())
     })
   })

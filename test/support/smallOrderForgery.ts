@@ -7,8 +7,16 @@ export const FORGED_SIGNATURE = `0x01${'00'.repeat(63)}` as const
 
 /** What OpenSSL alone says, without the key check: the relayer's verification before the fix. */
 export function opensslAccepts(publicKey: string, message: Uint8Array, signature: string): boolean {
-  const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey.slice(2), 'hex')])
-  return verify(null, message, createPublicKey({ key: spki, format: 'der', type: 'spki' }), Buffer.from(signature.slice(2), 'hex'))
+  const spki = Buffer.concat([
+    Buffer.from('302a300506032b6570032100', 'hex'),
+    Buffer.from(publicKey.slice(2), 'hex'),
+  ])
+  return verify(
+    null,
+    message,
+    createPublicKey({ key: spki, format: 'der', type: 'spki' }),
+    Buffer.from(signature.slice(2), 'hex'),
+  )
 }
 
 /** The first of `candidates` whose bytes the forged signature passes OpenSSL for under the zero key. */

@@ -7,7 +7,10 @@ import type { Store } from '../../src/store/store.js'
 import { dyingStore } from './dyingStore.js'
 import { codeOf, refusalOf } from './errors.js'
 
-export interface Agreed { order: OrderTerms; settlement: Settlement }
+export interface Agreed {
+  order: OrderTerms
+  settlement: Settlement
+}
 export type VaultReleased = Extract<ChainEvent, { kind: 'VaultReleased' }>
 
 /**
@@ -61,12 +64,14 @@ const ALREADY_RELEASED = ['COSIGN_REFUSED', 'ALREADY_RELEASED', false]
  * co-signers replaced and refusing, a crash between storing and sending.
  */
 export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
-  const attestations = (a: Agreed, who: number[]): Promise<SettlementSignature[]> => Promise.all(who.map((i) => bed.runtimes()[i]!.signSettlement(a.order, a.settlement)))
+  const attestations = (a: Agreed, who: number[]): Promise<SettlementSignature[]> =>
+    Promise.all(who.map((i) => bed.runtimes()[i]!.signSettlement(a.order, a.settlement)))
   /** Submits as the relayer does, with its own and the next member's attestations: a retryable refusal (a watcher not yet caught up) is tried again. */
   async function submit(i: number, a: Agreed): Promise<SubmitOutcome> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await bed.runtimes()[i]!.submitSettlement(a.order, a.settlement, await attestations(a, [i, (i + 1) % 3]))
+        const runtime = bed.runtimes()[i]!
+        return await runtime.submitSettlement(a.order, a.settlement, await attestations(a, [i, (i + 1) % 3]))
       } catch (err) {
         if (!isQantaraError(err) || !err.retryable || attempt > 50) throw err
         await new Promise((ok) => setTimeout(ok, 200))
@@ -80,9 +85,22 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     const { order, settlement } = agreed
     const [attestation] = await attestations(agreed, [1])
     expect(attestation!.signer).toBe(bed.addresses()[1])
-    expect(await bed.runtimes()[0]!.verifySettlementSignature(order, settlement, 'relayer-2', attestation!)).toBe(true)
-    expect(await bed.runtimes()[0]!.verifySettlementSignature(order, settlement, 'relayer-3', attestation!)).toBe(false)
-    expect(await bed.runtimes()[0]!.verifySettlementSignature(order, { ...settlement, toProvider: settlement.toProvider + 1n }, 'relayer-2', attestation!)).toBe(false)
+    expect(
+      await bed.runtimes()[0]!.verifySettlementSignature(order, settlement, 'relayer-2', attestation!),
+    ).toBe(true)
+    expect(
+      await bed.runtimes()[0]!.verifySettlementSignature(order, settlement, 'relayer-3', attestation!),
+    ).toBe(false)
+    expect(
+      await bed
+        .runtimes()[0]!
+        .verifySettlementSignature(
+          order,
+          { ...settlement, toProvider: settlement.toProvider + 1n },
+          'relayer-2',
+          attestation!,
+        ),
+    ).toBe(false)
   })
 
   it('releases the split once: the submitter builds, a peer co-signs, a later submitter finds it done', async () => {
@@ -93,13 +111,26 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     const outcome = await submit(0, agreed)
     expect(outcome.status).toBe('submitted')
     const after = [...(await Promise.all(holders.map((h) => bed.balance(h)))), await bed.vaultBalance()]
-    expect([after[0]! - before[0]!, after[1]! - before[1]!, after[2]! - before[2]!, before[3]! - after[3]!]).toEqual([settlement.toProvider, settlement.fee, settlement.toRenter, order.amount])
+    expect([
+      after[0]! - before[0]!,
+      after[1]! - before[1]!,
+      after[2]! - before[2]!,
+      before[3]! - after[3]!,
+    ]).toEqual([settlement.toProvider, settlement.fee, settlement.toRenter, order.amount])
     expect(await submit(2, agreed)).toEqual({ status: 'already-settled' })
-    expect(await bed.balance(bed.provider) - before[0]!).toBe(settlement.toProvider)
+    expect((await bed.balance(bed.provider)) - before[0]!).toBe(settlement.toProvider)
 
     const released = await bed.releasesOf(order.id)
-    expect(released).toEqual([expect.objectContaining({ kind: 'VaultReleased', orderId: order.id, txHash: txHashOf(outcome) })])
-    expect(new Map(released[0]!.payments.map((p) => [p.owner, p.amount]))).toEqual(new Map([[bed.provider, settlement.toProvider], [bed.feeRecipient, settlement.fee], [order.renter, settlement.toRenter]]))
+    expect(released).toEqual([
+      expect.objectContaining({ kind: 'VaultReleased', orderId: order.id, txHash: txHashOf(outcome) }),
+    ])
+    expect(new Map(released[0]!.payments.map((p) => [p.owner, p.amount]))).toEqual(
+      new Map([
+        [bed.provider, settlement.toProvider],
+        [bed.feeRecipient, settlement.fee],
+        [order.renter, settlement.toRenter],
+      ]),
+    )
   })
 
   it('replaces a co-signer that is down by the next member, and says which failed when none is left', async () => {
@@ -108,13 +139,19 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     try {
       const outcome = await submit(0, agreed)
       expect(outcome.status).toBe('submitted')
-      if (bed.signersOf) expect(bed.signersOf(txHashOf(outcome))).toEqual([bed.addresses()[0], bed.addresses()[2]])
+      if (bed.signersOf)
+        expect(bed.signersOf(txHashOf(outcome))).toEqual([bed.addresses()[0], bed.addresses()[2]])
       await bed.readAll(txHashOf(outcome))
       const next = await bed.settledOrder()
       bed.down.add('relayer-3')
-      const err = await bed.runtimes()[0]!.submitSettlement(next.order, next.settlement, await attestations(next, [0, 1])).catch((e: unknown) => e)
+      const err = await bed
+        .runtimes()[0]!
+        .submitSettlement(next.order, next.settlement, await attestations(next, [0, 1]))
+        .catch((e: unknown) => e)
       expect(isQantaraError(err, 'SUBMIT_FAILED') && [err.retryable, err.details]).toEqual([true, undefined])
-      expect(isQantaraError(err) && err.message).toMatch(/no 1 co-signers .*relayer-2 is down.*relayer-3 is down/)
+      expect(isQantaraError(err) && err.message).toMatch(
+        /no 1 co-signers .*relayer-2 is down.*relayer-3 is down/,
+      )
     } finally {
       bed.down.clear()
     }
@@ -125,11 +162,21 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     const other = await bed.settledOrder()
     const { order, settlement } = agreed
     const peer = bed.runtimes()[1]!
-    const greedy = await bed.releaseRequest(order, { ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n }, 1)
-    expect(await codeOf(peer.cosignRelease(order, settlement, greedy))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
+    const greedy = await bed.releaseRequest(
+      order,
+      { ...settlement, toProvider: settlement.toProvider + 1n, toRenter: settlement.toRenter - 1n },
+      1,
+    )
+    expect(await codeOf(peer.cosignRelease(order, settlement, greedy))).toBe(
+      "COSIGN_REFUSED:it is not the release of this relayer's settlement",
+    )
     const foreign = await bed.releaseRequest(other.order, other.settlement, 1)
-    expect(await codeOf(peer.cosignRelease(order, settlement, foreign))).toBe('COSIGN_REFUSED:it is not the release of this relayer\'s settlement')
-    expect(await codeOf(peer.cosignRelease(order, settlement, bed.notARelease.request))).toBe(`COSIGN_REFUSED:${bed.notARelease.why}`)
+    expect(await codeOf(peer.cosignRelease(order, settlement, foreign))).toBe(
+      "COSIGN_REFUSED:it is not the release of this relayer's settlement",
+    )
+    expect(await codeOf(peer.cosignRelease(order, settlement, bed.notARelease.request))).toBe(
+      `COSIGN_REFUSED:${bed.notARelease.why}`,
+    )
     const signed = await peer.cosignRelease(order, settlement, await bed.releaseRequest(order, settlement, 1))
     expect(signed.signer).toBe(bed.addresses()[1])
 
@@ -137,7 +184,9 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     const outcome = await submit(0, agreed)
     expect(outcome.status).toBe('submitted')
     await bed.readAll(txHashOf(outcome))
-    expect(await codeOf(peer.cosignRelease(order, settlement, await bed.releaseRequest(order, settlement, 1)))).toBe('COSIGN_REFUSED:ALREADY_RELEASED')
+    expect(
+      await codeOf(peer.cosignRelease(order, settlement, await bed.releaseRequest(order, settlement, 1))),
+    ).toBe('COSIGN_REFUSED:ALREADY_RELEASED')
   })
 
   it('after a crash between storing and sending, sends the stored release and never a second one', async () => {
@@ -146,12 +195,24 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     const store = bed.crashStore()
     const sent = await bed.vaultWrites()
     // The process dies right after the signed release is stored, before it is sent.
-    expect(await codeOf(bed.runtime(0, dyingStore(store)).submitSettlement(order, settlement, await attestations(agreed, [0, 1])))).toBe('Error: killed')
+    expect(
+      await codeOf(
+        bed
+          .runtime(0, dyingStore(store))
+          .submitSettlement(order, settlement, await attestations(agreed, [0, 1])),
+      ),
+    ).toBe('Error: killed')
     expect(await bed.vaultWrites()).toBe(sent)
     const stored = await store.getSubmission(bed.runtimes()[0]!.chain, `release:${order.id}`)
     expect(stored?.state).toBe('pending')
-    const restarted = await bed.runtime(0, store).submitSettlement(order, settlement, await attestations(agreed, [0, 2]))
-    expect(restarted).toEqual({ status: 'submitted', txHash: bed.storedTxHash(stored!.payload), confirmations: 1 })
+    const restarted = await bed
+      .runtime(0, store)
+      .submitSettlement(order, settlement, await attestations(agreed, [0, 2]))
+    expect(restarted).toEqual({
+      status: 'submitted',
+      txHash: bed.storedTxHash(stored!.payload),
+      confirmations: 1,
+    })
     expect(await bed.releasesOf(order.id)).toHaveLength(1)
   })
 
@@ -161,9 +222,19 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     const store = bed.stores()[1]!
     await store.insertOrder(order, Date.now())
     const answers: unknown[] = []
-    for (const [from, to] of [['opened', 'settling'], ['settling', 'settled'], ['settled', 'refunded'], ['refunded', 'disputed']] as const) {
+    for (const [from, to] of [
+      ['opened', 'settling'],
+      ['settling', 'settled'],
+      ['settled', 'refunded'],
+      ['refunded', 'disputed'],
+    ] as const) {
       expect(await store.transitionOrder(order.id, [from], to, {}, Date.now())).toBe(true)
-      answers.push([to, await refusalOf(bed.runtimes()[1]!.cosignRelease(order, settlement, await bed.releaseRequest(order, settlement, 1)))])
+      answers.push([
+        to,
+        await refusalOf(
+          bed.runtimes()[1]!.cosignRelease(order, settlement, await bed.releaseRequest(order, settlement, 1)),
+        ),
+      ])
     }
     expect(answers).toEqual([
       ['settling', 'signed'],
@@ -181,7 +252,9 @@ export function vaultRuntimeContract(bed: VaultRuntimeBed): void {
     expect(await store.getOrder(order.id)).toMatchObject({ state: 'disputed' })
     expect(await bed.stores()[2]!.getOrder(order.id)).toBeUndefined()
     for (const request of await bed.requestsAfterRelease(order, settlement, 2)) {
-      expect(await refusalOf(bed.runtimes()[2]!.cosignRelease(order, settlement, request))).toEqual(ALREADY_RELEASED)
+      expect(await refusalOf(bed.runtimes()[2]!.cosignRelease(order, settlement, request))).toEqual(
+        ALREADY_RELEASED,
+      )
     }
   })
 }

@@ -10,11 +10,16 @@ export function configValidate(file: string, env: NodeJS.ProcessEnv, out: (line:
     return 1
   }
   const { config, signers } = loaded
-  out(`${file}: valid — relayer ${config.relayer.id}, ${config.chains.length} chain(s), threshold ${config.quorum.threshold} of ${config.quorum.members.length}`)
+  out(
+    `${file}: valid — relayer ${config.relayer.id}, ${config.chains.length} chain(s), threshold ${config.quorum.threshold} of ${config.quorum.members.length}`,
+  )
   config.chains.forEach((c, i) => {
     const adapter = adapterOf(c.family)
-    out(`  ${c.id} (${c.family}): ${adapter.custody} ${adapter.custodian(c)}, signer ${signers[i]?.address ?? '?'}`)
+    out(
+      `  ${c.id} (${c.family}): ${adapter.custody} ${adapter.custodian(c)}, signer ${signers[i]?.address ?? '?'}`,
+    )
   })
-  for (const c of config.chains) for (const warning of adapterOf(c.family).configWarnings(c)) out(`  warning: ${warning}`)
+  for (const c of config.chains)
+    for (const warning of adapterOf(c.family).configWarnings(c)) out(`  warning: ${warning}`)
   return 0
 }

@@ -38,7 +38,11 @@ program
   .requiredOption('--config <file>', 'relayer YAML config')
   .action(async (o: { config: string }) => {
     const loaded = loadConfig(o.config, process.env)
-    const running = await startRelayer(loaded, createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id }), root.signal)
+    const running = await startRelayer(
+      loaded,
+      createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id }),
+      root.signal,
+    )
     await running.done
   })
 

@@ -18,7 +18,14 @@ const approvalFile = z.strictObject({
 })
 
 function toFile(a: RelayerSetApproval) {
-  return { chain: a.chain, version: a.update.version.toString(), members: a.update.members, threshold: a.update.threshold, signer: a.signer, signature: a.signature }
+  return {
+    chain: a.chain,
+    version: a.update.version.toString(),
+    members: a.update.members,
+    threshold: a.update.threshold,
+    signer: a.signer,
+    signature: a.signature,
+  }
 }
 
 function toSetJson(s: RelayerSet) {
@@ -28,14 +35,24 @@ function toSetJson(s: RelayerSet) {
 /** Reads an approval another operator sent: untrusted, so bounded and checked field by field. */
 function readApproval(path: string): RelayerSetApproval {
   const text = readFileSync(path)
-  if (text.length > MAX_APPROVAL_BYTES) throw new QantaraError('ROTATION_REFUSED', `${path} is larger than an approval can be`)
+  if (text.length > MAX_APPROVAL_BYTES)
+    throw new QantaraError('ROTATION_REFUSED', `${path} is larger than an approval can be`)
   let parsed: z.infer<typeof approvalFile>
   try {
     parsed = approvalFile.parse(JSON.parse(text.toString('utf8')))
   } catch (cause) {
-    throw new QantaraError('ROTATION_REFUSED', `${path} is not an approval written by \`qantara relayers approve\``, { cause })
+    throw new QantaraError(
+      'ROTATION_REFUSED',
+      `${path} is not an approval written by \`qantara relayers approve\``,
+      { cause },
+    )
   }
-  return { chain: parsed.chain as RelayerSetApproval['chain'], update: { version: BigInt(parsed.version), members: parsed.members, threshold: parsed.threshold }, signer: parsed.signer, signature: parsed.signature }
+  return {
+    chain: parsed.chain as RelayerSetApproval['chain'],
+    update: { version: BigInt(parsed.version), members: parsed.members, threshold: parsed.threshold },
+    signer: parsed.signer,
+    signature: parsed.signature,
+  }
 }
 
 function toolFor(configPath: string, chainId: string): RelayerSetTool {
@@ -52,23 +69,40 @@ function toolFor(configPath: string, chainId: string): RelayerSetTool {
  * then settled by the new set; relayers follow the change from the chain.
  */
 export function registerRelayerCommands(program: Command, out: (line: string) => void): void {
-  const relayers = program.command('relayers').description('inspect and rotate a chain\'s relayer set')
-  const common = (cmd: Command) => cmd.requiredOption('--config <file>', 'this operator\'s relayer YAML config').requiredOption('--chain <caip2>', 'the chain whose set it is')
+  const relayers = program.command('relayers').description("inspect and rotate a chain's relayer set")
+  const common = (cmd: Command) =>
+    cmd
+      .requiredOption('--config <file>', "this operator's relayer YAML config")
+      .requiredOption('--chain <caip2>', 'the chain whose set it is')
 
-  common(relayers.command('show').description('print the relayer set the chain holds now'))
-    .action(async (o: { config: string; chain: string }) => {
+  common(relayers.command('show').description('print the relayer set the chain holds now')).action(
+    async (o: { config: string; chain: string }) => {
       out(JSON.stringify(toSetJson(await toolFor(o.config, o.chain).current())))
-    })
+    },
+  )
 
-  common(relayers.command('approve').description('sign a proposed set (for the chain\'s next version) with this relayer\'s key; prints the approval'))
+  common(
+    relayers
+      .command('approve')
+      .description(
+        "sign a proposed set (for the chain's next version) with this relayer's key; prints the approval",
+      ),
+  )
     .requiredOption('--members <addresses>', 'comma-separated member addresses of the new set')
     .requiredOption('--threshold <n>', 'signatures the new set will need', (v) => Number.parseInt(v, 10))
     .action(async (o: { config: string; chain: string; members: string; threshold: number }) => {
-      const members = o.members.split(',').map((m) => m.trim()).filter(Boolean)
+      const members = o.members
+        .split(',')
+        .map((m) => m.trim())
+        .filter(Boolean)
       out(JSON.stringify(toFile(await toolFor(o.config, o.chain).approve(members, o.threshold))))
     })
 
-  common(relayers.command('apply').description('submit a proposal once a quorum of the current set approved it; a repeat is harmless'))
+  common(
+    relayers
+      .command('apply')
+      .description('submit a proposal once a quorum of the current set approved it; a repeat is harmless'),
+  )
     .argument('<approvals...>', 'approval files written by `qantara relayers approve`')
     .action(async (files: string[], o: { config: string; chain: string }) => {
       const tool = toolFor(o.config, o.chain)
