@@ -1,37 +1,39 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { MAX_CHALLENGE_N, entry, fmix32, seedWords } from '../src/gpu/challengeMatrices.js'
+import { MAX_CHALLENGE_N, entry, fmix32, matrixKeys, matrixRow } from '../src/gpu/challengeMatrices.js'
 import { isChallengedSlot } from '../src/gpu/challengeSchedule.js'
 import { answerOnCpu, commitOnCpu } from '../src/gpu/cpuProver.js'
-import { R_BITS, expectedProduct, reveal, verifyAnswer, type ChallengeAnswer } from '../src/gpu/freivalds.js'
+import { CHALLENGE_ROWS, R_BITS, bTimesR, reveal, verifyAnswer } from '../src/gpu/freivalds.js'
 import { rowLeaf, rowPath, rowRoot, rowTree, verifyRowPath } from '../src/gpu/rowCommitment.js'
 
 // The seed 0x00 01 02 … 1f. The expected values below were computed by an independent Python implementation of
 // docs/PROTOCOL.md's "Compute challenge" (they are that section's test vectors), not by this code.
 const SEED = Uint8Array.from({ length: 32 }, (_, i) => i)
 const A4 = [
-  [2, 1, 2, 1],
-  [-3, -2, 0, 0],
-  [3, 1, 4, 0],
-  [1, -1, 2, 0],
+  [-3, -2, 4, 0],
+  [-3, -1, 2, 3],
+  [-4, 4, -3, 0],
+  [-4, 0, 3, 0],
 ]
 const B4 = [
-  [1, -3, -1, -3],
-  [2, 2, 4, 1],
-  [1, 4, -1, -2],
-  [3, -2, -1, -3],
+  [4, 0, 2, 3],
+  [3, 3, -3, -1],
+  [-2, -4, 3, 2],
+  [-2, 2, 4, -1],
 ]
 const C5 = [
-  [4, -14, 1, 5, -11],
-  [-17, -9, 13, -12, -3],
-  [19, 1, -9, 25, -12],
-  [-5, -1, 0, -25, 12],
-  [-25, -22, 3, -23, 11],
+  [12, 13, 0, 9, -14],
+  [-17, -17, 1, -10, 20],
+  [14, 4, -1, 25, -24],
+  [-34, -17, -19, -22, 40],
+  [12, 12, 15, -25, -11],
 ]
-const C5_ROOT = '0x297dc9aaf2378ee1e070726ad579f0a48e94096c84c536ff5de9816ce3d67ac7'
+const C5_ROOT = '0xdc33aa3023400091af20fae9df81d55dde821d51474f09d6323e86b4b90d479f'
+// Reveal seed 0x2021…3f at n = 10.
+const R10 = [848688, 768722, 418131, 748765, 1009377, 714494, 394459, 945430, 203874, 518850]
+const ROWS10 = [3, 0, 9, 2, 6, 5, 8, 1, 4, 7]
 
-const N = 48
-const ROWS = 4
+const N = 80
 
 describe('compute challenge: matrices and commitment, bit-exact', () => {
   it("uses MurmurHash3's finaliser", () => {
@@ -39,9 +41,29 @@ describe('compute challenge: matrices and commitment, bit-exact', () => {
   })
 
   it("derives A and B from the seed as the protocol's test vectors say", () => {
-    const w = seedWords(SEED)
-    expect(A4.map((row, i) => row.map((_, j) => entry(w, 'A', 4, i, j)))).toEqual(A4)
-    expect(B4.map((row, i) => row.map((_, j) => entry(w, 'B', 4, i, j)))).toEqual(B4)
+    const keys = matrixKeys(SEED, 4)
+    expect(A4.map((row, i) => row.map((_, j) => entry(keys, 'A', 4, i, j)))).toEqual(A4)
+    expect(B4.map((row, i) => row.map((_, j) => entry(keys, 'B', 4, i, j)))).toEqual(B4)
+    const row = new Int32Array(4)
+    matrixRow(keys, 'B', 4, 3, row)
+    expect(Array.from(row)).toEqual(B4[3])
+  })
+
+  it('keys the matrices by every seed byte and by the size', () => {
+    const flipped = Uint8Array.from(SEED)
+    flipped[31] = 30
+    expect(matrixKeys(flipped, 4)).not.toEqual(matrixKeys(SEED, 4))
+    expect(matrixKeys(SEED, 5)).not.toEqual(matrixKeys(SEED, 4))
+  })
+
+  it("reveals r and the rows as the protocol's test vectors say, r below 2^20", () => {
+    const revealSeed = Uint8Array.from({ length: 32 }, (_, i) => 32 + i)
+    const { r, rows } = reveal(revealSeed, 10)
+    expect([Array.from(r), rows]).toEqual([R10, ROWS10])
+    const wide = reveal(revealSeed, 4_096)
+    expect(wide.rows).toHaveLength(CHALLENGE_ROWS)
+    expect(new Set(wide.rows).size).toBe(CHALLENGE_ROWS)
+    expect(wide.r.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** R_BITS)).toBe(true)
   })
 
   it("commits to C = A·B row by row, with the protocol's root", () => {
@@ -76,7 +98,7 @@ describe('compute challenge: matrices and commitment, bit-exact', () => {
     expect(16 * n < 2 ** 24).toBe(true)
     expect(16 * rMax * n * n < 2 ** 53).toBe(true)
     expect(2 * n * n <= 2 ** 32).toBe(true)
-    expect(() => reveal(SEED, n + 1, 1)).toThrow(RangeError)
+    expect(() => reveal(SEED, n + 1)).toThrow(RangeError)
   })
 })
 
@@ -84,40 +106,37 @@ describe('compute challenge: Freivalds check of an answer', () => {
   const seed = Uint8Array.from({ length: 32 }, (_, i) => 255 - i)
   const committed = commitOnCpu(seed, N)
   const revealSeed = Uint8Array.from({ length: 32 }, (_, i) => (i * 7) & 0xff)
-  const honest = answerOnCpu(committed, revealSeed, ROWS)
+  const honest = answerOnCpu(committed, revealSeed)
 
-  it('accepts the honest answer, whose C·r is A(B·r)', () => {
-    expect(verifyAnswer(seed, N, committed.root, revealSeed, ROWS, honest)).toEqual({ ok: true })
-    expect(honest.cr).toEqual(Array.from(expectedProduct(seed, N, reveal(revealSeed, N, ROWS).r)))
-    expect(new Set(honest.rows.map((r) => r.index)).size).toBe(ROWS)
+  it('accepts the honest answer: each revealed row is committed and agrees with A(B·r)', () => {
+    expect(verifyAnswer(seed, N, committed.root, revealSeed, honest)).toEqual({ ok: true })
+    expect(honest.rows.map((r) => r.index)).toEqual(reveal(revealSeed, N).rows)
+    expect(honest.rows).toHaveLength(Math.min(CHALLENGE_ROWS, N))
   })
 
-  it('refuses a C·r off by one in a single entry', () => {
-    const cr = [...honest.cr]
-    cr[17]! += 1
-    expect(verifyAnswer(seed, N, committed.root, revealSeed, ROWS, { ...honest, cr })).toEqual({
-      ok: false,
-      code: 'WRONG_PRODUCT',
-    })
-  })
-
-  it('catches a provider that committed junk and computed C·r as A(B·r) after the reveal', () => {
-    const junk = Array.from({ length: N }, (_, i) =>
-      rowLeaf(Array.from({ length: N }, (_, j) => (i * j) % 5)),
-    )
-    const tree = rowTree(junk)
-    const { r, rows } = reveal(revealSeed, N, ROWS)
-    const cheat: ChallengeAnswer = {
-      cr: Array.from(expectedProduct(seed, N, r)),
-      rows: rows.map((index) => ({
-        index,
-        values: Array.from({ length: N }, (_, j) => (index * j) % 5),
-        path: rowPath(tree, index),
-      })),
+  it('catches a provider that committed junk and cannot know which rows or which r come', () => {
+    const junkRow = (i: number) => Array.from({ length: N }, (_, j) => ((i * 31 + j) % 9) - 4)
+    const tree = rowTree(Array.from({ length: N }, (_, i) => rowLeaf(junkRow(i))))
+    const { rows } = reveal(revealSeed, N)
+    const cheat = {
+      rows: rows.map((index) => ({ index, values: junkRow(index), path: rowPath(tree, index) })),
     }
-    expect(verifyAnswer(seed, N, rowRoot(tree), revealSeed, ROWS, cheat)).toEqual({
+    expect(verifyAnswer(seed, N, rowRoot(tree), revealSeed, cheat)).toEqual({ ok: false, code: 'WRONG_ROW' })
+  })
+
+  it('catches one wrong entry in one committed row, and a committed row answered with the right one', () => {
+    const { c } = committed
+    const drawn = reveal(revealSeed, N).rows[5]!
+    const tampered = Int32Array.from(c)
+    tampered[drawn * N + 11]! += 1
+    const leaves = Array.from({ length: N }, (_, i) => rowLeaf(tampered.subarray(i * N, (i + 1) * N)))
+    const tree = rowTree(leaves)
+    const answer = answerOnCpu({ n: N, c: tampered, tree, root: rowRoot(tree) }, revealSeed)
+    expect(verifyAnswer(seed, N, rowRoot(tree), revealSeed, answer)).toEqual({ ok: false, code: 'WRONG_ROW' })
+    const corrected = { rows: answer.rows.map((row, k) => (k === 5 ? honest.rows[5]! : row)) }
+    expect(verifyAnswer(seed, N, rowRoot(tree), revealSeed, corrected)).toEqual({
       ok: false,
-      code: 'ROW_INCONSISTENT',
+      code: 'ROW_NOT_COMMITTED',
     })
   })
 
@@ -125,34 +144,48 @@ describe('compute challenge: Freivalds check of an answer', () => {
     const rows = honest.rows.map((row, k) =>
       k === 1 ? { ...row, values: row.values.map((v, j) => (j === 3 ? v + 1 : v)) } : row,
     )
-    expect(verifyAnswer(seed, N, committed.root, revealSeed, ROWS, { ...honest, rows })).toEqual({
+    expect(verifyAnswer(seed, N, committed.root, revealSeed, { rows })).toEqual({
       ok: false,
       code: 'ROW_NOT_COMMITTED',
     })
   })
 
-  it('refuses an answer replayed for another reveal, or shaped wrong', () => {
+  it('refuses an answer replayed for another reveal, one that checks no rows, and malformed shapes', () => {
     const other = Uint8Array.from({ length: 32 }, (_, i) => (i * 11 + 3) & 0xff)
-    expect(verifyAnswer(seed, N, committed.root, other, ROWS, honest).ok).toBe(false)
-    expect(
-      verifyAnswer(seed, N, committed.root, revealSeed, ROWS, { ...honest, cr: honest.cr.slice(1) }),
-    ).toEqual({ ok: false, code: 'MALFORMED' })
-    expect(
-      verifyAnswer(seed, N, committed.root, revealSeed, ROWS, { ...honest, rows: honest.rows.slice(1) }),
-    ).toEqual({ ok: false, code: 'MALFORMED' })
-    const huge = honest.rows.map((row) => ({ ...row, values: row.values.map(() => 16 * N + 1) }))
-    expect(verifyAnswer(seed, N, committed.root, revealSeed, ROWS, { ...honest, rows: huge })).toEqual({
-      ok: false,
-      code: 'MALFORMED',
-    })
+    expect(verifyAnswer(seed, N, committed.root, other, honest)).toEqual({ ok: false, code: 'MALFORMED' })
+    const shapes: unknown[] = [
+      { rows: [] },
+      { rows: honest.rows.slice(1) },
+      null,
+      { rows: 'x' },
+      { rows: honest.rows.map((row) => ({ ...row, values: row.values.map(() => 16 * N + 1) })) },
+      { rows: honest.rows.map((row) => ({ ...row, values: row.values.map((v) => v + 0.5) })) },
+      { rows: honest.rows.map((row) => ({ ...row, values: null })) },
+      { rows: honest.rows.map((row) => ({ ...row, path: [[row.path[0]]] })) },
+      { rows: honest.rows.map((row) => ({ ...row, path: Array.from({ length: 33 }, () => row.path[0]) })) },
+    ]
+    for (const answer of shapes)
+      expect(verifyAnswer(seed, N, committed.root, revealSeed, answer)).toEqual({
+        ok: false,
+        code: 'MALFORMED',
+      })
   })
 
   it("refuses a commitment to another seed's product", () => {
     const otherSeed = Uint8Array.from({ length: 32 }, (_, i) => i ^ 0x5a)
     const theirs = commitOnCpu(otherSeed, N)
-    expect(
-      verifyAnswer(seed, N, theirs.root, revealSeed, ROWS, answerOnCpu(theirs, revealSeed, ROWS)),
-    ).toEqual({ ok: false, code: 'WRONG_PRODUCT' })
+    expect(verifyAnswer(seed, N, theirs.root, revealSeed, answerOnCpu(theirs, revealSeed))).toEqual({
+      ok: false,
+      code: 'WRONG_ROW',
+    })
+  })
+
+  it('computes B·r exactly, as row-by-row integer sums', () => {
+    const { r } = reveal(revealSeed, N)
+    const keys = matrixKeys(seed, N)
+    const row = new Int32Array(N)
+    matrixRow(keys, 'B', N, 7, row)
+    expect(bTimesR(seed, N, r)[7]).toBe(Array.from(row).reduce((sum, b, j) => sum + b * r[j]!, 0))
   })
 })
 
@@ -181,5 +214,7 @@ describe('compute challenge: which slots are challenged', () => {
       true,
     ])
     expect(() => isChallengedSlot(secret, order, 1, 1_000_001)).toThrow(RangeError)
+    for (const slot of [-1, 1.5, 1e21])
+      expect(() => isChallengedSlot(secret, order, slot, 10)).toThrow(RangeError)
   })
 })

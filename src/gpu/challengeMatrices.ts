@@ -1,17 +1,22 @@
+import { createHash } from 'node:crypto'
+
 /**
- * The matrices of a GPU compute challenge, derived from its 32-byte seed
- * bit-exactly (docs/PROTOCOL.md, "Compute challenge"): entry (i, j) of
- * matrix m (0 for A, 1 for B) of size n is
+ * The matrices of a GPU compute challenge, derived from its 32-byte seed and
+ * its size n bit-exactly (docs/PROTOCOL.md §9). With k[0..7] the big-endian
+ * 32-bit words of SHA-256("qantara/gpu-challenge/v1\n" ‖ seed ‖ uint32be(n)),
+ * entry (i, j) of matrix m (0 for A, 1 for B) is, in uint32 arithmetic with
+ * logical shifts,
  *
- *   c = (m·n + i)·n + j                (as uint32; n ≤ MAX_CHALLENGE_N keeps it below 2^32)
- *   h = fmix32(fmix32(c ⊕ s[2m]) ⊕ s[2m+1])
- *   entry = (h mod 9) − 4              (in [−4, 4])
+ *   c = (m·n + i)·n + j                (below 2^29 for n ≤ MAX_CHALLENGE_N)
+ *   h = fmix32(fmix32(c ⊕ k[2m]) ⊕ k[2m+1])
+ *   entry = (h mod 9) − 4              (h unsigned; entry in [−4, 4])
  *
- * where s[0..7] are the seed's eight big-endian 32-bit words and fmix32 is
- * MurmurHash3's finaliser. Any implementation (CUDA, PyTorch, WebGPU, this
- * one) computes the same integers, and with entries in [−4, 4] every entry
- * of C = A·B is at most 16·n in magnitude: exact in fp16/bf16 products with
- * fp32 accumulation for n ≤ 2^20, and exact here in float64.
+ * with fmix32 MurmurHash3's finaliser. Every seed bit and the size key the
+ * matrices, so no two challenges share them. Any implementation (CUDA,
+ * PyTorch, WebGPU, this one) computes the same integers, and with entries in
+ * [−4, 4] every entry of C = A·B is at most 16·n in magnitude: exact in
+ * fp16/bf16 (or int8) products with fp32 (or int32) accumulation, and exact
+ * here in float64.
  */
 
 /** Largest challenge size: (2n)·n stays below 2^32 for the counter, and C·r below 2^53. */
@@ -30,11 +35,14 @@ export function fmix32(x: number): number {
   return h >>> 0
 }
 
-/** The seed's eight big-endian 32-bit words. */
-export function seedWords(seed: Uint8Array): Uint32Array {
+/** The keys of a challenge's matrices: SHA-256 of a domain tag, the seed and the size, as eight big-endian words. */
+export function matrixKeys(seed: Uint8Array, n: number): Uint32Array {
   if (seed.length !== 32) throw new RangeError(`a challenge seed is 32 bytes, not ${seed.length}`)
-  const view = new DataView(seed.buffer, seed.byteOffset, 32)
-  return Uint32Array.from({ length: 8 }, (_, k) => view.getUint32(4 * k, false))
+  checkSize(n)
+  const size = Buffer.alloc(4)
+  size.writeUInt32BE(n)
+  const digest = createHash('sha256').update('qantara/gpu-challenge/v1\n').update(seed).update(size).digest()
+  return Uint32Array.from({ length: 8 }, (_, k) => digest.readUInt32BE(4 * k))
 }
 
 export function checkSize(n: number): void {

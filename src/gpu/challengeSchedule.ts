@@ -15,6 +15,7 @@ export function isChallengedSlot(
 ): boolean {
   if (!Number.isInteger(perMillion) || perMillion < 0 || perMillion > 1_000_000)
     throw new RangeError(`challenge rate ${perMillion} is outside 0…1,000,000 per million`)
+  if (!Number.isSafeInteger(slot) || slot < 0) throw new RangeError(`slot ${slot} is not a slot number`)
   const draw = createHmac('sha256', secret)
     .update(`qantara/challenge-slot/v1\n${orderId}\n${slot}`)
     .digest()

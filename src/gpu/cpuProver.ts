@@ -1,4 +1,4 @@
-import { checkSize, matrixRow, seedWords } from './challengeMatrices.js'
+import { checkSize, matrixKeys, matrixRow } from './challengeMatrices.js'
 import { reveal, type ChallengeAnswer } from './freivalds.js'
 import { rowLeaf, rowPath, rowRoot, rowTree } from './rowCommitment.js'
 
@@ -18,7 +18,7 @@ export interface Committed {
  */
 export function commitOnCpu(seed: Uint8Array, n: number): Committed {
   checkSize(n)
-  const words = seedWords(seed)
+  const words = matrixKeys(seed, n)
   const b = new Int32Array(n * n)
   const row = new Int32Array(n)
   for (let i = 0; i < n; i++) {
@@ -40,22 +40,11 @@ export function commitOnCpu(seed: Uint8Array, n: number): Committed {
   return { n, c, tree, root: rowRoot(tree) }
 }
 
-/** The answer to a reveal from a committed C: C·r and the asked rows with their paths. */
-export function answerOnCpu(
-  committed: Committed,
-  revealSeed: Uint8Array,
-  rowsAsked: number,
-): ChallengeAnswer {
+/** The answer to a reveal from a committed C: the drawn rows with their paths. */
+export function answerOnCpu(committed: Committed, revealSeed: Uint8Array): ChallengeAnswer {
   const { n, c, tree } = committed
-  const { r, rows } = reveal(revealSeed, n, rowsAsked)
-  const cr: number[] = []
-  for (let i = 0; i < n; i++) {
-    let sum = 0
-    for (let j = 0; j < n; j++) sum += c[i * n + j]! * r[j]!
-    cr.push(sum)
-  }
+  const { rows } = reveal(revealSeed, n)
   return {
-    cr,
     rows: rows.map((index) => ({
       index,
       values: Array.from(c.subarray(index * n, (index + 1) * n)),
