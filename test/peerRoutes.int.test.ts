@@ -7,7 +7,7 @@ import { PEER_PAGE, peerRoutes } from '../src/peer/routes.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import type { SettlementSignature } from '../src/chains.js'
 import { QantaraError } from '../src/errors.js'
-import { RetargetApprovals } from '../src/relay/retargetApprovals.js'
+import { RetargetApprovals } from '../src/peer/retargetApprovals.js'
 
 /** relayer-1's peer routes over a fresh in-memory store, on a loopback port. */
 async function servePeerRoutes(

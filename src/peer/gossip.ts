@@ -1,6 +1,6 @@
 import type { SettlementSignature } from '../chains.js'
 import type { OrderTerms } from '../order.js'
-import type { RetargetApproval } from '../relay/retargetApprovals.js'
+import type { RetargetApproval } from './retargetApprovals.js'
 import type { Settlement } from '../settlement.js'
 import { HeartbeatPull } from './heartbeatPull.js'
 import type { GossipOptions, Peer } from './peerClient.js'

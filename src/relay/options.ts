@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Store } from '../store/store.js'
 import type { Prober } from './prober.js'
-import type { RetargetApprovals } from './retargetApprovals.js'
+import type { RetargetApprovals } from '../peer/retargetApprovals.js'
 import type { SettlementStrategy } from './settlementStrategy.js'
 
 /** Who this relayer is among its peers and how the quorum settles: the same on every member. */

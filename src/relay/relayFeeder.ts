@@ -2,7 +2,7 @@ import type { BtcPayoutRail, BtcRelayFeed, ChainRuntime } from '../chains.js'
 import type { Logger } from '../log.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Store } from '../store/store.js'
-import { retargetHeadersHash, type RetargetApprovals } from './retargetApprovals.js'
+import { retargetHeadersHash, type RetargetApprovals } from '../peer/retargetApprovals.js'
 import { isMyTurn } from './turns.js'
 
 export interface RelayFeederOptions {

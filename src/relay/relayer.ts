@@ -13,7 +13,7 @@ import type { RelayerOptions } from './options.js'
 import { OrderIntake } from './orderIntake.js'
 import { PeerSync } from './peerSync.js'
 import { RelayFeeder } from './relayFeeder.js'
-import { RetargetApprovals } from './retargetApprovals.js'
+import { RetargetApprovals } from '../peer/retargetApprovals.js'
 import { Settler } from './settler.js'
 import { TaskRunner } from './tasks.js'
 
