@@ -4,7 +4,6 @@ import { computeSettlement } from '../src/computeSettlement.js'
 import { BTC_PROOF_GRACE_SECONDS, type OrderTerms } from '../src/order.js'
 import {
   LIVE_STATES,
-  ORDER_STATES,
   TERMINAL_STATES,
   btcPayoutStep,
   btcShareClosed,
@@ -19,10 +18,9 @@ import {
   probing,
   settle,
   settlementDue,
-  type OrderState,
 } from '../src/orders/lifecycle.js'
 import type { Settlement } from '../src/settlement.js'
-import type { OrderRecord } from '../src/store/store.js'
+import { ORDER_STATES, type OrderRecord, type OrderState } from '../src/orders/record.js'
 
 // Slots of 60 s from t = 1_000: the order runs 1_000 … 1_600.
 const terms: OrderTerms = {

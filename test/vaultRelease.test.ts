@@ -3,7 +3,8 @@ import type { ChainEvent, Cosigner, SettlementSignature } from '../src/chains.js
 import { QantaraError, isQantaraError } from '../src/errors.js'
 import type { Hex32, OrderTerms } from '../src/order.js'
 import type { Settlement } from '../src/settlement.js'
-import type { OrderRecord, Submission } from '../src/store/store.js'
+import type { OrderRecord } from '../src/orders/record.js'
+import type { Submission } from '../src/store/store.js'
 import {
   askCosigner,
   combinations,

@@ -1,6 +1,12 @@
 import type { ChainEvent } from '../chains.js'
 import { isQantaraError } from '../errors.js'
-import type { Store } from '../store/store.js'
+
+/** The store's event log as the feed reads it: events in commit order, and named cursors into it. */
+export interface EventLog {
+  getCursor(name: string): Promise<number>
+  setCursor(name: string, seq: number): Promise<void>
+  listEvents(options: { afterSeq?: number; limit?: number }): Promise<{ seq: number; event: ChainEvent }[]>
+}
 
 /**
  * Applies the store's event log from a named cursor, in order, once each.
@@ -10,7 +16,7 @@ import type { Store } from '../store/store.js'
  * event after it.
  */
 export async function consumeEvents(
-  store: Pick<Store, 'getCursor' | 'setCursor' | 'listEvents'>,
+  store: EventLog,
   cursor: string,
   apply: (event: ChainEvent) => Promise<void>,
   skipped: (event: ChainEvent, err: unknown) => void,

@@ -3,7 +3,7 @@ import { reasonOf, type SettlementResult } from '../computeSettlement.js'
 import { assertNever } from '../errors.js'
 import { BTC_DUST_SATS, btcProofWindowEnd, orderEnd, satsOwed, type OrderTerms } from '../order.js'
 import type { Settlement } from '../settlement.js'
-import type { OrderPatch, OrderRecord } from '../store/store.js'
+import { ORDER_STATES, type OrderPatch, type OrderRecord, type OrderState } from './record.js'
 
 /**
  * The order state machine, as pure functions of a stored record, an event or
@@ -16,17 +16,6 @@ import type { OrderPatch, OrderRecord } from '../store/store.js'
  *                                                     └▶ payout-pending (owed in BTC: proof or fallback)
  *   settling ▶ refunded | disputed (the chain refuses it);  any live ▶ refunded (the renter reclaims)
  */
-export const ORDER_STATES = [
-  'opened',
-  'active',
-  'ended',
-  'settling',
-  'payout-pending',
-  'settled',
-  'refunded',
-  'disputed',
-] as const
-export type OrderState = (typeof ORDER_STATES)[number]
 
 /** States nothing moves an order out of. */
 export const TERMINAL_STATES = ['settled', 'refunded', 'disputed'] as const satisfies readonly OrderState[]

@@ -1,7 +1,7 @@
 import type { BtcPayoutRail, ChainEvent, SubmitOutcome } from '../chains.js'
 import { isQantaraError } from '../errors.js'
 import { btcPayoutStep, btcShareClosed, payoutSeen } from '../orders/lifecycle.js'
-import type { OrderRecord } from '../store/store.js'
+import type { OrderRecord } from '../orders/record.js'
 import type { RelayerContext } from './context.js'
 import { isMyTurn } from './turns.js'
 

@@ -1,5 +1,5 @@
 import { gossiping, onClock, probing, settlementDue, type LifecyclePolicy } from '../orders/lifecycle.js'
-import type { OrderRecord } from '../store/store.js'
+import type { OrderRecord } from '../orders/record.js'
 import type { BtcPayouts } from './btcPayouts.js'
 import type { RelayerContext } from './context.js'
 import type { PeerSync } from './peerSync.js'

@@ -8,11 +8,9 @@ import { parseExact, stringifyExact } from '../json.js'
 import { merkleLeafHash } from '../merkle.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
-import type { OrderState } from '../orders/lifecycle.js'
+import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 import type {
   HeartbeatKey,
-  OrderPatch,
-  OrderRecord,
   Store,
   StoredEvent,
   StoredHeartbeat,

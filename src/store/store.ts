@@ -1,8 +1,7 @@
 import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import type { OrderTerms } from '../order.js'
-import type { OrderState } from '../orders/lifecycle.js'
-import type { Settlement, SettlementReason } from '../settlement.js'
+import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 
 export interface StoredEvent {
   /** Position in the store's single event log, increasing. */
@@ -24,25 +23,6 @@ export interface Submission {
   payload: unknown
   updatedAt: number
 }
-
-export interface OrderRecord {
-  terms: OrderTerms
-  state: OrderState
-  /** Set once, when the order enters `settling`; never replaced by a different one. */
-  settlement?: Settlement
-  reason?: SettlementReason
-  uptime?: string
-  txHash?: string
-  /** The Bitcoin payout for a BTC order: the mined transaction, its block, and what it paid the provider's script. */
-  btcTxid?: string
-  btcBlock?: string
-  btcSats?: bigint
-  updatedAt: number
-}
-
-export type OrderPatch = Partial<
-  Pick<OrderRecord, 'settlement' | 'reason' | 'uptime' | 'txHash' | 'btcTxid' | 'btcBlock' | 'btcSats'>
->
 
 export interface StoredHeartbeat {
   orderId: string

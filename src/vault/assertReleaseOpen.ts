@@ -1,6 +1,6 @@
 import type { ChainId } from '../caip2.js'
 import type { Hex32 } from '../order.js'
-import type { OrderState } from '../orders/lifecycle.js'
+import type { OrderState } from '../orders/record.js'
 import type { Store } from '../store/store.js'
 import { alreadyReleased, cosignRefused } from './refusals.js'
 
