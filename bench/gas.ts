@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
 // Gas of the escrow's hot paths, each beside a baseline measured in the same run.
 // Run: npm run bench
 import { keccak256, toHex, zeroAddress, type Hex, type LocalAccount } from 'viem'
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
       start: block.timestamp + 10n,
       slotLength: 60,
       slots: 10,
+      gpu: REFERENCE_GPU_WORD,
     }
     const openErc20 = await gasOf(
       bed,

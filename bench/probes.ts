@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 // Probes per second against a local provider agent, beside a bare keep-alive
 // HTTP loop to the same agent, measured in the same run.
 // Run: npm run build && node dist/bench/probes.js
@@ -120,6 +121,7 @@ const order = (i: number): OrderTerms => ({
   start,
   slotLength: 3600,
   slots: 1,
+  gpu: REFERENCE_ORDER_GPU,
 })
 
 await rate(200, () => bare()) // warm up both paths

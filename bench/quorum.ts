@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
 // With three relayers (threshold 2): time from an order's end to its settlement
 // being final on chain, less the grace and gossip windows, beside the
 // one-relayer figure measured in the same run; and the bytes each relayer
@@ -62,6 +63,7 @@ async function measure(
           start: BigInt(Math.floor(Date.now() / 1000)) + 3n,
           slotLength: SLOT,
           slots: 2,
+          gpu: REFERENCE_GPU_WORD,
         }),
       )
     const finalAt = new Map<string, number>()

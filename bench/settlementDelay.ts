@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
 // Settlement broadcast delay: from the moment an order's inputs are final (its
 // end plus the grace window) to the first broadcast of its settlement, beside
 // a bare eth_sendRawTransaction round trip on the same chain, in one run.
@@ -73,6 +74,7 @@ try {
         start: BigInt(Math.floor(Date.now() / 1000)) + 3n,
         slotLength: 2,
         slots: 2,
+        gpu: REFERENCE_GPU_WORD,
       }),
     )
   }

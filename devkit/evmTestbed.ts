@@ -24,6 +24,8 @@ import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEsc
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { signSettlement, sortAddresses, packSignatures, type EscrowDomain } from '../adapters/evm/eip712.js'
 import type { EvmOrder, EvmSettlement } from '../adapters/evm/codec.js'
+import { encodeGpuRequirement } from '../src/gpu/requirement.js'
+import { REFERENCE_ORDER_GPU } from './gpu/referenceGpu.js'
 
 const MNEMONIC = 'test test test test test test test test test test test junk'
 
@@ -131,6 +133,7 @@ export async function openOrder(
     start: block.timestamp + 10n,
     slotLength: 60,
     slots: 10,
+    gpu: encodeGpuRequirement(REFERENCE_ORDER_GPU),
     ...o,
   }
   const value = order.token === zeroAddress ? order.amount : 0n

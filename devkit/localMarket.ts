@@ -23,6 +23,8 @@ import { deployBtcEscrow, deployEscrow, deployTestToken } from '../adapters/evm/
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
 import { faultyRelayerArgs, type RelayerFaults } from './relayer.js'
+import { REFERENCE_ORDER_GPU, referenceGpu, referenceNvidiaSmi } from './gpu/referenceGpu.js'
+import type { GpuTelemetry } from '../src/heartbeat/schema.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
 const MNEMONIC = 'test test test test test test test test test test test junk'
@@ -54,6 +56,8 @@ export interface LocalMarketOptions {
   /** The agent's port and the URL it advertises, when something (a proxy in a test) stands in front of it. */
   agent?: { port: number; publicUrl: string }
   logLevel?: string
+  /** The GPUs the provider's telemetry lists (default: one CPU reference device); null runs the agent without nvidia-smi. */
+  gpus?: GpuTelemetry[] | null
   /** A regtest node to pay providers in BTC from: the escrow gets a BtcLightRelay anchored at `genesisHeader`, relayers a bitcoin section, and a solver is configured. */
   btc?: {
     rpcUrl: string
@@ -117,11 +121,30 @@ export interface LocalMarket {
   provider: Ed25519Signer
   relayers: LocalRelayer[]
   agentYaml: string
+  /** Replaces the GPUs the provider's telemetry lists, from its next reading on (absent when it has no nvidia-smi). */
+  setGpus?: (gpus: GpuTelemetry[]) => void
   /** With `btc`: the solver's config, and the escrow-chain account its quotes are signed with. */
   solverYaml?: string
   solverQuoter?: HDAccount
   /** With `btc`: the provider's Bitcoin output script (a fresh P2WPKH, hex), listed in its signed record. */
   providerBtcScript?: string
+}
+
+/** What the dev kit's provider asks, per slot of its CPU reference device, on each chain it serves. */
+function agentPrices(o: LocalMarketOptions, usdc: Address) {
+  const price = (chain: string, token: string, perSlot: string) => ({
+    chain,
+    token,
+    gpuClass: REFERENCE_ORDER_GPU.class,
+    perSlot,
+    slotLength: o.slotSeconds,
+  })
+  return [
+    price(LOCAL_CHAIN, usdc, '10000'),
+    price(LOCAL_CHAIN, 'native', '1000000000000'),
+    ...(o.solana ? [price(o.solana.chain, o.solana.mint, '10000')] : []),
+    ...(o.cosmos ? [price(o.cosmos.chain, o.cosmos.denom, '10000')] : []),
+  ]
 }
 
 function secretFile(path: string, content: string): string {
@@ -273,6 +296,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
           feeBps: o.feeBps,
           graceSeconds: o.graceSeconds,
           refundAfterSeconds: Math.max(1, o.slotSeconds),
+          acceptTestGpuClasses: true,
         },
         prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
         gossip: {
@@ -307,6 +331,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     )
   }
   const agentYaml = join(o.dir, 'agent.yaml')
+  const nvidiaSmi = o.gpus === null ? undefined : referenceNvidiaSmi(o.dir, o.gpus ?? [referenceGpu()])
   // Relayers probe a BTC order only when the script it pays is one the provider's record lists.
   const providerBtcScript = o.btc
     ? Buffer.from(BtcWallet.fromKeyText(BtcWallet.generateWif('regtest'), 'regtest').script).toString('hex')
@@ -317,21 +342,13 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       key: { file: secretFile(join(o.dir, 'provider.key'), provider.seed) },
       listen: `127.0.0.1:${agentPort}`,
       publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
+      nvidiaSmi: nvidiaSmi ? nvidiaSmi.path : join(o.dir, 'no-nvidia-smi-here'),
       payout: {
         [LOCAL_CHAIN]: providerPayout,
         ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}),
         ...(o.cosmos ? { [o.cosmos.chain]: o.cosmos.providerPayout } : {}),
       },
-      prices: [
-        { chain: LOCAL_CHAIN, token: usdc, perSlot: '10000', slotLength: o.slotSeconds },
-        { chain: LOCAL_CHAIN, token: 'native', perSlot: '1000000000000', slotLength: o.slotSeconds },
-        ...(o.solana
-          ? [{ chain: o.solana.chain, token: o.solana.mint, perSlot: '10000', slotLength: o.slotSeconds }]
-          : []),
-        ...(o.cosmos
-          ? [{ chain: o.cosmos.chain, token: o.cosmos.denom, perSlot: '10000', slotLength: o.slotSeconds }]
-          : []),
-      ],
+      prices: agentPrices(o, usdc),
       ...(providerBtcScript ? { btcScripts: [providerBtcScript] } : {}),
       relayers: relayers.filter((_, i) => !o.announceTo || o.announceTo.includes(i)).map((r) => r.url),
       // Only the quorum challenges the agent: a key outside it is refused before anything is signed.
@@ -349,6 +366,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     provider: provider.signer,
     relayers,
     agentYaml,
+    ...(nvidiaSmi ? { setGpus: nvidiaSmi.setGpus } : {}),
     ...(solverYaml ? { solverYaml, solverQuoter: account(7) } : {}),
     ...(providerBtcScript ? { providerBtcScript } : {}),
   }

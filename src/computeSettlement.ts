@@ -1,6 +1,7 @@
 import { ORDER_LIMITS, type OrderTerms } from './order.js'
 import type { Settlement, SettlementReason } from './settlement.js'
 import { merkleRootOfLeafHashes } from './merkle.js'
+import { matchTelemetry, type GpuSeen, type TelemetryMatch } from './gpu/telemetryMatch.js'
 
 /** The facts of one verified heartbeat that settlement depends on. */
 export interface HeartbeatFact {
@@ -9,20 +10,48 @@ export interface HeartbeatFact {
   relayerId: string
   /** `merkleLeafHash` of the heartbeat's canonical signed bytes, committed by the Merkle root. */
   leafHash: string
+  /** The GPUs its telemetry lists, or null when it had none. */
+  gpus: GpuSeen[] | null
 }
 
 export interface SettlementPolicy {
-  /** Distinct relayers that must hold a heartbeat for a slot to count as up. */
+  /** Distinct relayers that must hold a valid record for a slot to count as up. */
   threshold: number
   /** Relayer fee, in basis points of the provider's gross share. */
   feeBps: number
   feeRecipient: string
 }
 
+/**
+ * What became of each slot, one character per slot in `SettlementResult.slots`.
+ * Up: `T` (telemetry matched the ordered GPUs). Down, with the first test that
+ * fewer than `threshold` relayers' records passed: `.` no heartbeat,
+ * `M` GPU_MISSING (no GPU in the telemetry), `W` GPU_MISMATCH (GPUs of another
+ * class, too little memory, too few, or not the order's GPUs).
+ */
+export const SLOT_STATUS = {
+  telemetryMatched: 'T',
+  noHeartbeat: '.',
+  gpuMissing: 'M',
+  gpuMismatch: 'W',
+} as const
+export type SlotStatus = (typeof SLOT_STATUS)[keyof typeof SLOT_STATUS]
+
+export const SLOT_REASONS: Readonly<Record<SlotStatus, string>> = {
+  T: 'TELEMETRY_MATCHED',
+  '.': 'NO_HEARTBEAT',
+  M: 'GPU_MISSING',
+  W: 'GPU_MISMATCH',
+}
+
+export function slotIsUp(status: string): boolean {
+  return status === SLOT_STATUS.telemetryMatched
+}
+
 export interface SettlementResult {
   settlement: Settlement
   reason: SettlementReason
-  /** One character per slot: '1' up, '0' down. */
+  /** One SLOT_STATUS character per slot. */
   uptime: string
 }
 
@@ -30,14 +59,17 @@ const BPS = 10_000n
 
 /**
  * The settlement of an order, as a pure function of its terms and heartbeats,
- * in integer arithmetic. The provider's gross share is amount × upSlots /
+ * in integer arithmetic. A slot is up when at least `threshold` distinct
+ * relayers hold a heartbeat for it whose telemetry shows the order's GPUs:
+ * `count` GPUs of the ordered class and memory, the same ones for the whole
+ * order (see `orderGpus`). The provider's gross share is amount × upSlots /
  * totalSlots rounded down (the remainder goes to the renter); the relayer fee
  * is taken from that share, rounded down. Heartbeats for other orders or
  * out-of-range slots are ignored, so every honest relayer holding the same set
  * signs the same bytes.
  */
 export function computeSettlement(
-  order: Pick<OrderTerms, 'id' | 'amount' | 'slots'>,
+  order: Pick<OrderTerms, 'id' | 'amount' | 'slots' | 'gpu'>,
   heartbeats: HeartbeatFact[],
   policy: SettlementPolicy,
 ): SettlementResult {
@@ -49,21 +81,16 @@ export function computeSettlement(
   const relevant = heartbeats.filter(
     (h) => h.orderId === order.id && Number.isInteger(h.slot) && h.slot >= 0 && h.slot < order.slots,
   )
-  const relayersBySlot = new Map<number, Set<string>>()
-  for (const h of relevant) {
-    let set = relayersBySlot.get(h.slot)
-    if (!set) relayersBySlot.set(h.slot, (set = new Set()))
-    set.add(h.relayerId)
-  }
-  // Work follows the heartbeats held, not the slot count; the bitmap is one allocation of the (bounded) slot count.
-  const bitmap = Buffer.alloc(order.slots, '0')
+  const bySlot = recordsBySlot(relevant, order.gpu)
+  const gpusOfOrder = orderGpus(bySlot, order.gpu.count, policy.threshold)
+  // Work follows the heartbeats held, not the slot count; the status string is one allocation of the (bounded) slot count.
+  const status = Buffer.alloc(order.slots, SLOT_STATUS.noHeartbeat)
   let up = 0
-  for (const [slot, relayers] of relayersBySlot) {
-    if (relayers.size < policy.threshold) continue
-    bitmap[slot] = 0x31
-    up++
+  for (const [slot, records] of bySlot) {
+    const s = slotStatus([...records.values()], gpusOfOrder, policy.threshold)
+    status[slot] = s.charCodeAt(0)
+    if (slotIsUp(s)) up++
   }
-  const uptime = bitmap.toString('latin1')
   const gross = (order.amount * BigInt(up)) / BigInt(order.slots)
   const fee = (gross * BigInt(policy.feeBps)) / BPS
   const settlement: Settlement = {
@@ -76,7 +103,56 @@ export function computeSettlement(
     totalSlots: order.slots,
     heartbeatRoot: merkleRootOfLeafHashes(relevant.map((h) => h.leafHash)),
   }
-  return { settlement, reason: reasonOf(settlement), uptime }
+  return { settlement, reason: reasonOf(settlement), uptime: status.toString('latin1') }
+}
+
+type SlotRecords = Map<number, Map<string, TelemetryMatch>>
+
+/** Each relayer's record per slot, with what its telemetry shows; one per relayer, the lowest leaf hash, as the store keeps. */
+function recordsBySlot(facts: HeartbeatFact[], req: OrderTerms['gpu']): SlotRecords {
+  const kept = new Map<string, HeartbeatFact>()
+  for (const h of facts) {
+    const key = `${h.slot}\n${h.relayerId}`
+    const other = kept.get(key)
+    if (!other || h.leafHash < other.leafHash) kept.set(key, h)
+  }
+  const bySlot: SlotRecords = new Map()
+  for (const h of kept.values()) {
+    let records = bySlot.get(h.slot)
+    if (!records) bySlot.set(h.slot, (records = new Map<string, TelemetryMatch>()))
+    records.set(h.relayerId, matchTelemetry(req, h.gpus))
+  }
+  return bySlot
+}
+
+/**
+ * The GPUs the order runs on: in the first slot where `threshold` relayers'
+ * telemetry matches, the `count` lowest matching UUIDs each shows, the set most
+ * of them show (ties to the lexically lowest). Every later slot must show these
+ * same GPUs, so a provider that swaps a GPU mid-order loses the slots after.
+ */
+function orderGpus(bySlot: SlotRecords, count: number, threshold: number): string[] | undefined {
+  for (const slot of [...bySlot.keys()].sort((a, b) => a - b)) {
+    const votes = new Map<string, number>()
+    for (const m of bySlot.get(slot)!.values())
+      if (m.kind === 'match') {
+        const key = m.uuids.slice(0, count).join('\n')
+        votes.set(key, (votes.get(key) ?? 0) + 1)
+      }
+    if ([...votes.values()].reduce((a, b) => a + b, 0) < threshold) continue
+    const [best] = [...votes].sort(([ka, va], [kb, vb]) => vb - va || (ka < kb ? -1 : ka > kb ? 1 : 0))
+    return best![0].split('\n')
+  }
+  return undefined
+}
+
+function slotStatus(records: TelemetryMatch[], gpus: string[] | undefined, threshold: number): SlotStatus {
+  if (records.length < threshold) return SLOT_STATUS.noHeartbeat
+  if (records.filter((m) => m.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
+  const valid = records.filter(
+    (m) => m.kind === 'match' && gpus !== undefined && gpus.every((u) => m.uuids.includes(u)),
+  )
+  return valid.length >= threshold ? SLOT_STATUS.telemetryMatched : SLOT_STATUS.gpuMismatch
 }
 
 /** Why a settlement pays what it does, from its slot counts alone. */

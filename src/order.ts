@@ -1,4 +1,5 @@
 import type { ChainId } from './caip2.js'
+import { gpuRequirementProblem, type GpuRequirement, type GpuRequirementProblem } from './gpu/requirement.js'
 
 /** 32 bytes as 0x-prefixed lowercase hex. */
 export type Hex32 = `0x${string}`
@@ -22,6 +23,8 @@ export interface OrderTerms {
   start: bigint
   slotLength: number
   slots: number
+  /** The GPUs rented; a slot counts only when they were there (docs/PROTOCOL.md §10). */
+  gpu: GpuRequirement
   /** Present when the provider is paid in BTC by a solver; the payout above is then the fallback. */
   btc?: BtcPayoutTerms
 }
@@ -84,7 +87,12 @@ export const ORDER_LIMITS = {
 } as const
 
 export type OrderTermsProblem =
-  'EMPTY_SCHEDULE' | 'TOO_MANY_SLOTS' | 'SLOT_TOO_LONG' | 'TOO_LONG' | 'AMOUNT_BELOW_SLOTS'
+  | 'EMPTY_SCHEDULE'
+  | 'TOO_MANY_SLOTS'
+  | 'SLOT_TOO_LONG'
+  | 'TOO_LONG'
+  | 'AMOUNT_BELOW_SLOTS'
+  | GpuRequirementProblem
 
 /**
  * Why an order's terms are out of the protocol's bounds, or undefined when
@@ -92,7 +100,7 @@ export type OrderTermsProblem =
  * slot, so every slot the provider serves is worth something.
  */
 export function orderTermsProblem(
-  t: Pick<OrderTerms, 'amount' | 'slotLength' | 'slots'>,
+  t: Pick<OrderTerms, 'amount' | 'slotLength' | 'slots' | 'gpu'>,
 ): OrderTermsProblem | undefined {
   if (
     !Number.isSafeInteger(t.slots) ||
@@ -105,7 +113,8 @@ export function orderTermsProblem(
   if (t.slotLength > ORDER_LIMITS.maxSlotLength) return 'SLOT_TOO_LONG'
   if (t.slots * t.slotLength > ORDER_LIMITS.maxDuration) return 'TOO_LONG'
   if (t.amount < BigInt(t.slots)) return 'AMOUNT_BELOW_SLOTS'
-  return undefined
+  // An order kept by a build from before orders named their GPUs has none.
+  return (t.gpu as GpuRequirement | undefined) ? gpuRequirementProblem(t.gpu) : 'UNKNOWN_GPU_CLASS'
 }
 
 export function orderEnd(order: Pick<OrderTerms, 'start' | 'slotLength' | 'slots'>): bigint {

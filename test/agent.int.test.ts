@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU, referenceGpu } from '../devkit/gpu/referenceGpu.js'
 import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { agentConfigSchema } from '../src/agent/config.js'
@@ -36,9 +37,11 @@ async function startAgent(
   }
   const record = {
     url: 'http://127.0.0.1',
-    gpus: [],
+    gpus: [
+      { name: referenceGpu().name, uuid: referenceGpu().uuid, memoryTotalMiB: referenceGpu().memoryTotalMiB },
+    ],
     payout: { [CHAIN]: PAYOUT },
-    prices: [{ chain: CHAIN, token: 'native', perSlot: '100', slotLength: 60 }],
+    prices: [{ chain: CHAIN, token: 'native', gpuClass: 'cpu-reference', perSlot: '100', slotLength: 60 }],
   }
   const agent = new ProviderAgent({
     signer,
@@ -134,6 +137,7 @@ describe('provider agent under a flood', () => {
       start: BigInt(Math.floor(Date.now() / 1000) - 30),
       slotLength: 60,
       slots: 10,
+      gpu: REFERENCE_ORDER_GPU,
     }
     expect(await prober('r1', quorumRelayer).probeOnce(order, 0)).toBe('OK')
     expect(await store.listHeartbeats(order.id)).toHaveLength(1)

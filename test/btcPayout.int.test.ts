@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddress, keccak256, toHex, zeroAddress, type Address, type Hex } from 'viem'
 import { payments } from 'bitcoinjs-lib'
@@ -125,6 +126,7 @@ async function openedOrder(deadlineIn = 3_600n) {
     start: block.timestamp + 2n,
     slotLength: 1,
     slots: 10,
+    gpu: REFERENCE_GPU_WORD,
   }
   const { salt, orderId } = await newOrderId(order.renter)
   const { btc, quote } = await quoteFor(orderId, order, block.timestamp + deadlineIn)
@@ -225,6 +227,8 @@ async function runRelayer() {
     relayerId: 'r1',
     members: ['r1'],
     threshold: 2,
+    // The dev kit's CPU reference device is what these providers report.
+    acceptTestGpuClasses: true,
     feeBps: 0,
     graceSeconds: 0,
     store,
@@ -415,6 +419,7 @@ describe('BTC payouts: btcd regtest and anvil', () => {
       start: block.timestamp + 60n,
       slotLength: 60,
       slots: 10,
+      gpu: REFERENCE_GPU_WORD,
     }
     const end = order.start + 600n
     const deadline = end + 3_600n

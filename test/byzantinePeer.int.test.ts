@@ -75,7 +75,15 @@ describe('a byzantine relayer against two honest ones (threshold 2 of 3)', () =>
     // byzantine relayer's challenge for a slot with a valid heartbeat of its own.
     const offer = {
       payout: { 'eip155:31337': bed.account(8).address },
-      prices: [{ chain: 'eip155:31337', token: d.token, perSlot: '1000000', slotLength: SLOT }],
+      prices: [
+        {
+          chain: 'eip155:31337',
+          token: d.token,
+          gpuClass: 'cpu-reference',
+          perSlot: '1000000',
+          slotLength: SLOT,
+        },
+      ],
     }
     const agents = [await inProcessAgent(provider, offer), await inProcessAgent(provider, offer)]
     for (const a of agents) closers.push(a.close)

@@ -3,6 +3,8 @@ import { merkleLeafHash } from '../src/merkle.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { computeSettlement, type HeartbeatFact } from '../src/computeSettlement.js'
+import type { GpuSeen } from '../src/gpu/telemetryMatch.js'
+import { REFERENCE_ORDER_GPU, referenceGpu } from '../devkit/gpu/referenceGpu.js'
 
 interface Vector {
   description: string
@@ -25,22 +27,37 @@ const { cases } = JSON.parse(
 ) as { cases: Vector[] }
 
 const ORDER_ID = `0x${'ab'.repeat(32)}` as const
-const fact = (slot: number, relayerId: string, orderId: string = ORDER_ID): HeartbeatFact => ({
+const REFERENCE = referenceGpu()
+const SEEN = [{ name: REFERENCE.name, uuid: REFERENCE.uuid, memoryTotalMiB: REFERENCE.memoryTotalMiB }]
+const fact = (
+  slot: number,
+  relayerId: string,
+  orderId: string = ORDER_ID,
+  gpus: GpuSeen[] | null = SEEN,
+): HeartbeatFact => ({
   orderId,
   slot,
   relayerId,
-  leafHash: merkleLeafHash(`${orderId}:${slot}:${relayerId}`),
+  leafHash: merkleLeafHash(`${orderId}:${slot}:${relayerId}:${JSON.stringify(gpus)}`),
+  gpus,
 })
+const gpu = REFERENCE_ORDER_GPU
 
 describe('computeSettlement: shared vectors', () => {
   for (const v of cases) {
     it(v.description, () => {
-      const order = { id: v.order.id as `0x${string}`, amount: BigInt(v.order.amount), slots: v.order.slots }
+      const order = {
+        id: v.order.id as `0x${string}`,
+        amount: BigInt(v.order.amount),
+        slots: v.order.slots,
+        gpu,
+      }
       const facts = v.heartbeats.map((h) => ({
         orderId: v.order.id,
         slot: h.slot,
         relayerId: h.relayerId,
         leafHash: merkleLeafHash(Buffer.from(h.leaf.slice(2), 'hex')),
+        gpus: SEEN,
       }))
       const { settlement, reason, uptime } = computeSettlement(order, facts, {
         threshold: v.threshold,
@@ -75,7 +92,7 @@ describe('computeSettlement: properties', () => {
     fc.assert(
       fc.property(arbInput, ({ amount, slots, threshold, feeBps, seen }) => {
         const { settlement: s } = computeSettlement(
-          { id: ORDER_ID, amount, slots },
+          { id: ORDER_ID, amount, slots, gpu },
           seen.map(([slot, r]) => fact(slot, r)),
           { threshold, feeBps, feeRecipient: '0xfee' },
         )
@@ -90,12 +107,12 @@ describe('computeSettlement: properties', () => {
       fc.property(arbInput, fc.integer({ min: 0, max: 63 }), ({ amount, slots, feeBps, seen }, extra) => {
         const policy = { threshold: 1, feeBps, feeRecipient: '0xfee' }
         const base = computeSettlement(
-          { id: ORDER_ID, amount, slots },
+          { id: ORDER_ID, amount, slots, gpu },
           seen.map(([slot, r]) => fact(slot, r)),
           policy,
         ).settlement
         const more = computeSettlement(
-          { id: ORDER_ID, amount, slots },
+          { id: ORDER_ID, amount, slots, gpu },
           [...seen.map(([slot, r]) => fact(slot, r)), fact(extra % slots, 'r9')],
           policy,
         ).settlement
@@ -110,15 +127,15 @@ describe('computeSettlement: properties', () => {
     fc.assert(
       fc.property(arbInput, ({ amount, slots, threshold, feeBps, seen }) => {
         const { settlement, uptime } = computeSettlement(
-          { id: ORDER_ID, amount, slots },
+          { id: ORDER_ID, amount, slots, gpu },
           seen.map(([slot, r]) => fact(slot, r)),
           { threshold, feeBps, feeRecipient: '0xfee' },
         )
         for (let slot = 0; slot < slots; slot++) {
           const distinct = new Set(seen.filter(([s]) => s === slot).map(([, r]) => r)).size
-          expect(uptime[slot]).toBe(distinct >= threshold ? '1' : '0')
+          expect(uptime[slot]).toBe(distinct >= threshold ? 'T' : '.')
         }
-        expect(settlement.upSlots).toBe([...uptime].filter((c) => c === '1').length)
+        expect(settlement.upSlots).toBe([...uptime].filter((c) => c === 'T').length)
       }),
     )
   })
@@ -129,8 +146,8 @@ describe('computeSettlement: properties', () => {
         const facts = seen.map(([slot, r]) => fact(slot, r))
         const shuffled = [...facts].sort((a, b) => ((a.slot * 31 + seed) % 97) - ((b.slot * 31 + seed) % 97))
         const policy = { threshold, feeBps, feeRecipient: '0xfee' }
-        expect(computeSettlement({ id: ORDER_ID, amount, slots }, shuffled, policy)).toEqual(
-          computeSettlement({ id: ORDER_ID, amount, slots }, facts, policy),
+        expect(computeSettlement({ id: ORDER_ID, amount, slots, gpu }, shuffled, policy)).toEqual(
+          computeSettlement({ id: ORDER_ID, amount, slots, gpu }, facts, policy),
         )
       }),
     )
@@ -139,9 +156,106 @@ describe('computeSettlement: properties', () => {
   it('ignores heartbeats of other orders', () => {
     const own = [fact(0, 'r1'), fact(1, 'r1')]
     const policy = { threshold: 1, feeBps: 0, feeRecipient: '0xfee' }
-    const order = { id: ORDER_ID, amount: 100n, slots: 2 }
+    const order = { id: ORDER_ID, amount: 100n, slots: 2, gpu }
     expect(computeSettlement(order, [...own, fact(0, 'r2', `0x${'cd'.repeat(32)}`)], policy)).toEqual(
       computeSettlement(order, own, policy),
     )
+  })
+})
+
+describe('computeSettlement: the ordered GPUs', () => {
+  const h100 = (uuid: string, memoryTotalMiB = 81_559): GpuSeen => ({
+    name: 'NVIDIA H100 80GB HBM3',
+    uuid,
+    memoryTotalMiB,
+  })
+  const order = {
+    id: ORDER_ID,
+    amount: 4_000n,
+    slots: 4,
+    gpu: { class: 'hopper-h100', count: 1, minVramMiB: 80_000 },
+  }
+  const policy = { threshold: 2, feeBps: 0, feeRecipient: '' }
+  const bothRelayers = (slot: number, gpus: GpuSeen[] | null) => [
+    fact(slot, 'r1', ORDER_ID, gpus),
+    fact(slot, 'r2', ORDER_ID, gpus),
+  ]
+  const settle = (facts: HeartbeatFact[]) => computeSettlement(order, facts, policy)
+
+  it('pays every slot whose telemetry shows the ordered GPU to a quorum of relayers', () => {
+    const r = settle([0, 1, 2, 3].flatMap((s) => bothRelayers(s, [h100('GPU-1')])))
+    expect(r.uptime).toBe('TTTT')
+    expect(r.settlement.toProvider).toBe(4_000n)
+  })
+
+  it('pays nothing for slots with no GPU in the telemetry (GPU_MISSING), though every heartbeat came', () => {
+    const r = settle([
+      ...bothRelayers(0, [h100('GPU-1')]),
+      ...bothRelayers(1, null),
+      ...bothRelayers(2, null),
+      ...bothRelayers(3, [h100('GPU-1')]),
+    ])
+    expect(r.uptime).toBe('TMMT')
+    expect(r.settlement.toProvider).toBe(2_000n)
+    expect(r.settlement.toRenter).toBe(2_000n)
+  })
+
+  it('pays nothing for another model or less memory than ordered (GPU_MISMATCH)', () => {
+    const rtx = { name: 'NVIDIA GeForce RTX 4090', uuid: 'GPU-9', memoryTotalMiB: 24_564 }
+    const r = settle([
+      ...bothRelayers(0, [rtx]),
+      ...bothRelayers(1, [h100('GPU-1', 40_000)]),
+      ...bothRelayers(2, [h100('GPU-1')]),
+      ...bothRelayers(3, [h100('GPU-1')]),
+    ])
+    expect(r.uptime).toBe('WWTT')
+  })
+
+  it('holds the provider to the GPUs of its first matched slot: a swap mid-order loses every slot after it', () => {
+    const r = settle([
+      ...bothRelayers(0, [h100('GPU-1')]),
+      ...bothRelayers(1, [h100('GPU-1')]),
+      ...bothRelayers(2, [h100('GPU-2')]),
+      ...bothRelayers(3, [h100('GPU-2')]),
+    ])
+    expect(r.uptime).toBe('TTWW')
+    expect(r.settlement.upSlots).toBe(2)
+  })
+
+  it('keeps paying a provider that adds a GPU beside the ordered one', () => {
+    const r = settle([
+      ...bothRelayers(0, [h100('GPU-1')]),
+      ...bothRelayers(1, [h100('GPU-1'), h100('GPU-0')]),
+    ])
+    expect(r.uptime).toBe('TT..')
+  })
+
+  it('needs a quorum of matching records: one relayer seeing the GPU is not enough at threshold 2', () => {
+    const r = settle([fact(0, 'r1', ORDER_ID, [h100('GPU-1')]), fact(0, 'r2', ORDER_ID, null)])
+    expect(r.uptime).toBe('M...')
+    const once = settle([fact(0, 'r1', ORDER_ID, [h100('GPU-1')])])
+    expect(once.uptime).toBe('....')
+  })
+
+  it("settles the same bytes whichever relayer's view of an equivocating provider arrives first", () => {
+    const facts = [
+      fact(0, 'r1', ORDER_ID, [h100('GPU-1')]),
+      fact(0, 'r2', ORDER_ID, [h100('GPU-2')]),
+      fact(0, 'r3', ORDER_ID, [h100('GPU-2')]),
+      ...bothRelayers(1, [h100('GPU-1')]),
+      fact(1, 'r3', ORDER_ID, [h100('GPU-2')]),
+    ]
+    const three = { ...policy, threshold: 2 }
+    const a = computeSettlement(order, facts, three)
+    expect(computeSettlement(order, [...facts].reverse(), three)).toEqual(a)
+    // GPU-2 is what most relayers saw in the first matched slot; slot 1 shows it to one relayer only.
+    expect(a.uptime).toBe('TW..')
+  })
+
+  it("counts a GPU only with a UUID, a known memory size and the class's product name", () => {
+    const noUuid = { ...h100(''), uuid: '' }
+    const noMemory = { ...h100('GPU-1'), memoryTotalMiB: null }
+    const lookalike = { name: 'Totally an H1000', uuid: 'GPU-1', memoryTotalMiB: 81_559 }
+    for (const g of [noUuid, noMemory, lookalike]) expect(settle(bothRelayers(0, [g])).uptime[0]).toBe('W')
   })
 })

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import { sha256 } from '@noble/hashes/sha2'
@@ -163,6 +164,7 @@ async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; s
     start: 4_000_000_000n,
     slotLength: 60,
     slots: 10,
+    gpu: REFERENCE_ORDER_GPU,
     amount,
     payout: fromBech32(provider).data,
   }

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { fromBech32, toBech32 } from '@cosmjs/encoding'
@@ -55,6 +56,7 @@ const terms = (amount: bigint, salt = random(16)): VaultOrderMemo => ({
   start: FUTURE,
   slotLength: 60,
   slots: 10,
+  gpu: REFERENCE_ORDER_GPU,
   amount,
   payout: fromBech32(provider).data,
 })
@@ -133,6 +135,7 @@ describe('Cosmos vault watcher on simd', () => {
           start: memo.start,
           slotLength: 60,
           slots: 10,
+          gpu: memo.gpu,
         },
       },
     ])
@@ -210,6 +213,8 @@ describe('Cosmos vault watcher on simd', () => {
       '4200000',
       '--slots',
       '10',
+      '--gpu',
+      '1xcpu-reference',
       '--slot-length',
       '60',
       '--start',
@@ -234,6 +239,7 @@ describe('Cosmos vault watcher on simd', () => {
         payout: provider,
         slots: 10,
         slotLength: 60,
+        gpu: REFERENCE_ORDER_GPU,
         start: FUTURE,
       },
     })

@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   BaseError,
@@ -231,6 +232,7 @@ describe('QantaraEscrow open', () => {
       start: block.timestamp,
       slotLength: 60,
       slots: 1,
+      gpu: REFERENCE_GPU_WORD,
     }
     expect(
       await revertName(() =>
@@ -259,6 +261,7 @@ describe('QantaraEscrow order bounds', () => {
       start: block.timestamp,
       slotLength: 60,
       slots: 10,
+      gpu: REFERENCE_GPU_WORD,
       ...o,
     }
     return bed.publicClient.simulateContract({

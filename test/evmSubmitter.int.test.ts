@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { keccak256, toHex, type Hex, type LocalAccount } from 'viem'
@@ -92,6 +93,7 @@ async function settledCase(signers = relayers.slice(0, 2)): Promise<Case> {
     start: evmOrder.start,
     slotLength: evmOrder.slotLength,
     slots: evmOrder.slots,
+    gpu: REFERENCE_ORDER_GPU,
   }
   const settlement: Settlement = {
     orderId,

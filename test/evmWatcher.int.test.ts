@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import {
@@ -82,6 +83,7 @@ async function openMany(d: Deployment, count: number, perBlock: number): Promise
         start: block.timestamp + 100n,
         slotLength: 60,
         slots: 5,
+        gpu: REFERENCE_GPU_WORD,
       }
       const data = encodeFunctionData({ abi: qantaraEscrowAbi, functionName: 'open', args: [order, salt] })
       const raw = await account.signTransaction({

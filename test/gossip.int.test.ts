@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { generateEd25519 } from '../src/ed25519.js'
@@ -38,6 +39,7 @@ const order: OrderTerms = {
   start,
   slotLength: 60,
   slots: 5,
+  gpu: REFERENCE_ORDER_GPU,
 }
 
 /** A heartbeat for `slot` answering relayer-3's challenge, as a peer would relay it. */

@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -58,6 +59,7 @@ describe('orders an attacker sizes to crash the relayer', () => {
       start: 0n,
       slotLength: 1,
       slots: Number(nowS) + 5,
+      gpu: REFERENCE_ORDER_GPU,
     })
     const store = new SqliteStore(market.relayers[0]!.store)
     // What a watcher would release if its RPC (or an older escrow) served the order: the event path.
@@ -114,6 +116,7 @@ describe('orders an attacker sizes to crash the relayer', () => {
       start: BigInt(Math.floor(Date.now() / 1000)) + 2n,
       slotLength: SLOT,
       slots: 3,
+      gpu: REFERENCE_GPU_WORD,
     })
     const settled = await waitFor(
       async () => {

@@ -1,3 +1,5 @@
+import { CPU_REFERENCE_NAME } from '../src/gpu/classes.js'
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { describe, expect, it } from 'vitest'
 import type { ChainEvent } from '../src/chains.js'
 import { computeSettlement } from '../src/computeSettlement.js'
@@ -34,6 +36,7 @@ const terms: OrderTerms = {
   start: 1_000n,
   slotLength: 60,
   slots: 10,
+  gpu: REFERENCE_ORDER_GPU,
 }
 // 50,000 sats per 10^18 units, deadline 5_000.
 const btcTerms: OrderTerms = {
@@ -61,6 +64,7 @@ function split(upSlots: number, t: OrderTerms = terms): Settlement {
     slot,
     relayerId: 'r1',
     leafHash: `0x${slot.toString(16).padStart(64, '0')}`,
+    gpus: [{ name: CPU_REFERENCE_NAME, uuid: 'GPU-0', memoryTotalMiB: 16_384 }],
   }))
   return computeSettlement(t, heartbeats, { threshold: 1, feeBps: 0, feeRecipient: '' }).settlement
 }
@@ -111,7 +115,7 @@ describe('order lifecycle: settling and posting', () => {
     expect(settle('ended', result)).toEqual({
       from: ['ended'],
       to: 'settling',
-      patch: { settlement: result.settlement, reason: 'NO_SHOW', uptime: '0'.repeat(10) },
+      patch: { settlement: result.settlement, reason: 'NO_SHOW', uptime: '.'.repeat(10) },
     })
     expect(settle('settling', result).from).toEqual(['settling'])
   })

@@ -6,10 +6,16 @@ import { providerRecordSchema, type ProviderRecord } from '../src/registry/recor
 const CHAIN = 'eip155:31337'
 const PROVIDER_SCRIPT = `0014${'11'.repeat(20)}`
 const RENTER_SCRIPT = `0014${'22'.repeat(20)}`
-const record: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'> = {
+const H100 = (uuid: string, memoryTotalMiB = 81_559) => ({
+  name: 'NVIDIA H100 80GB HBM3',
+  uuid,
+  memoryTotalMiB,
+})
+const record: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts' | 'gpus'> = {
   payout: { [CHAIN]: '0x00000000000000000000000000000000000000Aa' },
-  prices: [{ chain: CHAIN, token: 'native', perSlot: '100', slotLength: 60 }],
+  prices: [{ chain: CHAIN, token: 'native', gpuClass: 'hopper-h100', perSlot: '50', slotLength: 60 }],
   btcScripts: [PROVIDER_SCRIPT],
+  gpus: [H100('GPU-a'), H100('GPU-b')],
 }
 const btc = (script: string): BtcPayoutTerms => ({
   script,
@@ -28,6 +34,7 @@ const terms = (t: Partial<OrderTerms> = {}) =>
     amount: 1_000n,
     slots: 10,
     slotLength: 60,
+    gpu: { class: 'hopper-h100', count: 2, minVramMiB: 80_000 },
     ...t,
   }) as OrderTerms
 
@@ -58,6 +65,30 @@ describe('offerMismatch', () => {
       ),
     ).toBe('PAYOUT_NOT_OFFERED')
     expect(offerMismatch(record, terms({ amount: 999n, btc: btc(PROVIDER_SCRIPT) }))).toBe('BELOW_PRICE')
+  })
+})
+
+describe('offerMismatch on GPUs', () => {
+  const gpu = (over: Partial<OrderTerms['gpu']>) => terms({ gpu: { ...terms().gpu, ...over } })
+
+  it('refuses an order for GPUs the record does not list: another class, more of them, or more memory', () => {
+    expect(offerMismatch(record, gpu({ class: 'ada-rtx40' }))).toBe('GPU_NOT_OFFERED')
+    expect(offerMismatch(record, gpu({ count: 3 }))).toBe('GPU_NOT_OFFERED')
+    expect(offerMismatch(record, gpu({ minVramMiB: 81_560 }))).toBe('GPU_NOT_OFFERED')
+    expect(offerMismatch({ ...record, gpus: [H100('GPU-a'), H100('GPU-a')] }, gpu({}))).toBe(
+      'GPU_NOT_OFFERED',
+    )
+  })
+
+  it('prices per GPU: two GPUs at 50 a slot each need 100 a slot', () => {
+    expect(offerMismatch(record, terms({ amount: 1_000n }))).toBeUndefined()
+    expect(offerMismatch(record, terms({ amount: 999n }))).toBe('BELOW_PRICE')
+    expect(offerMismatch(record, terms({ amount: 500n, gpu: { ...terms().gpu, count: 1 } }))).toBeUndefined()
+  })
+
+  it('refuses a class the record lists GPUs of but prices nothing for', () => {
+    const unpriced = { ...record, prices: [{ ...record.prices[0]!, gpuClass: 'hopper-h200' }] }
+    expect(offerMismatch(unpriced, terms())).toBe('TOKEN_NOT_OFFERED')
   })
 })
 

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { describe, expect, it } from 'vitest'
 import {
   MAX_MEMO_BYTES,
@@ -13,6 +14,7 @@ const memo: VaultOrderMemo = {
   start: 1_767_225_600n,
   slotLength: 60,
   slots: 10,
+  gpu: REFERENCE_ORDER_GPU,
   amount: 12_500_000n,
   payout: Uint8Array.from({ length: 32 }, (_, i) => 255 - i),
 }
@@ -24,16 +26,23 @@ const quote = {
   signature: new Uint8Array(64).fill(9),
 }
 const body = (text: string) => Buffer.from(text.slice(4), 'base64url')
-const memoOf = (b: Buffer) => `qv1:${b.toString('base64url')}`
+const memoOf = (b: Buffer) => `qv2:${b.toString('base64url')}`
+
+/** The memo with its GPU word (8 bytes after the flags, salt, provider, start, slot length and slots) replaced. */
+function withGpuWord(word: bigint): string {
+  const b = body(encodeOrderMemo(memo))
+  b.writeBigUInt64BE(word, 1 + 16 + 32 + 8 + 4 + 4)
+  return memoOf(b)
+}
 
 describe('vault order memo', () => {
   it('round-trips an order, with and without a solver quote, in a few hundred bytes', () => {
     const plain = encodeOrderMemo(memo)
-    expect(plain.startsWith('qv1:')).toBe(true)
+    expect(plain.startsWith('qv2:')).toBe(true)
     expect(decodeOrderMemo(plain)).toEqual({ ok: true, memo })
     const withQuote = encodeOrderMemo({ ...memo, quote })
     expect(decodeOrderMemo(withQuote)).toEqual({ ok: true, memo: { ...memo, quote } })
-    expect(plain.length).toBe(4 + Math.ceil(((1 + 16 + 32 + 8 + 4 + 4 + 4 + 33) * 4) / 3))
+    expect(plain.length).toBe(4 + Math.ceil(((1 + 16 + 32 + 8 + 4 + 4 + 8 + 4 + 33) * 4) / 3))
     expect(withQuote.length).toBeLessThan(MAX_MEMO_BYTES)
   })
 
@@ -44,8 +53,9 @@ describe('vault order memo', () => {
 
   const bad: [string, string, string][] = [
     ['text that is no order memo', 'thanks for the GPU', 'NOT_AN_ORDER_MEMO'],
-    ['a newer version', `qv2:${encodeOrderMemo(memo).slice(4)}`, 'UNKNOWN_VERSION'],
-    ['600 bytes', `qv1:${'A'.repeat(596)}`, 'MEMO_TOO_LARGE'],
+    ['a newer version', `qv3:${encodeOrderMemo(memo).slice(4)}`, 'UNKNOWN_VERSION'],
+    ['the version before GPUs were named', `qv1:${encodeOrderMemo(memo).slice(4)}`, 'UNKNOWN_VERSION'],
+    ['600 bytes', `qv2:${'A'.repeat(596)}`, 'MEMO_TOO_LARGE'],
     ['characters outside base64url', `${encodeOrderMemo(memo)}=`, 'MALFORMED_MEMO'],
     ['a body cut short', encodeOrderMemo(memo).slice(0, -6), 'MALFORMED_MEMO'],
     ['bytes left over', memoOf(Buffer.concat([body(encodeOrderMemo(memo)), Buffer.of(0)])), 'MALFORMED_MEMO'],
@@ -55,6 +65,10 @@ describe('vault order memo', () => {
       'MALFORMED_MEMO',
     ],
     ['zero slots', encodeOrderMemo({ ...memo, slots: 0 }), 'ORDER_OUT_OF_BOUNDS'],
+    ['a GPU class nobody defined', withGpuWord(0x0100_dead_0000_0000n), 'ORDER_OUT_OF_BOUNDS'],
+    ['zero GPUs', withGpuWord(0x0000_0001_0000_0000n), 'ORDER_OUT_OF_BOUNDS'],
+    ['17 GPUs', withGpuWord(0x1100_0001_0000_0000n), 'ORDER_OUT_OF_BOUNDS'],
+    ['the reserved GPU bits set', withGpuWord(0x0100_0001_0000_0001n), 'MALFORMED_MEMO'],
     ['a zero amount', encodeOrderMemo({ ...memo, amount: 0n }), 'ORDER_OUT_OF_BOUNDS'],
     ['less than one unit per slot', encodeOrderMemo({ ...memo, amount: 9n }), 'ORDER_OUT_OF_BOUNDS'],
     ['100,001 slots', encodeOrderMemo({ ...memo, slots: 100_001, slotLength: 1 }), 'ORDER_OUT_OF_BOUNDS'],

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU, referenceGpu } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
@@ -49,6 +50,7 @@ function order(id = `0x${'a1'.repeat(32)}`): OrderTerms {
     start: BigInt(Math.floor(Date.now() / 1000) - 305),
     slotLength: 60,
     slots: 10,
+    gpu: REFERENCE_ORDER_GPU,
   }
 }
 
@@ -57,9 +59,13 @@ async function register(url: string, signer: Ed25519Signer = provider): Promise<
     v: 1,
     providerId: signer.publicKey,
     url,
-    gpus: [],
+    gpus: [
+      { name: referenceGpu().name, uuid: referenceGpu().uuid, memoryTotalMiB: referenceGpu().memoryTotalMiB },
+    ],
     payout: { 'eip155:31337': '0xp' },
-    prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '100', slotLength: 60 }],
+    prices: [
+      { chain: 'eip155:31337', token: 'native', gpuClass: 'cpu-reference', perSlot: '100', slotLength: 60 },
+    ],
     btcScripts: [PROVIDER_SCRIPT],
     seq: 1,
     expiresAt: Math.floor(Date.now() / 1000) + 3600,
@@ -246,6 +252,16 @@ describe('Prober against hostile agents', () => {
     ],
     ['has a slot length the record does not price', { slotLength: 30 }, 'TOKEN_NOT_OFFERED'],
     ['pays less per slot than the record asks', { amount: 999n }, 'BELOW_PRICE'],
+    [
+      'rents a GPU class the record does not list',
+      { gpu: { class: 'hopper-h100', count: 1, minVramMiB: 0 } },
+      'GPU_NOT_OFFERED',
+    ],
+    [
+      'rents more GPUs than the record lists',
+      { gpu: { ...REFERENCE_ORDER_GPU, count: 2 } },
+      'GPU_NOT_OFFERED',
+    ],
     // The attack: the provider's real payout as the fallback (so the payout check passes) and a solver quote for the renter's own script.
     [
       "pays the provider's share in BTC to a script its record does not list (the renter's own)",

@@ -16,6 +16,11 @@ import { startHostileAgent } from './support/hostileAgent.js'
 import { FORGED_SIGNATURE, ZERO_KEY, forgeable } from './support/smallOrderForgery.js'
 import { NO_PROVIDER } from '../src/vault/refund.js'
 
+const RELAYER_VIEW = {
+  health: () => Promise.resolve({ ready: true, chains: {}, store: true }),
+  slotStatus: () => Promise.resolve(''),
+}
+
 const logger = silentLogger()
 const httpOptions = { timeoutMs: 2_000, maxBytes: 64 * 1024, allowPrivate: true }
 const gpus = [{ name: 'NVIDIA H100 80GB HBM3', memoryTotalMiB: 81559, uuid: 'GPU-1' }]
@@ -44,7 +49,15 @@ function newAgent(url?: string) {
       url: url ?? 'http://placeholder',
       gpus,
       payout: { 'eip155:31337': '0x00000000000000000000000000000000000000aa' },
-      prices: [{ chain: 'eip155:31337', token: 'native', perSlot: '1000', slotLength: 60 }],
+      prices: [
+        {
+          chain: 'eip155:31337',
+          token: 'native',
+          gpuClass: 'cpu-reference',
+          perSlot: '1000',
+          slotLength: 60,
+        },
+      ],
     },
   })
 }
@@ -60,7 +73,7 @@ beforeAll(async () => {
   )
   store = new SqliteStore(':memory:')
   registry = new ProviderRegistry({ store, http: createSafeHttp(httpOptions), httpOptions, logger })
-  const relayer = { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) }
+  const relayer = RELAYER_VIEW
   metrics = createMetrics()
   api = createApiServer({
     store,
@@ -237,7 +250,7 @@ describe('provider registry', () => {
   it('rate-limits registrations per address: past the burst, 429 and no outbound fetch', async () => {
     const limited = createApiServer({
       store,
-      relayer: { health: () => Promise.resolve({ ready: true, chains: {}, store: true }) },
+      relayer: RELAYER_VIEW,
       registry,
       metrics,
       registrations: { perMinute: 1, burst: 2 },

@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -84,6 +85,7 @@ describe('relayer crash safety', () => {
         start,
         slotLength: SLOT,
         slots: 3,
+        gpu: REFERENCE_GPU_WORD,
       })
       orders.push({
         id: o.orderId,
@@ -98,6 +100,7 @@ describe('relayer crash safety', () => {
           start,
           slotLength: SLOT,
           slots: 3,
+          gpu: REFERENCE_ORDER_GPU,
         },
       })
     }

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU, referenceGpu } from '../devkit/gpu/referenceGpu.js'
 import { describe, expect, it } from 'vitest'
 import type { ChainEvent, EscrowChainRuntime, SettlementSignature, SubmitOutcome } from '../src/chains.js'
 import { QantaraError } from '../src/errors.js'
@@ -23,6 +24,7 @@ const ORDER: OrderTerms = {
   start: 100n,
   slotLength: 10,
   slots: 4,
+  gpu: REFERENCE_ORDER_GPU,
 }
 const block = { height: 1n, hash: '0x01' }
 
@@ -62,6 +64,8 @@ function market(o: { members?: string[]; relayerId?: string } = {}) {
     relayerId: o.relayerId ?? 'r1',
     members: o.members ?? ['r1'],
     threshold: 1,
+    // The dev kit's CPU reference device is what these providers report.
+    acceptTestGpuClasses: true,
     feeBps: 0,
     graceSeconds: 5,
     failoverSeconds: 10,
@@ -89,7 +93,8 @@ function market(o: { members?: string[]; relayerId?: string } = {}) {
       orderId: ORDER.id,
       slot,
       relayerId: 'r1',
-      body: JSON.stringify({ slot }),
+      // What settlement reads of a kept heartbeat: its telemetry, here the dev kit's reference device.
+      body: JSON.stringify({ heartbeat: { slot, gpus: [referenceGpu()] } }),
       receivedAt: 0,
     })
   /** Sets the clock, ticks, and lets the background steps the tick started finish. */
@@ -122,7 +127,7 @@ describe('relayer lifecycle with an injected clock', () => {
     await m.at(145)
     expect(await m.state()).toBe('settled')
     const record = await m.store.getOrder(ORDER.id)
-    expect(record).toMatchObject({ reason: 'PARTIAL_DOWNTIME', uptime: '1010', txHash: '0xtx' })
+    expect(record).toMatchObject({ reason: 'PARTIAL_DOWNTIME', uptime: 'T.T.', txHash: '0xtx' })
     expect(
       m.chain.posts.map((p) => [p.settlement.upSlots, p.settlement.toProvider, p.settlement.toRenter]),
     ).toEqual([[2, 500_000n, 500_000n]])

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServer } from 'node:http'
 import { getAddressDecoder } from '@solana/kit'
@@ -40,6 +41,7 @@ const memoFor = () =>
     provider: provider.publicKey,
     amount: '5000000',
     slots: 6,
+    gpu: REFERENCE_ORDER_GPU,
     slotLength: 60,
     start: '+300',
     relayer: url,

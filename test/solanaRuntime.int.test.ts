@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   generateKeyPairSigner,
@@ -130,6 +131,7 @@ async function settledOrder(amount = 1_000_000n): Promise<{ order: OrderTerms; s
     start: 1_800_000_000n,
     slotLength: 60,
     slots: 10,
+    gpu: REFERENCE_ORDER_GPU,
     amount,
     payout: Uint8Array.from(getBase58Encoder().encode(provider)),
   }

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPairSigner, getBase58Encoder, type Address } from '@solana/kit'
 import { solanaRpc } from '../adapters/solana/rpc.js'
@@ -28,6 +29,7 @@ const terms = (amount: bigint, salt = crypto.getRandomValues(new Uint8Array(16))
   start: 1_800_000_000n,
   slotLength: 60,
   slots: 10,
+  gpu: REFERENCE_ORDER_GPU,
   amount,
   payout: Uint8Array.from(getBase58Encoder().encode(provider)),
 })
@@ -95,6 +97,7 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
           start: memo.start,
           slotLength: 60,
           slots: 10,
+          gpu: memo.gpu,
         },
       },
     ])

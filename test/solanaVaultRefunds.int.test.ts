@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@solana/kit'
 import { solanaChainConfigSchema } from '../adapters/solana/config.js'
@@ -65,6 +66,8 @@ function relayerOn(store: SqliteStore, runtime: ChainRuntime): Relayer {
     relayerId: 'relayer-1',
     members: ['relayer-1'],
     threshold: 1,
+    // The dev kit's CPU reference device is what these providers report.
+    acceptTestGpuClasses: true,
     feeBps: 0,
     graceSeconds: 0,
     refundAfterSeconds: 1,
@@ -130,6 +133,7 @@ describe('Solana vault refunds, through the relayer core, on litesvm', () => {
       start,
       slotLength: 1,
       slots: 1,
+      gpu: REFERENCE_ORDER_GPU,
       amount,
       payout: Uint8Array.from(getBase58Encoder().encode(provider)),
     })
@@ -257,6 +261,7 @@ describe('Solana vault refunds, through the relayer core, on litesvm', () => {
           start,
           slotLength: 1,
           slots: 1,
+          gpu: REFERENCE_ORDER_GPU,
           amount,
           payout: Uint8Array.from(getBase58Encoder().encode(provider)),
         })

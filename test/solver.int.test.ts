@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Gauge, Registry } from 'prom-client'
 import { payments, Transaction } from 'bitcoinjs-lib'
@@ -38,6 +39,7 @@ function btcOrder(id: string, deadline = BigInt(Math.floor(Date.now() / 1000) + 
     start: 1n,
     slotLength: 60,
     slots: 10,
+    gpu: REFERENCE_ORDER_GPU,
     btc: {
       script,
       solver: SOLVER_EVM,

@@ -1,3 +1,4 @@
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -32,6 +33,7 @@ function opened(i: number, amount = 1_000n): ChainEvent {
       start: 1_700_000_000n,
       slotLength: 60,
       slots: 10,
+      gpu: REFERENCE_ORDER_GPU,
     },
   }
 }
@@ -113,7 +115,7 @@ describe('SqliteStore', () => {
     // The store as version 5 left it: no order column.
     const db = new Database(path)
     db.exec(
-      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version >= 6',
+      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; DELETE FROM schema_migrations WHERE version >= 6',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -126,20 +128,26 @@ describe('SqliteStore', () => {
     await store.close()
   })
 
-  it('fills in the leaf hash of heartbeats kept before the column existed, so settlement reads no bodies', async () => {
+  it('fills in the leaf hash and GPUs of heartbeats kept before those columns existed, so settlement reads no bodies', async () => {
     const path = freshPath()
     const first = new SqliteStore(path)
-    const body = '{"heartbeat":"as verified"}'
+    const gpu = { name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', memoryTotalMiB: 81_559 }
+    const body = JSON.stringify({ heartbeat: { gpus: [{ ...gpu, index: 0, utilizationPct: 3 }] } })
+    const noGpu = '{"heartbeat":{"gpus":null}}'
     await first.putHeartbeat({ orderId: '0xo', slot: 3, relayerId: 'r1', body, receivedAt: 1 })
+    await first.putHeartbeat({ orderId: '0xo', slot: 4, relayerId: 'r1', body: noGpu, receivedAt: 1 })
     await first.close()
     const db = new Database(path)
-    db.exec('ALTER TABLE heartbeats DROP COLUMN leaf_hash; DELETE FROM schema_migrations WHERE version = 7')
+    db.exec(
+      'ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; DELETE FROM schema_migrations WHERE version >= 7',
+    )
     db.close()
     const store = new SqliteStore(path)
     expect(await store.listHeartbeatKeys('0xo')).toEqual([
-      { orderId: '0xo', slot: 3, relayerId: 'r1', leafHash: merkleLeafHash(body) },
+      { orderId: '0xo', slot: 3, relayerId: 'r1', leafHash: merkleLeafHash(body), gpus: [gpu] },
+      { orderId: '0xo', slot: 4, relayerId: 'r1', leafHash: merkleLeafHash(noGpu), gpus: null },
     ])
-    expect(await store.countHeartbeats('0xo')).toBe(1)
+    expect(await store.countHeartbeats('0xo')).toBe(2)
     await store.close()
   })
 

@@ -13,6 +13,7 @@ const terms = (over: Partial<VaultMemoOptions>): VaultMemoOptions => ({
   provider: `0x${'ab'.repeat(32)}`,
   amount: '5000000',
   slots: 6,
+  gpu: { class: 'hopper-h100', count: 2, minVramMiB: 80_000 },
   slotLength: 60,
   start: '+300',
   payout: solana(2),
@@ -34,6 +35,7 @@ describe('qantara order memo', () => {
       start: 1_800_000_300n,
       slotLength: 60,
       slots: 6,
+      gpu: { class: 'hopper-h100', count: 2, minVramMiB: 80_000 },
       amount: 5_000_000n,
       payout: raw(2, 32),
     })

@@ -438,6 +438,7 @@ export class CosmosVaultWatcher implements Watcher {
       start: m.start,
       slotLength: m.slotLength,
       slots: m.slots,
+      gpu: m.gpu,
     }
   }
 }

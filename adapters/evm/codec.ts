@@ -11,6 +11,7 @@ import {
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { NATIVE_TOKEN, type BtcPayoutTerms, type OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
+import { decodeGpuRequirement, encodeGpuRequirement, type GpuRequirement } from '../../src/gpu/requirement.js'
 import type { BtcPayoutProof } from '../../src/chains.js'
 
 /** The escrow contract's `Order` tuple. */
@@ -23,6 +24,8 @@ export interface EvmOrder {
   start: bigint
   slotLength: number
   slots: number
+  /** `encodeGpuRequirement` of the order's GPUs. */
+  gpu: bigint
 }
 
 /** The escrow contract's `Settlement` tuple. */
@@ -55,6 +58,7 @@ export function toEvmOrder(order: OrderTerms): EvmOrder {
     start: order.start,
     slotLength: order.slotLength,
     slots: order.slots,
+    gpu: encodeGpuRequirement(order.gpu),
   }
 }
 
@@ -130,4 +134,9 @@ export function toEvmBtcProof(p: BtcPayoutProof) {
     coinbase: toHex(p.coinbase),
     coinbaseMerkle: join(p.coinbaseMerkle),
   }
+}
+
+/** An escrow log's GPU word as order terms carry it; a word the escrow would refuse reads as no GPU at all, which intake refuses. */
+export function gpuOfWord(word: bigint): GpuRequirement {
+  return decodeGpuRequirement(word) ?? { class: 'unknown', count: 0, minVramMiB: 0 }
 }

@@ -3,7 +3,7 @@ import type { ChainId } from '../../src/caip2.js'
 import type { ChainEvent } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
-import { tokenName } from './codec.js'
+import { gpuOfWord, tokenName } from './codec.js'
 
 /** Escrow events the watcher turns into ChainEvents; the others (payments, claims) are the payees' business. */
 export const WATCHED_EVENTS = [
@@ -62,6 +62,7 @@ export function decodeEscrowLog(chain: ChainId, escrow: Address, log: Log): Chai
           start: a.start,
           slotLength: a.slotLength,
           slots: a.slots,
+          gpu: gpuOfWord(a.gpu),
         },
       }
     }

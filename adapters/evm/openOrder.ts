@@ -50,6 +50,7 @@ export async function openEvmOrder(
     start: p.start,
     slotLength: p.slotLength,
     slots: p.slots,
+    gpu: p.gpu,
   }
   if (p.token !== zeroAddress) {
     const allowance = await client.readContract({
@@ -141,6 +142,7 @@ export async function findOrder(
       start: a.start,
       slotLength: a.slotLength,
       slots: a.slots,
+      gpu: a.gpu,
     }
   )
 }

@@ -395,6 +395,7 @@ export class SolanaVaultWatcher implements Watcher {
       start: m.start,
       slotLength: m.slotLength,
       slots: m.slots,
+      gpu: m.gpu,
     }
   }
 }

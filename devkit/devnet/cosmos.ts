@@ -10,6 +10,7 @@ import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
 import { refundOrderId } from '../../src/vault/refund.js'
 import type { DevnetVault } from './vault.js'
 import type { LocalCosmos } from '../localMarket.js'
+import { REFERENCE_ORDER_GPU } from '../gpu/referenceGpu.js'
 
 /** An IBC voucher denom, as USDC bridged from another chain is paid in. */
 const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
@@ -82,6 +83,7 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
           start: o.start,
           slotLength: o.slotLength,
           slots: o.slots,
+          gpu: REFERENCE_ORDER_GPU,
           amount: o.amount,
           payout: fromBech32(providerPayout).data,
         }),

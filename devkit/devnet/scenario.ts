@@ -6,6 +6,8 @@ import type { LocalMarket } from '../localMarket.js'
 import type { DevnetChains } from './chains.js'
 import type { DevnetOptions, Progress } from './options.js'
 import type { DevnetVault } from './vault.js'
+import { encodeGpuRequirement } from '../../src/gpu/requirement.js'
+import { REFERENCE_ORDER_GPU } from '../gpu/referenceGpu.js'
 
 /** One order the devnet opens, `startIn` seconds from now. */
 export interface Plan {
@@ -158,6 +160,7 @@ export async function openOrders(
       start,
       slotLength: o.slotSeconds,
       slots: o.slots,
+      gpu: encodeGpuRequirement(REFERENCE_ORDER_GPU),
       salt,
       ...(btcTerms ? { btc: btcTerms } : {}),
     })

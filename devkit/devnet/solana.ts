@@ -5,6 +5,7 @@ import { refundOrderId } from '../../src/vault/refund.js'
 import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { DevnetVault } from './vault.js'
 import type { LocalSolana } from '../localMarket.js'
+import { REFERENCE_ORDER_GPU } from '../gpu/referenceGpu.js'
 
 /** The devnet's Solana: litesvm behind the test RPC server (there is no local validator here). */
 export const DEVNET_SOLANA_CHAIN = 'solana:litesvm'
@@ -52,6 +53,7 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
         start: o.start,
         slotLength: o.slotLength,
         slots: o.slots,
+        gpu: REFERENCE_ORDER_GPU,
         amount: o.amount,
         payout: Uint8Array.from(getBase58Encoder().encode(providerPayout)),
       })

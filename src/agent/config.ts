@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { gpuClassById } from '../gpu/classes.js'
 import { keySourceSchema } from '../config/keySource.js'
 import { MAX_RECORD_TTL_SECONDS } from '../registry/record.js'
 
@@ -30,10 +31,14 @@ export const agentConfigSchema = z.strictObject({
       z.strictObject({
         chain: z.string().describe('CAIP-2 chain id'),
         token: z.string().describe('token address on that chain, or "native"'),
+        gpuClass: z
+          .string()
+          .refine((id) => gpuClassById(id) !== undefined, 'must be a GPU class of docs/PROTOCOL.md §10')
+          .describe('the GPU class this price is for, e.g. ada-rtx40'),
         perSlot: z
           .string()
           .regex(/^\d+$/, "must be a decimal integer of the token's smallest unit")
-          .describe('price of one slot'),
+          .describe('price of one slot of one GPU'),
         slotLength: z.number().int().positive().describe('slot length in seconds the price is for'),
       }),
     )

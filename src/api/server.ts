@@ -4,7 +4,8 @@ import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import { RateLimiter } from '../agent/rateLimit.js'
-import { orderEnd, orderTermsProblem } from '../order.js'
+import { orderEnd, type OrderTerms } from '../order.js'
+import { SLOT_REASONS, type SlotStatus } from '../computeSettlement.js'
 import type { ProviderRegistry, ProviderFilter } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 
@@ -20,16 +21,17 @@ function pageOf(url: URL): { limit: number; cursor?: string } | undefined {
   return { limit: Number(limit), ...(cursor !== undefined ? { cursor } : {}) }
 }
 
-/** What the API reads of the running relayer: its readiness and why, served at /healthz. */
-export interface HealthSource {
+/** What the API reads of the running relayer: its readiness and why (served at /healthz), and an order's slots so far. */
+export interface RelayerView {
   health(): Promise<{ ready: boolean }>
+  slotStatus(terms: OrderTerms): Promise<string | undefined>
 }
 
 export interface ApiOptions {
   /** Routes under /v1/peer/; returns false for anything else. */
   peer?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
   store: Store
-  relayer: HealthSource
+  relayer: RelayerView
   registry: ProviderRegistry
   metrics: Metrics
   /** Provider registrations (POST /v1/providers) taken per remote address. */
@@ -69,16 +71,17 @@ async function route(
     const id = orderMatch[1]!.toLowerCase()
     const record = await o.store.getOrder(id)
     if (!record) return sendJson(res, 404, { error: 'UNKNOWN_ORDER' })
-    const heartbeats = await o.store.listHeartbeatKeys(id)
+    const uptime = record.uptime ?? (await o.relayer.slotStatus(record.terms))
     return sendJson(
       res,
       200,
       undefined,
       stringifyPlain({
         ...record,
-        uptime: record.uptime ?? slotsHeard(record.terms.slots, heartbeats),
+        uptime,
+        slots: slotSummary(uptime),
         end: orderEnd(record.terms),
-        heartbeats: heartbeats.length,
+        heartbeats: await o.store.countHeartbeats(id),
       }),
     )
   }
@@ -150,12 +153,15 @@ async function route(
   sendJson(res, 404, { error: 'NOT_FOUND' })
 }
 
-/** Before settlement, '1' for each slot some relayer holds a heartbeat for; the cost is the (bounded) slot count, never an attacker's number. */
-function slotsHeard(slots: number, heartbeats: { slot: number }[]): string | undefined {
-  if (orderTermsProblem({ slots, slotLength: 1, amount: BigInt(slots) })) return undefined
-  const bitmap = Buffer.alloc(slots, '0')
-  for (const h of heartbeats) if (h.slot >= 0 && h.slot < slots) bitmap[h.slot] = 0x31
-  return bitmap.toString('latin1')
+/** How many slots are in each state, by reason: what a renter reads first. */
+function slotSummary(uptime: string | undefined): Record<string, number> | undefined {
+  if (uptime === undefined) return undefined
+  const counts: Record<string, number> = {}
+  for (const c of uptime) {
+    const reason = SLOT_REASONS[c as SlotStatus] ?? 'UNKNOWN'
+    counts[reason] = (counts[reason] ?? 0) + 1
+  }
+  return counts
 }
 
 /** JSON for API clients: bigints as decimal strings. */

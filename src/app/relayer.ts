@@ -128,6 +128,7 @@ export async function startRelayer(
     feeBps: config.settlement.feeBps,
     graceSeconds: config.settlement.graceSeconds,
     refundAfterSeconds: config.settlement.refundAfterSeconds,
+    acceptTestGpuClasses: config.settlement.acceptTestGpuClasses,
     ...(gossip ? { gossip } : {}),
     gossipIntervalMs: config.gossip.intervalMs,
     gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0,

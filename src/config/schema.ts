@@ -42,6 +42,11 @@ export type QuorumMember = z.infer<typeof quorumMemberSchema>
  * Optional sections use `.prefault({})`: an absent section is parsed as `{}`,
  * so each field's own `.default()` is the one place its default is written.
  */
+const acceptTestGpuClasses = z
+  .boolean()
+  .default(false)
+  .describe('take on orders for test-only GPU classes (cpu-reference); the devnet does, a real network never')
+
 export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chain: C, bitcoin: B) {
   return z
     .strictObject({
@@ -150,6 +155,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
             .describe(
               'a vault deposit that opened no order is refunded to its sender this long after it was seen',
             ),
+          acceptTestGpuClasses: acceptTestGpuClasses,
         })
         .prefault({})
         .describe('how orders are settled'),

@@ -56,7 +56,9 @@ export const providerRecordSchema = z.strictObject({
       z.strictObject({
         chain: caip2,
         token: z.string().min(1).max(128),
-        /** Smallest units of `token` per slot, as a decimal integer string. */
+        /** The GPU class the price is for (src/gpu/classes.ts); an order of `count` GPUs pays `count` × perSlot. */
+        gpuClass: z.string().regex(/^[a-z0-9-]{1,32}$/),
+        /** Smallest units of `token` per slot and GPU, as a decimal integer string. */
         perSlot: z.string().regex(/^\d{1,78}$/),
         slotLength: z.number().int().positive().max(86_400),
       }),

@@ -210,7 +210,12 @@ export class ProviderRegistry {
     const all = (await this.o.store.listProviders()).map((p) => JSON.parse(p.body) as SignedProviderRecord)
     return all.filter(({ record: r }) => {
       if (r.expiresAt <= this.now()) return false
-      if (filter.gpu && !r.gpus.some((g) => g.name.toLowerCase().includes(filter.gpu!.toLowerCase())))
+      const gpu = filter.gpu?.toLowerCase()
+      if (
+        gpu &&
+        !r.gpus.some((g) => g.name.toLowerCase().includes(gpu)) &&
+        !r.prices.some((p) => p.gpuClass === gpu)
+      )
         return false
       if (
         filter.minVramMiB !== undefined &&

@@ -22,6 +22,8 @@ export interface QuorumOptions {
   failoverSeconds?: number
   /** How long after a vault deposit that opened no order it is refunded. */
   refundAfterSeconds?: number
+  /** Takes on orders for test-only GPU classes (the dev kit's CPU reference); off on every real network. */
+  acceptTestGpuClasses?: boolean
 }
 
 /** The relayer's parts, built at the composition root. */

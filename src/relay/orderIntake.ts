@@ -1,6 +1,7 @@
 import type { ChainEvent } from '../chains.js'
 import { orderTermsProblem, type OrderTerms } from '../order.js'
 import { refundOrder } from '../vault/refund.js'
+import { gpuClassById } from '../gpu/classes.js'
 import type { RelayerContext } from './context.js'
 
 type Opened = Extract<ChainEvent, { kind: 'OrderOpened' }>
@@ -18,7 +19,7 @@ export class OrderIntake {
     const { store, metrics, log } = this.ctx
     const vault = this.ctx.runtime(e.chain)?.kind === 'vault'
     // The escrow and the memo codec refuse such terms too; this holds for any chain or contract version.
-    const problem = orderTermsProblem(e.order) ?? this.tokenProblem(e.order)
+    const problem = orderTermsProblem(e.order) ?? this.tokenProblem(e.order) ?? this.gpuProblem(e.order)
     if (problem) {
       metrics.ordersRefused.inc({ chain: e.chain, reason: problem })
       const { id, token, slots, slotLength } = e.order
@@ -70,6 +71,13 @@ export class OrderIntake {
       )
       this.ctx.metrics.vaultDepositsUnrefunded.inc({ chain: e.chain })
     }
+  }
+
+  /** A class only tests use, named on a network that is not a test: no production relayer measures it. */
+  private gpuProblem(terms: OrderTerms): 'TEST_GPU_CLASS' | undefined {
+    return gpuClassById(terms.gpu.class)?.testOnly && !this.ctx.options.acceptTestGpuClasses
+      ? 'TEST_GPU_CLASS'
+      : undefined
   }
 
   /** Whether this relayer serves the order's token on its chain, at this amount: its settlement costs gas whatever the order is worth. */

@@ -18,6 +18,7 @@ const MAX_ATTEMPTS = 2
 const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>([
   'PAYOUT_NOT_OFFERED',
   'BTC_SCRIPT_NOT_OFFERED',
+  'GPU_NOT_OFFERED',
   'TOKEN_NOT_OFFERED',
   'BELOW_PRICE',
 ])

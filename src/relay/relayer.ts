@@ -1,3 +1,4 @@
+import { orderTermsProblem, type OrderTerms } from '../order.js'
 import { abortableDelay } from '../abort.js'
 import type { ChainId } from '../caip2.js'
 import type { ChainRuntime, WatchResult } from '../chains.js'
@@ -149,6 +150,14 @@ export class Relayer {
     this.o.prober.prune()
     this.peers.providers(signal)
     if (this.ctx.now() - this.lastGauge > 5_000) await this.updateGauges()
+  }
+
+  /** What became of each slot of an order so far, by this relayer's records (a settled order stores its own). */
+  async slotStatus(terms: OrderTerms): Promise<string | undefined> {
+    const chain = this.o.chains.find((c) => c.chain === terms.chain)
+    // An order out of the protocol's bounds (kept by an older build) has no per-slot view: its size is an attacker's number.
+    if (!chain || orderTermsProblem(terms)) return undefined
+    return (await this.settler.settlementOf(terms, chain)).uptime
   }
 
   /** Ready when every watcher runs within its lag bound of the head and the store takes writes. */

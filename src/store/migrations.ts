@@ -142,4 +142,12 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ALTER TABLE heartbeats ADD COLUMN leaf_hash TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'heartbeat telemetry',
+    // Settlement matches each heartbeat's GPUs against the order's; the store fills this in for older rows after migrating.
+    sql: `
+      ALTER TABLE heartbeats ADD COLUMN gpus TEXT;
+    `,
+  },
 ]

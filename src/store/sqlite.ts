@@ -6,6 +6,8 @@ import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { merkleLeafHash } from '../merkle.js'
+import { gpusColumn } from '../heartbeat/bytes.js'
+import type { GpuSeen } from '../gpu/telemetryMatch.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
@@ -92,12 +94,12 @@ export class SqliteStore implements Store {
         })
       }
     }
-    const unhashed = this.db
-      .prepare('SELECT rowid AS id, body FROM heartbeats WHERE leaf_hash IS NULL')
+    const unfilled = this.db
+      .prepare('SELECT rowid AS id, body FROM heartbeats WHERE leaf_hash IS NULL OR gpus IS NULL')
       .all() as { id: number; body: string }[]
-    const fill = this.db.prepare('UPDATE heartbeats SET leaf_hash = ? WHERE rowid = ?')
+    const fill = this.db.prepare('UPDATE heartbeats SET leaf_hash = ?, gpus = ? WHERE rowid = ?')
     this.db.transaction(() => {
-      for (const r of unhashed) fill.run(merkleLeafHash(r.body), r.id)
+      for (const r of unfilled) fill.run(merkleLeafHash(r.body), gpusColumn(r.body), r.id)
     })()
   }
 
@@ -281,15 +283,17 @@ export class SqliteStore implements Store {
         if (!kept)
           return (
             this.stmt(
-              'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash) VALUES (?, ?, ?, ?, ?, ?)',
-            ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash).changes === 1
+              'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, gpusColumn(h.body))
+              .changes === 1
           )
         if (leafHash >= kept.leaf_hash) return false
         // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
         return (
           this.stmt(
-            'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-          ).run(h.body, h.receivedAt, leafHash, h.orderId, h.slot, h.relayerId).changes === 1
+            'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, gpus = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+          ).run(h.body, h.receivedAt, leafHash, gpusColumn(h.body), h.orderId, h.slot, h.relayerId)
+            .changes === 1
         )
       })(),
     )
@@ -319,9 +323,11 @@ export class SqliteStore implements Store {
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {
     return this.guard(() => {
       const rows = this.stmt(
-        'SELECT slot, relayer_id, leaf_hash FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
-      ).all(orderId) as { slot: number; relayer_id: string; leaf_hash: string }[]
-      return rows.map((r) => ({ orderId, slot: r.slot, relayerId: r.relayer_id, leafHash: r.leaf_hash }))
+        'SELECT slot, relayer_id, leaf_hash, gpus FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
+      ).all(orderId) as { slot: number; relayer_id: string; leaf_hash: string; gpus: string }[]
+      return rows.map(({ slot, relayer_id: relayerId, leaf_hash: leafHash, gpus }) => {
+        return { orderId, slot, relayerId, leafHash, gpus: JSON.parse(gpus) as GpuSeen[] | null }
+      })
     })
   }
 

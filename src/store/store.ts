@@ -2,6 +2,7 @@ import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
+import type { GpuSeen } from '../gpu/telemetryMatch.js'
 
 export interface StoredEvent {
   /** Position in the store's single event log, increasing. */
@@ -39,6 +40,8 @@ export interface HeartbeatKey {
   relayerId: string
   /** `merkleLeafHash` of the body, hex. */
   leafHash: string
+  /** The GPUs its telemetry lists (`gpusSeenIn`), or null. */
+  gpus: GpuSeen[] | null
 }
 
 export interface StoredSignature {

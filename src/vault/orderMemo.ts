@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto'
 import type { ChainId } from '../caip2.js'
 import { orderTermsProblem, type Hex32 } from '../order.js'
+import { decodeGpuRequirement, encodeGpuRequirement, type GpuRequirement } from '../gpu/requirement.js'
 
 /**
  * The order memo of every vault chain (a Solana Memo instruction, a Cosmos
  * transaction memo): the terms a renter attaches to a plain transfer into the
- * quorum's vault. Text, since both chains want UTF-8 there: `qv1:` and the
+ * quorum's vault. Text, since both chains want UTF-8 there: `qv2:` and the
  * base64url of a compact binary body. Addresses are the chain's raw bytes;
  * the adapter turns them into its native text form.
  */
-export const MEMO_PREFIX = 'qv1:'
+export const MEMO_PREFIX = 'qv2:'
 /** Bounds the whole memo text: a deposit's memo is read from a chain anyone writes to. */
 export const MAX_MEMO_BYTES = 500
 
@@ -31,6 +32,8 @@ export interface VaultOrderMemo {
   start: bigint
   slotLength: number
   slots: number
+  /** The GPUs rented. */
+  gpu: GpuRequirement
   /** What the renter claims to have sent, in the asset's smallest unit; the chain's own record must agree. */
   amount: bigint
   /** The provider's raw payout address on the vault chain. */
@@ -68,6 +71,7 @@ export function encodeOrderMemo(m: VaultOrderMemo): string {
   u(8, m.start)
   u(4, m.slotLength)
   u(4, m.slots)
+  u(8, encodeGpuRequirement(m.gpu))
   bytes(minimalBigEndian(m.amount), LIMITS.amount)
   bytes(m.payout, LIMITS.payout)
   if (m.quote) {
@@ -94,6 +98,35 @@ export function decodeOrderMemo(text: string): MemoResult {
   const b = Buffer.from(body, 'base64url')
   // base64url that does not round-trip carries bits the decoder dropped: not canonical, refused.
   if (b.toString('base64url') !== body) return { ok: false, reason: 'MALFORMED_MEMO' }
+  try {
+    const r = memoReader(b)
+    const flags = r.take(1)[0]!
+    if (flags & ~HAS_QUOTE) return { ok: false, reason: 'MALFORMED_MEMO' }
+    const salt = Uint8Array.from(r.take(SALT_BYTES))
+    const providerId: Hex32 = `0x${r.take(32).toString('hex')}`
+    const start = r.uint(8)
+    const slotLength = Number(r.uint(4))
+    const slots = Number(r.uint(4))
+    const gpu = decodeGpuRequirement(r.uint(8))
+    const amount = r.number(LIMITS.amount)
+    const payout = r.bytes(LIMITS.payout)
+    const quote = flags & HAS_QUOTE ? readQuote(r) : undefined
+    if (!gpu || !r.done() || payout.length === 0) return { ok: false, reason: 'MALFORMED_MEMO' }
+    if (orderTermsProblem({ amount, slotLength, slots, gpu }))
+      return { ok: false, reason: 'ORDER_OUT_OF_BOUNDS' }
+    return {
+      ok: true,
+      memo: { salt, providerId, start, slotLength, slots, gpu, amount, payout, ...(quote ? { quote } : {}) },
+    }
+  } catch {
+    return { ok: false, reason: 'MALFORMED_MEMO' }
+  }
+}
+
+type MemoReader = ReturnType<typeof memoReader>
+
+/** Reads a memo body front to back; every read past the end, over its bound or not minimal throws RangeError. */
+function memoReader(b: Buffer) {
   let at = 0
   const take = (n: number): Buffer => {
     if (at + n > b.length) throw new RangeError('short')
@@ -101,47 +134,32 @@ export function decodeOrderMemo(text: string): MemoResult {
     at += n
     return out
   }
-  const uint = (n: number) => BigInt(`0x${take(n).toString('hex')}`)
   const bytes = (max: number): Uint8Array => {
     const n = take(1)[0]!
     if (n > max) throw new RangeError('long')
     return Uint8Array.from(take(n))
   }
-  const number = (max: number): bigint => {
-    const raw = bytes(max)
-    if (raw.length > 0 && raw[0] === 0) throw new RangeError('not minimal')
-    return raw.length ? BigInt(`0x${Buffer.from(raw).toString('hex')}`) : 0n
+  return {
+    take,
+    bytes,
+    uint: (n: number) => BigInt(`0x${take(n).toString('hex')}`),
+    number: (max: number): bigint => {
+      const raw = bytes(max)
+      if (raw.length > 0 && raw[0] === 0) throw new RangeError('not minimal')
+      return raw.length ? BigInt(`0x${Buffer.from(raw).toString('hex')}`) : 0n
+    },
+    done: () => at === b.length,
   }
-  try {
-    const flags = take(1)[0]!
-    if (flags & ~HAS_QUOTE) return { ok: false, reason: 'MALFORMED_MEMO' }
-    const salt = Uint8Array.from(take(SALT_BYTES))
-    const providerId: Hex32 = `0x${take(32).toString('hex')}`
-    const start = uint(8)
-    const slotLength = Number(uint(4))
-    const slots = Number(uint(4))
-    const amount = number(LIMITS.amount)
-    const payout = bytes(LIMITS.payout)
-    let quote: VaultQuote | undefined
-    if (flags & HAS_QUOTE) {
-      const script = bytes(LIMITS.script)
-      const solver = bytes(LIMITS.solver)
-      const satsPerE18 = number(LIMITS.sats)
-      const payoutDeadline = uint(8)
-      quote = { script, solver, satsPerE18, payoutDeadline, signature: bytes(LIMITS.signature) }
-      if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n)
-        return { ok: false, reason: 'MALFORMED_MEMO' }
-    }
-    if (at !== b.length) return { ok: false, reason: 'MALFORMED_MEMO' }
-    if (payout.length === 0) return { ok: false, reason: 'MALFORMED_MEMO' }
-    if (orderTermsProblem({ amount, slotLength, slots })) return { ok: false, reason: 'ORDER_OUT_OF_BOUNDS' }
-    return {
-      ok: true,
-      memo: { salt, providerId, start, slotLength, slots, amount, payout, ...(quote ? { quote } : {}) },
-    }
-  } catch {
-    return { ok: false, reason: 'MALFORMED_MEMO' }
-  }
+}
+
+function readQuote(r: MemoReader): VaultQuote {
+  const script = r.bytes(LIMITS.script)
+  const solver = r.bytes(LIMITS.solver)
+  const satsPerE18 = r.number(LIMITS.sats)
+  const payoutDeadline = r.uint(8)
+  const signature = r.bytes(LIMITS.signature)
+  if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n) throw new RangeError('empty quote')
+  return { script, solver, satsPerE18, payoutDeadline, signature }
 }
 
 /** The id of a vault order: bound to its chain and renter, so a copied memo makes another order, never this one. */

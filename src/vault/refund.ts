@@ -34,8 +34,12 @@ export function refundOrder(
     start: nowS,
     slotLength: refundAfterSeconds,
     slots: 1,
+    // Nobody serves a refund and nobody probes it: it names the class nobody's production GPU reports.
+    gpu: REFUND_GPU,
   }
 }
+
+const REFUND_GPU = { class: 'cpu-reference', count: 1, minVramMiB: 0 }
 
 /** Whether an order refunds a deposit (made by `refundOrder`), counting those made while NO_PROVIDER was 0x00…00. */
 export function isRefundOrder(order: Pick<OrderTerms, 'providerId'>): boolean {

@@ -1,3 +1,4 @@
+import { referenceGpu } from '../../devkit/gpu/referenceGpu.js'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { LocalAccount } from 'viem'
@@ -100,6 +101,8 @@ export async function inProcessRelayer(o: {
     relayerId: o.id,
     members: o.members,
     threshold: o.threshold,
+    // The dev kit's CPU reference device is what these providers report.
+    acceptTestGpuClasses: true,
     gossip,
     gossipIntervalMs: o.gossipIntervalMs ?? 300,
     gossipWindowSeconds: 1,
@@ -137,19 +140,24 @@ export async function inProcessRelayer(o: {
   }
 }
 
-/** A provider agent with no GPU in this process: `gpus` is null, as on a machine without nvidia-smi. */
+/** A provider agent in this process, reporting the dev kit's CPU reference device as its GPU. */
 export async function inProcessAgent(
   signer: Ed25519Signer,
   offer: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>,
 ): Promise<{ agent: ProviderAgent; url: string; close: () => Promise<void> }> {
-  const record = { url: 'http://127.0.0.1', gpus: [], ...offer }
+  const gpu = referenceGpu()
+  const record = {
+    url: 'http://127.0.0.1',
+    gpus: [{ name: gpu.name, uuid: gpu.uuid, memoryTotalMiB: gpu.memoryTotalMiB }],
+    ...offer,
+  }
   const agent = new ProviderAgent({
     signer,
     record,
     recordTtlSeconds: 3_600,
     rateLimit: { perSecond: 50, burst: 50 },
     logger: silentLogger(),
-    telemetry: () => Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' }),
+    telemetry: () => Promise.resolve({ gpus: [gpu] }),
   })
   record.url = await listen(agent.server)
   agent.refreshRecord()

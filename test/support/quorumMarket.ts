@@ -1,3 +1,4 @@
+import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../../devkit/gpu/referenceGpu.js'
 import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
@@ -106,6 +107,7 @@ export async function openOrders(run: QuorumRun, count: number, slots: number): 
       start,
       slotLength: SLOT,
       slots,
+      gpu: REFERENCE_GPU_WORD,
     })
     run.orders.push({
       id: o.orderId,
@@ -118,6 +120,7 @@ export async function openOrders(run: QuorumRun, count: number, slots: number): 
       start,
       slotLength: SLOT,
       slots,
+      gpu: REFERENCE_ORDER_GPU,
     })
   }
   return run.orders

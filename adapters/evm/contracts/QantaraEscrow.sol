@@ -24,6 +24,9 @@ contract QantaraEscrow {
         uint64 start;
         uint32 slotLength;
         uint32 slots;
+        // The GPUs rented, packed: count (8 bits), class code (16), minimum VRAM in MiB (32), 8 zero bits.
+        // Relayers read the class; the escrow only bounds the count.
+        uint64 gpu;
     }
 
     struct Settlement {
@@ -100,7 +103,8 @@ contract QantaraEscrow {
         address payout,
         uint64 start,
         uint32 slotLength,
-        uint32 slots
+        uint32 slots,
+        uint64 gpu
     );
     event OrderSettled(
         bytes32 indexed orderId,
@@ -152,6 +156,8 @@ contract QantaraEscrow {
     uint256 public constant MAX_SLOTS = 100_000;
     uint256 public constant MAX_SLOT_LENGTH = 86_400;
     uint256 public constant MAX_DURATION = 366 days;
+    /// GPUs one order may rent (src/gpu/requirement.ts MAX_GPUS_PER_ORDER).
+    uint256 public constant MAX_GPUS = 16;
     /// Below Bitcoin's dust limit a payout cannot be relayed, so such a share is paid on this chain.
     uint256 private constant BTC_DUST_SATS = 546;
     bytes32 private constant BTC_OWED = keccak256("qantara/btc-owed");
@@ -403,6 +409,8 @@ contract QantaraEscrow {
         if (o.slotLength > MAX_SLOT_LENGTH) revert InvalidOrder("slot too long");
         if (uint256(o.slots) * o.slotLength > MAX_DURATION) revert InvalidOrder("order too long");
         if (o.amount < o.slots) revert InvalidOrder("amount below one unit per slot");
+        uint256 gpus = o.gpu >> 56;
+        if (gpus == 0 || gpus > MAX_GPUS || uint8(o.gpu) != 0) revert InvalidOrder("gpu requirement");
         if (o.payout == address(0)) revert InvalidOrder("zero payout address");
         if (o.providerId == bytes32(0)) revert InvalidOrder("zero provider id");
         if (_end(o) <= block.timestamp) revert InvalidOrder("order already over");
@@ -421,7 +429,7 @@ contract QantaraEscrow {
             if (received != o.amount) revert WrongValue(o.amount, received);
         }
 
-        emit OrderOpened(orderId, o.renter, o.providerId, o.token, o.amount, o.payout, o.start, o.slotLength, o.slots);
+        emit OrderOpened(orderId, o.renter, o.providerId, o.token, o.amount, o.payout, o.start, o.slotLength, o.slots, o.gpu);
     }
 
     function _checkSettlement(Order calldata o, Settlement calldata s, bytes calldata signatures) private view {

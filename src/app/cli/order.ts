@@ -11,7 +11,7 @@ import {
   type Address,
   type Hex,
 } from 'viem'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { viemChain } from '../../../adapters/evm/chain.js'
 import { qantaraEscrowAbi } from '../../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { evmAccountFromSecret } from '../../../adapters/evm/keys.js'
@@ -19,6 +19,13 @@ import { findOrder, openEvmOrder, orderIdFor, tokenDecimals } from '../../../ada
 import { readSecret, type KeySource } from '../../config/keySource.js'
 import { QantaraError } from '../../errors.js'
 import { NATIVE_TOKEN } from '../../order.js'
+import { GPU_CLASSES } from '../../gpu/classes.js'
+import {
+  encodeGpuRequirement,
+  formatGpuRequirement,
+  parseGpuRequirement,
+  type GpuRequirement,
+} from '../../gpu/requirement.js'
 import { readFileSync, statSync } from 'node:fs'
 import { z } from 'zod'
 import type { ProviderRecord } from '../../registry/record.js'
@@ -66,10 +73,27 @@ export function orderTermOptions(cmd: Command, start: string): Command {
   return cmd
     .requiredOption('--provider <id>', 'provider id (its ed25519 public key), from GET /v1/providers')
     .requiredOption('--slots <n>', 'number of slots', (v) => Number.parseInt(v, 10))
+    .requiredOption(
+      '--gpu <COUNTxCLASS[:VRAM]>',
+      `the GPUs rented, e.g. 1xhopper-h100 or 2xada-rtx40:24000MiB; classes: ${GPU_CLASSES.filter(
+        (c) => !c.testOnly,
+      )
+        .map((c) => c.id)
+        .join(', ')}`,
+      gpuOption,
+    )
     .option('--slot-length <seconds>', 'slot length in seconds', (v) => Number.parseInt(v, 10), 60)
     .option('--start <unix|+seconds>', 'start time: unix seconds, or +N from now', start)
     .option('--relayer <url>', "relayer API to look the provider's payout address up at")
     .option('--payout <address>', "provider payout address on the order's chain (instead of --relayer)")
+}
+
+function gpuOption(text: string): GpuRequirement {
+  try {
+    return parseGpuRequirement(text)
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
 }
 
 function chainOptions(cmd: Command, withKey: boolean): Command {
@@ -188,6 +212,7 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
             token: string
             slots: number
             slotLength: number
+            gpu: GpuRequirement
             start: string
             relayer?: string
             payout?: string
@@ -255,6 +280,7 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
           start,
           slotLength: o.slotLength,
           slots: o.slots,
+          gpu: encodeGpuRequirement(o.gpu),
           ...(o.salt ? { salt: o.salt as Hex } : {}),
           ...(btc ? { btc } : {}),
         })
@@ -268,6 +294,7 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
           start: start.toString(),
           slots: o.slots,
           slotLength: o.slotLength,
+          gpu: formatGpuRequirement(o.gpu),
           ...(quote
             ? {
                 btc: {
@@ -285,7 +312,7 @@ export function registerOrderCommands(program: Command, out: (line: string) => v
         out(
           o.json
             ? JSON.stringify(summary)
-            : `order ${opened.orderId} opened in ${opened.txHash}: ${summary.amountDisplay} (${amount} smallest units) for ${o.slots} × ${o.slotLength}s`,
+            : `order ${opened.orderId} opened in ${opened.txHash}: ${summary.amountDisplay} (${amount} smallest units) for ${o.slots} × ${o.slotLength}s of ${summary.gpu}`,
         )
       },
     )

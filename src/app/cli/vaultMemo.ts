@@ -3,6 +3,7 @@ import type { ChainId } from '../../caip2.js'
 import { QantaraError } from '../../errors.js'
 import { vaultAccount } from '../families.js'
 import type { Hex32 } from '../../order.js'
+import type { GpuRequirement } from '../../gpu/requirement.js'
 import { decodeOrderMemo, encodeOrderMemo, vaultOrderId } from '../../vault/orderMemo.js'
 import { vaultOrderProblem } from '../../vault/vaultOrderProblem.js'
 import { orderTermOptions } from './order.js'
@@ -15,6 +16,7 @@ export interface VaultMemoOptions {
   amount: string
   slots: number
   slotLength: number
+  gpu: GpuRequirement
   start: string
   payout?: string
   relayer?: string
@@ -54,6 +56,7 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
     start,
     slotLength: o.slotLength,
     slots: o.slots,
+    gpu: o.gpu,
     amount: BigInt(o.amount),
     payout: payout.bytes,
   }
