@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'RESPONSE_TOO_LARGE'
   | 'RECORD_REJECTED'
   | 'TELEMETRY_INVALID'
+  | 'GPU_HELPER_FAILED'
+  | 'GPU_HELPER_REFUSED'
   | 'ABORTED'
 
 /** What callers may branch on, per code; a code missing here carries no context. */
@@ -42,6 +44,10 @@ export interface ErrorContexts {
   COSIGN_REFUSED: { reason: string }
   /** Which check a provider record failed (a RecordRejection of the registry, or the renter CLI's own). */
   RECORD_REJECTED: { reason: string }
+  /** The GPU helper process is gone and was killed if it was not: start a new one. */
+  GPU_HELPER_FAILED: { reason: 'EXITED' | 'TIMEOUT' | 'BAD_REPLY' | 'REPLY_TOO_LARGE' | 'CLOSED' }
+  /** The GPU helper refused one request and still runs: its error code (docs/PROTOCOL.md §9, "Provider helper"). */
+  GPU_HELPER_REFUSED: { error: string }
 }
 
 export type ErrorContextOf<C extends ErrorCode> = C extends keyof ErrorContexts ? ErrorContexts[C] : undefined
