@@ -46,7 +46,7 @@ program
   )
   .action(async (o: DevnetOptions) => {
     const rows = await runDevnet(o, out, root.signal)
-    if (o.json) out(JSON.stringify({ orders: rows.map(({ uptime: _u, ...r }) => r) }))
+    if (o.json) out(JSON.stringify({ orders: rows }))
   })
 
 program

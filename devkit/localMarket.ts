@@ -298,7 +298,12 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
           refundAfterSeconds: Math.max(1, o.slotSeconds),
           acceptTestGpuClasses: true,
         },
-        prober: { timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)), allowPrivateEndpoints: true },
+        // Every slot carries a compute challenge: the CPU reference answers one in a millisecond at its size.
+        prober: {
+          timeoutMs: Math.max(500, Math.floor(o.slotSeconds * 300)),
+          allowPrivateEndpoints: true,
+          computeChallengeRate: 1,
+        },
         gossip: {
           intervalMs: 500,
           windowSeconds: Math.max(2, o.slotSeconds),
@@ -343,6 +348,10 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       listen: `127.0.0.1:${agentPort}`,
       publicUrl: o.agent?.publicUrl ?? `http://127.0.0.1:${agentPort}`,
       nvidiaSmi: nvidiaSmi ? nvidiaSmi.path : join(o.dir, 'no-nvidia-smi-here'),
+      // The dev kit's device is the CPU reference: it answers compute challenges at the test class's size.
+      prover: o.gpus === null ? 'none' : 'cpu-reference',
+      // Every heartbeat reads the telemetry afresh, so a GPU the dev kit takes away is gone from the next slot on.
+      telemetryTtlMs: 0,
       payout: {
         [LOCAL_CHAIN]: providerPayout,
         ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}),

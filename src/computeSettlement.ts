@@ -2,6 +2,7 @@ import { ORDER_LIMITS, type OrderTerms } from './order.js'
 import type { Settlement, SettlementReason } from './settlement.js'
 import { merkleRootOfLeafHashes } from './merkle.js'
 import { matchTelemetry, type GpuSeen, type TelemetryMatch } from './gpu/telemetryMatch.js'
+import type { ComputeVerdict } from './gpu/transcript.js'
 
 /** The facts of one verified heartbeat that settlement depends on. */
 export interface HeartbeatFact {
@@ -12,6 +13,8 @@ export interface HeartbeatFact {
   leafHash: string
   /** The GPUs its telemetry lists, or null when it had none. */
   gpus: GpuSeen[] | null
+  /** How the compute challenge it answers went; null or absent when its relayer did not challenge that slot. */
+  compute?: ComputeVerdict | null
 }
 
 export interface SettlementPolicy {
@@ -23,29 +26,39 @@ export interface SettlementPolicy {
 }
 
 /**
- * What became of each slot, one character per slot in `SettlementResult.slots`.
- * Up: `T` (telemetry matched the ordered GPUs). Down, with the first test that
- * fewer than `threshold` relayers' records passed: `.` no heartbeat,
- * `M` GPU_MISSING (no GPU in the telemetry), `W` GPU_MISMATCH (GPUs of another
- * class, too little memory, too few, or not the order's GPUs).
+ * What became of each slot, one character per slot in `SettlementResult.uptime`.
+ * Up: `C` (a quorum of valid records, at least one with a passed compute
+ * challenge) or `T` (telemetry matched the ordered GPUs, no challenge that
+ * slot). Down: `X` COMPUTE_FAILED (the provider signed a wrong answer: proof
+ * of cheating, down whatever else is held), or the first test that fewer
+ * than `threshold` relayers' records passed: `.` no heartbeat, `M`
+ * GPU_MISSING (no GPU in the telemetry), `W` GPU_MISMATCH (GPUs of another
+ * class, too little memory, too few, or not the order's GPUs), `U`
+ * COMPUTE_UNANSWERED (challenged, and no valid answer in time).
  */
 export const SLOT_STATUS = {
+  computeVerified: 'C',
   telemetryMatched: 'T',
   noHeartbeat: '.',
   gpuMissing: 'M',
   gpuMismatch: 'W',
+  computeUnanswered: 'U',
+  computeFailed: 'X',
 } as const
 export type SlotStatus = (typeof SLOT_STATUS)[keyof typeof SLOT_STATUS]
 
 export const SLOT_REASONS: Readonly<Record<SlotStatus, string>> = {
+  C: 'COMPUTE_VERIFIED',
   T: 'TELEMETRY_MATCHED',
   '.': 'NO_HEARTBEAT',
   M: 'GPU_MISSING',
   W: 'GPU_MISMATCH',
+  U: 'COMPUTE_UNANSWERED',
+  X: 'COMPUTE_FAILED',
 }
 
 export function slotIsUp(status: string): boolean {
-  return status === SLOT_STATUS.telemetryMatched
+  return status === SLOT_STATUS.computeVerified || status === SLOT_STATUS.telemetryMatched
 }
 
 export interface SettlementResult {
@@ -106,7 +119,11 @@ export function computeSettlement(
   return { settlement, reason: reasonOf(settlement), uptime: status.toString('latin1') }
 }
 
-type SlotRecords = Map<number, Map<string, TelemetryMatch>>
+interface SlotRecord {
+  telemetry: TelemetryMatch
+  compute: ComputeVerdict | null
+}
+type SlotRecords = Map<number, Map<string, SlotRecord>>
 
 /** Each relayer's record per slot, with what its telemetry shows; one per relayer, the lowest leaf hash, as the store keeps. */
 function recordsBySlot(facts: HeartbeatFact[], req: OrderTerms['gpu']): SlotRecords {
@@ -119,8 +136,8 @@ function recordsBySlot(facts: HeartbeatFact[], req: OrderTerms['gpu']): SlotReco
   const bySlot: SlotRecords = new Map()
   for (const h of kept.values()) {
     let records = bySlot.get(h.slot)
-    if (!records) bySlot.set(h.slot, (records = new Map<string, TelemetryMatch>()))
-    records.set(h.relayerId, matchTelemetry(req, h.gpus))
+    if (!records) bySlot.set(h.slot, (records = new Map<string, SlotRecord>()))
+    records.set(h.relayerId, { telemetry: matchTelemetry(req, h.gpus), compute: h.compute ?? null })
   }
   return bySlot
 }
@@ -134,7 +151,7 @@ function recordsBySlot(facts: HeartbeatFact[], req: OrderTerms['gpu']): SlotReco
 function orderGpus(bySlot: SlotRecords, count: number, threshold: number): string[] | undefined {
   for (const slot of [...bySlot.keys()].sort((a, b) => a - b)) {
     const votes = new Map<string, number>()
-    for (const m of bySlot.get(slot)!.values())
+    for (const { telemetry: m } of bySlot.get(slot)!.values())
       if (m.kind === 'match') {
         const key = m.uuids.slice(0, count).join('\n')
         votes.set(key, (votes.get(key) ?? 0) + 1)
@@ -146,13 +163,19 @@ function orderGpus(bySlot: SlotRecords, count: number, threshold: number): strin
   return undefined
 }
 
-function slotStatus(records: TelemetryMatch[], gpus: string[] | undefined, threshold: number): SlotStatus {
-  if (records.length < threshold) return SLOT_STATUS.noHeartbeat
-  if (records.filter((m) => m.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
-  const valid = records.filter(
-    (m) => m.kind === 'match' && gpus !== undefined && gpus.every((u) => m.uuids.includes(u)),
+function slotStatus(records: SlotRecord[], gpus: string[] | undefined, threshold: number): SlotStatus {
+  if (records.some((r) => r.compute === 'failed')) return SLOT_STATUS.computeFailed
+  const matched = records.filter(
+    ({ telemetry: m }) => m.kind === 'match' && gpus !== undefined && gpus.every((u) => m.uuids.includes(u)),
   )
-  return valid.length >= threshold ? SLOT_STATUS.telemetryMatched : SLOT_STATUS.gpuMismatch
+  const valid = matched.filter((r) => r.compute === null || r.compute === 'passed')
+  if (valid.length >= threshold)
+    return valid.some((r) => r.compute === 'passed')
+      ? SLOT_STATUS.computeVerified
+      : SLOT_STATUS.telemetryMatched
+  if (records.length < threshold) return SLOT_STATUS.noHeartbeat
+  if (records.filter((r) => r.telemetry.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
+  return matched.length < threshold ? SLOT_STATUS.gpuMismatch : SLOT_STATUS.computeUnanswered
 }
 
 /** Why a settlement pays what it does, from its slot counts alone. */

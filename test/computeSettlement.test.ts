@@ -259,3 +259,43 @@ describe('computeSettlement: the ordered GPUs', () => {
     for (const g of [noUuid, noMemory, lookalike]) expect(settle(bothRelayers(0, [g])).uptime[0]).toBe('W')
   })
 })
+
+describe('computeSettlement: compute challenges', () => {
+  const order = { id: ORDER_ID, amount: 3_000n, slots: 3, gpu: REFERENCE_ORDER_GPU }
+  const policy = { threshold: 2, feeBps: 0, feeRecipient: '' }
+  const record = (slot: number, relayerId: string, compute: HeartbeatFact['compute']): HeartbeatFact => ({
+    ...fact(slot, relayerId),
+    compute,
+  })
+
+  it('marks a slot compute-verified when a valid quorum holds a passed challenge', () => {
+    const r = computeSettlement(
+      order,
+      [record(0, 'r1', 'passed'), record(0, 'r2', null), record(1, 'r1', null), record(1, 'r2', null)],
+      policy,
+    )
+    expect(r.uptime).toBe('CT.')
+    expect(r.settlement.upSlots).toBe(2)
+  })
+
+  it("does not count a challenged relayer's record until its challenge passed: unanswered or late is no vote", () => {
+    const r = computeSettlement(order, [record(0, 'r1', 'unanswered'), record(0, 'r2', null)], policy)
+    expect(r.uptime).toBe('U..')
+    const three = computeSettlement(
+      order,
+      [record(0, 'r1', 'unanswered'), record(0, 'r2', null), record(0, 'r3', null)],
+      policy,
+    )
+    expect(three.uptime).toBe('T..')
+  })
+
+  it('puts a slot down for everyone on one provider-signed wrong answer, whatever the other relayers hold', () => {
+    const r = computeSettlement(
+      order,
+      [record(0, 'r1', 'failed'), record(0, 'r2', 'passed'), record(0, 'r3', null)],
+      policy,
+    )
+    expect(r.uptime).toBe('X..')
+    expect(r.settlement.toProvider).toBe(0n)
+  })
+})

@@ -15,6 +15,7 @@ interface Row {
   fee: string
   reason: string
   txHash: string
+  uptime: string
   btcTxid?: string
   btcAmountSats?: string
 }
@@ -49,6 +50,10 @@ function expectMarketSettled(orders: Row[], count = 3): void {
   expect(orders[2]!.upSlots).toBeLessThan(orders[2]!.totalSlots)
   expect(orders[2]!.upSlots).toBeGreaterThan(0)
   expect(BigInt(orders[2]!.toRenter)).toBeGreaterThan(0n)
+  // Every slot carries a compute challenge the CPU reference answers; the third order's provider lost its GPU from
+  // the telemetry for slot 1, which is paid nothing (GPU_MISSING), before its agent went down.
+  expect(orders[0]!.uptime).toBe('C'.repeat(orders[0]!.totalSlots))
+  expect(orders[2]!.uptime[1]).toBe('M')
 }
 
 describe('npm run devnet', () => {

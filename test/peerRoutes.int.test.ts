@@ -122,7 +122,7 @@ describe('peer routes', () => {
       const page = await (await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=0`)).json()
       expect(
         openEnvelope('heartbeats', page, 'relayer-1', new Map([['relayer-1', identity.publicKey]]), 60_000),
-      ).toEqual({ orderId: order, heartbeats: [], cursor: 0, more: false })
+      ).toEqual({ orderId: order, heartbeats: [], transcripts: [], cursor: 0, more: false })
       expect((await fetch(`${url}/v1/peer/heartbeats?order=nope`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/heartbeats?order=${order}&since=-1`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/signatures/${order}`)).status).toBe(404)

@@ -115,7 +115,7 @@ describe('SqliteStore', () => {
     // The store as version 5 left it: no order column.
     const db = new Database(path)
     db.exec(
-      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; DELETE FROM schema_migrations WHERE version >= 6',
+      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DELETE FROM schema_migrations WHERE version >= 6',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -139,15 +139,71 @@ describe('SqliteStore', () => {
     await first.close()
     const db = new Database(path)
     db.exec(
-      'ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; DELETE FROM schema_migrations WHERE version >= 7',
+      'ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DELETE FROM schema_migrations WHERE version >= 7',
     )
     db.close()
     const store = new SqliteStore(path)
     expect(await store.listHeartbeatKeys('0xo')).toEqual([
-      { orderId: '0xo', slot: 3, relayerId: 'r1', leafHash: merkleLeafHash(body), gpus: [gpu] },
-      { orderId: '0xo', slot: 4, relayerId: 'r1', leafHash: merkleLeafHash(noGpu), gpus: null },
+      {
+        orderId: '0xo',
+        slot: 3,
+        relayerId: 'r1',
+        leafHash: merkleLeafHash(body),
+        gpus: [gpu],
+        compute: null,
+      },
+      {
+        orderId: '0xo',
+        slot: 4,
+        relayerId: 'r1',
+        leafHash: merkleLeafHash(noGpu),
+        gpus: null,
+        compute: null,
+      },
     ])
     expect(await store.countHeartbeats('0xo')).toBe(2)
+    await store.close()
+  })
+
+  it("keeps a compute challenge's transcript only for the heartbeat it belongs to, its verdict only rising, and serves it to peers", async () => {
+    const store = new SqliteStore(freshPath())
+    const challenged = (salt: string) =>
+      JSON.stringify({
+        heartbeat: { challenge: { challenge: { salt, compute: { seed: '0x', n: 4 } } }, gpus: null },
+      })
+    const body = challenged('a')
+    await store.putHeartbeat({ orderId: '0xo', slot: 1, relayerId: 'r1', body, receivedAt: 1 })
+    await store.putHeartbeat({
+      orderId: '0xo',
+      slot: 2,
+      relayerId: 'r1',
+      body: '{"heartbeat":{}}',
+      receivedAt: 1,
+    })
+    const at = (
+      slot: number,
+      leafHash: string,
+      verdict: 'passed' | 'failed' | 'unanswered',
+      transcript: string = verdict,
+    ) => store.putTranscript({ orderId: '0xo', slot, relayerId: 'r1', leafHash, transcript, verdict })
+    const compute = async () => (await store.listHeartbeatKeys('0xo')).map((h) => h.compute)
+    expect(await compute()).toEqual(['unanswered', null])
+    // Not for another heartbeat of the slot, nor for one that was never challenged.
+    expect(await at(1, merkleLeafHash(challenged('b')), 'passed')).toBe(false)
+    expect(await at(2, merkleLeafHash('{"heartbeat":{}}'), 'passed')).toBe(false)
+    expect(await at(1, merkleLeafHash(body), 'passed')).toBe(true)
+    expect(await at(1, merkleLeafHash(body), 'passed', 'another')).toBe(false)
+    expect(await at(1, merkleLeafHash(body), 'unanswered')).toBe(false)
+    expect(await at(1, merkleLeafHash(body), 'failed')).toBe(true)
+    expect(await at(1, merkleLeafHash(body), 'passed')).toBe(false)
+    expect(await compute()).toEqual(['failed', null])
+    expect(await store.getTranscript('0xo', 1, 'r1')).toBe('failed')
+    // Moved to the end of the order's rows, flagged: a peer past the heartbeat pulls it again, with its transcript.
+    const after = await store.listHeartbeatsAfter('0xo', 0, 10)
+    expect(after.map((h) => [h.slot, h.hasTranscript ?? false])).toEqual([
+      [2, false],
+      [1, true],
+    ])
     await store.close()
   })
 

@@ -8,6 +8,7 @@ import { startChains, stopChains, type DevnetChains } from './chains.js'
 import type { DevnetOptions } from './options.js'
 import { readRows } from './report.js'
 import { devnetScenario, openOrders, outageWindow } from './scenario.js'
+import { referenceGpu } from '../gpu/referenceGpu.js'
 import { renderTable, type DevnetOrderRow } from './table.js'
 
 /** How long the orders have to settle once opened. */
@@ -30,6 +31,7 @@ export async function runDevnet(
   mkdirSync(dir, { recursive: true })
   const children: ChildProcess[] = []
   const chains: DevnetChains = {}
+  const gpuTimers: NodeJS.Timeout[] = []
   try {
     const { rpcUrl, btc } = await startChains(o, chains, progress)
     const { solana: sol, cosmos: cos } = chains
@@ -77,6 +79,14 @@ export async function runDevnet(
     const window = outageWindow(outage, now, o.slotSeconds)
     const killed = o.killRelayer === undefined ? undefined : relayerProcesses[o.killRelayer - 1]
     let down = false
+    // nvidia-smi stops listing the GPU for one slot, on the dot: the relayers still hear the agent, and pay nothing for it.
+    gpuTimers.push(
+      setTimeout(() => {
+        market.setGpus?.([])
+        progress('provider GPU gone from its telemetry: the third order loses that slot (GPU_MISSING)')
+      }, window.gpuLess - Date.now()),
+      setTimeout(() => market.setGpus?.([referenceGpu()]), window.start - Date.now()),
+    )
     const deadline = Date.now() + SETTLE_WITHIN_MS
     let rows: DevnetOrderRow[] = []
     for (;;) {
@@ -111,6 +121,7 @@ export async function runDevnet(
     if (!o.json) out(`\n${renderTable(rows)}\n\nlogs and configs: ${dir}`)
     return rows
   } finally {
+    for (const timer of gpuTimers) clearTimeout(timer)
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await Promise.all(
       children

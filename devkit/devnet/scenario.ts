@@ -25,9 +25,10 @@ export interface OpenedOrder {
   token: string
 }
 
-/** The provider agent's outage: killed during slots [from, to) of one order, then restarted. */
+/** The provider's outages in one order: its GPU gone from the telemetry in slot `gpuLess`, then the agent killed during slots [from, to) and restarted. */
 export interface Outage {
   plan: Plan
+  gpuLess: number
   slots: [from: number, to: number]
 }
 
@@ -97,7 +98,7 @@ export function devnetScenario(o: DevnetOptions, chains: DevnetChains): { plans:
         ]
       : []),
   ]
-  return { plans, outage: { plan: down, slots: [2, 4] } }
+  return { plans, outage: { plan: down, gpuLess: 1, slots: [2, 4] } }
 }
 
 /** When the outage starts and ends, in epoch milliseconds, for orders opened at `nowS`. */
@@ -105,9 +106,9 @@ export function outageWindow(
   outage: Outage,
   nowS: bigint,
   slotSeconds: number,
-): { start: number; end: number } {
+): { gpuLess: number; start: number; end: number } {
   const at = (slot: number) => (Number(nowS) + outage.plan.startIn + slot * slotSeconds) * 1000
-  return { start: at(outage.slots[0]), end: at(outage.slots[1]) }
+  return { gpuLess: at(outage.gpuLess), start: at(outage.slots[0]), end: at(outage.slots[1]) }
 }
 
 /** Opens every planned order as a renter would, from `nowS`. */

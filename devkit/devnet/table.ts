@@ -1,3 +1,4 @@
+import { SLOT_REASONS } from '../../src/computeSettlement.js'
 export interface DevnetOrderRow {
   orderId: string
   chain: string
@@ -36,7 +37,7 @@ export function renderTable(rows: DevnetOrderRow[]): string {
     `${r.orderId.slice(0, 10)}…`,
     r.token === 'native' ? 'ETH' : `${r.token.slice(0, 8)}…`,
     r.status,
-    r.uptime.replace(/1/g, '█').replace(/0/g, '·'),
+    r.uptime,
     `${r.upSlots}/${r.totalSlots}`,
     r.amount,
     r.toProvider,
@@ -47,5 +48,13 @@ export function renderTable(rows: DevnetOrderRow[]): string {
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ')
-  return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...body.map(line)].join('\n')
+  return [
+    line(head),
+    widths.map((w) => '─'.repeat(w)).join('  '),
+    ...body.map(line),
+    '',
+    `uptime, one character per slot: ${Object.entries(SLOT_REASONS)
+      .map(([c, reason]) => `${c} ${reason}`)
+      .join(', ')}`,
+  ].join('\n')
 }

@@ -7,6 +7,7 @@ import type { Settlement } from '../../src/settlement.js'
 import { computeSettlement, type SettlementResult } from '../../src/computeSettlement.js'
 import type { SettlementStrategy } from '../../src/relay/settlementStrategy.js'
 import type { PeerSource, SignatureBody } from '../../src/peer/routes.js'
+import type { Transcript } from '../../src/gpu/transcript.js'
 
 /**
  * What a byzantine relayer serves its peers, around what an honest one would,
@@ -16,7 +17,9 @@ import type { PeerSource, SignatureBody } from '../../src/peer/routes.js'
  * - its own real heartbeats to every other request only, so its peers start
  *   from different sets (they converge through each other);
  * - its EVM signature over a peer's settlement, malleated (s → n − s, v
- *   flipped): it recovers to it, but the escrow refuses it.
+ *   flipped): it recovers to it, but the escrow refuses it;
+ * - compute challenge transcripts with a row changed under the provider's
+ *   signature, a forged proof that the provider answered wrong: ignored.
  */
 export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSource {
   let requests = 0
@@ -41,6 +44,15 @@ export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSo
     async signature(orderId) {
       const own = await honest.signature(orderId)
       return own && malleatedSignature(o, orderId, own)
+    },
+    // A wrong answer the provider never signed, to frame it: one row's value changed under the provider's signature.
+    async transcript(orderId, slot, relayerId) {
+      const real = (await honest.transcript(orderId, slot, relayerId)) as Transcript | undefined
+      if (!real?.rows[0]) return real
+      const [first, ...rest] = real.rows
+      const values = Buffer.from(first.values, 'base64')
+      values.writeInt32LE(values.readInt32LE(0) + 1, 0)
+      return { ...real, rows: [{ ...first, values: values.toString('base64') }, ...rest] }
     },
   }
 }

@@ -123,6 +123,32 @@ export const agentConfigSchema = z.strictObject({
       "a token bucket per source address in front of every route; behind a reverse proxy all relayers share the proxy's address, so raise it there",
     ),
   nvidiaSmi: z.string().default('nvidia-smi').describe('nvidia-smi binary used for GPU telemetry'),
+  telemetryTtlMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(1_000)
+    .describe('how long one nvidia-smi reading answers heartbeats; 0 reads it for every heartbeat'),
+  prover: z
+    .enum(['gpu-helper', 'cpu-reference', 'none'])
+    .default('gpu-helper')
+    .describe(
+      'what answers compute challenges: the GPU helper (gpu/helper, PyTorch on CUDA); cpu-reference only for the devnet and tests (its class no real relayer accepts); none answers none, and every challenged slot is lost',
+    ),
+  gpuHelper: z
+    .strictObject({
+      python: z.string().default('python3').describe('the Python with PyTorch the helper runs under'),
+      startTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(120_000)
+        .describe('for importing torch and the self-test'),
+      timeoutMs: z.number().int().positive().default(30_000).describe('for one commit or answer'),
+    })
+    .prefault({})
+    .describe('the resident GPU helper process the agent starts when prover is gpu-helper'),
 })
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>

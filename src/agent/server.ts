@@ -18,6 +18,9 @@ import { AnswerBook } from './answerBook.js'
 import { ADDRESS_RATE_LIMIT } from './config.js'
 import { RateLimiter } from './rateLimit.js'
 import type { Telemetry } from './telemetry.js'
+import type { ComputeProver } from './prover.js'
+import { answerBytes, encodeRows, revealBytes, revealSeedOf, type Transcript } from '../gpu/transcript.js'
+import { z } from 'zod'
 
 const MAX_CHALLENGE_BYTES = 4 * 1024
 /** Heartbeats remembered at most: ~20,000 keys are a few MB, and their bodies are kept ten minutes only. */
@@ -35,6 +38,8 @@ export interface AgentOptions {
   relayerKeys?: readonly string[]
   tls?: { cert: Buffer; key: Buffer }
   logger: Logger
+  /** Answers compute challenges; without one, a challenged heartbeat carries no commitment and that relayer's record of the slot does not count. */
+  prover?: ComputeProver
 }
 
 /**
@@ -105,6 +110,7 @@ export class ProviderAgent {
     if (req.method === 'GET' && path === '/v1/provider')
       return sendJson(res, 200, undefined, canonicalJson(this.signedRecord))
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true })
+    if (req.method === 'POST' && path === '/v1/reveal') return this.reveal(req, res)
     if (req.method !== 'POST' || path !== '/v1/heartbeat') return sendJson(res, 404, { error: 'NOT_FOUND' })
 
     let body: Buffer
@@ -138,16 +144,77 @@ export class ProviderAgent {
       return sendJson(res, 429, { error: 'RATE_LIMITED' })
 
     const telemetry = await this.o.telemetry()
+    const commitment = challenge.compute && (await this.commit(challenge.compute))
     const heartbeat: Heartbeat = {
       v: 1,
       challenge: parsed.data,
       timestamp: Date.now(),
       gpus: telemetry.gpus,
       ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
+      ...(commitment ? { commitment } : {}),
     }
     const signed: SignedHeartbeat = { heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) }
     const text = canonicalJson(signed)
     this.answers.put(answerKey, text)
     sendJson(res, 200, undefined, text)
   }
+
+  /** C's root for a compute challenge, or undefined when there is no prover or it failed (logged; the heartbeat still goes). */
+  private async commit(compute: { seed: string; n: number }): Promise<string | undefined> {
+    if (!this.o.prover) return undefined
+    try {
+      return await this.o.prover.commit(Buffer.from(compute.seed.slice(2), 'hex'), compute.n)
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message, n: compute.n }, 'compute challenge not committed')
+      return undefined
+    }
+  }
+
+  /**
+   * The rows a relayer's reveal draws from the C committed for its challenge,
+   * signed: only for a challenge and reveal that relayer signed, over the root
+   * this agent committed, so nobody can make the provider sign rows for a
+   * root it never committed to.
+   */
+  private async reveal(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: Buffer
+    try {
+      body = await readBody(req, MAX_CHALLENGE_BYTES, 5_000)
+    } catch (err) {
+      return sendJson(res, err instanceof BodyTooLarge ? 413 : 400, { error: 'MALFORMED' })
+    }
+    let parsed
+    try {
+      parsed = revealRequestSchema.safeParse(JSON.parse(body.toString('utf8')))
+    } catch {
+      return sendJson(res, 400, { error: 'MALFORMED' })
+    }
+    if (!parsed.success || !parsed.data.challenge.challenge.compute)
+      return sendJson(res, 400, { error: 'MALFORMED' })
+    const { challenge: signed, root, reveal } = parsed.data
+    const { challenge } = signed
+    if (this.relayerKeys && !this.relayerKeys.has(challenge.relayerKey))
+      return sendJson(res, 403, { error: 'UNKNOWN_RELAYER' })
+    if (
+      !ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signed.signature) ||
+      !ed25519Verify(challenge.relayerKey, revealBytes(signed.signature, root), reveal)
+    )
+      return sendJson(res, 400, { error: 'BAD_SIGNATURE' })
+    const { seed, n } = challenge.compute!
+    const held = await this.o.prover?.answer(Buffer.from(seed.slice(2), 'hex'), n, revealSeedOf(reveal))
+    if (!held || held.root !== root) return sendJson(res, 404, { error: 'NOT_COMMITTED' })
+    const rows = encodeRows(held.answer)
+    const transcript: Transcript = {
+      reveal,
+      rows,
+      signature: this.o.signer.sign(answerBytes(signed.signature, root, rows)),
+    }
+    sendJson(res, 200, undefined, JSON.stringify(transcript))
+  }
 }
+
+const revealRequestSchema = z.strictObject({
+  challenge: signedChallengeSchema,
+  root: z.string().regex(/^0x[0-9a-f]{64}$/),
+  reveal: z.string().regex(/^0x[0-9a-f]{128}$/),
+})

@@ -12,6 +12,8 @@ import type { Logger } from '../log.js'
 import { agentConfigSchema, type AgentConfig } from '../agent/config.js'
 import { ProviderAgent } from '../agent/server.js'
 import { cachedTelemetry, readGpuTelemetry } from '../agent/telemetry.js'
+import { GpuHelper } from '../agent/gpuHelper.js'
+import { cpuReferenceProver, helperProver, type ComputeProver } from '../agent/prover.js'
 
 export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv): AgentConfig {
   const parsed = agentConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env))
@@ -27,6 +29,33 @@ export interface RunningAgent {
   agent: ProviderAgent
   url: string
   done: Promise<void>
+}
+
+/**
+ * The agent's prover. A GPU helper that cannot start (no PyTorch, no CUDA, a
+ * failed self-test) is logged and the agent runs without one: heartbeats still
+ * go, and the challenged slots are lost, which the log says.
+ */
+async function startProver(
+  config: AgentConfig,
+  logger: Logger,
+): Promise<{ prover: ComputeProver; close?: () => Promise<void> } | undefined> {
+  if (config.prover === 'none') return undefined
+  if (config.prover === 'cpu-reference') {
+    logger.warn('prover: the CPU reference, which only the devnet and tests accept')
+    return { prover: cpuReferenceProver() }
+  }
+  try {
+    const { helper, info } = await GpuHelper.start({ backend: 'torch', ...config.gpuHelper })
+    logger.info(info, 'GPU helper started')
+    return { prover: helperProver(helper), close: () => helper.close() }
+  } catch (err) {
+    logger.error(
+      { err: (err as Error).message },
+      'GPU helper did not start: compute challenges go unanswered and those slots are not paid',
+    )
+    return undefined
+  }
 }
 
 /** Starts the provider agent and keeps its record announced to the configured relayers. */
@@ -53,8 +82,10 @@ export async function startAgent(
       { field: 'relayerKeys' },
       "any relayer key may challenge this agent: set relayerKeys to the quorum's identity keys",
     )
+  const prover = await startProver(config, logger)
   const agent = new ProviderAgent({
     signer,
+    ...(prover ? { prover: prover.prover } : {}),
     record: {
       url: config.publicUrl,
       gpus: (first.gpus ?? []).map((g) => ({ name: g.name, memoryTotalMiB: g.memoryTotalMiB, uuid: g.uuid })),
@@ -64,7 +95,7 @@ export async function startAgent(
       ...(config.btcScripts.length > 0 ? { btcScripts: config.btcScripts } : {}),
     },
     recordTtlSeconds: config.recordTtlSeconds,
-    telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), 1_000),
+    telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), config.telemetryTtlMs),
     rateLimit: config.rateLimit,
     addressRateLimit: config.addressRateLimit,
     ...(config.relayerKeys ? { relayerKeys: config.relayerKeys } : {}),
@@ -106,6 +137,7 @@ export async function startAgent(
       agent.server.closeAllConnections()
       agent.server.close(() => ok())
     })
+    await prover?.close?.()
   })()
   return { agent, url, done }
 }

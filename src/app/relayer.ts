@@ -11,6 +11,7 @@ import { createMetrics } from '../metrics.js'
 import { ProviderRegistry } from '../registry/registry.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { Prober } from '../relay/prober.js'
+import { ComputeChallenges } from '../relay/computeChallenge.js'
 import { Relayer } from '../relay/relayer.js'
 import { RetargetApprovals } from '../peer/retargetApprovals.js'
 import { Gossip, type Peer } from '../peer/gossip.js'
@@ -88,6 +89,15 @@ export async function startRelayer(
     maxSkewMs: config.prober.maxSkewMs,
     metrics,
     logger: logger.child({ module: 'prober' }),
+    compute: new ComputeChallenges({
+      relayerId: config.relayer.id,
+      identity,
+      perMillion: Math.round(config.prober.computeChallengeRate * 1_000_000),
+      store,
+      http,
+      httpOptions,
+      logger: logger.child({ module: 'compute-challenge' }),
+    }),
   })
   const relayerKeys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
   const peers = config.quorum.members

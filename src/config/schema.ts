@@ -47,6 +47,15 @@ const acceptTestGpuClasses = z
   .default(false)
   .describe('take on orders for test-only GPU classes (cpu-reference); the devnet does, a real network never')
 
+const computeChallengeRate = z
+  .number()
+  .min(0)
+  .max(1)
+  .default(1 / 60)
+  .describe(
+    "share of each order's slots this relayer sends a compute challenge in (docs/PROTOCOL.md §9): 1/60 is one an hour at 60 s slots; 0 sends none",
+  )
+
 export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chain: C, bitcoin: B) {
   return z
     .strictObject({
@@ -161,6 +170,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         .describe('how orders are settled'),
       prober: z
         .strictObject({
+          computeChallengeRate,
           timeoutMs: z
             .number()
             .int()

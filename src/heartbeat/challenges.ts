@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Ed25519Signer } from '../ed25519.js'
 import { challengeBytes } from './bytes.js'
-import type { SignedChallenge } from './schema.js'
+import type { Challenge, SignedChallenge } from './schema.js'
 
 interface Issued {
   signature: string
@@ -26,9 +26,10 @@ export class ChallengeBook {
     private readonly maxOutstanding = 100_000,
   ) {}
 
-  issue(orderId: string, slot: number, nowMs: number): SignedChallenge {
+  /** A fresh challenge; with `computeN`, a compute challenge of that size on a fresh seed. */
+  issue(orderId: string, slot: number, nowMs: number, computeN?: number): SignedChallenge {
     this.prune(nowMs)
-    const challenge = {
+    const challenge: Challenge = {
       v: 1 as const,
       orderId,
       slot,
@@ -36,6 +37,7 @@ export class ChallengeBook {
       relayerKey: this.identity.publicKey,
       salt: `0x${randomBytes(32).toString('hex')}`,
       issuedAt: nowMs,
+      ...(computeN ? { compute: { seed: `0x${randomBytes(32).toString('hex')}`, n: computeN } } : {}),
     }
     const signature = this.identity.sign(challengeBytes(challenge))
     this.entries.set(challenge.salt, { signature, orderId, slot, used: false, expiresAt: nowMs + this.ttlMs })

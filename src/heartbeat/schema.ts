@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MAX_CHALLENGE_N } from '../gpu/challengeMatrices.js'
 
 const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 32 bytes of lower-case 0x hex')
 const hex64 = z.string().regex(/^0x[0-9a-f]{128}$/, 'must be 64 bytes of lower-case 0x hex')
@@ -13,6 +14,8 @@ export const challengeSchema = z.strictObject({
   relayerKey: hex32,
   salt: hex32,
   issuedAt: uint,
+  /** In the slots this relayer draws (docs/PROTOCOL.md §9): compute C = A·B for this seed and size, and commit to it. */
+  compute: z.strictObject({ seed: hex32, n: uint.min(1).max(MAX_CHALLENGE_N) }).optional(),
 })
 
 export const signedChallengeSchema = z.strictObject({ challenge: challengeSchema, signature: hex64 })
@@ -37,6 +40,8 @@ export const heartbeatSchema = z.strictObject({
   /** Telemetry from nvidia-smi, or null with the reason there is none — never invented numbers. */
   gpus: z.array(gpuSchema).max(16).nullable(),
   gpuUnavailable: z.string().max(256).optional(),
+  /** For a challenge with `compute`: the Merkle root of C's rows, which the provider's signature over the heartbeat commits it to. */
+  commitment: hex32.optional(),
 })
 
 export const signedHeartbeatSchema = z.strictObject({ heartbeat: heartbeatSchema, signature: hex64 })

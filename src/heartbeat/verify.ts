@@ -66,6 +66,8 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
     )
   const hb = parsed.data
   const { challenge, signature: challengeSig } = hb.heartbeat.challenge
+  if (hb.heartbeat.commitment !== undefined && challenge.compute === undefined)
+    return no('MALFORMED', 'a commitment answers no compute challenge')
   if (challenge.orderId !== ctx.order.id) return no('WRONG_ORDER', `for order ${challenge.orderId}`)
   if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot))
     return no('WRONG_SLOT', `for slot ${challenge.slot}`)

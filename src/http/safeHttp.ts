@@ -91,8 +91,16 @@ export function createSafeHttp(o: SafeHttpOptions): AxiosInstance {
 export async function safeRequest(
   http: AxiosInstance,
   o: SafeHttpOptions,
-  req: { method: 'GET' | 'POST'; url: string; body?: string; signal?: AbortSignal },
+  req: {
+    method: 'GET' | 'POST'
+    url: string
+    body?: string
+    signal?: AbortSignal
+    /** A larger body cap for this request (a compute challenge's answer); the client's otherwise. */
+    maxBytes?: number
+  },
 ): Promise<{ status: number; body: string }> {
+  const maxBytes = req.maxBytes ?? o.maxBytes
   let url: URL
   try {
     url = new URL(req.url)
@@ -113,6 +121,7 @@ export async function safeRequest(
       data: req.body,
       headers: req.body ? { 'content-type': 'application/json' } : {},
       signal,
+      maxContentLength: maxBytes,
     })
     if (res.status >= 300 && res.status < 400)
       throw new QantaraError('ENDPOINT_REFUSED', `redirect (${res.status}) refused`)
@@ -126,7 +135,7 @@ export async function safeRequest(
     )
       throw new QantaraError('ENDPOINT_REFUSED', 'redirect refused', { cause: err })
     if (/maxContentLength|maxContentLength size/i.test(e.message))
-      throw new QantaraError('RESPONSE_TOO_LARGE', `response over ${o.maxBytes} bytes`, { cause: err })
+      throw new QantaraError('RESPONSE_TOO_LARGE', `response over ${maxBytes} bytes`, { cause: err })
     if (
       (e.cause as { code?: string } | undefined)?.code === 'EPRIVATE' ||
       /private or loopback/.test(e.message)

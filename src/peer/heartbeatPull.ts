@@ -4,6 +4,8 @@ import { verifyHeartbeat } from '../heartbeat/verify.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
 import { getSealed, type GossipOptions, type Peer } from './peerClient.js'
+import { pullTranscript } from './transcriptPull.js'
+import type { SignedHeartbeat } from '../heartbeat/schema.js'
 
 const MAX_PAGES = 50
 /** Invalid heartbeats a peer may serve in a minute, over all orders, before it is benched for BENCH_MS. */
@@ -12,6 +14,8 @@ const BENCH_MS = 60_000
 const heartbeatPage = z.object({
   orderId: z.string(),
   heartbeats: z.array(z.unknown()).max(1_000),
+  /** Per heartbeat: the peer holds its compute challenge's transcript. */
+  transcripts: z.array(z.boolean()).max(1_000).optional(),
   cursor: z.number().int().nonnegative(),
   more: z.boolean(),
 })
@@ -84,10 +88,12 @@ export class HeartbeatPull {
             h.leafHash,
           ]),
         )
-      for (const raw of body.heartbeats) {
-        const kept = await this.keep(peer, order, raw, held!)
-        if (kept === 'benched') return stored
-        if (kept === 'stored') stored++
+      for (const [i, raw] of body.heartbeats.entries()) {
+        const { result, heartbeat } = await this.keep(peer, order, raw, held!)
+        if (result === 'benched') return stored
+        if (result === 'stored') stored++
+        if (heartbeat && body.transcripts?.[i] && !(await this.transcript(peer, order, heartbeat, signal)))
+          return stored
       }
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
       this.cursors.set(key, body.cursor)
@@ -104,18 +110,38 @@ export class HeartbeatPull {
     return false
   }
 
+  /** Pulls a flagged heartbeat's transcript; false when that benched the peer. */
+  private async transcript(
+    peer: Peer,
+    order: OrderTerms,
+    heartbeat: SignedHeartbeat,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    if ((await pullTranscript(this.o, peer, order, heartbeat, signal)) !== 'junk') return true
+    this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_TRANSCRIPT' })
+    if (!this.spendInvalid(peer.id)) return true
+    this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid transcripts')
+    return false
+  }
+
+  /** Keeps one of a peer's heartbeats if it verifies; `heartbeat` is the one this relayer holds that it matches, verified. */
   private async keep(
     peer: Peer,
     order: OrderTerms,
     raw: unknown,
     held: Map<string, string>,
-  ): Promise<'stored' | 'skipped' | 'benched'> {
+  ): Promise<{ result: 'stored' | 'skipped' | 'benched'; heartbeat?: SignedHeartbeat }> {
     const claimed = (
       raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null
     )?.heartbeat?.challenge?.challenge
     const text = canonicalJsonOrUndefined(raw)
     const kept = held.get(`${String(claimed?.slot)}:${String(claimed?.relayerId)}`)
-    if (text !== undefined && kept !== undefined && merkleLeafHash(text) >= kept) return 'skipped'
+    if (text !== undefined && kept !== undefined && merkleLeafHash(text) >= kept)
+      // The very heartbeat we hold (verified when kept) may bring a transcript; a higher one is not ours.
+      return {
+        result: 'skipped',
+        ...(merkleLeafHash(text) === kept ? { heartbeat: JSON.parse(text) as SignedHeartbeat } : {}),
+      }
     const verdict =
       text === undefined
         ? { ok: false as const, code: 'MALFORMED' as const }
@@ -124,13 +150,13 @@ export class HeartbeatPull {
       this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
       // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so past a
       // budget per minute, counted over all orders, it is cut off for a while.
-      if (!this.spendInvalid(peer.id)) return 'skipped'
+      if (!this.spendInvalid(peer.id)) return { result: 'skipped' }
       this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
       this.o.logger.warn(
         { peer: peer.id, orderId: order.id },
         'peer served too many invalid heartbeats; not pulling from it for a while',
       )
-      return 'benched'
+      return { result: 'benched' }
     }
     const { challenge } = verdict.heartbeat.heartbeat.challenge
     const canonical = canonicalJson(verdict.heartbeat)
@@ -142,7 +168,7 @@ export class HeartbeatPull {
       body: canonical,
       receivedAt: Date.now(),
     })
-    return stored ? 'stored' : 'skipped'
+    return { result: stored ? 'stored' : 'skipped', ...(stored ? { heartbeat: verdict.heartbeat } : {}) }
   }
 
   /** Counts one invalid item from `peer`; true when that benches it (more than MAX_INVALID_PER_MINUTE in the current minute). */

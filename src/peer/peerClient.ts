@@ -41,8 +41,14 @@ export async function getSealed<T>(
   tag: string,
   schema: z.ZodType<T>,
   signal?: AbortSignal,
+  maxBytes?: number,
 ): Promise<Sealed<T>> {
-  const res = await safeRequest(o.http, o.httpOptions, { method: 'GET', url: `${peer.url}${path}`, signal })
+  const res = await safeRequest(o.http, o.httpOptions, {
+    method: 'GET',
+    url: `${peer.url}${path}`,
+    signal,
+    ...(maxBytes ? { maxBytes } : {}),
+  })
   if (res.status !== 200) return { status: 'absent', httpStatus: res.status, text: res.body.slice(0, 200) }
   const body = schema.safeParse(
     openEnvelope(tag, parseJson(res.body), peer.id, o.relayerKeys, ENVELOPE_MAX_AGE_MS),

@@ -17,6 +17,8 @@ export const PEER_PAGE = 200
 export interface ServedHeartbeat {
   relayerId: string
   heartbeat: unknown
+  /** This relayer holds a compute challenge transcript for it, served at /v1/peer/transcript. */
+  hasTranscript?: boolean
 }
 
 /** A page of an order's heartbeats; `cursor` is where the next page starts. */
@@ -44,6 +46,8 @@ export interface PeerSource {
   heartbeats(orderId: string, since: number): Promise<HeartbeatPage>
   /** Undefined until this relayer has signed its settlement of the order. */
   signature(orderId: string): Promise<SignatureBody | undefined>
+  /** The transcript of the compute challenge a kept heartbeat answers, if this relayer holds one. */
+  transcript(orderId: string, slot: number, relayerId: string): Promise<unknown>
 }
 
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
@@ -53,10 +57,18 @@ export function storePeerSource(store: Store, relayerId: string): PeerSource {
     async heartbeats(orderId, since) {
       const rows = await store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
       return {
-        heartbeats: rows.map((h) => ({ relayerId: h.relayerId, heartbeat: JSON.parse(h.body) as unknown })),
+        heartbeats: rows.map((h) => ({
+          relayerId: h.relayerId,
+          heartbeat: JSON.parse(h.body) as unknown,
+          ...(h.hasTranscript ? { hasTranscript: true } : {}),
+        })),
         cursor: rows.at(-1)?.seq ?? since,
         more: rows.length === PEER_PAGE,
       }
+    },
+    async transcript(orderId, slot, relayerId) {
+      const text = await store.getTranscript(orderId, slot, relayerId)
+      return text === undefined ? undefined : (JSON.parse(text) as unknown)
     },
     async signature(orderId) {
       const mine = (await store.listSignatures(orderId)).find((s) => s.relayerId === relayerId)
@@ -93,6 +105,33 @@ export interface PeerRoutesOptions {
 export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
   const limiter = new RateLimiter(50, 200)
   const source = o.source ?? storePeerSource(o.store, o.relayerId)
+  /** The transcript of one kept heartbeat's compute challenge: fetched one at a time, since one can be megabytes. */
+  const serveTranscript = async (res: ServerResponse, url: URL): Promise<true> => {
+    const orderId = url.searchParams.get('order') ?? ''
+    const slot = Number(url.searchParams.get('slot') ?? '')
+    const relayerId = url.searchParams.get('relayer') ?? ''
+    if (
+      !/^0x[0-9a-f]{64}$/.test(orderId) ||
+      !Number.isSafeInteger(slot) ||
+      slot < 0 ||
+      !/^[a-z0-9][a-z0-9-]{0,62}$/.test(relayerId)
+    ) {
+      sendJson(res, 400, { error: 'MALFORMED' })
+      return true
+    }
+    const transcript = await source.transcript(orderId, slot, relayerId)
+    if (transcript === undefined) sendJson(res, 404, { error: 'NO_TRANSCRIPT' })
+    else
+      sendJson(
+        res,
+        200,
+        undefined,
+        canonicalJson(
+          sealEnvelope('transcript', o.relayerId, o.identity, { orderId, slot, relayerId, transcript }),
+        ),
+      )
+    return true
+  }
   return async function handle(req, res, url) {
     if (req.method !== 'GET' || !url.pathname.startsWith('/v1/peer/')) return false
     if (!limiter.take(req.socket.remoteAddress ?? 'unknown')) {
@@ -115,6 +154,7 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
           sealEnvelope('heartbeats', o.relayerId, o.identity, {
             orderId,
             heartbeats: page.heartbeats.map((h) => h.heartbeat),
+            transcripts: page.heartbeats.map((h) => h.hasTranscript === true),
             cursor: page.cursor,
             more: page.more,
           }),
@@ -122,6 +162,7 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
       )
       return true
     }
+    if (url.pathname === '/v1/peer/transcript') return serveTranscript(res, url)
     const sig = /^\/v1\/peer\/signatures\/(0x[0-9a-f]{64})$/.exec(url.pathname)
     if (sig) {
       const body = await source.signature(sig[1]!)

@@ -13,6 +13,7 @@ import type { OrderTerms } from '../order.js'
 import { offerMismatch, type OfferMismatch } from '../registry/offers.js'
 import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
+import type { ComputeChallenges, ComputeResult } from './computeChallenge.js'
 
 const MAX_ATTEMPTS = 2
 const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>([
@@ -33,6 +34,7 @@ export type ProbeResult =
   | 'REFUSED'
   | 'HTTP_ERROR'
   | 'DUPLICATE'
+  | ComputeResult
 
 export interface ProberOptions {
   relayerId: string
@@ -47,7 +49,16 @@ export interface ProberOptions {
   maxSkewMs: number
   metrics: Metrics
   logger: Logger
+  /** Sends compute challenges in the slots it draws; absent, heartbeats only. */
+  compute?: ComputeChallenges
   nowMs?: () => number
+}
+
+/** The answer to a heartbeat was kept (or, for a compute challenge, is settled either way): trying again buys nothing. */
+function isFinal(result: ProbeResult): boolean {
+  return (
+    result === 'OK' || result === 'DUPLICATE' || result.startsWith('COMPUTE_') || OFFER_MISMATCHES.has(result)
+  )
 }
 
 /**
@@ -107,14 +118,7 @@ export class Prober {
         .add(async () => {
           const result = await this.probeOnce(order, slot, signal)
           const room = slotEnd - this.now() - this.o.httpOptions.timeoutMs
-          if (
-            result !== 'OK' &&
-            result !== 'DUPLICATE' &&
-            !OFFER_MISMATCHES.has(result) &&
-            attempt < MAX_ATTEMPTS &&
-            room > 0 &&
-            !signal.aborted
-          ) {
+          if (!isFinal(result) && attempt < MAX_ATTEMPTS && room > 0 && !signal.aborted) {
             this.arm(
               key,
               order,
@@ -146,30 +150,9 @@ export class Prober {
     // Only what the provider signed up for is measured: a slot of an order it never offered is not up.
     const mismatch = offerMismatch(record, order)
     if (mismatch) return mismatch
-    const url = `${record.url.replace(/\/+$/, '')}/v1/heartbeat`
-    const host = new URL(url).host
-    let hostQueue = this.perHost.get(host)
-    if (!hostQueue)
-      this.perHost.set(host, (hostQueue = new PQueue({ concurrency: this.o.perHostConcurrency })))
-    const challenge = this.book.issue(order.id, slot, this.now())
-    let res: { status: number; body: string }
-    try {
-      res = (await hostQueue.add(() =>
-        safeRequest(this.o.http, this.o.httpOptions, {
-          method: 'POST',
-          url,
-          body: canonicalJson(challenge),
-          signal,
-        }),
-      ))!
-    } catch (err) {
-      if (isQantaraError(err, 'ENDPOINT_TIMEOUT')) return 'TIMEOUT'
-      if (isQantaraError(err, 'ENDPOINT_REFUSED')) return 'REFUSED'
-      if (isQantaraError(err, 'RESPONSE_TOO_LARGE')) return 'TOO_LARGE'
-      this.o.logger.debug({ url, err }, 'agent unreachable')
-      return 'UNREACHABLE'
-    }
-    if (res.status !== 200) return 'HTTP_ERROR'
+    const computeN = this.o.compute?.sizeFor(order, slot)
+    const res = await this.send(record.url, order, slot, computeN, signal)
+    if (typeof res === 'string') return res
     const verdict = verifyHeartbeat(res.body, {
       // The provider's clock is held to our challenge's time, as in gossip: a retry may be answered with the heartbeat
       // signed for our first challenge of the slot (the agent signs one per slot), whose answer was lost.
@@ -197,7 +180,45 @@ export class Prober {
       body: canonicalJson(verdict.heartbeat),
       receivedAt: this.now(),
     })
-    return stored ? 'OK' : 'DUPLICATE'
+    if (!stored) return 'DUPLICATE'
+    const { challenge } = verdict.heartbeat.heartbeat.challenge
+    // Timed from when the challenge was issued, not from this attempt: a retry answered from the agent's cache must not
+    // turn a late commitment into a prompt one.
+    return challenge.compute && this.o.compute
+      ? this.o.compute.complete(order, record.url, verdict.heartbeat, this.now() - challenge.issuedAt, signal)
+      : 'OK'
+  }
+
+  /** Sends a fresh challenge once this agent's host has room, so its time of issue is when it leaves. */
+  private async send(
+    agentUrl: string,
+    order: OrderTerms,
+    slot: number,
+    computeN: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: string } | ProbeResult> {
+    const url = `${agentUrl.replace(/\/+$/, '')}/v1/heartbeat`
+    const host = new URL(url).host
+    let hostQueue = this.perHost.get(host)
+    if (!hostQueue)
+      this.perHost.set(host, (hostQueue = new PQueue({ concurrency: this.o.perHostConcurrency })))
+    try {
+      const res = await hostQueue.add(() =>
+        safeRequest(this.o.http, this.o.httpOptions, {
+          method: 'POST',
+          url,
+          body: canonicalJson(this.book.issue(order.id, slot, this.now(), computeN)),
+          signal,
+        }),
+      )
+      return res.status === 200 ? res : 'HTTP_ERROR'
+    } catch (err) {
+      if (isQantaraError(err, 'ENDPOINT_TIMEOUT')) return 'TIMEOUT'
+      if (isQantaraError(err, 'ENDPOINT_REFUSED')) return 'REFUSED'
+      if (isQantaraError(err, 'RESPONSE_TOO_LARGE')) return 'TOO_LARGE'
+      this.o.logger.debug({ url, err }, 'agent unreachable')
+      return 'UNREACHABLE'
+    }
   }
 
   /** Forgets slots that have ended; called once per scheduling pass. */

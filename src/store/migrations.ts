@@ -144,10 +144,13 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   },
   {
     version: 8,
-    name: 'heartbeat telemetry',
-    // Settlement matches each heartbeat's GPUs against the order's; the store fills this in for older rows after migrating.
+    name: 'heartbeat telemetry and compute challenges',
+    // Settlement matches each heartbeat's GPUs against the order's and reads how its compute challenge went; the store
+    // fills these in for older rows after migrating.
     sql: `
       ALTER TABLE heartbeats ADD COLUMN gpus TEXT;
+      ALTER TABLE heartbeats ADD COLUMN compute TEXT CHECK (compute IN ('unanswered', 'passed', 'failed'));
+      ALTER TABLE heartbeats ADD COLUMN transcript TEXT;
     `,
   },
 ]

@@ -5,9 +5,7 @@ import type { ChainId } from '../caip2.js'
 import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
-import { merkleLeafHash } from '../merkle.js'
-import { gpusColumn } from '../heartbeat/bytes.js'
-import type { GpuSeen } from '../gpu/telemetryMatch.js'
+import { SqliteHeartbeats } from './sqliteHeartbeats.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
@@ -17,6 +15,7 @@ import type {
   StoredEvent,
   StoredHeartbeat,
   StoredSignature,
+  StoredTranscript,
   Submission,
   SubmissionState,
 } from './store.js'
@@ -47,6 +46,7 @@ interface SubmissionRow {
 /** The default store: one SQLite file in WAL mode. Heights and amounts are stored as exact text. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database
+  private readonly heartbeats: SqliteHeartbeats
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -59,6 +59,7 @@ export class SqliteStore implements Store {
     } catch (cause) {
       throw new QantaraError('STORE_FAILED', `cannot open SQLite store ${path}`, { cause })
     }
+    this.heartbeats = new SqliteHeartbeats(this.db, (sql) => this.stmt(sql))
     this.migrate()
   }
 
@@ -94,13 +95,7 @@ export class SqliteStore implements Store {
         })
       }
     }
-    const unfilled = this.db
-      .prepare('SELECT rowid AS id, body FROM heartbeats WHERE leaf_hash IS NULL OR gpus IS NULL')
-      .all() as { id: number; body: string }[]
-    const fill = this.db.prepare('UPDATE heartbeats SET leaf_hash = ?, gpus = ? WHERE rowid = ?')
-    this.db.transaction(() => {
-      for (const r of unfilled) fill.run(merkleLeafHash(r.body), gpusColumn(r.body), r.id)
-    })()
+    this.heartbeats.backfill()
   }
 
   schemaVersion(): number {
@@ -274,69 +269,27 @@ export class SqliteStore implements Store {
   }
 
   putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
-    return this.guard(() =>
-      this.db.transaction(() => {
-        const leafHash = merkleLeafHash(h.body)
-        const kept = this.stmt(
-          'SELECT leaf_hash FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-        ).get(h.orderId, h.slot, h.relayerId) as { leaf_hash: string } | undefined
-        if (!kept)
-          return (
-            this.stmt(
-              'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus) VALUES (?, ?, ?, ?, ?, ?, ?)',
-            ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, gpusColumn(h.body))
-              .changes === 1
-          )
-        if (leafHash >= kept.leaf_hash) return false
-        // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
-        return (
-          this.stmt(
-            'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, gpus = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-          ).run(h.body, h.receivedAt, leafHash, gpusColumn(h.body), h.orderId, h.slot, h.relayerId)
-            .changes === 1
-        )
-      })(),
-    )
+    return this.guard(() => this.heartbeats.put(h))
+  }
+
+  putTranscript(t: StoredTranscript): Promise<boolean> {
+    return this.guard(() => this.heartbeats.putTranscript(t))
+  }
+
+  getTranscript(orderId: string, slot: number, relayerId: string): Promise<string | undefined> {
+    return this.guard(() => this.heartbeats.getTranscript(orderId, slot, relayerId))
   }
 
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
-    return this.guard(() => {
-      const rows = this.stmt(
-        'SELECT order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
-      ).all(orderId) as {
-        order_id: string
-        slot: number
-        relayer_id: string
-        body: string
-        received_at: number
-      }[]
-      return rows.map((r) => ({
-        orderId: r.order_id,
-        slot: r.slot,
-        relayerId: r.relayer_id,
-        body: r.body,
-        receivedAt: r.received_at,
-      }))
-    })
+    return this.guard(() => this.heartbeats.list(orderId))
   }
 
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {
-    return this.guard(() => {
-      const rows = this.stmt(
-        'SELECT slot, relayer_id, leaf_hash, gpus FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
-      ).all(orderId) as { slot: number; relayer_id: string; leaf_hash: string; gpus: string }[]
-      return rows.map(({ slot, relayer_id: relayerId, leaf_hash: leafHash, gpus }) => {
-        return { orderId, slot, relayerId, leafHash, gpus: JSON.parse(gpus) as GpuSeen[] | null }
-      })
-    })
+    return this.guard(() => this.heartbeats.listKeys(orderId))
   }
 
   countHeartbeats(orderId: string): Promise<number> {
-    return this.guard(
-      () =>
-        (this.stmt('SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = ?').get(orderId) as { n: number })
-          .n,
-    )
+    return this.guard(() => this.heartbeats.count(orderId))
   }
 
   listHeartbeatsAfter(
@@ -344,27 +297,7 @@ export class SqliteStore implements Store {
     afterSeq: number,
     limit: number,
   ): Promise<(StoredHeartbeat & { seq: number })[]> {
-    return this.guard(() => {
-      // rowid only grows here: heartbeats are never deleted, a replaced one moves to the end, and SQLite's single writer commits them in rowid order.
-      const rows = this.stmt(
-        'SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?',
-      ).all(orderId, afterSeq, limit) as {
-        seq: number
-        order_id: string
-        slot: number
-        relayer_id: string
-        body: string
-        received_at: number
-      }[]
-      return rows.map((r) => ({
-        seq: r.seq,
-        orderId: r.order_id,
-        slot: r.slot,
-        relayerId: r.relayer_id,
-        body: r.body,
-        receivedAt: r.received_at,
-      }))
-    })
+    return this.guard(() => this.heartbeats.listAfter(orderId, afterSeq, limit))
   }
 
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {

@@ -3,6 +3,7 @@ import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 import type { GpuSeen } from '../gpu/telemetryMatch.js'
+import type { ComputeVerdict } from '../gpu/transcript.js'
 
 export interface StoredEvent {
   /** Position in the store's single event log, increasing. */
@@ -32,6 +33,20 @@ export interface StoredHeartbeat {
   /** The signed heartbeat exactly as verified (canonical JSON). */
   body: string
   receivedAt: number
+  /** Set when listed: this relayer holds a compute challenge transcript for it (served to peers on request). */
+  hasTranscript?: boolean
+}
+
+/** A compute challenge's transcript for one kept heartbeat, and the verdict it gives. */
+export interface StoredTranscript {
+  orderId: string
+  slot: number
+  relayerId: string
+  /** The leaf hash of the heartbeat it belongs to: a transcript never attaches to a heartbeat that replaced it. */
+  leafHash: string
+  /** `Transcript` JSON. */
+  transcript: string
+  verdict: ComputeVerdict
 }
 
 export interface HeartbeatKey {
@@ -40,8 +55,10 @@ export interface HeartbeatKey {
   relayerId: string
   /** `merkleLeafHash` of the body, hex. */
   leafHash: string
-  /** The GPUs its telemetry lists (`gpusSeenIn`), or null. */
+  /** The GPUs its telemetry lists, or null. */
   gpus: GpuSeen[] | null
+  /** For a heartbeat answering a compute challenge, how the challenge went; null for one without. */
+  compute: ComputeVerdict | null
 }
 
 export interface StoredSignature {
@@ -101,6 +118,9 @@ export interface Store {
    * one. Returns whether this one is now kept (new, or replacing a higher one).
    */
   putHeartbeat(h: StoredHeartbeat): Promise<boolean>
+  /** Keeps a transcript whose verdict ranks above the held one (unanswered < passed < failed); false otherwise. */
+  putTranscript(t: StoredTranscript): Promise<boolean>
+  getTranscript(orderId: string, slot: number, relayerId: string): Promise<string | undefined>
   listHeartbeats(orderId: string): Promise<StoredHeartbeat[]>
   /** What settlement and gossip need of an order's heartbeats, without their bodies (which can be kilobytes each). */
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]>

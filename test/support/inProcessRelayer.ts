@@ -10,7 +10,10 @@ import { createSafeHttp } from '../../src/http/safeHttp.js'
 import { silentLogger } from '../../src/log.js'
 import { createMetrics } from '../../src/metrics.js'
 import { Gossip, type Peer } from '../../src/peer/gossip.js'
-import { peerRoutes } from '../../src/peer/routes.js'
+import { peerRoutes, storePeerSource, type PeerSource } from '../../src/peer/routes.js'
+import { ComputeChallenges } from '../../src/relay/computeChallenge.js'
+import type { ComputeProver } from '../../src/agent/prover.js'
+import type { Telemetry } from '../../src/agent/telemetry.js'
 import type { ProviderRecord } from '../../src/registry/record.js'
 import { ProviderRegistry } from '../../src/registry/registry.js'
 import { Prober } from '../../src/relay/prober.js'
@@ -54,12 +57,18 @@ export async function inProcessRelayer(o: {
   peers: Peer[]
   gossipIntervalMs?: number
   tokens?: Record<string, string>
+  /** Share of slots this relayer sends a compute challenge in (none by default). */
+  computeRate?: number
+  httpTimeoutMs?: number
+  /** What its peer routes serve, from the honest source: a test plays a byzantine peer with it. */
+  peerSource?: (honest: PeerSource) => PeerSource
 }): Promise<InProcessRelayer> {
   const store = new SqliteStore(':memory:')
   const metrics = createMetrics()
   const logger = silentLogger()
-  const http = createSafeHttp(HTTP)
-  const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
+  const HTTP_OPTIONS = { ...HTTP, timeoutMs: o.httpTimeoutMs ?? HTTP.timeoutMs }
+  const http = createSafeHttp(HTTP_OPTIONS)
+  const registry = new ProviderRegistry({ store, http, httpOptions: HTTP_OPTIONS, logger })
   const prober = new Prober({
     relayerId: o.id,
     identity: o.identity,
@@ -67,12 +76,25 @@ export async function inProcessRelayer(o: {
     store,
     registry,
     http,
-    httpOptions: HTTP,
+    httpOptions: HTTP_OPTIONS,
     concurrency: 8,
     perHostConcurrency: 4,
     maxSkewMs: 30_000,
     metrics,
     logger,
+    ...(o.computeRate
+      ? {
+          compute: new ComputeChallenges({
+            relayerId: o.id,
+            identity: o.identity,
+            perMillion: Math.round(o.computeRate * 1_000_000),
+            store,
+            http,
+            httpOptions: HTTP_OPTIONS,
+            logger,
+          }),
+        }
+      : {}),
   })
   const gossip = new Gossip({
     selfId: o.id,
@@ -80,7 +102,7 @@ export async function inProcessRelayer(o: {
     relayerKeys: o.relayerKeys,
     store,
     http,
-    httpOptions: HTTP,
+    httpOptions: HTTP_OPTIONS,
     skewMs: 30_000,
     metrics,
     logger,
@@ -118,7 +140,9 @@ export async function inProcessRelayer(o: {
     tickMs: 100,
   })
   const server = createServer((req, res) => {
-    const handle = peerRoutes({ relayerId: o.id, identity: o.identity, store })
+    const honest = storePeerSource(store, o.id)
+    const source = o.peerSource ? o.peerSource(honest) : honest
+    const handle = peerRoutes({ relayerId: o.id, identity: o.identity, store, source })
     void handle(req, res, new URL(req.url ?? '/', 'http://x')).then(
       (done) => done || res.writeHead(404).end(),
     )
@@ -144,6 +168,7 @@ export async function inProcessRelayer(o: {
 export async function inProcessAgent(
   signer: Ed25519Signer,
   offer: Pick<ProviderRecord, 'payout' | 'prices' | 'btcScripts'>,
+  device: { prover?: ComputeProver; telemetry?: () => Promise<Telemetry> } = {},
 ): Promise<{ agent: ProviderAgent; url: string; close: () => Promise<void> }> {
   const gpu = referenceGpu()
   const record = {
@@ -157,7 +182,8 @@ export async function inProcessAgent(
     recordTtlSeconds: 3_600,
     rateLimit: { perSecond: 50, burst: 50 },
     logger: silentLogger(),
-    telemetry: () => Promise.resolve({ gpus: [gpu] }),
+    telemetry: device.telemetry ?? (() => Promise.resolve({ gpus: [gpu] })),
+    ...(device.prover ? { prover: device.prover } : {}),
   })
   record.url = await listen(agent.server)
   agent.refreshRecord()

@@ -1,0 +1,74 @@
+import { isQantaraError } from '../errors.js'
+import { answerOnCpu, commitOnCpu, type Committed } from '../gpu/cpuProver.js'
+import type { ChallengeAnswer } from '../gpu/freivalds.js'
+import type { GpuHelper } from './gpuHelper.js'
+
+/**
+ * The agent's side of a compute challenge: commit to C = A·B for a seed and
+ * size, then answer a reveal from the committed C. The GPU helper
+ * (gpu/helper) is the production prover; the CPU reference is for tests and
+ * the devnet, whose class no production relayer accepts.
+ */
+export interface ComputeProver {
+  /** The Merkle root of C's rows. */
+  commit(seed: Uint8Array, n: number): Promise<string>
+  /** The root committed for this seed and size and the drawn rows, or undefined when nothing is committed for them (never, or dropped since). */
+  answer(
+    seed: Uint8Array,
+    n: number,
+    revealSeed: Uint8Array,
+  ): Promise<{ root: string; answer: ChallengeAnswer } | undefined>
+}
+
+/** Challenges held at once: each relayer challenges on its own schedule, so a few may overlap. */
+const HELD = 8
+/** The largest size the CPU reference takes: above it a relayer is asking for real GPU work. */
+export const CPU_REFERENCE_MAX_N = 256
+
+const keyOf = (seed: Uint8Array, n: number) => `${Buffer.from(seed).toString('hex')}:${n}`
+
+/** The CPU reference prover, in the agent's process: O(n³) on one core, instant at the test class's size. */
+export function cpuReferenceProver(): ComputeProver {
+  const held = new Map<string, Committed>()
+  return {
+    commit(seed, n) {
+      if (n > CPU_REFERENCE_MAX_N)
+        return Promise.reject(new RangeError(`the CPU reference proves n ≤ ${CPU_REFERENCE_MAX_N}, not ${n}`))
+      const k = keyOf(seed, n)
+      const committed = held.get(k) ?? commitOnCpu(seed, n)
+      held.delete(k)
+      held.set(k, committed)
+      while (held.size > HELD) held.delete(held.keys().next().value!)
+      return Promise.resolve(committed.root)
+    },
+    answer(seed, n, revealSeed) {
+      const committed = held.get(keyOf(seed, n))
+      return Promise.resolve(
+        committed && { root: committed.root, answer: answerOnCpu(committed, revealSeed) },
+      )
+    },
+  }
+}
+
+/** The GPU helper as a prover: it holds one C at a time, so a reveal answers only the latest commitment. */
+export function helperProver(helper: GpuHelper): ComputeProver {
+  let latest: { key: string; root: string } | undefined
+  return {
+    async commit(seed, n) {
+      latest = undefined
+      const { root } = await helper.commit(seed, n)
+      latest = { key: keyOf(seed, n), root }
+      return root
+    },
+    async answer(seed, n, revealSeed) {
+      if (latest?.key !== keyOf(seed, n)) return undefined
+      const { root } = latest
+      try {
+        return { root, answer: await helper.answer(seed, n, revealSeed) }
+      } catch (err) {
+        if (isQantaraError(err, 'GPU_HELPER_REFUSED')) return undefined
+        throw err
+      }
+    },
+  }
+}

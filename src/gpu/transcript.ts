@@ -1,0 +1,112 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import { ed25519Verify } from '../ed25519.js'
+import { MAX_CHALLENGE_N } from './challengeMatrices.js'
+import { CHALLENGE_ROWS, verifyAnswer, type ChallengeAnswer } from './freivalds.js'
+
+const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/)
+const hex64 = z.string().regex(/^0x[0-9a-f]{128}$/)
+
+/** One answered row: its index, its n entries as base64 of little-endian int32, and its Merkle path. */
+export const answerRowSchema = z.strictObject({
+  index: z.number().int().nonnegative().max(MAX_CHALLENGE_N),
+  values: z
+    .string()
+    .max(Math.ceil((4 * MAX_CHALLENGE_N) / 3) + 4)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/),
+  path: z.array(hex32).max(32),
+})
+
+/**
+ * What a relayer keeps of a compute challenge beyond the heartbeat that
+ * carries it (the heartbeat holds the signed challenge, with its seed and
+ * size, and the provider-signed root of C): the relayer's reveal and the
+ * provider's signed answer. With the heartbeat it is transferable: any
+ * relayer re-derives the reveal seed and re-checks the rows.
+ */
+export const transcriptSchema = z.strictObject({
+  /** ed25519 by the challenging relayer over `revealBytes`: deterministic, so it cannot be ground, and unknown to the provider before it committed. */
+  reveal: hex64,
+  rows: z.array(answerRowSchema).max(CHALLENGE_ROWS),
+  /** ed25519 by the provider over `answerBytes`. */
+  signature: hex64,
+})
+export type Transcript = z.infer<typeof transcriptSchema>
+
+/** The bytes of an answer at size n, with room for its paths and JSON: what a reveal's response or a peer's transcript may be. */
+export function maxAnswerBytes(n: number): number {
+  return CHALLENGE_ROWS * (Math.ceil((4 * n) / 3) + 4 + 32 * 70 + 64) + 4_096
+}
+
+/** What the relayer signs to reveal: it binds the reveal to this challenge and this commitment. */
+export function revealBytes(challengeSignature: string, root: string): Buffer {
+  return Buffer.from(`qantara/gpu-reveal/v1\n${challengeSignature}\n${root}`, 'utf8')
+}
+
+/** The 32-byte seed the reveal signature stands for (docs/PROTOCOL.md §9). */
+export function revealSeedOf(reveal: string): Buffer {
+  return createHash('sha256')
+    .update('qantara/gpu-reveal-seed/v1\n')
+    .update(Buffer.from(reveal.slice(2), 'hex'))
+    .digest()
+}
+
+/** What the provider signs over its answer: the challenge, its root, and a digest of the rows in order. */
+export function answerBytes(challengeSignature: string, root: string, rows: Transcript['rows']): Buffer {
+  const digest = createHash('sha256')
+  for (const r of rows) digest.update(`${r.index}:${r.values}:${r.path.join(',')}\n`)
+  return Buffer.from(`qantara/gpu-answer/v1\n${challengeSignature}\n${root}\n${digest.digest('hex')}`, 'utf8')
+}
+
+/** Rows as the wire carries them: little-endian int32, base64. */
+export function encodeRows(answer: ChallengeAnswer): Transcript['rows'] {
+  return answer.rows.map((r) => {
+    const b = Buffer.alloc(4 * r.values.length)
+    r.values.forEach((v, j) => b.writeInt32LE(v, 4 * j))
+    return { index: r.index, values: b.toString('base64'), path: [...r.path] }
+  })
+}
+
+export function decodeRows(rows: Transcript['rows']): ChallengeAnswer | undefined {
+  const out: ChallengeAnswer['rows'][number][] = []
+  for (const r of rows) {
+    const b = Buffer.from(r.values, 'base64')
+    if (b.length % 4 !== 0 || b.toString('base64') !== r.values) return undefined
+    const values = new Array<number>(b.length / 4)
+    for (let j = 0; j < values.length; j++) values[j] = b.readInt32LE(4 * j)
+    out.push({ index: r.index, values, path: r.path })
+  }
+  return { rows: out }
+}
+
+/** What a challenged slot's record shows: passed, failed on a provider-signed answer (proof of cheating), or no valid answer. */
+export type ComputeVerdict = 'passed' | 'failed' | 'unanswered'
+
+export interface ChallengeContext {
+  seed: string
+  n: number
+  root: string
+  challengeSignature: string
+  relayerKey: string
+  providerKey: string
+}
+
+/**
+ * The verdict any relayer reaches on a transcript, from the transcript and
+ * the heartbeat that carries the challenge: a reveal the challenging relayer
+ * did not sign, or an answer the provider did not sign, is no answer (a
+ * stranger cannot make a provider fail); rows the provider signed that do
+ * not check are its own proof of cheating. The O(n²) check runs only after
+ * both signatures verify.
+ */
+export function transcriptVerdict(ctx: ChallengeContext, t: Transcript | undefined): ComputeVerdict {
+  if (!t) return 'unanswered'
+  if (!ed25519Verify(ctx.relayerKey, revealBytes(ctx.challengeSignature, ctx.root), t.reveal))
+    return 'unanswered'
+  if (!ed25519Verify(ctx.providerKey, answerBytes(ctx.challengeSignature, ctx.root, t.rows), t.signature))
+    return 'unanswered'
+  const answer = decodeRows(t.rows)
+  if (!answer) return 'failed'
+  const seed = Buffer.from(ctx.seed.slice(2), 'hex')
+  return verifyAnswer(seed, ctx.n, ctx.root, revealSeedOf(t.reveal), answer).ok ? 'passed' : 'failed'
+}

@@ -1,0 +1,141 @@
+import type { AxiosInstance } from 'axios'
+import { createHash } from 'node:crypto'
+import { canonicalJson } from '../canonicalJson.js'
+import type { Ed25519Signer } from '../ed25519.js'
+import { isChallengedSlot } from '../gpu/challengeSchedule.js'
+import { challengeSizeOf } from '../gpu/deadlines.js'
+import {
+  maxAnswerBytes,
+  revealBytes,
+  transcriptSchema,
+  transcriptVerdict,
+  type ComputeVerdict,
+  type Transcript,
+} from '../gpu/transcript.js'
+import type { SignedHeartbeat } from '../heartbeat/schema.js'
+import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import type { Logger } from '../log.js'
+import { merkleLeafHash } from '../merkle.js'
+import type { OrderTerms } from '../order.js'
+import type { Store } from '../store/store.js'
+
+export type ComputeResult = 'COMPUTE_PASSED' | 'COMPUTE_FAILED' | 'COMPUTE_LATE' | 'COMPUTE_UNANSWERED'
+
+export interface ComputeChallengeOptions {
+  relayerId: string
+  identity: Ed25519Signer
+  /** Compute challenges per million slots of each order (docs/PROTOCOL.md §9); 0 sends none. */
+  perMillion: number
+  store: Store
+  http: AxiosInstance
+  httpOptions: SafeHttpOptions
+  logger: Logger
+}
+
+/**
+ * The relayer's half of a compute challenge: which slots carry one (a keyed
+ * hash of a secret only this relayer can derive, so the provider cannot tell),
+ * and, once the provider's heartbeat committed to C, the reveal and the check
+ * of its answer. The transcript is kept beside the heartbeat, so peers can
+ * check it too.
+ */
+export class ComputeChallenges {
+  private readonly secret: Buffer
+
+  constructor(private readonly o: ComputeChallengeOptions) {
+    // Ed25519 signatures are deterministic: a secret only this key can make, the same after a restart.
+    this.secret = createHash('sha256')
+      .update(Buffer.from(o.identity.sign(Buffer.from('qantara/challenge-schedule/v1')).slice(2), 'hex'))
+      .digest()
+  }
+
+  /** The size of the compute challenge this relayer sends in this slot, or undefined for none. */
+  sizeFor(order: OrderTerms, slot: number): number | undefined {
+    const size = challengeSizeOf(order.gpu.class)
+    if (!size || this.o.perMillion === 0) return undefined
+    return isChallengedSlot(this.secret, order.id, slot, this.o.perMillion) ? size.n : undefined
+  }
+
+  /**
+   * Completes a challenge whose heartbeat is kept: a commitment later than the
+   * class's deadline, or none, leaves the record unanswered (it does not count
+   * for this relayer); otherwise the reveal, the answer, and the verdict any
+   * relayer reaches on them.
+   */
+  async complete(
+    order: OrderTerms,
+    agentUrl: string,
+    heartbeat: SignedHeartbeat,
+    elapsedMs: number,
+    signal?: AbortSignal,
+  ): Promise<ComputeResult> {
+    const { challenge, signature: challengeSignature } = heartbeat.heartbeat.challenge
+    const root = heartbeat.heartbeat.commitment
+    const compute = challenge.compute!
+    const deadline = challengeSizeOf(order.gpu.class)?.commitMs ?? 0
+    if (!root) return 'COMPUTE_UNANSWERED'
+    if (elapsedMs > deadline) {
+      this.o.logger.warn(
+        { orderId: order.id, slot: challenge.slot, elapsedMs, deadline },
+        'commitment too late',
+      )
+      return 'COMPUTE_LATE'
+    }
+    const reveal = this.o.identity.sign(revealBytes(challengeSignature, root))
+    const transcript = await this.fetchAnswer(agentUrl, heartbeat, root, reveal, compute.n, signal)
+    if (!transcript) return 'COMPUTE_UNANSWERED'
+    const verdict = transcriptVerdict(
+      {
+        seed: compute.seed,
+        n: compute.n,
+        root,
+        challengeSignature,
+        relayerKey: challenge.relayerKey,
+        providerKey: order.providerId,
+      },
+      transcript,
+    )
+    if (verdict !== 'unanswered')
+      await this.o.store.putTranscript({
+        orderId: order.id,
+        slot: challenge.slot,
+        relayerId: this.o.relayerId,
+        leafHash: merkleLeafHash(canonicalJson(heartbeat)),
+        transcript: JSON.stringify(transcript),
+        verdict,
+      })
+    return RESULT[verdict]
+  }
+
+  private async fetchAnswer(
+    agentUrl: string,
+    heartbeat: SignedHeartbeat,
+    root: string,
+    reveal: string,
+    n: number,
+    signal?: AbortSignal,
+  ): Promise<Transcript | undefined> {
+    try {
+      const res = await safeRequest(this.o.http, this.o.httpOptions, {
+        method: 'POST',
+        url: `${agentUrl.replace(/\/+$/, '')}/v1/reveal`,
+        body: canonicalJson({ challenge: heartbeat.heartbeat.challenge, root, reveal }),
+        maxBytes: maxAnswerBytes(n),
+        ...(signal ? { signal } : {}),
+      })
+      if (res.status !== 200) return undefined
+      const parsed = transcriptSchema.safeParse(JSON.parse(res.body))
+      // The answer must carry this relayer's own reveal: the provider signs over rows, not over whose reveal drew them.
+      return parsed.success && parsed.data.reveal === reveal ? parsed.data : undefined
+    } catch (err) {
+      this.o.logger.debug({ agentUrl, err }, 'compute challenge answer unavailable')
+      return undefined
+    }
+  }
+}
+
+const RESULT: Record<ComputeVerdict, ComputeResult> = {
+  passed: 'COMPUTE_PASSED',
+  failed: 'COMPUTE_FAILED',
+  unanswered: 'COMPUTE_UNANSWERED',
+}
