@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LocalAccount } from 'viem'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { cpuReferenceProver, type ComputeProver } from '../src/agent/prover.js'
-import type { Telemetry } from '../src/agent/telemetry.js'
 import { generateEd25519 } from '../src/ed25519.js'
-import { commitOnCpu, answerOnCpu, type Committed } from '../src/gpu/cpuProver.js'
-import { rowLeaf, rowRoot, rowTree } from '../src/gpu/rowCommitment.js'
 import type { Transcript } from '../src/gpu/transcript.js'
 import type { Peer } from '../src/peer/gossip.js'
-import { referenceGpu } from '../devkit/gpu/referenceGpu.js'
 import {
   deployMarket,
   fund,
@@ -20,17 +15,9 @@ import {
 } from '../devkit/evmTestbed.js'
 import { waitFor } from '../devkit/waitFor.js'
 import { inProcessAgent, inProcessRelayer, type InProcessRelayer } from './support/inProcessRelayer.js'
+import { SCRIPT, SCRIPTED_SLOT, scriptedDevice } from './support/scriptedDevice.js'
 
-const SLOT = 3
-/** What the provider does in each slot of the order, and the status every honest relayer settles it with. */
-const SCRIPT = [
-  ['honest: the CPU reference device, answering every challenge', 'C'],
-  ['no GPU: nvidia-smi missing and no prover', 'M'],
-  ['commits to a wrong C and signs rows of it', 'X'],
-  ['commits 1.5 s late, past the class deadline of 1 s', 'U'],
-  ["replays its first slot's commitment instead of computing", 'X'],
-  ['another GPU: the UUID changed from here on', 'W'],
-] as const
+const SLOT = SCRIPTED_SLOT
 
 let bed: EvmTestbed
 let d: Deployment
@@ -47,51 +34,6 @@ afterAll(async () => {
   for (const close of closers.reverse()) await close().catch(() => undefined)
   await bed?.stop()
 })
-
-/** C with the first entry of every row off by one, committed honestly: the rows are committed, and wrong. */
-function wrongC(seed: Uint8Array, n: number): Committed {
-  const right = commitOnCpu(seed, n)
-  const c = Int32Array.from(right.c)
-  for (let i = 0; i < n; i++) c[i * n] = c[i * n]! + 1
-  const tree = rowTree(Array.from({ length: n }, (_, i) => rowLeaf(c.subarray(i * n, (i + 1) * n))))
-  return { n, c, tree, root: rowRoot(tree) }
-}
-
-/** The provider's device slot by slot, by the wall clock, as SCRIPT says. */
-function scriptedDevice(slotOf: () => number): {
-  prover: ComputeProver
-  telemetry: () => Promise<Telemetry>
-} {
-  const honest = cpuReferenceProver()
-  const held = new Map<string, Committed>()
-  let first: Committed | undefined
-  const key = (seed: Uint8Array, n: number) => `${Buffer.from(seed).toString('hex')}:${n}`
-  const prover: ComputeProver = {
-    async commit(seed, n) {
-      const slot = slotOf()
-      if (slot === 1) throw new Error('no GPU')
-      if (slot === 2) held.set(key(seed, n), wrongC(seed, n))
-      if (slot === 3) await new Promise((ok) => setTimeout(ok, 1_500))
-      if (slot === 4 && first) held.set(key(seed, n), first)
-      if (slot !== 0 && held.has(key(seed, n))) return held.get(key(seed, n))!.root
-      const root = await honest.commit(seed, n)
-      first ??= commitOnCpu(seed, n)
-      return root
-    },
-    async answer(seed, n, revealSeed) {
-      const mine = held.get(key(seed, n))
-      return mine
-        ? { root: mine.root, answer: answerOnCpu(mine, revealSeed) }
-        : honest.answer(seed, n, revealSeed)
-    },
-  }
-  const telemetry = (): Promise<Telemetry> => {
-    const slot = slotOf()
-    if (slot === 1) return Promise.resolve({ gpus: null, unavailable: 'nvidia-smi not found' })
-    return Promise.resolve({ gpus: [slot >= 5 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
-  }
-  return { prover, telemetry }
-}
 
 describe('verified GPU uptime (EVM, 2 of 3 relayers, one byzantine, every slot challenged)', () => {
   it('pays only the slots the ordered GPU was there and computing, each down slot with its reason, and a forged proof frames nobody', async () => {

@@ -1,0 +1,62 @@
+import { cpuReferenceProver, type ComputeProver } from '../../src/agent/prover.js'
+import type { Telemetry } from '../../src/agent/telemetry.js'
+import { commitOnCpu, answerOnCpu, type Committed } from '../../src/gpu/cpuProver.js'
+import { rowLeaf, rowRoot, rowTree } from '../../src/gpu/rowCommitment.js'
+import { referenceGpu } from '../../devkit/gpu/referenceGpu.js'
+
+/** Slot length of the scripted orders, in seconds. */
+export const SCRIPTED_SLOT = 3
+/** What the provider does in each slot of the order, and the status every honest relayer settles it with. */
+export const SCRIPT = [
+  ['honest: the CPU reference device, answering every challenge', 'C'],
+  ['no GPU: nvidia-smi missing and no prover', 'M'],
+  ['commits to a wrong C and signs rows of it', 'X'],
+  ['commits 1.5 s late, past the class deadline of 1 s', 'U'],
+  ["replays its first slot's commitment instead of computing", 'X'],
+  ['another GPU: the UUID changed from here on', 'W'],
+] as const
+
+/** C with the first entry of every row off by one, committed honestly: the rows are committed, and wrong. */
+function wrongC(seed: Uint8Array, n: number): Committed {
+  const right = commitOnCpu(seed, n)
+  const c = Int32Array.from(right.c)
+  for (let i = 0; i < n; i++) c[i * n] = c[i * n]! + 1
+  const tree = rowTree(Array.from({ length: n }, (_, i) => rowLeaf(c.subarray(i * n, (i + 1) * n))))
+  return { n, c, tree, root: rowRoot(tree) }
+}
+
+/** The provider's device slot by slot, by the wall clock, as SCRIPT says. */
+export function scriptedDevice(slotOf: () => number): {
+  prover: ComputeProver
+  telemetry: () => Promise<Telemetry>
+} {
+  const honest = cpuReferenceProver()
+  const held = new Map<string, Committed>()
+  let first: Committed | undefined
+  const key = (seed: Uint8Array, n: number) => `${Buffer.from(seed).toString('hex')}:${n}`
+  const prover: ComputeProver = {
+    async commit(seed, n) {
+      const slot = slotOf()
+      if (slot === 1) throw new Error('no GPU')
+      if (slot === 2) held.set(key(seed, n), wrongC(seed, n))
+      if (slot === 3) await new Promise((ok) => setTimeout(ok, 1_500))
+      if (slot === 4 && first) held.set(key(seed, n), first)
+      if (slot !== 0 && held.has(key(seed, n))) return held.get(key(seed, n))!.root
+      const root = await honest.commit(seed, n)
+      first ??= commitOnCpu(seed, n)
+      return root
+    },
+    async answer(seed, n, revealSeed) {
+      const mine = held.get(key(seed, n))
+      return mine
+        ? { root: mine.root, answer: answerOnCpu(mine, revealSeed) }
+        : honest.answer(seed, n, revealSeed)
+    },
+  }
+  const telemetry = (): Promise<Telemetry> => {
+    const slot = slotOf()
+    if (slot === 1) return Promise.resolve({ gpus: null, unavailable: 'nvidia-smi not found' })
+    return Promise.resolve({ gpus: [slot >= 5 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
+  }
+  return { prover, telemetry }
+}
