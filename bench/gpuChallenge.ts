@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { matrixKeys, matrixRow } from '../src/gpu/challengeMatrices.js'
 import { CHALLENGE_ROWS, bTimesR, reveal } from '../src/gpu/freivalds.js'
 import { rowLeaf, rowPath, rowRoot, rowTree, verifyRowPath } from '../src/gpu/rowCommitment.js'
+import { DEFAULT_COMPUTE_CHALLENGE_RATE } from '../src/gpu/deadlines.js'
 
 const seed = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff)
 const revealSeed = Uint8Array.from({ length: 32 }, (_, i) => (i * 101 + 7) & 0xff)
@@ -54,6 +55,7 @@ function median(fn: () => number, runs = 3): number {
 
 console.log(`rows checked per challenge: ${CHALLENGE_ROWS}`)
 console.log('n       regenerate A,B   check an answer   ratio')
+const checkedAt = new Map<number, number>()
 for (const n of [2_048, 4_096, 8_192, 16_384]) {
   const { rows: drawn } = reveal(revealSeed, n)
   const values = (i: number) => Array.from({ length: n }, (_, j) => ((i + j) % 33) - 16)
@@ -63,7 +65,18 @@ for (const n of [2_048, 4_096, 8_192, 16_384]) {
   const rows = drawn.map((index) => ({ index, values: values(index), path: rowPath(tree, index) }))
   const regen = median(() => regenerate(n))
   const checked = median(() => check(n, rows, rowRoot(tree)))
+  checkedAt.set(n, checked)
   console.log(
     `${String(n).padEnd(8)}${`${regen.toFixed(0)} ms`.padEnd(17)}${`${checked.toFixed(0)} ms`.padEnd(18)}${(checked / regen).toFixed(2)}`,
+  )
+}
+
+// Each relayer checks the transcripts of its own challenges and of every peer's, at the default rate on 60 s slots.
+const QUORUM = 3
+const checksPerOrderHour = 60 * DEFAULT_COMPUTE_CHALLENGE_RATE * QUORUM
+for (const n of [8_192, 16_384]) {
+  const share = (100 * checksPerOrderHour * checkedAt.get(n)!) / 3_600_000
+  console.log(
+    `relayer CPU for 100 active orders, n = ${n}, rate ${DEFAULT_COMPUTE_CHALLENGE_RATE.toFixed(4)}, quorum of ${QUORUM}: ${(100 * share).toFixed(1)}% of one core (goal ≤ 5%)`,
   )
 }

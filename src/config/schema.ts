@@ -1,3 +1,4 @@
+import { DEFAULT_COMPUTE_CHALLENGE_RATE } from '../gpu/deadlines.js'
 import { z } from 'zod'
 import { ed25519KeyProblem } from '../ed25519.js'
 import { keySourceSchema } from './keySource.js'
@@ -51,9 +52,9 @@ const computeChallengeRate = z
   .number()
   .min(0)
   .max(1)
-  .default(1 / 60)
+  .default(DEFAULT_COMPUTE_CHALLENGE_RATE)
   .describe(
-    "share of each order's slots this relayer sends a compute challenge in (docs/PROTOCOL.md §9): 1/60 is one an hour at 60 s slots; 0 sends none",
+    "share of each order's slots this relayer sends a compute challenge in (docs/PROTOCOL.md §9): 1/120 is one every two hours at 60 s slots; 0 sends none",
   )
 
 export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chain: C, bitcoin: B) {

@@ -8,6 +8,14 @@
  * (`npm run gpu:check` has not run on an NVIDIA GPU; BENCHMARKS.md says where
  * it has). Until it has, these are estimates from vendors' peak figures.
  */
+/**
+ * Share of an order's slots each relayer challenges by default: one slot in
+ * 120, every two hours at 60 s slots, so a quorum of three challenges an
+ * order about every 40 minutes. Each relayer checks its own transcripts and
+ * every peer's, so its CPU grows with the quorum (BENCHMARKS.md).
+ */
+export const DEFAULT_COMPUTE_CHALLENGE_RATE = 1 / 120
+
 export interface ChallengeSize {
   n: number
   commitMs: number
