@@ -1,4 +1,4 @@
-import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
+import { REFERENCE_ORDER_GPU, referenceGpu, referenceNvidiaSmi } from '../devkit/gpu/referenceGpu.js'
 // Probes per second against a local provider agent, beside a bare keep-alive
 // HTTP loop to the same agent, measured in the same run.
 // Run: npm run build && node dist/bench/probes.js
@@ -49,10 +49,14 @@ writeFileSync(
     key: { file: join(dir, 'provider.key') },
     listen: `127.0.0.1:${port}`,
     publicUrl: `http://127.0.0.1:${port}`,
-    payout: {},
-    prices: [],
+    payout: { 'eip155:31337': '0xp' },
+    prices: [
+      { chain: 'eip155:31337', token: 'native', gpuClass: 'cpu-reference', perSlot: '1', slotLength: 3600 },
+    ],
     rateLimit: { perSecond: 1e9, burst: 1e9 },
-    nvidiaSmi: join(dir, 'no-nvidia-smi'),
+    addressRateLimit: { perSecond: 1e9, burst: 1e9 },
+    nvidiaSmi: referenceNvidiaSmi(dir, [referenceGpu()]).path,
+    prover: 'none',
   }),
 )
 const agentProcess = launchQantara(['agent', '--config', join(dir, 'agent.yaml')], join(dir, 'agent.log'))

@@ -29,12 +29,14 @@ export interface SettlementPolicy {
  * What became of each slot, one character per slot in `SettlementResult.uptime`.
  * Up: `C` (a quorum of valid records, at least one with a passed compute
  * challenge) or `T` (telemetry matched the ordered GPUs, no challenge that
- * slot). Down: `X` COMPUTE_FAILED (the provider signed a wrong answer: proof
- * of cheating, down whatever else is held), or the first test that fewer
- * than `threshold` relayers' records passed: `.` no heartbeat, `M`
- * GPU_MISSING (no GPU in the telemetry), `W` GPU_MISMATCH (GPUs of another
- * class, too little memory, too few, or not the order's GPUs), `U`
- * COMPUTE_UNANSWERED (challenged, and no valid answer in time).
+ * slot). Down whatever else is held, on the provider's own signature: `X`
+ * COMPUTE_FAILED (it signed a wrong answer), or a heartbeat of it answering a
+ * compute challenge with no commitment (it declined to compute). Otherwise
+ * down with the first test that fewer than `threshold` relayers' records
+ * passed: `.` no heartbeat, `M` GPU_MISSING (no GPU in the telemetry), `W`
+ * GPU_MISMATCH (GPUs of another class, too little memory, too few, or not the
+ * order's GPUs); then `D` COMPUTE_DECLINED, or `U` COMPUTE_UNANSWERED
+ * (challenged, and no valid answer in time).
  */
 export const SLOT_STATUS = {
   computeVerified: 'C',
@@ -43,6 +45,7 @@ export const SLOT_STATUS = {
   gpuMissing: 'M',
   gpuMismatch: 'W',
   computeUnanswered: 'U',
+  computeDeclined: 'D',
   computeFailed: 'X',
 } as const
 export type SlotStatus = (typeof SLOT_STATUS)[keyof typeof SLOT_STATUS]
@@ -54,6 +57,7 @@ export const SLOT_REASONS: Readonly<Record<SlotStatus, string>> = {
   M: 'GPU_MISSING',
   W: 'GPU_MISMATCH',
   U: 'COMPUTE_UNANSWERED',
+  D: 'COMPUTE_DECLINED',
   X: 'COMPUTE_FAILED',
 }
 
@@ -165,17 +169,20 @@ function orderGpus(bySlot: SlotRecords, count: number, threshold: number): strin
 
 function slotStatus(records: SlotRecord[], gpus: string[] | undefined, threshold: number): SlotStatus {
   if (records.some((r) => r.compute === 'failed')) return SLOT_STATUS.computeFailed
+  const declined = records.some((r) => r.compute === 'declined')
   const matched = records.filter(
     ({ telemetry: m }) => m.kind === 'match' && gpus !== undefined && gpus.every((u) => m.uuids.includes(u)),
   )
   const valid = matched.filter((r) => r.compute === null || r.compute === 'passed')
-  if (valid.length >= threshold)
+  if (valid.length >= threshold && !declined)
     return valid.some((r) => r.compute === 'passed')
       ? SLOT_STATUS.computeVerified
       : SLOT_STATUS.telemetryMatched
+  // Down: the first test fewer than a quorum passed, or else the provider's own refusal to compute.
   if (records.length < threshold) return SLOT_STATUS.noHeartbeat
   if (records.filter((r) => r.telemetry.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
-  return matched.length < threshold ? SLOT_STATUS.gpuMismatch : SLOT_STATUS.computeUnanswered
+  if (matched.length < threshold) return SLOT_STATUS.gpuMismatch
+  return declined ? SLOT_STATUS.computeDeclined : SLOT_STATUS.computeUnanswered
 }
 
 /** Why a settlement pays what it does, from its slot counts alone. */

@@ -173,7 +173,17 @@ describe('agent config', () => {
     publicUrl: 'https://gpu.example.org',
     payout: {},
     prices: [],
+    prover: 'none',
   }
+
+  it("requires relayerKeys with the GPU helper: only the quorum's relayers may set the renter's GPU to work", () => {
+    const r = agentConfigSchema.safeParse({ ...base, prover: 'gpu-helper' })
+    expect(r.success ? [] : r.error.issues.map((i) => i.path.join('.'))).toEqual(['relayerKeys'])
+    expect(
+      agentConfigSchema.safeParse({ ...base, prover: 'gpu-helper', relayerKeys: [`0x${'cd'.repeat(32)}`] })
+        .success,
+    ).toBe(true)
+  })
 
   it('normalises btcScripts and relayerKeys to lower-case hex, and defaults the per-address limit', () => {
     const c = agentConfigSchema.parse({

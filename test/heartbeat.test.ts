@@ -64,6 +64,21 @@ describe('verifyHeartbeat rejections', () => {
     return r.ok ? 'OK' : r.code
   }
 
+  it("MALFORMED for a compute challenge of another size than the order's class, and a commitment to no challenge", () => {
+    const withCompute = (n: number, commitment?: string): Heartbeat => {
+      const challenge = { ...v.challenge, compute: { seed: `0x${'11'.repeat(32)}`, n } }
+      return {
+        ...v.heartbeat,
+        challenge: { challenge, signature: relayer.sign(challengeBytes(challenge)) },
+        ...(commitment ? { commitment } : {}),
+      }
+    }
+    const reference = { order: { ...ctx().order, gpu: { class: 'cpu-reference' } } }
+    expect(reject(signed(withCompute(96, `0x${'22'.repeat(32)}`)), reference)).toBe('OK')
+    // A relayer asking the test class for n = 16,384: refused, so no provider can be made to decline it.
+    expect(reject(signed(withCompute(16_384)), reference)).toBe('MALFORMED')
+    expect(reject(signed({ ...v.heartbeat, commitment: `0x${'22'.repeat(32)}` }))).toBe('MALFORMED')
+  })
   it('TOO_LARGE before parsing anything', () => {
     expect(reject(' '.repeat(MAX_HEARTBEAT_BYTES + 1))).toBe('TOO_LARGE')
   })

@@ -165,45 +165,55 @@ describe('SqliteStore', () => {
     await store.close()
   })
 
-  it("keeps a compute challenge's transcript only for the heartbeat it belongs to, its verdict only rising, and serves it to peers", async () => {
+  it("keeps a compute challenge's transcript for the challenge and commitment it answers, its verdict only rising, through re-signed heartbeats", async () => {
     const store = new SqliteStore(freshPath())
-    const challenged = (salt: string) =>
+    const heartbeat = (challengeSig: string, commitment: string | undefined, timestamp: number) =>
       JSON.stringify({
-        heartbeat: { challenge: { challenge: { salt, compute: { seed: '0x', n: 4 } } }, gpus: null },
+        heartbeat: {
+          challenge: { challenge: { compute: { seed: '0x', n: 4 } }, signature: challengeSig },
+          timestamp,
+          gpus: null,
+          ...(commitment ? { commitment } : {}),
+        },
       })
-    const body = challenged('a')
-    await store.putHeartbeat({ orderId: '0xo', slot: 1, relayerId: 'r1', body, receivedAt: 1 })
-    await store.putHeartbeat({
-      orderId: '0xo',
-      slot: 2,
-      relayerId: 'r1',
-      body: '{"heartbeat":{}}',
-      receivedAt: 1,
-    })
+    const put = (slot: number, body: string) =>
+      store.putHeartbeat({ orderId: '0xo', slot, relayerId: 'r1', body, receivedAt: 1 })
     const at = (
       slot: number,
-      leafHash: string,
-      verdict: 'passed' | 'failed' | 'unanswered',
+      challengeKey: string,
+      verdict: 'passed' | 'failed',
       transcript: string = verdict,
-    ) => store.putTranscript({ orderId: '0xo', slot, relayerId: 'r1', leafHash, transcript, verdict })
+    ) => store.putTranscript({ orderId: '0xo', slot, relayerId: 'r1', challengeKey, transcript, verdict })
     const compute = async () => (await store.listHeartbeatKeys('0xo')).map((h) => h.compute)
-    expect(await compute()).toEqual(['unanswered', null])
-    // Not for another heartbeat of the slot, nor for one that was never challenged.
-    expect(await at(1, merkleLeafHash(challenged('b')), 'passed')).toBe(false)
-    expect(await at(2, merkleLeafHash('{"heartbeat":{}}'), 'passed')).toBe(false)
-    expect(await at(1, merkleLeafHash(body), 'passed')).toBe(true)
-    expect(await at(1, merkleLeafHash(body), 'passed', 'another')).toBe(false)
-    expect(await at(1, merkleLeafHash(body), 'unanswered')).toBe(false)
-    expect(await at(1, merkleLeafHash(body), 'failed')).toBe(true)
-    expect(await at(1, merkleLeafHash(body), 'passed')).toBe(false)
-    expect(await compute()).toEqual(['failed', null])
+    // Slot 1 committed; slot 2 answered its challenge with no commitment (declined, on the provider's signature); slot 3 unchallenged.
+    await put(1, heartbeat('0xsig', '0xroot', 1))
+    await put(2, heartbeat('0xsig2', undefined, 1))
+    await put(3, '{"heartbeat":{}}')
+    expect(await compute()).toEqual(['unanswered', 'declined', null])
+    // Only for the challenge and commitment the kept heartbeat carries, never for a declined or unchallenged one.
+    expect(await at(1, '0xsig:0xother', 'passed')).toBe(false)
+    expect(await at(2, '0xsig2:0xroot', 'failed')).toBe(false)
+    expect(await at(3, 'null', 'passed')).toBe(false)
+    expect(await at(1, '0xsig:0xroot', 'passed')).toBe(true)
+    expect(await at(1, '0xsig:0xroot', 'passed', 'another')).toBe(false)
+    expect(await at(1, '0xsig:0xroot', 'failed')).toBe(true)
+    expect(await at(1, '0xsig:0xroot', 'passed')).toBe(false)
+    expect(await compute()).toEqual(['failed', 'declined', null])
     expect(await store.getTranscript('0xo', 1, 'r1')).toBe('failed')
-    // Moved to the end of the order's rows, flagged: a peer past the heartbeat pulls it again, with its transcript.
+    // Moved to the end of the order's rows, flagged with its verdict: a peer past the heartbeat pulls it again.
     const after = await store.listHeartbeatsAfter('0xo', 0, 10)
-    expect(after.map((h) => [h.slot, h.hasTranscript ?? false])).toEqual([
-      [2, false],
-      [1, true],
+    expect(after.map((h) => [h.slot, h.compute ?? null, h.hasTranscript ?? false])).toEqual([
+      [2, 'declined', false],
+      [3, null, false],
+      [1, 'failed', true],
     ])
+    // The provider re-signs the same answer until its leaf hash is lower: the proof against it stays.
+    const resigned = Array.from({ length: 64 }, (_, t) => heartbeat('0xsig', '0xroot', 2 + t)).find(
+      (b) => merkleLeafHash(b) < merkleLeafHash(heartbeat('0xsig', '0xroot', 1)),
+    )!
+    expect(await put(1, resigned)).toBe(true)
+    expect(await compute()).toEqual(['failed', 'declined', null])
+    expect(await store.getTranscript('0xo', 1, 'r1')).toBe('failed')
     await store.close()
   })
 

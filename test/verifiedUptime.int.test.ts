@@ -17,6 +17,8 @@ import { waitFor } from '../devkit/waitFor.js'
 import { inProcessAgent, inProcessRelayer, type InProcessRelayer } from './support/inProcessRelayer.js'
 import { SCRIPT, SCRIPTED_SLOT, scriptedDevice } from './support/scriptedDevice.js'
 
+const SLOTS = BigInt(SCRIPT.length)
+
 const SLOT = SCRIPTED_SLOT
 
 let bed: EvmTestbed
@@ -106,7 +108,7 @@ describe('verified GPU uptime (EVM, 2 of 3 relayers, one byzantine, every slot c
     const chainNow = (await bed.publicClient.getBlock()).timestamp
     const wallNow = BigInt(Math.ceil(Date.now() / 1000))
     start = (wallNow > chainNow ? wallNow : chainNow) + 2n
-    const amount = 6_000n
+    const amount = 7_000n
     const { orderId } = await openOrder(bed, d, 1, {
       amount,
       providerId: provider.publicKey,
@@ -147,10 +149,10 @@ describe('verified GPU uptime (EVM, 2 of 3 relayers, one byzantine, every slot c
     const expected = SCRIPT.map(([, status]) => status).join('')
     const records = await Promise.all(honest.map((r) => r.store.getOrder(orderId)))
     expect(records.map((r) => r?.uptime)).toEqual([expected, expected])
-    // One slot of six paid: the chain's split is the honest one.
+    // One slot paid: the chain's split is the honest one.
     expect(settled.args.upSlots).toBe(1)
-    expect(settled.args.toProvider).toBe(amount / 6n)
-    expect(settled.args.toRenter).toBe(amount - amount / 6n)
+    expect(settled.args.toProvider).toBe(amount / SLOTS)
+    expect(settled.args.toRenter).toBe(amount - amount / SLOTS)
     const split = (x: (typeof records)[number]) => {
       const { toProvider, toRenter, fee, upSlots, heartbeatRoot } = x!.settlement!
       return { toProvider, toRenter, fee, upSlots, heartbeatRoot }

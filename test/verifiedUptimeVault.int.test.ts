@@ -19,6 +19,8 @@ import { waitFor } from '../devkit/waitFor.js'
 import { inProcessAgent } from './support/inProcessRelayer.js'
 import { SCRIPT, SCRIPTED_SLOT, scriptedDevice } from './support/scriptedDevice.js'
 
+const SLOTS = BigInt(SCRIPT.length)
+
 // One relayer and a 1-of-1 vault on litesvm: the real watcher, runtime, prober, compute challenges and release.
 const CHAIN = 'solana:litesvm'
 const logger = silentLogger()
@@ -140,7 +142,7 @@ describe('verified GPU uptime on a vault chain (Solana, litesvm)', () => {
     closers.push(agent.close)
     await registry.submit(agent.agent.record)
 
-    const amount = 6_000_000n
+    const amount = 7_000_000n
     const renter = await bed.renter(amount)
     start = BigInt(Math.ceil(Date.now() / 1000)) + 2n
     const salt = crypto.getRandomValues(new Uint8Array(16))
@@ -171,12 +173,12 @@ describe('verified GPU uptime on a vault chain (Solana, litesvm)', () => {
       expect(record.uptime).toBe(SCRIPT.map(([, status]) => status).join(''))
       expect(record.settlement).toMatchObject({
         upSlots: 1,
-        toProvider: amount / 6n,
-        toRenter: amount - amount / 6n,
+        toProvider: amount / SLOTS,
+        toRenter: amount - amount / SLOTS,
       })
       // What the vault paid, read from the token accounts.
-      expect(await tokens(payout)).toBe(amount / 6n)
-      expect(await tokens(renter.wallet.address)).toBe(amount - amount / 6n)
+      expect(await tokens(payout)).toBe(amount / SLOTS)
+      expect(await tokens(renter.wallet.address)).toBe(amount - amount / SLOTS)
     } finally {
       stop.abort()
       await running

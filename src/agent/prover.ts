@@ -50,7 +50,12 @@ export function cpuReferenceProver(): ComputeProver {
   }
 }
 
-/** The GPU helper as a prover: it holds one C at a time, so a reveal answers only the latest commitment. */
+/**
+ * The GPU helper as a prover: it holds one C at a time, so a reveal answers
+ * only the latest commitment, and C is released once answered, so its memory
+ * goes back to the renter between challenges (the agent keeps the answer for
+ * a retry).
+ */
 export function helperProver(helper: GpuHelper): ComputeProver {
   let latest: { key: string; root: string } | undefined
   return {
@@ -64,7 +69,13 @@ export function helperProver(helper: GpuHelper): ComputeProver {
       if (latest?.key !== keyOf(seed, n)) return undefined
       const { root } = latest
       try {
-        return { root, answer: await helper.answer(seed, n, revealSeed) }
+        const answer = await helper.answer(seed, n, revealSeed)
+        // Unless another challenge's commit has started since (it replaces C anyway, and must not lose its own).
+        if (latest?.key === keyOf(seed, n)) {
+          latest = undefined
+          await helper.release()
+        }
+        return { root, answer }
       } catch (err) {
         if (isQantaraError(err, 'GPU_HELPER_REFUSED')) return undefined
         throw err

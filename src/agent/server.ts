@@ -23,6 +23,8 @@ import { answerBytes, encodeRows, revealBytes, revealSeedOf, type Transcript } f
 import { z } from 'zod'
 
 const MAX_CHALLENGE_BYTES = 4 * 1024
+/** Answers to reveals kept for replays: a relayer's retry comes within seconds, and each can be megabytes. */
+const MAX_REVEALED = 8
 /** Heartbeats remembered at most: ~20,000 keys are a few MB, and their bodies are kept ten minutes only. */
 const MAX_ANSWERS = 20_000
 
@@ -59,6 +61,9 @@ export class ProviderAgent {
     keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000,
     maxEntries: MAX_ANSWERS,
   })
+
+  /** Answers to reveals, by challenge, root and reveal: a few, since one is megabytes at a production size. */
+  private readonly revealed = new Map<string, string>()
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
@@ -200,6 +205,10 @@ export class ProviderAgent {
       !ed25519Verify(challenge.relayerKey, revealBytes(signed.signature, root), reveal)
     )
       return sendJson(res, 400, { error: 'BAD_SIGNATURE' })
+    // The same reveal again (a retry, or a replay of a transcript a peer route served) is answered from memory.
+    const cacheKey = `${signed.signature}:${root}:${reveal}`
+    const cached = this.revealed.get(cacheKey)
+    if (cached) return sendJson(res, 200, undefined, cached)
     const { seed, n } = challenge.compute!
     const held = await this.o.prover?.answer(Buffer.from(seed.slice(2), 'hex'), n, revealSeedOf(reveal))
     if (!held || held.root !== root) return sendJson(res, 404, { error: 'NOT_COMMITTED' })
@@ -209,7 +218,10 @@ export class ProviderAgent {
       rows,
       signature: this.o.signer.sign(answerBytes(signed.signature, root, rows)),
     }
-    sendJson(res, 200, undefined, JSON.stringify(transcript))
+    const text = JSON.stringify(transcript)
+    this.revealed.set(cacheKey, text)
+    while (this.revealed.size > MAX_REVEALED) this.revealed.delete(this.revealed.keys().next().value!)
+    sendJson(res, 200, undefined, text)
   }
 }
 

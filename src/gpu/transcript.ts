@@ -79,8 +79,21 @@ export function decodeRows(rows: Transcript['rows']): ChallengeAnswer | undefine
   return { rows: out }
 }
 
-/** What a challenged slot's record shows: passed, failed on a provider-signed answer (proof of cheating), or no valid answer. */
-export type ComputeVerdict = 'passed' | 'failed' | 'unanswered'
+/**
+ * What a challenged slot's record shows: passed; failed on a provider-signed
+ * answer (proof of cheating); declined, a provider-signed heartbeat answering
+ * the challenge with no commitment (proof it did not compute); or no valid
+ * answer yet.
+ */
+export type ComputeVerdict = 'passed' | 'failed' | 'declined' | 'unanswered'
+
+/** How far a record's compute verdict has come: it only moves up, so every relayer ends at the same one. */
+export const VERDICT_RANK: Record<ComputeVerdict, number> = {
+  unanswered: 0,
+  passed: 1,
+  failed: 2,
+  declined: 3,
+}
 
 export interface ChallengeContext {
   seed: string
@@ -99,7 +112,10 @@ export interface ChallengeContext {
  * not check are its own proof of cheating. The O(n²) check runs only after
  * both signatures verify.
  */
-export function transcriptVerdict(ctx: ChallengeContext, t: Transcript | undefined): ComputeVerdict {
+export function transcriptVerdict(
+  ctx: ChallengeContext,
+  t: Transcript | undefined,
+): 'passed' | 'failed' | 'unanswered' {
   if (!t) return 'unanswered'
   if (!ed25519Verify(ctx.relayerKey, revealBytes(ctx.challengeSignature, ctx.root), t.reveal))
     return 'unanswered'

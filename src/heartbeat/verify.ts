@@ -1,4 +1,5 @@
 import { ed25519Verify } from '../ed25519.js'
+import { challengeSizeOf } from '../gpu/deadlines.js'
 import { challengeBytes, heartbeatBytes } from './bytes.js'
 import { signedHeartbeatSchema, type SignedHeartbeat } from './schema.js'
 
@@ -24,7 +25,15 @@ export type Verdict =
 
 export interface VerifyContext {
   /** With `start` and `slotLength`, the challenge must also have been issued inside its slot. */
-  order: { id: string; providerId: string; slots: number; start?: bigint; slotLength?: number }
+  order: {
+    id: string
+    providerId: string
+    slots: number
+    start?: bigint
+    slotLength?: number
+    /** With it, a compute challenge must be of its class's size: a relayer cannot ask for work the class does not take. */
+    gpu?: { class: string }
+  }
   /** The slot the heartbeat must be for; undefined accepts any slot of the order (gossip). */
   slot?: number
   /** Identity keys of the relayer set, by relayer id. */
@@ -68,6 +77,11 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
   const { challenge, signature: challengeSig } = hb.heartbeat.challenge
   if (hb.heartbeat.commitment !== undefined && challenge.compute === undefined)
     return no('MALFORMED', 'a commitment answers no compute challenge')
+  if (challenge.compute && ctx.order.gpu && challenge.compute.n !== challengeSizeOf(ctx.order.gpu.class)?.n)
+    return no(
+      'MALFORMED',
+      `a compute challenge of n = ${challenge.compute.n}, not the size of the order's class`,
+    )
   if (challenge.orderId !== ctx.order.id) return no('WRONG_ORDER', `for order ${challenge.orderId}`)
   if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot))
     return no('WRONG_SLOT', `for slot ${challenge.slot}`)

@@ -5,6 +5,7 @@ import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
 import { getSealed, type GossipOptions, type Peer } from './peerClient.js'
 import { pullTranscript } from './transcriptPull.js'
+import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
 import type { SignedHeartbeat } from '../heartbeat/schema.js'
 
 const MAX_PAGES = 50
@@ -14,8 +15,11 @@ const BENCH_MS = 60_000
 const heartbeatPage = z.object({
   orderId: z.string(),
   heartbeats: z.array(z.unknown()).max(1_000),
-  /** Per heartbeat: the peer holds its compute challenge's transcript. */
-  transcripts: z.array(z.boolean()).max(1_000).optional(),
+  /** Per heartbeat: the verdict of the compute challenge transcript the peer holds for it, or null. */
+  transcripts: z
+    .array(z.enum(['passed', 'failed']).nullable())
+    .max(1_000)
+    .optional(),
   cursor: z.number().int().nonnegative(),
   more: z.boolean(),
 })
@@ -59,6 +63,8 @@ export class HeartbeatPull {
     const key = `${peer.id}:${order.id}`
     let stored = 0
     let held: Map<string, string> | undefined
+    const verdicts = new Map<string, ComputeVerdict>()
+    const checked = new Set<string>()
     // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
     // pull is a peer making us hash what it repeats.
     let budget = 2 * order.slots * this.o.relayerKeys.size
@@ -81,19 +87,25 @@ export class HeartbeatPull {
       }
       // What we already hold, or a heartbeat for the same witness that would not replace ours (a higher leaf hash),
       // is not verified again; read only when a page brings something.
-      if (!held && body.heartbeats.length)
-        held = new Map(
-          (await this.o.store.listHeartbeatKeys(order.id)).map((h) => [
-            `${h.slot}:${h.relayerId}`,
-            h.leafHash,
-          ]),
-        )
+      if (!held && body.heartbeats.length) {
+        const keys = await this.o.store.listHeartbeatKeys(order.id)
+        held = new Map(keys.map((h) => [`${h.slot}:${h.relayerId}`, h.leafHash]))
+        for (const h of keys) verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
+      }
       for (const [i, raw] of body.heartbeats.entries()) {
         const { result, heartbeat } = await this.keep(peer, order, raw, held!)
         if (result === 'benched') return stored
         if (result === 'stored') stored++
-        if (heartbeat && body.transcripts?.[i] && !(await this.transcript(peer, order, heartbeat, signal)))
-          return stored
+        const claimed = body.transcripts?.[i]
+        if (!heartbeat || !claimed) continue
+        // Checked only when it would raise what we hold (a stored heartbeat starts unanswered), once per record a pull.
+        const { slot, relayerId } = heartbeat.heartbeat.challenge.challenge
+        const at = `${slot}:${relayerId}`
+        const heldRank = result === 'stored' ? 0 : VERDICT_RANK[verdicts.get(at) ?? 'unanswered']
+        if (VERDICT_RANK[claimed] <= heldRank || checked.has(at)) continue
+        checked.add(at)
+        if (!(await this.transcript(peer, order, heartbeat, claimed, signal))) return stored
+        verdicts.set(at, claimed)
       }
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
       this.cursors.set(key, body.cursor)
@@ -115,9 +127,10 @@ export class HeartbeatPull {
     peer: Peer,
     order: OrderTerms,
     heartbeat: SignedHeartbeat,
+    claimed: 'passed' | 'failed',
     signal?: AbortSignal,
   ): Promise<boolean> {
-    if ((await pullTranscript(this.o, peer, order, heartbeat, signal)) !== 'junk') return true
+    if ((await pullTranscript(this.o, peer, order, heartbeat, claimed, signal)) !== 'junk') return true
     this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_TRANSCRIPT' })
     if (!this.spendInvalid(peer.id)) return true
     this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid transcripts')

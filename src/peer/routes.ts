@@ -17,8 +17,8 @@ export const PEER_PAGE = 200
 export interface ServedHeartbeat {
   relayerId: string
   heartbeat: unknown
-  /** This relayer holds a compute challenge transcript for it, served at /v1/peer/transcript. */
-  hasTranscript?: boolean
+  /** The verdict of the compute challenge transcript this relayer holds for it (served at /v1/peer/transcript). */
+  transcript?: 'passed' | 'failed'
 }
 
 /** A page of an order's heartbeats; `cursor` is where the next page starts. */
@@ -60,7 +60,9 @@ export function storePeerSource(store: Store, relayerId: string): PeerSource {
         heartbeats: rows.map((h) => ({
           relayerId: h.relayerId,
           heartbeat: JSON.parse(h.body) as unknown,
-          ...(h.hasTranscript ? { hasTranscript: true } : {}),
+          ...(h.hasTranscript && (h.compute === 'passed' || h.compute === 'failed')
+            ? { transcript: h.compute }
+            : {}),
         })),
         cursor: rows.at(-1)?.seq ?? since,
         more: rows.length === PEER_PAGE,
@@ -154,7 +156,7 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
           sealEnvelope('heartbeats', o.relayerId, o.identity, {
             orderId,
             heartbeats: page.heartbeats.map((h) => h.heartbeat),
-            transcripts: page.heartbeats.map((h) => h.hasTranscript === true),
+            transcripts: page.heartbeats.map((h) => h.transcript ?? null),
             cursor: page.cursor,
             more: page.more,
           }),

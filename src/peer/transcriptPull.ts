@@ -1,8 +1,6 @@
 import { z } from 'zod'
-import { canonicalJson } from '../canonicalJson.js'
 import { maxAnswerBytes, transcriptSchema, transcriptVerdict } from '../gpu/transcript.js'
 import type { SignedHeartbeat } from '../heartbeat/schema.js'
-import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
 import { getSealed, type GossipOptions, type Peer } from './peerClient.js'
 
@@ -19,14 +17,15 @@ const transcriptBody = z.object({
  * signed by the relayer that challenged, the answer signed by the provider,
  * and the rows (Freivalds) giving `passed` or, for rows the provider signed
  * wrong, `failed` — its own proof of cheating. A transcript neither signature
- * covers proves nothing and counts as junk against the peer. Returns whether
- * the peer served junk.
+ * covers proves nothing, and one that does not show the verdict the peer
+ * claimed for it, count as junk against the peer.
  */
 export async function pullTranscript(
   o: GossipOptions,
   peer: Peer,
   order: OrderTerms,
   heartbeat: SignedHeartbeat,
+  claimed: 'passed' | 'failed',
   signal?: AbortSignal,
 ): Promise<'kept' | 'nothing' | 'junk'> {
   const { challenge, signature: challengeSignature } = heartbeat.heartbeat.challenge
@@ -62,12 +61,13 @@ export async function pullTranscript(
     },
     parsed.data,
   )
-  if (verdict === 'unanswered') return 'junk'
+  // The peer said what the transcript shows before we paid for the check: anything else is junk.
+  if (verdict !== claimed) return 'junk'
   await o.store.putTranscript({
     orderId: order.id,
     slot: challenge.slot,
     relayerId: challenge.relayerId,
-    leafHash: merkleLeafHash(canonicalJson(heartbeat)),
+    challengeKey: `${challengeSignature}:${root}`,
     transcript: JSON.stringify(parsed.data),
     verdict,
   })

@@ -15,11 +15,11 @@ import {
 import type { SignedHeartbeat } from '../heartbeat/schema.js'
 import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
-import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
 import type { Store } from '../store/store.js'
 
-export type ComputeResult = 'COMPUTE_PASSED' | 'COMPUTE_FAILED' | 'COMPUTE_LATE' | 'COMPUTE_UNANSWERED'
+export type ComputeResult =
+  'COMPUTE_PASSED' | 'COMPUTE_FAILED' | 'COMPUTE_DECLINED' | 'COMPUTE_LATE' | 'COMPUTE_UNANSWERED'
 
 export interface ComputeChallengeOptions {
   relayerId: string
@@ -73,7 +73,7 @@ export class ComputeChallenges {
     const root = heartbeat.heartbeat.commitment
     const compute = challenge.compute!
     const deadline = challengeSizeOf(order.gpu.class)?.commitMs ?? 0
-    if (!root) return 'COMPUTE_UNANSWERED'
+    if (!root) return 'COMPUTE_DECLINED'
     if (elapsedMs > deadline) {
       this.o.logger.warn(
         { orderId: order.id, slot: challenge.slot, elapsedMs, deadline },
@@ -100,7 +100,7 @@ export class ComputeChallenges {
         orderId: order.id,
         slot: challenge.slot,
         relayerId: this.o.relayerId,
-        leafHash: merkleLeafHash(canonicalJson(heartbeat)),
+        challengeKey: `${challengeSignature}:${root}`,
         transcript: JSON.stringify(transcript),
         verdict,
       })
@@ -134,7 +134,7 @@ export class ComputeChallenges {
   }
 }
 
-const RESULT: Record<ComputeVerdict, ComputeResult> = {
+const RESULT: Record<Exclude<ComputeVerdict, 'declined'>, ComputeResult> = {
   passed: 'COMPUTE_PASSED',
   failed: 'COMPUTE_FAILED',
   unanswered: 'COMPUTE_UNANSWERED',

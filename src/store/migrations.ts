@@ -149,7 +149,7 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     // fills these in for older rows after migrating.
     sql: `
       ALTER TABLE heartbeats ADD COLUMN gpus TEXT;
-      ALTER TABLE heartbeats ADD COLUMN compute TEXT CHECK (compute IN ('unanswered', 'passed', 'failed'));
+      ALTER TABLE heartbeats ADD COLUMN compute TEXT CHECK (compute IN ('unanswered', 'passed', 'failed', 'declined'));
       ALTER TABLE heartbeats ADD COLUMN transcript TEXT;
     `,
   },

@@ -1,14 +1,11 @@
 import type Database from 'better-sqlite3'
 import type { GpuSeen } from '../gpu/telemetryMatch.js'
-import type { ComputeVerdict } from '../gpu/transcript.js'
+import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { HeartbeatKey, StoredHeartbeat, StoredTranscript } from './store.js'
 
 type Stmt = (sql: string) => Database.Statement
-
-/** How far a record's compute verdict has come: it only moves up, so every relayer ends at the same one. */
-const RANK: Record<ComputeVerdict, number> = { unanswered: 0, passed: 1, failed: 2 }
 
 interface Row {
   seq: number
@@ -18,6 +15,7 @@ interface Row {
   body: string
   received_at: number
   has_transcript: number
+  compute: ComputeVerdict | null
 }
 
 /**
@@ -41,7 +39,7 @@ export class SqliteHeartbeats {
     this.db.transaction(() => {
       for (const r of unfilled) {
         const facts = storedFacts(r.body)
-        fill.run(merkleLeafHash(r.body), facts.gpus, facts.challenged ? 'unanswered' : null, r.id)
+        fill.run(merkleLeafHash(r.body), facts.gpus, facts.compute, r.id)
       }
     })()
   }
@@ -50,43 +48,48 @@ export class SqliteHeartbeats {
     return this.db.transaction(() => {
       const leafHash = merkleLeafHash(h.body)
       const facts = storedFacts(h.body)
-      const compute = facts.challenged ? 'unanswered' : null
       const kept = this.stmt(
-        'SELECT leaf_hash FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-      ).get(h.orderId, h.slot, h.relayerId) as { leaf_hash: string } | undefined
+        'SELECT leaf_hash, body, compute, transcript FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+      ).get(h.orderId, h.slot, h.relayerId) as
+        | { leaf_hash: string; body: string; compute: ComputeVerdict | null; transcript: string | null }
+        | undefined
       if (!kept)
         return (
           this.stmt(
             'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus, compute) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, facts.gpus, compute)
+          ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, facts.gpus, facts.compute)
             .changes === 1
         )
       if (leafHash >= kept.leaf_hash) return false
-      // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it; a transcript
-      // belonged to the heartbeat replaced.
+      // A transcript answers a challenge and a commitment, not these bytes: a re-signed heartbeat with both the same
+      // (another timestamp) keeps it, so replacing the heartbeat cannot wipe a provider's signed wrong answer.
+      const same = facts.challengeKey !== null && facts.challengeKey === storedFacts(kept.body).challengeKey
+      const compute = same ? kept.compute : facts.compute
+      const transcript = same ? kept.transcript : null
+      // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
       return (
         this.stmt(
-          'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, gpus = ?, compute = ?, transcript = NULL, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-        ).run(h.body, h.receivedAt, leafHash, facts.gpus, compute, h.orderId, h.slot, h.relayerId).changes ===
-        1
+          'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, gpus = ?, compute = ?, transcript = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+        ).run(h.body, h.receivedAt, leafHash, facts.gpus, compute, transcript, h.orderId, h.slot, h.relayerId)
+          .changes === 1
       )
     })()
   }
 
   /**
-   * Keeps a transcript for the heartbeat with this leaf hash if its verdict
-   * ranks above the one held (unanswered < passed < failed): a provider that
-   * signed a wrong answer anywhere is held to it. The row moves to the end so
-   * peers pull the transcript.
+   * Keeps a transcript for the kept heartbeat with this challenge and
+   * commitment if its verdict ranks above the one held (unanswered < passed
+   * < failed): a provider that signed a wrong answer anywhere is held to it.
+   * The row moves to the end so peers pull the transcript.
    */
   putTranscript(t: StoredTranscript): boolean {
     return this.db.transaction(() => {
       const kept = this.stmt(
-        'SELECT leaf_hash, compute FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-      ).get(t.orderId, t.slot, t.relayerId) as
-        { leaf_hash: string; compute: ComputeVerdict | null } | undefined
-      if (!kept || kept.leaf_hash !== t.leafHash || kept.compute === null) return false
-      if (RANK[t.verdict] <= RANK[kept.compute]) return false
+        'SELECT body, compute FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+      ).get(t.orderId, t.slot, t.relayerId) as { body: string; compute: ComputeVerdict | null } | undefined
+      if (!kept || kept.compute === null || storedFacts(kept.body).challengeKey !== t.challengeKey)
+        return false
+      if (VERDICT_RANK[t.verdict] <= VERDICT_RANK[kept.compute]) return false
       return (
         this.stmt(
           'UPDATE heartbeats SET compute = ?, transcript = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
@@ -104,7 +107,7 @@ export class SqliteHeartbeats {
 
   list(orderId: string): StoredHeartbeat[] {
     return this.rows(
-      'SELECT 0 AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
+      'SELECT 0 AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript, compute FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
       orderId,
     ).map(({ seq: _seq, ...h }) => h)
   }
@@ -138,7 +141,7 @@ export class SqliteHeartbeats {
   listAfter(orderId: string, afterSeq: number, limit: number): (StoredHeartbeat & { seq: number })[] {
     // rowid only grows here: heartbeats are never deleted, a replaced one moves to the end, and SQLite's single writer commits them in rowid order.
     return this.rows(
-      'SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?',
+      'SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript, compute FROM heartbeats WHERE order_id = ? AND rowid > ? ORDER BY rowid LIMIT ?',
       orderId,
       afterSeq,
       limit,
@@ -153,6 +156,7 @@ export class SqliteHeartbeats {
       relayerId: r.relayer_id,
       body: r.body,
       receivedAt: r.received_at,
+      compute: r.compute,
       ...(r.has_transcript ? { hasTranscript: true } : {}),
     }))
   }

@@ -35,6 +35,8 @@ export interface StoredHeartbeat {
   receivedAt: number
   /** Set when listed: this relayer holds a compute challenge transcript for it (served to peers on request). */
   hasTranscript?: boolean
+  /** Set when listed: the record's compute verdict, null when it answers no compute challenge. */
+  compute?: ComputeVerdict | null
 }
 
 /** A compute challenge's transcript for one kept heartbeat, and the verdict it gives. */
@@ -42,11 +44,11 @@ export interface StoredTranscript {
   orderId: string
   slot: number
   relayerId: string
-  /** The leaf hash of the heartbeat it belongs to: a transcript never attaches to a heartbeat that replaced it. */
-  leafHash: string
+  /** `${challengeSignature}:${root}` of the heartbeat it answers: it attaches to any kept heartbeat with that challenge and commitment. */
+  challengeKey: string
   /** `Transcript` JSON. */
   transcript: string
-  verdict: ComputeVerdict
+  verdict: 'passed' | 'failed'
 }
 
 export interface HeartbeatKey {

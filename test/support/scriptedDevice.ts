@@ -13,6 +13,7 @@ export const SCRIPT = [
   ['commits to a wrong C and signs rows of it', 'X'],
   ['commits 1.5 s late, past the class deadline of 1 s', 'U'],
   ["replays its first slot's commitment instead of computing", 'X'],
+  ['declines: the GPU in its telemetry, and no commitment to any challenge', 'D'],
   ['another GPU: the UUID changed from here on', 'W'],
 ] as const
 
@@ -37,7 +38,7 @@ export function scriptedDevice(slotOf: () => number): {
   const prover: ComputeProver = {
     async commit(seed, n) {
       const slot = slotOf()
-      if (slot === 1) throw new Error('no GPU')
+      if (slot === 1 || slot === 5) throw new Error('no GPU')
       if (slot === 2) held.set(key(seed, n), wrongC(seed, n))
       if (slot === 3) await new Promise((ok) => setTimeout(ok, 1_500))
       if (slot === 4 && first) held.set(key(seed, n), first)
@@ -56,7 +57,7 @@ export function scriptedDevice(slotOf: () => number): {
   const telemetry = (): Promise<Telemetry> => {
     const slot = slotOf()
     if (slot === 1) return Promise.resolve({ gpus: null, unavailable: 'nvidia-smi not found' })
-    return Promise.resolve({ gpus: [slot >= 5 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
+    return Promise.resolve({ gpus: [slot >= 6 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
   }
   return { prover, telemetry }
 }
