@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -280,6 +281,8 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       feeRecipient: o.cosmos.feeRecipient,
       pollIntervalMs: 250,
     }
+  // The quorum's compute challenge schedule: the same on every member, unknown to the provider.
+  const challengeSecret = randomBytes(32).toString('hex')
   relayers.forEach((r, i) => {
     writeFileSync(
       r.yaml,
@@ -291,7 +294,11 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
         store: { path: r.store },
         api: { listen: `127.0.0.1:${ports[i]}`, metricsListen: `127.0.0.1:${metricsPorts[i]}` },
         log: { level: o.logLevel ?? 'info' },
-        quorum: { threshold, members },
+        quorum: {
+          threshold,
+          members,
+          challengeSecret: { file: secretFile(join(o.dir, 'challenge.secret'), challengeSecret) },
+        },
         settlement: {
           feeBps: o.feeBps,
           graceSeconds: o.graceSeconds,

@@ -36,7 +36,10 @@ export interface SettlementPolicy {
  * passed: `.` no heartbeat, `M` GPU_MISSING (no GPU in the telemetry), `W`
  * GPU_MISMATCH (GPUs of another class, too little memory, too few, or not the
  * order's GPUs); then `D` COMPUTE_DECLINED, or `U` COMPUTE_UNANSWERED
- * (challenged, and no valid answer in time).
+ * (challenged, and no valid answer in time). A `U`, `D` or `X` slot also
+ * voids every telemetry-only `T` slot since the last `C`: `V`
+ * COMPUTE_UNPROVEN. The provider was online and claimed the GPU but could
+ * not prove it, so its telemetry since the last proof is worth nothing.
  */
 export const SLOT_STATUS = {
   computeVerified: 'C',
@@ -47,6 +50,7 @@ export const SLOT_STATUS = {
   computeUnanswered: 'U',
   computeDeclined: 'D',
   computeFailed: 'X',
+  unproven: 'V',
 } as const
 export type SlotStatus = (typeof SLOT_STATUS)[keyof typeof SLOT_STATUS]
 
@@ -59,6 +63,7 @@ export const SLOT_REASONS: Readonly<Record<SlotStatus, string>> = {
   U: 'COMPUTE_UNANSWERED',
   D: 'COMPUTE_DECLINED',
   X: 'COMPUTE_FAILED',
+  V: 'COMPUTE_UNPROVEN',
 }
 
 export function slotIsUp(status: string): boolean {
@@ -102,12 +107,11 @@ export function computeSettlement(
   const gpusOfOrder = orderGpus(bySlot, order.gpu.count, policy.threshold)
   // Work follows the heartbeats held, not the slot count; the status string is one allocation of the (bounded) slot count.
   const status = Buffer.alloc(order.slots, SLOT_STATUS.noHeartbeat)
+  for (const [slot, records] of bySlot)
+    status[slot] = slotStatus([...records.values()], gpusOfOrder, policy.threshold).charCodeAt(0)
+  voidUnproven(status)
   let up = 0
-  for (const [slot, records] of bySlot) {
-    const s = slotStatus([...records.values()], gpusOfOrder, policy.threshold)
-    status[slot] = s.charCodeAt(0)
-    if (slotIsUp(s)) up++
-  }
+  for (const c of status) if (slotIsUp(String.fromCharCode(c))) up++
   const gross = (order.amount * BigInt(up)) / BigInt(order.slots)
   const fee = (gross * BigInt(policy.feeBps)) / BPS
   const settlement: Settlement = {
@@ -173,7 +177,9 @@ function slotStatus(records: SlotRecord[], gpus: string[] | undefined, threshold
   const matched = records.filter(
     ({ telemetry: m }) => m.kind === 'match' && gpus !== undefined && gpus.every((u) => m.uuids.includes(u)),
   )
-  const valid = matched.filter((r) => r.compute === null || r.compute === 'passed')
+  // One pass proves the GPU computed in this slot: another relayer's unanswered reveal is then the network's doing.
+  const passed = matched.some((r) => r.compute === 'passed')
+  const valid = matched.filter((r) => r.compute !== 'declined' && (passed || r.compute !== 'unanswered'))
   if (valid.length >= threshold && !declined)
     return valid.some((r) => r.compute === 'passed')
       ? SLOT_STATUS.computeVerified
@@ -183,6 +189,28 @@ function slotStatus(records: SlotRecord[], gpus: string[] | undefined, threshold
   if (records.filter((r) => r.telemetry.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
   if (matched.length < threshold) return SLOT_STATUS.gpuMismatch
   return declined ? SLOT_STATUS.computeDeclined : SLOT_STATUS.computeUnanswered
+}
+
+const FAILED_CHECKS = new Set(
+  [SLOT_STATUS.computeUnanswered, SLOT_STATUS.computeDeclined, SLOT_STATUS.computeFailed].map((c) =>
+    c.charCodeAt(0),
+  ),
+)
+const T = SLOT_STATUS.telemetryMatched.charCodeAt(0)
+const C = SLOT_STATUS.computeVerified.charCodeAt(0)
+const V = SLOT_STATUS.unproven.charCodeAt(0)
+
+/** Turns the telemetry-only slots before each failed check, back to the last passed one, into `V`: one pass over the slots. */
+function voidUnproven(status: Buffer): void {
+  let since = 0
+  for (let slot = 0; slot < status.length; slot++) {
+    const c = status[slot]!
+    if (c === C) since = slot + 1
+    else if (FAILED_CHECKS.has(c)) {
+      for (let k = since; k < slot; k++) if (status[k] === T) status[k] = V
+      since = slot + 1
+    }
+  }
 }
 
 /** Why a settlement pays what it does, from its slot counts alone. */

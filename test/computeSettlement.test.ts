@@ -298,4 +298,38 @@ describe('computeSettlement: compute challenges', () => {
     expect(r.uptime).toBe('X..')
     expect(r.settlement.toProvider).toBe(0n)
   })
+
+  it("voids the telemetry-only slots since the last proof when a check fails: the provider's telemetry is worth nothing unproven", () => {
+    const long = { ...order, amount: 8_000n, slots: 8 }
+    const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]
+    const checked = (slot: number, verdict: 'passed' | 'unanswered' | 'failed' | 'declined') => [
+      record(slot, 'r1', verdict),
+      record(slot, 'r2', verdict),
+    ]
+    const r = computeSettlement(
+      long,
+      [
+        ...up(0),
+        ...checked(1, 'passed'),
+        ...up(2),
+        ...up(3),
+        ...checked(4, 'unanswered'),
+        ...up(5),
+        ...up(7),
+      ],
+      policy,
+    )
+    // Slots 2 and 3 were never proved before the failed check at 4; slot 0 was, by the pass at 1; 5 and 7 await the next check.
+    expect(r.uptime).toBe('TCVVUT.T')
+    expect(r.settlement.upSlots).toBe(4)
+    for (const failed of ['failed', 'declined'] as const)
+      expect(
+        computeSettlement(long, [...up(0), ...up(1), ...checked(2, failed)], policy).uptime.slice(0, 3),
+      ).toBe(`VV${failed === 'failed' ? 'X' : 'D'}`)
+  })
+
+  it("counts a relayer's unanswered reveal when another relayer's challenge of the slot passed: the GPU computed", () => {
+    const r = computeSettlement(order, [record(0, 'r1', 'passed'), record(0, 'r2', 'unanswered')], policy)
+    expect(r.uptime).toBe('C..')
+  })
 })

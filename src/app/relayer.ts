@@ -12,6 +12,7 @@ import { ProviderRegistry } from '../registry/registry.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { Prober } from '../relay/prober.js'
 import { ComputeChallenges } from '../relay/computeChallenge.js'
+import { readSecret, type KeySource } from '../config/keySource.js'
 import { Relayer } from '../relay/relayer.js'
 import { RetargetApprovals } from '../peer/retargetApprovals.js'
 import { Gossip, type Peer } from '../peer/gossip.js'
@@ -93,6 +94,9 @@ export async function startRelayer(
       relayerId: config.relayer.id,
       identity,
       perMillion: Math.round(config.prober.computeChallengeRate * 1_000_000),
+      ...(config.quorum.challengeSecret
+        ? { sharedSecret: sharedSecret(config.quorum.challengeSecret, process.env, loaded.baseDir) }
+        : {}),
       store,
       http,
       httpOptions,
@@ -221,4 +225,15 @@ export async function startRelayer(
     await store.close()
   })
   return { relayer, api, apiUrl, done }
+}
+
+/** The quorum's challenge schedule secret: key material, read like a key and never logged. */
+function sharedSecret(source: KeySource, env: NodeJS.ProcessEnv, baseDir: string): string {
+  const secret = readSecret(source, env, baseDir)
+  if (secret.kind !== 'hex' || !/^(0x)?[0-9a-fA-F]{64,}$/.test(secret.value))
+    throw new QantaraError(
+      'KEY_UNAVAILABLE',
+      'quorum.challengeSecret must be at least 32 bytes of hex (not a keystore)',
+    )
+  return secret.value.replace(/^0x/, '').toLowerCase()
 }

@@ -57,6 +57,28 @@ const computeChallengeRate = z
     "share of each order's slots this relayer sends a compute challenge in (docs/PROTOCOL.md §9): 1/120 is one every two hours at 60 s slots; 0 sends none",
   )
 
+const challengeSecret = keySourceSchema
+  .optional()
+  .describe(
+    'a secret every member holds and no provider does (32 bytes of hex or more): the members challenge the same slots, so a provider that does not answer one loses the slot for all (docs/PROTOCOL.md §9); without it each relayer draws its own',
+  )
+
+const quorumSchema = z
+  .strictObject({
+    threshold: z.number().int().min(1).describe('signatures needed to release funds'),
+    members: z.array(quorumMemberSchema).min(1).describe('the relayer set, this relayer included'),
+    challengeSecret,
+  })
+  .refine((q) => q.threshold <= q.members.length, {
+    message: 'threshold is larger than the relayer set',
+    path: ['threshold'],
+  })
+  .refine((q) => new Set(q.members.map((m) => m.id)).size === q.members.length, {
+    message: 'relayer ids must be unique',
+    path: ['members'],
+  })
+  .describe('the relayer set and its threshold')
+
 export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chain: C, bitcoin: B) {
   return z
     .strictObject({
@@ -124,20 +146,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         })
         .prefault({})
         .describe('logging'),
-      quorum: z
-        .strictObject({
-          threshold: z.number().int().min(1).describe('signatures needed to release funds'),
-          members: z.array(quorumMemberSchema).min(1).describe('the relayer set, this relayer included'),
-        })
-        .refine((q) => q.threshold <= q.members.length, {
-          message: 'threshold is larger than the relayer set',
-          path: ['threshold'],
-        })
-        .refine((q) => new Set(q.members.map((m) => m.id)).size === q.members.length, {
-          message: 'relayer ids must be unique',
-          path: ['members'],
-        })
-        .describe('the relayer set and its threshold'),
+      quorum: quorumSchema,
       settlement: z
         .strictObject({
           feeBps: z

@@ -26,6 +26,8 @@ export interface ComputeChallengeOptions {
   identity: Ed25519Signer
   /** Compute challenges per million slots of each order (docs/PROTOCOL.md §9); 0 sends none. */
   perMillion: number
+  /** The quorum's shared schedule secret: every member then challenges the same slots. */
+  sharedSecret?: string
   store: Store
   http: AxiosInstance
   httpOptions: SafeHttpOptions
@@ -43,9 +45,10 @@ export class ComputeChallenges {
   private readonly secret: Buffer
 
   constructor(private readonly o: ComputeChallengeOptions) {
-    // Ed25519 signatures are deterministic: a secret only this key can make, the same after a restart.
+    // Shared, the quorum's; else one only this key can make (Ed25519 signs deterministically), the same after a restart.
     this.secret = createHash('sha256')
-      .update(Buffer.from(o.identity.sign(Buffer.from('qantara/challenge-schedule/v1')).slice(2), 'hex'))
+      .update('qantara/challenge-schedule/v1\n')
+      .update(o.sharedSecret ?? o.identity.sign(Buffer.from('qantara/challenge-schedule/v1')))
       .digest()
   }
 
@@ -82,7 +85,10 @@ export class ComputeChallenges {
       return 'COMPUTE_LATE'
     }
     const reveal = this.o.identity.sign(revealBytes(challengeSignature, root))
-    const transcript = await this.fetchAnswer(agentUrl, heartbeat, root, reveal, compute.n, signal)
+    // Asked twice: a lost answer would otherwise leave this relayer's record unanswered (the agent answers a repeat from memory).
+    const transcript =
+      (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, compute.n, signal)) ??
+      (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, compute.n, signal))
     if (!transcript) return 'COMPUTE_UNANSWERED'
     const verdict = transcriptVerdict(
       {
