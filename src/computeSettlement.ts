@@ -23,6 +23,12 @@ export interface SettlementPolicy {
   /** Relayer fee, in basis points of the provider's gross share. */
   feeBps: number
   feeRecipient: string
+  /**
+   * The quorum's shared compute challenge schedule (docs/PROTOCOL.md §9), when
+   * it has one: a scheduled slot the provider went dark in, though it answered
+   * heartbeats later, is a check it avoided.
+   */
+  scheduled?: (slot: number) => boolean
 }
 
 /**
@@ -109,6 +115,7 @@ export function computeSettlement(
   const status = Buffer.alloc(order.slots, SLOT_STATUS.noHeartbeat)
   for (const [slot, records] of bySlot)
     status[slot] = slotStatus([...records.values()], gpusOfOrder, policy.threshold).charCodeAt(0)
+  if (policy.scheduled) markAvoidedChecks(status, policy.scheduled)
   voidUnproven(status)
   let up = 0
   for (const c of status) if (slotIsUp(String.fromCharCode(c))) up++
@@ -199,6 +206,22 @@ const FAILED_CHECKS = new Set(
 const T = SLOT_STATUS.telemetryMatched.charCodeAt(0)
 const C = SLOT_STATUS.computeVerified.charCodeAt(0)
 const V = SLOT_STATUS.unproven.charCodeAt(0)
+
+const NONE = SLOT_STATUS.noHeartbeat.charCodeAt(0)
+const U = SLOT_STATUS.computeUnanswered.charCodeAt(0)
+
+/**
+ * A scheduled slot no quorum heard, before a slot one did: the provider saw
+ * the challenge in the request and went dark for it. It counts as an
+ * unanswered check (`U`); a provider that stayed dark was simply down.
+ */
+function markAvoidedChecks(status: Buffer, scheduled: (slot: number) => boolean): void {
+  let heardLater = false
+  for (let slot = status.length - 1; slot >= 0; slot--) {
+    if (status[slot] !== NONE) heardLater = true
+    else if (heardLater && scheduled(slot)) status[slot] = U
+  }
+}
 
 /** Turns the telemetry-only slots before each failed check, back to the last passed one, into `V`: one pass over the slots. */
 function voidUnproven(status: Buffer): void {

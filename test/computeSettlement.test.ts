@@ -332,4 +332,20 @@ describe('computeSettlement: compute challenges', () => {
     const r = computeSettlement(order, [record(0, 'r1', 'passed'), record(0, 'r2', 'unanswered')], policy)
     expect(r.uptime).toBe('C..')
   })
+
+  it('counts a scheduled slot the provider went dark in, though it came back, as an avoided check', () => {
+    const long = { ...order, amount: 8_000n, slots: 8 }
+    const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]
+    const heard = [...up(0), ...up(1), ...up(2), ...up(4), ...up(5)]
+    const scheduled = (slot: number) => slot === 3 || slot === 6
+    const r = computeSettlement(long, heard, { ...policy, scheduled })
+    // Slot 3 was scheduled and dark while slot 4 was heard: it voids 0-2. Slot 6 is dark with nothing heard after it: down, no more.
+    expect(r.uptime).toBe('VVVUTT..')
+    expect(r.settlement.upSlots).toBe(2)
+    // Without a shared schedule, or for an unscheduled dark slot, an outage is only an outage.
+    expect(computeSettlement(long, heard, policy).uptime).toBe('TTT.TT..')
+    expect(computeSettlement(long, heard, { ...policy, scheduled: (slot) => slot === 7 }).uptime).toBe(
+      'TTT.TT..',
+    )
+  })
 })

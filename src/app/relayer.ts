@@ -12,6 +12,7 @@ import { ProviderRegistry } from '../registry/registry.js'
 import { SqliteStore } from '../store/sqlite.js'
 import { Prober } from '../relay/prober.js'
 import { ComputeChallenges } from '../relay/computeChallenge.js'
+import type { OrderTerms } from '../order.js'
 import { readSecret, type KeySource } from '../config/keySource.js'
 import { Relayer } from '../relay/relayer.js'
 import { RetargetApprovals } from '../peer/retargetApprovals.js'
@@ -77,6 +78,18 @@ export async function startRelayer(
     logger: logger.child({ module: 'registry' }),
   })
   const btc = buildBtcRail(config.bitcoin, store, process.env, loaded.baseDir)
+  const compute = new ComputeChallenges({
+    relayerId: config.relayer.id,
+    identity,
+    perMillion: Math.round(config.prober.computeChallengeRate * 1_000_000),
+    ...(config.quorum.challengeSecret
+      ? { sharedSecret: sharedSecret(config.quorum.challengeSecret, process.env, loaded.baseDir) }
+      : {}),
+    store,
+    http,
+    httpOptions,
+    logger: logger.child({ module: 'compute-challenge' }),
+  })
   const prober = new Prober({
     relayerId: config.relayer.id,
     identity,
@@ -90,18 +103,7 @@ export async function startRelayer(
     maxSkewMs: config.prober.maxSkewMs,
     metrics,
     logger: logger.child({ module: 'prober' }),
-    compute: new ComputeChallenges({
-      relayerId: config.relayer.id,
-      identity,
-      perMillion: Math.round(config.prober.computeChallengeRate * 1_000_000),
-      ...(config.quorum.challengeSecret
-        ? { sharedSecret: sharedSecret(config.quorum.challengeSecret, process.env, loaded.baseDir) }
-        : {}),
-      store,
-      http,
-      httpOptions,
-      logger: logger.child({ module: 'compute-challenge' }),
-    }),
+    compute,
   })
   const relayerKeys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
   const peers = config.quorum.members
@@ -143,6 +145,10 @@ export async function startRelayer(
     graceSeconds: config.settlement.graceSeconds,
     refundAfterSeconds: config.settlement.refundAfterSeconds,
     acceptTestGpuClasses: config.settlement.acceptTestGpuClasses,
+    // Settlement reads the schedule only when the quorum shares one: a private one is no one else's to check.
+    ...(config.quorum.challengeSecret
+      ? { challengeSchedule: (order: OrderTerms, slot: number) => compute.sizeFor(order, slot) !== undefined }
+      : {}),
     ...(gossip ? { gossip } : {}),
     gossipIntervalMs: config.gossip.intervalMs,
     gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0,

@@ -1,4 +1,5 @@
 import type { BtcPayoutRail, ChainRuntime } from '../chains.js'
+import type { OrderTerms } from '../order.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { Gossip } from '../peer/gossip.js'
@@ -24,6 +25,8 @@ export interface QuorumOptions {
   refundAfterSeconds?: number
   /** Takes on orders for test-only GPU classes (the dev kit's CPU reference); off on every real network. */
   acceptTestGpuClasses?: boolean
+  /** The quorum's shared compute challenge schedule, when it has one: whether a slot of an order carries a challenge. */
+  challengeSchedule?: (order: OrderTerms, slot: number) => boolean
 }
 
 /** The relayer's parts, built at the composition root. */

@@ -28,10 +28,12 @@ export class Settler {
   /** This relayer's settlement of an order from the heartbeats it holds now. */
   async settlementOf(terms: OrderTerms, chain: ChainRuntime): Promise<SettlementResult> {
     const { options } = this.ctx
+    const schedule = options.challengeSchedule
     return this.strategy.compute(terms, await this.ctx.store.listHeartbeatKeys(terms.id), {
       threshold: options.threshold,
       feeBps: chain.feeRecipient ? options.feeBps : 0,
       feeRecipient: chain.feeRecipient,
+      ...(schedule ? { scheduled: (slot: number) => schedule(terms, slot) } : {}),
     })
   }
 
