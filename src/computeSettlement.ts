@@ -24,9 +24,11 @@ export interface SettlementPolicy {
   feeBps: number
   feeRecipient: string
   /**
-   * The quorum's shared compute challenge schedule (docs/PROTOCOL.md §9), when
-   * it has one: a scheduled slot the provider went dark in, though it answered
-   * heartbeats later, is a check it avoided.
+   * The quorum's shared compute challenge schedule (docs/PROTOCOL.md §9): in a
+   * scheduled slot a record without an answered compute challenge is
+   * unanswered (the provider signed the slot's heartbeat, then did not take
+   * the check), and when the order's last slot is scheduled the order must
+   * close on a proof.
    */
   scheduled?: (slot: number) => boolean
 }
@@ -45,7 +47,9 @@ export interface SettlementPolicy {
  * (challenged, and no valid answer in time). A `U`, `D` or `X` slot also
  * voids every telemetry-only `T` slot since the last `C`: `V`
  * COMPUTE_UNPROVEN. The provider was online and claimed the GPU but could
- * not prove it, so its telemetry since the last proof is worth nothing.
+ * not prove it, so its telemetry since the last proof is worth nothing; for
+ * the same reason, so is telemetry after the last proof of an order whose
+ * closing slots are checked.
  */
 export const SLOT_STATUS = {
   computeVerified: 'C',
@@ -109,14 +113,13 @@ export function computeSettlement(
   const relevant = heartbeats.filter(
     (h) => h.orderId === order.id && Number.isInteger(h.slot) && h.slot >= 0 && h.slot < order.slots,
   )
-  const bySlot = recordsBySlot(relevant, order.gpu)
+  const bySlot = recordsBySlot(relevant, order.gpu, policy.scheduled ?? (() => false))
   const gpusOfOrder = orderGpus(bySlot, order.gpu.count, policy.threshold)
   // Work follows the heartbeats held, not the slot count; the status string is one allocation of the (bounded) slot count.
   const status = Buffer.alloc(order.slots, SLOT_STATUS.noHeartbeat)
   for (const [slot, records] of bySlot)
     status[slot] = slotStatus([...records.values()], gpusOfOrder, policy.threshold).charCodeAt(0)
-  if (policy.scheduled) markAvoidedChecks(status, policy.scheduled)
-  voidUnproven(status)
+  voidUnproven(status, policy.scheduled?.(order.slots - 1) ?? false)
   let up = 0
   for (const c of status) if (slotIsUp(String.fromCharCode(c))) up++
   const gross = (order.amount * BigInt(up)) / BigInt(order.slots)
@@ -140,21 +143,41 @@ interface SlotRecord {
 }
 type SlotRecords = Map<number, Map<string, SlotRecord>>
 
-/** Each relayer's record per slot, with what its telemetry shows; one per relayer, the lowest leaf hash, as the store keeps. */
-function recordsBySlot(facts: HeartbeatFact[], req: OrderTerms['gpu']): SlotRecords {
+/**
+ * Each relayer's record per slot, with what its telemetry shows, as the store
+ * keeps it: a heartbeat answering a compute challenge before a plain one,
+ * then the lowest leaf hash. In a scheduled slot a plain record is an
+ * unanswered check.
+ */
+function recordsBySlot(
+  facts: HeartbeatFact[],
+  req: OrderTerms['gpu'],
+  scheduled: (slot: number) => boolean,
+): SlotRecords {
   const kept = new Map<string, HeartbeatFact>()
   for (const h of facts) {
     const key = `${h.slot}\n${h.relayerId}`
     const other = kept.get(key)
-    if (!other || h.leafHash < other.leafHash) kept.set(key, h)
+    if (!other || outranks(h, other)) kept.set(key, h)
   }
   const bySlot: SlotRecords = new Map()
   for (const h of kept.values()) {
     let records = bySlot.get(h.slot)
     if (!records) bySlot.set(h.slot, (records = new Map<string, SlotRecord>()))
-    records.set(h.relayerId, { telemetry: matchTelemetry(req, h.gpus), compute: h.compute ?? null })
+    const compute = h.compute ?? (scheduled(h.slot) ? 'unanswered' : null)
+    records.set(h.relayerId, { telemetry: matchTelemetry(req, h.gpus), compute })
   }
   return bySlot
+}
+
+/** Which of one relayer's two heartbeats for a slot is its record: the one answering a compute challenge, then the lowest leaf hash. */
+export function outranks(
+  a: Pick<HeartbeatFact, 'leafHash' | 'compute'>,
+  b: Pick<HeartbeatFact, 'leafHash' | 'compute'>,
+): boolean {
+  const checkedA = a.compute != null
+  const checkedB = b.compute != null
+  return checkedA !== checkedB ? checkedA : a.leafHash < b.leafHash
 }
 
 /**
@@ -207,24 +230,13 @@ const T = SLOT_STATUS.telemetryMatched.charCodeAt(0)
 const C = SLOT_STATUS.computeVerified.charCodeAt(0)
 const V = SLOT_STATUS.unproven.charCodeAt(0)
 
-const NONE = SLOT_STATUS.noHeartbeat.charCodeAt(0)
-const U = SLOT_STATUS.computeUnanswered.charCodeAt(0)
-
 /**
- * A scheduled slot no quorum heard, before a slot one did: the provider saw
- * the challenge in the request and went dark for it. It counts as an
- * unanswered check (`U`); a provider that stayed dark was simply down.
+ * Turns the telemetry-only slots before each failed check, back to the last
+ * passed one, into `V`, in one pass over the slots; with `closesOnProof`,
+ * also those after the last check: an order whose closing slots are checked
+ * is paid for telemetry only up to its last proof.
  */
-function markAvoidedChecks(status: Buffer, scheduled: (slot: number) => boolean): void {
-  let heardLater = false
-  for (let slot = status.length - 1; slot >= 0; slot--) {
-    if (status[slot] !== NONE) heardLater = true
-    else if (heardLater && scheduled(slot)) status[slot] = U
-  }
-}
-
-/** Turns the telemetry-only slots before each failed check, back to the last passed one, into `V`: one pass over the slots. */
-function voidUnproven(status: Buffer): void {
+function voidUnproven(status: Buffer, closesOnProof: boolean): void {
   let since = 0
   for (let slot = 0; slot < status.length; slot++) {
     const c = status[slot]!
@@ -234,6 +246,7 @@ function voidUnproven(status: Buffer): void {
       since = slot + 1
     }
   }
+  if (closesOnProof) for (let k = since; k < status.length; k++) if (status[k] === T) status[k] = V
 }
 
 /** Why a settlement pays what it does, from its slot counts alone. */

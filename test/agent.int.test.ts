@@ -2,7 +2,10 @@ import { REFERENCE_ORDER_GPU, referenceGpu } from '../devkit/gpu/referenceGpu.js
 import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { agentConfigSchema } from '../src/agent/config.js'
+import { cpuReferenceProver, type ComputeProver } from '../src/agent/prover.js'
 import { ProviderAgent } from '../src/agent/server.js'
+import { ComputeChallenges } from '../src/relay/computeChallenge.js'
+import type { SignedHeartbeat } from '../src/heartbeat/schema.js'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
 import { ChallengeBook } from '../src/heartbeat/challenges.js'
@@ -28,7 +31,11 @@ afterEach(async () => {
 
 /** A real agent on loopback, counting what it signs (records aside) and how often it reads telemetry. */
 async function startAgent(
-  o: { relayerKeys?: string[]; addressRateLimit?: { perSecond: number; burst: number } } = {},
+  o: {
+    relayerKeys?: string[]
+    addressRateLimit?: { perSecond: number; burst: number }
+    prover?: ComputeProver
+  } = {},
 ) {
   const counts = { signs: 0, telemetry: 0 }
   const signer: Ed25519Signer = {
@@ -95,6 +102,20 @@ function send(
 
 const orderId = (i: number) => `0x${i.toString(16).padStart(64, '0')}`
 
+const ORDER: OrderTerms = {
+  id: orderId(0) as `0x${string}`,
+  chain: CHAIN,
+  renter: '0x01',
+  token: 'native',
+  amount: 1_000n,
+  providerId: provider.publicKey,
+  payout: PAYOUT,
+  start: 0n,
+  slotLength: 60,
+  slots: 10,
+  gpu: REFERENCE_ORDER_GPU,
+}
+
 describe('provider agent under a flood', () => {
   it("refuses a challenge from a key outside relayerKeys with 403 before signing or keeping anything, and answers the quorum's prober", async () => {
     const { agent, url, counts } = await startAgent({
@@ -127,17 +148,9 @@ describe('provider agent under a flood', () => {
         logger,
       })
     const order: OrderTerms = {
+      ...ORDER,
       id: orderId(999) as `0x${string}`,
-      chain: CHAIN,
-      renter: '0x01',
-      token: 'native',
-      amount: 1_000n,
-      providerId: provider.publicKey,
-      payout: PAYOUT,
       start: BigInt(Math.floor(Date.now() / 1000) - 30),
-      slotLength: 60,
-      slots: 10,
-      gpu: REFERENCE_ORDER_GPU,
     }
     expect(await prober('r1', quorumRelayer).probeOnce(order, 0)).toBe('OK')
     expect(await store.listHeartbeats(order.id)).toHaveLength(1)
@@ -145,6 +158,67 @@ describe('provider agent under a flood', () => {
     // A relayer outside the list, however honest its prober, is not answered.
     expect(await prober('r9', generateEd25519().signer).probeOnce(order, 0)).toBe('HTTP_ERROR')
     expect(counts).toEqual({ signs: 1, telemetry: 1 })
+  })
+
+  it('computes only for a compute challenge that follows its heartbeat of the slot to that relayer, and once per relayer, order and slot', async () => {
+    const honest = cpuReferenceProver()
+    let commits = 0
+    const prover: ComputeProver = { ...honest, commit: (seed, n) => (commits++, honest.commit(seed, n)) }
+    const { agent, url } = await startAgent({ relayerKeys: [quorumRelayer.publicKey], prover })
+    const order = {
+      ...ORDER,
+      id: orderId(7) as `0x${string}`,
+      start: BigInt(Math.floor(Date.now() / 1000) - 30),
+    }
+    const computeChallenge = (follows: string) =>
+      canonicalJson(
+        new ChallengeBook('r1', quorumRelayer, 60_000).issue(order.id, 0, Date.now(), { n: 96, follows }),
+      )
+    // A check before the provider is on record as there: no GPU work, whatever it names.
+    expect(
+      await send(url, '/v1/heartbeat', 'POST', computeChallenge(`0x${'ab'.repeat(64)}`), '127.0.0.1'),
+    ).toBe(409)
+    expect(commits).toBe(0)
+
+    const store = new SqliteStore(':memory:')
+    closers.push(() => store.close())
+    const http = createSafeHttp(HTTP)
+    const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
+    await registry.submit(agent.record)
+    const compute = new ComputeChallenges({
+      relayerId: 'r1',
+      identity: quorumRelayer,
+      perMillion: 1_000_000,
+      store,
+      http,
+      httpOptions: HTTP,
+      logger,
+    })
+    const prober = new Prober({
+      relayerId: 'r1',
+      identity: quorumRelayer,
+      relayerKeys: new Map([['r1', quorumRelayer.publicKey]]),
+      store,
+      registry,
+      http,
+      httpOptions: HTTP,
+      concurrency: 2,
+      perHostConcurrency: 2,
+      maxSkewMs: 30_000,
+      metrics: createMetrics(),
+      logger,
+      compute,
+    })
+    expect(await prober.probeOnce(order, 0)).toBe('COMPUTE_PASSED')
+    // The relayer keeps the checked heartbeat, which names the plain one the provider signed first.
+    const kept = (await store.listHeartbeats(order.id)).map((h) => JSON.parse(h.body) as SignedHeartbeat)
+    expect(kept).toHaveLength(1)
+    const follows = kept[0]!.heartbeat.challenge.challenge.compute!.follows
+    expect(kept[0]!.heartbeat.commitment).toMatch(/^0x[0-9a-f]{64}$/)
+    expect((await store.listHeartbeatKeys(order.id)).map((h) => h.compute)).toEqual(['passed'])
+    // Another check of the slot, naming the right heartbeat: answered from what was signed, no second product.
+    expect(await send(url, '/v1/heartbeat', 'POST', computeChallenge(follows), '127.0.0.1')).toBe(200)
+    expect(commits).toBe(1)
   })
 
   it('without relayerKeys, still answers any relayer (the list is opt-in)', async () => {

@@ -333,19 +333,39 @@ describe('computeSettlement: compute challenges', () => {
     expect(r.uptime).toBe('C..')
   })
 
-  it('counts a scheduled slot the provider went dark in, though it came back, as an avoided check', () => {
+  it('reads a plain heartbeat in a scheduled slot as an unanswered check, and a dark scheduled slot as an outage only', () => {
     const long = { ...order, amount: 8_000n, slots: 8 }
     const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]
     const heard = [...up(0), ...up(1), ...up(2), ...up(4), ...up(5)]
-    const scheduled = (slot: number) => slot === 3 || slot === 6
+    const scheduled = (slot: number) => slot === 3 || slot === 5
     const r = computeSettlement(long, heard, { ...policy, scheduled })
-    // Slot 3 was scheduled and dark while slot 4 was heard: it voids 0-2. Slot 6 is dark with nothing heard after it: down, no more.
-    expect(r.uptime).toBe('VVVUTT..')
-    expect(r.settlement.upSlots).toBe(2)
-    // Without a shared schedule, or for an unscheduled dark slot, an outage is only an outage.
+    // Slot 3 was dark: the provider could not have known it was checked, so it is down and no more. At slot 5 it signed
+    // the heartbeat and then took no check: everything since its last proof (none) is void.
+    expect(r.uptime).toBe('VVV.VU..')
+    expect(r.settlement.upSlots).toBe(0)
     expect(computeSettlement(long, heard, policy).uptime).toBe('TTT.TT..')
-    expect(computeSettlement(long, heard, { ...policy, scheduled: (slot) => slot === 7 }).uptime).toBe(
-      'TTT.TT..',
-    )
+  })
+
+  it('pays telemetry after the last proof nothing when the closing slots are checked: the order must end on a proof', () => {
+    const long = { ...order, amount: 8_000n, slots: 8 }
+    const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]
+    const closing = { ...policy, scheduled: (slot: number) => slot >= 5 }
+    const telemetryOnly = [0, 1, 2, 3, 4].flatMap(up)
+    const proved = [...telemetryOnly, record(5, 'r1', 'passed'), record(5, 'r2', 'passed')]
+    // Dark in the closing slots after a proof at 5: paid to it. Dark in all of them: the telemetry proves nothing.
+    expect(computeSettlement(long, proved, closing).uptime).toBe('TTTTTC..')
+    expect(computeSettlement(long, telemetryOnly, closing).uptime).toBe('VVVVV...')
+    // Without closing checks (no challenges, or a class without a challenge size), telemetry stands.
+    expect(computeSettlement(long, telemetryOnly, policy).uptime).toBe('TTTTT...')
+  })
+
+  it("takes a relayer's heartbeat answering the compute challenge as its record, over its plain one of the slot", () => {
+    const plain = { ...record(0, 'r1', null), leafHash: `0x${'00'.repeat(32)}` }
+    const checked = { ...record(0, 'r1', 'failed'), leafHash: `0x${'ff'.repeat(32)}` }
+    for (const facts of [
+      [plain, checked],
+      [checked, plain],
+    ])
+      expect(computeSettlement(order, [...facts, record(0, 'r2', 'passed')], policy).uptime).toBe('X..')
   })
 })

@@ -358,6 +358,24 @@ describe('qantara config validate', () => {
     }
   })
 
+  it('refuses compute challenges in a quorum of several that does not share the challenge schedule', () => {
+    const several = (c: Doc) =>
+      c.quorum.members.push({ id: 'relayer-b', identity: `0x${'8b'.repeat(32)}`, evm: DEV_ADDRESS })
+    const unshared = validate(mutate(several))
+    expect(unshared.code).toBe(1)
+    expect(unshared.output).toContain('quorum.challengeSecret: compute challenges in a quorum of several')
+    const off = validate(mutate((c) => (several(c), (c.prober = { computeChallengeRate: 0 }))))
+    const shared = validate(
+      mutate(
+        (c) => (
+          several(c),
+          ((c.quorum as Record<string, unknown>).challengeSecret = { env: 'TEST_IDENTITY' })
+        ),
+      ),
+    )
+    expect([off.code, shared.code]).toEqual([0, 0])
+  })
+
   it('never prints the key, even when the key is the problem', () => {
     const { output } = validate(mutate((c) => (c.chains[0]!.key = DEV_KEY)))
     expect(output).not.toContain(DEV_KEY.slice(2, 20))

@@ -66,7 +66,10 @@ describe('verifyHeartbeat rejections', () => {
 
   it("MALFORMED for a compute challenge of another size than the order's class, and a commitment to no challenge", () => {
     const withCompute = (n: number, commitment?: string): Heartbeat => {
-      const challenge = { ...v.challenge, compute: { seed: `0x${'11'.repeat(32)}`, n } }
+      const challenge = {
+        ...v.challenge,
+        compute: { seed: `0x${'11'.repeat(32)}`, n, follows: `0x${'33'.repeat(64)}` },
+      }
       return {
         ...v.heartbeat,
         challenge: { challenge, signature: relayer.sign(challengeBytes(challenge)) },

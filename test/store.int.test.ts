@@ -217,6 +217,29 @@ describe('SqliteStore', () => {
     await store.close()
   })
 
+  it("keeps a relayer's heartbeat answering the slot's compute challenge over its plain one, whichever leaf hash is lower", async () => {
+    const store = new SqliteStore(freshPath())
+    const plain = (timestamp: number) =>
+      JSON.stringify({ heartbeat: { challenge: { challenge: {}, signature: '0xp' }, timestamp, gpus: null } })
+    const checked = JSON.stringify({
+      heartbeat: {
+        challenge: { challenge: { compute: { seed: '0x', n: 4 } }, signature: '0xc' },
+        timestamp: 1,
+        gpus: null,
+        commitment: '0xroot',
+      },
+    })
+    // A plain heartbeat with a lower leaf hash than the checked one, and one with a higher.
+    const plains = Array.from({ length: 64 }, (_, t) => plain(t))
+    const lower = plains.find((b) => merkleLeafHash(b) < merkleLeafHash(checked))!
+    const higher = plains.find((b) => merkleLeafHash(b) > merkleLeafHash(checked))!
+    const put = (body: string) =>
+      store.putHeartbeat({ orderId: '0xo', slot: 0, relayerId: 'r1', body, receivedAt: 1 })
+    expect([await put(higher), await put(checked), await put(lower)]).toEqual([true, true, false])
+    expect((await store.listHeartbeats('0xo')).map((h) => h.body)).toEqual([checked])
+    await store.close()
+  })
+
   it('refuses a store written by a newer schema', async () => {
     const path = freshPath()
     await new SqliteStore(path).close()

@@ -108,7 +108,7 @@ describe('verified GPU uptime (EVM, 2 of 3 relayers, one byzantine, every slot c
     const chainNow = (await bed.publicClient.getBlock()).timestamp
     const wallNow = BigInt(Math.ceil(Date.now() / 1000))
     start = (wallNow > chainNow ? wallNow : chainNow) + 2n
-    const amount = 7_000n
+    const amount = 1_000n * SLOTS
     const { orderId } = await openOrder(bed, d, 1, {
       amount,
       providerId: provider.publicKey,

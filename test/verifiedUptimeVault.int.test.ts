@@ -70,6 +70,16 @@ function relayerOn(store: SqliteStore): { relayer: Relayer; registry: ProviderRe
     cosign: () => Promise.reject(new Error('a 1-of-1 vault needs no co-signer')),
     pollMs: 20,
   })
+  // A quorum of one: its own schedule is the quorum's, and settlement reads it.
+  const compute = new ComputeChallenges({
+    relayerId: 'relayer-1',
+    identity,
+    perMillion: 1_000_000,
+    store,
+    http,
+    httpOptions,
+    logger,
+  })
   const prober = new Prober({
     relayerId: 'relayer-1',
     identity,
@@ -83,21 +93,14 @@ function relayerOn(store: SqliteStore): { relayer: Relayer; registry: ProviderRe
     maxSkewMs: 30_000,
     metrics,
     logger,
-    compute: new ComputeChallenges({
-      relayerId: 'relayer-1',
-      identity,
-      perMillion: 1_000_000,
-      store,
-      http,
-      httpOptions,
-      logger,
-    }),
+    compute,
   })
   const relayer = new Relayer({
     relayerId: 'relayer-1',
     members: ['relayer-1'],
     threshold: 1,
     acceptTestGpuClasses: true,
+    challengeSchedule: (order, slot) => compute.sizeFor(order, slot) !== undefined,
     feeBps: 0,
     graceSeconds: 1,
     store,

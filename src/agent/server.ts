@@ -140,10 +140,15 @@ export class ProviderAgent {
     // Only challenges a relayer really signed get an answer: the agent is not a signing oracle for junk.
     if (!ed25519Verify(challenge.relayerKey, challengeBytes(challenge), signature))
       return sendJson(res, 400, { error: 'BAD_CHALLENGE_SIGNATURE' })
-    const answerKey = AnswerBook.key(challenge.relayerKey, challenge.orderId, challenge.slot)
+    const presenceKey = AnswerBook.key(challenge.relayerKey, challenge.orderId, challenge.slot)
+    const answerKey = challenge.compute ? `${presenceKey}:compute` : presenceKey
     const answered = this.answers.get(answerKey)
     if (answered === 'answered') return sendJson(res, 409, { error: 'ALREADY_ANSWERED' })
     if (answered) return sendJson(res, 200, undefined, answered.body)
+    // GPU work only after this relayer holds our heartbeat of the slot, and once: one matrix product per relayer,
+    // order and slot, whatever it sends.
+    if (challenge.compute && signatureOf(this.answers.get(presenceKey)) !== challenge.compute.follows)
+      return sendJson(res, 409, { error: 'NO_PRESENCE' })
     // Per relayer and order: many cheap orders naming this provider cannot use up the budget its real orders are probed from.
     if (!this.limiter.take(`${challenge.relayerKey}:${challenge.orderId}`))
       return sendJson(res, 429, { error: 'RATE_LIMITED' })
@@ -223,6 +228,11 @@ export class ProviderAgent {
     while (this.revealed.size > MAX_REVEALED) this.revealed.delete(this.revealed.keys().next().value!)
     sendJson(res, 200, undefined, text)
   }
+}
+
+/** The provider's signature in a kept heartbeat, if its bytes are still kept. */
+function signatureOf(answered: { body: string } | 'answered' | undefined): string | undefined {
+  return typeof answered === 'object' ? (JSON.parse(answered.body) as SignedHeartbeat).signature : undefined
 }
 
 const revealRequestSchema = z.strictObject({

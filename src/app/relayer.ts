@@ -145,10 +145,8 @@ export async function startRelayer(
     graceSeconds: config.settlement.graceSeconds,
     refundAfterSeconds: config.settlement.refundAfterSeconds,
     acceptTestGpuClasses: config.settlement.acceptTestGpuClasses,
-    // Settlement reads the schedule only when the quorum shares one: a private one is no one else's to check.
-    ...(config.quorum.challengeSecret
-      ? { challengeSchedule: (order: OrderTerms, slot: number) => compute.sizeFor(order, slot) !== undefined }
-      : {}),
+    // The config guarantees the schedule is the quorum's: shared by secret, or a quorum of one.
+    challengeSchedule: (order: OrderTerms, slot: number) => compute.sizeFor(order, slot) !== undefined,
     ...(gossip ? { gossip } : {}),
     gossipIntervalMs: config.gossip.intervalMs,
     gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0,

@@ -60,7 +60,7 @@ const computeChallengeRate = z
 const challengeSecret = keySourceSchema
   .optional()
   .describe(
-    'a secret every member holds and no provider does (32 bytes of hex or more): the members challenge the same slots, so a provider that does not answer one loses the slot for all (docs/PROTOCOL.md §9); without it each relayer draws its own',
+    'a secret every member holds and no provider does (32 bytes of hex or more): the members challenge the same slots, so a provider that does not answer one loses the slot for all (docs/PROTOCOL.md §9); needed when several members send compute challenges, and a quorum of one draws from its identity key',
   )
 
 const quorumSchema = z
@@ -285,4 +285,21 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       message: "this relayer's id is not a quorum member",
       path: ['relayer', 'id'],
     })
+    .refine(sharesChallengeSchedule, {
+      message:
+        'compute challenges in a quorum of several relayers need quorum.challengeSecret, so that every member checks the same slots (docs/PROTOCOL.md §9); or set prober.computeChallengeRate to 0',
+      path: ['quorum', 'challengeSecret'],
+    })
+}
+
+/** A check one relayer drew alone is outvoted by the members that did not draw it: the quorum must share the schedule. */
+function sharesChallengeSchedule(c: {
+  quorum: { members: unknown[]; challengeSecret?: unknown }
+  prober: { computeChallengeRate: number }
+}): boolean {
+  return (
+    c.prober.computeChallengeRate === 0 ||
+    c.quorum.members.length === 1 ||
+    c.quorum.challengeSecret !== undefined
+  )
 }

@@ -1,6 +1,13 @@
 import { createHmac } from 'node:crypto'
 
 /**
+ * The last slots of every order are always checked: telemetry after the last
+ * passed check proves nothing, so the order must close on a proof (three, so
+ * one lost packet or a short outage does not cost an honest provider the tail).
+ */
+export const CLOSING_CHECKS = 3
+
+/**
  * Whether this relayer challenges `slot` of an order, at `perMillion` slots
  * in a million: a keyed hash of the relayer's own secret, the order and the
  * slot, so the provider cannot tell which slots will be challenged (it must

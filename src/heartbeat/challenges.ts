@@ -26,8 +26,13 @@ export class ChallengeBook {
     private readonly maxOutstanding = 100_000,
   ) {}
 
-  /** A fresh challenge; with `computeN`, a compute challenge of that size on a fresh seed. */
-  issue(orderId: string, slot: number, nowMs: number, computeN?: number): SignedChallenge {
+  /** A fresh challenge; with `compute`, a compute challenge of that size on a fresh seed, following that heartbeat. */
+  issue(
+    orderId: string,
+    slot: number,
+    nowMs: number,
+    compute?: { n: number; follows: string },
+  ): SignedChallenge {
     this.prune(nowMs)
     const challenge: Challenge = {
       v: 1 as const,
@@ -37,7 +42,11 @@ export class ChallengeBook {
       relayerKey: this.identity.publicKey,
       salt: `0x${randomBytes(32).toString('hex')}`,
       issuedAt: nowMs,
-      ...(computeN ? { compute: { seed: `0x${randomBytes(32).toString('hex')}`, n: computeN } } : {}),
+      ...(compute
+        ? {
+            compute: { seed: `0x${randomBytes(32).toString('hex')}`, n: compute.n, follows: compute.follows },
+          }
+        : {}),
     }
     const signature = this.identity.sign(challengeBytes(challenge))
     this.entries.set(challenge.salt, { signature, orderId, slot, used: false, expiresAt: nowMs + this.ttlMs })

@@ -14,8 +14,13 @@ export const challengeSchema = z.strictObject({
   relayerKey: hex32,
   salt: hex32,
   issuedAt: uint,
-  /** In the slots this relayer draws (docs/PROTOCOL.md §9): compute C = A·B for this seed and size, and commit to it. */
-  compute: z.strictObject({ seed: hex32, n: uint.min(1).max(MAX_CHALLENGE_N) }).optional(),
+  /**
+   * In the slots the quorum draws (docs/PROTOCOL.md §9), and only after the provider signed its heartbeat for this
+   * relayer's plain challenge of the slot (`follows`, that heartbeat's signature): compute C = A·B for this seed and
+   * size, and commit to it. The plain challenge looks the same in every slot, so the provider is committed to being
+   * there before it can tell a slot is checked.
+   */
+  compute: z.strictObject({ seed: hex32, n: uint.min(1).max(MAX_CHALLENGE_N), follows: hex64 }).optional(),
 })
 
 export const signedChallengeSchema = z.strictObject({ challenge: challengeSchema, signature: hex64 })

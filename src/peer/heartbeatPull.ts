@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { canonicalJson } from '../canonicalJson.js'
+import { outranks } from '../computeSettlement.js'
 import { verifyHeartbeat } from '../heartbeat/verify.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
@@ -24,6 +25,8 @@ const heartbeatPage = z.object({
   more: z.boolean(),
 })
 type HeartbeatPage = z.infer<typeof heartbeatPage>
+/** What we hold for one slot and witness: what decides whether a peer's heartbeat would replace it. */
+type Held = { leafHash: string; compute: ComputeVerdict | null }
 
 /**
  * Pulls peers' verified heartbeats of an order, each verified again here
@@ -62,7 +65,7 @@ export class HeartbeatPull {
     // Each pull asks only for what the peer kept since the last one; after a restart the first pull takes the whole set once.
     const key = `${peer.id}:${order.id}`
     let stored = 0
-    let held: Map<string, string> | undefined
+    let held: Map<string, Held> | undefined
     const verdicts = new Map<string, ComputeVerdict>()
     const checked = new Set<string>()
     // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
@@ -85,11 +88,13 @@ export class HeartbeatPull {
         this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'TOO_MANY_HEARTBEATS' })
         return stored
       }
-      // What we already hold, or a heartbeat for the same witness that would not replace ours (a higher leaf hash),
-      // is not verified again; read only when a page brings something.
+      // What we already hold, or a heartbeat for the same witness that would not replace ours (see `outranks`), is not
+      // verified again; read only when a page brings something.
       if (!held && body.heartbeats.length) {
         const keys = await this.o.store.listHeartbeatKeys(order.id)
-        held = new Map(keys.map((h) => [`${h.slot}:${h.relayerId}`, h.leafHash]))
+        held = new Map(
+          keys.map((h) => [`${h.slot}:${h.relayerId}`, { leafHash: h.leafHash, compute: h.compute }]),
+        )
         for (const h of keys) verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
       }
       for (const [i, raw] of body.heartbeats.entries()) {
@@ -142,18 +147,24 @@ export class HeartbeatPull {
     peer: Peer,
     order: OrderTerms,
     raw: unknown,
-    held: Map<string, string>,
+    held: Map<string, Held>,
   ): Promise<{ result: 'stored' | 'skipped' | 'benched'; heartbeat?: SignedHeartbeat }> {
     const claimed = (
-      raw as { heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown } } } } | null
+      raw as {
+        heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown; compute?: unknown } } }
+      } | null
     )?.heartbeat?.challenge?.challenge
     const text = canonicalJsonOrUndefined(raw)
     const kept = held.get(`${String(claimed?.slot)}:${String(claimed?.relayerId)}`)
-    if (text !== undefined && kept !== undefined && merkleLeafHash(text) >= kept)
-      // The very heartbeat we hold (verified when kept) may bring a transcript; a higher one is not ours.
+    const offered = text && {
+      leafHash: merkleLeafHash(text),
+      compute: claimed?.compute ? ('unanswered' as const) : null,
+    }
+    if (offered && kept !== undefined && !outranks(offered, kept))
+      // The very heartbeat we hold (verified when kept) may bring a transcript; one that ranks lower is not ours.
       return {
         result: 'skipped',
-        ...(merkleLeafHash(text) === kept ? { heartbeat: JSON.parse(text) as SignedHeartbeat } : {}),
+        ...(offered.leafHash === kept.leafHash ? { heartbeat: JSON.parse(text) as SignedHeartbeat } : {}),
       }
     const verdict =
       text === undefined
@@ -173,7 +184,10 @@ export class HeartbeatPull {
     }
     const { challenge } = verdict.heartbeat.heartbeat.challenge
     const canonical = canonicalJson(verdict.heartbeat)
-    held.set(`${challenge.slot}:${challenge.relayerId}`, merkleLeafHash(canonical))
+    held.set(`${challenge.slot}:${challenge.relayerId}`, {
+      leafHash: merkleLeafHash(canonical),
+      compute: challenge.compute ? 'unanswered' : null,
+    })
     const stored = await this.o.store.putHeartbeat({
       orderId: order.id,
       slot: challenge.slot,

@@ -2,7 +2,7 @@ import type { AxiosInstance } from 'axios'
 import { createHash } from 'node:crypto'
 import { canonicalJson } from '../canonicalJson.js'
 import type { Ed25519Signer } from '../ed25519.js'
-import { isChallengedSlot } from '../gpu/challengeSchedule.js'
+import { CLOSING_CHECKS, isChallengedSlot } from '../gpu/challengeSchedule.js'
 import { challengeSizeOf } from '../gpu/deadlines.js'
 import {
   maxAnswerBytes,
@@ -53,10 +53,11 @@ export class ComputeChallenges {
   }
 
   /** The size of the compute challenge this relayer sends in this slot, or undefined for none. */
-  sizeFor(order: OrderTerms, slot: number): number | undefined {
+  sizeFor(order: Pick<OrderTerms, 'id' | 'slots' | 'gpu'>, slot: number): number | undefined {
     const size = challengeSizeOf(order.gpu.class)
     if (!size || this.o.perMillion === 0) return undefined
-    return isChallengedSlot(this.secret, order.id, slot, this.o.perMillion) ? size.n : undefined
+    const closing = slot >= order.slots - CLOSING_CHECKS
+    return closing || isChallengedSlot(this.secret, order.id, slot, this.o.perMillion) ? size.n : undefined
   }
 
   /**

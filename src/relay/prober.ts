@@ -4,6 +4,7 @@ import { randomInt } from 'node:crypto'
 import { isQantaraError } from '../errors.js'
 import { ChallengeBook } from '../heartbeat/challenges.js'
 import { canonicalJson } from '../canonicalJson.js'
+import type { SignedHeartbeat } from '../heartbeat/schema.js'
 import { verifyHeartbeat, type Rejection } from '../heartbeat/verify.js'
 import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Ed25519Signer } from '../ed25519.js'
@@ -144,14 +145,47 @@ export class Prober {
     return result
   }
 
+  /**
+   * The slot's heartbeat first, to a challenge that looks the same in every
+   * slot; then, in a slot the quorum checks, the compute challenge, which
+   * names that heartbeat. A provider learns a slot is checked only once it is
+   * on record as there, so going dark for checks buys it nothing.
+   */
   private async challenge(order: OrderTerms, slot: number, signal?: AbortSignal): Promise<ProbeResult> {
     const record = await this.o.registry.get(order.providerId)
     if (!record) return 'NO_PROVIDER_RECORD'
     // Only what the provider signed up for is measured: a slot of an order it never offered is not up.
     const mismatch = offerMismatch(record, order)
     if (mismatch) return mismatch
-    const computeN = this.o.compute?.sizeFor(order, slot)
-    const res = await this.send(record.url, order, slot, computeN, signal)
+    const presence = await this.heartbeat(record.url, order, slot, undefined, signal)
+    const n = this.o.compute?.sizeFor(order, slot)
+    if (typeof presence === 'string' || n === undefined) return typeof presence === 'string' ? presence : 'OK'
+    const checked = await this.heartbeat(record.url, order, slot, { n, follows: presence.signature }, signal)
+    // Whatever went wrong, the check is over: the record is the plain heartbeat, which settlement reads as unanswered.
+    if (typeof checked === 'string') {
+      this.o.logger.info({ orderId: order.id, slot, result: checked }, 'compute challenge not answered')
+      return 'COMPUTE_UNANSWERED'
+    }
+    // Timed from when the challenge was issued, not from this attempt: an answer from the agent's cache must not turn a
+    // late commitment into a prompt one.
+    return this.o.compute!.complete(
+      order,
+      record.url,
+      checked,
+      this.now() - checked.heartbeat.challenge.challenge.issuedAt,
+      signal,
+    )
+  }
+
+  /** One challenge and its heartbeat, verified and kept. */
+  private async heartbeat(
+    agentUrl: string,
+    order: OrderTerms,
+    slot: number,
+    compute: { n: number; follows: string } | undefined,
+    signal?: AbortSignal,
+  ): Promise<SignedHeartbeat | ProbeResult> {
+    const res = await this.send(agentUrl, order, slot, compute, signal)
     if (typeof res === 'string') return res
     const verdict = verifyHeartbeat(res.body, {
       // The provider's clock is held to our challenge's time, as in gossip: a retry may be answered with the heartbeat
@@ -173,6 +207,8 @@ export class Prober {
       )
       return verdict.code
     }
+    if (compute && verdict.heartbeat.heartbeat.challenge.challenge.compute?.follows !== compute.follows)
+      return 'MALFORMED'
     const stored = await this.o.store.putHeartbeat({
       orderId: order.id,
       slot,
@@ -180,13 +216,7 @@ export class Prober {
       body: canonicalJson(verdict.heartbeat),
       receivedAt: this.now(),
     })
-    if (!stored) return 'DUPLICATE'
-    const { challenge } = verdict.heartbeat.heartbeat.challenge
-    // Timed from when the challenge was issued, not from this attempt: a retry answered from the agent's cache must not
-    // turn a late commitment into a prompt one.
-    return challenge.compute && this.o.compute
-      ? this.o.compute.complete(order, record.url, verdict.heartbeat, this.now() - challenge.issuedAt, signal)
-      : 'OK'
+    return stored ? verdict.heartbeat : 'DUPLICATE'
   }
 
   /** Sends a fresh challenge once this agent's host has room, so its time of issue is when it leaves. */
@@ -194,7 +224,7 @@ export class Prober {
     agentUrl: string,
     order: OrderTerms,
     slot: number,
-    computeN: number | undefined,
+    compute: { n: number; follows: string } | undefined,
     signal?: AbortSignal,
   ): Promise<{ status: number; body: string } | ProbeResult> {
     const url = `${agentUrl.replace(/\/+$/, '')}/v1/heartbeat`
@@ -207,7 +237,7 @@ export class Prober {
         safeRequest(this.o.http, this.o.httpOptions, {
           method: 'POST',
           url,
-          body: canonicalJson(this.book.issue(order.id, slot, this.now(), computeN)),
+          body: canonicalJson(this.book.issue(order.id, slot, this.now(), compute)),
           signal,
         }),
       )

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3'
 import type { GpuSeen } from '../gpu/telemetryMatch.js'
 import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
+import { outranks } from '../computeSettlement.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { HeartbeatKey, StoredHeartbeat, StoredTranscript } from './store.js'
@@ -20,7 +21,8 @@ interface Row {
 
 /**
  * The heartbeats table of the SQLite store: one kept heartbeat per order,
- * slot and relayer (the lowest leaf hash), with the columns settlement reads
+ * slot and relayer (one answering a compute challenge, then the lowest leaf
+ * hash), with the columns settlement reads
  * (leaf hash, GPUs, compute verdict) beside the body, and a compute
  * challenge's transcript once there is one.
  */
@@ -60,7 +62,11 @@ export class SqliteHeartbeats {
           ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, facts.gpus, facts.compute)
             .changes === 1
         )
-      if (leafHash >= kept.leaf_hash) return false
+      // The same order as settlement's: a heartbeat answering a compute challenge is the record, then the lowest leaf hash.
+      if (
+        !outranks({ leafHash, compute: facts.compute }, { leafHash: kept.leaf_hash, compute: kept.compute })
+      )
+        return false
       // A transcript answers a challenge and a commitment, not these bytes: a re-signed heartbeat with both the same
       // (another timestamp) keeps it, so replacing the heartbeat cannot wipe a provider's signed wrong answer.
       const same = facts.challengeKey !== null && facts.challengeKey === storedFacts(kept.body).challengeKey

@@ -6,6 +6,7 @@ import { evmChainConfigSchema } from '../../adapters/evm/config.js'
 import { evmRuntime } from '../../adapters/evm/runtime.js'
 import { ProviderAgent } from '../../src/agent/server.js'
 import type { Ed25519Signer } from '../../src/ed25519.js'
+import type { OrderTerms } from '../../src/order.js'
 import { createSafeHttp } from '../../src/http/safeHttp.js'
 import { silentLogger } from '../../src/log.js'
 import { createMetrics } from '../../src/metrics.js'
@@ -39,6 +40,8 @@ export async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
+const TEST_CHALLENGE_SECRET = '5e'.repeat(32)
+
 /**
  * A real relayer (store, prober, gossip, peer routes, EVM runtime on a real
  * chain) in this process, so a test can set a hostile peer beside it.
@@ -69,6 +72,20 @@ export async function inProcessRelayer(o: {
   const HTTP_OPTIONS = { ...HTTP, timeoutMs: o.httpTimeoutMs ?? HTTP.timeoutMs }
   const http = createSafeHttp(HTTP_OPTIONS)
   const registry = new ProviderRegistry({ store, http, httpOptions: HTTP_OPTIONS, logger })
+  // Every in-process relayer holds the same schedule secret, as a real quorum's members do.
+  const compute =
+    o.computeRate === undefined
+      ? undefined
+      : new ComputeChallenges({
+          relayerId: o.id,
+          identity: o.identity,
+          perMillion: Math.round(o.computeRate * 1_000_000),
+          sharedSecret: TEST_CHALLENGE_SECRET,
+          store,
+          http,
+          httpOptions: HTTP_OPTIONS,
+          logger,
+        })
   const prober = new Prober({
     relayerId: o.id,
     identity: o.identity,
@@ -82,19 +99,7 @@ export async function inProcessRelayer(o: {
     maxSkewMs: 30_000,
     metrics,
     logger,
-    ...(o.computeRate
-      ? {
-          compute: new ComputeChallenges({
-            relayerId: o.id,
-            identity: o.identity,
-            perMillion: Math.round(o.computeRate * 1_000_000),
-            store,
-            http,
-            httpOptions: HTTP_OPTIONS,
-            logger,
-          }),
-        }
-      : {}),
+    ...(compute ? { compute } : {}),
   })
   const gossip = new Gossip({
     selfId: o.id,
@@ -125,6 +130,9 @@ export async function inProcessRelayer(o: {
     threshold: o.threshold,
     // The dev kit's CPU reference device is what these providers report.
     acceptTestGpuClasses: true,
+    ...(compute
+      ? { challengeSchedule: (order: OrderTerms, slot: number) => compute.sizeFor(order, slot) !== undefined }
+      : {}),
     gossip,
     gossipIntervalMs: o.gossipIntervalMs ?? 300,
     gossipWindowSeconds: 1,

@@ -6,6 +6,8 @@ import { referenceGpu } from '../../devkit/gpu/referenceGpu.js'
 
 /** Slot length of the scripted orders, in seconds. */
 export const SCRIPTED_SLOT = 3
+/** How long the scripted provider stays silent after signing the heartbeat of the slot it goes dark in: past any relayer's request timeout. */
+const DARK_MS = 3_000
 /** What the provider does in each slot of the order, and the status every honest relayer settles it with. */
 export const SCRIPT = [
   ['honest: the CPU reference device, answering every challenge', 'C'],
@@ -13,6 +15,8 @@ export const SCRIPT = [
   ['commits to a wrong C and signs rows of it', 'X'],
   ['commits 1.5 s late, past the class deadline of 1 s', 'U'],
   ["replays its first slot's commitment instead of computing", 'X'],
+  ['dark for the whole slot, as in an outage: nothing is held against it', '.'],
+  ["signs the slot's heartbeat, then goes dark for the compute challenge that follows it", 'U'],
   ['declines: the GPU in its telemetry, and no commitment to any challenge', 'D'],
   ['another GPU: the UUID changed from here on', 'W'],
 ] as const
@@ -38,7 +42,9 @@ export function scriptedDevice(slotOf: () => number): {
   const prover: ComputeProver = {
     async commit(seed, n) {
       const slot = slotOf()
-      if (slot === 1 || slot === 5) throw new Error('no GPU')
+      if (slot === 1 || slot === 7) throw new Error('no GPU')
+      // Past the relayer's request timeout: it never sees an answer to the check.
+      if (slot === 6) await new Promise((ok) => setTimeout(ok, DARK_MS))
       if (slot === 2) held.set(key(seed, n), wrongC(seed, n))
       if (slot === 3) await new Promise((ok) => setTimeout(ok, 1_500))
       if (slot === 4 && first) held.set(key(seed, n), first)
@@ -57,7 +63,9 @@ export function scriptedDevice(slotOf: () => number): {
   const telemetry = (): Promise<Telemetry> => {
     const slot = slotOf()
     if (slot === 1) return Promise.resolve({ gpus: null, unavailable: 'nvidia-smi not found' })
-    return Promise.resolve({ gpus: [slot >= 6 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
+    // The agent answers 500 to every challenge of the slot.
+    if (slot === 5) return Promise.reject(new Error('host down'))
+    return Promise.resolve({ gpus: [slot >= 8 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
   }
   return { prover, telemetry }
 }
