@@ -35,8 +35,11 @@ async function startAgent(
     relayerKeys?: string[]
     addressRateLimit?: { perSecond: number; burst: number }
     prover?: ComputeProver
+    /** GPUs the record offers, each the reference device with its own UUID. */
+    gpus?: number
   } = {},
 ) {
+  const { gpus = 1, ...options } = o
   const counts = { signs: 0, telemetry: 0 }
   const signer: Ed25519Signer = {
     publicKey: provider.publicKey,
@@ -44,9 +47,10 @@ async function startAgent(
   }
   const record = {
     url: 'http://127.0.0.1',
-    gpus: [
-      { name: referenceGpu().name, uuid: referenceGpu().uuid, memoryTotalMiB: referenceGpu().memoryTotalMiB },
-    ],
+    gpus: Array.from({ length: gpus }, (_, i) => {
+      const g = referenceGpu(i)
+      return { name: g.name, uuid: g.uuid, memoryTotalMiB: g.memoryTotalMiB }
+    }),
     payout: { [CHAIN]: PAYOUT },
     prices: [{ chain: CHAIN, token: 'native', gpuClass: 'cpu-reference', perSlot: '100', slotLength: 60 }],
   }
@@ -56,7 +60,7 @@ async function startAgent(
     recordTtlSeconds: 3_600,
     rateLimit: { perSecond: 50, burst: 50 },
     logger,
-    ...o,
+    ...options,
     telemetry: () => (
       counts.telemetry++,
       Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' })
@@ -116,6 +120,40 @@ const ORDER: OrderTerms = {
   gpu: REFERENCE_ORDER_GPU,
 }
 
+/** A relayer of the quorum that sends a compute challenge in every slot, with its own store and registry. */
+async function computeProber(agent: ProviderAgent): Promise<{ prober: Prober; store: SqliteStore }> {
+  const store = new SqliteStore(':memory:')
+  closers.push(() => store.close())
+  const http = createSafeHttp(HTTP)
+  const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
+  await registry.submit(agent.record)
+  const compute = new ComputeChallenges({
+    relayerId: 'r1',
+    identity: quorumRelayer,
+    perMillion: 1_000_000,
+    store,
+    http,
+    httpOptions: HTTP,
+    logger,
+  })
+  const prober = new Prober({
+    relayerId: 'r1',
+    identity: quorumRelayer,
+    relayerKeys: new Map([['r1', quorumRelayer.publicKey]]),
+    store,
+    registry,
+    http,
+    httpOptions: HTTP,
+    concurrency: 2,
+    perHostConcurrency: 2,
+    maxSkewMs: 30_000,
+    metrics: createMetrics(),
+    logger,
+    compute,
+  })
+  return { prober, store }
+}
+
 describe('provider agent under a flood', () => {
   it("refuses a challenge from a key outside relayerKeys with 403 before signing or keeping anything, and answers the quorum's prober", async () => {
     const { agent, url, counts } = await startAgent({
@@ -163,7 +201,10 @@ describe('provider agent under a flood', () => {
   it('computes only for a compute challenge that follows its heartbeat of the slot to that relayer, and once per relayer, order and slot', async () => {
     const honest = cpuReferenceProver()
     let commits = 0
-    const prover: ComputeProver = { ...honest, commit: (seed, n) => (commits++, honest.commit(seed, n)) }
+    const prover: ComputeProver = {
+      ...honest,
+      commit: (seed, n, device) => (commits++, honest.commit(seed, n, device)),
+    }
     const { agent, url } = await startAgent({ relayerKeys: [quorumRelayer.publicKey], prover })
     const order = {
       ...ORDER,
@@ -172,7 +213,11 @@ describe('provider agent under a flood', () => {
     }
     const computeChallenge = (follows: string) =>
       canonicalJson(
-        new ChallengeBook('r1', quorumRelayer, 60_000).issue(order.id, 0, Date.now(), { n: 96, follows }),
+        new ChallengeBook('r1', quorumRelayer, 60_000).issue(order.id, 0, Date.now(), {
+          n: 96,
+          count: 1,
+          follows,
+        }),
       )
     // A check before the provider is on record as there: no GPU work, whatever it names.
     expect(
@@ -180,35 +225,7 @@ describe('provider agent under a flood', () => {
     ).toBe(409)
     expect(commits).toBe(0)
 
-    const store = new SqliteStore(':memory:')
-    closers.push(() => store.close())
-    const http = createSafeHttp(HTTP)
-    const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
-    await registry.submit(agent.record)
-    const compute = new ComputeChallenges({
-      relayerId: 'r1',
-      identity: quorumRelayer,
-      perMillion: 1_000_000,
-      store,
-      http,
-      httpOptions: HTTP,
-      logger,
-    })
-    const prober = new Prober({
-      relayerId: 'r1',
-      identity: quorumRelayer,
-      relayerKeys: new Map([['r1', quorumRelayer.publicKey]]),
-      store,
-      registry,
-      http,
-      httpOptions: HTTP,
-      concurrency: 2,
-      perHostConcurrency: 2,
-      maxSkewMs: 30_000,
-      metrics: createMetrics(),
-      logger,
-      compute,
-    })
+    const { prober, store } = await computeProber(agent)
     expect(await prober.probeOnce(order, 0)).toBe('COMPUTE_PASSED')
     // The relayer keeps the checked heartbeat, which names the plain one the provider signed first.
     const kept = (await store.listHeartbeats(order.id)).map((h) => JSON.parse(h.body) as SignedHeartbeat)
@@ -219,6 +236,32 @@ describe('provider agent under a flood', () => {
     // Another check of the slot, naming the right heartbeat: answered from what was signed, no second product.
     expect(await send(url, '/v1/heartbeat', 'POST', computeChallenge(follows), '127.0.0.1')).toBe(200)
     expect(commits).toBe(1)
+  })
+
+  it('proves every GPU of a two-GPU order: a host that computes on one and copies its product for the other fails', async () => {
+    const honest = cpuReferenceProver()
+    let first: Uint8Array | undefined
+    // Product 0 computed honestly; product 1 answered from product 0's C, as one GPU standing for two would.
+    const oneGpu: ComputeProver = {
+      commit: (seed, n, device) => honest.commit(device === 0 ? (first = seed) : first!, n, 0),
+      answer: (seed, n, revealSeed, device) => honest.answer(device === 0 ? seed : first!, n, revealSeed, 0),
+    }
+    const results = []
+    for (const prover of [honest, oneGpu]) {
+      const { agent } = await startAgent({ relayerKeys: [quorumRelayer.publicKey], prover, gpus: 2 })
+      const { prober, store } = await computeProber(agent)
+      const order: OrderTerms = {
+        ...ORDER,
+        id: orderId(results.length + 20) as `0x${string}`,
+        start: BigInt(Math.floor(Date.now() / 1000) - 30),
+        gpu: { ...REFERENCE_ORDER_GPU, count: 2 },
+        // The record prices each GPU: two of them cost twice one.
+        amount: 2n * ORDER.amount,
+      }
+      results.push(await prober.probeOnce(order, 0))
+      results.push((await store.listHeartbeatKeys(order.id)).map((h) => h.compute))
+    }
+    expect(results).toEqual(['COMPUTE_PASSED', ['passed'], 'COMPUTE_FAILED', ['failed']])
   })
 
   it('without relayerKeys, still answers any relayer (the list is opt-in)', async () => {

@@ -9,6 +9,7 @@ import {
   transcriptVerdict,
   type Transcript,
 } from '../src/gpu/transcript.js'
+import { combinedRoot, productRevealSeed, productSeed } from '../src/gpu/products.js'
 
 const relayer = generateEd25519().signer
 const provider = generateEd25519().signer
@@ -17,18 +18,30 @@ const SEED = Buffer.alloc(32, 7)
 const N = 24
 const CHALLENGE_SIG = `0x${'ab'.repeat(64)}`
 
-async function answered(): Promise<{ root: string; t: Transcript }> {
+/** An honest answer of `count` products, as the agent builds it. */
+async function answered(count = 1): Promise<{ root: string; t: Transcript }> {
   const prover = cpuReferenceProver()
-  const root = await prover.commit(SEED, N)
+  const roots = await Promise.all(
+    Array.from({ length: count }, (_, i) => prover.commit(productSeed(SEED, i), N, i)),
+  )
+  const root = combinedRoot(roots)
   const reveal = relayer.sign(revealBytes(CHALLENGE_SIG, root))
-  const held = (await prover.answer(SEED, N, revealSeedOf(reveal)))!
-  const rows = encodeRows(held.answer)
-  return { root, t: { reveal, rows, signature: provider.sign(answerBytes(CHALLENGE_SIG, root, rows)) } }
+  const held = await Promise.all(
+    roots.map(
+      async (_, i) =>
+        (await prover.answer(productSeed(SEED, i), N, productRevealSeed(revealSeedOf(reveal), i), i))!,
+    ),
+  )
+  const rows = held.flatMap((p) => encodeRows(p.answer))
+  const several = count > 1 ? roots : undefined
+  const signature = provider.sign(answerBytes(CHALLENGE_SIG, root, rows, several))
+  return { root, t: { reveal, ...(several ? { roots: several } : {}), rows, signature } }
 }
 
-const ctx = (root: string) => ({
+const ctx = (root: string, count = 1) => ({
   seed: `0x${SEED.toString('hex')}`,
   n: N,
+  count,
   root,
   challengeSignature: CHALLENGE_SIG,
   relayerKey: relayer.publicKey,
@@ -63,6 +76,32 @@ describe('compute challenge transcripts', () => {
     const forgedReveal = stranger.sign(revealBytes(CHALLENGE_SIG, root))
     expect(transcriptVerdict(ctx(root), { ...t, reveal: forgedReveal })).toBe('unanswered')
     expect(transcriptVerdict(ctx(root), undefined)).toBe('unanswered')
+  })
+
+  it('checks every product of an order of several GPUs, each against its own seed and reveal', async () => {
+    const { root, t } = await answered(3)
+    expect([t.roots, t.rows.length]).toEqual([expect.any(Array), 3 * N])
+    expect(transcriptVerdict(ctx(root, 3), t)).toBe('passed')
+    // Product 2's rows wrong under the provider's signature: the whole answer fails.
+    const rows = [...t.rows.slice(0, 2 * N), ...tampered(t.rows.slice(2 * N))]
+    const signature = provider.sign(answerBytes(CHALLENGE_SIG, root, rows, t.roots))
+    expect(transcriptVerdict(ctx(root, 3), { ...t, rows, signature })).toBe('failed')
+  })
+
+  it('fails a provider that computes one product and copies it for the others, or answers fewer products than GPUs', async () => {
+    const { root, t } = await answered(1)
+    // One GPU's work standing for two: the same C twice, committed and signed.
+    const twice = [root, root]
+    const copied = combinedRoot(twice)
+    const reveal = relayer.sign(revealBytes(CHALLENGE_SIG, copied))
+    const prover = cpuReferenceProver()
+    await prover.commit(SEED, N, 0)
+    const one = encodeRows((await prover.answer(SEED, N, revealSeedOf(reveal), 0))!.answer)
+    const rows = [...one, ...one]
+    const signature = provider.sign(answerBytes(CHALLENGE_SIG, copied, rows, twice))
+    expect(transcriptVerdict(ctx(copied, 2), { reveal, roots: twice, rows, signature })).toBe('failed')
+    // A one-product answer, signed, to a challenge of two.
+    expect(transcriptVerdict(ctx(root, 2), t)).toBe('failed')
   })
 
   it('fails rows of an old commitment replayed for a new seed, though each is committed and signed', async () => {

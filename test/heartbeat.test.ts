@@ -64,11 +64,11 @@ describe('verifyHeartbeat rejections', () => {
     return r.ok ? 'OK' : r.code
   }
 
-  it("MALFORMED for a compute challenge of another size than the order's class, and a commitment to no challenge", () => {
-    const withCompute = (n: number, commitment?: string): Heartbeat => {
+  it("MALFORMED for a compute challenge of another size than the order's class or another count than its GPUs, and a commitment to no challenge", () => {
+    const withCompute = (n: number, commitment?: string, count = 2): Heartbeat => {
       const challenge = {
         ...v.challenge,
-        compute: { seed: `0x${'11'.repeat(32)}`, n, follows: `0x${'33'.repeat(64)}` },
+        compute: { seed: `0x${'11'.repeat(32)}`, n, count, follows: `0x${'33'.repeat(64)}` },
       }
       return {
         ...v.heartbeat,
@@ -76,8 +76,10 @@ describe('verifyHeartbeat rejections', () => {
         ...(commitment ? { commitment } : {}),
       }
     }
-    const reference = { order: { ...ctx().order, gpu: { class: 'cpu-reference' } } }
+    const reference = { order: { ...ctx().order, gpu: { class: 'cpu-reference', count: 2 } } }
     expect(reject(signed(withCompute(96, `0x${'22'.repeat(32)}`)), reference)).toBe('OK')
+    // One product for an order of two GPUs: a relayer cannot let one GPU stand for two.
+    expect(reject(signed(withCompute(96, `0x${'22'.repeat(32)}`, 1)), reference)).toBe('MALFORMED')
     // A relayer asking the test class for n = 16,384: refused, so no provider can be made to decline it.
     expect(reject(signed(withCompute(16_384)), reference)).toBe('MALFORMED')
     expect(reject(signed({ ...v.heartbeat, commitment: `0x${'22'.repeat(32)}` }))).toBe('MALFORMED')

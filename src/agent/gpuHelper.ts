@@ -28,6 +28,8 @@ export interface GpuHelperOptions {
   /** For every other request unless the call gives its own. */
   timeoutMs?: number
   maxReplyBytes?: number
+  /** The one GPU this helper sees (CUDA_VISIBLE_DEVICES); all of the host's when absent. */
+  device?: number
 }
 
 type FailureReason = ErrorContexts['GPU_HELPER_FAILED']['reason']
@@ -105,6 +107,7 @@ export class GpuHelper {
     const python = o.python ?? 'python3'
     this.child = spawn(python, [o.script ?? GPU_HELPER_SCRIPT, '--backend', o.backend], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(o.device === undefined ? {} : { env: { ...process.env, CUDA_VISIBLE_DEVICES: String(o.device) } }),
     })
     this.child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk))
     this.child.stderr.setEncoding('utf8')

@@ -1,27 +1,31 @@
 import { isQantaraError } from '../errors.js'
 import { answerOnCpu, commitOnCpu, type Committed } from '../gpu/cpuProver.js'
 import type { ChallengeAnswer } from '../gpu/freivalds.js'
+import { MAX_GPUS_PER_ORDER } from '../gpu/requirement.js'
 import type { GpuHelper } from './gpuHelper.js'
 
 /**
- * The agent's side of a compute challenge: commit to C = A·B for a seed and
- * size, then answer a reveal from the committed C. The GPU helper
- * (gpu/helper) is the production prover; the CPU reference is for tests and
- * the devnet, whose class no production relayer accepts.
+ * The agent's side of one product of a compute challenge: commit to C = A·B
+ * for a seed and size on one of the host's GPUs (`device`, the product's
+ * index: an order of k GPUs gets k products at once), then answer a reveal
+ * from the committed C. The GPU helper (gpu/helper) is the production
+ * prover; the CPU reference is for tests and the devnet, whose class no
+ * production relayer accepts.
  */
 export interface ComputeProver {
   /** The Merkle root of C's rows. */
-  commit(seed: Uint8Array, n: number): Promise<string>
+  commit(seed: Uint8Array, n: number, device: number): Promise<string>
   /** The root committed for this seed and size and the drawn rows, or undefined when nothing is committed for them (never, or dropped since). */
   answer(
     seed: Uint8Array,
     n: number,
     revealSeed: Uint8Array,
+    device: number,
   ): Promise<{ root: string; answer: ChallengeAnswer } | undefined>
 }
 
-/** Challenges held at once: each relayer challenges on its own schedule, so a few may overlap. */
-const HELD = 8
+/** Products held at once: a quorum's relayers check the same slot, each with up to MAX_GPUS_PER_ORDER products. */
+const HELD = 3 * MAX_GPUS_PER_ORDER
 /** The largest size the CPU reference takes: above it a relayer is asking for real GPU work. */
 export const CPU_REFERENCE_MAX_N = 256
 
@@ -51,12 +55,27 @@ export function cpuReferenceProver(): ComputeProver {
 }
 
 /**
- * The GPU helper as a prover: it holds one C at a time, so a reveal answers
- * only the latest commitment, and C is released once answered, so its memory
- * goes back to the renter between challenges (the agent keeps the answer for
- * a retry).
+ * GPU helpers as a prover, one per GPU (product i goes to helper i, wrapping
+ * round when an order has more GPUs than the host: those products then queue
+ * on one GPU, and are late or lost, as they should be).
  */
-export function helperProver(helper: GpuHelper): ComputeProver {
+export function helperProver(helpers: readonly GpuHelper[]): ComputeProver {
+  if (helpers.length === 0) throw new RangeError('a helper prover needs at least one GPU helper')
+  const provers = helpers.map(oneHelper)
+  const on = (device: number) => provers[device % provers.length]!
+  return {
+    commit: (seed, n, device) => on(device).commit(seed, n, device),
+    answer: (seed, n, revealSeed, device) => on(device).answer(seed, n, revealSeed, device),
+  }
+}
+
+/**
+ * One GPU's helper: it holds one C at a time, so a reveal answers only the
+ * latest commitment, and C is released once answered, so its memory goes
+ * back to the renter between challenges (the agent keeps the answer for a
+ * retry).
+ */
+function oneHelper(helper: GpuHelper): ComputeProver {
   let latest: { key: string; root: string } | undefined
   return {
     async commit(seed, n) {

@@ -20,6 +20,8 @@ import { RateLimiter } from './rateLimit.js'
 import type { Telemetry } from './telemetry.js'
 import type { ComputeProver } from './prover.js'
 import { answerBytes, encodeRows, revealBytes, revealSeedOf, type Transcript } from '../gpu/transcript.js'
+import type { ChallengeAnswer } from '../gpu/freivalds.js'
+import { combinedRoot, productRevealSeed, productSeed } from '../gpu/products.js'
 import { z } from 'zod'
 
 const MAX_CHALLENGE_BYTES = 4 * 1024
@@ -169,11 +171,20 @@ export class ProviderAgent {
     sendJson(res, 200, undefined, text)
   }
 
-  /** C's root for a compute challenge, or undefined when there is no prover or it failed (logged; the heartbeat still goes). */
-  private async commit(compute: { seed: string; n: number }): Promise<string | undefined> {
-    if (!this.o.prover) return undefined
+  /**
+   * The commitment to a compute challenge, one product per GPU at once, or
+   * undefined when there is no prover or it failed (logged; the heartbeat
+   * still goes).
+   */
+  private async commit(compute: { seed: string; n: number; count: number }): Promise<string | undefined> {
+    const prover = this.o.prover
+    if (!prover) return undefined
+    const seed = Buffer.from(compute.seed.slice(2), 'hex')
     try {
-      return await this.o.prover.commit(Buffer.from(compute.seed.slice(2), 'hex'), compute.n)
+      const roots = await Promise.all(
+        Array.from({ length: compute.count }, (_, i) => prover.commit(productSeed(seed, i), compute.n, i)),
+      )
+      return combinedRoot(roots)
     } catch (err) {
       this.o.logger.error({ err: (err as Error).message, n: compute.n }, 'compute challenge not committed')
       return undefined
@@ -214,19 +225,39 @@ export class ProviderAgent {
     const cacheKey = `${signed.signature}:${root}:${reveal}`
     const cached = this.revealed.get(cacheKey)
     if (cached) return sendJson(res, 200, undefined, cached)
-    const { seed, n } = challenge.compute!
-    const held = await this.o.prover?.answer(Buffer.from(seed.slice(2), 'hex'), n, revealSeedOf(reveal))
-    if (!held || held.root !== root) return sendJson(res, 404, { error: 'NOT_COMMITTED' })
-    const rows = encodeRows(held.answer)
+    const { seed, n, count } = challenge.compute!
+    const held = await this.answerProducts(Buffer.from(seed.slice(2), 'hex'), n, count, revealSeedOf(reveal))
+    if (!held || combinedRoot(held.map((p) => p.root)) !== root)
+      return sendJson(res, 404, { error: 'NOT_COMMITTED' })
+    const rows = held.flatMap((p) => encodeRows(p.answer))
+    const roots = count > 1 ? held.map((p) => p.root) : undefined
     const transcript: Transcript = {
       reveal,
+      ...(roots ? { roots } : {}),
       rows,
-      signature: this.o.signer.sign(answerBytes(signed.signature, root, rows)),
+      signature: this.o.signer.sign(answerBytes(signed.signature, root, rows, roots)),
     }
     const text = JSON.stringify(transcript)
     this.revealed.set(cacheKey, text)
     while (this.revealed.size > MAX_REVEALED) this.revealed.delete(this.revealed.keys().next().value!)
     sendJson(res, 200, undefined, text)
+  }
+
+  /** Every product's answer to a reveal, or undefined when any of them is not committed. */
+  private async answerProducts(
+    seed: Uint8Array,
+    n: number,
+    count: number,
+    revealSeed: Uint8Array,
+  ): Promise<{ root: string; answer: ChallengeAnswer }[] | undefined> {
+    const prover = this.o.prover
+    if (!prover) return undefined
+    const held = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        prover.answer(productSeed(seed, i), n, productRevealSeed(revealSeed, i), i),
+      ),
+    )
+    return held.every((p) => p !== undefined) ? held : undefined
   }
 }
 

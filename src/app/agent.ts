@@ -32,12 +32,14 @@ export interface RunningAgent {
 }
 
 /**
- * The agent's prover. A GPU helper that cannot start (no PyTorch, no CUDA, a
- * failed self-test) is logged and the agent runs without one: heartbeats still
- * go, and the challenged slots are lost, which the log says.
+ * The agent's prover, with one GPU helper per GPU. A helper that cannot start
+ * (no PyTorch, no CUDA, a failed self-test) is logged and the agent runs
+ * without any: heartbeats still go, and the challenged slots are lost, which
+ * the log says.
  */
 async function startProver(
   config: AgentConfig,
+  gpus: number,
   logger: Logger,
 ): Promise<{ prover: ComputeProver; close?: () => Promise<void> } | undefined> {
   if (config.prover === 'none') return undefined
@@ -45,17 +47,25 @@ async function startProver(
     logger.warn('prover: the CPU reference, which only the devnet and tests accept')
     return { prover: cpuReferenceProver() }
   }
-  try {
-    const { helper, info } = await GpuHelper.start({ backend: 'torch', ...config.gpuHelper })
-    logger.info(info, 'GPU helper started')
-    return { prover: helperProver(helper), close: () => helper.close() }
-  } catch (err) {
+  // One helper per GPU, each seeing only its own: an order's products run side by side, one per GPU.
+  const started = await Promise.allSettled(
+    Array.from({ length: Math.max(1, gpus) }, (_, device) =>
+      GpuHelper.start({ backend: 'torch', ...config.gpuHelper, ...(gpus > 1 ? { device } : {}) }),
+    ),
+  )
+  const helpers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.helper] : []))
+  const close = async () => void (await Promise.all(helpers.map((h) => h.close())))
+  const failed = started.find((s) => s.status === 'rejected')
+  if (failed) {
+    await close()
     logger.error(
-      { err: (err as Error).message },
+      { err: (failed.reason as Error).message },
       'GPU helper did not start: compute challenges go unanswered and those slots are not paid',
     )
     return undefined
   }
+  for (const s of started) if (s.status === 'fulfilled') logger.info(s.value.info, 'GPU helper started')
+  return { prover: helperProver(helpers), close }
 }
 
 /** Starts the provider agent and keeps its record announced to the configured relayers. */
@@ -82,7 +92,7 @@ export async function startAgent(
       { field: 'relayerKeys' },
       "any relayer key may challenge this agent: set relayerKeys to the quorum's identity keys",
     )
-  const prover = await startProver(config, logger)
+  const prover = await startProver(config, first.gpus?.length ?? 0, logger)
   const agent = new ProviderAgent({
     signer,
     ...(prover ? { prover: prover.prover } : {}),

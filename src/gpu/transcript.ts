@@ -3,6 +3,8 @@ import { z } from 'zod'
 import { ed25519Verify } from '../ed25519.js'
 import { MAX_CHALLENGE_N } from './challengeMatrices.js'
 import { CHALLENGE_ROWS, verifyAnswer, type ChallengeAnswer } from './freivalds.js'
+import { combinedRoot, productRevealSeed, productSeed } from './products.js'
+import { MAX_GPUS_PER_ORDER } from './requirement.js'
 
 const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/)
 const hex64 = z.string().regex(/^0x[0-9a-f]{128}$/)
@@ -27,15 +29,18 @@ export const answerRowSchema = z.strictObject({
 export const transcriptSchema = z.strictObject({
   /** ed25519 by the challenging relayer over `revealBytes`: deterministic, so it cannot be ground, and unknown to the provider before it committed. */
   reveal: hex64,
-  rows: z.array(answerRowSchema).max(CHALLENGE_ROWS),
+  /** For an order of several GPUs, each product's row root in order (the commitment is `combinedRoot` of them); absent for one. */
+  roots: z.array(hex32).min(2).max(MAX_GPUS_PER_ORDER).optional(),
+  /** Each product's drawn rows, product after product. */
+  rows: z.array(answerRowSchema).max(CHALLENGE_ROWS * MAX_GPUS_PER_ORDER),
   /** ed25519 by the provider over `answerBytes`. */
   signature: hex64,
 })
 export type Transcript = z.infer<typeof transcriptSchema>
 
-/** The bytes of an answer at size n, with room for its paths and JSON: what a reveal's response or a peer's transcript may be. */
-export function maxAnswerBytes(n: number): number {
-  return CHALLENGE_ROWS * (Math.ceil((4 * n) / 3) + 4 + 32 * 70 + 64) + 4_096
+/** The bytes of an answer of `count` products at size n, with room for paths and JSON: what a reveal's response or a peer's transcript may be. */
+export function maxAnswerBytes(n: number, count: number): number {
+  return count * (CHALLENGE_ROWS * (Math.ceil((4 * n) / 3) + 4 + 32 * 70 + 64) + 70) + 4_096
 }
 
 /** What the relayer signs to reveal: it binds the reveal to this challenge and this commitment. */
@@ -51,9 +56,15 @@ export function revealSeedOf(reveal: string): Buffer {
     .digest()
 }
 
-/** What the provider signs over its answer: the challenge, its root, and a digest of the rows in order. */
-export function answerBytes(challengeSignature: string, root: string, rows: Transcript['rows']): Buffer {
+/** What the provider signs over its answer: the challenge, its root, and a digest of the products' roots (several only) and the rows in order. */
+export function answerBytes(
+  challengeSignature: string,
+  root: string,
+  rows: Transcript['rows'],
+  roots?: readonly string[],
+): Buffer {
   const digest = createHash('sha256')
+  if (roots) digest.update(`roots:${roots.join(',')}\n`)
   for (const r of rows) digest.update(`${r.index}:${r.values}:${r.path.join(',')}\n`)
   return Buffer.from(`qantara/gpu-answer/v1\n${challengeSignature}\n${root}\n${digest.digest('hex')}`, 'utf8')
 }
@@ -98,6 +109,8 @@ export const VERDICT_RANK: Record<ComputeVerdict, number> = {
 export interface ChallengeContext {
   seed: string
   n: number
+  /** Products in the challenge: the order's GPU count. */
+  count: number
   root: string
   challengeSignature: string
   relayerKey: string
@@ -109,8 +122,9 @@ export interface ChallengeContext {
  * the heartbeat that carries the challenge: a reveal the challenging relayer
  * did not sign, or an answer the provider did not sign, is no answer (a
  * stranger cannot make a provider fail); rows the provider signed that do
- * not check are its own proof of cheating. The O(n²) check runs only after
- * both signatures verify.
+ * not check are its own proof of cheating, as are roots that do not make
+ * its commitment or a product left out. The O(n²) check, once per product,
+ * runs only after both signatures verify.
  */
 export function transcriptVerdict(
   ctx: ChallengeContext,
@@ -119,10 +133,32 @@ export function transcriptVerdict(
   if (!t) return 'unanswered'
   if (!ed25519Verify(ctx.relayerKey, revealBytes(ctx.challengeSignature, ctx.root), t.reveal))
     return 'unanswered'
-  if (!ed25519Verify(ctx.providerKey, answerBytes(ctx.challengeSignature, ctx.root, t.rows), t.signature))
+  if (
+    !ed25519Verify(
+      ctx.providerKey,
+      answerBytes(ctx.challengeSignature, ctx.root, t.rows, t.roots),
+      t.signature,
+    )
+  )
     return 'unanswered'
+  const roots = t.roots ?? [ctx.root]
   const answer = decodeRows(t.rows)
-  if (!answer) return 'failed'
+  const perProduct = Math.min(CHALLENGE_ROWS, ctx.n)
+  if (
+    roots.length !== ctx.count ||
+    combinedRoot(roots) !== ctx.root ||
+    !answer ||
+    answer.rows.length !== perProduct * ctx.count
+  )
+    return 'failed'
   const seed = Buffer.from(ctx.seed.slice(2), 'hex')
-  return verifyAnswer(seed, ctx.n, ctx.root, revealSeedOf(t.reveal), answer).ok ? 'passed' : 'failed'
+  const revealSeed = revealSeedOf(t.reveal)
+  for (let i = 0; i < ctx.count; i++) {
+    const rows = answer.rows.slice(i * perProduct, (i + 1) * perProduct)
+    const ok = verifyAnswer(productSeed(seed, i), ctx.n, roots[i]!, productRevealSeed(revealSeed, i), {
+      rows,
+    }).ok
+    if (!ok) return 'failed'
+  }
+  return 'passed'
 }

@@ -31,7 +31,7 @@ export class ChallengeBook {
     orderId: string,
     slot: number,
     nowMs: number,
-    compute?: { n: number; follows: string },
+    compute?: { n: number; count: number; follows: string },
   ): SignedChallenge {
     this.prune(nowMs)
     const challenge: Challenge = {
@@ -44,7 +44,7 @@ export class ChallengeBook {
       issuedAt: nowMs,
       ...(compute
         ? {
-            compute: { seed: `0x${randomBytes(32).toString('hex')}`, n: compute.n, follows: compute.follows },
+            compute: { seed: `0x${randomBytes(32).toString('hex')}`, ...compute },
           }
         : {}),
     }

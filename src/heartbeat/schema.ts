@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { MAX_CHALLENGE_N } from '../gpu/challengeMatrices.js'
+import { MAX_GPUS_PER_ORDER } from '../gpu/requirement.js'
 
 const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 32 bytes of lower-case 0x hex')
 const hex64 = z.string().regex(/^0x[0-9a-f]{128}$/, 'must be 64 bytes of lower-case 0x hex')
@@ -17,10 +18,17 @@ export const challengeSchema = z.strictObject({
   /**
    * In the slots the quorum draws (docs/PROTOCOL.md §9), and only after the provider signed its heartbeat for this
    * relayer's plain challenge of the slot (`follows`, that heartbeat's signature): compute C = A·B for this seed and
-   * size, and commit to it. The plain challenge looks the same in every slot, so the provider is committed to being
+   * size, once per GPU of the order (`count` products), and commit to them. The plain challenge looks the same in every slot, so the provider is committed to being
    * there before it can tell a slot is checked.
    */
-  compute: z.strictObject({ seed: hex32, n: uint.min(1).max(MAX_CHALLENGE_N), follows: hex64 }).optional(),
+  compute: z
+    .strictObject({
+      seed: hex32,
+      n: uint.min(1).max(MAX_CHALLENGE_N),
+      count: uint.min(1).max(MAX_GPUS_PER_ORDER),
+      follows: hex64,
+    })
+    .optional(),
 })
 
 export const signedChallengeSchema = z.strictObject({ challenge: challengeSchema, signature: hex64 })

@@ -31,8 +31,8 @@ export interface VerifyContext {
     slots: number
     start?: bigint
     slotLength?: number
-    /** With it, a compute challenge must be of its class's size: a relayer cannot ask for work the class does not take. */
-    gpu?: { class: string }
+    /** With it, a compute challenge must be of its class's size and its count: a relayer cannot ask for work the order does not take. */
+    gpu?: { class: string; count: number }
   }
   /** The slot the heartbeat must be for; undefined accepts any slot of the order (gossip). */
   slot?: number
@@ -81,6 +81,11 @@ export function verifyHeartbeat(raw: string | Buffer, ctx: VerifyContext): Verdi
     return no(
       'MALFORMED',
       `a compute challenge of n = ${challenge.compute.n}, not the size of the order's class`,
+    )
+  if (challenge.compute && ctx.order.gpu && challenge.compute.count !== ctx.order.gpu.count)
+    return no(
+      'MALFORMED',
+      `a compute challenge of ${challenge.compute.count} products for an order of ${ctx.order.gpu.count} GPUs`,
     )
   if (challenge.orderId !== ctx.order.id) return no('WRONG_ORDER', `for order ${challenge.orderId}`)
   if (challenge.slot >= ctx.order.slots || (ctx.slot !== undefined && challenge.slot !== ctx.slot))

@@ -38,7 +38,7 @@ export async function pullTranscript(
     'transcript',
     transcriptBody,
     signal,
-    maxAnswerBytes(challenge.compute.n),
+    maxAnswerBytes(challenge.compute.n, challenge.compute.count),
   )
   if (answer.status !== 'ok') return answer.status === 'bad' ? 'junk' : 'nothing'
   const b = answer.body
@@ -54,6 +54,7 @@ export async function pullTranscript(
     {
       seed: challenge.compute.seed,
       n: challenge.compute.n,
+      count: challenge.compute.count,
       root,
       challengeSignature,
       relayerKey: challenge.relayerKey,

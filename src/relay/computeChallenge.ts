@@ -88,13 +88,14 @@ export class ComputeChallenges {
     const reveal = this.o.identity.sign(revealBytes(challengeSignature, root))
     // Asked twice: a lost answer would otherwise leave this relayer's record unanswered (the agent answers a repeat from memory).
     const transcript =
-      (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, compute.n, signal)) ??
-      (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, compute.n, signal))
+      (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, signal)) ??
+      (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, signal))
     if (!transcript) return 'COMPUTE_UNANSWERED'
     const verdict = transcriptVerdict(
       {
         seed: compute.seed,
         n: compute.n,
+        count: compute.count,
         root,
         challengeSignature,
         relayerKey: challenge.relayerKey,
@@ -119,15 +120,15 @@ export class ComputeChallenges {
     heartbeat: SignedHeartbeat,
     root: string,
     reveal: string,
-    n: number,
     signal?: AbortSignal,
   ): Promise<Transcript | undefined> {
+    const { n, count } = heartbeat.heartbeat.challenge.challenge.compute!
     try {
       const res = await safeRequest(this.o.http, this.o.httpOptions, {
         method: 'POST',
         url: `${agentUrl.replace(/\/+$/, '')}/v1/reveal`,
         body: canonicalJson({ challenge: heartbeat.heartbeat.challenge, root, reveal }),
-        maxBytes: maxAnswerBytes(n),
+        maxBytes: maxAnswerBytes(n, count),
         ...(signal ? { signal } : {}),
       })
       if (res.status !== 200) return undefined

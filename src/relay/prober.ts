@@ -160,7 +160,13 @@ export class Prober {
     const presence = await this.heartbeat(record.url, order, slot, undefined, signal)
     const n = this.o.compute?.sizeFor(order, slot)
     if (typeof presence === 'string' || n === undefined) return typeof presence === 'string' ? presence : 'OK'
-    const checked = await this.heartbeat(record.url, order, slot, { n, follows: presence.signature }, signal)
+    const checked = await this.heartbeat(
+      record.url,
+      order,
+      slot,
+      { n, count: order.gpu.count, follows: presence.signature },
+      signal,
+    )
     // Whatever went wrong, the check is over: the record is the plain heartbeat, which settlement reads as unanswered.
     if (typeof checked === 'string') {
       this.o.logger.info({ orderId: order.id, slot, result: checked }, 'compute challenge not answered')
@@ -182,7 +188,7 @@ export class Prober {
     agentUrl: string,
     order: OrderTerms,
     slot: number,
-    compute: { n: number; follows: string } | undefined,
+    compute: { n: number; count: number; follows: string } | undefined,
     signal?: AbortSignal,
   ): Promise<SignedHeartbeat | ProbeResult> {
     const res = await this.send(agentUrl, order, slot, compute, signal)
@@ -224,7 +230,7 @@ export class Prober {
     agentUrl: string,
     order: OrderTerms,
     slot: number,
-    compute: { n: number; follows: string } | undefined,
+    compute: { n: number; count: number; follows: string } | undefined,
     signal?: AbortSignal,
   ): Promise<{ status: number; body: string } | ProbeResult> {
     const url = `${agentUrl.replace(/\/+$/, '')}/v1/heartbeat`
