@@ -41,7 +41,7 @@ export interface SettlementPolicy {
  * COMPUTE_FAILED (it signed a wrong answer), or a heartbeat of it answering a
  * compute challenge with no commitment (it declined to compute). Otherwise
  * down with the first test that fewer than `threshold` relayers' records
- * passed: `.` no heartbeat, `M` GPU_MISSING (no GPU in the telemetry), `W`
+ * passed: `.` no heartbeat (in a checked slot, none at all), `M` GPU_MISSING (no GPU in the telemetry), `W`
  * GPU_MISMATCH (GPUs of another class, too little memory, too few, or not the
  * order's GPUs); then `D` COMPUTE_DECLINED, or `U` COMPUTE_UNANSWERED
  * (challenged, and no valid answer in time). A `U`, `D` or `X` slot also
@@ -118,7 +118,12 @@ export function computeSettlement(
   // Work follows the heartbeats held, not the slot count; the status string is one allocation of the (bounded) slot count.
   const status = Buffer.alloc(order.slots, SLOT_STATUS.noHeartbeat)
   for (const [slot, records] of bySlot)
-    status[slot] = slotStatus([...records.values()], gpusOfOrder, policy.threshold).charCodeAt(0)
+    status[slot] = slotStatus(
+      [...records.values()],
+      gpusOfOrder,
+      policy.threshold,
+      policy.scheduled?.(slot) ?? false,
+    ).charCodeAt(0)
   voidUnproven(status, policy.scheduled?.(order.slots - 1) ?? false)
   let up = 0
   for (const c of status) if (slotIsUp(String.fromCharCode(c))) up++
@@ -201,7 +206,12 @@ function orderGpus(bySlot: SlotRecords, count: number, threshold: number): strin
   return undefined
 }
 
-function slotStatus(records: SlotRecord[], gpus: string[] | undefined, threshold: number): SlotStatus {
+function slotStatus(
+  records: SlotRecord[],
+  gpus: string[] | undefined,
+  threshold: number,
+  scheduled: boolean,
+): SlotStatus {
   if (records.some((r) => r.compute === 'failed')) return SLOT_STATUS.computeFailed
   const declined = records.some((r) => r.compute === 'declined')
   const matched = records.filter(
@@ -215,7 +225,10 @@ function slotStatus(records: SlotRecord[], gpus: string[] | undefined, threshold
       ? SLOT_STATUS.computeVerified
       : SLOT_STATUS.telemetryMatched
   // Down: the first test fewer than a quorum passed, or else the provider's own refusal to compute.
-  if (records.length < threshold) return SLOT_STATUS.noHeartbeat
+  // Heard by some relayers of a checked slot and not by a quorum: the provider answered until one check told it the
+  // slot was checked, then went dark for the rest. A slot no one heard is an outage.
+  if (records.length < threshold)
+    return scheduled && records.length > 0 ? SLOT_STATUS.computeUnanswered : SLOT_STATUS.noHeartbeat
   if (records.filter((r) => r.telemetry.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
   if (matched.length < threshold) return SLOT_STATUS.gpuMismatch
   return declined ? SLOT_STATUS.computeDeclined : SLOT_STATUS.computeUnanswered

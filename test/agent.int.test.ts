@@ -238,6 +238,42 @@ describe('provider agent under a flood', () => {
     expect(commits).toBe(1)
   })
 
+  it("bounds a relayer's GPU work: one product per GPU at once, none for a challenge issued long ago, and a retry during a commit gets the same bytes", async () => {
+    const honest = cpuReferenceProver()
+    let commits = 0
+    const slow: ComputeProver = {
+      ...honest,
+      commit: async (seed, n, device) => {
+        commits++
+        await new Promise((ok) => setTimeout(ok, 300))
+        return honest.commit(seed, n, device)
+      },
+    }
+    const { url } = await startAgent({ relayerKeys: [quorumRelayer.publicKey], prover: slow })
+    const book = new ChallengeBook('r1', quorumRelayer, 60_000)
+    const id = orderId(40)
+    const post = async (body: unknown) => {
+      const res = await fetch(`${url}/v1/heartbeat`, { method: 'POST', body: canonicalJson(body) })
+      return { status: res.status, body: await res.text() }
+    }
+    const present = async (slot: number) =>
+      (JSON.parse((await post(book.issue(id, slot, Date.now()))).body) as SignedHeartbeat).signature
+    const [s0, s1, s2] = [await present(0), await present(1), await present(2)]
+    const check = (slot: number, follows: string, issuedAt = Date.now()) =>
+      post(book.issue(id, slot, issuedAt, { n: 96, count: 1, follows }))
+    const committing = check(0, s0)
+    // While that commit runs (300 ms): a retry of it, and another slot's check.
+    await new Promise((ok) => setTimeout(ok, 100))
+    const [retry, other] = await Promise.all([check(0, s0), check(1, s1)])
+    const first = await committing
+    expect([first.status, retry.status, other.status]).toEqual([200, 200, 429])
+    expect(retry.body).toBe(first.body)
+    expect(JSON.parse(other.body)).toEqual({ error: 'BUSY' })
+    const stale = await check(2, s2, Date.now() - 120_000)
+    expect([stale.status, JSON.parse(stale.body)]).toEqual([400, { error: 'STALE_CHALLENGE' }])
+    expect(commits).toBe(1)
+  })
+
   it('proves every GPU of a two-GPU order: a host that computes on one and copies its product for the other fails', async () => {
     const honest = cpuReferenceProver()
     let first: Uint8Array | undefined

@@ -346,6 +346,15 @@ describe('computeSettlement: compute challenges', () => {
     expect(computeSettlement(long, heard, policy).uptime).toBe('TTT.TT..')
   })
 
+  it('reads a checked slot one relayer heard and no quorum did as an unanswered check: the provider went dark once a check told it the slot was checked', () => {
+    const long = { ...order, amount: 8_000n, slots: 8 }
+    const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]
+    const heard = [...up(0), ...up(1), record(2, 'r1', 'unanswered'), ...up(3)]
+    const scheduled = (slot: number) => slot === 2
+    expect(computeSettlement(long, heard, { ...policy, scheduled }).uptime).toBe('VVUT....')
+    expect(computeSettlement(long, heard, policy).uptime).toBe('TT.T....')
+  })
+
   it('pays telemetry after the last proof nothing when the closing slots are checked: the order must end on a proof', () => {
     const long = { ...order, amount: 8_000n, slots: 8 }
     const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]

@@ -7,7 +7,13 @@ import {
 import { createServer as createHttpsServer } from 'node:https'
 import { ed25519Verify, type Ed25519Signer } from '../ed25519.js'
 import { challengeBytes, heartbeatBytes } from '../heartbeat/bytes.js'
-import { signedChallengeSchema, type Heartbeat, type SignedHeartbeat } from '../heartbeat/schema.js'
+import {
+  signedChallengeSchema,
+  type Challenge,
+  type Heartbeat,
+  type SignedChallenge,
+  type SignedHeartbeat,
+} from '../heartbeat/schema.js'
 import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
 import type { Logger } from '../log.js'
 import { canonicalJson } from '../canonicalJson.js'
@@ -25,6 +31,8 @@ import { combinedRoot, productRevealSeed, productSeed } from '../gpu/products.js
 import { z } from 'zod'
 
 const MAX_CHALLENGE_BYTES = 4 * 1024
+/** A compute challenge must have been issued this close to the agent's clock: none can be stocked up for later. */
+const COMPUTE_SKEW_MS = 60_000
 /** Answers to reveals kept for replays: a relayer's retry comes within seconds, and each can be megabytes. */
 const MAX_REVEALED = 8
 /** Heartbeats remembered at most: ~20,000 keys are a few MB, and their bodies are kept ten minutes only. */
@@ -63,6 +71,11 @@ export class ProviderAgent {
     keyTtlMs: ORDER_LIMITS.maxSlotLength * 1000,
     maxEntries: MAX_ANSWERS,
   })
+
+  /** Heartbeats being signed, by answer key: a retry meanwhile gets the same bytes, never a second product. */
+  private readonly pending = new Map<string, Promise<string>>()
+  /** Products being computed, per relayer key. */
+  private readonly computing = new Map<string, number>()
 
   /** Answers to reveals, by challenge, root and reveal: a few, since one is megabytes at a production size. */
   private readonly revealed = new Map<string, string>()
@@ -147,28 +160,71 @@ export class ProviderAgent {
     const answered = this.answers.get(answerKey)
     if (answered === 'answered') return sendJson(res, 409, { error: 'ALREADY_ANSWERED' })
     if (answered) return sendJson(res, 200, undefined, answered.body)
-    // GPU work only after this relayer holds our heartbeat of the slot, and once: one matrix product per relayer,
-    // order and slot, whatever it sends.
-    if (challenge.compute && signatureOf(this.answers.get(presenceKey)) !== challenge.compute.follows)
-      return sendJson(res, 409, { error: 'NO_PRESENCE' })
+    // A retry while the first is still being answered (a commit takes up to the deadline) waits for the same bytes.
+    const pending = this.pending.get(answerKey)
+    if (pending) return sendJson(res, 200, undefined, await pending)
+    if (challenge.compute) {
+      const refused = this.refuseCompute(challenge, presenceKey)
+      if (refused) return sendJson(res, refused.status, { error: refused.error })
+    }
     // Per relayer and order: many cheap orders naming this provider cannot use up the budget its real orders are probed from.
     if (!this.limiter.take(`${challenge.relayerKey}:${challenge.orderId}`))
       return sendJson(res, 429, { error: 'RATE_LIMITED' })
-
-    const telemetry = await this.o.telemetry()
-    const commitment = challenge.compute && (await this.commit(challenge.compute))
-    const heartbeat: Heartbeat = {
-      v: 1,
-      challenge: parsed.data,
-      timestamp: Date.now(),
-      gpus: telemetry.gpus,
-      ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
-      ...(commitment ? { commitment } : {}),
+    const answering = this.sign(parsed.data)
+    this.pending.set(answerKey, answering)
+    try {
+      const text = await answering
+      this.answers.put(answerKey, text)
+      sendJson(res, 200, undefined, text)
+    } finally {
+      this.pending.delete(answerKey)
     }
-    const signed: SignedHeartbeat = { heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) }
-    const text = canonicalJson(signed)
-    this.answers.put(answerKey, text)
-    sendJson(res, 200, undefined, text)
+  }
+
+  /**
+   * Why a compute challenge gets no GPU work, if it does not: GPU work only
+   * after this relayer holds our heartbeat of the slot, once per relayer,
+   * order and slot, for a challenge issued now, and no more products of one
+   * relayer at once than the host has GPUs, so a relayer making up orders or
+   * slots cannot queue work without end.
+   */
+  private refuseCompute(
+    challenge: Challenge,
+    presenceKey: string,
+  ): { status: number; error: string } | undefined {
+    const compute = challenge.compute!
+    if (signatureOf(this.answers.get(presenceKey)) !== compute.follows)
+      return { status: 409, error: 'NO_PRESENCE' }
+    if (Math.abs(Date.now() - challenge.issuedAt) > COMPUTE_SKEW_MS)
+      return { status: 400, error: 'STALE_CHALLENGE' }
+    const busy = this.computing.get(challenge.relayerKey) ?? 0
+    if (busy + compute.count > Math.max(this.o.record.gpus.length, compute.count))
+      return { status: 429, error: 'BUSY' }
+    return undefined
+  }
+
+  /** The signed heartbeat answering a challenge, with the commitment to its compute challenge if it has one. */
+  private async sign(signedChallenge: SignedChallenge): Promise<string> {
+    const { challenge } = signedChallenge
+    const count = challenge.compute?.count ?? 0
+    this.computing.set(challenge.relayerKey, (this.computing.get(challenge.relayerKey) ?? 0) + count)
+    try {
+      const telemetry = await this.o.telemetry()
+      const commitment = challenge.compute && (await this.commit(challenge.compute))
+      const heartbeat: Heartbeat = {
+        v: 1,
+        challenge: signedChallenge,
+        timestamp: Date.now(),
+        gpus: telemetry.gpus,
+        ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
+        ...(commitment ? { commitment } : {}),
+      }
+      return canonicalJson({ heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) })
+    } finally {
+      const left = (this.computing.get(challenge.relayerKey) ?? 0) - count
+      if (left > 0) this.computing.set(challenge.relayerKey, left)
+      else this.computing.delete(challenge.relayerKey)
+    }
   }
 
   /**

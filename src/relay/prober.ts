@@ -17,6 +17,7 @@ import type { Store } from '../store/store.js'
 import type { ComputeChallenges, ComputeResult } from './computeChallenge.js'
 
 const MAX_ATTEMPTS = 2
+const LOST: ReadonlySet<ProbeResult> = new Set<ProbeResult>(['TIMEOUT', 'UNREACHABLE', 'REFUSED'])
 const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>([
   'PAYOUT_NOT_OFFERED',
   'BTC_SCRIPT_NOT_OFFERED',
@@ -160,13 +161,11 @@ export class Prober {
     const presence = await this.heartbeat(record.url, order, slot, undefined, signal)
     const n = this.o.compute?.sizeFor(order, slot)
     if (typeof presence === 'string' || n === undefined) return typeof presence === 'string' ? presence : 'OK'
-    const checked = await this.heartbeat(
-      record.url,
-      order,
-      slot,
-      { n, count: order.gpu.count, follows: presence.signature },
-      signal,
-    )
+    const compute = { n, count: order.gpu.count, follows: presence.signature }
+    let checked = await this.heartbeat(record.url, order, slot, compute, signal)
+    // Once more on a lost answer: the agent answers a repeat with the heartbeat of the first, timed from its issue.
+    if (typeof checked === 'string' && LOST.has(checked))
+      checked = await this.heartbeat(record.url, order, slot, compute, signal)
     // Whatever went wrong, the check is over: the record is the plain heartbeat, which settlement reads as unanswered.
     if (typeof checked === 'string') {
       this.o.logger.info({ orderId: order.id, slot, result: checked }, 'compute challenge not answered')
