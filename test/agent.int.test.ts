@@ -5,6 +5,7 @@ import { agentConfigSchema } from '../src/agent/config.js'
 import { cpuReferenceProver, type ComputeProver } from '../src/agent/prover.js'
 import { ProviderAgent } from '../src/agent/server.js'
 import { ComputeChallenges } from '../src/relay/computeChallenge.js'
+import { revealBytes } from '../src/gpu/transcript.js'
 import type { SignedHeartbeat } from '../src/heartbeat/schema.js'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
@@ -203,7 +204,7 @@ describe('provider agent under a flood', () => {
     let commits = 0
     const prover: ComputeProver = {
       ...honest,
-      commit: (seed, n, device) => (commits++, honest.commit(seed, n, device)),
+      commit: (seed, n, device, holder) => (commits++, honest.commit(seed, n, device, holder)),
     }
     const { agent, url } = await startAgent({ relayerKeys: [quorumRelayer.publicKey], prover })
     const order = {
@@ -243,10 +244,10 @@ describe('provider agent under a flood', () => {
     let commits = 0
     const slow: ComputeProver = {
       ...honest,
-      commit: async (seed, n, device) => {
+      commit: async (seed, n, device, holder) => {
         commits++
         await new Promise((ok) => setTimeout(ok, 300))
-        return honest.commit(seed, n, device)
+        return honest.commit(seed, n, device, holder)
       },
     }
     const { url } = await startAgent({ relayerKeys: [quorumRelayer.publicKey], prover: slow })
@@ -274,13 +275,46 @@ describe('provider agent under a flood', () => {
     expect(commits).toBe(1)
   })
 
+  it("keeps an honest relayer's commitment however many checks another relayer makes up (orders, slots) in between", async () => {
+    const byzantine = generateEd25519().signer
+    const { url } = await startAgent({
+      relayerKeys: [quorumRelayer.publicKey, byzantine.publicKey],
+      prover: cpuReferenceProver(),
+    })
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${url}${path}`, { method: 'POST', body: canonicalJson(body) })
+      return { status: res.status, body: await res.text() }
+    }
+    const checkOf = async (book: ChallengeBook, id: string, slot: number) => {
+      const plain = (await post('/v1/heartbeat', book.issue(id, slot, Date.now()))).body
+      const follows = (JSON.parse(plain) as SignedHeartbeat).signature
+      const checked = await post(
+        '/v1/heartbeat',
+        book.issue(id, slot, Date.now(), { n: 96, count: 1, follows }),
+      )
+      return JSON.parse(checked.body) as SignedHeartbeat
+    }
+    const honest = await checkOf(new ChallengeBook('r1', quorumRelayer, 60_000), orderId(50), 3)
+    const root = honest.heartbeat.commitment!
+    const made = new ChallengeBook('r9', byzantine, 60_000)
+    // More than any shared pool of commitments would hold (the CPU reference once kept 48 in all).
+    for (let k = 0; k < 60; k++)
+      expect((await checkOf(made, orderId(60 + k), 1_000 + k)).heartbeat.commitment).toBeTruthy()
+    const reveal = quorumRelayer.sign(revealBytes(honest.heartbeat.challenge.signature, root))
+    const answered = await post('/v1/reveal', { challenge: honest.heartbeat.challenge, root, reveal })
+    expect(answered.status).toBe(200)
+    expect((JSON.parse(answered.body) as { rows: unknown[] }).rows).toHaveLength(64)
+  })
+
   it('proves every GPU of a two-GPU order: a host that computes on one and copies its product for the other fails', async () => {
     const honest = cpuReferenceProver()
     let first: Uint8Array | undefined
     // Product 0 computed honestly; product 1 answered from product 0's C, as one GPU standing for two would.
     const oneGpu: ComputeProver = {
-      commit: (seed, n, device) => honest.commit(device === 0 ? (first = seed) : first!, n, 0),
-      answer: (seed, n, revealSeed, device) => honest.answer(device === 0 ? seed : first!, n, revealSeed, 0),
+      commit: (seed, n, device, holder) =>
+        honest.commit(device === 0 ? (first = seed) : first!, n, 0, holder),
+      answer: (seed, n, revealSeed, device, holder) =>
+        honest.answer(device === 0 ? seed : first!, n, revealSeed, 0, holder),
     }
     const results = []
     for (const prover of [honest, oneGpu]) {

@@ -17,6 +17,9 @@ const ROWS10 = [3, 0, 9, 2, 6, 5, 8, 1, 4, 7]
 
 const seedFor = (n: number) => Uint8Array.from({ length: 32 }, (_, i) => (i * 13 + n) & 0xff)
 const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString('hex')}`
+/** The relayers a helper keeps commitments for. */
+const HOLDER = `0x${'a1'.repeat(32)}`
+const OTHER = `0x${'b2'.repeat(32)}`
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -52,44 +55,51 @@ describe('GPU helper, cpu-test backend: the same commitment and answers as the T
   afterAll(() => helper.close())
 
   it("commits to PROTOCOL.md's root and draws its rows", async () => {
-    expect((await helper.commit(SEED, 5)).root).toBe(C5_ROOT)
-    await helper.commit(SEED, 10)
-    expect((await helper.answer(SEED, 10, REVEAL)).rows.map((row) => row.index)).toEqual(ROWS10)
+    expect((await helper.commit(SEED, 5, HOLDER)).root).toBe(C5_ROOT)
+    await helper.commit(SEED, 10, HOLDER)
+    expect((await helper.answer(SEED, 10, REVEAL, HOLDER)).rows.map((row) => row.index)).toEqual(ROWS10)
   })
 
   it("commits to commitOnCpu's root and answers what verifyAnswer accepts, at sizes odd and even", async () => {
     for (const n of [1, 4, 5, 33, 64]) {
       const seed = seedFor(n)
       const revealSeed = seedFor(n + 100)
-      const committed = await helper.commit(seed, n)
+      const committed = await helper.commit(seed, n, HOLDER)
       const reference = commitOnCpu(seed, n)
       expect(committed.root).toBe(reference.root)
       expect(Object.values(committed.ms).every((ms) => ms >= 0)).toBe(true)
-      const answer = await helper.answer(seed, n, revealSeed)
+      const answer = await helper.answer(seed, n, revealSeed, HOLDER)
       expect(answer).toEqual(answerOnCpu(reference, revealSeed))
       expect(verifyAnswer(seed, n, committed.root, revealSeed, answer)).toEqual({ ok: true })
     }
   })
 
-  it('keeps one commitment: another seed or size is refused, a new commit replaces it, release drops it', async () => {
+  it("keeps one commitment per holder: another holder's commit leaves it, its own replaces it, release drops it", async () => {
     const [first, second] = [seedFor(1), seedFor(2)]
-    await helper.commit(first, 8)
-    await expectRefused(helper.answer(second, 8, REVEAL), 'NOT_COMMITTED')
-    await expectRefused(helper.answer(first, 9, REVEAL), 'NOT_COMMITTED')
-    await helper.commit(second, 8)
-    await expectRefused(helper.answer(first, 8, REVEAL), 'NOT_COMMITTED')
-    expect(reveal(REVEAL, 8).rows).toEqual((await helper.answer(second, 8, REVEAL)).rows.map((r) => r.index))
-    await helper.release()
-    await expectRefused(helper.answer(second, 8, REVEAL), 'NOT_COMMITTED')
+    await helper.commit(first, 8, HOLDER)
+    await expectRefused(helper.answer(second, 8, REVEAL, HOLDER), 'NOT_COMMITTED')
+    await expectRefused(helper.answer(first, 9, REVEAL, HOLDER), 'NOT_COMMITTED')
+    // A relayer committing to its own challenge, even many times, does not take another relayer's C away.
+    for (let k = 0; k < 10; k++) await helper.commit(seedFor(10 + k), 8, OTHER)
+    expect(reveal(REVEAL, 8).rows).toEqual(
+      (await helper.answer(first, 8, REVEAL, HOLDER)).rows.map((r) => r.index),
+    )
+    await helper.commit(second, 8, HOLDER)
+    await expectRefused(helper.answer(first, 8, REVEAL, HOLDER), 'NOT_COMMITTED')
+    expect(reveal(REVEAL, 8).rows).toEqual(
+      (await helper.answer(second, 8, REVEAL, HOLDER)).rows.map((r) => r.index),
+    )
+    await helper.release(HOLDER)
+    await expectRefused(helper.answer(second, 8, REVEAL, HOLDER), 'NOT_COMMITTED')
   })
 
   it('refuses sizes past the cpu-test bound, and still serves after a refusal', async () => {
-    await expectRefused(helper.commit(SEED, 257), 'N_UNSUPPORTED')
-    expect((await helper.commit(SEED, 5)).root).toBe(C5_ROOT)
+    await expectRefused(helper.commit(SEED, 257, HOLDER), 'N_UNSUPPORTED')
+    expect((await helper.commit(SEED, 5, HOLDER)).root).toBe(C5_ROOT)
   })
 
   it('runs requests one at a time in the order they were made', async () => {
-    const roots = await Promise.all([4, 5, 6].map((n) => helper.commit(seedFor(n), n)))
+    const roots = await Promise.all([4, 5, 6].map((n) => helper.commit(seedFor(n), n, HOLDER)))
     expect(roots.map((r) => r.root)).toEqual([4, 5, 6].map((n) => commitOnCpu(seedFor(n), n).root))
   })
 })
@@ -111,15 +121,20 @@ describe('GPU helper protocol: every request checked', () => {
     const seed = hex(SEED)
     const requests: [unknown, string, unknown][] = [
       [{ id: 1, op: 'mine' }, 'UNKNOWN_OP', 1],
-      [{ id: 2, op: 'commit', seed: seed.toUpperCase().replace('0X', '0x'), n: 4 }, 'BAD_REQUEST', 2],
-      [{ id: 3, op: 'commit', seed: seed.slice(0, -2), n: 4 }, 'BAD_REQUEST', 3],
-      [{ id: 4, op: 'commit', seed, n: 0 }, 'BAD_REQUEST', 4],
-      [{ id: 5, op: 'commit', seed, n: 16_385 }, 'BAD_REQUEST', 5],
-      [{ id: 6, op: 'commit', seed, n: 4.5 }, 'BAD_REQUEST', 6],
-      [{ id: 7, op: 'commit', seed, n: '4' }, 'BAD_REQUEST', 7],
-      [{ id: 8, op: 'commit', seed, n: 4, extra: true }, 'BAD_REQUEST', 8],
-      [{ id: 9, op: 'answer', seed, n: 4 }, 'BAD_REQUEST', 9],
-      [{ id: 10, op: 'answer', seed, n: 4, revealSeed: seed }, 'NOT_COMMITTED', 10],
+      [
+        { id: 2, op: 'commit', seed: seed.toUpperCase().replace('0X', '0x'), n: 4, holder: HOLDER },
+        'BAD_REQUEST',
+        2,
+      ],
+      [{ id: 3, op: 'commit', seed: seed.slice(0, -2), n: 4, holder: HOLDER }, 'BAD_REQUEST', 3],
+      [{ id: 4, op: 'commit', seed, n: 0, holder: HOLDER }, 'BAD_REQUEST', 4],
+      [{ id: 5, op: 'commit', seed, n: 16_385, holder: HOLDER }, 'BAD_REQUEST', 5],
+      [{ id: 6, op: 'commit', seed, n: 4.5, holder: HOLDER }, 'BAD_REQUEST', 6],
+      [{ id: 7, op: 'commit', seed, n: '4', holder: HOLDER }, 'BAD_REQUEST', 7],
+      [{ id: 8, op: 'commit', seed, n: 4, extra: true, holder: HOLDER }, 'BAD_REQUEST', 8],
+      [{ id: 9, op: 'answer', seed, n: 4, holder: HOLDER }, 'BAD_REQUEST', 9],
+      [{ id: 91, op: 'commit', seed, n: 4, holder: 'relayer-a' }, 'BAD_REQUEST', 91],
+      [{ id: 10, op: 'answer', seed, n: 4, revealSeed: seed, holder: HOLDER }, 'NOT_COMMITTED', 10],
       [{ op: 'hello' }, 'BAD_REQUEST', null],
       [{ id: -1, op: 'hello' }, 'BAD_REQUEST', null],
       [{ id: true, op: 'hello' }, 'BAD_REQUEST', null],
@@ -187,17 +202,17 @@ describe('GPU helper client: a helper that fails is killed and reported, typed',
     const { helper } = await GpuHelper.start(
       fake('dies', "print('boom: out of memory', file=sys.stderr)\nsys.exit(3)"),
     )
-    const err = await rejection(helper.commit(SEED, 5))
+    const err = await rejection(helper.commit(SEED, 5, HOLDER))
     expect(isQantaraError(err, 'GPU_HELPER_FAILED') && err.context.reason).toBe('EXITED')
     expect(isQantaraError(err) && err.shortMessage).toBe('the GPU helper exited (code 3)')
     expect(isQantaraError(err) && err.details).toContain('boom: out of memory')
-    await expectFailed(helper.answer(SEED, 5, REVEAL), 'EXITED')
+    await expectFailed(helper.answer(SEED, 5, REVEAL, HOLDER), 'EXITED')
     await helper.close()
   })
 
   it('kills a helper that overruns the timeout', async () => {
     const { helper } = await GpuHelper.start(fake('silent', 'time.sleep(60)'))
-    await expectFailed(helper.commit(SEED, 5, 300), 'TIMEOUT')
+    await expectFailed(helper.commit(SEED, 5, HOLDER, 300), 'TIMEOUT')
     await helper.close()
     await expectFailed(helper.hello(), 'TIMEOUT')
   })
@@ -206,13 +221,13 @@ describe('GPU helper client: a helper that fails is killed and reported, typed',
     const stray = await GpuHelper.start(
       fake('stray', "print(json.dumps({'id': req['id'] + 1, 'ok': True}), flush=True)"),
     )
-    await expectFailed(stray.helper.release(), 'BAD_REPLY')
+    await expectFailed(stray.helper.release(HOLDER), 'BAD_REPLY')
     await stray.helper.close()
     const flood = await GpuHelper.start({
       ...fake('flood', "sys.stdout.write('x' * 3_000_000)\nsys.stdout.flush()\ntime.sleep(60)"),
       maxReplyBytes: 1_000_000,
     })
-    await expectFailed(flood.helper.commit(SEED, 5), 'REPLY_TOO_LARGE')
+    await expectFailed(flood.helper.commit(SEED, 5, HOLDER), 'REPLY_TOO_LARGE')
     await flood.helper.close()
   })
 
@@ -220,7 +235,7 @@ describe('GPU helper client: a helper that fails is killed and reported, typed',
     const short =
       "row = {'index': 0, 'values': 'AAAA', 'path': []}\nprint(json.dumps({'id': req['id'], 'ok': True, 'rows': [row]}), flush=True)"
     const { helper } = await GpuHelper.start(fake('short', short))
-    await expectFailed(helper.answer(SEED, 5, REVEAL), 'BAD_REPLY')
+    await expectFailed(helper.answer(SEED, 5, REVEAL, HOLDER), 'BAD_REPLY')
     await helper.close()
   })
 

@@ -22,14 +22,20 @@ const CHALLENGE_SIG = `0x${'ab'.repeat(64)}`
 async function answered(count = 1): Promise<{ root: string; t: Transcript }> {
   const prover = cpuReferenceProver()
   const roots = await Promise.all(
-    Array.from({ length: count }, (_, i) => prover.commit(productSeed(SEED, i), N, i)),
+    Array.from({ length: count }, (_, i) => prover.commit(productSeed(SEED, i), N, i, relayer.publicKey)),
   )
   const root = combinedRoot(roots)
   const reveal = relayer.sign(revealBytes(CHALLENGE_SIG, root))
   const held = await Promise.all(
     roots.map(
       async (_, i) =>
-        (await prover.answer(productSeed(SEED, i), N, productRevealSeed(revealSeedOf(reveal), i), i))!,
+        (await prover.answer(
+          productSeed(SEED, i),
+          N,
+          productRevealSeed(revealSeedOf(reveal), i),
+          i,
+          relayer.publicKey,
+        ))!,
     ),
   )
   const rows = held.flatMap((p) => encodeRows(p.answer))
@@ -95,8 +101,8 @@ describe('compute challenge transcripts', () => {
     const copied = combinedRoot(twice)
     const reveal = relayer.sign(revealBytes(CHALLENGE_SIG, copied))
     const prover = cpuReferenceProver()
-    await prover.commit(SEED, N, 0)
-    const one = encodeRows((await prover.answer(SEED, N, revealSeedOf(reveal), 0))!.answer)
+    await prover.commit(SEED, N, 0, relayer.publicKey)
+    const one = encodeRows((await prover.answer(SEED, N, revealSeedOf(reveal), 0, relayer.publicKey))!.answer)
     const rows = [...one, ...one]
     const signature = provider.sign(answerBytes(CHALLENGE_SIG, copied, rows, twice))
     expect(transcriptVerdict(ctx(copied, 2), { reveal, roots: twice, rows, signature })).toBe('failed')

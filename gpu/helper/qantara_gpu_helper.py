@@ -4,8 +4,9 @@
 One resident process per GPU host, started by the agent, speaking JSON lines
 on stdin/stdout (the "Provider helper" part of §9 lists the requests). It
 derives A and B from the challenge seed, computes C = A·B exactly, commits to
-C's rows with the positional Merkle root, keeps C until the next commit or a
-release, and answers a reveal with the drawn rows and their paths.
+C's rows with the positional Merkle root, keeps C in host memory for its
+holder (the relayer that asked) until that holder's next commit or release,
+and answers a reveal with the drawn rows and their paths.
 
 Backends: `torch` (CUDA through PyTorch; has never run on a GPU, see §9) and
 `cpu-test` (pure Python, n ≤ 256, for the tests only). The protocol and the
@@ -27,15 +28,17 @@ from concurrent.futures import ThreadPoolExecutor
 VERSION = 1
 MAX_N = 16384
 CHALLENGE_ROWS = 64
-# A request is under 300 bytes; anything near this bound is not from the agent.
+# A request is under 400 bytes; anything near this bound is not from the agent.
 MAX_LINE = 4096
+# Commitments kept at once, one per holder (a relayer), in host memory: 1 GiB each at n = 16384.
+MAX_HOLDERS = 8
 MASK32 = 0xFFFFFFFF
 HEX32 = re.compile(r"0x[0-9a-f]{64}")
 OPS = {
     "hello": (),
-    "commit": ("seed", "n"),
-    "answer": ("seed", "n", "revealSeed"),
-    "release": (),
+    "commit": ("seed", "n", "holder"),
+    "answer": ("seed", "n", "revealSeed", "holder"),
+    "release": ("holder",),
     "baseline": ("n",),
 }
 # PROTOCOL.md §9's test vector: seed 0x00…1f, n = 5.
@@ -126,9 +129,6 @@ class CpuTestBackend:
     kernel = "python"
     max_n = 256
 
-    def __init__(self):
-        self.c = None
-
     def commit(self, seed, n):
         keys = matrix_keys(seed, n)
         t0 = time.perf_counter()
@@ -145,15 +145,12 @@ class CpuTestBackend:
                     acc = [x + aik * y for x, y in zip(acc, bk)]
             c.append(acc)
         t2 = time.perf_counter()
-        self.c = [struct.pack(f"<{n}i", *row) for row in c]
-        leaves = [hashlib.sha256(b"\x00" + row).digest() for row in self.c]
-        return leaves, {"generate": t1 - t0, "matmul": t2 - t1, "hash": time.perf_counter() - t2}
+        held = [struct.pack(f"<{n}i", *row) for row in c]
+        leaves = [hashlib.sha256(b"\x00" + row).digest() for row in held]
+        return leaves, {"generate": t1 - t0, "matmul": t2 - t1, "hash": time.perf_counter() - t2}, held
 
-    def rows(self, indices):
-        return [self.c[i] for i in indices]
-
-    def release(self):
-        self.c = None
+    def rows(self, held, indices):
+        return [held[i] for i in indices]
 
     def baseline(self, n):
         a = [[(i * 7 + j * 3) % 9 - 4 for j in range(n)] for i in range(n)]
@@ -195,7 +192,6 @@ class TorchBackend:
         torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
         # hashlib releases the GIL on buffers over 2 KiB, so threads hash rows in parallel.
         self.pool = ThreadPoolExecutor(os.cpu_count() or 4)
-        self.c = None
         self.kernel = self.choose_kernel()
 
     def choose_kernel(self):
@@ -204,26 +200,25 @@ class TorchBackend:
         reference = CpuTestBackend()
         cases = []
         for seed, n in ((VECTOR_SEED, 5), (bytes(range(100, 132)), 37), (bytes(range(100, 132)), 64)):
-            levels = merkle_levels(reference.commit(seed, n)[0])
-            if n == 5 and "0x" + levels[-1][0].hex() != VECTOR_ROOT:
+            leaves, _, held = reference.commit(seed, n)
+            root = merkle_levels(leaves)[-1][0]
+            if n == 5 and "0x" + root.hex() != VECTOR_ROOT:
                 raise BackendError("SELF_TEST_FAILED", "the pure-Python reference misses PROTOCOL.md's root")
-            cases.append((seed, n, levels[-1][0], reference.rows([0, n // 2, n - 1])))
+            cases.append((seed, n, root, reference.rows(held, [0, n // 2, n - 1])))
         failures = []
         for kernel in ("int8", "fp16"):
             self.kernel = kernel
             try:
-                if all(
-                    merkle_levels(self.commit(seed, n, chunk_rows=3)[0])[-1][0] == root
-                    and self.rows([0, n // 2, n - 1]) == rows
-                    for seed, n, root, rows in cases
-                ):
+                if all(self.matches(seed, n, root, rows) for seed, n, root, rows in cases):
                     return kernel
                 failures.append(f"{kernel}: C differs from the reference")
             except Exception as err:  # noqa: BLE001 — a kernel this torch or GPU lacks: try the next
                 failures.append(f"{kernel}: {type(err).__name__}: {err}")
-            finally:
-                self.release()
         raise BackendError("SELF_TEST_FAILED", f"no exact kernel on {self.device}: {'; '.join(failures)}")
+
+    def matches(self, seed, n, root, rows):
+        leaves, _, held = self.commit(seed, n, chunk_rows=3)
+        return merkle_levels(leaves)[-1][0] == root and self.rows(held, [0, n // 2, n - 1]) == rows
 
     def padded(self, n):
         # torch._int_mm wants over 16 rows and sizes a multiple of 8; zero padding keeps C's corner exact.
@@ -251,7 +246,6 @@ class TorchBackend:
 
     def commit(self, seed, n, chunk_rows=None):
         torch = self.torch
-        self.release()
         # Row chunks of about 2^24 entries bound the int64 temporaries of the derivation to 128 MiB each.
         chunk = chunk_rows or max(1, (1 << 24) // n)
         keys = matrix_keys(seed, n)
@@ -266,22 +260,25 @@ class TorchBackend:
         del a, b
         torch.cuda.synchronize()
         t2 = time.perf_counter()
-        leaves = self.hash_device_rows(c, n, chunk)
+        leaves, held = self.hash_device_rows(c, n, chunk)
         t3 = time.perf_counter()
-        self.c = c
+        # C lives on in host memory only: the GPU's memory goes back to the renter as soon as C is committed.
+        del c
         torch.cuda.empty_cache()
-        return leaves, {"generate": t1 - t0, "matmul": t2 - t1, "hash": t3 - t2}
+        return leaves, {"generate": t1 - t0, "matmul": t2 - t1, "hash": t3 - t2}, held
 
     def hash_device_rows(self, c, n, chunk_rows):
-        """Copies C to pinned host memory chunk by chunk while the pool hashes the chunks already copied."""
+        """Copies C to host memory chunk by chunk while the pool hashes the chunks already copied; returns the
+        leaves and the host copy of C."""
         torch = self.torch
         leaves = [None] * n
         row_bytes = 4 * n
         job_rows = max(1, (1 << 23) // row_bytes)
         jobs = []
+        held = torch.empty((n, n), dtype=torch.int32, pin_memory=True)
         for i0 in range(0, n, chunk_rows):
             i1 = min(n, i0 + chunk_rows)
-            host = torch.empty((i1 - i0, n), dtype=torch.int32, pin_memory=True)
+            host = held[i0:i1]
             host.copy_(c[i0:i1])
             view = host_view(host)
             for j0 in range(0, i1 - i0, job_rows):
@@ -292,22 +289,13 @@ class TorchBackend:
                 )
         for job in jobs:
             job.result()
-        return leaves
+        return leaves, held
 
-    def rows(self, indices):
-        torch = self.torch
-        picked = (
-            self.c.index_select(0, torch.tensor(indices, dtype=torch.int64, device=self.dev))
-            .cpu()
-            .contiguous()
-        )
+    def rows(self, held, indices):
+        picked = held.index_select(0, self.torch.tensor(indices, dtype=self.torch.int64)).contiguous()
         view = host_view(picked)
         row_bytes = 4 * picked.shape[1]
         return [bytes(view[k * row_bytes : (k + 1) * row_bytes]) for k in range(len(indices))]
-
-    def release(self):
-        self.c = None
-        self.torch.cuda.empty_cache()
 
     def baseline(self, n):
         """Median of three synchronised runs of the bare kernel on random entries in [−4, 4], warmed up."""
@@ -339,7 +327,8 @@ class Helper:
     def __init__(self, backend_name):
         self.backend = None
         self.unavailable = None
-        self.committed = None
+        # holder → (seed, n, levels, C): one commitment per relayer, so no relayer's commit drops another's.
+        self.committed = {}
         try:
             self.backend = BACKENDS[backend_name]()
         except BackendError as err:
@@ -371,7 +360,7 @@ class Helper:
         except BackendError as err:
             return fail(rid, err.code, str(err))
         except Exception as err:  # noqa: BLE001 — a CUDA or memory error fails this request, not the helper
-            self.committed = None
+            self.committed.pop(args.get("holder"), None)
             return fail(rid, "BACKEND_FAILED", f"{type(err).__name__}: {err}"[:1000])
 
     def op_hello(self):
@@ -384,13 +373,15 @@ class Helper:
             "version": VERSION,
         }
 
-    def op_commit(self, seed, n):
-        self.committed = None
-        leaves, timed = self.backend.commit(seed, n)
+    def op_commit(self, seed, n, holder):
+        self.committed.pop(holder, None)
+        while len(self.committed) >= MAX_HOLDERS:
+            del self.committed[next(iter(self.committed))]
+        leaves, timed, held = self.backend.commit(seed, n)
         t0 = time.perf_counter()
         levels = merkle_levels(leaves)
         tree = time.perf_counter() - t0
-        self.committed = (seed, n, levels)
+        self.committed[holder] = (seed, n, levels, held)
         return {
             "root": "0x" + levels[-1][0].hex(),
             "ms": {
@@ -400,12 +391,13 @@ class Helper:
             },
         }
 
-    def op_answer(self, seed, n, revealSeed):
-        if self.committed is None or self.committed[:2] != (seed, n):
+    def op_answer(self, seed, n, revealSeed, holder):
+        committed = self.committed.get(holder)
+        if committed is None or committed[:2] != (seed, n):
             raise BackendError("NOT_COMMITTED", "no committed C for this seed and size")
-        levels = self.committed[2]
+        levels, held = committed[2:]
         indices = drawn_rows(revealSeed, n)
-        values = self.backend.rows(indices)
+        values = self.backend.rows(held, indices)
         return {
             "rows": [
                 {"index": i, "values": base64.b64encode(v).decode("ascii"), "path": merkle_path(levels, i)}
@@ -413,9 +405,8 @@ class Helper:
             ]
         }
 
-    def op_release(self):
-        self.committed = None
-        self.backend.release()
+    def op_release(self, holder):
+        self.committed.pop(holder, None)
         return {}
 
     def op_baseline(self, n):
@@ -424,12 +415,12 @@ class Helper:
 
 def parse_fields(req, max_n):
     args = {}
-    for key in ("seed", "revealSeed"):
+    for key in ("seed", "revealSeed", "holder"):
         if key in req:
             value = req[key]
             if not isinstance(value, str) or not HEX32.fullmatch(value):
                 raise BackendError("BAD_REQUEST", f"{key} must be 32 bytes of lower-case 0x hex")
-            args[key] = bytes.fromhex(value[2:])
+            args[key] = value if key == "holder" else bytes.fromhex(value[2:])
     if "n" in req:
         n = req["n"]
         if type(n) is not int or not 1 <= n <= MAX_N:

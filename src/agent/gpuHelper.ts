@@ -79,6 +79,11 @@ function checkSeed(seed: Uint8Array, what: string): void {
   if (seed.length !== 32) throw new RangeError(`a ${what} is 32 bytes, not ${seed.length}`)
 }
 
+function checkHolder(holder: string): string {
+  if (!/^0x[0-9a-f]{64}$/.test(holder)) throw new RangeError('a holder is 32 bytes of lower-case 0x hex')
+  return holder
+}
+
 /**
  * The agent's side of the GPU helper (gpu/helper/qantara_gpu_helper.py): one
  * resident Python process per GPU host, JSON lines over its stdin and stdout,
@@ -141,11 +146,21 @@ export class GpuHelper {
     return this.parse(helloReply, await this.request('hello', {}, timeoutMs))
   }
 
-  /** Derives A and B from the seed, computes C = A·B and commits to its rows; replaces any earlier commitment. */
-  async commit(seed: Uint8Array, n: number, timeoutMs = this.timeoutMs): Promise<GpuCommitment> {
+  /**
+   * Derives A and B from the seed, computes C = A·B and commits to its rows,
+   * kept for `holder` (the asking relayer's key, 0x hex): replaces that
+   * holder's earlier commitment, never another's.
+   */
+  async commit(
+    seed: Uint8Array,
+    n: number,
+    holder: string,
+    timeoutMs = this.timeoutMs,
+  ): Promise<GpuCommitment> {
     checkSeed(seed, 'challenge seed')
     checkSize(n)
-    return this.parse(commitReply, await this.request('commit', { seed: hex(seed), n }, timeoutMs))
+    const fields = { seed: hex(seed), n, holder: checkHolder(holder) }
+    return this.parse(commitReply, await this.request('commit', fields, timeoutMs))
   }
 
   /** The rows the reveal seed draws from the committed C, with their paths, as verifyAnswer takes them. */
@@ -153,12 +168,13 @@ export class GpuHelper {
     seed: Uint8Array,
     n: number,
     revealSeed: Uint8Array,
+    holder: string,
     timeoutMs = this.timeoutMs,
   ): Promise<ChallengeAnswer> {
     checkSeed(seed, 'challenge seed')
     checkSeed(revealSeed, 'reveal seed')
     checkSize(n)
-    const fields = { seed: hex(seed), n, revealSeed: hex(revealSeed) }
+    const fields = { seed: hex(seed), n, revealSeed: hex(revealSeed), holder: checkHolder(holder) }
     const { rows } = this.parse(answerReply, await this.request('answer', fields, timeoutMs))
     const answer = rows.map(({ index, values, path }) => {
       const bytes = Buffer.from(values, 'base64')
@@ -171,9 +187,9 @@ export class GpuHelper {
     return { rows: answer }
   }
 
-  /** Frees the committed C, so the GPU's memory goes back to the renter between challenges. */
-  async release(timeoutMs = this.timeoutMs): Promise<void> {
-    await this.request('release', {}, timeoutMs)
+  /** Frees `holder`'s committed C (held in host memory; the GPU's went back to the renter at the commit). */
+  async release(holder: string, timeoutMs = this.timeoutMs): Promise<void> {
+    await this.request('release', { holder: checkHolder(holder) }, timeoutMs)
   }
 
   /** The bare library matmul of the helper's kernel at size n, timed by the helper: the floor under a commit. */

@@ -13,42 +13,51 @@ import type { GpuHelper } from './gpuHelper.js'
  * production relayer accepts.
  */
 export interface ComputeProver {
-  /** The Merkle root of C's rows. */
-  commit(seed: Uint8Array, n: number, device: number): Promise<string>
+  /** The Merkle root of C's rows, C kept for `holder` (the asking relayer's key) until its next commit. */
+  commit(seed: Uint8Array, n: number, device: number, holder: string): Promise<string>
   /** The root committed for this seed and size and the drawn rows, or undefined when nothing is committed for them (never, or dropped since). */
   answer(
     seed: Uint8Array,
     n: number,
     revealSeed: Uint8Array,
     device: number,
+    holder: string,
   ): Promise<{ root: string; answer: ChallengeAnswer } | undefined>
 }
 
-/** Products held at once: a quorum's relayers check the same slot, each with up to MAX_GPUS_PER_ORDER products. */
-const HELD = 3 * MAX_GPUS_PER_ORDER
+/** Relayers whose commitments the CPU reference keeps at once, each one C per GPU. */
+const HOLDERS = 16
 /** The largest size the CPU reference takes: above it a relayer is asking for real GPU work. */
 export const CPU_REFERENCE_MAX_N = 256
 
 const keyOf = (seed: Uint8Array, n: number) => `${Buffer.from(seed).toString('hex')}:${n}`
 
-/** The CPU reference prover, in the agent's process: O(n³) on one core, instant at the test class's size. */
+/**
+ * The CPU reference prover, in the agent's process: O(n³) on one core,
+ * instant at the test class's size. Like the GPU helper it keeps one C per
+ * relayer and GPU, so no relayer's commit drops another's.
+ */
 export function cpuReferenceProver(): ComputeProver {
-  const held = new Map<string, Committed>()
+  const held = new Map<string, { key: string; committed: Committed }>()
   return {
-    commit(seed, n) {
+    commit(seed, n, device, holder) {
       if (n > CPU_REFERENCE_MAX_N)
         return Promise.reject(new RangeError(`the CPU reference proves n ≤ ${CPU_REFERENCE_MAX_N}, not ${n}`))
-      const k = keyOf(seed, n)
-      const committed = held.get(k) ?? commitOnCpu(seed, n)
-      held.delete(k)
-      held.set(k, committed)
-      while (held.size > HELD) held.delete(held.keys().next().value!)
+      const at = `${holder}:${device}`
+      const key = keyOf(seed, n)
+      const kept = held.get(at)
+      const committed = kept?.key === key ? kept.committed : commitOnCpu(seed, n)
+      held.delete(at)
+      held.set(at, { key, committed })
+      while (held.size > HOLDERS * MAX_GPUS_PER_ORDER) held.delete(held.keys().next().value!)
       return Promise.resolve(committed.root)
     },
-    answer(seed, n, revealSeed) {
-      const committed = held.get(keyOf(seed, n))
+    answer(seed, n, revealSeed, device, holder) {
+      const kept = held.get(`${holder}:${device}`)
       return Promise.resolve(
-        committed && { root: committed.root, answer: answerOnCpu(committed, revealSeed) },
+        kept?.key === keyOf(seed, n)
+          ? { root: kept.committed.root, answer: answerOnCpu(kept.committed, revealSeed) }
+          : undefined,
       )
     },
   }
@@ -64,37 +73,37 @@ export function helperProver(helpers: readonly GpuHelper[]): ComputeProver {
   const provers = helpers.map(oneHelper)
   const on = (device: number) => provers[device % provers.length]!
   return {
-    commit: (seed, n, device) => on(device).commit(seed, n, device),
-    answer: (seed, n, revealSeed, device) => on(device).answer(seed, n, revealSeed, device),
+    commit: (seed, n, device, holder) => on(device).commit(seed, n, device, holder),
+    answer: (seed, n, revealSeed, device, holder) => on(device).answer(seed, n, revealSeed, device, holder),
   }
 }
 
 /**
- * One GPU's helper: it holds one C at a time, so a reveal answers only the
- * latest commitment, and C is released once answered, so its memory goes
- * back to the renter between challenges (the agent keeps the answer for a
- * retry).
+ * One GPU's helper: it keeps one C per holder (in host memory; the GPU's
+ * memory goes back to the renter at the commit), so a reveal answers that
+ * holder's latest commitment, and C is released once answered (the agent
+ * keeps the answer for a retry).
  */
 function oneHelper(helper: GpuHelper): ComputeProver {
-  let latest: { key: string; root: string } | undefined
+  const latest = new Map<string, { key: string; root: string }>()
   return {
-    async commit(seed, n) {
-      latest = undefined
-      const { root } = await helper.commit(seed, n)
-      latest = { key: keyOf(seed, n), root }
+    async commit(seed, n, _device, holder) {
+      latest.delete(holder)
+      const { root } = await helper.commit(seed, n, holder)
+      latest.set(holder, { key: keyOf(seed, n), root })
       return root
     },
-    async answer(seed, n, revealSeed) {
-      if (latest?.key !== keyOf(seed, n)) return undefined
-      const { root } = latest
+    async answer(seed, n, revealSeed, _device, holder) {
+      const mine = latest.get(holder)
+      if (mine?.key !== keyOf(seed, n)) return undefined
       try {
-        const answer = await helper.answer(seed, n, revealSeed)
-        // Unless another challenge's commit has started since (it replaces C anyway, and must not lose its own).
-        if (latest?.key === keyOf(seed, n)) {
-          latest = undefined
-          await helper.release()
+        const answer = await helper.answer(seed, n, revealSeed, holder)
+        // Unless this holder's next commit has started since (it replaces C anyway, and must not lose its own).
+        if (latest.get(holder) === mine) {
+          latest.delete(holder)
+          await helper.release(holder)
         }
-        return { root, answer }
+        return { root: mine.root, answer }
       } catch (err) {
         if (isQantaraError(err, 'GPU_HELPER_REFUSED')) return undefined
         throw err

@@ -210,7 +210,7 @@ export class ProviderAgent {
     this.computing.set(challenge.relayerKey, (this.computing.get(challenge.relayerKey) ?? 0) + count)
     try {
       const telemetry = await this.o.telemetry()
-      const commitment = challenge.compute && (await this.commit(challenge.compute))
+      const commitment = challenge.compute && (await this.commit(challenge.compute, challenge.relayerKey))
       const heartbeat: Heartbeat = {
         v: 1,
         challenge: signedChallenge,
@@ -232,13 +232,18 @@ export class ProviderAgent {
    * undefined when there is no prover or it failed (logged; the heartbeat
    * still goes).
    */
-  private async commit(compute: { seed: string; n: number; count: number }): Promise<string | undefined> {
+  private async commit(
+    compute: { seed: string; n: number; count: number },
+    holder: string,
+  ): Promise<string | undefined> {
     const prover = this.o.prover
     if (!prover) return undefined
     const seed = Buffer.from(compute.seed.slice(2), 'hex')
     try {
       const roots = await Promise.all(
-        Array.from({ length: compute.count }, (_, i) => prover.commit(productSeed(seed, i), compute.n, i)),
+        Array.from({ length: compute.count }, (_, i) =>
+          prover.commit(productSeed(seed, i), compute.n, i, holder),
+        ),
       )
       return combinedRoot(roots)
     } catch (err) {
@@ -282,7 +287,13 @@ export class ProviderAgent {
     const cached = this.revealed.get(cacheKey)
     if (cached) return sendJson(res, 200, undefined, cached)
     const { seed, n, count } = challenge.compute!
-    const held = await this.answerProducts(Buffer.from(seed.slice(2), 'hex'), n, count, revealSeedOf(reveal))
+    const held = await this.answerProducts(
+      Buffer.from(seed.slice(2), 'hex'),
+      n,
+      count,
+      revealSeedOf(reveal),
+      challenge.relayerKey,
+    )
     if (!held || combinedRoot(held.map((p) => p.root)) !== root)
       return sendJson(res, 404, { error: 'NOT_COMMITTED' })
     const rows = held.flatMap((p) => encodeRows(p.answer))
@@ -305,12 +316,13 @@ export class ProviderAgent {
     n: number,
     count: number,
     revealSeed: Uint8Array,
+    holder: string,
   ): Promise<{ root: string; answer: ChallengeAnswer }[] | undefined> {
     const prover = this.o.prover
     if (!prover) return undefined
     const held = await Promise.all(
       Array.from({ length: count }, (_, i) =>
-        prover.answer(productSeed(seed, i), n, productRevealSeed(revealSeed, i), i),
+        prover.answer(productSeed(seed, i), n, productRevealSeed(revealSeed, i), i, holder),
       ),
     )
     return held.every((p) => p !== undefined) ? held : undefined

@@ -40,7 +40,7 @@ export function scriptedDevice(slotOf: () => number): {
   let first: Committed | undefined
   const key = (seed: Uint8Array, n: number) => `${Buffer.from(seed).toString('hex')}:${n}`
   const prover: ComputeProver = {
-    async commit(seed, n, device) {
+    async commit(seed, n, device, holder) {
       const slot = slotOf()
       if (slot === 1 || slot === 7) throw new Error('no GPU')
       // Past the relayer's request timeout: it never sees an answer to the check.
@@ -49,15 +49,15 @@ export function scriptedDevice(slotOf: () => number): {
       if (slot === 3) await new Promise((ok) => setTimeout(ok, 1_500))
       if (slot === 4 && first) held.set(key(seed, n), first)
       if (slot !== 0 && held.has(key(seed, n))) return held.get(key(seed, n))!.root
-      const root = await honest.commit(seed, n, device)
+      const root = await honest.commit(seed, n, device, holder)
       first ??= commitOnCpu(seed, n)
       return root
     },
-    async answer(seed, n, revealSeed, device) {
+    async answer(seed, n, revealSeed, device, holder) {
       const mine = held.get(key(seed, n))
       return mine
         ? { root: mine.root, answer: answerOnCpu(mine, revealSeed) }
-        : honest.answer(seed, n, revealSeed, device)
+        : honest.answer(seed, n, revealSeed, device, holder)
     },
   }
   const telemetry = (): Promise<Telemetry> => {
