@@ -3,7 +3,15 @@ import { describe, expect, it } from 'vitest'
 import { MAX_CHALLENGE_N, entry, fmix32, matrixKeys, matrixRow } from '../src/gpu/challengeMatrices.js'
 import { isChallengedSlot } from '../src/gpu/challengeSchedule.js'
 import { answerOnCpu, commitOnCpu } from '../src/gpu/cpuProver.js'
-import { CHALLENGE_ROWS, R_BITS, bTimesR, reveal, verifyAnswer } from '../src/gpu/freivalds.js'
+import {
+  CHALLENGE_ROWS,
+  R_BITS,
+  bTimesR,
+  reveal,
+  verifyAnswer,
+  verifyAnswerSteps,
+  yielding,
+} from '../src/gpu/freivalds.js'
 import { rowLeaf, rowPath, rowRoot, rowTree, verifyRowPath } from '../src/gpu/rowCommitment.js'
 
 // The seed 0x00 01 02 … 1f. The expected values below were computed by an independent Python implementation of
@@ -216,5 +224,36 @@ describe('compute challenge: which slots are challenged', () => {
     expect(() => isChallengedSlot(secret, order, 1, 1_000_001)).toThrow(RangeError)
     for (const slot of [-1, 1.5, 1e21])
       expect(() => isChallengedSlot(secret, order, slot, 10)).toThrow(RangeError)
+  })
+})
+
+describe('the check off the event loop', () => {
+  it('gives the event loop turns while it runs, and reaches the verdict it reaches in one go', async () => {
+    // n = 4,096: B is 16M entries, four steps. The rows are committed zeros, so the O(n²) part runs and finds them wrong.
+    const n = 4_096
+    const seed = randomBytes(32)
+    const revealSeed = randomBytes(32)
+    const zeros = new Int32Array(n)
+    const tree = rowTree(Array.from({ length: n }, () => rowLeaf(zeros)))
+    const answer = {
+      rows: reveal(revealSeed, n).rows.map((index) => ({
+        index,
+        values: Array.from(zeros),
+        path: rowPath(tree, index),
+      })),
+    }
+    let turns = 0
+    let running = true
+    const tick = () => {
+      if (!running) return
+      turns++
+      setImmediate(tick)
+    }
+    setImmediate(tick)
+    const stepped = await yielding(verifyAnswerSteps(seed, n, rowRoot(tree), revealSeed, answer))
+    running = false
+    expect(stepped).toEqual({ ok: false, code: 'WRONG_ROW' })
+    expect(verifyAnswer(seed, n, rowRoot(tree), revealSeed, answer)).toEqual(stepped)
+    expect(turns).toBeGreaterThanOrEqual(3)
   })
 })

@@ -66,32 +66,32 @@ describe('compute challenge transcripts', () => {
   it('passes an honest answer to the reveal the relayer signed', async () => {
     const { root, t } = await answered()
     expect(t.rows).toHaveLength(N)
-    expect(transcriptVerdict(ctx(root), t)).toBe('passed')
+    expect(await transcriptVerdict(ctx(root), t)).toBe('passed')
   })
 
   it('holds the provider to rows it signed that do not check: failed, a proof anyone can re-check', async () => {
     const { root, t } = await answered()
     const rows = tampered(t.rows)
     const signedWrong = { ...t, rows, signature: provider.sign(answerBytes(CHALLENGE_SIG, root, rows)) }
-    expect(transcriptVerdict(ctx(root), signedWrong)).toBe('failed')
+    expect(await transcriptVerdict(ctx(root), signedWrong)).toBe('failed')
   })
 
   it('proves nothing against the provider with rows it did not sign, or a reveal the relayer did not sign', async () => {
     const { root, t } = await answered()
-    expect(transcriptVerdict(ctx(root), { ...t, rows: tampered(t.rows) })).toBe('unanswered')
+    expect(await transcriptVerdict(ctx(root), { ...t, rows: tampered(t.rows) })).toBe('unanswered')
     const forgedReveal = stranger.sign(revealBytes(CHALLENGE_SIG, root))
-    expect(transcriptVerdict(ctx(root), { ...t, reveal: forgedReveal })).toBe('unanswered')
-    expect(transcriptVerdict(ctx(root), undefined)).toBe('unanswered')
+    expect(await transcriptVerdict(ctx(root), { ...t, reveal: forgedReveal })).toBe('unanswered')
+    expect(await transcriptVerdict(ctx(root), undefined)).toBe('unanswered')
   })
 
   it('checks every product of an order of several GPUs, each against its own seed and reveal', async () => {
     const { root, t } = await answered(3)
     expect([t.roots, t.rows.length]).toEqual([expect.any(Array), 3 * N])
-    expect(transcriptVerdict(ctx(root, 3), t)).toBe('passed')
+    expect(await transcriptVerdict(ctx(root, 3), t)).toBe('passed')
     // Product 2's rows wrong under the provider's signature: the whole answer fails.
     const rows = [...t.rows.slice(0, 2 * N), ...tampered(t.rows.slice(2 * N))]
     const signature = provider.sign(answerBytes(CHALLENGE_SIG, root, rows, t.roots))
-    expect(transcriptVerdict(ctx(root, 3), { ...t, rows, signature })).toBe('failed')
+    expect(await transcriptVerdict(ctx(root, 3), { ...t, rows, signature })).toBe('failed')
   })
 
   it('fails a provider that computes one product and copies it for the others, or answers fewer products than GPUs', async () => {
@@ -105,14 +105,14 @@ describe('compute challenge transcripts', () => {
     const one = encodeRows((await prover.answer(SEED, N, revealSeedOf(reveal), 0, relayer.publicKey))!.answer)
     const rows = [...one, ...one]
     const signature = provider.sign(answerBytes(CHALLENGE_SIG, copied, rows, twice))
-    expect(transcriptVerdict(ctx(copied, 2), { reveal, roots: twice, rows, signature })).toBe('failed')
+    expect(await transcriptVerdict(ctx(copied, 2), { reveal, roots: twice, rows, signature })).toBe('failed')
     // A one-product answer, signed, to a challenge of two.
-    expect(transcriptVerdict(ctx(root, 2), t)).toBe('failed')
+    expect(await transcriptVerdict(ctx(root, 2), t)).toBe('failed')
   })
 
   it('fails rows of an old commitment replayed for a new seed, though each is committed and signed', async () => {
     const { root, t } = await answered()
     const otherSeed = `0x${Buffer.alloc(32, 8).toString('hex')}`
-    expect(transcriptVerdict({ ...ctx(root), seed: otherSeed }, t)).toBe('failed')
+    expect(await transcriptVerdict({ ...ctx(root), seed: otherSeed }, t)).toBe('failed')
   })
 })

@@ -52,18 +52,48 @@ export function reveal(revealSeed: Uint8Array, n: number): { r: Float64Array; ro
   return { r, rows }
 }
 
+/** Entries of B regenerated between two pauses of a yielding check: about 10 ms of one core. */
+const ENTRIES_PER_STEP = 1 << 22
+
 /** B·r, regenerating B from the seed row by row: O(n²) time, O(n) memory. */
 export function bTimesR(seed: Uint8Array, n: number, r: Float64Array): Float64Array {
+  return runToEnd(bTimesRSteps(seed, n, r))
+}
+
+/** B·r in steps: it yields every ENTRIES_PER_STEP entries, so a caller can let other work run between them. */
+function* bTimesRSteps(seed: Uint8Array, n: number, r: Float64Array): Generator<void, Float64Array> {
   const keys = matrixKeys(seed, n)
   const row = new Float64Array(n)
   const br = new Float64Array(n)
+  const rowsPerStep = Math.max(1, Math.floor(ENTRIES_PER_STEP / n))
   for (let i = 0; i < n; i++) {
+    if (i > 0 && i % rowsPerStep === 0) yield
     matrixRow(keys, 'B', n, i, row)
     let sum = 0
     for (let j = 0; j < n; j++) sum += row[j]! * r[j]!
     br[i] = sum
   }
   return br
+}
+
+function runToEnd<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+  }
+}
+
+/**
+ * Runs a check in steps, giving the event loop a turn between them: a check
+ * at n = 16,384 is about a second of one core, which must not stall a
+ * relayer's probes (whose deadlines it times) or its gossip.
+ */
+export async function yielding<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const step = steps.next()
+    if (step.done) return step.value
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
 }
 
 /** The provider's answer to a reveal: the revealed rows of its committed C, in the order drawn, with their Merkle paths. */
@@ -91,13 +121,24 @@ export function verifyAnswer(
   revealSeed: Uint8Array,
   answer: unknown,
 ): ChallengeVerdict {
+  return runToEnd(verifyAnswerSteps(seed, n, root, revealSeed, answer))
+}
+
+/** `verifyAnswer` in steps, for `yielding`. */
+export function* verifyAnswerSteps(
+  seed: Uint8Array,
+  n: number,
+  root: string,
+  revealSeed: Uint8Array,
+  answer: unknown,
+): Generator<void, ChallengeVerdict> {
   const { r, rows } = reveal(revealSeed, n)
   const revealed = wellFormedRows(answer, rows, n)
   if (!revealed) return { ok: false, code: 'MALFORMED' }
   for (const row of revealed)
     if (!verifyRowPath(rowLeaf(row.values), row.index, n, row.path, root))
       return { ok: false, code: 'ROW_NOT_COMMITTED' }
-  const br = bTimesR(seed, n, r)
+  const br = yield* bTimesRSteps(seed, n, r)
   const keys = matrixKeys(seed, n)
   const aRow = new Float64Array(n)
   for (const row of revealed) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { ed25519Verify } from '../ed25519.js'
 import { MAX_CHALLENGE_N } from './challengeMatrices.js'
-import { CHALLENGE_ROWS, verifyAnswer, type ChallengeAnswer } from './freivalds.js'
+import { CHALLENGE_ROWS, verifyAnswerSteps, yielding, type ChallengeAnswer } from './freivalds.js'
 import { combinedRoot, productRevealSeed, productSeed } from './products.js'
 import { MAX_GPUS_PER_ORDER } from './requirement.js'
 
@@ -126,10 +126,10 @@ export interface ChallengeContext {
  * its commitment or a product left out. The O(n²) check, once per product,
  * runs only after both signatures verify.
  */
-export function transcriptVerdict(
+export async function transcriptVerdict(
   ctx: ChallengeContext,
   t: Transcript | undefined,
-): 'passed' | 'failed' | 'unanswered' {
+): Promise<'passed' | 'failed' | 'unanswered'> {
   if (!t) return 'unanswered'
   if (!ed25519Verify(ctx.relayerKey, revealBytes(ctx.challengeSignature, ctx.root), t.reveal))
     return 'unanswered'
@@ -155,9 +155,11 @@ export function transcriptVerdict(
   const revealSeed = revealSeedOf(t.reveal)
   for (let i = 0; i < ctx.count; i++) {
     const rows = answer.rows.slice(i * perProduct, (i + 1) * perProduct)
-    const ok = verifyAnswer(productSeed(seed, i), ctx.n, roots[i]!, productRevealSeed(revealSeed, i), {
-      rows,
-    }).ok
+    const ok = (
+      await yielding(
+        verifyAnswerSteps(productSeed(seed, i), ctx.n, roots[i]!, productRevealSeed(revealSeed, i), { rows }),
+      )
+    ).ok
     if (!ok) return 'failed'
   }
   return 'passed'

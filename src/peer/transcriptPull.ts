@@ -50,7 +50,7 @@ export async function pullTranscript(
     !parsed.success
   )
     return 'junk'
-  const verdict = transcriptVerdict(
+  const verdict = await transcriptVerdict(
     {
       seed: challenge.compute.seed,
       n: challenge.compute.n,

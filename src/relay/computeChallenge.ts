@@ -91,7 +91,7 @@ export class ComputeChallenges {
       (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, signal)) ??
       (await this.fetchAnswer(agentUrl, heartbeat, root, reveal, signal))
     if (!transcript) return 'COMPUTE_UNANSWERED'
-    const verdict = transcriptVerdict(
+    const verdict = await transcriptVerdict(
       {
         seed: compute.seed,
         n: compute.n,

@@ -161,7 +161,7 @@ export class Prober {
     const presence = await this.heartbeat(record.url, order, slot, undefined, signal)
     const n = this.o.compute?.sizeFor(order, slot)
     if (typeof presence === 'string' || n === undefined) return typeof presence === 'string' ? presence : 'OK'
-    const compute = { n, count: order.gpu.count, follows: presence.signature }
+    const compute = { n, count: order.gpu.count, follows: presence.heartbeat.signature }
     let checked = await this.heartbeat(record.url, order, slot, compute, signal)
     // Once more on a lost answer: the agent answers a repeat with the heartbeat of the first, timed from its issue.
     if (typeof checked === 'string' && LOST.has(checked))
@@ -171,13 +171,13 @@ export class Prober {
       this.o.logger.info({ orderId: order.id, slot, result: checked }, 'compute challenge not answered')
       return 'COMPUTE_UNANSWERED'
     }
-    // Timed from when the challenge was issued, not from this attempt: an answer from the agent's cache must not turn a
-    // late commitment into a prompt one.
+    // Timed from when the challenge was issued, not from this attempt (an answer from the agent's cache must not turn a
+    // late commitment into a prompt one), to when its answer arrived, not to when this loop got round to it.
     return this.o.compute!.complete(
       order,
       record.url,
-      checked,
-      this.now() - checked.heartbeat.challenge.challenge.issuedAt,
+      checked.heartbeat,
+      checked.arrivedAt - checked.heartbeat.heartbeat.challenge.challenge.issuedAt,
       signal,
     )
   }
@@ -189,9 +189,10 @@ export class Prober {
     slot: number,
     compute: { n: number; count: number; follows: string } | undefined,
     signal?: AbortSignal,
-  ): Promise<SignedHeartbeat | ProbeResult> {
+  ): Promise<{ heartbeat: SignedHeartbeat; arrivedAt: number } | ProbeResult> {
     const res = await this.send(agentUrl, order, slot, compute, signal)
     if (typeof res === 'string') return res
+    const arrivedAt = this.now()
     const verdict = verifyHeartbeat(res.body, {
       // The provider's clock is held to our challenge's time, as in gossip: a retry may be answered with the heartbeat
       // signed for our first challenge of the slot (the agent signs one per slot), whose answer was lost.
@@ -219,9 +220,9 @@ export class Prober {
       slot,
       relayerId: this.o.relayerId,
       body: canonicalJson(verdict.heartbeat),
-      receivedAt: this.now(),
+      receivedAt: arrivedAt,
     })
-    return stored ? verdict.heartbeat : 'DUPLICATE'
+    return stored ? { heartbeat: verdict.heartbeat, arrivedAt } : 'DUPLICATE'
   }
 
   /** Sends a fresh challenge once this agent's host has room, so its time of issue is when it leaves. */
