@@ -67,6 +67,13 @@ export class HeartbeatPull {
     let stored = 0
     let held: Map<string, Held> | undefined
     const verdicts = new Map<string, ComputeVerdict>()
+    /** Per slot, the verdicts some record of it holds. */
+    const bySlot = new Map<number, Set<ComputeVerdict>>()
+    const hold = (slot: number, verdict: ComputeVerdict) => {
+      let held = bySlot.get(slot)
+      if (!held) bySlot.set(slot, (held = new Set()))
+      held.add(verdict)
+    }
     const checked = new Set<string>()
     // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
     // pull is a peer making us hash what it repeats.
@@ -95,7 +102,10 @@ export class HeartbeatPull {
         held = new Map(
           keys.map((h) => [`${h.slot}:${h.relayerId}`, { leafHash: h.leafHash, compute: h.compute }]),
         )
-        for (const h of keys) verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
+        for (const h of keys) {
+          verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
+          if (h.compute) hold(h.slot, h.compute)
+        }
       }
       for (const [i, raw] of body.heartbeats.entries()) {
         const { result, heartbeat } = await this.keep(peer, order, raw, held!)
@@ -108,9 +118,13 @@ export class HeartbeatPull {
         const at = `${slot}:${relayerId}`
         const heldRank = result === 'stored' ? 0 : VERDICT_RANK[verdicts.get(at) ?? 'unanswered']
         if (VERDICT_RANK[claimed] <= heldRank || checked.has(at)) continue
+        // A slot's status reads whether any record passed or failed, never how many: a second proof of either costs a
+        // full check and changes nothing, so only the first is fetched.
+        if (bySlot.get(slot)?.has(claimed)) continue
         checked.add(at)
         if (!(await this.transcript(peer, order, heartbeat, claimed, signal))) return stored
         verdicts.set(at, claimed)
+        hold(slot, claimed)
       }
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
       this.cursors.set(key, body.cursor)
