@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { canonicalJson } from '../canonicalJson.js'
 import { outranks } from '../computeSettlement.js'
+import { storedFacts } from '../heartbeat/storedFacts.js'
 import { verifyHeartbeat } from '../heartbeat/verify.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
@@ -25,6 +26,15 @@ const heartbeatPage = z.object({
   more: z.boolean(),
 })
 type HeartbeatPage = z.infer<typeof heartbeatPage>
+/**
+ * What a record's verdict proves about its slot: a failure whatever its
+ * telemetry; a pass only for records with the same telemetry (settlement
+ * counts a pass only where the telemetry matches the order's GPUs).
+ */
+function proofKey(verdict: ComputeVerdict, gpus: string): string {
+  return verdict === 'passed' ? `passed:${gpus}` : verdict
+}
+
 /** What we hold for one slot and witness: what decides whether a peer's heartbeat would replace it. */
 type Held = { leafHash: string; compute: ComputeVerdict | null }
 
@@ -67,12 +77,12 @@ export class HeartbeatPull {
     let stored = 0
     let held: Map<string, Held> | undefined
     const verdicts = new Map<string, ComputeVerdict>()
-    /** Per slot, the verdicts some record of it holds. */
-    const bySlot = new Map<number, Set<ComputeVerdict>>()
-    const hold = (slot: number, verdict: ComputeVerdict) => {
+    /** Per slot, the proofs some record of it holds (see `proofKey`). */
+    const bySlot = new Map<number, Set<string>>()
+    const hold = (slot: number, proof: string) => {
       let held = bySlot.get(slot)
       if (!held) bySlot.set(slot, (held = new Set()))
-      held.add(verdict)
+      held.add(proof)
     }
     const checked = new Set<string>()
     // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
@@ -104,7 +114,7 @@ export class HeartbeatPull {
         )
         for (const h of keys) {
           verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
-          if (h.compute) hold(h.slot, h.compute)
+          if (h.compute) hold(h.slot, proofKey(h.compute, JSON.stringify(h.gpus)))
         }
       }
       for (const [i, raw] of body.heartbeats.entries()) {
@@ -118,13 +128,14 @@ export class HeartbeatPull {
         const at = `${slot}:${relayerId}`
         const heldRank = result === 'stored' ? 0 : VERDICT_RANK[verdicts.get(at) ?? 'unanswered']
         if (VERDICT_RANK[claimed] <= heldRank || checked.has(at)) continue
-        // A slot's status reads whether any record passed or failed, never how many: a second proof of either costs a
-        // full check and changes nothing, so only the first is fetched.
-        if (bySlot.get(slot)?.has(claimed)) continue
+        // A slot's status reads whether any record failed, or any record whose telemetry matches passed, never how many:
+        // a second such proof costs a full check and changes nothing, so only the first is fetched.
+        const proof = proofKey(claimed, storedFacts(canonicalJson(heartbeat)).gpus)
+        if (bySlot.get(slot)?.has(proof)) continue
         checked.add(at)
         if (!(await this.transcript(peer, order, heartbeat, claimed, signal))) return stored
         verdicts.set(at, claimed)
-        hold(slot, claimed)
+        hold(slot, proof)
       }
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
       this.cursors.set(key, body.cursor)
