@@ -4,12 +4,15 @@ import { generateEd25519 } from '../src/ed25519.js'
 import {
   answerBytes,
   encodeRows,
+  maxAnswerBytes,
   revealBytes,
   revealSeedOf,
+  transcriptSchema,
   transcriptVerdict,
   type Transcript,
 } from '../src/gpu/transcript.js'
 import { combinedRoot, productRevealSeed, productSeed } from '../src/gpu/products.js'
+import { CHALLENGE_ROWS } from '../src/gpu/freivalds.js'
 
 const relayer = generateEd25519().signer
 const provider = generateEd25519().signer
@@ -114,5 +117,26 @@ describe('compute challenge transcripts', () => {
     const { root, t } = await answered()
     const otherSeed = `0x${Buffer.alloc(32, 8).toString('hex')}`
     expect(await transcriptVerdict({ ...ctx(root), seed: otherSeed }, t)).toBe('failed')
+  })
+
+  it('takes a full-size answer at the production size: the schema and the byte bound fit what an honest provider sends', () => {
+    const n = 16_384
+    const values = Buffer.alloc(4 * n).toString('base64')
+    const path = Array.from({ length: Math.ceil(Math.log2(n)) }, () => `0x${'cd'.repeat(32)}`)
+    const rows = (count: number) =>
+      Array.from({ length: CHALLENGE_ROWS * count }, (_, i) => ({ index: n - 1 - (i % n), values, path }))
+    for (const count of [1, 2]) {
+      const t = {
+        reveal: `0x${'ab'.repeat(64)}`,
+        ...(count > 1 ? { roots: Array.from({ length: count }, () => `0x${'ef'.repeat(32)}`) } : {}),
+        rows: rows(count),
+        signature: `0x${'12'.repeat(64)}`,
+      }
+      expect(transcriptSchema.safeParse(t).success).toBe(true)
+      const bytes = Buffer.byteLength(JSON.stringify(t))
+      expect(bytes).toBeLessThanOrEqual(maxAnswerBytes(n, count))
+      // And not wildly more: the bound is what a relayer reads before it drops an answer.
+      expect(maxAnswerBytes(n, count)).toBeLessThan(1.1 * bytes)
+    }
   })
 })

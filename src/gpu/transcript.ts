@@ -14,7 +14,7 @@ export const answerRowSchema = z.strictObject({
   index: z.number().int().nonnegative().max(MAX_CHALLENGE_N),
   values: z
     .string()
-    .max(Math.ceil((4 * MAX_CHALLENGE_N) / 3) + 4)
+    .max(base64Length(4 * MAX_CHALLENGE_N))
     .regex(/^[A-Za-z0-9+/]*={0,2}$/),
   path: z.array(hex32).max(32),
 })
@@ -38,9 +38,18 @@ export const transcriptSchema = z.strictObject({
 })
 export type Transcript = z.infer<typeof transcriptSchema>
 
-/** The bytes of an answer of `count` products at size n, with room for paths and JSON: what a reveal's response or a peer's transcript may be. */
+/**
+ * The bytes of an answer of `count` products at size n, with room for JSON:
+ * per row its n int32 in base64, a path of up to 32 quoted hashes and its
+ * index; per product a root; what a reveal's response or a peer's transcript
+ * may be (about 5.9 MB for one product at n = 16,384).
+ */
 export function maxAnswerBytes(n: number, count: number): number {
-  return count * (CHALLENGE_ROWS * (Math.ceil((4 * n) / 3) + 4 + 32 * 70 + 64) + 70) + 4_096
+  return count * (CHALLENGE_ROWS * (base64Length(4 * n) + 32 * 70 + 64) + 70) + 4_096
+}
+
+function base64Length(bytes: number): number {
+  return 4 * Math.ceil(bytes / 3)
 }
 
 /** What the relayer signs to reveal: it binds the reveal to this challenge and this commitment. */
