@@ -359,6 +359,8 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       prover: o.gpus === null ? 'none' : 'cpu-reference',
       // Every heartbeat reads the telemetry afresh, so a GPU the dev kit takes away is gone from the next slot on.
       telemetryTtlMs: 0,
+      // The devnet's slots are seconds long and every one is checked: far more checks than 60 s slots bring.
+      computeRateLimit: { perSecond: 20, burst: 100 },
       payout: {
         [LOCAL_CHAIN]: providerPayout,
         ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}),

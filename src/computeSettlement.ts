@@ -124,7 +124,7 @@ export function computeSettlement(
       policy.threshold,
       policy.scheduled?.(slot) ?? false,
     ).charCodeAt(0)
-  voidUnproven(status, policy.scheduled?.(order.slots - 1) ?? false)
+  voidUnproven(status, policy.scheduled ?? (() => false), policy.scheduled?.(order.slots - 1) ?? false)
   let up = 0
   for (const c of status) if (slotIsUp(String.fromCharCode(c))) up++
   const gross = (order.amount * BigInt(up)) / BigInt(order.slots)
@@ -225,10 +225,13 @@ function slotStatus(
       ? SLOT_STATUS.computeVerified
       : SLOT_STATUS.telemetryMatched
   // Down: the first test fewer than a quorum passed, or else the provider's own refusal to compute.
-  // Heard by some relayers of a checked slot and not by a quorum: the provider answered until one check told it the
-  // slot was checked, then went dark for the rest. A slot no one heard is an outage.
+  // Heard by some relayers of a checked slot and not by a quorum, and proved by none: the provider answered until one
+  // check told it the slot was checked, then went dark for the rest. A slot no one heard, or one a relayer's check
+  // proved, is an outage.
   if (records.length < threshold)
-    return scheduled && records.length > 0 ? SLOT_STATUS.computeUnanswered : SLOT_STATUS.noHeartbeat
+    return scheduled && records.length > 0 && !passed
+      ? SLOT_STATUS.computeUnanswered
+      : SLOT_STATUS.noHeartbeat
   if (records.filter((r) => r.telemetry.kind !== 'missing').length < threshold) return SLOT_STATUS.gpuMissing
   if (matched.length < threshold) return SLOT_STATUS.gpuMismatch
   return declined ? SLOT_STATUS.computeDeclined : SLOT_STATUS.computeUnanswered
@@ -239,22 +242,27 @@ const FAILED_CHECKS = new Set(
     c.charCodeAt(0),
   ),
 )
+/** Telemetry failures that, in a checked slot, are the provider's way out of the check: they void like one. */
+const DODGED_CHECKS = new Set([SLOT_STATUS.gpuMissing, SLOT_STATUS.gpuMismatch].map((c) => c.charCodeAt(0)))
 const T = SLOT_STATUS.telemetryMatched.charCodeAt(0)
 const C = SLOT_STATUS.computeVerified.charCodeAt(0)
 const V = SLOT_STATUS.unproven.charCodeAt(0)
 
 /**
  * Turns the telemetry-only slots before each failed check, back to the last
- * passed one, into `V`, in one pass over the slots; with `closesOnProof`,
- * also those after the last check: an order whose closing slots are checked
- * is paid for telemetry only up to its last proof.
+ * passed one, into `V`, in one pass over the slots; a checked slot the
+ * provider showed no GPU or other GPUs in is a failed check too (else,
+ * learning from one relayer's check that the slot is checked, it could show
+ * the others no GPU and lose that slot only). With `closesOnProof`, also
+ * those after the last check: an order whose closing slots are checked is
+ * paid for telemetry only up to its last proof.
  */
-function voidUnproven(status: Buffer, closesOnProof: boolean): void {
+function voidUnproven(status: Buffer, scheduled: (slot: number) => boolean, closesOnProof: boolean): void {
   let since = 0
   for (let slot = 0; slot < status.length; slot++) {
     const c = status[slot]!
     if (c === C) since = slot + 1
-    else if (FAILED_CHECKS.has(c)) {
+    else if (FAILED_CHECKS.has(c) || (DODGED_CHECKS.has(c) && scheduled(slot))) {
       for (let k = since; k < slot; k++) if (status[k] === T) status[k] = V
       since = slot + 1
     }

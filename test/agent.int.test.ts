@@ -36,6 +36,7 @@ async function startAgent(
     relayerKeys?: string[]
     addressRateLimit?: { perSecond: number; burst: number }
     prover?: ComputeProver
+    computeRateLimit?: { perSecond: number; burst: number }
     /** GPUs the record offers, each the reference device with its own UUID. */
     gpus?: number
   } = {},
@@ -272,14 +273,28 @@ describe('provider agent under a flood', () => {
     expect(JSON.parse(other.body)).toEqual({ error: 'BUSY' })
     const stale = await check(2, s2, Date.now() - 120_000)
     expect([stale.status, JSON.parse(stale.body)]).toEqual([400, { error: 'STALE_CHALLENGE' }])
-    expect(commits).toBe(1)
+    // Two products asked of a one-GPU host: refused, whatever the order says.
+    const two = await post(book.issue(id, 2, Date.now(), { n: 96, count: 2, follows: s2 }))
+    expect([two.status, JSON.parse(two.body)]).toEqual([409, { error: 'TOO_MANY_GPUS' }])
+    // Over all orders, three checks at once per GPU, then one every 20 s: made-up orders buy no more GPU time.
+    const more = []
+    for (let k = 0; k < 3; k++) {
+      const other = orderId(41 + k)
+      const plain = await post(book.issue(other, 0, Date.now()))
+      const follows = (JSON.parse(plain.body) as SignedHeartbeat).signature
+      more.push((await post(book.issue(other, 0, Date.now(), { n: 96, count: 1, follows }))).status)
+    }
+    expect(more).toEqual([200, 200, 429])
+    expect(commits).toBe(3)
   })
 
   it("keeps an honest relayer's commitment however many checks another relayer makes up (orders, slots) in between", async () => {
     const byzantine = generateEd25519().signer
+    // No budget in the way: what is tested is that the commitments are kept apart, however many.
     const { url } = await startAgent({
       relayerKeys: [quorumRelayer.publicKey, byzantine.publicKey],
       prover: cpuReferenceProver(),
+      computeRateLimit: { perSecond: 1_000, burst: 1_000 },
     })
     const post = async (path: string, body: unknown) => {
       const res = await fetch(`${url}${path}`, { method: 'POST', body: canonicalJson(body) })

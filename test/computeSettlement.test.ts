@@ -353,6 +353,24 @@ describe('computeSettlement: compute challenges', () => {
     const scheduled = (slot: number) => slot === 2
     expect(computeSettlement(long, heard, { ...policy, scheduled }).uptime).toBe('VVUT....')
     expect(computeSettlement(long, heard, policy).uptime).toBe('TT.T....')
+    // One relayer's check of the slot passed: the GPU was there, and the missing quorum is the network's doing.
+    const proved = [...up(0), ...up(1), record(2, 'r1', 'passed'), ...up(3)]
+    expect(computeSettlement(long, proved, { ...policy, scheduled }).uptime).toBe('TT.T....')
+  })
+
+  it('voids like a failed check a checked slot the provider showed no GPU, or other GPUs, in: it cannot dodge the check by changing its telemetry', () => {
+    const long = { ...order, amount: 8_000n, slots: 8 }
+    const up = (slot: number) => [record(slot, 'r1', null), record(slot, 'r2', null)]
+    const gpuLess = (slot: number) => [
+      { ...record(slot, 'r1', 'unanswered'), gpus: null },
+      { ...record(slot, 'r2', null), gpus: null },
+    ]
+    const heard = [...up(0), ...up(1), ...gpuLess(2), ...up(3)]
+    expect(computeSettlement(long, heard, { ...policy, scheduled: (slot) => slot === 2 }).uptime).toBe(
+      'VVMT....',
+    )
+    // Unchecked, no GPU in the telemetry is that slot down and no more.
+    expect(computeSettlement(long, heard, policy).uptime).toBe('TTMT....')
   })
 
   it('pays telemetry after the last proof nothing when the closing slots are checked: the order must end on a proof', () => {

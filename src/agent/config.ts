@@ -88,6 +88,15 @@ export const agentConfigSchema = z
       .describe(
         `how long a provider record stays valid, at most ${MAX_RECORD_TTL_SECONDS} s (7 days, what relayers accept); it is re-signed and re-announced at half this`,
       ),
+    computeRateLimit: z
+      .strictObject({
+        perSecond: z.number().positive().describe('sustained compute challenges per second per relayer'),
+        burst: z.number().int().positive().describe('compute challenges a relayer may send at once'),
+      })
+      .optional()
+      .describe(
+        "GPU work each relayer may ask for, over all orders; by default one check per GPU every 20 s and three per GPU at once, enough for 60 s slots (a devnet's short slots need more)",
+      ),
     rateLimit: z
       .strictObject({
         perSecond: z

@@ -44,6 +44,8 @@ export interface AgentOptions {
   recordTtlSeconds: number
   telemetry: () => Promise<Telemetry>
   rateLimit: { perSecond: number; burst: number }
+  /** Compute challenges per relayer key over all orders; by default one per GPU every 20 s, three per GPU at once. */
+  computeRateLimit?: { perSecond: number; burst: number }
   /** A token bucket per source address (IPv6 by /64), in front of every route; ADDRESS_RATE_LIMIT when absent. */
   addressRateLimit?: { perSecond: number; burst: number }
   /** Identity keys of the quorum's relayers (lower-case 0x hex): when given, a challenge from any other key is refused with 403. */
@@ -63,6 +65,7 @@ export class ProviderAgent {
   readonly server: Server
   private signedRecord: SignedProviderRecord
   private readonly limiter: RateLimiter
+  private readonly computeLimiter: RateLimiter
   private readonly perAddress: RateLimiter
   private readonly relayerKeys: ReadonlySet<string> | undefined
   /** Keys as long as the longest slot, so a relayer cannot outwait them within one; bytes for ten minutes, for retries. */
@@ -82,6 +85,9 @@ export class ProviderAgent {
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
+    const gpus = Math.max(1, o.record.gpus.length)
+    const compute = o.computeRateLimit ?? { perSecond: gpus / 20, burst: 3 * gpus }
+    this.computeLimiter = new RateLimiter(compute.perSecond, compute.burst)
     const perAddress = o.addressRateLimit ?? ADDRESS_RATE_LIMIT
     this.perAddress = new RateLimiter(perAddress.perSecond, perAddress.burst)
     this.relayerKeys = o.relayerKeys && new Set(o.relayerKeys.map((k) => k.toLowerCase()))
@@ -197,9 +203,12 @@ export class ProviderAgent {
       return { status: 409, error: 'NO_PRESENCE' }
     if (Math.abs(Date.now() - challenge.issuedAt) > COMPUTE_SKEW_MS)
       return { status: 400, error: 'STALE_CHALLENGE' }
+    // The host's own GPUs bound it, not the count a relayer names: more products than GPUs would queue on one.
+    if (compute.count > this.o.record.gpus.length) return { status: 409, error: 'TOO_MANY_GPUS' }
     const busy = this.computing.get(challenge.relayerKey) ?? 0
-    if (busy + compute.count > Math.max(this.o.record.gpus.length, compute.count))
-      return { status: 429, error: 'BUSY' }
+    if (busy + compute.count > this.o.record.gpus.length) return { status: 429, error: 'BUSY' }
+    // Over all orders, which the agent cannot tell real from made up: a relayer's GPU work per unit of time is bounded.
+    if (!this.computeLimiter.take(challenge.relayerKey)) return { status: 429, error: 'RATE_LIMITED' }
     return undefined
   }
 

@@ -107,6 +107,7 @@ export async function startAgent(
     recordTtlSeconds: config.recordTtlSeconds,
     telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), config.telemetryTtlMs),
     rateLimit: config.rateLimit,
+    ...(config.computeRateLimit ? { computeRateLimit: config.computeRateLimit } : {}),
     addressRateLimit: config.addressRateLimit,
     ...(config.relayerKeys ? { relayerKeys: config.relayerKeys } : {}),
     ...(config.tls

@@ -189,6 +189,8 @@ export async function inProcessAgent(
     record,
     recordTtlSeconds: 3_600,
     rateLimit: { perSecond: 50, burst: 50 },
+    // Three-second slots, every one checked by every relayer.
+    computeRateLimit: { perSecond: 20, burst: 100 },
     logger: silentLogger(),
     telemetry: device.telemetry ?? (() => Promise.resolve({ gpus: [gpu] })),
     ...(device.prover ? { prover: device.prover } : {}),
