@@ -14,6 +14,7 @@ const MAX_PAGES = 50
 /** Invalid heartbeats a peer may serve in a minute, over all orders, before it is benched for BENCH_MS. */
 const MAX_INVALID_PER_MINUTE = 16
 const BENCH_MS = 60_000
+const MAX_REFUTED = 100_000
 const heartbeatPage = z.object({
   orderId: z.string(),
   heartbeats: z.array(z.unknown()).max(1_000),
@@ -49,6 +50,8 @@ export class HeartbeatPull {
   private readonly cursors = new Map<string, number>()
   private readonly benchedUntil = new Map<string, number>()
   private readonly invalid = new Map<string, { since: number; count: number }>()
+  /** Peers' verdict claims a transcript refuted (peer, order, slot, relayer, verdict), oldest dropped first. */
+  private readonly refuted = new Set<string>()
 
   constructor(private readonly o: GossipOptions) {}
 
@@ -160,9 +163,16 @@ export class HeartbeatPull {
     claimed: 'passed' | 'failed',
     signal?: AbortSignal,
   ): Promise<boolean> {
+    const { slot, relayerId, compute } = heartbeat.heartbeat.challenge.challenge
+    // A claim a transcript once refuted is not checked again: each check is seconds of CPU at a production size.
+    const claim = `${peer.id}:${order.id}:${slot}:${relayerId}:${claimed}`
+    if (this.refuted.has(claim)) return true
     if ((await pullTranscript(this.o, peer, order, heartbeat, claimed, signal)) !== 'junk') return true
+    this.refuted.add(claim)
+    if (this.refuted.size > MAX_REFUTED) this.refuted.delete(this.refuted.values().next().value!)
     this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_TRANSCRIPT' })
-    if (!this.spendInvalid(peer.id)) return true
+    // Weighed by the products it made us check, so a peer cannot stay under the bench with a few costly ones.
+    if (!this.spendInvalid(peer.id, compute?.count ?? 1)) return true
     this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid transcripts')
     return false
   }
@@ -224,11 +234,11 @@ export class HeartbeatPull {
   }
 
   /** Counts one invalid item from `peer`; true when that benches it (more than MAX_INVALID_PER_MINUTE in the current minute). */
-  private spendInvalid(peerId: string): boolean {
+  private spendInvalid(peerId: string, weight = 1): boolean {
     const now = Date.now()
     const spent = this.invalid.get(peerId)
     const window = spent && now - spent.since < 60_000 ? spent : { since: now, count: 0 }
-    window.count++
+    window.count += weight
     this.invalid.set(peerId, window)
     if (window.count <= MAX_INVALID_PER_MINUTE) return false
     this.benchedUntil.set(peerId, now + BENCH_MS)

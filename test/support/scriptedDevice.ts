@@ -6,6 +6,8 @@ import { referenceGpu } from '../../devkit/gpu/referenceGpu.js'
 
 /** Slot length of the scripted orders, in seconds. */
 export const SCRIPTED_SLOT = 3
+/** How long the scripted provider stays silent after signing the heartbeat of the slot it goes dark in. */
+const DARK_MS = 2_600
 /** What the provider does in each slot of the order, and the status every honest relayer settles it with. */
 export const SCRIPT = [
   ['honest: the CPU reference device, answering every challenge', 'C'],
@@ -13,8 +15,8 @@ export const SCRIPT = [
   ['commits to a wrong C and signs rows of it', 'X'],
   ['commits 1.5 s late, past the class deadline of 1 s', 'U'],
   ["replays its first slot's commitment instead of computing", 'X'],
-  ['dark for the whole slot, as in an outage: nothing is held against it', '.'],
   ["signs the slot's heartbeat, then goes dark for the compute challenge that follows it", 'U'],
+  ['dark for the whole slot, as in an outage: nothing is held against it', '.'],
   ['declines: the GPU in its telemetry, and no commitment to any challenge', 'D'],
   ['another GPU: the UUID changed from here on', 'W'],
 ] as const
@@ -41,9 +43,9 @@ export function scriptedDevice(slotOf: () => number): {
     async commit(seed, n, device, holder) {
       const slot = slotOf()
       if (slot === 1 || slot === 7) throw new Error('no GPU')
-      // Silent until the slot is over: past the relayer's request timeout, or if not, past the class deadline. The GPU
-      // is then free for the next slot's check, as a host that went dark and came back would have it.
-      if (slot === 6) while (slotOf() === 6) await new Promise((ok) => setTimeout(ok, 50))
+      // Silent past the relayers' request timeout (2.5 s): they never see an answer to the check. The next slot is dark
+      // anyway, so no check of it waits behind this one.
+      if (slot === 5) await new Promise((ok) => setTimeout(ok, DARK_MS))
       if (slot === 2) held.set(key(seed, n), wrongC(seed, n))
       if (slot === 3) await new Promise((ok) => setTimeout(ok, 1_500))
       if (slot === 4 && first) held.set(key(seed, n), first)
@@ -63,7 +65,7 @@ export function scriptedDevice(slotOf: () => number): {
     const slot = slotOf()
     if (slot === 1) return Promise.resolve({ gpus: null, unavailable: 'nvidia-smi not found' })
     // The agent answers 500 to every challenge of the slot.
-    if (slot === 5) return Promise.reject(new Error('host down'))
+    if (slot === 6) return Promise.reject(new Error('host down'))
     return Promise.resolve({ gpus: [slot >= 8 ? referenceGpu(0, 'GPU-swapped-in') : referenceGpu()] })
   }
   return { prover, telemetry }
