@@ -32,6 +32,8 @@ CHALLENGE_ROWS = 64
 MAX_LINE = 4096
 # Commitments kept at once, one per holder (a relayer), in host memory: 1 GiB each at n = 16384.
 MAX_HOLDERS = 8
+# A commitment no reveal came for within this long is dropped: a reveal follows its commit within seconds.
+HOLD_SECONDS = 120
 MASK32 = 0xFFFFFFFF
 HEX32 = re.compile(r"0x[0-9a-f]{64}")
 OPS = {
@@ -327,7 +329,7 @@ class Helper:
     def __init__(self, backend_name):
         self.backend = None
         self.unavailable = None
-        # holder → (seed, n, levels, C): one commitment per relayer, so no relayer's commit drops another's.
+        # holder → (seed, n, levels, C, when): one commitment per relayer, so no relayer's commit drops another's.
         self.committed = {}
         try:
             self.backend = BACKENDS[backend_name]()
@@ -373,7 +375,13 @@ class Helper:
             "version": VERSION,
         }
 
+    def drop_stale(self):
+        now = time.monotonic()
+        for holder in [h for h, c in self.committed.items() if now - c[4] > HOLD_SECONDS]:
+            del self.committed[holder]
+
     def op_commit(self, seed, n, holder):
+        self.drop_stale()
         self.committed.pop(holder, None)
         while len(self.committed) >= MAX_HOLDERS:
             del self.committed[next(iter(self.committed))]
@@ -381,7 +389,7 @@ class Helper:
         t0 = time.perf_counter()
         levels = merkle_levels(leaves)
         tree = time.perf_counter() - t0
-        self.committed[holder] = (seed, n, levels, held)
+        self.committed[holder] = (seed, n, levels, held, time.monotonic())
         return {
             "root": "0x" + levels[-1][0].hex(),
             "ms": {
@@ -392,10 +400,11 @@ class Helper:
         }
 
     def op_answer(self, seed, n, revealSeed, holder):
+        self.drop_stale()
         committed = self.committed.get(holder)
         if committed is None or committed[:2] != (seed, n):
             raise BackendError("NOT_COMMITTED", "no committed C for this seed and size")
-        levels, held = committed[2:]
+        levels, held = committed[2:4]
         indices = drawn_rows(revealSeed, n)
         values = self.backend.rows(held, indices)
         return {

@@ -33,8 +33,8 @@ import { z } from 'zod'
 const MAX_CHALLENGE_BYTES = 4 * 1024
 /** A compute challenge must have been issued this close to the agent's clock: none can be stocked up for later. */
 const COMPUTE_SKEW_MS = 60_000
-/** Answers to reveals kept for replays: a relayer's retry comes within seconds, and each can be megabytes. */
-const MAX_REVEALED = 8
+/** Answers to reveals kept for replays, in bytes: a relayer's retry comes within seconds, and one answer is ~6 MB a product. */
+const MAX_REVEALED_BYTES = 64 * 1024 * 1024
 /** Heartbeats remembered at most: ~20,000 keys are a few MB, and their bodies are kept ten minutes only. */
 const MAX_ANSWERS = 20_000
 
@@ -82,6 +82,7 @@ export class ProviderAgent {
 
   /** Answers to reveals, by challenge, root and reveal: a few, since one is megabytes at a production size. */
   private readonly revealed = new Map<string, string>()
+  private revealedBytes = 0
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
@@ -315,7 +316,13 @@ export class ProviderAgent {
     }
     const text = JSON.stringify(transcript)
     this.revealed.set(cacheKey, text)
-    while (this.revealed.size > MAX_REVEALED) this.revealed.delete(this.revealed.keys().next().value!)
+    this.revealedBytes += text.length
+    // Kept by bytes, not count: an answer of 16 products at n = 16,384 is about 90 MB.
+    while (this.revealed.size > 1 && this.revealedBytes > MAX_REVEALED_BYTES) {
+      const [oldest, body] = this.revealed.entries().next().value!
+      this.revealed.delete(oldest)
+      this.revealedBytes -= body.length
+    }
     sendJson(res, 200, undefined, text)
   }
 
