@@ -321,6 +321,53 @@ describe('provider agent under a flood', () => {
     expect((JSON.parse(answered.body) as { rows: unknown[] }).rows).toHaveLength(64)
   })
 
+  it("lets a relayer restarted between the slot's heartbeat and its check still check the slot, on the heartbeat it got before", async () => {
+    const { agent } = await startAgent({
+      relayerKeys: [quorumRelayer.publicKey],
+      prover: cpuReferenceProver(),
+    })
+    const store = new SqliteStore(':memory:')
+    closers.push(() => store.close())
+    const http = createSafeHttp(HTTP)
+    const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
+    await registry.submit(agent.record)
+    const probers = (perMillion: number) =>
+      new Prober({
+        relayerId: 'r1',
+        identity: quorumRelayer,
+        relayerKeys: new Map([['r1', quorumRelayer.publicKey]]),
+        store,
+        registry,
+        http,
+        httpOptions: HTTP,
+        concurrency: 2,
+        perHostConcurrency: 2,
+        maxSkewMs: 30_000,
+        metrics: createMetrics(),
+        logger,
+        compute: new ComputeChallenges({
+          relayerId: 'r1',
+          identity: quorumRelayer,
+          perMillion,
+          store,
+          http,
+          httpOptions: HTTP,
+          logger,
+        }),
+      })
+    // Slot 0 of a ten-slot order: not a closing slot, so only the rate decides whether it is checked.
+    const order: OrderTerms = {
+      ...ORDER,
+      id: orderId(70) as `0x${string}`,
+      start: BigInt(Math.floor(Date.now() / 1000) - 30),
+    }
+    // Before the crash: the heartbeat is kept, and the check never went out.
+    expect(await probers(0).probeOnce(order, 0)).toBe('OK')
+    // After it, a fresh book: the agent answers with the heartbeat it signed before, which the check then names.
+    expect(await probers(1_000_000).probeOnce(order, 0)).toBe('COMPUTE_PASSED')
+    expect((await store.listHeartbeatKeys(order.id)).map((h) => h.compute)).toEqual(['passed'])
+  })
+
   it('proves every GPU of a two-GPU order: a host that computes on one and copies its product for the other fails', async () => {
     const honest = cpuReferenceProver()
     let first: Uint8Array | undefined

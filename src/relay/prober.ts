@@ -56,6 +56,11 @@ export interface ProberOptions {
   nowMs?: () => number
 }
 
+/** Codes with which an agent's answer to an earlier challenge of ours is refused by a book that no longer holds it. */
+function earlierOwn(code: Rejection): boolean {
+  return code === 'UNKNOWN_NONCE' || code === 'REPLAYED_NONCE'
+}
+
 /** The answer to a heartbeat was kept (or, for a compute challenge, is settled either way): trying again buys nothing. */
 function isFinal(result: ProbeResult): boolean {
   return (
@@ -158,8 +163,9 @@ export class Prober {
     // Only what the provider signed up for is measured: a slot of an order it never offered is not up.
     const mismatch = offerMismatch(record, order)
     if (mismatch) return mismatch
-    const presence = await this.heartbeat(record.url, order, slot, undefined, signal)
     const n = this.o.compute?.sizeFor(order, slot)
+    // In a checked slot, our own earlier heartbeat of the slot will do for the check to follow (see ownEarlier).
+    const presence = await this.heartbeat(record.url, order, slot, undefined, signal, n !== undefined)
     if (typeof presence === 'string' || n === undefined) return typeof presence === 'string' ? presence : 'OK'
     const compute = { n, count: order.gpu.count, follows: presence.heartbeat.signature }
     let checked = await this.heartbeat(record.url, order, slot, compute, signal)
@@ -189,11 +195,12 @@ export class Prober {
     slot: number,
     compute: { n: number; count: number; follows: string } | undefined,
     signal?: AbortSignal,
+    resumable = false,
   ): Promise<{ heartbeat: SignedHeartbeat; arrivedAt: number } | ProbeResult> {
     const res = await this.send(agentUrl, order, slot, compute, signal)
     if (typeof res === 'string') return res
     const arrivedAt = this.now()
-    const verdict = verifyHeartbeat(res.body, {
+    let verdict = verifyHeartbeat(res.body, {
       // The provider's clock is held to our challenge's time, as in gossip: a retry may be answered with the heartbeat
       // signed for our first challenge of the slot (the agent signs one per slot), whose answer was lost.
       order,
@@ -206,6 +213,8 @@ export class Prober {
         consume: (salt, orderId, s) => this.book.consume(salt, orderId, s),
       },
     })
+    const resumed = resumable && !verdict.ok && !compute && earlierOwn(verdict.code)
+    if (resumed) verdict = this.ownEarlier(res.body, order, slot)
     if (!verdict.ok) {
       this.o.logger.warn(
         { orderId: order.id, slot, code: verdict.code, detail: verdict.detail },
@@ -222,7 +231,28 @@ export class Prober {
       body: canonicalJson(verdict.heartbeat),
       receivedAt: arrivedAt,
     })
-    return stored ? { heartbeat: verdict.heartbeat, arrivedAt } : 'DUPLICATE'
+    return stored || resumed ? { heartbeat: verdict.heartbeat, arrivedAt } : 'DUPLICATE'
+  }
+
+  /**
+   * The slot's heartbeat to a plain challenge this relayer sent before it
+   * restarted (or whose answer it already used): the agent answers a new
+   * challenge of the slot with it. Signed by our key for this slot, it proves
+   * the provider was there as well as a fresh one would, so the slot's check
+   * can still follow it.
+   */
+  private ownEarlier(body: string, order: OrderTerms, slot: number): ReturnType<typeof verifyHeartbeat> {
+    const verdict = verifyHeartbeat(body, {
+      order,
+      slot,
+      relayerKeys: this.o.relayerKeys,
+      skewMs: this.o.maxSkewMs,
+    })
+    if (!verdict.ok) return verdict
+    const { challenge } = verdict.heartbeat.heartbeat.challenge
+    return challenge.relayerId === this.o.relayerId && !challenge.compute
+      ? verdict
+      : { ok: false, code: 'UNKNOWN_NONCE', detail: 'not a challenge this relayer issued' }
   }
 
   /** Sends a fresh challenge once this agent's host has room, so its time of issue is when it leaves. */
