@@ -359,8 +359,10 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       prover: o.gpus === null ? 'none' : 'cpu-reference',
       // Every heartbeat reads the telemetry afresh, so a GPU the dev kit takes away is gone from the next slot on.
       telemetryTtlMs: 0,
-      // The devnet's slots are seconds long and every one is checked: far more checks than 60 s slots bring.
+      // The devnet's slots are seconds long and every one is checked: far more checks than 60 s slots bring. Its one
+      // CPU reference device runs two orders at once, so each relayer checks both in the same slot.
       computeRateLimit: { perSecond: 20, burst: 100 },
+      computeConcurrency: 8,
       payout: {
         [LOCAL_CHAIN]: providerPayout,
         ...(o.solana ? { [o.solana.chain]: o.solana.providerPayout } : {}),

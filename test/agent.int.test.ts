@@ -288,7 +288,7 @@ describe('provider agent under a flood', () => {
     expect(commits).toBe(3)
   })
 
-  it("keeps an honest relayer's commitment however many checks another relayer makes up (orders, slots) in between", async () => {
+  it("keeps an honest relayer's commitment however many checks another relayer makes up (orders, slots), or it makes of another order, in between", async () => {
     const byzantine = generateEd25519().signer
     // No budget in the way: what is tested is that the commitments are kept apart, however many.
     const { url } = await startAgent({
@@ -309,8 +309,11 @@ describe('provider agent under a flood', () => {
       )
       return JSON.parse(checked.body) as SignedHeartbeat
     }
-    const honest = await checkOf(new ChallengeBook('r1', quorumRelayer, 60_000), orderId(50), 3)
+    const book = new ChallengeBook('r1', quorumRelayer, 60_000)
+    const honest = await checkOf(book, orderId(50), 3)
     const root = honest.heartbeat.commitment!
+    // The same relayer checking another order on the same GPU meanwhile (their closing slots, say) keeps both.
+    expect((await checkOf(book, orderId(51), 3)).heartbeat.commitment).toBeTruthy()
     const made = new ChallengeBook('r9', byzantine, 60_000)
     // More than any shared pool of commitments would hold (the CPU reference once kept 48 in all).
     for (let k = 0; k < 60; k++)

@@ -97,6 +97,15 @@ export const agentConfigSchema = z
       .describe(
         "GPU work each relayer may ask for, over all orders; by default one check per GPU every 20 s and three per GPU at once, enough for 60 s slots (a devnet's short slots need more)",
       ),
+    computeConcurrency: z
+      .number()
+      .int()
+      .positive()
+      .max(1_000)
+      .optional()
+      .describe(
+        "products of one relayer's compute challenges in progress at once; by default the host's GPU count",
+      ),
     rateLimit: z
       .strictObject({
         perSecond: z

@@ -34,30 +34,31 @@ const keyOf = (seed: Uint8Array, n: number) => `${Buffer.from(seed).toString('he
 
 /**
  * The CPU reference prover, in the agent's process: O(n³) on one core,
- * instant at the test class's size. Like the GPU helper it keeps one C per
- * relayer and GPU, so no relayer's commit drops another's.
+ * instant at the test class's size. It keeps each relayer's commitments
+ * apart (the last few of each, by seed), so no relayer's commit drops
+ * another's, nor one relayer's check of one order its check of another.
  */
 export function cpuReferenceProver(): ComputeProver {
-  const held = new Map<string, { key: string; committed: Committed }>()
+  const byHolder = new Map<string, Map<string, Committed>>()
   return {
-    commit(seed, n, device, holder) {
+    commit(seed, n, _device, holder) {
       if (n > CPU_REFERENCE_MAX_N)
         return Promise.reject(new RangeError(`the CPU reference proves n ≤ ${CPU_REFERENCE_MAX_N}, not ${n}`))
-      const at = `${holder}:${device}`
+      let held = byHolder.get(holder)
+      byHolder.delete(holder)
+      byHolder.set(holder, (held ??= new Map<string, Committed>()))
+      while (byHolder.size > HOLDERS) byHolder.delete(byHolder.keys().next().value!)
       const key = keyOf(seed, n)
-      const kept = held.get(at)
-      const committed = kept?.key === key ? kept.committed : commitOnCpu(seed, n)
-      held.delete(at)
-      held.set(at, { key, committed })
-      while (held.size > HOLDERS * MAX_GPUS_PER_ORDER) held.delete(held.keys().next().value!)
+      const committed = held.get(key) ?? commitOnCpu(seed, n)
+      held.delete(key)
+      held.set(key, committed)
+      while (held.size > 2 * MAX_GPUS_PER_ORDER) held.delete(held.keys().next().value!)
       return Promise.resolve(committed.root)
     },
-    answer(seed, n, revealSeed, device, holder) {
-      const kept = held.get(`${holder}:${device}`)
+    answer(seed, n, revealSeed, _device, holder) {
+      const committed = byHolder.get(holder)?.get(keyOf(seed, n))
       return Promise.resolve(
-        kept?.key === keyOf(seed, n)
-          ? { root: kept.committed.root, answer: answerOnCpu(kept.committed, revealSeed) }
-          : undefined,
+        committed && { root: committed.root, answer: answerOnCpu(committed, revealSeed) },
       )
     },
   }

@@ -46,6 +46,8 @@ export interface AgentOptions {
   rateLimit: { perSecond: number; burst: number }
   /** Compute challenges per relayer key over all orders; by default one per GPU every 20 s, three per GPU at once. */
   computeRateLimit?: { perSecond: number; burst: number }
+  /** Products of one relayer in progress at once; by default the host's GPU count. */
+  computeConcurrency?: number
   /** A token bucket per source address (IPv6 by /64), in front of every route; ADDRESS_RATE_LIMIT when absent. */
   addressRateLimit?: { perSecond: number; burst: number }
   /** Identity keys of the quorum's relayers (lower-case 0x hex): when given, a challenge from any other key is refused with 403. */
@@ -207,7 +209,8 @@ export class ProviderAgent {
     // The host's own GPUs bound it, not the count a relayer names: more products than GPUs would queue on one.
     if (compute.count > this.o.record.gpus.length) return { status: 409, error: 'TOO_MANY_GPUS' }
     const busy = this.computing.get(challenge.relayerKey) ?? 0
-    if (busy + compute.count > this.o.record.gpus.length) return { status: 429, error: 'BUSY' }
+    if (busy + compute.count > (this.o.computeConcurrency ?? this.o.record.gpus.length))
+      return { status: 429, error: 'BUSY' }
     // Over all orders, which the agent cannot tell real from made up: a relayer's GPU work per unit of time is bounded.
     if (!this.computeLimiter.take(challenge.relayerKey)) return { status: 429, error: 'RATE_LIMITED' }
     return undefined

@@ -108,6 +108,7 @@ export async function startAgent(
     telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), config.telemetryTtlMs),
     rateLimit: config.rateLimit,
     ...(config.computeRateLimit ? { computeRateLimit: config.computeRateLimit } : {}),
+    ...(config.computeConcurrency ? { computeConcurrency: config.computeConcurrency } : {}),
     addressRateLimit: config.addressRateLimit,
     ...(config.relayerKeys ? { relayerKeys: config.relayerKeys } : {}),
     ...(config.tls

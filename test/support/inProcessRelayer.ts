@@ -191,6 +191,7 @@ export async function inProcessAgent(
     rateLimit: { perSecond: 50, burst: 50 },
     // Three-second slots, every one checked by every relayer.
     computeRateLimit: { perSecond: 20, burst: 100 },
+    computeConcurrency: 8,
     logger: silentLogger(),
     telemetry: device.telemetry ?? (() => Promise.resolve({ gpus: [gpu] })),
     ...(device.prover ? { prover: device.prover } : {}),
