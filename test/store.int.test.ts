@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ChainEvent } from '../src/chains.js'
+import type { OrderTerms } from '../src/order.js'
 import { MIGRATIONS } from '../src/store/migrations.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 import { merkleLeafHash } from '../src/merkle.js'
@@ -237,6 +238,27 @@ describe('SqliteStore', () => {
       store.putHeartbeat({ orderId: '0xo', slot: 0, relayerId: 'r1', body, receivedAt: 1 })
     expect([await put(higher), await put(checked), await put(lower)]).toEqual([true, true, false])
     expect((await store.listHeartbeats('0xo')).map((h) => h.body)).toEqual([checked])
+    await store.close()
+  })
+
+  it('counts orders by state in one grouped query, for the gauges', async () => {
+    const store = new SqliteStore(freshPath())
+    const terms = (i: number): OrderTerms => ({
+      id: `0x${i.toString(16).padStart(64, '0')}`,
+      chain: 'eip155:31337',
+      renter: '0x01',
+      token: 'native',
+      amount: 1_000n,
+      providerId: `0x${'aa'.repeat(32)}`,
+      payout: '0x02',
+      start: 0n,
+      slotLength: 60,
+      slots: 10,
+      gpu: REFERENCE_ORDER_GPU,
+    })
+    for (let i = 1; i <= 5; i++) await store.insertOrder(terms(i), 1)
+    for (const i of [1, 2]) await store.transitionOrder(terms(i).id, ['opened'], 'active', {}, 2)
+    expect(await store.countOrdersByState()).toEqual({ opened: 3, active: 2 })
     await store.close()
   })
 

@@ -228,8 +228,7 @@ export class Relayer {
 
   private async updateGauges(): Promise<void> {
     this.lastGauge = this.ctx.now()
-    const all = await this.o.store.listOrders()
-    for (const state of ORDER_STATES)
-      this.o.metrics.orders.set({ state }, all.filter((o) => o.state === state).length)
+    const counts = await this.o.store.countOrdersByState()
+    for (const state of ORDER_STATES) this.o.metrics.orders.set({ state }, counts[state] ?? 0)
   }
 }

@@ -227,6 +227,16 @@ export class SqliteStore implements Store {
     })
   }
 
+  countOrdersByState(): Promise<Partial<Record<OrderState, number>>> {
+    return this.guard(() => {
+      const rows = this.stmt('SELECT state, COUNT(*) AS n FROM orders GROUP BY state').all() as {
+        state: OrderState
+        n: number
+      }[]
+      return Object.fromEntries(rows.map((r) => [r.state, r.n]))
+    })
+  }
+
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
     return this.guard(() => {
       const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(

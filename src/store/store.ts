@@ -99,6 +99,8 @@ export interface Store {
   insertOrder(terms: OrderTerms, now: number): Promise<boolean>
   getOrder(id: string): Promise<OrderRecord | undefined>
   listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]>
+  /** How many orders are in each state (states with none left out): one grouped count, no rows read. */
+  countOrdersByState(): Promise<Partial<Record<OrderState, number>>>
   /** At most `limit` orders with ids above `afterId`, by id: a page of a listing. */
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]>
   /**
