@@ -123,16 +123,20 @@ const ORDER: OrderTerms = {
 }
 
 /** A relayer of the quorum that sends a compute challenge in every slot, with its own store and registry. */
-async function computeProber(agent: ProviderAgent): Promise<{ prober: Prober; store: SqliteStore }> {
-  const store = new SqliteStore(':memory:')
-  closers.push(() => store.close())
+async function computeProber(
+  agent: ProviderAgent,
+  o: { perMillion?: number; store?: SqliteStore } = {},
+): Promise<{ prober: Prober; store: SqliteStore }> {
+  const store = o.store ?? new SqliteStore(':memory:')
+  if (!o.store) closers.push(() => store.close())
   const http = createSafeHttp(HTTP)
   const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
-  await registry.submit(agent.record)
+  // A shared store already holds the record: the registry reads it from there.
+  if (!o.store) await registry.submit(agent.record)
   const compute = new ComputeChallenges({
     relayerId: 'r1',
     identity: quorumRelayer,
-    perMillion: 1_000_000,
+    perMillion: o.perMillion ?? 1_000_000,
     store,
     http,
     httpOptions: HTTP,
@@ -329,35 +333,8 @@ describe('provider agent under a flood', () => {
       relayerKeys: [quorumRelayer.publicKey],
       prover: cpuReferenceProver(),
     })
-    const store = new SqliteStore(':memory:')
-    closers.push(() => store.close())
-    const http = createSafeHttp(HTTP)
-    const registry = new ProviderRegistry({ store, http, httpOptions: HTTP, logger })
-    await registry.submit(agent.record)
-    const probers = (perMillion: number) =>
-      new Prober({
-        relayerId: 'r1',
-        identity: quorumRelayer,
-        relayerKeys: new Map([['r1', quorumRelayer.publicKey]]),
-        store,
-        registry,
-        http,
-        httpOptions: HTTP,
-        concurrency: 2,
-        perHostConcurrency: 2,
-        maxSkewMs: 30_000,
-        metrics: createMetrics(),
-        logger,
-        compute: new ComputeChallenges({
-          relayerId: 'r1',
-          identity: quorumRelayer,
-          perMillion,
-          store,
-          http,
-          httpOptions: HTTP,
-          logger,
-        }),
-      })
+    const { prober: before, store } = await computeProber(agent, { perMillion: 0 })
+    const after = (await computeProber(agent, { store })).prober
     // Slot 0 of a ten-slot order: not a closing slot, so only the rate decides whether it is checked.
     const order: OrderTerms = {
       ...ORDER,
@@ -365,9 +342,9 @@ describe('provider agent under a flood', () => {
       start: BigInt(Math.floor(Date.now() / 1000) - 30),
     }
     // Before the crash: the heartbeat is kept, and the check never went out.
-    expect(await probers(0).probeOnce(order, 0)).toBe('OK')
+    expect(await before.probeOnce(order, 0)).toBe('OK')
     // After it, a fresh book: the agent answers with the heartbeat it signed before, which the check then names.
-    expect(await probers(1_000_000).probeOnce(order, 0)).toBe('COMPUTE_PASSED')
+    expect(await after.probeOnce(order, 0)).toBe('COMPUTE_PASSED')
     expect((await store.listHeartbeatKeys(order.id)).map((h) => h.compute)).toEqual(['passed'])
   })
 

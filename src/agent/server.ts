@@ -9,7 +9,6 @@ import { ed25519Verify, type Ed25519Signer } from '../ed25519.js'
 import { challengeBytes, heartbeatBytes } from '../heartbeat/bytes.js'
 import {
   signedChallengeSchema,
-  type Challenge,
   type Heartbeat,
   type SignedChallenge,
   type SignedHeartbeat,
@@ -25,16 +24,11 @@ import { ADDRESS_RATE_LIMIT } from './config.js'
 import { RateLimiter } from './rateLimit.js'
 import type { Telemetry } from './telemetry.js'
 import type { ComputeProver } from './prover.js'
-import { answerBytes, encodeRows, revealBytes, revealSeedOf, type Transcript } from '../gpu/transcript.js'
-import type { ChallengeAnswer } from '../gpu/freivalds.js'
-import { combinedRoot, productRevealSeed, productSeed } from '../gpu/products.js'
+import { revealBytes } from '../gpu/transcript.js'
+import { ComputeAnswers } from './computeAnswers.js'
 import { z } from 'zod'
 
 const MAX_CHALLENGE_BYTES = 4 * 1024
-/** A compute challenge must have been issued this close to the agent's clock: none can be stocked up for later. */
-const COMPUTE_SKEW_MS = 60_000
-/** Answers to reveals kept for replays, in bytes: a relayer's retry comes within seconds, and one answer is ~6 MB a product. */
-const MAX_REVEALED_BYTES = 64 * 1024 * 1024
 /** Heartbeats remembered at most: ~20,000 keys are a few MB, and their bodies are kept ten minutes only. */
 const MAX_ANSWERS = 20_000
 
@@ -67,7 +61,7 @@ export class ProviderAgent {
   readonly server: Server
   private signedRecord: SignedProviderRecord
   private readonly limiter: RateLimiter
-  private readonly computeLimiter: RateLimiter
+  private readonly compute: ComputeAnswers
   private readonly perAddress: RateLimiter
   private readonly relayerKeys: ReadonlySet<string> | undefined
   /** Keys as long as the longest slot, so a relayer cannot outwait them within one; bytes for ten minutes, for retries. */
@@ -79,18 +73,17 @@ export class ProviderAgent {
 
   /** Heartbeats being signed, by answer key: a retry meanwhile gets the same bytes, never a second product. */
   private readonly pending = new Map<string, Promise<string>>()
-  /** Products being computed, per relayer key. */
-  private readonly computing = new Map<string, number>()
-
-  /** Answers to reveals, by challenge, root and reveal: a few, since one is megabytes at a production size. */
-  private readonly revealed = new Map<string, string>()
-  private revealedBytes = 0
 
   constructor(private readonly o: AgentOptions) {
     this.limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst)
-    const gpus = Math.max(1, o.record.gpus.length)
-    const compute = o.computeRateLimit ?? { perSecond: gpus / 20, burst: 3 * gpus }
-    this.computeLimiter = new RateLimiter(compute.perSecond, compute.burst)
+    this.compute = new ComputeAnswers({
+      ...(o.prover ? { prover: o.prover } : {}),
+      signer: o.signer,
+      gpus: o.record.gpus.length,
+      ...(o.computeRateLimit ? { rateLimit: o.computeRateLimit } : {}),
+      ...(o.computeConcurrency ? { concurrency: o.computeConcurrency } : {}),
+      logger: o.logger,
+    })
     const perAddress = o.addressRateLimit ?? ADDRESS_RATE_LIMIT
     this.perAddress = new RateLimiter(perAddress.perSecond, perAddress.burst)
     this.relayerKeys = o.relayerKeys && new Set(o.relayerKeys.map((k) => k.toLowerCase()))
@@ -172,10 +165,10 @@ export class ProviderAgent {
     // A retry while the first is still being answered (a commit takes up to the deadline) waits for the same bytes.
     const pending = this.pending.get(answerKey)
     if (pending) return sendJson(res, 200, undefined, await pending)
-    if (challenge.compute) {
-      const refused = this.refuseCompute(challenge, presenceKey)
-      if (refused) return sendJson(res, refused.status, { error: refused.error })
-    }
+    // GPU work only after this relayer holds our heartbeat of the slot, and once per relayer, order and slot.
+    const refused =
+      challenge.compute && this.compute.refuse(challenge, signatureOf(this.answers.get(presenceKey)))
+    if (refused) return sendJson(res, refused.status, { error: refused.error })
     // Per relayer and order: many cheap orders naming this provider cannot use up the budget its real orders are probed from.
     if (!this.limiter.take(`${challenge.relayerKey}:${challenge.orderId}`))
       return sendJson(res, 429, { error: 'RATE_LIMITED' })
@@ -190,79 +183,20 @@ export class ProviderAgent {
     }
   }
 
-  /**
-   * Why a compute challenge gets no GPU work, if it does not: GPU work only
-   * after this relayer holds our heartbeat of the slot, once per relayer,
-   * order and slot, for a challenge issued now, and no more products of one
-   * relayer at once than the host has GPUs, so a relayer making up orders or
-   * slots cannot queue work without end.
-   */
-  private refuseCompute(
-    challenge: Challenge,
-    presenceKey: string,
-  ): { status: number; error: string } | undefined {
-    const compute = challenge.compute!
-    if (signatureOf(this.answers.get(presenceKey)) !== compute.follows)
-      return { status: 409, error: 'NO_PRESENCE' }
-    if (Math.abs(Date.now() - challenge.issuedAt) > COMPUTE_SKEW_MS)
-      return { status: 400, error: 'STALE_CHALLENGE' }
-    // The host's own GPUs bound it, not the count a relayer names: more products than GPUs would queue on one.
-    if (compute.count > this.o.record.gpus.length) return { status: 409, error: 'TOO_MANY_GPUS' }
-    const busy = this.computing.get(challenge.relayerKey) ?? 0
-    if (busy + compute.count > (this.o.computeConcurrency ?? this.o.record.gpus.length))
-      return { status: 429, error: 'BUSY' }
-    // Over all orders, which the agent cannot tell real from made up: a relayer's GPU work per unit of time is bounded.
-    if (!this.computeLimiter.take(challenge.relayerKey)) return { status: 429, error: 'RATE_LIMITED' }
-    return undefined
-  }
-
   /** The signed heartbeat answering a challenge, with the commitment to its compute challenge if it has one. */
   private async sign(signedChallenge: SignedChallenge): Promise<string> {
     const { challenge } = signedChallenge
-    const count = challenge.compute?.count ?? 0
-    this.computing.set(challenge.relayerKey, (this.computing.get(challenge.relayerKey) ?? 0) + count)
-    try {
-      const telemetry = await this.o.telemetry()
-      const commitment = challenge.compute && (await this.commit(challenge.compute, challenge.relayerKey))
-      const heartbeat: Heartbeat = {
-        v: 1,
-        challenge: signedChallenge,
-        timestamp: Date.now(),
-        gpus: telemetry.gpus,
-        ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
-        ...(commitment ? { commitment } : {}),
-      }
-      return canonicalJson({ heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) })
-    } finally {
-      const left = (this.computing.get(challenge.relayerKey) ?? 0) - count
-      if (left > 0) this.computing.set(challenge.relayerKey, left)
-      else this.computing.delete(challenge.relayerKey)
+    const telemetry = await this.o.telemetry()
+    const commitment = challenge.compute && (await this.compute.commit(challenge))
+    const heartbeat: Heartbeat = {
+      v: 1,
+      challenge: signedChallenge,
+      timestamp: Date.now(),
+      gpus: telemetry.gpus,
+      ...(telemetry.gpus === null ? { gpuUnavailable: telemetry.unavailable } : {}),
+      ...(commitment ? { commitment } : {}),
     }
-  }
-
-  /**
-   * The commitment to a compute challenge, one product per GPU at once, or
-   * undefined when there is no prover or it failed (logged; the heartbeat
-   * still goes).
-   */
-  private async commit(
-    compute: { seed: string; n: number; count: number },
-    holder: string,
-  ): Promise<string | undefined> {
-    const prover = this.o.prover
-    if (!prover) return undefined
-    const seed = Buffer.from(compute.seed.slice(2), 'hex')
-    try {
-      const roots = await Promise.all(
-        Array.from({ length: compute.count }, (_, i) =>
-          prover.commit(productSeed(seed, i), compute.n, i, holder),
-        ),
-      )
-      return combinedRoot(roots)
-    } catch (err) {
-      this.o.logger.error({ err: (err as Error).message, n: compute.n }, 'compute challenge not committed')
-      return undefined
-    }
+    return canonicalJson({ heartbeat, signature: this.o.signer.sign(heartbeatBytes(heartbeat)) })
   }
 
   /**
@@ -296,55 +230,9 @@ export class ProviderAgent {
     )
       return sendJson(res, 400, { error: 'BAD_SIGNATURE' })
     // The same reveal again (a retry, or a replay of a transcript a peer route served) is answered from memory.
-    const cacheKey = `${signed.signature}:${root}:${reveal}`
-    const cached = this.revealed.get(cacheKey)
-    if (cached) return sendJson(res, 200, undefined, cached)
-    const { seed, n, count } = challenge.compute!
-    const held = await this.answerProducts(
-      Buffer.from(seed.slice(2), 'hex'),
-      n,
-      count,
-      revealSeedOf(reveal),
-      challenge.relayerKey,
-    )
-    if (!held || combinedRoot(held.map((p) => p.root)) !== root)
-      return sendJson(res, 404, { error: 'NOT_COMMITTED' })
-    const rows = held.flatMap((p) => encodeRows(p.answer))
-    const roots = count > 1 ? held.map((p) => p.root) : undefined
-    const transcript: Transcript = {
-      reveal,
-      ...(roots ? { roots } : {}),
-      rows,
-      signature: this.o.signer.sign(answerBytes(signed.signature, root, rows, roots)),
-    }
-    const text = JSON.stringify(transcript)
-    this.revealed.set(cacheKey, text)
-    this.revealedBytes += text.length
-    // Kept by bytes, not count: an answer of 16 products at n = 16,384 is about 90 MB.
-    while (this.revealed.size > 1 && this.revealedBytes > MAX_REVEALED_BYTES) {
-      const [oldest, body] = this.revealed.entries().next().value!
-      this.revealed.delete(oldest)
-      this.revealedBytes -= body.length
-    }
+    const text = await this.compute.answer(signed, root, reveal)
+    if (!text) return sendJson(res, 404, { error: 'NOT_COMMITTED' })
     sendJson(res, 200, undefined, text)
-  }
-
-  /** Every product's answer to a reveal, or undefined when any of them is not committed. */
-  private async answerProducts(
-    seed: Uint8Array,
-    n: number,
-    count: number,
-    revealSeed: Uint8Array,
-    holder: string,
-  ): Promise<{ root: string; answer: ChallengeAnswer }[] | undefined> {
-    const prover = this.o.prover
-    if (!prover) return undefined
-    const held = await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        prover.answer(productSeed(seed, i), n, productRevealSeed(revealSeed, i), i, holder),
-      ),
-    )
-    return held.every((p) => p !== undefined) ? held : undefined
   }
 }
 

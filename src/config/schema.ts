@@ -1,7 +1,12 @@
-import { DEFAULT_COMPUTE_CHALLENGE_RATE } from '../gpu/deadlines.js'
 import { z } from 'zod'
 import { ed25519KeyProblem } from '../ed25519.js'
 import { keySourceSchema } from './keySource.js'
+import {
+  acceptTestGpuClasses,
+  challengeSecret,
+  computeChallengeRate,
+  sharesChallengeSchedule,
+} from './gpuChecks.js'
 
 /** One relayer of the quorum: its identity, and its key on each family's chains it serves. */
 export const quorumMemberSchema = z.strictObject({
@@ -38,31 +43,6 @@ export const quorumMemberSchema = z.strictObject({
 
 export type QuorumMember = z.infer<typeof quorumMemberSchema>
 
-/**
- * The parts of the relayer config that do not depend on a chain family.
- * Optional sections use `.prefault({})`: an absent section is parsed as `{}`,
- * so each field's own `.default()` is the one place its default is written.
- */
-const acceptTestGpuClasses = z
-  .boolean()
-  .default(false)
-  .describe('take on orders for test-only GPU classes (cpu-reference); the devnet does, a real network never')
-
-const computeChallengeRate = z
-  .number()
-  .min(0)
-  .max(1)
-  .default(DEFAULT_COMPUTE_CHALLENGE_RATE)
-  .describe(
-    "share of each order's slots this relayer sends a compute challenge in (docs/PROTOCOL.md §9): 1/120 is one every two hours at 60 s slots; 0 sends none",
-  )
-
-const challengeSecret = keySourceSchema
-  .optional()
-  .describe(
-    'a secret every member holds and no provider does (32 bytes of hex or more): the members challenge the same slots, so a provider that does not answer one loses the slot for all (docs/PROTOCOL.md §9); needed when several members send compute challenges, and a quorum of one draws from its identity key',
-  )
-
 const quorumSchema = z
   .strictObject({
     threshold: z.number().int().min(1).describe('signatures needed to release funds'),
@@ -79,6 +59,11 @@ const quorumSchema = z
   })
   .describe('the relayer set and its threshold')
 
+/**
+ * The parts of the relayer config that do not depend on a chain family.
+ * Optional sections use `.prefault({})`: an absent section is parsed as `{}`,
+ * so each field's own `.default()` is the one place its default is written.
+ */
 export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chain: C, bitcoin: B) {
   return z
     .strictObject({
@@ -290,16 +275,4 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         'compute challenges in a quorum of several relayers need quorum.challengeSecret, so that every member checks the same slots (docs/PROTOCOL.md §9); or set prober.computeChallengeRate to 0',
       path: ['quorum', 'challengeSecret'],
     })
-}
-
-/** A check one relayer drew alone is outvoted by the members that did not draw it: the quorum must share the schedule. */
-function sharesChallengeSchedule(c: {
-  quorum: { members: unknown[]; challengeSecret?: unknown }
-  prober: { computeChallengeRate: number }
-}): boolean {
-  return (
-    c.prober.computeChallengeRate === 0 ||
-    c.quorum.members.length === 1 ||
-    c.quorum.challengeSecret !== undefined
-  )
 }
