@@ -11,6 +11,7 @@ import {
   btcShareClosed,
   gossiping,
   isTerminal,
+  nextLook,
   onChainEvent,
   onClock,
   owedInBtc,
@@ -249,5 +250,42 @@ describe('order lifecycle: the BTC leg', () => {
       to: 'settled',
       patch: { btcTxid: 'aa' },
     })
+  })
+})
+
+describe('order lifecycle: when the tick next looks at an order', () => {
+  const policy = { graceSeconds: 30, gossipWindowSeconds: 10 }
+  const at = (state: OrderState, nowS: number, gossipIntervalMs?: number) =>
+    nextLook({ state, terms }, nowS * 1000, {
+      ...policy,
+      ...(gossipIntervalMs !== undefined ? { gossipIntervalMs } : {}),
+    })
+
+  it('looks at an active order once a slot, at the next slot start, and at its end', () => {
+    expect(at('opened', 500)).toBe(1_000_000)
+    expect(at('active', 1_000)).toBe(1_060_000)
+    expect(at('active', 1_059.999)).toBe(1_060_000)
+    expect(at('active', 1_060)).toBe(1_120_000)
+    expect(at('active', 1_590)).toBe(1_600_000)
+    // Past its end (the clock moved while the tick ran): at once.
+    expect(at('active', 1_601)).toBe(1_601_000)
+  })
+
+  it('looks once a gossip interval while peers may hold heartbeats, and not otherwise', () => {
+    expect(at('active', 1_000, 1_000)).toBe(1_001_000)
+    expect(at('opened', 500, 1_000)).toBe(1_000_000)
+    expect(at('ended', 1_600, 1_000)).toBe(1_601_000)
+    expect(at('ended', 1_600)).toBe(1_640_000)
+  })
+
+  it('looks at an ended order when its settlement is due, then every tick until it settles', () => {
+    expect(at('ended', 1_639.5)).toBe(1_640_000)
+    expect(at('ended', 1_640)).toBe(1_640_000)
+    expect(at('settling', 1_700)).toBe(1_700_000)
+    expect(at('payout-pending', 1_700)).toBe(1_705_000)
+  })
+
+  it('never looks at an order in a final state again', () => {
+    for (const state of TERMINAL_STATES) expect(at(state, 1_000)).toBeNull()
   })
 })

@@ -135,6 +135,45 @@ describe('relayer lifecycle with an injected clock', () => {
     expect(m.probed).toEqual([100_000])
   })
 
+  it('reads only the orders that are due: an active order once a slot, not every tick', async () => {
+    const m = market()
+    const orders = Array.from({ length: 20 }, (_, i) => ({
+      ...ORDER,
+      id: `0x${(i + 1).toString(16).padStart(64, '0')}` as const,
+    }))
+    for (const order of orders) await m.open(order)
+    let read = 0
+    const listDue = m.store.listDueOrders.bind(m.store)
+    m.store.listDueOrders = async (nowMs, limit) => {
+      const due = await listDue(nowMs, limit)
+      read += due.length
+      return due
+    }
+    await m.at(100)
+    expect(m.probed).toHaveLength(20)
+    expect(read).toBe(20)
+    for (const t of [100.25, 101, 105, 109.99]) await m.at(t)
+    expect(read).toBe(20)
+    await m.at(110)
+    expect(read).toBe(40)
+    expect(m.probed).toHaveLength(40)
+    // An event moves an order (the renter reclaimed it): due at once, and then never again.
+    await m.event({
+      kind: 'OrderReclaimed',
+      chain: CHAIN,
+      key: 'reclaim',
+      block,
+      txHash: '0xreclaim',
+      orderId: orders[0]!.id,
+      amount: ORDER.amount,
+    })
+    await m.at(111)
+    expect((await m.store.getOrder(orders[0]!.id))?.state).toBe('refunded')
+    expect(read).toBe(40)
+    await m.at(120)
+    expect(read).toBe(59)
+  })
+
   it('waits its place in line: the member ranked k posts failoverSeconds × k after the quorum formed', async () => {
     const members = ['r1', 'r2', 'r3']
     const last = members.find((m) => submitterRank(ORDER.id, members, m) === 2)!

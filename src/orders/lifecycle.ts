@@ -77,6 +77,54 @@ export function probing(record: Pick<OrderRecord, 'state' | 'terms'>, nowS: numb
   return record.state === 'active' && nowS < Number(orderEnd(record.terms))
 }
 
+/** A payout-pending order waits on Bitcoin (its payout seen is an event, which makes it due at once) or on its window. */
+export const PAYOUT_RECHECK_MS = 5_000
+
+/**
+ * When the relayer's tick should next look at an order, in ms since the epoch;
+ * null for a final state, which nothing looks at again. An active order is
+ * due once a slot (its probe is armed on a timer inside the slot), and once
+ * a gossip interval while peers may hold heartbeats of it; a settling one
+ * every tick. So a tick's work is what is due, not every live order.
+ */
+export function nextLook(
+  record: Pick<OrderRecord, 'state' | 'terms'>,
+  nowMs: number,
+  policy: LifecyclePolicy & { gossipIntervalMs?: number },
+): number | null {
+  const { terms } = record
+  const gossip = policy.gossipIntervalMs !== undefined && gossiping(record.state)
+  const soonest = (at: number) => (gossip ? Math.min(at, nowMs + policy.gossipIntervalMs!) : at)
+  const startMs = Number(terms.start) * 1000
+  const endMs = Number(orderEnd(terms)) * 1000
+  switch (record.state) {
+    case 'opened':
+      return Math.max(nowMs, startMs)
+    case 'active': {
+      if (nowMs >= endMs) return nowMs
+      const slotMs = terms.slotLength * 1000
+      const nextSlot = startMs + (Math.floor((nowMs - startMs) / slotMs) + 1) * slotMs
+      return soonest(Math.min(nextSlot, endMs))
+    }
+    case 'ended': {
+      const settleAt = endMs + (policy.graceSeconds + policy.gossipWindowSeconds) * 1000
+      return nowMs < settleAt ? soonest(settleAt) : nowMs
+    }
+    // Its steps (last pull, signatures, its turn to post, backoff) run in the background and are timed to the tick;
+    // few orders are settling at once.
+    case 'settling':
+      return nowMs
+    case 'payout-pending':
+      return nowMs + PAYOUT_RECHECK_MS
+    case 'settled':
+    case 'refunded':
+    case 'disputed':
+      return null
+    default:
+      return assertNever(record.state)
+  }
+}
+
 /** Whether peers' heartbeats for the order are still worth pulling. */
 export function gossiping(state: OrderState): boolean {
   return state === 'active' || state === 'ended' || state === 'settling'

@@ -1,4 +1,11 @@
-import { gossiping, onClock, probing, settlementDue, type LifecyclePolicy } from '../orders/lifecycle.js'
+import {
+  gossiping,
+  nextLook,
+  onClock,
+  probing,
+  settlementDue,
+  type LifecyclePolicy,
+} from '../orders/lifecycle.js'
 import type { OrderRecord } from '../orders/record.js'
 import type { BtcPayouts } from './btcPayouts.js'
 import type { RelayerContext } from './context.js'
@@ -23,22 +30,38 @@ export class LifecycleDriver {
     },
   ) {}
 
-  async advance(stored: OrderRecord, nowS: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Returns the order as it left it and when it is next due: the caller records that only if the order is still in
+   * that state (a transition elsewhere has made it due at once).
+   */
+  async advance(
+    stored: OrderRecord,
+    nowS: number,
+    signal: AbortSignal,
+  ): Promise<{ state: OrderRecord['state']; due: number | null }> {
     const { prober, peers, settler, btc } = this.parts
     let record = stored
+    const due = () => ({
+      state: record.state,
+      due: nextLook(record, this.ctx.now(), {
+        ...this.policy,
+        ...(this.ctx.options.gossip ? { gossipIntervalMs: this.ctx.options.gossipIntervalMs ?? 1_000 } : {}),
+      }),
+    })
     // One tick may cross several boundaries (opened → active → ended).
     for (let t = onClock(record, nowS); t; t = onClock(record, nowS)) {
-      if (!(await this.ctx.transition(record.terms.id, t))) return
+      if (!(await this.ctx.transition(record.terms.id, t))) return due()
       record = { ...record, state: t.to }
     }
     if (probing(record, nowS)) prober.schedule(record.terms, signal)
     if (gossiping(record.state)) peers.heartbeats(record.terms, signal)
     if (settlementDue(record, nowS, this.policy)) {
       const chain = this.ctx.runtime(record.terms.chain)
-      if (!chain || !peers.finalPullDone(record.terms, signal)) return
+      if (!chain || !peers.finalPullDone(record.terms, signal)) return due()
       if (await settler.begin(record, chain)) record = { ...record, state: 'settling' }
     }
     if (record.state === 'settling') settler.schedule(record.terms.id, signal)
     if (record.state === 'payout-pending') btc.schedule(record, nowS, signal)
+    return due()
   }
 }

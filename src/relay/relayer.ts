@@ -4,7 +4,6 @@ import type { ChainId } from '../caip2.js'
 import type { ChainRuntime, WatchResult } from '../chains.js'
 import { errorMessage } from '../errors.js'
 import { consumeEvents } from '../orders/eventFeed.js'
-import { LIVE_STATES } from '../orders/lifecycle.js'
 import { ORDER_STATES } from '../orders/record.js'
 import { runWatchLoop } from '../watchLoop.js'
 import { BtcPayouts } from './btcPayouts.js'
@@ -35,10 +34,12 @@ export interface RelayerHealth {
 }
 
 const EVENTS_CURSOR = 'relay:events'
+/** Most orders one tick advances; more due ones wait for the next tick, the longest due first. */
+const DUE_PER_TICK = 5_000
 
 /**
  * The relayer's loops: watchers feed finalised events into the store; a
- * ticker applies them, then moves every live order by the clock through its
+ * ticker applies them, then moves each live order that is due by the clock through its
  * parts (see docs/ARCHITECTURE.md); a feeder keeps the escrows' light relays
  * on Bitcoin's epoch. `run` returns once all of them, and every background
  * task they started, have stopped.
@@ -117,7 +118,7 @@ export class Relayer {
     await this.o.prober.drain()
   }
 
-  /** One pass: apply new chain events, then advance every live order by the clock. */
+  /** One pass: apply new chain events, then advance the orders that are due (see `nextLook`) by the clock. */
   async tick(signal: AbortSignal): Promise<void> {
     await consumeEvents(
       this.o.store,
@@ -131,13 +132,13 @@ export class Relayer {
         )
       },
     )
-    const nowS = this.ctx.now() / 1000
-    for (const record of await this.o.store.listOrders(LIVE_STATES)) {
+    const nowMs = this.ctx.now()
+    const nowS = nowMs / 1000
+    for (const record of await this.o.store.listDueOrders(nowMs, DUE_PER_TICK)) {
       if (signal.aborted) return
       const key = { kind: 'advance', order: record.terms.id } as const
-      if (!this.tasks.ready(key)) continue
       // One order that throws (bad terms from an old store, a bug, a store hiccup) is set aside for a while; the others go on.
-      await this.tasks
+      const next = await this.tasks
         .runInline(key, () => this.driver.advance(record, nowS, signal))
         .catch((err: unknown) => {
           this.o.metrics.orderFailures.inc({ step: 'advance' })
@@ -145,7 +146,9 @@ export class Relayer {
             { orderId: record.terms.id, state: record.state, err },
             'advancing order failed; skipping it for now',
           )
+          return { state: record.state, due: this.tasks.readyAt(key) }
         })
+      await this.o.store.setOrderDue(record.terms.id, next.state, next.due)
     }
     this.o.prober.prune()
     this.peers.providers(signal)

@@ -72,13 +72,18 @@ export class TaskRunner {
   }
 
   /** Runs `work` now, in line; a throw backs the task off and is rethrown. */
-  async runInline(key: TaskKey, work: () => Promise<void>): Promise<void> {
+  async runInline<T>(key: TaskKey, work: () => Promise<T>): Promise<T> {
     try {
-      await work()
+      return await work()
     } catch (err) {
       this.failed(key)
       throw err
     }
+  }
+
+  /** When the task is next ready (now when it has never failed). */
+  readyAt(key: TaskKey): number {
+    return Math.max(this.now(), this.tasks.get(id(key))?.retryAt ?? 0)
   }
 
   /** Records a failure: the task waits 1 s, then 2 s, … up to a minute before it is ready again. */

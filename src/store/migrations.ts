@@ -153,4 +153,14 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       ALTER TABLE heartbeats ADD COLUMN transcript TEXT;
     `,
   },
+  {
+    version: 9,
+    name: 'orders by when they are next due',
+    // The tick reads only due orders; a final order is never due (NULL), and every live one is due at once after this.
+    sql: `
+      ALTER TABLE orders ADD COLUMN due_at INTEGER;
+      UPDATE orders SET due_at = 0 WHERE state NOT IN ('settled', 'refunded', 'disputed');
+      CREATE INDEX orders_due ON orders (due_at) WHERE due_at IS NOT NULL;
+    `,
+  },
 ]

@@ -8,6 +8,7 @@ import { parseExact, stringifyExact } from '../json.js'
 import { SqliteHeartbeats } from './sqliteHeartbeats.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
+import { isTerminal } from '../orders/lifecycle.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 import type {
   HeartbeatKey,
@@ -202,7 +203,7 @@ export class SqliteStore implements Store {
     return this.guard(
       () =>
         this.stmt(
-          "INSERT INTO orders (id, chain, state, terms, updated_at) VALUES (?, ?, 'opened', ?, ?) ON CONFLICT (id) DO NOTHING",
+          "INSERT INTO orders (id, chain, state, terms, updated_at, due_at) VALUES (?, ?, 'opened', ?, ?, 0) ON CONFLICT (id) DO NOTHING",
         ).run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1,
     )
   }
@@ -237,6 +238,21 @@ export class SqliteStore implements Store {
     })
   }
 
+  listDueOrders(nowMs: number, limit: number): Promise<OrderRecord[]> {
+    return this.guard(() => {
+      const rows = this.stmt(
+        'SELECT * FROM orders WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?',
+      ).all(nowMs, limit) as OrderRow[]
+      return rows.map(toOrder)
+    })
+  }
+
+  setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void> {
+    return this.guard(() => {
+      this.stmt('UPDATE orders SET due_at = ? WHERE id = ? AND state = ?').run(dueMs, id, state)
+    })
+  }
+
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
     return this.guard(() => {
       const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(
@@ -259,7 +275,7 @@ export class SqliteStore implements Store {
         this.db
           .prepare(
             `UPDATE orders SET state = ?, settlement = COALESCE(?, settlement), reason = COALESCE(?, reason), uptime = COALESCE(?, uptime), tx_hash = COALESCE(?, tx_hash),
-         btc_txid = COALESCE(?, btc_txid), btc_block = COALESCE(?, btc_block), btc_sats = COALESCE(?, btc_sats), updated_at = ?
+         btc_txid = COALESCE(?, btc_txid), btc_block = COALESCE(?, btc_block), btc_sats = COALESCE(?, btc_sats), updated_at = ?, due_at = ?
        WHERE id = ? AND state IN (${from.map(() => '?').join(',')})`,
           )
           .run(
@@ -272,6 +288,7 @@ export class SqliteStore implements Store {
             patch.btcBlock ?? null,
             patch.btcSats?.toString() ?? null,
             now,
+            isTerminal(to) ? null : 0,
             id,
             ...from,
           ).changes === 1,

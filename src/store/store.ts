@@ -101,6 +101,14 @@ export interface Store {
   listOrders(states?: readonly OrderState[]): Promise<OrderRecord[]>
   /** How many orders are in each state (states with none left out): one grouped count, no rows read. */
   countOrdersByState(): Promise<Partial<Record<OrderState, number>>>
+  /**
+   * Live orders whose next look (see `nextLook`) is due by `nowMs`, the longest
+   * due first, at most `limit`: the tick reads these, not every live order.
+   * A new order, and one any transition moved, is due at once.
+   */
+  listDueOrders(nowMs: number, limit: number): Promise<OrderRecord[]>
+  /** Sets when an order is next due, only if it is still in `state` (a transition since then made it due already). */
+  setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void>
   /** At most `limit` orders with ids above `afterId`, by id: a page of a listing. */
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]>
   /**
