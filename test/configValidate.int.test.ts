@@ -25,7 +25,7 @@ afterAll(tmp.cleanup)
 
 interface Doc {
   relayer: { id: string; identityKey: unknown }
-  store: { path: string }
+  store: { path?: string; postgres?: unknown }
   quorum: { threshold: number; members: { id: string; identity: string; evm?: string }[] }
   chains: {
     family: string
@@ -299,6 +299,16 @@ describe('qantara config validate', () => {
       'a bitcoin section on testnet',
       mutate((c) => (c.bitcoin = { network: 'testnet', esplora: { url: 'http://127.0.0.1:3002' } })),
       'bitcoin.network:',
+    ],
+    [
+      'a PostgreSQL URL with its password in the file',
+      mutate((c) => (c.store = { postgres: { url: 'postgres://q:secret@db:5432/q' } })),
+      'store.postgres.url: a password is never read from the config file',
+    ],
+    [
+      'a store that is both SQLite and PostgreSQL',
+      mutate((c) => (c.store = { path: './q.sqlite', postgres: { urlEnv: 'QANTARA_DATABASE_URL' } })),
+      'store: give exactly one of path (SQLite) or postgres',
     ],
     [
       'a relayer fee with no one to pay it to',

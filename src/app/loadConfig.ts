@@ -139,7 +139,11 @@ export function inspectConfig(
   }
   const parsed = configSchema.safeParse(raw)
   if (!parsed.success) return { problems: schemaProblems(parsed.error) }
-  const config = { ...parsed.data, store: { path: resolve(baseDir, parsed.data.store.path) } }
+  const { store } = parsed.data
+  const config = {
+    ...parsed.data,
+    store: store.path !== undefined ? { ...store, path: resolve(baseDir, store.path) } : store,
+  }
   const { signers, identity, problems } = keyProblems(config, env, baseDir)
   return problems.length || !identity
     ? { problems }

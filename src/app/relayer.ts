@@ -9,7 +9,7 @@ import { createSafeHttp } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import { createMetrics } from '../metrics.js'
 import { ProviderRegistry } from '../registry/registry.js'
-import { SqliteStore } from '../store/sqlite.js'
+import { openStore } from '../store/open.js'
 import { Prober } from '../relay/prober.js'
 import { ComputeChallenges } from '../relay/computeChallenge.js'
 import type { OrderTerms } from '../order.js'
@@ -62,7 +62,7 @@ export async function startRelayer(
   seams: RelayerSeams = {},
 ): Promise<RunningRelayer> {
   const { config, signers, identity } = loaded
-  const store = new SqliteStore(config.store.path)
+  const store = await openStore(config.store, process.env)
   const metrics = createMetrics()
   const httpOptions = {
     timeoutMs: config.prober.timeoutMs,

@@ -1,3 +1,4 @@
+import { storeConfigSchema } from '../store/open.js'
 import { z } from 'zod'
 import { ed25519KeyProblem } from '../ed25519.js'
 import { keySourceSchema } from './keySource.js'
@@ -78,11 +79,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
           ),
         })
         .describe('this relayer instance'),
-      store: z
-        .strictObject({
-          path: z.string().min(1).describe('SQLite database file; created with its folder when missing'),
-        })
-        .describe('where the relayer keeps orders, events and checkpoints'),
+      store: storeConfigSchema,
       api: z
         .strictObject({
           listen: z

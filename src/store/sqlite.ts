@@ -6,6 +6,7 @@ import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { SqliteHeartbeats } from './sqliteHeartbeats.js'
+import { orderIdOf, toOrder, toSubmission, type OrderRow, type SubmissionRow } from './rows.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import { isTerminal } from '../orders/lifecycle.js'
@@ -18,31 +19,7 @@ import type {
   StoredSignature,
   StoredTranscript,
   Submission,
-  SubmissionState,
 } from './store.js'
-
-interface OrderRow {
-  id: string
-  state: string
-  terms: string
-  settlement: string | null
-  reason: string | null
-  uptime: string | null
-  tx_hash: string | null
-  btc_txid: string | null
-  btc_block: string | null
-  btc_sats: string | null
-  updated_at: number
-}
-interface SubmissionRow {
-  chain: string
-  key: string
-  signer: string
-  nonce: number
-  state: string
-  payload: string
-  updated_at: number
-}
 
 /** The default store: one SQLite file in WAL mode. Heights and amounts are stored as exact text. */
 export class SqliteStore implements Store {
@@ -477,36 +454,4 @@ export class SqliteStore implements Store {
       )
     }
   }
-}
-
-function toOrder(r: OrderRow): OrderRecord {
-  return {
-    terms: parseExact<OrderTerms>(r.terms),
-    state: r.state as OrderState,
-    ...(r.settlement ? { settlement: parseExact(r.settlement) } : {}),
-    ...(r.reason ? { reason: r.reason as OrderRecord['reason'] } : {}),
-    ...(r.uptime ? { uptime: r.uptime } : {}),
-    ...(r.tx_hash ? { txHash: r.tx_hash } : {}),
-    ...(r.btc_txid ? { btcTxid: r.btc_txid } : {}),
-    ...(r.btc_block ? { btcBlock: r.btc_block } : {}),
-    ...(r.btc_sats ? { btcSats: BigInt(r.btc_sats) } : {}),
-    updatedAt: r.updated_at,
-  }
-}
-
-function toSubmission(r: SubmissionRow): Submission {
-  return {
-    chain: r.chain as ChainId,
-    key: r.key,
-    signer: r.signer,
-    nonce: r.nonce,
-    state: r.state as SubmissionState,
-    payload: parseExact(r.payload),
-    updatedAt: r.updated_at,
-  }
-}
-
-function orderIdOf(e: ChainEvent): string | undefined {
-  if (e.kind === 'OrderOpened') return e.order.id
-  return 'orderId' in e ? e.orderId : undefined
 }

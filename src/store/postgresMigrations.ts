@@ -1,0 +1,103 @@
+/**
+ * The PostgreSQL store's versioned schema changes, applied in order in one
+ * transaction under an advisory lock, so processes starting together on one
+ * database migrate it once. Never edit a released migration: add the next one.
+ * Version 1 is the SQLite store's schema as of its version 9.
+ */
+export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'events, checkpoints, submissions, orders, heartbeats, providers, signatures, relayer sets',
+    sql: `
+      CREATE TABLE checkpoints (
+        chain TEXT PRIMARY KEY,
+        height TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE chain_events (
+        seq BIGSERIAL PRIMARY KEY,
+        chain TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        height TEXT NOT NULL,
+        body TEXT NOT NULL,
+        order_id TEXT,
+        UNIQUE (chain, key)
+      );
+      CREATE INDEX chain_events_by_order ON chain_events (chain, order_id) WHERE order_id IS NOT NULL;
+      CREATE TABLE submissions (
+        chain TEXT NOT NULL,
+        key TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        nonce BIGINT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'confirmed', 'already-settled', 'failed')),
+        payload TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (chain, key)
+      );
+      CREATE INDEX submissions_pending ON submissions (chain, signer, state);
+      CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        chain TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('opened', 'active', 'ended', 'settling', 'payout-pending', 'settled', 'refunded', 'disputed')),
+        terms TEXT NOT NULL,
+        settlement TEXT,
+        reason TEXT,
+        uptime TEXT,
+        tx_hash TEXT,
+        btc_txid TEXT,
+        btc_block TEXT,
+        btc_sats TEXT,
+        updated_at BIGINT NOT NULL,
+        due_at BIGINT
+      );
+      CREATE INDEX orders_by_state ON orders (state);
+      CREATE INDEX orders_due ON orders (due_at) WHERE due_at IS NOT NULL;
+      CREATE SEQUENCE heartbeat_seq;
+      CREATE TABLE heartbeats (
+        order_id TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        relayer_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at BIGINT NOT NULL,
+        leaf_hash TEXT NOT NULL,
+        gpus TEXT NOT NULL,
+        compute TEXT CHECK (compute IN ('unanswered', 'passed', 'failed', 'declined')),
+        transcript TEXT,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (order_id, slot, relayer_id)
+      );
+      CREATE INDEX heartbeats_by_seq ON heartbeats (order_id, seq);
+      CREATE TABLE providers (
+        provider_id TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        seq BIGINT NOT NULL
+      );
+      CREATE TABLE signatures (
+        order_id TEXT NOT NULL,
+        relayer_id TEXT NOT NULL,
+        settlement_hash TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        received_at BIGINT NOT NULL,
+        PRIMARY KEY (order_id, relayer_id)
+      );
+      CREATE TABLE relayer_sets (
+        chain TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        members TEXT NOT NULL,
+        threshold INTEGER NOT NULL
+      );
+      CREATE TABLE liveness (
+        id INTEGER PRIMARY KEY,
+        at BIGINT NOT NULL
+      );
+    `,
+  },
+]

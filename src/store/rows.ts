@@ -1,0 +1,64 @@
+import type { ChainId } from '../caip2.js'
+import type { ChainEvent } from '../chains.js'
+import { parseExact } from '../json.js'
+import type { OrderTerms } from '../order.js'
+import type { OrderRecord, OrderState } from '../orders/record.js'
+import type { Submission, SubmissionState } from './store.js'
+
+/** An orders row as both stores keep it: terms, settlement and amounts as exact text. */
+export interface OrderRow {
+  id: string
+  state: string
+  terms: string
+  settlement: string | null
+  reason: string | null
+  uptime: string | null
+  tx_hash: string | null
+  btc_txid: string | null
+  btc_block: string | null
+  btc_sats: string | null
+  updated_at: number
+}
+
+export interface SubmissionRow {
+  chain: string
+  key: string
+  signer: string
+  nonce: number
+  state: string
+  payload: string
+  updated_at: number
+}
+
+export function toOrder(r: OrderRow): OrderRecord {
+  return {
+    terms: parseExact<OrderTerms>(r.terms),
+    state: r.state as OrderState,
+    ...(r.settlement ? { settlement: parseExact(r.settlement) } : {}),
+    ...(r.reason ? { reason: r.reason as OrderRecord['reason'] } : {}),
+    ...(r.uptime ? { uptime: r.uptime } : {}),
+    ...(r.tx_hash ? { txHash: r.tx_hash } : {}),
+    ...(r.btc_txid ? { btcTxid: r.btc_txid } : {}),
+    ...(r.btc_block ? { btcBlock: r.btc_block } : {}),
+    ...(r.btc_sats ? { btcSats: BigInt(r.btc_sats) } : {}),
+    updatedAt: r.updated_at,
+  }
+}
+
+export function toSubmission(r: SubmissionRow): Submission {
+  return {
+    chain: r.chain as ChainId,
+    key: r.key,
+    signer: r.signer,
+    nonce: r.nonce,
+    state: r.state as SubmissionState,
+    payload: parseExact(r.payload),
+    updatedAt: r.updated_at,
+  }
+}
+
+/** The order an event is about, kept beside it so a vault co-signer can ask whether a release is on chain. */
+export function orderIdOf(e: ChainEvent): string | undefined {
+  if (e.kind === 'OrderOpened') return e.order.id
+  return 'orderId' in e ? e.orderId : undefined
+}
