@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'KEYSTORE_INVALID'
   | 'STORE_FAILED'
   | 'STORE_MIGRATION_FAILED'
+  | 'FENCED'
   | 'RPC_UNAVAILABLE'
   | 'RPC_WRONG_CHAIN'
   | 'RPC_RANGE_REFUSED'
@@ -46,6 +47,8 @@ export interface ErrorContexts {
   RECORD_REJECTED: { reason: string }
   /** The GPU helper process is gone and was killed if it was not: start a new one. */
   GPU_HELPER_FAILED: { reason: 'EXITED' | 'TIMEOUT' | 'BAD_REPLY' | 'REPLY_TOO_LARGE' | 'CLOSED' }
+  /** A deposed leader's chain write, refused by the store: the lease token it held. */
+  FENCED: { token: number }
   /** The GPU helper refused one request and still runs: its error code (docs/PROTOCOL.md §9, "Provider helper"). */
   GPU_HELPER_REFUSED: { error: string }
 }

@@ -306,6 +306,11 @@ describe('qantara config validate', () => {
       'store.postgres.url: a password is never read from the config file',
     ],
     [
+      'a PostgreSQL password in the URL query',
+      mutate((c) => (c.store = { postgres: { url: 'postgres://q@db:5432/q?password=secret' } })),
+      'store.postgres.url: a password is never read from the config file',
+    ],
+    [
       'a store that is both SQLite and PostgreSQL',
       mutate((c) => (c.store = { path: './q.sqlite', postgres: { urlEnv: 'QANTARA_DATABASE_URL' } })),
       'store: give exactly one of path (SQLite) or postgres',

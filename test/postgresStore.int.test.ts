@@ -66,6 +66,28 @@ describe('PostgresStore', () => {
     await store.close()
   })
 
+  it('survives the server dying under a transaction in progress: the write fails as STORE_FAILED, the process lives on', async () => {
+    const url = await freshUrl()
+    const store = await PostgresStore.open({ url })
+    // Another session holds the event log's lock, so the commit waits inside its transaction on a checked-out client.
+    const holder = new pg.Client({ connectionString: url })
+    holder.on('error', () => undefined)
+    await holder.connect()
+    await holder.query('SELECT pg_advisory_lock($1, $2)', [0x51616e74, 2])
+    const commit = store
+      .commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })
+      .catch((e: unknown) => e)
+    await new Promise((r) => setTimeout(r, 300))
+    server.process().kill('SIGKILL')
+    await new Promise((r) => server.process().once('exit', r))
+    expect(isQantaraError(await commit, 'STORE_FAILED')).toBe(true)
+    await server.start()
+    expect(await store.getCheckpoint(CHAIN)).toBeUndefined()
+    expect(await store.commitEvents(CHAIN, [opened(1)], { height: 101n, hash: '0xb1' })).toBe(1)
+    await holder.end().catch(() => undefined)
+    await store.close()
+  })
+
   it('refuses to open with a clear error when no server answers', async () => {
     const err: unknown = await PostgresStore.open({ url: 'postgres://qantara@127.0.0.1:1/none' }).catch(
       (e: unknown) => e,

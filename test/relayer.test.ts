@@ -174,6 +174,21 @@ describe('relayer lifecycle with an injected clock', () => {
     expect(read).toBe(59)
   })
 
+  it('keeps advancing every order when one names a start no clock reaches (2^64 - 1 s): it is looked at hourly', async () => {
+    const m = market()
+    const far = { ...ORDER, id: `0x${'0f'.repeat(32)}` as const, start: 2n ** 64n - 1n }
+    await m.open(far)
+    await m.open()
+    await m.at(100)
+    expect(await m.state()).toBe('active')
+    expect((await m.store.getOrder(far.id))?.state).toBe('opened')
+    // Due in an hour at most, as a whole number of ms a store keeps; the tick goes on for the others meanwhile.
+    expect(await m.store.listDueOrders(100_000 + 3_600_000 - 1, 10)).toHaveLength(1)
+    expect((await m.store.listDueOrders(100_000 + 3_600_000, 10)).map((o) => o.terms.id)).toContain(far.id)
+    await m.at(145)
+    expect(await m.state()).toBe('settled')
+  })
+
   it('waits its place in line: the member ranked k posts failoverSeconds × k after the quorum formed', async () => {
     const members = ['r1', 'r2', 'r3']
     const last = members.find((m) => submitterRank(ORDER.id, members, m) === 2)!

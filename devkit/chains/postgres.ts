@@ -119,12 +119,24 @@ export async function startPostgres(): Promise<Postgres> {
       '-c',
       'max_connections=200',
     ])
-    let log = ''
-    child = spawn(server.cmd, server.args, { stdio: ['ignore', 'ignore', 'pipe'] })
-    child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4_000)))
-    const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()))
-    const up = waitFor(ready, 'PostgreSQL to take connections', 30_000, 100)
-    await Promise.race([up, exited.then(() => Promise.reject(new Error(`postgres exited:\n${log}`)))])
+    // After a SIGKILL the old server's backends may hold its shared memory for a moment: start again until they are gone.
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      let log = ''
+      const c = (child = spawn(server.cmd, server.args, { stdio: ['ignore', 'ignore', 'pipe'] }))
+      c.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4_000)))
+      const gone = new AbortController()
+      const exited = new Promise<'exited'>((resolve) => c.once('exit', () => resolve('exited')))
+      void exited.then(() => gone.abort())
+      const up = waitFor(ready, 'PostgreSQL to take connections', 30_000, 100, gone.signal).then(
+        () => 'up' as const,
+      )
+      if ((await Promise.race([up, exited])) === 'up') return
+      await up.catch(() => undefined)
+      const busy = /pre-existing shared memory block|lock file .* already exists/.test(log)
+      if (!busy || Date.now() > deadline) throw new Error(`postgres exited:\n${log}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
   }
   const stop = async () => {
     const c = child

@@ -8,12 +8,18 @@ import { buildChainRuntimes } from './families.js'
 import { createSafeHttp } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import { createMetrics } from '../metrics.js'
-import { ProviderRegistry } from '../registry/registry.js'
 import { openStore } from '../store/open.js'
-import { Prober } from '../relay/prober.js'
-import { ComputeChallenges } from '../relay/computeChallenge.js'
+import { Leadership } from '../relay/leadership.js'
+import { QueuedProbes } from '../relay/probeQueue.js'
+import {
+  buildProbing,
+  isShared,
+  processHolderId,
+  probeWorker,
+  type RelayerRole,
+  type SharedStore,
+} from './probing.js'
 import type { OrderTerms } from '../order.js'
-import { readSecret, type KeySource } from '../config/keySource.js'
 import { Relayer } from '../relay/relayer.js'
 import { RetargetApprovals } from '../peer/retargetApprovals.js'
 import { Gossip, type Peer } from '../peer/gossip.js'
@@ -24,12 +30,15 @@ import type { Ed25519Signer } from '../ed25519.js'
 import type { Store } from '../store/store.js'
 import { QantaraError } from '../errors.js'
 
+/** Why a relayer process stopped: asked to, or deposed as leader (exit, and be restarted as a standby). */
+export type RelayerExit = 'stopped' | 'deposed'
+
 export interface RunningRelayer {
   relayer: Relayer
   api: Server
   apiUrl: string
-  /** Resolves when the relayer has stopped after `signal` aborted. */
-  done: Promise<void>
+  /** Resolves when the relayer has stopped: after `signal` aborted, or deposed (its leader lease lost to another process). */
+  done: Promise<RelayerExit>
 }
 
 /** What a relayer is assembled from, for a seam that needs more than the part it wraps. */
@@ -60,51 +69,22 @@ export async function startRelayer(
   logger: Logger,
   signal: AbortSignal,
   seams: RelayerSeams = {},
+  /** `leader`: probes are left to worker processes (`qantara relay --role worker`, src/app/worker.ts). */
+  role: Exclude<RelayerRole, 'worker'> = 'all',
 ): Promise<RunningRelayer> {
   const { config, signers, identity } = loaded
   const store = await openStore(config.store, process.env)
   const metrics = createMetrics()
-  const httpOptions = {
-    timeoutMs: config.prober.timeoutMs,
-    maxBytes: config.prober.maxResponseBytes,
-    allowPrivate: config.prober.allowPrivateEndpoints,
-    maxSockets: config.prober.perHostConcurrency,
+  const shared = isShared(store) ? store : undefined
+  if (role !== 'all' && !shared) {
+    await store.close()
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `--role ${role} needs a store its processes share: store.postgres`,
+    )
   }
-  const http = createSafeHttp(httpOptions)
-  const registry = new ProviderRegistry({
-    store,
-    http,
-    httpOptions,
-    logger: logger.child({ module: 'registry' }),
-  })
+  const { registry, compute, prober } = buildProbing(loaded, store, metrics, logger)
   const btc = buildBtcRail(config.bitcoin, store, process.env, loaded.baseDir)
-  const compute = new ComputeChallenges({
-    relayerId: config.relayer.id,
-    identity,
-    perMillion: Math.round(config.prober.computeChallengeRate * 1_000_000),
-    ...(config.quorum.challengeSecret
-      ? { sharedSecret: sharedSecret(config.quorum.challengeSecret, process.env, loaded.baseDir) }
-      : {}),
-    store,
-    http,
-    httpOptions,
-    logger: logger.child({ module: 'compute-challenge' }),
-  })
-  const prober = new Prober({
-    relayerId: config.relayer.id,
-    identity,
-    relayerKeys: new Map(config.quorum.members.map((m) => [m.id, m.identity])),
-    store,
-    registry,
-    http,
-    httpOptions,
-    concurrency: config.prober.concurrency,
-    perHostConcurrency: config.prober.perHostConcurrency,
-    maxSkewMs: config.prober.maxSkewMs,
-    metrics,
-    logger: logger.child({ module: 'prober' }),
-    compute,
-  })
   const relayerKeys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
   const peers = config.quorum.members
     .filter((m) => m.id !== config.relayer.id && m.url)
@@ -155,7 +135,7 @@ export async function startRelayer(
     registry,
     store,
     chains,
-    prober,
+    prober: shared ? new QueuedProbes(shared) : prober,
     metrics,
     logger,
     ...(btc ? { btc } : {}),
@@ -219,25 +199,48 @@ export async function startRelayer(
     },
     'relayer started',
   )
-  const done = relayer.run(signal).finally(async () => {
-    for (const server of [api, metricsServer]) {
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      })
-    }
-    await store.close()
-  })
+  const worker = shared && role === 'all' ? probeWorker(loaded, shared, prober, logger) : undefined
+  const led = shared
+    ? lead(relayer, shared, config, logger, signal)
+    : relayer.run(signal).then(() => 'stopped' as const)
+  const done = Promise.all([led, worker?.run(signal)])
+    .then(([exit]) => exit)
+    .finally(async () => {
+      for (const server of [api, metricsServer]) {
+        await new Promise<void>((resolve) => {
+          server.closeAllConnections()
+          server.close(() => resolve())
+        })
+      }
+      await store.close()
+    })
   return { relayer, api, apiUrl, done }
 }
 
-/** The quorum's challenge schedule secret: key material, read like a key and never logged. */
-function sharedSecret(source: KeySource, env: NodeJS.ProcessEnv, baseDir: string): string {
-  const secret = readSecret(source, env, baseDir)
-  if (secret.kind !== 'hex' || !/^(0x)?[0-9a-fA-F]{64,}$/.test(secret.value))
-    throw new QantaraError(
-      'KEY_UNAVAILABLE',
-      'quorum.challengeSecret must be at least 32 bytes of hex (not a keystore)',
-    )
-  return secret.value.replace(/^0x/, '').toLowerCase()
+/**
+ * Leads once this process holds the identity's leader lease: until `signal`
+ * (a clean stop, which hands the lease over at once) or until the lease is
+ * lost (deposed: the process should exit and be restarted as a standby).
+ */
+async function lead(
+  relayer: Relayer,
+  store: SharedStore,
+  config: LoadedConfig['config'],
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<RelayerExit> {
+  const leadership = new Leadership({
+    leases: store,
+    name: `leader:${config.relayer.id}`,
+    holder: processHolderId(),
+    ttlMs: config.store.postgres?.leaseTtlMs ?? 15_000,
+    logger: logger.child({ module: 'leadership' }),
+  })
+  const lease = await leadership.acquire(signal)
+  if (!lease) return 'stopped'
+  store.fence(lease, leadership.fenceMarginMs)
+  const held = leadership.hold(lease)
+  await relayer.run(AbortSignal.any([signal, held.lost]))
+  await held.release()
+  return held.lost.aborted ? 'deposed' : 'stopped'
 }

@@ -79,6 +79,12 @@ export function probing(record: Pick<OrderRecord, 'state' | 'terms'>, nowS: numb
 
 /** A payout-pending order waits on Bitcoin (its payout seen is an event, which makes it due at once) or on its window. */
 export const PAYOUT_RECHECK_MS = 5_000
+/**
+ * The furthest ahead an order's next look is put: an order starting years
+ * from now (its start is the renter's number, bounded only by uint64) is
+ * looked at hourly, and every look is a safe integer a store can keep.
+ */
+export const MAX_LOOK_AHEAD_MS = 3_600_000
 
 /**
  * When the relayer's tick should next look at an order, in ms since the epoch;
@@ -88,6 +94,18 @@ export const PAYOUT_RECHECK_MS = 5_000
  * every tick. So a tick's work is what is due, not every live order.
  */
 export function nextLook(
+  record: Pick<OrderRecord, 'state' | 'terms'>,
+  nowMs: number,
+  policy: LifecyclePolicy & { gossipIntervalMs?: number },
+): number | null {
+  const at = lookAt(record, nowMs, policy)
+  if (at === null) return null
+  // NaN (terms no clock can read) compares false both ways: looked at once the cap comes round.
+  const capped = at <= nowMs ? nowMs : at < nowMs + MAX_LOOK_AHEAD_MS ? at : nowMs + MAX_LOOK_AHEAD_MS
+  return Math.floor(capped)
+}
+
+function lookAt(
   record: Pick<OrderRecord, 'state' | 'terms'>,
   nowMs: number,
   policy: LifecyclePolicy & { gossipIntervalMs?: number },

@@ -10,7 +10,7 @@ import type { OrderRecord } from '../orders/record.js'
 import type { BtcPayouts } from './btcPayouts.js'
 import type { RelayerContext } from './context.js'
 import type { PeerSync } from './peerSync.js'
-import type { Prober } from './prober.js'
+import type { ProbeScheduler } from './options.js'
 import type { Settler } from './settler.js'
 
 /**
@@ -23,7 +23,7 @@ export class LifecycleDriver {
     private readonly ctx: RelayerContext,
     private readonly policy: LifecyclePolicy,
     private readonly parts: {
-      prober: Pick<Prober, 'schedule'>
+      prober: Pick<ProbeScheduler, 'schedule'>
       peers: PeerSync
       settler: Settler
       btc: BtcPayouts
@@ -53,7 +53,7 @@ export class LifecycleDriver {
       if (!(await this.ctx.transition(record.terms.id, t))) return due()
       record = { ...record, state: t.to }
     }
-    if (probing(record, nowS)) prober.schedule(record.terms, signal)
+    if (probing(record, nowS)) await prober.schedule(record.terms, signal)
     if (gossiping(record.state)) peers.heartbeats(record.terms, signal)
     if (settlementDue(record, nowS, this.policy)) {
       const chain = this.ctx.runtime(record.terms.chain)

@@ -4,7 +4,6 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Store } from '../store/store.js'
-import type { Prober } from './prober.js'
 import type { RetargetApprovals } from '../peer/retargetApprovals.js'
 import type { SettlementStrategy } from './settlementStrategy.js'
 
@@ -29,11 +28,21 @@ export interface QuorumOptions {
   challengeSchedule?: (order: OrderTerms, slot: number) => boolean
 }
 
+/** What the relayer asks of whatever probes its active orders. */
+export interface ProbeScheduler {
+  /** Sees to it that the order's current slot is probed (once, however often asked); a throw sets the order aside. */
+  schedule(order: OrderTerms, signal: AbortSignal): unknown
+  /** Forgets slots that have ended; called once per tick. */
+  prune(): void
+  drain(): Promise<void>
+}
+
 /** The relayer's parts, built at the composition root. */
 export interface RelayerOptions extends QuorumOptions {
   store: Store
   chains: ChainRuntime[]
-  prober: Pick<Prober, 'schedule' | 'prune' | 'drain'>
+  /** Probes active orders: in process (Prober), or as jobs for the identity's workers (QueuedProbes). */
+  prober: ProbeScheduler
   metrics: Metrics
   logger: Logger
   /** Absent for a relayer without peers. */

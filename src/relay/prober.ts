@@ -1,6 +1,7 @@
 import type { AxiosInstance } from 'axios'
 import PQueue from 'p-queue'
 import { randomInt } from 'node:crypto'
+import { MAX_ATTEMPTS, isFinal, probeInstant } from './probeSlot.js'
 import { isQantaraError } from '../errors.js'
 import { ChallengeBook } from '../heartbeat/challenges.js'
 import { canonicalJson } from '../canonicalJson.js'
@@ -16,15 +17,7 @@ import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 import type { ComputeChallenges, ComputeResult } from './computeChallenge.js'
 
-const MAX_ATTEMPTS = 2
 const LOST: ReadonlySet<ProbeResult> = new Set<ProbeResult>(['TIMEOUT', 'UNREACHABLE', 'REFUSED'])
-const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>([
-  'PAYOUT_NOT_OFFERED',
-  'BTC_SCRIPT_NOT_OFFERED',
-  'GPU_NOT_OFFERED',
-  'TOKEN_NOT_OFFERED',
-  'BELOW_PRICE',
-])
 
 export type ProbeResult =
   | 'OK'
@@ -61,13 +54,6 @@ function earlierOwn(code: Rejection): boolean {
   return code === 'UNKNOWN_NONCE' || code === 'REPLAYED_NONCE'
 }
 
-/** The answer to a heartbeat was kept (or, for a compute challenge, is settled either way): trying again buys nothing. */
-function isFinal(result: ProbeResult): boolean {
-  return (
-    result === 'OK' || result === 'DUPLICATE' || result.startsWith('COMPUTE_') || OFFER_MISMATCHES.has(result)
-  )
-}
-
 /**
  * Challenges each active order's provider once per slot, at an instant drawn
  * at random inside the slot so a provider cannot be up only when it expects a
@@ -90,20 +76,12 @@ export class Prober {
   /** Schedules the probe of `order`'s current slot if it has none yet; returns the slot or undefined. */
   schedule(order: OrderTerms, signal: AbortSignal): number | undefined {
     const now = this.now()
-    const slotMs = order.slotLength * 1000
-    const startMs = Number(order.start) * 1000
-    const slot = Math.floor((now - startMs) / slotMs)
-    if (slot < 0 || slot >= order.slots) return undefined
-    const key = `${order.id}:${slot}`
-    if (this.scheduled.has(key)) return slot
-    const slotStart = startMs + slot * slotMs
-    const slotEnd = slotStart + slotMs
-    // Aim between 10% and 70% of the slot, leaving time for the answer; if we are already past that, go now.
-    const earliest = Math.max(now, slotStart + Math.floor(slotMs * 0.1))
-    const latest = slotStart + Math.floor(slotMs * 0.7)
-    const at = earliest >= latest ? now : earliest + randomInt(0, latest - earliest)
-    this.arm(key, order, slot, slotEnd, at - now, 1, signal)
-    return slot
+    const due = probeInstant(order, now)
+    if (!due) return undefined
+    const key = `${order.id}:${due.slot}`
+    if (this.scheduled.has(key)) return due.slot
+    this.arm(key, order, due.slot, due.slotEnd, due.at - now, 1, signal)
+    return due.slot
   }
 
   /**

@@ -85,6 +85,13 @@ export class Relayer {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    // What was armed for the slots running now (probe timers, turns) was in memory: every live order is looked at again.
+    await this.o.store.makeLiveOrdersDue().catch((err: unknown) => {
+      this.ctx.log.warn(
+        { err },
+        'could not make live orders due after starting; each is looked at when next due',
+      )
+    })
     const { btc } = this.o
     const watched = this.o.chains.map((c) => ({
       chain: c.chain,
@@ -137,18 +144,23 @@ export class Relayer {
     for (const record of await this.o.store.listDueOrders(nowMs, DUE_PER_TICK)) {
       if (signal.aborted) return
       const key = { kind: 'advance', order: record.terms.id } as const
+      if (!this.tasks.ready(key)) continue
       // One order that throws (bad terms from an old store, a bug, a store hiccup) is set aside for a while; the others go on.
-      const next = await this.tasks
-        .runInline(key, () => this.driver.advance(record, nowS, signal))
-        .catch((err: unknown) => {
+      await this.tasks
+        .runInline(key, async () => {
+          const next = await this.driver.advance(record, nowS, signal)
+          await this.o.store.setOrderDue(record.terms.id, next.state, next.due)
+        })
+        .catch(async (err: unknown) => {
           this.o.metrics.orderFailures.inc({ step: 'advance' })
           this.ctx.log.error(
             { orderId: record.terms.id, state: record.state, err },
             'advancing order failed; skipping it for now',
           )
-          return { state: record.state, due: this.tasks.readyAt(key) }
+          await this.o.store
+            .setOrderDue(record.terms.id, record.state, this.tasks.readyAt(key))
+            .catch(() => undefined)
         })
-      await this.o.store.setOrderDue(record.terms.id, next.state, next.due)
     }
     this.o.prober.prune()
     this.peers.providers(signal)

@@ -15,7 +15,7 @@ export const storeConfigSchema = z
         url: z
           .string()
           .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-          .refine((u) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(u), {
+          .refine((u) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(u) && !/[?&]password=/i.test(u), {
             message:
               'a password is never read from the config file: put the whole URL in the environment and use urlEnv',
           })
@@ -26,6 +26,15 @@ export const storeConfigSchema = z
           .regex(ENV_NAME, 'must be an environment variable name such as QANTARA_DATABASE_URL')
           .optional()
           .describe('environment variable holding the postgres:// URL, password included'),
+        leaseTtlMs: z
+          .number()
+          .int()
+          .min(3_000)
+          .max(300_000)
+          .default(15_000)
+          .describe(
+            "the leader lease's time to live: a standby takes over within about 1.25× this after the leader stops renewing",
+          ),
         maxConnections: z
           .number()
           .int()

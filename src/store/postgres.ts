@@ -6,7 +6,9 @@ import { parseExact, stringifyExact } from '../json.js'
 import type { OrderTerms } from '../order.js'
 import { isTerminal } from '../orders/lifecycle.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
+import type { LeaderLeases, Lease, ProbeJob, ProbeJobs } from './jobs.js'
 import { PostgresHeartbeats } from './postgresHeartbeats.js'
+import { LEASE_CURRENT, PostgresJobs } from './postgresJobs.js'
 import { PG_MIGRATIONS } from './postgresMigrations.js'
 import { orderIdOf, toOrder, toSubmission, type OrderRow, type SubmissionRow } from './rows.js'
 import type {
@@ -49,13 +51,20 @@ export interface PostgresStoreOptions {
  * exact text. The event log and each order's heartbeats are written under
  * advisory locks, so readers' cursors never skip a row committed late.
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
   private readonly heartbeats: PostgresHeartbeats
+
+  private readonly jobs: PostgresJobs
+  private fenced?: { lease: Lease; marginMs: number }
 
   private constructor(private readonly pool: pg.Pool) {
     this.heartbeats = new PostgresHeartbeats(
       (sql, params) => this.query(sql, params),
       (fn) => this.tx(fn),
+    )
+    this.jobs = new PostgresJobs(
+      (sql, params) => this.query(sql, params),
+      (sql, params) => this.exec(sql, params),
     )
   }
 
@@ -68,8 +77,11 @@ export class PostgresStore implements Store {
       statement_timeout: o.statementTimeoutMs ?? 30_000,
       types: TYPES,
     })
-    // An idle client that loses its server (a restart) is dropped by the pool; without a listener the error kills the process.
+    // A client that loses its server (a restart, a failover) emits 'error': the pool listens while the client is idle,
+    // nobody while it is checked out for a transaction, and an unheard 'error' kills the process. The query in flight
+    // fails on its own and is reported as STORE_FAILED.
     pool.on('error', () => undefined)
+    pool.on('connect', (client) => client.on('error', () => undefined))
     const store = new PostgresStore(pool)
     try {
       await store.migrate()
@@ -194,11 +206,56 @@ export class PostgresStore implements Store {
   }
 
   async putSubmission(s: Submission): Promise<void> {
-    await this.query(
-      `INSERT INTO submissions (chain, key, signer, nonce, state, payload, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (chain, key) DO UPDATE SET signer = excluded.signer, nonce = excluded.nonce, state = excluded.state, payload = excluded.payload, updated_at = excluded.updated_at`,
-      [s.chain, s.key, s.signer, s.nonce, s.state, stringifyExact(s.payload), s.updatedAt],
+    const values = [s.chain, s.key, s.signer, s.nonce, s.state, stringifyExact(s.payload), s.updatedAt]
+    const upsert = `ON CONFLICT (chain, key) DO UPDATE SET signer = excluded.signer, nonce = excluded.nonce, state = excluded.state,
+       payload = excluded.payload, updated_at = excluded.updated_at`
+    const fence = this.fenced
+    if (!fence) {
+      await this.exec(
+        `INSERT INTO submissions (chain, key, signer, nonce, state, payload, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ${upsert}`,
+        values,
+      )
+      return
+    }
+    // Recorded only under a current lease: every chain write is recorded before it is broadcast, so a leader deposed
+    // since its last renewal broadcasts nothing new.
+    const written = await this.exec(
+      `INSERT INTO submissions (chain, key, signer, nonce, state, payload, updated_at)
+       SELECT $5, $6, $7, $8, $9, $10, $11 WHERE ${LEASE_CURRENT} ${upsert}`,
+      [fence.lease.name, fence.lease.holder, fence.lease.token, fence.marginMs, ...values],
     )
+    if (written !== 1)
+      throw new QantaraError('FENCED', `the leader lease ${fence.lease.name} is no longer this process's`, {
+        context: { token: fence.lease.token },
+      })
+  }
+
+  enqueueProbe(job: ProbeJob): Promise<boolean> {
+    return this.jobs.enqueueProbe(job)
+  }
+
+  claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]> {
+    return this.jobs.claimProbes(nowMs, limit, holdMs)
+  }
+
+  finishProbe(orderId: string, slot: number, retryAt?: number): Promise<void> {
+    return this.jobs.finishProbe(orderId, slot, retryAt)
+  }
+
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    return this.jobs.acquireLease(name, holder, ttlMs)
+  }
+
+  renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
+    return this.jobs.renewLease(lease, ttlMs)
+  }
+
+  releaseLease(lease: Lease): Promise<void> {
+    return this.jobs.releaseLease(lease)
+  }
+
+  fence(lease: Lease, marginMs: number): void {
+    this.fenced = { lease, marginMs }
   }
 
   async pendingSubmissions(chain: ChainId, signer: string): Promise<Submission[]> {
@@ -246,8 +303,15 @@ export class PostgresStore implements Store {
     return rows.map(toOrder)
   }
 
+  async makeLiveOrdersDue(): Promise<void> {
+    await this.exec('UPDATE orders SET due_at = 0 WHERE due_at IS NOT NULL AND due_at > 0', [])
+  }
+
   async setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void> {
-    await this.query('UPDATE orders SET due_at = $1 WHERE id = $2 AND state = $3', [dueMs, id, state])
+    await this.query(
+      "UPDATE orders SET due_at = $1 WHERE id = $2 AND state = $3 AND state NOT IN ('settled', 'refunded', 'disputed')",
+      [dueMs, id, state],
+    )
   }
 
   async listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {

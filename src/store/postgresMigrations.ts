@@ -2,7 +2,9 @@
  * The PostgreSQL store's versioned schema changes, applied in order in one
  * transaction under an advisory lock, so processes starting together on one
  * database migrate it once. Never edit a released migration: add the next one.
- * Version 1 is the SQLite store's schema as of its version 9.
+ * Version 1 is the SQLite store's schema as of its version 9. Keys that are
+ * listed in order sort bytewise (COLLATE "C"), as SQLite sorts them, whatever
+ * the database's locale.
  */
 export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
@@ -38,7 +40,7 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
       CREATE INDEX submissions_pending ON submissions (chain, signer, state);
       CREATE TABLE orders (
-        id TEXT PRIMARY KEY,
+        id TEXT COLLATE "C" PRIMARY KEY,
         chain TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('opened', 'active', 'ended', 'settling', 'payout-pending', 'settled', 'refunded', 'disputed')),
         terms TEXT NOT NULL,
@@ -58,7 +60,7 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE TABLE heartbeats (
         order_id TEXT NOT NULL,
         slot INTEGER NOT NULL,
-        relayer_id TEXT NOT NULL,
+        relayer_id TEXT COLLATE "C" NOT NULL,
         body TEXT NOT NULL,
         received_at BIGINT NOT NULL,
         leaf_hash TEXT NOT NULL,
@@ -70,7 +72,7 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
       CREATE INDEX heartbeats_by_seq ON heartbeats (order_id, seq);
       CREATE TABLE providers (
-        provider_id TEXT PRIMARY KEY,
+        provider_id TEXT COLLATE "C" PRIMARY KEY,
         seq BIGINT NOT NULL,
         body TEXT NOT NULL,
         updated_at BIGINT NOT NULL
@@ -81,7 +83,7 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
       CREATE TABLE signatures (
         order_id TEXT NOT NULL,
-        relayer_id TEXT NOT NULL,
+        relayer_id TEXT COLLATE "C" NOT NULL,
         settlement_hash TEXT NOT NULL,
         signer TEXT NOT NULL,
         signature TEXT NOT NULL,
@@ -97,6 +99,30 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE TABLE liveness (
         id INTEGER PRIMARY KEY,
         at BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'probe jobs and the leader lease',
+    // Workers claim probes with SKIP LOCKED; one process per relayer identity holds the lease and writes to chains.
+    sql: `
+      CREATE TABLE probe_jobs (
+        order_id TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        terms TEXT NOT NULL,
+        run_at BIGINT NOT NULL,
+        slot_end BIGINT NOT NULL,
+        attempt INTEGER NOT NULL,
+        claimed_until BIGINT,
+        PRIMARY KEY (order_id, slot)
+      );
+      CREATE INDEX probe_jobs_due ON probe_jobs (run_at);
+      CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        token BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
       );
     `,
   },

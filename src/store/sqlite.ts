@@ -224,9 +224,17 @@ export class SqliteStore implements Store {
     })
   }
 
+  makeLiveOrdersDue(): Promise<void> {
+    return this.guard(() => {
+      this.stmt('UPDATE orders SET due_at = 0 WHERE due_at IS NOT NULL').run()
+    })
+  }
+
   setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void> {
     return this.guard(() => {
-      this.stmt('UPDATE orders SET due_at = ? WHERE id = ? AND state = ?').run(dueMs, id, state)
+      this.stmt(
+        "UPDATE orders SET due_at = ? WHERE id = ? AND state = ? AND state NOT IN ('settled', 'refunded', 'disputed')",
+      ).run(dueMs, id, state)
     })
   }
 

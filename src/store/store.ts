@@ -107,7 +107,9 @@ export interface Store {
    * A new order, and one any transition moved, is due at once.
    */
   listDueOrders(nowMs: number, limit: number): Promise<OrderRecord[]>
-  /** Sets when an order is next due, only if it is still in `state` (a transition since then made it due already). */
+  /** Makes every live order due at once (a relayer starting: what it armed for the slots running now was in memory). */
+  makeLiveOrdersDue(): Promise<void>
+  /** Sets when an order is next due, only if it is still in `state` (a transition since then made it due already) and that state is live. */
   setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void>
   /** At most `limit` orders with ids above `afterId`, by id: a page of a listing. */
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]>

@@ -262,6 +262,11 @@ export function storeContract(open: () => Promise<Store>): void {
         updatedAt: 4,
       })
       expect(await store.getOrder(terms(9).id)).toBeUndefined()
+      // A restart makes every live order due at once, and no final one.
+      await store.insertOrder(terms(2), 5)
+      await store.setOrderDue(terms(2).id, 'opened', 50_000)
+      await store.makeLiveOrdersDue()
+      expect((await store.listDueOrders(0, 10)).map((o) => o.terms.id)).toEqual([terms(2).id])
     },
   )
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { startAgent } from '../agent.js'
 import { loadConfig } from '../loadConfig.js'
 import { errorMessage, isQantaraError } from '../../errors.js'
 import { createLogger } from '../../log.js'
+import { RELAYER_ROLES, type RelayerRole } from '../probing.js'
 import { startRelayer } from '../relayer.js'
+import { startWorker } from '../worker.js'
 import { registerBtcCommands } from './btc.js'
 import { configValidate } from './configValidate.js'
 import { registerOrderCommands } from './order.js'
@@ -16,6 +18,8 @@ import { registerSolverCommands } from './solver.js'
 const root = new AbortController()
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => root.abort(new Error(sig)))
 const out = (line: string) => console.log(line)
+/** EX_TEMPFAIL: a deposed leader exits with it, for its supervisor to restart it as a standby. */
+const EXIT_DEPOSED = 75
 
 const program = new Command()
   .name('qantara')
@@ -36,14 +40,26 @@ program
   .command('relay')
   .description('run a relayer: watchers, prober, settlement, submitters and the HTTP API')
   .requiredOption('--config <file>', 'relayer YAML config')
-  .action(async (o: { config: string }) => {
-    const loaded = loadConfig(o.config, process.env)
-    const running = await startRelayer(
-      loaded,
-      createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id }),
-      root.signal,
+  .addOption(
+    new Option(
+      '--role <role>',
+      'all: the whole relayer; leader: all but probing, left to workers; worker: probing only (leader and worker need store.postgres)',
     )
-    await running.done
+      .choices(RELAYER_ROLES)
+      .default('all'),
+  )
+  .action(async (o: { config: string; role: RelayerRole }) => {
+    const loaded = loadConfig(o.config, process.env)
+    const logger = createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id })
+    if (o.role === 'worker') {
+      await (
+        await startWorker(loaded, logger, root.signal)
+      ).done
+      return
+    }
+    const running = await startRelayer(loaded, logger, root.signal, {}, o.role)
+    // Deposed: another process of this identity leads now. Exit for the supervisor to restart this one as a standby.
+    if ((await running.done) === 'deposed') process.exitCode = EXIT_DEPOSED
   })
 
 program

@@ -1,0 +1,52 @@
+import type { OrderTerms } from '../order.js'
+
+/** One slot's probe of one order, for any process of the relayer identity to run. */
+export interface ProbeJob {
+  terms: OrderTerms
+  slot: number
+  /** When to send the challenge: drawn at random inside the slot. */
+  runAt: number
+  slotEnd: number
+  /** 1 for the first try; a failed one is tried once more at another instant (see Prober). */
+  attempt: number
+}
+
+/**
+ * Probe jobs shared by the processes of one relayer identity (issue 16): the
+ * leader enqueues one per order and slot; workers claim due ones, each
+ * claim held for a while so a worker that dies mid-probe releases it.
+ */
+export interface ProbeJobs {
+  /** Enqueues a job unless one for its order and slot exists; returns whether it did. */
+  enqueueProbe(job: ProbeJob): Promise<boolean>
+  /** Claims at most `limit` due jobs nobody holds, for `holdMs`; jobs of ended slots are dropped. */
+  claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]>
+  /** Done: dropped; or tried again at `retryAt` as the next attempt. */
+  finishProbe(orderId: string, slot: number, retryAt?: number): Promise<void>
+}
+
+/** A leader lease as granted: `token` rises with every grant, so a deposed holder's token is never current again. */
+export interface Lease {
+  name: string
+  holder: string
+  token: number
+}
+
+/**
+ * The lease that makes one process of a relayer identity its leader, timed
+ * by the database's clock (the processes' clocks may differ).
+ */
+export interface LeaderLeases {
+  /** Grants the lease to `holder` if it is free or lapsed; undefined while another holds it. */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined>
+  /** Extends a held lease; false when it lapsed or another holder took it. */
+  renewLease(lease: Lease, ttlMs: number): Promise<boolean>
+  /** Gives the lease up at once (a clean shutdown), so a standby need not wait for it to lapse. */
+  releaseLease(lease: Lease): Promise<void>
+  /**
+   * From now on every recorded chain write (`putSubmission`) commits only
+   * while `lease` is current with at least `marginMs` left: a deposed leader
+   * cannot record, so cannot broadcast, a transaction.
+   */
+  fence(lease: Lease, marginMs: number): void
+}

@@ -1,0 +1,95 @@
+import { parseExact, stringifyExact } from '../json.js'
+import type { OrderTerms } from '../order.js'
+import type { Lease, ProbeJob } from './jobs.js'
+
+type Query = <R>(sql: string, params: unknown[]) => Promise<R[]>
+type Exec = (sql: string, params: unknown[]) => Promise<number>
+
+/** The database's clock in ms: leases are timed by it, whatever the processes' clocks say. */
+export const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
+
+/** The probe job queue and leader lease of the PostgreSQL store (see jobs.ts). */
+export class PostgresJobs {
+  constructor(
+    private readonly query: Query,
+    private readonly exec: Exec,
+  ) {}
+
+  async enqueueProbe(job: ProbeJob): Promise<boolean> {
+    return (
+      (await this.exec(
+        `INSERT INTO probe_jobs (order_id, slot, terms, run_at, slot_end, attempt) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (order_id, slot) DO NOTHING`,
+        [job.terms.id, job.slot, stringifyExact(job.terms), job.runAt, job.slotEnd, job.attempt],
+      )) === 1
+    )
+  }
+
+  async claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]> {
+    await this.exec('DELETE FROM probe_jobs WHERE slot_end < $1', [nowMs])
+    // SKIP LOCKED: workers claiming at once each take other rows instead of queueing behind one another.
+    const rows = await this.query<{
+      terms: string
+      slot: number
+      run_at: number
+      slot_end: number
+      attempt: number
+    }>(
+      `UPDATE probe_jobs j SET claimed_until = $2 FROM (
+         SELECT order_id, slot FROM probe_jobs
+         WHERE run_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
+         ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) due WHERE j.order_id = due.order_id AND j.slot = due.slot
+       RETURNING j.terms, j.slot, j.run_at, j.slot_end, j.attempt`,
+      [nowMs, nowMs + holdMs, limit],
+    )
+    return rows.map((r) => ({
+      terms: parseExact<OrderTerms>(r.terms),
+      slot: r.slot,
+      runAt: r.run_at,
+      slotEnd: r.slot_end,
+      attempt: r.attempt,
+    }))
+  }
+
+  async finishProbe(orderId: string, slot: number, retryAt?: number): Promise<void> {
+    if (retryAt === undefined)
+      await this.exec('DELETE FROM probe_jobs WHERE order_id = $1 AND slot = $2', [orderId, slot])
+    else
+      await this.exec(
+        'UPDATE probe_jobs SET run_at = $3, attempt = attempt + 1, claimed_until = NULL WHERE order_id = $1 AND slot = $2',
+        [orderId, slot, retryAt],
+      )
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    const [row] = await this.query<{ token: number }>(
+      `INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, ${DB_NOW_MS} + $3)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = leases.token + 1, expires_at = excluded.expires_at
+       WHERE leases.expires_at < ${DB_NOW_MS}
+       RETURNING token`,
+      [name, holder, ttlMs],
+    )
+    return row && { name, holder, token: row.token }
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
+    return (
+      (await this.exec(
+        `UPDATE leases SET expires_at = ${DB_NOW_MS} + $4
+         WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= ${DB_NOW_MS}`,
+        [lease.name, lease.holder, lease.token, ttlMs],
+      )) === 1
+    )
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.exec(
+      `UPDATE leases SET expires_at = ${DB_NOW_MS} - 1 WHERE name = $1 AND holder = $2 AND token = $3`,
+      [lease.name, lease.holder, lease.token],
+    )
+  }
+}
+
+/** The condition a fenced write runs under: the lease is current and has `marginMs` left ($1 name, $2 holder, $3 token, $4 margin). */
+export const LEASE_CURRENT = `EXISTS (SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= ${DB_NOW_MS} + $4)`

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPostgres, type Postgres } from '../devkit/chains/postgres.js'
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
+import { isQantaraError } from '../src/errors.js'
+import { silentLogger } from '../src/log.js'
+import type { OrderTerms } from '../src/order.js'
+import { Leadership } from '../src/relay/leadership.js'
+import type { LeaderLeases } from '../src/store/jobs.js'
+import { PostgresStore } from '../src/store/postgres.js'
+
+// The leader lease and the probe job queue of one relayer identity run as several processes, on a real PostgreSQL.
+let server: Postgres
+let databases = 0
+const open = async () => PostgresStore.open({ url: await server.database(`scale_${databases++}`) })
+const sameDb = async (n: number) => {
+  const url = await server.database(`scale_${databases++}`)
+  return Promise.all(Array.from({ length: n }, () => PostgresStore.open({ url })))
+}
+
+beforeAll(async () => {
+  server = await startPostgres()
+})
+afterAll(async () => {
+  await server?.stop()
+})
+
+const terms = (i: number): OrderTerms => ({
+  id: `0x${(i + 1).toString(16).padStart(64, '0')}`,
+  chain: 'eip155:31337',
+  renter: '0xr',
+  token: 'native',
+  amount: 10n ** 30n,
+  providerId: `0x${'11'.repeat(32)}`,
+  payout: '0xp',
+  start: 1_000n,
+  slotLength: 60,
+  slots: 10,
+  gpu: REFERENCE_ORDER_GPU,
+})
+const submission = (key: string) => ({
+  chain: 'eip155:31337' as const,
+  key,
+  signer: '0xs',
+  nonce: 1,
+  state: 'pending' as const,
+  payload: { raw: '0x01' },
+  updatedAt: 1,
+})
+
+describe('the leader lease', () => {
+  it('is held by one process at a time, each grant with a higher token, and handed over at once when released', async () => {
+    const [a, b] = await sameDb(2)
+    const leaseA = await a!.acquireLease('leader:r1', 'A', 10_000)
+    expect(leaseA).toEqual({ name: 'leader:r1', holder: 'A', token: 1 })
+    expect(await b!.acquireLease('leader:r1', 'B', 10_000)).toBeUndefined()
+    // Another identity's lease is its own.
+    expect(await b!.acquireLease('leader:r2', 'B', 10_000)).toMatchObject({ token: 1 })
+    expect(await a!.renewLease(leaseA!, 10_000)).toBe(true)
+    await a!.releaseLease(leaseA!)
+    expect(await a!.renewLease(leaseA!, 10_000)).toBe(false)
+    expect(await b!.acquireLease('leader:r1', 'B', 10_000)).toEqual({
+      name: 'leader:r1',
+      holder: 'B',
+      token: 2,
+    })
+    await Promise.all([a!.close(), b!.close()])
+  })
+
+  it("stops a frozen leader before a standby takes over, and refuses the deposed leader's chain writes", async () => {
+    const [a, b] = await sameDb(2)
+    const ttlMs = 3_000
+    const leadership = (leases: LeaderLeases, holder: string) =>
+      new Leadership({ leases, name: 'leader:r1', holder, ttlMs, logger: silentLogger() })
+    const leaseA = (await leadership(a!, 'A').acquire(AbortSignal.timeout(5_000)))!
+    a!.fence(leaseA, Math.floor(ttlMs / 4))
+    await a!.putSubmission(submission('settle:before'))
+    // A freezes: its renewals never answer (a stalled connection), so only its own clock can stop it.
+    const frozen: LeaderLeases = { ...bind(a!), renewLease: () => new Promise(() => undefined) }
+    const heldA = leadership(frozen, 'A').hold(leaseA)
+    const t0 = Date.now()
+    const lostAt = new Promise<number>((r) => heldA.lost.addEventListener('abort', () => r(Date.now())))
+    const leaseB = (await leadership(b!, 'B').acquire(AbortSignal.timeout(10_000)))!
+    const takenAt = Date.now()
+    expect(leaseB.token).toBe(leaseA.token + 1)
+    // A stopped itself first; B took over within the lease's time to live and a quarter.
+    expect(await lostAt).toBeLessThan(takenAt)
+    expect(takenAt - t0).toBeLessThanOrEqual(ttlMs * 1.25 + 500)
+    b!.fence(leaseB, Math.floor(ttlMs / 4))
+    const refused: unknown = await a!.putSubmission(submission('settle:after')).catch((e: unknown) => e)
+    expect(isQantaraError(refused, 'FENCED')).toBe(true)
+    expect(await b!.getSubmission('eip155:31337', 'settle:after')).toBeUndefined()
+    await b!.putSubmission(submission('settle:after'))
+    expect((await a!.getSubmission('eip155:31337', 'settle:after'))?.signer).toBe('0xs')
+    await heldA.release()
+    await Promise.all([a!.close(), b!.close()])
+  })
+})
+
+describe('probe jobs', () => {
+  it('gives each due job to one worker, holds a claim, retries, and drops jobs whose slot ended', async () => {
+    const [a, b] = await sameDb(2)
+    for (let i = 0; i < 40; i++)
+      expect(
+        await a!.enqueueProbe({ terms: terms(i), slot: 0, runAt: 1_000 + i, slotEnd: 60_000, attempt: 1 }),
+      ).toBe(true)
+    expect(await a!.enqueueProbe({ terms: terms(0), slot: 0, runAt: 5, slotEnd: 60_000, attempt: 1 })).toBe(
+      false,
+    )
+    expect(await a!.claimProbes(999, 10, 5_000)).toEqual([])
+    // Two workers claiming at once: every due job once, none twice.
+    const [x, y] = await Promise.all([a!.claimProbes(2_000, 25, 5_000), b!.claimProbes(2_000, 25, 5_000)])
+    const ids = [...x, ...y].map((j) => j.terms.id)
+    expect(new Set(ids).size).toBe(40)
+    expect(ids).toHaveLength(40)
+    expect(x[0]!.terms).toEqual(
+      terms(x[0]!.terms.id === terms(0).id ? 0 : Number(BigInt(x[0]!.terms.id)) - 1),
+    )
+    // Held: nobody else gets them until the claim lapses (a worker that died mid-probe).
+    expect(await b!.claimProbes(6_999, 50, 5_000)).toEqual([])
+    expect(await b!.claimProbes(7_001, 50, 100_000)).toHaveLength(40)
+    await a!.finishProbe(terms(0).id, 0)
+    await a!.finishProbe(terms(1).id, 0, 20_000)
+    const again = await a!.claimProbes(20_000, 50, 5_000)
+    expect(again.map((j) => [j.terms.id, j.attempt])).toEqual([[terms(1).id, 2]])
+    // Past the slot's end a job is dropped, claimed or not.
+    expect(await a!.claimProbes(60_001, 50, 5_000)).toEqual([])
+    expect(await a!.claimProbes(70_000, 50, 5_000)).toEqual([])
+    await Promise.all([a!.close(), b!.close()])
+  })
+})
+
+function bind(store: PostgresStore): LeaderLeases {
+  return {
+    acquireLease: (n, h, t) => store.acquireLease(n, h, t),
+    renewLease: (l, t) => store.renewLease(l, t),
+    releaseLease: (l) => store.releaseLease(l),
+    fence: (l, m) => store.fence(l, m),
+  }
+}
+void open
