@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+import { mkdirSync } from 'node:fs'
 import { Command } from 'commander'
 import { errorMessage, isQantaraError } from '../src/errors.js'
 import type { DevnetOptions } from './devnet/options.js'
 import { runDevnet } from './devnet/run.js'
+import { scaleOutSoak } from './soak/scaleOutSoak.js'
 import { startFaultyRelayer, type RelayerFaults } from './relayer.js'
 
 /** One root controller, as in the product's CLI: SIGTERM or SIGINT aborts it, and the devnet stops its chains and processes. */
@@ -63,6 +65,26 @@ program
   .action(async (o: { config: string } & RelayerFaults) => {
     const running = await startFaultyRelayer(o.config, o, root.signal)
     await running.done
+  })
+
+program
+  .command('soak')
+  .description(
+    'one relayer identity as four processes on PostgreSQL (two leader candidates, two probe workers) settling orders on anvil while the leader, a worker or PostgreSQL is SIGKILLed at random; checks every order settled once with the right split',
+  )
+  .option('--kills <n>', 'SIGKILLs, in turn of the leader, a worker and PostgreSQL', int, 30)
+  .option('--orders <n>', 'orders, spread over the kills (default: one per two kills, at least 10)', int)
+  .option('--dir <path>', 'where configs, keys and logs go', '.soak')
+  .action(async (o: { kills: number; orders?: number; dir: string }) => {
+    mkdirSync(o.dir, { recursive: true })
+    const report = await scaleOutSoak({
+      dir: o.dir,
+      kills: o.kills,
+      orders: o.orders ?? Math.max(10, Math.ceil(o.kills / 2)),
+      log: (line) => console.error(line),
+    })
+    out(JSON.stringify(report))
+    if (report.failures.length) process.exitCode = 1
   })
 
 try {

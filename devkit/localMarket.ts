@@ -393,8 +393,8 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
 }
 
 /** Runs `qantara <args>` as a child process, its output appended to `logFile`. */
-export function launchQantara(args: string[], logFile: string): ChildProcess {
-  return launch(MAIN, args, logFile)
+export function launchQantara(args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return launch(MAIN, args, logFile, env)
 }
 
 /** Runs one of the market's relayers: `qantara relay`, or the dev kit's relayer where it runs with faults. */
@@ -404,11 +404,11 @@ export function launchRelayer(r: LocalRelayer, logFile: string): ChildProcess {
     : launchQantara(['relay', '--config', r.yaml], logFile)
 }
 
-function launch(cli: string, args: string[], logFile: string): ChildProcess {
+function launch(cli: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' })
   const child = spawn(process.execPath, [cli, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: process.env,
+    env: { ...process.env, ...env },
   })
   child.stdout.pipe(log)
   child.stderr.pipe(log)

@@ -53,6 +53,8 @@ describe('the leader lease', () => {
     const leaseA = await a!.acquireLease('leader:r1', 'A', 10_000)
     expect(leaseA).toEqual({ name: 'leader:r1', holder: 'A', token: 1 })
     expect(await b!.acquireLease('leader:r1', 'B', 10_000)).toBeUndefined()
+    expect(await b!.leaseHolder('leader:r1')).toMatchObject({ holder: 'A', token: 1 })
+    expect((await b!.leaseHolder('leader:r1'))!.expiresInMs).toBeGreaterThan(9_000)
     // Another identity's lease is its own.
     expect(await b!.acquireLease('leader:r2', 'B', 10_000)).toMatchObject({ token: 1 })
     expect(await a!.renewLease(leaseA!, 10_000)).toBe(true)
@@ -134,6 +136,7 @@ function bind(store: PostgresStore): LeaderLeases {
     acquireLease: (n, h, t) => store.acquireLease(n, h, t),
     renewLease: (l, t) => store.renewLease(l, t),
     releaseLease: (l) => store.releaseLease(l),
+    leaseHolder: (n) => store.leaseHolder(n),
     fence: (l, m) => store.fence(l, m),
   }
 }

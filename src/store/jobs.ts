@@ -41,6 +41,8 @@ export interface LeaderLeases {
   acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined>
   /** Extends a held lease; false when it lapsed or another holder took it. */
   renewLease(lease: Lease, ttlMs: number): Promise<boolean>
+  /** Who holds the lease now and for how much longer, by the database's clock (for health and operators). */
+  leaseHolder(name: string): Promise<{ holder: string; token: number; expiresInMs: number } | undefined>
   /** Gives the lease up at once (a clean shutdown), so a standby need not wait for it to lapse. */
   releaseLease(lease: Lease): Promise<void>
   /**

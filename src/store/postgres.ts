@@ -250,6 +250,10 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return this.jobs.renewLease(lease, ttlMs)
   }
 
+  leaseHolder(name: string): Promise<{ holder: string; token: number; expiresInMs: number } | undefined> {
+    return this.jobs.leaseHolder(name)
+  }
+
   releaseLease(lease: Lease): Promise<void> {
     return this.jobs.releaseLease(lease)
   }

@@ -83,6 +83,16 @@ export class PostgresJobs {
     )
   }
 
+  async leaseHolder(
+    name: string,
+  ): Promise<{ holder: string; token: number; expiresInMs: number } | undefined> {
+    const [row] = await this.query<{ holder: string; token: number; expires_in_ms: number }>(
+      `SELECT holder, token, expires_at - ${DB_NOW_MS} AS expires_in_ms FROM leases WHERE name = $1`,
+      [name],
+    )
+    return row && { holder: row.holder, token: row.token, expiresInMs: row.expires_in_ms }
+  }
+
   async releaseLease(lease: Lease): Promise<void> {
     await this.exec(
       `UPDATE leases SET expires_at = ${DB_NOW_MS} - 1 WHERE name = $1 AND holder = $2 AND token = $3`,

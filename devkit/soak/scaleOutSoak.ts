@@ -1,0 +1,253 @@
+import { writeFileSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse, stringify } from 'yaml'
+import type { Hex } from 'viem'
+import { qantaraEscrowAbi } from '../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
+import { testTokenAbi } from '../../adapters/evm/contracts/artifacts/TestToken.js'
+import { openEvmOrder } from '../../adapters/evm/openOrder.js'
+import { computeSettlement } from '../../src/computeSettlement.js'
+import type { OrderTerms } from '../../src/order.js'
+import { PostgresStore } from '../../src/store/postgres.js'
+import { startAnvil } from '../chains/anvil.js'
+import { startPostgres } from '../chains/postgres.js'
+import { freePorts } from '../freePort.js'
+import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../gpu/referenceGpu.js'
+import { launchQantara, providerListed, setUpLocalMarket } from '../localMarket.js'
+import { waitFor } from '../waitFor.js'
+import { exited, supervise, type Supervised } from './processes.js'
+
+export interface SoakOptions {
+  dir: string
+  orders: number
+  kills: number
+  slotSeconds?: number
+  slots?: number
+  /** Between kills, at random: this much and up to twice it. */
+  killEveryMs?: number
+  log?: (line: string) => void
+}
+
+export interface SoakReport {
+  orders: number
+  kills: { leader: number; worker: number; postgres: number }
+  /** Leaders that found their lease gone and exited on their own. */
+  deposed: number
+  /** Orders settled on chain, and how many settle transactions each had. */
+  settled: number
+  settleTxs: number
+  /** Slots paid, of all the orders' slots: the provider ran throughout, so only kills can cost any. */
+  upSlots: number
+  totalSlots: number
+  /** Transactions the relayer's key sent in all: one per order, or a deposed leader wrote. */
+  relayerTxs: number
+  /** What broke an invariant; empty when none. */
+  failures: string[]
+  seconds: number
+}
+
+/**
+ * One relayer identity as four processes on one PostgreSQL (two leader
+ * candidates, two probe workers) settling orders on anvil while the
+ * leader, a worker or PostgreSQL itself is SIGKILLed at random moments and
+ * brought back. Checked from the chain and the store: every order settled
+ * exactly once with the split the settlement function gives over the
+ * stored heartbeats, and exactly one transaction per order from the key.
+ */
+export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
+  const t0 = Date.now()
+  const say = o.log ?? (() => undefined)
+  const slot = o.slotSeconds ?? 2
+  const slots = o.slots ?? 3
+  const anvil = await startAnvil({ blockTime: 1 })
+  const pg = await startPostgres()
+  const stop = new AbortController()
+  const procs: (Supervised & { stopped: Promise<void> })[] = []
+  let agent: ReturnType<typeof launchQantara> | undefined
+  const kills = { leader: 0, worker: 0, postgres: 0 }
+  try {
+    const market = await setUpLocalMarket({
+      rpcUrl: anvil.rpcUrl,
+      dir: o.dir,
+      slotSeconds: slot,
+      feeBps: 100,
+      graceSeconds: 1,
+      logLevel: 'warn',
+    })
+    const url = await pg.database('relayer')
+    const r = market.relayers[0]!
+    const config = parse(readFileSync(r.yaml, 'utf8')) as Record<string, unknown>
+    config.store = { postgres: { url, leaseTtlMs: 3_000 } }
+    const yaml = join(o.dir, 'relayer-pg.yaml')
+    writeFileSync(yaml, stringify(config))
+    const [api2, m2, m3, m4] = await freePorts(4)
+    const relay = (role: string) => ['relay', '--config', yaml, '--role', role]
+    procs.push(supervise('leader-a', relay('leader'), o.dir, {}, stop.signal))
+    procs.push(
+      supervise(
+        'leader-b',
+        relay('leader'),
+        o.dir,
+        { QANTARA__API__LISTEN: `127.0.0.1:${api2}`, QANTARA__API__METRICSLISTEN: `127.0.0.1:${m2}` },
+        stop.signal,
+      ),
+    )
+    for (const [name, port] of [
+      ['worker-1', m3],
+      ['worker-2', m4],
+    ] as const)
+      procs.push(
+        supervise(
+          name,
+          relay('worker'),
+          o.dir,
+          { QANTARA__API__METRICSLISTEN: `127.0.0.1:${port}` },
+          stop.signal,
+        ),
+      )
+    agent = launchQantara(['agent', '--config', market.agentYaml], join(o.dir, 'agent.log'))
+    await waitFor(
+      async () => (await providerListed(r.url, market.provider.publicKey)) || undefined,
+      'the provider',
+      60_000,
+    )
+    say('four relayer processes and the agent are up; opening orders and killing')
+
+    const leaderNow = async (): Promise<Supervised | undefined> => {
+      const store = await PostgresStore.open({ url }).catch(() => undefined)
+      if (!store) return undefined
+      try {
+        const lease = await store.leaseHolder(`leader:${r.id}`).catch(() => undefined)
+        return procs.find((p) => lease?.holder.includes(`:${p.current().pid}:`))
+      } finally {
+        await store.close()
+      }
+    }
+    const killer = (async () => {
+      const every = o.killEveryMs ?? 2_000
+      for (let k = 0; k < o.kills; k++) {
+        await new Promise((res) => setTimeout(res, every + Math.floor(Math.random() * every)))
+        const pick = k % 3
+        if (pick === 2) {
+          kills.postgres++
+          pg.process().kill('SIGKILL')
+          await exited(pg.process())
+          await new Promise((res) => setTimeout(res, 500))
+          await pg.start()
+        } else {
+          const target = pick === 0 ? await leaderNow() : procs[2 + (k % 2)]
+          if (!target) continue
+          if (pick === 0) kills.leader++
+          else kills.worker++
+          target.current().kill('SIGKILL')
+          await exited(target.current())
+        }
+        say(`kill ${k + 1}/${o.kills}: ${pick === 2 ? 'postgres' : pick === 0 ? 'leader' : 'worker'}`)
+      }
+    })()
+
+    await market.renter
+      .writeContract({
+        address: market.usdc,
+        abi: testTokenAbi,
+        functionName: 'approve',
+        args: [market.escrow, 10n ** 15n],
+      })
+      .then((hash) => market.publicClient.waitForTransactionReceipt({ hash }))
+    const orders: { id: Hex; terms: OrderTerms }[] = []
+    const orderSpan = Math.max(1, Math.ceil((o.kills * (o.killEveryMs ?? 2_000) * 1.5) / o.orders))
+    for (let i = 0; i < o.orders; i++) {
+      const start = BigInt(Math.floor(Date.now() / 1000)) + 3n
+      const opened = await openEvmOrder(market.renter, market.publicClient, {
+        escrow: market.escrow,
+        token: market.usdc,
+        amount: 1_000_000n + BigInt(i) * 7_919n,
+        providerId: market.provider.publicKey,
+        payout: market.providerPayout,
+        start,
+        slotLength: slot,
+        slots,
+        gpu: REFERENCE_GPU_WORD,
+      })
+      const { order } = opened
+      orders.push({
+        id: opened.orderId,
+        terms: {
+          ...order,
+          id: opened.orderId,
+          chain: 'eip155:31337',
+          start,
+          slotLength: slot,
+          slots,
+          gpu: REFERENCE_ORDER_GPU,
+        },
+      })
+      // Spread the orders over the kills.
+      await new Promise((res) => setTimeout(res, orderSpan))
+    }
+    await killer
+    const logs = await waitFor(
+      async () => {
+        const all = await market.publicClient.getContractEvents({
+          address: market.escrow,
+          abi: qantaraEscrowAbi,
+          eventName: 'OrderSettled',
+          fromBlock: 0n,
+          strict: true,
+        })
+        return new Set(all.map((l) => l.args.orderId)).size >= o.orders ? all : undefined
+      },
+      'every order to settle on chain',
+      180_000,
+      500,
+    )
+    const failures: string[] = []
+    let upSlots = 0
+    const store = await PostgresStore.open({ url })
+    try {
+      for (const { id, terms } of orders) {
+        const mine = logs.filter((l) => l.args.orderId === id)
+        if (mine.length !== 1) failures.push(`${id}: settled ${mine.length} times`)
+        const { settlement } = computeSettlement(terms, await store.listHeartbeatKeys(id), {
+          threshold: 1,
+          feeBps: 100,
+          feeRecipient: market.feeRecipient,
+          scheduled: () => true,
+        })
+        upSlots += settlement.upSlots
+        const a = mine[0]?.args
+        if (
+          a &&
+          (a.toProvider !== settlement.toProvider ||
+            a.heartbeatRoot !== settlement.heartbeatRoot ||
+            a.fee !== settlement.fee)
+        )
+          failures.push(
+            `${id}: on chain ${a.toProvider}/${a.heartbeatRoot}, from the store ${settlement.toProvider}/${settlement.heartbeatRoot}`,
+          )
+      }
+    } finally {
+      await store.close()
+    }
+    const relayerTxs = await market.publicClient.getTransactionCount({ address: r.account.address })
+    if (relayerTxs !== o.orders)
+      failures.push(`the relayer key sent ${relayerTxs} transactions for ${o.orders} orders`)
+    return {
+      orders: o.orders,
+      kills,
+      deposed: procs.reduce((n, p) => n + p.deposed, 0),
+      settled: new Set(logs.map((l) => l.args.orderId)).size,
+      settleTxs: logs.length,
+      relayerTxs,
+      upSlots,
+      totalSlots: o.orders * slots,
+      failures,
+      seconds: Math.round((Date.now() - t0) / 1000),
+    }
+  } finally {
+    stop.abort()
+    await Promise.all(procs.map((p) => p.stopped))
+    agent?.kill('SIGKILL')
+    await pg.stop()
+    await anvil.stop()
+  }
+}
