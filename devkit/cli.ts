@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { Command } from 'commander'
 import { errorMessage, isQantaraError } from '../src/errors.js'
 import type { DevnetOptions } from './devnet/options.js'
@@ -75,13 +76,19 @@ program
   .option('--kills <n>', 'SIGKILLs, in turn of the leader, a worker and PostgreSQL', int, 30)
   .option('--orders <n>', 'orders, spread over the kills (default: one per two kills, at least 10)', int)
   .option('--dir <path>', 'where configs, keys and logs go', '.soak')
-  .action(async (o: { kills: number; orders?: number; dir: string }) => {
-    mkdirSync(o.dir, { recursive: true })
+  .option(
+    '--rpc-faults',
+    'reach anvil only through two RPC proxies that hang, 5xx, garbage, truncate, lag and rewind the head',
+  )
+  .action(async (o: { kills: number; orders?: number; dir: string; rpcFaults?: boolean }) => {
+    const dir = resolve(o.dir)
+    mkdirSync(dir, { recursive: true })
     const report = await scaleOutSoak({
-      dir: o.dir,
+      dir,
       kills: o.kills,
       orders: o.orders ?? Math.max(10, Math.ceil(o.kills / 2)),
       log: (line) => console.error(line),
+      rpcFaults: o.rpcFaults ?? false,
     })
     out(JSON.stringify(report))
     if (report.failures.length) process.exitCode = 1

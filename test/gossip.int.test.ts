@@ -135,6 +135,42 @@ describe('Gossip', () => {
     expect((await store.listHeartbeats(order.id)).map((h) => h.slot)).toEqual([1, 2, 4])
   })
 
+  it("pulls every order's heartbeats from one feed with one stored cursor, passing over orders it does not hold", async () => {
+    await store.insertOrder(order, 1)
+    const unknown = { ...(witnessed(3) as { heartbeat: { challenge: { challenge: object } } }) }
+    const other = JSON.parse(
+      JSON.stringify(unknown).replaceAll(order.id.slice(2), 'ab'.repeat(32)),
+    ) as unknown
+    const asked: string[] = []
+    let kept = [witnessed(1), other, witnessed(2)]
+    peer.set((q, res) => {
+      const url = new URL(q.url ?? '/', 'http://x')
+      asked.push(`${url.searchParams.get('order') ?? 'feed'}:${url.searchParams.get('since')}`)
+      const since = Number(url.searchParams.get('since'))
+      serve({ heartbeats: kept.slice(since), cursor: kept.length, more: false })(q, res, '')
+    })
+    const g = gossip()
+    expect(await g.pullFeed()).toBe(2)
+    kept = [...kept, witnessed(4)]
+    expect(await g.pullFeed()).toBe(1)
+    // A restarted relayer resumes from the cursor it stored.
+    expect(await gossip().pullFeed()).toBe(0)
+    expect(asked).toEqual(['feed:0', 'feed:3', 'feed:4'])
+    expect(await store.getCursor('gossip-feed:relayer-2')).toBe(4)
+    expect((await store.listHeartbeats(order.id)).map((h) => h.slot)).toEqual([1, 2, 4])
+    expect(await store.listHeartbeats(`0x${'ab'.repeat(32)}`)).toEqual([])
+  })
+
+  it('refuses a feed page that names an order, or whose cursor does not move past what it serves', async () => {
+    await store.insertOrder(order, 1)
+    peer.set(serve({ orderId: order.id, heartbeats: [witnessed(1)], cursor: 1, more: false }))
+    expect(await gossip().pullFeed()).toBe(0)
+    peer.set(serve({ heartbeats: [witnessed(1), witnessed(2)], cursor: 1, more: false }))
+    expect(await gossip().pullFeed()).toBe(0)
+    expect(await rejections('BAD_ENVELOPE')).toBe(2)
+    expect(await store.getCursor('gossip-feed:relayer-2')).toBe(0)
+  })
+
   it('is not held up by a slow peer: the others are pulled, the slow one times out', async () => {
     const slow = await startHostileAgent()
     slow.set((q, res) =>

@@ -9,7 +9,6 @@ import {
   TERMINAL_STATES,
   btcPayoutStep,
   btcShareClosed,
-  gossiping,
   isTerminal,
   nextLook,
   onChainEvent,
@@ -106,7 +105,6 @@ describe('order lifecycle: the clock', () => {
     expect(probing(record('active'), 1_599)).toBe(true)
     expect(probing(record('active'), 1_600)).toBe(false)
     expect(probing(record('opened'), 1_100)).toBe(false)
-    expect(ORDER_STATES.filter(gossiping)).toEqual(['active', 'ended', 'settling'])
   })
 })
 
@@ -255,11 +253,7 @@ describe('order lifecycle: the BTC leg', () => {
 
 describe('order lifecycle: when the tick next looks at an order', () => {
   const policy = { graceSeconds: 30, gossipWindowSeconds: 10 }
-  const at = (state: OrderState, nowS: number, gossipIntervalMs?: number) =>
-    nextLook({ state, terms }, nowS * 1000, {
-      ...policy,
-      ...(gossipIntervalMs !== undefined ? { gossipIntervalMs } : {}),
-    })
+  const at = (state: OrderState, nowS: number) => nextLook({ state, terms }, nowS * 1000, policy)
 
   it('looks at an active order once a slot, at the next slot start, and at its end', () => {
     expect(at('opened', 500)).toBe(1_000_000)
@@ -271,11 +265,9 @@ describe('order lifecycle: when the tick next looks at an order', () => {
     expect(at('active', 1_601)).toBe(1_601_000)
   })
 
-  it('looks once a gossip interval while peers may hold heartbeats, and not otherwise', () => {
-    expect(at('active', 1_000, 1_000)).toBe(1_001_000)
-    expect(at('opened', 500, 1_000)).toBe(1_000_000)
-    expect(at('ended', 1_600, 1_000)).toBe(1_601_000)
-    expect(at('ended', 1_600)).toBe(1_640_000)
+  it('looks at an order starting past any clock hourly, as a whole number of ms', () => {
+    const far = nextLook({ state: 'opened', terms: { ...terms, start: 2n ** 64n - 1n } }, 1_000_000.5, policy)
+    expect(far).toBe(1_000_000 + 3_600_000)
   })
 
   it('looks at an ended order when its settlement is due, then every tick until it settles', () => {

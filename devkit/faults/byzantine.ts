@@ -41,6 +41,18 @@ export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSo
       const heartbeats = [...served, ...forged.map((heartbeat) => ({ relayerId: o.relayerId, heartbeat }))]
       return { heartbeats, cursor: Math.max(page.cursor, since + heartbeats.length), more: page.more }
     },
+    // The feed likewise: its own real heartbeats every other time, and forgeries for the first order on each page.
+    async feed(since) {
+      const page = await honest.feed(since)
+      const served =
+        requests++ % 2 === 0 ? page.heartbeats : page.heartbeats.filter((h) => h.relayerId !== o.relayerId)
+      const first = (
+        page.heartbeats[0]?.heartbeat as { heartbeat?: { challenge?: { challenge?: { orderId?: string } } } }
+      )?.heartbeat?.challenge?.challenge?.orderId
+      const forged = first ? forgedHeartbeats(first, o.relayerId, o.identity, 4) : []
+      const heartbeats = [...served, ...forged.map((heartbeat) => ({ relayerId: o.relayerId, heartbeat }))]
+      return { heartbeats, cursor: Math.max(page.cursor, since + heartbeats.length), more: page.more }
+    },
     async signature(orderId) {
       const own = await honest.signature(orderId)
       return own && malleatedSignature(o, orderId, own)

@@ -10,6 +10,7 @@ import type { OrderTerms } from '../../src/order.js'
 import { PostgresStore } from '../../src/store/postgres.js'
 import { startAnvil } from '../chains/anvil.js'
 import { startPostgres } from '../chains/postgres.js'
+import { startRpcProxy, type RpcProxy } from '../faults/rpcProxy.js'
 import { freePorts } from '../freePort.js'
 import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../gpu/referenceGpu.js'
 import { launchQantara, providerListed, setUpLocalMarket } from '../localMarket.js'
@@ -25,7 +26,19 @@ export interface SoakOptions {
   /** Between kills, at random: this much and up to twice it. */
   killEveryMs?: number
   log?: (line: string) => void
+  /** The relayer reads and writes anvil only through two faulty RPC proxies (devkit/faults/rpcProxy.ts). */
+  rpcFaults?: boolean
 }
+
+/** Faults of the soak's two RPC endpoints: one also claims another chain now and then (and is dropped for it). */
+const FAULTS = {
+  hang: 0.01,
+  'http-5xx': 0.04,
+  garbage: 0.04,
+  truncated: 0.04,
+  'lagging-head': 0.1,
+  'backwards-head': 0.05,
+} as const
 
 export interface SoakReport {
   orders: number
@@ -40,6 +53,8 @@ export interface SoakReport {
   totalSlots: number
   /** Transactions the relayer's key sent in all: one per order, or a deposed leader wrote. */
   relayerTxs: number
+  /** Faults the RPC proxies injected, by kind (empty without rpcFaults). */
+  rpcFaults: Record<string, number>
   /** What broke an invariant; empty when none. */
   failures: string[]
   seconds: number
@@ -64,6 +79,7 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
   const procs: (Supervised & { stopped: Promise<void> })[] = []
   let agent: ReturnType<typeof launchQantara> | undefined
   const kills = { leader: 0, worker: 0, postgres: 0 }
+  const proxies: RpcProxy[] = []
   try {
     const market = await setUpLocalMarket({
       rpcUrl: anvil.rpcUrl,
@@ -77,6 +93,12 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
     const r = market.relayers[0]!
     const config = parse(readFileSync(r.yaml, 'utf8')) as Record<string, unknown>
     config.store = { postgres: { url, leaseTtlMs: 3_000 } }
+    if (o.rpcFaults) {
+      proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: { ...FAULTS, 'wrong-chain': 0.002 } }))
+      proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: FAULTS }))
+      const [chain] = config.chains as Record<string, unknown>[]
+      Object.assign(chain!, { rpc: proxies.map((p) => p.url), rpcTimeoutMs: 1_000 })
+    }
     const yaml = join(o.dir, 'relayer-pg.yaml')
     writeFileSync(yaml, stringify(config))
     const [api2, m2, m3, m4] = await freePorts(4)
@@ -240,6 +262,7 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
       relayerTxs,
       upSlots,
       totalSlots: o.orders * slots,
+      rpcFaults: sumFaults(proxies),
       failures,
       seconds: Math.round((Date.now() - t0) / 1000),
     }
@@ -247,7 +270,15 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
     stop.abort()
     await Promise.all(procs.map((p) => p.stopped))
     agent?.kill('SIGKILL')
+    await Promise.all(proxies.map((p) => p.close()))
     await pg.stop()
     await anvil.stop()
   }
+}
+
+function sumFaults(proxies: RpcProxy[]): Record<string, number> {
+  const sum: Record<string, number> = {}
+  for (const p of proxies)
+    for (const [k, v] of Object.entries(p.stats)) if (k !== 'requests') sum[k] = (sum[k] ?? 0) + (v ?? 0)
+  return sum
 }

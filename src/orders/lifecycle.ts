@@ -89,14 +89,14 @@ export const MAX_LOOK_AHEAD_MS = 3_600_000
 /**
  * When the relayer's tick should next look at an order, in ms since the epoch;
  * null for a final state, which nothing looks at again. An active order is
- * due once a slot (its probe is armed on a timer inside the slot), and once
- * a gossip interval while peers may hold heartbeats of it; a settling one
- * every tick. So a tick's work is what is due, not every live order.
+ * due once a slot (its probe is armed on a timer inside the slot; peers'
+ * heartbeats arrive by one feed for all orders), a settling one every tick.
+ * So a tick's work is what is due, not every live order.
  */
 export function nextLook(
   record: Pick<OrderRecord, 'state' | 'terms'>,
   nowMs: number,
-  policy: LifecyclePolicy & { gossipIntervalMs?: number },
+  policy: LifecyclePolicy,
 ): number | null {
   const at = lookAt(record, nowMs, policy)
   if (at === null) return null
@@ -108,11 +108,9 @@ export function nextLook(
 function lookAt(
   record: Pick<OrderRecord, 'state' | 'terms'>,
   nowMs: number,
-  policy: LifecyclePolicy & { gossipIntervalMs?: number },
+  policy: LifecyclePolicy,
 ): number | null {
   const { terms } = record
-  const gossip = policy.gossipIntervalMs !== undefined && gossiping(record.state)
-  const soonest = (at: number) => (gossip ? Math.min(at, nowMs + policy.gossipIntervalMs!) : at)
   const startMs = Number(terms.start) * 1000
   const endMs = Number(orderEnd(terms)) * 1000
   switch (record.state) {
@@ -122,11 +120,11 @@ function lookAt(
       if (nowMs >= endMs) return nowMs
       const slotMs = terms.slotLength * 1000
       const nextSlot = startMs + (Math.floor((nowMs - startMs) / slotMs) + 1) * slotMs
-      return soonest(Math.min(nextSlot, endMs))
+      return Math.min(nextSlot, endMs)
     }
     case 'ended': {
       const settleAt = endMs + (policy.graceSeconds + policy.gossipWindowSeconds) * 1000
-      return nowMs < settleAt ? soonest(settleAt) : nowMs
+      return nowMs < settleAt ? settleAt : nowMs
     }
     // Its steps (last pull, signatures, its turn to post, backoff) run in the background and are timed to the tick;
     // few orders are settling at once.
@@ -141,11 +139,6 @@ function lookAt(
     default:
       return assertNever(record.state)
   }
-}
-
-/** Whether peers' heartbeats for the order are still worth pulling. */
-export function gossiping(state: OrderState): boolean {
-  return state === 'active' || state === 'ended' || state === 'settling'
 }
 
 /** An ended order takes its first settlement; a settling one takes a recomputed one (gossip converged on another set). */

@@ -35,6 +35,11 @@ export class Gossip {
     return this.heartbeats.pull(order, signal)
   }
 
+  /** Pulls what every peer kept since the last pull, across all orders, with one cursor per peer. */
+  pullFeed(signal?: AbortSignal): Promise<number> {
+    return this.heartbeats.pullFeed(signal)
+  }
+
   /** Drops the gossip cursors of an order that reached a final state. */
   forget(orderId: string): void {
     this.heartbeats.forget(orderId)

@@ -5,6 +5,7 @@ import { storedFacts } from '../heartbeat/storedFacts.js'
 import { verifyHeartbeat } from '../heartbeat/verify.js'
 import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
+import { isTerminal } from '../orders/lifecycle.js'
 import { getSealed, type GossipOptions, type Peer } from './peerClient.js'
 import { pullTranscript } from './transcriptPull.js'
 import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
@@ -16,7 +17,8 @@ const MAX_INVALID_PER_MINUTE = 16
 const BENCH_MS = 60_000
 const MAX_REFUTED = 100_000
 const heartbeatPage = z.object({
-  orderId: z.string(),
+  /** The order of a per-order page; absent on the feed. */
+  orderId: z.string().optional(),
   heartbeats: z.array(z.unknown()).max(1_000),
   /** Per heartbeat: the verdict of the compute challenge transcript the peer holds for it, or null. */
   transcripts: z
@@ -38,6 +40,25 @@ function proofKey(verdict: ComputeVerdict, gpus: string): string {
 
 /** What we hold for one slot and witness: what decides whether a peer's heartbeat would replace it. */
 type Held = { leafHash: string; compute: ComputeVerdict | null }
+
+/** One order's part of one pull from one peer: what is held, what was checked, how much more the peer may send. */
+interface OrderPull {
+  order: OrderTerms
+  held?: Map<string, Held>
+  verdicts: Map<string, ComputeVerdict>
+  /** Per slot, the proofs some record of it holds (see `proofKey`). */
+  bySlot: Map<number, Set<string>>
+  checked: Set<string>
+  budget: number
+  stored: number
+}
+
+/** The order a peer's heartbeat claims to be of (verified with the rest when kept), if it looks like an order id. */
+function claimedOrderId(raw: unknown): string | undefined {
+  const id = (raw as { heartbeat?: { challenge?: { challenge?: { orderId?: unknown } } } } | null)?.heartbeat
+    ?.challenge?.challenge?.orderId
+  return typeof id === 'string' && /^0x[0-9a-f]{64}$/.test(id) ? id : undefined
+}
 
 /**
  * Pulls peers' verified heartbeats of an order, each verified again here
@@ -69,6 +90,21 @@ export class HeartbeatPull {
     return counts.reduce((a, b) => a + b, 0)
   }
 
+  /** One pull of every peer's feed (see `feedFrom`). */
+  async pullFeed(signal?: AbortSignal): Promise<number> {
+    const now = Date.now()
+    const active = this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now)
+    const counts = await Promise.all(
+      active.map((p) =>
+        this.feedFrom(p, signal).catch((err: unknown) => {
+          this.o.logger.debug({ peer: p.id, err }, 'peer heartbeat feed unavailable')
+          return 0
+        }),
+      ),
+    )
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
   /** Drops the cursors of an order that reached a final state. */
   forget(orderId: string): void {
     for (const p of this.o.peers) this.cursors.delete(`${p.id}:${orderId}`)
@@ -77,20 +113,7 @@ export class HeartbeatPull {
   private async pullFrom(peer: Peer, order: OrderTerms, signal?: AbortSignal): Promise<number> {
     // Each pull asks only for what the peer kept since the last one; after a restart the first pull takes the whole set once.
     const key = `${peer.id}:${order.id}`
-    let stored = 0
-    let held: Map<string, Held> | undefined
-    const verdicts = new Map<string, ComputeVerdict>()
-    /** Per slot, the proofs some record of it holds (see `proofKey`). */
-    const bySlot = new Map<number, Set<string>>()
-    const hold = (slot: number, proof: string) => {
-      let held = bySlot.get(slot)
-      if (!held) bySlot.set(slot, (held = new Set()))
-      held.add(proof)
-    }
-    const checked = new Set<string>()
-    // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in one
-    // pull is a peer making us hash what it repeats.
-    let budget = 2 * order.slots * this.o.relayerKeys.size
+    const pull = this.orderPull(order)
     for (let page = 0; page < MAX_PAGES; page++) {
       const since = this.cursors.get(key) ?? 0
       const answer = await getSealed(
@@ -101,56 +124,139 @@ export class HeartbeatPull {
         heartbeatPage,
         signal,
       )
-      if (answer.status !== 'ok') return stored
+      if (answer.status !== 'ok') return pull.stored
       const body = answer.body
-      if (!this.pageFits(peer, order, body, since)) return stored
-      if ((budget -= body.heartbeats.length) < 0) {
-        this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'TOO_MANY_HEARTBEATS' })
-        return stored
-      }
-      // What we already hold, or a heartbeat for the same witness that would not replace ours (see `outranks`), is not
-      // verified again; read only when a page brings something.
-      if (!held && body.heartbeats.length) {
-        const keys = await this.o.store.listHeartbeatKeys(order.id)
-        held = new Map(
-          keys.map((h) => [`${h.slot}:${h.relayerId}`, { leafHash: h.leafHash, compute: h.compute }]),
-        )
-        for (const h of keys) {
-          verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
-          if (h.compute) hold(h.slot, proofKey(h.compute, JSON.stringify(h.gpus)))
-        }
-      }
-      for (const [i, raw] of body.heartbeats.entries()) {
-        const { result, heartbeat } = await this.keep(peer, order, raw, held!)
-        if (result === 'benched') return stored
-        if (result === 'stored') stored++
-        const claimed = body.transcripts?.[i]
-        if (!heartbeat || !claimed) continue
-        // Checked only when it would raise what we hold (a stored heartbeat starts unanswered), once per record a pull.
-        const { slot, relayerId } = heartbeat.heartbeat.challenge.challenge
-        const at = `${slot}:${relayerId}`
-        const heldRank = result === 'stored' ? 0 : VERDICT_RANK[verdicts.get(at) ?? 'unanswered']
-        if (VERDICT_RANK[claimed] <= heldRank || checked.has(at)) continue
-        // A slot's status reads whether any record failed, or any record whose telemetry matches passed, never how many:
-        // a second such proof costs a full check and changes nothing, so only the first is fetched.
-        const proof = proofKey(claimed, storedFacts(canonicalJson(heartbeat)).gpus)
-        if (bySlot.get(slot)?.has(proof)) continue
-        checked.add(at)
-        if (!(await this.transcript(peer, order, heartbeat, claimed, signal))) return stored
-        verdicts.set(at, claimed)
-        hold(slot, proof)
-      }
+      if (!this.pageFits(peer, order.id, body, since)) return pull.stored
+      if ((await this.absorb(peer, pull, body.heartbeats, body.transcripts, signal)) !== 'ok')
+        return pull.stored
       // Advanced only after the page is processed, so a crash or abort mid-page asks for it again.
       this.cursors.set(key, body.cursor)
+      if (!body.more) return pull.stored
+    }
+    return pull.stored
+  }
+
+  /**
+   * One pull of a peer's feed, every order's heartbeats after one cursor
+   * (kept in the store, so a restart resumes it): traffic grows with new
+   * heartbeats, not with orders × peers. Heartbeats of orders this relayer
+   * does not hold (yet) are passed over; its last pull of an order before
+   * settling asks the peer for that order alone.
+   */
+  private async feedFrom(peer: Peer, signal?: AbortSignal): Promise<number> {
+    const key = `gossip-feed:${peer.id}`
+    const pulls = new Map<string, OrderPull | null>()
+    let stored = 0
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const since = await this.o.store.getCursor(key)
+      const answer = await getSealed(
+        this.o,
+        peer,
+        `/v1/peer/heartbeats?since=${since}`,
+        'heartbeats',
+        heartbeatPage,
+        signal,
+      )
+      if (answer.status !== 'ok') return stored
+      const body = answer.body
+      if (!this.pageFits(peer, undefined, body, since)) return stored
+      const groups = new Map<string, { items: unknown[]; transcripts: ('passed' | 'failed' | null)[] }>()
+      body.heartbeats.forEach((raw, i) => {
+        const orderId = claimedOrderId(raw)
+        if (!orderId) return
+        let group = groups.get(orderId)
+        if (!group) groups.set(orderId, (group = { items: [], transcripts: [] }))
+        group.items.push(raw)
+        group.transcripts.push(body.transcripts?.[i] ?? null)
+      })
+      for (const [orderId, group] of groups) {
+        if (!pulls.has(orderId)) {
+          const record = await this.o.store.getOrder(orderId)
+          pulls.set(orderId, record && !isTerminal(record.state) ? this.orderPull(record.terms) : null)
+        }
+        const pull = pulls.get(orderId)
+        if (!pull) continue
+        const before = pull.stored
+        const outcome = await this.absorb(peer, pull, group.items, group.transcripts, signal)
+        stored += pull.stored - before
+        if (outcome === 'benched') return stored
+      }
+      await this.o.store.setCursor(key, body.cursor)
       if (!body.more) return stored
     }
     return stored
   }
 
+  private orderPull(order: OrderTerms): OrderPull {
+    return {
+      order,
+      verdicts: new Map(),
+      bySlot: new Map(),
+      checked: new Set(),
+      // A peer holds at most one heartbeat per slot and witness, each replaced now and then: more than twice that in
+      // one pull is a peer making us hash what it repeats.
+      budget: 2 * order.slots * this.o.relayerKeys.size,
+      stored: 0,
+    }
+  }
+
+  /** Verifies and keeps one page's heartbeats of one order, and checks the transcripts their verdicts claim. */
+  private async absorb(
+    peer: Peer,
+    pull: OrderPull,
+    items: unknown[],
+    transcripts: readonly ('passed' | 'failed' | null)[] | undefined,
+    signal?: AbortSignal,
+  ): Promise<'ok' | 'stop' | 'benched'> {
+    const { order } = pull
+    if ((pull.budget -= items.length) < 0) {
+      this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'TOO_MANY_HEARTBEATS' })
+      return 'stop'
+    }
+    const hold = (slot: number, proof: string) => {
+      let held = pull.bySlot.get(slot)
+      if (!held) pull.bySlot.set(slot, (held = new Set()))
+      held.add(proof)
+    }
+    // What we already hold, or a heartbeat for the same witness that would not replace ours (see `outranks`), is not
+    // verified again; read only when a page brings something.
+    if (!pull.held && items.length) {
+      const keys = await this.o.store.listHeartbeatKeys(order.id)
+      pull.held = new Map(
+        keys.map((h) => [`${h.slot}:${h.relayerId}`, { leafHash: h.leafHash, compute: h.compute }]),
+      )
+      for (const h of keys) {
+        pull.verdicts.set(`${h.slot}:${h.relayerId}`, h.compute ?? 'unanswered')
+        if (h.compute) hold(h.slot, proofKey(h.compute, JSON.stringify(h.gpus)))
+      }
+    }
+    for (const [i, raw] of items.entries()) {
+      const { result, heartbeat } = await this.keep(peer, order, raw, pull.held!)
+      if (result === 'benched') return 'benched'
+      if (result === 'stored') pull.stored++
+      const claimed = transcripts?.[i]
+      if (!heartbeat || !claimed) continue
+      // Checked only when it would raise what we hold (a stored heartbeat starts unanswered), once per record a pull.
+      const { slot, relayerId } = heartbeat.heartbeat.challenge.challenge
+      const at = `${slot}:${relayerId}`
+      const heldRank = result === 'stored' ? 0 : VERDICT_RANK[pull.verdicts.get(at) ?? 'unanswered']
+      if (VERDICT_RANK[claimed] <= heldRank || pull.checked.has(at)) continue
+      // A slot's status reads whether any record failed, or any record whose telemetry matches passed, never how many:
+      // a second such proof costs a full check and changes nothing, so only the first is fetched.
+      const proof = proofKey(claimed, storedFacts(canonicalJson(heartbeat)).gpus)
+      if (pull.bySlot.get(slot)?.has(proof)) continue
+      pull.checked.add(at)
+      if (!(await this.transcript(peer, order, heartbeat, claimed, signal))) return 'benched'
+      pull.verdicts.set(at, claimed)
+      hold(slot, proof)
+    }
+    return 'ok'
+  }
+
   /** Cursors are the peer's keeping order, one per row: a page of n rows moves it by n at least, and "more" needs a page. */
-  private pageFits(peer: Peer, order: OrderTerms, body: HeartbeatPage, since: number): boolean {
+  private pageFits(peer: Peer, orderId: string | undefined, body: HeartbeatPage, since: number): boolean {
     const n = body.heartbeats.length
-    if (body.orderId === order.id && body.cursor >= since + n && !(body.more && n === 0)) return true
+    if (body.orderId === orderId && body.cursor >= since + n && !(body.more && n === 0)) return true
     this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_ENVELOPE' })
     return false
   }

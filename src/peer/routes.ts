@@ -6,7 +6,7 @@ import { sendJson } from '../http/body.js'
 import type { SettlementSignature } from '../chains.js'
 import { isQantaraError } from '../errors.js'
 import type { RetargetApprovals } from './retargetApprovals.js'
-import type { Store } from '../store/store.js'
+import type { Store, StoredHeartbeat } from '../store/store.js'
 import { sealEnvelope } from './envelope.js'
 import { settlementToWire, type SettlementWire } from '../settlementWire.js'
 
@@ -44,6 +44,8 @@ export interface SignatureBody {
  */
 export interface PeerSource {
   heartbeats(orderId: string, since: number): Promise<HeartbeatPage>
+  /** Every order's heartbeats in one sequence after `since`: what a peer pulls each gossip interval with one cursor. */
+  feed(since: number): Promise<HeartbeatPage>
   /** Undefined until this relayer has signed its settlement of the order. */
   signature(orderId: string): Promise<SignatureBody | undefined>
   /** The transcript of the compute challenge a kept heartbeat answers, if this relayer holds one. */
@@ -52,22 +54,25 @@ export interface PeerSource {
 
 export type PeerHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
 
+function servedPage(rows: (StoredHeartbeat & { seq: number })[], since: number): HeartbeatPage {
+  return {
+    heartbeats: rows.map((h) => ({
+      relayerId: h.relayerId,
+      heartbeat: JSON.parse(h.body) as unknown,
+      ...(h.hasTranscript && (h.compute === 'passed' || h.compute === 'failed')
+        ? { transcript: h.compute }
+        : {}),
+    })),
+    cursor: rows.at(-1)?.seq ?? since,
+    more: rows.length === PEER_PAGE,
+  }
+}
+
 export function storePeerSource(store: Store, relayerId: string): PeerSource {
   return {
-    async heartbeats(orderId, since) {
-      const rows = await store.listHeartbeatsAfter(orderId, since, PEER_PAGE)
-      return {
-        heartbeats: rows.map((h) => ({
-          relayerId: h.relayerId,
-          heartbeat: JSON.parse(h.body) as unknown,
-          ...(h.hasTranscript && (h.compute === 'passed' || h.compute === 'failed')
-            ? { transcript: h.compute }
-            : {}),
-        })),
-        cursor: rows.at(-1)?.seq ?? since,
-        more: rows.length === PEER_PAGE,
-      }
-    },
+    heartbeats: async (orderId, since) =>
+      servedPage(await store.listHeartbeatsAfter(orderId, since, PEER_PAGE), since),
+    feed: async (since) => servedPage(await store.listHeartbeatFeed(since, PEER_PAGE), since),
     async transcript(orderId, slot, relayerId) {
       const text = await store.getTranscript(orderId, slot, relayerId)
       return text === undefined ? undefined : (JSON.parse(text) as unknown)
@@ -141,20 +146,25 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
       return true
     }
     if (url.pathname === '/v1/peer/heartbeats') {
-      const orderId = url.searchParams.get('order') ?? ''
+      // With `order`, that order's heartbeats; without, the feed of every order's.
+      const orderId = url.searchParams.get('order') ?? undefined
       const since = Number(url.searchParams.get('since') ?? '0')
-      if (!/^0x[0-9a-f]{64}$/.test(orderId) || !Number.isSafeInteger(since) || since < 0) {
+      if (
+        (orderId !== undefined && !/^0x[0-9a-f]{64}$/.test(orderId)) ||
+        !Number.isSafeInteger(since) ||
+        since < 0
+      ) {
         sendJson(res, 400, { error: 'MALFORMED' })
         return true
       }
-      const page = await source.heartbeats(orderId, since)
+      const page = orderId === undefined ? await source.feed(since) : await source.heartbeats(orderId, since)
       sendJson(
         res,
         200,
         undefined,
         canonicalJson(
           sealEnvelope('heartbeats', o.relayerId, o.identity, {
-            orderId,
+            ...(orderId !== undefined ? { orderId } : {}),
             heartbeats: page.heartbeats.map((h) => h.heartbeat),
             transcripts: page.heartbeats.map((h) => h.transcript ?? null),
             cursor: page.cursor,

@@ -1,11 +1,4 @@
-import {
-  gossiping,
-  nextLook,
-  onClock,
-  probing,
-  settlementDue,
-  type LifecyclePolicy,
-} from '../orders/lifecycle.js'
+import { nextLook, onClock, probing, settlementDue, type LifecyclePolicy } from '../orders/lifecycle.js'
 import type { OrderRecord } from '../orders/record.js'
 import type { BtcPayouts } from './btcPayouts.js'
 import type { RelayerContext } from './context.js'
@@ -15,8 +8,8 @@ import type { Settler } from './settler.js'
 
 /**
  * Moves one live order by the clock and hands it to the part its state
- * needs: the prober while its slots run, peer sync while heartbeats may still
- * arrive, the settler once it ends, BTC payouts while its share is owed in BTC.
+ * needs: the prober while its slots run, peer sync's last pull and the settler
+ * once it ends, BTC payouts while its share is owed in BTC.
  */
 export class LifecycleDriver {
   constructor(
@@ -43,10 +36,7 @@ export class LifecycleDriver {
     let record = stored
     const due = () => ({
       state: record.state,
-      due: nextLook(record, this.ctx.now(), {
-        ...this.policy,
-        ...(this.ctx.options.gossip ? { gossipIntervalMs: this.ctx.options.gossipIntervalMs ?? 1_000 } : {}),
-      }),
+      due: nextLook(record, this.ctx.now(), this.policy),
     })
     // One tick may cross several boundaries (opened → active → ended).
     for (let t = onClock(record, nowS); t; t = onClock(record, nowS)) {
@@ -54,7 +44,6 @@ export class LifecycleDriver {
       record = { ...record, state: t.to }
     }
     if (probing(record, nowS)) await prober.schedule(record.terms, signal)
-    if (gossiping(record.state)) peers.heartbeats(record.terms, signal)
     if (settlementDue(record, nowS, this.policy)) {
       const chain = this.ctx.runtime(record.terms.chain)
       if (!chain || !peers.finalPullDone(record.terms, signal)) return due()

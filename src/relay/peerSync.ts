@@ -5,9 +5,9 @@ import type { RelayerContext } from './context.js'
 const FINAL_PULL_MS = 30_000
 
 /**
- * What this relayer pulls from its peers in the background: heartbeats of
- * live orders (at most once per gossip interval), a last pull before an
- * order's settlement is computed, and now and then the provider records peers
+ * What this relayer pulls from its peers in the background: every peer's
+ * heartbeat feed (once per gossip interval, all orders at once), a last pull
+ * of one order before its settlement is computed, and now and then the provider records peers
  * hold, so a provider registered anywhere is found everywhere.
  */
 export class PeerSync {
@@ -16,12 +16,13 @@ export class PeerSync {
 
   constructor(private readonly ctx: RelayerContext) {}
 
-  heartbeats(terms: OrderTerms, signal: AbortSignal): void {
+  /** Every gossip interval, one pull of each peer's feed: what it kept since the last pull, across all orders. */
+  feed(signal: AbortSignal): void {
     const gossip = this.ctx.options.gossip
     if (!gossip) return
     this.ctx.tasks.start(
-      { kind: 'pull-heartbeats', order: terms.id },
-      () => gossip.pullHeartbeats(terms, signal).then(() => undefined),
+      { kind: 'pull-heartbeats' },
+      () => gossip.pullFeed(signal).then(() => undefined),
       this.ctx.options.gossipIntervalMs ?? 1_000,
     )
   }

@@ -163,6 +163,7 @@ export class Relayer {
         })
     }
     this.o.prober.prune()
+    this.peers.feed(signal)
     this.peers.providers(signal)
     if (this.ctx.now() - this.lastGauge > 5_000) await this.updateGauges()
   }

@@ -388,6 +388,10 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return this.guard(() => this.heartbeats.listAfter(orderId, afterSeq, limit))
   }
 
+  listHeartbeatFeed(afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
+    return this.guard(() => this.heartbeats.feed(afterSeq, limit))
+  }
+
   async getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
     const [row] = await this.query<{ seq: number; body: string }>(
       'SELECT seq, body FROM providers WHERE provider_id = $1',

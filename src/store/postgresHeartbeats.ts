@@ -26,10 +26,11 @@ const COLUMNS =
 /**
  * The heartbeats table on PostgreSQL: the same keeping rule as the SQLite
  * store's (one per order, slot and relayer: one answering a compute
- * challenge, then the lowest leaf hash). Every write to an order's heartbeats
- * holds that order's advisory lock until it commits, so an order's rows commit
- * in the order of their `seq`: a peer's cursor past a seq never misses a row
- * that commits later with a lower one, however many workers write.
+ * challenge, then the lowest leaf hash). A write holds its order's advisory
+ * lock until it commits (the keeping rule reads, then writes) and leaves the
+ * row with no seq; readers sequence committed rows first (`sequence`), so
+ * seqs follow commits and a cursor never passes a row that later appears
+ * below it, however many workers write.
  */
 export class PostgresHeartbeats {
   constructor(
@@ -55,8 +56,8 @@ export class PostgresHeartbeats {
       ).rows[0]
       if (!kept) {
         const inserted = await c.query(
-          `INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus, compute, seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('heartbeat_seq'))`,
+          `INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus, compute)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
           [h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, facts.gpus, facts.compute],
         )
         return inserted.rowCount === 1
@@ -69,7 +70,7 @@ export class PostgresHeartbeats {
       const same = facts.challengeKey !== null && facts.challengeKey === storedFacts(kept.body).challengeKey
       const updated = await c.query(
         `UPDATE heartbeats SET body = $4, received_at = $5, leaf_hash = $6, gpus = $7, compute = $8, transcript = $9,
-         seq = nextval('heartbeat_seq') WHERE order_id = $1 AND slot = $2 AND relayer_id = $3`,
+         seq = NULL, written_at = clock_timestamp() WHERE order_id = $1 AND slot = $2 AND relayer_id = $3`,
         [
           h.orderId,
           h.slot,
@@ -99,7 +100,7 @@ export class PostgresHeartbeats {
         return false
       if (VERDICT_RANK[t.verdict] <= VERDICT_RANK[kept.compute]) return false
       const updated = await c.query(
-        `UPDATE heartbeats SET compute = $4, transcript = $5, seq = nextval('heartbeat_seq')
+        `UPDATE heartbeats SET compute = $4, transcript = $5, seq = NULL, written_at = clock_timestamp()
          WHERE order_id = $1 AND slot = $2 AND relayer_id = $3`,
         [t.orderId, t.slot, t.relayerId, t.verdict, t.transcript],
       )
@@ -147,6 +148,36 @@ export class PostgresHeartbeats {
     }))
   }
 
+  async feed(afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
+    await this.sequence()
+    const rows = await this.query<Row>(
+      `SELECT ${COLUMNS} FROM heartbeats WHERE seq > $1 ORDER BY seq LIMIT $2`,
+      [afterSeq, limit],
+    )
+    return rows.map(toHeartbeat)
+  }
+
+  /**
+   * Gives every committed heartbeat still without a seq the next ones, one
+   * sequencer at a time (a transaction-scoped lock): a heartbeat committed
+   * after this sequencer's snapshot waits for the next one and gets a higher
+   * seq, so a reader's cursor never passes a heartbeat that will appear
+   * below it. Readers sequence before they read; writers never wait on it.
+   */
+  private sequence(): Promise<void> {
+    return this.tx(async (c) => {
+      await c.query("SELECT pg_advisory_xact_lock(hashtextextended('heartbeats:sequencer', 0))")
+      await c.query(
+        // nextval in the outer list runs in the inner list's order: a replaced row keeps its place after older writes.
+        `UPDATE heartbeats h SET seq = fresh.next FROM (
+           SELECT order_id, slot, relayer_id, nextval('heartbeat_seq') AS next FROM (
+             SELECT order_id, slot, relayer_id FROM heartbeats WHERE seq IS NULL ORDER BY written_at FOR UPDATE
+           ) unsequenced
+         ) fresh WHERE h.order_id = fresh.order_id AND h.slot = fresh.slot AND h.relayer_id = fresh.relayer_id`,
+      )
+    })
+  }
+
   async count(orderId: string): Promise<number> {
     const [row] = await this.query<{ n: number }>(
       'SELECT COUNT(*) AS n FROM heartbeats WHERE order_id = $1',
@@ -160,6 +191,7 @@ export class PostgresHeartbeats {
     afterSeq: number,
     limit: number,
   ): Promise<(StoredHeartbeat & { seq: number })[]> {
+    await this.sequence()
     const rows = await this.query<Row>(
       `SELECT ${COLUMNS} FROM heartbeats WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
       [orderId, afterSeq, limit],

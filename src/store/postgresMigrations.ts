@@ -126,4 +126,16 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'heartbeats sequenced after they commit',
+    // A kept heartbeat waits with no seq until a reader sequences it (PostgresHeartbeats.sequence): seqs then follow
+    // commits, so one cursor over every order's heartbeats never skips one committed late.
+    sql: `
+      ALTER TABLE heartbeats ALTER COLUMN seq DROP NOT NULL;
+      ALTER TABLE heartbeats ADD COLUMN written_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp();
+      CREATE INDEX heartbeats_feed ON heartbeats (seq);
+      CREATE INDEX heartbeats_unsequenced ON heartbeats (order_id) WHERE seq IS NULL;
+    `,
+  },
 ]

@@ -312,6 +312,10 @@ export class SqliteStore implements Store {
     return this.guard(() => this.heartbeats.listAfter(orderId, afterSeq, limit))
   }
 
+  listHeartbeatFeed(afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
+    return this.guard(() => this.heartbeats.feed(afterSeq, limit))
+  }
+
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined> {
     return this.guard(
       () =>

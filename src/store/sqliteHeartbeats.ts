@@ -154,6 +154,14 @@ export class SqliteHeartbeats {
     )
   }
 
+  feed(afterSeq: number, limit: number): (StoredHeartbeat & { seq: number })[] {
+    return this.rows(
+      'SELECT rowid AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript, compute FROM heartbeats WHERE rowid > ? ORDER BY rowid LIMIT ?',
+      afterSeq,
+      limit,
+    )
+  }
+
   private rows(sql: string, ...params: (string | number)[]): (StoredHeartbeat & { seq: number })[] {
     return (this.stmt(sql).all(...params) as Row[]).map((r) => ({
       seq: r.seq,

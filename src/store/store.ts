@@ -150,6 +150,14 @@ export interface Store {
     limit: number,
   ): Promise<(StoredHeartbeat & { seq: number })[]>
 
+  /**
+   * Every order's kept heartbeats in one sequence, after `afterSeq`: the
+   * gossip feed a peer follows with one cursor across all orders. The same
+   * guarantee as `listHeartbeatsAfter`: a heartbeat kept (or replaced, or
+   * given a transcript) after a read comes after that read's last seq.
+   */
+  listHeartbeatFeed(afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]>
+
   getProvider(providerId: string): Promise<{ seq: number; body: string } | undefined>
   /** Stores a provider record if its seq is newer than the stored one; returns whether it did. */
   putProvider(providerId: string, seq: number, body: string, now: number): Promise<boolean>

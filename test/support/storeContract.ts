@@ -3,7 +3,7 @@ import { REFERENCE_ORDER_GPU } from '../../devkit/gpu/referenceGpu.js'
 import type { ChainEvent } from '../../src/chains.js'
 import { merkleLeafHash } from '../../src/merkle.js'
 import type { OrderTerms } from '../../src/order.js'
-import type { Store } from '../../src/store/store.js'
+import type { Store, StoredHeartbeat } from '../../src/store/store.js'
 
 export const CHAIN = 'eip155:31337' as const
 
@@ -174,29 +174,30 @@ export function storeContract(open: () => Promise<Store>): void {
   )
 
   withStore(
-    "gives a cursor over an order's heartbeats that misses none, however many writers keep them at once",
+    "gives cursors over an order's heartbeats, and over every order's, that miss none however many writers keep them at once",
     async (store) => {
-      // Ten writers keep 200 heartbeats of one order while a reader follows the cursor: it must see every one.
-      const seen = new Set<string>()
-      let cursor = 0
+      // Ten writers keep 200 heartbeats of three orders while readers follow one order's cursor and the feed.
       let writing = true
-      const follow = async () => {
+      const follow = async (read: (cursor: number) => Promise<(StoredHeartbeat & { seq: number })[]>) => {
+        const seen = new Set<string>()
+        let cursor = 0
         for (;;) {
           // Whether the writers were done before this read: only then does an empty page mean the end.
           const done = !writing
-          const page = await store.listHeartbeatsAfter('0xo', cursor, 50)
-          for (const h of page) seen.add(`${h.slot}:${h.relayerId}`)
+          const page = await read(cursor)
+          for (const h of page) seen.add(`${h.orderId}:${h.slot}:${h.relayerId}`)
           if (page.length) cursor = page.at(-1)!.seq
-          else if (done) return
+          else if (done) return seen
           else await new Promise((r) => setImmediate(r))
         }
       }
-      const reader = follow()
+      const one = follow((cursor) => store.listHeartbeatsAfter('0xo0', cursor, 50))
+      const all = follow((cursor) => store.listHeartbeatFeed(cursor, 50))
       await Promise.all(
         Array.from({ length: 10 }, async (_, w) => {
           for (let slot = 0; slot < 20; slot++)
             await store.putHeartbeat({
-              orderId: '0xo',
+              orderId: `0xo${w % 3}`,
               slot,
               relayerId: `r${w}`,
               body: JSON.stringify({ heartbeat: { slot, w } }),
@@ -205,9 +206,9 @@ export function storeContract(open: () => Promise<Store>): void {
         }),
       )
       writing = false
-      await reader
-      expect(seen.size).toBe(200)
-      expect(await store.countHeartbeats('0xo')).toBe(200)
+      expect((await one).size).toBe(4 * 20)
+      expect((await all).size).toBe(200)
+      expect(await store.countHeartbeats('0xo1')).toBe(3 * 20)
     },
   )
 
