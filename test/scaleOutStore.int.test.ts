@@ -119,9 +119,16 @@ describe('probe jobs', () => {
     )
     // Held: nobody else gets them until the claim lapses (a worker that died mid-probe).
     expect(await b!.claimProbes(6_999, 50, 5_000)).toEqual([])
-    expect(await b!.claimProbes(7_001, 50, 100_000)).toHaveLength(40)
-    await a!.finishProbe(terms(0).id, 0)
-    await a!.finishProbe(terms(1).id, 0, 20_000)
+    const reclaimed = await b!.claimProbes(7_001, 50, 100_000)
+    expect(reclaimed).toHaveLength(40)
+    const job = (i: number) => reclaimed.find((j) => j.terms.id === terms(i).id)!
+    // The worker whose claim lapsed finishes nothing: the job is the new claimant's.
+    const stale = [...x, ...y].find((j) => j.terms.id === terms(0).id)!
+    await a!.finishProbe(stale)
+    await a!.finishProbe({ ...stale, terms: terms(1) }, 8_000)
+    expect(await a!.claimProbes(20_000, 50, 5_000)).toEqual([])
+    await a!.finishProbe(job(0))
+    await a!.finishProbe(job(1), 20_000)
     const again = await a!.claimProbes(20_000, 50, 5_000)
     expect(again.map((j) => [j.terms.id, j.attempt])).toEqual([[terms(1).id, 2]])
     // Past the slot's end a job is dropped, claimed or not.

@@ -30,6 +30,10 @@ export interface SoakOptions {
   rpcFaults?: boolean
 }
 
+const LEASE_TTL_MS = 3_000
+/** What each kill does, in turn. */
+const KILL_ORDER = ['leader', 'worker', 'postgres', 'frozen'] as const
+
 /** Faults of the soak's two RPC endpoints: one also claims another chain now and then (and is dropped for it). */
 const FAULTS = {
   hang: 0.01,
@@ -42,7 +46,8 @@ const FAULTS = {
 
 export interface SoakReport {
   orders: number
-  kills: { leader: number; worker: number; postgres: number }
+  /** SIGKILLs of the leader, a worker and PostgreSQL; leaders SIGSTOPped past their lease and let go on. */
+  kills: { leader: number; worker: number; postgres: number; frozen: number }
   /** Leaders that found their lease gone and exited on their own. */
   deposed: number
   /** Orders settled on chain, and how many settle transactions each had. */
@@ -62,9 +67,9 @@ export interface SoakReport {
 
 /**
  * One relayer identity as four processes on one PostgreSQL (two leader
- * candidates, two probe workers) settling orders on anvil while the
+ * candidates, one of them probing too, and two probe workers) settling orders on anvil while the
  * leader, a worker or PostgreSQL itself is SIGKILLed at random moments and
- * brought back. Checked from the chain and the store: every order settled
+ * brought back, or the leader is frozen past its lease. Checked from the chain and the store: every order settled
  * exactly once with the split the settlement function gives over the
  * stored heartbeats, and exactly one transaction per order from the key.
  */
@@ -78,7 +83,7 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
   const stop = new AbortController()
   const procs: (Supervised & { stopped: Promise<void> })[] = []
   let agent: ReturnType<typeof launchQantara> | undefined
-  const kills = { leader: 0, worker: 0, postgres: 0 }
+  const kills = { leader: 0, worker: 0, postgres: 0, frozen: 0 }
   const proxies: RpcProxy[] = []
   try {
     const market = await setUpLocalMarket({
@@ -92,7 +97,7 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
     const url = await pg.database('relayer')
     const r = market.relayers[0]!
     const config = parse(readFileSync(r.yaml, 'utf8')) as Record<string, unknown>
-    config.store = { postgres: { url, leaseTtlMs: 3_000 } }
+    config.store = { postgres: { url, leaseTtlMs: LEASE_TTL_MS } }
     if (o.rpcFaults) {
       proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: { ...FAULTS, 'wrong-chain': 0.002 } }))
       proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: FAULTS }))
@@ -107,7 +112,8 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
     procs.push(
       supervise(
         'leader-b',
-        relay('leader'),
+        // The default role: it leads or stands by, and probes as well.
+        relay('all'),
         o.dir,
         { QANTARA__API__LISTEN: `127.0.0.1:${api2}`, QANTARA__API__METRICSLISTEN: `127.0.0.1:${m2}` },
         stop.signal,
@@ -148,22 +154,29 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
       const every = o.killEveryMs ?? 2_000
       for (let k = 0; k < o.kills; k++) {
         await new Promise((res) => setTimeout(res, every + Math.floor(Math.random() * every)))
-        const pick = k % 3
-        if (pick === 2) {
-          kills.postgres++
+        const kind = KILL_ORDER[k % KILL_ORDER.length]!
+        if (kind === 'postgres') {
           pg.process().kill('SIGKILL')
           await exited(pg.process())
           await new Promise((res) => setTimeout(res, 500))
           await pg.start()
         } else {
-          const target = pick === 0 ? await leaderNow() : procs[2 + (k % 2)]
+          const target = kind === 'worker' ? procs[2 + (k % 2)] : await leaderNow()
           if (!target) continue
-          if (pick === 0) kills.leader++
-          else kills.worker++
-          target.current().kill('SIGKILL')
-          await exited(target.current())
+          const child = target.current()
+          if (kind === 'frozen') {
+            // Frozen past its lease (a GC pause, a stalled VM): a standby leads meanwhile, and once it runs again its
+            // writes are fenced and it stops itself, exiting 75.
+            child.kill('SIGSTOP')
+            await new Promise((res) => setTimeout(res, LEASE_TTL_MS * 1.5))
+            child.kill('SIGCONT')
+          } else {
+            child.kill('SIGKILL')
+            await exited(child)
+          }
         }
-        say(`kill ${k + 1}/${o.kills}: ${pick === 2 ? 'postgres' : pick === 0 ? 'leader' : 'worker'}`)
+        kills[kind]++
+        say(`kill ${k + 1}/${o.kills}: ${kind}`)
       }
     })()
 

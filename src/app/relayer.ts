@@ -200,10 +200,15 @@ export async function startRelayer(
     'relayer started',
   )
   const worker = shared && role === 'all' ? probeWorker(loaded, shared, prober, logger) : undefined
+  // A deposed leader stops its worker too, so the whole process exits (75) for its supervisor to restart as a standby.
+  const deposed = new AbortController()
   const led = shared
-    ? lead(relayer, shared, config, logger, signal)
+    ? lead(relayer, shared, config, logger, signal).then((exit) => {
+        if (exit === 'deposed') deposed.abort()
+        return exit
+      })
     : relayer.run(signal).then(() => 'stopped' as const)
-  const done = Promise.all([led, worker?.run(signal)])
+  const done = Promise.all([led, worker?.run(AbortSignal.any([signal, deposed.signal]))])
     .then(([exit]) => exit)
     .finally(async () => {
       for (const server of [api, metricsServer]) {

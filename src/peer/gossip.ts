@@ -35,9 +35,12 @@ export class Gossip {
     return this.heartbeats.pull(order, signal)
   }
 
-  /** Pulls what every peer kept since the last pull, across all orders, with one cursor per peer. */
-  pullFeed(signal?: AbortSignal): Promise<number> {
-    return this.heartbeats.pullFeed(signal)
+  /** Pulls what a peer kept since the last pull, across all orders, with one cursor per peer; all peers when none is named. */
+  async pullFeed(peer?: Peer, signal?: AbortSignal): Promise<number> {
+    const counts = await Promise.all(
+      (peer ? [peer] : this.o.peers).map((p) => this.heartbeats.pullFeed(p, signal)),
+    )
+    return counts.reduce((a, b) => a + b, 0)
   }
 
   /** Drops the gossip cursors of an order that reached a final state. */

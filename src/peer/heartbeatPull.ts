@@ -90,19 +90,13 @@ export class HeartbeatPull {
     return counts.reduce((a, b) => a + b, 0)
   }
 
-  /** One pull of every peer's feed (see `feedFrom`). */
-  async pullFeed(signal?: AbortSignal): Promise<number> {
-    const now = Date.now()
-    const active = this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now)
-    const counts = await Promise.all(
-      active.map((p) =>
-        this.feedFrom(p, signal).catch((err: unknown) => {
-          this.o.logger.debug({ peer: p.id, err }, 'peer heartbeat feed unavailable')
-          return 0
-        }),
-      ),
-    )
-    return counts.reduce((a, b) => a + b, 0)
+  /** One pull of a peer's feed (see `feedFrom`); nothing while the peer is benched. */
+  async pullFeed(peer: Peer, signal?: AbortSignal): Promise<number> {
+    if ((this.benchedUntil.get(peer.id) ?? 0) > Date.now()) return 0
+    return this.feedFrom(peer, signal).catch((err: unknown) => {
+      this.o.logger.debug({ peer: peer.id, err }, 'peer heartbeat feed unavailable')
+      return 0
+    })
   }
 
   /** Drops the cursors of an order that reached a final state. */
@@ -179,7 +173,8 @@ export class HeartbeatPull {
         const before = pull.stored
         const outcome = await this.absorb(peer, pull, group.items, group.transcripts, signal)
         stored += pull.stored - before
-        if (outcome === 'benched') return stored
+        // Over an order's budget, or benched: the page is refused and the cursor stays, so only this peer's feed stalls.
+        if (outcome !== 'ok') return stored
       }
       await this.o.store.setCursor(key, body.cursor)
       if (!body.more) return stored

@@ -26,7 +26,8 @@ export class Leadership {
   private readonly now: () => number
 
   constructor(private readonly o: LeadershipOptions) {
-    this.now = o.now ?? Date.now
+    // A monotonic clock: a wall clock stepped back by NTP would stretch how long the lease is trusted.
+    this.now = o.now ?? (() => performance.now())
   }
 
   /** What the store's fence demands be left of the lease at each chain write. */

@@ -20,11 +20,13 @@ export class PeerSync {
   feed(signal: AbortSignal): void {
     const gossip = this.ctx.options.gossip
     if (!gossip) return
-    this.ctx.tasks.start(
-      { kind: 'pull-heartbeats' },
-      () => gossip.pullFeed(signal).then(() => undefined),
-      this.ctx.options.gossipIntervalMs ?? 1_000,
-    )
+    // One task per peer: a slow peer holds back only its own feed.
+    for (const peer of gossip.peers)
+      this.ctx.tasks.start(
+        { kind: 'pull-heartbeats', peer: peer.id },
+        () => gossip.pullFeed(peer, signal).then(() => undefined),
+        this.ctx.options.gossipIntervalMs ?? 1_000,
+      )
   }
 
   /**

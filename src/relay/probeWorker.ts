@@ -69,11 +69,7 @@ export class ProbeWorker {
       if (signal.aborted) return
       const room = job.slotEnd - this.now() - this.o.answerTimeoutMs
       const retry = !isFinal(result) && job.attempt < MAX_ATTEMPTS && room > 0
-      await this.o.jobs.finishProbe(
-        id,
-        job.slot,
-        retry ? this.now() + randomInt(0, Math.max(1, room)) : undefined,
-      )
+      await this.o.jobs.finishProbe(job, retry ? this.now() + randomInt(0, Math.max(1, room)) : undefined)
     } catch (err) {
       // The claim lapses after holdMs and the job is claimed again: nothing is lost but time.
       this.o.logger.warn({ orderId: id, slot: job.slot, err }, 'probe job failed')

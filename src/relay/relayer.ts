@@ -29,6 +29,8 @@ export interface ChainStatus {
 
 export interface RelayerHealth {
   ready: boolean
+  /** Whether this process runs the relayer's loops now: false before it starts, after it stops, and while it stands by for the leader lease. */
+  running: boolean
   chains: Record<string, ChainStatus & { ready: boolean }>
   store: boolean
 }
@@ -84,7 +86,19 @@ export class Relayer {
     if (o.btc) this.status.set(o.btc.chain, {})
   }
 
+  /** Whether `run` is running (a standby process of a shared store has not started it). */
+  private running = false
+
   async run(signal: AbortSignal): Promise<void> {
+    this.running = true
+    try {
+      await this.runLoops(signal)
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async runLoops(signal: AbortSignal): Promise<void> {
     // What was armed for the slots running now (probe timers, turns) was in memory: every live order is looked at again.
     await this.o.store.makeLiveOrdersDue().catch((err: unknown) => {
       this.ctx.log.warn(
@@ -176,7 +190,7 @@ export class Relayer {
     return (await this.settler.settlementOf(terms, chain)).uptime
   }
 
-  /** Ready when every watcher runs within its lag bound of the head and the store takes writes. */
+  /** Ready while it runs (leads), every watcher within its lag bound of the head and the store taking writes. */
   async health(): Promise<RelayerHealth> {
     const store = await this.o.store.isWritable()
     const chains: RelayerHealth['chains'] = {}
@@ -190,7 +204,13 @@ export class Relayer {
       const s = this.status.get(chain) ?? {}
       chains[chain] = { ...s, ready: !s.stopped && s.lag !== undefined && s.lag <= maxLag }
     }
-    return { ready: store && Object.values(chains).every((c) => c.ready), chains, store }
+    // Watchers' last reads stay in `status` once their loops stop: only a running relayer is ready.
+    return {
+      ready: this.running && store && Object.values(chains).every((c) => c.ready),
+      running: this.running,
+      chains,
+      store,
+    }
   }
 
   /** Keeps the escrow chains' light relays on Bitcoin's epoch, where BTC payouts are proved. */

@@ -14,6 +14,8 @@ export type TaskKind =
 export interface TaskKey {
   kind: TaskKind
   order?: string
+  /** A task per peer (its heartbeat feed), not tied to an order. */
+  peer?: string
 }
 
 interface TaskState {
@@ -142,5 +144,5 @@ export class TaskRunner {
 }
 
 function id(key: TaskKey): string {
-  return `${key.kind}:${key.order ?? ''}`
+  return `${key.kind}:${key.order ?? ''}:${key.peer ?? ''}`
 }

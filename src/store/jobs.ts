@@ -9,6 +9,8 @@ export interface ProbeJob {
   slotEnd: number
   /** 1 for the first try; a failed one is tried once more at another instant (see Prober). */
   attempt: number
+  /** Set on a claimed job: the claim it was given under, which alone may finish it. */
+  claim?: string
 }
 
 /**
@@ -21,8 +23,12 @@ export interface ProbeJobs {
   enqueueProbe(job: ProbeJob): Promise<boolean>
   /** Claims at most `limit` due jobs nobody holds, for `holdMs`; jobs of ended slots are dropped. */
   claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]>
-  /** Done: dropped; or tried again at `retryAt` as the next attempt. */
-  finishProbe(orderId: string, slot: number, retryAt?: number): Promise<void>
+  /**
+   * Done: dropped; or tried again at `retryAt` as the next attempt. Only under
+   * the job's current claim: a worker whose claim lapsed (and was given to
+   * another) changes nothing.
+   */
+  finishProbe(job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>, retryAt?: number): Promise<void>
 }
 
 /** A leader lease as granted: `token` rises with every grant, so a deposed holder's token is never current again. */

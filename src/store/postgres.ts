@@ -57,7 +57,10 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
   private readonly jobs: PostgresJobs
   private fenced?: { lease: Lease; marginMs: number }
 
-  private constructor(private readonly pool: pg.Pool) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly leasePool: pg.Pool,
+  ) {
     this.heartbeats = new PostgresHeartbeats(
       (sql, params) => this.query(sql, params),
       (fn) => this.tx(fn),
@@ -65,28 +68,39 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     this.jobs = new PostgresJobs(
       (sql, params) => this.query(sql, params),
       (sql, params) => this.exec(sql, params),
+      {
+        query: <R>(sql: string, params: unknown[]) =>
+          this.guard(async () => (await leasePool.query(sql, params)).rows as R[]),
+        exec: (sql, params) => this.guard(async () => (await leasePool.query(sql, params)).rowCount ?? 0),
+      },
     )
   }
 
   /** Connects and migrates; refuses a database written by a newer schema. */
   static async open(o: PostgresStoreOptions): Promise<PostgresStore> {
-    const pool = new pg.Pool({
-      connectionString: o.url,
-      max: o.maxConnections ?? 10,
-      connectionTimeoutMillis: 10_000,
-      statement_timeout: o.statementTimeoutMs ?? 30_000,
-      types: TYPES,
+    const pools = [
+      { max: o.maxConnections ?? 10, statement_timeout: o.statementTimeoutMs ?? 30_000 },
+      // The leader lease's two connections (a renewal and a release may overlap), quick to give up.
+      { max: 2, statement_timeout: 5_000 },
+    ].map((p) => {
+      const pool = new pg.Pool({
+        connectionString: o.url,
+        connectionTimeoutMillis: 10_000,
+        types: TYPES,
+        ...p,
+      })
+      // A client that loses its server (a restart, a failover) emits 'error': the pool listens while the client is idle,
+      // nobody while it is checked out for a transaction, and an unheard 'error' kills the process. The query in flight
+      // fails on its own and is reported as STORE_FAILED.
+      pool.on('error', () => undefined)
+      pool.on('connect', (client) => client.on('error', () => undefined))
+      return pool
     })
-    // A client that loses its server (a restart, a failover) emits 'error': the pool listens while the client is idle,
-    // nobody while it is checked out for a transaction, and an unheard 'error' kills the process. The query in flight
-    // fails on its own and is reported as STORE_FAILED.
-    pool.on('error', () => undefined)
-    pool.on('connect', (client) => client.on('error', () => undefined))
-    const store = new PostgresStore(pool)
+    const store = new PostgresStore(pools[0]!, pools[1]!)
     try {
       await store.migrate()
     } catch (cause) {
-      await pool.end().catch(() => undefined)
+      await store.close().catch(() => undefined)
       if (isQantaraError(cause, 'STORE_MIGRATION_FAILED')) throw cause
       throw new QantaraError('STORE_FAILED', `cannot open PostgreSQL store: ${errorMessage(cause)}`, {
         cause,
@@ -238,8 +252,8 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return this.jobs.claimProbes(nowMs, limit, holdMs)
   }
 
-  finishProbe(orderId: string, slot: number, retryAt?: number): Promise<void> {
-    return this.jobs.finishProbe(orderId, slot, retryAt)
+  finishProbe(job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>, retryAt?: number): Promise<void> {
+    return this.jobs.finishProbe(job, retryAt)
   }
 
   acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
@@ -508,7 +522,7 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
   }
 
   async close(): Promise<void> {
-    await this.pool.end()
+    await Promise.all([this.pool.end(), this.leasePool.end()])
   }
 
   private query<R>(sql: string, params: unknown[]): Promise<R[]> {

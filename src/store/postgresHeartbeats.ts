@@ -163,6 +163,9 @@ export class PostgresHeartbeats {
    * after this sequencer's snapshot waits for the next one and gets a higher
    * seq, so a reader's cursor never passes a heartbeat that will appear
    * below it. Readers sequence before they read; writers never wait on it.
+   * At most 5,000 rows a time, the oldest first, so a backlog (nobody read the
+   * feed for a while) is worked off read by read, never in one statement
+   * that outlasts the statement timeout.
    */
   private sequence(): Promise<void> {
     return this.tx(async (c) => {
@@ -171,7 +174,7 @@ export class PostgresHeartbeats {
         // nextval in the outer list runs in the inner list's order: a replaced row keeps its place after older writes.
         `UPDATE heartbeats h SET seq = fresh.next FROM (
            SELECT order_id, slot, relayer_id, nextval('heartbeat_seq') AS next FROM (
-             SELECT order_id, slot, relayer_id FROM heartbeats WHERE seq IS NULL ORDER BY written_at FOR UPDATE
+             SELECT order_id, slot, relayer_id FROM heartbeats WHERE seq IS NULL ORDER BY written_at LIMIT 5000 FOR UPDATE
            ) unsequenced
          ) fresh WHERE h.order_id = fresh.order_id AND h.slot = fresh.slot AND h.relayer_id = fresh.relayer_id`,
       )

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { parseExact, stringifyExact } from '../json.js'
 import type { OrderTerms } from '../order.js'
 import type { Lease, ProbeJob } from './jobs.js'
@@ -13,6 +14,8 @@ export class PostgresJobs {
   constructor(
     private readonly query: Query,
     private readonly exec: Exec,
+    /** The lease's own connections: a pool busy with feeds and jobs must not make a healthy leader miss its renewal. */
+    private readonly lease: { query: Query; exec: Exec },
   ) {}
 
   async enqueueProbe(job: ProbeJob): Promise<boolean> {
@@ -26,6 +29,7 @@ export class PostgresJobs {
   }
 
   async claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]> {
+    const claim = randomUUID()
     await this.exec('DELETE FROM probe_jobs WHERE slot_end < $1', [nowMs])
     // SKIP LOCKED: workers claiming at once each take other rows instead of queueing behind one another.
     const rows = await this.query<{
@@ -35,13 +39,13 @@ export class PostgresJobs {
       slot_end: number
       attempt: number
     }>(
-      `UPDATE probe_jobs j SET claimed_until = $2 FROM (
+      `UPDATE probe_jobs j SET claimed_until = $2, claim = $4 FROM (
          SELECT order_id, slot FROM probe_jobs
          WHERE run_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)
          ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED
        ) due WHERE j.order_id = due.order_id AND j.slot = due.slot
        RETURNING j.terms, j.slot, j.run_at, j.slot_end, j.attempt`,
-      [nowMs, nowMs + holdMs, limit],
+      [nowMs, nowMs + holdMs, limit, claim],
     )
     return rows.map((r) => ({
       terms: parseExact<OrderTerms>(r.terms),
@@ -49,21 +53,24 @@ export class PostgresJobs {
       runAt: r.run_at,
       slotEnd: r.slot_end,
       attempt: r.attempt,
+      claim,
     }))
   }
 
-  async finishProbe(orderId: string, slot: number, retryAt?: number): Promise<void> {
+  async finishProbe(job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>, retryAt?: number): Promise<void> {
+    const key = [job.terms.id, job.slot, job.claim ?? null]
     if (retryAt === undefined)
-      await this.exec('DELETE FROM probe_jobs WHERE order_id = $1 AND slot = $2', [orderId, slot])
+      await this.exec('DELETE FROM probe_jobs WHERE order_id = $1 AND slot = $2 AND claim = $3', key)
     else
       await this.exec(
-        'UPDATE probe_jobs SET run_at = $3, attempt = attempt + 1, claimed_until = NULL WHERE order_id = $1 AND slot = $2',
-        [orderId, slot, retryAt],
+        `UPDATE probe_jobs SET run_at = $4, attempt = attempt + 1, claimed_until = NULL, claim = NULL
+         WHERE order_id = $1 AND slot = $2 AND claim = $3`,
+        [...key, retryAt],
       )
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
-    const [row] = await this.query<{ token: number }>(
+    const [row] = await this.lease.query<{ token: number }>(
       `INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, ${DB_NOW_MS} + $3)
        ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = leases.token + 1, expires_at = excluded.expires_at
        WHERE leases.expires_at < ${DB_NOW_MS}
@@ -75,7 +82,7 @@ export class PostgresJobs {
 
   async renewLease(lease: Lease, ttlMs: number): Promise<boolean> {
     return (
-      (await this.exec(
+      (await this.lease.exec(
         `UPDATE leases SET expires_at = ${DB_NOW_MS} + $4
          WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= ${DB_NOW_MS}`,
         [lease.name, lease.holder, lease.token, ttlMs],
@@ -86,7 +93,7 @@ export class PostgresJobs {
   async leaseHolder(
     name: string,
   ): Promise<{ holder: string; token: number; expiresInMs: number } | undefined> {
-    const [row] = await this.query<{ holder: string; token: number; expires_in_ms: number }>(
+    const [row] = await this.lease.query<{ holder: string; token: number; expires_in_ms: number }>(
       `SELECT holder, token, expires_at - ${DB_NOW_MS} AS expires_in_ms FROM leases WHERE name = $1`,
       [name],
     )
@@ -94,7 +101,7 @@ export class PostgresJobs {
   }
 
   async releaseLease(lease: Lease): Promise<void> {
-    await this.exec(
+    await this.lease.exec(
       `UPDATE leases SET expires_at = ${DB_NOW_MS} - 1 WHERE name = $1 AND holder = $2 AND token = $3`,
       [lease.name, lease.holder, lease.token],
     )
@@ -102,4 +109,5 @@ export class PostgresJobs {
 }
 
 /** The condition a fenced write runs under: the lease is current and has `marginMs` left ($1 name, $2 holder, $3 token, $4 margin). */
-export const LEASE_CURRENT = `EXISTS (SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= ${DB_NOW_MS} + $4)`
+// FOR SHARE: a standby's grant of the lease (an UPDATE of the row) waits until this write commits or rolls back.
+export const LEASE_CURRENT = `EXISTS (SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= ${DB_NOW_MS} + $4 FOR SHARE)`

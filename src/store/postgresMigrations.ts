@@ -138,4 +138,13 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX heartbeats_unsequenced ON heartbeats (order_id) WHERE seq IS NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'probe job claims',
+    // A job is finished only under the claim it was given; jobs of ended slots are found by their end.
+    sql: `
+      ALTER TABLE probe_jobs ADD COLUMN claim TEXT;
+      CREATE INDEX probe_jobs_ends ON probe_jobs (slot_end);
+    `,
+  },
 ]

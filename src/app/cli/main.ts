@@ -59,7 +59,8 @@ program
     }
     const running = await startRelayer(loaded, logger, root.signal, {}, o.role)
     // Deposed: another process of this identity leads now. Exit for the supervisor to restart this one as a standby.
-    if ((await running.done) === 'deposed') process.exitCode = EXIT_DEPOSED
+    // Its loops have stopped and its store is closed: exit now, whatever timers a part left behind.
+    if ((await running.done) === 'deposed') process.exit(EXIT_DEPOSED)
   })
 
 program
