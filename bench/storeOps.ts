@@ -46,7 +46,9 @@ async function measure(store: Store, parallel: number): Promise<Record<string, n
   r.transitionOrder = await rate(ORDERS, parallel, (i) =>
     store.transitionOrder(terms(i).id, ['opened'], 'active', {}, 2),
   )
-  r.setOrderDue = await rate(ORDERS, parallel, (i) => store.setOrderDue(terms(i).id, 'active', 1_000 + i))
+  r['setOrderDues (1)'] = await rate(ORDERS, parallel, (i) =>
+    store.setOrderDues([{ id: terms(i).id, state: 'active', dueMs: 1_000 + i }]),
+  )
   r['listDueOrders (100)'] = await rate(200, parallel, (i) => store.listDueOrders(1_000 + i * 10, 100))
   r.putHeartbeat = await rate(ORDERS * 5, parallel, (i) =>
     store.putHeartbeat({

@@ -101,13 +101,16 @@ describe('the leader lease', () => {
 describe('probe jobs', () => {
   it('gives each due job to one worker, holds a claim, retries, and drops jobs whose slot ended', async () => {
     const [a, b] = await sameDb(2)
-    for (let i = 0; i < 40; i++)
-      expect(
-        await a!.enqueueProbe({ terms: terms(i), slot: 0, runAt: 1_000 + i, slotEnd: 60_000, attempt: 1 }),
-      ).toBe(true)
-    expect(await a!.enqueueProbe({ terms: terms(0), slot: 0, runAt: 5, slotEnd: 60_000, attempt: 1 })).toBe(
-      false,
-    )
+    const jobs = Array.from({ length: 40 }, (_, i) => ({
+      terms: terms(i),
+      slot: 0,
+      runAt: 1_000 + i,
+      slotEnd: 60_000,
+      attempt: 1,
+    }))
+    expect(await a!.enqueueProbes(jobs)).toBe(40)
+    // One job per order and slot: a repeat is no job.
+    expect(await a!.enqueueProbes([{ ...jobs[0]!, runAt: 5 }])).toBe(0)
     expect(await a!.claimProbes(999, 10, 5_000)).toEqual([])
     // Two workers claiming at once: every due job once, none twice.
     const [x, y] = await Promise.all([a!.claimProbes(2_000, 25, 5_000), b!.claimProbes(2_000, 25, 5_000)])

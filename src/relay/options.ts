@@ -32,6 +32,8 @@ export interface QuorumOptions {
 export interface ProbeScheduler {
   /** Sees to it that the order's current slot is probed (once, however often asked); a throw sets the order aside. */
   schedule(order: OrderTerms, signal: AbortSignal): unknown
+  /** Writes what `schedule` gathered during the tick, once at its end (a scheduler that writes as it goes has none). */
+  flush?(): Promise<void>
   /** Forgets slots that have ended; called once per tick. */
   prune(): void
   drain(): Promise<void>

@@ -1,5 +1,5 @@
 import type { OrderTerms } from '../order.js'
-import type { ProbeJobs } from '../store/jobs.js'
+import type { ProbeJob, ProbeJobs } from '../store/jobs.js'
 import type { ProbeScheduler } from './options.js'
 import { probeInstant } from './probeSlot.js'
 
@@ -12,28 +12,30 @@ import { probeInstant } from './probeSlot.js'
 export class QueuedProbes implements ProbeScheduler {
   /** `orderId:slot` → slot end: enqueued already (the store's key makes a repeat a no-op anyway). */
   private readonly enqueued = new Map<string, number>()
+  /** Gathered during a tick, written by `flush` at its end in one statement. */
+  private pending = new Map<string, ProbeJob>()
 
   constructor(
-    private readonly jobs: Pick<ProbeJobs, 'enqueueProbe'>,
+    private readonly jobs: Pick<ProbeJobs, 'enqueueProbes'>,
     private readonly now: () => number = Date.now,
   ) {}
 
-  async schedule(order: OrderTerms): Promise<number | undefined> {
+  schedule(order: OrderTerms): number | undefined {
     const now = this.now()
     const due = probeInstant(order, now)
     if (!due) return undefined
     const key = `${order.id}:${due.slot}`
-    if (this.enqueued.has(key)) return due.slot
-    // A throw (the store is down) leaves the key out, so the order's next look enqueues it.
-    await this.jobs.enqueueProbe({
-      terms: order,
-      slot: due.slot,
-      runAt: due.at,
-      slotEnd: due.slotEnd,
-      attempt: 1,
-    })
-    this.enqueued.set(key, due.slotEnd)
+    if (this.enqueued.has(key) || this.pending.has(key)) return due.slot
+    this.pending.set(key, { terms: order, slot: due.slot, runAt: due.at, slotEnd: due.slotEnd, attempt: 1 })
     return due.slot
+  }
+
+  /** Writes the tick's jobs; a throw (the store is down) keeps them out of `enqueued`, so the orders' next look retries. */
+  async flush(): Promise<void> {
+    const batch = this.pending
+    this.pending = new Map()
+    await this.jobs.enqueueProbes([...batch.values()])
+    for (const [key, job] of batch) this.enqueued.set(key, job.slotEnd)
   }
 
   prune(): void {

@@ -5,6 +5,7 @@ import type { ChainRuntime, WatchResult } from '../chains.js'
 import { errorMessage } from '../errors.js'
 import { consumeEvents } from '../orders/eventFeed.js'
 import { ORDER_STATES } from '../orders/record.js'
+import type { OrderDue } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import { BtcPayouts } from './btcPayouts.js'
 import { ChainEvents } from './chainEvents.js'
@@ -155,27 +156,30 @@ export class Relayer {
     )
     const nowMs = this.ctx.now()
     const nowS = nowMs / 1000
+    const dues: OrderDue[] = []
     for (const record of await this.o.store.listDueOrders(nowMs, DUE_PER_TICK)) {
-      if (signal.aborted) return
+      if (signal.aborted) break
       const key = { kind: 'advance', order: record.terms.id } as const
       if (!this.tasks.ready(key)) continue
+      const id = record.terms.id
       // One order that throws (bad terms from an old store, a bug, a store hiccup) is set aside for a while; the others go on.
       await this.tasks
-        .runInline(key, async () => {
-          const next = await this.driver.advance(record, nowS, signal)
-          await this.o.store.setOrderDue(record.terms.id, next.state, next.due)
-        })
-        .catch(async (err: unknown) => {
+        .runInline(key, () => this.driver.advance(record, nowS, signal))
+        .then((next) => dues.push({ id, state: next.state, dueMs: next.due }))
+        .catch((err: unknown) => {
           this.o.metrics.orderFailures.inc({ step: 'advance' })
           this.ctx.log.error(
-            { orderId: record.terms.id, state: record.state, err },
+            { orderId: id, state: record.state, err },
             'advancing order failed; skipping it for now',
           )
-          await this.o.store
-            .setOrderDue(record.terms.id, record.state, this.tasks.readyAt(key))
-            .catch(() => undefined)
+          dues.push({ id, state: record.state, dueMs: this.tasks.readyAt(key) })
         })
     }
+    // What the tick started is written once, at its end: probe jobs first, then when each order is next due. If either
+    // fails, the orders are still due and the next tick advances them again (each step is idempotent).
+    await this.o.prober.flush?.()
+    await this.o.store.setOrderDues(dues)
+    if (signal.aborted) return
     this.o.prober.prune()
     this.peers.feed(signal)
     this.peers.providers(signal)

@@ -19,8 +19,8 @@ export interface ProbeJob {
  * claim held for a while so a worker that dies mid-probe releases it.
  */
 export interface ProbeJobs {
-  /** Enqueues a job unless one for its order and slot exists; returns whether it did. */
-  enqueueProbe(job: ProbeJob): Promise<boolean>
+  /** Enqueues jobs, in one write, except those whose order and slot has one already; returns how many it did. */
+  enqueueProbes(jobs: readonly ProbeJob[]): Promise<number>
   /** Claims at most `limit` due jobs nobody holds, for `holdMs`; jobs of ended slots are dropped. */
   claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]>
   /**

@@ -13,6 +13,7 @@ import { PG_MIGRATIONS } from './postgresMigrations.js'
 import { orderIdOf, toOrder, toSubmission, type OrderRow, type SubmissionRow } from './rows.js'
 import type {
   HeartbeatKey,
+  OrderDue,
   Store,
   StoredEvent,
   StoredHeartbeat,
@@ -244,8 +245,8 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
       })
   }
 
-  enqueueProbe(job: ProbeJob): Promise<boolean> {
-    return this.jobs.enqueueProbe(job)
+  enqueueProbes(jobs: readonly ProbeJob[]): Promise<number> {
+    return this.jobs.enqueueProbes(jobs)
   }
 
   claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]> {
@@ -325,10 +326,13 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     await this.exec('UPDATE orders SET due_at = 0 WHERE due_at IS NOT NULL AND due_at > 0', [])
   }
 
-  async setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void> {
-    await this.query(
-      "UPDATE orders SET due_at = $1 WHERE id = $2 AND state = $3 AND state NOT IN ('settled', 'refunded', 'disputed')",
-      [dueMs, id, state],
+  async setOrderDues(dues: readonly OrderDue[]): Promise<void> {
+    if (dues.length === 0) return
+    // One statement for a tick's orders: one round trip, not one per order.
+    await this.exec(
+      `UPDATE orders o SET due_at = d.due FROM unnest($1::text[], $2::text[], $3::bigint[]) AS d(id, state, due)
+       WHERE o.id = d.id AND o.state = d.state AND o.state NOT IN ('settled', 'refunded', 'disputed')`,
+      [dues.map((d) => d.id), dues.map((d) => d.state), dues.map((d) => d.dueMs)],
     )
   }
 

@@ -18,13 +18,20 @@ export class PostgresJobs {
     private readonly lease: { query: Query; exec: Exec },
   ) {}
 
-  async enqueueProbe(job: ProbeJob): Promise<boolean> {
-    return (
-      (await this.exec(
-        `INSERT INTO probe_jobs (order_id, slot, terms, run_at, slot_end, attempt) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (order_id, slot) DO NOTHING`,
-        [job.terms.id, job.slot, stringifyExact(job.terms), job.runAt, job.slotEnd, job.attempt],
-      )) === 1
+  async enqueueProbes(jobs: readonly ProbeJob[]): Promise<number> {
+    if (jobs.length === 0) return 0
+    return this.exec(
+      `INSERT INTO probe_jobs (order_id, slot, terms, run_at, slot_end, attempt)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])
+       ON CONFLICT (order_id, slot) DO NOTHING`,
+      [
+        jobs.map((j) => j.terms.id),
+        jobs.map((j) => j.slot),
+        jobs.map((j) => stringifyExact(j.terms)),
+        jobs.map((j) => j.runAt),
+        jobs.map((j) => j.slotEnd),
+        jobs.map((j) => j.attempt),
+      ],
     )
   }
 

@@ -13,6 +13,7 @@ import { isTerminal } from '../orders/lifecycle.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 import type {
   HeartbeatKey,
+  OrderDue,
   Store,
   StoredEvent,
   StoredHeartbeat,
@@ -230,11 +231,14 @@ export class SqliteStore implements Store {
     })
   }
 
-  setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void> {
+  setOrderDues(dues: readonly OrderDue[]): Promise<void> {
+    const set = this.stmt(
+      "UPDATE orders SET due_at = ? WHERE id = ? AND state = ? AND state NOT IN ('settled', 'refunded', 'disputed')",
+    )
     return this.guard(() => {
-      this.stmt(
-        "UPDATE orders SET due_at = ? WHERE id = ? AND state = ? AND state NOT IN ('settled', 'refunded', 'disputed')",
-      ).run(dueMs, id, state)
+      this.db.transaction(() => {
+        for (const d of dues) set.run(d.dueMs, d.id, d.state)
+      })()
     })
   }
 

@@ -73,6 +73,13 @@ export interface StoredSignature {
   receivedAt: number
 }
 
+/** When the tick next looks at an order, as of the state it left the order in. */
+export interface OrderDue {
+  id: string
+  state: OrderState
+  dueMs: number | null
+}
+
 /**
  * Everything the relayer persists. Async so that a PostgreSQL store shared by
  * relayer workers can implement the same interface as the SQLite one.
@@ -109,8 +116,12 @@ export interface Store {
   listDueOrders(nowMs: number, limit: number): Promise<OrderRecord[]>
   /** Makes every live order due at once (a relayer starting: what it armed for the slots running now was in memory). */
   makeLiveOrdersDue(): Promise<void>
-  /** Sets when an order is next due, only if it is still in `state` (a transition since then made it due already) and that state is live. */
-  setOrderDue(id: string, state: OrderState, dueMs: number | null): Promise<void>
+  /**
+   * Sets when orders are next due, in one write: each only if it is still in
+   * its `state` (a transition since then made it due already) and that state
+   * is live.
+   */
+  setOrderDues(dues: readonly OrderDue[]): Promise<void>
   /** At most `limit` orders with ids above `afterId`, by id: a page of a listing. */
   listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]>
   /**

@@ -231,14 +231,14 @@ export function storeContract(open: () => Promise<Store>): void {
       expect(await store.insertOrder(terms(1), 2)).toBe(false)
       // New: due at once.
       expect((await store.listDueOrders(0, 10)).map((o) => o.terms.id)).toEqual([id])
-      await store.setOrderDue(id, 'opened', 5_000)
+      await store.setOrderDues([{ id, state: 'opened', dueMs: 5_000 }])
       expect(await store.listDueOrders(4_999, 10)).toEqual([])
       expect((await store.listDueOrders(5_000, 10)).map((o) => o.terms.id)).toEqual([id])
       expect(await store.transitionOrder(id, ['active'], 'ended', {}, 3)).toBe(false)
       expect(await store.transitionOrder(id, ['opened'], 'active', {}, 3)).toBe(true)
       // A transition makes it due at once; a look timed for the state it left changes nothing.
       expect((await store.listDueOrders(0, 10)).map((o) => o.state)).toEqual(['active'])
-      await store.setOrderDue(id, 'opened', 9_000)
+      await store.setOrderDues([{ id, state: 'opened', dueMs: 9_000 }])
       expect(await store.listDueOrders(0, 10)).toHaveLength(1)
       const settlement = {
         orderId: id,
@@ -254,7 +254,7 @@ export function storeContract(open: () => Promise<Store>): void {
         await store.transitionOrder(id, ['active'], 'settled', { settlement, txHash: '0xt', btcSats: 3n }, 4),
       ).toBe(true)
       expect(await store.listDueOrders(Number.MAX_SAFE_INTEGER, 10)).toEqual([])
-      await store.setOrderDue(id, 'settled', 0)
+      await store.setOrderDues([{ id, state: 'settled', dueMs: 0 }])
       expect(await store.getOrder(id)).toMatchObject({
         state: 'settled',
         settlement,
@@ -265,7 +265,7 @@ export function storeContract(open: () => Promise<Store>): void {
       expect(await store.getOrder(terms(9).id)).toBeUndefined()
       // A restart makes every live order due at once, and no final one.
       await store.insertOrder(terms(2), 5)
-      await store.setOrderDue(terms(2).id, 'opened', 50_000)
+      await store.setOrderDues([{ id: terms(2).id, state: 'opened', dueMs: 50_000 }])
       await store.makeLiveOrdersDue()
       expect((await store.listDueOrders(0, 10)).map((o) => o.terms.id)).toEqual([terms(2).id])
     },
