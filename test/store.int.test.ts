@@ -46,7 +46,7 @@ describe('SqliteStore', () => {
     // The store as version 5 left it: no order column.
     const db = new Database(path)
     db.exec(
-      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 6',
+      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 6',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -70,7 +70,7 @@ describe('SqliteStore', () => {
     await first.close()
     const db = new Database(path)
     db.exec(
-      'ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 7',
+      'ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 7',
     )
     db.close()
     const store = new SqliteStore(path)

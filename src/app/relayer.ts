@@ -129,6 +129,7 @@ export async function startRelayer(
     challengeSchedule: (order: OrderTerms, slot: number) => compute.sizeFor(order, slot) !== undefined,
     ...(gossip ? { gossip } : {}),
     gossipIntervalMs: config.gossip.intervalMs,
+    compactAfterMs: config.store.compactAfterDays * 86_400_000,
     gossipWindowSeconds: peers.length ? config.gossip.windowSeconds : 0,
     failoverSeconds: config.gossip.failoverSeconds,
     ...(seams.strategy ? { strategy: seams.strategy } : {}),

@@ -56,13 +56,16 @@ export type PeerHandler = (req: IncomingMessage, res: ServerResponse, url: URL) 
 
 function servedPage(rows: (StoredHeartbeat & { seq: number })[], since: number): HeartbeatPage {
   return {
-    heartbeats: rows.map((h) => ({
-      relayerId: h.relayerId,
-      heartbeat: JSON.parse(h.body) as unknown,
-      ...(h.hasTranscript && (h.compute === 'passed' || h.compute === 'failed')
-        ? { transcript: h.compute }
-        : {}),
-    })),
+    // A finished order's compacted heartbeats (retention) are passed over; the cursor still moves past them.
+    heartbeats: rows
+      .filter((h) => h.body !== '')
+      .map((h) => ({
+        relayerId: h.relayerId,
+        heartbeat: JSON.parse(h.body) as unknown,
+        ...(h.hasTranscript && (h.compute === 'passed' || h.compute === 'failed')
+          ? { transcript: h.compute }
+          : {}),
+      })),
     cursor: rows.at(-1)?.seq ?? since,
     more: rows.length === PEER_PAGE,
   }

@@ -60,6 +60,8 @@ export interface RelayerOptions extends QuorumOptions {
   }
   /** What to sign and when to post; the honest strategy unless the dev kit plays a faulty member. */
   strategy?: SettlementStrategy
+  /** Retention: how long after an order is finished its heartbeat bodies and transcripts are dropped; never when absent. */
+  compactAfterMs?: number
   tickMs?: number
   nowMs?: () => number
 }

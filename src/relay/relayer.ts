@@ -37,6 +37,7 @@ export interface RelayerHealth {
 }
 
 const EVENTS_CURSOR = 'relay:events'
+const COMPACT_BATCH = 1_000
 /** Most orders one tick advances; more due ones wait for the next tick, the longest due first. */
 const DUE_PER_TICK = 5_000
 
@@ -183,6 +184,7 @@ export class Relayer {
     this.o.prober.prune()
     this.peers.feed(signal)
     this.peers.providers(signal)
+    this.compact(signal)
     if (this.ctx.now() - this.lastGauge > 5_000) await this.updateGauges()
   }
 
@@ -257,6 +259,26 @@ export class Relayer {
     this.status.set(chain, { head: r.head, lag: r.lag, checkpoint: r.checkpoint.height })
     this.o.metrics.chainHead.set({ chain }, Number(r.head))
     this.o.metrics.chainLag.set({ chain }, Number(r.lag))
+  }
+
+  /** Every 10 minutes, compacts the orders finished longer ago than the retention (batches of 1,000 until none are left). */
+  private compact(signal: AbortSignal): void {
+    const after = this.o.compactAfterMs
+    if (after === undefined) return
+    this.tasks.start(
+      { kind: 'compact' },
+      async () => {
+        let total = 0
+        for (let n = COMPACT_BATCH; n === COMPACT_BATCH && !signal.aborted; total += n)
+          n = await this.o.store.compactFinished(this.ctx.now() - after, COMPACT_BATCH, this.ctx.now())
+        if (total)
+          this.ctx.log.info(
+            { orders: total },
+            'compacted finished orders: heartbeat bodies and transcripts dropped',
+          )
+      },
+      600_000,
+    )
   }
 
   /** Drops the in-memory bookkeeping of an order that reached a final state. */

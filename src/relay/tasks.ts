@@ -9,6 +9,7 @@ export type TaskKind =
   | 'pull-signatures'
   | 'final-pull'
   | 'pull-providers'
+  | 'compact'
 
 /** A task is one kind of work for one order, or for the relayer as a whole (`order` absent). */
 export interface TaskKey {

@@ -163,4 +163,13 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX orders_due ON orders (due_at) WHERE due_at IS NOT NULL;
     `,
   },
+  {
+    version: 10,
+    name: 'retention of finished orders',
+    // A finished order (due_at NULL) whose heartbeat bodies are dropped is marked, so it is compacted once.
+    sql: `
+      ALTER TABLE orders ADD COLUMN compacted_at INTEGER;
+      CREATE INDEX orders_compactable ON orders (updated_at) WHERE due_at IS NULL AND compacted_at IS NULL;
+    `,
+  },
 ]

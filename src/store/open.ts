@@ -49,6 +49,17 @@ export const storeConfigSchema = z
       .optional()
       .describe('PostgreSQL, for a relayer identity run as several processes (docs/OPERATING.md)'),
   })
+  .extend({
+    compactAfterDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(3_650)
+      .default(30)
+      .describe(
+        "retention: days after an order is finished that its heartbeat bodies and transcripts are dropped; each heartbeat's leaf hash, slot, witness, GPUs and verdict stay, which recompute its settlement's root",
+      ),
+  })
   .refine((s) => (s.path === undefined) !== (s.postgres === undefined), {
     message: 'give exactly one of path (SQLite) or postgres',
   })

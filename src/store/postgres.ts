@@ -322,6 +322,22 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return rows.map(toOrder)
   }
 
+  compactFinished(beforeMs: number, limit: number, nowMs: number): Promise<number> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query<{ id: string }>(
+        `UPDATE orders SET compacted_at = $3 WHERE id IN (
+           SELECT id FROM orders WHERE due_at IS NULL AND compacted_at IS NULL AND updated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+         ) RETURNING id`,
+        [beforeMs, limit, nowMs],
+      )
+      if (rows.length)
+        await c.query("UPDATE heartbeats SET body = '', transcript = NULL WHERE order_id = ANY($1::text[])", [
+          rows.map((r) => r.id),
+        ])
+      return rows.length
+    })
+  }
+
   async makeLiveOrdersDue(): Promise<void> {
     await this.exec('UPDATE orders SET due_at = 0 WHERE due_at IS NOT NULL AND due_at > 0', [])
   }

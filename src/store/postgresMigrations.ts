@@ -147,4 +147,12 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX probe_jobs_ends ON probe_jobs (slot_end);
     `,
   },
+  {
+    version: 5,
+    name: 'retention of finished orders',
+    sql: `
+      ALTER TABLE orders ADD COLUMN compacted_at BIGINT;
+      CREATE INDEX orders_compactable ON orders (updated_at) WHERE due_at IS NULL AND compacted_at IS NULL;
+    `,
+  },
 ]

@@ -225,6 +225,24 @@ export class SqliteStore implements Store {
     })
   }
 
+  compactFinished(beforeMs: number, limit: number, nowMs: number): Promise<number> {
+    const pick = this.stmt(
+      'SELECT id FROM orders WHERE due_at IS NULL AND compacted_at IS NULL AND updated_at < ? LIMIT ?',
+    )
+    const drop = this.stmt("UPDATE heartbeats SET body = '', transcript = NULL WHERE order_id = ?")
+    const mark = this.stmt('UPDATE orders SET compacted_at = ? WHERE id = ?')
+    return this.guard(() =>
+      this.db.transaction(() => {
+        const ids = (pick.all(beforeMs, limit) as { id: string }[]).map((r) => r.id)
+        for (const id of ids) {
+          drop.run(id)
+          mark.run(nowMs, id)
+        }
+        return ids.length
+      })(),
+    )
+  }
+
   makeLiveOrdersDue(): Promise<void> {
     return this.guard(() => {
       this.stmt('UPDATE orders SET due_at = 0 WHERE due_at IS NOT NULL').run()

@@ -114,6 +114,14 @@ export interface Store {
    * A new order, and one any transition moved, is due at once.
    */
   listDueOrders(nowMs: number, limit: number): Promise<OrderRecord[]>
+  /**
+   * Retention: drops the heartbeat bodies and transcripts of at most `limit`
+   * orders that reached a final state before `beforeMs`, keeping each
+   * heartbeat's slot, witness, leaf hash, GPUs and verdict, which is what
+   * proves (recomputes) the settlement's heartbeat root. Returns how many
+   * orders it compacted; each is compacted once.
+   */
+  compactFinished(beforeMs: number, limit: number, nowMs: number): Promise<number>
   /** Makes every live order due at once (a relayer starting: what it armed for the slots running now was in memory). */
   makeLiveOrdersDue(): Promise<void>
   /**

@@ -3,6 +3,7 @@ import { REFERENCE_ORDER_GPU } from '../../devkit/gpu/referenceGpu.js'
 import type { ChainEvent } from '../../src/chains.js'
 import { merkleLeafHash } from '../../src/merkle.js'
 import type { OrderTerms } from '../../src/order.js'
+import { storePeerSource } from '../../src/peer/routes.js'
 import type { Store, StoredHeartbeat } from '../../src/store/store.js'
 
 export const CHAIN = 'eip155:31337' as const
@@ -268,6 +269,52 @@ export function storeContract(open: () => Promise<Store>): void {
       await store.setOrderDues([{ id: terms(2).id, state: 'opened', dueMs: 50_000 }])
       await store.makeLiveOrdersDue()
       expect((await store.listDueOrders(0, 10)).map((o) => o.terms.id)).toEqual([terms(2).id])
+    },
+  )
+
+  withStore(
+    'compacts a finished order once past its retention: bodies and transcripts go, what proves its settlement stays',
+    async (store) => {
+      const [done, live] = [terms(1), terms(2)]
+      for (const t of [done, live]) {
+        await store.insertOrder(t, 1)
+        await store.putHeartbeat({
+          orderId: t.id,
+          slot: 0,
+          relayerId: 'r1',
+          body: '{"heartbeat":{"slot":0}}',
+          receivedAt: 1,
+        })
+      }
+      const checked = JSON.stringify({
+        heartbeat: {
+          challenge: { challenge: { compute: { seed: '0x', n: 4 } }, signature: '0xc' },
+          commitment: '0xr',
+        },
+      })
+      await store.putHeartbeat({ orderId: done.id, slot: 1, relayerId: 'r1', body: checked, receivedAt: 1 })
+      await store.putTranscript({
+        orderId: done.id,
+        slot: 1,
+        relayerId: 'r1',
+        challengeKey: '0xc:0xr',
+        transcript: '{"rows":[]}',
+        verdict: 'failed',
+      })
+      const keys = await store.listHeartbeatKeys(done.id)
+      await store.transitionOrder(done.id, ['opened'], 'refunded', {}, 1_000)
+      // Not yet past its retention; and a live order never is.
+      expect(await store.compactFinished(1_000, 10, 5_000)).toBe(0)
+      expect(await store.compactFinished(1_001, 10, 5_000)).toBe(1)
+      expect(await store.compactFinished(1_001, 10, 6_000)).toBe(0)
+      expect(await store.listHeartbeatKeys(done.id)).toEqual(keys)
+      expect(await store.getTranscript(done.id, 1, 'r1')).toBeUndefined()
+      expect((await store.listHeartbeats(done.id)).map((h) => h.body)).toEqual(['', ''])
+      expect((await store.listHeartbeats(live.id)).map((h) => h.body)).toEqual(['{"heartbeat":{"slot":0}}'])
+      // Peers are served the live order's heartbeat only; the cursor still moves past the compacted ones.
+      const page = await storePeerSource(store, 'r1').feed(0)
+      expect(page.heartbeats.map((h) => h.heartbeat)).toEqual([{ heartbeat: { slot: 0 } }])
+      expect(page.cursor).toBe(Math.max(...(await store.listHeartbeatFeed(0, 10)).map((h) => h.seq)))
     },
   )
 
