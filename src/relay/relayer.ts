@@ -4,12 +4,12 @@ import type { ChainId } from '../caip2.js'
 import type { ChainRuntime, WatchResult } from '../chains.js'
 import { errorMessage } from '../errors.js'
 import { consumeEvents } from '../orders/eventFeed.js'
-import { ORDER_STATES } from '../orders/record.js'
 import type { OrderDue } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import { BtcPayouts } from './btcPayouts.js'
 import { ChainEvents } from './chainEvents.js'
 import { applyTransition, type RelayerContext } from './context.js'
+import { Housekeeping } from './housekeeping.js'
 import { LifecycleDriver } from './lifecycleDriver.js'
 import type { RelayerOptions } from './options.js'
 import { OrderIntake } from './orderIntake.js'
@@ -37,7 +37,6 @@ export interface RelayerHealth {
 }
 
 const EVENTS_CURSOR = 'relay:events'
-const COMPACT_BATCH = 1_000
 /** Most orders one tick advances; more due ones wait for the next tick, the longest due first. */
 const DUE_PER_TICK = 5_000
 
@@ -56,7 +55,7 @@ export class Relayer {
   private readonly settler: Settler
   private readonly events: ChainEvents
   private readonly driver: LifecycleDriver
-  private lastGauge = 0
+  private readonly housekeeping: Housekeeping
 
   constructor(private readonly o: RelayerOptions) {
     const now = o.nowMs ?? Date.now
@@ -74,6 +73,7 @@ export class Relayer {
       transition: (orderId, t) => applyTransition(o.store, orderId, t, now(), (id) => this.forget(id)),
     }
     this.peers = new PeerSync(this.ctx)
+    this.housekeeping = new Housekeeping(this.ctx)
     this.settler = new Settler(this.ctx)
     const btc = new BtcPayouts(this.ctx, o.btc, () => this.bitcoinCaughtUp())
     this.events = new ChainEvents(this.ctx, new OrderIntake(this.ctx), this.settler, btc)
@@ -184,8 +184,8 @@ export class Relayer {
     this.o.prober.prune()
     this.peers.feed(signal)
     this.peers.providers(signal)
-    this.compact(signal)
-    if (this.ctx.now() - this.lastGauge > 5_000) await this.updateGauges()
+    this.housekeeping.compact(signal)
+    await this.housekeeping.gauges()
   }
 
   /** What became of each slot of an order so far, by this relayer's records (a settled order stores its own). */
@@ -261,36 +261,10 @@ export class Relayer {
     this.o.metrics.chainLag.set({ chain }, Number(r.lag))
   }
 
-  /** Every 10 minutes, compacts the orders finished longer ago than the retention (batches of 1,000 until none are left). */
-  private compact(signal: AbortSignal): void {
-    const after = this.o.compactAfterMs
-    if (after === undefined) return
-    this.tasks.start(
-      { kind: 'compact' },
-      async () => {
-        let total = 0
-        for (let n = COMPACT_BATCH; n === COMPACT_BATCH && !signal.aborted; total += n)
-          n = await this.o.store.compactFinished(this.ctx.now() - after, COMPACT_BATCH, this.ctx.now())
-        if (total)
-          this.ctx.log.info(
-            { orders: total },
-            'compacted finished orders: heartbeat bodies and transcripts dropped',
-          )
-      },
-      600_000,
-    )
-  }
-
   /** Drops the in-memory bookkeeping of an order that reached a final state. */
   private forget(orderId: string): void {
     this.tasks.forget(orderId)
     this.settler.forget(orderId)
     this.peers.forget(orderId)
-  }
-
-  private async updateGauges(): Promise<void> {
-    this.lastGauge = this.ctx.now()
-    const counts = await this.o.store.countOrdersByState()
-    for (const state of ORDER_STATES) this.o.metrics.orders.set({ state }, counts[state] ?? 0)
   }
 }
