@@ -22,11 +22,16 @@ import type { SignedProviderRecord } from '../src/registry/record.js'
 import { ProviderRegistry } from '../src/registry/registry.js'
 import { Prober } from '../src/relay/prober.js'
 import { SqliteStore } from '../src/store/sqlite.js'
+import { PostgresStore } from '../src/store/postgres.js'
+import pg from 'pg'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { startPostgres } from '../devkit/chains/postgres.js'
 
 const N = 3_000
 const CONCURRENCY = 16
 const logger = silentLogger()
-const relayer = generateEd25519().signer
+const relayerSeed = generateEd25519()
+const relayer = relayerSeed.signer
 
 async function waitForAgent(recordUrl: string): Promise<SignedProviderRecord> {
   for (let i = 0; i < 100; i++) {
@@ -135,10 +140,62 @@ const probeRate = await rate(N, async (i) => {
   if (result !== 'OK') throw new Error(`probe ${i}: ${result}`)
 })
 
+// Workers: the same probes as jobs in PostgreSQL, run by `qantara relay --role worker` processes.
+const workerRates: [number, number][] = []
+const pgServer = await startPostgres()
+try {
+  for (const workers of [1, 2]) {
+    const pgUrl = await pgServer.database(`probes_${workers}`)
+    const shared = await PostgresStore.open({ url: pgUrl })
+    await shared.putProvider(provider.publicKey, served.record.seq, canonicalJson(served), Date.now())
+    const yaml = workerConfig(dir, pgUrl)
+    const t0 = performance.now()
+    const offset = workers * N
+    await shared.enqueueProbes(
+      Array.from({ length: N }, (_, i) => ({
+        terms: order(offset + i),
+        slot: 0,
+        runAt: Date.now(),
+        slotEnd: Date.now() + 3_600_000,
+        attempt: 1,
+      })),
+    )
+    const procs = await Promise.all(
+      Array.from({ length: workers }, async (_, w) =>
+        launchQantara(
+          ['relay', '--config', yaml, '--role', 'worker'],
+          join(dir, `worker-${workers}-${w}.log`),
+          {
+            QANTARA__API__METRICSLISTEN: `127.0.0.1:${await freePort()}`,
+          },
+        ),
+      ),
+    )
+    const counter = new pg.Client({ connectionString: pgUrl })
+    await counter.connect()
+    for (;;) {
+      const { rows } = await counter.query<{ n: string }>('SELECT COUNT(*) AS n FROM heartbeats')
+      if (Number(rows[0]!.n) >= N) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await counter.end()
+    workerRates.push([workers, N / ((performance.now() - t0) / 1000)])
+    for (const p of procs) p.kill('SIGTERM')
+    await Promise.all(procs.map((p) => new Promise((ok) => p.once('exit', ok))))
+    await shared.close()
+  }
+} finally {
+  await pgServer.stop()
+}
+
 console.log('| measure | per second | baseline (same run) | ratio |\n|---|---:|---|---:|')
 console.log(
   `| probes (challenge signed, sent, heartbeat verified and stored) | ${Math.round(probeRate)} | bare keep-alive HTTP POSTs to the same agent: ${Math.round(bareRate)}/s | ${(probeRate / bareRate).toFixed(2)}× |`,
 )
+for (const [workers, r] of workerRates)
+  console.log(
+    `| probes by ${workers} worker process${workers > 1 ? 'es' : ''} on PostgreSQL (jobs claimed, probed, stored) | ${Math.round(r)} | bare keep-alive HTTP POSTs: ${Math.round(bareRate)}/s | ${(r / bareRate).toFixed(2)}× |`,
+  )
 console.log(`\ngoal >= 0.7x: ${probeRate / bareRate >= 0.7 ? 'met' : 'MISSED'}`)
 await store.close()
 keepAlive.destroy()
@@ -146,3 +203,44 @@ await prober.drain()
 agentProcess.kill('SIGTERM')
 await new Promise((ok) => agentProcess.once('exit', ok))
 rmSync(dir, { recursive: true, force: true })
+
+/** A relayer config for probe workers of one identity on `pgUrl` (the chain section is validated, never dialled). */
+function workerConfig(folder: string, pgUrl: string): string {
+  const identity = join(folder, 'relayer.identity')
+  const chainKey = join(folder, 'relayer.evm.key')
+  writeFileSync(identity, `${relayerSeed.seed}\n`, { mode: 0o600 })
+  // The config needs a chain key; a worker never signs with it.
+  const evmKey = generatePrivateKey()
+  writeFileSync(chainKey, `${evmKey}\n`, { mode: 0o600 })
+  const yaml = join(folder, 'worker.yaml')
+  writeFileSync(
+    yaml,
+    stringify({
+      relayer: { id: 'r1', identityKey: { file: identity } },
+      store: { postgres: { url: pgUrl } },
+      api: { listen: '127.0.0.1:0' },
+      log: { level: 'warn' },
+      quorum: {
+        threshold: 1,
+        members: [{ id: 'r1', identity: relayer.publicKey, evm: privateKeyToAccount(evmKey).address }],
+      },
+      prober: {
+        allowPrivateEndpoints: true,
+        concurrency: CONCURRENCY,
+        perHostConcurrency: CONCURRENCY,
+        computeChallengeRate: 0,
+      },
+      chains: [
+        {
+          family: 'evm',
+          id: 'eip155:31337',
+          rpc: ['http://127.0.0.1:1'],
+          escrow: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+          key: { file: chainKey },
+          submitter: { maxFeePerGasWei: '50000000000' },
+        },
+      ],
+    }),
+  )
+  return yaml
+}

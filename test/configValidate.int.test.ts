@@ -361,6 +361,10 @@ describe('qantara config validate', () => {
     expect(loaded.identity.publicKey).toBe(IDENTITY)
     expect(loaded.config.chains[0]).toMatchObject({ family: 'evm', confirmations: 20 })
     expect(loaded.config.store.path).toBe('/var/lib/q.sqlite')
+    // A field the file leaves to its default is matched by the schema's name for it.
+    const metrics = loadConfig(write(base()), { ...ENV, QANTARA__API__METRICSLISTEN: '127.0.0.1:9999' })
+    expect(loaded.config.api.metricsListen).toBe('127.0.0.1:9464')
+    expect(metrics.config.api.metricsListen).toBe('127.0.0.1:9999')
   })
 
   it('throws a CONFIG_INVALID error listing the problems from loadConfig', () => {

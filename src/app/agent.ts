@@ -16,7 +16,7 @@ import { GpuHelper } from '../agent/gpuHelper.js'
 import { cpuReferenceProver, helperProver, type ComputeProver } from '../agent/prover.js'
 
 export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv): AgentConfig {
-  const parsed = agentConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env))
+  const parsed = agentConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env, agentConfigSchema))
   if (!parsed.success) {
     throw new QantaraError('CONFIG_INVALID', `agent config ${path} is invalid`, {
       metaMessages: schemaProblems(parsed.error).map((p) => `  ${p.path}: ${p.message}`),

@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import { QantaraError, errorMessage } from '../errors.js'
 import { loadChainSigner, memberKeyProblem, type ChainSigner } from './families.js'
 import { configSchema, type RelayerConfig } from './relayerConfig.js'
+import { fieldNames } from '../config/fieldNames.js'
 import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
 import { readSecret } from '../config/keySource.js'
 
@@ -55,14 +56,16 @@ export function readConfigFile(path: string): unknown {
  * Segments match existing keys case-insensitively, ignoring underscores;
  * values are read as YAML scalars so numbers stay numbers.
  */
-export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, schema: z.ZodType): unknown {
   const root: unknown = structuredClone(raw ?? {})
+  // The schema's field names match overrides of fields the file leaves to their defaults (api.metricsListen).
+  const known = [...fieldNames(schema)]
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || value === undefined) continue
     const segments = name.slice(ENV_PREFIX.length).split('__').filter(Boolean)
     let node = root as Record<string, unknown>
     for (const [i, segment] of segments.entries()) {
-      const key = matchKey(node, segment)
+      const key = matchKey(node, segment, known)
       if (i === segments.length - 1) {
         node[key] = parseYaml(value) as unknown
       } else {
@@ -74,9 +77,13 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown
   return root
 }
 
-function matchKey(node: Record<string, unknown>, segment: string): string {
+function matchKey(node: Record<string, unknown>, segment: string, known: readonly string[]): string {
   const norm = (s: string) => s.replace(/_/g, '').toLowerCase()
-  return Object.keys(node).find((k) => norm(k) === norm(segment)) ?? segment.toLowerCase()
+  return (
+    Object.keys(node).find((k) => norm(k) === norm(segment)) ??
+    known.find((k) => norm(k) === norm(segment)) ??
+    segment.toLowerCase()
+  )
 }
 
 export function schemaProblems(error: z.ZodError): ConfigProblem[] {
@@ -133,7 +140,7 @@ export function inspectConfig(
   const baseDir = dirname(resolve(path))
   let raw: unknown
   try {
-    raw = applyEnvOverrides(readConfigFile(path), env)
+    raw = applyEnvOverrides(readConfigFile(path), env, configSchema)
   } catch (err) {
     return { problems: [{ path: '(file)', message: errorMessage(err) }] }
   }

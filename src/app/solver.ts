@@ -117,7 +117,9 @@ export function loadSolverConfig(
   path: string,
   env: NodeJS.ProcessEnv,
 ): { config: SolverConfig; baseDir: string } {
-  const parsed = solverConfigSchema.safeParse(applyEnvOverrides(readConfigFile(path), env))
+  const parsed = solverConfigSchema.safeParse(
+    applyEnvOverrides(readConfigFile(path), env, solverConfigSchema),
+  )
   if (!parsed.success) {
     const problems = schemaProblems(parsed.error)
     throw new QantaraError('CONFIG_INVALID', `solver config ${path} has ${problems.length} problem(s)`, {

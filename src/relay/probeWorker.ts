@@ -38,16 +38,19 @@ export class ProbeWorker {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const room = this.o.concurrency - this.inFlight
-      let claimed: ProbeJob[] = []
-      if (room > 0)
-        claimed = await this.o.jobs.claimProbes(this.now(), room, this.o.holdMs).catch((err: unknown) => {
-          this.o.logger.warn({ err }, 'claiming probe jobs failed; trying again')
-          return []
-        })
+      // Claims in batches of at least half the concurrency (a claim is a round trip and a locking UPDATE), as soon as
+      // enough probes have ended, not a poll interval later.
+      if (room < Math.ceil(this.o.concurrency / 2)) {
+        await Promise.race(this.running)
+        continue
+      }
+      const claimed = await this.o.jobs.claimProbes(this.now(), room, this.o.holdMs).catch((err: unknown) => {
+        this.o.logger.warn({ err }, 'claiming probe jobs failed; trying again')
+        return []
+      })
       for (const job of claimed) this.start(job, signal)
-      // A full batch means more may be due: claim again at once.
-      if (claimed.length === 0 || claimed.length < room)
-        await abortableDelay(this.o.pollMs ?? 200, signal).catch(() => undefined)
+      // Fewer than asked for: nothing more is due yet. A full batch may mean more: claim again at once.
+      if (claimed.length < room) await abortableDelay(this.o.pollMs ?? 200, signal).catch(() => undefined)
     }
     while (this.running.size > 0) await Promise.all([...this.running])
   }
