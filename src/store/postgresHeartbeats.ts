@@ -4,21 +4,11 @@ import type { GpuSeen } from '../gpu/telemetryMatch.js'
 import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
 import { merkleLeafHash } from '../merkle.js'
+import { toHeartbeat, type HeartbeatRow } from './rows.js'
 import type { HeartbeatKey, StoredHeartbeat, StoredTranscript } from './store.js'
 
 type Query = <R>(sql: string, params: unknown[]) => Promise<R[]>
 type InTransaction = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>
-
-interface Row {
-  seq: number
-  order_id: string
-  slot: number
-  relayer_id: string
-  body: string
-  received_at: number
-  has_transcript: boolean
-  compute: ComputeVerdict | null
-}
 
 const COLUMNS =
   'seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript, compute'
@@ -117,7 +107,7 @@ export class PostgresHeartbeats {
   }
 
   async list(orderId: string): Promise<StoredHeartbeat[]> {
-    const rows = await this.query<Row>(
+    const rows = await this.query<HeartbeatRow>(
       `SELECT ${COLUMNS} FROM heartbeats WHERE order_id = $1 ORDER BY slot, relayer_id`,
       [orderId],
     )
@@ -150,7 +140,7 @@ export class PostgresHeartbeats {
 
   async feed(afterSeq: number, limit: number): Promise<(StoredHeartbeat & { seq: number })[]> {
     await this.sequence()
-    const rows = await this.query<Row>(
+    const rows = await this.query<HeartbeatRow>(
       `SELECT ${COLUMNS} FROM heartbeats WHERE seq > $1 ORDER BY seq LIMIT $2`,
       [afterSeq, limit],
     )
@@ -195,7 +185,7 @@ export class PostgresHeartbeats {
     limit: number,
   ): Promise<(StoredHeartbeat & { seq: number })[]> {
     await this.sequence()
-    const rows = await this.query<Row>(
+    const rows = await this.query<HeartbeatRow>(
       `SELECT ${COLUMNS} FROM heartbeats WHERE order_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
       [orderId, afterSeq, limit],
     )
@@ -206,17 +196,4 @@ export class PostgresHeartbeats {
 /** Holds the order's heartbeat lock until the transaction ends (see the class comment). */
 async function lockOrder(c: PoolClient, orderId: string): Promise<void> {
   await c.query("SELECT pg_advisory_xact_lock(hashtextextended('heartbeats:' || $1, 0))", [orderId])
-}
-
-function toHeartbeat(r: Row): StoredHeartbeat & { seq: number } {
-  return {
-    seq: r.seq,
-    orderId: r.order_id,
-    slot: r.slot,
-    relayerId: r.relayer_id,
-    body: r.body,
-    receivedAt: r.received_at,
-    compute: r.compute,
-    ...(r.has_transcript ? { hasTranscript: true } : {}),
-  }
 }

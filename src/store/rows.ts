@@ -3,7 +3,8 @@ import type { ChainEvent } from '../chains.js'
 import { parseExact } from '../json.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderRecord, OrderState } from '../orders/record.js'
-import type { Submission, SubmissionState } from './store.js'
+import type { ComputeVerdict } from '../gpu/transcript.js'
+import type { StoredHeartbeat, Submission, SubmissionState } from './store.js'
 
 /** An orders row as both stores keep it: terms, settlement and amounts as exact text. */
 export interface OrderRow {
@@ -61,4 +62,29 @@ export function toSubmission(r: SubmissionRow): Submission {
 export function orderIdOf(e: ChainEvent): string | undefined {
   if (e.kind === 'OrderOpened') return e.order.id
   return 'orderId' in e ? e.orderId : undefined
+}
+
+/** A heartbeats row as both stores list it (SQLite answers the flag as 0/1, PostgreSQL as a boolean). */
+export interface HeartbeatRow {
+  seq: number
+  order_id: string
+  slot: number
+  relayer_id: string
+  body: string
+  received_at: number
+  has_transcript: number | boolean
+  compute: ComputeVerdict | null
+}
+
+export function toHeartbeat(r: HeartbeatRow): StoredHeartbeat & { seq: number } {
+  return {
+    seq: r.seq,
+    orderId: r.order_id,
+    slot: r.slot,
+    relayerId: r.relayer_id,
+    body: r.body,
+    receivedAt: r.received_at,
+    compute: r.compute,
+    ...(r.has_transcript ? { hasTranscript: true } : {}),
+  }
 }

@@ -4,20 +4,10 @@ import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
 import { outranks } from '../computeSettlement.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
 import { merkleLeafHash } from '../merkle.js'
+import { toHeartbeat, type HeartbeatRow } from './rows.js'
 import type { HeartbeatKey, StoredHeartbeat, StoredTranscript } from './store.js'
 
 type Stmt = (sql: string) => Database.Statement
-
-interface Row {
-  seq: number
-  order_id: string
-  slot: number
-  relayer_id: string
-  body: string
-  received_at: number
-  has_transcript: number
-  compute: ComputeVerdict | null
-}
 
 /**
  * The heartbeats table of the SQLite store: one kept heartbeat per order,
@@ -163,15 +153,6 @@ export class SqliteHeartbeats {
   }
 
   private rows(sql: string, ...params: (string | number)[]): (StoredHeartbeat & { seq: number })[] {
-    return (this.stmt(sql).all(...params) as Row[]).map((r) => ({
-      seq: r.seq,
-      orderId: r.order_id,
-      slot: r.slot,
-      relayerId: r.relayer_id,
-      body: r.body,
-      receivedAt: r.received_at,
-      compute: r.compute,
-      ...(r.has_transcript ? { hasTranscript: true } : {}),
-    }))
+    return (this.stmt(sql).all(...params) as HeartbeatRow[]).map(toHeartbeat)
   }
 }
