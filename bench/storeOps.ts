@@ -50,15 +50,20 @@ async function measure(store: Store, parallel: number): Promise<Record<string, n
     store.setOrderDues([{ id: terms(i).id, state: 'active', dueMs: 1_000 + i }]),
   )
   r['listDueOrders (100)'] = await rate(200, parallel, (i) => store.listDueOrders(1_000 + i * 10, 100))
-  r.putHeartbeat = await rate(ORDERS * 5, parallel, (i) =>
-    store.putHeartbeat({
-      orderId: terms(i % ORDERS).id,
-      slot: Math.floor(i / ORDERS),
-      relayerId: 'r1',
-      body: body(i % ORDERS, Math.floor(i / ORDERS)),
-      receivedAt: 1,
-    }),
-  )
+  const heartbeat = (i: number) => ({
+    orderId: terms(i % ORDERS).id,
+    slot: Math.floor(i / ORDERS),
+    relayerId: 'r1',
+    body: body(i % ORDERS, Math.floor(i / ORDERS)),
+    receivedAt: 1,
+  })
+  r['putHeartbeats (1)'] = await rate(ORDERS * 5, parallel, (i) => store.putHeartbeats([heartbeat(i)]))
+  // As the probers' group commit writes them when many probes end together: heartbeats per second, 32 per call.
+  r['putHeartbeats (32), per heartbeat'] =
+    32 *
+    (await rate((ORDERS * 5) / 32, parallel, (i) =>
+      store.putHeartbeats(Array.from({ length: 32 }, (_, k) => heartbeat(ORDERS * 5 + i * 32 + k))),
+    ))
   r.listHeartbeatKeys = await rate(ORDERS, parallel, (i) => store.listHeartbeatKeys(terms(i).id))
   r.getOrder = await rate(ORDERS, parallel, (i) => store.getOrder(terms(i).id))
   return r

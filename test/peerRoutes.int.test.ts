@@ -146,13 +146,15 @@ describe('peer routes', () => {
     const { identity, store, server, url } = await servePeerRoutes()
     const order = `0x${'d5'.repeat(32)}`
     const keep = (slot: number, relayerId = 'relayer-1') =>
-      store.putHeartbeat({
-        orderId: order,
-        slot,
-        relayerId,
-        body: JSON.stringify({ slot, relayerId }),
-        receivedAt: 0,
-      })
+      store.putHeartbeats([
+        {
+          orderId: order,
+          slot,
+          relayerId,
+          body: JSON.stringify({ slot, relayerId }),
+          receivedAt: 0,
+        },
+      ])
     const page = async (since: number) =>
       openEnvelope(
         'heartbeats',

@@ -89,14 +89,16 @@ function market(o: { members?: string[]; relayerId?: string } = {}) {
     )
   const event = (e: ChainEvent) => store.commitEvents(CHAIN, [e], block)
   const heartbeat = (slot: number) =>
-    store.putHeartbeat({
-      orderId: ORDER.id,
-      slot,
-      relayerId: 'r1',
-      // What settlement reads of a kept heartbeat: its telemetry, here the dev kit's reference device.
-      body: JSON.stringify({ heartbeat: { slot, gpus: [referenceGpu()] } }),
-      receivedAt: 0,
-    })
+    store.putHeartbeats([
+      {
+        orderId: ORDER.id,
+        slot,
+        relayerId: 'r1',
+        // What settlement reads of a kept heartbeat: its telemetry, here the dev kit's reference device.
+        body: JSON.stringify({ heartbeat: { slot, gpus: [referenceGpu()] } }),
+        receivedAt: 0,
+      },
+    ])
   /** Sets the clock, ticks, and lets the background steps the tick started finish. */
   const at = async (seconds: number) => {
     clock.now = seconds * 1000

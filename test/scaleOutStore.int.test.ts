@@ -5,6 +5,8 @@ import { isQantaraError } from '../src/errors.js'
 import { silentLogger } from '../src/log.js'
 import type { OrderTerms } from '../src/order.js'
 import { Leadership } from '../src/relay/leadership.js'
+import { ProbeWorker } from '../src/relay/probeWorker.js'
+import type { ProbeJob } from '../src/store/jobs.js'
 import type { LeaderLeases } from '../src/store/jobs.js'
 import { PostgresStore } from '../src/store/postgres.js'
 
@@ -127,16 +129,65 @@ describe('probe jobs', () => {
     const job = (i: number) => reclaimed.find((j) => j.terms.id === terms(i).id)!
     // The worker whose claim lapsed finishes nothing: the job is the new claimant's.
     const stale = [...x, ...y].find((j) => j.terms.id === terms(0).id)!
-    await a!.finishProbe(stale)
-    await a!.finishProbe({ ...stale, terms: terms(1) }, 8_000)
+    await a!.finishProbes([{ job: stale }, { job: { ...stale, terms: terms(1) }, retryAt: 8_000 }])
     expect(await a!.claimProbes(20_000, 50, 5_000)).toEqual([])
-    await a!.finishProbe(job(0))
-    await a!.finishProbe(job(1), 20_000)
+    await a!.finishProbes([{ job: job(0) }, { job: job(1), retryAt: 20_000 }, { job: job(2) }])
     const again = await a!.claimProbes(20_000, 50, 5_000)
     expect(again.map((j) => [j.terms.id, j.attempt])).toEqual([[terms(1).id, 2]])
     // Past the slot's end a job is dropped, claimed or not.
     expect(await a!.claimProbes(60_001, 50, 5_000)).toEqual([])
     expect(await a!.claimProbes(70_000, 50, 5_000)).toEqual([])
+    await Promise.all([a!.close(), b!.close()])
+  })
+})
+
+describe('probe workers', () => {
+  it('run each due job once between them, never more at once than their concurrency, and try a failed one again', async () => {
+    const [a, b] = await sameDb(2)
+    const now = Date.now()
+    // A retry is drawn in what is left of the slot after an answer's timeout: here about half a second.
+    const slotEnd = now + 600_000
+    await a!.enqueueProbes(
+      Array.from({ length: 120 }, (_, i) => ({
+        terms: terms(i),
+        slot: 0,
+        runAt: now - 1,
+        slotEnd,
+        attempt: 1,
+      })),
+    )
+    const probed: [string, number][] = []
+    const most = [0, 0]
+    const inFlight = [0, 0]
+    const stop = new AbortController()
+    const worker = (store: PostgresStore, w: number) =>
+      new ProbeWorker({
+        jobs: store,
+        concurrency: 4,
+        holdMs: 30_000,
+        answerTimeoutMs: 599_500,
+        pollMs: 20,
+        logger: silentLogger(),
+        probe: async (job: ProbeJob) => {
+          most[w] = Math.max(most[w]!, ++inFlight[w]!)
+          await new Promise((r) => setTimeout(r, 2))
+          inFlight[w]!--
+          probed.push([job.terms.id, job.attempt])
+          // Every tenth order's first try is lost in a way another try may mend.
+          return BigInt(job.terms.id) % 10n === 0n && job.attempt === 1 ? 'TIMEOUT' : 'OK'
+        },
+      }).run(stop.signal)
+    const running = [worker(a!, 0), worker(b!, 1)]
+    for (let waited = 0; probed.length < 132 && waited < 15_000; waited += 20)
+      await new Promise((r) => setTimeout(r, 20))
+    stop.abort()
+    await Promise.all(running)
+    const tries = (id: string) => probed.filter(([p]) => p === id).map(([, attempt]) => attempt)
+    expect(probed).toHaveLength(132)
+    for (let i = 0; i < 120; i++) expect(tries(terms(i).id)).toEqual((i + 1) % 10 === 0 ? [1, 2] : [1])
+    expect(Math.max(...most)).toBeLessThanOrEqual(4)
+    // Each finished under its claim: nothing is left to claim.
+    expect(await a!.claimProbes(Date.now() + 1_000, 1_000, 1)).toEqual([])
     await Promise.all([a!.close(), b!.close()])
   })
 })

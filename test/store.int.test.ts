@@ -65,8 +65,8 @@ describe('SqliteStore', () => {
     const gpu = { name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', memoryTotalMiB: 81_559 }
     const body = JSON.stringify({ heartbeat: { gpus: [{ ...gpu, index: 0, utilizationPct: 3 }] } })
     const noGpu = '{"heartbeat":{"gpus":null}}'
-    await first.putHeartbeat({ orderId: '0xo', slot: 3, relayerId: 'r1', body, receivedAt: 1 })
-    await first.putHeartbeat({ orderId: '0xo', slot: 4, relayerId: 'r1', body: noGpu, receivedAt: 1 })
+    await first.putHeartbeats([{ orderId: '0xo', slot: 3, relayerId: 'r1', body, receivedAt: 1 }])
+    await first.putHeartbeats([{ orderId: '0xo', slot: 4, relayerId: 'r1', body: noGpu, receivedAt: 1 }])
     await first.close()
     const db = new Database(path)
     db.exec(

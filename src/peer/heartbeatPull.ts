@@ -324,13 +324,15 @@ export class HeartbeatPull {
       leafHash: merkleLeafHash(canonical),
       compute: challenge.compute ? 'unanswered' : null,
     })
-    const stored = await this.o.store.putHeartbeat({
-      orderId: order.id,
-      slot: challenge.slot,
-      relayerId: challenge.relayerId,
-      body: canonical,
-      receivedAt: Date.now(),
-    })
+    const [stored] = await this.o.store.putHeartbeats([
+      {
+        orderId: order.id,
+        slot: challenge.slot,
+        relayerId: challenge.relayerId,
+        body: canonical,
+        receivedAt: Date.now(),
+      },
+    ])
     return { result: stored ? 'stored' : 'skipped', ...(stored ? { heartbeat: verdict.heartbeat } : {}) }
   }
 

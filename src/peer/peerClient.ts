@@ -1,6 +1,5 @@
-import type { AxiosInstance } from 'axios'
 import type { z } from 'zod'
-import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import { safeRequest, type SafeHttp, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { Store } from '../store/store.js'
@@ -16,7 +15,7 @@ export interface GossipOptions {
   peers: Peer[]
   relayerKeys: ReadonlyMap<string, string>
   store: Store
-  http: AxiosInstance
+  http: SafeHttp
   httpOptions: SafeHttpOptions
   skewMs: number
   metrics: Metrics

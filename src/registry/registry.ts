@@ -1,8 +1,7 @@
-import type { AxiosInstance } from 'axios'
 import { canonicalJson } from '../canonicalJson.js'
 import { ed25519KeyProblem, ed25519Verify } from '../ed25519.js'
 import { QantaraError, errorMessage, isQantaraError } from '../errors.js'
-import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import { safeRequest, type SafeHttp, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
 import {
@@ -44,7 +43,7 @@ export interface ProviderFilter {
 
 export interface RegistryOptions {
   store: Store
-  http: AxiosInstance
+  http: SafeHttp
   httpOptions: SafeHttpOptions
   logger: Logger
   nowSeconds?: () => number

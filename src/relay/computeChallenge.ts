@@ -1,4 +1,3 @@
-import type { AxiosInstance } from 'axios'
 import { createHash } from 'node:crypto'
 import { canonicalJson } from '../canonicalJson.js'
 import type { Ed25519Signer } from '../ed25519.js'
@@ -13,7 +12,7 @@ import {
   type Transcript,
 } from '../gpu/transcript.js'
 import type { SignedHeartbeat } from '../heartbeat/schema.js'
-import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import { safeRequest, type SafeHttp, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
 import type { OrderTerms } from '../order.js'
 import type { Store } from '../store/store.js'
@@ -29,7 +28,7 @@ export interface ComputeChallengeOptions {
   /** The quorum's shared schedule secret: every member then challenges the same slots. */
   sharedSecret?: string
   store: Store
-  http: AxiosInstance
+  http: SafeHttp
   httpOptions: SafeHttpOptions
   logger: Logger
 }

@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto'
 import { abortableDelay } from '../abort.js'
 import type { Logger } from '../log.js'
-import type { ProbeJob, ProbeJobs } from '../store/jobs.js'
+import { GroupCommit } from '../store/groupCommit.js'
+import type { FinishedProbe, ProbeJob, ProbeJobs } from '../store/jobs.js'
 import { MAX_ATTEMPTS, isFinal } from './probeSlot.js'
 import type { ProbeResult } from './prober.js'
 
@@ -28,19 +29,28 @@ export interface ProbeWorkerOptions {
  */
 export class ProbeWorker {
   private inFlight = 0
+  /** Claimed, waiting for a free slot. */
+  private readonly ready: ProbeJob[] = []
   private readonly running = new Set<Promise<void>>()
   private readonly now: () => number
+  /** Jobs that end together are finished in one statement. */
+  private readonly finish: GroupCommit<FinishedProbe, undefined>
 
   constructor(private readonly o: ProbeWorkerOptions) {
     this.now = o.now ?? Date.now
+    this.finish = new GroupCommit(async (finished) => {
+      await o.jobs.finishProbes(finished)
+      return finished.map(() => undefined)
+    })
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    const batch = Math.ceil(this.o.concurrency / 2)
     while (!signal.aborted) {
-      const room = this.o.concurrency - this.inFlight
-      // Claims in batches of at least half the concurrency (a claim is a round trip and a locking UPDATE), as soon as
-      // enough probes have ended, not a poll interval later.
-      if (room < Math.ceil(this.o.concurrency / 2)) {
+      // Claimed ahead by half the concurrency, so a probe that ends starts the next at once, not a claim's round trip
+      // later; claims go in batches of at least that half (a claim is a round trip and a locking UPDATE).
+      const room = this.o.concurrency + batch - this.inFlight - this.ready.length
+      if (room < batch) {
         await Promise.race(this.running)
         continue
       }
@@ -48,11 +58,19 @@ export class ProbeWorker {
         this.o.logger.warn({ err }, 'claiming probe jobs failed; trying again')
         return []
       })
-      for (const job of claimed) this.start(job, signal)
+      this.ready.push(...claimed)
+      this.fill(signal)
       // Fewer than asked for: nothing more is due yet. A full batch may mean more: claim again at once.
       if (claimed.length < room) await abortableDelay(this.o.pollMs ?? 200, signal).catch(() => undefined)
     }
+    // Claimed but not begun: their claims lapse and other workers take them, as for probes cut off mid-way.
+    this.ready.length = 0
     while (this.running.size > 0) await Promise.all([...this.running])
+  }
+
+  private fill(signal: AbortSignal): void {
+    while (this.inFlight < this.o.concurrency && this.ready.length > 0 && !signal.aborted)
+      this.start(this.ready.shift()!, signal)
   }
 
   private start(job: ProbeJob, signal: AbortSignal): void {
@@ -60,6 +78,7 @@ export class ProbeWorker {
     const running = this.work(job, signal).finally(() => {
       this.inFlight--
       this.running.delete(running)
+      this.fill(signal)
     })
     this.running.add(running)
   }
@@ -72,7 +91,9 @@ export class ProbeWorker {
       if (signal.aborted) return
       const room = job.slotEnd - this.now() - this.o.answerTimeoutMs
       const retry = !isFinal(result) && job.attempt < MAX_ATTEMPTS && room > 0
-      await this.o.jobs.finishProbe(job, retry ? this.now() + randomInt(0, Math.max(1, room)) : undefined)
+      await this.finish.submit(
+        retry ? { job, retryAt: this.now() + randomInt(0, Math.max(1, room)) } : { job },
+      )
     } catch (err) {
       // The claim lapses after holdMs and the job is claimed again: nothing is lost but time.
       this.o.logger.warn({ orderId: id, slot: job.slot, err }, 'probe job failed')

@@ -1,4 +1,3 @@
-import type { AxiosInstance } from 'axios'
 import PQueue from 'p-queue'
 import { randomInt } from 'node:crypto'
 import { MAX_ATTEMPTS, isFinal, probeInstant } from './probeSlot.js'
@@ -7,14 +6,15 @@ import { ChallengeBook } from '../heartbeat/challenges.js'
 import { canonicalJson } from '../canonicalJson.js'
 import type { SignedHeartbeat } from '../heartbeat/schema.js'
 import { verifyHeartbeat, type Rejection } from '../heartbeat/verify.js'
-import { safeRequest, type SafeHttpOptions } from '../http/safeHttp.js'
+import { safeRequest, type SafeHttp, type SafeHttpOptions } from '../http/safeHttp.js'
 import type { Ed25519Signer } from '../ed25519.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { OrderTerms } from '../order.js'
 import { offerMismatch, type OfferMismatch } from '../registry/offers.js'
 import type { ProviderRegistry } from '../registry/registry.js'
-import type { Store } from '../store/store.js'
+import { GroupCommit } from '../store/groupCommit.js'
+import type { Store, StoredHeartbeat } from '../store/store.js'
 import type { ComputeChallenges, ComputeResult } from './computeChallenge.js'
 
 const LOST: ReadonlySet<ProbeResult> = new Set<ProbeResult>(['TIMEOUT', 'UNREACHABLE', 'REFUSED'])
@@ -37,7 +37,7 @@ export interface ProberOptions {
   relayerKeys: ReadonlyMap<string, string>
   store: Store
   registry: ProviderRegistry
-  http: AxiosInstance
+  http: SafeHttp
   httpOptions: SafeHttpOptions
   concurrency: number
   perHostConcurrency: number
@@ -65,12 +65,15 @@ export class Prober {
   /** `orderId:slot` → when that slot ends; past slots are dropped as new ones are scheduled. */
   private readonly scheduled = new Map<string, { timer: NodeJS.Timeout; slotEnd: number }>()
   private readonly book: ChallengeBook
+  /** Heartbeats of probes that end together are kept in one transaction. */
+  private readonly keep: GroupCommit<StoredHeartbeat, boolean>
   private readonly now: () => number
 
   constructor(private readonly o: ProberOptions) {
     this.queue = new PQueue({ concurrency: o.concurrency })
     this.now = o.nowMs ?? Date.now
     this.book = new ChallengeBook(o.relayerId, o.identity, 10 * 60_000)
+    this.keep = new GroupCommit((hs) => o.store.putHeartbeats(hs))
   }
 
   /** Schedules the probe of `order`'s current slot if it has none yet; returns the slot or undefined. */
@@ -202,7 +205,7 @@ export class Prober {
     }
     if (compute && verdict.heartbeat.heartbeat.challenge.challenge.compute?.follows !== compute.follows)
       return 'MALFORMED'
-    const stored = await this.o.store.putHeartbeat({
+    const stored = await this.keep.submit({
       orderId: order.id,
       slot,
       relayerId: this.o.relayerId,

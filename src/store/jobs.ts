@@ -13,6 +13,11 @@ export interface ProbeJob {
   claim?: string
 }
 
+export interface FinishedProbe {
+  job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>
+  retryAt?: number
+}
+
 /**
  * Probe jobs shared by the processes of one relayer identity (issue 16): the
  * leader enqueues one per order and slot; workers claim due ones, each
@@ -24,11 +29,11 @@ export interface ProbeJobs {
   /** Claims at most `limit` due jobs nobody holds, for `holdMs`; jobs of ended slots are dropped. */
   claimProbes(nowMs: number, limit: number, holdMs: number): Promise<ProbeJob[]>
   /**
-   * Done: dropped; or tried again at `retryAt` as the next attempt. Only under
-   * the job's current claim: a worker whose claim lapsed (and was given to
-   * another) changes nothing.
+   * Each job done: dropped; or, with `retryAt`, tried again then as the next
+   * attempt. Only under the job's current claim: a worker whose claim lapsed
+   * (and was given to another) changes nothing. One write for them all.
    */
-  finishProbe(job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>, retryAt?: number): Promise<void>
+  finishProbes(finished: readonly FinishedProbe[]): Promise<void>
 }
 
 /** A leader lease as granted: `token` rises with every grant, so a deposed holder's token is never current again. */

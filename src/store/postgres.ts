@@ -6,7 +6,7 @@ import { parseExact, stringifyExact } from '../json.js'
 import type { OrderTerms } from '../order.js'
 import { isTerminal } from '../orders/lifecycle.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
-import type { LeaderLeases, Lease, ProbeJob, ProbeJobs } from './jobs.js'
+import type { FinishedProbe, LeaderLeases, Lease, ProbeJob, ProbeJobs } from './jobs.js'
 import { PostgresHeartbeats } from './postgresHeartbeats.js'
 import { LEASE_CURRENT, PostgresJobs } from './postgresJobs.js'
 import { PG_MIGRATIONS } from './postgresMigrations.js'
@@ -253,8 +253,8 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return this.jobs.claimProbes(nowMs, limit, holdMs)
   }
 
-  finishProbe(job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>, retryAt?: number): Promise<void> {
-    return this.jobs.finishProbe(job, retryAt)
+  finishProbes(finished: readonly FinishedProbe[]): Promise<void> {
+    return this.jobs.finishProbes(finished)
   }
 
   acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
@@ -390,8 +390,8 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return changed === 1
   }
 
-  putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
-    return this.guard(() => this.heartbeats.put(h))
+  putHeartbeats(hs: readonly StoredHeartbeat[]): Promise<boolean[]> {
+    return this.guard(() => this.heartbeats.putMany(hs))
   }
 
   putTranscript(t: StoredTranscript): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseExact, stringifyExact } from '../json.js'
 import type { OrderTerms } from '../order.js'
-import type { Lease, ProbeJob } from './jobs.js'
+import type { FinishedProbe, Lease, ProbeJob } from './jobs.js'
 
 type Query = <R>(sql: string, params: unknown[]) => Promise<R[]>
 type Exec = (sql: string, params: unknown[]) => Promise<number>
@@ -64,16 +64,29 @@ export class PostgresJobs {
     }))
   }
 
-  async finishProbe(job: Pick<ProbeJob, 'terms' | 'slot' | 'claim'>, retryAt?: number): Promise<void> {
-    const key = [job.terms.id, job.slot, job.claim ?? null]
-    if (retryAt === undefined)
-      await this.exec('DELETE FROM probe_jobs WHERE order_id = $1 AND slot = $2 AND claim = $3', key)
-    else
-      await this.exec(
-        `UPDATE probe_jobs SET run_at = $4, attempt = attempt + 1, claimed_until = NULL, claim = NULL
-         WHERE order_id = $1 AND slot = $2 AND claim = $3`,
-        [...key, retryAt],
-      )
+  async finishProbes(finished: readonly FinishedProbe[]): Promise<void> {
+    if (finished.length === 0) return
+    const done = finished.filter((f) => f.retryAt === undefined).map((f) => f.job)
+    const again = finished.filter((f) => f.retryAt !== undefined)
+    // One statement: the done jobs dropped, the ones to try again rescheduled, each only under its own claim.
+    await this.exec(
+      `WITH done AS (
+         DELETE FROM probe_jobs j USING unnest($1::text[], $2::int[], $3::text[]) AS d(order_id, slot, claim)
+         WHERE j.order_id = d.order_id AND j.slot = d.slot AND j.claim = d.claim
+       )
+       UPDATE probe_jobs j SET run_at = r.run_at, attempt = j.attempt + 1, claimed_until = NULL, claim = NULL
+       FROM unnest($4::text[], $5::int[], $6::text[], $7::bigint[]) AS r(order_id, slot, claim, run_at)
+       WHERE j.order_id = r.order_id AND j.slot = r.slot AND j.claim = r.claim`,
+      [
+        done.map((j) => j.terms.id),
+        done.map((j) => j.slot),
+        done.map((j) => j.claim ?? null),
+        again.map((f) => f.job.terms.id),
+        again.map((f) => f.job.slot),
+        again.map((f) => f.job.claim ?? null),
+        again.map((f) => f.retryAt),
+      ],
+    )
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {

@@ -302,8 +302,8 @@ export class SqliteStore implements Store {
     )
   }
 
-  putHeartbeat(h: StoredHeartbeat): Promise<boolean> {
-    return this.guard(() => this.heartbeats.put(h))
+  putHeartbeats(hs: readonly StoredHeartbeat[]): Promise<boolean[]> {
+    return this.guard(() => this.heartbeats.putMany(hs))
   }
 
   putTranscript(t: StoredTranscript): Promise<boolean> {

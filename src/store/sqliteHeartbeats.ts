@@ -36,40 +36,41 @@ export class SqliteHeartbeats {
     })()
   }
 
-  put(h: StoredHeartbeat): boolean {
-    return this.db.transaction(() => {
-      const leafHash = merkleLeafHash(h.body)
-      const facts = storedFacts(h.body)
-      const kept = this.stmt(
-        'SELECT leaf_hash, body, compute, transcript FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-      ).get(h.orderId, h.slot, h.relayerId) as
-        | { leaf_hash: string; body: string; compute: ComputeVerdict | null; transcript: string | null }
-        | undefined
-      if (!kept)
-        return (
-          this.stmt(
-            'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus, compute) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-          ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, facts.gpus, facts.compute)
-            .changes === 1
-        )
-      // The same order as settlement's: a heartbeat answering a compute challenge is the record, then the lowest leaf hash.
-      if (
-        !outranks({ leafHash, compute: facts.compute }, { leafHash: kept.leaf_hash, compute: kept.compute })
-      )
-        return false
-      // A transcript answers a challenge and a commitment, not these bytes: a re-signed heartbeat with both the same
-      // (another timestamp) keeps it, so replacing the heartbeat cannot wipe a provider's signed wrong answer.
-      const same = facts.challengeKey !== null && facts.challengeKey === storedFacts(kept.body).challengeKey
-      const compute = same ? kept.compute : facts.compute
-      const transcript = same ? kept.transcript : null
-      // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
+  /** Keeps each heartbeat as if written one after another, in one transaction (a commit per probe was its largest cost). */
+  putMany(hs: readonly StoredHeartbeat[]): boolean[] {
+    return this.db.transaction(() => hs.map((h) => this.put(h)))()
+  }
+
+  private put(h: StoredHeartbeat): boolean {
+    const leafHash = merkleLeafHash(h.body)
+    const facts = storedFacts(h.body)
+    const kept = this.stmt(
+      'SELECT leaf_hash, body, compute, transcript FROM heartbeats WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+    ).get(h.orderId, h.slot, h.relayerId) as
+      | { leaf_hash: string; body: string; compute: ComputeVerdict | null; transcript: string | null }
+      | undefined
+    if (!kept)
       return (
         this.stmt(
-          'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, gpus = ?, compute = ?, transcript = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
-        ).run(h.body, h.receivedAt, leafHash, facts.gpus, compute, transcript, h.orderId, h.slot, h.relayerId)
+          'INSERT INTO heartbeats (order_id, slot, relayer_id, body, received_at, leaf_hash, gpus, compute) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        ).run(h.orderId, h.slot, h.relayerId, h.body, h.receivedAt, leafHash, facts.gpus, facts.compute)
           .changes === 1
       )
-    })()
+    // The same order as settlement's: a heartbeat answering a compute challenge is the record, then the lowest leaf hash.
+    if (!outranks({ leafHash, compute: facts.compute }, { leafHash: kept.leaf_hash, compute: kept.compute }))
+      return false
+    // A transcript answers a challenge and a commitment, not these bytes: a re-signed heartbeat with both the same
+    // (another timestamp) keeps it, so replacing the heartbeat cannot wipe a provider's signed wrong answer.
+    const same = facts.challengeKey !== null && facts.challengeKey === storedFacts(kept.body).challengeKey
+    const compute = same ? kept.compute : facts.compute
+    const transcript = same ? kept.transcript : null
+    // The replacement takes the next rowid, so peers whose cursor is past the old one still pull it.
+    return (
+      this.stmt(
+        'UPDATE heartbeats SET body = ?, received_at = ?, leaf_hash = ?, gpus = ?, compute = ?, transcript = ?, rowid = (SELECT MAX(rowid) + 1 FROM heartbeats) WHERE order_id = ? AND slot = ? AND relayer_id = ?',
+      ).run(h.body, h.receivedAt, leafHash, facts.gpus, compute, transcript, h.orderId, h.slot, h.relayerId)
+        .changes === 1
+    )
   }
 
   /**

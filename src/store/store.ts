@@ -148,9 +148,11 @@ export interface Store {
    * Keeps a verified heartbeat. One is kept per order, slot and relayer: the
    * one with the lowest Merkle leaf hash, so relayers offered different valid
    * heartbeats for the same witness (an equivocating peer) end with the same
-   * one. Returns whether this one is now kept (new, or replacing a higher one).
+   * one. Heartbeats are kept as if written one after another, in one
+   * transaction; returns, for each, whether it is now kept (new, or
+   * replacing a higher one).
    */
-  putHeartbeat(h: StoredHeartbeat): Promise<boolean>
+  putHeartbeats(hs: readonly StoredHeartbeat[]): Promise<boolean[]>
   /** Keeps a transcript whose verdict ranks above the held one (unanswered < passed < failed); false otherwise. */
   putTranscript(t: StoredTranscript): Promise<boolean>
   getTranscript(orderId: string, slot: number, relayerId: string): Promise<string | undefined>

@@ -107,7 +107,9 @@ export function storeContract(open: () => Promise<Store>): void {
           },
         })
       const put = (slot: number, body: string) =>
-        store.putHeartbeat({ orderId: '0xo', slot, relayerId: 'r1', body, receivedAt: 1 })
+        store
+          .putHeartbeats([{ orderId: '0xo', slot, relayerId: 'r1', body, receivedAt: 1 }])
+          .then(([kept]) => kept)
       const at = (
         slot: number,
         challengeKey: string,
@@ -168,16 +170,57 @@ export function storeContract(open: () => Promise<Store>): void {
       const lower = plains.find((b) => merkleLeafHash(b) < merkleLeafHash(checked))!
       const higher = plains.find((b) => merkleLeafHash(b) > merkleLeafHash(checked))!
       const put = (body: string) =>
-        store.putHeartbeat({ orderId: '0xo', slot: 0, relayerId: 'r1', body, receivedAt: 1 })
+        store
+          .putHeartbeats([{ orderId: '0xo', slot: 0, relayerId: 'r1', body, receivedAt: 1 }])
+          .then(([kept]) => kept)
       expect([await put(higher), await put(checked), await put(lower)]).toEqual([true, true, false])
       expect((await store.listHeartbeats('0xo')).map((h) => h.body)).toEqual([checked])
     },
   )
 
+  withStore('keeps a batch of heartbeats as if written one after another, in one call', async (store) => {
+    // Three plain heartbeats of one slot in rising leaf-hash order: the lowest is the one kept.
+    const [low, mid, high] = Array.from({ length: 8 }, (_, t) =>
+      JSON.stringify({
+        heartbeat: { challenge: { challenge: {}, signature: '0xp' }, timestamp: t, gpus: null },
+      }),
+    ).sort((a, b) => (merkleLeafHash(a) < merkleLeafHash(b) ? -1 : 1)) as [string, string, string]
+    const beat = (orderId: string, slot: number, body: string) => ({
+      orderId,
+      slot,
+      relayerId: 'r1',
+      body,
+      receivedAt: 1,
+    })
+    await store.putHeartbeats([beat('0xa', 0, mid)])
+    const [first] = await store.listHeartbeatFeed(0, 10)
+    expect(
+      await store.putHeartbeats([
+        beat('0xa', 0, high), // loses to the stored one
+        beat('0xa', 0, low), // replaces it
+        beat('0xb', 0, high), // new
+        beat('0xb', 0, mid), // replaces the one kept just before, in this same batch
+        beat('0xb', 0, high), // loses to that
+        beat('0xb', 1, low),
+      ]),
+    ).toEqual([false, true, true, true, false, true])
+    expect((await store.listHeartbeats('0xa')).map((h) => h.body)).toEqual([low])
+    expect((await store.listHeartbeats('0xb')).map((h) => [h.slot, h.body])).toEqual([
+      [0, mid],
+      [1, low],
+    ])
+    // A peer whose cursor is past the replaced heartbeat pulls its replacement.
+    expect(
+      (await store.listHeartbeatFeed(first!.seq, 10)).map((h) => `${h.orderId}:${h.slot}`).sort(),
+    ).toEqual(['0xa:0', '0xb:0', '0xb:1'])
+    expect(await store.putHeartbeats([])).toEqual([])
+  })
+
   withStore(
     "gives cursors over an order's heartbeats, and over every order's, that miss none however many writers keep them at once",
     async (store) => {
-      // Ten writers keep 200 heartbeats of three orders while readers follow one order's cursor and the feed.
+      // Ten writers keep 600 heartbeats of three orders, a batch of one per order at a time, each writer taking the
+      // orders in another order (so batches wait on each other's locks), while readers follow one order and the feed.
       let writing = true
       const follow = async (read: (cursor: number) => Promise<(StoredHeartbeat & { seq: number })[]>) => {
         const seen = new Set<string>()
@@ -197,19 +240,21 @@ export function storeContract(open: () => Promise<Store>): void {
       await Promise.all(
         Array.from({ length: 10 }, async (_, w) => {
           for (let slot = 0; slot < 20; slot++)
-            await store.putHeartbeat({
-              orderId: `0xo${w % 3}`,
-              slot,
-              relayerId: `r${w}`,
-              body: JSON.stringify({ heartbeat: { slot, w } }),
-              receivedAt: 1,
-            })
+            await store.putHeartbeats(
+              [0, 1, 2].map((o) => ({
+                orderId: `0xo${(o + w) % 3}`,
+                slot,
+                relayerId: `r${w}`,
+                body: JSON.stringify({ heartbeat: { slot, w } }),
+                receivedAt: 1,
+              })),
+            )
         }),
       )
       writing = false
-      expect((await one).size).toBe(4 * 20)
-      expect((await all).size).toBe(200)
-      expect(await store.countHeartbeats('0xo1')).toBe(3 * 20)
+      expect((await one).size).toBe(10 * 20)
+      expect((await all).size).toBe(600)
+      expect(await store.countHeartbeats('0xo1')).toBe(10 * 20)
     },
   )
 
@@ -278,13 +323,15 @@ export function storeContract(open: () => Promise<Store>): void {
       const [done, live] = [terms(1), terms(2)]
       for (const t of [done, live]) {
         await store.insertOrder(t, 1)
-        await store.putHeartbeat({
-          orderId: t.id,
-          slot: 0,
-          relayerId: 'r1',
-          body: '{"heartbeat":{"slot":0}}',
-          receivedAt: 1,
-        })
+        await store.putHeartbeats([
+          {
+            orderId: t.id,
+            slot: 0,
+            relayerId: 'r1',
+            body: '{"heartbeat":{"slot":0}}',
+            receivedAt: 1,
+          },
+        ])
       }
       const checked = JSON.stringify({
         heartbeat: {
@@ -292,7 +339,9 @@ export function storeContract(open: () => Promise<Store>): void {
           commitment: '0xr',
         },
       })
-      await store.putHeartbeat({ orderId: done.id, slot: 1, relayerId: 'r1', body: checked, receivedAt: 1 })
+      await store.putHeartbeats([
+        { orderId: done.id, slot: 1, relayerId: 'r1', body: checked, receivedAt: 1 },
+      ])
       await store.putTranscript({
         orderId: done.id,
         slot: 1,
