@@ -41,6 +41,12 @@ function proofKey(verdict: ComputeVerdict, gpus: string): string {
 /** What we hold for one slot and witness: what decides whether a peer's heartbeat would replace it. */
 type Held = { leafHash: string; compute: ComputeVerdict | null }
 
+/** A peer's heartbeat once checked (see `HeartbeatPull.check`). */
+interface Checked {
+  heartbeat?: SignedHeartbeat
+  fresh?: string
+}
+
 /** One order's part of one pull from one peer: what is held, what was checked, how much more the peer may send. */
 interface OrderPull {
   order: OrderTerms
@@ -225,16 +231,33 @@ export class HeartbeatPull {
         if (h.compute) hold(h.slot, proofKey(h.compute, JSON.stringify(h.gpus)))
       }
     }
-    for (const [i, raw] of items.entries()) {
-      const { result, heartbeat } = await this.keep(peer, order, raw, pull.held!)
-      if (result === 'benched') return 'benched'
-      if (result === 'stored') pull.stored++
+    // Verified first, then kept in one write (a transaction per heartbeat capped what one peer's feed could bring).
+    const checked: Checked[] = []
+    for (const raw of items) {
+      const check = this.check(peer, order, raw, pull.held!)
+      if (check === 'benched') break
+      checked.push(check)
+    }
+    const fresh = checked.filter((c) => c.fresh)
+    const kept = await this.o.store.putHeartbeats(
+      fresh.map((c) => {
+        const { slot, relayerId } = c.heartbeat!.heartbeat.challenge.challenge
+        return { orderId: order.id, slot, relayerId, body: c.fresh!, receivedAt: Date.now() }
+      }),
+    )
+    fresh.forEach((c, i) => {
+      if (kept[i]) pull.stored++
+      else delete c.heartbeat
+    })
+    if (checked.length < items.length) return 'benched'
+    for (const [i, { heartbeat, fresh: isNew }] of checked.entries()) {
+      const stored = isNew !== undefined && heartbeat !== undefined
       const claimed = transcripts?.[i]
       if (!heartbeat || !claimed) continue
       // Checked only when it would raise what we hold (a stored heartbeat starts unanswered), once per record a pull.
       const { slot, relayerId } = heartbeat.heartbeat.challenge.challenge
       const at = `${slot}:${relayerId}`
-      const heldRank = result === 'stored' ? 0 : VERDICT_RANK[pull.verdicts.get(at) ?? 'unanswered']
+      const heldRank = stored ? 0 : VERDICT_RANK[pull.verdicts.get(at) ?? 'unanswered']
       if (VERDICT_RANK[claimed] <= heldRank || pull.checked.has(at)) continue
       // A slot's status reads whether any record failed, or any record whose telemetry matches passed, never how many:
       // a second such proof costs a full check and changes nothing, so only the first is fetched.
@@ -278,13 +301,12 @@ export class HeartbeatPull {
     return false
   }
 
-  /** Keeps one of a peer's heartbeats if it verifies; `heartbeat` is the one this relayer holds that it matches, verified. */
-  private async keep(
-    peer: Peer,
-    order: OrderTerms,
-    raw: unknown,
-    held: Map<string, Held>,
-  ): Promise<{ result: 'stored' | 'skipped' | 'benched'; heartbeat?: SignedHeartbeat }> {
+  /**
+   * Verifies one of a peer's heartbeats unless it would not replace what we
+   * hold. `heartbeat`: the verified heartbeat, or the one we hold that it
+   * matches; `fresh`: its canonical bytes, to keep, when it is new to us.
+   */
+  private check(peer: Peer, order: OrderTerms, raw: unknown, held: Map<string, Held>): Checked | 'benched' {
     const claimed = (
       raw as {
         heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown; compute?: unknown } } }
@@ -298,10 +320,7 @@ export class HeartbeatPull {
     }
     if (offered && kept !== undefined && !outranks(offered, kept))
       // The very heartbeat we hold (verified when kept) may bring a transcript; one that ranks lower is not ours.
-      return {
-        result: 'skipped',
-        ...(offered.leafHash === kept.leafHash ? { heartbeat: JSON.parse(text) as SignedHeartbeat } : {}),
-      }
+      return offered.leafHash === kept.leafHash ? { heartbeat: JSON.parse(text) as SignedHeartbeat } : {}
     const verdict =
       text === undefined
         ? { ok: false as const, code: 'MALFORMED' as const }
@@ -310,13 +329,13 @@ export class HeartbeatPull {
       this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
       // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so past a
       // budget per minute, counted over all orders, it is cut off for a while.
-      if (!this.spendInvalid(peer.id)) return { result: 'skipped' }
+      if (!this.spendInvalid(peer.id)) return {}
       this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
       this.o.logger.warn(
         { peer: peer.id, orderId: order.id },
         'peer served too many invalid heartbeats; not pulling from it for a while',
       )
-      return { result: 'benched' }
+      return 'benched'
     }
     const { challenge } = verdict.heartbeat.heartbeat.challenge
     const canonical = canonicalJson(verdict.heartbeat)
@@ -324,16 +343,7 @@ export class HeartbeatPull {
       leafHash: merkleLeafHash(canonical),
       compute: challenge.compute ? 'unanswered' : null,
     })
-    const [stored] = await this.o.store.putHeartbeats([
-      {
-        orderId: order.id,
-        slot: challenge.slot,
-        relayerId: challenge.relayerId,
-        body: canonical,
-        receivedAt: Date.now(),
-      },
-    ])
-    return { result: stored ? 'stored' : 'skipped', ...(stored ? { heartbeat: verdict.heartbeat } : {}) }
+    return { heartbeat: verdict.heartbeat, fresh: canonical }
   }
 
   /** Counts one invalid item from `peer`; true when that benches it (more than MAX_INVALID_PER_MINUTE in the current minute). */
