@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { QantaraError } from '../src/errors.js'
 import { GroupCommit } from '../src/store/groupCommit.js'
 
 /** A write that records its batches, doubles each item, refuses negative ones, and is slow until released. */
@@ -43,6 +44,17 @@ describe('GroupCommit', () => {
     const commit = new GroupCommit(r.write, 2)
     await Promise.all([1, 2, 3, 4, 5].map((i) => commit.submit(i)))
     expect(r.batches).toEqual([[1, 2], [3, 4], [5]])
+  })
+
+  it('fails the whole batch at once while the store is unreachable, without trying each item again', async () => {
+    const batches: number[][] = []
+    const commit = new GroupCommit(async (items: readonly number[]) => {
+      batches.push([...items])
+      throw new QantaraError('STORE_FAILED', 'connection refused', { retryable: true })
+    })
+    const results = await Promise.allSettled([1, 2, 3].map((i) => commit.submit(i)))
+    expect(results.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    expect(batches).toEqual([[1, 2, 3]])
   })
 
   it('fails only the item the store refuses, writing the rest of its batch one by one', async () => {

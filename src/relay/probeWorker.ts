@@ -29,8 +29,8 @@ export interface ProbeWorkerOptions {
  */
 export class ProbeWorker {
   private inFlight = 0
-  /** Claimed, waiting for a free slot. */
-  private readonly ready: ProbeJob[] = []
+  /** Claimed, waiting for a free slot, with when. */
+  private readonly ready: { job: ProbeJob; claimedAt: number }[] = []
   private readonly running = new Set<Promise<void>>()
   private readonly now: () => number
   /** Jobs that end together are finished in one statement. */
@@ -58,7 +58,8 @@ export class ProbeWorker {
         this.o.logger.warn({ err }, 'claiming probe jobs failed; trying again')
         return []
       })
-      this.ready.push(...claimed)
+      const claimedAt = this.now()
+      this.ready.push(...claimed.map((job) => ({ job, claimedAt })))
       this.fill(signal)
       // Fewer than asked for: nothing more is due yet. A full batch may mean more: claim again at once.
       if (claimed.length < room) await abortableDelay(this.o.pollMs ?? 200, signal).catch(() => undefined)
@@ -68,9 +69,19 @@ export class ProbeWorker {
     while (this.running.size > 0) await Promise.all([...this.running])
   }
 
+  /**
+   * Starts waiting jobs while there is room. One that waited a quarter of its
+   * hold (the probes ahead of it are slow: an agent that answers at the
+   * deadline) is left for its claim to lapse and another worker to take,
+   * rather than started late with less of its claim than a probe may take.
+   */
   private fill(signal: AbortSignal): void {
-    while (this.inFlight < this.o.concurrency && this.ready.length > 0 && !signal.aborted)
-      this.start(this.ready.shift()!, signal)
+    while (this.inFlight < this.o.concurrency && this.ready.length > 0 && !signal.aborted) {
+      const { job, claimedAt } = this.ready.shift()!
+      const now = this.now()
+      if (now - claimedAt > this.o.holdMs / 4 || now >= job.slotEnd) continue
+      this.start(job, signal)
+    }
   }
 
   private start(job: ProbeJob, signal: AbortSignal): void {

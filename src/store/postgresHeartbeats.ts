@@ -46,8 +46,11 @@ export class PostgresHeartbeats {
       // What each key holds by now: its stored row, or one written earlier in this batch (`write`).
       const held = new Map<string, { kept: Competitor; stored: boolean; write?: Kept }>()
       const rows = await c.query<Competitor & Pick<Kept, 'order_id' | 'slot' | 'relayer_id'>>({
+        // Locked in the sequencer's order (see `sequence`): a batch replacing several rows and a sequencer numbering them
+        // never each hold one the other waits for.
         text: `SELECT order_id, slot, relayer_id, leaf_hash, body, compute, transcript FROM heartbeats
-          JOIN unnest($1::text[], $2::int[], $3::text[]) AS k(order_id, slot, relayer_id) USING (order_id, slot, relayer_id)`,
+          JOIN unnest($1::text[], $2::int[], $3::text[]) AS k(order_id, slot, relayer_id) USING (order_id, slot, relayer_id)
+          ORDER BY written_at, order_id, slot, relayer_id FOR UPDATE OF heartbeats`,
         values: [hs.map((h) => h.orderId), hs.map((h) => h.slot), hs.map((h) => h.relayerId)],
       })
       for (const row of rows.rows) held.set(keyOf(row), { kept: row, stored: true })
@@ -192,7 +195,8 @@ export class PostgresHeartbeats {
         // nextval in the outer list runs in the inner list's order: a replaced row keeps its place after older writes.
         `UPDATE heartbeats h SET seq = fresh.next FROM (
            SELECT order_id, slot, relayer_id, nextval('heartbeat_seq') AS next FROM (
-             SELECT order_id, slot, relayer_id FROM heartbeats WHERE seq IS NULL ORDER BY written_at LIMIT 5000 FOR UPDATE
+             SELECT order_id, slot, relayer_id FROM heartbeats WHERE seq IS NULL
+             ORDER BY written_at, order_id, slot, relayer_id LIMIT 5000 FOR UPDATE
            ) unsequenced
          ) fresh WHERE h.order_id = fresh.order_id AND h.slot = fresh.slot AND h.relayer_id = fresh.relayer_id`,
       )

@@ -178,6 +178,45 @@ export function storeContract(open: () => Promise<Store>): void {
     },
   )
 
+  withStore(
+    'replaces rows in batches while readers number them for the feed, and neither waits on the other for good',
+    async (store) => {
+      // 30 keys, each replaced every round (each brings a lower leaf hash), by two writers taking the keys in opposite
+      // orders, while four readers keep numbering the replaced rows for the feed.
+      const ROUNDS = 20
+      const keys = Array.from({ length: 30 }, (_, k) => ({ orderId: `0xd${k % 3}`, slot: Math.floor(k / 3) }))
+      const rounds = keys.map((_, k) =>
+        Array.from({ length: ROUNDS }, (_, r) => JSON.stringify({ heartbeat: { k, r } })).sort((a, b) =>
+          merkleLeafHash(a) > merkleLeafHash(b) ? -1 : 1,
+        ),
+      )
+      const batch = (round: number, reverse: boolean) => {
+        const all = keys.map((key, k) => ({
+          ...key,
+          relayerId: 'r1',
+          body: rounds[k]![round]!,
+          receivedAt: 1,
+        }))
+        return reverse ? all.reverse() : all
+      }
+      let writing = true
+      const reader = async () => {
+        while (writing) await store.listHeartbeatFeed(0, 5_000)
+      }
+      const readers = [reader(), reader(), reader(), reader()]
+      for (let round = 0; round < ROUNDS; round++)
+        await Promise.all([store.putHeartbeats(batch(round, false)), store.putHeartbeats(batch(round, true))])
+      writing = false
+      await Promise.all(readers)
+      const kept = new Map(
+        (await store.listHeartbeatFeed(0, 5_000)).map((h) => [`${h.orderId}:${h.slot}`, h.body]),
+      )
+      expect(keys.map((key, k) => kept.get(`${key.orderId}:${key.slot}`) === rounds[k]![ROUNDS - 1])).toEqual(
+        keys.map(() => true),
+      )
+    },
+  )
+
   withStore('keeps a batch of heartbeats as if written one after another, in one call', async (store) => {
     // Three plain heartbeats of one slot in rising leaf-hash order: the lowest is the one kept.
     const [low, mid, high] = Array.from({ length: 8 }, (_, t) =>
