@@ -48,9 +48,9 @@ describe('GroupCommit', () => {
 
   it('fails the whole batch at once while the store is unreachable, without trying each item again', async () => {
     const batches: number[][] = []
-    const commit = new GroupCommit(async (items: readonly number[]) => {
+    const commit = new GroupCommit((items: readonly number[]): Promise<number[]> => {
       batches.push([...items])
-      throw new QantaraError('STORE_FAILED', 'connection refused', { retryable: true })
+      return Promise.reject(new QantaraError('STORE_FAILED', 'connection refused', { retryable: true }))
     })
     const results = await Promise.allSettled([1, 2, 3].map((i) => commit.submit(i)))
     expect(results.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected'])

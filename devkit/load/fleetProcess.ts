@@ -6,4 +6,5 @@ import { startAgentFleet, type FleetOptions } from './agentFleet.js'
 const [optionsFile, recordsFile] = process.argv.slice(2) as [string, string]
 const fleet = await startAgentFleet(JSON.parse(readFileSync(optionsFile, 'utf8')) as FleetOptions)
 writeFileSync(recordsFile, JSON.stringify(fleet.records))
-process.once('SIGTERM', () => void fleet.close().then(() => process.exit(0)))
+// Once every agent has closed nothing is left to run, and the process ends.
+process.once('SIGTERM', () => void fleet.close())
