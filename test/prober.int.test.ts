@@ -141,6 +141,20 @@ describe('Prober against hostile agents', () => {
     expect(await probeCount('OK')).toBe(1)
   })
 
+  it('sends nothing for a slot that ended while its probe waited (a relayer behind sheds, not sends late)', async () => {
+    let requests = 0
+    hostile.set((q, res, body) => {
+      requests++
+      answer()(q, res, body)
+    })
+    const p = prober()
+    // The order started 305 s ago with 60 s slots: slot 3 ended 65 s ago, slot 5 is running.
+    expect(await p.probeOnce(order(), 3)).toBe('SLOT_OVER')
+    expect([requests, await probeCount('SLOT_OVER')]).toEqual([0, 1])
+    expect(await p.probeOnce(order(), 5)).toBe('OK')
+    expect(requests).toBe(1)
+  })
+
   const cases: [string, Behaviour, string][] = [
     ['a forged signature', answer((h) => h, generateEd25519().signer), 'BAD_SIGNATURE'],
     [

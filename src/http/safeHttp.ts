@@ -109,6 +109,9 @@ export function safeRequest(
   if (!o.allowPrivate && (isPrivateAddress(host) || host === 'localhost'))
     return Promise.reject(new QantaraError('ENDPOINT_REFUSED', `${host} is a private or loopback address`))
   if (req.signal?.aborted) return Promise.reject(aborted(req.signal))
+  // Our own signal, following the caller's: the caller's is shared by every request in flight (hundreds), and a
+  // listener on it each would trip Node's leak warning; a dependent signal is tracked without one.
+  const callerSignal = req.signal && AbortSignal.any([req.signal])
   const body = req.body === undefined ? undefined : Buffer.from(req.body, 'utf8')
   const secure = url.protocol === 'https:'
   return new Promise((resolve, reject) => {
@@ -117,7 +120,7 @@ export function safeRequest(
       if (settled) return
       settled = true
       clearTimeout(deadline)
-      req.signal?.removeEventListener('abort', onAbort)
+      callerSignal?.removeEventListener('abort', onAbort)
       if (err) {
         // A socket left mid-answer cannot be reused: destroyed, so the pool opens a fresh one.
         request.destroy()
@@ -138,8 +141,8 @@ export function safeRequest(
         ),
       o.timeoutMs,
     )
-    const onAbort = () => finish(aborted(req.signal!))
-    req.signal?.addEventListener('abort', onAbort, { once: true })
+    const onAbort = () => finish(aborted(callerSignal!))
+    callerSignal?.addEventListener('abort', onAbort, { once: true })
     request.on('error', (err: NodeJS.ErrnoException) =>
       finish(
         err.code === 'EPRIVATE'

@@ -17,7 +17,11 @@ const OFFER_MISMATCHES: ReadonlySet<ProbeResult> = new Set<OfferMismatch>([
 /** The answer to a heartbeat was kept (or, for a compute challenge, is settled either way): trying again buys nothing. */
 export function isFinal(result: ProbeResult): boolean {
   return (
-    result === 'OK' || result === 'DUPLICATE' || result.startsWith('COMPUTE_') || OFFER_MISMATCHES.has(result)
+    result === 'OK' ||
+    result === 'DUPLICATE' ||
+    result === 'SLOT_OVER' ||
+    result.startsWith('COMPUTE_') ||
+    OFFER_MISMATCHES.has(result)
   )
 }
 

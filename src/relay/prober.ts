@@ -29,6 +29,8 @@ export type ProbeResult =
   | 'REFUSED'
   | 'HTTP_ERROR'
   | 'DUPLICATE'
+  /** Still queued when its slot ended (this relayer is behind): not sent, as no answer could count. */
+  | 'SLOT_OVER'
   | ComputeResult
 
 export interface ProberOptions {
@@ -250,14 +252,19 @@ export class Prober {
     if (!hostQueue)
       this.perHost.set(host, (hostQueue = new PQueue({ concurrency: this.o.perHostConcurrency })))
     try {
-      const res = await hostQueue.add(() =>
-        safeRequest(this.o.http, this.o.httpOptions, {
-          method: 'POST',
-          url,
-          body: canonicalJson(this.book.issue(order.id, slot, this.now(), compute)),
-          signal,
-        }),
+      const slotEnd = (Number(order.start) + (slot + 1) * order.slotLength) * 1000
+      const res = await hostQueue.add((): Promise<{ status: number; body: string } | 'SLOT_OVER'> =>
+        // Shed, not sent late: a relayer behind its probes catches up instead of spending itself on dead slots.
+        this.now() >= slotEnd
+          ? Promise.resolve('SLOT_OVER')
+          : safeRequest(this.o.http, this.o.httpOptions, {
+              method: 'POST',
+              url,
+              body: canonicalJson(this.book.issue(order.id, slot, this.now(), compute)),
+              signal,
+            }),
       )
+      if (res === 'SLOT_OVER') return res
       return res.status === 200 ? res : 'HTTP_ERROR'
     } catch (err) {
       if (isQantaraError(err, 'ENDPOINT_TIMEOUT')) return 'TIMEOUT'
