@@ -1,7 +1,8 @@
 // One leader with 100,000 live orders (issue 16): its RSS, the probes it keeps up with, and the settlement delay of
 // five real orders on anvil while it carries them, beside the same five orders on an otherwise idle relayer in the
-// same run. The 100,000 orders' providers are real agents, many to a process (devkit/load/agentFleet.ts).
-// Run: npm run build && node dist/bench/leaderScale.js [live orders, default 100000]
+// same run. The 100,000 orders' providers are real agents, many to a process (devkit/load/agentFleet.ts). With
+// --postgres the store is a real PostgreSQL and a probe worker process runs the probes the leader queues.
+// Run: npm run build && node dist/bench/leaderScale.js [live orders, default 100000] [--postgres]
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,9 +18,16 @@ import { openEvmOrder } from '../adapters/evm/openOrder.js'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { orderEnd, type OrderTerms } from '../src/order.js'
 import type { SignedProviderRecord } from '../src/registry/record.js'
+import { PostgresStore } from '../src/store/postgres.js'
 import { SqliteStore } from '../src/store/sqlite.js'
+import type { Store } from '../src/store/store.js'
+import { parse, stringify } from 'yaml'
+import pg from 'pg'
+import { startPostgres, type Postgres } from '../devkit/chains/postgres.js'
+import { freePort } from '../devkit/freePort.js'
 
-const LIVE = Number(process.argv[2] ?? 100_000)
+const LIVE = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 100_000)
+const POSTGRES = process.argv.includes('--postgres')
 const PROVIDERS = 200
 const ORDERS = 5
 const GRACE = 1
@@ -30,6 +38,8 @@ interface Phase {
   delays: number[]
   rssMaxMb: number
   rssEndMb: number
+  /** The probe worker's, on PostgreSQL. */
+  workerRssMaxMb?: number
   /** Seconds from the leader's start until every live order was active (its first look at each). */
   activatedInS?: number
   /** Background heartbeats kept per second while the five orders ran, against LIVE / SLOT needed. */
@@ -45,10 +55,18 @@ const rssMb = (pid: number) => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const exited = (c: ChildProcess) => new Promise((ok) => (c.exitCode !== null ? ok(0) : c.once('exit', ok)))
 
-async function phase(live: number): Promise<Phase> {
+/** The relayer's store as the bench reads and writes it, and how many rows a query counts. */
+interface Bench {
+  open(): Promise<Store>
+  count(sql: string): Promise<number>
+  close(): Promise<void>
+}
+
+async function phase(live: number, server: Postgres | undefined): Promise<Phase> {
   const dir = mkdtempSync(join(tmpdir(), 'qantara-scale-'))
   const anvil = await startAnvil({ blockTime: 1 })
   let fleet: ChildProcess | undefined
+  const workers: ChildProcess[] = []
   try {
     const m = await setUpLocalMarket({
       rpcUrl: anvil.rpcUrl,
@@ -58,7 +76,41 @@ async function phase(live: number): Promise<Phase> {
       graceSeconds: GRACE,
       logLevel: 'warn',
     })
-    const storePath = m.relayers[0]!.store
+    // The relayer as an operator would run it: compute checks at the default rate, not the devnet's every slot.
+    const config = parse(readFileSync(m.relayers[0]!.yaml, 'utf8')) as {
+      prober: Record<string, unknown>
+      store: unknown
+    }
+    delete config.prober.computeChallengeRate
+    const pgUrl = server && (await server.database(`scale_${live}`))
+    if (pgUrl) config.store = { postgres: { url: pgUrl } }
+    writeFileSync(m.relayers[0]!.yaml, stringify(config))
+    const bench: Bench = pgUrl
+      ? await (async () => {
+          const client = new pg.Client({ connectionString: pgUrl })
+          await client.connect()
+          return {
+            open: () => PostgresStore.open({ url: pgUrl }),
+            count: async (sql) => Number((await client.query<{ n: string }>(sql)).rows[0]!.n),
+            close: () => client.end(),
+          }
+        })()
+      : (() => {
+          const storePath = m.relayers[0]!.store
+          const db = () => new Database(storePath, { readonly: true })
+          return {
+            open: () => Promise.resolve(new SqliteStore(storePath)),
+            count: (sql) => {
+              const reader = db()
+              try {
+                return Promise.resolve((reader.prepare(sql).get() as { n: number }).n)
+              } finally {
+                reader.close()
+              }
+            },
+            close: () => Promise.resolve(),
+          }
+        })()
     if (live > 0) {
       writeFileSync(
         join(dir, 'fleet.json'),
@@ -77,12 +129,12 @@ async function phase(live: number): Promise<Phase> {
       await sleep(100)
       const records = JSON.parse(readFileSync(join(dir, 'records.json'), 'utf8')) as SignedProviderRecord[]
       // The live orders as the leader's watcher would have recorded them, written before it starts.
-      const store = new SqliteStore(storePath)
+      const store = await bench.open()
       const now = Date.now()
       for (const r of records)
         await store.putProvider(r.record.providerId, r.record.seq, canonicalJson(r), now)
       const start = BigInt(Math.floor(now / 1000))
-      for (let i = 0; i < live; i++) {
+      const insert = async (i: number) => {
         const terms: OrderTerms = {
           id: `0x${'e'.repeat(24)}${i.toString(16).padStart(40, '0')}` as const,
           chain: LOCAL_CHAIN,
@@ -98,23 +150,42 @@ async function phase(live: number): Promise<Phase> {
         }
         await store.insertOrder(terms, now)
       }
+      for (let i = 0; i < live; i += 8)
+        await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((k) => (i + k < live ? insert(i + k) : undefined)))
       await store.close()
     }
     const started = Date.now()
-    const relayer = launchQantara(['relay', '--config', m.relayers[0]!.yaml], join(dir, 'relayer.log'))
+    const relayer = launchQantara(
+      ['relay', '--config', m.relayers[0]!.yaml, ...(pgUrl ? ['--role', 'leader'] : [])],
+      join(dir, 'relayer.log'),
+    )
+    if (pgUrl)
+      workers.push(
+        launchQantara(
+          ['relay', '--config', m.relayers[0]!.yaml, '--role', 'worker'],
+          join(dir, 'worker.log'),
+          {
+            QANTARA__API__METRICSLISTEN: `127.0.0.1:${await freePort()}`,
+          },
+        ),
+      )
     const agent = launchQantara(['agent', '--config', m.agentYaml], join(dir, 'agent.log'))
     let rssMax = 0
-    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMb(relayer.pid!))), 500)
+    let workerRssMax = 0
+    const sampler = setInterval(() => {
+      rssMax = Math.max(rssMax, rssMb(relayer.pid!))
+      for (const w of workers) workerRssMax = Math.max(workerRssMax, rssMb(w.pid!))
+    }, 500)
     try {
       while (!(await providerListed(m.relayers[0]!.url, m.provider.publicKey))) await sleep(200)
-      const reader = new Database(storePath, { readonly: true })
-      const count = (sql: string) => (reader.prepare(sql).get() as { n: number }).n
+      const count = (sql: string) => bench.count(sql)
       let activatedInS: number | undefined
       if (live > 0) {
-        while (count("SELECT COUNT(*) AS n FROM orders WHERE state = 'active'") < live) await sleep(500)
+        while ((await count("SELECT COUNT(*) AS n FROM orders WHERE state = 'active'")) < live)
+          await sleep(500)
         activatedInS = (Date.now() - started) / 1000
       }
-      const keptBefore = count('SELECT COUNT(*) AS n FROM heartbeats')
+      const keptBefore = await count('SELECT COUNT(*) AS n FROM heartbeats')
       const keptFrom = Date.now()
       await m.publicClient.waitForTransactionReceipt({
         hash: await m.renter.writeContract({
@@ -150,14 +221,13 @@ async function phase(live: number): Promise<Phase> {
         await sleep(500)
       }
       // The five orders' own heartbeats are a handful among these.
-      const kept = count('SELECT COUNT(*) AS n FROM heartbeats') - keptBefore
+      const kept = (await count('SELECT COUNT(*) AS n FROM heartbeats')) - keptBefore
       const keptPerSecond = kept / ((Date.now() - keptFrom) / 1000)
-      reader.close()
+      await bench.close()
       const rssEndMb = rssMb(relayer.pid!)
-      relayer.kill('SIGTERM')
-      agent.kill('SIGTERM')
-      await Promise.all([exited(relayer), exited(agent)])
-      const store = new SqliteStore(storePath)
+      for (const c of [relayer, agent, ...workers]) c.kill('SIGTERM')
+      await Promise.all([relayer, agent, ...workers].map(exited))
+      const store = await bench.open()
       const delays: number[] = []
       for (const o of opened) {
         const sub = await store.getSubmission(LOCAL_CHAIN, `settle:${o.orderId}`)
@@ -169,12 +239,12 @@ async function phase(live: number): Promise<Phase> {
         delays,
         rssMaxMb: rssMax,
         rssEndMb,
+        ...(workers.length > 0 ? { workerRssMaxMb: workerRssMax } : {}),
         ...(activatedInS !== undefined ? { activatedInS, keptPerSecond } : {}),
       }
     } finally {
       clearInterval(sampler)
-      relayer.kill('SIGKILL')
-      agent.kill('SIGKILL')
+      for (const c of [relayer, agent, ...workers]) c.kill('SIGKILL')
     }
   } finally {
     fleet?.kill('SIGTERM')
@@ -184,14 +254,23 @@ async function phase(live: number): Promise<Phase> {
   }
 }
 
-const idle = await phase(0)
-const loaded = await phase(LIVE)
+const server = POSTGRES ? await startPostgres() : undefined
+const [idle, loaded] = await (async () => {
+  try {
+    return [await phase(0, server), await phase(LIVE, server)]
+  } finally {
+    await server?.stop()
+  }
+})()
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const mb = (v: number) => `${Math.round(v)} MB`
+console.log(`store: ${POSTGRES ? 'PostgreSQL, probes by one worker process' : 'SQLite, probes in process'}\n`)
 console.log('| measure | idle relayer (baseline, same run) | leader with live orders |\n|---|---:|---:|')
 console.log(`| live orders | 0 | ${LIVE.toLocaleString('en')} |`)
 console.log(`| leader RSS, highest seen | ${mb(idle.rssMaxMb)} | ${mb(loaded.rssMaxMb)} |`)
 console.log(`| leader RSS at the end | ${mb(idle.rssEndMb)} | ${mb(loaded.rssEndMb)} |`)
+if (loaded.workerRssMaxMb !== undefined)
+  console.log(`| probe worker RSS, highest seen | | ${mb(loaded.workerRssMaxMb)} |`)
 console.log(`| from start until every live order is active | | ${loaded.activatedInS?.toFixed(1)} s |`)
 console.log(
   `| heartbeats kept per second (needed: ${Math.round(LIVE / SLOT)}/s, one per order per ${SLOT} s slot) | | ${Math.round(loaded.keptPerSecond ?? 0)} |`,
