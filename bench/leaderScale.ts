@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { startAnvil } from '../devkit/chains/anvil.js'
 import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
-import { launchQantara, LOCAL_CHAIN, providerListed, setUpLocalMarket } from '../devkit/localMarket.js'
+import { launchQantara, LOCAL_CHAIN, setUpLocalMarket } from '../devkit/localMarket.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
 import { openEvmOrder } from '../adapters/evm/openOrder.js'
@@ -46,7 +46,9 @@ interface Phase {
   keptPerSecond?: number
 }
 
+/** A process's resident memory; 0 once it has exited. */
 const rssMb = (pid: number) => {
+  if (!existsSync(`/proc/${pid}/status`)) return 0
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
     .find((l) => l.startsWith('VmRSS:'))
@@ -101,6 +103,8 @@ async function phase(live: number, server: Postgres | undefined): Promise<Phase>
           return {
             open: () => Promise.resolve(new SqliteStore(storePath)),
             count: (sql) => {
+              // Nothing yet before the relayer has created its store.
+              if (!existsSync(storePath)) return Promise.resolve(0)
               const reader = db()
               try {
                 return Promise.resolve((reader.prepare(sql).get() as { n: number }).n)
@@ -151,7 +155,9 @@ async function phase(live: number, server: Postgres | undefined): Promise<Phase>
         await store.insertOrder(terms, now)
       }
       for (let i = 0; i < live; i += 8)
-        await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((k) => (i + k < live ? insert(i + k) : undefined)))
+        await Promise.all(
+          [0, 1, 2, 3, 4, 5, 6, 7].map((k) => (i + k < live ? insert(i + k) : Promise.resolve())),
+        )
       await store.close()
     }
     const started = Date.now()
@@ -177,8 +183,13 @@ async function phase(live: number, server: Postgres | undefined): Promise<Phase>
       for (const w of workers) workerRssMax = Math.max(workerRssMax, rssMb(w.pid!))
     }, 500)
     try {
-      while (!(await providerListed(m.relayers[0]!.url, m.provider.publicKey))) await sleep(200)
       const count = (sql: string) => bench.count(sql)
+      // In the relayer's store, not its paginated listing: among 200 others it may be on any page.
+      while (
+        (await count(`SELECT COUNT(*) AS n FROM providers WHERE provider_id = '${m.provider.publicKey}'`)) ===
+        0
+      )
+        await sleep(200)
       let activatedInS: number | undefined
       if (live > 0) {
         while ((await count("SELECT COUNT(*) AS n FROM orders WHERE state = 'active'")) < live)
