@@ -3,6 +3,7 @@
 // same run. The 100,000 orders' providers are real agents, many to a process (devkit/load/agentFleet.ts). With
 // --postgres the store is a real PostgreSQL and a probe worker process runs the probes the leader queues.
 // Run: npm run build && node dist/bench/leaderScale.js [live orders, default 100000] [--postgres]
+import { broadcastDelays, openOrders, settled } from './marketOrders.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,13 +11,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { startAnvil } from '../devkit/chains/anvil.js'
-import { REFERENCE_GPU_WORD, REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { launchQantara, LOCAL_CHAIN, setUpLocalMarket } from '../devkit/localMarket.js'
-import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
-import { openEvmOrder } from '../adapters/evm/openOrder.js'
 import { canonicalJson } from '../src/canonicalJson.js'
-import { orderEnd, type OrderTerms } from '../src/order.js'
+import { type OrderTerms } from '../src/order.js'
 import type { SignedProviderRecord } from '../src/registry/record.js'
 import { PostgresStore } from '../src/store/postgres.js'
 import { SqliteStore } from '../src/store/sqlite.js'
@@ -198,39 +196,8 @@ async function phase(live: number, server: Postgres | undefined): Promise<Phase>
       }
       const keptBefore = await count('SELECT COUNT(*) AS n FROM heartbeats')
       const keptFrom = Date.now()
-      await m.publicClient.waitForTransactionReceipt({
-        hash: await m.renter.writeContract({
-          address: m.usdc,
-          abi: testTokenAbi,
-          functionName: 'approve',
-          args: [m.escrow, 10n ** 12n],
-        }),
-      })
-      const opened = []
-      for (let i = 0; i < ORDERS; i++)
-        opened.push(
-          await openEvmOrder(m.renter, m.publicClient, {
-            escrow: m.escrow,
-            token: m.usdc,
-            amount: 1_000_000n,
-            providerId: m.provider.publicKey,
-            payout: m.providerPayout,
-            start: BigInt(Math.floor(Date.now() / 1000)) + 3n,
-            slotLength: 2,
-            slots: 2,
-            gpu: REFERENCE_GPU_WORD,
-          }),
-        )
-      for (;;) {
-        const logs = await m.publicClient.getContractEvents({
-          address: m.escrow,
-          abi: qantaraEscrowAbi,
-          eventName: 'OrderSettled',
-          fromBlock: 0n,
-        })
-        if (logs.length >= ORDERS) break
-        await sleep(500)
-      }
+      const opened = await openOrders(m, ORDERS, 2)
+      await settled(m, ORDERS)
       // The five orders' own heartbeats are a handful among these.
       const kept = (await count('SELECT COUNT(*) AS n FROM heartbeats')) - keptBefore
       const keptPerSecond = kept / ((Date.now() - keptFrom) / 1000)
@@ -239,12 +206,7 @@ async function phase(live: number, server: Postgres | undefined): Promise<Phase>
       for (const c of [relayer, agent, ...workers]) c.kill('SIGTERM')
       await Promise.all([relayer, agent, ...workers].map(exited))
       const store = await bench.open()
-      const delays: number[] = []
-      for (const o of opened) {
-        const sub = await store.getSubmission(LOCAL_CHAIN, `settle:${o.orderId}`)
-        const first = (sub?.payload as { attempts: { sentAt: number }[] }).attempts[0]!
-        delays.push(first.sentAt - Number(orderEnd(o.order) + BigInt(GRACE)) * 1000)
-      }
+      const delays = await broadcastDelays(store, opened, GRACE)
       await store.close()
       return {
         delays,

@@ -1,4 +1,4 @@
-import { REFERENCE_GPU_WORD } from '../devkit/gpu/referenceGpu.js'
+import { openOrders } from './marketOrders.js'
 // With three relayers (threshold 2): time from an order's end to its settlement
 // being final on chain, less the grace and gossip windows, beside the
 // one-relayer figure measured in the same run; and the bytes each relayer
@@ -9,8 +9,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startAnvil } from '../devkit/chains/anvil.js'
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
-import { testTokenAbi } from '../adapters/evm/contracts/artifacts/TestToken.js'
-import { openEvmOrder } from '../adapters/evm/openOrder.js'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { launchQantara, providerListed, setUpLocalMarket } from '../devkit/localMarket.js'
 import { orderEnd } from '../src/order.js'
@@ -43,29 +41,7 @@ async function measure(
     for (const r of m.relayers)
       while (!(await providerListed(r.url, m.provider.publicKey)))
         await new Promise((x) => setTimeout(x, 200))
-    await m.publicClient.waitForTransactionReceipt({
-      hash: await m.renter.writeContract({
-        address: m.usdc,
-        abi: testTokenAbi,
-        functionName: 'approve',
-        args: [m.escrow, 10n ** 12n],
-      }),
-    })
-    const opened = []
-    for (let i = 0; i < ORDERS; i++)
-      opened.push(
-        await openEvmOrder(m.renter, m.publicClient, {
-          escrow: m.escrow,
-          token: m.usdc,
-          amount: 1_000_000n,
-          providerId: m.provider.publicKey,
-          payout: m.providerPayout,
-          start: BigInt(Math.floor(Date.now() / 1000)) + 3n,
-          slotLength: SLOT,
-          slots: 2,
-          gpu: REFERENCE_GPU_WORD,
-        }),
-      )
+    const opened = await openOrders(m, ORDERS, SLOT)
     const finalAt = new Map<string, number>()
     while (finalAt.size < ORDERS) {
       const logs = await m.publicClient.getContractEvents({
