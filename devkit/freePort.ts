@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net'
 
 /** A loopback TCP port free at the time of asking, for local nodes and test servers. */
-export async function freePort(): Promise<number> {
-  const [port] = await freePorts(1)
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [port] = await freePorts(1, host)
   return port!
 }
 
@@ -10,7 +10,7 @@ export async function freePort(): Promise<number> {
  * `n` distinct loopback TCP ports free at the time of asking: every one is
  * held until all are found, so no two of them can be the same number.
  */
-export async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: Server[] = []
   try {
     for (let i = 0; i < n; i++) {
@@ -18,7 +18,7 @@ export async function freePorts(n: number): Promise<number[]> {
       servers.push(s)
       await new Promise<void>((ok, fail) => {
         s.once('error', fail)
-        s.listen(0, '127.0.0.1', () => ok())
+        s.listen(0, host, () => ok())
       })
     }
     return servers.map((s) => (s.address() as { port: number }).port)

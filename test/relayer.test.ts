@@ -107,7 +107,7 @@ function market(o: { members?: string[]; relayerId?: string } = {}) {
     await new Promise((r) => setImmediate(r))
   }
   const state = async () => (await store.getOrder(ORDER.id))?.state
-  return { relayer, store, chain, probed, open, event, heartbeat, at, state }
+  return { relayer, store, chain, clock, probed, open, event, heartbeat, at, state }
 }
 
 describe('relayer lifecycle with an injected clock', () => {
@@ -174,6 +174,25 @@ describe('relayer lifecycle with an injected clock', () => {
     expect(read).toBe(40)
     await m.at(120)
     expect(read).toBe(59)
+  })
+
+  it('works through a backlog in pages of 1,000, saying when more are due', async () => {
+    const m = market()
+    for (let i = 0; i < 2_500; i++)
+      await m.open({ ...ORDER, id: `0x${(i + 1).toString(16).padStart(64, '0')}` })
+    m.clock.now = 110_000
+    const pages: [boolean, number][] = []
+    for (let more = true; more;) {
+      const before = m.probed.length
+      more = await m.relayer.tick(new AbortController().signal)
+      pages.push([more, m.probed.length - before])
+    }
+    expect(pages).toEqual([
+      [true, 1_000],
+      [true, 1_000],
+      [false, 500],
+    ])
+    expect((await m.store.countOrdersByState()).active).toBe(2_500)
   })
 
   it('keeps advancing every order when one names a start no clock reaches (2^64 - 1 s): it is looked at hourly', async () => {

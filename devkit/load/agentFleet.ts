@@ -23,16 +23,23 @@ export interface AgentFleet {
  * reference GPU (no nvidia-smi is run: its telemetry is fixed). What a
  * relayer probes is the agent code providers run; only the hosts are few.
  */
+/**
+ * The fleet's own loopback address: the market's processes listen on
+ * 127.0.0.1 at ports picked before they start, which an agent here must not
+ * take first.
+ */
+const FLEET_HOST = '127.0.0.2'
+
 export async function startAgentFleet(o: FleetOptions): Promise<AgentFleet> {
   const gpu = referenceGpu()
   const telemetry = { gpus: [gpu] }
   const agents = await Promise.all(
     Array.from({ length: o.providers }, async () => {
-      const port = await freePort()
+      const port = await freePort(FLEET_HOST)
       const agent = new ProviderAgent({
         signer: generateEd25519().signer,
         record: {
-          url: `http://127.0.0.1:${port}`,
+          url: `http://${FLEET_HOST}:${port}`,
           gpus: [{ name: gpu.name, uuid: gpu.uuid, memoryTotalMiB: gpu.memoryTotalMiB }],
           payout: o.payout,
           prices: o.prices,
@@ -46,7 +53,7 @@ export async function startAgentFleet(o: FleetOptions): Promise<AgentFleet> {
       })
       await new Promise<void>((ok, fail) => {
         agent.server.once('error', fail)
-        agent.server.listen(port, '127.0.0.1', () => ok())
+        agent.server.listen(port, FLEET_HOST, () => ok())
       })
       return agent
     }),

@@ -37,8 +37,13 @@ export interface RelayerHealth {
 }
 
 const EVENTS_CURSOR = 'relay:events'
-/** Most orders one tick advances; more due ones wait for the next tick, the longest due first. */
-const DUE_PER_TICK = 5_000
+/**
+ * Most orders one tick advances, the longest due first. A full page means
+ * more are due, and the next tick starts at once: a backlog (the start-up,
+ * when every live order is due) is worked through in bounded pages instead of
+ * one read of all of it.
+ */
+const DUE_PER_TICK = 1_000
 
 /**
  * The relayer's loops: watchers feed finalised events into the store; a
@@ -129,20 +134,22 @@ export class Relayer {
         this.status.set(c.chain, { ...this.status.get(c.chain), stopped: errorMessage(err) })
       }),
     )
-    const ticker = this.every(this.o.tickMs ?? 250, signal, async () => {
-      try {
-        await this.tick(signal)
-      } catch (err) {
+    const ticker = this.every(this.o.tickMs ?? 250, signal, () =>
+      this.tick(signal).catch((err: unknown) => {
         this.ctx.log.error({ err }, 'tick failed')
-      }
-    })
+        return false
+      }),
+    )
     await Promise.all([...watchers, ticker, this.feedRelays(signal)])
     await this.tasks.drain()
     await this.o.prober.drain()
   }
 
-  /** One pass: apply new chain events, then advance the orders that are due (see `nextLook`) by the clock. */
-  async tick(signal: AbortSignal): Promise<void> {
+  /**
+   * One pass: apply new chain events, then advance the orders that are due (see `nextLook`) by the clock. True when
+   * it read a full page of due orders: more may be due now.
+   */
+  async tick(signal: AbortSignal): Promise<boolean> {
     await consumeEvents(
       this.o.store,
       EVENTS_CURSOR,
@@ -158,7 +165,8 @@ export class Relayer {
     const nowMs = this.ctx.now()
     const nowS = nowMs / 1000
     const dues: OrderDue[] = []
-    for (const record of await this.o.store.listDueOrders(nowMs, DUE_PER_TICK)) {
+    const due = await this.o.store.listDueOrders(nowMs, DUE_PER_TICK)
+    for (const record of due) {
       if (signal.aborted) break
       const key = { kind: 'advance', order: record.terms.id } as const
       if (!this.tasks.ready(key)) continue
@@ -180,12 +188,13 @@ export class Relayer {
     // fails, the orders are still due and the next tick advances them again (each step is idempotent).
     await this.o.prober.flush?.()
     await this.o.store.setOrderDues(dues)
-    if (signal.aborted) return
+    if (signal.aborted) return false
     this.o.prober.prune()
     this.peers.feed(signal)
     this.peers.providers(signal)
     this.housekeeping.compact(signal)
     await this.housekeeping.gauges()
+    return due.length === DUE_PER_TICK
   }
 
   /** What became of each slot of an order so far, by this relayer's records (a settled order stores its own). */
@@ -239,10 +248,16 @@ export class Relayer {
     await this.every(rail.pollIntervalMs, signal, () => feeder.tick(signal))
   }
 
-  private async every(intervalMs: number, signal: AbortSignal, pass: () => Promise<void>): Promise<void> {
+  /** Runs `pass` every `intervalMs`; at once again (after other callbacks have had their turn) when it returns true. */
+  private async every(
+    intervalMs: number,
+    signal: AbortSignal,
+    pass: () => Promise<boolean | void>,
+  ): Promise<void> {
     while (!signal.aborted) {
-      await pass()
-      await abortableDelay(intervalMs, signal).catch(() => undefined)
+      const more = await pass()
+      if (more) await new Promise((resolve) => setImmediate(resolve))
+      else await abortableDelay(intervalMs, signal).catch(() => undefined)
     }
   }
 
