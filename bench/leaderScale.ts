@@ -2,7 +2,7 @@
 // five real orders on anvil while it carries them, beside the same five orders on an otherwise idle relayer in the
 // same run. The 100,000 orders' providers are real agents, many to a process (devkit/load/agentFleet.ts). With
 // --postgres the store is a real PostgreSQL and a probe worker process runs the probes the leader queues.
-// Run: npm run build && node dist/bench/leaderScale.js [live orders, default 100000] [--postgres]
+// Run: npm run build && node dist/bench/leaderScale.js [live orders, default 100000] [--postgres] [--node-options=...]
 import { broadcastDelays, openOrders, settled } from './marketOrders.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,6 +26,10 @@ import { freePort } from '../devkit/freePort.js'
 
 const LIVE = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 100_000)
 const POSTGRES = process.argv.includes('--postgres')
+/** `--node-options=...`: the leader's NODE_OPTIONS (a heap cap, say), to size one for an operator. */
+const LEADER_NODE_OPTIONS = process.argv
+  .find((a) => a.startsWith('--node-options='))
+  ?.slice('--node-options='.length)
 const PROVIDERS = 200
 const ORDERS = 5
 const GRACE = 1
@@ -169,6 +173,7 @@ async function phase(live: number, server: Postgres | undefined): Promise<Phase>
     const relayer = launchQantara(
       ['relay', '--config', m.relayers[0]!.yaml, ...(pgUrl ? ['--role', 'leader'] : [])],
       join(dir, 'relayer.log'),
+      LEADER_NODE_OPTIONS ? { NODE_OPTIONS: LEADER_NODE_OPTIONS } : {},
     )
     if (pgUrl)
       workers.push(
@@ -244,7 +249,8 @@ const [idle, loaded] = await (async () => {
 })()
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const mb = (v: number) => `${Math.round(v)} MB`
-console.log(`store: ${POSTGRES ? 'PostgreSQL, probes by one worker process' : 'SQLite, probes in process'}\n`)
+console.log(`store: ${POSTGRES ? 'PostgreSQL, probes by one worker process' : 'SQLite, probes in process'}`)
+console.log(`leader's NODE_OPTIONS: ${LEADER_NODE_OPTIONS ?? '(none: V8 sizes its heap)'}\n`)
 console.log('| measure | idle relayer (baseline, same run) | leader with live orders |\n|---|---:|---:|')
 console.log(`| live orders | 0 | ${LIVE.toLocaleString('en')} |`)
 console.log(`| leader RSS, highest seen | ${mb(idle.rssMaxMb)} | ${mb(loaded.rssMaxMb)} |`)

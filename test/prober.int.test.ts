@@ -315,6 +315,9 @@ describe('Prober against hostile agents', () => {
       slotLength: 2,
       slots: 1,
     }
+    // A scheduled probe reads its order from the store when it is sent: it is there, active.
+    await store.insertOrder(stolen, Date.now())
+    expect(await store.transitionOrder(stolen.id, ['opened'], 'active', {}, Date.now())).toBe(true)
     expect(p.schedule(stolen, controller.signal)).toBe(0)
     await new Promise((ok) => setTimeout(ok, 2_500))
     controller.abort()
@@ -322,6 +325,33 @@ describe('Prober against hostile agents', () => {
     expect(asked).toBe(1)
     expect(await store.listHeartbeats(stolen.id)).toEqual([])
     expect(await probeCount('BTC_SCRIPT_NOT_OFFERED')).toBe(1)
+  })
+
+  it('sends a scheduled probe only while its order is active in the store: one refunded before its instant is not asked', async () => {
+    let asked = 0
+    hostile.set((q, res, b) => {
+      asked++
+      answer()(q, res, b)
+    })
+    const p = prober()
+    const controller = new AbortController()
+    // 50 s into a 60 s slot: past the window probe instants are drawn from, so each is sent at once.
+    const start = BigInt(Math.floor(Date.now() / 1000) - 50)
+    const kept = { ...order(`0x${'d1'.repeat(32)}`), start, slots: 1 }
+    const refunded = { ...order(`0x${'d2'.repeat(32)}`), start, slots: 1 }
+    for (const o of [kept, refunded]) {
+      await store.insertOrder(o, Date.now())
+      await store.transitionOrder(o.id, ['opened'], 'active', {}, Date.now())
+    }
+    // The renter reclaims one after the tick read it as active: its probe is scheduled all the same.
+    expect(await store.transitionOrder(refunded.id, ['active'], 'refunded', {}, Date.now())).toBe(true)
+    for (const o of [kept, refunded]) expect(p.schedule(o, controller.signal)).toBe(0)
+    await new Promise((ok) => setTimeout(ok, 500))
+    controller.abort()
+    await p.drain()
+    expect(asked).toBe(1)
+    expect((await store.listHeartbeats(kept.id)).map((h) => h.slot)).toEqual([0])
+    expect(await store.listHeartbeats(refunded.id)).toEqual([])
   })
 
   it('reports an order whose provider has no record', async () => {

@@ -53,9 +53,9 @@ export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSo
       const heartbeats = [...served, ...forged.map((heartbeat) => ({ relayerId: o.relayerId, heartbeat }))]
       return { heartbeats, cursor: Math.max(page.cursor, since + heartbeats.length), more: page.more }
     },
+    // Served whether or not it has signed yet: the peer asking has (it signs before it asks), so there is one to malleate.
     async signature(orderId) {
-      const own = await honest.signature(orderId)
-      return own && malleatedSignature(o, orderId, own)
+      return malleatedSignature(o, orderId, await honest.signature(orderId))
     },
     // A wrong answer the provider never signed, to frame it: one row's value changed under the provider's signature.
     async transcript(orderId, slot, relayerId) {
@@ -73,8 +73,8 @@ export function byzantinePeerSource(honest: PeerSource, o: RelayerParts): PeerSo
 async function malleatedSignature(
   o: RelayerParts,
   orderId: string,
-  own: SignatureBody,
-): Promise<SignatureBody> {
+  own: SignatureBody | undefined,
+): Promise<SignatureBody | undefined> {
   const terms = (await o.store.getOrder(orderId))?.terms
   const chain = terms && o.chains.find((c) => c.chain === terms.chain)
   // A peer's signature may be moments away (it signs, then asks us): asked again for about 1.5 s, within the asker's
@@ -98,7 +98,7 @@ async function malleatedSignature(
     const signed = await chain.signSettlement(terms, settlement)
     return { ...theirs, signer: signed.signer, signature: malleated(signed.signature) }
   }
-  return { ...own, signature: malleated(own.signature) }
+  return own && { ...own, signature: malleated(own.signature) }
 }
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n

@@ -1,6 +1,7 @@
 import PQueue from 'p-queue'
 import { randomInt } from 'node:crypto'
 import { MAX_ATTEMPTS, isFinal, probeInstant } from './probeSlot.js'
+import { probing } from '../orders/lifecycle.js'
 import { isQantaraError } from '../errors.js'
 import { ChallengeBook } from '../heartbeat/challenges.js'
 import { canonicalJson } from '../canonicalJson.js'
@@ -18,6 +19,17 @@ import type { Store, StoredHeartbeat } from '../store/store.js'
 import type { ComputeChallenges, ComputeResult } from './computeChallenge.js'
 
 const LOST: ReadonlySet<ProbeResult> = new Set<ProbeResult>(['TIMEOUT', 'UNREACHABLE', 'REFUSED'])
+/** Probe instants are kept in buckets of this width, one timer each: not a timer (and its terms) per order. */
+const BUCKET_MS = 100
+
+/** One slot's probe waiting for its instant: the order by id only, its terms read when it is sent. */
+interface DueProbe {
+  orderId: string
+  slot: number
+  slotEnd: number
+  attempt: number
+  signal: AbortSignal
+}
 
 export type ProbeResult =
   | 'OK'
@@ -64,8 +76,10 @@ function earlierOwn(code: Rejection): boolean {
 export class Prober {
   private readonly queue: PQueue
   private readonly perHost = new Map<string, PQueue>()
-  /** `orderId:slot` → when that slot ends; past slots are dropped as new ones are scheduled. */
-  private readonly scheduled = new Map<string, { timer: NodeJS.Timeout; slotEnd: number }>()
+  /** Order id → the end of the slot whose probe is scheduled; past slots are dropped as new ones are scheduled. */
+  private readonly scheduled = new Map<string, number>()
+  /** Bucket start (ms) → its timer and the probes due in it. */
+  private readonly buckets = new Map<number, { timer: NodeJS.Timeout; due: DueProbe[] }>()
   private readonly book: ChallengeBook
   /** Heartbeats of probes that end together are kept in one transaction. */
   private readonly keep: GroupCommit<StoredHeartbeat, boolean>
@@ -74,56 +88,61 @@ export class Prober {
   constructor(private readonly o: ProberOptions) {
     this.queue = new PQueue({ concurrency: o.concurrency })
     this.now = o.nowMs ?? Date.now
-    this.book = new ChallengeBook(o.relayerId, o.identity, 10 * 60_000)
+    // A challenge is answered in the response to its own request, within the timeout; the margin keeps an answer
+    // replayed soon after reported as a replay. An agent's answer to one forgotten since is handled as ownEarlier says.
+    this.book = new ChallengeBook(o.relayerId, o.identity, 2 * o.httpOptions.timeoutMs)
     this.keep = new GroupCommit((hs) => o.store.putHeartbeats(hs))
   }
 
   /** Schedules the probe of `order`'s current slot if it has none yet; returns the slot or undefined. */
   schedule(order: OrderTerms, signal: AbortSignal): number | undefined {
-    const now = this.now()
-    const due = probeInstant(order, now)
+    const due = probeInstant(order, this.now())
     if (!due) return undefined
-    const key = `${order.id}:${due.slot}`
-    if (this.scheduled.has(key)) return due.slot
-    this.arm(key, order, due.slot, due.slotEnd, due.at - now, 1, signal)
+    if (this.scheduled.get(order.id) === due.slotEnd) return due.slot
+    this.scheduled.set(order.id, due.slotEnd)
+    this.arm({ orderId: order.id, slot: due.slot, slotEnd: due.slotEnd, attempt: 1, signal }, due.at)
     return due.slot
   }
 
+  /** Puts a probe in the bucket of its instant (rounded up to the bucket's end), arming that bucket's timer. */
+  private arm(probe: DueProbe, at: number): void {
+    const bucket = Math.ceil(at / BUCKET_MS) * BUCKET_MS
+    let b = this.buckets.get(bucket)
+    if (!b) {
+      const timer = setTimeout(() => this.fire(bucket), Math.max(0, bucket - this.now()))
+      this.buckets.set(bucket, (b = { timer, due: [] }))
+    }
+    b.due.push(probe)
+  }
+
+  private fire(bucket: number): void {
+    const b = this.buckets.get(bucket)
+    this.buckets.delete(bucket)
+    for (const probe of b?.due ?? [])
+      if (!probe.signal.aborted)
+        void this.queue
+          .add(() => this.run(probe))
+          .catch((err: unknown) => {
+            this.o.logger.warn({ orderId: probe.orderId, slot: probe.slot, err }, 'probe failed to run')
+          })
+  }
+
   /**
-   * One timer per slot. A failed challenge is retried once at another random
-   * instant if the slot still has room for it, so one lost packet does not
-   * cost the provider a slot.
+   * Sends a scheduled probe if its order is still probing by the store (one
+   * refunded or settled since is not). A failed challenge is retried once at
+   * another random instant if the slot still has room for it, so one lost
+   * packet does not cost the provider a slot.
    */
-  private arm(
-    key: string,
-    order: OrderTerms,
-    slot: number,
-    slotEnd: number,
-    delayMs: number,
-    attempt: number,
-    signal: AbortSignal,
-  ): void {
-    const timer = setTimeout(() => {
-      void this.queue
-        .add(async () => {
-          const result = await this.probeOnce(order, slot, signal)
-          const room = slotEnd - this.now() - this.o.httpOptions.timeoutMs
-          if (!isFinal(result) && attempt < MAX_ATTEMPTS && room > 0 && !signal.aborted) {
-            this.arm(
-              key,
-              order,
-              slot,
-              slotEnd,
-              randomInt(0, Math.max(1, Math.floor(room))),
-              attempt + 1,
-              signal,
-            )
-          }
-        })
-        .catch(() => undefined)
-    }, delayMs)
-    // No abort listener per timer (they would pile up on the root signal): drain() clears them all.
-    this.scheduled.set(key, { timer, slotEnd })
+  private async run(probe: DueProbe): Promise<void> {
+    const record = await this.o.store.getOrder(probe.orderId)
+    if (!record || !probing(record, this.now() / 1000)) return
+    const result = await this.probeOnce(record.terms, probe.slot, probe.signal)
+    const room = probe.slotEnd - this.now() - this.o.httpOptions.timeoutMs
+    if (!isFinal(result) && probe.attempt < MAX_ATTEMPTS && room > 0 && !probe.signal.aborted)
+      this.arm(
+        { ...probe, attempt: probe.attempt + 1 },
+        this.now() + randomInt(0, Math.max(1, Math.floor(room))),
+      )
   }
 
   /** Challenges the provider of `order` for `slot` now; stores the heartbeat if it verifies. */
@@ -278,11 +297,12 @@ export class Prober {
   /** Forgets slots that have ended; called once per scheduling pass. */
   prune(): void {
     const now = this.now()
-    for (const [k, v] of this.scheduled) if (v.slotEnd < now) this.scheduled.delete(k)
+    for (const [id, slotEnd] of this.scheduled) if (slotEnd < now) this.scheduled.delete(id)
   }
 
   async drain(): Promise<void> {
-    for (const { timer } of this.scheduled.values()) clearTimeout(timer)
+    for (const { timer } of this.buckets.values()) clearTimeout(timer)
+    this.buckets.clear()
     await this.queue.onIdle()
   }
 }
