@@ -1,20 +1,16 @@
 import { z } from 'zod'
 import { canonicalJson } from '../canonicalJson.js'
-import { outranks } from '../computeSettlement.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
-import { verifyHeartbeat } from '../heartbeat/verify.js'
-import { merkleLeafHash } from '../merkle.js'
 import type { OrderTerms } from '../order.js'
 import { isTerminal } from '../orders/lifecycle.js'
+import { checkPeerHeartbeat, claimedOrderId, type Checked, type Held } from './heartbeatCheck.js'
 import { getSealed, type GossipOptions, type Peer } from './peerClient.js'
+import { PeerBench } from './peerBench.js'
 import { pullTranscript } from './transcriptPull.js'
 import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
 import type { SignedHeartbeat } from '../heartbeat/schema.js'
 
 const MAX_PAGES = 50
-/** Invalid heartbeats a peer may serve in a minute, over all orders, before it is benched for BENCH_MS. */
-const MAX_INVALID_PER_MINUTE = 16
-const BENCH_MS = 60_000
 const MAX_REFUTED = 100_000
 const heartbeatPage = z.object({
   /** The order of a per-order page; absent on the feed. */
@@ -38,15 +34,6 @@ function proofKey(verdict: ComputeVerdict, gpus: string): string {
   return verdict === 'passed' ? `passed:${gpus}` : verdict
 }
 
-/** What we hold for one slot and witness: what decides whether a peer's heartbeat would replace it. */
-type Held = { leafHash: string; compute: ComputeVerdict | null }
-
-/** A peer's heartbeat once checked (see `HeartbeatPull.check`). */
-interface Checked {
-  heartbeat?: SignedHeartbeat
-  fresh?: string
-}
-
 /** One order's part of one pull from one peer: what is held, what was checked, how much more the peer may send. */
 interface OrderPull {
   order: OrderTerms
@@ -59,13 +46,6 @@ interface OrderPull {
   stored: number
 }
 
-/** The order a peer's heartbeat claims to be of (verified with the rest when kept), if it looks like an order id. */
-function claimedOrderId(raw: unknown): string | undefined {
-  const id = (raw as { heartbeat?: { challenge?: { challenge?: { orderId?: unknown } } } } | null)?.heartbeat
-    ?.challenge?.challenge?.orderId
-  return typeof id === 'string' && /^0x[0-9a-f]{64}$/.test(id) ? id : undefined
-}
-
 /**
  * Pulls peers' verified heartbeats of an order, each verified again here
  * (provider signature, and a challenge really signed by the relayer it
@@ -75,16 +55,14 @@ function claimedOrderId(raw: unknown): string | undefined {
  */
 export class HeartbeatPull {
   private readonly cursors = new Map<string, number>()
-  private readonly benchedUntil = new Map<string, number>()
-  private readonly invalid = new Map<string, { since: number; count: number }>()
+  private readonly bench = new PeerBench()
   /** Peers' verdict claims a transcript refuted (peer, order, slot, relayer, verdict), oldest dropped first. */
   private readonly refuted = new Set<string>()
 
   constructor(private readonly o: GossipOptions) {}
 
   async pull(order: OrderTerms, signal?: AbortSignal): Promise<number> {
-    const now = Date.now()
-    const active = this.o.peers.filter((p) => (this.benchedUntil.get(p.id) ?? 0) <= now)
+    const active = this.o.peers.filter((p) => !this.bench.benched(p.id))
     const counts = await Promise.all(
       active.map((p) =>
         this.pullFrom(p, order, signal).catch((err: unknown) => {
@@ -98,7 +76,7 @@ export class HeartbeatPull {
 
   /** One pull of a peer's feed (see `feedFrom`); nothing while the peer is benched. */
   async pullFeed(peer: Peer, signal?: AbortSignal): Promise<number> {
-    if ((this.benchedUntil.get(peer.id) ?? 0) > Date.now()) return 0
+    if (this.bench.benched(peer.id)) return 0
     return this.feedFrom(peer, signal).catch((err: unknown) => {
       this.o.logger.debug({ peer: peer.id, err }, 'peer heartbeat feed unavailable')
       return 0
@@ -296,75 +274,23 @@ export class HeartbeatPull {
     if (this.refuted.size > MAX_REFUTED) this.refuted.delete(this.refuted.values().next().value!)
     this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BAD_TRANSCRIPT' })
     // Weighed by the products it made us check, so a peer cannot stay under the bench with a few costly ones.
-    if (!this.spendInvalid(peer.id, compute?.count ?? 1)) return true
+    if (!this.bench.spendInvalid(peer.id, compute?.count ?? 1)) return true
     this.o.logger.warn({ peer: peer.id, orderId: order.id }, 'peer served too many invalid transcripts')
     return false
   }
 
-  /**
-   * Verifies one of a peer's heartbeats unless it would not replace what we
-   * hold. `heartbeat`: the verified heartbeat, or the one we hold that it
-   * matches; `fresh`: its canonical bytes, to keep, when it is new to us.
-   */
+  /** `checkPeerHeartbeat`, with a refusal counted against the peer: past its budget of junk, it is benched. */
   private check(peer: Peer, order: OrderTerms, raw: unknown, held: Map<string, Held>): Checked | 'benched' {
-    const claimed = (
-      raw as {
-        heartbeat?: { challenge?: { challenge?: { slot?: unknown; relayerId?: unknown; compute?: unknown } } }
-      } | null
-    )?.heartbeat?.challenge?.challenge
-    const text = canonicalJsonOrUndefined(raw)
-    const kept = held.get(`${String(claimed?.slot)}:${String(claimed?.relayerId)}`)
-    const offered = text && {
-      leafHash: merkleLeafHash(text),
-      compute: claimed?.compute ? ('unanswered' as const) : null,
-    }
-    if (offered && kept !== undefined && !outranks(offered, kept))
-      // The very heartbeat we hold (verified when kept) may bring a transcript; one that ranks lower is not ours.
-      return offered.leafHash === kept.leafHash ? { heartbeat: JSON.parse(text) as SignedHeartbeat } : {}
-    const verdict =
-      text === undefined
-        ? { ok: false as const, code: 'MALFORMED' as const }
-        : verifyHeartbeat(text, { order, relayerKeys: this.o.relayerKeys, skewMs: this.o.skewMs })
-    if (!verdict.ok) {
-      this.o.metrics.peerRejections.inc({ peer: peer.id, reason: verdict.code })
-      // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks, so past a
-      // budget per minute, counted over all orders, it is cut off for a while.
-      if (!this.spendInvalid(peer.id)) return {}
-      this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
-      this.o.logger.warn(
-        { peer: peer.id, orderId: order.id },
-        'peer served too many invalid heartbeats; not pulling from it for a while',
-      )
-      return 'benched'
-    }
-    const { challenge } = verdict.heartbeat.heartbeat.challenge
-    const canonical = canonicalJson(verdict.heartbeat)
-    held.set(`${challenge.slot}:${challenge.relayerId}`, {
-      leafHash: merkleLeafHash(canonical),
-      compute: challenge.compute ? 'unanswered' : null,
-    })
-    return { heartbeat: verdict.heartbeat, fresh: canonical }
-  }
-
-  /** Counts one invalid item from `peer`; true when that benches it (more than MAX_INVALID_PER_MINUTE in the current minute). */
-  private spendInvalid(peerId: string, weight = 1): boolean {
-    const now = Date.now()
-    const spent = this.invalid.get(peerId)
-    const window = spent && now - spent.since < 60_000 ? spent : { since: now, count: 0 }
-    window.count += weight
-    this.invalid.set(peerId, window)
-    if (window.count <= MAX_INVALID_PER_MINUTE) return false
-    this.benchedUntil.set(peerId, now + BENCH_MS)
-    this.invalid.delete(peerId)
-    return true
-  }
-}
-
-/** A peer's item as canonical JSON, or undefined when it cannot be (floats, cycles): such an item is junk. */
-function canonicalJsonOrUndefined(raw: unknown): string | undefined {
-  try {
-    return canonicalJson(raw)
-  } catch {
-    return undefined
+    const checked = checkPeerHeartbeat(this.o, order, raw, held)
+    if (!('refused' in checked)) return checked
+    this.o.metrics.peerRejections.inc({ peer: peer.id, reason: checked.refused })
+    // An honest peer serves only heartbeats it verified; one that serves junk costs us signature checks.
+    if (!this.bench.spendInvalid(peer.id)) return {}
+    this.o.metrics.peerRejections.inc({ peer: peer.id, reason: 'BENCHED' })
+    this.o.logger.warn(
+      { peer: peer.id, orderId: order.id },
+      'peer served too many invalid heartbeats; not pulling from it for a while',
+    )
+    return 'benched'
   }
 }
