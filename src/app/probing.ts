@@ -87,8 +87,10 @@ export function probeWorker(
     jobs: store,
     probe: (job, signal) => prober.probeOnce(job.terms, job.slot, signal),
     concurrency: p.concurrency,
-    // A compute check's answer and its verification fit well inside this; a dead worker's jobs wait no longer.
-    holdMs: Math.max(30_000, 4 * p.timeoutMs),
+    // A checked probe sends at most five requests, each within the timeout (the heartbeat, the compute challenge and
+    // its retry, the answer twice), then verifies the answer, seconds of CPU at a production size: a claim outlasts
+    // that, so no other worker takes a slot still being probed, and a dead worker's jobs wait no longer.
+    holdMs: Math.max(30_000, 5 * p.timeoutMs + 15_000),
     answerTimeoutMs: p.timeoutMs,
     logger: logger.child({ module: 'probe-worker' }),
   })
