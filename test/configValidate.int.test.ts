@@ -367,6 +367,17 @@ describe('qantara config validate', () => {
     expect(metrics.config.api.metricsListen).toBe('127.0.0.1:9999')
   })
 
+  it("unlocks only the identity key for a probe worker: a host without the chain's key runs one, not a relayer", () => {
+    const path = write(base())
+    const noChainKey = { TEST_IDENTITY: IDENTITY_SEED }
+    const worker = loadConfig(path, noChainKey, 'identity')
+    expect(worker.identity.publicKey).toBe(IDENTITY)
+    expect(worker.signers).toEqual([])
+    expect(() => loadConfig(path, noChainKey)).toThrow(/config .* has 1 problem/)
+    // The identity key is still checked against the quorum's member.
+    expect(() => loadConfig(path, { TEST_IDENTITY: `0x${'08'.repeat(32)}` }, 'identity')).toThrow(/1 problem/)
+  })
+
   it('throws a CONFIG_INVALID error listing the problems from loadConfig', () => {
     try {
       loadConfig(write(mutate((c) => (c.chains[0]!.escrow = 'nope'))), ENV)

@@ -17,6 +17,26 @@ import { launchQantara, providerListed, setUpLocalMarket } from '../localMarket.
 import { waitFor } from '../waitFor.js'
 import { exited, supervise, type Supervised } from './processes.js'
 
+/** The workers' config: the identity key and no chain key, as on a host that never writes to a chain. */
+function writeWorkerConfig(dir: string, config: Record<string, unknown>): string {
+  const chains = (config.chains as Record<string, unknown>[]).map((c) => ({
+    ...c,
+    key: { file: join(dir, 'not-on-this-host.key') },
+  }))
+  const path = join(dir, 'worker-pg.yaml')
+  writeFileSync(path, stringify({ ...config, chains }))
+  return path
+}
+
+function workerUp(metricsPort: number): Promise<unknown> {
+  return waitFor(
+    async () =>
+      (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined))?.ok || undefined,
+    `the probe worker's metrics on port ${metricsPort}`,
+    30_000,
+  )
+}
+
 export interface SoakOptions {
   dir: string
   orders: number
@@ -106,8 +126,15 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
     }
     const yaml = join(o.dir, 'relayer-pg.yaml')
     writeFileSync(yaml, stringify(config))
+    const workerYaml = writeWorkerConfig(o.dir, config)
     const [api2, m2, m3, m4] = await freePorts(4)
-    const relay = (role: string) => ['relay', '--config', yaml, '--role', role]
+    const relay = (role: string) => [
+      'relay',
+      '--config',
+      role === 'worker' ? workerYaml : yaml,
+      '--role',
+      role,
+    ]
     procs.push(supervise('leader-a', relay('leader'), o.dir, {}, stop.signal))
     procs.push(
       supervise(
@@ -138,6 +165,8 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
       'the provider',
       60_000,
     )
+    // A worker that could not start (its config refused) would leave the probing to leader-b unseen.
+    for (const port of [m3!, m4!]) await workerUp(port)
     say('four relayer processes and the agent are up; opening orders and killing')
 
     const leaderNow = async (): Promise<Supervised | undefined> => {

@@ -93,11 +93,19 @@ export function schemaProblems(error: z.ZodError): ConfigProblem[] {
   }))
 }
 
-/** Resolves every chain's key and checks it against the quorum config; collects, never throws. */
+/**
+ * What a process of the relayer identity unlocks: `all` its keys; `identity`
+ * only its identity key, for a probe worker, which never writes to a chain, so
+ * a worker host need not hold (and cannot leak) the keys that move funds.
+ */
+export type KeyScope = 'all' | 'identity'
+
+/** Resolves the keys in `scope` and checks each against the quorum config; collects, never throws. */
 export function keyProblems(
   config: RelayerConfig,
   env: NodeJS.ProcessEnv,
   baseDir: string,
+  scope: KeyScope = 'all',
 ): { signers: ChainSigner[]; identity?: Ed25519Signer; problems: ConfigProblem[] } {
   const signers: ChainSigner[] = []
   const problems: ConfigProblem[] = []
@@ -119,16 +127,17 @@ export function keyProblems(
   } catch (err) {
     problems.push({ path: 'relayer.identityKey', message: errorMessage(err) })
   }
-  config.chains.forEach((chain, i) => {
-    try {
-      const signer = loadChainSigner(chain, env, baseDir)
-      signers.push(signer)
-      const problem = self && memberKeyProblem(chain, signer, self)
-      if (problem) problems.push({ path: `chains.${i}.key`, message: problem })
-    } catch (err) {
-      problems.push({ path: `chains.${i}.key`, message: errorMessage(err) })
-    }
-  })
+  if (scope === 'all')
+    config.chains.forEach((chain, i) => {
+      try {
+        const signer = loadChainSigner(chain, env, baseDir)
+        signers.push(signer)
+        const problem = self && memberKeyProblem(chain, signer, self)
+        if (problem) problems.push({ path: `chains.${i}.key`, message: problem })
+      } catch (err) {
+        problems.push({ path: `chains.${i}.key`, message: errorMessage(err) })
+      }
+    })
   return { signers, identity, problems }
 }
 
@@ -136,6 +145,7 @@ export function keyProblems(
 export function inspectConfig(
   path: string,
   env: NodeJS.ProcessEnv,
+  scope: KeyScope = 'all',
 ): { loaded?: LoadedConfig; problems: ConfigProblem[] } {
   const baseDir = dirname(resolve(path))
   let raw: unknown
@@ -151,14 +161,14 @@ export function inspectConfig(
     ...parsed.data,
     store: store.path !== undefined ? { ...store, path: resolve(baseDir, store.path) } : store,
   }
-  const { signers, identity, problems } = keyProblems(config, env, baseDir)
+  const { signers, identity, problems } = keyProblems(config, env, baseDir, scope)
   return problems.length || !identity
     ? { problems }
     : { loaded: { config, baseDir, signers, identity }, problems }
 }
 
-export function loadConfig(path: string, env: NodeJS.ProcessEnv): LoadedConfig {
-  const { loaded, problems } = inspectConfig(path, env)
+export function loadConfig(path: string, env: NodeJS.ProcessEnv, scope: KeyScope = 'all'): LoadedConfig {
+  const { loaded, problems } = inspectConfig(path, env, scope)
   if (!loaded) {
     throw new QantaraError('CONFIG_INVALID', `config ${path} has ${problems.length} problem(s)`, {
       metaMessages: problems.map((p) => `  ${p.path}: ${p.message}`),

@@ -49,7 +49,8 @@ program
       .default('all'),
   )
   .action(async (o: { config: string; role: RelayerRole }) => {
-    const loaded = loadConfig(o.config, process.env)
+    // A worker unlocks the identity key alone: its host needs no chain key.
+    const loaded = loadConfig(o.config, process.env, o.role === 'worker' ? 'identity' : 'all')
     const logger = createLogger({ level: loaded.config.log.level, name: loaded.config.relayer.id })
     if (o.role === 'worker') {
       await (
