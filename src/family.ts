@@ -56,6 +56,20 @@ export interface SolverChain {
   tokens: Set<string>
 }
 
+/** A relayer's key on a family's chains, for `qantara keys`. */
+export interface FamilyKeys<Config = never> {
+  /** The quorum member field that names it. */
+  readonly memberField: 'evm' | 'solana' | 'cosmos'
+  /** A new key, as its key file holds it: the secret, for a 0600 file, never printed. */
+  generate(): string
+  /** Its public parts: the member field's value, and the account to fund (under `prefix` where addresses carry one). */
+  publicParts(secret: SecretMaterial, prefix?: string): { member: string; account?: string }
+  /** The address prefix of a chain's accounts, where the family's addresses carry one. */
+  prefix?(config: Config): string
+  /** The key as an encrypted keystore file, where the family's tools read one. */
+  keystore?(key: string, password: string): string
+}
+
 /** What every family provides, whatever holds its orders' funds. */
 interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySigner> {
   readonly family: Config['family']
@@ -63,6 +77,7 @@ interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySig
   readonly configSchema: z.ZodType<Config>
   /** The relayer's key on a chain of the family, from its secret. */
   loadSigner(config: Config, secret: SecretMaterial): Signer
+  readonly keys: FamilyKeys<Config>
   /** Why `signer` is not the key the quorum config gives `self` on this chain, if it is not. */
   memberKeyProblem(config: Config, signer: Signer, self: QuorumMember): string | undefined
   /** Problems of a chain config against the quorum that serves it. */

@@ -1,6 +1,6 @@
 import type { FamilySigner, VaultFamily } from '../../src/family.js'
 import { cosmosChainConfigSchema, prefixOf, type CosmosChainConfig } from './config.js'
-import { cosmosAccount, cosmosKeyFromSecret, type CosmosKey } from './keys.js'
+import { cosmosAccount, cosmosKeyFromSecret, type CosmosKey, cosmosKeys } from './keys.js'
 import { cosmosRuntime } from './runtime.js'
 
 export interface CosmosSigner extends FamilySigner {
@@ -15,6 +15,7 @@ export const cosmosFamily = {
   btcPayouts: false,
   // The vault's address is its multisig key's hash: another relayer set is another address.
   fixedRelayerSet: "a Cosmos vault's address is its multisig; rotate by opening a new vault",
+  keys: { ...cosmosKeys, prefix: (config) => prefixOf(config.vault) },
   configSchema: cosmosChainConfigSchema,
   loadSigner(config, secret): CosmosSigner {
     const key = cosmosKeyFromSecret(secret, prefixOf(config.vault))

@@ -4,6 +4,8 @@ import { secp256k1 } from '@noble/curves/secp256k1'
 import { sha256 } from '@noble/hashes/sha2'
 import type { SecretMaterial } from '../../src/config/keySource.js'
 import { QantaraError } from '../../src/errors.js'
+import type { FamilyKeys } from '../../src/family.js'
+import type { CosmosChainConfig } from './config.js'
 
 /** A relayer's secp256k1 key on a Cosmos chain; the private half never leaves here. */
 export interface CosmosKey {
@@ -64,4 +66,17 @@ export function cosmosAccount(text: string): { bytes: Uint8Array; canonical: str
   if (decoded.data.length !== 20 && decoded.data.length !== 32)
     throw new QantaraError('CONFIG_INVALID', `${text} is not an account address (20 or 32 bytes)`)
   return { bytes: decoded.data, canonical: toBech32(decoded.prefix, decoded.data) }
+}
+
+/** `qantara keys` for Cosmos chains: the member names the compressed public key; its account depends on the chain's prefix. */
+export const cosmosKeys: FamilyKeys<CosmosChainConfig> = {
+  memberField: 'cosmos',
+  generate: () => `0x${Buffer.from(secp256k1.utils.randomPrivateKey()).toString('hex')}`,
+  publicParts(secret, prefix) {
+    const key = cosmosKeyFromSecret(secret, prefix ?? 'cosmos')
+    return {
+      member: Buffer.from(key.pubkey).toString('base64'),
+      ...(prefix ? { account: key.address } : {}),
+    }
+  },
 }

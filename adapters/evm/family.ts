@@ -4,7 +4,7 @@ import { QantaraError } from '../../src/errors.js'
 import { NATIVE_TOKEN } from '../../src/order.js'
 import { isEvmAddress, tokenAddress, tokenName } from './codec.js'
 import { evmChainConfigSchema, type EvmChainConfig } from './config.js'
-import { evmAccountFromSecret } from './keys.js'
+import { evmAccountFromSecret, evmKeys } from './keys.js'
 import { evmRelayerSetTool } from './relayerSet.js'
 import { evmQuoteSigner, evmRuntime, evmWatcher } from './runtime.js'
 
@@ -18,6 +18,7 @@ export const evmFamily = {
   family: 'evm',
   custody: 'escrow',
   btcPayouts: true,
+  keys: evmKeys,
   configSchema: evmChainConfigSchema,
   loadSigner(_config, secret): EvmSigner {
     const account = evmAccountFromSecret(secret)

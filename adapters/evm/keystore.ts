@@ -1,4 +1,11 @@
-import { createDecipheriv, pbkdf2Sync, timingSafeEqual } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  pbkdf2Sync,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+} from 'node:crypto'
 import { scrypt } from '@noble/hashes/scrypt'
 import { keccak256, type Hex } from 'viem'
 import { z } from 'zod'
@@ -76,4 +83,38 @@ export function decryptKeystore(json: string, password: string): Hex {
   if (key.length !== 32)
     throw new QantaraError('KEYSTORE_INVALID', `keystore holds a ${key.length}-byte key, expected 32`)
   return `0x${key.toString('hex')}`
+}
+
+/** scrypt cost of keystores written here: geth's "light" 2^12 is too cheap to guess against; 2^17 is ~0.5 s here. */
+const WRITE_SCRYPT_N = 2 ** 17
+
+/** Encrypts a private key as a keystore v3 file (scrypt, aes-128-ctr), as geth and Foundry read it. */
+export function encryptKeystore(privateKey: Hex, password: string, address: string): string {
+  const salt = randomBytes(32)
+  const iv = randomBytes(16)
+  const derived = Buffer.from(
+    scrypt(password.normalize('NFKD'), salt, {
+      N: WRITE_SCRYPT_N,
+      r: 8,
+      p: 1,
+      dkLen: 32,
+      maxmem: 2 * 128 * WRITE_SCRYPT_N * 8 + 64 * 1024 * 1024,
+    }),
+  )
+  const cipher = createCipheriv('aes-128-ctr', derived.subarray(0, 16), iv)
+  const ciphertext = Buffer.concat([cipher.update(bytes(privateKey)), cipher.final()])
+  const mac = keccak256(Buffer.concat([derived.subarray(16, 32), ciphertext]))
+  return JSON.stringify({
+    version: 3,
+    id: randomUUID(),
+    address: address.replace(/^0x/, '').toLowerCase(),
+    crypto: {
+      cipher: 'aes-128-ctr',
+      ciphertext: ciphertext.toString('hex'),
+      cipherparams: { iv: iv.toString('hex') },
+      kdf: 'scrypt',
+      kdfparams: { dklen: 32, n: WRITE_SCRYPT_N, r: 8, p: 1, salt: salt.toString('hex') },
+      mac: mac.slice(2),
+    },
+  })
 }

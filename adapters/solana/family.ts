@@ -1,6 +1,6 @@
 import type { FamilySigner, VaultFamily } from '../../src/family.js'
 import { solanaChainConfigSchema, type SolanaChainConfig } from './config.js'
-import { solanaAccount, solanaKeyFromSecret, type SolanaKey } from './keys.js'
+import { solanaAccount, solanaKeyFromSecret, type SolanaKey, solanaKeys } from './keys.js'
 import { solanaRuntime } from './runtime.js'
 
 export interface SolanaSigner extends FamilySigner {
@@ -15,6 +15,7 @@ export const solanaFamily = {
   btcPayouts: false,
   // An SPL Token multisig cannot change: a new relayer set is a new multisig and vault, funds moved by a release.
   fixedRelayerSet: "a Solana vault's multisig is fixed; rotate by opening a new vault",
+  keys: solanaKeys,
   configSchema: solanaChainConfigSchema,
   loadSigner(_config, secret): SolanaSigner {
     const key = solanaKeyFromSecret(secret)

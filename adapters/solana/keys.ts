@@ -1,6 +1,8 @@
 import { address, getAddressDecoder, getAddressEncoder, isAddress, type Address } from '@solana/kit'
 import type { SecretMaterial } from '../../src/config/keySource.js'
-import { ed25519FromSeed, type Ed25519Signer } from '../../src/ed25519.js'
+import { ed25519FromSeed, generateEd25519, type Ed25519Signer } from '../../src/ed25519.js'
+import type { FamilyKeys } from '../../src/family.js'
+import type { SolanaChainConfig } from './config.js'
 import { QantaraError } from '../../src/errors.js'
 
 export interface SolanaKey {
@@ -43,4 +45,20 @@ export function solanaKeyFromSecret(secret: SecretMaterial): SolanaKey {
 export function solanaAccount(text: string): { bytes: Uint8Array; canonical: string } {
   if (!isAddress(text)) throw new QantaraError('CONFIG_INVALID', `${text} is not a base58 Solana address`)
   return { bytes: Uint8Array.from(getAddressEncoder().encode(address(text))), canonical: text }
+}
+
+/** `qantara keys` for Solana: a solana-keygen file (seed then public key), named by its base58 address. */
+export const solanaKeys: FamilyKeys<SolanaChainConfig> = {
+  memberField: 'solana',
+  generate() {
+    const { seed, signer } = generateEd25519()
+    return JSON.stringify([
+      ...Buffer.from(seed.slice(2), 'hex'),
+      ...Buffer.from(signer.publicKey.slice(2), 'hex'),
+    ])
+  },
+  publicParts(secret) {
+    const { address } = solanaKeyFromSecret(secret)
+    return { member: address, account: address }
+  },
 }
