@@ -78,7 +78,7 @@ async function register(url: string, signer: Ed25519Signer = provider): Promise<
   )
 }
 
-function prober(allowPrivate = true, timeoutMs = 1_000) {
+function prober(allowPrivate = true, timeoutMs = 1_000, nowMs?: () => number) {
   const httpOptions = { timeoutMs, maxBytes: 16_384, allowPrivate }
   const http = createSafeHttp(httpOptions)
   const registry = new ProviderRegistry({ store, http, httpOptions, logger })
@@ -95,6 +95,7 @@ function prober(allowPrivate = true, timeoutMs = 1_000) {
     maxSkewMs: 30_000,
     metrics,
     logger,
+    ...(nowMs ? { nowMs } : {}),
   })
 }
 
@@ -224,7 +225,24 @@ describe('Prober against hostile agents', () => {
     expect(await store.listHeartbeats(order().id)).toEqual([])
   })
 
-  it('rejects a replayed nonce: the same answer given twice counts once', async () => {
+  it("keeps the slot's heartbeat when its first answer was lost and the retry comes after the challenge book forgot it", async () => {
+    let saved: string | undefined
+    hostile.set((req, res, body) => {
+      if (saved) return res.writeHead(200).end(saved)
+      // The agent signs the slot's heartbeat and keeps it; its answer never arrives (the relayer times out).
+      answer()(req, { writeHead: () => ({ end: (b: string) => void (saved = b) }) } as never, body)
+    })
+    let later = 0
+    const p = prober(true, 1_000, () => Date.now() + later)
+    expect(await p.probeOnce(order(), 5)).toBe('TIMEOUT')
+    expect(saved).toBeDefined()
+    // The retry, 40 s on (still in the slot): the book has dropped the first challenge, which the agent's answer names.
+    later = 40_000
+    expect(await p.probeOnce(order(), 5)).toBe('OK')
+    expect((await store.listHeartbeats(order().id)).map((h) => h.slot)).toEqual([5])
+  })
+
+  it('keeps a replayed answer once: the same answer to two challenges of the slot is a duplicate', async () => {
     let saved: string | undefined
     hostile.set((req, res, body) => {
       if (saved) return res.writeHead(200).end(saved)
@@ -243,7 +261,7 @@ describe('Prober against hostile agents', () => {
     })
     const p = prober()
     expect(await p.probeOnce(order(), 5)).toBe('OK')
-    expect(await p.probeOnce(order(), 5)).toBe('REPLAYED_NONCE')
+    expect(await p.probeOnce(order(), 5)).toBe('DUPLICATE')
     expect(await store.listHeartbeats(order().id)).toHaveLength(1)
   })
 

@@ -195,6 +195,23 @@ describe('relayer lifecycle with an injected clock', () => {
     expect((await m.store.countOrdersByState()).active).toBe(2_500)
   })
 
+  it('does not tick again at once for a page of orders that stay due (their chain is not configured here)', async () => {
+    const m = market()
+    const elsewhere = 'eip155:999'
+    for (let i = 0; i < 1_000; i++)
+      await m.store.insertOrder(
+        { ...ORDER, chain: elsewhere, id: `0x${(i + 1).toString(16).padStart(64, '0')}` },
+        0,
+      )
+    // Past their end and grace: each is due to settle, on a chain this relayer has no runtime for.
+    m.clock.now = 200_000
+    const signal = new AbortController().signal
+    const ticks = [await m.relayer.tick(signal), await m.relayer.tick(signal)]
+    expect(ticks).toEqual([false, false])
+    expect((await m.store.countOrdersByState()).ended).toBe(1_000)
+    expect(await m.store.listDueOrders(m.clock.now, 2_000)).toHaveLength(1_000)
+  })
+
   it('keeps advancing every order when one names a start no clock reaches (2^64 - 1 s): it is looked at hourly', async () => {
     const m = market()
     const far = { ...ORDER, id: `0x${'0f'.repeat(32)}` as const, start: 2n ** 64n - 1n }

@@ -165,6 +165,7 @@ describe('probe workers', () => {
         jobs: store,
         concurrency: 4,
         holdMs: 30_000,
+        maxProbeMs: 10_000,
         answerTimeoutMs: 599_500,
         pollMs: 20,
         logger: silentLogger(),

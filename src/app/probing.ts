@@ -83,14 +83,17 @@ export function probeWorker(
   logger: Logger,
 ): ProbeWorker {
   const { prober: p } = loaded.config
+  // A checked probe sends at most five requests, each within the timeout (the heartbeat, the compute challenge and
+  // its retry, the answer twice), then verifies the answer, seconds of CPU at a production size.
+  const maxProbeMs = 5 * p.timeoutMs + 15_000
   return new ProbeWorker({
     jobs: store,
     probe: (job, signal) => prober.probeOnce(job.terms, job.slot, signal),
     concurrency: p.concurrency,
-    // A checked probe sends at most five requests, each within the timeout (the heartbeat, the compute challenge and
-    // its retry, the answer twice), then verifies the answer, seconds of CPU at a production size: a claim outlasts
-    // that, so no other worker takes a slot still being probed, and a dead worker's jobs wait no longer.
-    holdMs: Math.max(30_000, 5 * p.timeoutMs + 15_000),
+    // A claim outlasts a probe with room to wait for a free slot first, so no other worker takes a slot still being
+    // probed; a dead worker's jobs wait no longer.
+    holdMs: Math.max(30_000, maxProbeMs + 15_000),
+    maxProbeMs,
     answerTimeoutMs: p.timeoutMs,
     logger: logger.child({ module: 'probe-worker' }),
   })

@@ -14,6 +14,8 @@ export interface ProbeWorkerOptions {
   concurrency: number
   /** How long a claim is held: a worker that dies mid-probe releases its jobs after this. */
   holdMs: number
+  /** The most one probe may take, its compute check included: a job is started only with that much of its claim left. */
+  maxProbeMs: number
   /** How long a probe's answer may take: a retry needs that much of its slot left. */
   answerTimeoutMs: number
   pollMs?: number
@@ -70,16 +72,16 @@ export class ProbeWorker {
   }
 
   /**
-   * Starts waiting jobs while there is room. One that waited a quarter of its
-   * hold (the probes ahead of it are slow: an agent that answers at the
-   * deadline) is left for its claim to lapse and another worker to take,
-   * rather than started late with less of its claim than a probe may take.
+   * Starts waiting jobs while there is room. One that waited so long (the
+   * probes ahead of it are slow: an agent that answers at the deadline) that
+   * less of its claim is left than a probe may take is left for its claim to
+   * lapse and another worker to take, rather than started and taken twice.
    */
   private fill(signal: AbortSignal): void {
     while (this.inFlight < this.o.concurrency && this.ready.length > 0 && !signal.aborted) {
       const { job, claimedAt } = this.ready.shift()!
       const now = this.now()
-      if (now - claimedAt > this.o.holdMs / 4 || now >= job.slotEnd) continue
+      if (now - claimedAt > this.o.holdMs - this.o.maxProbeMs || now >= job.slotEnd) continue
       this.start(job, signal)
     }
   }

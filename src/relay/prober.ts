@@ -43,6 +43,8 @@ export type ProbeResult =
   | 'DUPLICATE'
   /** Still queued when its slot ended (this relayer is behind): not sent, as no answer could count. */
   | 'SLOT_OVER'
+  /** This relayer's store failed to read the order or keep the heartbeat: tried again while the slot has room. */
+  | 'STORE_FAILED'
   | ComputeResult
 
 export interface ProberOptions {
@@ -88,9 +90,10 @@ export class Prober {
   constructor(private readonly o: ProberOptions) {
     this.queue = new PQueue({ concurrency: o.concurrency })
     this.now = o.nowMs ?? Date.now
-    // A challenge is answered in the response to its own request, within the timeout; the margin keeps an answer
-    // replayed soon after reported as a replay. An agent's answer to one forgotten since is handled as ownEarlier says.
-    this.book = new ChallengeBook(o.relayerId, o.identity, 2 * o.httpOptions.timeoutMs)
+    // A challenge is answered in the response to its own request, or, when that answer was lost, to the retry that
+    // follows within a timeout or two (the agent answers a repeat with the heartbeat of the first). A plain
+    // challenge's answer after that is still taken, as ownEarlier says; a compute challenge's is not.
+    this.book = new ChallengeBook(o.relayerId, o.identity, Math.max(30_000, 4 * o.httpOptions.timeoutMs))
     this.keep = new GroupCommit((hs) => o.store.putHeartbeats(hs))
   }
 
@@ -134,9 +137,18 @@ export class Prober {
    * packet does not cost the provider a slot.
    */
   private async run(probe: DueProbe): Promise<void> {
-    const record = await this.o.store.getOrder(probe.orderId)
-    if (!record || !probing(record, this.now() / 1000)) return
-    const result = await this.probeOnce(record.terms, probe.slot, probe.signal)
+    if (probe.signal.aborted) return
+    let result: ProbeResult
+    try {
+      const record = await this.o.store.getOrder(probe.orderId)
+      if (!record || !probing(record, this.now() / 1000)) return
+      result = await this.probeOnce(record.terms, probe.slot, probe.signal)
+    } catch (err) {
+      // The store failed to read or keep: the slot is tried again while it has room, as for a lost answer.
+      this.o.logger.warn({ orderId: probe.orderId, slot: probe.slot, err }, 'probe failed; trying again')
+      result = 'STORE_FAILED'
+      this.o.metrics.probes.inc({ result })
+    }
     const room = probe.slotEnd - this.now() - this.o.httpOptions.timeoutMs
     if (!isFinal(result) && probe.attempt < MAX_ATTEMPTS && room > 0 && !probe.signal.aborted)
       this.arm(
@@ -166,7 +178,6 @@ export class Prober {
     const mismatch = offerMismatch(record, order)
     if (mismatch) return mismatch
     const n = this.o.compute?.sizeFor(order, slot)
-    // In a checked slot, our own earlier heartbeat of the slot will do for the check to follow (see ownEarlier).
     const presence = await this.heartbeat(record.url, order, slot, undefined, signal, n !== undefined)
     if (typeof presence === 'string' || n === undefined) return typeof presence === 'string' ? presence : 'OK'
     const compute = { n, count: order.gpu.count, follows: presence.heartbeat.signature }
@@ -190,14 +201,17 @@ export class Prober {
     )
   }
 
-  /** One challenge and its heartbeat, verified and kept. */
+  /**
+   * One challenge and its heartbeat, verified and kept. `followed`: a compute
+   * check follows, which needs the slot's heartbeat even if it was kept before.
+   */
   private async heartbeat(
     agentUrl: string,
     order: OrderTerms,
     slot: number,
     compute: { n: number; count: number; follows: string } | undefined,
     signal?: AbortSignal,
-    resumable = false,
+    followed = false,
   ): Promise<{ heartbeat: SignedHeartbeat; arrivedAt: number } | ProbeResult> {
     const res = await this.send(agentUrl, order, slot, compute, signal)
     if (typeof res === 'string') return res
@@ -215,7 +229,7 @@ export class Prober {
         consume: (salt, orderId, s) => this.book.consume(salt, orderId, s),
       },
     })
-    const resumed = resumable && !verdict.ok && !compute && earlierOwn(verdict.code)
+    const resumed = !verdict.ok && !compute && earlierOwn(verdict.code)
     if (resumed) verdict = this.ownEarlier(res.body, order, slot)
     if (!verdict.ok) {
       this.o.logger.warn(
@@ -233,15 +247,16 @@ export class Prober {
       body: canonicalJson(verdict.heartbeat),
       receivedAt: arrivedAt,
     })
-    return stored || resumed ? { heartbeat: verdict.heartbeat, arrivedAt } : 'DUPLICATE'
+    return stored || (resumed && followed) ? { heartbeat: verdict.heartbeat, arrivedAt } : 'DUPLICATE'
   }
 
   /**
-   * The slot's heartbeat to a plain challenge this relayer sent before it
-   * restarted (or whose answer it already used): the agent answers a new
-   * challenge of the slot with it. Signed by our key for this slot, it proves
-   * the provider was there as well as a fresh one would, so the slot's check
-   * can still follow it.
+   * The slot's heartbeat to a plain challenge this relayer sent earlier in
+   * the slot, which its book no longer holds (the answer was lost and the
+   * retry came later, or the relayer restarted) or whose answer it already
+   * used: the agent answers a new challenge of the slot with it. Signed by our
+   * key for this slot, it proves the provider was there as well as a fresh
+   * one would: kept if it is not yet, and a slot's check can follow it.
    */
   private ownEarlier(body: string, order: OrderTerms, slot: number): ReturnType<typeof verifyHeartbeat> {
     const verdict = verifyHeartbeat(body, {

@@ -38,10 +38,10 @@ export interface RelayerHealth {
 
 const EVENTS_CURSOR = 'relay:events'
 /**
- * Most orders one tick advances, the longest due first. A full page means
- * more are due, and the next tick starts at once: a backlog (the start-up,
- * when every live order is due) is worked through in bounded pages instead of
- * one read of all of it.
+ * Most orders one tick advances, the longest due first. A full page of
+ * orders that moved on means more are due, and the next tick starts at once:
+ * a backlog (the start-up, when every live order is due) is worked through in
+ * bounded pages instead of one read of all of it.
  */
 const DUE_PER_TICK = 1_000
 
@@ -194,7 +194,10 @@ export class Relayer {
     this.peers.providers(signal)
     this.housekeeping.compact(signal)
     await this.housekeeping.gauges()
-    return due.length === DUE_PER_TICK
+    // A full page of which most moved on is a backlog being worked through; orders that stay due (settling, waiting on
+    // a peer or a chain) wait for the next tick, or they would spin it.
+    const movedOn = dues.filter((d) => d.dueMs === null || d.dueMs > nowMs).length
+    return due.length === DUE_PER_TICK && movedOn * 2 >= due.length
   }
 
   /** What became of each slot of an order so far, by this relayer's records (a settled order stores its own). */
