@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** The relayer's Prometheus metrics, one registry per relayer instance. */
 export function createMetrics() {
@@ -15,6 +15,23 @@ export function createMetrics() {
       name: 'qantara_chain_lag_blocks',
       help: 'blocks between the chain head and the last released block',
       labelNames: ['chain'],
+      registers: [registry],
+    }),
+    chainProgressAt: new Gauge({
+      name: 'qantara_chain_last_progress_timestamp_seconds',
+      help: "when the chain's watcher last read the chain (unix seconds): a stalled watcher stops moving it, whatever its lag gauge last said",
+      labelNames: ['chain'],
+      registers: [registry],
+    }),
+    watcherUp: new Gauge({
+      name: 'qantara_watcher_up',
+      help: "1 while the chain's watcher runs, 0 once it has stopped (see the log for why)",
+      labelNames: ['chain'],
+      registers: [registry],
+    }),
+    tickAt: new Gauge({
+      name: 'qantara_tick_last_timestamp_seconds',
+      help: "when the relayer's tick last finished a pass (unix seconds): 0 on a standby",
       registers: [registry],
     }),
     probes: new Counter({
@@ -85,6 +102,8 @@ export function createMetrics() {
       registers: [registry],
     }),
   }
+  // The process's own: CPU, resident memory, heap, event-loop lag, open file descriptors.
+  collectDefaultMetrics({ register: registry })
   return m
 }
 

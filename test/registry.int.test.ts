@@ -19,6 +19,7 @@ import { NO_PROVIDER } from '../src/vault/refund.js'
 const RELAYER_VIEW = {
   health: () => Promise.resolve({ ready: true, chains: {}, store: true }),
   slotStatus: () => Promise.resolve(''),
+  live: () => true,
 }
 
 const logger = silentLogger()

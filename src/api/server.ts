@@ -21,9 +21,13 @@ function pageOf(url: URL): { limit: number; cursor?: string } | undefined {
   return { limit: Number(limit), ...(cursor !== undefined ? { cursor } : {}) }
 }
 
-/** What the API reads of the running relayer: its readiness and why (served at /healthz), and an order's slots so far. */
+/**
+ * What the API reads of the running relayer: its readiness and why (served
+ * at /healthz), its liveness (/livez), and an order's slots so far.
+ */
 export interface RelayerView {
   health(): Promise<{ ready: boolean }>
+  live(): boolean
   slotStatus(terms: OrderTerms): Promise<string | undefined>
 }
 
@@ -53,6 +57,22 @@ export function createApiServer(o: ApiOptions): Server {
   return server
 }
 
+/**
+ * Liveness (/livez, for a supervisor's restarts: a relayer syncing a chain is
+ * alive but not ready, and must not be restarted) and readiness (/healthz).
+ */
+async function healthRoute(relayer: RelayerView, path: string, res: ServerResponse): Promise<boolean> {
+  if (path === '/livez') {
+    const live = relayer.live()
+    sendJson(res, live ? 200 : 503, { live })
+    return true
+  }
+  if (path !== '/healthz') return false
+  const health = await relayer.health()
+  sendJson(res, health.ready ? 200 : 503, undefined, stringifyPlain(health))
+  return true
+}
+
 async function route(
   o: ApiOptions,
   req: IncomingMessage,
@@ -62,10 +82,7 @@ async function route(
   const url = new URL(req.url ?? '/', 'http://relayer')
   const path = url.pathname
   if (o.peer && (await o.peer(req, res, url))) return
-  if (req.method === 'GET' && path === '/healthz') {
-    const health = await o.relayer.health()
-    return sendJson(res, health.ready ? 200 : 503, undefined, stringifyPlain(health))
-  }
+  if (req.method === 'GET' && (await healthRoute(o.relayer, path, res))) return
   const orderMatch = /^\/v1\/orders\/(0x[0-9a-fA-F]{64})$/.exec(path)
   if (req.method === 'GET' && orderMatch) {
     const id = orderMatch[1]!.toLowerCase()

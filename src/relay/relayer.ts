@@ -95,9 +95,22 @@ export class Relayer {
 
   /** Whether `run` is running (a standby process of a shared store has not started it). */
   private running = false
+  /** When the tick loop last finished a pass, by the wall clock. */
+  private lastTickAt = Date.now()
+
+  /**
+   * Liveness, apart from readiness: false only when this process's tick loop
+   * has made no pass for a minute (a blocked event loop, a call that never
+   * returns), which a restart mends. A relayer catching up on a chain, or a
+   * standby waiting for the leader lease, is live and not ready.
+   */
+  live(): boolean {
+    return !this.running || Date.now() - this.lastTickAt < Math.max(60_000, 40 * (this.o.tickMs ?? 250))
+  }
 
   async run(signal: AbortSignal): Promise<void> {
     this.running = true
+    this.lastTickAt = Date.now()
     try {
       await this.runLoops(signal)
     } finally {
@@ -132,14 +145,19 @@ export class Relayer {
         signal,
       ).catch((err: unknown) => {
         this.status.set(c.chain, { ...this.status.get(c.chain), stopped: errorMessage(err) })
+        this.o.metrics.watcherUp.set({ chain: c.chain }, 0)
       }),
     )
-    const ticker = this.every(this.o.tickMs ?? 250, signal, () =>
-      this.tick(signal).catch((err: unknown) => {
+    for (const c of watched) this.o.metrics.watcherUp.set({ chain: c.chain }, 1)
+    const ticker = this.every(this.o.tickMs ?? 250, signal, async () => {
+      const more = await this.tick(signal).catch((err: unknown) => {
         this.ctx.log.error({ err }, 'tick failed')
         return false
-      }),
-    )
+      })
+      this.lastTickAt = Date.now()
+      this.o.metrics.tickAt.set(this.lastTickAt / 1000)
+      return more
+    })
     await Promise.all([...watchers, ticker, this.feedRelays(signal)])
     await this.tasks.drain()
     await this.o.prober.drain()
@@ -277,6 +295,7 @@ export class Relayer {
     this.status.set(chain, { head: r.head, lag: r.lag, checkpoint: r.checkpoint.height })
     this.o.metrics.chainHead.set({ chain }, Number(r.head))
     this.o.metrics.chainLag.set({ chain }, Number(r.lag))
+    this.o.metrics.chainProgressAt.set({ chain }, Date.now() / 1000)
   }
 
   /** Drops the in-memory bookkeeping of an order that reached a final state. */
