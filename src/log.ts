@@ -1,18 +1,23 @@
-import { pino, type Logger } from 'pino'
+import { pino, type DestinationStream, type Logger } from 'pino'
 import { QantaraError } from './errors.js'
+import { redactUrls } from './http/redactUrl.js'
 
 export type { Logger }
 
 /** Paths pino censors wherever they appear, so a key can never reach a log line. */
 const REDACT = ['privateKey', '*.privateKey', 'password', '*.password', 'key', '*.key', 'secret', '*.secret']
 
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
+export function createLogger(
+  options: { level?: string; name?: string } = {},
+  destination?: DestinationStream,
+): Logger {
+  const o = {
     name: options.name ?? 'qantara',
     level: options.level ?? process.env.QANTARA_LOG_LEVEL ?? 'info',
     redact: { paths: REDACT, censor: '[redacted]' },
     serializers: { err: serializeError },
-  })
+  }
+  return destination ? pino(o, destination) : pino(o)
 }
 
 /** Cause chains deeper than this are cut: a cause is an RPC's or a peer's error, and they nest without bound. */
@@ -27,12 +32,13 @@ export function serializeError(err: unknown, depth = 0): Record<string, unknown>
   if (!(err instanceof Error)) return String(err)
   const out: Record<string, unknown> = {
     type: err.name,
-    message: err instanceof QantaraError ? err.shortMessage : err.message,
+    // Libraries name the URL they called, and an RPC URL may carry its API key.
+    message: redactUrls(err instanceof QantaraError ? err.shortMessage : err.message),
   }
   if (err instanceof QantaraError) {
     out.code = err.code
     if (err.context !== undefined) out.context = err.context
-    if (err.details !== undefined) out.details = err.details
+    if (err.details !== undefined) out.details = redactUrls(err.details)
     out.retryable = err.retryable
   } else {
     const code = (err as { code?: unknown }).code

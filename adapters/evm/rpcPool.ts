@@ -10,6 +10,7 @@ import {
 import { QantaraError, errorMessage, isQantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
 import type { Logger } from '../../src/log.js'
+import { redactUrl } from '../../src/http/redactUrl.js'
 
 /** Largest JSON-RPC response accepted; a 2,000-block getLogs page of escrow events is far below it. */
 const MAX_RPC_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -76,7 +77,7 @@ export class RpcPool {
         if (shouldThrow(err)) throw err
         lastError = err
         this.options.logger.warn(
-          { url: endpoint.url, op: label, err },
+          { rpc: redactUrl(endpoint.url), op: label, err },
           'rpc endpoint failed, trying the next',
         )
       }
@@ -116,12 +117,12 @@ export class RpcPool {
     if (id !== this.options.chain.id) {
       endpoint.wrongChain = true
       this.options.logger.error(
-        { url: endpoint.url, expected: this.options.chain.id, got: id },
+        { rpc: redactUrl(endpoint.url), expected: this.options.chain.id, got: id },
         'rpc endpoint serves another chain; disabled',
       )
       throw new QantaraError(
         'RPC_WRONG_CHAIN',
-        `${endpoint.url} serves chain ${id}, not ${this.options.chain.id}`,
+        `${redactUrl(endpoint.url)} serves chain ${id}, not ${this.options.chain.id}`,
       )
     }
     endpoint.verified = true
