@@ -406,6 +406,35 @@ describe('qantara config validate', () => {
     expect([off.code, shared.code]).toEqual([0, 0])
   })
 
+  it('refuses a threshold its members cannot reach: peers without a url give no signatures, and every order would stay settling', () => {
+    const peer = (id: string, url?: string) => ({
+      id,
+      identity: `0x${'8b'.repeat(32)}`,
+      evm: DEV_ADDRESS,
+      ...(url ? { url } : {}),
+    })
+    const unreachable = validate(
+      mutate((c) => {
+        c.quorum.threshold = 2
+        c.quorum.members.push(peer('relayer-b'), peer('relayer-c'))
+        ;(c.quorum as Record<string, unknown>).challengeSecret = { env: 'TEST_IDENTITY' }
+      }),
+    )
+    expect(unreachable.code).toBe(1)
+    expect(unreachable.output).toContain(
+      'quorum.members: threshold 2 needs 1 peer signature(s), but 0 member(s) besides relayer-a give a url',
+    )
+    const reachable = validate(
+      mutate((c) => {
+        c.quorum.threshold = 2
+        c.quorum.members.push(peer('relayer-b', 'https://relayer-b.example.org'), peer('relayer-c'))
+        ;(c.quorum as Record<string, unknown>).challengeSecret = { env: 'TEST_IDENTITY' }
+      }),
+    )
+    expect(reachable.output).not.toContain('quorum.members')
+    expect(reachable.code).toBe(0)
+  })
+
   it('never prints the key, even when the key is the problem', () => {
     const { output } = validate(mutate((c) => (c.chains[0]!.key = DEV_KEY)))
     expect(output).not.toContain(DEV_KEY.slice(2, 20))
