@@ -29,7 +29,7 @@ const MAX_CAUSES = 5
  * causes below it, so the line says what failed and why without a stack dump.
  */
 export function serializeError(err: unknown, depth = 0): Record<string, unknown> | string {
-  if (!(err instanceof Error)) return String(err)
+  if (!(err instanceof Error)) return redactUrls(String(err))
   const out: Record<string, unknown> = {
     type: err.name,
     // Libraries name the URL they called, and an RPC URL may carry its API key.

@@ -8,7 +8,9 @@ import { tempDir } from './support/tmp.js'
 // No Docker engine runs here, so this performs docker/Dockerfile's steps itself, on exactly the files it copies from
 // the build context that .dockerignore lets through: a missing COPY, or product code importing a file the image
 // lacks or a dev-only package, fails here as it would in `docker build`. `npm ci` is replaced by the repository's
-// installed packages (no network here), and `npm prune --omit=dev` by linking only the production ones.
+// installed packages (no network here), and `npm prune --omit=dev` by linking only the production ones. It runs on
+// this machine's Node, not the image's, and does not rebuild native modules: what it proves is that the copied files
+// build and that the product loads with its production packages alone.
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const tmp = tempDir()
 afterAll(tmp.cleanup)
@@ -124,12 +126,17 @@ describe('docker/Dockerfile, performed without a Docker engine', () => {
     }
     const [command, ...args] = [...runtime!.entrypoint!, ...runtime!.cmd!]
     expect(command).toBe('node')
-    const help = execFileSync(process.execPath, args, { cwd: runDir, encoding: 'utf8' })
+    // --preserve-symlinks: a package resolves its own imports from the image's node_modules, not from where the
+    // link points (the repository's, dev packages included), so a production package needing a dev one fails here.
+    const help = execFileSync(process.execPath, ['--preserve-symlinks', ...args], {
+      cwd: runDir,
+      encoding: 'utf8',
+    })
     for (const sub of ['relay', 'agent', 'keys', 'solver']) expect(help).toContain(sub)
     // A command that loads a chain family's code and writes a file, as an operator's first step would.
     const made = execFileSync(
       process.execPath,
-      [args[0]!, 'keys', 'new', 'evm', '--out', join(tmp.dir, 'evm.key')],
+      ['--preserve-symlinks', args[0]!, 'keys', 'new', 'evm', '--out', join(tmp.dir, 'evm.key')],
       { cwd: runDir, encoding: 'utf8' },
     )
     expect(made).toMatch(/evm: "0x[0-9a-fA-F]{40}"/)

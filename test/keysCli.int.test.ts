@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
@@ -84,6 +84,17 @@ describe('qantara keys', () => {
     expect(printed['chains[]']).toEqual({
       key: { keystore: at('evm.keystore.json'), passwordFile: at('password') },
     })
+    // Refused, and no key file left behind: an empty password, a password without a keystore, a bad prefix.
+    writeFileSync(at('empty'), '\n', { mode: 0o600 })
+    const refusals = await Promise.all([
+      runCli(['keys', 'new', 'evm', '--out', at('e1.json'), '--keystore', '--password-file', at('empty')]),
+      runCli(['keys', 'new', 'identity', '--out', at('e2.key'), '--password-file', at('password')]),
+      runCli(['keys', 'new', 'cosmos', '--out', at('e3.key'), '--prefix', 'BAD PREFIX']),
+    ])
+    expect(refusals.map((r) => r.code)).toEqual([1, 1, 1])
+    expect(refusals[0].stderr).toContain('the password file is empty')
+    expect(refusals[1].stderr).toContain('--keystore and --password-file (a 0600 file) go together')
+    for (const f of ['e1.json', 'e2.key', 'e3.key']) expect(existsSync(at(f)), f).toBe(false)
     const wrong = await runCli([
       'keys',
       'new',

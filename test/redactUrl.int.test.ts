@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { RpcPool } from '../adapters/evm/rpcPool.js'
 import { viemChain } from '../adapters/evm/chain.js'
 import { freePort } from '../devkit/freePort.js'
-import { redactUrl } from '../src/http/redactUrl.js'
+import { redactUrl, redactUrls } from '../src/http/redactUrl.js'
 import { errorMessage } from '../src/errors.js'
-import { createLogger } from '../src/log.js'
+import { createLogger, serializeError } from '../src/log.js'
 
 describe('RPC URLs in logs', () => {
   it("drops the API key wherever a provider's URL carries it, and keeps what tells endpoints apart", () => {
@@ -22,6 +22,23 @@ describe('RPC URLs in logs', () => {
     )
     expect(redactUrl('http://127.0.0.1:8080/v1/heartbeat')).toBe('http://127.0.0.1:8080/v1/heartbeat')
     expect(redactUrl('not a url')).toBe('[unparseable url]')
+  })
+
+  it('masks a URL inside prose and punctuation, a JWT or base64 key, and an error logged as a string', () => {
+    const key = 'Xk3r9QpL2mN8vB4tY7wZ1aC6dE5fG0hJ'
+    expect(redactUrls(`failed (https://eth-mainnet.g.alchemy.com/v2/${key}).`)).toBe(
+      'failed (https://eth-mainnet.g.alchemy.com/v2/…).',
+    )
+    expect(redactUrls(`\`https://rpc.example.org/${key}\`, then https://b.example.org/v2/${key},`)).toBe(
+      '`https://rpc.example.org/…`, then https://b.example.org/v2/…,',
+    )
+    expect(redactUrl('https://rpc.example.org/eyJhbGciOi.eyJzdWIiOiIx.sig-Part_1')).toBe(
+      'https://rpc.example.org/…',
+    )
+    expect(redactUrl('https://rpc.example.org/v1/dGhpcyBpcyBhIGtleQ==')).toBe('https://rpc.example.org/v1/…')
+    expect(serializeError(`connect to https://node.example.org/${key} refused`)).toBe(
+      'connect to https://node.example.org/… refused',
+    )
   })
 
   it('a failing RPC endpoint with a key in its URL is logged and reported without it (real viem client, dead port)', async () => {

@@ -43,12 +43,9 @@ export function decryptKeystore(json: string, password: string): Hex {
   let parsed: z.infer<typeof keystoreSchema>
   try {
     parsed = keystoreSchema.parse(JSON.parse(json))
-  } catch (cause) {
-    throw new QantaraError(
-      'KEYSTORE_INVALID',
-      'not a keystore v3 file with aes-128-ctr and scrypt or pbkdf2',
-      { cause },
-    )
+  } catch {
+    // No cause attached: a JSON parse error quotes the file, which may be a raw key put where a keystore belongs.
+    throw new QantaraError('KEYSTORE_INVALID', 'not a keystore v3 file with aes-128-ctr and scrypt or pbkdf2')
   }
   const { crypto: c } = parsed
   const kp = c.kdfparams

@@ -1,6 +1,10 @@
-/** A path segment or host label that may be an API key: long, and made of token characters. */
-const KEYLIKE = /^[A-Za-z0-9_-]{16,}$/
-const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi
+/** A path segment that may be an API key (a token, base64, a JWT): long. Shorter keys are not told from paths. */
+const KEYLIKE_SEGMENT = /^[^/]{16,}$/
+/** A host label that may be a key (QuickNode's subdomains): long, with digits. */
+const KEYLIKE_LABEL = /^(?=.*\d)[A-Za-z0-9-]{20,}$/
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi
+/** Punctuation that ends a sentence or a bracket around a URL, not the URL. */
+const TRAILING = /[)\]}.,;:!?'"’]+$/
 
 /**
  * An endpoint as a log line may show it. RPC providers put API keys in the
@@ -18,16 +22,19 @@ export function redactUrl(url: string): string {
   }
   const host = u.host
     .split('.')
-    .map((l) => (KEYLIKE.test(l) && /\d/.test(l) ? '…' : l))
+    .map((l) => (KEYLIKE_LABEL.test(l) ? '…' : l))
     .join('.')
   const path = u.pathname
     .split('/')
-    .map((s) => (KEYLIKE.test(s) ? '…' : s))
+    .map((s) => (KEYLIKE_SEGMENT.test(s) ? '…' : s))
     .join('/')
   return `${u.protocol}//${host}${path === '/' ? '' : path}${u.search ? '?…' : ''}`
 }
 
 /** `text` with every URL in it redacted (an RPC library's error message names the URL it called). */
 export function redactUrls(text: string): string {
-  return text.replace(URL_IN_TEXT, (url) => redactUrl(url))
+  return text.replace(URL_IN_TEXT, (match) => {
+    const tail = TRAILING.exec(match)?.[0] ?? ''
+    return redactUrl(match.slice(0, match.length - tail.length)) + tail
+  })
 }

@@ -1,7 +1,7 @@
 import { orderTermsProblem, type OrderTerms } from '../order.js'
 import { abortableDelay } from '../abort.js'
 import type { ChainId } from '../caip2.js'
-import type { ChainRuntime, WatchResult } from '../chains.js'
+import type { WatchResult } from '../chains.js'
 import { errorMessage } from '../errors.js'
 import { consumeEvents } from '../orders/eventFeed.js'
 import type { OrderDue } from '../store/store.js'
@@ -18,23 +18,11 @@ import { RelayFeeder } from './relayFeeder.js'
 import { RetargetApprovals } from '../peer/retargetApprovals.js'
 import { Settler } from './settler.js'
 import { TaskRunner } from './tasks.js'
+import { chainReadiness, type ChainStatus, type RelayerHealth } from './health.js'
 
 export type { RelayerOptions } from './options.js'
 
-export interface ChainStatus {
-  head?: bigint
-  lag?: bigint
-  checkpoint?: bigint
-  stopped?: string
-}
-
-export interface RelayerHealth {
-  ready: boolean
-  /** Whether this process runs the relayer's loops now: false before it starts, after it stops, and while it stands by for the leader lease. */
-  running: boolean
-  chains: Record<string, ChainStatus & { ready: boolean }>
-  store: boolean
-}
+export type { ChainStatus, RelayerHealth } from './health.js'
 
 const EVENTS_CURSOR = 'relay:events'
 /**
@@ -97,20 +85,25 @@ export class Relayer {
   private running = false
   /** When the tick loop last finished a pass, by the wall clock. */
   private lastTickAt = Date.now()
+  /** The store's last write check, shared by the health requests of a second: an unauthenticated GET is not a write each. */
+  private writable?: { at: number; ok: Promise<boolean> }
 
   /**
-   * Liveness, apart from readiness: false only when this process's tick loop
-   * has made no pass for a minute (a blocked event loop, a call that never
-   * returns), which a restart mends. A relayer catching up on a chain, or a
-   * standby waiting for the leader lease, is live and not ready.
+   * Liveness, apart from readiness: false only when the tick loop has made no pass for five minutes (a blocked event
+   * loop, a call that never returns: a restart mends it; a long backlog of events may take minutes). A relayer
+   * catching up on a chain, or a standby waiting for the leader lease, is live and not ready.
    */
   live(): boolean {
-    return !this.running || Date.now() - this.lastTickAt < Math.max(60_000, 40 * (this.o.tickMs ?? 250))
+    return !this.running || Date.now() - this.lastTickAt < Math.max(300_000, 40 * (this.o.tickMs ?? 250))
   }
 
   async run(signal: AbortSignal): Promise<void> {
     this.running = true
     this.lastTickAt = Date.now()
+    // From the start, so an alert on their age fires for a relayer that never makes a pass or reads a chain.
+    this.o.metrics.tickAt.set(this.lastTickAt / 1000)
+    for (const chain of this.status.keys())
+      this.o.metrics.chainProgressAt.set({ chain }, this.lastTickAt / 1000)
     try {
       await this.runLoops(signal)
     } finally {
@@ -228,18 +221,11 @@ export class Relayer {
 
   /** Ready while it runs (leads), every watcher within its lag bound of the head and the store taking writes. */
   async health(): Promise<RelayerHealth> {
-    const store = await this.o.store.isWritable()
-    const chains: RelayerHealth['chains'] = {}
-    const bounds: { chain: string; maxLag: bigint }[] = this.o.chains.map((c: ChainRuntime) => ({
-      chain: c.chain,
-      maxLag: c.maxLag,
-    }))
-    // The Bitcoin payout watcher releases at `confirmations`; a few blocks more is a watcher that has fallen behind.
-    if (this.o.btc) bounds.push({ chain: this.o.btc.chain, maxLag: BigInt(this.o.btc.confirmations + 6) })
-    for (const { chain, maxLag } of bounds) {
-      const s = this.status.get(chain) ?? {}
-      chains[chain] = { ...s, ready: !s.stopped && s.lag !== undefined && s.lag <= maxLag }
-    }
+    const now = Date.now()
+    if (!this.writable || now - this.writable.at >= 1_000)
+      this.writable = { at: now, ok: this.o.store.isWritable() }
+    const store = await this.writable.ok
+    const chains = chainReadiness(this.status, this.o.chains, this.o.btc)
     // Watchers' last reads stay in `status` once their loops stop: only a running relayer is ready.
     return {
       ready: this.running && store && Object.values(chains).every((c) => c.ready),

@@ -94,22 +94,24 @@ export function newKey(
   const family = kind === 'identity' || kind === 'provider' ? undefined : adapterOf(kind).keys
   if (o.keystore && !family?.keystore)
     throw new QantaraError('CONFIG_INVALID', `--keystore: ${kind} keys are not kept in keystore files`)
-  if (o.keystore && !o.passwordFile)
-    throw new QantaraError('CONFIG_INVALID', '--keystore needs --password-file (a 0600 file)')
+  if (Boolean(o.keystore) !== Boolean(o.passwordFile))
+    throw new QantaraError('CONFIG_INVALID', '--keystore and --password-file (a 0600 file) go together')
   const path = resolve(o.out)
   const secret = family ? family.generate() : generateEd25519().seed
   let material: SecretMaterial = { kind: 'hex', value: secret }
   let source: KeySource = { file: path }
   if (o.keystore) {
     const password = readSecret({ file: o.passwordFile! }, env, process.cwd())
-    if (password.kind !== 'hex') throw new QantaraError('KEY_UNAVAILABLE', 'the password file is unreadable')
-    const json = family!.keystore!(secret, password.value)
-    material = { kind: 'keystore', json, password: password.value }
+    if (password.kind !== 'hex' || password.value === '')
+      throw new QantaraError('KEY_UNAVAILABLE', 'the password file is empty')
+    material = { kind: 'keystore', json: family!.keystore!(secret, password.value), password: password.value }
     source = { keystore: path, passwordFile: resolve(o.passwordFile!) }
-    create(path, json)
-  } else create(path, secret)
+  }
+  // Worked out before the file is written: a bad option (a prefix) leaves no key behind that nobody was told of.
+  const described = stringify(publicYaml(kind, source, material, o.prefix)).trimEnd()
+  create(path, material.kind === 'keystore' ? material.json : secret)
   out(`# wrote ${path} (0600): the secret stays in that file; back it up, never share it`)
-  out(stringify(publicYaml(kind, source, material, o.prefix)).trimEnd())
+  out(described)
 }
 
 /** Prints a key's public parts, as configs name them. */

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander'
 import { startAgent } from '../agent.js'
 import { loadConfig } from '../loadConfig.js'
 import { errorMessage, isQantaraError } from '../../errors.js'
+import { redactUrls } from '../../http/redactUrl.js'
 import { createLogger } from '../../log.js'
 import { RELAYER_ROLES, type RelayerRole } from '../probing.js'
 import { startRelayer } from '../relayer.js'
@@ -83,6 +84,9 @@ registerSolverCommands(program, out, root.signal)
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
-  console.error(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`)
+  // An RPC error's message names the URL it called, which may carry an API key.
+  console.error(
+    redactUrls(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`),
+  )
   process.exitCode = 1
 }
