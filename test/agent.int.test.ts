@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { agentConfigSchema } from '../src/agent/config.js'
 import { cpuReferenceProver, type ComputeProver } from '../src/agent/prover.js'
 import { ProviderAgent } from '../src/agent/server.js'
+import { readGpuTelemetry, type Telemetry } from '../src/agent/telemetry.js'
 import { ComputeChallenges } from '../src/relay/computeChallenge.js'
 import { revealBytes } from '../src/gpu/transcript.js'
 import type { SignedHeartbeat } from '../src/heartbeat/schema.js'
@@ -39,9 +40,11 @@ async function startAgent(
     computeRateLimit?: { perSecond: number; burst: number }
     /** GPUs the record offers, each the reference device with its own UUID. */
     gpus?: number
+    /** What nvidia-smi reads; by default, no GPU. */
+    telemetry?: () => Promise<Telemetry>
   } = {},
 ) {
-  const { gpus = 1, ...options } = o
+  const { gpus = 1, telemetry, ...options } = o
   const counts = { signs: 0, telemetry: 0 }
   const signer: Ed25519Signer = {
     publicKey: provider.publicKey,
@@ -65,7 +68,7 @@ async function startAgent(
     ...options,
     telemetry: () => (
       counts.telemetry++,
-      Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' })
+      telemetry?.() ?? Promise.resolve({ gpus: null, unavailable: 'no GPU in this test' })
     ),
   })
   record.url = await listen(agent.server)
@@ -161,6 +164,36 @@ async function computeProber(
 }
 
 describe('provider agent under a flood', () => {
+  it('says at /healthz what keeps it from being paid: no GPU telemetry (the real reader, on a host without nvidia-smi), or a GPU of its record that nvidia-smi does not see', async () => {
+    const health = async (url: string) => {
+      const res = await fetch(`${url}/healthz`)
+      return { status: res.status, body: (await res.json()) }
+    }
+    const noSmi = await startAgent({ telemetry: () => readGpuTelemetry('/nonexistent/nvidia-smi') })
+    const none = await health(noSmi.url)
+    expect(none.status).toBe(503)
+    expect(none.body).toMatchObject({
+      ok: false,
+      gpus: 0,
+      missing: [expect.stringMatching(/^no GPU telemetry: /)],
+    })
+    const oneOfTwo = await startAgent({
+      gpus: 2,
+      telemetry: () => Promise.resolve({ gpus: [referenceGpu(0)] }),
+    })
+    expect(await health(oneOfTwo.url)).toEqual({
+      status: 503,
+      body: {
+        ok: false,
+        gpus: 1,
+        missing: [
+          `GPU ${referenceGpu(1).uuid} (${referenceGpu(1).name}) in the record is not seen by nvidia-smi`,
+        ],
+      },
+    })
+    const all = await startAgent({ gpus: 1, telemetry: () => Promise.resolve({ gpus: [referenceGpu(0)] }) })
+    expect(await health(all.url)).toEqual({ status: 200, body: { ok: true, gpus: 1 } })
+  })
   it("refuses a challenge from a key outside relayerKeys with 403 before signing or keeping anything, and answers the quorum's prober", async () => {
     const { agent, url, counts } = await startAgent({
       relayerKeys: [quorumRelayer.publicKey.toUpperCase().replace('0X', '0x')],

@@ -23,6 +23,7 @@ import { AnswerBook } from './answerBook.js'
 import { ADDRESS_RATE_LIMIT } from './config.js'
 import { RateLimiter } from './rateLimit.js'
 import type { Telemetry } from './telemetry.js'
+import { errorMessage } from '../errors.js'
 import type { ComputeProver } from './prover.js'
 import { revealBytes } from '../gpu/transcript.js'
 import { ComputeAnswers } from './computeAnswers.js'
@@ -124,6 +125,29 @@ export class ProviderAgent {
     return { record, signature: this.o.signer.sign(providerRecordBytes(record)) }
   }
 
+  /**
+   * 200 only when nvidia-smi reads every GPU the record offers: an agent that
+   * answers heartbeats without them is paid nothing for those slots, so its
+   * operator is told what is missing (503), not that all is well.
+   */
+  private async health(res: ServerResponse): Promise<void> {
+    const t: Telemetry = await this.o
+      .telemetry()
+      .catch((err: unknown) => ({ gpus: null, unavailable: errorMessage(err) }))
+    const seen = new Set((t.gpus ?? []).map((g) => g.uuid))
+    const missing =
+      t.gpus === null
+        ? [`no GPU telemetry: ${t.unavailable}`]
+        : this.o.record.gpus
+            .filter((g) => !seen.has(g.uuid))
+            .map((g) => `GPU ${g.uuid} (${g.name}) in the record is not seen by nvidia-smi`)
+    sendJson(res, missing.length ? 503 : 200, {
+      ok: missing.length === 0,
+      gpus: t.gpus?.length ?? 0,
+      ...(missing.length ? { missing } : {}),
+    })
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Before anything else, however cheap: one address cannot keep the agent busy, whatever keys or order ids it makes up.
     if (!this.perAddress.take(sourceAddressKey(req.socket.remoteAddress)))
@@ -131,7 +155,7 @@ export class ProviderAgent {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method === 'GET' && path === '/v1/provider')
       return sendJson(res, 200, undefined, canonicalJson(this.signedRecord))
-    if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true })
+    if (req.method === 'GET' && path === '/healthz') return this.health(res)
     if (req.method === 'POST' && path === '/v1/reveal') return this.reveal(req, res)
     if (req.method !== 'POST' || path !== '/v1/heartbeat') return sendJson(res, 404, { error: 'NOT_FOUND' })
 
