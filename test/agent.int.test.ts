@@ -167,7 +167,7 @@ describe('provider agent under a flood', () => {
   it('says at /healthz what keeps it from being paid: no GPU telemetry (the real reader, on a host without nvidia-smi), or a GPU of its record that nvidia-smi does not see', async () => {
     const health = async (url: string) => {
       const res = await fetch(`${url}/healthz`)
-      return { status: res.status, body: (await res.json()) }
+      return { status: res.status, body: await res.json() }
     }
     const noSmi = await startAgent({ telemetry: () => readGpuTelemetry('/nonexistent/nvidia-smi') })
     const none = await health(noSmi.url)
