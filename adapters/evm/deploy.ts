@@ -72,7 +72,7 @@ async function deployed(publicClient: PublicClient, hash: `0x${string}`): Promis
   return receipt.contractAddress
 }
 
-const NETWORK = { mainnet: 0, regtest: 1 } as const
+export const NETWORK = { mainnet: 0, regtest: 1 } as const
 
 export async function deployEscrow(
   wallet: Wallet,
@@ -80,31 +80,41 @@ export async function deployEscrow(
   p: EscrowParameters,
   nonce?: number,
 ): Promise<Address> {
-  const btc = p.btc
   const hash = await wallet
     .deployContract({
       abi: qantaraEscrowAbi,
       bytecode: qantaraEscrowBytecode,
-      args: [
-        sortAddresses(p.relayers),
-        p.threshold,
-        p.maxFeeBps,
-        p.reclaimGrace,
-        btc?.relay ?? zeroAddress,
-        NETWORK[btc?.network ?? 'mainnet'],
-        btc?.confirmations ?? 0,
-        btc ? (btc.maxPayoutSats ?? defaultMaxPayoutSats(btc.confirmations)) : 0n,
-      ],
+      args: escrowConstructorArgs(p),
       ...(nonce !== undefined ? { nonce } : {}),
     })
     .catch((err: unknown) => {
-      throw new QantaraError(
-        'SUBMIT_REVERTED',
-        `the escrow refuses this deployment: ${escrowRevert(err) ?? (err instanceof BaseError ? err.shortMessage : String(err))}`,
-        { cause: err, context: { revert: escrowRevert(err) ?? 'unknown' } },
-      )
+      throw escrowRefusal(err)
     })
   return deployed(publicClient, hash)
+}
+
+/** The escrow constructor's arguments, relayers sorted as it requires. */
+export function escrowConstructorArgs(p: EscrowParameters) {
+  const btc = p.btc
+  return [
+    sortAddresses(p.relayers),
+    p.threshold,
+    p.maxFeeBps,
+    p.reclaimGrace,
+    btc?.relay ?? zeroAddress,
+    NETWORK[btc?.network ?? 'mainnet'],
+    btc?.confirmations ?? 0,
+    btc ? (btc.maxPayoutSats ?? defaultMaxPayoutSats(btc.confirmations)) : 0n,
+  ] as const
+}
+
+/** A failed escrow deployment as a typed error naming the constructor's refusal. */
+export function escrowRefusal(err: unknown): QantaraError<'SUBMIT_REVERTED'> {
+  return new QantaraError(
+    'SUBMIT_REVERTED',
+    `the escrow refuses this deployment: ${escrowRevert(err) ?? (err instanceof BaseError ? err.shortMessage : String(err))}`,
+    { cause: err, context: { revert: escrowRevert(err) ?? 'unknown' } },
+  )
 }
 
 /** The escrow's custom error in a failed deployment, by name and arguments (viem leaves a constructor's undecoded). */

@@ -8,6 +8,7 @@ import { configSchema, type RelayerConfig } from './relayerConfig.js'
 import { fieldNames } from '../config/fieldNames.js'
 import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
 import { readSecret } from '../config/keySource.js'
+import { applyDeployments } from '../config/deployment.js'
 
 const MAX_CONFIG_BYTES = 1024 * 1024
 const ENV_PREFIX = 'QANTARA__'
@@ -154,7 +155,9 @@ export function inspectConfig(
   } catch (err) {
     return { problems: [{ path: '(file)', message: errorMessage(err) }] }
   }
-  const parsed = configSchema.safeParse(raw)
+  const deployed = applyDeployments(raw, baseDir)
+  if (deployed.problems.length) return { problems: deployed.problems }
+  const parsed = configSchema.safeParse(deployed.raw)
   if (!parsed.success) return { problems: schemaProblems(parsed.error) }
   const { store } = parsed.data
   const config = {

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { stringify } from 'yaml'
+import { applyDeployments } from '../../config/deployment.js'
 import { readSecret, keySourceSchema, type KeySource, type SecretMaterial } from '../../config/keySource.js'
 import { ed25519FromText, generateEd25519 } from '../../ed25519.js'
 import { QantaraError, errorMessage } from '../../errors.js'
@@ -132,14 +133,17 @@ export function showKey(
  * match its member is shown, with the mismatch, not refused.
  */
 export function showConfigKeys(path: string, env: NodeJS.ProcessEnv, out: (line: string) => void): void {
-  const parsed = configSchema.safeParse(applyEnvOverrides(readConfigFile(path), env, configSchema))
+  const baseDir = dirname(resolve(path))
+  // A record not deployed yet leaves its fields out, and the parse below says so.
+  const parsed = configSchema.safeParse(
+    applyDeployments(applyEnvOverrides(readConfigFile(path), env, configSchema), baseDir).raw,
+  )
   if (!parsed.success)
     throw new QantaraError(
       'CONFIG_INVALID',
       `${path} is not a valid relayer config; run qantara config validate`,
     )
   const config = parsed.data
-  const baseDir = dirname(resolve(path))
   const self = config.quorum.members.find((m) => m.id === config.relayer.id)
   const member: Record<string, string> = {}
   const lines: string[] = []

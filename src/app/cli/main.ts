@@ -9,6 +9,7 @@ import { RELAYER_ROLES, type RelayerRole } from '../probing.js'
 import { startRelayer } from '../relayer.js'
 import { startWorker } from '../worker.js'
 import { registerBtcCommands } from './btc.js'
+import { registerDeployCommands } from './deploy.js'
 import { registerKeysCommands } from './keys.js'
 import { configValidate } from './configValidate.js'
 import { registerOrderCommands } from './order.js'
@@ -77,6 +78,7 @@ program
 
 registerVaultMemoCommand(registerOrderCommands(program, out), out)
 registerKeysCommands(program, out)
+registerDeployCommands(program, out)
 registerRelayerCommands(program, out)
 registerBtcCommands(program, out)
 registerSolverCommands(program, out, root.signal)

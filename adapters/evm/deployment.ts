@@ -1,0 +1,287 @@
+import {
+  encodeDeployData,
+  encodeFunctionData,
+  getContractAddress,
+  isAddressEqual,
+  keccak256,
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from 'viem'
+import { DEPLOYMENT_FORMAT, type DeploymentRecord } from '../../src/config/deployment.js'
+import { QantaraError, errorMessage } from '../../src/errors.js'
+import { btcLightRelayAbi, btcLightRelayBytecode } from './contracts/artifacts/BtcLightRelay.js'
+import { qantaraEscrowAbi, qantaraEscrowBytecode } from './contracts/artifacts/QantaraEscrow.js'
+import {
+  NETWORK,
+  defaultMaxPayoutSats,
+  escrowConstructorArgs,
+  escrowRefusal,
+  type BtcEscrowParameters,
+  type BtcGenesis,
+} from './deploy.js'
+import { sortAddresses } from './eip712.js'
+
+type Wallet = WalletClient<Transport, Chain, Account>
+
+/** What `qantara deploy evm` deploys: an escrow for the quorum, and for BTC payouts its light relay, anchored. */
+export interface EvmDeploymentPlan {
+  relayers: Address[]
+  threshold: number
+  maxFeeBps: number
+  reclaimGrace: bigint
+  btc?: BtcEscrowParameters & { genesis: BtcGenesis; owner?: Address }
+}
+
+/** A transaction this deployment signed: recorded before it is sent, so a re-run finds it whatever line a crash stopped at. */
+interface SentTx {
+  nonce: number
+  hash: Hex
+  /** The signed bytes, kept until mined, to rebroadcast the same transaction rather than sign another. */
+  raw?: Hex
+}
+
+interface EvmDeploymentState {
+  deployer: Address
+  /** The plan, canonical: a record of another plan is never continued. */
+  plan: unknown
+  /** The relay's nonce (the escrow's when there is no relay); the escrow takes the next. */
+  firstNonce: number
+  relay?: SentTx
+  escrow?: SentTx
+  genesis?: SentTx
+  owner?: SentTx
+}
+
+export interface EvmDeployOptions {
+  wallet: Wallet
+  publicClient: PublicClient
+  plan: EvmDeploymentPlan
+  /** The record of an earlier run of this deployment, to continue. */
+  record?: DeploymentRecord
+  /** Called with the record each time it changes; it must be durable when it returns. */
+  save(record: DeploymentRecord): void
+  log(line: string): void
+  /** How long to wait for one transaction to be mined. */
+  receiptTimeoutMs?: number
+}
+
+/** Deploys what `plan` names, or finishes a deployment a crash interrupted; re-run on a done record, it only checks. */
+export async function deployEvm(o: EvmDeployOptions): Promise<DeploymentRecord> {
+  const { wallet, publicClient, plan } = o
+  const deployer = wallet.account.address
+  const chain = `eip155:${await publicClient.getChainId()}`
+  const planText = canonicalPlan(plan)
+  if (o.record && o.record.chain !== chain)
+    throw new QantaraError('RPC_WRONG_CHAIN', `the record is of ${o.record.chain}; this RPC serves ${chain}`)
+  let state = o.record?.state as EvmDeploymentState | undefined
+  if (state && JSON.stringify(state.plan) !== planText)
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      'the record is of another deployment (relayers, threshold or parameters differ): give another --out',
+    )
+  if (state && !isAddressEqual(state.deployer, deployer))
+    throw new QantaraError('CONFIG_INVALID', `the record was deployed from ${state.deployer}, not ${deployer}`)
+  const relayAt = (s: EvmDeploymentState) => getContractAddress({ from: deployer, nonce: BigInt(s.firstNonce) })
+  const escrowAt = (s: EvmDeploymentState) =>
+    getContractAddress({ from: deployer, nonce: BigInt(s.firstNonce + (plan.btc ? 1 : 0)) })
+  const record = (s: EvmDeploymentState, escrowBlock?: bigint): DeploymentRecord => ({
+    format: DEPLOYMENT_FORMAT,
+    family: 'evm',
+    chain,
+    config: escrowBlock === undefined ? {} : { escrow: escrowAt(s), startBlock: escrowBlock.toString() },
+    members: {},
+    state: { ...s, ...(s.relay ? { btcRelay: relayAt(s) } : {}) },
+  })
+  const save = (s: EvmDeploymentState) => o.save(record(s))
+  const pending = () => publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })
+  state ??= { deployer, plan: JSON.parse(planText), firstNonce: await pending() }
+  save(state)
+  const sender = txSender(o, deployer)
+  const hasCode = async (at: Address) => ((await publicClient.getCode({ address: at })) ?? '0x') !== '0x'
+
+  for (let attempt = 0; ; attempt++) {
+    const s: EvmDeploymentState = state
+    try {
+      if (plan.btc) {
+        const data = encodeDeployData({
+          abi: btcLightRelayAbi,
+          bytecode: btcLightRelayBytecode,
+          args: [NETWORK[plan.btc.network], escrowAt(s)],
+        })
+        await sender.once(s, 'relay', { data, nonce: s.firstNonce }, () => hasCode(relayAt(s)), save)
+      }
+      const escrowData = encodeDeployData({
+        abi: qantaraEscrowAbi,
+        bytecode: qantaraEscrowBytecode,
+        args: escrowConstructorArgs({ ...plan, btc: plan.btc && { ...plan.btc, relay: relayAt(s) } }),
+      })
+      const escrowNonce = s.firstNonce + (plan.btc ? 1 : 0)
+      await sender.once(s, 'escrow', { data: escrowData, nonce: escrowNonce }, () => hasCode(escrowAt(s)), save)
+      break
+    } catch (err) {
+      // Another transaction took a planned nonce: the addresses the plan bound together are lost; plan anew.
+      if (!(err instanceof NonceTaken) || attempt >= 2 || (await hasCode(escrowAt(s)))) throw err
+      o.log(`${errorMessage(err)}: deploying again from the next free nonce`)
+      state = { deployer, plan: JSON.parse(planText), firstNonce: await pending() }
+      save(state)
+    }
+  }
+  const s: EvmDeploymentState = state
+  if (plan.btc) await anchorRelay(o, sender, s, relayAt(s), save)
+  const block = (await publicClient.getTransactionReceipt({ hash: s.escrow!.hash })).blockNumber
+  const done = record(s, block)
+  o.save(done)
+  await checkDeployed(publicClient, escrowAt(s), plan, relayAt(s))
+  return done
+}
+
+/** The relay's genesis, then its ownership handed over where the plan names an owner; each skipped once done. */
+async function anchorRelay(
+  o: EvmDeployOptions,
+  sender: ReturnType<typeof txSender>,
+  s: EvmDeploymentState,
+  relay: Address,
+  save: (s: EvmDeploymentState) => void,
+): Promise<void> {
+  const btc = o.plan.btc!
+  const read = <T>(functionName: 'ready' | 'owner') =>
+    o.publicClient.readContract({ address: relay, abi: btcLightRelayAbi, functionName }) as Promise<T>
+  const { header, height, proofLength } = btc.genesis
+  const genesis = encodeFunctionData({
+    abi: btcLightRelayAbi,
+    functionName: 'genesis',
+    args: [header, BigInt(height), BigInt(proofLength)],
+  })
+  await sender.once(s, 'genesis', { data: genesis, to: relay }, () => read<boolean>('ready'), save)
+  const owner = btc.owner
+  if (!owner) return
+  const transfer = encodeFunctionData({ abi: btcLightRelayAbi, functionName: 'transferOwnership', args: [owner] })
+  await sender.once(
+    s,
+    'owner',
+    { data: transfer, to: relay },
+    async () => isAddressEqual(await read<Address>('owner'), owner),
+    save,
+  )
+}
+
+class NonceTaken extends QantaraError<'SUBMIT_FAILED'> {
+  constructor(step: string, nonce: number) {
+    super('SUBMIT_FAILED', `nonce ${nonce}, planned for the ${step}, was taken by another transaction`)
+  }
+}
+
+type Step = 'relay' | 'escrow' | 'genesis' | 'owner'
+
+/** Sends each step once: signed, recorded, then broadcast; a recorded one is rebroadcast as it was, never signed again at its nonce. */
+function txSender(o: EvmDeployOptions, deployer: Address) {
+  const { wallet, publicClient } = o
+  const latest = () => publicClient.getTransactionCount({ address: deployer, blockTag: 'latest' })
+  const mined = async (step: Step, sent: SentTx) => {
+    const receipt = await publicClient
+      .waitForTransactionReceipt({ hash: sent.hash, timeout: o.receiptTimeoutMs ?? 120_000 })
+      .catch((err: unknown) => {
+        throw new QantaraError(
+          'SUBMIT_FAILED',
+          `the ${step} transaction ${sent.hash} (nonce ${sent.nonce}) is not mined: run the command again to rebroadcast it`,
+          { cause: err, retryable: true },
+        )
+      })
+    if (receipt.status !== 'success')
+      throw new QantaraError('SUBMIT_REVERTED', `the ${step} transaction ${sent.hash} reverted`, {
+        context: { revert: 'MinedRevert' },
+      })
+  }
+  return {
+    async once(
+      s: EvmDeploymentState,
+      step: Step,
+      tx: { data: Hex; to?: Address; nonce?: number },
+      done: () => Promise<boolean>,
+      save: (s: EvmDeploymentState) => void,
+    ): Promise<void> {
+      if (await done()) return
+      const sent = s[step]
+      if (sent && (await publicClient.getTransactionReceipt({ hash: sent.hash }).catch(() => undefined)))
+        return mined(step, sent)
+      if (sent && (await latest()) <= sent.nonce && sent.raw) {
+        o.log(`rebroadcasting the ${step} transaction ${sent.hash}`)
+        await publicClient.sendRawTransaction({ serializedTransaction: sent.raw }).catch(() => undefined)
+        return mined(step, sent)
+      }
+      if (tx.nonce !== undefined && (await publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })) > tx.nonce)
+        throw new NonceTaken(step, tx.nonce)
+      const request = await wallet
+        .prepareTransactionRequest({
+          account: wallet.account,
+          chain: wallet.chain,
+          data: tx.data,
+          ...(tx.to ? { to: tx.to } : {}),
+          ...(tx.nonce !== undefined ? { nonce: tx.nonce } : {}),
+        })
+        .catch((err: unknown) => {
+          throw step === 'escrow' ? escrowRefusal(err) : err
+        })
+      const raw = await wallet.signTransaction(request)
+      const next: SentTx = { nonce: request.nonce, hash: keccak256(raw), raw }
+      s[step] = next
+      save(s)
+      o.log(`sending the ${step} transaction ${next.hash} (nonce ${next.nonce})`)
+      await publicClient.sendRawTransaction({ serializedTransaction: raw })
+      await mined(step, next)
+      s[step] = { nonce: next.nonce, hash: next.hash }
+      save(s)
+    },
+  }
+}
+
+/** Reads back what was deployed: a record is written as done only for contracts that hold what the plan asked. */
+async function checkDeployed(
+  publicClient: PublicClient,
+  escrow: Address,
+  plan: EvmDeploymentPlan,
+  relay: Address,
+): Promise<void> {
+  const [version, relayers, threshold] = await publicClient.readContract({
+    address: escrow,
+    abi: qantaraEscrowAbi,
+    functionName: 'relayerSet',
+  })
+  const want = sortAddresses(plan.relayers)
+  // A set rotated since (version past 1) is the quorum's business, not a broken deployment.
+  if (
+    version === 1n &&
+    (threshold !== plan.threshold ||
+    relayers.length !== want.length ||
+      relayers.some((r, i) => !isAddressEqual(r, want[i]!)))
+  )
+    throw new QantaraError(
+      'RPC_BAD_RESPONSE',
+      `the escrow at ${escrow} holds relayers ${relayers.join(', ')} with threshold ${threshold}, not the plan's: this is not the deployment recorded`,
+    )
+  const bound = await publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'btcRelay' })
+  if (plan.btc && !isAddressEqual(bound, relay))
+    throw new QantaraError('RPC_BAD_RESPONSE', `the escrow at ${escrow} is bound to relay ${bound}, not ${relay}`)
+}
+
+/** The plan as canonical text: relayers sorted and checksummed, amounts as decimal strings. */
+function canonicalPlan(p: EvmDeploymentPlan): string {
+  return JSON.stringify({
+    relayers: sortAddresses(p.relayers),
+    threshold: p.threshold,
+    maxFeeBps: p.maxFeeBps,
+    reclaimGrace: p.reclaimGrace.toString(),
+    btc: p.btc && {
+      network: p.btc.network,
+      confirmations: p.btc.confirmations,
+      maxPayoutSats: (p.btc.maxPayoutSats ?? defaultMaxPayoutSats(p.btc.confirmations)).toString(),
+      genesis: p.btc.genesis,
+      owner: p.btc.owner ?? null,
+    },
+  })
+}
