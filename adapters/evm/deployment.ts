@@ -71,7 +71,15 @@ export interface EvmDeployOptions {
 }
 
 /** Deploys what `plan` names, or finishes a deployment a crash interrupted; re-run on a done record, it only checks. */
-export async function deployEvm(o: EvmDeployOptions): Promise<DeploymentRecord> {
+export interface EvmDeployed {
+  record: DeploymentRecord
+  escrow: Address
+  /** The escrow's first block: where its relayers' watchers start. */
+  startBlock: bigint
+  relay?: Address
+}
+
+export async function deployEvm(o: EvmDeployOptions): Promise<EvmDeployed> {
   const { wallet, publicClient, plan } = o
   const deployer = wallet.account.address
   const chain = `eip155:${await publicClient.getChainId()}`
@@ -85,8 +93,12 @@ export async function deployEvm(o: EvmDeployOptions): Promise<DeploymentRecord> 
       'the record is of another deployment (relayers, threshold or parameters differ): give another --out',
     )
   if (state && !isAddressEqual(state.deployer, deployer))
-    throw new QantaraError('CONFIG_INVALID', `the record was deployed from ${state.deployer}, not ${deployer}`)
-  const relayAt = (s: EvmDeploymentState) => getContractAddress({ from: deployer, nonce: BigInt(s.firstNonce) })
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `the record was deployed from ${state.deployer}, not ${deployer}`,
+    )
+  const relayAt = (s: EvmDeploymentState) =>
+    getContractAddress({ from: deployer, nonce: BigInt(s.firstNonce) })
   const escrowAt = (s: EvmDeploymentState) =>
     getContractAddress({ from: deployer, nonce: BigInt(s.firstNonce + (plan.btc ? 1 : 0)) })
   const record = (s: EvmDeploymentState, escrowBlock?: bigint): DeploymentRecord => ({
@@ -121,7 +133,13 @@ export async function deployEvm(o: EvmDeployOptions): Promise<DeploymentRecord> 
         args: escrowConstructorArgs({ ...plan, btc: plan.btc && { ...plan.btc, relay: relayAt(s) } }),
       })
       const escrowNonce = s.firstNonce + (plan.btc ? 1 : 0)
-      await sender.once(s, 'escrow', { data: escrowData, nonce: escrowNonce }, () => hasCode(escrowAt(s)), save)
+      await sender.once(
+        s,
+        'escrow',
+        { data: escrowData, nonce: escrowNonce },
+        () => hasCode(escrowAt(s)),
+        save,
+      )
       break
     } catch (err) {
       // Another transaction took a planned nonce: the addresses the plan bound together are lost; plan anew.
@@ -137,7 +155,7 @@ export async function deployEvm(o: EvmDeployOptions): Promise<DeploymentRecord> 
   const done = record(s, block)
   o.save(done)
   await checkDeployed(publicClient, escrowAt(s), plan, relayAt(s))
-  return done
+  return { record: done, escrow: escrowAt(s), startBlock: block, ...(plan.btc ? { relay: relayAt(s) } : {}) }
 }
 
 /** The relay's genesis, then its ownership handed over where the plan names an owner; each skipped once done. */
@@ -160,7 +178,11 @@ async function anchorRelay(
   await sender.once(s, 'genesis', { data: genesis, to: relay }, () => read<boolean>('ready'), save)
   const owner = btc.owner
   if (!owner) return
-  const transfer = encodeFunctionData({ abi: btcLightRelayAbi, functionName: 'transferOwnership', args: [owner] })
+  const transfer = encodeFunctionData({
+    abi: btcLightRelayAbi,
+    functionName: 'transferOwnership',
+    args: [owner],
+  })
   await sender.once(
     s,
     'owner',
@@ -214,7 +236,10 @@ function txSender(o: EvmDeployOptions, deployer: Address) {
         await publicClient.sendRawTransaction({ serializedTransaction: sent.raw }).catch(() => undefined)
         return mined(step, sent)
       }
-      if (tx.nonce !== undefined && (await publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })) > tx.nonce)
+      if (
+        tx.nonce !== undefined &&
+        (await publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })) > tx.nonce
+      )
         throw new NonceTaken(step, tx.nonce)
       const request = await wallet
         .prepareTransactionRequest({
@@ -257,16 +282,23 @@ async function checkDeployed(
   if (
     version === 1n &&
     (threshold !== plan.threshold ||
-    relayers.length !== want.length ||
+      relayers.length !== want.length ||
       relayers.some((r, i) => !isAddressEqual(r, want[i]!)))
   )
     throw new QantaraError(
       'RPC_BAD_RESPONSE',
       `the escrow at ${escrow} holds relayers ${relayers.join(', ')} with threshold ${threshold}, not the plan's: this is not the deployment recorded`,
     )
-  const bound = await publicClient.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'btcRelay' })
+  const bound = await publicClient.readContract({
+    address: escrow,
+    abi: qantaraEscrowAbi,
+    functionName: 'btcRelay',
+  })
   if (plan.btc && !isAddressEqual(bound, relay))
-    throw new QantaraError('RPC_BAD_RESPONSE', `the escrow at ${escrow} is bound to relay ${bound}, not ${relay}`)
+    throw new QantaraError(
+      'RPC_BAD_RESPONSE',
+      `the escrow at ${escrow} is bound to relay ${bound}, not ${relay}`,
+    )
 }
 
 /** The plan as canonical text: relayers sorted and checksummed, amounts as decimal strings. */

@@ -83,7 +83,10 @@ const same = (a: unknown, b: unknown) =>
  * config is validated. A field the config sets too must agree: two sources
  * that disagree on an escrow address are a mistake to stop at, not to resolve.
  */
-export function applyDeployments(raw: unknown, baseDir: string): { raw: unknown; problems: DeploymentProblem[] } {
+export function applyDeployments(
+  raw: unknown,
+  baseDir: string,
+): { raw: unknown; problems: DeploymentProblem[] } {
   const problems: DeploymentProblem[] = []
   if (!isObject(raw) || !Array.isArray(raw.chains)) return { raw, problems }
   const self = selfMember(raw)

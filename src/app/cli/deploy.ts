@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { createPublicClient, createWalletClient, http, isAddress, type Address, type Hex } from 'viem'
+import { createPublicClient, createWalletClient, http, isAddress, type Address } from 'viem'
 import { defaultMaxPayoutSats, type BtcRelayNetwork } from '../../../adapters/evm/deploy.js'
 import { deployEvm, type EvmDeploymentPlan } from '../../../adapters/evm/deployment.js'
 import { viemChain } from '../../../adapters/evm/chain.js'
@@ -8,7 +8,14 @@ import { evmAccountFromSecret } from '../../../adapters/evm/keys.js'
 import { readDeploymentRecord, writeDeploymentRecord } from '../../config/deployment.js'
 import { readSecret } from '../../config/keySource.js'
 import { QantaraError } from '../../errors.js'
-import { keySourceOf, keySourceOptions, listOf, positiveInt, wholeNumber, type KeySourceOptions } from './options.js'
+import {
+  keySourceOf,
+  keySourceOptions,
+  listOf,
+  positiveInt,
+  wholeNumber,
+  type KeySourceOptions,
+} from './options.js'
 
 /** Bitcoin's difficulty epoch: a mainnet relay is anchored at an epoch's first block. */
 const EPOCH_BLOCKS = 2016
@@ -42,19 +49,49 @@ export function registerDeployCommands(program: Command, out: (line: string) => 
         'deploy a QantaraEscrow (with --btc-network, its BtcLightRelay, anchored) and write a deployment record',
       )
       .requiredOption('--rpc <url>', 'JSON-RPC URL of the chain')
-      .requiredOption('--chain <caip2>', 'the chain the RPC must serve, e.g. eip155:8453: nothing is sent elsewhere')
+      .requiredOption(
+        '--chain <caip2>',
+        'the chain the RPC must serve, e.g. eip155:8453: nothing is sent elsewhere',
+      )
       .requiredOption('--relayers <addresses>', "comma-separated members' EVM addresses, any order")
       .requiredOption('--threshold <n>', 'signatures a settlement needs', positiveInt)
-      .option('--max-fee-bps <n>', "the most relayers' fee a settlement may take, in basis points", positiveInt, 500)
-      .option('--reclaim-grace <seconds>', "how long after an order's end its renter must wait to reclaim it", positiveInt, 86_400)
+      .option(
+        '--max-fee-bps <n>',
+        "the most relayers' fee a settlement may take, in basis points",
+        positiveInt,
+        500,
+      )
+      .option(
+        '--reclaim-grace <seconds>',
+        "how long after an order's end its renter must wait to reclaim it",
+        positiveInt,
+        86_400,
+      )
       .requiredOption('--out <file>', 'the deployment record: written as it goes, read back on a re-run')
       .option('--btc-network <network>', 'mainnet | regtest: deploy a light relay, for providers paid in BTC')
       .option('--btc-confirmations <n>', 'headers a payout proof must carry', positiveInt, 6)
-      .option('--btc-genesis-height <n>', "the relay's anchor: an epoch's first block on mainnet", wholeNumber)
-      .option('--btc-genesis-header <hex>', 'the 80-byte header at that height (bitcoin-cli getblockheader <hash> false)')
-      .option('--btc-proof-length <n>', 'headers a retarget carries on each side of the boundary (1-100)', positiveInt)
-      .option('--btc-max-payout-sats <n>', 'the most one order may be owed in BTC; default: half what the confirmations earn a miner')
-      .option('--btc-relay-owner <address>', "hand the relay's ownership (its proof length) to this address once anchored"),
+      .option(
+        '--btc-genesis-height <n>',
+        "the relay's anchor: an epoch's first block on mainnet",
+        wholeNumber,
+      )
+      .option(
+        '--btc-genesis-header <hex>',
+        'the 80-byte header at that height (bitcoin-cli getblockheader <hash> false)',
+      )
+      .option(
+        '--btc-proof-length <n>',
+        'headers a retarget carries on each side of the boundary (1-100)',
+        positiveInt,
+      )
+      .option(
+        '--btc-max-payout-sats <n>',
+        'the most one order may be owed in BTC; default: half what the confirmations earn a miner',
+      )
+      .option(
+        '--btc-relay-owner <address>',
+        "hand the relay's ownership (its proof length) to this address once anchored",
+      ),
     'the deployer key',
   ).action(async (o: DeployEvmOptions) => {
     const plan = evmPlan(o)
@@ -66,7 +103,7 @@ export function registerDeployCommands(program: Command, out: (line: string) => 
     const served = await publicClient.getChainId()
     if (served !== chain.id)
       throw new QantaraError('RPC_WRONG_CHAIN', `${o.rpc} serves eip155:${served}, not ${o.chain}`)
-    const record = await deployEvm({
+    const deployed = await deployEvm({
       wallet: createWalletClient({ account, chain, transport }),
       publicClient,
       plan,
@@ -74,8 +111,8 @@ export function registerDeployCommands(program: Command, out: (line: string) => 
       save: (r) => writeDeploymentRecord(path, r),
       log: (line) => out(`# ${line}`),
     })
-    out(`# ${path}: escrow ${String(record.config.escrow)} from block ${String(record.config.startBlock)}`)
-    if (record.state.btcRelay) out(`# light relay ${String(record.state.btcRelay)}`)
+    out(`# ${path}: escrow ${deployed.escrow} from block ${deployed.startBlock}`)
+    if (deployed.relay) out(`# light relay ${deployed.relay}`)
     out(`# in each relayer's config, the chain entry:`)
     out(`- family: evm\n  deployment: ${path}`)
   })
@@ -88,7 +125,10 @@ function evmPlan(o: DeployEvmOptions): EvmDeploymentPlan {
   if (new Set(relayers.map((r) => r.toLowerCase())).size !== relayers.length)
     throw new QantaraError('CONFIG_INVALID', '--relayers: an address is listed twice')
   if (o.threshold > relayers.length)
-    throw new QantaraError('CONFIG_INVALID', `--threshold ${o.threshold} is more than the ${relayers.length} relayers`)
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `--threshold ${o.threshold} is more than the ${relayers.length} relayers`,
+    )
   if (o.maxFeeBps > 10_000) throw new QantaraError('CONFIG_INVALID', '--max-fee-bps is at most 10000')
   const plan: EvmDeploymentPlan = {
     relayers: relayers as Address[],
@@ -105,7 +145,10 @@ function btcPlan(o: DeployEvmOptions, network: BtcRelayNetwork): NonNullable<Evm
   const height = o.btcGenesisHeight
   const header = o.btcGenesisHeader?.replace(/^0x/, '')
   if (height === undefined || header === undefined)
-    throw new QantaraError('CONFIG_INVALID', '--btc-network needs --btc-genesis-height and --btc-genesis-header')
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      '--btc-network needs --btc-genesis-height and --btc-genesis-header',
+    )
   if (!/^[0-9a-fA-F]{160}$/.test(header))
     throw new QantaraError('CONFIG_INVALID', '--btc-genesis-header must be an 80-byte header in hex')
   if (network === 'mainnet' && height % EPOCH_BLOCKS !== 0)
@@ -123,8 +166,10 @@ function btcPlan(o: DeployEvmOptions, network: BtcRelayNetwork): NonNullable<Evm
     network,
     confirmations: o.btcConfirmations,
     maxPayoutSats:
-      o.btcMaxPayoutSats !== undefined ? BigInt(o.btcMaxPayoutSats) : defaultMaxPayoutSats(o.btcConfirmations),
-    genesis: { header: `0x${header}` as Hex, height, proofLength },
-    ...(o.btcRelayOwner ? { owner: o.btcRelayOwner as Address } : {}),
+      o.btcMaxPayoutSats !== undefined
+        ? BigInt(o.btcMaxPayoutSats)
+        : defaultMaxPayoutSats(o.btcConfirmations),
+    genesis: { header: `0x${header}`, height, proofLength },
+    ...(o.btcRelayOwner ? { owner: o.btcRelayOwner } : {}),
   }
 }
