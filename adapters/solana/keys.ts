@@ -1,4 +1,12 @@
-import { address, getAddressDecoder, getAddressEncoder, isAddress, type Address } from '@solana/kit'
+import {
+  address,
+  createKeyPairSignerFromPrivateKeyBytes,
+  getAddressDecoder,
+  getAddressEncoder,
+  isAddress,
+  type Address,
+  type KeyPairSigner,
+} from '@solana/kit'
 import type { SecretMaterial } from '../../src/config/keySource.js'
 import { ed25519FromSeed, generateEd25519, type Ed25519Signer } from '../../src/ed25519.js'
 import type { FamilyKeys } from '../../src/family.js'
@@ -12,6 +20,19 @@ export interface SolanaKey {
 
 /** A Solana key from a 32-byte hex seed or a solana-keygen JSON array (seed then public key); the key never leaves here. */
 export function solanaKeyFromSecret(secret: SecretMaterial): SolanaKey {
+  const signer = ed25519FromSeed(solanaSeed(secret))
+  return { address: getAddressDecoder().decode(Buffer.from(signer.publicKey.slice(2), 'hex')), signer }
+}
+
+/** The key as @solana/kit signs with it, for the operators' commands that send transactions of their own. */
+export function solanaKeyPairSigner(secret: SecretMaterial): Promise<KeyPairSigner> {
+  const seed = solanaSeed(secret)
+  ed25519FromSeed(seed) // refuses anything but 32 bytes of hex, with a typed error
+  return createKeyPairSignerFromPrivateKeyBytes(Buffer.from(seed.replace(/^0x/, ''), 'hex'))
+}
+
+/** The 32-byte seed, hex, checked against the public key a solana-keygen file carries beside it. */
+function solanaSeed(secret: SecretMaterial): string {
   if (secret.kind !== 'hex')
     throw new QantaraError('KEY_UNAVAILABLE', 'a Solana key is read from { env } or { file }, not a keystore')
   const text = secret.value.trim()
@@ -35,10 +56,9 @@ export function solanaKeyFromSecret(secret: SecretMaterial): SolanaKey {
   } else {
     seed = text
   }
-  const signer = ed25519FromSeed(seed)
-  if (claimed && signer.publicKey.slice(2) !== claimed)
+  if (claimed && ed25519FromSeed(seed).publicKey.slice(2) !== claimed)
     throw new QantaraError('KEY_UNAVAILABLE', "the key file's public key does not match its secret")
-  return { address: getAddressDecoder().decode(Buffer.from(signer.publicKey.slice(2), 'hex')), signer }
+  return seed
 }
 
 /** A Solana address as raw bytes, as an order memo carries it. */

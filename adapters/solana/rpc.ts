@@ -29,7 +29,7 @@ export function solanaRpc(o: SolanaRpcOptions) {
       res = await fetchBounded(o.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(payload),
+        body: jsonWithIntegers(payload),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       })
     } catch (cause) {
@@ -50,3 +50,13 @@ export function solanaRpc(o: SolanaRpcOptions) {
 }
 
 export type SolanaRpc = ReturnType<typeof solanaRpc>
+
+/** A bigint's stand-in, as JSON.stringify escapes it: no string of an RPC call holds a NUL. */
+const BIGINT_MARK = /"\\u0000bigint:(-?\d+)"/g
+
+/** JSON whose bigints (u64 amounts, sizes) are written as exact integer literals, as Solana's RPC reads them. */
+function jsonWithIntegers(payload: unknown): string {
+  return JSON.stringify(payload, (_key, v: unknown) =>
+    typeof v === 'bigint' ? `\u0000bigint:${v.toString()}` : v,
+  ).replace(BIGINT_MARK, '$1')
+}

@@ -121,7 +121,7 @@ function receiptFrozen(program: Address, data: Buffer, receiptMint: Address): bo
 }
 
 /** Why `data`, read at the receipt mint, is not a mint only the multisig can freeze with, or undefined when it is. */
-function receiptMintProblem(program: Address, data: Buffer, multisig: Address): string | undefined {
+export function receiptMintProblem(program: Address, data: Buffer, multisig: Address): string | undefined {
   // Mint layout: mint authority COption (tag u32 at 0, key at 4), supply u64 at 36, decimals at 44, initialized at 45, freeze authority COption (tag at 46, key at 50).
   if (program !== TOKEN_PROGRAM_ADDRESS || data.length !== 82 || data[45] !== 1)
     return 'is not an initialized SPL Token mint'

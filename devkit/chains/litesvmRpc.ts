@@ -172,6 +172,7 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
   const context = () => ({ slot, apiVersion: '2.2.0' })
   const methods: Record<string, (params: unknown[]) => unknown> = {
     getSlot: () => slot,
+    ...stateMethods(svm, context),
     getAccountInfo: ([a]) => {
       const acc = svm.getAccount(address(a as string))
       return {
@@ -278,6 +279,24 @@ export async function startLitesvmRpc(svm: LiteSVM = new LiteSVM()): Promise<Lit
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   return { url, svm, ledger, execute, stop: () => new Promise((ok) => server.close(() => ok())) }
+}
+
+/** What operators' commands read besides transactions: the chain's identity, a blockhash, rent and balances. */
+function stateMethods(
+  svm: LiteSVM,
+  context: () => { slot: number },
+): Record<string, (params: unknown[]) => unknown> {
+  return {
+    // A local ledger has no genesis hash a chain id could name: its CAIP-2 id is solana:litesvm.
+    getGenesisHash: () => 'litesvm',
+    getLatestBlockhash: () => ({
+      context: context(),
+      value: { blockhash: svm.latestBlockhash(), lastValidBlockHeight: context().slot + 150 },
+    }),
+    getMinimumBalanceForRentExemption: ([size]) =>
+      Number(svm.minimumBalanceForRentExemption(BigInt(size as number))),
+    getBalance: ([a]) => ({ context: context(), value: Number(svm.getBalance(address(a as string)) ?? 0n) }),
+  }
 }
 
 function describeError(failed: FailedTransactionMetadata): unknown {

@@ -14,6 +14,7 @@ import { registerKeysCommands } from './keys.js'
 import { configValidate } from './configValidate.js'
 import { registerOrderCommands } from './order.js'
 import { registerVaultMemoCommand } from './vaultMemo.js'
+import { registerVaultInitCommands } from './vaultInit.js'
 import { registerRelayerCommands } from './relayers.js'
 import { registerSolverCommands } from './solver.js'
 
@@ -79,6 +80,7 @@ program
 registerVaultMemoCommand(registerOrderCommands(program, out), out)
 registerKeysCommands(program, out)
 registerDeployCommands(program, out)
+registerVaultInitCommands(program, out)
 registerRelayerCommands(program, out)
 registerBtcCommands(program, out)
 registerSolverCommands(program, out, root.signal)

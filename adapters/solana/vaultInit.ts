@@ -1,0 +1,279 @@
+import {
+  appendTransactionMessageInstructions,
+  createAddressWithSeed,
+  createTransactionMessage,
+  getAddressDecoder,
+  getBase64EncodedWireTransaction,
+  getSignatureFromTransaction,
+  pipe,
+  setTransactionMessageFeePayerSigner,
+  setTransactionMessageLifetimeUsingBlockhash,
+  signTransactionMessageWithSigners,
+  type Address,
+  type Instruction,
+  type KeyPairSigner,
+} from '@solana/kit'
+import {
+  SYSTEM_PROGRAM_ADDRESS,
+  getCreateAccountWithSeedInstruction,
+  getInitializeNonceAccountInstruction,
+} from '@solana-program/system'
+import {
+  TOKEN_PROGRAM_ADDRESS,
+  findAssociatedTokenPda,
+  getCreateAssociatedTokenIdempotentInstructionAsync,
+  getInitializeMint2Instruction,
+  getInitializeMultisig2Instruction,
+  getMintSize,
+  getMultisigSize,
+} from '@solana-program/token'
+import { abortableDelay } from '../../src/abort.js'
+import { DEPLOYMENT_FORMAT, type DeploymentRecord } from '../../src/config/deployment.js'
+import { QantaraError } from '../../src/errors.js'
+import type { SolanaRpc } from './rpc.js'
+import { receiptMintProblem } from './vaultAccount.js'
+
+const NONCE_BYTES = 80
+const TOKEN_ACCOUNT_BYTES = 165
+
+/** A Solana vault for a quorum: their m-of-n SPL Token multisig over a token account of `mint`, a receipt mint, a durable nonce each. */
+export interface SolanaVaultPlan {
+  /** Names this vault among the payer's: every account is created at an address derived from the payer, this name and its role. */
+  name: string
+  members: Address[]
+  threshold: number
+  mint: Address
+}
+
+export interface SolanaVaultInitOptions {
+  rpc: SolanaRpc
+  /** The chain the RPC must serve: solana:<first 32 characters of its genesis hash>. */
+  chain: string
+  /** Pays for the accounts and their rent; it holds no authority over any of them. */
+  payer: KeyPairSigner
+  plan: SolanaVaultPlan
+  record?: DeploymentRecord
+  save(record: DeploymentRecord): void
+  log(line: string): void
+  confirmTimeoutMs?: number
+}
+
+export interface SolanaVault {
+  record: DeploymentRecord
+  vault: Address
+  multisig: Address
+  receiptMint: Address
+  nonceAccounts: Record<string, Address>
+}
+
+/**
+ * Creates, or finds and checks, each account of a vault. Every address is
+ * derived from the payer with a seed, so a re-run after a crash at any line
+ * finds what the last run created instead of creating it twice, and an
+ * account that exists but holds something else is refused, never reused.
+ */
+export async function initSolanaVault(o: SolanaVaultInitOptions): Promise<SolanaVault> {
+  const { rpc, plan, payer } = o
+  if (!/^[a-z0-9-]{1,12}$/.test(plan.name))
+    throw new QantaraError('CONFIG_INVALID', 'a vault name is 1-12 lower-case letters, digits or dashes')
+  const genesis = await rpc.getGenesisHash().send()
+  if (`solana:${genesis.slice(0, 32)}` !== o.chain)
+    throw new QantaraError('RPC_WRONG_CHAIN', `the RPC serves solana:${genesis.slice(0, 32)}, not ${o.chain}`)
+  const planned = { ...plan, members: [...plan.members].sort() }
+  const state = (o.record?.state ?? {}) as { payer?: string; plan?: unknown; startSlot?: number }
+  if (o.record && (o.record.chain !== o.chain || JSON.stringify(state.plan) !== JSON.stringify(planned)))
+    throw new QantaraError('CONFIG_INVALID', 'the record is of another vault: give another --out')
+  const startSlot = state.startSlot ?? Number(await rpc.getSlot({ commitment: 'finalized' }).send())
+  const at = (seed: string, program: Address) =>
+    createAddressWithSeed({
+      baseAddress: payer.address,
+      programAddress: program,
+      seed: `${plan.name}:${seed}`,
+    })
+  const multisig = await at('multisig', TOKEN_PROGRAM_ADDRESS)
+  const receiptMint = await at('receipts', TOKEN_PROGRAM_ADDRESS)
+  const [vault] = await findAssociatedTokenPda({
+    owner: multisig,
+    mint: plan.mint,
+    tokenProgram: TOKEN_PROGRAM_ADDRESS,
+  })
+  const nonceAccounts: Record<string, Address> = {}
+  for (const m of planned.members) nonceAccounts[m] = await at(`n:${m.slice(0, 16)}`, SYSTEM_PROGRAM_ADDRESS)
+  const record = (done: boolean): DeploymentRecord => ({
+    format: DEPLOYMENT_FORMAT,
+    family: 'solana',
+    chain: o.chain,
+    config: done ? { vault, mint: plan.mint, multisig, receiptMint, startSlot } : {},
+    members: done
+      ? Object.fromEntries(planned.members.map((m) => [m, { nonceAccount: nonceAccounts[m] }]))
+      : {},
+    state: { payer: payer.address, plan: planned, startSlot },
+  })
+  o.save(record(false))
+
+  const accounts = vaultAccounts(o)
+  await accounts.mintCheck(plan.mint)
+  await accounts.ensure(
+    'multisig',
+    multisig,
+    (data, owner) => multisigProblem(data, owner, planned),
+    async () => [
+      ...(await accounts.create('multisig', TOKEN_PROGRAM_ADDRESS, getMultisigSize())),
+      getInitializeMultisig2Instruction({ multisig, signers: planned.members, m: planned.threshold }),
+    ],
+  )
+  await accounts.ensure(
+    'receipt mint',
+    receiptMint,
+    (data, owner) => receiptMintProblem(owner, data, multisig),
+    async () => [
+      ...(await accounts.create('receipts', TOKEN_PROGRAM_ADDRESS, getMintSize())),
+      getInitializeMint2Instruction({
+        mint: receiptMint,
+        decimals: 0,
+        mintAuthority: multisig,
+        freezeAuthority: multisig,
+      }),
+    ],
+  )
+  await accounts.ensure(
+    'vault',
+    vault,
+    (data, owner) => vaultProblem(data, owner, plan.mint, multisig),
+    async () => [
+      await getCreateAssociatedTokenIdempotentInstructionAsync({ payer, owner: multisig, mint: plan.mint }),
+    ],
+  )
+  for (const m of planned.members) {
+    const nonce = nonceAccounts[m]!
+    await accounts.ensure(
+      `nonce account of ${m}`,
+      nonce,
+      (data, owner) => nonceProblem(data, owner, m),
+      async () => [
+        ...(await accounts.create(`n:${m.slice(0, 16)}`, SYSTEM_PROGRAM_ADDRESS, NONCE_BYTES)),
+        getInitializeNonceAccountInstruction({ nonceAccount: nonce, nonceAuthority: m }),
+      ],
+    )
+  }
+  const done = record(true)
+  o.save(done)
+  return { record: done, vault, multisig, receiptMint, nonceAccounts }
+}
+
+/** Reads, creates and checks the vault's accounts, one transaction per account. */
+function vaultAccounts(o: SolanaVaultInitOptions) {
+  const { rpc, payer } = o
+  const read = async (at: Address) => {
+    const found = (await rpc.getAccountInfo(at, { commitment: 'confirmed', encoding: 'base64' }).send()).value
+    return found && { owner: found.owner, data: Buffer.from(found.data[0], 'base64') }
+  }
+  const send = async (instructions: Instruction[]) => {
+    const { value: lifetime } = await rpc.getLatestBlockhash({ commitment: 'confirmed' }).send()
+    const tx = await signTransactionMessageWithSigners(
+      pipe(
+        createTransactionMessage({ version: 0 }),
+        (m) => setTransactionMessageFeePayerSigner(payer, m),
+        (m) => setTransactionMessageLifetimeUsingBlockhash(lifetime, m),
+        (m) => appendTransactionMessageInstructions(instructions, m),
+      ),
+    )
+    const signature = getSignatureFromTransaction(tx)
+    await rpc.sendTransaction(getBase64EncodedWireTransaction(tx), { encoding: 'base64' }).send()
+    const deadline = Date.now() + (o.confirmTimeoutMs ?? 90_000)
+    for (;;) {
+      const [status] = (await rpc.getSignatureStatuses([signature]).send()).value
+      if (status?.err)
+        throw new QantaraError(
+          'SUBMIT_REVERTED',
+          `transaction ${signature} failed: ${JSON.stringify(status.err)}`,
+          {
+            context: { revert: 'MinedRevert' },
+          },
+        )
+      if (status?.confirmationStatus === 'confirmed' || status?.confirmationStatus === 'finalized')
+        return signature
+      if (Date.now() > deadline)
+        throw new QantaraError(
+          'SUBMIT_FAILED',
+          `transaction ${signature} not confirmed: run the command again`,
+          {
+            retryable: true,
+          },
+        )
+      await abortableDelay(500)
+    }
+  }
+  return {
+    async mintCheck(mint: Address) {
+      const found = await read(mint)
+      if (!found || found.owner !== TOKEN_PROGRAM_ADDRESS || found.data.length !== 82 || found.data[45] !== 1)
+        throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint on this chain`)
+    },
+    async create(seed: string, program: Address, space: number) {
+      const rent = await rpc.getMinimumBalanceForRentExemption(BigInt(space)).send()
+      const newAccount = await createAddressWithSeed({
+        baseAddress: payer.address,
+        programAddress: program,
+        seed: `${o.plan.name}:${seed}`,
+      })
+      return [
+        getCreateAccountWithSeedInstruction({
+          payer,
+          newAccount,
+          baseAccount: payer,
+          base: payer.address,
+          seed: `${o.plan.name}:${seed}`,
+          amount: rent,
+          space,
+          programAddress: program,
+        }),
+      ]
+    },
+    /** Creates the account where it is missing; refuses one that holds anything but what the plan wants. */
+    async ensure(
+      what: string,
+      at: Address,
+      problem: (data: Buffer, owner: Address) => string | undefined,
+      instructions: () => Promise<Instruction[]>,
+    ) {
+      let found = await read(at)
+      if (!found) {
+        o.log(`creating the ${what} ${at}: ${await send(await instructions())}`)
+        found = await read(at)
+      }
+      const why = found ? problem(found.data, found.owner) : 'was not created'
+      if (why)
+        throw new QantaraError('CONFIG_INVALID', `the ${what} ${at} ${why}: choose another --name`, {
+          details: why,
+        })
+    },
+  }
+}
+
+function multisigProblem(data: Buffer, owner: Address, plan: SolanaVaultPlan): string | undefined {
+  if (owner !== TOKEN_PROGRAM_ADDRESS || data.length !== getMultisigSize() || data[2] !== 1)
+    return 'is not an initialized SPL Token multisig'
+  const signers = Array.from({ length: data[1]! }, (_, i) =>
+    getAddressDecoder().decode(data.subarray(3 + 32 * i, 35 + 32 * i)),
+  ).sort()
+  if (data[0] !== plan.threshold || JSON.stringify(signers) !== JSON.stringify(plan.members))
+    return `is ${data[0]} of ${signers.join(', ')}, not the plan's ${plan.threshold} of ${plan.members.join(', ')}`
+  return undefined
+}
+
+function vaultProblem(data: Buffer, owner: Address, mint: Address, multisig: Address): string | undefined {
+  const decode = (from: number) => getAddressDecoder().decode(data.subarray(from, from + 32))
+  if (owner !== TOKEN_PROGRAM_ADDRESS || data.length !== TOKEN_ACCOUNT_BYTES)
+    return 'is not an SPL Token account'
+  if (decode(0) !== mint || decode(32) !== multisig) return `is not ${multisig}'s account of ${mint}`
+  return undefined
+}
+
+/** A nonce account: version u32, state u32 (1 initialized), authority, blockhash, fee calculator. */
+function nonceProblem(data: Buffer, owner: Address, authority: Address): string | undefined {
+  if (owner !== SYSTEM_PROGRAM_ADDRESS || data.length !== NONCE_BYTES || data.readUInt32LE(4) !== 1)
+    return 'is not an initialized durable nonce account'
+  const holder = getAddressDecoder().decode(data.subarray(8, 40))
+  return holder === authority ? undefined : `has authority ${holder}, not ${authority}`
+}
