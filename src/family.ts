@@ -70,6 +70,20 @@ export interface FamilyKeys<Config = never> {
   keystore?(key: string, password: string): string
 }
 
+/** One online check of `qantara doctor`: what it looked at, what it found, and what to do where that is a problem. */
+export interface DoctorCheck {
+  subject: string
+  level: 'ok' | 'warn' | 'problem'
+  detail: string
+  fix?: string
+}
+
+/** What a chain's checks know of the quorum besides the chain's config and this relayer's key. */
+export interface DoctorQuorum {
+  threshold: number
+  members: readonly QuorumMember[]
+}
+
 /** What every family provides, whatever holds its orders' funds. */
 interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySigner> {
   readonly family: Config['family']
@@ -88,6 +102,8 @@ interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySig
   custodian(config: Config): string
   /** Choices that are valid but risky, for `config validate` to point out. */
   configWarnings(config: Config): string[]
+  /** The chain as a running relayer needs it, read from its RPCs: `qantara doctor`. Never throws; an unreachable RPC is a check. */
+  doctor(config: Config, signer: Signer, quorum: DoctorQuorum): Promise<DoctorCheck[]>
 }
 
 /** A family whose escrow contract holds each order; the relayer set it trusts can be rotated on chain. */

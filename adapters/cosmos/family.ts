@@ -1,6 +1,7 @@
 import type { FamilySigner, VaultFamily } from '../../src/family.js'
 import { cosmosChainConfigSchema, prefixOf, type CosmosChainConfig } from './config.js'
 import { cosmosAccount, cosmosKeyFromSecret, type CosmosKey, cosmosKeys } from './keys.js'
+import { cosmosDoctor } from './doctor.js'
 import { cosmosRuntime } from './runtime.js'
 
 export interface CosmosSigner extends FamilySigner {
@@ -50,5 +51,6 @@ export const cosmosFamily = {
     }),
   custodian: (config) => config.vault,
   configWarnings: () => [],
+  doctor: (config) => cosmosDoctor(config),
   vaultAccount: cosmosAccount,
 } satisfies VaultFamily<CosmosChainConfig, CosmosSigner>

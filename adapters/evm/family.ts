@@ -4,6 +4,7 @@ import { QantaraError } from '../../src/errors.js'
 import { NATIVE_TOKEN } from '../../src/order.js'
 import { isEvmAddress, tokenAddress, tokenName } from './codec.js'
 import { evmChainConfigSchema, type EvmChainConfig } from './config.js'
+import { evmDoctor } from './doctor.js'
 import { evmAccountFromSecret, evmKeys } from './keys.js'
 import { evmRelayerSetTool } from './relayerSet.js'
 import { evmQuoteSigner, evmRuntime, evmWatcher } from './runtime.js'
@@ -45,6 +46,7 @@ export const evmFamily = {
           `${config.id} has no \`tokens\` list, so this relayer settles orders in any token at any amount and pays their gas`,
         ]
       : [],
+  doctor: (config, signer, quorum) => evmDoctor(config, signer.account.address, quorum),
   relayerSetTool: (config, signer) => evmRelayerSetTool(config, signer.account),
   solverChain(config, signer, tokens, logger) {
     const names = (tokens ?? [NATIVE_TOKEN]).map((t) => {

@@ -1,6 +1,7 @@
 import type { FamilySigner, VaultFamily } from '../../src/family.js'
 import { solanaChainConfigSchema, type SolanaChainConfig } from './config.js'
 import { solanaAccount, solanaKeyFromSecret, type SolanaKey, solanaKeys } from './keys.js'
+import { solanaDoctor } from './doctor.js'
 import { solanaRuntime } from './runtime.js'
 
 export interface SolanaSigner extends FamilySigner {
@@ -37,5 +38,6 @@ export const solanaFamily = {
     }),
   custodian: (config) => config.vault,
   configWarnings: () => [],
+  doctor: (config, signer, quorum) => solanaDoctor(config, signer.key.address, quorum),
   vaultAccount: solanaAccount,
 } satisfies VaultFamily<SolanaChainConfig, SolanaSigner>

@@ -14,6 +14,8 @@ import { readSecret } from '../config/keySource.js'
 import type { QuorumMember } from '../config/schema.js'
 import { QantaraError } from '../errors.js'
 import type {
+  DoctorCheck,
+  DoctorQuorum,
   FamilyAdapter,
   FamilyChainConfig,
   FamilySigner,
@@ -65,6 +67,15 @@ export function memberKeyProblem(
   self: QuorumMember,
 ): string | undefined {
   return adapterOf(chain.family).memberKeyProblem(chain, signer, self)
+}
+
+/** `qantara doctor`'s checks of one chain, with the key this relayer signs with there. */
+export function chainDoctor(
+  chain: ChainConfig,
+  signer: ChainSigner,
+  quorum: DoctorQuorum,
+): Promise<DoctorCheck[]> {
+  return adapterOf(chain.family).doctor(chain, signer, quorum)
 }
 
 /** Builds the runtime of every configured chain, with the signer its key unlocked; `cosign` reaches peers where releases are co-signed. */

@@ -100,7 +100,7 @@ export function probeWorker(
 }
 
 /** The quorum's challenge schedule secret: key material, read like a key and never logged. */
-function sharedSecret(source: KeySource, env: NodeJS.ProcessEnv, baseDir: string): string {
+export function sharedSecret(source: KeySource, env: NodeJS.ProcessEnv, baseDir: string): string {
   const secret = readSecret(source, env, baseDir)
   if (secret.kind !== 'hex' || !/^(0x)?[0-9a-fA-F]{64,}$/.test(secret.value))
     throw new QantaraError(

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander'
 import { startAgent } from '../agent.js'
+import { doctor } from '../doctor.js'
 import { loadConfig } from '../loadConfig.js'
 import { errorMessage, isQantaraError } from '../../errors.js'
 import { redactUrls } from '../../http/redactUrl.js'
@@ -38,6 +39,16 @@ program
   .description('check a config file, its environment overrides and its keys; prints every problem')
   .action((file: string) => {
     process.exitCode = configValidate(file, process.env, out)
+  })
+
+program
+  .command('doctor')
+  .description(
+    "check online what a relayer config's relayer would meet: RPCs, contracts or vaults, keys, funds, peers, store",
+  )
+  .requiredOption('--config <file>', 'relayer YAML config')
+  .action(async (o: { config: string }) => {
+    process.exitCode = await doctor(o.config, process.env, out)
   })
 
 program

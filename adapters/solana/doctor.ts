@@ -1,0 +1,102 @@
+import { address, lamports, type Address } from '@solana/kit'
+import { check, eachRpc, ok, problem, warn } from '../../src/doctor/checks.js'
+import type { DoctorCheck, DoctorQuorum } from '../../src/family.js'
+import { nonceProblem, vaultProblem } from './accountLayouts.js'
+import type { SolanaChainConfig } from './config.js'
+import { solanaRpc, type SolanaRpc } from './rpc.js'
+import { solanaVaultAccount } from './vaultAccount.js'
+
+/** A release costs a fee and a receipt's rent (~0.002 SOL): the signer should hold enough for a few dozen. */
+const FUNDED_LAMPORTS = 50_000_000n
+const ONE_RELEASE_LAMPORTS = 2_500_000n
+const SOL = (n: bigint) => `${Number(n) / 1e9} SOL`
+
+/** `qantara doctor` on a Solana chain: its RPCs, the vault's multisig, token account and receipt mint, this relayer's nonce account and SOL. */
+export async function solanaDoctor(
+  config: SolanaChainConfig,
+  signer: Address,
+  quorum: DoctorQuorum,
+): Promise<DoctorCheck[]> {
+  const rpcOf = (url: string) => solanaRpc({ url, timeoutMs: config.rpcTimeoutMs })
+  const { checks, live } = await eachRpc(config.id, config.rpc, async (url) => {
+    const rpc = rpcOf(url)
+    const [genesis, slot] = await Promise.all([rpc.getGenesisHash().send(), rpc.getSlot().send()])
+    return { served: `solana:${genesis.slice(0, 32)}`, head: `slot ${slot}` }
+  })
+  if (!live) return checks
+  const rpc = rpcOf(live)
+  const accounts = {
+    multisig: address(config.multisig),
+    mint: address(config.mint),
+    receiptMint: address(config.receiptMint),
+    nonceAccount: address(config.nonceAccount),
+  }
+  const at = `${config.id} vault ${config.vault}`
+  checks.push(
+    await check(
+      `${config.id} multisig ${config.multisig}`,
+      async () => {
+        const { m, signers } = await solanaVaultAccount(rpc, accounts).info()
+        if (!signers.includes(signer))
+          return problem(
+            `this relayer's key ${signer} is not a signer (${m} of ${signers.join(', ')})`,
+            'use the key the multisig names: a Solana multisig never changes, so a new quorum needs a new vault',
+          )
+        if (m !== quorum.threshold)
+          return problem(
+            `the multisig needs ${m} signatures; quorum.threshold says ${quorum.threshold}`,
+            `set quorum.threshold to ${m}`,
+          )
+        return ok(`${m} of ${signers.length}, this relayer among them; the receipt mint only it can freeze`)
+      },
+      'create the vault with `qantara vault init solana` and point the chain at its record',
+    ),
+  )
+  checks.push(
+    await check(at, async () => {
+      const why = await layoutProblem(rpc, address(config.vault), (d, o) =>
+        vaultProblem(d, o, accounts.mint, accounts.multisig),
+      )
+      return why
+        ? problem(`${why}`, "give the multisig's token account of the mint (its record's `vault`)")
+        : ok(`the multisig's account of ${config.mint}`)
+    }),
+  )
+  checks.push(
+    await check(`${config.id} nonce account ${config.nonceAccount}`, async () => {
+      const why = await layoutProblem(rpc, accounts.nonceAccount, (d, o) => nonceProblem(d, o, signer))
+      return why
+        ? problem(
+            why,
+            "give this relayer's own nonce account: `qantara vault init solana` creates one per member",
+          )
+        : ok(`a durable nonce under ${signer}`)
+    }),
+  )
+  checks.push(
+    await check(`${config.id} SOL of ${signer}`, async () => {
+      const { value } = await rpc.getBalance(signer).send()
+      if (value < lamports(ONE_RELEASE_LAMPORTS))
+        return problem(
+          `${SOL(value)}: not enough for one release`,
+          `send ${signer} at least ${SOL(FUNDED_LAMPORTS)}`,
+        )
+      if (value < lamports(FUNDED_LAMPORTS))
+        return warn(
+          `${SOL(value)}: fewer than 20 releases' fees and receipts`,
+          `send ${signer} at least ${SOL(FUNDED_LAMPORTS)}`,
+        )
+      return ok(SOL(value))
+    }),
+  )
+  return checks
+}
+
+async function layoutProblem(
+  rpc: SolanaRpc,
+  at: Address,
+  problemOf: (data: Buffer, owner: Address) => string | undefined,
+): Promise<string | undefined> {
+  const found = (await rpc.getAccountInfo(at, { commitment: 'confirmed', encoding: 'base64' }).send()).value
+  return found ? problemOf(Buffer.from(found.data[0], 'base64'), found.owner) : 'does not exist'
+}

@@ -1,0 +1,55 @@
+import { errorMessage } from '../errors.js'
+import type { DoctorCheck } from '../family.js'
+import { redactUrl, redactUrls } from '../http/redactUrl.js'
+
+type Finding = Omit<DoctorCheck, 'subject'>
+
+export const ok = (detail: string): Finding => ({ level: 'ok', detail })
+export const warn = (detail: string, fix: string): Finding => ({ level: 'warn', detail, fix })
+export const problem = (detail: string, fix: string): Finding => ({ level: 'problem', detail, fix })
+
+/** Runs one check; whatever it throws is its problem, never the doctor's end. Messages are redacted: a URL may carry an API key. */
+export async function check(
+  subject: string,
+  run: () => Promise<Finding>,
+  fixOnError = 'see the error above',
+): Promise<DoctorCheck> {
+  try {
+    const found = await run()
+    return { subject, ...found, detail: redactUrls(found.detail) }
+  } catch (err) {
+    return { subject, level: 'problem', detail: redactUrls(errorMessage(err)), fix: fixOnError }
+  }
+}
+
+/**
+ * Each of a chain's RPCs: reachable, and serving the configured chain. The
+ * first that is both is the one the chain's other checks read.
+ */
+export async function eachRpc(
+  chain: string,
+  urls: readonly string[],
+  read: (url: string) => Promise<{ served: string; head: string }>,
+): Promise<{ checks: DoctorCheck[]; live?: string }> {
+  const checks: DoctorCheck[] = []
+  let live: string | undefined
+  for (const url of urls) {
+    checks.push(
+      await check(
+        `${chain} rpc ${redactUrl(url)}`,
+        async () => {
+          const { served, head } = await read(url)
+          if (served !== chain)
+            return problem(
+              `serves ${served}, not ${chain}`,
+              `give an RPC of ${chain}, or correct the chain's id`,
+            )
+          live ??= url
+          return ok(`serves ${chain}, head ${head}`)
+        },
+        'check the URL, its API key and that the node is up; another configured RPC is used meanwhile',
+      ),
+    )
+  }
+  return live ? { checks, live } : { checks }
+}
