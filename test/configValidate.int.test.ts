@@ -361,6 +361,14 @@ describe('qantara config validate', () => {
     expect(loaded.identity.publicKey).toBe(IDENTITY)
     expect(loaded.config.chains[0]).toMatchObject({ family: 'evm', confirmations: 20 })
     expect(loaded.config.store.path).toBe('/var/lib/q.sqlite')
+    // An address is text, though YAML would read 0x… as a hex integer; a long block number keeps its digits.
+    const escrow = '0x00000000000000000000000000000000000000aa'
+    const exact = loadConfig(write(base()), {
+      ...ENV,
+      QANTARA__CHAINS__0__ESCROW: escrow,
+      QANTARA__CHAINS__0__STARTBLOCK: '123456789012345678',
+    })
+    expect(exact.config.chains[0]).toMatchObject({ escrow, startBlock: 123456789012345678n })
     // A field the file leaves to its default is matched by the schema's name for it.
     const metrics = loadConfig(write(base()), { ...ENV, QANTARA__API__METRICSLISTEN: '127.0.0.1:9999' })
     expect(loaded.config.api.metricsListen).toBe('127.0.0.1:9464')

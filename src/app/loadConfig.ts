@@ -68,7 +68,7 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, schema: 
     for (const [i, segment] of segments.entries()) {
       const key = matchKey(node, segment, known)
       if (i === segments.length - 1) {
-        node[key] = parseYaml(value) as unknown
+        node[key] = envValue(value)
       } else {
         if (typeof node[key] !== 'object' || node[key] === null) node[key] = {}
         node = node[key] as Record<string, unknown>
@@ -76,6 +76,17 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, schema: 
     }
   }
   return root
+}
+
+/**
+ * An override's value, read as YAML so that numbers, booleans and lists keep
+ * their type, except a number YAML reads out of something else: `0x…` is an
+ * address, not a hex integer, and a long integer (a block, an amount) must not
+ * lose digits to a float; both stay text, which the schema reads exactly.
+ */
+function envValue(text: string): unknown {
+  const value = parseYaml(text) as unknown
+  return typeof value === 'number' && !/^-?\d{1,15}(\.\d+)?$/.test(text.trim()) ? text.trim() : value
 }
 
 function matchKey(node: Record<string, unknown>, segment: string, known: readonly string[]): string {

@@ -18,8 +18,21 @@ export async function check(
     const found = await run()
     return { subject, ...found, detail: redactUrls(found.detail) }
   } catch (err) {
-    return { subject, level: 'problem', detail: redactUrls(errorMessage(err)), fix: fixOnError }
+    return { subject, level: 'problem', detail: redactUrls(oneLine(err)), fix: fixOnError }
   }
+}
+
+/** An error as one line: a library's short message where it has one, and the system error under it (ECONNREFUSED). */
+function oneLine(err: unknown): string {
+  const short = (err as { shortMessage?: unknown }).shortMessage
+  const text = (typeof short === 'string' ? short : errorMessage(err)).split('\n')[0]!
+  let cause: unknown = err
+  for (let depth = 0; depth < 8 && cause instanceof Error; depth++) {
+    const code = (cause as { code?: unknown }).code
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `${text} (${code})`
+    cause = cause.cause
+  }
+  return text
 }
 
 /**

@@ -1,0 +1,375 @@
+import { type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { address, lamports } from '@solana/kit'
+import { createPublicClient, createTestClient, http, parseEther, type Address } from 'viem'
+import { foundry } from 'viem/chains'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parse, stringify } from 'yaml'
+import { startAnvil, type Anvil } from '../devkit/chains/anvil.js'
+import { startSimd, type Simd } from '../devkit/chains/simd.js'
+import { startSolanaVault, type SolanaVaultBed } from '../devkit/chains/solanaVault.js'
+import { freePorts } from '../devkit/freePort.js'
+import { referenceGpu, referenceNvidiaSmi } from '../devkit/gpu/referenceGpu.js'
+import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
+import { launchQantara, providerListed } from '../devkit/localMarket.js'
+import { waitFor } from '../devkit/waitFor.js'
+import { readDeploymentRecord } from '../src/config/deployment.js'
+import { lastJsonLine, runCli, type CliResult } from './support/cli.js'
+import { tempDir } from './support/tmp.js'
+
+// From nothing to a settled order with the operators' commands only: keys, deploy, vault init, doctor, relay, agent,
+// and the renter's order open. Funding is each chain's faucet (anvil's balances, litesvm's airdrop, simd's genesis),
+// as a testnet's would be. No GPU runs here: the provider's device is the dev kit's CPU reference behind a stand-in
+// nvidia-smi, and the relayers accept its test class.
+const SLOT_SECONDS = 3
+const tmp = tempDir()
+const at = (name: string) => join(tmp.dir, name)
+const USDC = 'ibc/498A0751C798A0D9A389AA3691123DADA57DAA4FE165D5C75894505B876BA6E4'
+const children: ChildProcess[] = []
+
+async function qantara(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, ...env }, timeoutMs: 120_000 })
+}
+
+async function ok(args: string[]): Promise<string> {
+  const run = await qantara(args)
+  expect(run.code, `qantara ${args.join(' ')}\n${run.stderr}`).toBe(0)
+  return run.stdout
+}
+
+/** `qantara keys new`: the file it wrote, and the public parts it printed for the config. */
+async function key(kind: string, file: string, ...extra: string[]) {
+  const printed = parse(await ok(['keys', 'new', kind, '--out', at(file), ...extra])) as {
+    'quorum.members[]'?: Record<string, string>
+    account?: string
+    providerId?: string
+  }
+  return { file: at(file), member: printed['quorum.members[]'] ?? {}, ...printed }
+}
+
+let anvil: Anvil
+let sol: SolanaVaultBed
+let simd: Simd
+let ports: number[]
+const relayerIds = ['alpha', 'beta'] as const
+let keys: Awaited<ReturnType<typeof makeKeys>>
+
+async function makeKeys() {
+  const relayer = async (id: string) => ({
+    identity: await key('identity', `${id}.identity`),
+    evm: await key('evm', `${id}.evm`),
+    solana: await key('solana', `${id}.solana.json`),
+    cosmos: await key('cosmos', `${id}.cosmos`, '--prefix', 'cosmos'),
+  })
+  return {
+    relayers: [await relayer('alpha'), await relayer('beta')],
+    deployer: await key('evm', 'deployer.evm'),
+    solanaPayer: await key('solana', 'payer.solana.json'),
+    cosmosPayer: await key('cosmos', 'payer.cosmos', '--prefix', 'cosmos'),
+    provider: await key('provider', 'provider.key'),
+    renter: await key('evm', 'renter.evm'),
+  }
+}
+
+beforeAll(async () => {
+  keys = await makeKeys()
+  anvil = await startAnvil({ blockTime: 1 })
+  // The chain's USDC: an SPL mint that exists before any vault does (the bed's own multisig is not the one under test).
+  sol = await startSolanaVault([address(keys.solanaPayer.member.solana!)], 1)
+  simd = await startSimd({
+    chainId: 'qantara-local',
+    accounts: [{ address: keys.cosmosPayer.account!, coins: `100000000000stake,100000000000${USDC}` }],
+  })
+  ports = await freePorts(5)
+}, 180_000)
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGTERM')
+  await Promise.all([anvil?.stop(), sol?.stop(), simd?.stop()])
+  tmp.cleanup()
+})
+
+const evmClient = () => createPublicClient({ chain: foundry, transport: http(anvil.rpcUrl) })
+const faucet = () => createTestClient({ chain: foundry, mode: 'anvil', transport: http(anvil.rpcUrl) })
+const urlOf = (i: number) => `http://127.0.0.1:${ports[i]}`
+
+function writeRelayerConfig(i: number, challenge: string): string {
+  const id = relayerIds[i]!
+  const path = at(`${id}.yaml`)
+  writeFileSync(
+    path,
+    stringify({
+      relayer: { id, identityKey: { file: `./${id}.identity` } },
+      store: { path: `./${id}.sqlite` },
+      api: { listen: `127.0.0.1:${ports[i]}`, metricsListen: `127.0.0.1:${ports[2 + i]}` },
+      quorum: {
+        threshold: 2,
+        members: keys.relayers.map((r, j) => ({
+          id: relayerIds[j],
+          ...r.identity.member,
+          ...r.evm.member,
+          ...r.solana.member,
+          ...r.cosmos.member,
+          url: urlOf(j),
+        })),
+        challengeSecret: { file: challenge },
+      },
+      settlement: { graceSeconds: 1, acceptTestGpuClasses: true },
+      prober: { timeoutMs: 1_000, allowPrivateEndpoints: true, computeChallengeRate: 1 },
+      gossip: { intervalMs: 500, windowSeconds: SLOT_SECONDS, failoverSeconds: 3, allowPrivatePeers: true },
+      chains: [
+        {
+          family: 'evm',
+          deployment: './evm.json',
+          rpc: [anvil.rpcUrl],
+          confirmations: 1,
+          pollIntervalMs: 250,
+          key: { file: `./${id}.evm` },
+          submitter: { maxFeePerGasWei: '10000000000' },
+        },
+        {
+          family: 'solana',
+          deployment: './solana.json',
+          rpc: [sol.rpc.url],
+          pollIntervalMs: 250,
+          key: { file: `./${id}.solana.json` },
+        },
+        {
+          family: 'cosmos',
+          deployment: './cosmos.json',
+          rpc: [simd.rpcUrl],
+          denoms: [USDC],
+          gasPrice: '0.025stake',
+          pollIntervalMs: 250,
+          key: { file: `./${id}.cosmos` },
+        },
+      ],
+    }),
+  )
+  return path
+}
+
+/** `qantara doctor`'s verdict on each subject whose line starts with `level`. */
+function lines(stdout: string, level: 'ok' | 'warn' | 'problem'): string[] {
+  return stdout.split('\n').filter((l) => l.startsWith(`${level} `))
+}
+
+describe("an operator's path from nothing to a settled order (the GPU is the CPU reference: no GPU here)", () => {
+  it('keys, deploy, vault init, doctor catching each seeded misconfiguration with its fix, then relayers, an agent and an order settled', async () => {
+    const [alpha, beta] = keys.relayers as [(typeof keys.relayers)[0], (typeof keys.relayers)[0]]
+    const evmMembers = [alpha.evm.member.evm!, beta.evm.member.evm!]
+    await faucet().setBalance({ address: keys.deployer.member.evm as Address, value: parseEther('10') })
+    sol.rpc.svm.airdrop(address(keys.solanaPayer.member.solana!), lamports(10_000_000_000n))
+
+    await ok([
+      ...[
+        'deploy',
+        'evm',
+        '--rpc',
+        anvil.rpcUrl,
+        '--chain',
+        'eip155:31337',
+        '--key-file',
+        keys.deployer.file,
+      ],
+      ...['--relayers', evmMembers.join(','), '--threshold', '2', '--out', at('evm.json')],
+    ])
+    const vaultArgs = (family: string, members: string[]) => [
+      ...[
+        'vault',
+        'init',
+        family,
+        '--members',
+        members.join(','),
+        '--threshold',
+        '2',
+        '--out',
+        at(`${family}.json`),
+      ],
+    ]
+    await ok([
+      ...vaultArgs('solana', [alpha.solana.member.solana!, beta.solana.member.solana!]),
+      ...[
+        '--rpc',
+        sol.rpc.url,
+        '--chain',
+        'solana:litesvm',
+        '--mint',
+        sol.mint,
+        '--key-file',
+        keys.solanaPayer.file,
+      ],
+    ])
+    const cosmosVault = [
+      ...vaultArgs('cosmos', [alpha.cosmos.member.cosmos!, beta.cosmos.member.cosmos!]),
+      ...['--rpc', simd.rpcUrl, '--chain', 'cosmos:qantara-local', '--prefix', 'cosmos'],
+    ]
+    await ok(cosmosVault)
+
+    const challenge = at('challenge.secret')
+    writeFileSync(challenge, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
+    const configs = [writeRelayerConfig(0, challenge), writeRelayerConfig(1, challenge)]
+    for (const c of configs) await ok(['config', 'validate', c])
+
+    // Doctor on a fresh quorum: nothing funded, the vault's fee reserve empty, the peer not started.
+    const fresh = await qantara(['doctor', '--config', configs[0]!])
+    expect(fresh.code).toBe(1)
+    const problems = lines(fresh.stdout, 'problem').join('\n')
+    expect(problems).toContain(`gas of ${alpha.evm.member.evm}`)
+    expect(problems).toContain(`SOL of ${alpha.solana.member.solana}`)
+    expect(problems).toContain('cosmos:qantara-local vault cosmos1')
+    expect(problems).toContain(`peer beta ${urlOf(1)}`)
+    expect(fresh.stdout).toContain('fix: fund')
+    expect(fresh.stdout).toContain('fix: send the vault at least')
+    expect(fresh.stdout).toContain('--fee-reserve')
+    expect(lines(fresh.stdout, 'ok').join('\n')).toContain('relayer set')
+
+    // Fund as the runbook says: gas and SOL for each relayer, the vault's fee reserve.
+    for (const r of keys.relayers) {
+      await faucet().setBalance({ address: r.evm.member.evm as Address, value: parseEther('10') })
+      sol.rpc.svm.airdrop(address(r.solana.member.solana!), lamports(1_000_000_000n))
+    }
+    await ok([
+      ...cosmosVault,
+      '--fee-reserve',
+      '5000000stake',
+      '--gas-price',
+      '0.025stake',
+      '--key-file',
+      keys.cosmosPayer.file,
+    ])
+
+    const launch = (args: string[], log: string) => {
+      const child = launchQantara(args, at(log))
+      children.push(child)
+      return child
+    }
+    launch(['relay', '--config', configs[0]!], 'alpha.log')
+    launch(['relay', '--config', configs[1]!], 'beta.log')
+    for (const i of [0, 1])
+      await waitFor(
+        async () => ((await fetch(`${urlOf(i)}/livez`).catch(() => undefined))?.ok ? true : undefined),
+        `${relayerIds[i]} live`,
+        60_000,
+        250,
+      )
+
+    const healthy = await qantara(['doctor', '--config', configs[0]!])
+    expect(healthy.stdout.split('\n').filter((l) => /^(warn|problem) /.test(l))).toEqual([])
+    expect(healthy.code, healthy.stdout).toBe(0)
+
+    // Seeded misconfigurations, each caught with its fix.
+    const other = await startAnvil({ chainId: 5 })
+    const seeded: [NodeJS.ProcessEnv, string, string][] = [
+      [
+        { QANTARA__QUORUM__THRESHOLD: '1' },
+        'the escrow needs 2 signatures; quorum.threshold says 1',
+        'fix: set quorum.threshold to 2',
+      ],
+      [
+        { QANTARA__CHAINS__0__RPC: `["${other.rpcUrl}"]` },
+        'serves eip155:5, not eip155:31337',
+        'fix: give an RPC of eip155:31337',
+      ],
+      [
+        { QANTARA__CHAINS__1__RPC: '["http://127.0.0.1:9"]' },
+        'solana:litesvm rpc http://127.0.0.1:9',
+        'fix: check the URL, its API key',
+      ],
+      [
+        { QANTARA__QUORUM__MEMBERS__1__IDENTITY: alpha.identity.member.identity! },
+        "is not sealed by beta's identity",
+        "fix: ask beta's operator for its identity",
+      ],
+    ]
+    for (const [env, finding, fix] of seeded) {
+      const run = await qantara(['doctor', '--config', configs[0]!], env)
+      expect(run.code, JSON.stringify(env)).toBe(1)
+      expect(lines(run.stdout, 'problem').join('\n'), JSON.stringify(env)).toContain(finding)
+      expect(run.stdout, JSON.stringify(env)).toContain(fix)
+    }
+    await other.stop()
+
+    // The provider's agent, from its own key, on a host whose nvidia-smi lists the CPU reference device.
+    const nvidiaSmi = referenceNvidiaSmi(tmp.dir, [referenceGpu()])
+    const providerId = keys.provider.providerId!
+    const escrow = readDeploymentRecord(at('evm.json'))!.config.escrow as Address
+    const payout = (await key('evm', 'payout.evm')).member.evm!
+    writeFileSync(
+      at('agent.yaml'),
+      stringify({
+        key: { file: './provider.key' },
+        listen: `127.0.0.1:${ports[4]}`,
+        publicUrl: `http://127.0.0.1:${ports[4]}`,
+        nvidiaSmi: nvidiaSmi.path,
+        prover: 'cpu-reference',
+        payout: { 'eip155:31337': payout },
+        prices: [
+          {
+            chain: 'eip155:31337',
+            token: 'native',
+            gpuClass: REFERENCE_ORDER_GPU.class,
+            perSlot: '1000000000000',
+            slotLength: SLOT_SECONDS,
+          },
+        ],
+        relayers: [urlOf(0), urlOf(1)],
+        relayerKeys: keys.relayers.map((r) => r.identity.member.identity),
+        recordTtlSeconds: 3600,
+      }),
+    )
+    launch(['agent', '--config', at('agent.yaml')], 'agent.log')
+    for (const i of [0, 1])
+      await waitFor(
+        async () => (await providerListed(urlOf(i), providerId)) || undefined,
+        `the provider at ${relayerIds[i]}`,
+        30_000,
+        250,
+      )
+
+    await faucet().setBalance({ address: keys.renter.member.evm as Address, value: parseEther('1') })
+    const opened = lastJsonLine<{ orderId: string }>(
+      await ok([
+        ...[
+          'order',
+          'open',
+          '--rpc',
+          anvil.rpcUrl,
+          '--escrow',
+          escrow,
+          '--chain',
+          'eip155:31337',
+          '--key-file',
+          keys.renter.file,
+        ],
+        ...['--provider', providerId, '--relayer', urlOf(0), '--amount', '0.001', '--slots', '2'],
+        ...['--slot-length', String(SLOT_SECONDS), '--gpu', '1xcpu-reference', '--start', '+4', '--json'],
+      ]),
+    )
+    const settled = await waitFor(
+      async () => {
+        const status = JSON.parse(
+          await ok([
+            'order',
+            'status',
+            opened.orderId,
+            '--rpc',
+            anvil.rpcUrl,
+            '--escrow',
+            escrow,
+            '--chain',
+            'eip155:31337',
+          ]),
+        ) as { onChain: string }
+        return status.onChain === 'settled' ? status : undefined
+      },
+      'the order to settle',
+      90_000,
+      1_000,
+    )
+    expect(settled.onChain).toBe('settled')
+    expect(await evmClient().getBalance({ address: payout as Address })).toBeGreaterThan(0n)
+  }, 600_000)
+})
