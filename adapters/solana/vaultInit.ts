@@ -2,7 +2,6 @@ import {
   appendTransactionMessageInstructions,
   createAddressWithSeed,
   createTransactionMessage,
-  getAddressDecoder,
   getBase64EncodedWireTransaction,
   getSignatureFromTransaction,
   pipe,
