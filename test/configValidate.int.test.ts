@@ -469,3 +469,59 @@ describe('qantara config validate', () => {
     expect(stdout).toContain('chains.0.family: unknown chain family')
   })
 })
+
+describe('qantara config validate: YAML positions, agent and solver configs', () => {
+  it('says where a YAML syntax error is: line and column', () => {
+    const { code, output } = validate('relayer:\n  id: a\nrelayer:\n  id: b\n')
+    expect(code).toBe(1)
+    expect(output).toContain('is not valid YAML at line 3, column 1: Map keys must be unique')
+  })
+
+  it("validates a provider agent's config offline: its key's provider id, or each problem with its path", () => {
+    const agent = {
+      key: { env: 'TEST_IDENTITY' },
+      listen: '127.0.0.1:7070',
+      publicUrl: 'https://gpu-7.example.org',
+      payout: { 'eip155:8453': DEV_ADDRESS },
+      prices: [
+        { chain: 'eip155:8453', token: 'native', gpuClass: 'hopper-h100', perSlot: '1000', slotLength: 60 },
+      ],
+      relayers: ['https://relayer-a.example.org'],
+      relayerKeys: [IDENTITY],
+    }
+    const good = validate(agent)
+    expect(good.output).toContain(`valid agent config — provider ${IDENTITY}`)
+    expect(good.code).toBe(0)
+    const bad = validate({ ...agent, prices: [{ ...agent.prices[0], gpuClass: 'gtx-1080', perSlot: '1.5' }] })
+    expect(bad.code).toBe(1)
+    expect(bad.output).toContain('prices.0.gpuClass: must be a GPU class')
+    expect(bad.output).toContain('prices.0.perSlot')
+    const noKey = validate(agent, {})
+    expect(noKey.code).toBe(1)
+    expect(noKey.output).toContain('TEST_IDENTITY is not set')
+  })
+
+  it("validates a solver's config offline: its Bitcoin wallet and quoting key, or each problem", () => {
+    writeFileSync(join(tmp.dir, 'btcd.password'), 'secret\n', { mode: 0o600 })
+    const solver = {
+      store: { path: './solver.sqlite' },
+      bitcoin: {
+        network: 'regtest',
+        rpc: { url: 'http://127.0.0.1:18334', user: 'u', password: { file: join(tmp.dir, 'btcd.password') } },
+      },
+      btcKey: { env: 'TEST_WIF' },
+      chains: [{ ...base().chains[0] }],
+    }
+    // A regtest WIF of the private key 1: public test data.
+    const env = { ...ENV, TEST_WIF: 'cMahea7zqjxrtgAbB7LSGbcQUr1uX1ojuat9jZodMN87JcbXMTcA' }
+    const good = validate(solver, env)
+    expect(good.output).toMatch(/valid solver config — pays from bcrt1q\w+ on Bitcoin regtest/)
+    expect(good.output).toContain(`eip155:31337: quotes as ${DEV_ADDRESS}`)
+    const bad = validate(
+      { ...solver, bitcoin: { ...solver.bitcoin, rpc: undefined, esplora: { url: 'https://x.example' } } },
+      env,
+    )
+    expect(bad.code).toBe(1)
+    expect(bad.output).toContain('bitcoin.rpc: the solver pays through a node')
+  })
+})

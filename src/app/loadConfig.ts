@@ -44,10 +44,16 @@ export function readConfigFile(path: string): unknown {
   try {
     return parseYaml(readFileSync(path, 'utf8'), { maxAliasCount: 100 }) as unknown
   } catch (cause) {
-    throw new QantaraError('CONFIG_UNREADABLE', `config file ${path} is not valid YAML`, {
-      cause,
-      details: errorMessage(cause),
-    })
+    // The parser's message starts with what is wrong and where; its code frame below repeats the file's lines.
+    const at = (cause as { linePos?: { line: number; col: number }[] }).linePos?.[0]
+    const what = errorMessage(cause)
+      .split('\n')[0]!
+      .replace(/ at line \d+, column \d+:?$/, '')
+    throw new QantaraError(
+      'CONFIG_UNREADABLE',
+      `config file ${path} is not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${what}`,
+      { cause },
+    )
   }
 }
 

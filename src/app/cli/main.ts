@@ -12,7 +12,7 @@ import { startWorker } from '../worker.js'
 import { registerBtcCommands } from './btc.js'
 import { registerDeployCommands } from './deploy.js'
 import { registerKeysCommands } from './keys.js'
-import { configValidate } from './configValidate.js'
+import { CONFIG_KINDS, configValidate, type ConfigKind } from './configValidate.js'
 import { registerOrderCommands } from './order.js'
 import { registerVaultMemoCommand } from './vaultMemo.js'
 import { registerVaultInitCommands } from './vaultInit.js'
@@ -36,9 +36,14 @@ program
   .description('work with relayer configuration files')
   .command('validate')
   .argument('<file>', 'YAML config file')
-  .description('check a config file, its environment overrides and its keys; prints every problem')
-  .action((file: string) => {
-    process.exitCode = configValidate(file, process.env, out)
+  .description(
+    'check a relayer, agent or solver config, its environment overrides and its keys, offline; prints every problem',
+  )
+  .addOption(
+    new Option('--kind <kind>', "the config's kind; read from its fields when absent").choices(CONFIG_KINDS),
+  )
+  .action((file: string, o: { kind?: ConfigKind }) => {
+    process.exitCode = configValidate(file, process.env, out, o.kind)
   })
 
 program
