@@ -3,6 +3,7 @@ import type { Family } from './caip2.js'
 import type { ChainRuntime, Cosigner, RelayerSetTool, Watcher } from './chains.js'
 import type { SecretMaterial } from './config/keySource.js'
 import type { QuorumMember } from './config/schema.js'
+import type { RpcObserver } from './http/endpointFailover.js'
 import type { Logger } from './log.js'
 import type { BtcPayoutTerms } from './order.js'
 import type { Store } from './store/store.js'
@@ -30,6 +31,8 @@ export interface RuntimeParts {
   logger: Logger
   /** Reaches peers, for releases every signer co-signs. */
   cosign: Cosigner
+  /** Told of each request to the chain's RPC endpoints. */
+  observeRpc?: RpcObserver
 }
 
 /** A problem of one chain's config that only the rest of the relayer config shows, at a path inside the chain's entry. */
@@ -100,6 +103,13 @@ interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySig
   runtime(config: Config, signer: Signer, parts: RuntimeParts): ChainRuntime
   /** Where a chain's orders' funds are held: its escrow contract or its vault. */
   custodian(config: Config): string
+  /**
+   * The chain config fields a deployment record may fill: `shared` for every
+   * relayer, `member` for one member's own entry. Nothing else: a record is a
+   * file operators pass around, and must not reach keys, RPCs, fee recipients
+   * or anything the quorum must agree on.
+   */
+  readonly deploymentFields: { readonly shared: readonly string[]; readonly member: readonly string[] }
   /** Choices that are valid but risky, for `config validate` to point out. */
   configWarnings(config: Config): string[]
   /** The chain as a running relayer needs it, read from its RPCs: `qantara doctor`. Never throws; an unreachable RPC is a check. */

@@ -58,6 +58,19 @@ export function createMetrics() {
       labelNames: ['chain', 'outcome'],
       registers: [registry],
     }),
+    rpcRequests: new Counter({
+      name: 'qantara_rpc_requests_total',
+      help: 'requests to each chain RPC endpoint (named as logs show it, API keys masked), by outcome: ok, or error (an unreachable node, a 5xx, a timeout, an answer that does not parse)',
+      labelNames: ['chain', 'endpoint', 'outcome'],
+      registers: [registry],
+    }),
+    rpcSeconds: new Histogram({
+      name: 'qantara_rpc_request_seconds',
+      help: 'time of one request to a chain RPC endpoint, answered or not',
+      labelNames: ['chain', 'endpoint'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     submitLatency: new Histogram({
       name: 'qantara_submit_latency_seconds',
       help: 'from starting a submission to its confirmation',

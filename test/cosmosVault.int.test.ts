@@ -82,7 +82,7 @@ function watcher(
 ) {
   return new CosmosVaultWatcher({
     chain: CHAIN,
-    comet: () => cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }),
+    comet: () => cometClient({ urls: [simd.rpcUrl], timeoutMs: 5_000 }),
     vault,
     prefix: 'cosmos',
     denoms: [USDC],
@@ -250,7 +250,7 @@ describe('Cosmos vault watcher on simd', () => {
     const start = await drainPast(watcher(known), known, (await renter.client.getHeight()) - 1)
     const [validator] = (
       await QueryClient.withExtensions(
-        await cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }),
+        await cometClient({ urls: [simd.rpcUrl], timeoutMs: 5_000 }),
         setupStakingExtension,
       ).staking.validators('BOND_STATUS_BONDED')
     ).validators

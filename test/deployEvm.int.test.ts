@@ -167,6 +167,24 @@ describe('qantara deploy evm', () => {
     expect(clash.problems).toHaveLength(1)
     expect(clash.problems[0]!.path).toBe('chains.0.escrow')
     expect(clash.problems[0]!.message).toContain('remove it from the config')
+    expect(clash.problems[0]!.message).not.toContain(owner)
+
+    // A record is a file operators pass around: one that sets anything but the deployment's own fields is refused
+    // whole, whether for every relayer or for one member's entry.
+    delete (config.chains[0] as { escrow?: string }).escrow
+    writeFileSync(path, stringify(config))
+    const honest = readDeploymentRecord(join(tmp.dir, 'evm.json'))!
+    for (const tampered of [
+      { ...honest, config: { ...honest.config, feeRecipient: owner, confirmations: 0 } },
+      { ...honest, members: { [bed.account(1).address]: { escrow: owner } } },
+    ]) {
+      writeDeploymentRecord(join(tmp.dir, 'evm.json'), tampered)
+      const refused = inspectConfig(path, {})
+      expect(refused.loaded).toBeUndefined()
+      expect(refused.problems[0]!.message).toContain('which a deployment record never sets')
+    }
+    writeDeploymentRecord(join(tmp.dir, 'evm.json'), honest)
+    expect(inspectConfig(path, {}).problems).toEqual([])
   })
 
   it('finishes, after a crash at any durable step, the one deployment it began: each transaction sent once', async () => {

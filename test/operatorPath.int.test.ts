@@ -1,9 +1,18 @@
 import { type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { address, lamports } from '@solana/kit'
-import { createPublicClient, createTestClient, http, parseEther, type Address } from 'viem'
+import {
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  http,
+  parseEther,
+  type Address,
+  type Hex,
+} from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { foundry } from 'viem/chains'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
@@ -15,7 +24,8 @@ import { referenceGpu, referenceNvidiaSmi } from '../devkit/gpu/referenceGpu.js'
 import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { launchQantara, providerListed } from '../devkit/localMarket.js'
 import { waitFor } from '../devkit/waitFor.js'
-import { readDeploymentRecord } from '../src/config/deployment.js'
+import { readDeploymentRecord, writeDeploymentRecord } from '../src/config/deployment.js'
+import { deployTestToken } from '../adapters/evm/deploy.js'
 import { lastJsonLine, runCli, type CliResult } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 
@@ -256,13 +266,89 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
         250,
       )
 
+    // Each chain's RPC requests are counted per endpoint on the metrics listener.
+    const metrics = await (await fetch(`http://127.0.0.1:${ports[2]}/metrics`)).text()
+    for (const [chain, url] of [
+      ['eip155:31337', anvil.rpcUrl],
+      ['solana:litesvm', sol.rpc.url],
+      ['cosmos:qantara-local', simd.rpcUrl],
+    ])
+      expect(metrics).toMatch(
+        new RegExp(`qantara_rpc_requests_total\\{chain="${chain}",endpoint="${url}",outcome="ok"\\} [1-9]`),
+      )
+
     const healthy = await qantara(['doctor', '--config', configs[0]!])
     expect(healthy.stdout.split('\n').filter((l) => /^(warn|problem) /.test(l))).toEqual([])
     expect(healthy.code, healthy.stdout).toBe(0)
+    expect(healthy.stdout).toContain('QantaraEscrow; fees capped at 500 bps')
 
-    // Seeded misconfigurations, each caught with its fix.
+    // Seeded misconfigurations, each caught with its fix. Among them, an escrow and a vault that hold the quorum's keys
+    // and a stranger's, as a tampered record would name them, and a record naming a contract that is no escrow.
     const other = await startAnvil({ chainId: 5 })
+    const stranger = { evm: await key('evm', 'stranger.evm'), cosmos: await key('cosmos', 'stranger.cosmos') }
+    await ok([
+      ...[
+        'deploy',
+        'evm',
+        '--rpc',
+        anvil.rpcUrl,
+        '--chain',
+        'eip155:31337',
+        '--key-file',
+        keys.deployer.file,
+      ],
+      ...['--relayers', [...evmMembers, stranger.evm.member.evm!].join(','), '--threshold', '2'],
+      ...['--out', at('evil-evm.json')],
+    ])
+    await ok([
+      ...[
+        'vault',
+        'init',
+        'cosmos',
+        '--rpc',
+        simd.rpcUrl,
+        '--chain',
+        'cosmos:qantara-local',
+        '--prefix',
+        'cosmos',
+      ],
+      ...[
+        '--members',
+        [alpha.cosmos.member.cosmos!, beta.cosmos.member.cosmos!, stranger.cosmos.member.cosmos!].join(','),
+      ],
+      ...['--threshold', '2', '--out', at('evil-cosmos.json')],
+    ])
+    const notEscrow = await deployTestToken(
+      createWalletClient({
+        chain: foundry,
+        transport: http(anvil.rpcUrl),
+        account: privateKeyToAccount(readFileSync(keys.deployer.file, 'utf8').trim() as Hex),
+      }),
+      evmClient(),
+      'FAKE',
+      6,
+    )
+    const record = readDeploymentRecord(at('evm.json'))!
+    writeDeploymentRecord(at('not-escrow.json'), {
+      ...record,
+      config: { ...record.config, escrow: notEscrow },
+    })
     const seeded: [NodeJS.ProcessEnv, string, string][] = [
+      [
+        { QANTARA__CHAINS__0__DEPLOYMENT: './evil-evm.json' },
+        `the escrow's set also holds ${stranger.evm.member.evm}, which no quorum member names`,
+        'fix: use an escrow deployed for exactly this quorum',
+      ],
+      [
+        { QANTARA__CHAINS__2__DEPLOYMENT: './evil-cosmos.json' },
+        `the vault's multisig also holds ${stranger.cosmos.member.cosmos}, which no quorum member names`,
+        'fix: use a vault made for exactly this quorum',
+      ],
+      [
+        { QANTARA__CHAINS__0__DEPLOYMENT: './not-escrow.json' },
+        "the contract here is not this release's QantaraEscrow",
+        'fix: point the chain at an escrow deployed by this release',
+      ],
       [
         { QANTARA__QUORUM__THRESHOLD: '1' },
         'the escrow needs 2 signatures; quorum.threshold says 1',

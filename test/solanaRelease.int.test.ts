@@ -66,7 +66,7 @@ async function order(v: Vector): Promise<VaultRelease> {
 /** The release for the round signed by `signers`, at its fee payer's current nonce. */
 async function release(r: VaultRelease, signers: KeyPairSigner[]): Promise<Transaction> {
   const nonceAccount = nonces.get(signers[0]!.address)!
-  const nonce = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonceAccount)).data
+  const nonce = (await fetchNonce(solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }), nonceAccount)).data
     .blockhash
   return buildReleaseTransaction(r, {
     vault: bed.vault,
@@ -134,7 +134,10 @@ describe('Solana vault release on litesvm: SPL Token multisig, durable nonce', (
     const first = await cosign(await release(r, relayers.slice(0, 2)), relayers.slice(0, 2))
     const second = await cosign(await release(r, [relayers[2]!, relayers[0]!]), [relayers[2]!, relayers[0]!])
     const usedNonce = (
-      await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces.get(relayers[0]!.address)!)
+      await fetchNonce(
+        solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }),
+        nonces.get(relayers[0]!.address)!,
+      )
     ).data.blockhash
     expect(landed(bed.rpc.execute(first))).toBe(true)
     const paid = [await tokens(r.provider), await tokens(r.feeRecipient), await tokens(r.renter)]
@@ -208,8 +211,8 @@ describe('Solana vault release on litesvm under a 3-of-5 multisig', () => {
         feeRecipient: feeRecipient.address,
         fee: 7_000n,
       }
-      const nonce = (await fetchNonce(solanaRpc({ url: wide.rpc.url, timeoutMs: 5_000 }), nonceAccount)).data
-        .blockhash
+      const nonce = (await fetchNonce(solanaRpc({ urls: [wide.rpc.url], timeoutMs: 5_000 }), nonceAccount))
+        .data.blockhash
       const tx = await cosign(
         await buildReleaseTransaction(r, {
           vault: wide.vault,

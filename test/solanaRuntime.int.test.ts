@@ -213,7 +213,7 @@ async function readVault(i: number) {
 
 /** The release of `order`'s settlement by the round of relayer-1 and `cosigner`, on relayer-1's nonce: what relayer-1 would ask it to sign. */
 async function releaseMessage(order: OrderTerms, s: Settlement, cosigner: number) {
-  const nonce = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[0]!)).data
+  const nonce = (await fetchNonce(solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }), nonces[0]!)).data
     .blockhash
   const tx = await buildReleaseTransaction(
     {
@@ -283,7 +283,7 @@ describe('Solana runtime on litesvm: the vault runtime contract', () => {
 describe('Solana runtime on litesvm: attestations, co-signed releases, once-only', () => {
   it('co-signs only a release it signs as one of a quorum of the multisig, not as the payer', async () => {
     const { order, settlement } = await settledOrder()
-    const value = (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[0]!)).data
+    const value = (await fetchNonce(solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }), nonces[0]!)).data
       .blockhash
     const release = (s: Settlement, signers: Address[], nonceAccount = nonces[0]!) =>
       buildReleaseTransaction(
@@ -527,7 +527,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
           decimals: DECIMALS,
           signers: round.map((k) => k.address),
           nonceAccount: nonces[2]!,
-          nonce: (await fetchNonce(solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }), nonces[2]!)).data
+          nonce: (await fetchNonce(solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }), nonces[2]!)).data
             .blockhash,
         },
       )

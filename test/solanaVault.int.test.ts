@@ -46,7 +46,7 @@ function watcher(
 ) {
   return new SolanaVaultWatcher({
     chain: CHAIN,
-    rpc: solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 }),
+    rpc: solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }),
     vault: bed.vault,
     mint: bed.mint,
     startSlot: 0n,
@@ -195,7 +195,7 @@ describe('Solana vault watcher on litesvm, through the test RPC server over it',
     const hashes: string[] = []
     let checkpoint = start.checkpoint
     let calls = 0
-    const counting = solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 })
+    const counting = solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 })
     const rpc = new Proxy(counting, {
       get: (t, k): unknown =>
         k === 'getSignaturesForAddress'

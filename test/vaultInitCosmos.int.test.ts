@@ -52,7 +52,7 @@ describe('qantara vault init cosmos', () => {
     expect(run.code, run.stderr).toBe(0)
     const record = readDeploymentRecord(at('cosmos.json'))!
     const vault = record.config.vault as string
-    const client = StargateClient.create(await cometClient({ url: simd.rpcUrl, timeoutMs: 5_000 }))
+    const client = StargateClient.create(await cometClient({ urls: [simd.rpcUrl], timeoutMs: 5_000 }))
     expect((await client.getBalance(vault, 'stake')).amount).toBe('5000000')
     const payerBalance = (await client.getBalance(payer.address, 'stake')).amount
 

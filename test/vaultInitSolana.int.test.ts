@@ -2,8 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { lamports, type Address } from '@solana/kit'
-import { TOKEN_PROGRAM_ADDRESS } from '@solana-program/token'
+import { createAddressWithSeed, lamports, type Address } from '@solana/kit'
+import { SYSTEM_PROGRAM_ADDRESS } from '@solana-program/system'
+import { TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda } from '@solana-program/token'
 import { solanaKeyFromSecret, solanaKeyPairSigner, solanaKeys } from '../adapters/solana/keys.js'
 import { solanaRpc } from '../adapters/solana/rpc.js'
 import { solanaVaultAccount } from '../adapters/solana/vaultAccount.js'
@@ -43,7 +44,16 @@ afterAll(async () => {
   tmp.cleanup()
 })
 
-const rpc = () => solanaRpc({ url: bed.rpc.url, timeoutMs: 5_000 })
+const accountsOf = (v: {
+  multisig: Address
+  receiptMint: Address
+  nonceAccounts: Record<string, Address>
+}) => ({
+  multisig: v.multisig,
+  receiptMint: v.receiptMint,
+  nonceAccount: Object.values(v.nonceAccounts)[0]!,
+})
+const rpc = () => solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 })
 const args = (out: string, name = 'qantara', who = members) => [
   ...['vault', 'init', 'solana', '--rpc', bed.rpc.url, '--chain', CHAIN, '--key-file', payer.path],
   ...['--members', who.map((m) => m.address).join(','), '--threshold', '2', '--mint', bed.mint],
@@ -140,5 +150,48 @@ describe('qantara vault init solana', () => {
       expect(bed.rpc.ledger.length - before, `crash after ${k}`).toBe(6)
       expect(Object.keys(vault.nonceAccounts)).toHaveLength(3)
     }
+  })
+
+  it('makes a vault whose addresses an attacker funded first, and refuses a member twice or another payer', async () => {
+    const signer = await solanaKeyPairSigner({ kind: 'hex', value: readFileSync(payer.path, 'utf8') })
+    const plan = { name: 'funded', members: members.map((m) => m.address), threshold: 2, mint: bed.mint }
+    const seeded = (seed: string, program: Address) =>
+      createAddressWithSeed({ baseAddress: payer.address, programAddress: program, seed: `funded:${seed}` })
+    // Every address the vault will take, sent a lamport or a fortune before it exists: a create would fail on each.
+    const multisig = await seeded('multisig', TOKEN_PROGRAM_ADDRESS)
+    const targets = [
+      multisig,
+      await seeded('receipts', TOKEN_PROGRAM_ADDRESS),
+      (
+        await findAssociatedTokenPda({ owner: multisig, mint: bed.mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
+      )[0],
+      ...(await Promise.all(
+        members.map((m) => seeded(`n:${m.address.slice(0, 16)}`, SYSTEM_PROGRAM_ADDRESS)),
+      )),
+    ]
+    for (const [i, t] of targets.entries()) bed.rpc.svm.airdrop(t, lamports(i % 2 ? 1n : 5_000_000_000n))
+    const path = at('funded.json')
+    const vault = await initSolanaVault({
+      rpc: rpc(),
+      chain: CHAIN,
+      payer: signer,
+      plan,
+      save: (r) => writeDeploymentRecord(path, r),
+      log: () => {},
+    })
+    expect((await solanaVaultAccount(rpc(), { ...accountsOf(vault), mint: bed.mint }).info()).m).toBe(2)
+
+    const sent = bed.rpc.ledger.length
+    const twice = await runCli(args('twice.json', 'twice', [members[0]!, members[0]!, members[1]!]))
+    expect(twice.code).toBe(1)
+    expect(twice.stderr).toContain('listed twice')
+    const stranger = keyFile('stranger-payer.json')
+    bed.rpc.svm.airdrop(stranger.address, lamports(10_000_000_000n))
+    const otherPayer = await runCli(
+      args('funded.json', 'funded').map((a) => (a === payer.path ? stranger.path : a)),
+    )
+    expect(otherPayer.code).toBe(1)
+    expect(otherPayer.stderr).toContain(`paid by ${payer.address}`)
+    expect(bed.rpc.ledger.length).toBe(sent)
   })
 })

@@ -38,7 +38,9 @@ export const cosmosChainConfigSchema = z
     rpc: z
       .array(rpcUrl)
       .min(1, 'give at least one RPC URL')
-      .describe('CometBFT RPC URLs (with the tx index on); the first is used'),
+      .describe(
+        'CometBFT RPC URLs (with the tx index on), tried in order with fail-over; one serving another chain is dropped',
+      ),
     vault: bech32Address.describe(
       "the multisig account renters pay into; its bech32 prefix is the chain's account prefix",
     ),

@@ -1,6 +1,6 @@
 import { GasPrice, StargateClient, calculateFee } from '@cosmjs/stargate'
 import { check, eachRpc, ok, problem, warn } from '../../src/doctor/checks.js'
-import type { DoctorCheck } from '../../src/family.js'
+import type { DoctorCheck, DoctorQuorum } from '../../src/family.js'
 import type { CosmosChainConfig } from './config.js'
 import { cometClient } from './rpc.js'
 
@@ -8,9 +8,9 @@ import { cometClient } from './rpc.js'
 const RELEASES_FUNDED = 20n
 
 /** `qantara doctor` on a Cosmos chain: its RPCs, the vault's account and fee reserve, and the node's transaction index the watcher reads. */
-export async function cosmosDoctor(config: CosmosChainConfig): Promise<DoctorCheck[]> {
+export async function cosmosDoctor(config: CosmosChainConfig, quorum: DoctorQuorum): Promise<DoctorCheck[]> {
   const clientOf = async (url: string) =>
-    StargateClient.create(await cometClient({ url, timeoutMs: config.rpcTimeoutMs }))
+    StargateClient.create(await cometClient({ urls: [url], timeoutMs: config.rpcTimeoutMs }))
   const { checks, live } = await eachRpc(config.id, config.rpc, async (url) => {
     const client = await clientOf(url)
     try {
@@ -19,8 +19,10 @@ export async function cosmosDoctor(config: CosmosChainConfig): Promise<DoctorChe
       client.disconnect()
     }
   })
+  checks.push(await check(`${config.id} multisig`, () => Promise.resolve(multisigCheck(config, quorum))))
   if (!live) return checks
-  const client = await clientOf(live)
+  const comet = await cometClient({ urls: [live], timeoutMs: config.rpcTimeoutMs })
+  const client = StargateClient.create(comet)
   try {
     const price = GasPrice.fromString(config.gasPrice)
     const oneFee = BigInt(calculateFee(config.gasLimit, price).amount[0]!.amount)
@@ -43,7 +45,8 @@ export async function cosmosDoctor(config: CosmosChainConfig): Promise<DoctorChe
       await check(
         `${config.id} transaction index`,
         async () => {
-          await client.searchTx(`transfer.recipient='${config.vault}'`)
+          // One page of one: cosmjs's searchTx reads every page a node says there are, which a node could make endless.
+          await comet.txSearch({ query: `transfer.recipient='${config.vault}'`, per_page: 1, page: 1 })
           return ok("the node answers searches of the vault's transactions")
         },
         'use a node with its transaction index on (config.toml: [tx_index] indexer = "kv")',
@@ -53,4 +56,28 @@ export async function cosmosDoctor(config: CosmosChainConfig): Promise<DoctorChe
     client.disconnect()
   }
   return checks
+}
+
+/** The vault's multisig is exactly the quorum's keys, at its threshold: no key outside the quorum can release. */
+function multisigCheck(config: CosmosChainConfig, quorum: DoctorQuorum) {
+  const keys = config.multisig.pubkeys
+  const configured = quorum.members.flatMap((m) => (m.cosmos ? [m.cosmos] : []))
+  const unknown = keys.filter((k) => !configured.includes(k))
+  if (unknown.length)
+    return problem(
+      `the vault's multisig also holds ${unknown.join(', ')}, which no quorum member names: it is not this quorum's alone`,
+      'use a vault made for exactly this quorum (`qantara vault init cosmos`)',
+    )
+  const missing = configured.filter((k) => !keys.includes(k))
+  if (missing.length)
+    return problem(
+      `quorum.members name ${missing.join(', ')}, which the vault's multisig does not hold`,
+      "make quorum.members the multisig's keys",
+    )
+  if (config.multisig.threshold !== quorum.threshold)
+    return problem(
+      `the vault's multisig needs ${config.multisig.threshold} signatures; quorum.threshold says ${quorum.threshold}`,
+      `set quorum.threshold to ${config.multisig.threshold}`,
+    )
+  return ok(`${config.multisig.threshold} of ${keys.length}, exactly the quorum's keys`)
 }

@@ -48,9 +48,11 @@ export const cosmosFamily = {
       store: parts.store,
       logger: parts.logger,
       cosign: parts.cosign,
+      ...(parts.observeRpc ? { observeRpc: parts.observeRpc } : {}),
     }),
   custodian: (config) => config.vault,
+  deploymentFields: { shared: ['vault', 'multisig', 'startHeight'], member: [] },
   configWarnings: () => [],
-  doctor: (config) => cosmosDoctor(config),
+  doctor: (config, _signer, quorum) => cosmosDoctor(config, quorum),
   vaultAccount: cosmosAccount,
 } satisfies VaultFamily<CosmosChainConfig, CosmosSigner>

@@ -7,50 +7,80 @@ import {
 } from '@cosmjs/tendermint-rpc'
 import { QantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
+import { EndpointFailover, type RpcObserver } from '../../src/http/endpointFailover.js'
+import type { Logger } from '../../src/log.js'
+
+type JsonRpcRequest = Parameters<RpcClient['execute']>[0]
 
 export interface CometRpcOptions {
-  url: string
+  /** Tried in order, with fail-over; the one that last answered is asked first. */
+  urls: readonly string[]
   timeoutMs: number
   /** A page of 100 transactions with their events is well under this. */
   maxResponseBytes?: number
+  /** The chain the nodes must serve (cosmos:<chain-id>): a node of another is dropped. */
+  chain?: string
+  observe?: RpcObserver
+  logger?: Logger
 }
 
-/** cosmjs's JSON-RPC client interface over our own fetch: every answer bounded in size and time, failures typed. */
+/** cosmjs's JSON-RPC client interface over our own fetch: every answer bounded in size and time, failures typed, endpoints failed over. */
 function boundedRpcClient(o: CometRpcOptions): RpcClient {
   const fetchBounded = boundedFetch(o.maxResponseBytes ?? 16 * 1024 * 1024)
+  const post = async (url: string, request: JsonRpcRequest): Promise<unknown> => {
+    let res: Response
+    try {
+      res = await fetchBounded(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+        signal: AbortSignal.timeout(o.timeoutMs),
+      })
+    } catch (cause) {
+      throw new QantaraError('RPC_UNAVAILABLE', `cometbft ${request.method}: ${(cause as Error).message}`, {
+        cause,
+        retryable: true,
+      })
+    }
+    let body: { result?: unknown; error?: { message?: string; data?: string } }
+    try {
+      body = (await res.json()) as typeof body
+    } catch (cause) {
+      throw new QantaraError('RPC_BAD_RESPONSE', `cometbft ${request.method}: HTTP ${res.status}, not JSON`, {
+        cause,
+        retryable: true,
+      })
+    }
+    if (body.error || body.result === undefined)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `cometbft ${request.method}: ${body.error?.message ?? 'no result'} ${body.error?.data ?? ''}`.trim(),
+        { retryable: true },
+      )
+    return body.result
+  }
+  const chain = o.chain
+  const endpoints = new EndpointFailover({
+    urls: o.urls,
+    what: chain ?? 'cometbft',
+    ...(chain
+      ? {
+          verify: async (url: string) => {
+            const status = (await post(url, { jsonrpc: '2.0', id: 0, method: 'status', params: {} })) as {
+              node_info?: { network?: string }
+            }
+            const served = `cosmos:${status.node_info?.network ?? '?'}`
+            return served === chain ? undefined : `serves ${served}, not ${chain}`
+          },
+        }
+      : {}),
+    ...(o.observe ? { observe: o.observe } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  })
   return {
     async execute(request) {
-      let res: Response
-      try {
-        res = await fetchBounded(o.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(request),
-          signal: AbortSignal.timeout(o.timeoutMs),
-        })
-      } catch (cause) {
-        throw new QantaraError('RPC_UNAVAILABLE', `cometbft ${request.method}: ${(cause as Error).message}`, {
-          cause,
-          retryable: true,
-        })
-      }
-      let body: { result?: unknown; error?: { message?: string; data?: string } }
-      try {
-        body = (await res.json()) as typeof body
-      } catch (cause) {
-        throw new QantaraError(
-          'RPC_BAD_RESPONSE',
-          `cometbft ${request.method}: HTTP ${res.status}, not JSON`,
-          { cause, retryable: true },
-        )
-      }
-      if (body.error || body.result === undefined)
-        throw new QantaraError(
-          'RPC_BAD_RESPONSE',
-          `cometbft ${request.method}: ${body.error?.message ?? 'no result'} ${body.error?.data ?? ''}`.trim(),
-          { retryable: true },
-        )
-      return { jsonrpc: '2.0', id: request.id, result: body.result }
+      const result = await endpoints.run((url) => post(url, request), request.method)
+      return { jsonrpc: '2.0', id: request.id, result }
     },
     disconnect() {},
   }

@@ -3,6 +3,7 @@ import PQueue from 'p-queue'
 import type { ChainId } from '../../src/caip2.js'
 import type { VaultChainRuntime, Cosigner, SettlementSignature } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
+import type { RpcObserver } from '../../src/http/endpointFailover.js'
 import type { Logger } from '../../src/log.js'
 import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
@@ -28,6 +29,7 @@ export interface CosmosRuntimeOptions {
   store: Store
   logger: Logger
   cosign: Cosigner
+  observeRpc?: RpcObserver
   /** How often a sent release's fate is read. */
   pollMs?: number
 }
@@ -57,7 +59,13 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   const signerKeys = new Map(
     config.multisig.pubkeys.map((k) => [cosmosAddress(fromBase64(k), prefix), fromBase64(k)]),
   )
-  const vault = cosmosVaultAccount({ config, fee, store: o.store })
+  const vault = cosmosVaultAccount({
+    config,
+    fee,
+    store: o.store,
+    logger: o.logger,
+    ...(o.observeRpc ? { observeRpc: o.observeRpc } : {}),
+  })
   const release = new VaultRelease({
     chain,
     self: o.key.address,

@@ -10,6 +10,8 @@ import type { ReleaseRound, ReleaseVault } from '../../src/vault/release.js'
 import { vaultMultisig, type CosmosChainConfig } from './config.js'
 import type { CosmosVaultState } from './release.js'
 import { cometClient } from './rpc.js'
+import type { RpcObserver } from '../../src/http/endpointFailover.js'
+import type { Logger } from '../../src/log.js'
 
 /** How long a submitter waits for its own watcher to read the vault's last transaction before it gives the order back to the relayer's retries. */
 const CATCH_UP_MS = 30_000
@@ -43,6 +45,8 @@ export function cosmosVaultAccount(o: {
   config: CosmosChainConfig
   fee: StdFee
   store: Pick<Store, 'getCheckpoint' | 'listOrderEvents'>
+  logger?: Logger
+  observeRpc?: RpcObserver
 }): CosmosVaultAccount {
   const { config } = o
   const chain = config.id as ChainId
@@ -50,7 +54,13 @@ export function cosmosVaultAccount(o: {
   let comet: Promise<CometClient> | undefined
   let stargate: { over: CometClient; client: StargateClient } | undefined
   const node = () =>
-    (comet ??= cometClient({ url: config.rpc[0]!, timeoutMs: config.rpcTimeoutMs }).catch((err: unknown) => {
+    (comet ??= cometClient({
+      urls: config.rpc,
+      timeoutMs: config.rpcTimeoutMs,
+      chain: config.id,
+      ...(o.logger ? { logger: o.logger } : {}),
+      ...(o.observeRpc ? { observe: o.observeRpc } : {}),
+    }).catch((err: unknown) => {
       comet = undefined
       throw err
     }))

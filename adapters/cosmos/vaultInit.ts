@@ -49,34 +49,32 @@ export async function initCosmosVault(
   )
   const vault = pubkeyToAddress(multisig, plan.prefix)
   const pubkeys = multisig.value.pubkeys.map((p) => p.value)
-  const client = StargateClient.create(await cometClient({ url: o.rpcUrl, timeoutMs: 15_000 }))
+  const client = StargateClient.create(await cometClient({ urls: [o.rpcUrl], timeoutMs: 15_000 }))
   try {
     const served = `cosmos:${await client.getChainId()}`
     if (served !== o.chain)
       throw new QantaraError('RPC_WRONG_CHAIN', `the RPC serves ${served}, not ${o.chain}`)
-    const state = (o.record?.state ?? {}) as { vault?: string; startHeight?: number; feeTx?: string }
+    const state = (o.record?.state ?? {}) as { vault?: string; startHeight?: number; feeTxs?: string[] }
     if (o.record && (o.record.chain !== o.chain || state.vault !== vault))
       throw new QantaraError('CONFIG_INVALID', 'the record is of another vault: give another --out')
     const startHeight = state.startHeight ?? (await client.getHeight())
-    const record = (feeTx?: string): DeploymentRecord => ({
+    const feeTxs = [...(state.feeTxs ?? [])]
+    const record = (): DeploymentRecord => ({
       format: DEPLOYMENT_FORMAT,
       family: 'cosmos',
       chain: o.chain,
       config: { vault, multisig: { threshold: plan.threshold, pubkeys }, startHeight },
       members: {},
-      state: { vault, startHeight, ...(feeTx ? { feeTx } : {}) },
+      state: { vault, startHeight, feeTxs },
     })
-    o.save(record(state.feeTx))
+    o.save(record())
     const reserve = plan.feeReserve
-    if (!reserve) return { record: record(state.feeTx), vault }
+    if (!reserve) return { record: record(), vault }
+    // The reserve is topped up to the amount asked: a re-run after releases spent some sends the difference.
     const held = BigInt((await client.getBalance(vault, reserve.denom)).amount)
     if (held >= BigInt(reserve.amount)) {
       o.log(`the vault holds ${held}${reserve.denom} for fees`)
-      return { record: record(state.feeTx), vault }
-    }
-    if (state.feeTx && (await client.getTx(state.feeTx))) {
-      o.log(`the fee reserve was sent in ${state.feeTx} and has been spent down to ${held}${reserve.denom}`)
-      return { record: record(state.feeTx), vault }
+      return { record: record(), vault }
     }
     const feeTx = await fundReserve(
       o.rpcUrl,
@@ -84,10 +82,13 @@ export async function initCosmosVault(
       BigInt(reserve.amount) - held,
       reserve,
       plan.prefix,
-      (hash) => o.save(record(hash)),
+      (hash) => {
+        feeTxs.push(hash)
+        o.save(record())
+      },
     )
     o.log(`sent ${BigInt(reserve.amount) - held}${reserve.denom} to the vault for fees: ${feeTx}`)
-    return { record: record(feeTx), vault }
+    return { record: record(), vault }
   } finally {
     client.disconnect()
   }
@@ -103,7 +104,7 @@ async function fundReserve(
 ): Promise<string> {
   const key = cosmosKeyFromSecret(reserve.payer, prefix)
   const client = SigningStargateClient.createWithSigner(
-    await cometClient({ url: rpcUrl, timeoutMs: 15_000 }),
+    await cometClient({ urls: [rpcUrl], timeoutMs: 15_000 }),
     await key.aminoSigner(),
     { broadcastPollIntervalMs: 500, broadcastTimeoutMs: 90_000 },
   )
@@ -114,7 +115,16 @@ async function fundReserve(
       value: { fromAddress: key.address, toAddress: vault, amount: coins },
     }
     const fee = calculateFee(200_000, GasPrice.fromString(reserve.gasPrice))
-    const signed = await client.sign(key.address, [msg], fee, 'qantara vault fee reserve')
+    // Signed at the payer's sequence on chain, never one ahead: a transfer an earlier run left in flight has the
+    // same sequence or an older one, so at most one of them lands, and the balance read next time tells.
+    const account = await client.getAccount(key.address)
+    if (!account)
+      throw new QantaraError('CONFIG_INVALID', `the payer ${key.address} has no account on this chain`)
+    const signed = await client.sign(key.address, [msg], fee, 'qantara vault fee reserve', {
+      accountNumber: account.accountNumber,
+      sequence: account.sequence,
+      chainId: await client.getChainId(),
+    })
     const bytes = TxRaw.encode(signed).finish()
     const hash = Buffer.from(sha256(bytes)).toString('hex').toUpperCase()
     sending(hash)

@@ -1,4 +1,5 @@
 import {
+  TransactionReceiptNotFoundError,
   encodeDeployData,
   encodeFunctionData,
   getContractAddress,
@@ -105,7 +106,11 @@ export async function deployEvm(o: EvmDeployOptions): Promise<EvmDeployed> {
     format: DEPLOYMENT_FORMAT,
     family: 'evm',
     chain,
-    config: escrowBlock === undefined ? {} : { escrow: escrowAt(s), startBlock: escrowBlock.toString() },
+    // A finished record keeps its fields while a re-run checks it: relayers read it meanwhile.
+    config:
+      escrowBlock === undefined
+        ? (o.record?.config ?? {})
+        : { escrow: escrowAt(s), startBlock: escrowBlock.toString() },
     members: {},
     state: { ...s, ...(s.relay ? { btcRelay: relayAt(s) } : {}) },
   })
@@ -152,9 +157,9 @@ export async function deployEvm(o: EvmDeployOptions): Promise<EvmDeployed> {
   const s: EvmDeploymentState = state
   if (plan.btc) await anchorRelay(o, sender, s, relayAt(s), save)
   const block = (await publicClient.getTransactionReceipt({ hash: s.escrow!.hash })).blockNumber
+  await checkDeployed(publicClient, escrowAt(s), plan, relayAt(s))
   const done = record(s, block)
   o.save(done)
-  await checkDeployed(publicClient, escrowAt(s), plan, relayAt(s))
   return { record: done, escrow: escrowAt(s), startBlock: block, ...(plan.btc ? { relay: relayAt(s) } : {}) }
 }
 
@@ -204,6 +209,13 @@ type Step = 'relay' | 'escrow' | 'genesis' | 'owner'
 function txSender(o: EvmDeployOptions, deployer: Address) {
   const { wallet, publicClient } = o
   const latest = () => publicClient.getTransactionCount({ address: deployer, blockTag: 'latest' })
+  const pending = () => publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })
+  /** The receipt, or null where the node knows none; any other failure is thrown, never read as "not mined". */
+  const receiptOf = (hash: Hex) =>
+    publicClient.getTransactionReceipt({ hash }).catch((err: unknown) => {
+      if (err instanceof TransactionReceiptNotFoundError) return null
+      throw err
+    })
   const mined = async (step: Step, sent: SentTx) => {
     const receipt = await publicClient
       .waitForTransactionReceipt({ hash: sent.hash, timeout: o.receiptTimeoutMs ?? 120_000 })
@@ -229,18 +241,28 @@ function txSender(o: EvmDeployOptions, deployer: Address) {
     ): Promise<void> {
       if (await done()) return
       const sent = s[step]
-      if (sent && (await publicClient.getTransactionReceipt({ hash: sent.hash }).catch(() => undefined)))
-        return mined(step, sent)
-      if (sent && (await latest()) <= sent.nonce && sent.raw) {
-        o.log(`rebroadcasting the ${step} transaction ${sent.hash}`)
-        await publicClient.sendRawTransaction({ serializedTransaction: sent.raw }).catch(() => undefined)
-        return mined(step, sent)
+      if (sent) {
+        if (await receiptOf(sent.hash)) return mined(step, sent)
+        if ((await latest()) <= sent.nonce) {
+          // Its nonce is still open: the recorded transaction, sent again as it was, is the only one that can take it.
+          if (sent.raw) {
+            o.log(`rebroadcasting the ${step} transaction ${sent.hash}`)
+            await publicClient.sendRawTransaction({ serializedTransaction: sent.raw }).catch(() => undefined)
+          }
+          return mined(step, sent)
+        }
+        // A mined transaction took its nonce, and it is not ours (no receipt): read twice, a lagging node is not evidence.
+        if (await receiptOf(sent.hash)) return mined(step, sent)
+        if (tx.nonce !== undefined) throw new NonceTaken(step, sent.nonce)
+      } else if (tx.nonce !== undefined) {
+        if ((await latest()) > tx.nonce) throw new NonceTaken(step, tx.nonce)
+        if ((await pending()) > tx.nonce)
+          throw new QantaraError(
+            'SUBMIT_FAILED',
+            `another transaction of ${deployer} waits at nonce ${tx.nonce}, planned for the ${step}: run the command again once it is mined`,
+            { retryable: true },
+          )
       }
-      if (
-        tx.nonce !== undefined &&
-        (await publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })) > tx.nonce
-      )
-        throw new NonceTaken(step, tx.nonce)
       const request = await wallet
         .prepareTransactionRequest({
           account: wallet.account,

@@ -11,7 +11,8 @@ import { check, eachRpc, ok, problem, warn } from '../../src/doctor/checks.js'
 import type { DoctorCheck, DoctorQuorum } from '../../src/family.js'
 import type { EvmChainConfig } from './config.js'
 import { btcLightRelayAbi } from './contracts/artifacts/BtcLightRelay.js'
-import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
+import { qantaraEscrowAbi, qantaraEscrowRuntime } from './contracts/artifacts/QantaraEscrow.js'
+import { isRuntimeOf } from './runtimeCode.js'
 
 /** Settlements the signer's balance should pay for at the fee cap before the doctor warns. */
 const SETTLEMENTS_FUNDED = 20n
@@ -33,14 +34,7 @@ export async function evmDoctor(
   const c = client(live)
   const escrow = config.escrow
   const at = `${config.id} escrow ${escrow}`
-  const code = await check(at, async () =>
-    ((await c.getCode({ address: escrow })) ?? '0x') === '0x'
-      ? problem(
-          'no contract at this address',
-          'deploy one with `qantara deploy evm` and point the chain at its record',
-        )
-      : ok('a contract is deployed here'),
-  )
+  const code = await check(at, () => escrowCodeCheck(c, escrow))
   checks.push(code)
   if (code.level !== 'ok') return checks
   checks.push(await check(`${config.id} relayer set`, () => relayerSetCheck(c, escrow, signer, quorum)))
@@ -63,10 +57,17 @@ async function relayerSetCheck(c: PublicClient, escrow: Address, signer: Address
     )
   const configured = quorum.members.flatMap((m) => (m.evm ? [m.evm] : []))
   const strangers = configured.filter((a) => !members.some((m) => isAddressEqual(m, a as Address)))
+  const unknown = members.filter((m) => !configured.some((a) => isAddressEqual(m, a as Address)))
   if (strangers.length)
     return problem(
       `quorum.members name ${strangers.join(', ')}, which the escrow's set does not hold: their signatures count for nothing`,
       "make quorum.members the escrow's set (`qantara relayers show`)",
+    )
+  // Keys the quorum does not know could sign settlements with the escrow's threshold: not this quorum's escrow.
+  if (unknown.length)
+    return problem(
+      `the escrow's set also holds ${unknown.join(', ')}, which no quorum member names: they could settle without this quorum`,
+      'use an escrow deployed for exactly this quorum (`qantara deploy evm`), or rotate its set to it',
     )
   if (threshold !== quorum.threshold)
     return problem(
@@ -117,4 +118,26 @@ async function gasCheck(c: PublicClient, config: EvmChainConfig, signer: Address
       `fund ${signer} with at least ${formatEther(one * SETTLEMENTS_FUNDED)}`,
     )
   return ok(`${formatEther(balance)} native`)
+}
+
+/** The escrow's code is this build's QantaraEscrow; its constructor's choices are shown for the operator to read. */
+async function escrowCodeCheck(c: PublicClient, escrow: Address) {
+  const code = (await c.getCode({ address: escrow })) ?? '0x'
+  if (code === '0x')
+    return problem(
+      'no contract at this address',
+      'deploy one with `qantara deploy evm` and point the chain at its record',
+    )
+  if (!isRuntimeOf(code, qantaraEscrowRuntime))
+    return problem(
+      "the contract here is not this release's QantaraEscrow (its code differs)",
+      'point the chain at an escrow deployed by this release (`qantara deploy evm`)',
+    )
+  const [maxFeeBps, reclaimGrace] = await Promise.all([
+    c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'maxFeeBps' }),
+    c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'reclaimGrace' }),
+  ])
+  return ok(
+    `QantaraEscrow; fees capped at ${maxFeeBps} bps, renters reclaim ${reclaimGrace} s after an order's end`,
+  )
 }

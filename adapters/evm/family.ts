@@ -37,8 +37,10 @@ export const evmFamily = {
       new Map(parts.members.flatMap((m) => (m.evm ? [[m.id, m.evm] as const] : []))),
       parts.store,
       parts.logger,
+      parts.observeRpc,
     ),
   custodian: (config) => config.escrow,
+  deploymentFields: { shared: ['escrow', 'startBlock'], member: [] },
   // Valid, but expensive on a public chain: anyone can open an order in a token whose transfers burn the settler's gas.
   configWarnings: (config) =>
     !config.tokens && config.id !== 'eip155:31337'

@@ -1,5 +1,6 @@
 import { getAddress, isAddress, type Hex } from 'viem'
 import type { EscrowChainRuntime, SettlementSignature } from '../../src/chains.js'
+import type { RpcObserver } from '../../src/http/endpointFailover.js'
 import type { Logger } from '../../src/log.js'
 import { NATIVE_TOKEN, type BtcPayoutTerms } from '../../src/order.js'
 import type { Store } from '../../src/store/store.js'
@@ -27,9 +28,16 @@ export function evmRuntime(
   members: ReadonlyMap<string, string>,
   store: Store,
   logger: Logger,
+  observeRpc?: RpcObserver,
 ): EscrowChainRuntime {
   const chain = viemChain(c.id, c.rpc, c.name)
-  const pool = new RpcPool({ chain, urls: c.rpc, timeoutMs: c.rpcTimeoutMs, logger })
+  const pool = new RpcPool({
+    chain,
+    urls: c.rpc,
+    timeoutMs: c.rpcTimeoutMs,
+    logger,
+    ...(observeRpc ? { observe: observeRpc } : {}),
+  })
   const escrow = getAddress(c.escrow)
   const domain = { chainId: chain.id, escrow }
   const watcher = watcherOn(c, pool, logger)

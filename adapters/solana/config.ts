@@ -21,7 +21,10 @@ export const solanaChainConfigSchema = z.strictObject({
   family: z.literal('solana').describe('chain family'),
   id: chainIdIn('solana').describe('CAIP-2 chain id: solana:<first 32 characters of the genesis hash>'),
   name: z.string().min(1).optional().describe('label used in logs and metrics; defaults to the chain id'),
-  rpc: z.array(rpcUrl).min(1, 'give at least one RPC URL').describe('JSON-RPC URLs; the first is used'),
+  rpc: z
+    .array(rpcUrl)
+    .min(1, 'give at least one RPC URL')
+    .describe('JSON-RPC URLs, tried in order with fail-over; one serving another chain is dropped'),
   vault: solanaAddress.describe('the SPL Token account renters pay into, owned by `multisig`'),
   mint: solanaAddress.describe("the vault's token mint"),
   multisig: solanaAddress.describe(

@@ -17,7 +17,7 @@ export async function solanaDoctor(
   signer: Address,
   quorum: DoctorQuorum,
 ): Promise<DoctorCheck[]> {
-  const rpcOf = (url: string) => solanaRpc({ url, timeoutMs: config.rpcTimeoutMs })
+  const rpcOf = (url: string) => solanaRpc({ urls: [url], timeoutMs: config.rpcTimeoutMs })
   const { checks, live } = await eachRpc(config.id, config.rpc, async (url) => {
     const rpc = rpcOf(url)
     const [genesis, slot] = await Promise.all([rpc.getGenesisHash().send(), rpc.getSlot().send()])
@@ -41,6 +41,19 @@ export async function solanaDoctor(
           return problem(
             `this relayer's key ${signer} is not a signer (${m} of ${signers.join(', ')})`,
             'use the key the multisig names: a Solana multisig never changes, so a new quorum needs a new vault',
+          )
+        const configured = quorum.members.flatMap((x) => (x.solana ? [x.solana] : []))
+        const unknown = signers.filter((s) => !configured.includes(s))
+        if (unknown.length || new Set(signers).size !== signers.length)
+          return problem(
+            `the multisig also counts ${unknown.length ? unknown.join(', ') : 'a signer twice'}, beyond quorum.members: the vault is not this quorum's alone`,
+            'use a vault made for exactly this quorum (`qantara vault init solana`)',
+          )
+        const missing = configured.filter((c) => !signers.includes(address(c)))
+        if (missing.length)
+          return problem(
+            `quorum.members name ${missing.join(', ')}, which the multisig does not hold: their signatures count for nothing`,
+            "make quorum.members the multisig's signers",
           )
         if (m !== quorum.threshold)
           return problem(

@@ -35,8 +35,13 @@ export const solanaFamily = {
       store: parts.store,
       logger: parts.logger,
       cosign: parts.cosign,
+      ...(parts.observeRpc ? { observeRpc: parts.observeRpc } : {}),
     }),
   custodian: (config) => config.vault,
+  deploymentFields: {
+    shared: ['vault', 'mint', 'multisig', 'receiptMint', 'startSlot'],
+    member: ['nonceAccount'],
+  },
   configWarnings: () => [],
   doctor: (config, signer, quorum) => solanaDoctor(config, signer.key.address, quorum),
   vaultAccount: solanaAccount,

@@ -1,38 +1,42 @@
 import { createSolanaRpcFromTransport, type RpcTransport } from '@solana/kit'
 import { QantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
+import { EndpointFailover, type RpcObserver } from '../../src/http/endpointFailover.js'
+import type { Logger } from '../../src/log.js'
 
 export interface SolanaRpcOptions {
-  url: string
+  /** Tried in order, with fail-over; the one that last answered is asked first. */
+  urls: readonly string[]
   timeoutMs: number
   /** A json-encoded transaction is a few kB; a page of 1000 signatures about 250 kB. */
   maxResponseBytes?: number
+  /** The chain the endpoints must serve (solana:<genesis hash prefix>): one serving another is dropped. */
+  chain?: string
+  observe?: RpcObserver
+  logger?: Logger
 }
 
 /**
  * @solana/kit's RPC over a transport of our own: every answer bounded in size
- * and time, and transport failures turned into retryable typed errors.
+ * and time, transport failures turned into retryable typed errors, and each
+ * request sent to the configured endpoints in turn until one answers. An
+ * answer that is a JSON-RPC error is an answer: kit throws it, no fail-over.
  */
 export function solanaRpc(o: SolanaRpcOptions) {
   const fetchBounded = boundedFetch(o.maxResponseBytes ?? 4 * 1024 * 1024)
-  const transport: RpcTransport = async <T>({
-    payload,
-    signal,
-  }: {
-    payload: unknown
-    signal?: AbortSignal
-  }): Promise<T> => {
+  const post = async <T>(url: string, payload: unknown, signal?: AbortSignal): Promise<T> => {
     const method = (payload as { method?: string }).method ?? 'rpc'
     let res: Response
     try {
       const timeout = AbortSignal.timeout(o.timeoutMs)
-      res = await fetchBounded(o.url, {
+      res = await fetchBounded(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: jsonWithIntegers(payload),
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       })
     } catch (cause) {
+      if (signal?.aborted) throw cause
       throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: ${(cause as Error).message}`, {
         cause,
         retryable: true,
@@ -46,6 +50,29 @@ export function solanaRpc(o: SolanaRpcOptions) {
       throw new QantaraError('RPC_BAD_RESPONSE', `solana ${method}: not JSON`, { cause, retryable: true })
     }
   }
+  const chain = o.chain
+  const endpoints = new EndpointFailover({
+    urls: o.urls,
+    what: chain ?? 'solana',
+    ...(chain
+      ? {
+          verify: async (url: string) => {
+            const answer = await post<{ result?: unknown }>(url, {
+              jsonrpc: '2.0',
+              id: 0,
+              method: 'getGenesisHash',
+            })
+            const served =
+              typeof answer.result === 'string' ? `solana:${answer.result.slice(0, 32)}` : undefined
+            return served === chain ? undefined : `serves ${served ?? 'no genesis hash'}, not ${chain}`
+          },
+        }
+      : {}),
+    ...(o.observe ? { observe: o.observe } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  })
+  const transport: RpcTransport = <T>({ payload, signal }: { payload: unknown; signal?: AbortSignal }) =>
+    endpoints.run((url) => post<T>(url, payload, signal), (payload as { method?: string }).method)
   return createSolanaRpcFromTransport(transport)
 }
 

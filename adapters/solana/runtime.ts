@@ -2,6 +2,7 @@ import { address } from '@solana/kit'
 import type { VaultChainRuntime, Cosigner, SettlementSignature } from '../../src/chains.js'
 import { ed25519Verify } from '../../src/ed25519.js'
 import { QantaraError } from '../../src/errors.js'
+import type { RpcObserver } from '../../src/http/endpointFailover.js'
 import type { Logger } from '../../src/log.js'
 import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
@@ -23,6 +24,7 @@ export interface SolanaRuntimeOptions {
   store: Store
   logger: Logger
   cosign: Cosigner
+  observeRpc?: RpcObserver
   /** How often a sent release's status is read. */
   pollMs?: number
 }
@@ -39,7 +41,13 @@ export interface SolanaRuntimeOptions {
 export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
   const config = o.config
   const chain = config.id as `solana:${string}`
-  const rpc = solanaRpc({ url: config.rpc[0]!, timeoutMs: config.rpcTimeoutMs })
+  const rpc = solanaRpc({
+    urls: config.rpc,
+    timeoutMs: config.rpcTimeoutMs,
+    chain,
+    logger: o.logger,
+    ...(o.observeRpc ? { observe: o.observeRpc } : {}),
+  })
   const log = o.logger.child({ module: 'solana-runtime', chain })
   const self = o.key.address
   const accounts: VaultAccounts = {

@@ -14,8 +14,10 @@ import {
 } from '@solana/kit'
 import {
   SYSTEM_PROGRAM_ADDRESS,
-  getCreateAccountWithSeedInstruction,
+  getAllocateWithSeedInstruction,
+  getAssignWithSeedInstruction,
   getInitializeNonceAccountInstruction,
+  getTransferSolInstruction,
 } from '@solana-program/system'
 import {
   TOKEN_PROGRAM_ADDRESS,
@@ -79,9 +81,16 @@ export async function initSolanaVault(o: SolanaVaultInitOptions): Promise<Solana
   if (`solana:${genesis.slice(0, 32)}` !== o.chain)
     throw new QantaraError('RPC_WRONG_CHAIN', `the RPC serves solana:${genesis.slice(0, 32)}, not ${o.chain}`)
   const planned = { ...plan, members: [...plan.members].sort() }
+  planProblem(planned)
   const state = (o.record?.state ?? {}) as { payer?: string; plan?: unknown; startSlot?: number }
   if (o.record && (o.record.chain !== o.chain || JSON.stringify(state.plan) !== JSON.stringify(planned)))
     throw new QantaraError('CONFIG_INVALID', 'the record is of another vault: give another --out')
+  // Another payer's seeds are other addresses: a re-run "to check" with it would make a second vault.
+  if (o.record && state.payer !== payer.address)
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `the record's vault was paid by ${state.payer}, not ${payer.address}`,
+    )
   const startSlot = state.startSlot ?? Number(await rpc.getSlot({ commitment: 'finalized' }).send())
   const at = (seed: string, program: Address) =>
     createAddressWithSeed({
@@ -108,7 +117,8 @@ export async function initSolanaVault(o: SolanaVaultInitOptions): Promise<Solana
       : {},
     state: { payer: payer.address, plan: planned, startSlot },
   })
-  o.save(record(false))
+  // A finished record stays as it is until a re-run finishes: relayers read it meanwhile.
+  if (!o.record) o.save(record(false))
 
   const accounts = vaultAccounts(o)
   await accounts.mintCheck(plan.mint)
@@ -116,8 +126,8 @@ export async function initSolanaVault(o: SolanaVaultInitOptions): Promise<Solana
     'multisig',
     multisig,
     (data, owner) => multisigProblem(data, owner, planned),
-    async () => [
-      ...(await accounts.create('multisig', TOKEN_PROGRAM_ADDRESS, getMultisigSize())),
+    async (held) => [
+      ...(await accounts.create('multisig', TOKEN_PROGRAM_ADDRESS, getMultisigSize(), held)),
       getInitializeMultisig2Instruction({ multisig, signers: planned.members, m: planned.threshold }),
     ],
   )
@@ -125,8 +135,8 @@ export async function initSolanaVault(o: SolanaVaultInitOptions): Promise<Solana
     'receipt mint',
     receiptMint,
     (data, owner) => receiptMintProblem(owner, data, multisig),
-    async () => [
-      ...(await accounts.create('receipts', TOKEN_PROGRAM_ADDRESS, getMintSize())),
+    async (held) => [
+      ...(await accounts.create('receipts', TOKEN_PROGRAM_ADDRESS, getMintSize(), held)),
       getInitializeMint2Instruction({
         mint: receiptMint,
         decimals: 0,
@@ -149,8 +159,8 @@ export async function initSolanaVault(o: SolanaVaultInitOptions): Promise<Solana
       `nonce account of ${m}`,
       nonce,
       (data, owner) => nonceProblem(data, owner, m),
-      async () => [
-        ...(await accounts.create(`n:${m.slice(0, 16)}`, SYSTEM_PROGRAM_ADDRESS, NONCE_BYTES)),
+      async (held) => [
+        ...(await accounts.create(`n:${m.slice(0, 16)}`, SYSTEM_PROGRAM_ADDRESS, NONCE_BYTES, held)),
         getInitializeNonceAccountInstruction({ nonceAccount: nonce, nonceAuthority: m }),
       ],
     )
@@ -165,7 +175,13 @@ function vaultAccounts(o: SolanaVaultInitOptions) {
   const { rpc, payer } = o
   const read = async (at: Address) => {
     const found = (await rpc.getAccountInfo(at, { commitment: 'confirmed', encoding: 'base64' }).send()).value
-    return found && { owner: found.owner, data: Buffer.from(found.data[0], 'base64') }
+    return (
+      found && {
+        owner: found.owner,
+        lamports: BigInt(found.lamports),
+        data: Buffer.from(found.data[0], 'base64'),
+      }
+    )
   }
   const send = async (instructions: Instruction[]) => {
     const { value: lifetime } = await rpc.getLatestBlockhash({ commitment: 'confirmed' }).send()
@@ -209,24 +225,26 @@ function vaultAccounts(o: SolanaVaultInitOptions) {
       if (!found || found.owner !== TOKEN_PROGRAM_ADDRESS || found.data.length !== 82 || found.data[45] !== 1)
         throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint on this chain`)
     },
-    async create(seed: string, program: Address, space: number) {
+    /**
+     * The account at the seeded address, made with a transfer, an allocate and
+     * an assign rather than one create: anyone can send lamports to the
+     * address first, which makes a create fail, and would stop the vault.
+     */
+    async create(seed: string, program: Address, space: number, held: bigint) {
       const rent = await rpc.getMinimumBalanceForRentExemption(BigInt(space)).send()
-      const newAccount = await createAddressWithSeed({
+      const full = `${o.plan.name}:${seed}`
+      const account = await createAddressWithSeed({
         baseAddress: payer.address,
         programAddress: program,
-        seed: `${o.plan.name}:${seed}`,
+        seed: full,
       })
+      const base = { baseAccount: payer, base: payer.address, seed: full, programAddress: program }
       return [
-        getCreateAccountWithSeedInstruction({
-          payer,
-          newAccount,
-          baseAccount: payer,
-          base: payer.address,
-          seed: `${o.plan.name}:${seed}`,
-          amount: rent,
-          space,
-          programAddress: program,
-        }),
+        ...(rent > held
+          ? [getTransferSolInstruction({ source: payer, destination: account, amount: rent - held })]
+          : []),
+        getAllocateWithSeedInstruction({ newAccount: account, ...base, space }),
+        getAssignWithSeedInstruction({ account, ...base }),
       ]
     },
     /** Creates the account where it is missing; refuses one that holds anything but what the plan wants. */
@@ -234,11 +252,12 @@ function vaultAccounts(o: SolanaVaultInitOptions) {
       what: string,
       at: Address,
       problem: (data: Buffer, owner: Address) => string | undefined,
-      instructions: () => Promise<Instruction[]>,
+      instructions: (held: bigint) => Promise<Instruction[]>,
     ) {
       let found = await read(at)
-      if (!found) {
-        o.log(`creating the ${what} ${at}: ${await send(await instructions())}`)
+      // An address someone only sent lamports to holds nothing yet: it is still to be made.
+      if (!found || (found.owner === SYSTEM_PROGRAM_ADDRESS && found.data.length === 0)) {
+        o.log(`creating the ${what} ${at}: ${await send(await instructions(found?.lamports ?? 0n))}`)
         found = await read(at)
       }
       const why = found ? problem(found.data, found.owner) : 'was not created'
@@ -248,4 +267,23 @@ function vaultAccounts(o: SolanaVaultInitOptions) {
         })
     },
   }
+}
+
+/** SPL Token's multisig holds at most 11 signers, and counts a signer listed twice twice: one key could release alone. */
+const MAX_SIGNERS = 11
+
+function planProblem(plan: SolanaVaultPlan): void {
+  const n = plan.members.length
+  if (new Set(plan.members).size !== n)
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      'a member is listed twice: the multisig would count its key twice',
+    )
+  if (n < 1 || n > MAX_SIGNERS)
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `an SPL Token multisig has 1 to ${MAX_SIGNERS} signers, not ${n}`,
+    )
+  if (plan.threshold < 1 || plan.threshold > n)
+    throw new QantaraError('CONFIG_INVALID', `threshold ${plan.threshold} of ${n} members`)
 }

@@ -4,7 +4,7 @@ import { EsploraClient } from '../../adapters/bitcoin/esplora.js'
 import { check, ok, problem } from '../doctor/checks.js'
 import type { DoctorCheck } from '../family.js'
 import { boundedFetch } from '../http/boundedFetch.js'
-import { redactUrl } from '../http/redactUrl.js'
+import { redactUrl, redactUrls } from '../http/redactUrl.js'
 import { openEnvelope } from '../peer/envelope.js'
 import { openStore } from '../store/open.js'
 import { bitcoinRpc } from './bitcoin.js'
@@ -34,7 +34,7 @@ export async function doctor(
     : problems.map((p) => ({
         subject: `config ${p.path}`,
         level: 'problem' as const,
-        detail: p.message,
+        detail: redactUrls(p.message),
         fix: `edit ${path}; \`qantara config validate\` lists the same`,
       }))
   const width = Math.max(...checks.map((c) => c.subject.length))

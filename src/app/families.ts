@@ -22,6 +22,7 @@ import type {
   SettlementFamily,
   VaultAccount,
 } from '../family.js'
+import type { RpcObserver } from '../http/endpointFailover.js'
 import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
 
@@ -69,6 +70,11 @@ export function memberKeyProblem(
   return adapterOf(chain.family).memberKeyProblem(chain, signer, self)
 }
 
+/** The fields a family's deployment record may fill, for the config loader; none for an unknown family. */
+export function deploymentFieldsOf(family: string) {
+  return Object.hasOwn(FAMILIES, family) ? adapterOf(family as SettlementFamily).deploymentFields : undefined
+}
+
 /** `qantara doctor`'s checks of one chain, with the key this relayer signs with there. */
 export function chainDoctor(
   chain: ChainConfig,
@@ -85,6 +91,7 @@ export function buildChainRuntimes(
   store: Store,
   logger: Logger,
   cosign: Cosigner,
+  observeRpc?: (chain: string) => RpcObserver,
 ): ChainRuntime[] {
   return config.chains.map((chain, i) =>
     adapterOf(chain.family).runtime(chain, signers[i]!, {
@@ -92,6 +99,7 @@ export function buildChainRuntimes(
       store,
       logger,
       cosign,
+      ...(observeRpc ? { observeRpc: observeRpc(chain.id) } : {}),
     }),
   )
 }

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { QantaraError, errorMessage } from '../errors.js'
-import { loadChainSigner, memberKeyProblem, type ChainSigner } from './families.js'
+import { deploymentFieldsOf, loadChainSigner, memberKeyProblem, type ChainSigner } from './families.js'
 import { configSchema, type RelayerConfig } from './relayerConfig.js'
 import { fieldNames } from '../config/fieldNames.js'
 import { ed25519FromText, type Ed25519Signer } from '../ed25519.js'
@@ -172,7 +172,7 @@ export function inspectConfig(
   } catch (err) {
     return { problems: [{ path: '(file)', message: errorMessage(err) }] }
   }
-  const deployed = applyDeployments(raw, baseDir)
+  const deployed = applyDeployments(raw, baseDir, deploymentFieldsOf)
   if (deployed.problems.length) return { problems: deployed.problems }
   const parsed = configSchema.safeParse(deployed.raw)
   if (!parsed.success) return { problems: schemaProblems(parsed.error) }

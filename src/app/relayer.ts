@@ -7,7 +7,7 @@ import { buildBtcRail } from './bitcoin.js'
 import { buildChainRuntimes } from './families.js'
 import { createSafeHttp } from '../http/safeHttp.js'
 import type { Logger } from '../log.js'
-import { createMetrics } from '../metrics.js'
+import { createMetrics, type Metrics } from '../metrics.js'
 import { openStore } from '../store/open.js'
 import { Leadership } from '../relay/leadership.js'
 import { QueuedProbes } from '../relay/probeQueue.js'
@@ -107,15 +107,22 @@ export async function startRelayer(
         logger: logger.child({ module: 'gossip' }),
       })
     : undefined
-  const chains = buildChainRuntimes(config, signers, store, logger, (peerId, orderId, message, sig) => {
-    if (!gossip)
-      return Promise.reject(
-        new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', {
-          retryable: false,
-        }),
-      )
-    return gossip.requestCosignature(peerId, orderId, message, sig)
-  })
+  const chains = buildChainRuntimes(
+    config,
+    signers,
+    store,
+    logger,
+    (peerId, orderId, message, sig) => {
+      if (!gossip)
+        return Promise.reject(
+          new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', {
+            retryable: false,
+          }),
+        )
+      return gossip.requestCosignature(peerId, orderId, message, sig)
+    },
+    rpcObserver(metrics),
+  )
   const retargetApprovals = new RetargetApprovals()
   const relayer = new Relayer({
     relayerId: config.relayer.id,
@@ -249,4 +256,12 @@ async function lead(
   await relayer.run(AbortSignal.any([signal, held.lost]))
   await held.release()
   return held.lost.aborted ? 'deposed' : 'stopped'
+}
+
+/** Each chain's RPC requests as metrics: a count by outcome and a latency per endpoint. */
+function rpcObserver(metrics: Metrics) {
+  return (chain: string) => (endpoint: string, outcome: 'ok' | 'error', seconds: number) => {
+    metrics.rpcRequests.inc({ chain, endpoint, outcome })
+    metrics.rpcSeconds.observe({ chain, endpoint }, seconds)
+  }
 }

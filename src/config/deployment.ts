@@ -1,5 +1,15 @@
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
 import { QantaraError, errorMessage } from '../errors.js'
 
@@ -28,25 +38,36 @@ export const deploymentRecordSchema = z.strictObject({
 
 export type DeploymentRecord = z.infer<typeof deploymentRecordSchema>
 
-/** The record at `path`, or undefined where there is none yet. */
+/** The record at `path`, or undefined where there is none yet: a regular file, read through one descriptor, bounded. */
 export function readDeploymentRecord(path: string): DeploymentRecord | undefined {
-  let size: number
+  let fd: number
   try {
-    size = statSync(path).size
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new QantaraError('CONFIG_UNREADABLE', `cannot read deployment record ${path}`, {
       details: errorMessage(err),
     })
   }
-  if (size > MAX_RECORD_BYTES)
-    throw new QantaraError(
-      'CONFIG_UNREADABLE',
-      `deployment record ${path} is ${size} bytes; the limit is ${MAX_RECORD_BYTES}`,
-    )
+  let text: string
+  try {
+    const stat = fstatSync(fd)
+    if (!stat.isFile())
+      throw new QantaraError('CONFIG_UNREADABLE', `deployment record ${path} is not a regular file`)
+    if (stat.size > MAX_RECORD_BYTES)
+      throw new QantaraError(
+        'CONFIG_UNREADABLE',
+        `deployment record ${path} is ${stat.size} bytes; the limit is ${MAX_RECORD_BYTES}`,
+      )
+    const bytes = Buffer.alloc(stat.size)
+    const read = readSync(fd, bytes, 0, stat.size, 0)
+    text = bytes.subarray(0, read).toString('utf8')
+  } finally {
+    closeSync(fd)
+  }
   let json: unknown
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
+    json = JSON.parse(text)
   } catch (err) {
     throw new QantaraError('CONFIG_UNREADABLE', `deployment record ${path} is not JSON`, {
       details: errorMessage(err),
@@ -60,11 +81,31 @@ export function readDeploymentRecord(path: string): DeploymentRecord | undefined
   return parsed.data
 }
 
-/** Replaces the record whole: a crash leaves the old one or the new one, never half of either. */
+/**
+ * Replaces the record whole and durably: a new file of a random name (never
+ * through a link someone planted), synced, renamed over the old, the folder
+ * synced. A crash leaves the old record or the new one, never half of either.
+ */
 export function writeDeploymentRecord(path: string, record: DeploymentRecord): void {
-  const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, `${JSON.stringify(deploymentRecordSchema.parse(record), null, 2)}\n`, { mode: 0o644 })
+  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  )
+  try {
+    writeSync(fd, `${JSON.stringify(deploymentRecordSchema.parse(record), null, 2)}\n`)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
   renameSync(tmp, path)
+  const dir = openSync(dirname(path), constants.O_RDONLY)
+  try {
+    fsyncSync(dir)
+  } finally {
+    closeSync(dir)
+  }
 }
 
 export interface DeploymentProblem {
@@ -77,15 +118,24 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 const same = (a: unknown, b: unknown) =>
   isObject(a) || Array.isArray(a) ? JSON.stringify(a) === JSON.stringify(b) : String(a) === String(b)
 
+/** The fields a family's deployment record may fill (FamilyParts.deploymentFields); undefined for a family that has none. */
+export type DeploymentFieldsOf = (
+  family: string,
+) => { readonly shared: readonly string[]; readonly member: readonly string[] } | undefined
+
 /**
  * Fills each chain entry that names a `deployment` record with the fields the
  * record settled (and those of this relayer's own member entry), before the
- * config is validated. A field the config sets too must agree: two sources
- * that disagree on an escrow address are a mistake to stop at, not to resolve.
+ * config is validated. Only the fields its family lets a record fill are
+ * taken; a record naming any other is refused whole, since it is a file that
+ * passes between operators. A field the config sets too must agree: two
+ * sources that disagree on an escrow are a mistake to stop at, not to resolve.
+ * Values are never echoed: a field may hold a URL with its API key.
  */
 export function applyDeployments(
   raw: unknown,
   baseDir: string,
+  fieldsOf: DeploymentFieldsOf,
 ): { raw: unknown; problems: DeploymentProblem[] } {
   const problems: DeploymentProblem[] = []
   if (!isObject(raw) || !Array.isArray(raw.chains)) return { raw, problems }
@@ -94,46 +144,47 @@ export function applyDeployments(
     if (!isObject(entry) || entry.deployment === undefined) return entry
     const { deployment, ...chain } = entry
     const at = `chains.${i}`
-    if (typeof deployment !== 'string') {
-      problems.push({ path: `${at}.deployment`, message: 'must be the path of a deployment record' })
+    const fail = (message: string) => {
+      problems.push({ path: `${at}.deployment`, message })
       return chain
     }
+    if (typeof deployment !== 'string') return fail('must be the path of a deployment record')
     const path = resolve(baseDir, deployment)
     let record: DeploymentRecord | undefined
     try {
       record = readDeploymentRecord(path)
     } catch (err) {
-      problems.push({ path: `${at}.deployment`, message: errorMessage(err) })
-      return chain
+      return fail(errorMessage(err))
     }
-    if (!record) {
-      problems.push({
-        path: `${at}.deployment`,
-        message: `${path} does not exist: run qantara deploy or qantara vault init first`,
-      })
-      return chain
-    }
-    if (chain.family !== record.family || (chain.id !== undefined && chain.id !== record.chain)) {
-      problems.push({
-        path: `${at}.deployment`,
-        message: `${path} is a deployment on ${record.chain} (${record.family}), not on ${String(chain.id ?? chain.family)}`,
-      })
-      return chain
-    }
+    if (!record) return fail(`${path} does not exist: run qantara deploy or qantara vault init first`)
+    if (chain.family !== record.family || (chain.id !== undefined && chain.id !== record.chain))
+      return fail(
+        `${path} is a deployment on ${record.chain} (${record.family}), not on ${String(chain.id ?? chain.family)}`,
+      )
+    const allowed = fieldsOf(record.family)
+    const members = Object.values(record.members)
+    const foreign = [
+      ...Object.keys(record.config).filter((f) => !allowed?.shared.includes(f)),
+      ...members.flatMap((m) => Object.keys(m).filter((f) => !allowed?.member.includes(f))),
+    ]
+    if (foreign.length)
+      return fail(
+        `${path} sets ${[...new Set(foreign)].join(', ')}, which a deployment record never sets: it is not to be trusted`,
+      )
     const key = self?.[record.family]
-    const own = typeof key === 'string' ? record.members[key] : undefined
-    if (Object.keys(record.members).length > 0 && !own)
-      problems.push({
-        path: `${at}.deployment`,
-        message: `${path} has nothing for this relayer's ${record.family} key ${typeof key === 'string' ? key : '(none in quorum.members)'}: rerun the command that made it with that key among the members`,
-      })
+    const own =
+      typeof key === 'string' && Object.hasOwn(record.members, key) ? record.members[key] : undefined
+    if (members.length > 0 && !own)
+      return fail(
+        `${path} has nothing for this relayer's ${record.family} key ${typeof key === 'string' ? key : '(none in quorum.members)'}: rerun the command that made it with that key among the members`,
+      )
     const merged: Json = { ...chain, id: record.chain }
     for (const [field, value] of Object.entries({ ...record.config, ...own })) {
       if (merged[field] === undefined) merged[field] = value
       else if (!same(merged[field], value))
         problems.push({
           path: `${at}.${field}`,
-          message: `is ${JSON.stringify(merged[field])} here but ${JSON.stringify(value)} in ${path}: remove it from the config, the record settles it`,
+          message: `differs from ${path}: remove it from the config, the record settles it`,
         })
     }
     return merged

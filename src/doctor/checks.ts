@@ -4,6 +4,9 @@ import { redactUrl, redactUrls } from '../http/redactUrl.js'
 
 type Finding = Omit<DoctorCheck, 'subject'>
 
+/** The longest one check may take, whatever an RPC or peer does: a doctor that hangs tells an operator nothing. */
+const CHECK_DEADLINE_MS = 30_000
+
 export const ok = (detail: string): Finding => ({ level: 'ok', detail })
 export const warn = (detail: string, fix: string): Finding => ({ level: 'warn', detail, fix })
 export const problem = (detail: string, fix: string): Finding => ({ level: 'problem', detail, fix })
@@ -14,11 +17,20 @@ export async function check(
   run: () => Promise<Finding>,
   fixOnError = 'see the error above',
 ): Promise<DoctorCheck> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${CHECK_DEADLINE_MS / 1000} s`)),
+      CHECK_DEADLINE_MS,
+    )
+  })
   try {
-    const found = await run()
+    const found = await Promise.race([run(), deadline])
     return { subject, ...found, detail: redactUrls(found.detail) }
   } catch (err) {
     return { subject, level: 'problem', detail: redactUrls(oneLine(err)), fix: fixOnError }
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -7,7 +7,7 @@ import { readSecret, keySourceSchema, type KeySource, type SecretMaterial } from
 import { ed25519FromText, generateEd25519 } from '../../ed25519.js'
 import { QantaraError, errorMessage } from '../../errors.js'
 import type { SettlementFamily } from '../../family.js'
-import { adapterOf, FAMILIES } from '../families.js'
+import { adapterOf, deploymentFieldsOf, FAMILIES } from '../families.js'
 import { applyEnvOverrides, readConfigFile } from '../loadConfig.js'
 import { configSchema } from '../relayerConfig.js'
 
@@ -136,7 +136,8 @@ export function showConfigKeys(path: string, env: NodeJS.ProcessEnv, out: (line:
   const baseDir = dirname(resolve(path))
   // A record not deployed yet leaves its fields out, and the parse below says so.
   const parsed = configSchema.safeParse(
-    applyDeployments(applyEnvOverrides(readConfigFile(path), env, configSchema), baseDir).raw,
+    applyDeployments(applyEnvOverrides(readConfigFile(path), env, configSchema), baseDir, deploymentFieldsOf)
+      .raw,
   )
   if (!parsed.success)
     throw new QantaraError(

@@ -61,7 +61,7 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
       )
     const path = resolve(o.out)
     const vault = await initSolanaVault({
-      rpc: solanaRpc({ url: o.rpc, timeoutMs: 30_000 }),
+      rpc: solanaRpc({ urls: [o.rpc], timeoutMs: 30_000 }),
       chain: o.chain,
       payer: await solanaKeyPairSigner(readSecret(keySourceOf(o), process.env, process.cwd())),
       plan: {
