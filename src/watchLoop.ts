@@ -3,6 +3,7 @@ import type { Watcher, WatchResult } from './chains.js'
 import { QantaraError, isQantaraError } from './errors.js'
 import type { Logger } from './log.js'
 import type { Store } from './store/store.js'
+import { syncProgress } from './syncProgress.js'
 
 export interface WatchLoopOptions {
   store: Store
@@ -26,6 +27,7 @@ export async function runWatchLoop(
   signal: AbortSignal,
 ): Promise<void> {
   const log = options.logger.child({ module: 'watcher', chain: watcher.chain })
+  const progress = syncProgress(log)
   let failures = 0
   while (!signal.aborted) {
     try {
@@ -35,6 +37,7 @@ export async function runWatchLoop(
       if (inserted > 0)
         log.info({ height: result.checkpoint.height, events: inserted, lag: result.lag }, 'events released')
       options.onProgress?.(result)
+      progress(result.checkpoint.height, result.lag)
       failures = 0
       // Behind the chain: keep reading at once. Caught up: wait for new blocks.
       const progressed = from === undefined || result.checkpoint.height > from.height

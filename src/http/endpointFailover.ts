@@ -60,11 +60,10 @@ export class EndpointFailover {
         this.o.observe?.(endpoint.label, 'error', (performance.now() - started) / 1000)
         if (isFinal(err)) throw err
         lastError = err
-        if (this.endpoints.length > 1)
-          this.o.logger?.warn(
-            { rpc: endpoint.label, op: label, err: errorMessage(err) },
-            'rpc endpoint failed, trying the next',
-          )
+        this.o.logger?.warn(
+          { rpc: endpoint.label, op: label, err },
+          this.endpoints.length > 1 ? 'rpc endpoint failed, trying the next' : 'rpc endpoint failed',
+        )
       }
     }
     const refused = this.endpoints.filter((e) => e.refused)
