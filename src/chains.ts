@@ -233,6 +233,13 @@ interface ChainRuntimeBase {
     relayerId: string,
     sig: SettlementSignature,
   ): Promise<boolean>
+  /**
+   * How many settlements (releases, on a vault chain) this relayer's key, or
+   * the vault's fee reserve that pays them, can still pay for at the
+   * configured fee caps: the number an operator is alerted on before the
+   * relayer stops settling for want of gas.
+   */
+  funds?(): Promise<{ account: string; settlements: number }>
   /** Posts a settlement with enough signatures; idempotent. */
   submitSettlement(
     order: OrderTerms,

@@ -58,6 +58,12 @@ export function createMetrics() {
       labelNames: ['chain', 'outcome'],
       registers: [registry],
     }),
+    fundedSettlements: new Gauge({
+      name: 'qantara_signer_funded_settlements',
+      help: "settlements (releases, on a vault chain) the chain's signing key, or the vault's fee reserve, can pay for at the configured fee caps; read every minute",
+      labelNames: ['chain', 'account'],
+      registers: [registry],
+    }),
     rpcRequests: new Counter({
       name: 'qantara_rpc_requests_total',
       help: 'requests to each chain RPC endpoint (named as logs show it, API keys masked), by outcome: ok, or error (an unreachable node, a 5xx, a timeout, an answer that does not parse)',

@@ -266,8 +266,23 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
         250,
       )
 
-    // Each chain's RPC requests are counted per endpoint on the metrics listener.
-    const metrics = await (await fetch(`http://127.0.0.1:${ports[2]}/metrics`)).text()
+    // Each chain's RPC requests are counted per endpoint on the metrics listener, and what each signing key (the
+    // Cosmos vault's fee reserve) can pay for: 10 ETH at 500,000 gas × 10 gwei, 1 SOL at 0.0025 a release, 5,000,000
+    // stake at 10,000 a release.
+    const funded = [
+      `qantara_signer_funded_settlements{chain="eip155:31337",account="${alpha.evm.member.evm}"} 2000`,
+      `qantara_signer_funded_settlements{chain="solana:litesvm",account="${alpha.solana.member.solana}"} 400`,
+      `qantara_signer_funded_settlements{chain="cosmos:qantara-local",account="${readDeploymentRecord(at('cosmos.json'))!.config.vault as string}"} 500`,
+    ]
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${ports[2]}/metrics`)).text()
+        return funded.every((line) => text.includes(line)) ? text : undefined
+      },
+      `the funds gauges: ${funded.join(', ')}`,
+      30_000,
+      500,
+    )
     for (const [chain, url] of [
       ['eip155:31337', anvil.rpcUrl],
       ['solana:litesvm', sol.rpc.url],

@@ -54,6 +54,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   const chainId = config.id.slice('cosmos:'.length)
   const prefix = prefixOf(config.vault)
   const fee = releaseFee(config)
+  const feeCoin = fee.amount[0]
   const pollMs = o.pollMs ?? 500
   const log = o.logger.child({ module: 'cosmos-runtime', chain })
   const signerKeys = new Map(
@@ -108,6 +109,18 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   return {
     chain,
     kind: 'vault',
+    // The vault pays its releases' fees from its reserve: that is what runs out, not the relayer's key.
+    ...(feeCoin && BigInt(feeCoin.amount) > 0n
+      ? {
+          async funds() {
+            const held = await (await vault.client()).getBalance(config.vault, feeCoin.denom)
+            return {
+              account: config.vault,
+              settlements: Number(BigInt(held.amount) / BigInt(feeCoin.amount)),
+            }
+          },
+        }
+      : {}),
     watcher: new CosmosVaultWatcher({
       chain,
       comet: () => vault.node(),

@@ -61,6 +61,11 @@ export function evmRuntime(
     chain: watcher.chain,
     kind: 'escrow',
     watcher,
+    async funds() {
+      const balance = await pool.run((client) => client.getBalance({ address: account.address }), 'balance')
+      const one = c.submitter.maxSettlementGas * c.submitter.maxFeePerGasWei
+      return { account: account.address, settlements: Number(balance / one) }
+    },
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),
     pollIntervalMs: c.pollIntervalMs,

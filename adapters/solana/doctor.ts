@@ -3,12 +3,12 @@ import { check, eachRpc, ok, problem, warn } from '../../src/doctor/checks.js'
 import type { DoctorCheck, DoctorQuorum } from '../../src/family.js'
 import { nonceProblem, vaultProblem } from './accountLayouts.js'
 import type { SolanaChainConfig } from './config.js'
+import { RELEASE_COST_LAMPORTS } from './releaseCost.js'
 import { solanaRpc, type SolanaRpc } from './rpc.js'
 import { solanaVaultAccount } from './vaultAccount.js'
 
-/** A release costs a fee and a receipt's rent (~0.002 SOL): the signer should hold enough for a few dozen. */
-const FUNDED_LAMPORTS = 50_000_000n
-const ONE_RELEASE_LAMPORTS = 2_500_000n
+/** The signer should hold enough for 20 releases. */
+const FUNDED_LAMPORTS = 20n * RELEASE_COST_LAMPORTS
 const SOL = (n: bigint) => `${Number(n) / 1e9} SOL`
 
 /** `qantara doctor` on a Solana chain: its RPCs, the vault's multisig, token account and receipt mint, this relayer's nonce account and SOL. */
@@ -89,7 +89,7 @@ export async function solanaDoctor(
   checks.push(
     await check(`${config.id} SOL of ${signer}`, async () => {
       const { value } = await rpc.getBalance(signer).send()
-      if (value < lamports(ONE_RELEASE_LAMPORTS))
+      if (value < lamports(RELEASE_COST_LAMPORTS))
         return problem(
           `${SOL(value)}: not enough for one release`,
           `send ${signer} at least ${SOL(FUNDED_LAMPORTS)}`,

@@ -12,6 +12,7 @@ import type { SolanaChainConfig } from './config.js'
 import { pubkeyHex, solanaReleaseMessages } from './cosign.js'
 import type { SolanaKey } from './keys.js'
 import { solanaReleaseSender } from './releaseSender.js'
+import { RELEASE_COST_LAMPORTS } from './releaseCost.js'
 import { solanaRpc } from './rpc.js'
 import { solanaReleaseVault, solanaVaultAccount, type VaultAccounts } from './vaultAccount.js'
 import { SolanaVaultWatcher } from './watcher.js'
@@ -96,6 +97,10 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
   return {
     chain,
     kind: 'vault',
+    async funds() {
+      const { value } = await rpc.getBalance(self, { commitment: 'confirmed' }).send()
+      return { account: self, settlements: Number(value / RELEASE_COST_LAMPORTS) }
+    },
     watcher: new SolanaVaultWatcher({
       chain,
       rpc,

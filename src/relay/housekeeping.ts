@@ -1,9 +1,11 @@
 import { ORDER_STATES } from '../orders/record.js'
+import type { ChainRuntime } from '../chains.js'
 import type { RelayerContext } from './context.js'
 
 const COMPACT_BATCH = 1_000
 const GAUGES_EVERY_MS = 5_000
 const COMPACT_EVERY_MS = 600_000
+const FUNDS_EVERY_MS = 60_000
 
 /** What the relayer does now and then beside its orders: the order gauges, and retention. */
 export class Housekeeping {
@@ -17,6 +19,22 @@ export class Housekeeping {
     this.lastGauges = this.ctx.now()
     const counts = await this.ctx.store.countOrdersByState()
     for (const state of ORDER_STATES) this.ctx.metrics.orders.set({ state }, counts[state] ?? 0)
+  }
+
+  /** Every minute, what each chain's signing key (or vault's fee reserve) can pay for; an RPC's failure waits for the next. */
+  funds(chains: readonly ChainRuntime[]): void {
+    for (const c of chains) {
+      if (!c.funds) continue
+      const read = c.funds.bind(c)
+      this.ctx.tasks.start(
+        { kind: 'funds', chain: c.chain },
+        async () => {
+          const { account, settlements } = await read()
+          this.ctx.metrics.fundedSettlements.set({ chain: c.chain, account }, settlements)
+        },
+        FUNDS_EVERY_MS,
+      )
+    }
   }
 
   /** Every 10 minutes, compacts the orders finished longer ago than the retention, 1,000 at a time until none are left. */

@@ -204,6 +204,7 @@ export class Relayer {
     this.peers.feed(signal)
     this.peers.providers(signal)
     this.housekeeping.compact(signal)
+    this.housekeeping.funds(this.o.chains)
     await this.housekeeping.gauges()
     // A full page of which most moved on is a backlog being worked through; orders that stay due (settling, waiting on
     // a peer or a chain) wait for the next tick, or they would spin it.

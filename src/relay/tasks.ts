@@ -10,6 +10,7 @@ export type TaskKind =
   | 'final-pull'
   | 'pull-providers'
   | 'compact'
+  | 'funds'
 
 /** A task is one kind of work for one order, or for the relayer as a whole (`order` absent). */
 export interface TaskKey {
@@ -17,6 +18,8 @@ export interface TaskKey {
   order?: string
   /** A task per peer (its heartbeat feed), not tied to an order. */
   peer?: string
+  /** A task per chain (its signer's funds), not tied to an order. */
+  chain?: string
 }
 
 interface TaskState {
@@ -145,5 +148,5 @@ export class TaskRunner {
 }
 
 function id(key: TaskKey): string {
-  return `${key.kind}:${key.order ?? ''}:${key.peer ?? ''}`
+  return `${key.kind}:${key.order ?? ''}:${key.peer ?? ''}:${key.chain ?? ''}`
 }
