@@ -15,7 +15,10 @@ describe('sync progress', () => {
     let t = 0
     const progress = syncProgress(log, { now: () => t })
     progress(1_000n, 100_000n) // starts 100,000 blocks behind: the first line at once
-    expect(lines[0]).toMatchObject({ msg: 'catching up with the chain', fields: { percent: 0, lag: 100_000n } })
+    expect(lines[0]).toMatchObject({
+      msg: 'catching up with the chain',
+      fields: { percent: 0, lag: 100_000n },
+    })
     t = 10_000
     progress(11_000n, 90_000n) // within 30 s: quiet
     expect(lines).toHaveLength(1)

@@ -22,12 +22,20 @@ describe('shipped systemd units', () => {
       const path = join(tmp.dir, unit)
       copyFileSync(join('docker/systemd', unit), path)
       expect(await verify(path)).toBe('')
-      expect(readFileSync(path, 'utf8')).toMatch(/^ExecStart=\/usr\/bin\/node \/opt\/qantara\/dist\/src\/app\/cli\/main\.js /m)
+      expect(readFileSync(path, 'utf8')).toMatch(
+        /^ExecStart=\/usr\/bin\/node \/opt\/qantara\/dist\/src\/app\/cli\/main\.js /m,
+      )
     })
 
   it('would report a directive systemd cannot parse', async () => {
     const path = join(tmp.dir, 'broken.service')
-    writeFileSync(path, readFileSync('docker/systemd/qantara-relayer.service', 'utf8').replace('Restart=always', 'Restart=sometimes'))
+    writeFileSync(
+      path,
+      readFileSync('docker/systemd/qantara-relayer.service', 'utf8').replace(
+        'Restart=always',
+        'Restart=sometimes',
+      ),
+    )
     expect(await verify(path)).toContain('Failed to parse service restart specifier')
   })
 })
