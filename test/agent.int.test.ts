@@ -3,6 +3,7 @@ import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { agentConfigSchema } from '../src/agent/config.js'
 import { cpuReferenceProver, type ComputeProver } from '../src/agent/prover.js'
+import { createAgentMetrics, type AgentMetrics } from '../src/agent/metrics.js'
 import { ProviderAgent } from '../src/agent/server.js'
 import { readGpuTelemetry, type Telemetry } from '../src/agent/telemetry.js'
 import { ComputeChallenges } from '../src/relay/computeChallenge.js'
@@ -42,6 +43,7 @@ async function startAgent(
     gpus?: number
     /** What nvidia-smi reads; by default, no GPU. */
     telemetry?: () => Promise<Telemetry>
+    metrics?: AgentMetrics
   } = {},
 ) {
   const { gpus = 1, telemetry, ...options } = o
@@ -472,5 +474,32 @@ describe('agent config', () => {
       'recordTtlSeconds',
     ])
     expect(agentConfigSchema.safeParse({ ...base, recordTtlSeconds: 7 * 86_400 }).success).toBe(true)
+  })
+
+  it('counts its answers by route and status, and reads each GPU into gauges when scraped', async () => {
+    // The record offers two GPUs; nvidia-smi reads one, busy and warm.
+    const busy = {
+      ...referenceGpu(0),
+      utilizationPct: 87,
+      memoryUsedMiB: 2_048,
+      temperatureC: 71,
+      powerDrawMilliwatts: 250_500,
+    }
+    const telemetry = () => Promise.resolve({ gpus: [busy] })
+    const metrics = createAgentMetrics({ telemetry, recordGpus: () => [busy.uuid, referenceGpu(1).uuid] })
+    const { url } = await startAgent({ gpus: 2, relayerKeys: [quorumRelayer.publicKey], telemetry, metrics })
+    expect(await challenge(url, `0x${'11'.repeat(32)}`)).toBe(403)
+    expect(await send(url, '/healthz', 'GET', undefined, '127.0.0.1')).toBe(503)
+    expect(await send(url, '/v1/provider', 'GET', undefined, '127.0.0.1')).toBe(200)
+    const text = await metrics.registry.metrics()
+    expect(text).toContain('qantara_agent_requests_total{route="heartbeat",status="403"} 1')
+    expect(text).toContain('qantara_agent_requests_total{route="healthz",status="503"} 1')
+    expect(text).toContain('qantara_agent_requests_total{route="provider",status="200"} 1')
+    const gpu = `{uuid="${busy.uuid}",name="${busy.name}"}`
+    expect(text).toContain(`qantara_agent_gpu_utilization_ratio${gpu} 0.87`)
+    expect(text).toContain(`qantara_agent_gpu_memory_used_bytes${gpu} ${2_048 * 1024 * 1024}`)
+    expect(text).toContain(`qantara_agent_gpu_temperature_celsius${gpu} 71`)
+    expect(text).toContain(`qantara_agent_gpu_power_watts${gpu} 250.5`)
+    expect(text).toContain('qantara_agent_gpus_missing 1')
   })
 })

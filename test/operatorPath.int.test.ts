@@ -92,7 +92,7 @@ beforeAll(async () => {
     chainId: 'qantara-local',
     accounts: [{ address: keys.cosmosPayer.account!, coins: `100000000000stake,100000000000${USDC}` }],
   })
-  ports = await freePorts(5)
+  ports = await freePorts(6)
 }, 180_000)
 
 afterAll(async () => {
@@ -403,6 +403,7 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
       stringify({
         key: { file: './provider.key' },
         listen: `127.0.0.1:${ports[4]}`,
+        metricsListen: `127.0.0.1:${ports[5]}`,
         publicUrl: `http://127.0.0.1:${ports[4]}`,
         nvidiaSmi: nvidiaSmi.path,
         prover: 'cpu-reference',
@@ -471,6 +472,14 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
       1_000,
     )
     expect(settled.onChain).toBe('settled')
+    // The agent's own metrics: its record reached both relayers, it answered their challenges, it sees its GPU.
+    const agentMetrics = await (await fetch(`http://127.0.0.1:${ports[5]}/metrics`)).text()
+    expect(agentMetrics).toMatch(/qantara_agent_requests_total\{route="heartbeat",status="200"\} [1-9]/)
+    expect(agentMetrics).toContain('qantara_agent_gpus_missing 0')
+    for (const i of [0, 1])
+      expect(agentMetrics).toContain(
+        `qantara_agent_record_announcements_total{relayer="${urlOf(i)}",outcome="accepted"} 1`,
+      )
     expect(await evmClient().getBalance({ address: payout as Address })).toBeGreaterThan(0n)
   }, 600_000)
 })

@@ -15,6 +15,13 @@ export const agentConfigSchema = z
       .string()
       .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port')
       .describe('address the agent listens on'),
+    metricsListen: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9465')
+      .optional()
+      .describe(
+        "address of the agent's Prometheus /metrics listener (requests by route and status, record announcements, each GPU as nvidia-smi reads it), kept off the public port; none when absent",
+      ),
     publicUrl: z
       .string()
       .regex(/^https?:\/\/[^/\s]+$/, 'must be an http(s) origin without a path')

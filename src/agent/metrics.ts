@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { GpuTelemetry } from '../heartbeat/schema.js'
 import type { Telemetry } from './telemetry.js'
 
 /** The routes the agent serves, as metrics name them; anything else is `other`. */
@@ -11,6 +12,9 @@ const ROUTES: Record<string, string> = {
 
 export const agentRoute = (path: string): string => ROUTES[path] ?? 'other'
 
+/** A scrape collects every gauge at once: they share one nvidia-smi reading, taken at most this often. */
+const READING_MS = 1_000
+
 /**
  * A provider agent's Prometheus metrics: what relayers asked and how it
  * answered, whether its records reach them, and each GPU as nvidia-smi reads
@@ -21,42 +25,57 @@ export function createAgentMetrics(o: {
   recordGpus: () => readonly string[]
 }) {
   const registry = new Registry()
-  const gpuLabels = ['uuid', 'name'] as const
-  const gauge = (name: string, help: string, labelNames: readonly string[] = gpuLabels) =>
-    new Gauge({ name, help, labelNames, registers: [registry] })
-  const missing = new Gauge({
+  let reading: { at: number; gpus: Promise<GpuTelemetry[] | null> } | undefined
+  const read = () => {
+    if (!reading || Date.now() - reading.at > READING_MS)
+      reading = {
+        at: Date.now(),
+        gpus: o.telemetry().then(
+          (t) => t.gpus,
+          () => null,
+        ),
+      }
+    return reading.gpus
+  }
+  const gpuGauge = (name: string, help: string, value: (g: GpuTelemetry) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['uuid', 'name'],
+      registers: [registry],
+      async collect() {
+        this.reset()
+        for (const g of (await read()) ?? []) {
+          const v = value(g)
+          if (v !== null) this.set({ uuid: g.uuid, name: g.name }, v)
+        }
+      },
+    })
+  gpuGauge('qantara_agent_gpu_utilization_ratio', 'GPU utilisation, 0-1, as nvidia-smi reads it', (g) =>
+    g.utilizationPct === null ? null : g.utilizationPct / 100,
+  )
+  gpuGauge('qantara_agent_gpu_memory_used_bytes', 'GPU memory in use, as nvidia-smi reads it', (g) =>
+    g.memoryUsedMiB === null ? null : g.memoryUsedMiB * 1024 * 1024,
+  )
+  gpuGauge(
+    'qantara_agent_gpu_temperature_celsius',
+    'GPU temperature, as nvidia-smi reads it',
+    (g) => g.temperatureC,
+  )
+  gpuGauge('qantara_agent_gpu_power_watts', 'GPU power draw, as nvidia-smi reads it', (g) =>
+    g.powerDrawMilliwatts === null ? null : g.powerDrawMilliwatts / 1000,
+  )
+  new Gauge({
     name: 'qantara_agent_gpus_missing',
     help: 'GPUs the provider record offers that nvidia-smi does not read now (all of them when there is no telemetry): slots answered without them earn nothing',
     registers: [registry],
-    // One nvidia-smi reading per scrape (the agent's telemetry cache may serve it), for every GPU gauge.
     async collect() {
-      const t = await o.telemetry().catch(() => ({ gpus: null }) as const)
-      for (const g of [utilization, memory, temperature, power]) g.reset()
-      const seen = new Set((t.gpus ?? []).map((g) => g.uuid))
-      for (const g of t.gpus ?? []) {
-        const labels = { uuid: g.uuid, name: g.name }
-        if (g.utilizationPct !== null) utilization.set(labels, g.utilizationPct / 100)
-        if (g.memoryUsedMiB !== null) memory.set(labels, g.memoryUsedMiB * 1024 * 1024)
-        if (g.temperatureC !== null) temperature.set(labels, g.temperatureC)
-        if (g.powerDrawMilliwatts !== null) power.set(labels, g.powerDrawMilliwatts / 1000)
-      }
+      const seen = new Set(((await read()) ?? []).map((g) => g.uuid))
       this.set(o.recordGpus().filter((uuid) => !seen.has(uuid)).length)
     },
   })
-  // Registered after `missing`, whose collect sets them: a scrape reads `missing` first, then these, as just read.
-  const utilization = gauge(
-    'qantara_agent_gpu_utilization_ratio',
-    'GPU utilisation, 0-1, as nvidia-smi reads it',
-  )
-  const memory = gauge('qantara_agent_gpu_memory_used_bytes', 'GPU memory in use, as nvidia-smi reads it')
-  const temperature = gauge(
-    'qantara_agent_gpu_temperature_celsius',
-    'GPU temperature, as nvidia-smi reads it',
-  )
-  const power = gauge('qantara_agent_gpu_power_watts', 'GPU power draw, as nvidia-smi reads it')
   const m = {
     registry,
-    missing,
     requests: new Counter({
       name: 'qantara_agent_requests_total',
       help: 'requests the agent answered, by route and HTTP status (403: not a quorum key, 409: slot already answered, 429: rate limited)',

@@ -14,6 +14,7 @@ import {
   type SignedHeartbeat,
 } from '../heartbeat/schema.js'
 import { BodyTooLarge, readBody, sendJson } from '../http/body.js'
+import { agentRoute, type AgentMetrics } from './metrics.js'
 import type { Logger } from '../log.js'
 import { canonicalJson } from '../canonicalJson.js'
 import { providerRecordBytes, type ProviderRecord, type SignedProviderRecord } from '../registry/record.js'
@@ -51,6 +52,8 @@ export interface AgentOptions {
   logger: Logger
   /** Answers compute challenges; without one, a challenged heartbeat carries no commitment and that relayer's record of the slot does not count. */
   prover?: ComputeProver
+  /** Counts each answer by route and status. */
+  metrics?: AgentMetrics
 }
 
 /**
@@ -90,6 +93,11 @@ export class ProviderAgent {
     this.relayerKeys = o.relayerKeys && new Set(o.relayerKeys.map((k) => k.toLowerCase()))
     this.signedRecord = this.signRecord()
     const handler = (req: IncomingMessage, res: ServerResponse) => {
+      const metrics = o.metrics
+      if (metrics) {
+        const route = agentRoute((req.url ?? '/').split('?')[0]!)
+        res.once('finish', () => metrics.requests.inc({ route, status: String(res.statusCode) }))
+      }
       this.handle(req, res).catch((err: unknown) => {
         o.logger.error({ err: (err as Error).message }, 'agent request failed')
         if (!res.headersSent) sendJson(res, 500, { error: 'INTERNAL' })

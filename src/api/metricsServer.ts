@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http'
 import { sendJson } from '../http/body.js'
-import type { Metrics } from '../metrics.js'
+import type { Registry } from 'prom-client'
 
 /** Prometheus text at GET /metrics, on its own listener: operators scrape it; the public and the peers never see it. */
-export function createMetricsServer(metrics: Metrics): Server {
+export function createMetricsServer(metrics: { registry: Registry }): Server {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics')
       return sendJson(res, 404, { error: 'NOT_FOUND' })

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { abortableDelay } from '../abort.js'
 import { readConfigFile, applyEnvOverrides, schemaProblems } from './loadConfig.js'
@@ -13,6 +14,8 @@ import { agentConfigSchema, type AgentConfig } from '../agent/config.js'
 import { ProviderAgent } from '../agent/server.js'
 import { cachedTelemetry, readGpuTelemetry } from '../agent/telemetry.js'
 import { GpuHelper } from '../agent/gpuHelper.js'
+import { createAgentMetrics, type AgentMetrics } from '../agent/metrics.js'
+import { createMetricsServer } from '../api/metricsServer.js'
 import { cpuReferenceProver, helperProver, type ComputeProver } from '../agent/prover.js'
 
 export function loadAgentConfig(path: string, env: NodeJS.ProcessEnv): AgentConfig {
@@ -93,7 +96,11 @@ export async function startAgent(
       "any relayer key may challenge this agent: set relayerKeys to the quorum's identity keys",
     )
   const prover = await startProver(config, first.gpus?.length ?? 0, logger)
+  const telemetry = cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), config.telemetryTtlMs)
+  const recordGpus = (first.gpus ?? []).map((g) => g.uuid)
+  const metrics = createAgentMetrics({ telemetry, recordGpus: () => recordGpus })
   const agent = new ProviderAgent({
+    metrics,
     signer,
     ...(prover ? { prover: prover.prover } : {}),
     record: {
@@ -105,7 +112,7 @@ export async function startAgent(
       ...(config.btcScripts.length > 0 ? { btcScripts: config.btcScripts } : {}),
     },
     recordTtlSeconds: config.recordTtlSeconds,
-    telemetry: cachedTelemetry(() => readGpuTelemetry(config.nvidiaSmi), config.telemetryTtlMs),
+    telemetry,
     rateLimit: config.rateLimit,
     ...(config.computeRateLimit ? { computeRateLimit: config.computeRateLimit } : {}),
     ...(config.computeConcurrency ? { computeConcurrency: config.computeConcurrency } : {}),
@@ -127,6 +134,7 @@ export async function startAgent(
     agent.server.listen(Number(port), host, () => ok())
   })
   const url = `${config.tls ? 'https' : 'http'}://${host}:${(agent.server.address() as AddressInfo).port}`
+  const metricsServer = config.metricsListen ? await listenMetrics(metrics, config.metricsListen) : undefined
   logger.info({ providerId: signer.publicKey, url, publicUrl: config.publicUrl }, 'agent started')
 
   const done = (async () => {
@@ -140,15 +148,18 @@ export async function startAgent(
       }
       pending = (
         await Promise.all(
-          pending.map(async (relayer) => ((await announce(relayer, agent, logger)) ? undefined : relayer)),
+          pending.map(async (relayer) =>
+            (await announce(relayer, agent, logger, metrics)) ? undefined : relayer,
+          ),
         )
       ).filter((r): r is string => r !== undefined)
       await abortableDelay(pending.length ? 1_000 : 5_000, signal).catch(() => undefined)
     }
-    await new Promise<void>((ok) => {
-      agent.server.closeAllConnections()
-      agent.server.close(() => ok())
-    })
+    for (const server of [agent.server, metricsServer]) {
+      if (!server) continue
+      server.closeAllConnections()
+      await new Promise<void>((ok) => server.close(() => ok()))
+    }
     await prover?.close?.()
   })()
   return { agent, url, done }
@@ -157,7 +168,14 @@ export async function startAgent(
 /** A relayer's answer to an announcement is a short JSON object; nothing longer is read. */
 const relayerFetch = boundedFetch(64 * 1024)
 
-async function announce(relayer: string, agent: ProviderAgent, logger: Logger): Promise<boolean> {
+async function announce(
+  relayer: string,
+  agent: ProviderAgent,
+  logger: Logger,
+  metrics: AgentMetrics,
+): Promise<boolean> {
+  const outcome = (o: 'accepted' | 'refused' | 'unreachable') =>
+    metrics.announcements.inc({ relayer, outcome: o })
   try {
     const res = await relayerFetch(`${relayer.replace(/\/+$/, '')}/v1/providers`, {
       method: 'POST',
@@ -168,11 +186,25 @@ async function announce(relayer: string, agent: ProviderAgent, logger: Logger): 
     const text = (await res.text()).slice(0, 1_000)
     if (res.status === 201 || text.includes('STALE_SEQ')) {
       logger.info({ relayer, seq: agent.record.record.seq }, 'provider record announced')
+      outcome('accepted')
       return true
     }
     logger.warn({ relayer, status: res.status, body: text }, 'relayer refused the provider record')
+    outcome('refused')
   } catch (err) {
     logger.warn({ relayer, err }, 'relayer unreachable; will retry')
+    outcome('unreachable')
   }
   return false
+}
+
+/** The agent's /metrics on its own listener, off the port relayers and the public reach. */
+async function listenMetrics(metrics: AgentMetrics, listen: string): Promise<Server> {
+  const server = createMetricsServer(metrics)
+  const [host, port] = listen.split(':') as [string, string]
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail)
+    server.listen(Number(port), host, () => ok())
+  })
+  return server
 }
