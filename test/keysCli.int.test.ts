@@ -40,6 +40,15 @@ describe('qantara keys', () => {
     expect(secretOf(at('identity.key'))).toBe(secret)
   })
 
+  it("makes the quorum's challenge secret: 32 random bytes a relayer config reads, printed nowhere", async () => {
+    const { stdout, printed } = await keysNew('secret', 'challenge.secret')
+    const secret = secretOf(at('challenge.secret'))
+    expect(secret).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(printed).toEqual({ quorum: { challengeSecret: { file: at('challenge.secret') } } })
+    expect(stdout).not.toContain(secret.slice(2))
+    expect(stdout).toContain('never to a provider')
+  })
+
   it('makes a provider key whose printed providerId is the one its agent signs with', async () => {
     const { printed } = await keysNew('provider', 'provider.key')
     expect(printed.providerId).toBe(ed25519FromText(secretOf(at('provider.key'))).publicKey)

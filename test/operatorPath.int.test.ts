@@ -1,5 +1,4 @@
 import { type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { address, lamports } from '@solana/kit'
@@ -218,8 +217,7 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
     ]
     await ok(cosmosVault)
 
-    const challenge = at('challenge.secret')
-    writeFileSync(challenge, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
+    const challenge = (await key('secret', 'challenge.secret')).file
     const configs = [writeRelayerConfig(0, challenge), writeRelayerConfig(1, challenge)]
     for (const c of configs) await ok(['config', 'validate', c])
 

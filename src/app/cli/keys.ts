@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -11,8 +12,8 @@ import { adapterOf, deploymentFieldsOf, FAMILIES } from '../families.js'
 import { applyEnvOverrides, readConfigFile } from '../loadConfig.js'
 import { configSchema } from '../relayerConfig.js'
 
-/** The ed25519 keys that are not a chain family's: a relayer's identity and a provider's agent key. */
-const OWN_KINDS = ['identity', 'provider'] as const
+/** The keys that are not a chain family's: a relayer's identity, a provider's agent key, and the quorum's challenge secret. */
+const OWN_KINDS = ['identity', 'provider', 'secret'] as const
 type KeyKind = (typeof OWN_KINDS)[number] | SettlementFamily
 const KINDS: readonly KeyKind[] = [...OWN_KINDS, ...(Object.keys(FAMILIES) as SettlementFamily[])]
 
@@ -67,6 +68,10 @@ export function registerKeysCommands(program: Command, out: (line: string) => vo
     })
 }
 
+function isOwnKind(kind: KeyKind): kind is (typeof OWN_KINDS)[number] {
+  return (OWN_KINDS as readonly string[]).includes(kind)
+}
+
 function kindOf(text: string): KeyKind {
   if ((KINDS as readonly string[]).includes(text)) return text as KeyKind
   throw new QantaraError('CONFIG_INVALID', `unknown key kind ${text}; one of ${KINDS.join(', ')}`)
@@ -92,13 +97,17 @@ export function newKey(
   env: NodeJS.ProcessEnv,
   out: (line: string) => void,
 ): void {
-  const family = kind === 'identity' || kind === 'provider' ? undefined : adapterOf(kind).keys
+  const family = isOwnKind(kind) ? undefined : adapterOf(kind).keys
   if (o.keystore && !family?.keystore)
     throw new QantaraError('CONFIG_INVALID', `--keystore: ${kind} keys are not kept in keystore files`)
   if (Boolean(o.keystore) !== Boolean(o.passwordFile))
     throw new QantaraError('CONFIG_INVALID', '--keystore and --password-file (a 0600 file) go together')
   const path = resolve(o.out)
-  const secret = family ? family.generate() : generateEd25519().seed
+  const secret = family
+    ? family.generate()
+    : kind === 'secret'
+      ? `0x${randomBytes(32).toString('hex')}`
+      : generateEd25519().seed
   let material: SecretMaterial = { kind: 'hex', value: secret }
   let source: KeySource = { file: path }
   if (o.keystore) {
@@ -111,7 +120,11 @@ export function newKey(
   // Worked out before the file is written: a bad option (a prefix) leaves no key behind that nobody was told of.
   const described = stringify(publicYaml(kind, source, material, o.prefix)).trimEnd()
   create(path, material.kind === 'keystore' ? material.json : secret)
-  out(`# wrote ${path} (0600): the secret stays in that file; back it up, never share it`)
+  out(
+    kind === 'secret'
+      ? `# wrote ${path} (0600): give it to the quorum's other members over a private channel, never to a provider`
+      : `# wrote ${path} (0600): the secret stays in that file; back it up, never share it`,
+  )
   out(described)
 }
 
@@ -184,6 +197,8 @@ function publicYaml(
     const identity = ed25519FromText(hexOf(material)).publicKey
     return { relayer: { identityKey: source }, 'quorum.members[]': { identity } }
   }
+  // Shared by the quorum's members alone: nothing public to print, only where the config reads it.
+  if (kind === 'secret') return { quorum: { challengeSecret: source } }
   if (kind === 'provider') {
     const providerId = ed25519FromText(hexOf(material)).publicKey
     return { 'agent config': { key: source }, providerId }
