@@ -4,6 +4,7 @@ import {
   constants,
   fstatSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   readSync,
   renameSync,
@@ -87,6 +88,7 @@ export function readDeploymentRecord(path: string): DeploymentRecord | undefined
  * synced. A crash leaves the old record or the new one, never half of either.
  */
 export function writeDeploymentRecord(path: string, record: DeploymentRecord): void {
+  mkdirSync(dirname(path), { recursive: true })
   const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`
   const fd = openSync(
     tmp,

@@ -14,7 +14,7 @@ import { configSchema } from '../relayerConfig.js'
 
 /** The keys that are not a chain family's: a relayer's identity, a provider's agent key, and the quorum's challenge secret. */
 const OWN_KINDS = ['identity', 'provider', 'secret'] as const
-type KeyKind = (typeof OWN_KINDS)[number] | SettlementFamily
+export type KeyKind = (typeof OWN_KINDS)[number] | SettlementFamily
 const KINDS: readonly KeyKind[] = [...OWN_KINDS, ...(Object.keys(FAMILIES) as SettlementFamily[])]
 
 interface NewOptions {
@@ -49,7 +49,7 @@ export function registerKeysCommands(program: Command, out: (line: string) => vo
     .option('--keystore', 'evm: an encrypted keystore v3 file (with --password-file), not raw hex')
     .option('--password-file <file>', 'the keystore password, in a 0600 file')
     .option('--prefix <bech32>', "cosmos: the chain's address prefix, to print the account to fund")
-    .action((kind: string, o: NewOptions) => newKey(kindOf(kind), o, process.env, out))
+    .action((kind: string, o: NewOptions) => void newKey(kindOf(kind), o, process.env, out))
   keys
     .command('show')
     .description('print the public parts of a key, or of every key a relayer config names')
@@ -90,13 +90,13 @@ function sourceOf(o: ShowOptions): KeySource {
   return parsed.data
 }
 
-/** Creates the key file (0600, never over an existing one) and prints what configs name it by. */
+/** Creates the key file (0600, never over an existing one) and prints what configs name it by; returns that too. */
 export function newKey(
   kind: KeyKind,
   o: NewOptions,
   env: NodeJS.ProcessEnv,
   out: (line: string) => void,
-): void {
+): Record<string, unknown> {
   const family = isOwnKind(kind) ? undefined : adapterOf(kind).keys
   if (o.keystore && !family?.keystore)
     throw new QantaraError('CONFIG_INVALID', `--keystore: ${kind} keys are not kept in keystore files`)
@@ -118,7 +118,8 @@ export function newKey(
     source = { keystore: path, passwordFile: resolve(o.passwordFile!) }
   }
   // Worked out before the file is written: a bad option (a prefix) leaves no key behind that nobody was told of.
-  const described = stringify(publicYaml(kind, source, material, o.prefix)).trimEnd()
+  const parts = publicYaml(kind, source, material, o.prefix)
+  const described = stringify(parts).trimEnd()
   create(path, material.kind === 'keystore' ? material.json : secret)
   out(
     kind === 'secret'
@@ -126,6 +127,7 @@ export function newKey(
       : `# wrote ${path} (0600): the secret stays in that file; back it up, never share it`,
   )
   out(described)
+  return parts
 }
 
 /** Prints a key's public parts, as configs name them. */

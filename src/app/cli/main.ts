@@ -11,6 +11,7 @@ import { startRelayer } from '../relayer.js'
 import { startWorker } from '../worker.js'
 import { registerBtcCommands } from './btc.js'
 import { registerDeployCommands } from './deploy.js'
+import { registerInitCommand } from './init.js'
 import { registerKeysCommands } from './keys.js'
 import { CONFIG_KINDS, configValidate, type ConfigKind } from './configValidate.js'
 import { registerOrderCommands } from './order.js'
@@ -94,6 +95,7 @@ program
   })
 
 registerVaultMemoCommand(registerOrderCommands(program, out), out)
+registerInitCommand(program, out)
 registerKeysCommands(program, out)
 registerDeployCommands(program, out)
 registerVaultInitCommands(program, out)
