@@ -41,7 +41,7 @@ export function syncProgress(log: Logger, o: SyncProgressOptions = {}) {
         height,
         head: height + lag,
         lag,
-        percent: Number((done * 10_000n) / total) / 100,
+        percent: total > 0n ? Number((done * 10_000n) / total) / 100 : 0,
         perSecond: Math.round(perSecond * 10) / 10,
         ...(perSecond > 0 ? { etaSeconds: Math.round(Number(lag) / perSecond) } : {}),
       },

@@ -39,6 +39,26 @@ afterAll(async () => {
   mainnetLike?.close()
 })
 
+/** A JSON-RPC server answering each call with what `answer` returns for its method. */
+async function scripted(answer: (method: string) => unknown): Promise<{ url: string; close: () => void }> {
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => (body += c.toString()))
+    req.on('end', () => {
+      const { id, method } = JSON.parse(body) as { id: number; method: string }
+      const a = answer(method)
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify(a === null ? null : { jsonrpc: '2.0', id, ...(a as object) }))
+    })
+  })
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => server.close(),
+  }
+}
+
 function observed() {
   const seen: string[] = []
   return { seen, observe: (endpoint: string, outcome: string) => void seen.push(`${endpoint} ${outcome}`) }
@@ -87,5 +107,53 @@ describe('RPC fail-over on Solana and Cosmos', () => {
     expect(isQantaraError(err, 'RPC_UNAVAILABLE') && err.details).toBe(
       `${simd.rpcUrl}: serves cosmos:qantara-local, not cosmos:cosmoshub-4`,
     )
+  })
+
+  it('Solana: an answer that is no JSON-RPC object, or a node saying it is behind, moves on; a node is refused only for naming another chain', async () => {
+    let behind = true
+    const flaky = await scripted((method) =>
+      behind
+        ? { error: { code: -32005, message: 'Node is behind by 42 slots' } }
+        : { result: method === 'getGenesisHash' ? 'litesvm' : 7 },
+    )
+    const nulls = await scripted(() => null)
+    const { seen, observe } = observed()
+    const rpc = solanaRpc({
+      urls: [nulls.url, flaky.url, svm.url],
+      timeoutMs: 2_000,
+      chain: 'solana:litesvm',
+      observe,
+    })
+    expect(await rpc.getGenesisHash().send()).toBe('litesvm')
+    expect(seen).toEqual([`${nulls.url} error`, `${flaky.url} error`, `${svm.url} ok`])
+    // The node that was behind is not refused: once it has caught up, and the others are gone, it answers.
+    behind = false
+    await svm.stop()
+    nulls.close()
+    expect(await rpc.getSlot().send()).toBe(7n)
+    flaky.close()
+    svm = await startLitesvmRpc()
+  })
+
+  it("Cosmos: a node's error about the request is its answer (no other node asked); a poll's client moves on only at its next call", async () => {
+    const { seen, observe } = observed()
+    const client = await cometClient({
+      urls: [simd.rpcUrl, DEAD],
+      timeoutMs: 2_000,
+      chain: 'cosmos:qantara-local',
+      observe,
+    })
+    seen.length = 0
+    const err = await client.tx({ hash: new Uint8Array(32) }).catch((e: unknown) => e)
+    expect(isQantaraError(err, 'RPC_BAD_RESPONSE') && err.retryable).toBe(true)
+    expect(seen).toEqual([`${simd.rpcUrl} ok`])
+
+    const onePerCall = await cometClient({
+      urls: [DEAD, simd.rpcUrl],
+      timeoutMs: 2_000,
+      onePerCall: true,
+    }).catch((e: unknown) => e)
+    // Its first call (the client reads the node's version) failed on the dead node alone; the next goes to simd.
+    expect(isQantaraError(onePerCall, 'RPC_UNAVAILABLE')).toBe(true)
   })
 })

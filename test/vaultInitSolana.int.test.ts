@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
-import { createAddressWithSeed, lamports, type Address } from '@solana/kit'
+import { createAddressWithSeed, generateKeyPairSigner, lamports, type Address } from '@solana/kit'
 import { SYSTEM_PROGRAM_ADDRESS } from '@solana-program/system'
 import { TOKEN_PROGRAM_ADDRESS, findAssociatedTokenPda } from '@solana-program/token'
 import { solanaKeyFromSecret, solanaKeyPairSigner, solanaKeys } from '../adapters/solana/keys.js'
@@ -10,6 +10,7 @@ import { solanaRpc } from '../adapters/solana/rpc.js'
 import { solanaVaultAccount } from '../adapters/solana/vaultAccount.js'
 import { initSolanaVault } from '../adapters/solana/vaultInit.js'
 import { inspectConfig } from '../src/app/loadConfig.js'
+import { errorMessage } from '../src/errors.js'
 import { readDeploymentRecord, writeDeploymentRecord } from '../src/config/deployment.js'
 import { startSolanaVault, type SolanaVaultBed } from '../devkit/chains/solanaVault.js'
 import { runCli } from './support/cli.js'
@@ -193,5 +194,24 @@ describe('qantara vault init solana', () => {
     expect(otherPayer.code).toBe(1)
     expect(otherPayer.stderr).toContain(`paid by ${payer.address}`)
     expect(bed.rpc.ledger.length).toBe(sent)
+  })
+
+  it('refuses a multisig the Token program does not own, however exactly its bytes list the quorum', async () => {
+    const record = readDeploymentRecord(at('sol.json'))!
+    const c = record.config as Record<string, Address>
+    const real = bed.rpc.svm.getAccount(c.multisig!)
+    if (!real.exists) throw new Error('the vault has no multisig')
+    // The same 355 bytes, owned by another program: the Token program would let that program sign as the owner.
+    const fake = (await generateKeyPairSigner()).address
+    bed.rpc.svm.setAccount({ ...real, address: fake, programAddress: SYSTEM_PROGRAM_ADDRESS })
+    const err = await solanaVaultAccount(rpc(), {
+      multisig: fake,
+      mint: c.mint!,
+      receiptMint: c.receiptMint!,
+      nonceAccount: c.vault!,
+    })
+      .info()
+      .catch((e: unknown) => e)
+    expect(errorMessage(err)).toContain(`${fake} is not an initialized SPL Token multisig`)
   })
 })

@@ -7,7 +7,7 @@ import {
 } from '@cosmjs/tendermint-rpc'
 import { QantaraError } from '../../src/errors.js'
 import { boundedFetch } from '../../src/http/boundedFetch.js'
-import { EndpointFailover, type RpcObserver } from '../../src/http/endpointFailover.js'
+import { EndpointAnswered, EndpointFailover, type RpcObserver } from '../../src/http/endpointFailover.js'
 import type { Logger } from '../../src/log.js'
 
 type JsonRpcRequest = Parameters<RpcClient['execute']>[0]
@@ -22,6 +22,8 @@ export interface CometRpcOptions {
   chain?: string
   observe?: RpcObserver
   logger?: Logger
+  /** Each call to one node, a failure moving the next call to the next node (EndpointFailoverOptions.onePerCall). */
+  onePerCall?: boolean
 }
 
 /** cosmjs's JSON-RPC client interface over our own fetch: every answer bounded in size and time, failures typed, endpoints failed over. */
@@ -45,17 +47,24 @@ function boundedRpcClient(o: CometRpcOptions): RpcClient {
     let body: { result?: unknown; error?: { message?: string; data?: string } }
     try {
       body = (await res.json()) as typeof body
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object')
     } catch (cause) {
       throw new QantaraError('RPC_BAD_RESPONSE', `cometbft ${request.method}: HTTP ${res.status}, not JSON`, {
         cause,
         retryable: true,
       })
     }
-    if (body.error || body.result === undefined)
-      throw new QantaraError(
-        'RPC_BAD_RESPONSE',
-        `cometbft ${request.method}: ${body.error?.message ?? 'no result'} ${body.error?.data ?? ''}`.trim(),
-        { retryable: true },
+    if (body.result === undefined && !body.error)
+      throw new QantaraError('RPC_BAD_RESPONSE', `cometbft ${request.method}: no result`, { retryable: true })
+    // An error about the request (a transaction already in the mempool, a pruned height) is the node's answer:
+    // the caller gets it, retryable, and no other node is asked.
+    if (body.error)
+      throw new EndpointAnswered(
+        new QantaraError(
+          'RPC_BAD_RESPONSE',
+          `cometbft ${request.method}: ${body.error.message ?? 'error'} ${body.error.data ?? ''}`.trim(),
+          { retryable: true },
+        ),
       )
     return body.result
   }
@@ -68,14 +77,19 @@ function boundedRpcClient(o: CometRpcOptions): RpcClient {
           verify: async (url: string) => {
             const status = (await post(url, { jsonrpc: '2.0', id: 0, method: 'status', params: {} })) as {
               node_info?: { network?: string }
-            }
-            const served = `cosmos:${status.node_info?.network ?? '?'}`
-            return served === chain ? undefined : `serves ${served}, not ${chain}`
+            } | null
+            const network = status?.node_info?.network
+            if (typeof network !== 'string')
+              throw new QantaraError('RPC_BAD_RESPONSE', 'cometbft status: no network in the answer', {
+                retryable: true,
+              })
+            return `cosmos:${network}` === chain ? undefined : `serves cosmos:${network}, not ${chain}`
           },
         }
       : {}),
     ...(o.observe ? { observe: o.observe } : {}),
     ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.onePerCall ? { onePerCall: true } : {}),
   })
   return {
     async execute(request) {

@@ -4,6 +4,8 @@ import type { ChainId } from '../../src/caip2.js'
 import type { VaultChainRuntime, Cosigner, SettlementSignature } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import type { RpcObserver } from '../../src/http/endpointFailover.js'
+import type { CometClient } from '@cosmjs/tendermint-rpc'
+import { cometClient } from './rpc.js'
 import type { Logger } from '../../src/log.js'
 import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
@@ -106,6 +108,21 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
       `qantara/cosmos-settlement/v1:${chainId}:${config.vault}:${settlementHash(settlement)}`,
     )
 
+  // The watcher's own client, each poll's calls all to one node: a poll checks that a node has indexed a height,
+  // then searches it, and a search answered by another node, behind, would skip deposits for good.
+  let watcherComet: Promise<CometClient> | undefined
+  const watcherNode = () =>
+    (watcherComet ??= cometClient({
+      urls: config.rpc,
+      timeoutMs: config.rpcTimeoutMs,
+      chain,
+      logger: o.logger,
+      onePerCall: true,
+      ...(o.observeRpc ? { observe: o.observeRpc } : {}),
+    }).catch((err: unknown) => {
+      watcherComet = undefined
+      throw err
+    }))
   return {
     chain,
     kind: 'vault',
@@ -123,7 +140,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
       : {}),
     watcher: new CosmosVaultWatcher({
       chain,
-      comet: () => vault.node(),
+      comet: watcherNode,
       vault: config.vault,
       prefix,
       denoms: config.denoms,

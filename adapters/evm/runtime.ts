@@ -64,7 +64,11 @@ export function evmRuntime(
     async funds() {
       const balance = await pool.run((client) => client.getBalance({ address: account.address }), 'balance')
       const one = c.submitter.maxSettlementGas * c.submitter.maxFeePerGasWei
-      return { account: account.address, settlements: Number(balance / one) }
+      // A zero fee cap settles for nothing, or not at all: either way, no count of settlements runs out.
+      return {
+        account: account.address,
+        settlements: one === 0n ? Number.POSITIVE_INFINITY : Number(balance / one),
+      }
     },
     feeRecipient: c.feeRecipient ?? '',
     maxLag: BigInt(c.maxLagBlocks ?? c.confirmations + 10),

@@ -44,11 +44,24 @@ export function solanaRpc(o: SolanaRpcOptions) {
     }
     if (res.status !== 200)
       throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: HTTP ${res.status}`, { retryable: true })
+    let body: unknown
     try {
-      return (await res.json()) as T
+      body = await res.json()
     } catch (cause) {
       throw new QantaraError('RPC_BAD_RESPONSE', `solana ${method}: not JSON`, { cause, retryable: true })
     }
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new QantaraError('RPC_BAD_RESPONSE', `solana ${method}: not a JSON-RPC answer`, {
+        retryable: true,
+      })
+    // A node that says it is behind, missing the block or slot asked for, or rate limiting, is this node's trouble:
+    // another may answer. Any other JSON-RPC error is an answer, which kit throws to the caller.
+    const code = (body as { error?: { code?: unknown } }).error?.code
+    if (typeof code === 'number' && NODE_TROUBLE.has(code))
+      throw new QantaraError('RPC_UNAVAILABLE', `solana ${method}: the node answered error ${code}`, {
+        retryable: true,
+      })
+    return body as T
   }
   const chain = o.chain
   const endpoints = new EndpointFailover({
@@ -62,9 +75,13 @@ export function solanaRpc(o: SolanaRpcOptions) {
               id: 0,
               method: 'getGenesisHash',
             })
-            const served =
-              typeof answer.result === 'string' ? `solana:${answer.result.slice(0, 32)}` : undefined
-            return served === chain ? undefined : `serves ${served ?? 'no genesis hash'}, not ${chain}`
+            // No hash is no evidence: the node is only refused for good when it names another chain.
+            if (typeof answer.result !== 'string')
+              throw new QantaraError('RPC_BAD_RESPONSE', 'solana getGenesisHash: no hash in the answer', {
+                retryable: true,
+              })
+            const served = `solana:${answer.result.slice(0, 32)}`
+            return served === chain ? undefined : `serves ${served}, not ${chain}`
           },
         }
       : {}),
@@ -77,6 +94,15 @@ export function solanaRpc(o: SolanaRpcOptions) {
 }
 
 export type SolanaRpc = ReturnType<typeof solanaRpc>
+
+/**
+ * JSON-RPC errors that are the answering node's state, not the request's:
+ * -32004 block not available, -32005 node unhealthy (behind), -32009 slot
+ * missing in this node's long-term storage, -32014 block status not yet
+ * available, -32016 minimum context slot not reached; 429 a provider's rate
+ * limit. (A skipped slot, -32007, is the same on every node.)
+ */
+const NODE_TROUBLE = new Set([-32004, -32005, -32009, -32014, -32016, 429])
 
 /** A bigint's stand-in, as JSON.stringify escapes it: no string of an RPC call holds a NUL. */
 const BIGINT_MARK = /"\\u0000bigint:(-?\d+)"/g

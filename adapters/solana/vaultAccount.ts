@@ -145,14 +145,19 @@ async function readVault(rpc: SolanaRpc, { multisig, mint, receiptMint }: VaultA
     if (!found) throw new QantaraError('CONFIG_INVALID', `account ${at} does not exist`)
     return { program: found.owner, data: Buffer.from(found.data[0], 'base64') }
   }
-  const multisigData = (await account(multisig)).data
-  if (multisigData.length !== 355 || multisigData[2] !== 1)
+  // Owned by the Token program, or it is no multisig at all: the Token program lets an owner it does not own sign
+  // as one key, which a program of anyone's could do for the vault.
+  const found = await account(multisig)
+  const multisigData = found.data
+  if (found.program !== TOKEN_PROGRAM_ADDRESS || multisigData.length !== 355 || multisigData[2] !== 1)
     throw new QantaraError('CONFIG_INVALID', `${multisig} is not an initialized SPL Token multisig`)
   const signers = Array.from({ length: multisigData[1]! }, (_, i) =>
     getAddressDecoder().decode(multisigData.subarray(3 + 32 * i, 35 + 32 * i)),
   )
-  const mintData = (await account(mint)).data
-  if (mintData.length !== 82) throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint`)
+  const mintAccount = await account(mint)
+  const mintData = mintAccount.data
+  if (mintAccount.program !== TOKEN_PROGRAM_ADDRESS || mintData.length !== 82)
+    throw new QantaraError('CONFIG_INVALID', `${mint} is not an SPL Token mint`)
   const receipts = await account(receiptMint)
   const problem = receiptMintProblem(receipts.program, receipts.data, multisig)
   if (problem) {

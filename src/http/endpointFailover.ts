@@ -5,6 +5,17 @@ import { redactUrl } from './redactUrl.js'
 /** Told of every request to an RPC endpoint, named as a log line may show it: for per-endpoint request, error and latency metrics. */
 export type RpcObserver = (endpoint: string, outcome: 'ok' | 'error', seconds: number) => void
 
+/**
+ * Thrown by a call whose endpoint answered, with an error that is the answer
+ * (a JSON-RPC error about the request): the inner error goes to the caller,
+ * no other endpoint is asked, and the endpoint counts as working.
+ */
+export class EndpointAnswered extends Error {
+  constructor(readonly answer: unknown) {
+    super('the endpoint answered with an error')
+  }
+}
+
 export interface EndpointFailoverOptions {
   urls: readonly string[]
   /** What the endpoints serve, for messages: `solana:…`, `cosmos:…`. */
@@ -15,6 +26,12 @@ export interface EndpointFailoverOptions {
   isFinal?: (err: unknown) => boolean
   observe?: RpcObserver
   logger?: Logger
+  /**
+   * A failed call is not retried on the next endpoint: the next call goes
+   * there. For a caller whose calls must all read one node (a poll that
+   * checks a node's index, then searches it), so a failure ends its run.
+   */
+  onePerCall?: boolean
 }
 
 interface Endpoint {
@@ -57,13 +74,23 @@ export class EndpointFailover {
         if (only === undefined) this.preferred = index
         return result
       } catch (err) {
-        this.o.observe?.(endpoint.label, 'error', (performance.now() - started) / 1000)
+        const seconds = (performance.now() - started) / 1000
+        if (err instanceof EndpointAnswered) {
+          this.o.observe?.(endpoint.label, 'ok', seconds)
+          throw err.answer
+        }
+        // Our own abort (shutdown) is nobody's failure.
+        if (!isAbort(err)) this.o.observe?.(endpoint.label, 'error', seconds)
         if (isFinal(err)) throw err
         lastError = err
         this.o.logger?.warn(
           { rpc: endpoint.label, op: label, err },
           this.endpoints.length > 1 ? 'rpc endpoint failed, trying the next' : 'rpc endpoint failed',
         )
+        if (this.o.onePerCall && only === undefined) {
+          this.preferred = (index + 1) % this.endpoints.length
+          break
+        }
       }
     }
     const refused = this.endpoints.filter((e) => e.refused)
@@ -78,10 +105,17 @@ export class EndpointFailover {
   }
 
   private async verify(endpoint: Endpoint): Promise<void> {
-    const problem = await this.o.verify!(endpoint.url)
+    // An error answer to the check is no evidence either way: the endpoint stays unverified, and the next is tried.
+    const problem = await this.o.verify!(endpoint.url).catch((err: unknown) => {
+      throw err instanceof EndpointAnswered ? err.answer : err
+    })
     endpoint.verified = true
     if (problem === undefined) return
     endpoint.refused = problem
     this.o.logger?.error({ rpc: endpoint.label, problem }, 'rpc endpoint refused for good')
   }
+}
+
+function isAbort(err: unknown): boolean {
+  return (err instanceof Error && err.name === 'AbortError') || isQantaraError(err, 'ABORTED')
 }

@@ -29,8 +29,13 @@ export class Housekeeping {
       this.ctx.tasks.start(
         { kind: 'funds', chain: c.chain },
         async () => {
-          const { account, settlements } = await read()
-          this.ctx.metrics.fundedSettlements.set({ chain: c.chain, account }, settlements)
+          try {
+            const { account, settlements } = await read()
+            this.ctx.metrics.fundedSettlements.set({ chain: c.chain, account }, settlements)
+          } catch (err) {
+            // The gauge keeps its last value; the log says why it is not moving.
+            this.ctx.log.warn({ chain: c.chain, err }, "could not read the signing key's funds")
+          }
         },
         FUNDS_EVERY_MS,
       )

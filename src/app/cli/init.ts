@@ -93,7 +93,8 @@ function init(o: InitOptions, env: NodeJS.ProcessEnv, out: (line: string) => voi
     `# Written by qantara init. Before starting: add the other members' entries to quorum.members with the quorum's
 # threshold and challengeSecret (\`qantara keys new secret\`), and each chain's tokens and fee caps
 # (config/example.yaml describes every field). Check it with: qantara config validate ${config}\n${yaml}`,
-    { flag: 'wx' },
+    // Its RPC URLs may carry API keys.
+    { flag: 'wx', mode: 0o600 },
   )
   out(`# wrote ${join(dir, 'keys')} (0600 key files) and ${config}`)
   out(`# this relayer's quorum.members entry, for the other operators and the deployer:`)
