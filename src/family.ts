@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import type { Family } from './caip2.js'
 import type { ChainRuntime, Cosigner, RelayerSetTool, Watcher } from './chains.js'
+import type { DeploymentRecord } from './config/deployment.js'
 import type { SecretMaterial } from './config/keySource.js'
 import type { QuorumMember } from './config/schema.js'
 import type { RpcObserver } from './http/endpointFailover.js'
@@ -112,8 +113,18 @@ interface FamilyParts<Config extends FamilyChainConfig, Signer extends FamilySig
   readonly deploymentFields: { readonly shared: readonly string[]; readonly member: readonly string[] }
   /** Choices that are valid but risky, for `config validate` to point out. */
   configWarnings(config: Config): string[]
-  /** The chain as a running relayer needs it, read from its RPCs: `qantara doctor`. Never throws; an unreachable RPC is a check. */
-  doctor(config: Config, signer: Signer, quorum: DoctorQuorum): Promise<DoctorCheck[]>
+  /**
+   * The chain as a running relayer needs it, read from its RPCs: `qantara
+   * doctor`. `deployment` is the record the chain's config names, if any: its
+   * transactions are leads, checked on chain. Never throws; an unreachable
+   * RPC is a check.
+   */
+  doctor(
+    config: Config,
+    signer: Signer,
+    quorum: DoctorQuorum,
+    deployment?: DeploymentRecord,
+  ): Promise<DoctorCheck[]>
 }
 
 /** A family whose escrow contract holds each order; the relayer set it trusts can be rotated on chain. */

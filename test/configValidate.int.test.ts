@@ -224,9 +224,14 @@ describe('qantara config validate', () => {
       'chains.0.escrow: must be a 0x-prefixed 20-byte address with a valid EIP-55 checksum',
     ],
     [
-      'an RPC URL that is not http(s) or ws(s)',
+      'an RPC URL that is not http(s)',
       mutate((c) => (c.chains[0]!.rpc = ['http://127.0.0.1:8545', 'ftp://rpc.example'])),
-      'chains.0.rpc.1: must be an http(s):// or ws(s):// URL',
+      'chains.0.rpc.1: must be an http(s):// URL',
+    ],
+    [
+      'a WebSocket RPC URL, which nothing would use',
+      mutate((c) => (c.chains[0]!.rpc = ['wss://eth.example/v2/key'])),
+      'chains.0.rpc.0: must be an http(s):// URL (chains are polled over HTTP',
     ],
     ['no RPC URL at all', mutate((c) => (c.chains[0]!.rpc = [])), 'chains.0.rpc: give at least one RPC URL'],
     [

@@ -7,6 +7,7 @@ import { btcLightRelayAbi } from '../adapters/evm/contracts/artifacts/BtcLightRe
 import { qantaraEscrowAbi } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { deployEvm, type EvmDeploymentPlan } from '../adapters/evm/deployment.js'
 import { sortAddresses } from '../adapters/evm/eip712.js'
+import { doctor } from '../src/app/doctor.js'
 import { inspectConfig } from '../src/app/loadConfig.js'
 import {
   readDeploymentRecord,
@@ -185,6 +186,23 @@ describe('qantara deploy evm', () => {
     }
     writeDeploymentRecord(join(tmp.dir, 'evm.json'), honest)
     expect(inspectConfig(path, {}).problems).toEqual([])
+
+    // The doctor follows the record's transactions to the escrow's and the relay's creation, and reads the relay.
+    const lines: string[] = []
+    await doctor(path, {}, (l) => lines.push(l))
+    const said = lines.join('\n')
+    expect(said).toMatch(
+      new RegExp(
+        `^ok .* escrow ${String(record.config.escrow)} +QantaraEscrow created by ${bed.account(0).address} in block ${String(record.config.startBlock)}`,
+        'm',
+      ),
+    )
+    expect(said).toMatch(
+      new RegExp(
+        `^ok .* light relay +BtcLightRelay ${String(record.state.btcRelay)} on regtest, anchored, proofLength 6, owner ${owner}`,
+        'm',
+      ),
+    )
   })
 
   it('finishes, after a crash at any durable step, the one deployment it began: each transaction sent once', async () => {

@@ -25,6 +25,7 @@ import { launchQantara, providerListed } from '../devkit/localMarket.js'
 import { waitFor } from '../devkit/waitFor.js'
 import { readDeploymentRecord, writeDeploymentRecord } from '../src/config/deployment.js'
 import { deployTestToken } from '../adapters/evm/deploy.js'
+import { qantaraEscrowRuntime } from '../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { lastJsonLine, runCli, type CliResult } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 
@@ -293,7 +294,8 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
     const healthy = await qantara(['doctor', '--config', configs[0]!])
     expect(healthy.stdout.split('\n').filter((l) => /^(warn|problem) /.test(l))).toEqual([])
     expect(healthy.code, healthy.stdout).toBe(0)
-    expect(healthy.stdout).toContain('QantaraEscrow; fees capped at 500 bps')
+    expect(healthy.stdout).toContain(`QantaraEscrow created by ${keys.deployer.member.evm} in block`)
+    expect(healthy.stdout).toContain('fees capped at 500 bps')
 
     // Seeded misconfigurations, each caught with its fix. Among them, an escrow and a vault that hold the quorum's keys
     // and a stranger's, as a tampered record would name them, and a record naming a contract that is no escrow.
@@ -331,20 +333,26 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
       ],
       ...['--threshold', '2', '--out', at('evil-cosmos.json')],
     ])
-    const notEscrow = await deployTestToken(
-      createWalletClient({
-        chain: foundry,
-        transport: http(anvil.rpcUrl),
-        account: privateKeyToAccount(readFileSync(keys.deployer.file, 'utf8').trim() as Hex),
-      }),
-      evmClient(),
-      'FAKE',
-      6,
-    )
+    const deployerWallet = createWalletClient({
+      chain: foundry,
+      transport: http(anvil.rpcUrl),
+      account: privateKeyToAccount(readFileSync(keys.deployer.file, 'utf8').trim() as Hex),
+    })
+    const notEscrow = await deployTestToken(deployerWallet, evmClient(), 'FAKE', 6)
     const record = readDeploymentRecord(at('evm.json'))!
     writeDeploymentRecord(at('not-escrow.json'), {
       ...record,
       config: { ...record.config, escrow: notEscrow },
+    })
+    // The escrow's very code, put on chain by creation code that only copies it: its storage is its creator's.
+    const runtime = qantaraEscrowRuntime.code.slice(2)
+    const copier: Hex = `0x61${(runtime.length / 2).toString(16).padStart(4, '0')}80600c6000396000f3${runtime}`
+    const copied = await evmClient().waitForTransactionReceipt({
+      hash: await deployerWallet.sendTransaction({ data: copier }),
+    })
+    writeDeploymentRecord(at('copied-escrow.json'), {
+      ...record,
+      config: { escrow: copied.contractAddress!, startBlock: copied.blockNumber.toString() },
     })
     const seeded: [NodeJS.ProcessEnv, string, string][] = [
       [
@@ -356,6 +364,11 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
         { QANTARA__CHAINS__2__DEPLOYMENT: './evil-cosmos.json' },
         `the vault's multisig also holds ${stranger.cosmos.member.cosmos}, which no quorum member names`,
         'fix: use a vault made for exactly this quorum',
+      ],
+      [
+        { QANTARA__CHAINS__0__DEPLOYMENT: './copied-escrow.json' },
+        "it was not created by this release's QantaraEscrow constructor",
+        'fix: use an escrow deployed by `qantara deploy evm`',
       ],
       [
         { QANTARA__CHAINS__0__DEPLOYMENT: './not-escrow.json' },

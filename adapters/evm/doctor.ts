@@ -1,18 +1,10 @@
-import {
-  createPublicClient,
-  formatEther,
-  http,
-  isAddressEqual,
-  zeroAddress,
-  type Address,
-  type PublicClient,
-} from 'viem'
+import { createPublicClient, formatEther, http, isAddressEqual, type Address, type PublicClient } from 'viem'
 import { check, eachRpc, ok, problem, warn } from '../../src/doctor/checks.js'
+import type { DeploymentRecord } from '../../src/config/deployment.js'
 import type { DoctorCheck, DoctorQuorum } from '../../src/family.js'
 import type { EvmChainConfig } from './config.js'
-import { btcLightRelayAbi } from './contracts/artifacts/BtcLightRelay.js'
-import { qantaraEscrowAbi, qantaraEscrowRuntime } from './contracts/artifacts/QantaraEscrow.js'
-import { isRuntimeOf } from './runtimeCode.js'
+import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
+import { escrowProvenance, relayProvenance } from './doctorContracts.js'
 
 /** Settlements the signer's balance should pay for at the fee cap before the doctor warns. */
 const SETTLEMENTS_FUNDED = 20n
@@ -22,6 +14,7 @@ export async function evmDoctor(
   config: EvmChainConfig,
   signer: Address,
   quorum: DoctorQuorum,
+  record?: DeploymentRecord,
 ): Promise<DoctorCheck[]> {
   const client = (url: string) =>
     createPublicClient({ transport: http(url, { timeout: config.rpcTimeoutMs, retryCount: 0 }) })
@@ -34,12 +27,18 @@ export async function evmDoctor(
   const c = client(live)
   const escrow = config.escrow
   const at = `${config.id} escrow ${escrow}`
-  const code = await check(at, () => escrowCodeCheck(c, escrow))
-  checks.push(code)
-  if (code.level !== 'ok') return checks
+  let escrowBlock: bigint | undefined
+  const provenance = await check(at, async () => {
+    const found = await escrowProvenance(c, escrow, config.startBlock, record)
+    escrowBlock = found.block
+    return found.finding
+  })
+  checks.push(provenance)
+  if (provenance.level !== 'ok' || escrowBlock === undefined) return checks
+  const created = escrowBlock
   checks.push(await check(`${config.id} relayer set`, () => relayerSetCheck(c, escrow, signer, quorum)))
   checks.push(await check(`${config.id} start block`, () => startBlockCheck(c, config)))
-  checks.push(await check(`${config.id} light relay`, () => relayCheck(c, escrow)))
+  checks.push(await check(`${config.id} light relay`, () => relayProvenance(c, escrow, created, record)))
   checks.push(await check(`${config.id} gas of ${signer}`, () => gasCheck(c, config, signer)))
   return checks
 }
@@ -92,18 +91,6 @@ async function startBlockCheck(c: PublicClient, config: EvmChainConfig) {
   return ok(`${head - config.startBlock} blocks from startBlock ${config.startBlock} to the head`)
 }
 
-async function relayCheck(c: PublicClient, escrow: Address) {
-  const relay = await c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'btcRelay' })
-  if (relay === zeroAddress) return ok('none: this escrow takes no BTC payouts')
-  const ready = await c.readContract({ address: relay, abi: btcLightRelayAbi, functionName: 'ready' })
-  return ready
-    ? ok(`${relay} anchored`)
-    : problem(
-        `${relay} has no genesis: no BTC payout can be proved`,
-        'run `qantara deploy evm` again with its record to anchor it',
-      )
-}
-
 async function gasCheck(c: PublicClient, config: EvmChainConfig, signer: Address) {
   const balance = await c.getBalance({ address: signer })
   const one = config.submitter.maxSettlementGas * config.submitter.maxFeePerGasWei
@@ -118,26 +105,4 @@ async function gasCheck(c: PublicClient, config: EvmChainConfig, signer: Address
       `fund ${signer} with at least ${formatEther(one * SETTLEMENTS_FUNDED)}`,
     )
   return ok(`${formatEther(balance)} native`)
-}
-
-/** The escrow's code is this build's QantaraEscrow; its constructor's choices are shown for the operator to read. */
-async function escrowCodeCheck(c: PublicClient, escrow: Address) {
-  const code = (await c.getCode({ address: escrow })) ?? '0x'
-  if (code === '0x')
-    return problem(
-      'no contract at this address',
-      'deploy one with `qantara deploy evm` and point the chain at its record',
-    )
-  if (!isRuntimeOf(code, qantaraEscrowRuntime))
-    return problem(
-      "the contract here is not this release's QantaraEscrow (its code differs)",
-      'point the chain at an escrow deployed by this release (`qantara deploy evm`)',
-    )
-  const [maxFeeBps, reclaimGrace] = await Promise.all([
-    c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'maxFeeBps' }),
-    c.readContract({ address: escrow, abi: qantaraEscrowAbi, functionName: 'reclaimGrace' }),
-  ])
-  return ok(
-    `QantaraEscrow; fees capped at ${maxFeeBps} bps, renters reclaim ${reclaimGrace} s after an order's end`,
-  )
 }

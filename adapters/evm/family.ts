@@ -48,7 +48,8 @@ export const evmFamily = {
           `${config.id} has no \`tokens\` list, so this relayer settles orders in any token at any amount and pays their gas`,
         ]
       : [],
-  doctor: (config, signer, quorum) => evmDoctor(config, signer.account.address, quorum),
+  doctor: (config, signer, quorum, deployment) =>
+    evmDoctor(config, signer.account.address, quorum, deployment),
   relayerSetTool: (config, signer) => evmRelayerSetTool(config, signer.account),
   solverChain(config, signer, tokens, logger) {
     const names = (tokens ?? [NATIVE_TOKEN]).map((t) => {

@@ -1,5 +1,5 @@
 import { accessSync, constants, existsSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { EsploraClient } from '../../adapters/bitcoin/esplora.js'
 import { check, ok, problem } from '../doctor/checks.js'
 import type { DoctorCheck } from '../family.js'
@@ -9,7 +9,9 @@ import { openEnvelope } from '../peer/envelope.js'
 import { openStore } from '../store/open.js'
 import { bitcoinRpc } from './bitcoin.js'
 import { chainDoctor } from './families.js'
-import { inspectConfig, type LoadedConfig } from './loadConfig.js'
+import { applyEnvOverrides, inspectConfig, readConfigFile, type LoadedConfig } from './loadConfig.js'
+import { configSchema } from './relayerConfig.js'
+import { readDeploymentRecord, type DeploymentRecord } from '../config/deployment.js'
 import { sharedSecret } from './probing.js'
 
 /** How old a peer's sealed answer may be. */
@@ -30,7 +32,7 @@ export async function doctor(
 ): Promise<number> {
   const { loaded, problems } = inspectConfig(path, env)
   const checks: DoctorCheck[] = loaded
-    ? await onlineChecks(loaded, env)
+    ? await onlineChecks(loaded, env, deploymentRecords(path, env, loaded.baseDir))
     : problems.map((p) => ({
         subject: `config ${p.path}`,
         level: 'problem' as const,
@@ -47,7 +49,29 @@ export async function doctor(
   return count('problem') > 0 ? 1 : 0
 }
 
-async function onlineChecks(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
+/** The deployment record each chain entry names, as the file and its environment overrides name it. */
+function deploymentRecords(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  baseDir: string,
+): (DeploymentRecord | undefined)[] {
+  const raw = applyEnvOverrides(readConfigFile(path), env, configSchema) as { chains?: unknown }
+  return (Array.isArray(raw.chains) ? (raw.chains as unknown[]) : []).map((c) => {
+    const named = (c as { deployment?: unknown } | null)?.deployment
+    if (typeof named !== 'string') return undefined
+    try {
+      return readDeploymentRecord(resolve(baseDir, named))
+    } catch {
+      return undefined
+    }
+  })
+}
+
+async function onlineChecks(
+  loaded: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  records: (DeploymentRecord | undefined)[],
+): Promise<DoctorCheck[]> {
   const { config, signers } = loaded
   const checks: DoctorCheck[] = [await storeCheck(loaded, env)]
   if (config.quorum.challengeSecret)
@@ -60,7 +84,7 @@ async function onlineChecks(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promi
   checks.push(...(await peerChecks(loaded)))
   const quorum = { threshold: config.quorum.threshold, members: config.quorum.members }
   for (const [i, chain] of config.chains.entries())
-    checks.push(...(await chainDoctor(chain, signers[i]!, quorum)))
+    checks.push(...(await chainDoctor(chain, signers[i]!, quorum, records[i])))
   if (config.bitcoin) checks.push(await bitcoinCheck(loaded, env))
   return checks
 }

@@ -22,6 +22,7 @@ import type {
   SettlementFamily,
   VaultAccount,
 } from '../family.js'
+import type { DeploymentRecord } from '../config/deployment.js'
 import type { RpcObserver } from '../http/endpointFailover.js'
 import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
@@ -80,8 +81,9 @@ export function chainDoctor(
   chain: ChainConfig,
   signer: ChainSigner,
   quorum: DoctorQuorum,
+  deployment?: DeploymentRecord,
 ): Promise<DoctorCheck[]> {
-  return adapterOf(chain.family).doctor(chain, signer, quorum)
+  return adapterOf(chain.family).doctor(chain, signer, quorum, deployment)
 }
 
 /** Builds the runtime of every configured chain, with the signer its key unlocked; `cosign` reaches peers where releases are co-signed. */

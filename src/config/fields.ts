@@ -7,11 +7,12 @@ export const rpcUrl = z
   .string()
   .refine((v) => {
     try {
-      return ['http:', 'https:', 'ws:', 'wss:'].includes(new URL(v).protocol)
+      return ['http:', 'https:'].includes(new URL(v).protocol)
     } catch {
       return false
     }
-  }, 'must be an http(s):// or ws(s):// URL')
+    // Every chain is polled over HTTP: a WebSocket URL would be accepted here and fail at the first request.
+  }, 'must be an http(s):// URL (chains are polled over HTTP; a ws(s):// endpoint is not used)')
   .describe('JSON-RPC endpoint')
 
 export function chainIdIn(namespace: string) {
