@@ -27,7 +27,12 @@ import {
   type Deployment,
   type EvmTestbed,
 } from '../devkit/evmTestbed.js'
-import { deadRpcUrl, startGarbageRpc, startRangeLimitedProxy } from './support/rpcFaults.js'
+import {
+  deadRpcUrl,
+  startGarbageRpc,
+  startLaggingProxy,
+  startRangeLimitedProxy,
+} from './support/rpcFaults.js'
 import { tempDir } from './support/tmp.js'
 
 const CHAIN = 'eip155:31337' as const
@@ -271,6 +276,36 @@ describe('EvmWatcher', () => {
       expect(await openedIds(store)).toEqual(ids)
     } finally {
       await other.stop()
+      await store.close()
+    }
+  })
+
+  it('reads each poll from one node: an up-to-date node whose getLogs fails never pairs its head with the logs of one behind', async () => {
+    const d = await deployMarket(bed, relayers, 1)
+    const startBlock = await bed.publicClient.getBlockNumber({ cacheTime: 0 })
+    const ids = await openMany(d, 20, 1)
+    await bed.testClient.mine({ blocks: 3 })
+    const head = await bed.publicClient.getBlockNumber({ cacheTime: 0 })
+    const failing = await startLaggingProxy(bed.anvil.rpcUrl, { failLogs: true })
+    const lagging = await startLaggingProxy(bed.anvil.rpcUrl, { behind: 12 })
+    const store = new SqliteStore(':memory:')
+    try {
+      // The first poll takes the up-to-date node's head, fails at its getLogs and moves to the lagging node whole:
+      // what that node has not seen yet waits for it, rather than being paired with the other node's head.
+      const seen = watchUntil(
+        watcher(d, [failing.url, lagging.url], { startBlock }),
+        store,
+        (h) => h >= head - 12n - 3n,
+      )
+      await seen
+      // It catches up; every event is then read once, none skipped.
+      await bed.testClient.mine({ blocks: 20 })
+      await watchUntil(watcher(d, [failing.url, lagging.url], { startBlock }), store, (h) => h >= head)
+      expect(new Set(await openedIds(store))).toEqual(new Set(ids))
+      expect(failing.stats.refused).toBeGreaterThan(0)
+    } finally {
+      await failing.close()
+      await lagging.close()
       await store.close()
     }
   })

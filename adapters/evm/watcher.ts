@@ -1,7 +1,7 @@
-import { getAddress, type Address, type Hash, type Log } from 'viem'
+import { getAddress, type Address, type Hash, type Log, type PublicClient } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
 import type { Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
-import { QantaraError } from '../../src/errors.js'
+import { QantaraError, isQantaraError } from '../../src/errors.js'
 import { throwIfAborted } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
@@ -36,12 +36,33 @@ export class EvmWatcher implements Watcher {
     this.escrow = getAddress(o.escrow)
   }
 
+  /**
+   * One poll reads one node: its head, its logs and its block hashes. Calls
+   * spread over several nodes could take the head from one and the logs from
+   * another that is behind, which answers for the blocks it has and would
+   * leave the rest unread for good. A node that fails moves the whole poll to
+   * the next; a released block that changed on every node halts the watcher.
+   */
   async poll(from: Checkpoint | undefined, signal?: AbortSignal): Promise<WatchResult> {
     throwIfAborted(signal)
-    const head = await this.o.pool.run((c) => c.getBlockNumber({ cacheTime: 0 }), 'eth_blockNumber')
+    try {
+      return await this.o.pool.run((c) => this.pollOn(c, from, signal), 'poll')
+    } catch (err) {
+      const cause = isQantaraError(err, 'RPC_UNAVAILABLE') ? err.cause : undefined
+      if (isQantaraError(cause, 'REORG_BEYOND_FINALITY')) throw cause
+      throw err
+    }
+  }
+
+  private async pollOn(
+    c: PublicClient,
+    from: Checkpoint | undefined,
+    signal?: AbortSignal,
+  ): Promise<WatchResult> {
+    const head = await c.getBlockNumber({ cacheTime: 0 })
     const released = head - BigInt(this.o.confirmations)
     const checkpoint = from ?? { height: this.o.startBlock - 1n, hash: '' }
-    if (from && from.hash !== '' && from.height <= head) await this.requireCanonical(from)
+    if (from && from.hash !== '' && from.height <= head) await this.requireCanonical(c, from)
     const start = checkpoint.height + 1n
     if (start > released)
       return { events: [], checkpoint, head, lag: head > checkpoint.height ? head - checkpoint.height : 0n }
@@ -50,7 +71,7 @@ export class EvmWatcher implements Watcher {
       throwIfAborted(signal)
       const to = minBig(released, start + BigInt(this.range) - 1n)
       try {
-        const logs = await this.o.pool.run(async (c) => {
+        const logs = await (async () => {
           try {
             return await c.getLogs({
               address: this.escrow,
@@ -69,9 +90,9 @@ export class EvmWatcher implements Watcher {
               })
             throw err
           }
-        }, 'eth_getLogs')
-        const tip = await this.blockHash(to)
-        await this.requireLogsCanonical(logs, to, tip)
+        })()
+        const tip = await this.blockHash(c, to)
+        await this.requireLogsCanonical(c, logs, to, tip)
         const events = decodeEscrowLogs(this.chain, this.escrow, logs)
         this.range = nextRange(this.range, this.o.logRange, 'ok')
         return { events, checkpoint: { height: to, hash: tip }, head, lag: head - to }
@@ -86,15 +107,15 @@ export class EvmWatcher implements Watcher {
     }
   }
 
-  private async blockHash(height: bigint): Promise<Hash> {
-    const block = await this.o.pool.run((c) => c.getBlock({ blockNumber: height }), 'eth_getBlockByNumber')
+  private async blockHash(c: PublicClient, height: bigint): Promise<Hash> {
+    const block = await c.getBlock({ blockNumber: height })
     if (!block.hash)
       throw new QantaraError('RPC_BAD_RESPONSE', `block ${height} has no hash`, { retryable: true })
     return block.hash
   }
 
-  private async requireCanonical(cp: Checkpoint): Promise<void> {
-    const hash = await this.blockHash(cp.height)
+  private async requireCanonical(c: PublicClient, cp: Checkpoint): Promise<void> {
+    const hash = await this.blockHash(c, cp.height)
     if (hash !== cp.hash) {
       throw new QantaraError(
         'REORG_BEYOND_FINALITY',
@@ -109,13 +130,13 @@ export class EvmWatcher implements Watcher {
   }
 
   /** Each log must sit in the block that is canonical at its height now; a node mid-reorg must not feed us a dying fork. */
-  private async requireLogsCanonical(logs: Log[], to: bigint, tip: Hash): Promise<void> {
+  private async requireLogsCanonical(c: PublicClient, logs: Log[], to: bigint, tip: Hash): Promise<void> {
     const byHeight = new Map<bigint, string>([[to, tip]])
     for (const log of logs) {
       if (log.blockNumber === null) continue
       let canonical = byHeight.get(log.blockNumber)
       if (canonical === undefined) {
-        canonical = await this.blockHash(log.blockNumber)
+        canonical = await this.blockHash(c, log.blockNumber)
         byHeight.set(log.blockNumber, canonical)
       }
       if (log.blockHash !== canonical) {

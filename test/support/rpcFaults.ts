@@ -81,3 +81,55 @@ export function startRangeLimitedProxy(target: string, maxRange: number): Promis
   })
   return listen(server, state)
 }
+
+/**
+ * A node `behind` blocks behind `target`: it says its head is that much lower,
+ * answers eth_getLogs only up to that head (as a lagging node does, silently),
+ * and knows no block past it. With `failLogs`, an up-to-date node instead,
+ * whose eth_getLogs fails with a 500.
+ */
+export function startLaggingProxy(
+  target: string,
+  o: { behind?: number; failLogs?: boolean },
+): Promise<FaultyRpc> {
+  const state = { requests: 0, refused: 0 }
+  const forward = (body: string) =>
+    fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+      async (r) => (await r.json()) as { result?: unknown },
+    )
+  const behind = BigInt(o.behind ?? 0)
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (d: Buffer) => (body += d.toString()))
+    req.on('end', () => {
+      state.requests++
+      const call = JSON.parse(body) as { id: number; method: string; params: unknown[] }
+      const answer = (result: unknown) =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }))
+      void (async () => {
+        const head =
+          BigInt(
+            (await forward(JSON.stringify({ ...call, method: 'eth_blockNumber', params: [] })))
+              .result as string,
+          ) - behind
+        if (call.method === 'eth_getLogs' && o.failLogs) {
+          state.refused++
+          return void res.writeHead(500).end()
+        }
+        if (call.method === 'eth_blockNumber') return answer(`0x${head.toString(16)}`)
+        if (call.method === 'eth_getLogs') {
+          const filter = call.params[0] as { fromBlock: string; toBlock: string }
+          if (BigInt(filter.fromBlock) > head) return answer([])
+          const toBlock = BigInt(filter.toBlock) > head ? `0x${head.toString(16)}` : filter.toBlock
+          return answer((await forward(JSON.stringify({ ...call, params: [{ ...filter, toBlock }] }))).result)
+        }
+        if (call.method === 'eth_getBlockByNumber' && BigInt(call.params[0] as string) > head)
+          return answer(null)
+        answer((await forward(body)).result)
+      })().catch(() => res.writeHead(502).end())
+    })
+  })
+  return listen(server, state)
+}
