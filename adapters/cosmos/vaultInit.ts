@@ -3,7 +3,7 @@ import { SigningStargateClient, StargateClient, calculateFee, GasPrice } from '@
 import { sha256 } from '@noble/hashes/sha2'
 import { TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
 import type { SecretMaterial } from '../../src/config/keySource.js'
-import { DEPLOYMENT_FORMAT, type DeploymentRecord } from '../../src/config/deployment.js'
+import { DEPLOYMENT_FORMAT, type DeploymentRecord, type DeploymentRun } from '../../src/config/deployment.js'
 import { QantaraError } from '../../src/errors.js'
 import { cosmosKeyFromSecret } from './keys.js'
 import { cometClient } from './rpc.js'
@@ -19,14 +19,11 @@ export interface CosmosVaultPlan {
   feeReserve?: { amount: string; denom: string; gasPrice: string; payer: SecretMaterial }
 }
 
-export interface CosmosVaultInitOptions {
+export interface CosmosVaultInitOptions extends DeploymentRun {
   rpcUrl: string
   /** cosmos:<chain-id>: the RPC must serve it. */
   chain: string
   plan: CosmosVaultPlan
-  record?: DeploymentRecord
-  save(record: DeploymentRecord): void
-  log(line: string): void
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   type Transport,
   type WalletClient,
 } from 'viem'
-import { DEPLOYMENT_FORMAT, type DeploymentRecord } from '../../src/config/deployment.js'
+import { DEPLOYMENT_FORMAT, type DeploymentRecord, type DeploymentRun } from '../../src/config/deployment.js'
 import { QantaraError, errorMessage } from '../../src/errors.js'
 import { btcLightRelayAbi, btcLightRelayBytecode } from './contracts/artifacts/BtcLightRelay.js'
 import { qantaraEscrowAbi, qantaraEscrowBytecode } from './contracts/artifacts/QantaraEscrow.js'
@@ -58,20 +58,14 @@ interface EvmDeploymentState {
   owner?: SentTx
 }
 
-export interface EvmDeployOptions {
+export interface EvmDeployOptions extends DeploymentRun {
   wallet: Wallet
   publicClient: PublicClient
   plan: EvmDeploymentPlan
-  /** The record of an earlier run of this deployment, to continue. */
-  record?: DeploymentRecord
-  /** Called with the record each time it changes; it must be durable when it returns. */
-  save(record: DeploymentRecord): void
-  log(line: string): void
   /** How long to wait for one transaction to be mined. */
   receiptTimeoutMs?: number
 }
 
-/** Deploys what `plan` names, or finishes a deployment a crash interrupted; re-run on a done record, it only checks. */
 export interface EvmDeployed {
   record: DeploymentRecord
   escrow: Address
@@ -80,6 +74,7 @@ export interface EvmDeployed {
   relay?: Address
 }
 
+/** Deploys what `plan` names, or finishes a deployment a crash interrupted; re-run on a done record, it only checks. */
 export async function deployEvm(o: EvmDeployOptions): Promise<EvmDeployed> {
   const { wallet, publicClient, plan } = o
   const deployer = wallet.account.address

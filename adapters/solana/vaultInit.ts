@@ -29,7 +29,7 @@ import {
   getMultisigSize,
 } from '@solana-program/token'
 import { abortableDelay } from '../../src/abort.js'
-import { DEPLOYMENT_FORMAT, type DeploymentRecord } from '../../src/config/deployment.js'
+import { DEPLOYMENT_FORMAT, type DeploymentRecord, type DeploymentRun } from '../../src/config/deployment.js'
 import { QantaraError } from '../../src/errors.js'
 import type { SolanaRpc } from './rpc.js'
 import { receiptMintProblem } from './vaultAccount.js'
@@ -46,16 +46,13 @@ export interface SolanaVaultPlan {
   mint: Address
 }
 
-export interface SolanaVaultInitOptions {
+export interface SolanaVaultInitOptions extends DeploymentRun {
   rpc: SolanaRpc
   /** The chain the RPC must serve: solana:<first 32 characters of its genesis hash>. */
   chain: string
   /** Pays for the accounts and their rent; it holds no authority over any of them. */
   payer: KeyPairSigner
   plan: SolanaVaultPlan
-  record?: DeploymentRecord
-  save(record: DeploymentRecord): void
-  log(line: string): void
   confirmTimeoutMs?: number
 }
 

@@ -110,6 +110,20 @@ export function writeDeploymentRecord(path: string, record: DeploymentRecord): v
   }
 }
 
+/** What each deploy or vault-init run is given: the record of an earlier run to continue, where each new state goes, and a voice. */
+export interface DeploymentRun {
+  record?: DeploymentRecord
+  /** Called with the record each time it changes; it must be durable when it returns. */
+  save(record: DeploymentRecord): void
+  log(line: string): void
+}
+
+/** A run whose record lives at `path`: read once to continue, written whole at each change. */
+export function deploymentRunAt(path: string, log: (line: string) => void): DeploymentRun {
+  const record = readDeploymentRecord(path)
+  return { ...(record ? { record } : {}), save: (r) => writeDeploymentRecord(path, r), log }
+}
+
 export interface DeploymentProblem {
   path: string
   message: string

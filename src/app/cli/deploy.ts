@@ -5,7 +5,7 @@ import { defaultMaxPayoutSats, type BtcRelayNetwork } from '../../../adapters/ev
 import { deployEvm, type EvmDeploymentPlan } from '../../../adapters/evm/deployment.js'
 import { viemChain } from '../../../adapters/evm/chain.js'
 import { evmAccountFromSecret } from '../../../adapters/evm/keys.js'
-import { readDeploymentRecord, writeDeploymentRecord } from '../../config/deployment.js'
+import { deploymentRunAt } from '../../config/deployment.js'
 import { readSecret } from '../../config/keySource.js'
 import { QantaraError } from '../../errors.js'
 import {
@@ -107,9 +107,7 @@ export function registerDeployCommands(program: Command, out: (line: string) => 
       wallet: createWalletClient({ account, chain, transport }),
       publicClient,
       plan,
-      record: readDeploymentRecord(path),
-      save: (r) => writeDeploymentRecord(path, r),
-      log: (line) => out(`# ${line}`),
+      ...deploymentRunAt(path, (line) => out(`# ${line}`)),
     })
     out(`# ${path}: escrow ${deployed.escrow} from block ${deployed.startBlock}`)
     if (deployed.relay) out(`# light relay ${deployed.relay}`)

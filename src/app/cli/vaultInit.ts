@@ -7,7 +7,7 @@ import { initCosmosVault } from '../../../adapters/cosmos/vaultInit.js'
 import { solanaKeyPairSigner } from '../../../adapters/solana/keys.js'
 import { solanaRpc } from '../../../adapters/solana/rpc.js'
 import { initSolanaVault } from '../../../adapters/solana/vaultInit.js'
-import { readDeploymentRecord, writeDeploymentRecord } from '../../config/deployment.js'
+import { deploymentRunAt } from '../../config/deployment.js'
 import { readSecret } from '../../config/keySource.js'
 import { QantaraError } from '../../errors.js'
 import { keySourceOf, keySourceOptions, listOf, positiveInt, type KeySourceOptions } from './options.js'
@@ -34,8 +34,6 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
       .requiredOption('--members <keys>', members)
       .requiredOption('--threshold <n>', 'signatures a release needs', positiveInt)
       .requiredOption('--out <file>', 'the deployment record: written as it goes, read back on a re-run')
-  const save = (path: string) => (r: Parameters<typeof writeDeploymentRecord>[1]) =>
-    writeDeploymentRecord(path, r)
   const log = (line: string) => out(`# ${line}`)
 
   keySourceOptions(
@@ -70,9 +68,7 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
         threshold: o.threshold,
         mint: address(o.mint),
       },
-      record: readDeploymentRecord(path),
-      save: save(path),
-      log,
+      ...deploymentRunAt(path, log),
     })
     out(`# ${path}: vault ${vault.vault} under multisig ${vault.multisig}, receipt mint ${vault.receiptMint}`)
     for (const [member, nonce] of Object.entries(vault.nonceAccounts))
@@ -112,9 +108,7 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
         prefix: o.prefix,
         ...(o.feeReserve ? { feeReserve: feeReserve(o, o.feeReserve) } : {}),
       },
-      record: readDeploymentRecord(path),
-      save: save(path),
-      log,
+      ...deploymentRunAt(path, log),
     })
     out(`# ${path}: vault ${vault}, a ${o.threshold}-of-${members.length} multisig`)
     out(`# in each relayer's config, the chain entry:`)
