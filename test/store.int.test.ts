@@ -4,9 +4,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import type { ChainEvent } from '../src/chains.js'
 import { MIGRATIONS } from '../src/store/migrations.js'
 import { SqliteStore } from '../src/store/sqlite.js'
+import type { OrderFilter } from '../src/store/store.js'
 import { merkleLeafHash } from '../src/merkle.js'
 import { isQantaraError } from '../src/errors.js'
-import { CHAIN, opened, storeContract } from './support/storeContract.js'
+import { CHAIN, opened, storeContract, terms } from './support/storeContract.js'
 import { tempDir } from './support/tmp.js'
 
 const tmp = tempDir()
@@ -46,7 +47,7 @@ describe('SqliteStore', () => {
     // The store as version 5 left it: no order column.
     const db = new Database(path)
     db.exec(
-      'DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 6',
+      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 6',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -70,7 +71,7 @@ describe('SqliteStore', () => {
     await first.close()
     const db = new Database(path)
     db.exec(
-      'ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 7',
+      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 7',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -93,6 +94,27 @@ describe('SqliteStore', () => {
       },
     ])
     expect(await store.countHeartbeats('0xo')).toBe(2)
+    await store.close()
+  })
+
+  it('fills in the renter and provider of orders kept before those columns existed, so filtered listings find them', async () => {
+    const path = freshPath()
+    const first = new SqliteStore(path)
+    const renter = '0xAbCdEf0000000000000000000000000000000001'
+    await first.insertOrder({ ...terms(1), renter }, 1)
+    await first.insertOrder({ ...terms(2), renter: 'SoLanaRenter' }, 1)
+    await first.close()
+    const db = new Database(path)
+    db.exec(
+      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; DELETE FROM schema_migrations WHERE version >= 11',
+    )
+    db.close()
+    const store = new SqliteStore(path)
+    const ids = async (filter: OrderFilter) =>
+      (await store.listOrdersPage(undefined, 10, filter)).map((o) => o.terms.id)
+    expect(await ids({ renter: renter.toLowerCase() })).toEqual([terms(1).id])
+    expect(await ids({ renter: 'SoLanaRenter' })).toEqual([terms(2).id])
+    expect(await ids({ providerId: terms(1).providerId })).toHaveLength(2)
     await store.close()
   })
 

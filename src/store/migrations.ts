@@ -172,4 +172,19 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX orders_compactable ON orders (updated_at) WHERE due_at IS NULL AND compacted_at IS NULL;
     `,
   },
+  {
+    version: 11,
+    name: 'orders by renter and provider',
+    // Listings filtered by renter or provider page by id through these; addresses are kept as addressKey() gives them.
+    sql: `
+      ALTER TABLE orders ADD COLUMN renter TEXT;
+      ALTER TABLE orders ADD COLUMN provider_id TEXT;
+      UPDATE orders SET
+        renter = CASE WHEN json_extract(terms, '$.renter') GLOB '0x*' THEN lower(json_extract(terms, '$.renter')) ELSE json_extract(terms, '$.renter') END,
+        provider_id = lower(json_extract(terms, '$.providerId'));
+      CREATE INDEX orders_by_renter ON orders (renter, id);
+      CREATE INDEX orders_by_provider ON orders (provider_id, id);
+      CREATE INDEX orders_by_chain ON orders (chain, id);
+    `,
+  },
 ]

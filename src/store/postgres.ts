@@ -9,8 +9,16 @@ import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 import type { FinishedProbe, LeaderLeases, Lease, ProbeJob, ProbeJobs } from './jobs.js'
 import { PostgresHeartbeats } from './postgresHeartbeats.js'
 import { LEASE_CURRENT, PostgresJobs } from './postgresJobs.js'
-import { PG_MIGRATIONS } from './postgresMigrations.js'
-import { orderIdOf, toOrder, toSubmission, type OrderRow, type SubmissionRow } from './rows.js'
+import { applyMigrations } from './postgresMigrations.js'
+import {
+  orderFilterSql,
+  orderIdOf,
+  toOrder,
+  toSubmission,
+  type OrderRow,
+  type SubmissionRow,
+} from './rows.js'
+import { addressKey, type OrderFilter } from './store.js'
 import type {
   HeartbeatKey,
   OrderDue,
@@ -24,7 +32,6 @@ import type {
 
 /** Advisory lock keys (two-int form, first half "Qant"): one for migrating, one for the event log's writers. */
 const LOCK_SPACE = 0x51616e74
-const MIGRATION_LOCK = 1
 const EVENT_LOG_LOCK = 2
 
 /** int8 (counts, sequences, ms timestamps) as numbers: every one this store keeps is far below 2^53. */
@@ -111,37 +118,8 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return store
   }
 
-  private async migrate(): Promise<void> {
-    await this.tx(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_SPACE, MIGRATION_LOCK])
-      await c.query(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
-      )
-      const current =
-        (await c.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')).rows[0]?.v ??
-        0
-      const latest = PG_MIGRATIONS.at(-1)?.version ?? 0
-      if (current > latest)
-        throw new QantaraError(
-          'STORE_MIGRATION_FAILED',
-          `store schema version ${current} is newer than this build knows (${latest})`,
-          { metaMessages: ['Run the newer qantara release that wrote this store, or restore a backup.'] },
-        )
-      for (const m of PG_MIGRATIONS.filter((m) => m.version > current)) {
-        try {
-          await c.query(m.sql)
-        } catch (cause) {
-          throw new QantaraError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}) failed`, {
-            cause,
-          })
-        }
-        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-          m.version,
-          m.name,
-          Date.now(),
-        ])
-      }
-    })
+  private migrate(): Promise<void> {
+    return this.tx((c) => applyMigrations(c, LOCK_SPACE))
   }
 
   async schemaVersion(): Promise<number> {
@@ -288,8 +266,15 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
   async insertOrder(terms: OrderTerms, now: number): Promise<boolean> {
     return (
       (await this.exec(
-        "INSERT INTO orders (id, chain, state, terms, updated_at, due_at) VALUES ($1, $2, 'opened', $3, $4, 0) ON CONFLICT (id) DO NOTHING",
-        [terms.id, terms.chain, stringifyExact(terms), now],
+        "INSERT INTO orders (id, chain, state, terms, updated_at, due_at, renter, provider_id) VALUES ($1, $2, 'opened', $3, $4, 0, $5, $6) ON CONFLICT (id) DO NOTHING",
+        [
+          terms.id,
+          terms.chain,
+          stringifyExact(terms),
+          now,
+          addressKey(terms.renter),
+          terms.providerId.toLowerCase(),
+        ],
       )) === 1
     )
   }
@@ -352,11 +337,16 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     )
   }
 
-  async listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
-    const rows = await this.query<OrderRow>('SELECT * FROM orders WHERE id > $1 ORDER BY id LIMIT $2', [
-      afterId ?? '',
-      limit,
-    ])
+  async listOrdersPage(
+    afterId: string | undefined,
+    limit: number,
+    filter: OrderFilter = {},
+  ): Promise<OrderRecord[]> {
+    const { where, params } = orderFilterSql(filter, (i) => `$${i + 2}`)
+    const rows = await this.query<OrderRow>(
+      `SELECT * FROM orders WHERE id > $1${where} ORDER BY id LIMIT $${params.length + 2}`,
+      [afterId ?? '', ...params, limit],
+    )
     return rows.map(toOrder)
   }
 

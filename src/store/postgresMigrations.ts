@@ -1,3 +1,6 @@
+import type pg from 'pg'
+import { QantaraError } from '../errors.js'
+
 /**
  * The PostgreSQL store's versioned schema changes, applied in order in one
  * transaction under an advisory lock, so processes starting together on one
@@ -155,4 +158,52 @@ export const PG_MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX orders_compactable ON orders (updated_at) WHERE due_at IS NULL AND compacted_at IS NULL;
     `,
   },
+  {
+    version: 6,
+    name: 'orders by renter and provider',
+    // Listings filtered by renter or provider page by id through these; addresses are kept as addressKey() gives them.
+    sql: `
+      ALTER TABLE orders ADD COLUMN renter TEXT;
+      ALTER TABLE orders ADD COLUMN provider_id TEXT;
+      UPDATE orders SET
+        renter = CASE WHEN (terms::jsonb ->> 'renter') LIKE '0x%' THEN lower(terms::jsonb ->> 'renter') ELSE terms::jsonb ->> 'renter' END,
+        provider_id = lower(terms::jsonb ->> 'providerId');
+      CREATE INDEX orders_by_renter ON orders (renter, id);
+      CREATE INDEX orders_by_provider ON orders (provider_id, id);
+      CREATE INDEX orders_by_chain ON orders (chain, id);
+    `,
+  },
 ]
+
+const MIGRATION_LOCK = 1
+
+/** Applies the migrations `c`'s database lacks, inside `c`'s transaction, under the store's advisory lock space. */
+export async function applyMigrations(c: pg.PoolClient, lockSpace: number): Promise<void> {
+  await c.query('SELECT pg_advisory_xact_lock($1, $2)', [lockSpace, MIGRATION_LOCK])
+  await c.query(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+  )
+  const current =
+    (await c.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')).rows[0]?.v ?? 0
+  const latest = PG_MIGRATIONS.at(-1)?.version ?? 0
+  if (current > latest)
+    throw new QantaraError(
+      'STORE_MIGRATION_FAILED',
+      `store schema version ${current} is newer than this build knows (${latest})`,
+      { metaMessages: ['Run the newer qantara release that wrote this store, or restore a backup.'] },
+    )
+  for (const m of PG_MIGRATIONS.filter((m) => m.version > current)) {
+    try {
+      await c.query(m.sql)
+    } catch (cause) {
+      throw new QantaraError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}) failed`, {
+        cause,
+      })
+    }
+    await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+      m.version,
+      m.name,
+      Date.now(),
+    ])
+  }
+}

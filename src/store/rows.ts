@@ -4,7 +4,13 @@ import { parseExact } from '../json.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderRecord, OrderState } from '../orders/record.js'
 import type { ComputeVerdict } from '../gpu/transcript.js'
-import type { StoredHeartbeat, Submission, SubmissionState } from './store.js'
+import {
+  addressKey,
+  type OrderFilter,
+  type StoredHeartbeat,
+  type Submission,
+  type SubmissionState,
+} from './store.js'
 
 /** An orders row as both stores keep it: terms, settlement and amounts as exact text. */
 export interface OrderRow {
@@ -87,4 +93,25 @@ export function toHeartbeat(r: HeartbeatRow): StoredHeartbeat & { seq: number } 
     compute: r.compute,
     ...(r.has_transcript ? { hasTranscript: true } : {}),
   }
+}
+
+/** `AND …` clauses of an orders listing's filter and their parameters, with `param(i)` writing the i-th placeholder. */
+export function orderFilterSql(
+  filter: OrderFilter,
+  param: (i: number) => string,
+): { where: string; params: string[] } {
+  const clauses: [string, string | undefined][] = [
+    ['chain', filter.chain],
+    ['renter', filter.renter === undefined ? undefined : addressKey(filter.renter)],
+    ['provider_id', filter.providerId?.toLowerCase()],
+    ['state', filter.state],
+  ]
+  const params: string[] = []
+  let where = ''
+  for (const [column, value] of clauses) {
+    if (value === undefined) continue
+    where += ` AND ${column} = ${param(params.length)}`
+    params.push(value)
+  }
+  return { where, params }
 }

@@ -6,7 +6,15 @@ import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
 import { QantaraError, errorMessage } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import { SqliteHeartbeats } from './sqliteHeartbeats.js'
-import { orderIdOf, toOrder, toSubmission, type OrderRow, type SubmissionRow } from './rows.js'
+import {
+  orderFilterSql,
+  orderIdOf,
+  toOrder,
+  toSubmission,
+  type OrderRow,
+  type SubmissionRow,
+} from './rows.js'
+import { addressKey, type OrderFilter } from './store.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import { isTerminal } from '../orders/lifecycle.js'
@@ -181,8 +189,15 @@ export class SqliteStore implements Store {
     return this.guard(
       () =>
         this.stmt(
-          "INSERT INTO orders (id, chain, state, terms, updated_at, due_at) VALUES (?, ?, 'opened', ?, ?, 0) ON CONFLICT (id) DO NOTHING",
-        ).run(terms.id, terms.chain, stringifyExact(terms), now).changes === 1,
+          "INSERT INTO orders (id, chain, state, terms, updated_at, due_at, renter, provider_id) VALUES (?, ?, 'opened', ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING",
+        ).run(
+          terms.id,
+          terms.chain,
+          stringifyExact(terms),
+          now,
+          addressKey(terms.renter),
+          terms.providerId.toLowerCase(),
+        ).changes === 1,
     )
   }
 
@@ -260,10 +275,16 @@ export class SqliteStore implements Store {
     })
   }
 
-  listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]> {
+  listOrdersPage(
+    afterId: string | undefined,
+    limit: number,
+    filter: OrderFilter = {},
+  ): Promise<OrderRecord[]> {
+    const { where, params } = orderFilterSql(filter, () => '?')
     return this.guard(() => {
-      const rows = this.stmt('SELECT * FROM orders WHERE id > ? ORDER BY id LIMIT ?').all(
+      const rows = this.stmt(`SELECT * FROM orders WHERE id > ?${where} ORDER BY id LIMIT ?`).all(
         afterId ?? '',
+        ...params,
         limit,
       ) as OrderRow[]
       return rows.map(toOrder)

@@ -73,6 +73,24 @@ export interface StoredSignature {
   receivedAt: number
 }
 
+/** What a listing of orders may be narrowed to; each field set must match. */
+export interface OrderFilter {
+  chain?: string
+  /** The renter's address as its chain writes it; 0x-hex addresses match in any case. */
+  renter?: string
+  providerId?: string
+  state?: OrderState
+}
+
+/**
+ * The form an address is kept and looked up in: 0x-hex (EVM) in lower case,
+ * since a chain's log and a user's checksummed text differ only in case;
+ * base58 and bech32 as written, since case is part of them.
+ */
+export function addressKey(address: string): string {
+  return /^0x[0-9a-fA-F]+$/.test(address) ? address.toLowerCase() : address
+}
+
 /** When the tick next looks at an order, as of the state it left the order in. */
 export interface OrderDue {
   id: string
@@ -130,8 +148,8 @@ export interface Store {
    * is live.
    */
   setOrderDues(dues: readonly OrderDue[]): Promise<void>
-  /** At most `limit` orders with ids above `afterId`, by id: a page of a listing. */
-  listOrdersPage(afterId: string | undefined, limit: number): Promise<OrderRecord[]>
+  /** At most `limit` orders with ids above `afterId` that match `filter`, by id: a page of a listing. */
+  listOrdersPage(afterId: string | undefined, limit: number, filter?: OrderFilter): Promise<OrderRecord[]>
   /**
    * Moves an order to `to` only if it is in one of `from` (compare-and-set),
    * applying `patch`; returns whether it moved. A repeated transition is a no-op.

@@ -4,7 +4,7 @@ import type { ChainEvent } from '../../src/chains.js'
 import { merkleLeafHash } from '../../src/merkle.js'
 import type { OrderTerms } from '../../src/order.js'
 import { storePeerSource } from '../../src/peer/routes.js'
-import type { Store, StoredHeartbeat } from '../../src/store/store.js'
+import type { OrderFilter, Store, StoredHeartbeat } from '../../src/store/store.js'
 
 export const CHAIN = 'eip155:31337' as const
 
@@ -19,7 +19,7 @@ export function opened(i: number, amount = 1_000n): ChainEvent {
   }
 }
 
-function terms(i: number, amount = 1_000n): OrderTerms {
+export function terms(i: number, amount = 1_000n): OrderTerms {
   return {
     id: `0x${i.toString(16).padStart(64, '0')}`,
     chain: CHAIN,
@@ -308,6 +308,8 @@ export function storeContract(open: () => Promise<Store>): void {
     ])
   })
 
+  orderListingContract(withStore)
+
   withStore(
     'moves an order only from the states it names, and lists a live order when it is due, a final one never',
     async (store) => {
@@ -451,6 +453,34 @@ export function storeContract(open: () => Promise<Store>): void {
       await store.setCursor('c', 42)
       expect(await store.getCursor('c')).toBe(42)
       expect(await store.isWritable()).toBe(true)
+    },
+  )
+}
+
+function orderListingContract(
+  withStore: (name: string, body: (store: Store) => Promise<void>) => void,
+): void {
+  withStore(
+    'pages orders filtered by chain, renter (any case of 0x-hex), provider and state',
+    async (store) => {
+      const renter = '0xAbCdEf0000000000000000000000000000000001'
+      const other = `0x${'22'.repeat(32)}` as const
+      await store.insertOrder({ ...terms(1), renter }, 1)
+      await store.insertOrder({ ...terms(2), renter, providerId: other }, 1)
+      await store.insertOrder({ ...terms(3), chain: 'solana:devnet', renter: 'RenterBase58Case' }, 1)
+      await store.insertOrder(terms(4), 1)
+      await store.transitionOrder(terms(2).id, ['opened'], 'active', {}, 2)
+      const ids = async (filter: OrderFilter, after?: string, limit = 10) =>
+        (await store.listOrdersPage(after, limit, filter)).map((o) => Number(BigInt(o.terms.id)))
+      expect(await ids({ renter: renter.toLowerCase() })).toEqual([1, 2])
+      expect(await ids({ renter: renter.toUpperCase().replace('0X', '0x') })).toEqual([1, 2])
+      expect(await ids({ renter: 'renterbase58case' })).toEqual([])
+      expect(await ids({ renter: 'RenterBase58Case' })).toEqual([3])
+      expect(await ids({ providerId: other.toUpperCase().replace('0X', '0x') })).toEqual([2])
+      expect(await ids({ chain: 'solana:devnet' })).toEqual([3])
+      expect(await ids({ chain: CHAIN, state: 'opened' })).toEqual([1, 4])
+      expect(await ids({ renter, state: 'active' })).toEqual([2])
+      expect(await ids({ chain: CHAIN }, terms(1).id, 1)).toEqual([2])
     },
   )
 }
