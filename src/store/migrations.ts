@@ -174,8 +174,9 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   },
   {
     version: 11,
-    name: 'orders by renter and provider',
-    // Listings filtered by renter or provider page by id through these; addresses are kept as addressKey() gives them.
+    name: 'orders by renter and provider, submissions by state',
+    // Listings filtered by renter or provider page by id through these (addresses kept as addressKey() gives them);
+    // the relayer's status counts pending submissions per chain.
     sql: `
       ALTER TABLE orders ADD COLUMN renter TEXT;
       ALTER TABLE orders ADD COLUMN provider_id TEXT;
@@ -185,6 +186,7 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX orders_by_renter ON orders (renter, id);
       CREATE INDEX orders_by_provider ON orders (provider_id, id);
       CREATE INDEX orders_by_chain ON orders (chain, id);
+      CREATE INDEX submissions_by_state ON submissions (state, chain);
     `,
   },
 ]

@@ -18,7 +18,7 @@ import {
   type OrderRow,
   type SubmissionRow,
 } from './rows.js'
-import { addressKey, type OrderFilter } from './store.js'
+import { addressKey, type OrderFilter, type SlotRange } from './store.js'
 import type {
   HeartbeatKey,
   OrderDue,
@@ -291,6 +291,14 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return rows.map(toOrder)
   }
 
+  async countPendingSubmissions(): Promise<Record<string, number>> {
+    const rows = await this.query<{ chain: string; n: number }>(
+      "SELECT chain, COUNT(*) AS n FROM submissions WHERE state = 'pending' GROUP BY chain",
+      [],
+    )
+    return Object.fromEntries(rows.map((r) => [r.chain, Number(r.n)]))
+  }
+
   async countOrdersByState(): Promise<Partial<Record<OrderState, number>>> {
     const rows = await this.query<{ state: OrderState; n: number }>(
       'SELECT state, COUNT(*) AS n FROM orders GROUP BY state',
@@ -392,8 +400,8 @@ export class PostgresStore implements Store, ProbeJobs, LeaderLeases {
     return this.guard(() => this.heartbeats.getTranscript(orderId, slot, relayerId))
   }
 
-  listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
-    return this.guard(() => this.heartbeats.list(orderId))
+  listHeartbeats(orderId: string, slots?: SlotRange): Promise<StoredHeartbeat[]> {
+    return this.guard(() => this.heartbeats.list(orderId, slots))
   }
 
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {

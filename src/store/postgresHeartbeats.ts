@@ -5,7 +5,13 @@ import { VERDICT_RANK, type ComputeVerdict } from '../gpu/transcript.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
 import { merkleLeafHash } from '../merkle.js'
 import { toHeartbeat, type HeartbeatRow } from './rows.js'
-import type { HeartbeatKey, StoredHeartbeat, StoredTranscript } from './store.js'
+import {
+  slotBounds,
+  type HeartbeatKey,
+  type SlotRange,
+  type StoredHeartbeat,
+  type StoredTranscript,
+} from './store.js'
 
 type Query = <R>(sql: string, params: unknown[]) => Promise<R[]>
 type InTransaction = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>
@@ -137,10 +143,10 @@ export class PostgresHeartbeats {
     return row?.transcript ?? undefined
   }
 
-  async list(orderId: string): Promise<StoredHeartbeat[]> {
+  async list(orderId: string, slots?: SlotRange): Promise<StoredHeartbeat[]> {
     const rows = await this.query<HeartbeatRow>(
-      `SELECT ${COLUMNS} FROM heartbeats WHERE order_id = $1 ORDER BY slot, relayer_id`,
-      [orderId],
+      `SELECT ${COLUMNS} FROM heartbeats WHERE order_id = $1 AND slot >= $2 AND slot < $3 ORDER BY slot, relayer_id`,
+      [orderId, ...slotBounds(slots)],
     )
     return rows.map((r) => {
       const { seq: _seq, ...h } = toHeartbeat(r)

@@ -14,7 +14,7 @@ import {
   type OrderRow,
   type SubmissionRow,
 } from './rows.js'
-import { addressKey, type OrderFilter } from './store.js'
+import { addressKey, type OrderFilter, type SlotRange } from './store.js'
 import { MIGRATIONS } from './migrations.js'
 import type { OrderTerms } from '../order.js'
 import { isTerminal } from '../orders/lifecycle.js'
@@ -173,6 +173,15 @@ export class SqliteStore implements Store {
            ON CONFLICT (chain, key) DO UPDATE SET signer = excluded.signer, nonce = excluded.nonce, state = excluded.state, payload = excluded.payload, updated_at = excluded.updated_at`,
         )
         .run(s.chain, s.key, s.signer, s.nonce, s.state, stringifyExact(s.payload), s.updatedAt)
+    })
+  }
+
+  countPendingSubmissions(): Promise<Record<string, number>> {
+    return this.guard(() => {
+      const rows = this.stmt(
+        "SELECT chain, COUNT(*) AS n FROM submissions WHERE state = 'pending' GROUP BY chain",
+      ).all() as { chain: string; n: number }[]
+      return Object.fromEntries(rows.map((r) => [r.chain, r.n]))
     })
   }
 
@@ -335,8 +344,8 @@ export class SqliteStore implements Store {
     return this.guard(() => this.heartbeats.getTranscript(orderId, slot, relayerId))
   }
 
-  listHeartbeats(orderId: string): Promise<StoredHeartbeat[]> {
-    return this.guard(() => this.heartbeats.list(orderId))
+  listHeartbeats(orderId: string, slots?: SlotRange): Promise<StoredHeartbeat[]> {
+    return this.guard(() => this.heartbeats.list(orderId, slots))
   }
 
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]> {

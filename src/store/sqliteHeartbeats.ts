@@ -5,7 +5,13 @@ import { outranks } from '../computeSettlement.js'
 import { storedFacts } from '../heartbeat/storedFacts.js'
 import { merkleLeafHash } from '../merkle.js'
 import { toHeartbeat, type HeartbeatRow } from './rows.js'
-import type { HeartbeatKey, StoredHeartbeat, StoredTranscript } from './store.js'
+import {
+  slotBounds,
+  type HeartbeatKey,
+  type SlotRange,
+  type StoredHeartbeat,
+  type StoredTranscript,
+} from './store.js'
 
 type Stmt = (sql: string) => Database.Statement
 
@@ -102,10 +108,13 @@ export class SqliteHeartbeats {
     return row?.transcript ?? undefined
   }
 
-  list(orderId: string): StoredHeartbeat[] {
+  list(orderId: string, slots?: SlotRange): StoredHeartbeat[] {
+    const [from, to] = slotBounds(slots)
     return this.rows(
-      'SELECT 0 AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript, compute FROM heartbeats WHERE order_id = ? ORDER BY slot, relayer_id',
+      'SELECT 0 AS seq, order_id, slot, relayer_id, body, received_at, transcript IS NOT NULL AS has_transcript, compute FROM heartbeats WHERE order_id = ? AND slot >= ? AND slot < ? ORDER BY slot, relayer_id',
       orderId,
+      from,
+      to,
     ).map(({ seq: _seq, ...h }) => h)
   }
 

@@ -73,6 +73,18 @@ export interface StoredSignature {
   receivedAt: number
 }
 
+/** Slots `from` to `from + count - 1`. */
+export interface SlotRange {
+  from: number
+  count: number
+}
+
+/** A range's bounds as `[from, to)`, the whole order when none is given. */
+export function slotBounds(slots: SlotRange | undefined): [number, number] {
+  // PostgreSQL keeps slots as 32-bit integers; an order has at most ORDER_LIMITS.maxSlots.
+  return slots ? [slots.from, slots.from + slots.count] : [0, 2 ** 31 - 1]
+}
+
 /** What a listing of orders may be narrowed to; each field set must match. */
 export interface OrderFilter {
   chain?: string
@@ -117,6 +129,8 @@ export interface Store {
   getSubmission(chain: ChainId, key: string): Promise<Submission | undefined>
   /** Inserts or replaces the submission with this chain and key. */
   putSubmission(submission: Submission): Promise<void>
+  /** How many submissions wait for their chain, per chain (chains with none left out). */
+  countPendingSubmissions(): Promise<Record<string, number>>
   /** Submissions of `signer` on `chain` still waiting for the chain. */
   pendingSubmissions(chain: ChainId, signer: string): Promise<Submission[]>
 
@@ -174,7 +188,8 @@ export interface Store {
   /** Keeps a transcript whose verdict ranks above the held one (unanswered < passed < failed); false otherwise. */
   putTranscript(t: StoredTranscript): Promise<boolean>
   getTranscript(orderId: string, slot: number, relayerId: string): Promise<string | undefined>
-  listHeartbeats(orderId: string): Promise<StoredHeartbeat[]>
+  /** An order's kept heartbeats by slot and relayer, those of `slots` only when given. */
+  listHeartbeats(orderId: string, slots?: SlotRange): Promise<StoredHeartbeat[]>
   /** What settlement and gossip need of an order's heartbeats, without their bodies (which can be kilobytes each). */
   listHeartbeatKeys(orderId: string): Promise<HeartbeatKey[]>
   countHeartbeats(orderId: string): Promise<number>

@@ -460,6 +460,25 @@ export function storeContract(open: () => Promise<Store>): void {
 function orderListingContract(
   withStore: (name: string, body: (store: Store) => Promise<void>) => void,
 ): void {
+  withStore('counts the submissions still pending, per chain', async (store) => {
+    const sub = (chain: string, key: string, state: 'pending' | 'confirmed') =>
+      store.putSubmission({
+        chain: chain as typeof CHAIN,
+        key,
+        signer: '0xs',
+        nonce: 0,
+        state,
+        payload: {},
+        updatedAt: 1,
+      })
+    expect(await store.countPendingSubmissions()).toEqual({})
+    await sub(CHAIN, 'settle:1', 'pending')
+    await sub(CHAIN, 'settle:2', 'pending')
+    await sub(CHAIN, 'settle:3', 'confirmed')
+    await sub('solana:devnet', 'settle:1', 'pending')
+    expect(await store.countPendingSubmissions()).toEqual({ [CHAIN]: 2, 'solana:devnet': 1 })
+  })
+
   withStore(
     'pages orders filtered by chain, renter (any case of 0x-hex), provider and state',
     async (store) => {
