@@ -120,6 +120,24 @@ export function createMetrics() {
       labelNames: ['code'],
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'qantara_webhook_deliveries_total',
+      help: 'webhook deliveries by outcome: delivered (2xx), failed (refused, or retries given up), dropped (the queue was full)',
+      labelNames: ['hook', 'outcome'],
+      registers: [registry],
+    }),
+    webhookAttempts: new Counter({
+      name: 'qantara_webhook_attempts_total',
+      help: "webhook delivery attempts by result: the answer's status class (2xx, 3xx, 4xx, 5xx) or error (no answer in time, or no connection)",
+      labelNames: ['hook', 'result'],
+      registers: [registry],
+    }),
+    webhookQueue: new Gauge({
+      name: 'qantara_webhook_queue',
+      help: "webhook deliveries held in memory, waiting for a first attempt or a retry; at the hook's maxQueue new events are dropped",
+      labelNames: ['hook'],
+      registers: [registry],
+    }),
   }
   // The process's own: CPU, resident memory, heap, event-loop lag, open file descriptors.
   collectDefaultMetrics({ register: registry })

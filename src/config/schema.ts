@@ -1,6 +1,7 @@
 import { storeConfigSchema } from '../store/open.js'
 import { z } from 'zod'
 import { ed25519KeyProblem } from '../ed25519.js'
+import { webhooksConfigSchema } from '../webhooks/config.js'
 import { keySourceSchema } from './keySource.js'
 import {
   acceptTestGpuClasses,
@@ -262,6 +263,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         .describe(
           'where BTC payouts to providers are watched and proved; needed only for orders paid in BTC',
         ),
+      webhooks: webhooksConfigSchema,
     })
     .refine((c) => c.quorum.members.some((m) => m.id === c.relayer.id), {
       message: "this relayer's id is not a quorum member",
