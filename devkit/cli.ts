@@ -47,9 +47,11 @@ program
     '--cosmos',
     'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it',
   )
+  .option('--keep', 'keep the market up once the orders settle, until interrupted, to look at the dashboard')
   .action(async (o: DevnetOptions) => {
-    const rows = await runDevnet(o, out, root.signal)
-    if (o.json) out(JSON.stringify({ orders: rows }))
+    await runDevnet(o, out, root.signal, (rows) => {
+      if (o.json) out(JSON.stringify({ orders: rows }))
+    })
   })
 
 program

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { ProviderAgent } from '../src/agent/server.js'
-import { createApiServer } from '../src/api/server.js'
+import { createApiServer, type RelayerView } from '../src/api/server.js'
 import { canonicalJson } from '../src/canonicalJson.js'
 import { generateEd25519 } from '../src/ed25519.js'
 import { isQantaraError } from '../src/errors.js'
@@ -16,10 +16,13 @@ import { startHostileAgent } from './support/hostileAgent.js'
 import { FORGED_SIGNATURE, ZERO_KEY, forgeable } from './support/smallOrderForgery.js'
 import { NO_PROVIDER } from '../src/vault/refund.js'
 
-const RELAYER_VIEW = {
+// The registry's routes read nothing of the relayer: a view with no chains.
+const RELAYER_VIEW: RelayerView = {
   health: () => Promise.resolve({ ready: true, chains: {}, store: true }),
   slotStatus: () => Promise.resolve(''),
   live: () => true,
+  status: () => Promise.reject(new Error('no relayer status in this test')),
+  threshold: () => Promise.resolve(1),
 }
 
 const logger = silentLogger()

@@ -16,6 +16,8 @@ export interface DevnetOptions {
   solana?: boolean
   /** Adds a Cosmos vault (simd, built from Go modules on first use) and an order paid into it. */
   cosmos?: boolean
+  /** Keeps the market up once the orders settle, until interrupted: the dashboard stays up to look at. */
+  keep?: boolean
 }
 
 export type Progress = (line: string) => void

@@ -23,6 +23,7 @@ export async function runDevnet(
   o: DevnetOptions,
   out: (line: string) => void,
   signal: AbortSignal,
+  settled: (rows: DevnetOrderRow[]) => void = () => undefined,
 ): Promise<DevnetOrderRow[]> {
   if (o.threshold < 1 || o.threshold > o.relayers)
     throw new Error(`--threshold must be between 1 and --relayers (${o.relayers})`)
@@ -72,6 +73,7 @@ export async function runDevnet(
     progress(
       `${market.relayers.length} relayer(s), threshold ${o.threshold}${o.byzantine ? `, relayer-${o.byzantine} byzantine` : ''}; provider ${provider.publicKey.slice(0, 18)}… registered`,
     )
+    progress(`dashboard: ${relayerUrl}/ui/`)
 
     const { plans, outage } = devnetScenario(o, chains)
     const now = BigInt(Math.floor(Date.now() / 1000))
@@ -118,7 +120,15 @@ export async function runDevnet(
         throw new Error(`devnet did not settle within ${SETTLE_WITHIN_MS / 1000} s; logs in ${dir}`)
       await abortableDelay(1_000, signal)
     }
-    if (!o.json) out(`\n${renderTable(rows)}\n\nlogs and configs: ${dir}`)
+    if (!o.json) out(`\n${renderTable(rows)}\n\nlogs and configs: ${dir}\ndashboard: ${relayerUrl}/ui/`)
+    settled(rows)
+    if (o.keep) {
+      progress(`the market stays up (--keep): dashboard ${relayerUrl}/ui/; Ctrl-C stops it`)
+      await new Promise((resolve) => {
+        if (signal.aborted) resolve(undefined)
+        else signal.addEventListener('abort', resolve, { once: true })
+      })
+    }
     return rows
   } finally {
     for (const timer of gpuTimers) clearTimeout(timer)

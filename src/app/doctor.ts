@@ -3,9 +3,8 @@ import { dirname, resolve } from 'node:path'
 import { EsploraClient } from '../../adapters/bitcoin/esplora.js'
 import { check, ok, problem } from '../doctor/checks.js'
 import type { DoctorCheck } from '../family.js'
-import { boundedFetch } from '../http/boundedFetch.js'
 import { redactUrl, redactUrls } from '../http/redactUrl.js'
-import { openEnvelope } from '../peer/envelope.js'
+import { probePeer } from '../peer/reachability.js'
 import { openStore } from '../store/open.js'
 import { bitcoinRpc } from './bitcoin.js'
 import { chainDoctor } from './families.js'
@@ -13,12 +12,6 @@ import { applyEnvOverrides, inspectConfig, readConfigFile, type LoadedConfig } f
 import { configSchema } from './relayerConfig.js'
 import { readDeploymentRecord, type DeploymentRecord } from '../config/deployment.js'
 import { sharedSecret } from './probing.js'
-
-/** How old a peer's sealed answer may be. */
-const PEER_ANSWER_MAX_AGE_MS = 5 * 60_000
-const PEER_TIMEOUT_MS = 5_000
-/** An order id nobody holds: a peer answers it with an empty, sealed page. */
-const NO_ORDER = `0x${'0'.repeat(64)}`
 
 /**
  * `qantara doctor --config`: what the relayer would meet on starting, checked
@@ -30,8 +23,28 @@ export async function doctor(
   env: NodeJS.ProcessEnv,
   out: (line: string) => void,
 ): Promise<number> {
+  const checks = await doctorChecks(path, env)
+  for (const line of doctorText(path, checks)) out(line)
+  return checks.some((c) => c.level === 'problem') ? 1 : 0
+}
+
+/** The checks for people: one line each, its fix under it, and the counts. */
+export function doctorText(path: string, checks: DoctorCheck[]): string[] {
+  const lines: string[] = []
+  const width = Math.max(...checks.map((c) => c.subject.length))
+  for (const c of checks) {
+    lines.push(`${c.level.padEnd(7)} ${c.subject.padEnd(width)}  ${c.detail}`)
+    if (c.fix && c.level !== 'ok') lines.push(`${' '.repeat(8)}${' '.repeat(width)}  fix: ${c.fix}`)
+  }
+  const count = (level: DoctorCheck['level']) => checks.filter((c) => c.level === level).length
+  lines.push(`${path}: ${count('ok')} ok, ${count('warn')} warning(s), ${count('problem')} problem(s)`)
+  return lines
+}
+
+/** Every check `doctor` prints, in its order; a config that does not load is one problem per field. */
+export async function doctorChecks(path: string, env: NodeJS.ProcessEnv): Promise<DoctorCheck[]> {
   const { loaded, problems } = inspectConfig(path, env)
-  const checks: DoctorCheck[] = loaded
+  return loaded
     ? await onlineChecks(loaded, env, deploymentRecords(path, env, loaded.baseDir))
     : problems.map((p) => ({
         subject: `config ${p.path}`,
@@ -39,14 +52,6 @@ export async function doctor(
         detail: redactUrls(p.message),
         fix: `edit ${path}; \`qantara config validate\` lists the same`,
       }))
-  const width = Math.max(...checks.map((c) => c.subject.length))
-  for (const c of checks) {
-    out(`${c.level.padEnd(7)} ${c.subject.padEnd(width)}  ${c.detail}`)
-    if (c.fix && c.level !== 'ok') out(`${' '.repeat(8)}${' '.repeat(width)}  fix: ${c.fix}`)
-  }
-  const count = (level: DoctorCheck['level']) => checks.filter((c) => c.level === level).length
-  out(`${path}: ${count('ok')} ok, ${count('warn')} warning(s), ${count('problem')} problem(s)`)
-  return count('problem') > 0 ? 1 : 0
 }
 
 /** The deployment record each chain entry names, as the file and its environment overrides name it. */
@@ -119,29 +124,21 @@ async function storeCheck(loaded: LoadedConfig, env: NodeJS.ProcessEnv): Promise
 /** Each peer with a URL, asked for a sealed page: reachable, and signing with the identity quorum.members gives it. */
 async function peerChecks(loaded: LoadedConfig): Promise<DoctorCheck[]> {
   const { config } = loaded
-  const keys = new Map(config.quorum.members.map((m) => [m.id, m.identity]))
-  const fetchPeer = boundedFetch(1024 * 1024)
   const peers = config.quorum.members.filter((m) => m.id !== config.relayer.id && m.url)
   return Promise.all(
     peers.map((peer) =>
       check(
         `peer ${peer.id} ${redactUrl(peer.url!)}`,
         async () => {
-          const res = await fetchPeer(`${peer.url}/v1/peer/heartbeats?order=${NO_ORDER}`, {
-            signal: AbortSignal.timeout(PEER_TIMEOUT_MS),
-          })
-          if (res.status !== 200)
-            return problem(
-              `answers HTTP ${res.status}`,
-              "check the URL points at the peer relayer's API port",
-            )
-          const body: unknown = await res.json().catch(() => undefined)
-          if (openEnvelope('heartbeats', body, peer.id, keys, PEER_ANSWER_MAX_AGE_MS) === undefined)
-            return problem(
-              `its answer is not sealed by ${peer.id}'s identity ${peer.identity} (or its clock is more than 5 minutes off)`,
-              `ask ${peer.id}'s operator for its identity (\`qantara keys show --config\`) and its relayer id`,
-            )
-          return ok(`reachable, sealed by its identity`)
+          const probe = await probePeer({ id: peer.id, url: peer.url!, identity: peer.identity })
+          if (probe.reachable) return ok(`reachable, sealed by its identity`)
+          if (probe.kind === 'unreachable') throw new Error(probe.error)
+          return probe.kind === 'http'
+            ? problem(probe.error, "check the URL points at the peer relayer's API port")
+            : problem(
+                probe.error,
+                `ask ${peer.id}'s operator for its identity (\`qantara keys show --config\`) and its relayer id`,
+              )
         },
         `check that ${peer.id} runs and that its API is reachable from here`,
       ),

@@ -1,6 +1,9 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createApiServer } from '../api/server.js'
+import { API_VERSION, createApiServer } from '../api/server.js'
+import { relayerView } from './relayerStatus.js'
+import { WebhookDispatcher } from '../webhooks/dispatcher.js'
+import type { WebhookEvent } from '../webhooks/events.js'
 import { createMetricsServer } from '../api/metricsServer.js'
 import type { LoadedConfig } from './loadConfig.js'
 import { buildBtcRail } from './bitcoin.js'
@@ -124,7 +127,17 @@ export async function startRelayer(
     rpcObserver(metrics),
   )
   const retargetApprovals = new RetargetApprovals()
+  const webhooks = config.webhooks.length
+    ? new WebhookDispatcher({
+        hooks: config.webhooks,
+        signer: identity,
+        relayerId: config.relayer.id,
+        logger: logger.child({ module: 'webhooks' }),
+        metrics,
+      })
+    : undefined
   const relayer = new Relayer({
+    ...(webhooks ? { notify: (e: WebhookEvent) => webhooks.emit(e) } : {}),
     relayerId: config.relayer.id,
     members: config.quorum.members.map((m) => m.id),
     threshold: config.quorum.threshold,
@@ -178,11 +191,24 @@ export async function startRelayer(
   const peer = seams.peerHandler?.(honestPeer) ?? honestPeer
   const api = createApiServer({
     store,
-    relayer,
+    relayer: relayerView({
+      relayerId: config.relayer.id,
+      identity: identity.publicKey,
+      version: API_VERSION,
+      threshold: config.quorum.threshold,
+      members: config.quorum.members,
+      explorers: config.api.explorers,
+      relayer,
+      store,
+      metrics,
+      ...(webhooks ? { webhooks } : {}),
+    }),
     registry,
     metrics,
     peer,
     registrations: config.api.registrations,
+    corsOrigins: config.api.corsOrigins,
+    dashboard: config.api.dashboard,
     logger: logger.child({ module: 'api' }),
   })
   const [host, port] = config.api.listen.split(':') as [string, string]
@@ -216,7 +242,11 @@ export async function startRelayer(
         return exit
       })
     : relayer.run(signal).then(() => 'stopped' as const)
-  const done = Promise.all([led, worker?.run(AbortSignal.any([signal, deposed.signal]))])
+  const done = Promise.all([
+    led,
+    worker?.run(AbortSignal.any([signal, deposed.signal])),
+    webhooks?.run(AbortSignal.any([signal, deposed.signal])),
+  ])
     .then(([exit]) => exit)
     .finally(async () => {
       for (const server of [api, metricsServer]) {

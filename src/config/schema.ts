@@ -81,45 +81,7 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
         })
         .describe('this relayer instance'),
       store: storeConfigSchema,
-      api: z
-        .strictObject({
-          listen: z
-            .string()
-            .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8080')
-            .default('127.0.0.1:8080')
-            .describe('address of the HTTP API (/healthz, /v1, and /v1/peer for the quorum)'),
-          registrations: z
-            .strictObject({
-              perMinute: z
-                .number()
-                .positive()
-                .max(60_000)
-                .default(6)
-                .describe(
-                  'provider registrations (POST /v1/providers) per remote address per minute; each new one costs an outbound fetch and a stored row',
-                ),
-              burst: z
-                .number()
-                .int()
-                .min(1)
-                .max(100_000)
-                .default(30)
-                .describe('registrations one address may make at once'),
-            })
-            .prefault({})
-            .describe(
-              "how fast providers may register; behind a reverse proxy every provider shares the proxy's address",
-            ),
-          metricsListen: z
-            .string()
-            .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
-            .default('127.0.0.1:9464')
-            .describe(
-              'address of the Prometheus /metrics listener, kept off the public API: it says what the relayer is doing',
-            ),
-        })
-        .prefault({})
-        .describe('relayer HTTP API'),
+      api: apiConfigSchema,
       log: z
         .strictObject({
           level: z
@@ -275,3 +237,63 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       path: ['quorum', 'challengeSecret'],
     })
 }
+
+/** The relayer's HTTP API: where it listens, who may read it from a browser, and what the dashboard links to. */
+const apiConfigSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8080')
+      .default('127.0.0.1:8080')
+      .describe('address of the HTTP API (/healthz, /v1, and /v1/peer for the quorum)'),
+    registrations: z
+      .strictObject({
+        perMinute: z
+          .number()
+          .positive()
+          .max(60_000)
+          .default(6)
+          .describe(
+            'provider registrations (POST /v1/providers) per remote address per minute; each new one costs an outbound fetch and a stored row',
+          ),
+        burst: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(30)
+          .describe('registrations one address may make at once'),
+      })
+      .prefault({})
+      .describe(
+        "how fast providers may register; behind a reverse proxy every provider shares the proxy's address",
+      ),
+    metricsListen: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+      .default('127.0.0.1:9464')
+      .describe(
+        'address of the Prometheus /metrics listener, kept off the public API: it says what the relayer is doing',
+      ),
+    corsOrigins: z
+      .array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin)]))
+      .max(64)
+      .default([])
+      .describe(
+        "origins whose pages may read the read-only API from a browser ('*' for any); none by default. Writes (POST) are never allowed cross-origin",
+      ),
+    dashboard: z.boolean().default(true).describe('serve the read-only dashboard at /ui/ on this listener'),
+    explorers: z
+      .record(
+        z.string().regex(/^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$/, 'must be a CAIP-2 chain id'),
+        z
+          .string()
+          .regex(/^https:\/\/[^\s]*\{tx\}[^\s]*$/, 'must be an https URL with {tx} where the hash goes'),
+      )
+      .default({})
+      .describe(
+        "a block explorer's transaction link per chain, e.g. https://etherscan.io/tx/{tx}, for the dashboard",
+      ),
+  })
+  .prefault({})
+  .describe('relayer HTTP API')

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js'
 import type { RelayerOptions } from './options.js'
 import type { TaskRunner } from './tasks.js'
 import type { TurnPolicy } from './turns.js'
+import { noticeTransition, type Notify } from './orderNotices.js'
 
 /** What every part of the relayer shares: its options, store, clock, task runner and turn policy. */
 export interface RelayerContext {
@@ -31,8 +32,10 @@ export async function applyTransition(
   t: Transition,
   now: number,
   forget: (orderId: string) => void,
+  notices?: { notify: Notify; log: Logger },
 ): Promise<boolean> {
   const moved = await store.transitionOrder(orderId, t.from, t.to, t.patch, now)
   if (moved && isTerminal(t.to)) forget(orderId)
+  if (moved && notices) await noticeTransition(store, orderId, t, notices.notify, notices.log)
   return moved
 }

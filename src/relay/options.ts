@@ -1,3 +1,4 @@
+import type { Notify } from './orderNotices.js'
 import type { BtcPayoutRail, ChainRuntime } from '../chains.js'
 import type { OrderTerms } from '../order.js'
 import type { Logger } from '../log.js'
@@ -60,6 +61,8 @@ export interface RelayerOptions extends QuorumOptions {
   }
   /** What to sign and when to post; the honest strategy unless the dev kit plays a faulty member. */
   strategy?: SettlementStrategy
+  /** Told of what Web2 systems may subscribe to (order opened, slot down, settled, payout proved); never blocks. */
+  notify?: Notify
   /** Retention: how long after an order is finished its heartbeat bodies and transcripts are dropped; never when absent. */
   compactAfterMs?: number
   tickMs?: number

@@ -1,3 +1,4 @@
+import { openedNotice } from './orderNotices.js'
 import type { ChainEvent } from '../chains.js'
 import { orderTermsProblem, type OrderTerms } from '../order.js'
 import { refundOrder } from '../vault/refund.js'
@@ -40,6 +41,7 @@ export class OrderIntake {
     }
     if (await store.insertOrder(e.order, this.ctx.now())) {
       log.info({ orderId: e.order.id, chain: e.chain, amount: e.order.amount.toString() }, 'order opened')
+      this.ctx.options.notify?.(openedNotice(e.order))
       return
     }
     // A second deposit under an id already taken (the watchers refuse these; this catches one committed before they did).

@@ -63,7 +63,15 @@ export class Relayer {
       now,
       turns: { relayerId: o.relayerId, members: o.members, failoverSeconds: o.failoverSeconds ?? 10 },
       runtime: (chain) => runtimes.get(chain as ChainId),
-      transition: (orderId, t) => applyTransition(o.store, orderId, t, now(), (id) => this.forget(id)),
+      transition: (orderId, t) =>
+        applyTransition(
+          o.store,
+          orderId,
+          t,
+          now(),
+          (id) => this.forget(id),
+          o.notify && { notify: o.notify, log: this.ctx.log },
+        ),
     }
     this.peers = new PeerSync(this.ctx)
     this.housekeeping = new Housekeeping(this.ctx)
