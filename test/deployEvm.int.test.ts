@@ -123,7 +123,7 @@ describe('qantara deploy evm', () => {
 
     // Another quorum is never continued from this record.
     const other = await runCli(args.map((a) => (a === '2' ? '3' : a)))
-    expect(other.code).toBe(1)
+    expect(other.code).toBe(2)
     expect(other.stderr).toContain('another deployment')
     expect(await nonceOf(deployer)).toBe(nonce)
 

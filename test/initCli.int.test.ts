@@ -67,7 +67,7 @@ describe('qantara init', () => {
       '--chain',
       `eip155:31337=${anvil.rpcUrl}`,
     ])
-    expect(again.code).toBe(1)
+    expect(again.code).toBe(2)
     expect(again.stderr).toContain('init never overwrites')
   })
 
@@ -82,7 +82,7 @@ describe('qantara init', () => {
       '--chain',
       'tron:mainnet=https://tron.example',
     ])
-    expect(run.code).toBe(1)
+    expect(run.code).toBe(2)
     expect(run.stderr).toContain('not a chain id of evm, solana, cosmos')
     expect(() => statSync(dir)).toThrow()
   })

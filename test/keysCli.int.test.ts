@@ -35,7 +35,7 @@ describe('qantara keys', () => {
     expect(printed.relayer).toEqual({ identityKey: { file: at('identity.key') } })
     expect(stdout).not.toContain(secret.slice(2))
     const again = await runCli(['keys', 'new', 'identity', '--out', at('identity.key')])
-    expect(again.code).toBe(1)
+    expect(again.code).toBe(2)
     expect(again.stderr).toContain('is never overwritten')
     expect(secretOf(at('identity.key'))).toBe(secret)
   })
@@ -100,7 +100,7 @@ describe('qantara keys', () => {
       runCli(['keys', 'new', 'identity', '--out', at('e2.key'), '--password-file', at('password')]),
       runCli(['keys', 'new', 'cosmos', '--out', at('e3.key'), '--prefix', 'BAD PREFIX']),
     ])
-    expect(refusals.map((r) => r.code)).toEqual([1, 1, 1])
+    expect(refusals.map((r) => r.code)).toEqual([2, 2, 2])
     expect(refusals[0].stderr).toContain('the password file is empty')
     expect(refusals[1].stderr).toContain('--keystore and --password-file (a 0600 file) go together')
     for (const f of ['e1.json', 'e2.key', 'e3.key']) expect(existsSync(at(f)), f).toBe(false)
@@ -114,7 +114,7 @@ describe('qantara keys', () => {
       '--password-file',
       at('password'),
     ])
-    expect(wrong.code).toBe(1)
+    expect(wrong.code).toBe(2)
     expect(wrong.stderr).toContain('solana keys are not kept in keystore files')
   })
 

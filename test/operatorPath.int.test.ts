@@ -457,7 +457,7 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
           '--key-file',
           keys.renter.file,
         ],
-        ...['--provider', providerId, '--relayer', urlOf(0), '--amount', '0.001', '--slots', '2'],
+        ...['--provider', providerId, '--relayer', urlOf(0), '--amount', '1000000000000000', '--slots', '2'],
         ...['--slot-length', String(SLOT_SECONDS), '--gpu', '1xcpu-reference', '--start', '+4', '--json'],
       ]),
     )
@@ -474,6 +474,7 @@ describe("an operator's path from nothing to a settled order (the GPU is the CPU
             escrow,
             '--chain',
             'eip155:31337',
+            '--json',
           ]),
         ) as { onChain: string }
         return status.onChain === 'settled' ? status : undefined

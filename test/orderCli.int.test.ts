@@ -41,6 +41,8 @@ function qantara(args: string[]): Promise<CliResult> {
   })
 }
 const json = (r: { stdout: string }) => JSON.parse(r.stdout.split('\n').at(-1)!) as Record<string, unknown>
+/** Under --json a failure is one JSON object on stdout: its message. */
+const failure = (r: { stdout: string }) => (json(r) as { message: string }).message
 const chainArgs = () => ['--rpc', bed.anvil.rpcUrl, '--escrow', escrow, '--chain', 'eip155:31337']
 
 beforeAll(async () => {
@@ -118,7 +120,7 @@ describe('qantara order, for a provider paid in BTC', () => {
       '--payout',
       bed.account(8).address,
       '--amount',
-      '0.01',
+      '10000000000000000',
       '--slots',
       '3',
       '--gpu',
@@ -136,6 +138,9 @@ describe('qantara order, for a provider paid in BTC', () => {
     expect(opened.code).toBe(0)
     const summary = json(opened)
     expect(summary.orderId).toBe(id.orderId)
+    const status = await qantara(['order', 'status', summary.orderId as string, ...chainArgs(), '--json'])
+    expect(status.code, status.stderr).toBe(0)
+    expect(json(status)).toMatchObject({ custody: 'escrow', onChain: 'open', relayer: null, final: false })
     const now = Math.floor(Date.now() / 1000)
     expect(quote.token).toBe('native')
     expect(Number(quote.openBy)).toBeGreaterThan(now + 500)
@@ -178,7 +183,7 @@ describe('qantara order, for a provider paid in BTC', () => {
       '--token',
       bed.account(9).address,
     ])
-    expect(otherToken.code).toBe(1)
+    expect(otherToken.code).toBe(2)
     expect(otherToken.stderr).toContain('is not among the tokens this solver pays for')
     const tooLate = await solverQuote(id.orderId as string, [
       '--deadline',
@@ -186,13 +191,13 @@ describe('qantara order, for a provider paid in BTC', () => {
       '--latest-end',
       String(Number(deadline) - 3600),
     ])
-    expect(tooLate.code).toBe(1)
+    expect(tooLate.code).toBe(2)
     expect(tooLate.stderr).toContain("leaves less than the solver's proof latency (10800 s)")
     const tooSoon = await solverQuote(id.orderId as string, [
       '--deadline',
       String(Math.floor(Date.now() / 1000) + 3600),
     ])
-    expect(tooSoon.code).toBe(1)
+    expect(tooSoon.code).toBe(2)
     expect(tooSoon.stderr).toContain('no order can end by')
 
     const { id: next, path } = await quoted()
@@ -207,7 +212,7 @@ describe('qantara order, for a provider paid in BTC', () => {
       '--payout',
       bed.account(8).address,
       '--amount',
-      '0.02',
+      '20000000000000000',
       '--slots',
       '3',
       '--gpu',
@@ -218,8 +223,8 @@ describe('qantara order, for a provider paid in BTC', () => {
       path,
       '--json',
     ])
-    expect(tooMuch.code).toBe(1)
-    expect(tooMuch.stderr).toContain("above the quote's maximum of 10000000000000000")
+    expect(tooMuch.code).toBe(2)
+    expect(failure(tooMuch)).toContain("above the quote's maximum of 10000000000000000")
     const usdc = await deployTestToken(bed.wallet(0), bed.publicClient, 'USDC', 6)
     const otherOrderToken = await qantara([
       'order',
@@ -234,7 +239,7 @@ describe('qantara order, for a provider paid in BTC', () => {
       '--payout',
       bed.account(8).address,
       '--amount',
-      '0.01',
+      '10000',
       '--slots',
       '3',
       '--gpu',
@@ -245,8 +250,8 @@ describe('qantara order, for a provider paid in BTC', () => {
       path,
       '--json',
     ])
-    expect(otherOrderToken.code).toBe(1)
-    expect(otherOrderToken.stderr).toContain('the quote is for token native: open with --token native')
+    expect(otherOrderToken.code).toBe(2)
+    expect(failure(otherOrderToken)).toContain('the quote is for token native: open with --token native')
     expect(
       await bed.publicClient.readContract({
         address: escrow,
@@ -261,14 +266,14 @@ describe('qantara order, for a provider paid in BTC', () => {
     const { id, path, quote } = await quoted()
     const otherSalt = toHex(crypto.getRandomValues(new Uint8Array(32)))
     const wrongSalt = await open(otherSalt, path)
-    expect(wrongSalt.code).toBe(1)
-    expect(wrongSalt.stderr).toContain(`the quote is for order ${id.orderId as string}`)
+    expect(wrongSalt.code).toBe(2)
+    expect(failure(wrongSalt)).toContain(`the quote is for order ${id.orderId as string}`)
 
     const doctored = join(tmp.dir, 'doctored.json')
     writeFileSync(doctored, JSON.stringify({ ...quote, satsPerE18: '2000000' }))
     const refused = await open(id.salt as string, doctored)
-    expect(refused.code).toBe(1)
-    expect(refused.stderr).toContain('BadQuoteSignature')
+    expect(refused.code).toBe(4)
+    expect(failure(refused)).toContain('BadQuoteSignature')
     expect(
       await bed.publicClient.readContract({
         address: escrow,
@@ -281,8 +286,8 @@ describe('qantara order, for a provider paid in BTC', () => {
     const notAQuote = join(tmp.dir, 'not.json')
     writeFileSync(notAQuote, JSON.stringify({ orderId: id.orderId }))
     const bad = await open(id.salt as string, notAQuote)
-    expect(bad.code).toBe(1)
-    expect(bad.stderr).toContain('is not a solver quote')
+    expect(bad.code).toBe(2)
+    expect(failure(bad)).toContain('is not a solver quote')
   })
 
   it("with --relayer, refuses a quote paying BTC to a script the provider's signed record does not list (the renter's own), opening nothing", async () => {
@@ -327,7 +332,7 @@ describe('qantara order, for a provider paid in BTC', () => {
           '--relayer',
           apiUrl,
           '--amount',
-          '0.01',
+          '10000000000000000',
           '--slots',
           '3',
           '--gpu',
@@ -342,8 +347,8 @@ describe('qantara order, for a provider paid in BTC', () => {
       const renterScript = `0014${'22'.repeat(20)}`
       const stolen = await quoted(undefined, renterScript)
       const refused = await openVia(stolen.id.salt as string, stolen.path)
-      expect(refused.code).toBe(1)
-      expect(refused.stderr).toContain(
+      expect(refused.code).toBe(4)
+      expect(failure(refused)).toContain(
         `the quote pays BTC to script ${renterScript}, which provider ${provider.publicKey}'s signed record does not list (it lists ${script})`,
       )
       expect(

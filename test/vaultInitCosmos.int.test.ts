@@ -92,7 +92,7 @@ describe('qantara vault init cosmos', () => {
 
   it('refuses an RPC of another chain before it sends anything', async () => {
     const run = await runCli(args('wrong.json').map((a) => (a === CHAIN ? 'cosmos:cosmoshub-4' : a)))
-    expect(run.code).toBe(1)
+    expect(run.code).toBe(2)
     expect(run.stderr).toContain('RPC_WRONG_CHAIN')
   })
 })

@@ -114,7 +114,7 @@ describe('qantara vault init solana', () => {
   it('refuses, sending nothing, a name whose accounts hold another quorum', async () => {
     const sent = bed.rpc.ledger.length
     const other = await runCli(args('other.json', 'qantara', members.slice(0, 2)))
-    expect(other.code).toBe(1)
+    expect(other.code).toBe(2)
     expect(other.stderr).toContain('choose another --name')
     expect(bed.rpc.ledger.length).toBe(sent)
   })
@@ -184,14 +184,14 @@ describe('qantara vault init solana', () => {
 
     const sent = bed.rpc.ledger.length
     const twice = await runCli(args('twice.json', 'twice', [members[0]!, members[0]!, members[1]!]))
-    expect(twice.code).toBe(1)
+    expect(twice.code).toBe(2)
     expect(twice.stderr).toContain('listed twice')
     const stranger = keyFile('stranger-payer.json')
     bed.rpc.svm.airdrop(stranger.address, lamports(10_000_000_000n))
     const otherPayer = await runCli(
       args('funded.json', 'funded').map((a) => (a === payer.path ? stranger.path : a)),
     )
-    expect(otherPayer.code).toBe(1)
+    expect(otherPayer.code).toBe(2)
     expect(otherPayer.stderr).toContain(`paid by ${payer.address}`)
     expect(bed.rpc.ledger.length).toBe(sent)
   })

@@ -126,6 +126,12 @@ export function vaultAccount(chain: string, address: string): VaultAccount {
   return adapter.vaultAccount(address)
 }
 
+/** Whether a chain's orders are held by an escrow contract or by a vault; undefined for a chain of no family served here. */
+export function custodyOf(chain: string): 'escrow' | 'vault' | undefined {
+  const family = familyOfChain(chain)
+  return family && isSettlementFamily(family) ? adapterOf(family).custody : undefined
+}
+
 function isSettlementFamily(family: string): family is SettlementFamily {
   return Object.hasOwn(FAMILIES, family)
 }

@@ -207,35 +207,37 @@ export class ProviderRegistry {
 
   async list(filter: ProviderFilter = {}): Promise<SignedProviderRecord[]> {
     const all = (await this.o.store.listProviders()).map((p) => JSON.parse(p.body) as SignedProviderRecord)
-    return all.filter(({ record: r }) => {
-      if (r.expiresAt <= this.now()) return false
-      const gpu = filter.gpu?.toLowerCase()
-      if (
-        gpu &&
-        !r.gpus.some((g) => g.name.toLowerCase().includes(gpu)) &&
-        !r.prices.some((p) => p.gpuClass === gpu)
-      )
-        return false
-      if (
-        filter.minVramMiB !== undefined &&
-        !r.gpus.some((g) => (g.memoryTotalMiB ?? 0) >= filter.minVramMiB!)
-      )
-        return false
-      const prices = r.prices.filter(
-        (p) =>
-          (!filter.chain || p.chain === filter.chain) &&
-          (!filter.token || p.token.toLowerCase() === filter.token.toLowerCase()),
-      )
-      if ((filter.chain || filter.token || filter.maxPricePerSlot !== undefined) && prices.length === 0)
-        return false
-      if (
-        filter.maxPricePerSlot !== undefined &&
-        !prices.some((p) => BigInt(p.perSlot) <= filter.maxPricePerSlot!)
-      )
-        return false
-      return true
-    })
+    return all.filter(({ record }) => record.expiresAt > this.now() && providerMatches(record, filter))
   }
+}
+
+/**
+ * Whether a record offers what `filter` asks for: the registry's listing, and
+ * the renter CLI's check that a relayer's listing is what it was asked for.
+ */
+export function providerMatches(r: ProviderRecord, filter: ProviderFilter): boolean {
+  const gpu = filter.gpu?.toLowerCase()
+  if (
+    gpu &&
+    !r.gpus.some((g) => g.name.toLowerCase().includes(gpu)) &&
+    !r.prices.some((p) => p.gpuClass === gpu)
+  )
+    return false
+  if (filter.minVramMiB !== undefined && !r.gpus.some((g) => (g.memoryTotalMiB ?? 0) >= filter.minVramMiB!))
+    return false
+  const prices = r.prices.filter(
+    (p) =>
+      (!filter.chain || p.chain === filter.chain) &&
+      (!filter.token || p.token.toLowerCase() === filter.token.toLowerCase()),
+  )
+  if ((filter.chain || filter.token || filter.maxPricePerSlot !== undefined) && prices.length === 0)
+    return false
+  if (
+    filter.maxPricePerSlot !== undefined &&
+    !prices.some((p) => BigInt(p.perSlot) <= filter.maxPricePerSlot!)
+  )
+    return false
+  return true
 }
 
 /** A signed provider record, checked on its own: schema, key, signature and expiry (not its endpoint). */

@@ -10,6 +10,8 @@ import {
 import { verifyHeaderChain } from '../../../adapters/bitcoin/headerChain.js'
 import { proofFileSchema, proofFromFile } from '../../../adapters/bitcoin/proofFile.js'
 import { verifySpvProof } from '../../../adapters/bitcoin/spvProof.js'
+import { EXIT } from './exitCodes.js'
+import type { CliOutput } from './output.js'
 
 /** A proof or header file larger than this is not one a relayer would ever post. */
 const MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -33,7 +35,8 @@ function network(name: string): BitcoinNetworkParams {
 }
 
 /** Offline checks of Bitcoin data for operators and auditors: one JSON line out, exit 0 when valid and 1 when not. */
-export function registerBtcCommands(program: Command, out: (line: string) => void): void {
+export function registerBtcCommands(program: Command, io: CliOutput): void {
+  const out = (value: unknown) => io.result(value, () => JSON.stringify(value))
   const btc = program.command('btc').description('verify Bitcoin SPV proofs and header chains offline')
 
   btc
@@ -58,8 +61,8 @@ export function registerBtcCommands(program: Command, out: (line: string) => voi
       }
       const f = proofFileSchema.safeParse(parsed)
       if (!f.success) {
-        out(JSON.stringify({ valid: false, reason: 'MALFORMED' }))
-        process.exitCode = 1
+        out({ valid: false, reason: 'MALFORMED' })
+        process.exitCode = EXIT.PROBLEMS
         return
       }
       const { proof, expectedBits } = proofFromFile(f.data)
@@ -69,19 +72,17 @@ export function registerBtcCommands(program: Command, out: (line: string) => voi
         ...(expectedBits !== undefined ? { expectedBits } : {}),
       })
       out(
-        JSON.stringify(
-          r.valid
-            ? {
-                valid: true,
-                txid: r.txid,
-                blockHash: r.blockHash,
-                confirmations: r.confirmations,
-                work: r.work.toString(),
-              }
-            : { valid: false, reason: r.reason },
-        ),
+        r.valid
+          ? {
+              valid: true,
+              txid: r.txid,
+              blockHash: r.blockHash,
+              confirmations: r.confirmations,
+              work: r.work.toString(),
+            }
+          : { valid: false, reason: r.reason },
       )
-      process.exitCode = r.valid ? 0 : 1
+      process.exitCode = r.valid ? EXIT.OK : EXIT.PROBLEMS
     })
 
   btc
@@ -102,8 +103,8 @@ export function registerBtcCommands(program: Command, out: (line: string) => voi
       const bad =
         text === undefined ? 0 : lines.findIndex((l) => !/^[0-9a-fA-F]*$/.test(l) || l.length % 2 !== 0)
       if (bad >= 0 || (o.height !== undefined && (!Number.isSafeInteger(o.height) || o.height < 0))) {
-        out(JSON.stringify({ valid: false, reason: 'MALFORMED', index: Math.max(bad, 0) }))
-        process.exitCode = 1
+        out({ valid: false, reason: 'MALFORMED', index: Math.max(bad, 0) })
+        process.exitCode = EXIT.PROBLEMS
         return
       }
       const r = verifyHeaderChain(
@@ -111,17 +112,15 @@ export function registerBtcCommands(program: Command, out: (line: string) => voi
         { params, ...(o.height !== undefined ? { height: o.height } : {}) },
       )
       out(
-        JSON.stringify(
-          r.valid
-            ? {
-                valid: true,
-                count: r.headers.length,
-                tip: toDisplayHex(r.headers.at(-1)!.hash),
-                work: r.work.toString(),
-              }
-            : { valid: false, reason: r.reason, index: r.index },
-        ),
+        r.valid
+          ? {
+              valid: true,
+              count: r.headers.length,
+              tip: toDisplayHex(r.headers.at(-1)!.hash),
+              work: r.work.toString(),
+            }
+          : { valid: false, reason: r.reason, index: r.index },
       )
-      process.exitCode = r.valid ? 0 : 1
+      process.exitCode = r.valid ? EXIT.OK : EXIT.PROBLEMS
     })
 }

@@ -11,6 +11,19 @@ import { buildSolverParts, loadSolverConfig } from '../solver.js'
 export const CONFIG_KINDS = ['relayer', 'agent', 'solver'] as const
 export type ConfigKind = (typeof CONFIG_KINDS)[number]
 
+/** What `config validate` found: `--json` prints it as it is. */
+export interface ConfigReport {
+  file: string
+  kind: ConfigKind | null
+  valid: boolean
+  /** Each problem, with the path of its field. */
+  problems: string[]
+  /** A valid config's summary, then one fact a line. */
+  summary: string | null
+  details: string[]
+  warnings: string[]
+}
+
 /**
  * `qantara config validate <file>`: prints every problem with its path; 0 when
  * valid, 1 when not. The kind is read from the file's top-level fields unless
@@ -22,18 +35,36 @@ export function configValidate(
   out: (line: string) => void,
   kind?: ConfigKind,
 ): number {
+  const report = configReport(file, env, kind)
+  for (const line of configReportText(report)) out(line)
+  return report.valid ? 0 : 1
+}
+
+export function configReport(file: string, env: NodeJS.ProcessEnv, kind?: ConfigKind): ConfigReport {
   let which = kind
   if (!which) {
     try {
       which = kindOf(readConfigFile(file))
     } catch (err) {
-      return failed(file, [`(file): ${errorMessage(err)}`], out)
+      return failed(file, null, [`(file): ${errorMessage(err)}`])
     }
-    if (!which) return failed(file, ['(root): not a relayer, agent or solver config; give --kind'], out)
+    if (!which) return failed(file, null, ['(root): not a relayer, agent or solver config; give --kind'])
   }
-  if (which === 'agent') return validateAgent(file, env, out)
-  if (which === 'solver') return validateSolver(file, env, out)
-  return validateRelayer(file, env, out)
+  if (which === 'agent') return validateAgent(file, env)
+  if (which === 'solver') return validateSolver(file, env)
+  return validateRelayer(file, env)
+}
+
+export function configReportText(r: ConfigReport): string[] {
+  if (!r.valid) return [`${r.file}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  ${p}`)]
+  return [
+    `${r.file}: valid ${r.kind ?? ''} config — ${r.summary ?? ''}`,
+    ...r.details.map((d) => `  ${d}`),
+    ...r.warnings.map((w) => `  warning: ${w}`),
+    ...(r.kind === 'relayer'
+      ? [`  online checks (RPCs, contracts, funds, peers): qantara doctor --config ${r.file}`]
+      : []),
+  ]
 }
 
 function kindOf(raw: unknown): ConfigKind | undefined {
@@ -41,10 +72,18 @@ function kindOf(raw: unknown): ConfigKind | undefined {
   return has('relayer') ? 'relayer' : has('btcKey') ? 'solver' : has('prices') ? 'agent' : undefined
 }
 
-function failed(file: string, problems: string[], out: (line: string) => void): number {
-  out(`${file}: ${problems.length} problem(s)`)
-  for (const p of problems) out(`  ${p}`)
-  return 1
+function failed(file: string, kind: ConfigKind | null, problems: string[]): ConfigReport {
+  return { file, kind, valid: false, problems, summary: null, details: [], warnings: [] }
+}
+
+function valid(
+  file: string,
+  kind: ConfigKind,
+  summary: string,
+  details: string[],
+  warnings: string[] = [],
+): ConfigReport {
+  return { file, kind, valid: true, problems: [], summary, details, warnings }
 }
 
 /** A load's error as problem lines: a schema's are listed one per field. */
@@ -55,57 +94,53 @@ function problemsOf(err: unknown): string[] {
   return [`(config): ${errorMessage(err)}${hints}`]
 }
 
-function validateRelayer(file: string, env: NodeJS.ProcessEnv, out: (line: string) => void): number {
+function validateRelayer(file: string, env: NodeJS.ProcessEnv): ConfigReport {
   const { loaded, problems } = inspectConfig(file, env)
   if (!loaded)
     return failed(
       file,
+      'relayer',
       problems.map((p) => `${p.path}: ${p.message}`),
-      out,
     )
   const { config, signers } = loaded
-  out(
-    `${file}: valid relayer config — relayer ${config.relayer.id}, ${config.chains.length} chain(s), threshold ${config.quorum.threshold} of ${config.quorum.members.length}`,
+  return valid(
+    file,
+    'relayer',
+    `relayer ${config.relayer.id}, ${config.chains.length} chain(s), threshold ${config.quorum.threshold} of ${config.quorum.members.length}`,
+    config.chains.map((c, i) => {
+      const adapter = adapterOf(c.family)
+      return `${c.id} (${c.family}): ${adapter.custody} ${adapter.custodian(c)}, signer ${signers[i]?.address ?? '?'}`
+    }),
+    config.chains.flatMap((c) => adapterOf(c.family).configWarnings(c)),
   )
-  config.chains.forEach((c, i) => {
-    const adapter = adapterOf(c.family)
-    out(
-      `  ${c.id} (${c.family}): ${adapter.custody} ${adapter.custodian(c)}, signer ${signers[i]?.address ?? '?'}`,
-    )
-  })
-  for (const c of config.chains)
-    for (const warning of adapterOf(c.family).configWarnings(c)) out(`  warning: ${warning}`)
-  out('  online checks (RPCs, contracts, funds, peers): qantara doctor --config ' + file)
-  return 0
 }
 
-function validateAgent(file: string, env: NodeJS.ProcessEnv, out: (line: string) => void): number {
+function validateAgent(file: string, env: NodeJS.ProcessEnv): ConfigReport {
   try {
     const config = loadAgentConfig(file, env)
     const providerId = ed25519FromText(
       secretText(readSecret(config.key, env, dirname(resolve(file)))),
     ).publicKey
-    out(`${file}: valid agent config — provider ${providerId}`)
-    out(
-      `  announces to ${config.relayers.length} relayer(s), prices on ${new Set(config.prices.map((p) => p.chain)).size} chain(s)`,
-    )
-    return 0
+    return valid(file, 'agent', `provider ${providerId}`, [
+      `announces to ${config.relayers.length} relayer(s), prices on ${new Set(config.prices.map((p) => p.chain)).size} chain(s)`,
+    ])
   } catch (err) {
-    return failed(file, problemsOf(err), out)
+    return failed(file, 'agent', problemsOf(err))
   }
 }
 
-function validateSolver(file: string, env: NodeJS.ProcessEnv, out: (line: string) => void): number {
+function validateSolver(file: string, env: NodeJS.ProcessEnv): ConfigReport {
   try {
     const { config, baseDir } = loadSolverConfig(file, env)
     const parts = buildSolverParts(config, env, baseDir, silentLogger())
-    out(
-      `${file}: valid solver config — pays from ${parts.wallet.address} on Bitcoin ${config.bitcoin.network}`,
+    return valid(
+      file,
+      'solver',
+      `pays from ${parts.wallet.address} on Bitcoin ${config.bitcoin.network}`,
+      parts.chains.map((c) => `${c.chain}: quotes as ${c.address}`),
     )
-    for (const c of parts.chains) out(`  ${c.chain}: quotes as ${c.address}`)
-    return 0
   } catch (err) {
-    return failed(file, problemsOf(err), out)
+    return failed(file, 'solver', problemsOf(err))
   }
 }
 

@@ -16,6 +16,7 @@ import {
   wholeNumber,
   type KeySourceOptions,
 } from './options.js'
+import type { CliOutput } from './output.js'
 
 /** Bitcoin's difficulty epoch: a mainnet relay is anchored at an epoch's first block. */
 const EPOCH_BLOCKS = 2016
@@ -38,7 +39,7 @@ interface DeployEvmOptions extends KeySourceOptions {
 }
 
 /** `qantara deploy evm`: the escrow (and its light relay) for a quorum, recorded for the relayers' configs to point at. */
-export function registerDeployCommands(program: Command, out: (line: string) => void): void {
+export function registerDeployCommands(program: Command, io: CliOutput): void {
   const deploy = program
     .command('deploy')
     .description("deploy a chain's contracts for a quorum; re-run to finish or check a deployment")
@@ -107,12 +108,24 @@ export function registerDeployCommands(program: Command, out: (line: string) => 
       wallet: createWalletClient({ account, chain, transport }),
       publicClient,
       plan,
-      ...deploymentRunAt(path, (line) => out(`# ${line}`)),
+      ...deploymentRunAt(path, (line) => io.note(`# ${line}`)),
     })
-    out(`# ${path}: escrow ${deployed.escrow} from block ${deployed.startBlock}`)
-    if (deployed.relay) out(`# light relay ${deployed.relay}`)
-    out(`# in each relayer's config, the chain entry:`)
-    out(`- family: evm\n  deployment: ${path}`)
+    const entry = { family: 'evm', deployment: path }
+    io.result(
+      {
+        record: path,
+        escrow: deployed.escrow,
+        startBlock: deployed.startBlock,
+        relay: deployed.relay ?? null,
+        chainEntry: entry,
+      },
+      () => [
+        `# ${path}: escrow ${deployed.escrow} from block ${deployed.startBlock}`,
+        ...(deployed.relay ? [`# light relay ${deployed.relay}`] : []),
+        `# in each relayer's config, the chain entry:`,
+        `- family: evm\n  deployment: ${path}`,
+      ],
+    )
   })
 }
 

@@ -8,6 +8,7 @@ import type { SettlementFamily } from '../../family.js'
 import { FAMILIES } from '../families.js'
 import { newKey } from './keys.js'
 import { listOf } from './options.js'
+import type { CliOutput } from './output.js'
 
 interface InitOptions {
   dir: string
@@ -32,7 +33,7 @@ const KEY_FILE: Record<SettlementFamily, string> = {
  * prints the quorum member entry to send the other operators. Its quorum is
  * this relayer alone until their entries are added.
  */
-export function registerInitCommand(program: Command, out: (line: string) => void): void {
+export function registerInitCommand(program: Command, io: CliOutput): void {
   program
     .command('init')
     .description("make this operator's keys and a relayer config for the chains given (docs/OPERATING.md)")
@@ -47,10 +48,13 @@ export function registerInitCommand(program: Command, out: (line: string) => voi
     .option('--url <origin>', "this relayer's API as its peers reach it, e.g. https://relayer-a.example.org")
     .option('--cosmos-denom <denom>', 'a Cosmos chain: the denom orders are paid in')
     .option('--cosmos-gas-price <price>', "a Cosmos chain: its releases' gas price, e.g. 0.025uatom")
-    .action((o: InitOptions) => init(o, process.env, out))
+    .action((o: InitOptions) => {
+      const made = init(o, process.env)
+      io.result(made, () => initText(made))
+    })
 }
 
-function init(o: InitOptions, env: NodeJS.ProcessEnv, out: (line: string) => void): void {
+function init(o: InitOptions, env: NodeJS.ProcessEnv) {
   const dir = resolve(o.dir)
   const config = join(dir, 'relayer.yaml')
   if (existsSync(config)) throw new QantaraError('CONFIG_INVALID', `${config} exists: init never overwrites`)
@@ -63,9 +67,8 @@ function init(o: InitOptions, env: NodeJS.ProcessEnv, out: (line: string) => voi
     throw new QantaraError('CONFIG_INVALID', 'a Cosmos chain needs --cosmos-denom and --cosmos-gas-price')
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 })
   mkdirSync(join(dir, 'deployments'), { recursive: true })
-  const silent = () => {}
   const make = (kind: 'identity' | SettlementFamily, file: string) =>
-    (newKey(kind, { out: join(dir, 'keys', file) }, env, silent)['quorum.members[]'] ?? {}) as Record<
+    (newKey(kind, { out: join(dir, 'keys', file) }, env).parts['quorum.members[]'] ?? {}) as Record<
       string,
       string
     >
@@ -96,11 +99,17 @@ function init(o: InitOptions, env: NodeJS.ProcessEnv, out: (line: string) => voi
     // Its RPC URLs may carry API keys.
     { flag: 'wx', mode: 0o600 },
   )
-  out(`# wrote ${join(dir, 'keys')} (0600 key files) and ${config}`)
-  out(`# this relayer's quorum.members entry, for the other operators and the deployer:`)
-  out(stringify([member]).trimEnd())
-  out(`# next: the deployer runs qantara deploy evm / vault init with every member's keys, writing`)
-  for (const e of entries) out(`#   ${join(dir, e.deployment)}`)
+  return { config, keys: join(dir, 'keys'), member, deployments: entries.map((e) => join(dir, e.deployment)) }
+}
+
+function initText(made: ReturnType<typeof init>): string[] {
+  return [
+    `# wrote ${made.keys} (0600 key files) and ${made.config}`,
+    `# this relayer's quorum.members entry, for the other operators and the deployer:`,
+    stringify([made.member]).trimEnd(),
+    `# next: the deployer runs qantara deploy evm / vault init with every member's keys, writing`,
+    ...made.deployments.map((d) => `#   ${d}`),
+  ]
 }
 
 function parseChain(text: string): { id: string; family: SettlementFamily; rpc: string[] } {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { stringify } from 'yaml'
 import { applyDeployments } from '../../config/deployment.js'
 import { readSecret, keySourceSchema, type KeySource, type SecretMaterial } from '../../config/keySource.js'
@@ -11,6 +11,7 @@ import type { SettlementFamily } from '../../family.js'
 import { adapterOf, deploymentFieldsOf, FAMILIES } from '../families.js'
 import { applyEnvOverrides, readConfigFile } from '../loadConfig.js'
 import { configSchema } from '../relayerConfig.js'
+import type { CliOutput } from './output.js'
 
 /** The keys that are not a chain family's: a relayer's identity, a provider's agent key, and the quorum's challenge secret. */
 const OWN_KINDS = ['identity', 'provider', 'secret'] as const
@@ -35,7 +36,7 @@ interface ShowOptions {
 }
 
 /** `qantara keys new|show`: keys made and read as configs name them; a secret is written to its file, never printed. */
-export function registerKeysCommands(program: Command, out: (line: string) => void): void {
+export function registerKeysCommands(program: Command, io: CliOutput): void {
   const keys = program
     .command('keys')
     .description('make keys, and print the public keys and addresses a config names, never a secret')
@@ -48,8 +49,15 @@ export function registerKeysCommands(program: Command, out: (line: string) => vo
     .requiredOption('--out <file>', 'the key file to create; an existing file is never overwritten')
     .option('--keystore', 'evm: an encrypted keystore v3 file (with --password-file), not raw hex')
     .option('--password-file <file>', 'the keystore password, in a 0600 file')
-    .option('--prefix <bech32>', "cosmos: the chain's address prefix, to print the account to fund")
-    .action((kind: string, o: NewOptions) => void newKey(kindOf(kind), o, process.env, out))
+    .option(
+      '--prefix <bech32>',
+      "cosmos: the chain's address prefix, to print the account to fund",
+      prefixOption,
+    )
+    .action((kind: string, o: NewOptions) => {
+      const made = newKey(kindOf(kind), o, process.env)
+      io.result({ file: made.file, ...made.parts }, () => [made.advice, stringify(made.parts).trimEnd()])
+    })
   keys
     .command('show')
     .description('print the public parts of a key, or of every key a relayer config names')
@@ -60,12 +68,27 @@ export function registerKeysCommands(program: Command, out: (line: string) => vo
     .option('--keystore <path>', 'an evm keystore v3 file')
     .option('--password-file <file>', "the keystore's password file")
     .option('--password-env <NAME>', "the environment variable holding the keystore's password")
-    .option('--prefix <bech32>', "cosmos: the chain's address prefix")
+    .option('--prefix <bech32>', "cosmos: the chain's address prefix", prefixOption)
     .action((kind: string | undefined, o: ShowOptions) => {
-      if (o.config) return showConfigKeys(o.config, process.env, out)
+      if (o.config) {
+        const shown = showConfigKeys(o.config, process.env)
+        return io.result(shown, () => [
+          `# ${shown.config}: relayer ${shown.member.id}, as its quorum.members entry names it`,
+          stringify([shown.member]).trimEnd(),
+          ...shown.notes.map((n) => `# ${n}`),
+        ])
+      }
       if (!kind) throw new QantaraError('CONFIG_INVALID', 'name a key kind, or give --config')
-      showKey(kindOf(kind), sourceOf(o), o.prefix, process.env, out)
+      const parts = showKey(kindOf(kind), sourceOf(o), o.prefix, process.env)
+      io.result(parts, () => stringify(parts).trimEnd())
     })
+}
+
+/** A bech32 prefix as Cosmos chains write theirs; refused here, where the flag is named, not deep in an encoder. */
+function prefixOption(text: string): string {
+  if (!/^[a-z0-9]{1,83}$/.test(text))
+    throw new InvalidArgumentError('a bech32 prefix is lower-case letters and digits, e.g. cosmos')
+  return text
 }
 
 function isOwnKind(kind: KeyKind): kind is (typeof OWN_KINDS)[number] {
@@ -90,13 +113,15 @@ function sourceOf(o: ShowOptions): KeySource {
   return parsed.data
 }
 
-/** Creates the key file (0600, never over an existing one) and prints what configs name it by; returns that too. */
-export function newKey(
-  kind: KeyKind,
-  o: NewOptions,
-  env: NodeJS.ProcessEnv,
-  out: (line: string) => void,
-): Record<string, unknown> {
+/** A key just made: its file, what to do with it, and what configs name it by. */
+export interface NewKey {
+  file: string
+  advice: string
+  parts: Record<string, unknown>
+}
+
+/** Creates the key file (0600, never over an existing one); returns what configs name it by, never the secret. */
+export function newKey(kind: KeyKind, o: NewOptions, env: NodeJS.ProcessEnv): NewKey {
   const family = isOwnKind(kind) ? undefined : adapterOf(kind).keys
   if (o.keystore && !family?.keystore)
     throw new QantaraError('CONFIG_INVALID', `--keystore: ${kind} keys are not kept in keystore files`)
@@ -119,27 +144,25 @@ export function newKey(
   }
   // Worked out before the file is written: a bad option (a prefix) leaves no key behind that nobody was told of.
   const parts = publicYaml(kind, source, material, o.prefix)
-  const described = stringify(parts).trimEnd()
   create(path, material.kind === 'keystore' ? material.json : secret)
-  out(
-    kind === 'secret'
-      ? `# wrote ${path} (0600): give it to the quorum's other members over a private channel, never to a provider`
-      : `# wrote ${path} (0600): the secret stays in that file; back it up, never share it`,
-  )
-  out(described)
-  return parts
+  return {
+    file: path,
+    advice:
+      kind === 'secret'
+        ? `# wrote ${path} (0600): give it to the quorum's other members over a private channel, never to a provider`
+        : `# wrote ${path} (0600): the secret stays in that file; back it up, never share it`,
+    parts,
+  }
 }
 
-/** Prints a key's public parts, as configs name them. */
+/** A key's public parts, as configs name them. */
 export function showKey(
   kind: KeyKind,
   source: KeySource,
   prefix: string | undefined,
   env: NodeJS.ProcessEnv,
-  out: (line: string) => void,
-): void {
-  const material = readSecret(source, env, process.cwd())
-  out(stringify(publicYaml(kind, source, material, prefix)).trimEnd())
+): Record<string, unknown> {
+  return publicYaml(kind, source, readSecret(source, env, process.cwd()), prefix)
 }
 
 /**
@@ -147,7 +170,10 @@ export function showKey(
  * public keys here before they are in the quorum, so a key that does not
  * match its member is shown, with the mismatch, not refused.
  */
-export function showConfigKeys(path: string, env: NodeJS.ProcessEnv, out: (line: string) => void): void {
+export function showConfigKeys(
+  path: string,
+  env: NodeJS.ProcessEnv,
+): { config: string; member: Record<string, string>; notes: string[] } {
   const baseDir = dirname(resolve(path))
   // A record not deployed yet leaves its fields out, and the parse below says so.
   const parsed = configSchema.safeParse(
@@ -162,30 +188,28 @@ export function showConfigKeys(path: string, env: NodeJS.ProcessEnv, out: (line:
   const config = parsed.data
   const self = config.quorum.members.find((m) => m.id === config.relayer.id)
   const member: Record<string, string> = {}
-  const lines: string[] = []
+  const notes: string[] = []
   try {
     member.identity = ed25519FromText(hexOf(readSecret(config.relayer.identityKey, env, baseDir))).publicKey
   } catch (err) {
-    lines.push(`# relayer.identityKey: ${errorMessage(err)}`)
+    notes.push(`relayer.identityKey: ${errorMessage(err)}`)
   }
   config.chains.forEach((chain, i) => {
     const keys = adapterOf(chain.family).keys
     try {
       const parts = keys.publicParts(readSecret(chain.key, env, baseDir), keys.prefix?.(chain))
       member[keys.memberField] = parts.member
-      if (parts.account) lines.push(`# ${chain.id}: fund ${parts.account}`)
+      if (parts.account) notes.push(`${chain.id}: fund ${parts.account}`)
     } catch (err) {
-      lines.push(`# chains.${i}.key: ${errorMessage(err)}`)
+      notes.push(`chains.${i}.key: ${errorMessage(err)}`)
     }
   })
   for (const [field, value] of Object.entries(member)) {
     const listed = self?.[field as keyof typeof self]
     if (listed !== value)
-      lines.push(`# quorum member ${config.relayer.id} lists ${field} ${listed ?? '(none)'}: not this key's`)
+      notes.push(`quorum member ${config.relayer.id} lists ${field} ${listed ?? '(none)'}: not this key's`)
   }
-  out(`# ${path}: relayer ${config.relayer.id}, as its quorum.members entry names it`)
-  out(stringify([{ id: config.relayer.id, ...member }]).trimEnd())
-  for (const line of lines) out(line)
+  return { config: path, member: { id: config.relayer.id, ...member }, notes }
 }
 
 /** The config fields that name a key: where it is read from, and its public parts. */

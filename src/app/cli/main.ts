@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import { startAgent } from '../agent.js'
-import { doctor } from '../doctor.js'
+import { doctorChecks, doctorText } from '../doctor.js'
 import { loadConfig } from '../loadConfig.js'
 import { errorMessage, isQantaraError } from '../../errors.js'
 import { redactUrls } from '../../http/redactUrl.js'
@@ -11,10 +11,13 @@ import { startRelayer } from '../relayer.js'
 import { startWorker } from '../worker.js'
 import { registerBtcCommands } from './btc.js'
 import { registerDeployCommands } from './deploy.js'
+import { EXIT, failureOf } from './exitCodes.js'
 import { registerInitCommand } from './init.js'
 import { registerKeysCommands } from './keys.js'
-import { CONFIG_KINDS, configValidate, type ConfigKind } from './configValidate.js'
+import { CONFIG_KINDS, configReport, configReportText, type ConfigKind } from './configValidate.js'
 import { registerOrderCommands } from './order.js'
+import { cliOutput, jsonLine } from './output.js'
+import { registerProviderCommands } from './providers.js'
 import { registerVaultMemoCommand } from './vaultMemo.js'
 import { registerVaultInitCommands } from './vaultInit.js'
 import { registerRelayerCommands } from './relayers.js'
@@ -23,14 +26,26 @@ import { registerSolverCommands } from './solver.js'
 /** One root controller: SIGTERM or SIGINT aborts it, and every loop drains and returns. */
 const root = new AbortController()
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => root.abort(new Error(sig)))
-const out = (line: string) => console.log(line)
-/** EX_TEMPFAIL: a deposed leader exits with it, for its supervisor to restart it as a standby. */
-const EXIT_DEPOSED = 75
 
 const program = new Command()
   .name('qantara')
   .description('Cross-chain oracle and settlement relayer for a decentralised GPU-rental market')
   .version('0.1.0')
+  .option(
+    '--json',
+    'machine output: JSON lines on stdout, an error as {"error","message","exitCode"} (docs/CLI.md)',
+  )
+  // Before any command is added, so every command inherits both: usage errors end in the catch below, with exit code 2.
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => (jsonMode() ? undefined : write(text)) })
+function jsonMode(): boolean {
+  return program.opts<{ json?: boolean }>().json === true
+}
+const io = cliOutput(
+  jsonMode,
+  (line) => console.log(line),
+  (line) => console.error(line),
+)
 
 program
   .command('config')
@@ -44,7 +59,9 @@ program
     new Option('--kind <kind>', "the config's kind; read from its fields when absent").choices(CONFIG_KINDS),
   )
   .action((file: string, o: { kind?: ConfigKind }) => {
-    process.exitCode = configValidate(file, process.env, out, o.kind)
+    const report = configReport(file, process.env, o.kind)
+    io.result(report, () => configReportText(report))
+    process.exitCode = report.valid ? EXIT.OK : EXIT.PROBLEMS
   })
 
 program
@@ -54,7 +71,10 @@ program
   )
   .requiredOption('--config <file>', 'relayer YAML config')
   .action(async (o: { config: string }) => {
-    process.exitCode = await doctor(o.config, process.env, out)
+    const checks = await doctorChecks(o.config, process.env)
+    const problems = checks.filter((c) => c.level === 'problem').length
+    io.result({ config: o.config, ok: problems === 0, checks }, () => doctorText(o.config, checks))
+    process.exitCode = problems > 0 ? EXIT.PROBLEMS : EXIT.OK
   })
 
 program
@@ -82,7 +102,7 @@ program
     const running = await startRelayer(loaded, logger, root.signal, {}, o.role)
     // Deposed: another process of this identity leads now. Exit for the supervisor to restart this one as a standby.
     // Its loops have stopped and its store is closed: exit now, whatever timers a part left behind.
-    if ((await running.done) === 'deposed') process.exit(EXIT_DEPOSED)
+    if ((await running.done) === 'deposed') process.exit(EXIT.DEPOSED)
   })
 
 program
@@ -94,21 +114,29 @@ program
     await running.done
   })
 
-registerVaultMemoCommand(registerOrderCommands(program, out), out)
-registerInitCommand(program, out)
-registerKeysCommands(program, out)
-registerDeployCommands(program, out)
-registerVaultInitCommands(program, out)
-registerRelayerCommands(program, out)
-registerBtcCommands(program, out)
-registerSolverCommands(program, out, root.signal)
+registerVaultMemoCommand(registerOrderCommands(program, io, root.signal), io)
+registerProviderCommands(program, io)
+registerInitCommand(program, io)
+registerKeysCommands(program, io)
+registerDeployCommands(program, io)
+registerVaultInitCommands(program, io)
+registerRelayerCommands(program, io)
+registerBtcCommands(program, io)
+registerSolverCommands(program, io, root.signal)
 
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
+  const failure = failureOf(err)
   // An RPC error's message names the URL it called, which may carry an API key.
-  console.error(
-    redactUrls(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`),
-  )
-  process.exitCode = 1
+  const message = redactUrls(failure.message)
+  if (failure.exitCode === EXIT.OK) {
+    // --help or --version, printed already.
+  } else if (jsonMode()) console.log(jsonLine({ ...failure, message }))
+  // Commander has printed its own usage error, with the command's help hint.
+  else if (!(err instanceof CommanderError))
+    console.error(
+      redactUrls(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`),
+    )
+  process.exitCode = failure.exitCode
 }

@@ -5,6 +5,7 @@ import type { RelayerSet, RelayerSetApproval, RelayerSetTool } from '../../chain
 import { loadConfig } from '../loadConfig.js'
 import { QantaraError } from '../../errors.js'
 import { relayerSetTool } from '../families.js'
+import type { CliOutput } from './output.js'
 
 const MAX_APPROVAL_BYTES = 64 * 1024
 
@@ -68,7 +69,9 @@ function toolFor(configPath: string, chainId: string): RelayerSetTool {
  * applies it once a quorum of the current set has approved. Open orders are
  * then settled by the new set; relayers follow the change from the chain.
  */
-export function registerRelayerCommands(program: Command, out: (line: string) => void): void {
+export function registerRelayerCommands(program: Command, io: CliOutput): void {
+  // Approvals are files other operators read, and sets are compared by eye and by script alike: JSON either way.
+  const out = (value: unknown) => io.result(value, () => JSON.stringify(value))
   const relayers = program.command('relayers').description("inspect and rotate a chain's relayer set")
   const common = (cmd: Command) =>
     cmd
@@ -77,7 +80,7 @@ export function registerRelayerCommands(program: Command, out: (line: string) =>
 
   common(relayers.command('show').description('print the relayer set the chain holds now')).action(
     async (o: { config: string; chain: string }) => {
-      out(JSON.stringify(toSetJson(await toolFor(o.config, o.chain).current())))
+      out(toSetJson(await toolFor(o.config, o.chain).current()))
     },
   )
 
@@ -95,7 +98,7 @@ export function registerRelayerCommands(program: Command, out: (line: string) =>
         .split(',')
         .map((m) => m.trim())
         .filter(Boolean)
-      out(JSON.stringify(toFile(await toolFor(o.config, o.chain).approve(members, o.threshold))))
+      out(toFile(await toolFor(o.config, o.chain).approve(members, o.threshold)))
     })
 
   common(
@@ -107,6 +110,6 @@ export function registerRelayerCommands(program: Command, out: (line: string) =>
     .action(async (files: string[], o: { config: string; chain: string }) => {
       const tool = toolFor(o.config, o.chain)
       const result = await tool.apply(files.map(readApproval))
-      out(JSON.stringify({ ...result, set: toSetJson(await tool.current()) }))
+      out({ ...result, set: toSetJson(await tool.current()) })
     })
 }

@@ -3,17 +3,14 @@ import { QantaraError } from '../../errors.js'
 import { createLogger, silentLogger } from '../../log.js'
 import { NATIVE_TOKEN } from '../../order.js'
 import { buildSolverParts, loadSolverConfig, minPayoutWindowSeconds, startSolver } from '../solver.js'
+import type { CliOutput } from './output.js'
 
 function unsigned(v: string): bigint {
   if (!/^\d{1,30}$/.test(v)) throw new InvalidArgumentError('not a whole number')
   return BigInt(v)
 }
 
-export function registerSolverCommands(
-  program: Command,
-  out: (line: string) => void,
-  signal: AbortSignal,
-): void {
+export function registerSolverCommands(program: Command, io: CliOutput, signal: AbortSignal): void {
   const solver = program
     .command('solver')
     .description('pay providers in BTC for orders quoted by this solver, and sign quotes')
@@ -113,15 +110,15 @@ export function registerSolverCommands(
           latestEnd,
         }
         const signature = await chain.quote({ orderId: o.orderId, token, ...quote })
-        out(
-          JSON.stringify({
-            orderId: o.orderId,
-            token,
-            solver: chain.address,
-            ...Object.fromEntries(Object.entries(quote).map(([k, v]) => [k, String(v)])),
-            signature,
-          }),
-        )
+        const signed = {
+          orderId: o.orderId,
+          token,
+          solver: chain.address,
+          ...Object.fromEntries(Object.entries(quote).map(([k, v]) => [k, String(v)])),
+          signature,
+        }
+        // The quote is a file the renter opens the order with: JSON either way.
+        io.result(signed, () => JSON.stringify(signed))
       },
     )
 }

@@ -11,6 +11,7 @@ import { deploymentRunAt } from '../../config/deployment.js'
 import { readSecret } from '../../config/keySource.js'
 import { QantaraError } from '../../errors.js'
 import { keySourceOf, keySourceOptions, listOf, positiveInt, type KeySourceOptions } from './options.js'
+import type { CliOutput } from './output.js'
 
 interface VaultOptions extends KeySourceOptions {
   rpc: string
@@ -21,7 +22,7 @@ interface VaultOptions extends KeySourceOptions {
 }
 
 /** `qantara vault init solana|cosmos`: a quorum's vault, recorded for the relayers' configs to point at. */
-export function registerVaultInitCommands(program: Command, out: (line: string) => void): void {
+export function registerVaultInitCommands(program: Command, io: CliOutput): void {
   const init = program
     .command('vault')
     .description('set up a vault on a chain without escrow contracts')
@@ -34,7 +35,7 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
       .requiredOption('--members <keys>', members)
       .requiredOption('--threshold <n>', 'signatures a release needs', positiveInt)
       .requiredOption('--out <file>', 'the deployment record: written as it goes, read back on a re-run')
-  const log = (line: string) => out(`# ${line}`)
+  const log = (line: string) => io.note(`# ${line}`)
 
   keySourceOptions(
     common(
@@ -70,11 +71,25 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
       },
       ...deploymentRunAt(path, log),
     })
-    out(`# ${path}: vault ${vault.vault} under multisig ${vault.multisig}, receipt mint ${vault.receiptMint}`)
-    for (const [member, nonce] of Object.entries(vault.nonceAccounts))
-      out(`# ${member}: nonce account ${nonce}; fund ${member} with SOL for its releases' fees and receipts`)
-    out(`# in each relayer's config, the chain entry:`)
-    out(`- family: solana\n  deployment: ${path}`)
+    io.result(
+      {
+        record: path,
+        vault: vault.vault,
+        multisig: vault.multisig,
+        receiptMint: vault.receiptMint,
+        nonceAccounts: vault.nonceAccounts,
+        chainEntry: { family: 'solana', deployment: path },
+      },
+      () => [
+        `# ${path}: vault ${vault.vault} under multisig ${vault.multisig}, receipt mint ${vault.receiptMint}`,
+        ...Object.entries(vault.nonceAccounts).map(
+          ([member, nonce]) =>
+            `# ${member}: nonce account ${nonce}; fund ${member} with SOL for its releases' fees and receipts`,
+        ),
+        `# in each relayer's config, the chain entry:`,
+        `- family: solana\n  deployment: ${path}`,
+      ],
+    )
   })
 
   keySourceOptions(
@@ -110,9 +125,14 @@ export function registerVaultInitCommands(program: Command, out: (line: string) 
       },
       ...deploymentRunAt(path, log),
     })
-    out(`# ${path}: vault ${vault}, a ${o.threshold}-of-${members.length} multisig`)
-    out(`# in each relayer's config, the chain entry:`)
-    out(`- family: cosmos\n  deployment: ${path}`)
+    io.result(
+      { record: path, vault, threshold: o.threshold, chainEntry: { family: 'cosmos', deployment: path } },
+      () => [
+        `# ${path}: vault ${vault}, a ${o.threshold}-of-${members.length} multisig`,
+        `# in each relayer's config, the chain entry:`,
+        `- family: cosmos\n  deployment: ${path}`,
+      ],
+    )
   })
 }
 

@@ -6,7 +6,9 @@ import type { Hex32 } from '../../order.js'
 import type { GpuRequirement } from '../../gpu/requirement.js'
 import { decodeOrderMemo, encodeOrderMemo, vaultOrderId } from '../../vault/orderMemo.js'
 import { vaultOrderProblem } from '../../vault/vaultOrderProblem.js'
-import { orderTermOptions } from './order.js'
+import { parseAmount } from './amounts.js'
+import { orderTermOptions } from './orderTerms.js'
+import type { CliOutput } from './output.js'
 import { providerPayoutText } from './relayerApi.js'
 
 export interface VaultMemoOptions {
@@ -32,11 +34,7 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
       '--provider must be the provider id: its ed25519 public key, 32 bytes of 0x hex',
     )
   // The memo names the amount the vault must be credited, in the denom's or mint's smallest unit: no decimals to guess.
-  if (!/^[1-9][0-9]{0,38}$/.test(o.amount))
-    throw new QantaraError(
-      'CONFIG_INVALID',
-      '--amount is an integer of the smallest unit (e.g. 12500000 for 12.5 of a 6-decimal token)',
-    )
+  const amount = parseAmount(o.amount, '--amount')
   if (!/^(\+?[0-9]{1,12})$/.test(o.start))
     throw new QantaraError('CONFIG_INVALID', '--start is unix seconds, or +N from now')
   const payoutText =
@@ -57,7 +55,7 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
     slotLength: o.slotLength,
     slots: o.slots,
     gpu: o.gpu,
-    amount: BigInt(o.amount),
+    amount,
     payout: payout.bytes,
   }
   let memo: string
@@ -85,7 +83,7 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
     renter,
     memo,
     salt: `0x${Buffer.from(terms.salt).toString('hex')}`,
-    amount: o.amount,
+    amount: amount.toString(),
     start: start.toString(),
     slots: o.slots,
     slotLength: o.slotLength,
@@ -93,7 +91,7 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
   }
 }
 
-export function registerVaultMemoCommand(order: Command, out: (line: string) => void): void {
+export function registerVaultMemoCommand(order: Command, io: CliOutput): void {
   // A deposit is sent by hand from a wallet: five minutes to do it before the order starts.
   orderTermOptions(order.command('memo'), '+300')
     .description(
@@ -109,5 +107,9 @@ export function registerVaultMemoCommand(order: Command, out: (line: string) => 
       'what the vault must receive, in the smallest unit of the denom or mint',
     )
     .option('--salt <hex>', '16-byte salt; a random one when absent')
-    .action(async (o: VaultMemoOptions) => out(JSON.stringify(await vaultOrderMemo(o))))
+    .action(async (o: VaultMemoOptions) => {
+      const memo = await vaultOrderMemo(o)
+      // What the deposit is sent with, to be copied into a wallet: JSON either way.
+      io.result(memo, () => JSON.stringify(memo))
+    })
 }
