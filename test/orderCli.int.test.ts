@@ -12,13 +12,12 @@ import { relayerKeys, startEvmTestbed, type EvmTestbed } from '../devkit/evmTest
 import { runCli, type CliResult } from './support/cli.js'
 import { tempDir } from './support/tmp.js'
 import { inProcessAgent, listen } from './support/inProcessRelayer.js'
-import { createApiServer } from '../src/api/server.js'
+import { createApiServer, type RelayerView } from '../src/api/server.js'
 import { generateEd25519 } from '../src/ed25519.js'
 import { createSafeHttp } from '../src/http/safeHttp.js'
 import { silentLogger } from '../src/log.js'
 import { createMetrics } from '../src/metrics.js'
 import { ProviderRegistry } from '../src/registry/registry.js'
-import type { Relayer } from '../src/relay/relayer.js'
 import { SqliteStore } from '../src/store/sqlite.js'
 
 // anvil's well-known account #2, the renter here.
@@ -308,7 +307,7 @@ describe('qantara order, for a provider paid in BTC', () => {
     })
     const relayer = {
       health: () => Promise.resolve({ ready: true, chains: {}, store: true }),
-    } as unknown as Relayer
+    } as unknown as RelayerView
     const api = createApiServer({
       store,
       relayer,
