@@ -48,6 +48,11 @@ program
     'add a Cosmos vault (simd, built from Go modules on first use) and an order paid into it',
   )
   .option('--keep', 'keep the market up once the orders settle, until interrupted, to look at the dashboard')
+  .option(
+    '--webhook <url>',
+    "send every relayer's webhook events (docs/WEBHOOKS.md) to this receiver; repeat for more",
+    (url: string, all: string[] = []) => [...all, url],
+  )
   .action(async (o: DevnetOptions) => {
     await runDevnet(o, out, root.signal, (rows) => {
       if (o.json) out(JSON.stringify({ orders: rows }))

@@ -26,6 +26,7 @@ import { generateEd25519, type Ed25519Signer } from '../src/ed25519.js'
 import { faultyRelayerArgs, type RelayerFaults } from './relayer.js'
 import { REFERENCE_ORDER_GPU, referenceGpu, referenceNvidiaSmi } from './gpu/referenceGpu.js'
 import type { GpuTelemetry } from '../src/heartbeat/schema.js'
+import { WEBHOOK_EVENTS } from '../src/webhooks/events.js'
 
 /** Anvil's well-known development mnemonic: public test keys, never real funds. */
 const MNEMONIC = 'test test test test test test test test test test test junk'
@@ -73,6 +74,8 @@ export interface LocalMarketOptions {
   solana?: LocalSolana
   /** A Cosmos vault each relayer also serves: relayer i signs with `keys[i]`. */
   cosmos?: LocalCosmos
+  /** Receivers every relayer sends every webhook event to. */
+  webhooks?: string[]
 }
 
 export interface LocalCosmos {
@@ -323,6 +326,9 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
           ...(o.cosmos ? [cosmosChain(i)] : []),
         ],
         ...(bitcoin ? { bitcoin } : {}),
+        ...(o.webhooks?.length
+          ? { webhooks: o.webhooks.map((url) => ({ url, events: [...WEBHOOK_EVENTS] })) }
+          : {}),
       }),
     )
   })

@@ -6,7 +6,12 @@ import { Validator } from '@seriousme/openapi-schema-validator'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createServer } from 'node:http'
+import { freePorts } from '../devkit/freePort.js'
+import { verifyWebhook } from '../src/webhooks/verify.js'
+import { waitFor } from '../devkit/waitFor.js'
 import { DEVKIT } from './support/cli.js'
+import { listen } from './support/inProcessRelayer.js'
 import { launchChromium, watchedPage } from './support/browser.js'
 import { tempDir } from './support/tmp.js'
 
@@ -34,8 +39,9 @@ let browser: Browser
 const tmp = tempDir()
 
 /** `npm run devnet -- --keep --json`: waits for its JSON line of settled orders and the dashboard URL it printed. */
-function startDevnet(): Promise<void> {
-  devnet = spawn(process.execPath, [DEVKIT, 'devnet', '--keep', '--json', '--dir', tmp.dir], {
+function startDevnet(webhooks: string[]): Promise<void> {
+  const hooks = webhooks.flatMap((url) => ['--webhook', url])
+  devnet = spawn(process.execPath, [DEVKIT, 'devnet', '--keep', '--json', '--dir', tmp.dir, ...hooks], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -63,14 +69,42 @@ function startDevnet(): Promise<void> {
   })
 }
 
+/**
+ * A Web2 system's receiver: each delivery's first attempt answers 500 (a
+ * hiccup), the next is taken; what it takes it processes once per key.
+ */
+interface Delivery {
+  body: string
+  headers: Record<string, string | string[] | undefined>
+}
+const attempts: Delivery[] = []
+const processed = new Map<string, Delivery>()
+const receiver = createServer((req, res) => {
+  let body = ''
+  req.on('data', (d: Buffer) => (body += d.toString()))
+  req.on('end', () => {
+    const key = String(req.headers['idempotency-key'])
+    const seen = attempts.some((a) => a.headers['idempotency-key'] === key)
+    attempts.push({ body, headers: req.headers })
+    if (!seen) return res.writeHead(500).end()
+    if (!processed.has(key)) processed.set(key, { body, headers: req.headers })
+    res.writeHead(204).end()
+  })
+})
+
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true })
-  await startDevnet()
+  const live = await listen(receiver)
+  // A receiver nobody answers at: the relayer keeps retrying it and never waits on it.
+  const dead = `http://127.0.0.1:${(await freePorts(1))[0]}/hook`
+  await startDevnet([`${live}/hook`, dead])
   browser = await launchChromium()
 }, 200_000)
 
 afterAll(async () => {
   await browser?.close()
+  receiver.closeAllConnections()
+  await new Promise((ok) => receiver.close(ok))
   if (devnet && devnet.exitCode === null) {
     const exited = new Promise((ok) => devnet.once('exit', ok))
     devnet.kill('SIGTERM')
@@ -222,4 +256,67 @@ describe('the HTTP API against its OpenAPI document', () => {
       detail: 'writes are not taken from pages of another origin',
     })
   })
+})
+
+describe('webhooks from the running relayer', () => {
+  it('delivers each event signed by the relayer, retried after a failure under one key and processed once; a dead receiver holds nothing up', async () => {
+    const relayerStatus = async () =>
+      (await (await fetch(`${base}/v1/relayer`)).json()) as {
+        identity: string
+        webhooks: { url: string; delivered: number; queued: number }[]
+      }
+    const key = (type: string, r: Row, slot?: number) =>
+      `${type}:${r.chain}:${r.orderId}${slot === undefined ? '' : `:${slot}`}`
+    const down = rows.find((r) => r.reason === 'PARTIAL_DOWNTIME')!
+    const expected = [
+      ...rows.map((r) => key('order.opened', r)),
+      ...rows.map((r) => key('order.settled', r)),
+      ...[...down.uptime].flatMap((c, slot) =>
+        c === 'C' || c === 'T' ? [] : [key('slot.down', down, slot)],
+      ),
+    ]
+    await waitFor(
+      () => Promise.resolve(expected.every((k) => processed.has(k)) || undefined),
+      'every event delivered after its retry',
+      60_000,
+      250,
+    )
+    const status = await relayerStatus()
+    for (const k of expected) {
+      const d = processed.get(k)!
+      expect(verifyWebhook({ body: d.body, headers: d.headers, publicKey: status.identity })).toMatchObject({
+        ok: true,
+      })
+      // Delivered twice (a 500, then taken), both under the same key with the same event.
+      const tries = attempts.filter((a) => a.headers['idempotency-key'] === k)
+      expect(tries.length).toBeGreaterThanOrEqual(2)
+      expect(new Set(tries.map((t) => (JSON.parse(t.body) as { id: string }).id))).toEqual(new Set([k]))
+    }
+    const gpuLess = down.uptime.indexOf('M')
+    const slotDown = JSON.parse(processed.get(key('slot.down', down, gpuLess))!.body) as { data: unknown }
+    expect(slotDown.data).toEqual({ slot: gpuLess, reason: 'GPU_MISSING' })
+    const settled = JSON.parse(processed.get(key('order.settled', down))!.body) as {
+      data: Record<string, unknown>
+    }
+    expect(settled.data).toMatchObject({
+      outcome: 'settled',
+      toProvider: down.toProvider,
+      toRenter: down.toRenter,
+      upSlots: down.upSlots,
+    })
+    // A forged or altered delivery does not verify.
+    const one = processed.get(expected[0]!)!
+    expect(
+      verifyWebhook({
+        body: one.body.replace('order', 'ordex'),
+        headers: one.headers,
+        publicKey: status.identity,
+      }),
+    ).toMatchObject({ ok: false })
+    // The dead receiver's deliveries wait for their retries; the market settled regardless.
+    const [live, dead] = status.webhooks
+    expect(live!.delivered).toBeGreaterThanOrEqual(expected.length)
+    expect(dead!.delivered).toBe(0)
+    expect(dead!.queued).toBeGreaterThan(0)
+  }, 90_000)
 })

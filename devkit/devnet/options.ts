@@ -18,6 +18,8 @@ export interface DevnetOptions {
   cosmos?: boolean
   /** Keeps the market up once the orders settle, until interrupted: the dashboard stays up to look at. */
   keep?: boolean
+  /** URLs every relayer sends every webhook event to. */
+  webhook?: string[]
 }
 
 export type Progress = (line: string) => void

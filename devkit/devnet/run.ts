@@ -48,6 +48,7 @@ export async function runDevnet(
       ...(btc ? { btc } : {}),
       ...(sol ? { solana: sol.local } : {}),
       ...(cos ? { cosmos: cos.local } : {}),
+      ...(o.webhook ? { webhooks: o.webhook } : {}),
     })
     const { escrow, usdc, provider } = market
     // The order table is read from an honest relayer that stays up.
