@@ -47,6 +47,7 @@ const runtime: EscrowChainRuntime = {
   watcher: { chain: CHAIN, poll: () => Promise.reject(new Error('not polled here')) },
   signSettlement: () => Promise.reject(new Error('nothing settles here')),
   verifySettlementSignature: () => Promise.resolve(true),
+  settlementStatement: () => ({ scheme: 'ed25519', message: 'nothing settles here' }),
   submitSettlement: () => Promise.reject(new Error('nothing settles here')),
 }
 

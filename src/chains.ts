@@ -201,6 +201,12 @@ export interface BtcRelayFeed {
   ): Promise<SubmitOutcome>
 }
 
+/** `eip712`: typed data over the escrow's domain; `ed25519` / `secp256k1-sha256`: a text message, signed as is or as its sha256. */
+export type SettlementStatement =
+  | { scheme: 'eip712'; typedData: Record<string, unknown> }
+  | { scheme: 'ed25519'; message: string }
+  | { scheme: 'secp256k1-sha256'; message: string; publicKeys: Record<string, string> }
+
 export interface SettlementSignature {
   /** The chain-native address of the signing relayer key. */
   signer: string
@@ -233,6 +239,12 @@ interface ChainRuntimeBase {
     relayerId: string,
     sig: SettlementSignature,
   ): Promise<boolean>
+  /**
+   * Exactly what each member's settlement signature on this chain is over,
+   * and how to check it: what a receipt gives a system that checks the
+   * quorum's signatures without a chain node (docs/API.md).
+   */
+  settlementStatement(settlement: Settlement): SettlementStatement
   /**
    * How many settlements (releases, on a vault chain) this relayer's key, or
    * the vault's fee reserve that pays them, can still pay for at the

@@ -1,3 +1,4 @@
+import { secp256k1 } from '@noble/curves/secp256k1'
 import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
@@ -303,6 +304,29 @@ describe('Cosmos runtime on simd: the vault runtime contract', () => {
 })
 
 describe('Cosmos runtime on simd: attestations, co-signed releases on one sequence', () => {
+  it("gives the statement a receipt carries: each member's attestation checks against its sha256 and the member's public key with a plain secp256k1 verifier", async () => {
+    const { order, settlement } = await settledOrder()
+    const statement = runtimes[0]!.settlementStatement(settlement) as {
+      scheme: string
+      message: string
+      publicKeys: Record<string, string>
+    }
+    expect(statement.scheme).toBe('secp256k1-sha256')
+    const digest = sha256(new TextEncoder().encode(statement.message))
+    const sigs = await attestations(order, settlement, [0, 1, 2])
+    sigs.forEach((sig, i) => {
+      const key = Buffer.from(statement.publicKeys[ids[i]!]!, 'base64')
+      expect(secp256k1.verify(Buffer.from(sig.signature, 'hex'), digest, key)).toBe(true)
+      expect(
+        secp256k1.verify(
+          Buffer.from(sig.signature, 'hex'),
+          sha256(new TextEncoder().encode(`${statement.message}0`)),
+          key,
+        ),
+      ).toBe(false)
+    })
+  })
+
   it("pays a release's fee from the vault's fee reserve, not from the order", async () => {
     const { order, settlement } = await settledOrder()
     const before = [await balance(vault), await balance(vault, 'stake')]

@@ -10,6 +10,8 @@ import { createServer } from 'node:http'
 import { freePorts } from '../devkit/freePort.js'
 import { verifyWebhook } from '../src/webhooks/verify.js'
 import { waitFor } from '../devkit/waitFor.js'
+import { verifyTypedData, type Address, type Hex, type TypedDataDomain } from 'viem'
+import { settlementTypes } from '../adapters/evm/eip712.js'
 import { DEVKIT } from './support/cli.js'
 import { listen } from './support/inProcessRelayer.js'
 import { launchChromium, watchedPage } from './support/browser.js'
@@ -239,6 +241,46 @@ describe('the HTTP API against its OpenAPI document', () => {
     expect(
       ((await (await fetch(`${base}/v1/orders?state=active`)).json()) as { orders: unknown[] }).orders,
     ).toEqual([])
+  })
+
+  it("gives a settlement's receipt that a system checks without a chain node: the quorum's signatures over the typed data it names", async () => {
+    const r = rows[0]!
+    const receipt = (await (await fetch(`${base}/v1/orders/${r.orderId}/receipt`)).json()) as {
+      threshold: number
+      settlement: { toProvider: string }
+      statement: { scheme: string; typedData: { domain: TypedDataDomain; message: Record<string, unknown> } }
+      signatures: { signer: Address; signature: Hex }[]
+    }
+    expect(receipt.settlement.toProvider).toBe(r.toProvider)
+    expect(receipt.statement.scheme).toBe('eip712')
+    const { domain, message } = receipt.statement.typedData
+    // JSON carries uint256 as decimal strings: the checker reads them back as integers.
+    const typed = {
+      domain,
+      types: settlementTypes,
+      primaryType: 'Settlement' as const,
+      message: {
+        ...message,
+        toProvider: BigInt(message.toProvider as string),
+        toRenter: BigInt(message.toRenter as string),
+        fee: BigInt(message.fee as string),
+      } as never,
+    }
+    expect(receipt.signatures.length).toBeGreaterThanOrEqual(receipt.threshold)
+    for (const sig of receipt.signatures)
+      expect(await verifyTypedData({ ...typed, address: sig.signer, signature: sig.signature })).toBe(true)
+    // The same signatures over a settlement paying the provider one unit more do not check.
+    const inflated = {
+      ...typed,
+      message: { ...(typed.message as object), toProvider: BigInt(r.toProvider) + 1n } as never,
+    }
+    expect(
+      await verifyTypedData({
+        ...inflated,
+        address: receipt.signatures[0]!.signer,
+        signature: receipt.signatures[0]!.signature,
+      }),
+    ).toBe(false)
   })
 
   it('lets only configured origins read it from a browser, and takes no write from a page of another origin', async () => {

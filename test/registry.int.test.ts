@@ -22,7 +22,7 @@ const RELAYER_VIEW: RelayerView = {
   slotStatus: () => Promise.resolve(''),
   live: () => true,
   status: () => Promise.reject(new Error('no relayer status in this test')),
-  threshold: () => Promise.resolve(1),
+  settlementContext: () => Promise.resolve({ threshold: 1 }),
 }
 
 const logger = silentLogger()

@@ -46,6 +46,7 @@ function scriptedChain(clock: { now: number }): Scripted {
     watcher: { chain: CHAIN, poll: () => Promise.reject(new Error('not polled in these tests')) },
     signSettlement: (order) => Promise.resolve({ signer: '0xme', signature: `sig-${order.id.slice(0, 6)}` }),
     verifySettlementSignature: () => Promise.resolve(true),
+    settlementStatement: () => ({ scheme: 'ed25519', message: 'scripted' }),
     submitSettlement: (_order, settlement, signatures) => {
       s.posts.push({ settlement, signatures, at: clock.now })
       const next = s.script.shift() ?? { status: 'submitted', txHash: '0xtx', confirmations: 1 }

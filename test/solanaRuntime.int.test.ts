@@ -1,8 +1,10 @@
+import { ed25519 } from '@noble/curves/ed25519'
 import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   generateKeyPairSigner,
   getAddressDecoder,
+  getAddressEncoder,
   getBase58Encoder,
   lamports,
   type Address,
@@ -278,6 +280,22 @@ const contractBed: VaultRuntimeBed = {
 
 describe('Solana runtime on litesvm: the vault runtime contract', () => {
   vaultRuntimeContract(contractBed)
+})
+
+describe('Solana runtime on litesvm: the settlement statement a receipt carries', () => {
+  it("gives the statement a receipt carries: each member's attestation checks against it with a plain ed25519 verifier, and against no other settlement", async () => {
+    const { order, settlement } = await settledOrder()
+    const statement = runtimes[0]!.settlementStatement(settlement)
+    expect(statement).toMatchObject({ scheme: 'ed25519' })
+    const message = new TextEncoder().encode((statement as { message: string }).message)
+    const other = runtimes[0]!.settlementStatement({ ...settlement, toProvider: settlement.toProvider + 1n })
+    for (const sig of await attestations(order, settlement, [0, 1, 2])) {
+      const key = Uint8Array.from(getAddressEncoder().encode(sig.signer as Address))
+      expect(ed25519.verify(sig.signature.slice(2), message, key)).toBe(true)
+      const otherMessage = new TextEncoder().encode((other as { message: string }).message)
+      expect(ed25519.verify(sig.signature.slice(2), otherMessage, key)).toBe(false)
+    }
+  })
 })
 
 describe('Solana runtime on litesvm: attestations, co-signed releases, once-only', () => {

@@ -103,10 +103,9 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
   })
   // One release in flight per relayer: its own releases would otherwise race each other for the vault's sequence.
   const serial = new PQueue({ concurrency: 1 })
-  const attestation = (settlement: Settlement) =>
-    new TextEncoder().encode(
-      `qantara/cosmos-settlement/v1:${chainId}:${config.vault}:${settlementHash(settlement)}`,
-    )
+  const statement = (settlement: Settlement) =>
+    `qantara/cosmos-settlement/v1:${chainId}:${config.vault}:${settlementHash(settlement)}`
+  const attestation = (settlement: Settlement) => new TextEncoder().encode(statement(settlement))
 
   // The watcher's own client, each poll's calls all to one node: a poll checks that a node has indexed a height,
   // then searches it, and a search answered by another node, behind, would skip deposits for good.
@@ -168,6 +167,12 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
         signature: Buffer.from(o.key.sign(attestation(settlement))).toString('hex'),
       })
     },
+
+    settlementStatement: (settlement) => ({
+      scheme: 'secp256k1-sha256',
+      message: statement(settlement),
+      publicKeys: Object.fromEntries(o.members),
+    }),
 
     verifySettlementSignature(_order, settlement, relayerId, sig) {
       const key = o.members.get(relayerId)

@@ -15,6 +15,8 @@ import {
   recoverSettlementSigner,
   btcQuoteFor,
   signBtcQuote,
+  escrowDomain,
+  settlementTypes,
   signSettlement,
 } from './eip712.js'
 import { RpcPool } from './rpcPool.js'
@@ -89,6 +91,15 @@ export function evmRuntime(
         signature: await signSettlement(account, domain, toEvmSettlement(settlement)),
       }
     },
+    settlementStatement: (settlement) => ({
+      scheme: 'eip712',
+      typedData: {
+        domain: escrowDomain(domain),
+        types: settlementTypes,
+        primaryType: 'Settlement',
+        message: toEvmSettlement(settlement),
+      },
+    }),
     async verifySettlementSignature(_order, settlement, relayerId, sig) {
       const expected = members.get(relayerId)
       // The signer must be in checksummed form: the core matches it against the chain's relayer set as a string.

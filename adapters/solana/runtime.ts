@@ -91,8 +91,9 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
       pollMs: o.pollMs ?? 500,
     }),
   })
-  const attestation = (settlement: Settlement) =>
-    new TextEncoder().encode(`qantara/solana-settlement/v1:${config.vault}:${settlementHash(settlement)}`)
+  const statement = (settlement: Settlement) =>
+    `qantara/solana-settlement/v1:${config.vault}:${settlementHash(settlement)}`
+  const attestation = (settlement: Settlement) => new TextEncoder().encode(statement(settlement))
 
   return {
     chain,
@@ -125,6 +126,8 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
     signSettlement(_order, settlement): Promise<SettlementSignature> {
       return Promise.resolve({ signer: self, signature: o.key.signer.sign(attestation(settlement)) })
     },
+
+    settlementStatement: (settlement) => ({ scheme: 'ed25519', message: statement(settlement) }),
 
     verifySettlementSignature(_order, settlement, relayerId, sig) {
       const expected = o.members.get(relayerId)

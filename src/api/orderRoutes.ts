@@ -115,6 +115,7 @@ export function orderRoutes(o: ApiOptions): ApiRoute[] {
             signature,
             receivedAt,
           }))
+        const { threshold, statement } = await o.relayer.settlementContext(record.terms, record.settlement)
         return {
           status: 200,
           body: {
@@ -123,7 +124,8 @@ export function orderRoutes(o: ApiOptions): ApiRoute[] {
             state: record.state,
             settlement: record.settlement,
             settlementHash: hash,
-            threshold: await o.relayer.threshold(record.terms.chain),
+            threshold,
+            ...(statement ? { statement } : {}),
             signatures,
             ...(record.txHash ? { txHash: record.txHash } : {}),
           },

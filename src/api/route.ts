@@ -3,6 +3,8 @@ import type { z } from 'zod'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'
 import type { OrderTerms } from '../order.js'
+import type { Settlement } from '../settlement.js'
+import type { SettlementStatement } from '../chains.js'
 import type { ProviderRegistry } from '../registry/registry.js'
 import type { Store } from '../store/store.js'
 import type { RelayerStatus } from './schemas.js'
@@ -17,8 +19,11 @@ export interface RelayerView {
   live(): boolean
   slotStatus(terms: OrderTerms): Promise<string | undefined>
   status(): Promise<RelayerStatus>
-  /** How many of the quorum's signatures a chain's settlement needs. */
-  threshold(chain: string): Promise<number>
+  /** How many of the quorum's signatures a settlement on its chain needs, and what each is over. */
+  settlementContext(
+    terms: OrderTerms,
+    settlement: Settlement,
+  ): Promise<{ threshold: number; statement?: SettlementStatement }>
 }
 
 export interface ApiOptions {

@@ -177,6 +177,18 @@ export const receiptSchema = z.object({
   settlement: settlementSchema,
   settlementHash: z.string().describe('sha256 of the canonical settlement the signatures are over'),
   threshold: uint,
+  statement: z
+    .discriminatedUnion('scheme', [
+      z.object({ scheme: z.literal('eip712'), typedData: z.record(z.string(), z.unknown()) }),
+      z.object({ scheme: z.literal('ed25519'), message: z.string() }),
+      z.object({
+        scheme: z.literal('secp256k1-sha256'),
+        message: z.string(),
+        publicKeys: z.record(z.string(), z.string()),
+      }),
+    ])
+    .optional()
+    .describe('what each signature is over and how to check it (docs/API.md)'),
   signatures: z.array(
     z.object({ relayerId: z.string(), signer: z.string(), signature: z.string(), receivedAt: uint }),
   ),

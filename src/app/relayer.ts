@@ -200,6 +200,7 @@ export async function startRelayer(
       explorers: config.api.explorers,
       relayer,
       store,
+      chains,
       metrics,
       ...(webhooks ? { webhooks } : {}),
     }),

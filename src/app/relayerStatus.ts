@@ -6,6 +6,7 @@ import { probePeer } from '../peer/reachability.js'
 import type { RelayerHealth } from '../relay/health.js'
 import type { OrderTerms } from '../order.js'
 import type { Store } from '../store/store.js'
+import type { ChainRuntime } from '../chains.js'
 
 /** How often peers are asked again; a status read between serves the last answers. */
 const PEER_PROBE_EVERY_MS = 15_000
@@ -29,6 +30,7 @@ export interface StatusSources {
     slotStatus(terms: OrderTerms): Promise<string | undefined>
   }
   store: Store
+  chains: readonly ChainRuntime[]
   metrics: Metrics
   webhooks?: { status(): unknown[] }
 }
@@ -66,8 +68,10 @@ export function relayerView(s: StatusSources): RelayerView {
     health: () => s.relayer.health(),
     live: () => s.relayer.live(),
     slotStatus: (terms) => s.relayer.slotStatus(terms),
-    async threshold(chain) {
-      return (await s.store.getRelayerSet(chain))?.threshold ?? s.threshold
+    async settlementContext(terms, settlement) {
+      const threshold = (await s.store.getRelayerSet(terms.chain))?.threshold ?? s.threshold
+      const runtime = s.chains.find((c) => c.chain === terms.chain)
+      return { threshold, ...(runtime ? { statement: runtime.settlementStatement(settlement) } : {}) }
     },
     async status(): Promise<RelayerStatus> {
       if (!probing && Date.now() - lastProbe >= PEER_PROBE_EVERY_MS) {
