@@ -271,6 +271,44 @@ describe('provider registry', () => {
     }
   })
 
+  it("lets a configured origin's pages read the API, not write to it, and no other origin read it", async () => {
+    const cors = createApiServer({
+      store,
+      relayer: RELAYER_VIEW,
+      registry,
+      metrics,
+      registrations: { perMinute: 6_000, burst: 1_000 },
+      corsOrigins: ['https://market.example.org'],
+      logger,
+    })
+    const url = await listen(cors)
+    try {
+      const preflight = await fetch(`${url}/v1/providers`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://market.example.org', 'access-control-request-method': 'GET' },
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://market.example.org')
+      expect(preflight.headers.get('access-control-allow-methods')).toBe('GET')
+      const read = await fetch(`${url}/v1/providers`, { headers: { origin: 'https://market.example.org' } })
+      expect([read.status, read.headers.get('access-control-allow-origin')]).toEqual([
+        200,
+        'https://market.example.org',
+      ])
+      const stranger = await fetch(`${url}/v1/providers`, { headers: { origin: 'https://evil.example' } })
+      expect(stranger.headers.get('access-control-allow-origin')).toBeNull()
+      // A form post needs no preflight: the relayer itself refuses a write from another origin's page.
+      const write = await fetch(`${url}/v1/providers`, {
+        method: 'POST',
+        headers: { origin: 'https://market.example.org', 'content-type': 'text/plain' },
+        body: JSON.stringify(agent.record),
+      })
+      expect([write.status, ((await write.json()) as { error: string }).error]).toEqual([403, 'CROSS_ORIGIN'])
+    } finally {
+      await new Promise((ok) => cors.close(ok))
+    }
+  })
+
   it('refuses a record expiring more than 7 days ahead, which would hold its place without being signed again, before fetching anything', async () => {
     const now = Math.floor(Date.now() / 1000)
     const far = await servedRecord(now + 7 * 86_400 + 3_600)
