@@ -47,7 +47,7 @@ describe('SqliteStore', () => {
     // The store as version 5 left it: no order column.
     const db = new Database(path)
     db.exec(
-      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; DROP INDEX submissions_by_state; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 6',
+      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; DROP INDEX orders_by_state_id; DROP INDEX submissions_by_state; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; DROP INDEX chain_events_by_order; ALTER TABLE chain_events DROP COLUMN order_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 6',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -71,7 +71,7 @@ describe('SqliteStore', () => {
     await first.close()
     const db = new Database(path)
     db.exec(
-      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; DROP INDEX submissions_by_state; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 7',
+      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; DROP INDEX orders_by_state_id; DROP INDEX submissions_by_state; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; ALTER TABLE heartbeats DROP COLUMN leaf_hash; ALTER TABLE heartbeats DROP COLUMN gpus; ALTER TABLE heartbeats DROP COLUMN compute; ALTER TABLE heartbeats DROP COLUMN transcript; DROP INDEX orders_compactable; ALTER TABLE orders DROP COLUMN compacted_at; DROP INDEX orders_due; ALTER TABLE orders DROP COLUMN due_at; DELETE FROM schema_migrations WHERE version >= 7',
     )
     db.close()
     const store = new SqliteStore(path)
@@ -106,7 +106,7 @@ describe('SqliteStore', () => {
     await first.close()
     const db = new Database(path)
     db.exec(
-      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; DROP INDEX submissions_by_state; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; DELETE FROM schema_migrations WHERE version >= 11',
+      'DROP INDEX orders_by_renter; DROP INDEX orders_by_provider; DROP INDEX orders_by_chain; DROP INDEX orders_by_state_id; DROP INDEX submissions_by_state; ALTER TABLE orders DROP COLUMN renter; ALTER TABLE orders DROP COLUMN provider_id; DELETE FROM schema_migrations WHERE version >= 11',
     )
     db.close()
     const store = new SqliteStore(path)

@@ -3,7 +3,7 @@ import { html, short, Status, txLink, units, usePoll, when } from './api.js'
 import { TelemetryChart, telemetrySeries } from './charts.js'
 import { SlotStrip } from './strip.js'
 
-const PAGE = 500
+const PAGE = 200
 
 /** One order: its terms, where it is, its settlement and transaction, each slot's proof, and its GPUs' telemetry. */
 export function OrderPage({ id, query, explorers }) {

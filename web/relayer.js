@@ -101,7 +101,7 @@ export function RelayerPage({ status }) {
                 ${s.webhooks.map(
                   (w) =>
                     html`<tr>
-                      <td><code>${w.url}</code></td>
+                      <td><code>${w.receiver}</code></td>
                       <td>${(w.events ?? []).join(', ')}</td>
                       <td class="num">${w.queued}</td>
                       <td class="num">${w.delivered}</td>

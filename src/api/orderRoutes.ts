@@ -107,15 +107,20 @@ export function orderRoutes(o: ApiOptions): ApiRoute[] {
             `order ${record.terms.id} is ${record.state}: no settlement yet`,
           )
         const hash = settlementHash(record.settlement)
+        const { threshold, statement, signers } = await o.relayer.settlementContext(
+          record.terms,
+          record.settlement,
+        )
+        // Only signatures the chain would count now: over this settlement, by a member of its current set.
+        const members = signers && new Set(signers.map((m) => m.toLowerCase()))
         const signatures = (await o.store.listSignatures(record.terms.id))
-          .filter((s) => s.settlementHash === hash)
+          .filter((s) => s.settlementHash === hash && (!members || members.has(s.signer.toLowerCase())))
           .map(({ relayerId, signer, signature, receivedAt }) => ({
             relayerId,
             signer,
             signature,
             receivedAt,
           }))
-        const { threshold, statement } = await o.relayer.settlementContext(record.terms, record.settlement)
         return {
           status: 200,
           body: {

@@ -3,8 +3,8 @@ import { isQantaraError } from '../errors.js'
 import { BodyTooLarge, readBody } from '../http/body.js'
 import { RateLimiter } from '../agent/rateLimit.js'
 import type { OrderRecord } from '../orders/record.js'
-import { signedProviderRecordSchema } from '../registry/record.js'
-import type { ProviderFilter } from '../registry/registry.js'
+import { signedProviderRecordSchema, type SignedProviderRecord } from '../registry/record.js'
+import { providerMatches, type ProviderFilter } from '../registry/registry.js'
 import { ApiError, parseQuery } from './http.js'
 import { HEX32_PATH, type ApiOptions, type ApiRoute } from './route.js'
 import { errorBody, providerDetail, providersPage, providersQuery } from './schemas.js'
@@ -13,10 +13,25 @@ import { z } from 'zod'
 const MAX_RECORD_BODY = 64 * 1024
 /** A provider page reads at most this many of its orders: the figures say how many they cover. */
 const PROVIDER_ORDERS = 1_000
+const LISTING_TTL_MS = 5_000
 
 /** The provider registry: offers, filtered and paged; one provider's record, uptime and earnings; registration. */
 export function providerRoutes(o: ApiOptions): ApiRoute[] {
   const registrations = new RateLimiter(o.registrations.perMinute / 60, o.registrations.burst)
+  const now = o.now ?? Date.now
+  // Reading every record parses up to the registry's bound (10,000 of up to ~10 KB): once per few seconds,
+  // however many readers poll, never once per request.
+  let listed: { at: number; records: Promise<SignedProviderRecord[]> } | undefined
+  const live = (): Promise<SignedProviderRecord[]> => {
+    if (!listed || now() - listed.at >= LISTING_TTL_MS) {
+      const records = o.registry.list()
+      listed = { at: now(), records }
+      records.catch(() => {
+        listed = undefined
+      })
+    }
+    return listed.records
+  }
   return [
     {
       method: 'GET',
@@ -37,7 +52,9 @@ export function providerRoutes(o: ApiOptions): ApiRoute[] {
         if (q.chain) filter.chain = q.chain
         if (q.token) filter.token = q.token
         if (q.maxPricePerSlot !== undefined) filter.maxPricePerSlot = q.maxPricePerSlot
-        const providers = (await o.registry.list(filter))
+        const nowS = Math.floor(now() / 1000)
+        const providers = (await live())
+          .filter((p) => p.record.expiresAt > nowS && providerMatches(p.record, filter))
           .filter((p) => q.cursor === undefined || p.record.providerId > q.cursor)
           .sort((a, b) => (a.record.providerId < b.record.providerId ? -1 : 1))
           .slice(0, q.limit)
@@ -57,8 +74,10 @@ export function providerRoutes(o: ApiOptions): ApiRoute[] {
       },
       async handle({ params }) {
         const id = params[0]!.toLowerCase()
-        const provider = (await o.registry.list()).find((p) => p.record.providerId === id)
-        if (!provider) throw new ApiError(404, 'UNKNOWN_PROVIDER', `no live record of provider ${id}`)
+        const stored = await o.store.getProvider(id)
+        const provider = stored && (JSON.parse(stored.body) as SignedProviderRecord)
+        if (!provider || provider.record.expiresAt <= Math.floor(now() / 1000))
+          throw new ApiError(404, 'UNKNOWN_PROVIDER', `no live record of provider ${id}`)
         const orders = await o.store.listOrdersPage(undefined, PROVIDER_ORDERS, { providerId: id })
         return { status: 200, body: { provider, orders: orders.length, ...providerFigures(orders) } }
       },
@@ -89,6 +108,7 @@ export function providerRoutes(o: ApiOptions): ApiRoute[] {
         const input = await readJson(req, o)
         try {
           const record = await o.registry.submit(input)
+          listed = undefined
           return { status: 201, body: { accepted: true, providerId: record.providerId, seq: record.seq } }
         } catch (err) {
           if (!isQantaraError(err, 'RECORD_REJECTED')) throw err

@@ -23,7 +23,7 @@ export interface RelayerView {
   settlementContext(
     terms: OrderTerms,
     settlement: Settlement,
-  ): Promise<{ threshold: number; statement?: SettlementStatement }>
+  ): Promise<{ threshold: number; statement?: SettlementStatement; signers?: readonly string[] }>
 }
 
 export interface ApiOptions {

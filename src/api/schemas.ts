@@ -61,9 +61,10 @@ export const slotsQuery = z.strictObject({
     .string()
     .regex(/^\d{1,4}$/)
     .transform(Number)
-    .pipe(z.number().int().min(1).max(2_000))
-    .default(500)
-    .describe('slots from `from`, 1-2000'),
+    // Each slot carries up to 16 GPUs' telemetry: a page stays around a few hundred kilobytes.
+    .pipe(z.number().int().min(1).max(200))
+    .default(200)
+    .describe('slots from `from`, 1-200'),
 })
 
 const gpuRequirement = z.object({ class: z.string(), count: uint, minVramMiB: uint })
@@ -225,7 +226,26 @@ export const relayerStatusSchema = z.object({
     }),
   ),
   orders: z.record(z.string(), uint).describe('orders by state'),
-  webhooks: z.array(z.record(z.string(), z.unknown())),
+  webhooks: z.array(
+    z.object({
+      receiver: z.string().describe("the receiver's origin; its path is not shown"),
+      events: z.array(z.string()),
+      queued: uint,
+      delivered: uint,
+      failed: uint,
+      dropped: uint,
+      last: z
+        .object({
+          type: z.string(),
+          at: z.string(),
+          outcome: z.enum(['delivered', 'failed', 'retrying']),
+          attempts: uint,
+          httpStatus: uint.optional(),
+          error: z.string().optional(),
+        })
+        .optional(),
+    }),
+  ),
 })
 
 export const healthSchema = z.object({

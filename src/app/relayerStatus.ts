@@ -1,12 +1,14 @@
 import type { RelayerView } from '../api/route.js'
 import type { RelayerStatus } from '../api/schemas.js'
-import { redactUrl } from '../http/redactUrl.js'
+import { errorMessage } from '../errors.js'
+import { redactUrl, redactUrls } from '../http/redactUrl.js'
 import type { Metrics } from '../metrics.js'
 import { probePeer } from '../peer/reachability.js'
 import type { RelayerHealth } from '../relay/health.js'
 import type { OrderTerms } from '../order.js'
 import type { Store } from '../store/store.js'
 import type { ChainRuntime } from '../chains.js'
+import type { WebhookStatus } from '../webhooks/dispatcher.js'
 
 /** How often peers are asked again; a status read between serves the last answers. */
 const PEER_PROBE_EVERY_MS = 15_000
@@ -32,7 +34,7 @@ export interface StatusSources {
   store: Store
   chains: readonly ChainRuntime[]
   metrics: Metrics
-  webhooks?: { status(): unknown[] }
+  webhooks?: { status(): WebhookStatus[] }
 }
 
 /**
@@ -52,16 +54,24 @@ export function relayerView(s: StatusSources): RelayerView {
       s.members
         .filter((m) => m.id !== s.relayerId && m.url)
         .map(async (m) => {
-          const probe = await probePeer({ id: m.id, url: m.url!, identity: m.identity })
+          const probe = await probePeer({ id: m.id, url: m.url!, identity: m.identity }).catch(
+            (err: unknown) => ({ reachable: false as const, error: redactUrls(errorMessage(err)) }),
+          )
           peers.set(m.id, {
             reachable: probe.reachable,
             ...(probe.reachable ? {} : { error: probe.error }),
             checkedAt: Math.floor(Date.now() / 1000),
           })
         }),
-    ).then(() => {
-      probing = undefined
-    })
+    )
+      // Nothing a peer answers may end the process: a probe's failure is its peer's state, never an unhandled rejection.
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        probing = undefined
+      })
     return probing
   }
   return {
@@ -69,9 +79,14 @@ export function relayerView(s: StatusSources): RelayerView {
     live: () => s.relayer.live(),
     slotStatus: (terms) => s.relayer.slotStatus(terms),
     async settlementContext(terms, settlement) {
-      const threshold = (await s.store.getRelayerSet(terms.chain))?.threshold ?? s.threshold
+      // The chain's own set when it has one (an escrow's, rotated by the quorum), else the configured quorum.
+      const set = await s.store.getRelayerSet(terms.chain)
       const runtime = s.chains.find((c) => c.chain === terms.chain)
-      return { threshold, ...(runtime ? { statement: runtime.settlementStatement(settlement) } : {}) }
+      return {
+        threshold: set?.threshold ?? s.threshold,
+        ...(set ? { signers: set.members } : {}),
+        ...(runtime ? { statement: runtime.settlementStatement(settlement) } : {}),
+      }
     },
     async status(): Promise<RelayerStatus> {
       if (!probing && Date.now() - lastProbe >= PEER_PROBE_EVERY_MS) {
@@ -113,8 +128,42 @@ export function relayerView(s: StatusSources): RelayerView {
           .filter((m) => m.id !== s.relayerId)
           .map((m) => ({ id: m.id, ...(m.url ? { url: redactUrl(m.url) } : {}), ...peers.get(m.id)! })),
         orders,
-        webhooks: (s.webhooks?.status() ?? []) as Record<string, unknown>[],
+        webhooks: (s.webhooks?.status() ?? []).map(publicWebhookStatus),
       }
     },
+  }
+}
+
+/**
+ * A receiver as the public page shows it: its origin only. A webhook URL's
+ * path is often its only secret (a capability URL), and an error may quote it.
+ */
+function publicWebhookStatus(w: WebhookStatus): RelayerStatus['webhooks'][number] {
+  let receiver: string
+  try {
+    receiver = new URL(w.url).origin
+  } catch {
+    receiver = 'a configured receiver'
+  }
+  const { last } = w
+  return {
+    receiver,
+    events: w.events,
+    queued: w.queued,
+    delivered: w.delivered,
+    failed: w.failed,
+    dropped: w.dropped,
+    ...(last
+      ? {
+          last: {
+            type: last.type,
+            at: last.at,
+            outcome: last.outcome,
+            attempts: last.attempts,
+            ...(last.httpStatus !== undefined ? { httpStatus: last.httpStatus } : {}),
+            ...(last.error ? { error: last.error.replace(/\b\w+:\/\/\S+/g, '<url>').slice(0, 200) } : {}),
+          },
+        }
+      : {}),
   }
 }

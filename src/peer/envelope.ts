@@ -43,5 +43,12 @@ export function openEnvelope(
   const e = parsed.data
   const key = relayerKeys.get(e.relayerId)
   if (e.relayerId !== expectedRelayer || !key || Math.abs(nowMs - e.signedAt) > maxAgeMs) return undefined
-  return ed25519Verify(key, bytes(tag, e), e.signature) ? e.body : undefined
+  let signed: Uint8Array
+  try {
+    signed = bytes(tag, e)
+  } catch {
+    // A body canonical JSON cannot write (a float, nesting past its depth) was never sealed by anyone.
+    return undefined
+  }
+  return ed25519Verify(key, signed, e.signature) ? e.body : undefined
 }

@@ -1,4 +1,5 @@
 import { boundedFetch } from '../http/boundedFetch.js'
+import { redactUrls } from '../http/redactUrl.js'
 import { errorMessage } from '../errors.js'
 import { openEnvelope } from './envelope.js'
 
@@ -29,12 +30,19 @@ export async function probePeer(
         : AbortSignal.timeout(TIMEOUT_MS),
     })
   } catch (err) {
-    return { reachable: false, kind: 'unreachable', error: errorMessage(err) }
+    // fetch's own messages may quote the URL, credentials and all.
+    return { reachable: false, kind: 'unreachable', error: redactUrls(errorMessage(err)) }
   }
   if (res.status !== 200) return { reachable: false, kind: 'http', error: `answers HTTP ${res.status}` }
   const body: unknown = await res.json().catch(() => undefined)
   const keys = new Map([[peer.id, peer.identity]])
-  if (openEnvelope('heartbeats', body, peer.id, keys, ANSWER_MAX_AGE_MS) === undefined)
+  let opened: unknown
+  try {
+    opened = openEnvelope('heartbeats', body, peer.id, keys, ANSWER_MAX_AGE_MS)
+  } catch {
+    opened = undefined
+  }
+  if (opened === undefined)
     return {
       reachable: false,
       kind: 'unsealed',

@@ -62,7 +62,18 @@ export class BtcPayouts {
         } else {
           outcome = await capability.claimFallback(terms, settlement.toProvider, signal)
         }
-        await this.ctx.transition(terms.id, btcShareClosed())
+        // The proof's close names the payout it proved: what tells a webhook receiver the BTC was paid.
+        await this.ctx.transition(
+          terms.id,
+          btcShareClosed(
+            step === 'prove'
+              ? {
+                  btcTxid: record.btcTxid!,
+                  ...(record.btcSats !== undefined ? { btcSats: record.btcSats } : {}),
+                }
+              : {},
+          ),
+        )
         this.ctx.log.info(
           { orderId: terms.id, outcome: outcome.status, via: step, btcTxid: record.btcTxid },
           step === 'prove'

@@ -34,8 +34,9 @@ export async function applyTransition(
   forget: (orderId: string) => void,
   notices?: { notify: Notify; log: Logger },
 ): Promise<boolean> {
+  const before = notices && (await store.getOrder(orderId))?.state
   const moved = await store.transitionOrder(orderId, t.from, t.to, t.patch, now)
   if (moved && isTerminal(t.to)) forget(orderId)
-  if (moved && notices) await noticeTransition(store, orderId, t, notices.notify, notices.log)
+  if (moved && notices) await noticeTransition(store, orderId, before, t, notices.notify, notices.log)
   return moved
 }

@@ -2,7 +2,8 @@ import { SLOT_REASONS, slotIsUp, type SlotStatus } from '../computeSettlement.js
 import type { Logger } from '../log.js'
 import type { OrderTerms } from '../order.js'
 import type { Transition } from '../orders/lifecycle.js'
-import type { OrderRecord } from '../orders/record.js'
+import type { OrderRecord, OrderState } from '../orders/record.js'
+import { NO_PROVIDER } from '../vault/refund.js'
 import type { Store } from '../store/store.js'
 import type { WebhookEvent } from '../webhooks/events.js'
 
@@ -10,6 +11,9 @@ import type { WebhookEvent } from '../webhooks/events.js'
 export const MAX_SLOT_NOTICES = 256
 
 export type Notify = (event: WebhookEvent) => void
+
+/** The states an order reaches once its settlement (or refund) is final on chain. */
+const ON_CHAIN: readonly OrderState[] = ['settled', 'payout-pending', 'refunded', 'disputed']
 
 export function openedNotice(terms: OrderTerms): WebhookEvent {
   const { renter, providerId, token, amount, start, slotLength, slots, btc } = terms
@@ -22,24 +26,25 @@ export function openedNotice(terms: OrderTerms): WebhookEvent {
 }
 
 /**
- * What a transition the store made tells the outside: the order's down slots
- * once its settlement is first computed, its settlement on chain, and a BTC
- * payout proved. Reads the order once for the fields the notice carries; a
- * failure is logged and never reaches the loop that moved the order.
+ * What a transition the store made tells the outside, judged from the state
+ * the order was in before it (`before`, read just ahead of the move): its
+ * down slots once its settlement is first computed; its settlement final on
+ * chain, whether this relayer posted it or its watcher saw it; and a BTC
+ * payout proved (a close carrying the payout's txid, never the fallback).
+ * Reads the order once for the fields the notice carries; a failure is
+ * logged and never reaches the loop that moved the order.
  */
 export async function noticeTransition(
   store: Store,
   orderId: string,
+  before: OrderState | undefined,
   t: Transition,
   notify: Notify,
   log: Logger,
 ): Promise<void> {
-  const first = t.to === 'settling' && t.from.includes('ended') && t.patch.uptime !== undefined
-  const onChain =
-    t.to === 'refunded' ||
-    t.to === 'payout-pending' ||
-    (t.to === 'settled' && !t.from.includes('payout-pending'))
-  const proved = t.to === 'settled' && t.from.includes('payout-pending')
+  const first = t.to === 'settling' && before === 'ended' && t.patch.uptime !== undefined
+  const onChain = ON_CHAIN.includes(t.to) && before !== 'payout-pending'
+  const proved = t.to === 'settled' && before === 'payout-pending' && t.patch.btcTxid !== undefined
   if (!first && !onChain && !proved) return
   try {
     const record = await store.getOrder(orderId)
@@ -53,6 +58,9 @@ export async function noticeTransition(
 }
 
 function downSlotNotices(record: OrderRecord, uptime: string, notify: Notify): void {
+  // A refund of a stray deposit has no provider, and an order with no slot up says it all in order.settled:
+  // neither may fill a receiver's queue with one notice per slot.
+  if (record.terms.providerId === NO_PROVIDER || ![...uptime].some((c) => slotIsUp(c))) return
   let sent = 0
   for (let slot = 0; slot < uptime.length && sent < MAX_SLOT_NOTICES; slot++) {
     const status = uptime[slot] as SlotStatus

@@ -186,6 +186,7 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX orders_by_renter ON orders (renter, id);
       CREATE INDEX orders_by_provider ON orders (provider_id, id);
       CREATE INDEX orders_by_chain ON orders (chain, id);
+      CREATE INDEX orders_by_state_id ON orders (state, id);
       CREATE INDEX submissions_by_state ON submissions (state, chain);
     `,
   },
