@@ -23,6 +23,9 @@ const quote = {
   solver: new Uint8Array(32).fill(7),
   satsPerE18: 1_000_000n,
   payoutDeadline: 1_767_300_000n,
+  maxAmount: 20_000_000n,
+  openBy: 1_767_220_000n,
+  latestEnd: 1_767_240_000n,
   signature: new Uint8Array(64).fill(9),
 }
 const body = (text: string) => Buffer.from(text.slice(4), 'base64url')
@@ -36,6 +39,24 @@ function withGpuWord(word: bigint): string {
 }
 
 describe('vault order memo', () => {
+  it('fits the largest quote a vault chain writes: an 80-byte script, a 33-byte key, 16-byte amounts and rate, a 32-byte payout', () => {
+    const max = 2n ** 128n - 1n
+    const largest = {
+      ...memo,
+      amount: max,
+      quote: {
+        ...quote,
+        script: new Uint8Array(80).fill(0x51),
+        solver: new Uint8Array(33).fill(2),
+        satsPerE18: max,
+        maxAmount: max,
+      },
+    }
+    const text = encodeOrderMemo(largest)
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_MEMO_BYTES)
+    expect(decodeOrderMemo(text)).toEqual({ ok: true, memo: largest })
+  })
+
   it('round-trips an order, with and without a solver quote, in a few hundred bytes', () => {
     const plain = encodeOrderMemo(memo)
     expect(plain.startsWith('qv2:')).toBe(true)
@@ -87,6 +108,11 @@ describe('vault order memo', () => {
     [
       'a quote of zero sats',
       encodeOrderMemo({ ...memo, quote: { ...quote, satsPerE18: 0n } }),
+      'MALFORMED_MEMO',
+    ],
+    [
+      'a quote that lets the order lock nothing',
+      encodeOrderMemo({ ...memo, quote: { ...quote, maxAmount: 0n } }),
       'MALFORMED_MEMO',
     ],
   ]

@@ -14,14 +14,25 @@ export const MEMO_PREFIX = 'qv2:'
 /** Bounds the whole memo text: a deposit's memo is read from a chain anyone writes to. */
 export const MAX_MEMO_BYTES = 500
 
+/**
+ * A solver's quote riding in the memo: the same bounds an EVM escrow's
+ * `openBtc` enforces (src/vault/btcQuote.ts checks them), signed by the solver
+ * for this order id, token and vault.
+ */
 export interface VaultQuote {
   /** The provider's Bitcoin output script. */
   script: Uint8Array
-  /** The solver's raw address on the vault chain, repaid against a proof. */
+  /** The solver's key on the vault chain (its address is derived from it), repaid against a proof. */
   solver: Uint8Array
   satsPerE18: bigint
   payoutDeadline: bigint
-  /** The solver's signature over the quote for this order id, as the vault chain's adapter checks it. */
+  /** The most the order may lock, in the token's smallest units. */
+  maxAmount: bigint
+  /** Unix seconds after which the quote opens no order. */
+  openBy: bigint
+  /** Unix seconds by which the order must end. */
+  latestEnd: bigint
+  /** The solver's signature over the quote's statement (btcQuote.ts), as the vault chain's adapter checks it. */
   signature: Uint8Array
 }
 
@@ -47,7 +58,15 @@ export type MemoResult = { ok: true; memo: VaultOrderMemo } | { ok: false; reaso
 
 const SALT_BYTES = 16
 const HAS_QUOTE = 1
-const LIMITS = { amount: 16, payout: 64, script: 80, solver: 64, sats: 16, signature: 72 } as const
+const LIMITS = {
+  amount: 16,
+  payout: 64,
+  script: 80,
+  solver: 64,
+  sats: 16,
+  maxAmount: 16,
+  signature: 72,
+} as const
 
 function minimalBigEndian(v: bigint): Uint8Array {
   if (v === 0n) return new Uint8Array(0)
@@ -79,6 +98,9 @@ export function encodeOrderMemo(m: VaultOrderMemo): string {
     bytes(m.quote.solver, LIMITS.solver)
     bytes(minimalBigEndian(m.quote.satsPerE18), LIMITS.sats)
     u(8, m.quote.payoutDeadline)
+    bytes(minimalBigEndian(m.quote.maxAmount), LIMITS.maxAmount)
+    u(8, m.quote.openBy)
+    u(8, m.quote.latestEnd)
     bytes(m.quote.signature, LIMITS.signature)
   }
   const text = MEMO_PREFIX + Buffer.concat(parts).toString('base64url')
@@ -157,9 +179,13 @@ function readQuote(r: MemoReader): VaultQuote {
   const solver = r.bytes(LIMITS.solver)
   const satsPerE18 = r.number(LIMITS.sats)
   const payoutDeadline = r.uint(8)
+  const maxAmount = r.number(LIMITS.maxAmount)
+  const openBy = r.uint(8)
+  const latestEnd = r.uint(8)
   const signature = r.bytes(LIMITS.signature)
-  if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n) throw new RangeError('empty quote')
-  return { script, solver, satsPerE18, payoutDeadline, signature }
+  if (script.length === 0 || solver.length === 0 || satsPerE18 === 0n || maxAmount === 0n)
+    throw new RangeError('empty quote')
+  return { script, solver, satsPerE18, payoutDeadline, maxAmount, openBy, latestEnd, signature }
 }
 
 /** The id of a vault order: bound to its chain and renter, so a copied memo makes another order, never this one. */
