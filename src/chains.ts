@@ -160,6 +160,19 @@ export interface BtcPayoutProof {
   coinbaseMerkle: Uint8Array[]
 }
 
+/** A Bitcoin payout as a relayer's own source proves it: its outputs, its 32-byte tags and its block's time. */
+export interface CheckedBtcPayout {
+  txid: string
+  blockHash: string
+  height: number
+  /** The block header's time, unix seconds. */
+  blockTime: bigint
+  /** Every `OP_RETURN <32 bytes>` output's bytes, in output order. */
+  tags: Hex32[]
+  /** Every output: its script, hex, and value. */
+  outputs: { script: string; sats: bigint }[]
+}
+
 /** Where BTC payouts are seen and proved: a watcher that releases tagged payments at `confirmations`, and a proof builder. */
 export interface BtcPayoutRail {
   readonly chain: ChainId
@@ -167,6 +180,8 @@ export interface BtcPayoutRail {
   readonly confirmations: number
   readonly pollIntervalMs: number
   buildProof(txid: string, blockHash: string, signal?: AbortSignal): Promise<BtcPayoutProof>
+  /** The payout proved from this relayer's own source, `confirmations` deep: what a vault's co-signer checks. */
+  checkPayout(txid: string, blockHash: string, signal?: AbortSignal): Promise<CheckedBtcPayout>
   /**
    * The headers that move a light relay out of `epoch`: the epoch's last
    * `proofLength`, then the next one's first `proofLength`, checked; undefined

@@ -6,6 +6,7 @@ import { secp256k1 } from '@noble/curves/secp256k1'
 import { startBtcd, type Btcd } from '../devkit/chains/btcd.js'
 import { REGTEST } from '../adapters/bitcoin/header.js'
 import { buildSpvProof } from '../adapters/bitcoin/proofBuilder.js'
+import { checkPayout } from '../adapters/bitcoin/payoutCheck.js'
 import { verifySpvProof, type SpvProof } from '../adapters/bitcoin/spvProof.js'
 import { BtcWallet } from '../adapters/bitcoin/wallet.js'
 import { BITCOIN_CHAIN_IDS } from '../adapters/bitcoin/config.js'
@@ -211,6 +212,7 @@ async function runRelayer() {
             new QantaraError('RPC_UNAVAILABLE', `proof of ${txid} unavailable (test)`, { retryable: true }),
           )
         : buildSpvProof(btcd.rpc, REGTEST, txid, blockHash, CONFIRMATIONS),
+    checkPayout: (txid, blockHash) => checkPayout(btcd.rpc, REGTEST, txid, blockHash, CONFIRMATIONS),
     retargetHeaders: () => Promise.resolve(undefined),
   }
   const clock = { offsetMs: 0 }

@@ -76,6 +76,7 @@ async function market(threshold: number, network: 'mainnet' | 'regtest' = 'mainn
     confirmations: CONFIRMATIONS,
     pollIntervalMs: 100,
     buildProof: () => Promise.reject(new Error('not used')),
+    checkPayout: () => Promise.reject(new Error('not used')),
     retargetHeaders: (epoch, proofLength) =>
       retargetHeaders(source, MAINNET, epoch, proofLength, CONFIRMATIONS),
   }

@@ -2,6 +2,7 @@ import { BITCOIN_CHAIN_IDS, BITCOIN_PARAMS, type BitcoinConfig } from '../../ada
 import { EsploraClient } from '../../adapters/bitcoin/esplora.js'
 import { BtcPayoutWatcher } from '../../adapters/bitcoin/payoutWatcher.js'
 import { buildSpvProof } from '../../adapters/bitcoin/proofBuilder.js'
+import { checkPayout } from '../../adapters/bitcoin/payoutCheck.js'
 import { retargetHeaders } from '../../adapters/bitcoin/retargetHeaders.js'
 import { BitcoinRpc } from '../../adapters/bitcoin/rpc.js'
 import type { BitcoinChainSource } from '../../adapters/bitcoin/source.js'
@@ -35,6 +36,8 @@ export function buildBtcRail(
     pollIntervalMs: b.pollIntervalMs,
     buildProof: (txid, blockHash, signal) =>
       buildSpvProof(source, params, txid, blockHash, b.confirmations, signal),
+    checkPayout: (txid, blockHash, signal) =>
+      checkPayout(source, params, txid, blockHash, b.confirmations, signal),
     retargetHeaders: (epoch, proofLength, signal) =>
       retargetHeaders(source, params, epoch, proofLength, b.confirmations, signal),
   }
