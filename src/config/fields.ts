@@ -3,17 +3,21 @@ import { parseChainId } from '../caip2.js'
 
 /** Field schemas shared by every chain family's config section. */
 
-export const rpcUrl = z
-  .string()
-  .refine((v) => {
+/** A URL this process calls over HTTP(S); `message` says what else is refused and why. */
+export function httpUrl(message: string) {
+  return z.string().refine((v) => {
     try {
       return ['http:', 'https:'].includes(new URL(v).protocol)
     } catch {
       return false
     }
-    // Every chain is polled over HTTP: a WebSocket URL would be accepted here and fail at the first request.
-  }, 'must be an http(s):// URL (chains are polled over HTTP; a ws(s):// endpoint is not used)')
-  .describe('JSON-RPC endpoint')
+  }, message)
+}
+
+// Every chain is polled over HTTP: a WebSocket URL would be accepted by a looser check and fail at the first request.
+export const rpcUrl = httpUrl(
+  'must be an http(s):// URL (chains are polled over HTTP; a ws(s):// endpoint is not used)',
+).describe('JSON-RPC endpoint')
 
 export function chainIdIn(namespace: string) {
   return z

@@ -1,18 +1,10 @@
 import { z } from 'zod'
+import { httpUrl } from '../config/fields.js'
 import { WEBHOOK_EVENTS } from './events.js'
 
-const hookUrl = z
-  .string()
-  .refine((v) => {
-    try {
-      return ['http:', 'https:'].includes(new URL(v).protocol)
-    } catch {
-      return false
-    }
-  }, 'must be an http(s):// URL')
-  .describe(
-    'where deliveries are POSTed; it may be on a private network. Credentials (user:pass@) and a query token are sent as given and redacted wherever the URL is shown',
-  )
+const hookUrl = httpUrl('must be an http(s):// URL').describe(
+  'where deliveries are POSTed; it may be on a private network. Credentials (user:pass@) and a query token are sent as given and redacted wherever the URL is shown',
+)
 
 export const webhookConfigSchema = z
   .strictObject({
