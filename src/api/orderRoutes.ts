@@ -81,7 +81,7 @@ export function orderRoutes(o: ApiOptions): ApiRoute[] {
               : {}),
             end: orderEnd(terms),
             heartbeats: await o.store.countHeartbeats(terms.id),
-            telemetryCompacted: held.length > 0 && held.every((h) => h.body === ''),
+            telemetryCompacted: record.compactedAt !== undefined,
           },
         }
       },

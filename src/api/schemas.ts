@@ -115,6 +115,7 @@ export const orderSchema = z.object({
   btcTxid: z.string().optional(),
   btcBlock: z.string().optional(),
   btcSats: decimal.optional(),
+  compactedAt: uint.optional().describe("when retention dropped its heartbeats' bodies (telemetry), ms"),
   updatedAt: uint,
 })
 

@@ -27,6 +27,8 @@ export interface OrderRecord {
   btcTxid?: string
   btcBlock?: string
   btcSats?: bigint
+  /** When retention dropped its heartbeats' bodies and transcripts (ms); their keys, which prove the settlement, stay. */
+  compactedAt?: number
   updatedAt: number
 }
 

@@ -25,6 +25,7 @@ export interface OrderRow {
   btc_block: string | null
   btc_sats: string | null
   updated_at: number
+  compacted_at?: number | string | null
 }
 
 export interface SubmissionRow {
@@ -48,6 +49,9 @@ export function toOrder(r: OrderRow): OrderRecord {
     ...(r.btc_txid ? { btcTxid: r.btc_txid } : {}),
     ...(r.btc_block ? { btcBlock: r.btc_block } : {}),
     ...(r.btc_sats ? { btcSats: BigInt(r.btc_sats) } : {}),
+    ...(r.compacted_at !== undefined && r.compacted_at !== null
+      ? { compactedAt: Number(r.compacted_at) }
+      : {}),
     updatedAt: r.updated_at,
   }
 }

@@ -400,6 +400,8 @@ export function storeContract(open: () => Promise<Store>): void {
       expect(await store.listHeartbeatKeys(done.id)).toEqual(keys)
       expect(await store.getTranscript(done.id, 1, 'r1')).toBeUndefined()
       expect((await store.listHeartbeats(done.id)).map((h) => h.body)).toEqual(['', ''])
+      expect((await store.getOrder(done.id))?.compactedAt).toBeGreaterThan(0)
+      expect((await store.getOrder(live.id))?.compactedAt).toBeUndefined()
       expect((await store.listHeartbeats(live.id)).map((h) => h.body)).toEqual(['{"heartbeat":{"slot":0}}'])
       // Peers are served the live order's heartbeat only; the cursor still moves past the compacted ones.
       const page = await storePeerSource(store, 'r1').feed(0)
