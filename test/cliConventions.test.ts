@@ -1,5 +1,12 @@
 import { CommanderError, InvalidArgumentError } from 'commander'
-import { ContractFunctionRevertedError, HttpRequestError, ContractFunctionExecutionError } from 'viem'
+import {
+  ContractFunctionRevertedError,
+  HttpRequestError,
+  ContractFunctionExecutionError,
+  InternalRpcError,
+  LimitExceededRpcError,
+  ResourceUnavailableRpcError,
+} from 'viem'
 import { describe, expect, it } from 'vitest'
 import { formatAmount, parseAmount } from '../src/app/cli/amounts.js'
 import { EXIT, exitCodeOf, failureOf } from '../src/app/cli/exitCodes.js'
@@ -132,3 +139,29 @@ describe('CLI amounts', () => {
     expect(refusal('1e6')).toContain('not "1e6"')
   })
 })
+
+describe('answers worth asking again, and amounts past 256 bits', () => {
+  it('classes an RPC rate limit, internal error or unavailable resource as unreachable (3), not a refusal (4)', () => {
+    for (const err of [
+      new LimitExceededRpcError(new Error('Request exceeds defined limit.')),
+      new InternalRpcError(new Error('internal')),
+      new ResourceUnavailableRpcError(new Error('busy')),
+    ])
+      expect(failureOf(err).exitCode).toBe(EXIT.UNREACHABLE)
+  })
+  it('refuses an amount that fits no chain as a usage error', () => {
+    expect(parseAmount((2n ** 256n - 1n).toString(), '--amount')).toBe(2n ** 256n - 1n)
+    expect(failureOf(catchOf(() => parseAmount((2n ** 256n).toString(), '--amount'))).exitCode).toBe(
+      EXIT.USAGE,
+    )
+  })
+})
+
+function catchOf(f: () => unknown): unknown {
+  try {
+    f()
+  } catch (err) {
+    return err
+  }
+  return undefined
+}

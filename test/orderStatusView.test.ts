@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { isFinal, statusJson, statusText, type OrderStatus } from '../src/app/cli/orderStatusView.js'
 import { answerProblem, type RelayerOrderAnswer } from '../src/app/cli/relayerOrder.js'
+import { termsMatchEscrow } from '../src/app/cli/escrowChain.js'
+import { openStateHash, owedStateHash } from '../adapters/evm/codec.js'
+import type { OrderTerms } from '../src/order.js'
 
 const ID = `0x${'01'.repeat(32)}`
 const answer = (over: Partial<RelayerOrderAnswer> = {}): RelayerOrderAnswer => ({
@@ -75,5 +78,60 @@ describe('order status', () => {
     expect(statusText(s)).toContain(
       '  split      provider 4750000 (4.75, 6 decimals), renter 1000000 (1, 6 decimals), fee 250000 (0.25, 6 decimals) to cosmos1fee (PARTIAL_DOWNTIME)',
     )
+  })
+})
+
+describe("an escrow order's terms from a relayer, checked against the escrow's stored hash", () => {
+  const terms: OrderTerms = {
+    id: ID as `0x${string}`,
+    chain: 'eip155:31337',
+    renter: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
+    token: '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512',
+    amount: 12_500_000n,
+    providerId: `0x${'ab'.repeat(32)}`,
+    payout: '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
+    start: 1_800_000_000n,
+    slotLength: 60,
+    slots: 6,
+    gpu: { class: 'cpu-reference', count: 1, minVramMiB: 0 },
+  }
+  it('takes terms that hash to the word the escrow holds, and no others', () => {
+    const word = openStateHash(terms)
+    expect(termsMatchEscrow(word, terms, undefined)).toBe(true)
+    expect(termsMatchEscrow(word, { ...terms, amount: terms.amount * 1_000n }, undefined)).toBe(false)
+    expect(termsMatchEscrow(word, { ...terms, payout: terms.renter }, undefined)).toBe(false)
+  })
+  it("takes a BTC order's terms against the escrow's owed-in-BTC word, with the chain's provider share", () => {
+    const btc = {
+      script: `0014${'11'.repeat(20)}`,
+      solver: '0x14dC79964da2C08b23698B3D3cc7Ca32193d9955',
+      satsPerE18: 10n ** 6n,
+      payoutDeadline: 1_800_100_000n,
+      maxAmount: 20_000_000n,
+      openBy: 1_799_999_000n,
+      latestEnd: 1_800_050_000n,
+    }
+    const word = owedStateHash({ ...terms, btc }, 12_375_000n)
+    expect(termsMatchEscrow(word, { ...terms, btc }, { toProvider: 12_375_000n })).toBe(true)
+    expect(termsMatchEscrow(word, { ...terms, btc }, { toProvider: 12_375_001n })).toBe(false)
+  })
+})
+
+describe("a relayer's settlement checked against its own slot statuses", () => {
+  it('refuses a settlement whose up slots or reason its statuses contradict, or one for an order still running', () => {
+    const ok = answer()
+    expect(answerProblem(ok, ID)).toBeUndefined()
+    const s = ok.settlement!
+    const inflated = {
+      ...ok,
+      uptime: '......',
+      settlement: { ...s, upSlots: 6, toProvider: s.toProvider + s.toRenter, toRenter: 0n },
+      reason: 'FULL' as const,
+    }
+    expect(answerProblem(inflated, ID)).toMatch(/6 up slots beside statuses of 0/)
+    expect(answerProblem({ ...ok, state: 'active' }, ID)).toMatch(/still active/)
+    expect(
+      answerProblem({ ...ok, reason: 'FULL', uptime: undefined, settlement: { ...s, upSlots: 3 } }, ID),
+    ).toMatch(/as FULL/)
   })
 })

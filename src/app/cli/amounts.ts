@@ -31,7 +31,8 @@ export function formatAmount(amount: bigint, unit: AmountUnit = {}): string {
  * a million times what was meant.
  */
 export function parseAmount(text: string, flag: string, unit: AmountUnit = {}): bigint {
-  if (/^[1-9][0-9]{0,77}$/.test(text)) return BigInt(text)
+  // Every chain's amounts fit 256 bits (an EVM uint256 is the widest): a bigger one is a typo, refused here.
+  if (/^[1-9][0-9]{0,77}$/.test(text) && BigInt(text) < 2n ** 256n) return BigInt(text)
   const decimal = /^([0-9]*)\.([0-9]+)$/.exec(text)
   const d = unit.decimals
   const converted =

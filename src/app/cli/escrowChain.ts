@@ -12,6 +12,8 @@ import {
   type PublicClient,
 } from 'viem'
 import { viemChain } from '../../../adapters/evm/chain.js'
+import { openStateHash, owedStateHash } from '../../../adapters/evm/codec.js'
+import type { OrderTerms } from '../../order.js'
 import { qantaraEscrowAbi } from '../../../adapters/evm/contracts/artifacts/QantaraEscrow.js'
 import { evmAccountFromSecret } from '../../../adapters/evm/keys.js'
 import { tokenDecimals } from '../../../adapters/evm/openOrder.js'
@@ -64,16 +66,33 @@ export async function escrowOrderState(
   publicClient: PublicClient,
   escrow: Address,
   orderId: Hex,
-): Promise<EscrowOrderState> {
-  const word = BigInt(
-    await publicClient.readContract({
-      address: escrow,
-      abi: qantaraEscrowAbi,
-      functionName: 'orderState',
-      args: [orderId],
-    }),
+): Promise<{ state: EscrowOrderState; word: Hex }> {
+  const word = await publicClient.readContract({
+    address: escrow,
+    abi: qantaraEscrowAbi,
+    functionName: 'orderState',
+    args: [orderId],
+  })
+  const n = BigInt(word)
+  return { state: n === 0n ? 'unknown' : n === 1n ? 'settled' : n === 2n ? 'refunded' : 'open', word }
+}
+
+/**
+ * Whether a relayer's terms are the escrow's: while an order is open (or owed
+ * in BTC) the escrow stores the hash of its terms, so a relayer's terms either
+ * hash to it or are not the order's. Past that only a marker is stored, and the
+ * terms can only be the relayer's word.
+ */
+export function termsMatchEscrow(
+  word: Hex,
+  terms: OrderTerms,
+  settlement: { toProvider: bigint } | undefined,
+): boolean {
+  const w = word.toLowerCase()
+  if (openStateHash(terms).toLowerCase() === w) return true
+  return (
+    !!terms.btc && !!settlement && owedStateHash({ ...terms, btc: terms.btc }, settlement.toProvider) === w
   )
-  return word === 0n ? 'unknown' : word === 1n ? 'settled' : word === 2n ? 'refunded' : 'open'
 }
 
 /**

@@ -3,7 +3,11 @@ import {
   BaseError as ViemError,
   ContractFunctionRevertedError,
   HttpRequestError,
+  InternalRpcError,
+  LimitExceededRpcError,
+  ResourceUnavailableRpcError,
   SocketClosedError,
+  UnknownRpcError,
   TimeoutError as ViemTimeoutError,
   WebSocketRequestError,
 } from 'viem'
@@ -103,12 +107,17 @@ export function failureOf(err: unknown): CliFailure {
     // Help and --version end through here too, with exit code 0.
     return { error: 'USAGE', message, exitCode: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE }
   if (err instanceof ViemError) {
+    // An RPC that is down, slow, rate-limiting or failing inside is one to ask again, not a chain's refusal.
     const transport = err.walk(
       (e) =>
         e instanceof HttpRequestError ||
         e instanceof ViemTimeoutError ||
         e instanceof WebSocketRequestError ||
-        e instanceof SocketClosedError,
+        e instanceof SocketClosedError ||
+        e instanceof LimitExceededRpcError ||
+        e instanceof InternalRpcError ||
+        e instanceof ResourceUnavailableRpcError ||
+        e instanceof UnknownRpcError,
     )
     if (transport) return { error: 'RPC_UNAVAILABLE', message: err.shortMessage, exitCode: EXIT.UNREACHABLE }
     // Anything else viem throws is an answer: a revert, a node refusing the transaction, a contract that is not there.

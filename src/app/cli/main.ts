@@ -3,7 +3,6 @@ import { Command, CommanderError, Option } from 'commander'
 import { startAgent } from '../agent.js'
 import { doctorChecks, doctorText } from '../doctor.js'
 import { loadConfig } from '../loadConfig.js'
-import { errorMessage, isQantaraError } from '../../errors.js'
 import { redactUrls } from '../../http/redactUrl.js'
 import { createLogger } from '../../log.js'
 import { RELAYER_ROLES, type RelayerRole } from '../probing.js'
@@ -135,8 +134,7 @@ try {
   } else if (jsonMode()) console.log(jsonLine({ ...failure, message }))
   // Commander has printed its own usage error, with the command's help hint.
   else if (!(err instanceof CommanderError))
-    console.error(
-      redactUrls(isQantaraError(err) ? `${err.code}: ${err.message}` : `error: ${errorMessage(err)}`),
-    )
+    // One line: the class's code and the short message (viem's full text spans a dozen lines).
+    console.error(`${failure.error}: ${message}`)
   process.exitCode = failure.exitCode
 }

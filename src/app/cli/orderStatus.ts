@@ -3,10 +3,10 @@ import { getAddress, isAddress, zeroAddress, type Hex } from 'viem'
 import { abortableDelay } from '../../abort.js'
 import { QantaraError } from '../../errors.js'
 import { redactUrl } from '../../http/redactUrl.js'
-import { NATIVE_TOKEN } from '../../order.js'
+import { NATIVE_TOKEN, type OrderTerms } from '../../order.js'
 import { custodyOf } from '../families.js'
 import { decimalsOption, type AmountUnit } from './amounts.js'
-import { escrowOptions, escrowOrderState, escrowReader, tokenUnit } from './escrowChain.js'
+import { escrowOptions, escrowOrderState, escrowReader, termsMatchEscrow, tokenUnit } from './escrowChain.js'
 import { EXIT, failureOf } from './exitCodes.js'
 import { isFinal, statusJson, statusText, type OrderStatus } from './orderStatusView.js'
 import { jsonLine, type CliOutput } from './output.js'
@@ -94,7 +94,7 @@ function statusReader(orderId: string, o: StatusOptions, signal: AbortSignal): (
     o.rpc && o.escrow && o.chain ? escrowReader({ rpc: o.rpc, escrow: o.escrow, chain: o.chain }) : undefined
   let chainUnit: AmountUnit | undefined
   return async () => {
-    const [relayer, onChain] = await Promise.all([
+    const [relayer, escrowState] = await Promise.all([
       o.relayer ? relayerOrder(o.relayer, orderId, signal) : undefined,
       reader && escrowOrderState(reader.publicClient, reader.escrow, orderId as Hex),
     ])
@@ -104,12 +104,26 @@ function statusReader(orderId: string, o: StatusOptions, signal: AbortSignal): (
         'RPC_BAD_RESPONSE',
         `relayer ${relayer.relayer} answers order ${orderId} as one on ${terms.chain}, not --chain ${o.chain}`,
       )
+    // While the order is open the escrow holds its terms' hash: terms that do not hash to it are not the order's.
+    const checked =
+      escrowState?.state === 'open' && terms
+        ? termsMatchEscrow(escrowState.word, terms as OrderTerms, relayer.order?.settlement)
+        : undefined
+    if (checked === false)
+      throw new QantaraError(
+        'RPC_BAD_RESPONSE',
+        `relayer ${relayer!.relayer} answers order ${orderId} with terms that are not the ones the escrow holds`,
+      )
     const chain = o.chain ?? terms?.chain
-    if (reader && terms && !chainUnit) chainUnit = await escrowTokenUnit(reader.publicClient, terms.token)
+    // The token's unit is read from the chain only for a token the escrow vouches for, never one a relayer names.
+    if (reader && terms && checked && !chainUnit)
+      chainUnit = await escrowTokenUnit(reader.publicClient, terms.token)
+    const onChain = escrowState?.state
     return {
       orderId: orderId.toLowerCase(),
       chain,
       custody: chain ? custodyOf(chain) : undefined,
+      ...(terms ? { termsFrom: checked ? ('escrow' as const) : ('relayer' as const) } : {}),
       ...(onChain ? { onChain, readFrom: `${redactUrl(o.rpc!)}, escrow ${reader!.escrow}` } : {}),
       ...(relayer ? { relayer } : {}),
       unit: chainUnit ?? (o.decimals !== undefined ? { decimals: o.decimals } : {}),

@@ -16,6 +16,8 @@ export interface OrderStatus {
   /** Where the escrow was read, for people: the RPC (credentials masked) and the escrow address. */
   readFrom?: string
   relayer?: RelayerOrder
+  /** `escrow`: the relayer's terms hash to what the escrow holds; `relayer`: they are its word alone. */
+  termsFrom?: 'escrow' | 'relayer'
   unit: AmountUnit
 }
 
@@ -57,6 +59,7 @@ export function statusJson(s: OrderStatus) {
     decimals: s.unit.decimals ?? null,
     symbol: s.unit.symbol ?? null,
     terms: o ? termsJson(o) : null,
+    termsFrom: s.termsFrom ?? null,
     slots: o ? slotsJson(o) : null,
     settlement: o?.settlement ? { ...withoutRoot(o.settlement), reason: o.reason ?? null } : null,
     txHash: o?.txHash ?? null,
@@ -117,6 +120,12 @@ export function statusText(s: OrderStatus): string[] {
   row(
     'terms',
     `${formatAmount(t.amount, s.unit)} of ${t.token} for ${t.slots} × ${t.slotLength} s of ${formatGpuRequirement(t.gpu)}, ${isoTime(t.start)} to ${isoTime(o.end)}`,
+  )
+  row(
+    '',
+    s.termsFrom === 'escrow'
+      ? '(the terms hash to what the escrow holds)'
+      : `(as relayer ${s.relayer.relayer} answers: not checked against the chain)`,
   )
   row('provider', `${t.providerId}, paid to ${t.payout}`)
   const slots = slotsJson(o)

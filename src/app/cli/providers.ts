@@ -39,7 +39,7 @@ export interface ProviderListing {
  * and it offers what was asked for; of one provider's records only the latest.
  */
 export function sortListing(entries: unknown[], filter: ProviderFilter, now: number): ProviderListing {
-  const byProvider = new Map<string, ProviderRecord>()
+  const newest = new Map<string, ProviderRecord>()
   const refused: RefusedRecord[] = []
   for (const entry of entries) {
     const claimed = (entry as { record?: { providerId?: unknown } } | null)?.record?.providerId
@@ -53,21 +53,28 @@ export function sortListing(entries: unknown[], filter: ProviderFilter, now: num
       refused.push({ providerId, reason, detail })
       continue
     }
-    if (!providerMatches(record, filter)) {
-      refused.push({ providerId, reason: 'NOT_ASKED_FOR', detail: 'listed for a filter it does not match' })
-      continue
-    }
-    const held = byProvider.get(record.providerId)
+    const held = newest.get(record.providerId)
     const [kept, dropped] = held && held.seq >= record.seq ? [held, record] : [record, held]
-    byProvider.set(record.providerId, kept)
+    newest.set(record.providerId, kept)
     if (dropped)
       refused.push({
         providerId: dropped.providerId,
         reason: 'SUPERSEDED',
-        detail: `seq ${dropped.seq}; seq ${kept.seq} is listed`,
+        detail: `seq ${dropped.seq}; seq ${kept.seq} is the provider's latest`,
       })
   }
-  return { offers: [...byProvider.values()], refused }
+  // The filter judges each provider's latest record only: an older, cheaper one it replaced offers nothing now.
+  const offers: ProviderRecord[] = []
+  for (const record of newest.values()) {
+    if (providerMatches(record, filter)) offers.push(record)
+    else
+      refused.push({
+        providerId: record.providerId,
+        reason: 'NOT_ASKED_FOR',
+        detail: 'listed for a filter it does not match',
+      })
+  }
+  return { offers, refused }
 }
 
 /** `qantara providers list`: a relayer's provider records, each shown only once its provider's signature checks. */

@@ -68,7 +68,8 @@ export async function relayerGet(
       retryable: true,
     })
   }
-  if (res.status >= 500)
+  // Busy (a rate limit, a proxy's timeout) is a relayer to ask again later, as one that is down.
+  if (res.status >= 500 || res.status === 408 || res.status === 429)
     throw new QantaraError(
       'ENDPOINT_UNREACHABLE',
       `relayer ${name} answered ${path} with HTTP ${res.status}`,

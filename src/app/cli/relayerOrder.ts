@@ -1,3 +1,4 @@
+import { reasonOf } from '../../computeSettlement.js'
 import { z } from 'zod'
 import { SLOT_REASONS } from '../../computeSettlement.js'
 import { QantaraError } from '../../errors.js'
@@ -119,5 +120,13 @@ export function answerProblem(a: RelayerOrderAnswer, id: string): string | undef
     return `a settlement that pays ${s.toProvider + s.toRenter + s.fee}, not the order's amount ${a.terms.amount}`
   if (s.totalSlots !== a.terms.slots || s.upSlots > s.totalSlots)
     return `a settlement of ${s.upSlots} up of ${s.totalSlots} slots, for an order of ${a.terms.slots}`
+  if (['opened', 'active', 'ended'].includes(a.state)) return `a settlement of an order still ${a.state}`
+  // Slot statuses that cover the order must count the settlement's up slots, and its reason must be theirs.
+  if (a.uptime?.length === a.terms.slots) {
+    const up = [...a.uptime].filter((c) => c === 'C' || c === 'T').length
+    if (up !== s.upSlots) return `a settlement of ${s.upSlots} up slots beside statuses of ${up}`
+  }
+  if (a.reason !== undefined && a.reason !== reasonOf(s))
+    return `a settlement of ${s.upSlots} up slots as ${a.reason}`
   return undefined
 }
