@@ -251,6 +251,12 @@ describe('qantara order status, from a relayer', () => {
     expect(json(vaultWithoutRelayer)[0]).toMatchObject({ error: 'CONFIG_INVALID', exitCode: 2 })
     const badFlag = await runCli(['--json', 'order', 'status', ORDER, '--interval', '0'])
     expect(json(badFlag)[0]).toMatchObject({ error: 'USAGE', exitCode: 2 })
+    // A command group without its subcommand: one JSON object saying so, and nothing on stderr (no help text).
+    const group = await runCli(['order', '--json'])
+    expect([group.code, group.stderr]).toEqual([2, ''])
+    expect(json(group)).toEqual([
+      { error: 'USAGE', message: 'a subcommand is needed: see --help', exitCode: 2 },
+    ])
     const closed = createServer()
     await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', ok))
     const port = (closed.address() as AddressInfo).port

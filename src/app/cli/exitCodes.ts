@@ -103,9 +103,11 @@ const NET_ERRNO = new Set([
 export function failureOf(err: unknown): CliFailure {
   if (isQantaraError(err)) return { error: err.code, message: err.message, exitCode: exitCodeOf(err.code) }
   const message = errorMessage(err)
-  if (err instanceof CommanderError)
-    // Help and --version end through here too, with exit code 0.
-    return { error: 'USAGE', message, exitCode: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE }
+  if (err instanceof CommanderError) {
+    // Help and --version end through here too, with exit code 0; a command group run without its subcommand shows its help.
+    const usage = err.code === 'commander.help' ? 'a subcommand is needed: see --help' : message
+    return { error: 'USAGE', message: usage, exitCode: err.exitCode === 0 ? EXIT.OK : EXIT.USAGE }
+  }
   if (err instanceof ViemError) {
     // An RPC that is down, slow, rate-limiting or failing inside is one to ask again, not a chain's refusal.
     const transport = err.walk(

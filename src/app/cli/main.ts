@@ -36,7 +36,11 @@ const program = new Command()
   )
   // Before any command is added, so every command inherits both: usage errors end in the catch below, with exit code 2.
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => (jsonMode() ? undefined : write(text)) })
+  // Under --json nothing but the one JSON error is written: no usage text, no help a missing subcommand shows on stderr.
+  .configureOutput({
+    outputError: (text, write) => (jsonMode() ? undefined : write(text)),
+    writeErr: (text) => (jsonMode() ? undefined : process.stderr.write(text)),
+  })
 function jsonMode(): boolean {
   return program.opts<{ json?: boolean }>().json === true
 }
