@@ -60,7 +60,34 @@ function vaultOrder(orderId: string, over: Record<string, unknown> = {}) {
     uptime: 'TTTT.T',
     txHash: '5VERYLONGsolanaSignature1111111111111111111111111111111111111111111',
     updatedAt: Date.now(),
-    slots: { TELEMETRY_MATCHED: 5, NO_HEARTBEAT: 1 },
+    slotCounts: { TELEMETRY_MATCHED: 5, NO_HEARTBEAT: 1 },
+    // The per-slot page as src/api/orderRoutes.ts serves it.
+    slots: {
+      from: 0,
+      count: 6,
+      items: [...'TTTT.T'].map((c, slot) => ({
+        slot,
+        status: c,
+        up: c === 'T',
+        proof: c === 'T' ? 'telemetry-matched' : 'down',
+        reason: c === 'T' ? 'TELEMETRY_MATCHED' : 'NO_HEARTBEAT',
+        heartbeats: c === 'T' ? 2 : 0,
+        gpus:
+          c === 'T'
+            ? [
+                {
+                  index: 0,
+                  name: 'NVIDIA H100 80GB HBM3',
+                  utilizationPct: 90 + slot,
+                  memoryUsedMiB: 70_000,
+                  memoryTotalMiB: 81_559,
+                  temperatureC: 70,
+                  powerDrawMilliwatts: 650_000,
+                },
+              ]
+            : null,
+      })),
+    },
     end: String(start + 360),
     heartbeats: 10,
     ...over,
@@ -192,6 +219,22 @@ describe('qantara order status, from a relayer', () => {
       },
       txHash: vaultOrder(ORDER).txHash,
       btc: null,
+      // Utilisation 90, 91, 92, 93 and 95 over the five slots with telemetry.
+      telemetry: {
+        from: 0,
+        count: 6,
+        gpus: [
+          {
+            index: 0,
+            name: 'NVIDIA H100 80GB HBM3',
+            slots: 5,
+            utilizationPctAvg: 92,
+            memoryUsedMiBMax: 70_000,
+            temperatureCMax: 70,
+            powerWattsAvg: 650,
+          },
+        ],
+      },
     })
   })
 

@@ -135,3 +135,53 @@ describe("a relayer's settlement checked against its own slot statuses", () => {
     ).toMatch(/as FULL/)
   })
 })
+
+describe("an order's GPU telemetry, from the relayer's per-slot page", () => {
+  const gpu = (util: number, temp: number, name = 'NVIDIA H100 80GB HBM3') => ({
+    index: 0,
+    name,
+    utilizationPct: util,
+    memoryUsedMiB: 70_000,
+    memoryTotalMiB: 81_559,
+    temperatureC: temp,
+    powerDrawMilliwatts: 650_000,
+  })
+  const item = (slot: number, gpus: ReturnType<typeof gpu>[] | null) => ({
+    slot,
+    proof: gpus ? 'compute-verified' : 'down',
+    reason: gpus ? 'COMPUTE_VERIFIED' : 'NO_HEARTBEAT',
+    heartbeats: gpus ? 2 : 0,
+    gpus,
+  })
+  it('summarises each GPU over the page for people, and gives every slot in --json', () => {
+    const order = answer({
+      slots: { from: 0, count: 3, items: [item(0, [gpu(90, 70)]), item(1, [gpu(100, 74)]), item(2, null)] },
+    })
+    const text = statusText(status({}, order)).join('\n')
+    expect(text).toContain(
+      'GPU 0 NVIDIA H100 80GB HBM3: utilisation avg 95%, memory max 70000 MiB, temperature max 74 °C, power avg 650 W (2 slots), slots 0-2',
+    )
+    const json = statusJson(status({}, order))
+    expect(json.telemetry?.gpus).toEqual([
+      {
+        index: 0,
+        name: 'NVIDIA H100 80GB HBM3',
+        slots: 2,
+        utilizationPctAvg: 95,
+        memoryUsedMiBMax: 70_000,
+        temperatureCMax: 74,
+        powerWattsAvg: 650,
+      },
+    ])
+    expect(json.slotDetail).toHaveLength(3)
+  })
+  it("shows a provider's GPU name with control characters made printable, never sent to the terminal", () => {
+    const order = answer({
+      slots: { from: 0, count: 1, items: [item(0, [gpu(50, 60, 'H100\u001b[2J\u0007')])] },
+    })
+    const shown = statusText(status({}, order)).join('\n')
+    expect(
+      [...shown].filter((c) => c !== '\n' && (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)),
+    ).toEqual([])
+  })
+})

@@ -4,6 +4,8 @@ import { isTerminal } from '../../orders/lifecycle.js'
 import { formatAmount, type AmountUnit } from './amounts.js'
 import type { EscrowOrderState } from './escrowChain.js'
 import type { RelayerOrder, RelayerOrderAnswer } from './relayerOrder.js'
+import { gpuSummaryText, telemetrySummary } from './orderTelemetry.js'
+import { printable } from './output.js'
 
 /** What `qantara order status` knows of one order: the escrow's word for it, a relayer's view, or both. */
 export interface OrderStatus {
@@ -61,6 +63,8 @@ export function statusJson(s: OrderStatus) {
     terms: o ? termsJson(o) : null,
     termsFrom: s.termsFrom ?? null,
     slots: o ? slotsJson(o) : null,
+    telemetry: o ? (telemetrySummary(o) ?? null) : null,
+    slotDetail: o?.slots?.items ?? null,
     settlement: o?.settlement ? { ...withoutRoot(o.settlement), reason: o.reason ?? null } : null,
     txHash: o?.txHash ?? null,
     btc: o?.btcTxid ? { txid: o.btcTxid, block: o.btcBlock ?? null, sats: o.btcSats ?? null } : null,
@@ -141,6 +145,14 @@ export function statusText(s: OrderStatus): string[] {
         ? `${o.uptime.slice(0, UPTIME_SHOWN)}… (+${o.uptime.length - UPTIME_SHOWN})`
         : o.uptime,
     )
+  const telemetry = telemetrySummary(o)
+  if (telemetry) {
+    const last = telemetry.from + telemetry.count - 1
+    if (telemetry.gpus.length === 0) row('gpus', `no telemetry held for slots ${telemetry.from}-${last}`)
+    telemetry.gpus.forEach((g, i) =>
+      row(i === 0 ? 'gpus' : '', `${printable(gpuSummaryText(g))}, slots ${telemetry.from}-${last}`),
+    )
+  }
   const st = o.settlement
   if (st)
     row(

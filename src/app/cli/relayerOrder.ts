@@ -17,6 +17,23 @@ const word = (max: number) =>
     .max(max)
 const count = z.number().int().nonnegative()
 const slotStatuses = new Set(Object.keys(SLOT_REASONS))
+/** A GPU's telemetry in one slot as the relayer serves it; the name is the provider's text, shown printable. */
+const gpuTelemetry = z.object({
+  index: count.max(255),
+  name: z.string().max(128),
+  utilizationPct: count.max(100).nullable(),
+  memoryUsedMiB: count.nullable(),
+  memoryTotalMiB: count.nullable(),
+  temperatureC: count.max(200).nullable(),
+  powerDrawMilliwatts: count.nullable(),
+})
+const slotDetail = z.object({
+  slot: count,
+  proof: word(32),
+  reason: word(40),
+  heartbeats: count,
+  gpus: z.array(gpuTelemetry).max(16).nullable(),
+})
 
 /**
  * What `GET /v1/orders/:id` serves (src/api/server.ts), as far as the CLI
@@ -75,6 +92,8 @@ const orderAnswerSchema = z.object({
   btcSats: units.optional(),
   end: units,
   heartbeats: count.optional(),
+  // A page of per-slot detail (the relayer's first 200 slots by default): proof, reason and GPU telemetry.
+  slots: z.object({ from: count, count: count.max(2_000), items: z.array(slotDetail).max(2_000) }).optional(),
 })
 export type RelayerOrderAnswer = z.infer<typeof orderAnswerSchema>
 
