@@ -1,5 +1,5 @@
 import { Transaction } from 'bitcoinjs-lib'
-import type { CheckedBtcPayout } from '../../src/chains.js'
+import type { CheckedBtcPayout } from '../../src/btcRail.js'
 import type { Hex32 } from '../../src/order.js'
 import type { BitcoinNetworkParams } from './header.js'
 import { buildSpvProof } from './proofBuilder.js'

@@ -1,6 +1,6 @@
 import { throwIfAborted } from '../../src/abort.js'
 import { QantaraError } from '../../src/errors.js'
-import type { BtcPayoutProof } from '../../src/chains.js'
+import type { BtcPayoutProof } from '../../src/btcRail.js'
 import type { BitcoinNetworkParams } from './header.js'
 import type { BitcoinChainSource } from './source.js'
 import { verifySpvProof } from './spvProof.js'

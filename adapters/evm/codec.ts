@@ -12,7 +12,7 @@ import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'
 import { NATIVE_TOKEN, type BtcPayoutTerms, type OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import { decodeGpuRequirement, encodeGpuRequirement, type GpuRequirement } from '../../src/gpu/requirement.js'
-import type { BtcPayoutProof } from '../../src/chains.js'
+import type { BtcPayoutProof } from '../../src/btcRail.js'
 
 /** The escrow contract's `Order` tuple. */
 export interface EvmOrder {

@@ -12,7 +12,8 @@ import {
   type PublicClient,
 } from 'viem'
 import type { ChainId } from '../../src/caip2.js'
-import type { BtcPayoutProof, SubmitOutcome } from '../../src/chains.js'
+import type { SubmitOutcome } from '../../src/chains.js'
+import type { BtcPayoutProof } from '../../src/btcRail.js'
 import { QantaraError } from '../../src/errors.js'
 import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'

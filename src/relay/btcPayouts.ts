@@ -1,4 +1,5 @@
-import type { BtcPayoutRail, ChainEvent, SubmitOutcome } from '../chains.js'
+import type { ChainEvent, SubmitOutcome } from '../chains.js'
+import type { BtcPayoutRail } from '../btcRail.js'
 import { isQantaraError } from '../errors.js'
 import { btcPayoutStep, btcShareClosed, payoutSeen } from '../orders/lifecycle.js'
 import type { OrderRecord } from '../orders/record.js'

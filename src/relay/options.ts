@@ -1,5 +1,6 @@
 import type { Notify } from './orderNotices.js'
-import type { BtcPayoutRail, ChainRuntime } from '../chains.js'
+import type { ChainRuntime } from '../chains.js'
+import type { BtcPayoutRail } from '../btcRail.js'
 import type { OrderTerms } from '../order.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../metrics.js'

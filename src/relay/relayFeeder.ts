@@ -1,4 +1,5 @@
-import type { BtcPayoutRail, BtcRelayFeed, ChainRuntime } from '../chains.js'
+import type { BtcRelayFeed, ChainRuntime } from '../chains.js'
+import type { BtcPayoutRail } from '../btcRail.js'
 import type { Logger } from '../log.js'
 import type { Gossip } from '../peer/gossip.js'
 import type { Store } from '../store/store.js'

@@ -54,24 +54,19 @@ export class Relayer {
     const now = o.nowMs ?? Date.now
     this.tasks = new TaskRunner(now)
     const runtimes = new Map(o.chains.map((c) => [c.chain, c]))
+    const log = o.logger.child({ module: 'relayer' })
+    const notices = o.notify && { notify: o.notify, log }
     this.ctx = {
       options: o,
       store: o.store,
       metrics: o.metrics,
-      log: o.logger.child({ module: 'relayer' }),
+      log,
       tasks: this.tasks,
       now,
       turns: { relayerId: o.relayerId, members: o.members, failoverSeconds: o.failoverSeconds ?? 10 },
       runtime: (chain) => runtimes.get(chain as ChainId),
       transition: (orderId, t) =>
-        applyTransition(
-          o.store,
-          orderId,
-          t,
-          now(),
-          (id) => this.forget(id),
-          o.notify && { notify: o.notify, log: this.ctx.log },
-        ),
+        applyTransition(o.store, orderId, t, now(), (id) => this.forget(id), notices),
     }
     this.peers = new PeerSync(this.ctx)
     this.housekeeping = new Housekeeping(this.ctx)

@@ -1,4 +1,4 @@
-import type { CheckedBtcPayout } from '../chains.js'
+import type { CheckedBtcPayout } from '../btcRail.js'
 import { BTC_DUST_SATS, btcProofWindowEnd, satsOwed, type OrderTerms } from '../order.js'
 
 export type VaultBtcPayoutProblem =
