@@ -2,6 +2,7 @@ import type { ChainId } from './caip2.js'
 import type { OrderTerms, Hex32 } from './order.js'
 import type { Settlement } from './settlement.js'
 import type { BtcPayoutProof } from './btcRail.js'
+import type { ReleaseLeg } from './vault/releaseLeg.js'
 
 /** A position in a chain: the last block whose events have been released. */
 export interface Checkpoint {
@@ -81,6 +82,17 @@ export type ChainEvent =
       block: BlockRef
       txHash: string
       orderId: Hex32
+      payments: { owner: string; amount: bigint }[]
+    }
+  /** A vault's release of a BTC-owed provider share: to the solver against `btcTxid`, or (none) to the provider. */
+  | {
+      kind: 'VaultBtcShareReleased'
+      chain: ChainId
+      key: string
+      block: BlockRef
+      txHash: string
+      orderId: Hex32
+      btcTxid?: string
       payments: { owner: string; amount: bigint }[]
     }
   /** A payment into a vault (a chain without an escrow contract) that opened no order, and why; kept for the quorum to refund. */
@@ -247,8 +259,24 @@ export interface EscrowChainRuntime extends ChainRuntimeBase {
  */
 export interface VaultChainRuntime extends ChainRuntimeBase {
   readonly kind: 'vault'
-  /** Checks that `message` is exactly the release of this settlement, rebuilt here, and signs it; refuses anything else. */
-  cosignRelease(order: OrderTerms, settlement: Settlement, message: string): Promise<SettlementSignature>
+  /** Checks that `message` is exactly the release of this settlement's `leg`, rebuilt here, and signs it; refuses anything else. */
+  cosignRelease(
+    order: OrderTerms,
+    settlement: Settlement,
+    message: string,
+    leg?: ReleaseLeg,
+  ): Promise<SettlementSignature>
+  /**
+   * Present where the vault takes orders whose provider is paid in BTC: releases the provider's share kept at
+   * settlement, to the solver or the provider as `leg` says, once, whoever else tries. The caller has judged
+   * the leg (src/vault/btcLegCheck.ts); every co-signer judges it again from its own source.
+   */
+  releaseBtcShare?(
+    order: OrderTerms,
+    settlement: Settlement,
+    leg: ReleaseLeg,
+    signal?: AbortSignal,
+  ): Promise<SubmitOutcome>
 }
 
 export type ChainRuntime = EscrowChainRuntime | VaultChainRuntime
@@ -268,10 +296,11 @@ export interface BtcPayoutCapability {
   readonly relay: BtcRelayFeed
 }
 
-/** Asks quorum member `relayerId` to co-sign a release message for `orderId`; its answer is checked by the caller. */
+/** Asks quorum member `relayerId` to co-sign a release message of `leg` of `orderId`; its answer is checked by the caller. */
 export type Cosigner = (
   relayerId: string,
   orderId: Hex32,
   message: string,
+  leg: ReleaseLeg,
   signal?: AbortSignal,
 ) => Promise<SettlementSignature>

@@ -152,7 +152,8 @@ export interface VaultFamily<
   Signer extends FamilySigner,
 > extends FamilyParts<Config, Signer> {
   readonly custody: 'vault'
-  readonly btcPayouts: false
+  /** Whether its vaults can take orders whose provider is paid in BTC (where the operators set a cap), and so whether a solver serves them. */
+  readonly btcPayouts: boolean
   /** Why a vault's relayer set cannot change in place, and what an operator does instead. */
   readonly fixedRelayerSet: string
   vaultAccount(text: string): VaultAccount

@@ -1,3 +1,4 @@
+import { threeShares, type ThreeShares } from './support/threeShares.js'
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -48,11 +49,11 @@ const tokens = (owner: Address) =>
   })
 
 /** A deposit of `amount` into the vault and the release of one settlement vector's split of it. */
-async function order(v: Vector): Promise<VaultRelease> {
+async function order(v: Vector): Promise<ThreeShares> {
   const renter = await bed.renter(BigInt(v.order.amount))
   await bed.send([bed.transferChecked(renter, bed.vault, BigInt(v.order.amount))])
   const [provider, feeRecipient] = [await generateKeyPairSigner(), await generateKeyPairSigner()]
-  return {
+  return threeShares({
     orderId: `0x${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')}`,
     provider: provider.address,
     toProvider: BigInt(v.expected.toProvider),
@@ -60,7 +61,7 @@ async function order(v: Vector): Promise<VaultRelease> {
     toRenter: BigInt(v.expected.toRenter),
     feeRecipient: feeRecipient.address,
     fee: BigInt(v.expected.fee),
-  }
+  })
 }
 
 /** The release for the round signed by `signers`, at its fee payer's current nonce. */
@@ -202,7 +203,7 @@ describe('Solana vault release on litesvm under a 3-of-5 multisig', () => {
       const renter = await wide.renter(1_000_000n)
       await wide.send([wide.transferChecked(renter, wide.vault, 1_000_000n)])
       const [provider, feeRecipient] = [await generateKeyPairSigner(), await generateKeyPairSigner()]
-      const r: VaultRelease = {
+      const r: ThreeShares = threeShares({
         orderId: `0x${'5a'.repeat(32)}`,
         provider: provider.address,
         toProvider: 693_000n,
@@ -210,7 +211,7 @@ describe('Solana vault release on litesvm under a 3-of-5 multisig', () => {
         toRenter: 300_000n,
         feeRecipient: feeRecipient.address,
         fee: 7_000n,
-      }
+      })
       const nonce = (await fetchNonce(solanaRpc({ urls: [wide.rpc.url], timeoutMs: 5_000 }), nonceAccount))
         .data.blockhash
       const tx = await cosign(

@@ -1,3 +1,4 @@
+import { threeShares } from './support/threeShares.js'
 import { ed25519 } from '@noble/curves/ed25519'
 import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -218,7 +219,7 @@ async function releaseMessage(order: OrderTerms, s: Settlement, cosigner: number
   const nonce = (await fetchNonce(solanaRpc({ urls: [bed.rpc.url], timeoutMs: 5_000 }), nonces[0]!)).data
     .blockhash
   const tx = await buildReleaseTransaction(
-    {
+    threeShares({
       orderId: order.id,
       provider,
       toProvider: s.toProvider,
@@ -226,7 +227,7 @@ async function releaseMessage(order: OrderTerms, s: Settlement, cosigner: number
       toRenter: s.toRenter,
       feeRecipient,
       fee: s.fee,
-    },
+    }),
     {
       vault: bed.vault,
       multisig: bed.multisig,
@@ -305,7 +306,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
       .blockhash
     const release = (s: Settlement, signers: Address[], nonceAccount = nonces[0]!) =>
       buildReleaseTransaction(
-        {
+        threeShares({
           orderId: order.id,
           provider,
           toProvider: s.toProvider,
@@ -313,7 +314,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
           toRenter: s.toRenter,
           feeRecipient,
           fee: s.fee,
-        },
+        }),
         {
           vault: bed.vault,
           multisig: bed.multisig,
@@ -528,7 +529,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
       ]
       const round = [keys[2]!, keys[0]!]
       const second = await buildReleaseTransaction(
-        {
+        threeShares({
           orderId: order.id,
           provider,
           toProvider: settlement.toProvider,
@@ -536,7 +537,7 @@ describe('Solana runtime on litesvm: attestations, co-signed releases, once-only
           toRenter: settlement.toRenter,
           feeRecipient,
           fee: settlement.fee,
-        },
+        }),
         {
           vault: bed.vault,
           multisig: bed.multisig,

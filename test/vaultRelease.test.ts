@@ -1,3 +1,4 @@
+import { SETTLEMENT_LEG } from '../src/vault/releaseLeg.js'
 import { describe, expect, it } from 'vitest'
 import type { ChainEvent, Cosigner, SettlementSignature } from '../src/chains.js'
 import { QantaraError, isQantaraError } from '../src/errors.js'
@@ -93,7 +94,7 @@ describe('failure aggregation', () => {
     const answering = (signer: string, signature: string) =>
       panel(() => Promise.resolve({ signer, signature }))
     const ask = (p: ReturnType<typeof panel>, signer = 'addr-b') =>
-      askCosigner(p, ORDER_ID, signer, 'msg', (s) => s === 'good')
+      askCosigner(p, ORDER_ID, signer, 'msg', SETTLEMENT_LEG, (s) => s === 'good')
     expect(await ask(answering('addr-b', 'good'))).toEqual({ ok: true, signature: 'good' })
     expect(await ask(answering('addr-b', 'good'), 'addr-z')).toEqual({
       ok: false,

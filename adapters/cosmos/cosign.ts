@@ -102,8 +102,11 @@ export function cosmosReleaseMessages(
         timeoutHeight: draft.vault.timeoutHeight.toString(),
       }
     },
-    rebuild: (order, settlement, message, refuse) =>
-      rebuild(o, order, releaseOf(order, settlement), message, refuse),
+    rebuild(order, settlement, message, refuse, leg) {
+      // No Cosmos vault takes BTC orders yet (its watcher refunds them): only the settlement is ever released.
+      if (leg.kind !== 'settlement') throw refuse('BTC shares are not released on this chain')
+      return rebuild(o, order, releaseOf(order, settlement), message, refuse)
+    },
   }
 }
 

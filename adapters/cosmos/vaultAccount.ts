@@ -1,3 +1,4 @@
+import type { ReleaseLeg } from '../../src/vault/releaseLeg.js'
 import type { StdFee } from '@cosmjs/amino'
 import { StargateClient } from '@cosmjs/stargate'
 import type { CometClient } from '@cosmjs/tendermint-rpc'
@@ -123,7 +124,7 @@ export function cosmosReleaseVault(o: {
   pollMs: number
 }): ReleaseVault<CosmosRound> {
   return {
-    async openRound(order: OrderTerms, signal?: AbortSignal) {
+    async openRound(order: OrderTerms, _leg: ReleaseLeg, signal?: AbortSignal) {
       let { accountNumber, sequence } = await o.vault.account()
       let state = await o.vault.releasedBefore(order.id, sequence)
       // Right after a vault transaction this relayer's watcher is a poll or so behind it: worth a short wait.

@@ -57,6 +57,13 @@ export const solanaChainConfigSchema = z.strictObject({
     .describe(
       "the least, in the mint's smallest units, a deposit must pay to open an order; below it the deposit opens none and is refunded as a stray deposit (when at least minRefund). An order's release costs the relayers a receipt's rent (~0.002 SOL) like a refund's: set it at least that much worth of the mint. 0, the default, for no minimum beyond one unit per slot. The same on every relayer",
     ),
+  maxPayoutSats: z
+    .string()
+    .regex(/^\d{1,16}$/, 'must be a whole number of satoshis')
+    .default('0')
+    .describe(
+      "the most one order may owe its provider in BTC, in satoshis: a deposit whose solver's quote comes to more opens no order and is refunded. 0, the default, takes no BTC orders (each is refunded); above 0 the relayer config needs a bitcoin section, whose source every relayer checks payouts against. The same on every relayer",
+    ),
   pollIntervalMs: z
     .number()
     .int()

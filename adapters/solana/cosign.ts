@@ -12,6 +12,8 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/release.js'
 import type { Refuse } from '../../src/vault/refusals.js'
+import { isBtcLeg, legPayments, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
+import { encodeBtcShareMemo, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { SolanaChainConfig } from './config.js'
 import type { SolanaKey } from './keys.js'
 import { buildReleaseTransaction, type VaultRelease } from './release.js'
@@ -48,8 +50,9 @@ export function solanaReleaseMessages(o: {
     settlement: Settlement,
     round: SolanaRound,
     signers: readonly string[],
+    leg: ReleaseLeg,
   ): Promise<SolanaDraft> => {
-    const tx = await buildReleaseTransaction(releaseOf(order, settlement), {
+    const tx = await buildReleaseTransaction(releaseOf(order, settlement, leg), {
       vault: address(o.config.vault),
       multisig: address(o.config.multisig),
       mint: address(o.config.mint),
@@ -81,7 +84,7 @@ export function solanaReleaseMessages(o: {
         nonce: release.nonce,
       }
     },
-    async rebuild(order, settlement, message, refuse: Refuse) {
+    async rebuild(order, settlement, message, refuse: Refuse, leg) {
       if (message.length > (MAX_MESSAGE_BYTES * 4) / 3 + 4) throw refuse('message too long')
       const bytes = Uint8Array.from(Buffer.from(message, 'base64'))
       let compiled
@@ -105,7 +108,7 @@ export function solanaReleaseMessages(o: {
         nonceAccount: compiled.staticAccounts[nonceAt]!,
         nonce: compiled.lifetimeToken,
       }
-      const rebuilt = await draft(order, settlement, round, signers)
+      const rebuilt = await draft(order, settlement, round, signers, leg)
       if (!Buffer.from(rebuilt.tx.messageBytes).equals(Buffer.from(bytes)))
         throw refuse("it is not the release of this relayer's settlement")
       return rebuilt
@@ -113,15 +116,16 @@ export function solanaReleaseMessages(o: {
   }
 }
 
-/** The settlement's three shares, each to its wallet: with no fee, the fee share (0) goes nowhere new. */
-function releaseOf(order: OrderTerms, settlement: Settlement): VaultRelease {
+/** The leg's payments, each to its wallet, zero shares left out; its receipt; its memo naming the order (and the payout that repaid the solver). */
+function releaseOf(order: OrderTerms, settlement: Settlement, leg: ReleaseLeg): VaultRelease {
   return {
     orderId: order.id,
-    provider: address(order.payout),
-    toProvider: settlement.toProvider,
-    renter: address(order.renter),
-    toRenter: settlement.toRenter,
-    feeRecipient: address(settlement.fee > 0n ? settlement.feeRecipient : order.renter),
-    fee: settlement.fee,
+    payments: legPayments(order, settlement, leg)
+      .filter((p) => p.amount > 0n)
+      .map((p) => ({ owner: address(p.to), amount: p.amount })),
+    receipt: isBtcLeg(leg) ? 'btc-share' : 'settlement',
+    memo: isBtcLeg(leg)
+      ? encodeBtcShareMemo(order.id, leg.kind === 'btc-solver' ? leg.btcTxid : undefined)
+      : encodeReleaseMemo(order.id),
   }
 }

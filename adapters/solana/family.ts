@@ -13,7 +13,7 @@ export interface SolanaSigner extends FamilySigner {
 export const solanaFamily = {
   family: 'solana',
   custody: 'vault',
-  btcPayouts: false,
+  btcPayouts: true,
   // An SPL Token multisig cannot change: a new relayer set is a new multisig and vault, funds moved by a release.
   fixedRelayerSet: "a Solana vault's multisig is fixed; rotate by opening a new vault",
   keys: solanaKeys,

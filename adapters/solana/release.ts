@@ -22,18 +22,22 @@ import {
   getTransferCheckedInstruction,
 } from '@solana-program/token'
 import type { Hex32 } from '../../src/order.js'
-import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import { MEMO_PROGRAM } from './watcher.js'
 
-/** One order's release: the settlement's three shares, each to its wallet's token account. */
+/** One leg of an order's release: what each wallet's token account is paid (none of it zero), its receipt and its memo. */
 export interface VaultRelease {
   orderId: Hex32
-  provider: Address
-  toProvider: bigint
-  renter: Address
-  toRenter: bigint
-  feeRecipient: Address
-  fee: bigint
+  payments: { owner: Address; amount: bigint }[]
+  /** The once-only receipt it freezes: the settlement leg's, or the BTC-owed share's (to the solver or to the provider, once). */
+  receipt: ReceiptKind
+  memo: string
+}
+
+export type ReceiptKind = 'settlement' | 'btc-share'
+
+const RECEIPT_DOMAINS: Record<ReceiptKind, string> = {
+  settlement: 'qantara/vault-release/v1',
+  'btc-share': 'qantara/vault-btc-share/v1',
 }
 
 /** Where a release is paid from and who signs it: the round's multisig signers, the first paying fees and advancing its durable nonce. */
@@ -65,9 +69,13 @@ export interface ReleaseAuthority {
  * creation was the marker). Only the receipt mint's freeze authority, the
  * vault's multisig, can freeze it, in the same transaction as the payout.
  */
-export async function releaseReceipt(orderId: Hex32, receiptMint: Address): Promise<Address> {
+export async function releaseReceipt(
+  orderId: Hex32,
+  receiptMint: Address,
+  kind: ReceiptKind = 'settlement',
+): Promise<Address> {
   const [ata] = await findAssociatedTokenPda({
-    owner: receiptOwner(orderId),
+    owner: receiptOwner(orderId, kind),
     mint: receiptMint,
     tokenProgram: TOKEN_PROGRAM_ADDRESS,
   })
@@ -75,10 +83,10 @@ export async function releaseReceipt(orderId: Hex32, receiptMint: Address): Prom
 }
 
 /** 32 bytes from the order id: an owner no key holds, so the receipt can never be closed, emptied or handed over. */
-export function receiptOwner(orderId: Hex32): Address {
+export function receiptOwner(orderId: Hex32, kind: ReceiptKind = 'settlement'): Address {
   return getAddressDecoder().decode(
     createHash('sha256')
-      .update('qantara/vault-release/v1')
+      .update(RECEIPT_DOMAINS[kind])
       .update(Buffer.from(orderId.slice(2), 'hex'))
       .digest(),
   )
@@ -87,28 +95,23 @@ export function receiptOwner(orderId: Hex32): Address {
 /**
  * The release transaction, unsigned, built only from the settlement and the
  * round's authority: every relayer that builds it gets the same message
- * bytes, which is what they sign. Zero shares are left out.
+ * bytes, which is what they sign. Zero shares are left out by the caller.
  */
 export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthority): Promise<Transaction> {
   const payer = createNoopSigner(a.signers[0]!)
   const multiSigners = a.signers.map((s) => createNoopSigner(s))
-  const receipt = await releaseReceipt(r.orderId, a.receiptMint)
+  const receipt = await releaseReceipt(r.orderId, a.receiptMint, r.receipt)
   const instructions: Instruction[] = [
     // Idempotent: a receipt someone else created is harmless; the freeze is what only this release can do.
     getCreateAssociatedTokenIdempotentInstruction({
       payer,
       ata: receipt,
-      owner: receiptOwner(r.orderId),
+      owner: receiptOwner(r.orderId, r.receipt),
       mint: a.receiptMint,
     }),
     getFreezeAccountInstruction({ account: receipt, mint: a.receiptMint, owner: a.multisig, multiSigners }),
   ]
-  for (const [owner, amount] of [
-    [r.provider, r.toProvider],
-    [r.feeRecipient, r.fee],
-    [r.renter, r.toRenter],
-  ] as const) {
-    if (amount === 0n) continue
+  for (const { owner, amount } of r.payments) {
     const [ata] = await findAssociatedTokenPda({ owner, mint: a.mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
     instructions.push(
       getCreateAssociatedTokenIdempotentInstruction({ payer, ata, owner, mint: a.mint }),
@@ -125,7 +128,7 @@ export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthori
   }
   instructions.push({
     programAddress: address(a.memoProgram ?? MEMO_PROGRAM),
-    data: new TextEncoder().encode(encodeReleaseMemo(r.orderId)),
+    data: new TextEncoder().encode(r.memo),
   })
   const message = pipe(
     createTransactionMessage({ version: 'legacy' }),

@@ -111,6 +111,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
       startSlot: BigInt(config.startSlot),
       minRefund: BigInt(config.minRefund),
       minOrderAmount: BigInt(config.minOrderAmount),
+      maxPayoutSats: BigInt(config.maxPayoutSats),
       logger: o.logger,
       // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
       // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
@@ -140,6 +141,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
 
     submitSettlement: (order, settlement, signatures, signal) =>
       release.submit(order, settlement, signatures, signal),
-    cosignRelease: (order, settlement, message) => release.cosign(order, settlement, message),
+    cosignRelease: (order, settlement, message, leg) => release.cosign(order, settlement, message, leg),
+    releaseBtcShare: (order, settlement, leg, signal) => release.submit(order, settlement, [], signal, leg),
   }
 }

@@ -6,6 +6,7 @@ import { QantaraError } from '../../src/errors.js'
 import type { Hex32, OrderTerms } from '../../src/order.js'
 import type { Store } from '../../src/store/store.js'
 import type { ReleaseRound, ReleaseVault } from '../../src/vault/release.js'
+import { isBtcLeg, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
 import { releaseReceipt } from './release.js'
 import type { SolanaRpc } from './rpc.js'
 
@@ -40,7 +41,7 @@ export interface SolanaVaultAccount {
    * about (security review 2026-12, section 2). The receipt mint is checked
    * first, so a freeze authority other than the multisig can never count.
    */
-  released(orderId: Hex32): Promise<boolean>
+  released(orderId: Hex32, leg: ReleaseLeg): Promise<boolean>
   nonceOf(nonceAccount: Address): Promise<string>
 }
 
@@ -53,11 +54,12 @@ export function solanaVaultAccount(rpc: SolanaRpc, accounts: VaultAccounts): Sol
     }))
   return {
     info: vaultInfo,
-    async released(orderId) {
+    async released(orderId, leg) {
       await vaultInfo()
+      const kind = isBtcLeg(leg) ? 'btc-share' : 'settlement'
       const receipt = (
         await rpc
-          .getAccountInfo(await releaseReceipt(orderId, accounts.receiptMint), {
+          .getAccountInfo(await releaseReceipt(orderId, accounts.receiptMint, kind), {
             commitment: 'confirmed',
             encoding: 'base64',
           })
@@ -85,10 +87,10 @@ export function solanaReleaseVault(o: {
   store: Pick<Store, 'listOrderEvents'>
 }): ReleaseVault<SolanaRound> {
   return {
-    releasedOnChain: (orderId) => o.account.released(orderId),
-    async openRound(order: OrderTerms) {
-      if ((await o.store.listOrderEvents(o.chain, order.id)).some((e) => e.kind === 'VaultReleased'))
-        return 'released'
+    releasedOnChain: (orderId, leg) => o.account.released(orderId, leg),
+    async openRound(order: OrderTerms, leg: ReleaseLeg) {
+      const kind = isBtcLeg(leg) ? 'VaultBtcShareReleased' : 'VaultReleased'
+      if ((await o.store.listOrderEvents(o.chain, order.id)).some((e) => e.kind === kind)) return 'released'
       const { m, signers } = await o.account.info()
       if (!signers.includes(o.self))
         throw new QantaraError(

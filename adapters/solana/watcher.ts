@@ -4,9 +4,11 @@ import type { ChainId } from '../../src/caip2.js'
 import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
-import type { Hex32, OrderTerms } from '../../src/order.js'
+import { orderEnd, type Hex32, type OrderTerms } from '../../src/order.js'
 import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
-import { decodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import type { VaultQuoteProblem } from '../../src/vault/btcQuote.js'
+import { decodeBtcShareMemo, decodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import { solanaQuotedTerms } from './btcQuote.js'
 import { vaultOrderProblem, type VaultOrderProblem } from '../../src/vault/vaultOrderProblem.js'
 import type { SolanaRpc } from './rpc.js'
 
@@ -28,6 +30,7 @@ export type DepositProblem =
   | 'BAD_PAYOUT'
   | 'DUPLICATE_ORDER'
   | 'BTC_PAYOUT_UNSUPPORTED'
+  | VaultQuoteProblem
 
 export interface SolanaVaultWatcherOptions {
   chain: ChainId
@@ -61,6 +64,11 @@ export interface SolanaVaultWatcherOptions {
    * deposit that opens none): an order's release costs a receipt's rent too. 0n, the default, for no minimum.
    */
   minOrderAmount?: bigint
+  /**
+   * The most one order may owe its provider in BTC, in satoshis: a quote for more opens no order
+   * (PAYOUT_ABOVE_CAP). 0n, the default, takes no BTC orders: each is refunded (BTC_PAYOUT_UNSUPPORTED).
+   */
+  maxPayoutSats?: bigint
 }
 
 /** A signature not yet read, left while paging back a backlog; in the checkpoint as `signature.slot.failed`. */
@@ -241,6 +249,20 @@ export class SolanaVaultWatcher implements Watcher {
       ...(tx.meta.loadedAddresses?.readonly ?? []),
     ]
     const release = this.release(tx, keys)
+    if (release?.btcShare) {
+      const { btcShare, ...paid } = release
+      return [
+        {
+          kind: 'VaultBtcShareReleased',
+          chain: this.chain,
+          key: `VaultBtcShareReleased:${signature}`,
+          block,
+          txHash: signature,
+          ...paid,
+          ...(btcShare.btcTxid ? { btcTxid: btcShare.btcTxid } : {}),
+        },
+      ]
+    }
     if (release)
       return [
         {
@@ -249,7 +271,8 @@ export class SolanaVaultWatcher implements Watcher {
           key: `VaultReleased:${signature}`,
           block,
           txHash: signature,
-          ...release,
+          orderId: release.orderId,
+          payments: release.payments,
         },
       ]
     const verdict = await this.deposit(tx, keys, opened, signature)
@@ -293,22 +316,38 @@ export class SolanaVaultWatcher implements Watcher {
     ]
   }
 
-  /** A release: the vault paid out, under a release memo (`qrel1:<orderId>`); what each wallet gained. */
+  /**
+   * A release: the vault paid out, under a release memo (`qrel1:<orderId>`, or `qbtc1:` for a BTC-owed
+   * share); what each wallet gained.
+   */
   private release(
     tx: ParsedTransaction,
     keys: string[],
-  ): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
+  ):
+    | {
+        orderId: Hex32
+        payments: { owner: string; amount: bigint }[]
+        btcShare?: { btcTxid?: string }
+      }
+    | undefined {
     const vaultIndex = keys.indexOf(this.o.vault)
-    const orderId = tx.transaction.message.instructions
+    const memo = tx.transaction.message.instructions
       .filter((ix) => keys[ix.programIdIndex] === (this.o.memoProgram ?? MEMO_PROGRAM))
-      .map((ix) => decodeReleaseMemo(Buffer.from(this.b58.encode(ix.data)).toString('utf8')))
-      .find((id) => id !== undefined)
-    if (!orderId || this.delta(tx, vaultIndex) >= 0n) return undefined
+      .map((ix) => {
+        const text = Buffer.from(this.b58.encode(ix.data)).toString('utf8')
+        const settlement = decodeReleaseMemo(text)
+        if (settlement) return { orderId: settlement }
+        const share = decodeBtcShareMemo(text)
+        return share && { orderId: share.orderId, btcShare: share.btcTxid ? { btcTxid: share.btcTxid } : {} }
+      })
+      .find((found) => found !== undefined)
+    if (!memo || this.delta(tx, vaultIndex) >= 0n) return undefined
+    const { orderId } = memo
     const payments = (tx.meta.postTokenBalances ?? [])
       .filter((b) => b.accountIndex !== vaultIndex && b.mint === this.o.mint && b.owner)
       .map((b) => ({ owner: b.owner!, amount: this.delta(tx, b.accountIndex) }))
       .filter((p) => p.amount > 0n)
-    return { orderId, payments }
+    return { orderId, payments, ...(memo.btcShare ? { btcShare: memo.btcShare } : {}) }
   }
 
   /** How much an account's token balance changed in the transaction. */
@@ -367,7 +406,7 @@ export class SolanaVaultWatcher implements Watcher {
     if (credited <= 0n) return ignored('VAULT_NOT_CREDITED')
     if (credited !== m.amount) return ignored('AMOUNT_MISMATCH')
     if (m.payout.length !== 32 || !sender) return ignored('BAD_PAYOUT')
-    if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
+    if (m.quote && !this.o.maxPayoutSats) return ignored('BTC_PAYOUT_UNSUPPORTED')
     // Judged at the deposit's block, which every relayer reads alike (security review 2026-12, M1).
     if (tx.blockTime === null || tx.blockTime === undefined)
       throw new QantaraError(
@@ -382,9 +421,26 @@ export class SolanaVaultWatcher implements Watcher {
     })
     if (problem) return ignored(problem)
     const id = vaultOrderId(this.chain, sender, m.salt)
+    const quoted = m.quote
+      ? solanaQuotedTerms(
+          {
+            chain: this.chain,
+            vault: this.o.vault,
+            orderId: id,
+            token: this.o.mint,
+            amount: credited,
+            end: orderEnd(m),
+          },
+          m.quote,
+          tx.blockTime,
+          this.o.maxPayoutSats ?? 0n,
+        )
+      : undefined
+    if (quoted && 'problem' in quoted) return ignored(quoted.problem)
     if (opened.has(id) || (await this.o.knownOrder(id, signature))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
     return {
+      ...(quoted ? { btc: quoted.terms } : {}),
       id,
       chain: this.chain,
       renter: sender,

@@ -24,6 +24,7 @@ import {
 } from './probing.js'
 import type { OrderTerms } from '../order.js'
 import { Relayer } from '../relay/relayer.js'
+import { cosignRequests } from '../relay/cosignRequests.js'
 import { RetargetApprovals } from '../peer/retargetApprovals.js'
 import { Gossip, type Peer } from '../peer/gossip.js'
 import { peerRoutes, storePeerSource, type PeerHandler, type PeerSource } from '../peer/routes.js'
@@ -115,14 +116,14 @@ export async function startRelayer(
     signers,
     store,
     logger,
-    (peerId, orderId, message, sig) => {
+    (peerId, orderId, message, leg, sig) => {
       if (!gossip)
         return Promise.reject(
           new QantaraError('SUBMIT_FAILED', 'a co-signed release needs peers (quorum member urls)', {
             retryable: false,
           }),
         )
-      return gossip.requestCosignature(peerId, orderId, message, sig)
+      return gossip.requestCosignature(peerId, orderId, message, leg, sig)
     },
     rpcObserver(metrics),
   )
@@ -162,20 +163,12 @@ export async function startRelayer(
     ...(btc ? { btc } : {}),
     retargetApprovals,
   })
-  const cosign = async (orderId: string, message: string) => {
-    const record = await store.getOrder(orderId)
-    if (!record?.settlement)
-      throw new QantaraError('COSIGN_REFUSED', `no settlement of ${orderId} here yet`, {
-        context: { reason: 'NOT_SETTLED_HERE' },
-        retryable: true,
-      })
-    const runtime = chains.find((c) => c.chain === record.terms.chain)
-    if (runtime?.kind !== 'vault')
-      throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, {
-        context: { reason: 'NOT_COSIGNED' },
-      })
-    return runtime.cosignRelease(record.terms, record.settlement, message)
-  }
+  const cosign = cosignRequests({
+    store,
+    chains,
+    ...(btc ? { rail: btc } : {}),
+    bitcoinCaughtUp: () => relayer.bitcoinCaughtUp(),
+  })
   const honestSource = storePeerSource(store, config.relayer.id)
   const source =
     seams.peerSource?.(honestSource, { relayerId: config.relayer.id, identity, peers, store, chains }) ??

@@ -200,10 +200,12 @@ export function onChainEvent(record: OrderRecord | undefined, e: ChainEvent): Tr
       return { from: LIVE_STATES, to: 'refunded', patch: { txHash: e.txHash } }
     case 'VaultReleased':
       return {
-        from: LIVE_STATES,
-        to: 'settled',
+        from: LIVE_STATES.filter((state) => state !== 'payout-pending'),
+        to: owedInBtc(record.terms, vaultShareKept(record, e.payments)) ? 'payout-pending' : 'settled',
         patch: { txHash: e.txHash, ...(record.settlement ? { settlement: record.settlement } : {}) },
       }
+    case 'VaultBtcShareReleased':
+      return { from: LIVE_STATES, to: 'settled', patch: e.btcTxid ? { btcTxid: e.btcTxid } : {} }
     case 'OrderOpened':
     case 'RelayerSetUpdated':
     case 'BtcPayoutSeen':
@@ -212,6 +214,20 @@ export function onChainEvent(record: OrderRecord | undefined, e: ChainEvent): Tr
     default:
       return assertNever(e)
   }
+}
+
+/**
+ * The provider's share a vault's settlement release kept back for the BTC leg: our settlement's, or where this
+ * process has none (a solver, a relayer that computed none) what the release did not pay out of the deposit.
+ */
+export function vaultShareKept(
+  record: Pick<OrderRecord, 'terms' | 'settlement'>,
+  payments: readonly { amount: bigint }[],
+): bigint {
+  if (!record.terms.btc) return 0n
+  if (record.settlement) return record.settlement.toProvider
+  const paid = payments.reduce((sum, p) => sum + p.amount, 0n)
+  return paid < record.terms.amount ? record.terms.amount - paid : 0n
 }
 
 export type BtcPayoutStep =
@@ -230,7 +246,11 @@ export type BtcPayoutStep =
  * claimed for it. Only a Bitcoin watcher read up to its head can tell that no
  * payout was made (PROTOCOL.md §7).
  */
-export function btcPayoutStep(record: OrderRecord, nowS: number, bitcoinCaughtUp: boolean): BtcPayoutStep {
+export function btcPayoutStep(
+  record: Pick<OrderRecord, 'terms' | 'settlement' | 'btcTxid' | 'btcBlock' | 'btcSats'>,
+  nowS: number,
+  bitcoinCaughtUp: boolean,
+): BtcPayoutStep {
   const { btc } = record.terms
   if (!btc || !record.settlement) return 'wait'
   const paid =

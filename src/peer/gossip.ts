@@ -1,3 +1,4 @@
+import type { ReleaseLeg } from '../vault/releaseLeg.js'
 import type { SettlementSignature } from '../chains.js'
 import type { OrderTerms } from '../order.js'
 import type { RetargetApproval } from './retargetApprovals.js'
@@ -76,8 +77,9 @@ export class Gossip {
     peerId: string,
     orderId: string,
     message: string,
+    leg: ReleaseLeg,
     signal?: AbortSignal,
   ): Promise<SettlementSignature> {
-    return requestCosignature(this.o, peerId, orderId, message, signal)
+    return requestCosignature(this.o, peerId, orderId, message, leg, signal)
   }
 }

@@ -1,3 +1,4 @@
+import { decodeLeg, type ReleaseLeg } from '../vault/releaseLeg.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { RateLimiter } from '../agent/rateLimit.js'
 import { canonicalJson } from '../canonicalJson.js'
@@ -101,8 +102,8 @@ export interface PeerRoutesOptions {
   store: Store
   /** What is served; read from `store` when absent. */
   source?: PeerSource
-  /** Co-signs a release message for an order, after rebuilding it from this relayer's own settlement. */
-  cosign?: (orderId: string, message: string) => Promise<SettlementSignature>
+  /** Co-signs the release message of an order's leg, after rebuilding it from this relayer's own settlement. */
+  cosign?: (orderId: string, message: string, leg: ReleaseLeg) => Promise<SettlementSignature>
   /** Light relay retarget approvals: this relayer's own are served at /v1/peer/retarget. */
   retargets?: Pick<RetargetApprovals, 'get'>
 }
@@ -215,13 +216,14 @@ export function peerRoutes(o: PeerRoutesOptions): PeerHandler {
     const cosign = /^\/v1\/peer\/cosign\/(0x[0-9a-f]{64})$/.exec(url.pathname)
     if (cosign && o.cosign) {
       const message = url.searchParams.get('message') ?? ''
+      const leg = decodeLeg(url.searchParams.get('leg') ?? 'settlement')
       // A release message: a Solana transaction (at most 1232 bytes) or a Cosmos signing request (under 1 KB).
-      if (!/^[A-Za-z0-9_-]{1,1700}$/.test(message)) {
+      if (!/^[A-Za-z0-9_-]{1,1700}$/.test(message) || !leg) {
         sendJson(res, 400, { error: 'MALFORMED' })
         return true
       }
       try {
-        const sig = await o.cosign(cosign[1]!, Buffer.from(message, 'base64url').toString('base64'))
+        const sig = await o.cosign(cosign[1]!, Buffer.from(message, 'base64url').toString('base64'), leg)
         sendJson(
           res,
           200,

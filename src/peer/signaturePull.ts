@@ -1,3 +1,4 @@
+import { encodeLeg, type ReleaseLeg } from '../vault/releaseLeg.js'
 import { z } from 'zod'
 import type { SettlementSignature } from '../chains.js'
 import { QantaraError } from '../errors.js'
@@ -154,11 +155,13 @@ export async function requestCosignature(
   peerId: string,
   orderId: string,
   message: string,
+  leg: ReleaseLeg,
   signal?: AbortSignal,
 ): Promise<SettlementSignature> {
   const peer = o.peers.find((p) => p.id === peerId)
   if (!peer) throw new QantaraError('SUBMIT_FAILED', `no peer ${peerId} to co-sign with`, { retryable: true })
-  const path = `/v1/peer/cosign/${orderId}?message=${Buffer.from(message, 'base64').toString('base64url')}`
+  const legParam = leg.kind === 'settlement' ? '' : `&leg=${encodeLeg(leg)}`
+  const path = `/v1/peer/cosign/${orderId}?message=${Buffer.from(message, 'base64').toString('base64url')}${legParam}`
   const answer = await getSealed(o, peer, path, 'cosignature', cosignatureBody, signal)
   if (answer.status === 'absent')
     throw new QantaraError(

@@ -1,10 +1,22 @@
-import type { ChainEvent, SubmitOutcome } from '../chains.js'
+import type { ChainEvent, ChainRuntime, SubmitOutcome } from '../chains.js'
 import type { BtcPayoutRail } from '../btcRail.js'
-import { isQantaraError } from '../errors.js'
+import { isQantaraError, QantaraError } from '../errors.js'
+import { btcLegProblem } from '../vault/btcLegCheck.js'
+import type { ReleaseLeg } from '../vault/releaseLeg.js'
 import { btcPayoutStep, btcShareClosed, payoutSeen } from '../orders/lifecycle.js'
 import type { OrderRecord } from '../orders/record.js'
 import type { RelayerContext } from './context.js'
 import { isMyTurn } from './turns.js'
+
+/** What makes a payout seen for an order one that no proof of it will ever be taken for (the escrow's revert; the vault quorum's check). */
+const NEVER_PROVABLE = new Set([
+  'PayoutMinedAfterDeadline',
+  'PAID_AFTER_DEADLINE',
+  'PROOF_WINDOW_CLOSED',
+  'MORE_THAN_ONE_TAG',
+  'UNDERPAID',
+  'NOT_TAGGED_FOR_ORDER',
+])
 
 /** An order whose payout can no longer be proved is looked at (and logged) again hourly, in case an operator acts. */
 const UNPROVABLE_RECHECK_MS = 3_600_000
@@ -40,7 +52,9 @@ export class BtcPayouts {
     const { terms, settlement } = record
     const chain = this.ctx.runtime(terms.chain)
     const key = { kind: 'btc-payout', order: terms.id } as const
-    if (!settlement || chain?.kind !== 'escrow' || !chain.btcPayouts || !this.ctx.tasks.ready(key)) return
+    if (!settlement || !chain || !this.ctx.tasks.ready(key)) return
+    const perform = this.performer(record, chain, signal)
+    if (!perform) return
     const step = btcPayoutStep(record, nowS, this.bitcoinCaughtUp())
     if (step === 'unprovable') {
       this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
@@ -52,17 +66,9 @@ export class BtcPayouts {
     }
     if (step === 'wait') return
     if (!isMyTurn(this.ctx.turns, terms.id, this.ctx.tasks.possibleSince(key), this.ctx.now())) return
-    const capability = chain.btcPayouts
     this.ctx.tasks.start(key, async () => {
       try {
-        let outcome: SubmitOutcome
-        if (step === 'prove') {
-          if (!this.rail) return
-          const proof = await this.rail.buildProof(record.btcTxid!, record.btcBlock!, signal)
-          outcome = await capability.prove(terms, settlement.toProvider, proof, signal)
-        } else {
-          outcome = await capability.claimFallback(terms, settlement.toProvider, signal)
-        }
+        const outcome = await perform(step)
         // The proof's close names the payout it proved: what tells a webhook receiver the BTC was paid.
         await this.ctx.transition(
           terms.id,
@@ -83,12 +89,12 @@ export class BtcPayouts {
         )
       } catch (err) {
         if (isQantaraError(err, 'ABORTED')) return
-        if (isQantaraError(err, 'SUBMIT_REVERTED') && err.context.revert === 'PayoutMinedAfterDeadline') {
+        if (isQantaraError(err, 'SUBMIT_REVERTED') && NEVER_PROVABLE.has(String(err.context.revert))) {
           // Past the deadline the escrow takes only a payout Bitcoin dates by it; this one never will be.
           this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
           this.ctx.log.error(
-            { orderId: terms.id, btcTxid: record.btcTxid },
-            'bitcoin payout mined after the deadline cannot be proved; not claiming the fallback, the share stays in the escrow',
+            { orderId: terms.id, btcTxid: record.btcTxid, why: err.context.revert },
+            'bitcoin payout can never be proved; not claiming the fallback, the share stays in custody',
           )
           return
         }
@@ -96,5 +102,50 @@ export class BtcPayouts {
         this.ctx.log.warn({ orderId: terms.id, err }, 'bitcoin payout step failed; will retry')
       }
     })
+  }
+
+  /** How the chain deals with a BTC-owed share: the escrow takes a proof or pays the fallback; a vault's quorum releases the share. */
+  private performer(
+    record: OrderRecord,
+    chain: ChainRuntime,
+    signal: AbortSignal,
+  ): ((step: 'prove' | 'fallback') => Promise<SubmitOutcome>) | undefined {
+    const { terms, settlement } = record
+    const toProvider = settlement!.toProvider
+    if (chain.kind === 'escrow') {
+      const capability = chain.btcPayouts
+      if (!capability) return undefined
+      return async (step) => {
+        if (step === 'fallback') return capability.claimFallback(terms, toProvider, signal)
+        if (!this.rail) throw new QantaraError('CONFIG_INVALID', 'no bitcoin source to prove payouts from')
+        const proof = await this.rail.buildProof(record.btcTxid!, record.btcBlock!, signal)
+        return capability.prove(terms, toProvider, proof, signal)
+      }
+    }
+    const release = chain.releaseBtcShare?.bind(chain)
+    if (!release) return undefined
+    return async (step) => {
+      const leg: ReleaseLeg =
+        step === 'fallback'
+          ? { kind: 'btc-fallback' }
+          : { kind: 'btc-solver', btcTxid: record.btcTxid!, btcBlock: record.btcBlock! }
+      // Judged here as every co-signer will judge it: a release they would all refuse is not asked for.
+      const problem = await btcLegProblem(record, leg, {
+        rail: this.rail,
+        bitcoinCaughtUp: this.bitcoinCaughtUp(),
+        nowS: BigInt(Math.floor(this.ctx.now() / 1000)),
+        signal,
+      })
+      if (problem)
+        throw new QantaraError(
+          'SUBMIT_REVERTED',
+          `the BTC share of ${terms.id} is not released: ${problem}`,
+          {
+            retryable: !NEVER_PROVABLE.has(problem),
+            context: { revert: problem },
+          },
+        )
+      return release(terms, settlement!, leg, signal)
+    }
   }
 }

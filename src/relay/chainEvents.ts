@@ -1,6 +1,6 @@
 import type { ChainEvent } from '../chains.js'
 import { assertNever } from '../errors.js'
-import { onChainEvent } from '../orders/lifecycle.js'
+import { onChainEvent, owedInBtc } from '../orders/lifecycle.js'
 import type { BtcPayouts } from './btcPayouts.js'
 import type { RelayerContext } from './context.js'
 import type { OrderIntake } from './orderIntake.js'
@@ -43,6 +43,7 @@ export class ChainEvents {
       case 'BtcPayoutProved':
       case 'BtcPayoutFallback':
       case 'VaultReleased':
+      case 'VaultBtcShareReleased':
         return this.settledOnChain(e)
       default:
         return assertNever(e)
@@ -68,7 +69,9 @@ export class ChainEvents {
       const paid = (owner: string) =>
         e.payments.filter((p) => p.owner === owner).reduce((sum, p) => sum + p.amount, 0n)
       const { payout, renter } = record.terms
-      if (ours && payout !== renter && (paid(payout) !== ours.toProvider || paid(renter) !== ours.toRenter)) {
+      // A share owed in BTC stays in the vault for the BTC leg.
+      const toProvider = ours && !owedInBtc(record.terms, ours.toProvider) ? ours.toProvider : 0n
+      if (ours && payout !== renter && (paid(payout) !== toProvider || paid(renter) !== ours.toRenter)) {
         this.ctx.log.warn(
           { orderId: e.orderId, ours, payments: e.payments },
           'vault released a split that differs from ours',

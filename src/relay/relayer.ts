@@ -273,7 +273,7 @@ export class Relayer {
   }
 
   /** Only a Bitcoin watcher read up to its head can tell that no payout was made; one behind might be about to see it. */
-  private bitcoinCaughtUp(): boolean {
+  bitcoinCaughtUp(): boolean {
     const rail = this.o.btc
     const read = rail && this.status.get(rail.chain)
     return (

@@ -1,6 +1,7 @@
 import type { Cosigner } from '../chains.js'
 import { QantaraError } from '../errors.js'
 import type { Hex32 } from '../order.js'
+import type { ReleaseLeg } from './releaseLeg.js'
 
 /**
  * The multisig signers a submitter asks to co-sign, in the order asked: first
@@ -60,13 +61,14 @@ export async function askCosigner(
   orderId: Hex32,
   signer: string,
   request: string,
+  leg: ReleaseLeg,
   verify: (signature: string) => boolean,
   signal?: AbortSignal,
 ): Promise<CosignAnswer> {
   const id = panel.memberOf.get(signer)
   if (!id) return { ok: false, why: `no quorum member has ${panel.addressKind} address ${signer}` }
   try {
-    const answer = await panel.cosign(id, orderId, request, signal)
+    const answer = await panel.cosign(id, orderId, request, leg, signal)
     if (answer.signer !== signer || !verify(answer.signature))
       return { ok: false, why: `${id} answered with a signature that does not verify` }
     return { ok: true, signature: answer.signature }

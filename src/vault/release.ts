@@ -14,6 +14,7 @@ import {
   type CosignerPanel,
   type Gathered,
 } from './cosigners.js'
+import { SETTLEMENT_LEG, type ReleaseLeg } from './releaseLeg.js'
 import { ReleaseLedger } from './releaseLedger.js'
 import { cosignRefused, type Refuse } from './refusals.js'
 
@@ -50,24 +51,36 @@ export interface ReleaseDraft {
 
 /** Reads the vault: whether a release may start, and in which round. */
 export interface ReleaseVault<Round extends ReleaseRound> {
-  /** The round a new release is built for, read from the chain now; 'released' where this relayer can tell the order was paid already. */
-  openRound(order: OrderTerms, signal?: AbortSignal): Promise<Round | 'released'>
-  /** Whether the chain itself marks the order released (Solana: its frozen receipt); absent where only the store can tell. */
-  releasedOnChain?(orderId: Hex32): Promise<boolean>
+  /** The round a new release of the leg is built for, read from the chain now; 'released' where this relayer can tell the leg was paid already. */
+  openRound(order: OrderTerms, leg: ReleaseLeg, signal?: AbortSignal): Promise<Round | 'released'>
+  /** Whether the chain itself marks the leg released (Solana: its frozen receipt); absent where only the store can tell. */
+  releasedOnChain?(orderId: Hex32, leg: ReleaseLeg): Promise<boolean>
 }
 
 /** Builds, signs and checks a family's release messages, on the submitter and on its co-signers alike. */
 export interface ReleaseMessages<Round extends ReleaseRound, Draft extends ReleaseDraft, Payload> {
-  /** The release of this settlement in `round`, for `signers` (this relayer first) where the message names them. */
-  draft(order: OrderTerms, settlement: Settlement, round: Round, signers: readonly string[]): Promise<Draft>
+  /** The release of this settlement's `leg` in `round`, for `signers` (this relayer first) where the message names them. */
+  draft(
+    order: OrderTerms,
+    settlement: Settlement,
+    round: Round,
+    signers: readonly string[],
+    leg: ReleaseLeg,
+  ): Promise<Draft>
   /** Whether `signature` is `signer`'s over the draft. */
   verify(draft: Draft, signer: string, signature: string): boolean
   /** This relayer's own signature over the draft, in the form co-signers answer with. */
   sign(draft: Draft): Promise<string>
   /** The signed transaction from every signer's signature, as it is stored and broadcast. */
   assemble(draft: Draft, signatures: ReadonlyMap<string, string>): Payload
-  /** The co-signer's side: the release `request` stands for, rebuilt from this relayer's own settlement; refuses anything else. */
-  rebuild(order: OrderTerms, settlement: Settlement, request: string, refuse: Refuse): Promise<Draft>
+  /** The co-signer's side: the release of `leg` that `request` stands for, rebuilt from this relayer's own settlement; refuses anything else. */
+  rebuild(
+    order: OrderTerms,
+    settlement: Settlement,
+    request: string,
+    refuse: Refuse,
+    leg: ReleaseLeg,
+  ): Promise<Draft>
 }
 
 /** Sends a stored release and follows it. */
@@ -132,17 +145,17 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
     )
   }
 
-  /** Releases the settlement once, whoever else tries: resumes a stored release, or builds, co-signs, stores and sends a new one. */
+  /** Releases the settlement's leg once, whoever else tries: resumes a stored release, or builds, co-signs, stores and sends a new one. */
   async submit(
     order: OrderTerms,
     settlement: Settlement,
     attested: readonly SettlementSignature[],
     signal?: AbortSignal,
+    leg: ReleaseLeg = SETTLEMENT_LEG,
   ): Promise<SubmitOutcome> {
-    const stored = await this.ledger.get(order.id)
-    if (stored?.state === 'confirmed') return this.landed(stored.payload)
-    if (stored?.state === 'already-settled' || (await this.family.vault.releasedOnChain?.(order.id)))
-      return ALREADY_SETTLED
+    const stored = await this.ledger.get(order.id, leg)
+    const ended = await this.endedAlready(order.id, leg, stored)
+    if (ended) return ended
     let pending = stored?.state === 'pending' ? stored.payload : undefined
     // Sent before a crash, or perhaps never sent (a crash right after it was stored): the same bytes again cost nothing.
     if (pending !== undefined) await this.family.sender.broadcast(order.id, pending, false)
@@ -151,23 +164,44 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
       // The last release a call may build is left pending, unfollowed: the relayer's next call follows it.
       if (lost.then === 'rebuild' && built === lost.rounds) throw lost.exhausted(order.id)
       if (pending !== undefined) {
-        const outcome = await this.followToEnd(order.id, pending, signal)
+        const outcome = await this.followToEnd(order.id, leg, pending, signal)
         if (outcome) return outcome
       }
-      const next = await this.release(order, settlement, attested, signal)
+      const next = await this.release(order, settlement, attested, leg, signal)
       if (next.sent === false) return ALREADY_SETTLED
       pending = next.payload
     }
   }
 
   /** A co-signer's answer to a request: its signature over the release the request stands for, or a COSIGN_REFUSED. */
-  async cosign(order: OrderTerms, settlement: Settlement, request: string): Promise<SettlementSignature> {
+  async cosign(
+    order: OrderTerms,
+    settlement: Settlement,
+    request: string,
+    leg: ReleaseLeg = SETTLEMENT_LEG,
+  ): Promise<SettlementSignature> {
     // Released or closed already, by this relayer's store, whatever the chain's own once-only guard says (review L2).
-    await assertReleaseOpen(this.family.store, this.family.chain, order.id)
-    const draft = await this.family.messages.rebuild(order, settlement, request, (why) =>
-      cosignRefused(order.id, why),
+    await assertReleaseOpen(this.family.store, this.family.chain, order.id, leg)
+    const draft = await this.family.messages.rebuild(
+      order,
+      settlement,
+      request,
+      (why) => cosignRefused(order.id, why),
+      leg,
     )
     return { signer: this.family.self, signature: await this.family.messages.sign(draft) }
+  }
+
+  /** Where the leg ended before this call: landed by this relayer, or released by anyone. */
+  private async endedAlready(
+    orderId: Hex32,
+    leg: ReleaseLeg,
+    stored: { state: string; payload: Payload } | undefined,
+  ): Promise<SubmitOutcome | undefined> {
+    if (stored?.state === 'confirmed') return this.landed(stored.payload)
+    if (stored?.state === 'already-settled' || (await this.family.vault.releasedOnChain?.(orderId, leg)))
+      return ALREADY_SETTLED
+    return undefined
   }
 
   private landed(payload: Payload): SubmitOutcome {
@@ -177,20 +211,21 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
   /** Follows a sent release to its end and records it; undefined where another is to be built at once. */
   private async followToEnd(
     orderId: Hex32,
+    leg: ReleaseLeg,
     payload: Payload,
     signal?: AbortSignal,
   ): Promise<SubmitOutcome | undefined> {
     const fate = await this.family.sender.follow(payload, signal)
     if (fate.end === 'landed') {
-      await this.ledger.put(orderId, 'confirmed', payload)
+      await this.ledger.put(orderId, leg, 'confirmed', payload)
       return this.landed(payload)
     }
     // It can never land; someone else's release may have.
-    if (await this.family.vault.releasedOnChain?.(orderId)) {
-      await this.ledger.put(orderId, 'already-settled', payload)
+    if (await this.family.vault.releasedOnChain?.(orderId, leg)) {
+      await this.ledger.put(orderId, leg, 'already-settled', payload)
       return ALREADY_SETTLED
     }
-    await this.ledger.put(orderId, 'failed', payload)
+    await this.ledger.put(orderId, leg, 'failed', payload)
     // Out of gas, a vault short of funds or of its fee reserve: another try would spend another fee the same way.
     if (fate.end === 'failed')
       throw new QantaraError(
@@ -209,14 +244,15 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
     order: OrderTerms,
     settlement: Settlement,
     attested: readonly SettlementSignature[],
+    leg: ReleaseLeg,
     signal?: AbortSignal,
   ): Promise<{ sent: true; payload: Payload } | { sent: false }> {
-    const round = await this.family.vault.openRound(order, signal)
+    const round = await this.family.vault.openRound(order, leg, signal)
     if (round === 'released') {
-      if (this.family.remembersRelease) await this.ledger.put(order.id, 'already-settled')
+      if (this.family.remembersRelease) await this.ledger.put(order.id, leg, 'already-settled')
       return { sent: false }
     }
-    const gathered = await this.gather(order, settlement, round, attested, signal)
+    const gathered = await this.gather(order, settlement, round, attested, leg, signal)
     if ('failures' in gathered)
       throw noCosigners(order.id, round.threshold - 1, gathered.failures, round.pinned)
     const own = await this.family.messages.sign(gathered.draft)
@@ -225,10 +261,10 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
       new Map([[this.family.self, own], ...gathered.signatures]),
     )
     // Stored before it is broadcast: after a crash the same transaction is sent again and followed, never a second one.
-    await this.ledger.put(order.id, 'pending', payload)
+    await this.ledger.put(order.id, leg, 'pending', payload)
     const refused = await this.family.sender.broadcast(order.id, payload, true)
     if (refused) {
-      await this.ledger.put(order.id, 'failed', payload)
+      await this.ledger.put(order.id, leg, 'failed', payload)
       throw new QantaraError(
         'SUBMIT_FAILED',
         `the node refused the release of ${order.id}: code ${refused.code} ${refused.log.slice(0, 300)}`,
@@ -244,6 +280,7 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
     settlement: Settlement,
     round: Round,
     attested: readonly SettlementSignature[],
+    leg: ReleaseLeg,
     signal?: AbortSignal,
   ): Promise<Gathered<Draft>> {
     const { self, messages, cosigners } = this.family
@@ -259,11 +296,12 @@ export class VaultRelease<Round extends ReleaseRound, Draft extends ReleaseDraft
         order.id,
         signer,
         draft.request,
+        leg,
         (signature) => messages.verify(draft, signer, signature),
         signal,
       )
     const draftFor = (others: readonly string[]) =>
-      messages.draft(order, settlement, round, [self, ...others])
+      messages.draft(order, settlement, round, [self, ...others], leg)
     if (this.family.signersInMessage) return gatherBySets(candidates, need, draftFor, ask, signal)
     return draftFor([]).then((draft) => gatherByFill(candidates, need, draft, ask, signal))
   }

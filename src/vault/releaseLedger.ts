@@ -1,9 +1,7 @@
 import type { ChainId } from '../caip2.js'
 import type { Hex32 } from '../order.js'
 import type { Store, Submission, SubmissionState } from '../store/store.js'
-
-/** The submission key of an order's release: one stored release per order and chain, whichever round built it. */
-export const releaseKey = (orderId: Hex32) => `release:${orderId}`
+import { legKey, type ReleaseLeg } from './releaseLeg.js'
 
 /**
  * A relayer's stored releases on one vault chain. A release is stored
@@ -21,18 +19,18 @@ export class ReleaseLedger<Payload> {
     private readonly nonceOf: (payload: Payload) => number,
   ) {}
 
-  get(orderId: Hex32): Promise<(Submission & { payload: Payload }) | undefined> {
-    return this.store.getSubmission(this.chain, releaseKey(orderId)) as Promise<
+  get(orderId: Hex32, leg: ReleaseLeg): Promise<(Submission & { payload: Payload }) | undefined> {
+    return this.store.getSubmission(this.chain, legKey(orderId, leg)) as Promise<
       (Submission & { payload: Payload }) | undefined
     >
   }
 
   /** Records a release's state; without a payload (an order found released before any was built) it stores `{}`. */
-  put(orderId: Hex32, state: SubmissionState, payload?: Payload): Promise<void> {
+  put(orderId: Hex32, leg: ReleaseLeg, state: SubmissionState, payload?: Payload): Promise<void> {
     const nonce = payload === undefined ? 0 : this.nonceOf(payload)
     return this.store.putSubmission({
       chain: this.chain,
-      key: releaseKey(orderId),
+      key: legKey(orderId, leg),
       signer: this.self,
       nonce,
       state,
