@@ -54,7 +54,8 @@ export interface SolverChain {
   /** The solver's address there: orders quoting another solver are someone else's. */
   address: string
   pollIntervalMs: number
-  watcher: Watcher
+  /** The chain's watcher, as the solver runs it over its store (whose committed chain events it may read). */
+  watch(store: Pick<Store, 'listOrderEvents'>): Watcher
   quote(q: { orderId: string; token: string } & Omit<BtcPayoutTerms, 'solver'>): Promise<string>
   /** The tokens quoted, as the watcher names them. */
   tokens: Set<string>
@@ -156,6 +157,13 @@ export interface VaultFamily<
   readonly btcPayouts: boolean
   /** Why a vault's relayer set cannot change in place, and what an operator does instead. */
   readonly fixedRelayerSet: string
+  /** A solver's view of one of its vaults, where the family's vaults take BTC orders (`EscrowFamily.solverChain`). */
+  solverChain?(
+    config: Config,
+    signer: Signer,
+    tokens: readonly string[] | undefined,
+    logger: Logger,
+  ): SolverChain
   vaultAccount(text: string): VaultAccount
 }
 

@@ -64,7 +64,7 @@ export const evmFamily = {
       chain: config.id,
       address: signer.address,
       pollIntervalMs: config.pollIntervalMs,
-      watcher: evmWatcher(config, logger),
+      watch: () => evmWatcher(config, logger),
       quote: evmQuoteSigner(config, signer.account),
       tokens: new Set(names),
     }

@@ -1,5 +1,6 @@
 import { isAddress } from '@solana/kit'
 import { z } from 'zod'
+import { QantaraError } from '../../src/errors.js'
 import { keySourceSchema } from '../../src/config/keySource.js'
 import { chainIdIn, rpcUrl } from '../../src/config/fields.js'
 import { MEMO_PROGRAM } from './watcher.js'
@@ -33,9 +34,11 @@ export const solanaChainConfigSchema = z.strictObject({
   receiptMint: receiptMintAddress.describe(
     "the vault's receipt mint: an SPL Token mint of supply 0 whose freeze authority (and mint authority, if any) is `multisig`; each release freezes its order's receipt account of it, which makes the release once-only",
   ),
-  nonceAccount: solanaAddress.describe(
-    "this relayer's durable nonce account (authority: its key): the lifetime of the releases it submits",
-  ),
+  nonceAccount: solanaAddress
+    .optional()
+    .describe(
+      "this relayer's durable nonce account (authority: its key): the lifetime of the releases it submits. Required of a relayer; a solver, which releases nothing, leaves it out",
+    ),
   memoProgram: solanaAddress.default(MEMO_PROGRAM).describe('the Memo program deposits carry their terms in'),
   startSlot: z
     .number()
@@ -93,3 +96,10 @@ export const solanaChainConfigSchema = z.strictObject({
 })
 
 export type SolanaChainConfig = z.infer<typeof solanaChainConfigSchema>
+
+/** A relayer's nonce account: the relayer config's check requires it, so only a config that skipped that check lacks it. */
+export function relayerNonceAccount(config: SolanaChainConfig): string {
+  if (!config.nonceAccount)
+    throw new QantaraError('CONFIG_INVALID', `${config.id}: a relayer needs its nonceAccount`)
+  return config.nonceAccount
+}

@@ -2,7 +2,7 @@ import { address, lamports, type Address } from '@solana/kit'
 import { check, eachRpc, ok, problem, warn } from '../../src/doctor/checks.js'
 import type { DoctorCheck, DoctorQuorum } from '../../src/family.js'
 import { nonceProblem, vaultProblem } from './accountLayouts.js'
-import type { SolanaChainConfig } from './config.js'
+import { relayerNonceAccount, type SolanaChainConfig } from './config.js'
 import { RELEASE_COST_LAMPORTS } from './releaseCost.js'
 import { solanaRpc, type SolanaRpc } from './rpc.js'
 import { solanaVaultAccount } from './vaultAccount.js'
@@ -29,7 +29,7 @@ export async function solanaDoctor(
     multisig: address(config.multisig),
     mint: address(config.mint),
     receiptMint: address(config.receiptMint),
-    nonceAccount: address(config.nonceAccount),
+    nonceAccount: address(relayerNonceAccount(config)),
   }
   const at = `${config.id} vault ${config.vault}`
   checks.push(
@@ -76,7 +76,7 @@ export async function solanaDoctor(
     }),
   )
   checks.push(
-    await check(`${config.id} nonce account ${config.nonceAccount}`, async () => {
+    await check(`${config.id} nonce account ${accounts.nonceAccount}`, async () => {
       const why = await layoutProblem(rpc, accounts.nonceAccount, (d, o) => nonceProblem(d, o, signer))
       return why
         ? problem(

@@ -3,6 +3,7 @@ import { solanaChainConfigSchema, type SolanaChainConfig } from './config.js'
 import { solanaAccount, solanaKeyFromSecret, type SolanaKey, solanaKeys } from './keys.js'
 import { solanaDoctor } from './doctor.js'
 import { solanaRuntime } from './runtime.js'
+import { solanaSolverChain } from './solverChain.js'
 
 export interface SolanaSigner extends FamilySigner {
   readonly family: 'solana'
@@ -26,7 +27,16 @@ export const solanaFamily = {
     self.solana !== signer.address
       ? `the key's address ${signer.address} is not quorum member ${self.id}'s solana address ${self.solana ?? '(none given)'}`
       : undefined,
-  quorumProblems: () => [],
+  quorumProblems: (config) =>
+    config.nonceAccount
+      ? []
+      : [
+          {
+            path: ['nonceAccount'],
+            message:
+              "required of a relayer: its durable nonce account, the lifetime of the releases it submits (qantara vault init solana makes one)",
+          },
+        ],
   runtime: (config, signer, parts) =>
     solanaRuntime({
       config,
@@ -45,4 +55,5 @@ export const solanaFamily = {
   configWarnings: () => [],
   doctor: (config, signer, quorum) => solanaDoctor(config, signer.key.address, quorum),
   vaultAccount: solanaAccount,
+  solverChain: solanaSolverChain,
 } satisfies VaultFamily<SolanaChainConfig, SolanaSigner>

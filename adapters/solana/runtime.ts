@@ -8,14 +8,14 @@ import type { Settlement } from '../../src/settlement.js'
 import { settlementHash } from '../../src/settlementWire.js'
 import type { Store } from '../../src/store/store.js'
 import { VaultRelease } from '../../src/vault/release.js'
-import type { SolanaChainConfig } from './config.js'
+import { relayerNonceAccount, type SolanaChainConfig } from './config.js'
 import { pubkeyHex, solanaReleaseMessages } from './cosign.js'
 import type { SolanaKey } from './keys.js'
 import { solanaReleaseSender } from './releaseSender.js'
 import { RELEASE_COST_LAMPORTS } from './releaseCost.js'
 import { solanaRpc } from './rpc.js'
 import { solanaReleaseVault, solanaVaultAccount, type VaultAccounts } from './vaultAccount.js'
-import { SolanaVaultWatcher } from './watcher.js'
+import { solanaWatcherOf } from './watcherOf.js'
 
 export interface SolanaRuntimeOptions {
   config: SolanaChainConfig
@@ -55,7 +55,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
     multisig: address(config.multisig),
     mint: address(config.mint),
     receiptMint: address(config.receiptMint),
-    nonceAccount: address(config.nonceAccount),
+    nonceAccount: address(relayerNonceAccount(config)),
   }
   const account = solanaVaultAccount(rpc, accounts)
   const release = new VaultRelease({
@@ -102,24 +102,7 @@ export function solanaRuntime(o: SolanaRuntimeOptions): VaultChainRuntime {
       const { value } = await rpc.getBalance(self, { commitment: 'confirmed' }).send()
       return { account: self, settlements: Number(value / RELEASE_COST_LAMPORTS) }
     },
-    watcher: new SolanaVaultWatcher({
-      chain,
-      rpc,
-      vault: address(config.vault),
-      mint: accounts.mint,
-      memoProgram: config.memoProgram,
-      startSlot: BigInt(config.startSlot),
-      minRefund: BigInt(config.minRefund),
-      minOrderAmount: BigInt(config.minOrderAmount),
-      maxPayoutSats: BigInt(config.maxPayoutSats),
-      logger: o.logger,
-      // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
-      // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
-      knownOrder: async (id, txHash) =>
-        (await o.store.listOrderEvents(chain, id)).some(
-          (e) => e.kind === 'OrderOpened' && e.txHash !== txHash,
-        ),
-    }),
+    watcher: solanaWatcherOf(config, rpc, o.store, o.logger),
     feeRecipient: config.feeRecipient ?? '',
     maxLag: BigInt(config.maxLagSlots),
     pollIntervalMs: config.pollIntervalMs,

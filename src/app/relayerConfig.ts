@@ -18,6 +18,13 @@ export const configSchema = buildConfigSchema(chainConfigSchema, bitcoinConfigSc
     c.chains.forEach((chain, i) => {
       for (const issue of adapterOf(chain.family).quorumProblems(chain, c.quorum))
         ctx.addIssue({ code: 'custom', path: ['chains', i, ...issue.path], message: issue.message })
+      // Each relayer judges a vault's BTC payouts from its own Bitcoin source, as the escrow does from its relay.
+      if ('maxPayoutSats' in chain && BigInt(chain.maxPayoutSats) > 0n && !c.bitcoin)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['bitcoin'],
+          message: `${chain.id} takes BTC orders (maxPayoutSats above 0): give a bitcoin section, the source this relayer checks their payouts against`,
+        })
     })
     // Every relayer must compute the same split: a chain without a fee recipient cannot take the quorum's fee.
     if (c.settlement.feeBps === 0) return

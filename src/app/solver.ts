@@ -103,11 +103,8 @@ export function buildSolverParts(
   const chains = config.chains.map((chain) => {
     const signer = loadChainSigner(chain, env, baseDir)
     const adapter = adapterOf(chain.family)
-    if (adapter.custody !== 'escrow' || !adapter.btcPayouts)
-      throw new QantaraError(
-        'CONFIG_INVALID',
-        `${chain.id}: the solver takes orders on EVM escrows only for now`,
-      )
+    if (!adapter.btcPayouts || !adapter.solverChain)
+      throw new QantaraError('CONFIG_INVALID', `${chain.id}: ${chain.family} chains take no BTC orders`)
     return adapter.solverChain(chain, signer, config.tokens?.[chain.id], logger)
   })
   return { payer, wallet, chains }
@@ -164,7 +161,7 @@ export async function startSolver(
     addresses: new Map(parts.chains.map((c) => [c.chain, c.address])),
     tokens: new Map(parts.chains.map((c) => [c.chain, c.tokens])),
     minPayoutWindowSeconds: minPayoutWindowSeconds(config),
-    watchers: parts.chains,
+    watchers: parts.chains.map((c) => ({ watcher: c.watch(store), pollIntervalMs: c.pollIntervalMs })),
     payer: parts.payer,
     store,
     liquidity,

@@ -231,16 +231,6 @@ export function buildConfigSchema<C extends z.ZodType, B extends z.ZodType>(chai
       message: "this relayer's id is not a quorum member",
       path: ['relayer', 'id'],
     })
-    .refine(
-      (c) =>
-        c.bitcoin !== undefined ||
-        (c.chains as { maxPayoutSats?: string }[]).every((ch) => BigInt(ch.maxPayoutSats ?? '0') === 0n),
-      {
-        message:
-          'a vault chain takes BTC orders (maxPayoutSats above 0): give a bitcoin section, the source this relayer checks their payouts against',
-        path: ['bitcoin'],
-      },
-    )
     .refine(sharesChallengeSchedule, {
       message:
         'compute challenges in a quorum of several relayers need quorum.challengeSecret, so that every member checks the same slots (docs/PROTOCOL.md §9); or set prober.computeChallengeRate to 0',

@@ -4,7 +4,8 @@ import type { ChainId } from '../caip2.js'
 import type { Logger } from '../log.js'
 import { orderEnd, satsOwed, type OrderTerms } from '../order.js'
 import { consumeEvents } from '../orders/eventFeed.js'
-import { btcShareClosed, onChainEvent, type Transition } from '../orders/lifecycle.js'
+import { btcShareClosed, onChainEvent, vaultShareKept, type Transition } from '../orders/lifecycle.js'
+import type { OrderRecord } from '../orders/record.js'
 import type { Store, Submission } from '../store/store.js'
 import { runWatchLoop } from '../watchLoop.js'
 import type { Gauge } from 'prom-client'
@@ -112,8 +113,10 @@ export class Solver {
         )
       },
     )
-    for (const record of await this.o.store.listOrders(['payout-pending']))
-      await this.pay(record.terms, record.settlement!.toProvider)
+    for (const record of await this.o.store.listOrders(['payout-pending'])) {
+      const share = await this.shareOf(record)
+      if (share !== undefined) await this.pay(record.terms, share)
+    }
     // Reading the wallet's coins is a node round-trip per coin: a gauge needs it only now and then.
     if (this.now() - this.liquidityAt >= LIQUIDITY_EVERY_MS) {
       this.liquidityAt = this.now()
@@ -123,8 +126,8 @@ export class Solver {
 
   private async apply(e: ChainEvent): Promise<void> {
     if (e.kind === 'OrderOpened') {
-      const mine =
-        e.order.btc && this.o.addresses.get(e.chain)?.toLowerCase() === e.order.btc.solver.toLowerCase()
+      const own = this.o.addresses.get(e.chain)
+      const mine = e.order.btc && own !== undefined && sameAddress(own, e.order.btc.solver)
       if (!mine) return
       const refused = this.refusal(e.order)
       if (refused) {
@@ -232,6 +235,18 @@ export class Solver {
     }
   }
 
+  /**
+   * The provider share an order owes in BTC: an escrow's settlement names it; a vault's settlement release
+   * kept it back, and what that release paid out of the deposit says how much.
+   */
+  private async shareOf(record: OrderRecord): Promise<bigint | undefined> {
+    if (record.settlement) return record.settlement.toProvider
+    const released = (await this.o.store.listOrderEvents(record.terms.chain, record.terms.id)).find(
+      (e) => e.kind === 'VaultReleased',
+    )
+    return released?.kind === 'VaultReleased' ? vaultShareKept(record, released.payments) : undefined
+  }
+
   private async transition(orderId: string, t: Transition): Promise<void> {
     await this.o.store.transitionOrder(orderId, t.from, t.to, t.patch, this.now())
   }
@@ -240,4 +255,9 @@ export class Solver {
     const pending = await this.o.store.pendingSubmissions(this.o.payer.chain, this.o.payer.address)
     return new Set(pending.flatMap((s) => (s.payload as PaymentPayload).inputs))
   }
+}
+
+/** EVM addresses compare without their checksum's case; every other chain's text form is exact (base58 is case-sensitive). */
+function sameAddress(a: string, b: string): boolean {
+  return a.startsWith('0x') && b.startsWith('0x') ? a.toLowerCase() === b.toLowerCase() : a === b
 }

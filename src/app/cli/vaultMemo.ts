@@ -2,11 +2,12 @@ import type { Command } from 'commander'
 import type { ChainId } from '../../caip2.js'
 import { QantaraError } from '../../errors.js'
 import { vaultAccount } from '../families.js'
-import type { Hex32 } from '../../order.js'
+import { orderEnd, type Hex32 } from '../../order.js'
 import type { GpuRequirement } from '../../gpu/requirement.js'
 import { decodeOrderMemo, encodeOrderMemo, vaultOrderId } from '../../vault/orderMemo.js'
 import { vaultOrderProblem } from '../../vault/vaultOrderProblem.js'
 import { parseAmount } from './amounts.js'
+import { memoQuote, readVaultQuote } from './vaultQuote.js'
 import { orderTermOptions } from './orderTerms.js'
 import type { CliOutput } from './output.js'
 import { providerPayoutText } from './relayerApi.js'
@@ -23,6 +24,8 @@ export interface VaultMemoOptions {
   payout?: string
   relayer?: string
   salt?: string
+  /** A solver's quote file: the provider is paid in BTC. */
+  quote?: string
 }
 
 /** The memo a renter's deposit into a vault carries, and the order id it will open, checked as the vault's watcher will read it. */
@@ -58,9 +61,13 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
     amount,
     payout: payout.bytes,
   }
+  const orderId = vaultOrderId(o.chain as ChainId, renter, terms.salt)
+  const quote = o.quote
+    ? memoQuote(o.chain, readVaultQuote(o.quote), { orderId, amount, end: orderEnd(terms) }, nowS)
+    : undefined
   let memo: string
   try {
-    memo = encodeOrderMemo(terms)
+    memo = encodeOrderMemo({ ...terms, ...(quote ? { quote } : {}) })
   } catch (err) {
     throw new QantaraError('CONFIG_INVALID', `these terms make no order memo: ${(err as Error).message}`)
   }
@@ -78,7 +85,7 @@ export async function vaultOrderMemo(o: VaultMemoOptions, nowS = BigInt(Math.flo
       "this order ends before a deposit could land: the vault's watcher would open no order and refund the deposit (ORDER_ALREADY_ENDED); check --start",
     )
   return {
-    orderId: vaultOrderId(o.chain as ChainId, renter, terms.salt),
+    orderId,
     chain: o.chain,
     renter,
     memo,
@@ -107,6 +114,10 @@ export function registerVaultMemoCommand(order: Command, io: CliOutput): void {
       'what the vault must receive, in the smallest unit of the denom or mint',
     )
     .option('--salt <hex>', '16-byte salt; a random one when absent')
+    .option(
+      '--quote <file>',
+      "a solver's quote for this order id (qantara solver quote): the provider is paid in BTC; give the --salt the order id came from",
+    )
     .action(async (o: VaultMemoOptions) => {
       const memo = await vaultOrderMemo(o)
       // What the deposit is sent with, to be copied into a wallet: JSON either way.

@@ -1,0 +1,75 @@
+import { readFileSync, statSync } from 'node:fs'
+import { z } from 'zod'
+import { QantaraError } from '../../errors.js'
+import type { VaultQuote } from '../../vault/orderMemo.js'
+import { vaultAccount } from '../families.js'
+
+const unsigned = (digits: number) => z.string().regex(new RegExp(`^[1-9][0-9]{0,${digits - 1}}$`))
+
+/** What `qantara solver quote` prints for a vault chain's order: the solver's signed terms for one order id. */
+const vaultQuoteFile = z.strictObject({
+  orderId: z.string().regex(/^0x[0-9a-f]{64}$/),
+  token: z.string().min(1).max(128),
+  solver: z.string().min(1).max(128),
+  script: z.string().regex(/^([0-9a-f]{2}){1,80}$/i),
+  satsPerE18: unsigned(31),
+  payoutDeadline: unsigned(16),
+  maxAmount: unsigned(31),
+  openBy: unsigned(16),
+  latestEnd: unsigned(16),
+  signature: z.string().regex(/^0x([0-9a-f]{2}){64,72}$/i),
+})
+export type VaultQuoteFile = z.infer<typeof vaultQuoteFile>
+
+/** Reads a vault quote file, bounded: one short JSON line. */
+export function readVaultQuote(path: string): VaultQuoteFile {
+  if (statSync(path).size > 16 * 1024)
+    throw new QantaraError('CONFIG_INVALID', `${path} is too large to be a solver quote`)
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (cause) {
+    throw new QantaraError('CONFIG_INVALID', `${path} is not JSON`, { cause })
+  }
+  const q = vaultQuoteFile.safeParse(json)
+  if (!q.success)
+    throw new QantaraError(
+      'CONFIG_INVALID',
+      `${path} is not a solver quote for a vault order: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    )
+  return q.data
+}
+
+/**
+ * The quote as an order memo carries it, after the checks the vault's
+ * watcher would otherwise make by refunding the deposit: the quote is for
+ * this order id, and the order is within its bounds.
+ */
+export function memoQuote(
+  chain: string,
+  q: VaultQuoteFile,
+  order: { orderId: string; amount: bigint; end: bigint },
+  nowS: bigint,
+): VaultQuote {
+  const problem =
+    q.orderId !== order.orderId
+      ? `the quote is for order ${q.orderId}, not ${order.orderId}: give the --salt the quote was asked for`
+      : order.amount > BigInt(q.maxAmount)
+        ? `--amount is ${order.amount}, above the quote's maximum of ${q.maxAmount}`
+        : order.end > BigInt(q.latestEnd)
+          ? `the order would end at ${order.end}, after the quote's latest end ${q.latestEnd}`
+          : nowS > BigInt(q.openBy)
+            ? `the quote expired at ${q.openBy} (unix seconds): ask the solver for a new one`
+            : undefined
+  if (problem) throw new QantaraError('CONFIG_INVALID', problem)
+  return {
+    script: Uint8Array.from(Buffer.from(q.script, 'hex')),
+    solver: vaultAccount(chain, q.solver).bytes,
+    satsPerE18: BigInt(q.satsPerE18),
+    payoutDeadline: BigInt(q.payoutDeadline),
+    maxAmount: BigInt(q.maxAmount),
+    openBy: BigInt(q.openBy),
+    latestEnd: BigInt(q.latestEnd),
+    signature: Uint8Array.from(Buffer.from(q.signature.slice(2), 'hex')),
+  }
+}
