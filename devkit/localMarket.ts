@@ -100,6 +100,8 @@ export interface LocalSolana {
   keys: { seed: string; address: string; nonceAccount: string }[]
   feeRecipient: string
   providerPayout: string
+  /** With `btc`: the solver's Solana key, which signs its quotes and is repaid from the vault. */
+  solver?: { seed: string; address: string }
 }
 
 export interface LocalRelayer {
@@ -269,6 +271,8 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.solana.key`), o.solana.keys[i]!.seed) },
       feeRecipient: o.solana.feeRecipient,
       pollIntervalMs: 250,
+      // The most one order may owe in BTC: 1 BTC, far above the devnet's.
+      ...(o.btc ? { maxPayoutSats: '100000000' } : {}),
     }
   // Fees are free on the devnet's simd, so the vault needs no fee reserve.
   const cosmosChain = (i: number) =>
@@ -333,21 +337,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
     )
   })
   // The solver quotes with anvil account 7 and pays from a regtest wallet.
-  const solverYaml = o.btc ? join(o.dir, 'solver.yaml') : undefined
-  if (o.btc && solverYaml) {
-    writeFileSync(
-      solverYaml,
-      stringify({
-        store: { path: join(o.dir, 'solver.sqlite') },
-        log: { level: o.logLevel ?? 'info' },
-        bitcoin,
-        btcKey: { file: secretFile(join(o.dir, 'solver.wif'), o.btc.solverWif) },
-        chains: [evmChain('solver.evm.key', account(7))],
-        // Regtest blocks come on demand here: a minute is ample for a payout to be confirmed and proved.
-        proofLatencySeconds: 60,
-      }),
-    )
-  }
+  const solverYaml = o.btc ? writeSolverConfig(o, bitcoin, evmChain('solver.evm.key', account(7))) : undefined
   const agentYaml = join(o.dir, 'agent.yaml')
   const nvidiaSmi = o.gpus === null ? undefined : referenceNvidiaSmi(o.dir, o.gpus ?? [referenceGpu()])
   // Relayers probe a BTC order only when the script it pays is one the provider's record lists.
@@ -430,4 +420,41 @@ export async function providerListed(relayerUrl: string, providerId: string): Pr
     ? ((await res.json()) as { providers: { record: { providerId: string } }[] })
     : undefined
   return body?.providers.some((p) => p.record.providerId === providerId) ?? false
+}
+
+/** The solver's config: the market's Bitcoin node, its escrow chain, and the Solana vault where there is one. */
+function writeSolverConfig(o: LocalMarketOptions, bitcoin: unknown, evmChain: unknown): string {
+  const path = join(o.dir, 'solver.yaml')
+  writeFileSync(
+    path,
+    stringify({
+      store: { path: join(o.dir, 'solver.sqlite') },
+      log: { level: o.logLevel ?? 'info' },
+      bitcoin,
+      btcKey: { file: secretFile(join(o.dir, 'solver.wif'), o.btc!.solverWif) },
+      chains: [
+        evmChain,
+        // A solver's Solana entry is the vault's shared fields and its own key: it releases nothing, so no nonce account.
+        ...(o.solana?.solver
+          ? [
+              {
+                family: 'solana',
+                id: o.solana.chain,
+                rpc: [o.solana.rpcUrl],
+                vault: o.solana.vault,
+                mint: o.solana.mint,
+                multisig: o.solana.multisig,
+                receiptMint: o.solana.receiptMint,
+                key: { file: secretFile(join(o.dir, 'solver.solana.key'), o.solana.solver.seed) },
+                maxPayoutSats: '100000000',
+                pollIntervalMs: 250,
+              },
+            ]
+          : []),
+      ],
+      // Regtest blocks come on demand here: a minute is ample for a payout to be confirmed and proved.
+      proofLatencySeconds: 60,
+    }),
+  )
+  return path
 }

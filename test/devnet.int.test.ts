@@ -78,16 +78,26 @@ describe('npm run devnet', () => {
     expect(orders.slice(0, 3).every((o) => o.btcTxid === undefined)).toBe(true)
   }, 300_000)
 
-  it('settles a Solana vault order with a 2-of-3 quorum co-signing the release, and refunds a transfer without a memo (--solana)', async () => {
-    const orders = await devnet(['--solana', '--relayers', '3', '--threshold', '2'])
+  it('settles Solana vault orders with a 2-of-3 quorum co-signing each release, one paid in BTC with the solver repaid from the vault, and refunds a transfer without a memo (--solana --btc)', async () => {
+    const orders = await devnet(['--solana', '--btc', '--relayers', '3', '--threshold', '2'])
     expectMarketSettled(orders.slice(0, 4), 4)
-    const [sol, stray] = orders.slice(3)
-    for (const o of [sol!, stray!]) {
+    const [sol, solBtc, stray] = orders.slice(4)
+    for (const o of [sol!, solBtc!, stray!]) {
       expect(o.chain).toBe('solana:litesvm')
       expect(o.txHash).toMatch(/^[1-9A-HJ-NP-Za-km-z]{64,88}$/)
     }
     // Splits are read from each release's token balance changes on the chain: 1% fee at full uptime; the refund whole, no fee.
     expect([sol!.toProvider, sol!.toRenter, sol!.fee]).toEqual(['4950000', '0', '50000'])
+    // The provider's share left the vault in a second release, to the solver, against its payout of 10^15 sats per 10^18 units.
+    expect([solBtc!.status, solBtc!.toProvider, solBtc!.toRenter, solBtc!.fee]).toEqual([
+      'settled',
+      '4950000',
+      '0',
+      '50000',
+    ])
+    expect(solBtc!.btcTxid).toMatch(/^[0-9a-f]{64}$/)
+    expect(solBtc!.btcAmountSats).toBe('4950')
+    expect(sol!.btcTxid).toBeUndefined()
     expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual([
       'settled',
       'NO_SHOW',

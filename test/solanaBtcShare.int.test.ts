@@ -140,7 +140,10 @@ const tokens = async (owner: Address) => {
   const acc = bed.rpc.svm.getAccount(await bed.tokenAccount(owner))
   return acc.exists ? Buffer.from(acc.data).readBigUInt64LE(64) : 0n
 }
-const vaultTokens = () => Buffer.from(bed.rpc.svm.getAccount(bed.vault).data).readBigUInt64LE(64)
+const vaultTokens = () => {
+  const acc = bed.rpc.svm.getAccount(bed.vault)
+  return acc.exists ? Buffer.from(acc.data).readBigUInt64LE(64) : 0n
+}
 const receiptFrozen = async (orderId: OrderTerms['id']) => {
   const acc = bed.rpc.svm.getAccount(await releaseReceipt(orderId, bed.receiptMint, 'btc-share'))
   return acc.exists && acc.data[108] === 2

@@ -34,7 +34,7 @@ export const solanaFamily = {
           {
             path: ['nonceAccount'],
             message:
-              "required of a relayer: its durable nonce account, the lifetime of the releases it submits (qantara vault init solana makes one)",
+              'required of a relayer: its durable nonce account, the lifetime of the releases it submits (qantara vault init solana makes one)',
           },
         ],
   runtime: (config, signer, parts) =>

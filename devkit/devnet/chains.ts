@@ -29,7 +29,7 @@ export async function startChains(
   progress(`anvil listening at ${anvil.rpcUrl}`)
   const btc = o.btc ? await startBitcoin(chains, progress) : undefined
   if (o.solana) {
-    const sol = (chains.solana = await startDevnetSolana(o.relayers, o.threshold))
+    const sol = (chains.solana = await startDevnetSolana(o.relayers, o.threshold, o.btc === true))
     progress(
       `Solana (litesvm) at ${sol.local.rpcUrl}: vault ${sol.local.vault} under a ${o.threshold}-of-${o.relayers} SPL Token multisig`,
     )

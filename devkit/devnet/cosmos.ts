@@ -75,6 +75,7 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
     },
     token: USDC,
     async open(o) {
+      if (o.btc) throw new Error('Cosmos vaults take no BTC orders in the devnet yet')
       const salt = random(16)
       const txHash = await send(
         encodeOrderMemo({

@@ -34,6 +34,8 @@ export interface Outage {
 
 /** The devnet's BTC quote: 1 ETH = 0.05 BTC, i.e. 5,000,000 sats per 10^18 wei. */
 const DEVNET_SATS_PER_ETH = 5_000_000n
+/** And for the vaults' 6-decimal test coin: 1 coin (10^6 units) = 1,000 sats, i.e. 10^15 sats per 10^18 units. */
+const DEVNET_SATS_PER_USDC = 10n ** 15n
 
 /** The orders: USDC and ETH at full uptime, USDC through the agent's outage, then one or two per chain the options add. */
 export function devnetScenario(o: DevnetOptions, chains: DevnetChains): { plans: Plan[]; outage: Outage } {
@@ -70,6 +72,18 @@ export function devnetScenario(o: DevnetOptions, chains: DevnetChains): { plans:
             amount: 5_000_000n,
             startIn: 8,
           },
+          ...(o.btc
+            ? [
+                {
+                  label: 'Solana vault, provider paid in BTC',
+                  token: 'vault' as const,
+                  vault: sol,
+                  amount: 5_000_000n,
+                  startIn: 8,
+                  btc: true,
+                },
+              ]
+            : []),
           {
             label: 'Solana transfer without a memo, refunded',
             token: 'vault-stray' as const,
@@ -124,6 +138,11 @@ export async function openOrders(
   for (const plan of plans) {
     const start = nowS + BigInt(plan.startIn)
     if (plan.vault) {
+      const end = start + BigInt(o.slots * o.slotSeconds)
+      const btc =
+        plan.btc && market.providerBtcScript
+          ? { script: market.providerBtcScript, satsPerE18: DEVNET_SATS_PER_USDC, payoutDeadline: end + 300n }
+          : undefined
       const opened =
         plan.token === 'vault-stray'
           ? await plan.vault.stray(plan.amount)
@@ -133,6 +152,7 @@ export async function openOrders(
               start,
               slotLength: o.slotSeconds,
               slots: o.slots,
+              ...(btc ? { btc } : {}),
             })
       orders.push({ id: opened.orderId, plan, token: plan.vault.token })
       progress(`opened ${opened.orderId.slice(0, 10)}… (${plan.label}) in ${opened.txHash.slice(0, 10)}…`)

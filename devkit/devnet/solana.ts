@@ -1,8 +1,9 @@
 import { getAddressDecoder, getBase58Encoder, lamports, type Address } from '@solana/kit'
-import { generateEd25519 } from '../../src/ed25519.js'
-import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
+import { generateEd25519, type Ed25519Signer } from '../../src/ed25519.js'
+import { signSolanaQuote } from '../../adapters/solana/btcQuote.js'
+import { encodeOrderMemo, vaultOrderId, type VaultQuote } from '../../src/vault/orderMemo.js'
 import { refundOrderId } from '../../src/vault/refund.js'
-import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import { BTC_SHARE_MEMO_PREFIX, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { DevnetVault } from './vault.js'
 import type { LocalSolana } from '../localMarket.js'
 import { REFERENCE_ORDER_GPU } from '../gpu/referenceGpu.js'
@@ -16,7 +17,11 @@ export interface DevnetSolana extends DevnetVault {
 }
 
 /** A vault on litesvm for `relayers` relayer keys, `threshold` of them, each with SOL and its own durable nonce, and its receipt mint. */
-export async function startDevnetSolana(relayers: number, threshold: number): Promise<DevnetSolana> {
+export async function startDevnetSolana(
+  relayers: number,
+  threshold: number,
+  withSolver = false,
+): Promise<DevnetSolana> {
   // litesvm is a native development module: loaded only when the devnet asks for Solana.
   const { startSolanaVault } = await import('../chains/solanaVault.js')
   const keys = Array.from({ length: relayers }, () => generateEd25519())
@@ -31,6 +36,8 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
   const wallet = () => addressOf(generateEd25519().signer.publicKey)
   const [feeRecipient, providerPayout] = [wallet(), wallet()]
   const renters = new Map<string, Address>()
+  const solverKey = withSolver ? generateEd25519() : undefined
+  const solver = solverKey && { seed: solverKey.seed, address: addressOf(solverKey.signer.publicKey) }
   return {
     local: {
       chain: DEVNET_SOLANA_CHAIN,
@@ -42,11 +49,18 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
       keys: withNonces,
       feeRecipient,
       providerPayout,
+      ...(solver ? { solver } : {}),
     },
     token: bed.mint,
     async open(o) {
       const renter = await bed.renter(o.amount)
       const salt = crypto.getRandomValues(new Uint8Array(16))
+      const orderId = vaultOrderId(DEVNET_SOLANA_CHAIN, renter.wallet.address, salt)
+      if (o.btc && !solverKey) throw new Error('the devnet Solana vault was started without a solver')
+      const quote =
+        o.btc && solverKey && solver
+          ? solanaQuote(solverKey.signer, solver.address, bed, orderId, o.amount, o.btc, o.start, o)
+          : undefined
       const memo = encodeOrderMemo({
         salt,
         providerId: o.providerId,
@@ -56,9 +70,9 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
         gpu: REFERENCE_ORDER_GPU,
         amount: o.amount,
         payout: Uint8Array.from(getBase58Encoder().encode(providerPayout)),
+        ...(quote ? { quote } : {}),
       })
       const txHash = await bed.send([bed.transferChecked(renter, bed.vault, o.amount), bed.memo(memo)])
-      const orderId = vaultOrderId(DEVNET_SOLANA_CHAIN, renter.wallet.address, salt)
       renters.set(orderId, renter.wallet.address)
       return { orderId, txHash }
     },
@@ -70,27 +84,60 @@ export async function startDevnetSolana(relayers: number, threshold: number): Pr
       return { orderId, txHash }
     },
     released(orderId) {
-      const record = bed.rpc.ledger.find(
-        (r) => r.err === null && r.memo?.includes(encodeReleaseMemo(orderId)),
-      )
+      const landed = (memo: string) => bed.rpc.ledger.find((r) => r.err === null && r.memo?.includes(memo))
+      const record = landed(encodeReleaseMemo(orderId))
       if (!record) return Promise.resolve(undefined)
-      const meta = (
-        record.json as { meta: { preTokenBalances: TokenBalance[]; postTokenBalances: TokenBalance[] } }
-      ).meta
-      const gained = (owner: string | undefined) => {
-        const post = meta.postTokenBalances.find((b) => b.owner === owner)
-        const pre = meta.preTokenBalances.find((b) => b.accountIndex === post?.accountIndex)
-        return post ? BigInt(post.uiTokenAmount.amount) - BigInt(pre?.uiTokenAmount.amount ?? '0') : 0n
-      }
+      // A share owed in BTC leaves the vault in a second release, to the solver (or, with no payout, the provider).
+      const share = landed(`${BTC_SHARE_MEMO_PREFIX}${orderId.slice(2)}:`)
       return Promise.resolve({
-        toProvider: gained(providerPayout),
-        toRenter: gained(renters.get(orderId)),
-        fee: gained(feeRecipient),
+        toProvider:
+          gained(record, providerPayout) +
+          (share ? gained(share, providerPayout) + gained(share, solver?.address) : 0n),
+        toRenter: gained(record, renters.get(orderId)),
+        fee: gained(record, feeRecipient),
         txHash: record.signature,
       })
     },
     stop: () => bed.stop(),
   }
+}
+
+/** What `owner`'s token account gained in a recorded transaction. */
+function gained(record: { json: unknown }, owner: string | undefined): bigint {
+  const meta = (
+    record.json as { meta: { preTokenBalances: TokenBalance[]; postTokenBalances: TokenBalance[] } }
+  ).meta
+  const post = meta.postTokenBalances.find((b) => b.owner === owner)
+  const pre = meta.preTokenBalances.find((b) => b.accountIndex === post?.accountIndex)
+  return post ? BigInt(post.uiTokenAmount.amount) - BigInt(pre?.uiTokenAmount.amount ?? '0') : 0n
+}
+
+/** The devnet solver's quote for one order, as `qantara solver quote` signs it: for exactly this order, good for two minutes. */
+function solanaQuote(
+  signer: Ed25519Signer,
+  solver: string,
+  bed: { vault: string; mint: string },
+  orderId: `0x${string}`,
+  amount: bigint,
+  btc: { script: string; satsPerE18: bigint; payoutDeadline: bigint },
+  start: bigint,
+  o: { slotLength: number; slots: number },
+): VaultQuote {
+  const terms = {
+    script: Uint8Array.from(Buffer.from(btc.script, 'hex')),
+    solver: Uint8Array.from(getBase58Encoder().encode(solver)),
+    satsPerE18: btc.satsPerE18,
+    payoutDeadline: btc.payoutDeadline,
+    maxAmount: amount,
+    openBy: BigInt(Math.floor(Date.now() / 1000)) + 120n,
+    latestEnd: start + BigInt(o.slotLength * o.slots),
+  }
+  const signature = signSolanaQuote(
+    signer,
+    { chain: DEVNET_SOLANA_CHAIN, vault: bed.vault, orderId, token: bed.mint },
+    terms,
+  )
+  return { ...terms, signature }
 }
 
 interface TokenBalance {

@@ -9,6 +9,8 @@ export interface DevnetVault {
     start: bigint
     slotLength: number
     slots: number
+    /** The provider is paid in BTC to `script` by the devnet's solver, at `satsPerE18`, by `payoutDeadline`. */
+    btc?: { script: string; satsPerE18: bigint; payoutDeadline: bigint }
   }): Promise<{ orderId: `0x${string}`; txHash: string }>
   /** A deposit with no memo, as a renter's mistake would be; the quorum refunds it. Returns the refund order's id. */
   stray(amount: bigint): Promise<{ orderId: `0x${string}`; txHash: string }>
