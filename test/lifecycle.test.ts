@@ -20,6 +20,7 @@ import {
   probing,
   settle,
   settlementDue,
+  vaultShareKept,
 } from '../src/orders/lifecycle.js'
 import type { Settlement } from '../src/settlement.js'
 import { ORDER_STATES, type OrderRecord, type OrderState } from '../src/orders/record.js'
@@ -184,10 +185,41 @@ describe('order lifecycle: chain events', () => {
       patch: { txHash: '0xtx' },
     })
     expect(onChainEvent(r, { ...base, kind: 'VaultReleased', key: 'k', payments: [] })).toEqual({
-      from: LIVE_STATES,
+      from: LIVE_STATES.filter((s) => s !== 'payout-pending'),
       to: 'settled',
       patch: { txHash: '0xtx', settlement: r.settlement },
     })
+  })
+
+  it("leaves a vault's BTC order payout-pending on its settlement release, and settles it on the release of its share", () => {
+    const released = (payments: { owner: string; amount: bigint }[]): ChainEvent => ({
+      ...base,
+      kind: 'VaultReleased',
+      key: 'k',
+      payments,
+    })
+    const owed = split(10, btcTerms)
+    expect(onChainEvent(record('settling', { settlement: owed }, btcTerms), released([]))?.to).toBe(
+      'payout-pending',
+    )
+    // A relayer that computed no settlement (a solver, one behind) reads the share kept from what the release paid.
+    const renterPaid = [{ owner: '0xrenter', amount: 10n ** 18n / 2n }]
+    expect(vaultShareKept(record('settling', {}, btcTerms), renterPaid)).toBe(10n ** 18n / 2n)
+    expect(onChainEvent(record('settling', {}, btcTerms), released(renterPaid))?.to).toBe('payout-pending')
+    // Everything paid out, or too little kept to be owed in BTC: nothing is left for a BTC leg.
+    const all = [{ owner: '0xrenter', amount: 10n ** 18n }]
+    expect(onChainEvent(record('settling', {}, btcTerms), released(all))?.to).toBe('settled')
+    const dust = [{ owner: '0xrenter', amount: 10n ** 18n - 10n ** 16n }]
+    expect(onChainEvent(record('settling', {}, btcTerms), released(dust))?.to).toBe('settled')
+    expect(
+      onChainEvent(record('payout-pending', { settlement: owed }, btcTerms), {
+        ...base,
+        kind: 'VaultBtcShareReleased',
+        key: 'k2',
+        btcTxid: 'ab'.repeat(32),
+        payments: [{ owner: '0xsolver', amount: owed.toProvider }],
+      }),
+    ).toEqual({ from: LIVE_STATES, to: 'settled', patch: { btcTxid: 'ab'.repeat(32) } })
   })
 
   it('ignores events for an order it does not hold and events that move no order', () => {

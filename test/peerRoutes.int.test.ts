@@ -8,10 +8,11 @@ import { SqliteStore } from '../src/store/sqlite.js'
 import type { SettlementSignature } from '../src/chains.js'
 import { QantaraError } from '../src/errors.js'
 import { RetargetApprovals } from '../src/peer/retargetApprovals.js'
+import type { ReleaseLeg } from '../src/vault/releaseLeg.js'
 
 /** relayer-1's peer routes over a fresh in-memory store, on a loopback port. */
 async function servePeerRoutes(
-  cosign?: (orderId: string, message: string) => Promise<SettlementSignature>,
+  cosign?: (orderId: string, message: string, leg: ReleaseLeg) => Promise<SettlementSignature>,
   retargets?: RetargetApprovals,
 ) {
   const identity = generateEd25519().signer
@@ -31,8 +32,10 @@ async function servePeerRoutes(
 describe('peer routes', () => {
   it("co-sign a release message through the chain's check, sealed; refuse malformed messages and report a refusal", async () => {
     const seen: string[] = []
-    const { identity, store, server, url } = await servePeerRoutes((orderId, message) => {
+    const legs: ReleaseLeg[] = []
+    const { identity, store, server, url } = await servePeerRoutes((orderId, message, leg) => {
       seen.push(message)
+      legs.push(leg)
       if (message !== Buffer.from('the release').toString('base64'))
         return Promise.reject(
           new QantaraError('COSIGN_REFUSED', 'no', {
@@ -64,7 +67,30 @@ describe('peer routes', () => {
       ])
       expect((await fetch(`${url}/v1/peer/cosign/${order}?message=${'A'.repeat(2_000)}`)).status).toBe(400)
       expect((await fetch(`${url}/v1/peer/cosign/${order}?message=not%20base64`)).status).toBe(400)
-      expect(seen).toHaveLength(2)
+      // The leg of a BTC-owed share rides beside the message, read strictly: a payout's txid and block, or the fallback.
+      const release = Buffer.from('the release').toString('base64url')
+      const [txid, block] = ['ab'.repeat(32), 'cd'.repeat(32)]
+      expect(
+        (await fetch(`${url}/v1/peer/cosign/${order}?message=${release}&leg=btc-solver:${txid}:${block}`))
+          .status,
+      ).toBe(200)
+      expect((await fetch(`${url}/v1/peer/cosign/${order}?message=${release}&leg=btc-fallback`)).status).toBe(
+        200,
+      )
+      for (const bad of [
+        'btc-solver:zz',
+        `btc-solver:${txid}`,
+        `btc-solver:${txid}:${block}:x`,
+        'everything',
+      ])
+        expect((await fetch(`${url}/v1/peer/cosign/${order}?message=${release}&leg=${bad}`)).status).toBe(400)
+      expect(legs).toEqual([
+        { kind: 'settlement' },
+        { kind: 'settlement' },
+        { kind: 'btc-solver', btcTxid: txid, btcBlock: block },
+        { kind: 'btc-fallback' },
+      ])
+      expect(seen).toHaveLength(4)
     } finally {
       server.close()
       await store.close()

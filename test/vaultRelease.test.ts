@@ -1,4 +1,11 @@
-import { SETTLEMENT_LEG } from '../src/vault/releaseLeg.js'
+import {
+  SETTLEMENT_LEG,
+  decodeLeg,
+  encodeLeg,
+  legKey,
+  legPayments,
+  type ReleaseLeg,
+} from '../src/vault/releaseLeg.js'
 import { describe, expect, it } from 'vitest'
 import type { ChainEvent, Cosigner, SettlementSignature } from '../src/chains.js'
 import { QantaraError, isQantaraError } from '../src/errors.js'
@@ -22,7 +29,13 @@ import {
   type ReleaseRound,
   type VaultReleaseFamily,
 } from '../src/vault/release.js'
-import { RELEASE_MEMO_PREFIX, decodeReleaseMemo, encodeReleaseMemo } from '../src/vault/releaseMemo.js'
+import {
+  RELEASE_MEMO_PREFIX,
+  decodeBtcShareMemo,
+  decodeReleaseMemo,
+  encodeBtcShareMemo,
+  encodeReleaseMemo,
+} from '../src/vault/releaseMemo.js'
 
 const ORDER_ID: Hex32 = `0x${'ab'.repeat(32)}`
 
@@ -45,6 +58,56 @@ describe('the release memo', () => {
     ]) {
       expect(decodeReleaseMemo(text)).toBeUndefined()
     }
+  })
+
+  it("names a BTC-owed share's release qbtc1: with the payout that repaid the solver, or the fallback, and reads back only that", () => {
+    const txid = 'cd'.repeat(32)
+    expect(encodeBtcShareMemo(ORDER_ID, txid)).toBe(`qbtc1:${'ab'.repeat(32)}:${txid}`)
+    expect(decodeBtcShareMemo(encodeBtcShareMemo(ORDER_ID, txid))).toEqual({
+      orderId: ORDER_ID,
+      btcTxid: txid,
+    })
+    expect(decodeBtcShareMemo(encodeBtcShareMemo(ORDER_ID, undefined))).toEqual({ orderId: ORDER_ID })
+    for (const text of [
+      `qbtc1:${'ab'.repeat(32)}:${'CD'.repeat(32)}`,
+      `qbtc1:${'ab'.repeat(32)}:${'cd'.repeat(31)}`,
+      `qbtc1:${'ab'.repeat(32)}`,
+      `qbtc1:${'ab'.repeat(32)}:fallback:x`,
+      `qrel1:${'ab'.repeat(32)}`,
+    ])
+      expect(decodeBtcShareMemo(text)).toBeUndefined()
+    expect(decodeReleaseMemo(encodeBtcShareMemo(ORDER_ID, txid))).toBeUndefined()
+  })
+})
+
+describe('release legs', () => {
+  const order = {
+    id: ORDER_ID,
+    renter: 'renter',
+    payout: 'provider',
+    amount: 1_000n,
+    btc: { solver: 'solver', satsPerE18: 10n ** 18n },
+  } as unknown as OrderTerms
+  const settlement = { toProvider: 693n, toRenter: 300n, fee: 7n, feeRecipient: 'fees' } as Settlement
+
+  it('pays the renter and fee at settlement, and the provider share once, to the solver or to the provider', () => {
+    expect(legPayments(order, settlement, SETTLEMENT_LEG)).toEqual([
+      { to: 'provider', amount: 0n },
+      { to: 'fees', amount: 7n },
+      { to: 'renter', amount: 300n },
+    ])
+    const solver: ReleaseLeg = { kind: 'btc-solver', btcTxid: 'ab'.repeat(32), btcBlock: 'cd'.repeat(32) }
+    expect(legPayments(order, settlement, solver)).toEqual([{ to: 'solver', amount: 693n }])
+    expect(legPayments(order, settlement, { kind: 'btc-fallback' })).toEqual([
+      { to: 'provider', amount: 693n },
+    ])
+    expect(legKey(ORDER_ID, solver)).toBe(legKey(ORDER_ID, { kind: 'btc-fallback' }))
+    expect(legKey(ORDER_ID, SETTLEMENT_LEG)).toBe(`release:${ORDER_ID}`)
+    // Below the dust limit nothing is owed in BTC: the settlement pays the provider.
+    const dust = { ...settlement, toProvider: 545n }
+    expect(legPayments(order, dust, SETTLEMENT_LEG)[0]).toEqual({ to: 'provider', amount: 545n })
+    for (const leg of [SETTLEMENT_LEG, solver, { kind: 'btc-fallback' } as const])
+      expect(decodeLeg(encodeLeg(leg))).toEqual(leg)
   })
 })
 
