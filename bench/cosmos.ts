@@ -17,11 +17,15 @@ const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
 const FEE = { amount: [], gas: '1000000' }
 
 /** A release of three shares to fresh accounts, as every order's first release pays them. */
-const release = (): CosmosRelease => ({
-  orderId: `0x${Buffer.from(random(32)).toString('hex')}`,
-  denom: 'stake',
-  payments: [693_000n, 7_000n, 300_000n].map((amount) => ({ to: toBech32('cosmos', random(20)), amount })),
-})
+const release = (): CosmosRelease => {
+  const orderId: `0x${string}` = `0x${Buffer.from(random(32)).toString('hex')}`
+  return {
+    orderId,
+    denom: 'stake',
+    payments: [693_000n, 7_000n, 300_000n].map((amount) => ({ to: toBech32('cosmos', random(20)), amount })),
+    memo: encodeReleaseMemo(orderId),
+  }
+}
 
 async function vault(n: number, m: number) {
   const members = await Promise.all(

@@ -87,6 +87,8 @@ export interface LocalCosmos {
   keys: { hex: string; pubkey: string }[]
   feeRecipient: string
   providerPayout: string
+  /** With `btc`: the solver's Cosmos key (hex), which signs its quotes; the vault repays its account. */
+  solverKey?: string
 }
 
 export interface LocalSolana {
@@ -287,6 +289,7 @@ export async function setUpLocalMarket(o: LocalMarketOptions): Promise<LocalMark
       key: { file: secretFile(join(o.dir, `${relayers[i]!.id}.cosmos.key`), o.cosmos.keys[i]!.hex) },
       feeRecipient: o.cosmos.feeRecipient,
       pollIntervalMs: 250,
+      ...(o.btc ? { maxPayoutSats: '100000000' } : {}),
     }
   // The quorum's compute challenge schedule: the same on every member, unknown to the provider.
   const challengeSecret = randomBytes(32).toString('hex')
@@ -446,6 +449,22 @@ function writeSolverConfig(o: LocalMarketOptions, bitcoin: unknown, evmChain: un
                 multisig: o.solana.multisig,
                 receiptMint: o.solana.receiptMint,
                 key: { file: secretFile(join(o.dir, 'solver.solana.key'), o.solana.solver.seed) },
+                maxPayoutSats: '100000000',
+                pollIntervalMs: 250,
+              },
+            ]
+          : []),
+        ...(o.cosmos?.solverKey
+          ? [
+              {
+                family: 'cosmos',
+                id: o.cosmos.chain,
+                rpc: [o.cosmos.rpcUrl],
+                vault: o.cosmos.vault,
+                multisig: o.cosmos.multisig,
+                denoms: [o.cosmos.denom],
+                gasPrice: '0stake',
+                key: { file: secretFile(join(o.dir, 'solver.cosmos.key'), o.cosmos.solverKey) },
                 maxPayoutSats: '100000000',
                 pollIntervalMs: 250,
               },

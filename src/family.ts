@@ -59,6 +59,8 @@ export interface SolverChain {
   quote(q: { orderId: string; token: string } & Omit<BtcPayoutTerms, 'solver'>): Promise<string>
   /** The tokens quoted, as the watcher names them. */
   tokens: Set<string>
+  /** Where a vault's order memo names the solver by its public key rather than its address (Cosmos): that key, hex. */
+  memoKey?: string
 }
 
 /** A relayer's key on a family's chains, for `qantara keys`. */

@@ -1,3 +1,4 @@
+import { encodeReleaseMemo } from '../src/vault/releaseMemo.js'
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -73,8 +74,10 @@ async function state(): Promise<CosmosVaultState> {
 }
 
 function release(v: Vector): CosmosRelease {
+  const orderId: `0x${string}` = `0x${Buffer.from(random()).toString('hex')}`
   return {
-    orderId: `0x${Buffer.from(random()).toString('hex')}`,
+    orderId,
+    memo: encodeReleaseMemo(orderId),
     denom: 'stake',
     payments: [
       { to: address(), amount: BigInt(v.expected.toProvider) },

@@ -1,3 +1,4 @@
+import { encodeReleaseMemo } from '../src/vault/releaseMemo.js'
 import { secp256k1 } from '@noble/curves/secp256k1'
 import { REFERENCE_ORDER_GPU } from '../devkit/gpu/referenceGpu.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -215,6 +216,7 @@ async function releaseRequest(
   }
   const r: CosmosRelease = {
     orderId: order.id,
+    memo: encodeReleaseMemo(order.id),
     denom: USDC,
     payments: [
       { to: provider, amount: s.toProvider },

@@ -107,17 +107,22 @@ describe('npm run devnet', () => {
     ])
   }, 240_000)
 
-  it('settles a Cosmos vault order with a 2-of-3 amino multisig release on simd, and refunds a send without a memo (--cosmos)', async () => {
-    const orders = await devnet(['--cosmos', '--relayers', '3', '--threshold', '2'])
+  it('settles Cosmos vault orders with a 2-of-3 amino multisig release on simd, one paid in BTC with the solver repaid from the vault, and refunds a send without a memo (--cosmos --btc)', async () => {
+    const orders = await devnet(['--cosmos', '--btc', '--relayers', '3', '--threshold', '2'])
     expectMarketSettled(orders.slice(0, 4), 4)
-    const [vault, stray] = orders.slice(3)
-    for (const o of [vault!, stray!]) {
+    const [vault, vaultBtc, stray] = orders.slice(4)
+    for (const o of [vault!, vaultBtc!, stray!]) {
       expect(o.chain).toBe('cosmos:qantara-local')
       expect(o.token).toMatch(/^ibc\/[0-9A-F]{64}$/)
       expect(o.txHash).toMatch(/^[0-9A-F]{64}$/)
     }
     // Splits are read from each release's transfer events on the chain: 1% fee at full uptime; the refund whole, no fee.
     expect([vault!.toProvider, vault!.toRenter, vault!.fee]).toEqual(['5940000', '0', '60000'])
+    // The provider's share left the vault in a second release, to the solver, against its payout of 10^15 sats per 10^18 units.
+    expect([vaultBtc!.status, vaultBtc!.toProvider, vaultBtc!.fee]).toEqual(['settled', '5940000', '60000'])
+    expect(vaultBtc!.btcTxid).toMatch(/^[0-9a-f]{64}$/)
+    expect(vaultBtc!.btcAmountSats).toBe('5940')
+    expect(vault!.btcTxid).toBeUndefined()
     expect([stray!.status, stray!.reason, stray!.toProvider, stray!.toRenter, stray!.fee]).toEqual([
       'settled',
       'NO_SHOW',

@@ -120,6 +120,13 @@ export const cosmosChainConfigSchema = z
       .describe(
         "per denom (`*`: any other), the least a deposit must pay to open an order; below it the deposit opens none and is refunded as a stray deposit (when at least minRefund), since an order's release costs the fee reserve a release fee like a refund's. None listed, the default: no minimum beyond one unit per slot. The same on every relayer",
       ),
+    maxPayoutSats: z
+      .string()
+      .regex(/^\d{1,16}$/, 'must be a whole number of satoshis')
+      .default('0')
+      .describe(
+        "the most one order may owe its provider in BTC, in satoshis: a deposit whose solver's quote comes to more opens no order and is refunded. 0, the default, takes no BTC orders (each is refunded); above 0 the relayer config needs a bitcoin section, whose source every relayer checks payouts against. A quote rides in the deposit's memo (about 350 characters): the chain's x/auth max_memo_characters must allow it. The same on every relayer",
+      ),
     pollIntervalMs: z
       .number()
       .int()

@@ -6,6 +6,8 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import { alreadyReleased, type Refuse } from '../../src/vault/refusals.js'
 import { isRefundOrder } from '../../src/vault/refund.js'
+import { isBtcLeg, legPayments, SETTLEMENT_LEG, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
+import { encodeBtcShareMemo, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/release.js'
 import type { CosmosChainConfig } from './config.js'
 import type { CosmosKey } from './keys.js'
@@ -66,10 +68,11 @@ export function cosmosReleaseMessages(
   o: CosmosMessagesOptions,
 ): ReleaseMessages<CosmosRound, CosmosDraft, CosmosStoredRelease> {
   const self = o.key.address
-  const releaseOf = (order: OrderTerms, settlement: Settlement) => cosmosReleaseOf(order, settlement, o.fee)
+  const releaseOf = (order: OrderTerms, settlement: Settlement, leg: ReleaseLeg) =>
+    cosmosReleaseOf(order, settlement, o.fee, leg)
   return {
-    draft(order, settlement, round) {
-      const release = releaseOf(order, settlement)
+    draft(order, settlement, round, _signers, leg) {
+      const release = releaseOf(order, settlement, leg)
       const { vault } = round
       const request = {
         v: 1,
@@ -102,11 +105,8 @@ export function cosmosReleaseMessages(
         timeoutHeight: draft.vault.timeoutHeight.toString(),
       }
     },
-    rebuild(order, settlement, message, refuse, leg) {
-      // No Cosmos vault takes BTC orders yet (its watcher refunds them): only the settlement is ever released.
-      if (leg.kind !== 'settlement') throw refuse('BTC shares are not released on this chain')
-      return rebuild(o, order, releaseOf(order, settlement), message, refuse)
-    },
+    rebuild: (order, settlement, message, refuse, leg) =>
+      rebuild(o, order, leg, releaseOf(order, settlement, leg), message, refuse),
   }
 }
 
@@ -114,6 +114,7 @@ export function cosmosReleaseMessages(
 async function rebuild(
   o: CosmosMessagesOptions,
   order: OrderTerms,
+  leg: ReleaseLeg,
   release: CosmosRelease,
   message: string,
   refuse: Refuse,
@@ -139,7 +140,7 @@ async function rebuild(
   const timeoutHeight = BigInt(request.timeoutHeight)
   if (timeoutHeight <= seen || timeoutHeight > seen + BigInt(o.config.timeoutBlocks) + 10n)
     throw refuse('its timeout height is out of range')
-  const state = await o.vault.releasedBefore(order.id, sequence)
+  const state = await o.vault.releasedBefore(order.id, sequence, leg)
   if (state === 'released') throw alreadyReleased(order.id)
   if (state === 'behind') throw refuse("this relayer has not yet read the vault's last transaction")
   const vault = o.vault.stateAt(accountNumber, sequence, timeoutHeight)
@@ -154,21 +155,31 @@ async function rebuild(
  * nobody's stray deposit (security review 2026-12, section 10). Refunds in other denoms are kept above the dust
  * line by `minRefund` instead.
  */
-export function cosmosReleaseOf(order: OrderTerms, settlement: Settlement, fee: StdFee): CosmosRelease {
+export function cosmosReleaseOf(
+  order: OrderTerms,
+  settlement: Settlement,
+  fee: StdFee,
+  leg: ReleaseLeg = SETTLEMENT_LEG,
+): CosmosRelease {
+  if (isBtcLeg(leg))
+    return {
+      orderId: order.id,
+      denom: order.token,
+      payments: legPayments(order, settlement, leg),
+      memo: encodeBtcShareMemo(order.id, leg.kind === 'btc-solver' ? leg.btcTxid : undefined),
+    }
   const own =
     fee.amount.length === 1 && fee.amount[0]!.denom === order.token ? BigInt(fee.amount[0]!.amount) : 0n
   const refundPaysFee =
     isRefundOrder(order) && settlement.toProvider === 0n && settlement.fee === 0n && settlement.toRenter > own
       ? own
       : 0n
+  const [provider, fees, renter] = legPayments(order, settlement, leg)
   return {
     orderId: order.id,
     denom: order.token,
-    payments: [
-      { to: order.payout, amount: settlement.toProvider },
-      { to: settlement.feeRecipient, amount: settlement.fee },
-      { to: order.renter, amount: settlement.toRenter - refundPaysFee },
-    ],
+    payments: [provider!, fees!, { ...renter!, amount: renter!.amount - refundPaysFee }],
+    memo: encodeReleaseMemo(order.id),
   }
 }
 

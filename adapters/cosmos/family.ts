@@ -3,6 +3,7 @@ import { cosmosChainConfigSchema, prefixOf, type CosmosChainConfig } from './con
 import { cosmosAccount, cosmosKeyFromSecret, type CosmosKey, cosmosKeys } from './keys.js'
 import { cosmosDoctor } from './doctor.js'
 import { cosmosRuntime } from './runtime.js'
+import { cosmosSolverChain } from './solverChain.js'
 
 export interface CosmosSigner extends FamilySigner {
   readonly family: 'cosmos'
@@ -13,7 +14,7 @@ export interface CosmosSigner extends FamilySigner {
 export const cosmosFamily = {
   family: 'cosmos',
   custody: 'vault',
-  btcPayouts: false,
+  btcPayouts: true,
   // The vault's address is its multisig key's hash: another relayer set is another address.
   fixedRelayerSet: "a Cosmos vault's address is its multisig; rotate by opening a new vault",
   keys: { ...cosmosKeys, prefix: (config) => prefixOf(config.vault) },
@@ -55,4 +56,5 @@ export const cosmosFamily = {
   configWarnings: () => [],
   doctor: (config, _signer, quorum) => cosmosDoctor(config, quorum),
   vaultAccount: cosmosAccount,
+  solverChain: cosmosSolverChain,
 } satisfies VaultFamily<CosmosChainConfig, CosmosSigner>

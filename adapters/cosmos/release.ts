@@ -18,20 +18,18 @@ import {
   type MsgSendEncodeObject,
 } from '@cosmjs/stargate'
 import type { Hex32 } from '../../src/order.js'
-import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { CosmosChainConfig } from './config.js'
 import { cosmosVerify } from './keys.js'
-
-/** The release memo (`src/vault/releaseMemo.ts`), still named here for the devnet's reader of releases. */
 
 const aminoTypes = new AminoTypes(createBankAminoConverters())
 const registry = new Registry(defaultRegistryTypes)
 
-/** One order's release: each non-zero share to its address, in one denom. */
+/** One leg of an order's release: each non-zero share to its address, in one denom, under the leg's memo (`src/vault/releaseMemo.ts`). */
 export interface CosmosRelease {
   orderId: Hex32
   denom: string
   payments: { to: string; amount: bigint }[]
+  memo: string
 }
 
 /**
@@ -63,27 +61,17 @@ export function releaseMessages(r: CosmosRelease, vault: string): MsgSendEncodeO
     }))
 }
 
-export const releaseMemo = (orderId: Hex32) => encodeReleaseMemo(orderId)
-
 /** The amino-JSON document every signer of the release signs: the same on every member that holds the same settlement. */
 export function releaseSignDoc(r: CosmosRelease, v: CosmosVaultState): StdSignDoc {
   const msgs = releaseMessages(r, v.address).map((m) => aminoTypes.toAmino(m))
-  return makeSignDoc(
-    msgs,
-    v.fee,
-    v.chainId,
-    releaseMemo(r.orderId),
-    v.accountNumber,
-    v.sequence,
-    v.timeoutHeight,
-  )
+  return makeSignDoc(msgs, v.fee, v.chainId, r.memo, v.accountNumber, v.sequence, v.timeoutHeight)
 }
 
 /** The transaction body the sign document stands for. */
 export function releaseBody(r: CosmosRelease, v: CosmosVaultState): Uint8Array {
   return registry.encodeTxBody({
     messages: releaseMessages(r, v.address),
-    memo: releaseMemo(r.orderId),
+    memo: r.memo,
     timeoutHeight: v.timeoutHeight,
   })
 }

@@ -18,7 +18,7 @@ import { cosmosAddress, cosmosVerify, type CosmosKey } from './keys.js'
 import { releaseFee } from './release.js'
 import { cosmosReleaseSender } from './releaseSender.js'
 import { cosmosReleaseVault, cosmosVaultAccount } from './vaultAccount.js'
-import { CosmosVaultWatcher } from './watcher.js'
+import { cosmosWatcherOf } from './watcherOf.js'
 
 /** Releases built in a row that each lost the vault's sequence to another transaction before this call gives up (the relayer retries later). */
 const MAX_ROUNDS = 4
@@ -137,26 +137,7 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
           },
         }
       : {}),
-    watcher: new CosmosVaultWatcher({
-      chain,
-      comet: watcherNode,
-      vault: config.vault,
-      prefix,
-      denoms: config.denoms,
-      feeDenom: fee.amount[0]?.denom,
-      extraDepth: config.extraDepth,
-      startHeight: config.startHeight,
-      maxBlocksPerPoll: config.maxBlocksPerPoll,
-      logger: o.logger,
-      minRefund: new Map(Object.entries(config.minRefund).map(([denom, v]) => [denom, BigInt(v)])),
-      minOrderAmount: new Map(Object.entries(config.minOrderAmount).map(([denom, v]) => [denom, BigInt(v)])),
-      // Decided from the committed chain events, which every relayer reads alike, never from the orders table the
-      // ticker fills later: a second deposit of an id read before the first was applied would be dropped (review #15).
-      knownOrder: async (id, txHash) =>
-        (await o.store.listOrderEvents(chain, id)).some(
-          (e) => e.kind === 'OrderOpened' && e.txHash !== txHash,
-        ),
-    }),
+    watcher: cosmosWatcherOf(config, watcherNode, o.store, o.logger),
     feeRecipient: config.feeRecipient ?? '',
     maxLag: BigInt(config.maxLagBlocks),
     pollIntervalMs: config.pollIntervalMs,
@@ -190,6 +171,8 @@ export function cosmosRuntime(o: CosmosRuntimeOptions): VaultChainRuntime {
         priority: isRefundOrder(order) ? 0 : 1,
       })
     },
-    cosignRelease: (order, settlement, message) => release.cosign(order, settlement, message),
+    cosignRelease: (order, settlement, message, leg) => release.cosign(order, settlement, message, leg),
+    releaseBtcShare: (order, settlement, leg, signal) =>
+      serial.add(() => release.submit(order, settlement, [], signal, leg), { priority: 1 }),
   }
 }

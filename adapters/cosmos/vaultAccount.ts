@@ -1,4 +1,4 @@
-import type { ReleaseLeg } from '../../src/vault/releaseLeg.js'
+import { isBtcLeg, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
 import type { StdFee } from '@cosmjs/amino'
 import { StargateClient } from '@cosmjs/stargate'
 import type { CometClient } from '@cosmjs/tendermint-rpc'
@@ -37,7 +37,7 @@ export interface CosmosVaultAccount {
    * Whether the order was released by a transaction before `sequence`: only once this relayer's watcher has read
    * the vault's transaction at sequence − 1 is every release that could have landed before in its store.
    */
-  releasedBefore(orderId: Hex32, sequence: number): Promise<ReleasedBefore>
+  releasedBefore(orderId: Hex32, sequence: number, leg: ReleaseLeg): Promise<ReleasedBefore>
   /** The vault as a release at `sequence` is signed for. */
   stateAt(accountNumber: number, sequence: number, timeoutHeight: bigint): CosmosVaultState
 }
@@ -91,13 +91,14 @@ export function cosmosVaultAccount(o: {
       return { accountNumber: found.accountNumber, sequence: found.sequence }
     },
     tookSequence,
-    async releasedBefore(orderId, sequence) {
+    async releasedBefore(orderId, sequence, leg) {
       if (sequence > 0) {
         const last = await tookSequence(sequence - 1)
         const read = await o.store.getCheckpoint(chain)
         if (!last || !read || read.height < BigInt(last.height)) return 'behind'
       }
-      return (await o.store.listOrderEvents(chain, orderId)).some((e) => e.kind === 'VaultReleased')
+      const kind = isBtcLeg(leg) ? 'VaultBtcShareReleased' : 'VaultReleased'
+      return (await o.store.listOrderEvents(chain, orderId)).some((e) => e.kind === kind)
         ? 'released'
         : 'open'
     },
@@ -124,14 +125,14 @@ export function cosmosReleaseVault(o: {
   pollMs: number
 }): ReleaseVault<CosmosRound> {
   return {
-    async openRound(order: OrderTerms, _leg: ReleaseLeg, signal?: AbortSignal) {
+    async openRound(order: OrderTerms, leg: ReleaseLeg, signal?: AbortSignal) {
       let { accountNumber, sequence } = await o.vault.account()
-      let state = await o.vault.releasedBefore(order.id, sequence)
+      let state = await o.vault.releasedBefore(order.id, sequence, leg)
       // Right after a vault transaction this relayer's watcher is a poll or so behind it: worth a short wait.
       for (const until = Date.now() + CATCH_UP_MS; state === 'behind' && Date.now() < until;) {
         await abortableDelay(o.pollMs, signal)
         ;({ accountNumber, sequence } = await o.vault.account())
-        state = await o.vault.releasedBefore(order.id, sequence)
+        state = await o.vault.releasedBefore(order.id, sequence, leg)
       }
       if (state === 'released') return 'released'
       if (state === 'behind')

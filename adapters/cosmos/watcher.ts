@@ -7,9 +7,16 @@ import type { ChainId } from '../../src/caip2.js'
 import type { ChainEvent, Checkpoint, Watcher, WatchResult } from '../../src/chains.js'
 import { QantaraError } from '../../src/errors.js'
 import type { Logger } from '../../src/log.js'
-import type { Hex32, OrderTerms } from '../../src/order.js'
-import { decodeOrderMemo, vaultOrderId, type MemoProblem } from '../../src/vault/orderMemo.js'
-import { decodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import { orderEnd, type BtcPayoutTerms, type Hex32, type OrderTerms } from '../../src/order.js'
+import {
+  decodeOrderMemo,
+  vaultOrderId,
+  type MemoProblem,
+  type VaultOrderMemo,
+} from '../../src/vault/orderMemo.js'
+import type { VaultQuoteProblem } from '../../src/vault/btcQuote.js'
+import { decodeBtcShareMemo, decodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import { cosmosQuotedTerms } from './btcQuote.js'
 import { vaultOrderProblem, type VaultOrderProblem } from '../../src/vault/vaultOrderProblem.js'
 
 const MSG_SEND = '/cosmos.bank.v1beta1.MsgSend'
@@ -55,6 +62,7 @@ export type CosmosDepositProblem =
   | 'BAD_PAYOUT'
   | 'DUPLICATE_ORDER'
   | 'BTC_PAYOUT_UNSUPPORTED'
+  | VaultQuoteProblem
 
 export interface CosmosVaultWatcherOptions {
   chain: ChainId
@@ -96,6 +104,11 @@ export interface CosmosVaultWatcherOptions {
    * None listed, the default: no minimum.
    */
   minOrderAmount?: ReadonlyMap<string, bigint>
+  /**
+   * The most one order may owe its provider in BTC, in satoshis: a quote for more opens no order
+   * (PAYOUT_ABOVE_CAP). 0n, the default, takes no BTC orders: each is refunded (BTC_PAYOUT_UNSUPPORTED).
+   */
+  maxPayoutSats?: bigint
 }
 
 interface Transfer {
@@ -277,14 +290,18 @@ export class CosmosVaultWatcher implements Watcher {
       }
       const release = this.release(body.memo, sends, transfers)
       if (release) {
-        events.push({
-          kind: 'VaultReleased',
-          chain: this.chain,
-          key: `VaultReleased:${hash}`,
-          block,
-          txHash: hash,
-          ...release,
-        })
+        const { btcShare, ...paid } = release
+        const common = { chain: this.chain, block, txHash: hash, ...paid }
+        events.push(
+          btcShare
+            ? {
+                kind: 'VaultBtcShareReleased',
+                key: `VaultBtcShareReleased:${hash}`,
+                ...common,
+                ...(btcShare.btcTxid ? { btcTxid: btcShare.btcTxid } : {}),
+              }
+            : { kind: 'VaultReleased', key: `VaultReleased:${hash}`, ...common },
+        )
         continue
       }
       const verdict = await this.deposit(hash, body.memo, sends, transfers, signersOf(t.events), opened, () =>
@@ -334,12 +351,34 @@ export class CosmosVaultWatcher implements Watcher {
     return events
   }
 
+  /** The BTC terms of a deposit whose memo carries a solver's quote, or why it opens no order; undefined without one. */
+  private quoted(
+    m: VaultOrderMemo,
+    orderId: Hex32,
+    denom: string,
+    at: bigint,
+  ): { terms: BtcPayoutTerms } | { problem: CosmosDepositProblem } | undefined {
+    if (!m.quote) return undefined
+    if (!this.o.maxPayoutSats) return { problem: 'BTC_PAYOUT_UNSUPPORTED' }
+    return cosmosQuotedTerms(
+      { chain: this.chain, vault: this.o.vault, orderId, token: denom, amount: m.amount, end: orderEnd(m) },
+      m.quote,
+      at,
+      this.o.maxPayoutSats,
+      this.o.prefix,
+    )
+  }
+
+  /** A release: the vault's sends under a release memo (`qrel1:`, or `qbtc1:` for a BTC-owed share); what each account received. */
   private release(
     memo: string,
     sends: MsgSend[],
     transfers: Transfer[],
-  ): { orderId: Hex32; payments: { owner: string; amount: bigint }[] } | undefined {
-    const orderId = decodeReleaseMemo(memo)
+  ):
+    | { orderId: Hex32; payments: { owner: string; amount: bigint }[]; btcShare?: { btcTxid?: string } }
+    | undefined {
+    const share = decodeBtcShareMemo(memo)
+    const orderId = decodeReleaseMemo(memo) ?? share?.orderId
     if (!orderId) return undefined
     // What the release's own sends paid; the fee's transfer to the fee collector is not a payment.
     const to = new Set(sends.filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
@@ -348,6 +387,7 @@ export class CosmosVaultWatcher implements Watcher {
     return {
       orderId,
       payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })),
+      ...(share ? { btcShare: share.btcTxid ? { btcTxid: share.btcTxid } : {} } : {}),
     }
   }
 
@@ -416,18 +456,21 @@ export class CosmosVaultWatcher implements Watcher {
     const m = decoded.memo
     if ((credited.get(denom) ?? 0n) !== m.amount || credited.size !== 1) return ignored('AMOUNT_MISMATCH')
     if (m.payout.length !== 20 && m.payout.length !== 32) return ignored('BAD_PAYOUT')
-    if (m.quote) return ignored('BTC_PAYOUT_UNSUPPORTED')
     // Judged at the deposit's block, which every relayer reads alike (security review 2026-12, M1).
+    const at = await blockTime()
     const problem = vaultOrderProblem({
       order: m,
-      blockTime: await blockTime(),
+      blockTime: at,
       minOrderAmount: perDenom(this.o.minOrderAmount, denom),
     })
     if (problem) return ignored(problem)
     const id = vaultOrderId(this.chain, sender!, m.salt)
+    const quoted = this.quoted(m, id, denom, at)
+    if (quoted && 'problem' in quoted) return ignored(quoted.problem)
     if (opened.has(id) || (await this.o.knownOrder(id, txHash))) return ignored('DUPLICATE_ORDER')
     opened.add(id)
     return {
+      ...(quoted ? { btc: quoted.terms } : {}),
       id,
       chain: this.chain,
       renter: sender!,

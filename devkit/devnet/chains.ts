@@ -35,7 +35,7 @@ export async function startChains(
     )
   }
   if (o.cosmos) {
-    const cos = (chains.cosmos = await startDevnetCosmos(o.relayers, o.threshold))
+    const cos = (chains.cosmos = await startDevnetCosmos(o.relayers, o.threshold, o.btc === true))
     progress(
       `Cosmos (simd) at ${cos.local.rpcUrl}: vault ${cos.local.vault} under a ${o.threshold}-of-${o.relayers} amino multisig`,
     )

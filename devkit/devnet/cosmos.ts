@@ -3,10 +3,11 @@ import { fromBech32, toBech32 } from '@cosmjs/encoding'
 import { DirectSecp256k1Wallet } from '@cosmjs/proto-signing'
 import { SigningStargateClient, type MsgSendEncodeObject } from '@cosmjs/stargate'
 import { TxBody, TxRaw } from 'cosmjs-types/cosmos/tx/v1beta1/tx.js'
-import { cosmosKeyFromSecret } from '../../adapters/cosmos/keys.js'
-import { encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
+import { signCosmosQuote } from '../../adapters/cosmos/btcQuote.js'
+import { cosmosKeyFromSecret, type CosmosKey } from '../../adapters/cosmos/keys.js'
+import { decodeBtcShareMemo, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import { startSimd } from '../chains/simd.js'
-import { encodeOrderMemo, vaultOrderId } from '../../src/vault/orderMemo.js'
+import { encodeOrderMemo, vaultOrderId, type VaultQuote } from '../../src/vault/orderMemo.js'
 import { refundOrderId } from '../../src/vault/refund.js'
 import type { DevnetVault } from './vault.js'
 import type { LocalCosmos } from '../localMarket.js'
@@ -21,7 +22,11 @@ export interface DevnetCosmos extends DevnetVault {
 }
 
 /** simd (one validator, 200 ms blocks) with a vault under a `threshold`-of-`relayers` amino multisig, and a funded renter. */
-export async function startDevnetCosmos(relayers: number, threshold: number): Promise<DevnetCosmos> {
+export async function startDevnetCosmos(
+  relayers: number,
+  threshold: number,
+  withSolver = false,
+): Promise<DevnetCosmos> {
   const random = (n: number) => crypto.getRandomValues(new Uint8Array(n))
   const keys = Array.from({ length: relayers }, () => {
     const hex = Buffer.from(random(32)).toString('hex')
@@ -43,7 +48,11 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
   const simd = await startSimd({
     chainId: CHAIN_ID,
     accounts: [{ address: renter!.address, coins: `100000000000stake,100000000000${USDC}` }],
+    // An order memo carrying a solver's quote is about 350 characters; simd's default allows 256.
+    ...(withSolver ? { maxMemoCharacters: 512 } : {}),
   })
+  const solverHex = withSolver ? Buffer.from(random(32)).toString('hex') : undefined
+  const solver = solverHex ? cosmosKeyFromSecret({ kind: 'hex', value: solverHex }, 'cosmos') : undefined
   const client = await SigningStargateClient.connectWithSigner(simd.rpcUrl, wallet, {
     broadcastPollIntervalMs: 200,
   })
@@ -72,11 +81,15 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
       keys,
       feeRecipient,
       providerPayout,
+      ...(solverHex ? { solverKey: solverHex } : {}),
     },
     token: USDC,
     async open(o) {
-      if (o.btc) throw new Error('Cosmos vaults take no BTC orders in the devnet yet')
+      if (o.btc && !solver) throw new Error('the devnet Cosmos vault was started without a solver')
       const salt = random(16)
+      const orderId = vaultOrderId(chain, renter!.address, salt)
+      const quote =
+        o.btc && solver ? cosmosQuote(solver, { chain, vault, orderId, token: USDC }, o, o.btc) : undefined
       const txHash = await send(
         encodeOrderMemo({
           salt,
@@ -87,10 +100,11 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
           gpu: REFERENCE_ORDER_GPU,
           amount: o.amount,
           payout: fromBech32(providerPayout).data,
+          ...(quote ? { quote } : {}),
         }),
         o.amount,
       )
-      return { orderId: vaultOrderId(chain, renter!.address, salt), txHash }
+      return { orderId, txHash }
     },
     async stray(amount) {
       const txHash = await send('', amount)
@@ -98,12 +112,14 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
     },
     async released(orderId) {
       const found = await client.searchTx(`transfer.sender='${vault}'`)
-      const tx = found.find(
-        (t) => t.code === 0 && t.events.length > 0 && decodeMemo(t.tx) === encodeReleaseMemo(orderId),
-      )
+      const landed = (memo: (text: string) => boolean) =>
+        found.find((t) => t.code === 0 && t.events.length > 0 && memo(decodeMemo(t.tx)))
+      const tx = landed((text) => text === encodeReleaseMemo(orderId))
       if (!tx) return undefined
-      const gained = (to: string) =>
-        tx.events
+      // A share owed in BTC leaves the vault in a second release, to the solver (or, with no payout, the provider).
+      const share = landed((text) => decodeBtcShareMemo(text)?.orderId === orderId)
+      const gained = (to: string | undefined, t: typeof tx = tx) =>
+        t.events
           .filter((e) => e.type === 'transfer')
           .reduce((sum, e) => {
             const get = (k: string) => e.attributes.find((a) => a.key === k)?.value
@@ -115,7 +131,9 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
               : sum
           }, 0n)
       return {
-        toProvider: gained(providerPayout),
+        toProvider:
+          gained(providerPayout) +
+          (share ? gained(providerPayout, share) + gained(solver?.address, share) : 0n),
         toRenter: gained(renter!.address),
         fee: gained(feeRecipient),
         txHash: tx.hash,
@@ -126,6 +144,24 @@ export async function startDevnetCosmos(relayers: number, threshold: number): Pr
       await simd.stop()
     },
   }
+}
+
+/** The devnet solver's quote for one order, as `qantara solver quote` signs it: for exactly this order, good for two minutes. */
+function cosmosQuote(
+  solver: CosmosKey,
+  order: { chain: string; vault: string; orderId: `0x${string}`; token: string },
+  o: { amount: bigint; start: bigint; slotLength: number; slots: number },
+  btc: { script: string; satsPerE18: bigint; payoutDeadline: bigint },
+): VaultQuote {
+  const terms = {
+    script: Uint8Array.from(Buffer.from(btc.script, 'hex')),
+    satsPerE18: btc.satsPerE18,
+    payoutDeadline: btc.payoutDeadline,
+    maxAmount: o.amount,
+    openBy: BigInt(Math.floor(Date.now() / 1000)) + 120n,
+    latestEnd: o.start + BigInt(o.slotLength * o.slots),
+  }
+  return { ...terms, solver: solver.pubkey, signature: signCosmosQuote(solver, order, terms) }
 }
 
 function decodeMemo(tx: Uint8Array): string {

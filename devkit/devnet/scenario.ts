@@ -102,6 +102,18 @@ export function devnetScenario(o: DevnetOptions, chains: DevnetChains): { plans:
             amount: 6_000_000n,
             startIn: 8,
           },
+          ...(o.btc
+            ? [
+                {
+                  label: 'Cosmos vault, provider paid in BTC',
+                  token: 'vault' as const,
+                  vault: cos,
+                  amount: 6_000_000n,
+                  startIn: 8,
+                  btc: true,
+                },
+              ]
+            : []),
           {
             label: 'Cosmos send without a memo, refunded',
             token: 'vault-stray' as const,

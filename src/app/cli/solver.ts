@@ -114,6 +114,7 @@ export function registerSolverCommands(program: Command, io: CliOutput, signal: 
           orderId: o.orderId,
           token,
           solver: chain.address,
+          ...(chain.memoKey ? { solverKey: chain.memoKey } : {}),
           ...Object.fromEntries(Object.entries(quote).map(([k, v]) => [k, String(v)])),
           signature,
         }

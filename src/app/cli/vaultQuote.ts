@@ -11,6 +11,11 @@ const vaultQuoteFile = z.strictObject({
   orderId: z.string().regex(/^0x[0-9a-f]{64}$/),
   token: z.string().min(1).max(128),
   solver: z.string().min(1).max(128),
+  /** The solver's public key, where the chain's memo names it by that (Cosmos). */
+  solverKey: z
+    .string()
+    .regex(/^([0-9a-f]{2}){32,33}$/)
+    .optional(),
   script: z.string().regex(/^([0-9a-f]{2}){1,80}$/i),
   satsPerE18: unsigned(31),
   payoutDeadline: unsigned(16),
@@ -64,7 +69,9 @@ export function memoQuote(
   if (problem) throw new QantaraError('CONFIG_INVALID', problem)
   return {
     script: Uint8Array.from(Buffer.from(q.script, 'hex')),
-    solver: vaultAccount(chain, q.solver).bytes,
+    solver: q.solverKey
+      ? Uint8Array.from(Buffer.from(q.solverKey, 'hex'))
+      : vaultAccount(chain, q.solver).bytes,
     satsPerE18: BigInt(q.satsPerE18),
     payoutDeadline: BigInt(q.payoutDeadline),
     maxAmount: BigInt(q.maxAmount),
