@@ -94,7 +94,11 @@ async function cosmosBed(cosign: Cosigner, dir: string): Promise<VaultBtcBed> {
       const salt = random(16)
       const orderId = vaultOrderId(CHAIN, renter!.address, salt)
       const terms = { ...o.quote, script: Uint8Array.from(Buffer.from(o.quote.script, 'hex')) }
-      const signature = signCosmosQuote(solverKey, { chain: CHAIN, vault, orderId, token: USDC }, terms)
+      const signature = signCosmosQuote(
+        o.forged ? newKey() : solverKey,
+        { chain: CHAIN, vault, orderId, token: USDC },
+        terms,
+      )
       const memo = encodeOrderMemo({
         salt,
         providerId: `0x${'cd'.repeat(32)}`,

@@ -94,7 +94,7 @@ async function solanaBed(cosign: Cosigner, dir: string): Promise<VaultBtcBed> {
         solver: Uint8Array.from(getBase58Encoder().encode(solverKey.address)),
       }
       const signature = signSolanaQuote(
-        solverKey.signer,
+        (o.forged ? newKey() : solverKey).signer,
         { chain: CHAIN, vault: bed.vault, orderId, token: bed.mint },
         quote,
       )

@@ -47,8 +47,8 @@ export interface VaultBtcBed {
   feeRecipient: string
   /** The solver's view of the chain: its watcher, and where the vault repays it. */
   solver: SolverChain
-  /** A new renter deposits `amount` with an order memo carrying the solver's quote, signed by the bed's solver key. */
-  depositQuoted(o: { amount: bigint; start: bigint; quote: QuoteTerms }): Promise<void>
+  /** A new renter deposits `amount` with an order memo carrying the solver's quote, signed by the bed's solver key (`forged`: by another key). */
+  depositQuoted(o: { amount: bigint; start: bigint; quote: QuoteTerms; forged?: boolean }): Promise<void>
   /** Resolves once `store` has read the vault up to the chain's head now. */
   caughtUp(store: Store): Promise<void>
   balance(owner: string): Promise<bigint>
@@ -345,6 +345,36 @@ export function vaultBtcShareContract(
         relayersNow = Date.now()
         watching.abort()
         await solverStore.close()
+      }
+    }, 300_000)
+
+    it('refunds a deposit whose quote another key signed, or whose order it does not cover', async () => {
+      const nowS = BigInt(Math.floor(Date.now() / 1000))
+      const quote: QuoteTerms = {
+        script: providerScript,
+        satsPerE18: RATE,
+        payoutDeadline: nowS + 4n * 3_600n,
+        maxAmount: AMOUNT,
+        openBy: nowS + 600n,
+        latestEnd: nowS + 3_600n,
+      }
+      const attempts: [Partial<QuoteTerms> & { forged?: boolean }, string][] = [
+        [{ forged: true }, 'BAD_QUOTE_SIGNATURE'],
+        [{ maxAmount: AMOUNT - 1n }, 'AMOUNT_ABOVE_QUOTE'],
+        [{ openBy: nowS - 3_600n }, 'QUOTE_EXPIRED'],
+        [{ latestEnd: nowS + 600n }, 'ENDS_AFTER_QUOTE'],
+        // 2 × 10^18 sats per 10^18 units: 20,000,000 sats owed at most, twice the vault's cap.
+        [{ satsPerE18: 2n * 10n ** 18n }, 'PAYOUT_ABOVE_CAP'],
+      ]
+      for (const [change, why] of attempts) {
+        const { forged, ...terms } = change
+        await bed.depositQuoted({ amount: AMOUNT, start: nowS + 60n, quote: { ...quote, ...terms }, forged })
+        const [read] = await relayersRead()
+        expect(read!.filter((e) => e.kind === 'OrderOpened')).toEqual([])
+        expect(read!.find((e) => e.kind === 'VaultDepositIgnored')).toMatchObject({
+          reason: why,
+          amount: AMOUNT,
+        })
       }
     }, 300_000)
 
