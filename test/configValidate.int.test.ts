@@ -113,7 +113,7 @@ describe('qantara config validate', () => {
     const withVault = (member: string | undefined) =>
       mutate((c) => {
         if (member) (c.quorum.members[0] as { solana?: string }).solana = member
-        c.chains.push(vaultChain as never)
+        c.chains.push({ ...vaultChain } as never)
       })
     it('accepts it and names the Solana signer, from a hex seed or a solana-keygen file', () => {
       expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }).output).toContain(
@@ -133,6 +133,19 @@ describe('qantara config validate', () => {
       expect(validate(withVault(SOL_ADDRESS), { ...ENV, TEST_SOL_KEY: forged }).output).toContain(
         "chains.1.key: the key file's public key does not match its secret",
       )
+    })
+    it('refuses a relayer without its nonce account, and BTC orders without a Bitcoin source to check their payouts', () => {
+      const env = { ...ENV, TEST_SOL_KEY: IDENTITY_SEED }
+      const noNonce = withVault(SOL_ADDRESS)
+      delete (noNonce.chains[1] as { nonceAccount?: string }).nonceAccount
+      expect(validate(noNonce, env).output).toContain('chains.1.nonceAccount: required of a relayer')
+      const btc = withVault(SOL_ADDRESS)
+      Object.assign(btc.chains[1] as object, { maxPayoutSats: '10000000' })
+      expect(validate(btc, env).output).toContain(
+        'bitcoin: solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp takes BTC orders (maxPayoutSats above 0): give a bitcoin section',
+      )
+      btc.bitcoin = { network: 'mainnet', esplora: { url: 'https://blockstream.info/api' } }
+      expect(validate(btc, env).code).toBe(0)
     })
   })
 
