@@ -185,7 +185,7 @@ describe('order lifecycle: chain events', () => {
       patch: { txHash: '0xtx' },
     })
     expect(onChainEvent(r, { ...base, kind: 'VaultReleased', key: 'k', payments: [] })).toEqual({
-      from: LIVE_STATES.filter((s) => s !== 'payout-pending'),
+      from: LIVE_STATES,
       to: 'settled',
       patch: { txHash: '0xtx', settlement: r.settlement },
     })
@@ -202,9 +202,17 @@ describe('order lifecycle: chain events', () => {
     expect(onChainEvent(record('settling', { settlement: owed }, btcTerms), released([]))?.to).toBe(
       'payout-pending',
     )
-    // A relayer that computed no settlement (a solver, one behind) reads the share kept from what the release paid.
     const renterPaid = [{ owner: '0xrenter', amount: 10n ** 18n / 2n }]
-    expect(vaultShareKept(record('settling', {}, btcTerms), renterPaid)).toBe(10n ** 18n / 2n)
+    // Whatever this relayer computed, the BTC leg owes what the release kept: its settlement takes the chain's share.
+    const stale = { ...owed, toProvider: 10n ** 17n }
+    for (const state of ['settling', 'payout-pending'] as const)
+      expect(onChainEvent(record(state, { settlement: stale }, btcTerms), released(renterPaid))).toEqual({
+        from: LIVE_STATES,
+        to: 'payout-pending',
+        patch: { txHash: '0xtx', settlement: { ...stale, toProvider: 10n ** 18n / 2n } },
+      })
+    // A relayer that computed no settlement (a solver, one behind) reads the share kept from what the release paid.
+    expect(vaultShareKept(btcTerms, renterPaid)).toBe(10n ** 18n / 2n)
     expect(onChainEvent(record('settling', {}, btcTerms), released(renterPaid))?.to).toBe('payout-pending')
     // Everything paid out, or too little kept to be owed in BTC: nothing is left for a BTC leg.
     const all = [{ owner: '0xrenter', amount: 10n ** 18n }]

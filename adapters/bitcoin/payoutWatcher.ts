@@ -90,7 +90,8 @@ export class BtcPayoutWatcher implements Watcher {
       .map((o) => ({ script: Buffer.from(o.script).toString('hex'), sats: o.value }))
     const txid = tx.getId()
     const events: ChainEvent[] = []
-    for (const orderId of new Set(tags)) {
+    const distinct = [...new Set(tags)]
+    for (const orderId of distinct) {
       if (!(await this.o.isWatched(orderId))) continue
       events.push({
         kind: 'BtcPayoutSeen',
@@ -100,6 +101,7 @@ export class BtcPayoutWatcher implements Watcher {
         txHash: txid,
         orderId,
         outputs,
+        tags: distinct,
       })
     }
     return events

@@ -6,7 +6,7 @@ import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
 import { alreadyReleased, type Refuse } from '../../src/vault/refusals.js'
 import { isRefundOrder } from '../../src/vault/refund.js'
-import { isBtcLeg, legPayments, SETTLEMENT_LEG, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
+import { isBtcLeg, legPayments, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
 import { encodeBtcShareMemo, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
 import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/release.js'
 import type { CosmosChainConfig } from './config.js'
@@ -69,7 +69,7 @@ export function cosmosReleaseMessages(
 ): ReleaseMessages<CosmosRound, CosmosDraft, CosmosStoredRelease> {
   const self = o.key.address
   const releaseOf = (order: OrderTerms, settlement: Settlement, leg: ReleaseLeg) =>
-    cosmosReleaseOf(order, settlement, o.fee, leg)
+    cosmosReleaseOf(order, settlement, o.fee, leg, o.config.vault)
   return {
     draft(order, settlement, round, _signers, leg) {
       const release = releaseOf(order, settlement, leg)
@@ -159,7 +159,8 @@ export function cosmosReleaseOf(
   order: OrderTerms,
   settlement: Settlement,
   fee: StdFee,
-  leg: ReleaseLeg = SETTLEMENT_LEG,
+  leg: ReleaseLeg,
+  vault: string,
 ): CosmosRelease {
   if (isBtcLeg(leg))
     return {
@@ -175,10 +176,13 @@ export function cosmosReleaseOf(
       ? own
       : 0n
   const [provider, fees, renter] = legPayments(order, settlement, leg)
+  const payments = [provider!, fees!, { ...renter!, amount: renter!.amount - refundPaysFee }]
   return {
     orderId: order.id,
     denom: order.token,
-    payments: [provider!, fees!, { ...renter!, amount: renter!.amount - refundPaysFee }],
+    // A transaction needs a message: a leg that pays nothing (an order owed wholly in BTC, with no fee) sends one
+    // unit from the vault to itself, which only the multisig can sign and every watcher reads as the release.
+    payments: payments.some((p) => p.amount > 0n) ? payments : [{ to: vault, amount: 1n }],
     memo: encodeReleaseMemo(order.id),
   }
 }

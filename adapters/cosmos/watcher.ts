@@ -384,9 +384,11 @@ export class CosmosVaultWatcher implements Watcher {
     const to = new Set(sends.filter((m) => m.fromAddress === this.o.vault).map((m) => m.toAddress))
     const out = transfers.filter((t) => t.sender === this.o.vault && to.has(t.recipient))
     if (out.length === 0) return undefined
+    // A leg that pays nothing sends the vault a unit of its own: a release, but no payment.
+    const paid = out.filter((t) => t.recipient !== this.o.vault)
     return {
       orderId,
-      payments: out.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })),
+      payments: paid.map((t) => ({ owner: t.recipient, amount: t.coins.reduce((a, c) => a + c.amount, 0n) })),
       ...(share ? { btcShare: share.btcTxid ? { btcTxid: share.btcTxid } : {} } : {}),
     }
   }

@@ -111,21 +111,26 @@ export async function buildReleaseTransaction(r: VaultRelease, a: ReleaseAuthori
     }),
     getFreezeAccountInstruction({ account: receipt, mint: a.receiptMint, owner: a.multisig, multiSigners }),
   ]
+  const transfer = (destination: Address, amount: bigint) =>
+    getTransferCheckedInstruction({
+      source: a.vault,
+      mint: a.mint,
+      destination,
+      authority: a.multisig,
+      amount,
+      decimals: a.decimals,
+      multiSigners,
+    })
   for (const { owner, amount } of r.payments) {
     const [ata] = await findAssociatedTokenPda({ owner, mint: a.mint, tokenProgram: TOKEN_PROGRAM_ADDRESS })
     instructions.push(
       getCreateAssociatedTokenIdempotentInstruction({ payer, ata, owner, mint: a.mint }),
-      getTransferCheckedInstruction({
-        source: a.vault,
-        mint: a.mint,
-        destination: ata,
-        authority: a.multisig,
-        amount,
-        decimals: a.decimals,
-        multiSigners,
-      }),
+      transfer(ata, amount),
     )
   }
+  // A leg that pays nothing (an order owed wholly in BTC, with no fee) still moves the vault, by nothing, to itself:
+  // only the multisig can, and it puts the release in the vault's history, where every watcher reads it.
+  if (r.payments.length === 0) instructions.push(transfer(a.vault, 0n))
   instructions.push({
     programAddress: address(a.memoProgram ?? MEMO_PROGRAM),
     data: new TextEncoder().encode(r.memo),

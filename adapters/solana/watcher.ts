@@ -341,13 +341,26 @@ export class SolanaVaultWatcher implements Watcher {
         return share && { orderId: share.orderId, btcShare: share.btcTxid ? { btcTxid: share.btcTxid } : {} }
       })
       .find((found) => found !== undefined)
-    if (!memo || this.delta(tx, vaultIndex) >= 0n) return undefined
+    if (!memo || (this.delta(tx, vaultIndex) >= 0n && !this.fromVault(tx, keys))) return undefined
     const { orderId } = memo
     const payments = (tx.meta.postTokenBalances ?? [])
       .filter((b) => b.accountIndex !== vaultIndex && b.mint === this.o.mint && b.owner)
       .map((b) => ({ owner: b.owner!, amount: this.delta(tx, b.accountIndex) }))
       .filter((p) => p.amount > 0n)
     return { orderId, payments, ...(memo.btcShare ? { btcShare: memo.btcShare } : {}) }
+  }
+
+  /**
+   * Whether the (successful) transaction moves tokens out of the vault, by any amount: only the vault's owner, the
+   * multisig, can sign that, so a stranger's transaction naming the vault and a release memo never counts.
+   */
+  private fromVault(tx: ParsedTransaction, keys: string[]): boolean {
+    return tx.transaction.message.instructions.some(
+      (ix) =>
+        keys[ix.programIdIndex] === TOKEN_PROGRAM &&
+        keys[ix.accounts[0] ?? -1] === this.o.vault &&
+        this.b58.encode(ix.data)[0] === TRANSFER_CHECKED,
+    )
   }
 
   /** How much an account's token balance changed in the transaction. */

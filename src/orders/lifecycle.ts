@@ -198,12 +198,18 @@ export function onChainEvent(record: OrderRecord | undefined, e: ChainEvent): Tr
       return { from: LIVE_STATES, to: 'settled', patch: {} }
     case 'OrderReclaimed':
       return { from: LIVE_STATES, to: 'refunded', patch: { txHash: e.txHash } }
-    case 'VaultReleased':
+    case 'VaultReleased': {
+      // The chain's split, not ours, as on OrderSettled: what the BTC leg pays is what the vault kept.
+      const kept = vaultShareKept(record.terms, e.payments)
       return {
-        from: LIVE_STATES.filter((state) => state !== 'payout-pending'),
-        to: owedInBtc(record.terms, vaultShareKept(record, e.payments)) ? 'payout-pending' : 'settled',
-        patch: { txHash: e.txHash, ...(record.settlement ? { settlement: record.settlement } : {}) },
+        from: LIVE_STATES,
+        to: owedInBtc(record.terms, kept) ? 'payout-pending' : 'settled',
+        patch: {
+          txHash: e.txHash,
+          ...(record.settlement ? { settlement: withKeptShare(record.terms, record.settlement, kept) } : {}),
+        },
       }
+    }
     case 'VaultBtcShareReleased':
       return { from: LIVE_STATES, to: 'settled', patch: e.btcTxid ? { btcTxid: e.btcTxid } : {} }
     case 'OrderOpened':
@@ -217,17 +223,22 @@ export function onChainEvent(record: OrderRecord | undefined, e: ChainEvent): Tr
 }
 
 /**
- * The provider's share a vault's settlement release kept back for the BTC leg: our settlement's, or where this
- * process has none (a solver, a relayer that computed none) what the release did not pay out of the deposit.
+ * The provider's share a vault's settlement release kept back for the BTC leg: what it did not pay out of the
+ * deposit (`payments` leaves out the vault's own account).
  */
-export function vaultShareKept(
-  record: Pick<OrderRecord, 'terms' | 'settlement'>,
-  payments: readonly { amount: bigint }[],
-): bigint {
-  if (!record.terms.btc) return 0n
-  if (record.settlement) return record.settlement.toProvider
+export function vaultShareKept(terms: OrderTerms, payments: readonly { amount: bigint }[]): bigint {
+  if (!terms.btc) return 0n
   const paid = payments.reduce((sum, p) => sum + p.amount, 0n)
-  return paid < record.terms.amount ? record.terms.amount - paid : 0n
+  return paid < terms.amount ? terms.amount - paid : 0n
+}
+
+/**
+ * A settlement as a vault's settlement release left it: for a BTC order, the provider's share is what the vault
+ * kept, whatever this relayer computed (its gossip may not have converged with the set that was released), so
+ * every member's BTC leg pays the same amount, and only what the vault holds (security review #16, for vaults).
+ */
+export function withKeptShare(terms: OrderTerms, settlement: Settlement, kept: bigint): Settlement {
+  return terms.btc && settlement.toProvider !== kept ? { ...settlement, toProvider: kept } : settlement
 }
 
 export type BtcPayoutStep =

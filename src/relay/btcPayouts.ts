@@ -40,6 +40,15 @@ export class BtcPayouts {
     const record = await this.ctx.store.getOrder(e.orderId)
     const script = record?.terms.btc?.script
     if (!record || !script) return
+    // A vault repays the solver only against a payout tagged for this order alone (btcShare.ts): one tagged for
+    // others too is no payout of it, and kept as one it would stand in the way of the real one (review, M1).
+    if (this.ctx.runtime(record.terms.chain)?.kind === 'vault' && e.tags && e.tags.length !== 1) {
+      this.ctx.log.warn(
+        { orderId: e.orderId, btcTxid: e.txHash, tags: e.tags.length },
+        'bitcoin payout tagged for more than one order; a vault does not repay it',
+      )
+      return
+    }
     const paid = e.outputs.filter((o) => o.script === script).reduce((sum, o) => sum + o.sats, 0n)
     const t = payoutSeen(record, paid, e.txHash, e.block.hash)
     if (!t) return
@@ -88,20 +97,36 @@ export class BtcPayouts {
             : "no bitcoin payout by the proof window's end; provider paid on the escrow chain",
         )
       } catch (err) {
-        if (isQantaraError(err, 'ABORTED')) return
-        if (isQantaraError(err, 'SUBMIT_REVERTED') && NEVER_PROVABLE.has(String(err.context.revert))) {
-          // Past the deadline the escrow takes only a payout Bitcoin dates by it; this one never will be.
-          this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
-          this.ctx.log.error(
-            { orderId: terms.id, btcTxid: record.btcTxid, why: err.context.revert },
-            'bitcoin payout can never be proved; not claiming the fallback, the share stays in custody',
-          )
-          return
-        }
-        this.ctx.tasks.failed(key)
-        this.ctx.log.warn({ orderId: terms.id, err }, 'bitcoin payout step failed; will retry')
+        this.stepFailed(key, record, err)
       }
     })
+  }
+
+  /** A step that failed: tried again at once where it may succeed, hourly where it never will or spent a fee for nothing. */
+  private stepFailed(key: { kind: 'btc-payout'; order: string }, record: OrderRecord, err: unknown): void {
+    const orderId = record.terms.id
+    if (isQantaraError(err, 'ABORTED')) return
+    if (isQantaraError(err, 'SUBMIT_REVERTED') && NEVER_PROVABLE.has(String(err.context.revert))) {
+      // Past the deadline the escrow takes only a payout Bitcoin dates by it; this one never will be.
+      this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
+      this.ctx.log.error(
+        { orderId, btcTxid: record.btcTxid, why: err.context.revert },
+        'bitcoin payout can never be proved; not claiming the fallback, the share stays in custody',
+      )
+      return
+    }
+    if (isQantaraError(err, 'SUBMIT_REVERTED') && !err.retryable) {
+      // Run and failed on chain, its fee spent (a payout address the chain refuses, say): trying again every
+      // minute would spend a fee each time. Looked at again hourly, for an operator to act on.
+      this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
+      this.ctx.log.error(
+        { orderId, err },
+        'the BTC step failed on chain; not trying again for an hour, the share stays in custody',
+      )
+      return
+    }
+    this.ctx.tasks.failed(key)
+    this.ctx.log.warn({ orderId, err }, 'bitcoin payout step failed; will retry')
   }
 
   /** How the chain deals with a BTC-owed share: the escrow takes a proof or pays the fallback; a vault's quorum releases the share. */
@@ -125,6 +150,17 @@ export class BtcPayouts {
     const release = chain.releaseBtcShare?.bind(chain)
     if (!release) return undefined
     return async (step) => {
+      // The share is what the settlement release kept, as every co-signer reads it from the chain.
+      if (
+        !(await this.ctx.store.listOrderEvents(terms.chain, terms.id)).some((e) => e.kind === 'VaultReleased')
+      )
+        throw new QantaraError(
+          'SUBMIT_FAILED',
+          `the settlement release of ${terms.id} is not read here yet`,
+          {
+            retryable: true,
+          },
+        )
       const leg: ReleaseLeg =
         step === 'fallback'
           ? { kind: 'btc-fallback' }

@@ -1,6 +1,13 @@
 import type { ChainEvent } from '../chains.js'
 import { assertNever } from '../errors.js'
-import { onChainEvent, owedInBtc } from '../orders/lifecycle.js'
+import {
+  onChainEvent,
+  owedInBtc,
+  vaultShareKept,
+  withKeptShare,
+  type Transition,
+} from '../orders/lifecycle.js'
+import type { OrderRecord } from '../orders/record.js'
 import type { BtcPayouts } from './btcPayouts.js'
 import type { RelayerContext } from './context.js'
 import type { OrderIntake } from './orderIntake.js'
@@ -65,23 +72,38 @@ export class ChainEvents {
         "order settled on chain with a split that differs from ours; the chain's is kept",
       )
     }
-    if (e.kind === 'VaultReleased') {
-      const paid = (owner: string) =>
-        e.payments.filter((p) => p.owner === owner).reduce((sum, p) => sum + p.amount, 0n)
-      const { payout, renter } = record.terms
-      // A share owed in BTC stays in the vault for the BTC leg.
-      const toProvider = ours && !owedInBtc(record.terms, ours.toProvider) ? ours.toProvider : 0n
-      if (ours && payout !== renter && (paid(payout) !== toProvider || paid(renter) !== ours.toRenter)) {
-        this.ctx.log.warn(
-          { orderId: e.orderId, ours, payments: e.payments },
-          'vault released a split that differs from ours',
-        )
-      }
-      // Released by peers before this relayer computed its own (its last pull still running, say): what it makes of
-      // its heartbeats still goes on record, so the order says why it settled as it did.
-      const chain = ours ? undefined : this.ctx.runtime(e.chain)
-      if (chain) t.patch = { ...t.patch, ...(await this.settler.settlementOf(record.terms, chain)) }
-    }
+    if (e.kind === 'VaultReleased') await this.vaultReleased(e, record, t)
     await this.ctx.transition(e.orderId, t)
+  }
+
+  /** What a vault's settlement release adds to its transition: a warning where it paid another split, and the settlement of one this relayer had not computed. */
+  private async vaultReleased(
+    e: Extract<ChainEvent, { kind: 'VaultReleased' }>,
+    record: OrderRecord,
+    t: Transition,
+  ): Promise<void> {
+    const ours = record.settlement
+    const paid = (owner: string) =>
+      e.payments.filter((p) => p.owner === owner).reduce((sum, p) => sum + p.amount, 0n)
+    const { payout, renter } = record.terms
+    // A share owed in BTC stays in the vault for the BTC leg.
+    const toProvider = ours && !owedInBtc(record.terms, ours.toProvider) ? ours.toProvider : 0n
+    if (ours && payout !== renter && (paid(payout) !== toProvider || paid(renter) !== ours.toRenter)) {
+      this.ctx.log.warn(
+        { orderId: e.orderId, ours, payments: e.payments },
+        'vault released a split that differs from ours; the BTC leg owes what it kept',
+      )
+    }
+    // Released by peers before this relayer computed its own (its last pull still running, say): what it makes of
+    // its heartbeats still goes on record, so the order says why it settled as it did.
+    const chain = ours ? undefined : this.ctx.runtime(e.chain)
+    if (!chain) return
+    const computed = await this.settler.settlementOf(record.terms, chain)
+    const kept = vaultShareKept(record.terms, e.payments)
+    t.patch = {
+      ...t.patch,
+      ...computed,
+      ...(computed.settlement ? { settlement: withKeptShare(record.terms, computed.settlement, kept) } : {}),
+    }
   }
 }

@@ -244,7 +244,7 @@ export class Solver {
     const released = (await this.o.store.listOrderEvents(record.terms.chain, record.terms.id)).find(
       (e) => e.kind === 'VaultReleased',
     )
-    return released?.kind === 'VaultReleased' ? vaultShareKept(record, released.payments) : undefined
+    return released?.kind === 'VaultReleased' ? vaultShareKept(record.terms, released.payments) : undefined
   }
 
   private async transition(orderId: string, t: Transition): Promise<void> {

@@ -8,12 +8,14 @@ import { BtcWallet } from '../../adapters/bitcoin/wallet.js'
 import { startBtcd, type Btcd } from '../../devkit/chains/btcd.js'
 import { buildBtcRail } from '../../src/app/bitcoin.js'
 import type { BtcPayoutRail } from '../../src/btcRail.js'
-import type { ChainEvent, Cosigner, VaultChainRuntime } from '../../src/chains.js'
+import type { ChainEvent, Checkpoint, Cosigner, VaultChainRuntime } from '../../src/chains.js'
 import type { SolverChain } from '../../src/family.js'
 import { silentLogger } from '../../src/log.js'
 import { satsOwed, type Hex32, type OrderTerms } from '../../src/order.js'
 import { consumeEvents } from '../../src/orders/eventFeed.js'
-import { onChainEvent } from '../../src/orders/lifecycle.js'
+import { onChainEvent, type Transition } from '../../src/orders/lifecycle.js'
+import { BtcPayouts } from '../../src/relay/btcPayouts.js'
+import type { RelayerContext } from '../../src/relay/context.js'
 import { cosignRequests } from '../../src/relay/cosignRequests.js'
 import type { Settlement } from '../../src/settlement.js'
 import { Solver, type BtcPayer } from '../../src/solver/solver.js'
@@ -143,7 +145,10 @@ export function vaultBtcShareContract(
   }
 
   /** A deposit carrying the solver's quote, opened by every relayer, settled 70% up with a 1% fee and released at settlement. */
-  async function settledBtcOrder(deadlineIn: number): Promise<{ order: OrderTerms; settlement: Settlement }> {
+  async function settledBtcOrder(
+    deadlineIn: number,
+    o: { whole?: boolean; staleAt?: number } = {},
+  ): Promise<{ order: OrderTerms; settlement: Settlement }> {
     const nowS = BigInt(Math.floor(Date.now() / 1000))
     await bed.depositQuoted({
       amount: AMOUNT,
@@ -161,8 +166,9 @@ export function vaultBtcShareContract(
     const order = read!.find(
       (e): e is Extract<ChainEvent, { kind: 'OrderOpened' }> => e.kind === 'OrderOpened',
     )!.order
-    const fee = AMOUNT / 100n
-    const toProvider = ((AMOUNT - fee) * 7n) / 10n
+    // `whole`: full uptime with no fee, so the settlement release pays nothing at all.
+    const fee = o.whole ? 0n : AMOUNT / 100n
+    const toProvider = o.whole ? AMOUNT : ((AMOUNT - fee) * 7n) / 10n
     const settlement: Settlement = {
       orderId: order.id,
       toProvider,
@@ -173,9 +179,16 @@ export function vaultBtcShareContract(
       totalSlots: 10,
       heartbeatRoot: `0x${'11'.repeat(32)}`,
     }
-    for (const store of bed.stores) {
+    // `staleAt`: that relayer holds another split, as one whose gossip had not converged would.
+    const stale = {
+      ...settlement,
+      toProvider: toProvider / 2n,
+      toRenter: settlement.toRenter + toProvider / 2n,
+    }
+    for (const [i, store] of bed.stores.entries()) {
       await store.insertOrder(order, Date.now())
-      await store.transitionOrder(order.id, ['opened'], 'settling', { settlement }, Date.now())
+      const held = i === o.staleAt ? stale : settlement
+      await store.transitionOrder(order.id, ['opened'], 'settling', { settlement: held }, Date.now())
     }
     const attested = await Promise.all([0, 1].map((i) => bed.runtimes[i]!.signSettlement(order, settlement)))
     await bed.runtimes[0]!.submitSettlement(order, settlement, attested)
@@ -378,7 +391,61 @@ export function vaultBtcShareContract(
       }
     }, 300_000)
 
+    it('releases an order owed wholly in BTC by a settlement release paying nothing; a relayer holding another split owes what the vault kept, and a payout tagged for two orders never stands in for the real one', async () => {
+      const c = await settledBtcOrder(4 * 3_600, { whole: true, staleAt: 2 })
+      for (const store of bed.stores) {
+        expect(await store.getOrder(c.order.id)).toMatchObject({
+          state: 'payout-pending',
+          settlement: { toProvider: AMOUNT },
+        })
+        expect(
+          (await store.listOrderEvents(bed.chain as never, c.order.id)).find(
+            (e) => e.kind === 'VaultReleased',
+          ),
+        ).toMatchObject({ payments: [] })
+      }
+      // The provider (or anyone) pays its own script what is owed, tagged for this order and another; then the solver pays.
+      const owed = satsOwed(c.order.btc!, AMOUNT)
+      const poison = await pay([{ script: providerScript, value: owed }], c.order.id, 1, [
+        `0x${'ee'.repeat(32)}`,
+      ])
+      const real = await pay([{ script: providerScript, value: owed }], c.order.id)
+      const seen = new BtcPayouts(
+        {
+          store: bed.stores[2]!,
+          log: silentLogger(),
+          runtime: () => bed.runtimes[2],
+          transition: (id: string, t: Transition) =>
+            bed.stores[2]!.transitionOrder(id, t.from, t.to, t.patch, Date.now()),
+        } as unknown as RelayerContext,
+        rails[2],
+        () => true,
+      )
+      // Bitcoin read up to `confirmations` below its head, as the relayer's watch loop reads it.
+      for (let from: Checkpoint | undefined; ;) {
+        const r = await rails[2]!.watcher.poll(from)
+        for (const e of r.events) if (e.kind === 'BtcPayoutSeen') await seen.seen(e)
+        if (r.checkpoint.height === from?.height) break
+        from = r.checkpoint
+      }
+      expect(await bed.stores[2]!.getOrder(c.order.id)).toMatchObject({
+        btcTxid: real.btcTxid,
+        btcSats: owed,
+      })
+      expect(poison.btcTxid).not.toBe(real.btcTxid)
+      // The relayer that held another split submits: every co-signer rebuilds the same release of what the vault kept.
+      const solverBefore = await bed.balance(bed.solver.address)
+      const outcome = await bed.runtimes[2]!.releaseBtcShare!(
+        c.order,
+        (await bed.stores[2]!.getOrder(c.order.id))!.settlement!,
+        real,
+      )
+      expect(outcome.status).toBe('submitted')
+      expect(await bed.balance(bed.solver.address)).toBe(solverBefore + AMOUNT)
+    }, 300_000)
+
     it("refuses a payout reused for a second order, and with no payout by the proof window's end pays the provider", async () => {
+      const solverBefore = await bed.balance(bed.solver.address)
       const b = await settledBtcOrder(2 * 3_600)
       const reused = (await bed.stores[0]!.getOrder(a.order.id))!.btcTxid!
       const { blockhash } = await btcd.rpc.getTransaction(reused)
@@ -399,7 +466,7 @@ export function vaultBtcShareContract(
         relayersNow = Date.now()
       }
       expect(await bed.balance(bed.provider)).toBe(b.settlement.toProvider)
-      expect(await bed.balance(bed.solver.address)).toBe(a.settlement.toProvider)
+      expect(await bed.balance(bed.solver.address)).toBe(solverBefore)
       const read = await relayersRead()
       expect(read[0]!.find((e) => e.kind === 'VaultBtcShareReleased')).toMatchObject({ orderId: b.order.id })
       expect((await bed.stores[0]!.getOrder(b.order.id))?.state).toBe('settled')
