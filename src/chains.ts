@@ -73,7 +73,7 @@ export type ChainEvent =
       txHash: string
       orderId: Hex32
       outputs: { script: string; sats: bigint }[]
-      /** Every distinct tag the transaction carries (absent in events stored before they were recorded). */
+      /** Every tag the transaction carries, repeats included (absent in events stored before they were recorded). */
       tags?: Hex32[]
     }
   /** A vault's release of an order: what each wallet received. */

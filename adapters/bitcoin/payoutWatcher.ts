@@ -90,8 +90,8 @@ export class BtcPayoutWatcher implements Watcher {
       .map((o) => ({ script: Buffer.from(o.script).toString('hex'), sats: o.value }))
     const txid = tx.getId()
     const events: ChainEvent[] = []
-    const distinct = [...new Set(tags)]
-    for (const orderId of distinct) {
+    // `tags` keeps repeats: a transaction tagging one order twice is no payout of it alone either.
+    for (const orderId of new Set(tags)) {
       if (!(await this.o.isWatched(orderId))) continue
       events.push({
         kind: 'BtcPayoutSeen',
@@ -101,7 +101,7 @@ export class BtcPayoutWatcher implements Watcher {
         txHash: txid,
         orderId,
         outputs,
-        tags: distinct,
+        tags,
       })
     }
     return events

@@ -242,6 +242,8 @@ export class SolanaVaultWatcher implements Watcher {
         { retryable: true },
       )
     const tx = parsed.data
+    // A failed transaction moved nothing, whatever it names: never a release, a deposit or a refund.
+    if (tx.meta.err !== null && tx.meta.err !== undefined) return []
     const block = { height: tx.slot, hash: signature }
     const keys = [
       ...tx.transaction.message.accountKeys,

@@ -23,6 +23,8 @@ export interface RpcProxyOptions {
   faults: Partial<Record<RpcFault, number>>
   /** How far behind a lagging head is. */
   lagBlocks?: number
+  /** Faults injected at the first request each can apply to, whatever the draw: a short soak meets every kind. */
+  guaranteed?: readonly RpcFault[]
 }
 
 export interface RpcProxy {
@@ -71,11 +73,14 @@ export async function startRpcProxy(target: string, o: RpcProxyOptions): Promise
       parsed = undefined
     }
     const single = parsed && !Array.isArray(parsed) ? parsed : undefined
-    let fault = draw()
     // Faults about one method apply to that method only; elsewhere the request is answered honestly.
-    if ((fault === 'lagging-head' || fault === 'backwards-head') && single?.method !== 'eth_blockNumber')
-      fault = undefined
-    if (fault === 'wrong-chain' && single?.method !== 'eth_chainId') fault = undefined
+    const applies = (f: RpcFault) =>
+      f === 'lagging-head' || f === 'backwards-head'
+        ? single?.method === 'eth_blockNumber'
+        : f !== 'wrong-chain' || single?.method === 'eth_chainId'
+    const owed = o.guaranteed?.find((f) => stats[f] === undefined && applies(f))
+    let fault = owed ?? draw()
+    if (fault && !applies(fault)) fault = undefined
     if (fault) stats[fault] = (stats[fault] ?? 0) + 1
     const json = (result: unknown) =>
       res

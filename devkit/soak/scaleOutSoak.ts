@@ -119,8 +119,11 @@ export async function scaleOutSoak(o: SoakOptions): Promise<SoakReport> {
     const config = parse(readFileSync(r.yaml, 'utf8')) as Record<string, unknown>
     config.store = { postgres: { url, leaseTtlMs: LEASE_TTL_MS } }
     if (o.rpcFaults) {
-      proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: { ...FAULTS, 'wrong-chain': 0.002 } }))
-      proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: FAULTS }))
+      const guaranteed = Object.keys(FAULTS) as (keyof typeof FAULTS)[]
+      proxies.push(
+        await startRpcProxy(anvil.rpcUrl, { faults: { ...FAULTS, 'wrong-chain': 0.002 }, guaranteed }),
+      )
+      proxies.push(await startRpcProxy(anvil.rpcUrl, { faults: FAULTS, guaranteed }))
       const [chain] = config.chains as Record<string, unknown>[]
       Object.assign(chain!, { rpc: proxies.map((p) => p.url), rpcTimeoutMs: 1_000 })
     }

@@ -238,7 +238,10 @@ export function vaultShareKept(terms: OrderTerms, payments: readonly { amount: b
  * every member's BTC leg pays the same amount, and only what the vault holds (security review #16, for vaults).
  */
 export function withKeptShare(terms: OrderTerms, settlement: Settlement, kept: bigint): Settlement {
-  return terms.btc && settlement.toProvider !== kept ? { ...settlement, toProvider: kept } : settlement
+  // Kept below the dust limit: the settlement release paid the provider directly, and ours says what it paid.
+  return owedInBtc(terms, kept) && settlement.toProvider !== kept
+    ? { ...settlement, toProvider: kept }
+    : settlement
 }
 
 export type BtcPayoutStep =

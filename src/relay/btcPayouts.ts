@@ -1,7 +1,7 @@
 import type { ChainEvent, ChainRuntime, SubmitOutcome } from '../chains.js'
 import type { BtcPayoutRail } from '../btcRail.js'
 import { isQantaraError, QantaraError } from '../errors.js'
-import { btcLegProblem } from '../vault/btcLegCheck.js'
+import { btcLegProblem, btcLegSettlement } from '../vault/btcLegCheck.js'
 import type { ReleaseLeg } from '../vault/releaseLeg.js'
 import { btcPayoutStep, btcShareClosed, payoutSeen } from '../orders/lifecycle.js'
 import type { OrderRecord } from '../orders/record.js'
@@ -115,9 +115,14 @@ export class BtcPayouts {
       )
       return
     }
-    if (isQantaraError(err, 'SUBMIT_REVERTED') && !err.retryable) {
-      // Run and failed on chain, its fee spent (a payout address the chain refuses, say): trying again every
-      // minute would spend a fee each time. Looked at again hourly, for an operator to act on.
+    if (
+      isQantaraError(err, 'SUBMIT_REVERTED') &&
+      this.ctx.runtime(record.terms.chain)?.kind === 'vault' &&
+      String(err.context.revert).startsWith('code ')
+    ) {
+      // A vault's release that ran and failed on chain, its fee spent (a payout address the chain refuses, say):
+      // trying again every minute would spend a fee each time. Looked at again hourly, for an operator to act on.
+      // (An escrow's refusal at estimation spends nothing, and may pass later: it is retried as any failure.)
       this.ctx.tasks.pause(key, this.ctx.now() + UNPROVABLE_RECHECK_MS)
       this.ctx.log.error(
         { orderId, err },
@@ -151,9 +156,8 @@ export class BtcPayouts {
     if (!release) return undefined
     return async (step) => {
       // The share is what the settlement release kept, as every co-signer reads it from the chain.
-      if (
-        !(await this.ctx.store.listOrderEvents(terms.chain, terms.id)).some((e) => e.kind === 'VaultReleased')
-      )
+      const kept = await btcLegSettlement(this.ctx.store, record)
+      if (!kept)
         throw new QantaraError(
           'SUBMIT_FAILED',
           `the settlement release of ${terms.id} is not read here yet`,
@@ -166,7 +170,7 @@ export class BtcPayouts {
           ? { kind: 'btc-fallback' }
           : { kind: 'btc-solver', btcTxid: record.btcTxid!, btcBlock: record.btcBlock! }
       // Judged here as every co-signer will judge it: a release they would all refuse is not asked for.
-      const problem = await btcLegProblem(record, leg, {
+      const problem = await btcLegProblem({ ...record, settlement: kept }, leg, {
         rail: this.rail,
         bitcoinCaughtUp: this.bitcoinCaughtUp(),
         nowS: BigInt(Math.floor(this.ctx.now() / 1000)),
@@ -181,7 +185,7 @@ export class BtcPayouts {
             context: { revert: problem },
           },
         )
-      return release(terms, settlement!, leg, signal)
+      return release(terms, kept, leg, signal)
     }
   }
 }

@@ -2,12 +2,12 @@ import type { BtcPayoutRail } from '../btcRail.js'
 import type { ChainRuntime, SettlementSignature } from '../chains.js'
 import { QantaraError } from '../errors.js'
 import type { Store } from '../store/store.js'
-import { btcLegProblem } from '../vault/btcLegCheck.js'
+import { btcLegProblem, btcLegSettlement } from '../vault/btcLegCheck.js'
 import { cosignRefused } from '../vault/refusals.js'
 import type { ReleaseLeg } from '../vault/releaseLeg.js'
 
 export interface CosignRequestsOptions {
-  store: Pick<Store, 'getOrder'>
+  store: Pick<Store, 'getOrder' | 'listOrderEvents'>
   chains: readonly ChainRuntime[]
   rail?: BtcPayoutRail
   /** Whether this relayer's Bitcoin watcher is read up to its head. */
@@ -36,21 +36,24 @@ export function cosignRequests(o: CosignRequestsOptions) {
       throw new QantaraError('COSIGN_REFUSED', `${record.terms.chain} releases are not co-signed`, {
         context: { reason: 'NOT_COSIGNED' },
       })
-    if (leg.kind !== 'settlement') {
-      if (!runtime.releaseBtcShare)
-        throw cosignRefused(record.terms.id, 'BTC shares are not released on this chain', 'NOT_COSIGNED')
-      const problem = await btcLegProblem(record, leg, {
-        rail: o.rail,
-        bitcoinCaughtUp: o.bitcoinCaughtUp(),
-        nowS: BigInt(Math.floor(now() / 1000)),
-      })
-      if (problem)
-        throw cosignRefused(
-          record.terms.id,
-          `its BTC share is not released: ${problem}`,
-          problem.split(':')[0],
-        )
-    }
-    return runtime.cosignRelease(record.terms, record.settlement, message, leg)
+    if (leg.kind === 'settlement') return runtime.cosignRelease(record.terms, record.settlement, message, leg)
+    if (!runtime.releaseBtcShare)
+      throw cosignRefused(record.terms.id, 'BTC shares are not released on this chain', 'NOT_COSIGNED')
+    // What the vault kept, as this relayer's watcher read the settlement release: never the submitter's word.
+    const settlement = await btcLegSettlement(o.store, record)
+    if (!settlement)
+      throw cosignRefused(
+        record.terms.id,
+        'its settlement release is not read here yet',
+        'SETTLEMENT_NOT_READ',
+      )
+    const problem = await btcLegProblem({ ...record, settlement }, leg, {
+      rail: o.rail,
+      bitcoinCaughtUp: o.bitcoinCaughtUp(),
+      nowS: BigInt(Math.floor(now() / 1000)),
+    })
+    if (problem)
+      throw cosignRefused(record.terms.id, `its BTC share is not released: ${problem}`, problem.split(':')[0])
+    return runtime.cosignRelease(record.terms, settlement, message, leg)
   }
 }

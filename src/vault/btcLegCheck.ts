@@ -1,6 +1,8 @@
 import type { BtcPayoutRail } from '../btcRail.js'
 import { isQantaraError } from '../errors.js'
-import { btcPayoutStep } from '../orders/lifecycle.js'
+import { btcPayoutStep, vaultShareKept, withKeptShare } from '../orders/lifecycle.js'
+import type { Settlement } from '../settlement.js'
+import type { Store } from '../store/store.js'
 import type { OrderRecord } from '../orders/record.js'
 import { vaultBtcPayoutProblem } from './btcShare.js'
 import type { ReleaseLeg } from './releaseLeg.js'
@@ -45,4 +47,22 @@ export async function btcLegProblem(
     return `PAYOUT_NOT_PROVED: ${(err as Error).message.slice(0, 200)}`
   }
   return vaultBtcPayoutProblem(terms, settlement.toProvider, payout, w.nowS)
+}
+
+/**
+ * The settlement a BTC leg is built and judged from: ours, with the provider's
+ * share what the vault kept, as this relayer's watcher read its settlement
+ * release; undefined until it has read it. Never the order record's alone,
+ * which an event not yet applied (or our own post) may leave at our split.
+ */
+export async function btcLegSettlement(
+  store: Pick<Store, 'listOrderEvents'>,
+  record: Pick<OrderRecord, 'terms' | 'settlement'>,
+): Promise<Settlement | undefined> {
+  const { terms, settlement } = record
+  const released = (await store.listOrderEvents(terms.chain, terms.id)).find(
+    (e) => e.kind === 'VaultReleased',
+  )
+  if (released?.kind !== 'VaultReleased' || !settlement) return undefined
+  return withKeptShare(terms, settlement, vaultShareKept(terms, released.payments))
 }

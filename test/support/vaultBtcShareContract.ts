@@ -391,7 +391,7 @@ export function vaultBtcShareContract(
       }
     }, 300_000)
 
-    it('releases an order owed wholly in BTC by a settlement release paying nothing; a relayer holding another split owes what the vault kept, and a payout tagged for two orders never stands in for the real one', async () => {
+    it('releases an order owed wholly in BTC by a settlement release paying nothing; a relayer holding another split owes what the vault kept, and a payout tagged for two orders, or for this one twice, never stands in for the real one', async () => {
       const c = await settledBtcOrder(4 * 3_600, { whole: true, staleAt: 2 })
       for (const store of bed.stores) {
         expect(await store.getOrder(c.order.id)).toMatchObject({
@@ -409,6 +409,8 @@ export function vaultBtcShareContract(
       const poison = await pay([{ script: providerScript, value: owed }], c.order.id, 1, [
         `0x${'ee'.repeat(32)}`,
       ])
+      // And one tagged for this order twice: no payout of it alone either.
+      const twice = await pay([{ script: providerScript, value: owed }], c.order.id, 1, [c.order.id])
       const real = await pay([{ script: providerScript, value: owed }], c.order.id)
       const seen = new BtcPayouts(
         {
@@ -432,7 +434,7 @@ export function vaultBtcShareContract(
         btcTxid: real.btcTxid,
         btcSats: owed,
       })
-      expect(poison.btcTxid).not.toBe(real.btcTxid)
+      expect([poison.btcTxid, twice.btcTxid]).not.toContain(real.btcTxid)
       // The relayer that held another split submits: every co-signer rebuilds the same release of what the vault kept.
       const solverBefore = await bed.balance(bed.solver.address)
       const outcome = await bed.runtimes[2]!.releaseBtcShare!(
