@@ -51,20 +51,24 @@ export function quoteScriptProblem(record: ProviderRecord, script: string): stri
 }
 
 export function readBtcQuote(path: string): BtcQuote {
-  // A quote is one short JSON line; a file far bigger is not one.
+  return readQuoteFile(path, btcQuoteSchema, 'a solver quote')
+}
+
+/** A solver's quote file, read as `schema` says: one short JSON line, so a file far bigger is not one. */
+export function readQuoteFile<T>(path: string, schema: z.ZodType<T>, what: string): T {
   if (statSync(path).size > 64 * 1024)
-    throw new QantaraError('CONFIG_INVALID', `${path} is too large to be a solver quote`)
+    throw new QantaraError('CONFIG_INVALID', `${path} is too large to be ${what}`)
   let json: unknown
   try {
     json = JSON.parse(readFileSync(path, 'utf8'))
   } catch (cause) {
     throw new QantaraError('CONFIG_INVALID', `${path} is not JSON`, { cause })
   }
-  const q = btcQuoteSchema.safeParse(json)
+  const q = schema.safeParse(json)
   if (!q.success)
     throw new QantaraError(
       'CONFIG_INVALID',
-      `${path} is not a solver quote: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `${path} is not ${what}: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
     )
   return q.data
 }

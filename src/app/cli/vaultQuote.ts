@@ -1,8 +1,8 @@
-import { readFileSync, statSync } from 'node:fs'
 import { z } from 'zod'
 import { QantaraError } from '../../errors.js'
 import type { VaultQuote } from '../../vault/orderMemo.js'
 import { vaultAccount } from '../families.js'
+import { readQuoteFile } from './btcQuote.js'
 
 const unsigned = (digits: number) => z.string().regex(new RegExp(`^[1-9][0-9]{0,${digits - 1}}$`))
 
@@ -28,21 +28,7 @@ export type VaultQuoteFile = z.infer<typeof vaultQuoteFile>
 
 /** Reads a vault quote file, bounded: one short JSON line. */
 export function readVaultQuote(path: string): VaultQuoteFile {
-  if (statSync(path).size > 16 * 1024)
-    throw new QantaraError('CONFIG_INVALID', `${path} is too large to be a solver quote`)
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (cause) {
-    throw new QantaraError('CONFIG_INVALID', `${path} is not JSON`, { cause })
-  }
-  const q = vaultQuoteFile.safeParse(json)
-  if (!q.success)
-    throw new QantaraError(
-      'CONFIG_INVALID',
-      `${path} is not a solver quote for a vault order: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    )
-  return q.data
+  return readQuoteFile(path, vaultQuoteFile, 'a solver quote for a vault order')
 }
 
 /**
