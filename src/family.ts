@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import type { Family } from './caip2.js'
-import type { ChainRuntime, Cosigner, RelayerSetTool, Watcher } from './chains.js'
+import type { ChainRuntime, Cosigner, Watcher } from './chains.js'
+import type { RelayerSetTool } from './relayerSet.js'
 import type { DeploymentRecord } from './config/deployment.js'
 import type { SecretMaterial } from './config/keySource.js'
 import type { QuorumMember } from './config/schema.js'

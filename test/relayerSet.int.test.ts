@@ -3,7 +3,7 @@ import type { LocalAccount } from 'viem'
 import { evmChainConfigSchema } from '../adapters/evm/config.js'
 import { sortAddresses } from '../adapters/evm/eip712.js'
 import { evmRelayerSetTool } from '../adapters/evm/relayerSet.js'
-import type { RelayerSetApproval } from '../src/chains.js'
+import type { RelayerSetApproval } from '../src/relayerSet.js'
 import { isQantaraError } from '../src/errors.js'
 import {
   deployMarket,

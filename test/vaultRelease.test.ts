@@ -22,13 +22,8 @@ import {
   noCosigners,
   type CosignAnswer,
 } from '../src/vault/cosigners.js'
-import {
-  VaultRelease,
-  type LostPolicy,
-  type ReleaseFate,
-  type ReleaseRound,
-  type VaultReleaseFamily,
-} from '../src/vault/release.js'
+import { VaultRelease } from '../src/vault/release.js'
+import type { LostPolicy, ReleaseFate, ReleaseRound, VaultReleaseFamily } from '../src/vault/releaseFamily.js'
 import {
   RELEASE_MEMO_PREFIX,
   decodeBtcShareMemo,

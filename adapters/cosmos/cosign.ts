@@ -8,7 +8,7 @@ import { alreadyReleased, type Refuse } from '../../src/vault/refusals.js'
 import { isRefundOrder } from '../../src/vault/refund.js'
 import { isBtcLeg, legPayments, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
 import { encodeBtcShareMemo, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'
-import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/release.js'
+import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/releaseFamily.js'
 import type { CosmosChainConfig } from './config.js'
 import type { CosmosKey } from './keys.js'
 import {

@@ -2,7 +2,7 @@ import { fromBase64 } from '@cosmjs/encoding'
 import { BroadcastTxError } from '@cosmjs/stargate'
 import { abortableDelay } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
-import type { ReleaseFate, ReleaseSender } from '../../src/vault/release.js'
+import type { ReleaseFate, ReleaseSender } from '../../src/vault/releaseFamily.js'
 import type { CosmosVaultAccount } from './vaultAccount.js'
 
 /** How long a sent release may stay unseen before it is broadcast again. */

@@ -10,7 +10,12 @@ import {
   type Hex,
   type LocalAccount,
 } from 'viem'
-import type { RelayerSet, RelayerSetApplied, RelayerSetApproval, RelayerSetTool } from '../../src/chains.js'
+import type {
+  RelayerSet,
+  RelayerSetApplied,
+  RelayerSetApproval,
+  RelayerSetTool,
+} from '../../src/relayerSet.js'
 import { QantaraError } from '../../src/errors.js'
 import { viemChain } from './chain.js'
 import { qantaraEscrowAbi } from './contracts/artifacts/QantaraEscrow.js'

@@ -10,7 +10,7 @@ import {
 import { ed25519Verify } from '../../src/ed25519.js'
 import type { OrderTerms } from '../../src/order.js'
 import type { Settlement } from '../../src/settlement.js'
-import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/release.js'
+import type { ReleaseDraft, ReleaseMessages } from '../../src/vault/releaseFamily.js'
 import type { Refuse } from '../../src/vault/refusals.js'
 import { isBtcLeg, legPayments, type ReleaseLeg } from '../../src/vault/releaseLeg.js'
 import { encodeBtcShareMemo, encodeReleaseMemo } from '../../src/vault/releaseMemo.js'

@@ -1,7 +1,7 @@
 import type { Address, Base64EncodedWireTransaction, Signature } from '@solana/kit'
 import { abortableDelay } from '../../src/abort.js'
 import type { Logger } from '../../src/log.js'
-import type { ReleaseFate, ReleaseSender } from '../../src/vault/release.js'
+import type { ReleaseFate, ReleaseSender } from '../../src/vault/releaseFamily.js'
 import type { SolanaRpc } from './rpc.js'
 
 /** How long a sent release may stay unseen by the node before it is sent again. */

@@ -1,4 +1,5 @@
-import type { ChainRuntime, RelayerSet, SettlementSignature } from '../chains.js'
+import type { ChainRuntime, SettlementSignature } from '../chains.js'
+import type { RelayerSet } from '../relayerSet.js'
 import type { SettlementResult } from '../computeSettlement.js'
 import { isQantaraError, type QantaraError } from '../errors.js'
 import { owedInBtc, postRefused, posted, settle } from '../orders/lifecycle.js'

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { ChainId } from '../caip2.js'
-import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
+import type { ChainEvent, Checkpoint } from '../chains.js'
+import type { RelayerSet } from '../relayerSet.js'
 import { QantaraError, errorMessage, isQantaraError } from '../errors.js'
 import { parseExact, stringifyExact } from '../json.js'
 import type { OrderTerms } from '../order.js'

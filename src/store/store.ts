@@ -1,5 +1,6 @@
 import type { ChainId } from '../caip2.js'
-import type { ChainEvent, Checkpoint, RelayerSet } from '../chains.js'
+import type { ChainEvent, Checkpoint } from '../chains.js'
+import type { RelayerSet } from '../relayerSet.js'
 import type { OrderTerms } from '../order.js'
 import type { OrderPatch, OrderRecord, OrderState } from '../orders/record.js'
 import type { GpuSeen } from '../gpu/telemetryMatch.js'

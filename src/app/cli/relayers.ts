@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { z } from 'zod'
-import type { RelayerSet, RelayerSetApproval, RelayerSetTool } from '../../chains.js'
+import type { RelayerSet, RelayerSetApproval, RelayerSetTool } from '../../relayerSet.js'
 import { loadConfig } from '../loadConfig.js'
 import { QantaraError } from '../../errors.js'
 import { relayerSetTool } from '../families.js'
