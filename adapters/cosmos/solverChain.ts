@@ -1,5 +1,6 @@
 import type { SolverChain } from '../../src/family.js'
 import { QantaraError } from '../../src/errors.js'
+import { quoteTermsOf } from '../../src/vault/btcQuote.js'
 import type { Logger } from '../../src/log.js'
 import { signCosmosQuote } from './btcQuote.js'
 import type { CosmosChainConfig } from './config.js'
@@ -46,14 +47,7 @@ export function cosmosSolverChain(
       const signature = signCosmosQuote(
         signer.key,
         { chain: config.id, vault: config.vault, orderId: q.orderId as `0x${string}`, token: q.token },
-        {
-          script: Uint8Array.from(Buffer.from(q.script, 'hex')),
-          satsPerE18: q.satsPerE18,
-          payoutDeadline: q.payoutDeadline,
-          maxAmount: q.maxAmount,
-          openBy: q.openBy,
-          latestEnd: q.latestEnd,
-        },
+        quoteTermsOf(q),
       )
       return Promise.resolve(`0x${Buffer.from(signature).toString('hex')}`)
     },

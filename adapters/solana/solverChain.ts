@@ -1,5 +1,6 @@
 import { getAddressEncoder, address } from '@solana/kit'
 import { QantaraError } from '../../src/errors.js'
+import { quoteTermsOf } from '../../src/vault/btcQuote.js'
 import type { SolverChain } from '../../src/family.js'
 import type { Logger } from '../../src/log.js'
 import { signSolanaQuote } from './btcQuote.js'
@@ -36,15 +37,7 @@ export function solanaSolverChain(
       const signature = signSolanaQuote(
         signer.key.signer,
         { chain: config.id, vault: config.vault, orderId: q.orderId as `0x${string}`, token: q.token },
-        {
-          script: Uint8Array.from(Buffer.from(q.script, 'hex')),
-          solver,
-          satsPerE18: q.satsPerE18,
-          payoutDeadline: q.payoutDeadline,
-          maxAmount: q.maxAmount,
-          openBy: q.openBy,
-          latestEnd: q.latestEnd,
-        },
+        { ...quoteTermsOf(q), solver },
       )
       return Promise.resolve(`0x${Buffer.from(signature).toString('hex')}`)
     },

@@ -11,12 +11,11 @@ const CLOSED: readonly OrderState[] = ['settled', 'refunded', 'disputed']
 /**
  * Refuses, before a vault chain's co-signer signs a release, a leg its own store says is done with: a release
  * of it read from the chain (details ALREADY_RELEASED), or the order settled, refunded or disputed here
- * (details ORDER_CLOSED); a BTC-share leg also until the settlement leg has landed here (the order
- * payout-pending, details NOT_PAYOUT_PENDING; its settlement release read from the chain, details
- * SETTLEMENT_NOT_READ), which a later request may find changed.
- * The chain's own once-only guard (a Solana receipt frozen by the release, a Cosmos release at the vault's
- * one sequence) stays the last word; this one also holds where that guard was missing, e.g. an order
- * released by old code that froze no receipt (security review 2026-12, L2).
+ * (details ORDER_CLOSED). Not retryable: neither ever reverts. What a BTC-share leg needs first (the order
+ * payout-pending, its settlement release read, the payout proved) the relayer judges before it asks this
+ * engine (src/relay/cosignRequests.ts). The chain's own once-only guard (a Solana receipt frozen by the
+ * release, a Cosmos release at the vault's one sequence) stays the last word; this one also holds where that
+ * guard was missing, e.g. an order released by old code that froze no receipt (security review 2026-12, L2).
  */
 export async function assertReleaseOpen(
   store: Pick<Store, 'listOrderEvents' | 'getOrder'>,
@@ -25,19 +24,9 @@ export async function assertReleaseOpen(
   leg: ReleaseLeg = SETTLEMENT_LEG,
 ): Promise<void> {
   const kind = isBtcLeg(leg) ? 'VaultBtcShareReleased' : 'VaultReleased'
-  const events = await store.listOrderEvents(chain, orderId)
-  const released = events.find((e) => e.kind === kind)
+  const released = (await store.listOrderEvents(chain, orderId)).find((e) => e.kind === kind)
   if (released) throw alreadyReleased(orderId, `the vault already released it in ${released.txHash}`)
-  // The share a BTC leg pays is what the settlement release kept, read from the chain, never this relayer's own.
-  if (isBtcLeg(leg) && !events.some((e) => e.kind === 'VaultReleased'))
-    throw cosignRefused(orderId, 'its settlement release is not read here yet', 'SETTLEMENT_NOT_READ')
   const state = (await store.getOrder(orderId))?.state
   if (state && CLOSED.includes(state))
     throw cosignRefused(orderId, `the order is ${state} here`, 'ORDER_CLOSED')
-  if (isBtcLeg(leg) && state !== 'payout-pending')
-    throw cosignRefused(
-      orderId,
-      `its BTC share is not owed here (the order is ${state ?? 'unknown'})`,
-      'NOT_PAYOUT_PENDING',
-    )
 }

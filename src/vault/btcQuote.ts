@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Hex32 } from '../order.js'
+import type { BtcPayoutTerms, Hex32 } from '../order.js'
 import type { VaultQuote } from './orderMemo.js'
 
 /**
@@ -72,4 +72,16 @@ export function vaultQuoteProblem(
   // The signature last: the cheap bounds refuse most junk before any curve arithmetic.
   if (!verify(vaultQuoteStatement(order, quote), quote.solver, quote.signature)) return 'BAD_QUOTE_SIGNATURE'
   return undefined
+}
+
+/** A solver's quote terms, as `qantara solver quote` takes them (the script in hex), in the form a memo's quote holds them. */
+export function quoteTermsOf(q: Omit<BtcPayoutTerms, 'solver'>): Omit<VaultQuote, 'solver' | 'signature'> {
+  return {
+    script: Uint8Array.from(Buffer.from(q.script, 'hex')),
+    satsPerE18: q.satsPerE18,
+    payoutDeadline: q.payoutDeadline,
+    maxAmount: q.maxAmount,
+    openBy: q.openBy,
+    latestEnd: q.latestEnd,
+  }
 }
